@@ -1,0 +1,1 @@
+"""The `wasmgrid` command line."""

@@ -1,0 +1,1 @@
+"""Typed asyncio client SDK for wasmgrid."""

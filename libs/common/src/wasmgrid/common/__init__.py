@@ -1,0 +1,1 @@
+"""The wasmgrid service kit shared by all five services."""

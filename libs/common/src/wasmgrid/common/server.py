@@ -1,0 +1,374 @@
+"""The grpc.aio server bootstrap every service uses.
+
+A service implements :class:`Service` (register servicers, open and close its
+resources, say whether its dependencies answer). :class:`ServiceRunner` wires
+the rest: health (the library HealthServicer, SERVING only while the service is
+ready), reflection, metrics/logging/error-mapping interceptors, tracing,
+message-size and concurrency limits, the `/metrics` port, and graceful
+shutdown (NOT_SERVING → drain in-flight RPCs → stop within the grace).
+:func:`run` is what a service's ``__main__`` calls.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+import inspect
+import logging
+import signal
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, ClassVar, TypeVar
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from opentelemetry.instrumentation.grpc import aio_server_interceptor
+
+from wasmgrid.common.errors import ServiceError
+from wasmgrid.common.logging import configure_logging, current_trace_ids
+from wasmgrid.common.metrics import (
+    GRPC_HANDLED,
+    GRPC_IN_FLIGHT,
+    GRPC_LATENCY,
+    GRPC_STARTED,
+    SERVICE_UP,
+    MetricsServer,
+)
+from wasmgrid.common.settings import ServiceSettings, load_settings
+from wasmgrid.common.telemetry import setup_telemetry, shutdown_telemetry
+
+log = logging.getLogger(__name__)
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+class Service(abc.ABC):
+    """One wasmgrid service as the runner sees it."""
+
+    #: Short name: "runtime", "marketplace", … (used in logs, metrics, health).
+    name: ClassVar[str]
+
+    @abc.abstractmethod
+    def register(self, server: grpc.aio.Server) -> Sequence[str]:
+        """Add servicers to `server`; return their full names (for health and reflection)."""
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Open resources (pools, clients, worker threads) before serving."""
+
+    async def stop(self) -> None:  # noqa: B027 - optional hook
+        """Release resources after the server has stopped."""
+
+    async def check_ready(self) -> str | None:
+        """None when every dependency answers; otherwise why the service is not ready."""
+        return None
+
+
+def _split_method(full: str) -> tuple[str, str]:
+    _, _, rest = full.partition("/")
+    service, _, method = rest.partition("/")
+    return service or "unknown", method or "unknown"
+
+
+class _KitInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    """Metrics, a log line per failed RPC, and ServiceError → status mapping."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Any:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        svc, method = _split_method(handler_call_details.method)
+        if svc.startswith("grpc."):
+            return handler  # health and reflection: no wrapping, no metrics noise
+        kind = (
+            ("bidi_stream" if handler.response_streaming else "client_stream")
+            if handler.request_streaming
+            else ("server_stream" if handler.response_streaming else "unary")
+        )
+        labels = (svc, method, kind)
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                self._wrap_unary(handler.unary_unary, labels),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                self._wrap_unary(handler.stream_unary, labels),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                self._wrap_stream(handler.unary_stream, labels),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return grpc.stream_stream_rpc_method_handler(
+            self._wrap_stream(handler.stream_stream, labels),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    def _begin(self, labels: tuple[str, str, str]) -> float:
+        GRPC_STARTED.labels(*labels).inc()
+        GRPC_IN_FLIGHT.labels(self.service).inc()
+        return time.perf_counter()
+
+    def _end(self, labels: tuple[str, str, str], start: float, code: grpc.StatusCode) -> None:
+        GRPC_IN_FLIGHT.labels(self.service).dec()
+        GRPC_LATENCY.labels(*labels).observe(time.perf_counter() - start)
+        GRPC_HANDLED.labels(*labels, code.name).inc()
+
+    async def _fail(
+        self,
+        context: grpc.aio.ServicerContext[Any, Any],
+        labels: tuple[str, str, str],
+        exc: BaseException,
+    ) -> grpc.StatusCode:
+        if isinstance(exc, ServiceError):
+            log.info(
+                "rpc %s/%s refused: %s",
+                labels[0],
+                labels[1],
+                exc.message,
+                extra={"grpc_code": exc.code.name},
+            )
+            await context.abort(exc.code, exc.message)
+        trace_id, _ = current_trace_ids()
+        log.error("rpc %s/%s failed", labels[0], labels[1], exc_info=exc)
+        await context.abort(grpc.StatusCode.INTERNAL, f"internal error (trace id {trace_id})")
+        raise AssertionError("unreachable")  # abort always raises
+
+    @staticmethod
+    def _code_of(context: grpc.aio.ServicerContext[Any, Any]) -> grpc.StatusCode:
+        code = context.code()
+        if isinstance(code, grpc.StatusCode):
+            return code
+        for status in grpc.StatusCode:
+            if status.value[0] == code:
+                return status
+        return grpc.StatusCode.OK
+
+    def _wrap_unary(self, behavior: Any, labels: tuple[str, str, str]) -> Any:
+        async def wrapper(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            start = self._begin(labels)
+            code = grpc.StatusCode.UNKNOWN
+            try:
+                result = await behavior(request, context)
+                code = self._code_of(context)
+                return result
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED
+                raise
+            except grpc.aio.AbortError:
+                code = self._code_of(context)
+                raise
+            except Exception as exc:  # mapped to a status, logged with its traceback
+                code = exc.code if isinstance(exc, ServiceError) else grpc.StatusCode.INTERNAL
+                await self._fail(context, labels, exc)
+            finally:
+                self._end(labels, start, code)
+
+        return wrapper
+
+    def _wrap_stream(self, behavior: Any, labels: tuple[str, str, str]) -> Any:
+        if not inspect.isasyncgenfunction(behavior):
+            # A coroutine that writes with context.write(): same shape as unary.
+            return self._wrap_unary(behavior, labels)
+
+        async def wrapper(
+            request: Any, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> AsyncIterator[Any]:
+            start = self._begin(labels)
+            code = grpc.StatusCode.UNKNOWN
+            try:
+                async for item in behavior(request, context):
+                    yield item
+                code = self._code_of(context)
+            except (asyncio.CancelledError, GeneratorExit):
+                code = grpc.StatusCode.CANCELLED
+                raise
+            except grpc.aio.AbortError:
+                code = self._code_of(context)
+                raise
+            except Exception as exc:  # mapped to a status, logged with its traceback
+                code = exc.code if isinstance(exc, ServiceError) else grpc.StatusCode.INTERNAL
+                await self._fail(context, labels, exc)
+            finally:
+                self._end(labels, start, code)
+
+        return wrapper
+
+
+class ServiceRunner:
+    """Runs one :class:`Service` on a grpc.aio server (used by `run` and by tests)."""
+
+    def __init__(
+        self,
+        service: Service,
+        settings: ServiceSettings,
+        *,
+        serve_metrics: bool = True,
+        tracing: bool = True,
+    ) -> None:
+        self.service = service
+        self.settings = settings
+        self.serve_metrics = serve_metrics
+        self.tracing = tracing
+        self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]
+        self.grpc_port = 0
+        self.metrics_port = 0
+        self._server: grpc.aio.Server | None = None
+        self._metrics: MetricsServer | None = None
+        self._names: list[str] = []
+        self._readiness: asyncio.Task[None] | None = None
+        self._ready: bool | None = None
+        self._stopping = False
+
+    @property
+    def address(self) -> str:
+        """``host:port`` of the gRPC server."""
+        return f"{self.settings.host}:{self.grpc_port}"
+
+    @property
+    def ready(self) -> bool:
+        """Whether the service last reported SERVING."""
+        return bool(self._ready)
+
+    async def start(self) -> None:
+        """Open the service's resources, bind, start serving and the readiness loop."""
+        s = self.settings
+        await self.service.start()
+        interceptors: list[Any] = []
+        if self.tracing:
+            interceptors.append(aio_server_interceptor())  # type: ignore[no-untyped-call]
+        interceptors.append(_KitInterceptor(self.service.name))
+        server = grpc.aio.server(
+            interceptors=interceptors,
+            options=[
+                ("grpc.max_send_message_length", s.max_message_bytes),
+                ("grpc.max_receive_message_length", s.max_message_bytes),
+                ("grpc.keepalive_permit_without_calls", 1),
+                ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+                ("grpc.so_reuseport", 1 if self._reuse_port() else 0),
+            ],
+            maximum_concurrent_rpcs=s.max_concurrent_rpcs,
+        )
+        self._names = list(self.service.register(server))
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            [*self._names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+        )
+        for name in ["", *self._names]:
+            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        self.grpc_port = server.add_insecure_port(f"{s.host}:{s.grpc_port}")
+        if self.grpc_port == 0:
+            raise OSError(f"cannot bind gRPC port {s.host}:{s.grpc_port}")
+        await server.start()
+        self._server = server
+        if self.serve_metrics:
+            self._metrics = MetricsServer(s.host, s.metrics_port)
+            self.metrics_port = self._metrics.port
+        await self._update_readiness()
+        self._readiness = asyncio.create_task(self._readiness_loop())
+        log.info(
+            "%s serving",
+            self.service.name,
+            extra={"grpc_port": self.grpc_port, "metrics_port": self.metrics_port},
+        )
+
+    def _reuse_port(self) -> bool:
+        return bool(getattr(self.settings, "reuse_port", False))
+
+    async def _update_readiness(self) -> None:
+        try:
+            reason = await asyncio.wait_for(
+                self.service.check_ready(), self.settings.readiness_interval_seconds * 2
+            )
+        except (TimeoutError, OSError) as exc:
+            reason = f"readiness check failed: {exc!r}"
+        ready = reason is None
+        if self._stopping:
+            return
+        if ready != self._ready:
+            status = (
+                health_pb2.HealthCheckResponse.SERVING
+                if ready
+                else health_pb2.HealthCheckResponse.NOT_SERVING
+            )
+            for name in ["", *self._names]:
+                await self.health.set(name, status)
+            SERVICE_UP.labels(self.service.name).set(1 if ready else 0)
+            if ready:
+                log.info("%s ready: SERVING", self.service.name)
+            else:
+                log.warning("%s not ready: %s", self.service.name, reason)
+            self._ready = ready
+
+    async def _readiness_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.readiness_interval_seconds)
+            await self._update_readiness()
+
+    async def stop(self, grace: float | None = None) -> None:
+        """NOT_SERVING → stop accepting → let in-flight RPCs finish within grace → close."""
+        if self._stopping:
+            return
+        self._stopping = True
+        grace = self.settings.grace_seconds if grace is None else grace
+        log.info("%s shutting down (grace %.1fs)", self.service.name, grace)
+        if self._readiness is not None:
+            self._readiness.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._readiness
+        await self.health.enter_graceful_shutdown()
+        SERVICE_UP.labels(self.service.name).set(0)
+        if self._server is not None:
+            await self._server.stop(grace)
+        await self.service.stop()
+        if self._metrics is not None:
+            self._metrics.close()
+        log.info("%s stopped", self.service.name)
+
+    async def wait_for_termination(self) -> None:
+        """Block until the server stops."""
+        if self._server is not None:
+            await self._server.wait_for_termination()
+
+
+async def serve_until_signal(runner: ServiceRunner) -> None:
+    """Start `runner`, then on SIGTERM/SIGINT shut it down gracefully."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await runner.start()
+    await stop.wait()
+    await runner.stop()
+
+
+def run(
+    name: str,
+    settings_cls: type[S],
+    factory: Callable[[S], Service],
+    *,
+    serve_metrics: bool = True,
+) -> None:
+    """Entry point for ``python -m wasmgrid.<svc>``: settings, logging, telemetry, serve."""
+    settings = load_settings(settings_cls)
+    configure_logging(name, settings.log_level, json_lines=settings.log_json)
+    setup_telemetry(f"wasmgrid-{name}")
+    runner = ServiceRunner(factory(settings), settings, serve_metrics=serve_metrics)
+    try:
+        asyncio.run(serve_until_signal(runner))
+    finally:
+        shutdown_telemetry()

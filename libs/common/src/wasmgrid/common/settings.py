@@ -1,0 +1,85 @@
+"""Typed, env-only configuration shared by every service.
+
+Each service subclasses :class:`ServiceSettings` and sets
+``model_config = service_config("RUNTIME")`` so its fields become
+``WASMGRID_RUNTIME_<FIELD>`` variables. :func:`load_settings` turns a bad value
+into one line naming the variable and the value, then exits.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, TypeVar
+
+from pydantic import AliasChoices, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+S = TypeVar("S", bound=BaseSettings)
+
+#: Env vars shared by every service that needs them (no service prefix).
+DATABASE_URL_ENV = "WASMGRID_DATABASE_URL"
+REDIS_URL_ENV = "WASMGRID_REDIS_URL"
+
+
+def service_config(service: str) -> SettingsConfigDict:
+    """Settings config for one service: env prefix ``WASMGRID_<SERVICE>_``, no .env files."""
+    return SettingsConfigDict(
+        env_prefix=f"WASMGRID_{service.upper()}_",
+        extra="ignore",
+        case_sensitive=False,
+        validate_default=True,
+    )
+
+
+def shared_env(service: str, field: str, shared: str) -> AliasChoices:
+    """Accept ``WASMGRID_<SERVICE>_<FIELD>`` first, then the suite-wide ``shared`` variable."""
+    return AliasChoices(f"WASMGRID_{service.upper()}_{field.upper()}", shared)
+
+
+class ServiceSettings(BaseSettings):
+    """Fields every gRPC service has. Subclasses add their own and set ``model_config``."""
+
+    model_config = service_config("COMMON")
+
+    host: str = Field("127.0.0.1", description="address the gRPC and metrics servers bind")
+    grpc_port: int = Field(0, ge=0, le=65535, description="gRPC port; 0 picks a free one")
+    metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus /metrics port")
+    log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
+    log_json: bool = True
+    grace_seconds: float = Field(10.0, gt=0, le=300, description="drain time on SIGTERM")
+    max_concurrent_rpcs: int = Field(1000, ge=1, description="excess RPCs get RESOURCE_EXHAUSTED")
+    max_message_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+    readiness_interval_seconds: float = Field(2.0, gt=0, le=60)
+
+
+def _env_name(settings_cls: type[BaseSettings], loc: tuple[int | str, ...]) -> str:
+    if not loc:
+        return "?"
+    name = str(loc[0])
+    field = settings_cls.model_fields.get(name)
+    if field is not None and isinstance(field.validation_alias, AliasChoices):
+        for choice in field.validation_alias.choices:
+            if isinstance(choice, str) and choice in os.environ:
+                return choice
+        first = field.validation_alias.choices[0]
+        return str(first)
+    if field is not None and isinstance(field.validation_alias, str):
+        return field.validation_alias
+    prefix = str(settings_cls.model_config.get("env_prefix", ""))
+    return f"{prefix}{name}".upper()
+
+
+def load_settings(settings_cls: type[S], **overrides: Any) -> S:
+    """Build settings from the environment; on a bad value print one line and exit 2."""
+    try:
+        return settings_cls(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        var = _env_name(settings_cls, err.get("loc", ()))
+        value = os.environ.get(var, err.get("input"))
+        print(
+            f"wasmgrid: invalid setting {var}={value!r}: {err.get('msg', 'invalid')}",
+            file=sys.stderr,
+        )
+        raise SystemExit(2) from None

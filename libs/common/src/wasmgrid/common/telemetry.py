@@ -1,0 +1,70 @@
+"""OpenTelemetry setup: a tracer provider per process, OTLP export when configured.
+
+OTLP export is on when ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or the traces/logs
+specific variable) is set; the standard OTEL_* variables configure the exporter.
+W3C ``traceparent`` is OTel's default propagator, so nothing else is needed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+log = logging.getLogger(__name__)
+
+_provider: TracerProvider | None = None
+
+
+def otlp_endpoint(signal: str) -> str | None:
+    """The OTLP endpoint configured for `signal` ("traces" or "logs"), if any."""
+    return os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
+
+
+def setup_telemetry(service: str) -> TracerProvider:
+    """Install the process-wide tracer provider (idempotent) and OTLP exporters if configured."""
+    global _provider
+    if _provider is not None:
+        return _provider
+    resource = Resource.create({"service.name": service, "service.namespace": "wasmgrid"})
+    provider = TracerProvider(resource=resource)
+    if otlp_endpoint("traces"):
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    if otlp_endpoint("logs"):
+        _setup_log_export(resource)
+    _provider = provider
+    return provider
+
+
+def _setup_log_export(resource: Resource) -> None:
+    from opentelemetry._logs import set_logger_provider
+    from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+    from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+
+    logger_provider = LoggerProvider(resource=resource)
+    logger_provider.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter()))
+    set_logger_provider(logger_provider)
+    handler = LoggingHandler(level=logging.INFO, logger_provider=logger_provider)
+    logging.getLogger().addHandler(handler)
+
+
+def shutdown_telemetry() -> None:
+    """Flush and stop exporters; call once at process exit."""
+    if _provider is not None:
+        _provider.shutdown()
+    from opentelemetry._logs import get_logger_provider
+
+    lp = get_logger_provider()
+    shutdown = getattr(lp, "shutdown", None)
+    if callable(shutdown):
+        shutdown()

@@ -1,0 +1,1 @@
+"""wasmgrid cache service."""

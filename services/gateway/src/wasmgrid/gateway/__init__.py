@@ -1,0 +1,1 @@
+"""wasmgrid gateway service."""

@@ -1,0 +1,1 @@
+"""wasmgrid marketplace service."""
