@@ -24,10 +24,10 @@ from typing import Any, ClassVar, TypeVar
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from opentelemetry.instrumentation.grpc import aio_server_interceptor
+from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 
 from wasmgrid.common.errors import ServiceError
-from wasmgrid.common.logging import configure_logging, current_trace_ids
+from wasmgrid.common.logs import configure_logging, current_trace_ids
 from wasmgrid.common.metrics import (
     GRPC_HANDLED,
     GRPC_IN_FLIGHT,
@@ -49,6 +49,9 @@ class Service(abc.ABC):
 
     #: Short name: "runtime", "marketplace", … (used in logs, metrics, health).
     name: ClassVar[str]
+    #: Full gRPC service-name prefixes that get no server spans (e.g. an OTLP receiver,
+    #: whose own spans would otherwise be exported back to itself forever).
+    untraced_prefixes: ClassVar[tuple[str, ...]] = ()
 
     @abc.abstractmethod
     def register(self, server: grpc.aio.Server) -> Sequence[str]:
@@ -209,6 +212,11 @@ class _KitInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         return wrapper
 
 
+def _tracing_interceptor(untraced: tuple[str, ...]) -> Any:
+    skip = [filters.health_check(), *(filters.service_prefix(p) for p in untraced)]
+    return aio_server_interceptor(filter_=filters.negate(filters.any_of(*skip)))  # type: ignore[no-untyped-call]
+
+
 class ServiceRunner:
     """Runs one :class:`Service` on a grpc.aio server (used by `run` and by tests)."""
 
@@ -250,7 +258,7 @@ class ServiceRunner:
         await self.service.start()
         interceptors: list[Any] = []
         if self.tracing:
-            interceptors.append(aio_server_interceptor())  # type: ignore[no-untyped-call]
+            interceptors.append(_tracing_interceptor(self.service.untraced_prefixes))
         interceptors.append(_KitInterceptor(self.service.name))
         server = grpc.aio.server(
             interceptors=interceptors,
