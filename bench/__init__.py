@@ -1,0 +1,1 @@
+"""wasmgrid benchmarks: `make bench` (or `python -m bench [name …]`)."""
