@@ -1,0 +1,117 @@
+"""RFC 9457 problem details (``application/problem+json``) and gRPC → HTTP status mapping."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import grpc
+from aiohttp import web
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+#: Where our problem ``type`` URIs point; each names one error class.
+TYPE_BASE = "https://wasmgrid.dev/problems/"
+
+#: gRPC status code → HTTP status, following google.rpc's HTTP mapping except that
+#: server-side failures of an upstream (INTERNAL, UNKNOWN, DATA_LOSS, UNIMPLEMENTED)
+#: are a 502: the gateway itself is fine, the service behind it failed.
+GRPC_TO_HTTP: dict[grpc.StatusCode, int] = {
+    grpc.StatusCode.OK: 200,
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.FAILED_PRECONDITION: 409,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.CANCELLED: 503,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+    grpc.StatusCode.INTERNAL: 502,
+    grpc.StatusCode.UNKNOWN: 502,
+    grpc.StatusCode.DATA_LOSS: 502,
+    grpc.StatusCode.UNIMPLEMENTED: 502,
+}
+
+_TITLES: dict[int, tuple[str, str]] = {
+    400: ("invalid-argument", "Invalid argument"),
+    401: ("unauthenticated", "Authentication required"),
+    403: ("permission-denied", "Permission denied"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    409: ("conflict", "Conflict"),
+    413: ("payload-too-large", "Payload too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+    429: ("rate-limited", "Too many requests"),
+    500: ("internal", "Internal gateway error"),
+    502: ("bad-gateway", "Upstream failed"),
+    503: ("unavailable", "Service unavailable"),
+    504: ("upstream-timeout", "Upstream timed out"),
+}
+
+
+def http_status_for(code: grpc.StatusCode) -> int:
+    """The HTTP status a gRPC status code from an upstream maps to."""
+    return GRPC_TO_HTTP.get(code, 502)
+
+
+class Problem(Exception):
+    """An error answered to the HTTP client as an RFC 9457 problem document."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        title: str | None = None,
+        type_: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        slug, default_title = _TITLES.get(status, ("error", "Error"))
+        self.status = status
+        self.detail = detail
+        self.title = title or default_title
+        self.type = type_ or TYPE_BASE + slug
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
+
+    def document(self, instance: str | None = None) -> dict[str, Any]:
+        """The problem+json body."""
+        doc: dict[str, Any] = {
+            "type": self.type,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if instance:
+            doc["instance"] = instance
+        for key, value in self.extra.items():
+            doc.setdefault(key, value)
+        return doc
+
+    def response(self, instance: str | None = None) -> web.Response:
+        """An aiohttp response carrying this problem."""
+        return web.Response(
+            status=self.status,
+            body=json.dumps(self.document(instance), separators=(",", ":")).encode(),
+            content_type=PROBLEM_CONTENT_TYPE,
+            headers=self.headers,
+        )
+
+    @classmethod
+    def from_grpc(cls, code: grpc.StatusCode, details: str | None, *, upstream: str) -> Problem:
+        """A problem for a failed call to the `upstream` service."""
+        status = http_status_for(code)
+        message = details or code.name.lower()
+        if status >= 502:
+            detail = f"{upstream} service: {message}"
+        else:
+            detail = message
+        headers = {"Retry-After": "1"} if status in (429, 503) else None
+        return cls(status, detail, headers=headers, extra={"grpc_code": code.name})
