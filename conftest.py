@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -27,14 +29,17 @@ def repo_root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+def postgres_server() -> Iterator[EmbeddedPostgres]:
     """A real PostgreSQL for the whole session, stoppable and restartable by tests."""
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("postgres"), free_port())
+    # Not under pytest's tmp_path: concurrent pytest sessions prune each other's old dirs.
+    datadir = Path(tempfile.mkdtemp(prefix="wasmgrid-test-pg-"))
+    server = EmbeddedPostgres(datadir, free_port())
     server.start()
     try:
         yield server
     finally:
         server.stop()
+        shutil.rmtree(datadir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -63,14 +68,16 @@ async def database_url(postgres_server: EmbeddedPostgres) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+def redis_server() -> Iterator[EmbeddedRedis]:
     """A real redis-server for the whole session, stoppable and restartable by tests."""
-    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), free_port())
+    datadir = Path(tempfile.mkdtemp(prefix="wasmgrid-test-redis-"))
+    server = EmbeddedRedis(datadir, free_port())
     server.start()
     try:
         yield server
     finally:
         server.stop()
+        shutil.rmtree(datadir, ignore_errors=True)
 
 
 @pytest.fixture

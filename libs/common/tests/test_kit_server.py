@@ -1,0 +1,217 @@
+"""The gRPC bootstrap: health, readiness, error mapping, metrics, deadlines, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from wasmgrid.common.channel import create_channel
+from wasmgrid.common.errors import InvalidArgument
+from wasmgrid.common.server import Service, ServiceRunner
+from wasmgrid.common.settings import ServiceSettings
+
+SERVICE = "wasmgrid.test.Probe"
+
+
+class ProbeService(Service):
+    """`Sleep` waits the number of ms in its request; `Fail` raises; `Boom` crashes."""
+
+    name = "probe"
+
+    def __init__(self) -> None:
+        self.ready_reason: str | None = None
+        self.started = asyncio.Event()
+        self.stopped = False
+
+    def register(self, server: grpc.aio.Server) -> Sequence[str]:
+        async def sleep(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+            self.started.set()
+            await asyncio.sleep(int(request.decode() or "0") / 1000)
+            return b"done"
+
+        async def fail(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+            raise InvalidArgument(f"field 'probe' is {request.decode()!r}; want 'ok'")
+
+        async def boom(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+            raise ZeroDivisionError("secret internals")
+
+        handler = grpc.method_handlers_generic_handler(
+            SERVICE,
+            {
+                "Sleep": grpc.unary_unary_rpc_method_handler(sleep),
+                "Fail": grpc.unary_unary_rpc_method_handler(fail),
+                "Boom": grpc.unary_unary_rpc_method_handler(boom),
+            },
+        )
+        server.add_generic_rpc_handlers((handler,))
+        return [SERVICE]
+
+    async def check_ready(self) -> str | None:
+        return self.ready_reason
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def settings(**kw: object) -> ServiceSettings:
+    return ServiceSettings(readiness_interval_seconds=0.05, **kw)  # type: ignore[arg-type]
+
+
+Probe = tuple[ProbeService, ServiceRunner, grpc.aio.Channel]
+
+
+@pytest.fixture
+async def probe() -> AsyncIterator[Probe]:
+    service = ProbeService()
+    runner = ServiceRunner(service, settings())
+    await runner.start()
+    channel = create_channel(runner.address, default_timeout=5)
+    yield service, runner, channel
+    await channel.close(None)
+    await runner.stop(0.5)
+
+
+def method(channel: grpc.aio.Channel, name: str) -> grpc.aio.UnaryUnaryMultiCallable[bytes, bytes]:
+    return channel.unary_unary(f"/{SERVICE}/{name}", None, None)
+
+
+async def health(channel: grpc.aio.Channel, service: str = "") -> int:
+    stub = health_pb2_grpc.HealthStub(channel)
+    resp = await stub.Check(health_pb2.HealthCheckRequest(service=service))
+    return int(resp.status)
+
+
+async def poll_until(
+    fn: Callable[[], Awaitable[bool]], description: str, timeout: float = 5.0
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not await fn():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {description}")
+        await asyncio.sleep(0.02)
+
+
+async def test_health_serving_for_overall_and_named_service(probe: Probe) -> None:
+    _, _, channel = probe
+    assert await health(channel) == SERVING
+    assert await health(channel, SERVICE) == SERVING
+
+
+async def test_health_follows_readiness_of_dependencies(probe: Probe) -> None:
+    service, _, channel = probe
+    service.ready_reason = "database unreachable"
+
+    async def not_serving() -> bool:
+        return bool(await health(channel) == NOT_SERVING)
+
+    await poll_until(not_serving, "NOT_SERVING while a dependency is down")
+    service.ready_reason = None
+
+    async def serving() -> bool:
+        return bool(await health(channel) == SERVING)
+
+    await poll_until(serving, "SERVING once the dependency is back")
+
+
+async def test_service_error_maps_to_status_with_message(probe: Probe) -> None:
+    _, _, channel = probe
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await method(channel, "Fail")(b"nope")
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "field 'probe' is 'nope'" in (err.value.details() or "")
+
+
+async def test_unexpected_error_is_internal_without_leaking_internals(probe: Probe) -> None:
+    _, _, channel = probe
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await method(channel, "Boom")(b"")
+    assert err.value.code() == grpc.StatusCode.INTERNAL
+    details = err.value.details() or ""
+    assert "secret internals" not in details
+    assert details.startswith("internal error")
+    # the service keeps serving after an unexpected error
+    assert await method(channel, "Sleep")(b"0") == b"done"
+
+
+async def test_metrics_count_rpcs_by_code(probe: Probe) -> None:
+    _, runner, channel = probe
+    await method(channel, "Sleep")(b"0")
+    with pytest.raises(grpc.aio.AioRpcError):
+        await method(channel, "Fail")(b"x")
+    url = f"http://127.0.0.1:{runner.metrics_port}/metrics"
+    body = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read().decode())
+    assert (
+        'grpc_server_handled_total{grpc_code="INVALID_ARGUMENT",grpc_method="Fail",'
+        f'grpc_service="{SERVICE}",grpc_type="unary"}}'
+    ) in body
+    assert 'grpc_method="Sleep"' in body and "grpc_server_handling_seconds_bucket" in body
+
+
+async def test_channel_default_deadline_applies_when_caller_sets_none(probe: Probe) -> None:
+    _, runner, _ = probe
+    channel = create_channel(runner.address, default_timeout=0.2)
+    try:
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await method(channel, "Sleep")(b"2000")
+        assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        # an explicit timeout wins over the default
+        assert await method(channel, "Sleep")(b"300", timeout=5) == b"done"
+    finally:
+        await channel.close(None)
+
+
+async def test_graceful_shutdown_finishes_in_flight_rpc_and_refuses_new_ones() -> None:
+    service = ProbeService()
+    runner = ServiceRunner(service, settings())
+    await runner.start()
+    channel = create_channel(runner.address, default_timeout=10)
+    try:
+        in_flight = asyncio.ensure_future(method(channel, "Sleep")(b"600"))
+        await asyncio.wait_for(service.started.wait(), 5)
+        stopping = asyncio.ensure_future(runner.stop(grace=5))
+
+        async def health_gone() -> bool:
+            try:
+                return bool(await health(channel) == NOT_SERVING)
+            except grpc.aio.AioRpcError:
+                return True  # already refusing new RPCs
+
+        await poll_until(health_gone, "NOT_SERVING or refusal after SIGTERM-equivalent stop")
+        assert await in_flight == b"done"
+        await stopping
+        assert service.stopped
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await method(channel, "Sleep")(b"0", timeout=1)
+        assert err.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+    finally:
+        await channel.close(None)
+
+
+async def test_concurrency_limit_answers_resource_exhausted() -> None:
+    runner = ServiceRunner(ProbeService(), settings(max_concurrent_rpcs=2))
+    await runner.start()
+    channel = create_channel(runner.address, default_timeout=10)
+    try:
+        calls = [asyncio.ensure_future(method(channel, "Sleep")(b"500")) for _ in range(6)]
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        refused = [
+            r
+            for r in results
+            if isinstance(r, grpc.aio.AioRpcError)
+            and r.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        ]
+        assert refused, "excess RPCs must be refused at once"
+        assert results.count(b"done") >= 2
+    finally:
+        await channel.close(None)
+        await runner.stop(1)
