@@ -1,0 +1,154 @@
+"""The whole suite, started once per session exactly as a user does: `wasmgrid dev up`."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pytest
+
+from wasmgrid.cli.devstack import Ports
+from wasmgrid.cli.embedded import port_open
+
+UP_TIMEOUT = 120.0
+
+
+@dataclass
+class DevStackProcess:
+    """A running `wasmgrid dev up` child with its ports and captured output."""
+
+    proc: subprocess.Popen[str]
+    data_dir: Path
+    ports: Ports
+    offset: int
+    output: list[str] = field(default_factory=list)
+
+    def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Run another `wasmgrid dev …` against this stack's data dir and ports."""
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "wasmgrid.cli.main",
+                "dev",
+                *args,
+                "--data-dir",
+                str(self.data_dir),
+                "--port-offset",
+                str(self.offset),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def state(self) -> dict[str, object]:
+        return dict(json.loads((self.data_dir / "dev.json").read_text()))
+
+
+def _free_offset() -> int:
+    for _ in range(50):
+        offset = random.randrange(1000, 9000, 10)
+        if not any(
+            port_open("127.0.0.1", p, 0.05) for p in asdict(Ports.with_offset(offset)).values()
+        ):
+            return offset
+    raise RuntimeError("no free block of ports for the dev stack")
+
+
+def start_dev_stack(data_dir: Path, offset: int | None = None) -> DevStackProcess:
+    offset = _free_offset() if offset is None else offset
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "wasmgrid.cli.main",
+            "dev",
+            "up",
+            "--data-dir",
+            str(data_dir),
+            "--port-offset",
+            str(offset),
+            "--timeout",
+            str(UP_TIMEOUT),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    stack = DevStackProcess(proc, data_dir, Ports.with_offset(offset), offset)
+    up = threading.Event()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            stack.output.append(line.rstrip("\n"))
+            if "dev stack is up" in line:
+                up.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    deadline = time.monotonic() + UP_TIMEOUT + 30
+    while not up.is_set():
+        if proc.poll() is not None:
+            raise AssertionError("dev up exited early:\n" + "\n".join(stack.output))
+        if time.monotonic() > deadline:
+            stop_dev_stack(stack)
+            raise AssertionError("dev up not up in time:\n" + "\n".join(stack.output))
+        up.wait(0.2)
+    return stack
+
+
+def stop_dev_stack(stack: DevStackProcess, timeout: float = 60) -> int:
+    if stack.proc.poll() is None:
+        stack.proc.send_signal(signal.SIGTERM)
+    try:
+        return stack.proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        stack.proc.kill()
+        return stack.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStackProcess]:
+    """One dev stack for the e2e session (tests that stop it start their own)."""
+    stack = start_dev_stack(tmp_path_factory.mktemp("devstack"))
+    try:
+        yield stack
+    finally:
+        stop_dev_stack(stack)
+
+
+class DevStackFactory:
+    """Starts extra dev stacks inside one test and stops them all at its end."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.started: list[DevStackProcess] = []
+
+    def start(self, data_dir: Path | None = None, offset: int | None = None) -> DevStackProcess:
+        stack = start_dev_stack(data_dir or self.tmp_path / f"stack{len(self.started)}", offset)
+        self.started.append(stack)
+        return stack
+
+    @staticmethod
+    def stop(stack: DevStackProcess, timeout: float = 60) -> int:
+        return stop_dev_stack(stack, timeout)
+
+
+@pytest.fixture
+def dev_stack_factory(tmp_path: Path) -> Iterator[DevStackFactory]:
+    """Start/stop extra dev stacks in a test (always stopped at the end)."""
+    factory = DevStackFactory(tmp_path)
+    yield factory
+    for stack in factory.started:
+        stop_dev_stack(stack)
