@@ -5,7 +5,7 @@ UV ?= uv
 PY := .venv/bin/python
 PROTO_OUT := libs/common/src
 PROTOS := $(shell find protos -name '*.proto' | sort)
-SRC := libs services tests bench
+SRC := libs services tests bench scripts conftest.py
 
 .PHONY: install up test check fmt protos check-protos examples bench lint typecheck clean
 

@@ -273,8 +273,12 @@ class DevStack:
         )
         self.state_file.write_text(json.dumps(asdict(state), indent=2) + "\n")
 
-    def stop(self, grace: float = 15.0) -> None:
-        """SIGTERM services in reverse start order, wait for each, then the embedded servers."""
+    def stop(self, grace: float = 15.0) -> bool:
+        """SIGTERM services in reverse start order, wait for each, then the embedded servers.
+
+        True when every service exited 0 within its grace.
+        """
+        clean = True
         for service in reversed(SERVICES):
             proc = self.procs.get(service)
             if proc is not None and proc.poll() is None:
@@ -286,10 +290,12 @@ class DevStack:
             try:
                 code = proc.wait(grace)
                 _say(f"{service:<12} stopped (exit {code})")
+                clean &= code == 0
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
                 _say(f"{service:<12} killed after {grace:.0f}s grace")
+                clean = False
         self.procs.clear()
         if self.redis is not None:
             self.redis.stop()
@@ -300,6 +306,7 @@ class DevStack:
         if self._lock is not None:
             self._lock.close()
             self._lock = None
+        return clean
 
 
 class StackError(RuntimeError):
@@ -335,6 +342,7 @@ def up(data_dir: Path, ports: Ports, *, timeout: float = 60.0, publish: bool = T
     """Run the dev stack in the foreground until SIGINT/SIGTERM."""
     stack = DevStack(data_dir, ports)
     stop_requested = False
+    code = 1
 
     def request_stop(signum: int, frame: Any) -> None:
         nonlocal stop_requested
@@ -364,12 +372,14 @@ def up(data_dir: Path, ports: Ports, *, timeout: float = 60.0, publish: bool = T
                     del stack.procs[service]
             time.sleep(0.5)
         _say("stopping…")
-        return 0
+        code = 0
     except StackError as exc:
         print(f"wasmgrid dev up: {exc}", file=sys.stderr)
-        return 1
     finally:
-        stack.stop()
+        if not stack.stop():
+            _say("not every service stopped cleanly (see the exit codes above)")
+            code = 1
+    return code
 
 
 def _print_endpoints(stack: DevStack, elapsed: float) -> None:
