@@ -276,8 +276,11 @@ class DevStack:
     def stop(self, grace: float = 15.0) -> bool:
         """SIGTERM services in reverse start order, wait for each, then the embedded servers.
 
-        True when every service exited 0 within its grace.
+        True when every service exited 0 within its grace. A stack that never took the
+        data dir's lock owns nothing there and touches nothing.
         """
+        if self._lock is None:
+            return True
         clean = True
         for service in reversed(SERVICES):
             proc = self.procs.get(service)
