@@ -1,0 +1,199 @@
+"""The wasmtime engine: which WebAssembly features are on, and the epoch ticker.
+
+Feature policy (deliberate, not wasmtime's defaults): WebAssembly 2.0 (multi-value,
+bulk memory, reference types, fixed-width SIMD, sign extension, non-trapping
+float-to-int, mutable-global import/export) plus tail calls and extended constant
+expressions, which add no runtime state. Everything that widens the attack or
+resource surface is off: threads/shared memory (cross-call sharing, blocking
+``atomics.wait``), memory64 and multi-memory (our per-call memory limit assumes one
+32-bit memory), GC / typed function references / exceptions (large new runtime
+surface), relaxed SIMD (non-deterministic results), wide arithmetic,
+custom page sizes, stack switching and the component model. A module that needs
+one of those fails to compile with wasmtime's parse error, which the runtime
+reports as INVALID_ARGUMENT.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import importlib.metadata
+import logging
+import platform
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import wasmtime
+from wasmtime import _ffi as ffi
+
+log = logging.getLogger(__name__)
+
+#: (setter name, value) applied to every engine config, in this order.
+FEATURES: tuple[tuple[str, bool], ...] = (
+    ("wasm_multi_value", True),
+    ("wasm_bulk_memory", True),
+    ("wasm_reference_types", True),
+    ("wasm_simd", True),
+    ("wasm_tail_call", True),
+    ("wasm_threads", False),
+    ("shared_memory", False),
+    ("wasm_memory64", False),
+    ("wasm_multi_memory", False),
+    ("wasm_gc", False),
+    ("wasm_function_references", False),
+    ("wasm_exceptions", False),
+    ("wasm_relaxed_simd", False),
+    ("wasm_wide_arithmetic", False),
+    ("wasm_custom_page_sizes", False),
+    ("wasm_stack_switching", False),
+    ("wasm_component_model", False),
+)
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """The engine-wide settings that shape compiled code (part of the fingerprint)."""
+
+    stack_bytes: int = 512 * 1024
+    cranelift_opt_level: str = "speed"
+
+
+def wasmtime_version() -> str:
+    """The installed wasmtime-py version."""
+    return importlib.metadata.version("wasmtime")
+
+
+def engine_fingerprint(options: EngineOptions) -> str:
+    """A hex id of everything that makes a serialized artifact loadable by this engine.
+
+    An artifact produced under another wasmtime version, CPU architecture or
+    feature/limit configuration has a different fingerprint and is never loaded.
+    """
+    parts = [
+        f"wasmtime={wasmtime_version()}",
+        f"machine={platform.machine()}",
+        f"system={platform.system()}",
+        f"stack={options.stack_bytes}",
+        f"opt={options.cranelift_opt_level}",
+        "fuel=1",
+        "epoch=1",
+        *(f"{name}={int(value)}" for name, value in FEATURES),
+    ]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+
+
+def create_engine(options: EngineOptions) -> wasmtime.Engine:
+    """An engine with fuel metering, epoch interruption and the feature policy above."""
+    cfg = wasmtime.Config()
+    cfg.consume_fuel = True
+    cfg.epoch_interruption = True
+    cfg.max_wasm_stack = options.stack_bytes
+    cfg.cranelift_opt_level = options.cranelift_opt_level
+    for name, value in FEATURES:
+        setattr(cfg, name, value)
+    return wasmtime.Engine(cfg)
+
+
+class EpochTicker:
+    """One daemon thread that advances the engine epoch every `tick_seconds`.
+
+    Every running store checks its own wall-clock deadline when the epoch moves,
+    so a runaway guest is stopped at most one tick after its deadline.
+    """
+
+    def __init__(self, engine: wasmtime.Engine, tick_seconds: float) -> None:
+        self.engine = engine
+        self.tick_seconds = tick_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="wasm-epoch", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.tick_seconds):
+            self.engine.increment_epoch()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+# --- per-store epoch deadline callback ----------------------------------------------
+#
+# wasmtime-py exposes no Python API for the epoch-deadline callback, but its ffi does.
+# The callback runs on the thread executing the guest each time the epoch passes the
+# store's deadline; it either extends the deadline by one tick or returns an error,
+# which ends the guest with a trap. This gives every call its own wall-clock deadline
+# and lets a host function (the output sink) stop the guest within one tick.
+
+_CALLBACK = ctypes.CFUNCTYPE(
+    ctypes.c_size_t,
+    ctypes.POINTER(ffi.wasmtime_context_t),
+    ctypes.c_void_p,
+    ctypes.POINTER(ctypes.c_uint64),
+    ctypes.POINTER(ffi.wasmtime_update_deadline_kind_t),
+)
+_FINALIZER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+_UPDATE_CONTINUE = 0
+
+
+class Interrupt:
+    """The stop condition of one call: a wall-clock deadline or an explicit stop reason."""
+
+    __slots__ = ("deadline", "reason")
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        #: Why the guest was stopped ("timeout", "output"), or None while it may run.
+        self.reason: str | None = None
+
+    def stop(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+
+
+_interrupts: dict[int, Interrupt] = {}
+_next_token = iter(range(1, 2**62))
+_token_lock = threading.Lock()
+
+
+def _on_deadline(_ctx: Any, env: int | None, delta: Any, kind: Any) -> int:
+    interrupt = _interrupts.get(env or 0)
+    if interrupt is not None:
+        if interrupt.reason is None and time.monotonic() >= interrupt.deadline:
+            interrupt.reason = "timeout"
+        if interrupt.reason is not None:
+            err = ffi.wasmtime_error_new(f"wasmgrid: guest stopped ({interrupt.reason})".encode())
+            return int(ctypes.cast(err, ctypes.c_void_p).value or 0)
+    delta[0] = 1
+    kind[0] = _UPDATE_CONTINUE
+    return 0
+
+
+def _on_finalize(env: int | None) -> None:
+    _interrupts.pop(env or 0, None)
+
+
+_on_deadline_c = _CALLBACK(_on_deadline)
+_on_finalize_c = _FINALIZER(_on_finalize)
+
+
+def attach_interrupt(store: wasmtime.Store, interrupt: Interrupt) -> None:
+    """Make `store` check `interrupt` at every epoch tick (released with the store)."""
+    with _token_lock:
+        token = next(_next_token)
+    _interrupts[token] = interrupt
+    ffi.wasmtime_store_epoch_deadline_callback(store.ptr(), _on_deadline_c, token, _on_finalize_c)
+    store.set_epoch_deadline(1)
+
+
+def live_interrupts() -> int:
+    """Stores whose interrupt is still registered (0 when every store was released)."""
+    return len(_interrupts)

@@ -1,0 +1,94 @@
+"""Fetching module bytes from the marketplace's streamed ``Download`` RPC."""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+import grpc
+
+from wasmgrid.api.marketplace.v1 import marketplace_pb2, marketplace_pb2_grpc
+from wasmgrid.common.channel import create_channel
+from wasmgrid.common.errors import NotFound, ResourceExhausted, ServiceError, Unavailable
+from wasmgrid.runtime.metrics import FETCH_BYTES, FETCHES
+
+log = logging.getLogger(__name__)
+
+#: Chunk size asked of the marketplace (its default is 1 MiB as well).
+CHUNK_BYTES = 1024 * 1024
+
+
+class Fetcher(Protocol):
+    """Something that returns the bytes published under a digest (unverified)."""
+
+    async def fetch(self, digest: str, max_bytes: int) -> bytes: ...
+
+
+class MarketplaceFetcher:
+    """Downloads by digest with purpose RUNTIME, refusing anything over `max_bytes`."""
+
+    def __init__(self, target: str, timeout_seconds: float) -> None:
+        self.target = target
+        self.timeout_seconds = timeout_seconds
+        self._channel = create_channel(target, default_timeout=timeout_seconds)
+        self._stub: marketplace_pb2_grpc.MarketplaceServiceAsyncStub = (
+            marketplace_pb2_grpc.MarketplaceServiceStub(self._channel)
+        )
+
+    async def close(self) -> None:
+        await self._channel.close(None)
+
+    async def fetch(self, digest: str, max_bytes: int) -> bytes:
+        request = marketplace_pb2.DownloadRequest(
+            digest=digest,
+            purpose=marketplace_pb2.DOWNLOAD_PURPOSE_RUNTIME,
+            chunk_bytes=CHUNK_BYTES,
+        )
+        parts: list[bytes] = []
+        size = 0
+        try:
+            call = self._stub.Download(request, timeout=self.timeout_seconds)
+            async for message in call:
+                if message.HasField("header"):
+                    if message.header.size_bytes > max_bytes:
+                        raise self._too_large(digest, message.header.size_bytes, max_bytes)
+                    continue
+                size += len(message.chunk)
+                if size > max_bytes:
+                    call.cancel()
+                    raise self._too_large(digest, size, max_bytes)
+                parts.append(message.chunk)
+        except grpc.aio.AioRpcError as exc:
+            raise self._translate(digest, exc) from None
+        except ServiceError:
+            raise
+        FETCHES.labels("ok").inc()
+        FETCH_BYTES.inc(size)
+        return b"".join(parts)
+
+    def _too_large(self, digest: str, size: int, max_bytes: int) -> ResourceExhausted:
+        FETCHES.labels("too_large").inc()
+        return ResourceExhausted(
+            f"module {digest} is at least {size} bytes; the runtime's limit is {max_bytes}"
+            " (WASMGRID_RUNTIME_MAX_MODULE_BYTES)"
+        )
+
+    def _translate(self, digest: str, exc: grpc.aio.AioRpcError) -> ServiceError:
+        code = exc.code()
+        if code == grpc.StatusCode.NOT_FOUND:
+            FETCHES.labels("not_found").inc()
+            return NotFound(f"module digest {digest} is not in the marketplace: {exc.details()}")
+        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            FETCHES.labels("unavailable").inc()
+            return Unavailable(
+                f"marketplace at {self.target} is unavailable for digest {digest}"
+                f" ({code.name}: {exc.details()})"
+            )
+        FETCHES.labels("error").inc()
+        log.warning(
+            "marketplace download failed",
+            extra={"digest": digest, "grpc_code": code.name, "details": exc.details()},
+        )
+        return Unavailable(
+            f"marketplace download of {digest} failed with {code.name}: {exc.details()}"
+        )

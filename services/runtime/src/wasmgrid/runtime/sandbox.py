@@ -1,0 +1,328 @@
+"""Running one call of a compiled module in a fresh, limited Store.
+
+Everything here is synchronous and runs on a worker thread (wasmtime releases the
+GIL inside wasm). Each call gets a new Store, a new WASI context with no
+preopened directories and only the env/args the request gave, fuel, an epoch
+deadline, per-store memory/table/instance limits and capped output sinks; the
+outcome says which limit (if any) ended the call.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import wasmtime
+
+from wasmgrid.runtime.engine import Interrupt, attach_interrupt
+from wasmgrid.runtime.limits import WASM_PAGE, AppliedLimits
+
+#: The wasm number types Call accepts, by their wasmtime names.
+NUMBER_TYPES = ("i32", "i64", "f32", "f64")
+#: How much of a trap message (with its wasm backtrace) is returned.
+MAX_MESSAGE_CHARS = 2048
+
+Value = tuple[str, int | float]
+
+
+class Outcome(enum.Enum):
+    """How a call ended (mirrors the proto enum)."""
+
+    OK = 1
+    EXIT = 2
+    TRAP = 3
+    FUEL_EXHAUSTED = 4
+    TIMEOUT = 5
+    MEMORY_LIMIT = 6
+    STACK_OVERFLOW = 7
+    OUTPUT_TRUNCATED = 8
+
+
+@dataclass(frozen=True)
+class Signature:
+    """An exported function's type, e.g. ``add(i32, i32) -> i32``."""
+
+    name: str
+    params: tuple[str, ...]
+    results: tuple[str, ...]
+
+    @property
+    def callable(self) -> bool:
+        """Whether every param and result is a number type."""
+        return all(t in NUMBER_TYPES for t in (*self.params, *self.results))
+
+    def __str__(self) -> str:
+        results = ", ".join(self.results)
+        if len(self.results) != 1:
+            results = f"({results})"
+        return f"{self.name}({', '.join(self.params)}) -> {results}"
+
+
+@dataclass
+class CompiledModule:
+    """A module compiled and pre-linked against WASI, ready to instantiate per call."""
+
+    digest: str
+    module: wasmtime.Module
+    pre: wasmtime.InstancePre
+    wasm_bytes: int
+    functions: dict[str, Signature]
+    is_command: bool
+    has_initialize: bool
+    memory_export: str | None
+
+
+def describe_module(module: wasmtime.Module) -> tuple[dict[str, Signature], str | None]:
+    """The exported functions (by name) and the name of the first exported memory."""
+    functions: dict[str, Signature] = {}
+    memory: str | None = None
+    for export in module.exports:
+        ty = export.type
+        if isinstance(ty, wasmtime.FuncType):
+            functions[export.name] = Signature(
+                export.name, tuple(str(p) for p in ty.params), tuple(str(r) for r in ty.results)
+            )
+        elif isinstance(ty, wasmtime.MemoryType) and memory is None:
+            memory = export.name
+    return functions, memory
+
+
+class OutputSink:
+    """Collects a guest stream up to `cap` bytes; past it, counts and stops the guest.
+
+    Fuel does not bound output (a flood wrote 679 MB on 1M fuel), so the cap is
+    enforced here, in the WASI write callback, and the first write past it asks the
+    epoch callback to end the guest at its next check (within one tick).
+    """
+
+    def __init__(self, cap: int, interrupt: Interrupt, engine: wasmtime.Engine) -> None:
+        self.cap = cap
+        self.interrupt = interrupt
+        self.engine = engine
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.dropped = 0
+
+    def __call__(self, data: bytes) -> int:
+        room = self.cap - self.size
+        if len(data) <= room:
+            self.parts.append(data)
+            self.size += len(data)
+            return len(data)
+        if room > 0:
+            self.parts.append(data[:room])
+            self.size += room
+        self.dropped += len(data) - max(room, 0)
+        if self.interrupt.reason is None:
+            self.interrupt.stop("output")
+            self.engine.increment_epoch()  # wake the epoch check now, not at the next tick
+        return len(data)  # pretend success: the guest is being stopped anyway
+
+    @property
+    def truncated(self) -> bool:
+        return self.dropped > 0
+
+    def value(self) -> bytes:
+        return b"".join(self.parts)
+
+
+@dataclass
+class CallSpec:
+    """What to run: a command (`_start`) or one export with typed arguments."""
+
+    stdin: bytes = b""
+    args: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    function: str | None = None
+    call_args: tuple[Value, ...] = ()
+    argv0: str = "module"
+
+
+@dataclass
+class ExecutionResult:
+    """Everything a call produced."""
+
+    outcome: Outcome
+    exit_code: int = 0
+    message: str = ""
+    stdout: bytes = b""
+    stderr: bytes = b""
+    stdout_dropped: int = 0
+    stderr_dropped: int = 0
+    fuel_consumed: int = 0
+    wall_seconds: float = 0.0
+    memory_bytes: int = 0
+    results: list[Value] = field(default_factory=list)
+
+
+def _short(message: str) -> str:
+    """The root cause first ("wasm trap: …"), then the wasm backtrace, bounded."""
+    head, sep, cause = message.partition("Caused by:")
+    text = f"{cause.strip()}\n{head.strip()}" if sep else message.strip()
+    return text[:MAX_MESSAGE_CHARS]
+
+
+def _memory_size(
+    instance: wasmtime.Instance | None, store: wasmtime.Store, name: str | None
+) -> int:
+    if instance is None or name is None:
+        return 0
+    memory = instance.exports(store).get(name)
+    if isinstance(memory, wasmtime.Memory):
+        return int(memory.data_len(store))
+    return 0
+
+
+def classify(
+    exc: BaseException | None,
+    *,
+    interrupt: Interrupt,
+    limits: AppliedLimits,
+    memory_bytes: int,
+    stdout: OutputSink,
+    stderr: OutputSink,
+) -> tuple[Outcome, int, str]:
+    """(outcome, exit code, message) for how a call ended. Pure apart from reading `exc`."""
+    if stdout.truncated or stderr.truncated or interrupt.reason == "output":
+        which = "stdout" if stdout.truncated else "stderr"
+        cap = limits.stdout_bytes if stdout.truncated else limits.stderr_bytes
+        dropped = stdout.dropped if stdout.truncated else stderr.dropped
+        return (
+            Outcome.OUTPUT_TRUNCATED,
+            0,
+            f"{which} exceeded its limit of {cap} bytes; {dropped} bytes dropped, guest stopped",
+        )
+    if exc is None:
+        return Outcome.OK, 0, ""
+    if isinstance(exc, wasmtime.ExitTrap):
+        return (Outcome.OK, 0, "") if exc.code == 0 else (Outcome.EXIT, exc.code, "")
+    if interrupt.reason in ("timeout", "cancelled"):
+        return Outcome.TIMEOUT, 0, f"wall-clock timeout of {limits.timeout_ms} ms exceeded"
+    message = _short(str(exc.message if isinstance(exc, wasmtime.Trap) else exc))
+    if isinstance(exc, wasmtime.Trap):
+        code = exc.trap_code
+        if code == wasmtime.TrapCode.OUT_OF_FUEL:
+            return Outcome.FUEL_EXHAUSTED, 0, f"fuel limit of {limits.fuel} exhausted"
+        if code == wasmtime.TrapCode.STACK_OVERFLOW:
+            return (
+                Outcome.STACK_OVERFLOW,
+                0,
+                f"wasm stack limit of {limits.stack_bytes} bytes exceeded",
+            )
+        if code == wasmtime.TrapCode.INTERRUPT:
+            return Outcome.TIMEOUT, 0, f"wall-clock timeout of {limits.timeout_ms} ms exceeded"
+    # memory.grow past the limit returns -1; guests then usually trap (unreachable,
+    # abort). A memory within one page of the limit means the limit caused it.
+    if memory_bytes + WASM_PAGE > limits.memory_bytes:
+        return (
+            Outcome.MEMORY_LIMIT,
+            0,
+            f"memory limit of {limits.memory_bytes} bytes reached"
+            f" (memory is {memory_bytes} bytes): {message}",
+        )
+    lowered = message.lower()
+    if "memory" in lowered and ("limit" in lowered or "minimum" in lowered):
+        return Outcome.MEMORY_LIMIT, 0, f"memory limit of {limits.memory_bytes} bytes: {message}"
+    return Outcome.TRAP, 0, message
+
+
+def _stdin_path(stdin: bytes, tmp_dir: str) -> tuple[str, bool]:
+    if not stdin:
+        return os.devnull, False
+    fd, path = tempfile.mkstemp(prefix="stdin-", dir=tmp_dir)
+    try:
+        view = memoryview(stdin)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+    finally:
+        os.close(fd)
+    return path, True
+
+
+def execute(
+    engine: wasmtime.Engine,
+    compiled: CompiledModule,
+    spec: CallSpec,
+    limits: AppliedLimits,
+    *,
+    tmp_dir: str,
+    interrupt: Interrupt,
+) -> ExecutionResult:
+    """Run one call to completion or to the first limit it breaks. Never raises for guests."""
+    started = time.perf_counter()
+    store = wasmtime.Store(engine)
+    store.set_fuel(limits.fuel)
+    store.set_limits(
+        memory_size=limits.memory_bytes,
+        table_elements=limits.table_elements,
+        instances=1,
+        tables=8,
+        memories=1,
+    )
+    attach_interrupt(store, interrupt)
+    stdout = OutputSink(limits.stdout_bytes, interrupt, engine)
+    stderr = OutputSink(limits.stderr_bytes, interrupt, engine)
+    wasi = wasmtime.WasiConfig()
+    wasi.argv = [spec.argv0, *spec.args]
+    wasi.env = list(spec.env)
+    stdin_path, remove = _stdin_path(spec.stdin, tmp_dir)
+    try:
+        wasi.stdin_file = stdin_path  # opened now, so the name can go at once
+    finally:
+        if remove:
+            os.unlink(stdin_path)
+    wasi.stdout_custom = stdout
+    wasi.stderr_custom = stderr
+    store.set_wasi(wasi)
+
+    instance: wasmtime.Instance | None = None
+    results: list[Value] = []
+    error: BaseException | None = None
+    try:
+        instance = compiled.pre.instantiate(store)
+        exports = instance.exports(store)
+        if spec.function is None:
+            start = exports["_start"]
+            assert isinstance(start, wasmtime.Func)
+            start(store)
+        else:
+            if compiled.has_initialize:
+                init = exports["_initialize"]
+                assert isinstance(init, wasmtime.Func)
+                init(store)
+            func = exports[spec.function]
+            assert isinstance(func, wasmtime.Func)
+            signature = compiled.functions[spec.function]
+            raw: Any = func(store, *(v for _, v in spec.call_args))
+            values = [] if raw is None else (list(raw) if isinstance(raw, list) else [raw])
+            results = list(zip(signature.results, values, strict=True))
+    except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+        error = exc
+    memory_bytes = _memory_size(instance, store, compiled.memory_export)
+    outcome, exit_code, message = classify(
+        error,
+        interrupt=interrupt,
+        limits=limits,
+        memory_bytes=memory_bytes,
+        stdout=stdout,
+        stderr=stderr,
+    )
+    fuel_left = store.get_fuel()
+    return ExecutionResult(
+        outcome=outcome,
+        exit_code=exit_code,
+        message=message,
+        stdout=stdout.value(),
+        stderr=stderr.value(),
+        stdout_dropped=stdout.dropped,
+        stderr_dropped=stderr.dropped,
+        fuel_consumed=max(0, limits.fuel - fuel_left),
+        wall_seconds=time.perf_counter() - started,
+        memory_bytes=memory_bytes,
+        results=results if outcome is Outcome.OK else [],
+    )

@@ -1,0 +1,429 @@
+"""The RuntimeService gRPC servicer (proto ⇄ domain) and the service's lifecycle."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import grpc
+import wasmtime
+from opentelemetry import trace
+
+from wasmgrid.api.runtime.v1 import runtime_pb2, runtime_pb2_grpc
+from wasmgrid.common.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument
+from wasmgrid.common.server import Service
+from wasmgrid.runtime.engine import EngineOptions, EpochTicker, create_engine, engine_fingerprint
+from wasmgrid.runtime.fetch import Fetcher, MarketplaceFetcher
+from wasmgrid.runtime.limits import AppliedLimits, LimitPolicy, LimitValues, resolve_limits
+from wasmgrid.runtime.metrics import EXECUTION_SECONDS, FUEL_CONSUMED, INVOCATIONS
+from wasmgrid.runtime.modules import CacheTier, Loaded, ModuleLoader, parse_digest
+from wasmgrid.runtime.pool import ExecutionPool
+from wasmgrid.runtime.sandbox import CallSpec, ExecutionResult, Outcome, Value
+from wasmgrid.runtime.settings import RuntimeSettings
+from wasmgrid.runtime.stats import MAX_NAME, StatsTable
+from wasmgrid.runtime.store import ArtifactStore, BlobStore, load_or_create_key
+from wasmgrid.runtime.validation import check_args, check_call, check_env
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
+
+DEFAULT_TOP_N = 20
+MAX_TOP_N = 100
+#: Below this much RPC time left, a call is refused instead of started.
+MIN_RPC_SECONDS = 0.005
+
+
+def _to_proto_value(value: Value) -> runtime_pb2.Value:
+    kind, number = value
+    if kind == "i32":
+        return runtime_pb2.Value(i32=int(number))
+    if kind == "i64":
+        return runtime_pb2.Value(i64=int(number))
+    if kind == "f32":
+        return runtime_pb2.Value(f32=float(number))
+    return runtime_pb2.Value(f64=float(number))
+
+
+def _from_proto_values(values: Sequence[runtime_pb2.Value]) -> tuple[Value, ...]:
+    out: list[Value] = []
+    for i, v in enumerate(values):
+        kind = v.WhichOneof("value")
+        if kind is None:
+            raise InvalidArgument(f"args[{i}] has no value (set one of i32, i64, f32, f64)")
+        out.append((kind, getattr(v, kind)))
+    return tuple(out)
+
+
+def _limits_proto(limits: AppliedLimits) -> runtime_pb2.AppliedLimits:
+    return runtime_pb2.AppliedLimits(
+        fuel=limits.fuel,
+        timeout_ms=limits.timeout_ms,
+        memory_bytes=limits.memory_bytes,
+        stdout_bytes=limits.stdout_bytes,
+        stderr_bytes=limits.stderr_bytes,
+        stack_bytes=limits.stack_bytes,
+    )
+
+
+def _output_proto(result: ExecutionResult) -> runtime_pb2.Output:
+    return runtime_pb2.Output(
+        stdout=result.stdout,
+        stderr=result.stderr,
+        stdout_truncated=result.stdout_dropped > 0,
+        stdout_dropped_bytes=result.stdout_dropped,
+        stderr_truncated=result.stderr_dropped > 0,
+        stderr_dropped_bytes=result.stderr_dropped,
+    )
+
+
+def _execution_proto(
+    result: ExecutionResult, loaded: Loaded, limits: AppliedLimits
+) -> runtime_pb2.Execution:
+    return runtime_pb2.Execution(
+        digest=loaded.module.digest,
+        fuel_consumed=result.fuel_consumed,
+        wall_time_us=int(result.wall_seconds * 1e6),
+        compiled_cache_hit=loaded.tier.name != "COMPILED",
+        cache_tier=_TIERS[loaded.tier],
+        limits=_limits_proto(limits),
+        memory_bytes=result.memory_bytes,
+    )
+
+
+def _policy(s: RuntimeSettings) -> LimitPolicy:
+    return LimitPolicy(
+        defaults=LimitValues(
+            s.default_fuel,
+            s.default_timeout_ms,
+            s.default_memory_bytes,
+            s.default_stdout_bytes,
+            s.default_stderr_bytes,
+        ),
+        maxima=LimitValues(
+            s.max_fuel, s.max_timeout_ms, s.max_memory_bytes, s.max_stdout_bytes, s.max_stderr_bytes
+        ),
+        stack_bytes=s.stack_bytes,
+        max_table_elements=s.max_table_elements,
+    )
+
+
+def _limit_values(msg: runtime_pb2.Limits) -> LimitValues:
+    return LimitValues(
+        msg.fuel, msg.timeout_ms, msg.memory_bytes, msg.stdout_bytes, msg.stderr_bytes
+    )
+
+
+class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
+    """Translates RuntimeService RPCs to the loader, the pool and the stats table."""
+
+    def __init__(self, service: RuntimeService) -> None:
+        self.svc = service
+
+    async def _load(self, source: runtime_pb2.ModuleSource) -> tuple[Loaded, str]:
+        s = self.svc.settings
+        kind = source.WhichOneof("source")
+        if kind is None:
+            raise InvalidArgument("module must set digest or wasm")
+        name = source.display_name[:MAX_NAME]
+        if kind == "wasm":
+            if not s.allow_inline:
+                raise FailedPrecondition(
+                    "module.wasm (inline module bytes) is disabled on this runtime"
+                    " (WASMGRID_RUNTIME_ALLOW_INLINE=false); publish the module and pass its"
+                    " digest"
+                )
+            wasm = source.wasm
+            self.svc.loader.check_bytes(wasm, "module.wasm")
+            digest = hashlib.sha256(wasm).hexdigest()
+            return await self.svc.loader.get(digest, wasm), name
+        return await self.svc.loader.get(parse_digest(source.digest)), name
+
+    def _limits(
+        self, msg: runtime_pb2.Limits, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AppliedLimits:
+        limits = resolve_limits(_limit_values(msg), self.svc.policy)
+        remaining = context.time_remaining()
+        if remaining is not None:
+            if remaining < MIN_RPC_SECONDS:
+                raise DeadlineExceeded(
+                    f"the RPC deadline leaves {remaining * 1000:.1f} ms; too little to start"
+                )
+            ms = int((remaining - MIN_RPC_SECONDS) * 1000)
+            if ms < limits.timeout_ms:
+                limits = dataclasses.replace(limits, timeout_ms=max(1, ms))
+        return limits
+
+    async def _execute(
+        self, mode: str, loaded: Loaded, name: str, spec: CallSpec, limits: AppliedLimits
+    ) -> ExecutionResult:
+        digest = loaded.module.digest
+        with tracer.start_as_current_span(
+            f"wasm.{mode}",
+            attributes={
+                "wasm.digest": digest,
+                "wasm.module": name,
+                "wasm.cache_tier": loaded.tier.name,
+                "wasm.function": spec.function or "_start",
+            },
+        ) as span:
+            result = await self.svc.pool.run(loaded.module, spec, limits, limits.timeout_ms / 1000)
+            span.set_attribute("wasm.outcome", result.outcome.name)
+            span.set_attribute("wasm.fuel_consumed", result.fuel_consumed)
+        INVOCATIONS.labels(mode, result.outcome.name).inc()
+        EXECUTION_SECONDS.labels(mode).observe(result.wall_seconds)
+        FUEL_CONSUMED.observe(result.fuel_consumed)
+        self.svc.stats.record(
+            digest, name, result.outcome, result.wall_seconds, result.fuel_consumed
+        )
+        return result
+
+    async def Invoke(
+        self,
+        request: runtime_pb2.InvokeRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> runtime_pb2.InvokeResponse:
+        s = self.svc.settings
+        env = check_env([(e.name, e.value) for e in request.env])
+        args = check_args(list(request.args))
+        if len(request.stdin) > s.max_stdin_bytes:
+            raise InvalidArgument(
+                f"stdin is {len(request.stdin)} bytes; the limit is {s.max_stdin_bytes}"
+                " (WASMGRID_RUNTIME_MAX_STDIN_BYTES)"
+            )
+        loaded, name = await self._load(request.module)
+        if not loaded.module.is_command:
+            raise FailedPrecondition(
+                f"module {loaded.module.digest} has no _start export (a function/reactor"
+                " module): use Call with one of its exports"
+            )
+        limits = self._limits(request.limits, context)
+        spec = CallSpec(stdin=request.stdin, args=args, env=env, argv0=name or "module")
+        result = await self._execute("invoke", loaded, name, spec, limits)
+        return runtime_pb2.InvokeResponse(
+            outcome=_OUTCOMES[result.outcome],
+            exit_code=result.exit_code,
+            trap_message=result.message,
+            output=_output_proto(result),
+            execution=_execution_proto(result, loaded, limits),
+        )
+
+    async def Call(
+        self,
+        request: runtime_pb2.CallRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> runtime_pb2.CallResponse:
+        env = check_env([(e.name, e.value) for e in request.env])
+        call_args = _from_proto_values(request.args)
+        loaded, name = await self._load(request.module)
+        check_call(loaded.module.functions, request.function, call_args, loaded.module.digest)
+        limits = self._limits(request.limits, context)
+        spec = CallSpec(
+            env=env, function=request.function, call_args=call_args, argv0=name or "module"
+        )
+        result = await self._execute("call", loaded, name, spec, limits)
+        return runtime_pb2.CallResponse(
+            outcome=_OUTCOMES[result.outcome],
+            results=[_to_proto_value(v) for v in result.results],
+            exit_code=result.exit_code,
+            trap_message=result.message,
+            output=_output_proto(result),
+            execution=_execution_proto(result, loaded, limits),
+        )
+
+    async def Warm(
+        self,
+        request: runtime_pb2.WarmRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> runtime_pb2.WarmResponse:
+        loaded, _ = await self._load(request.module)
+        m = loaded.module
+        functions = [
+            runtime_pb2.FunctionSignature(
+                name=sig.name,
+                params=[
+                    _VALUE_TYPES.get(p, runtime_pb2.VALUE_TYPE_UNSPECIFIED) for p in sig.params
+                ],
+                results=[
+                    _VALUE_TYPES.get(r, runtime_pb2.VALUE_TYPE_UNSPECIFIED) for r in sig.results
+                ],
+                callable=sig.callable,
+            )
+            for sig in sorted(m.functions.values(), key=lambda f: f.name)
+        ]
+        return runtime_pb2.WarmResponse(
+            digest=m.digest,
+            cache_tier=_TIERS[loaded.tier],
+            elapsed_us=int(loaded.elapsed_seconds * 1e6),
+            module_bytes=m.wasm_bytes,
+            is_command=m.is_command,
+            functions=functions,
+        )
+
+    async def GetStats(
+        self,
+        request: runtime_pb2.GetStatsRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> runtime_pb2.GetStatsResponse:
+        svc = self.svc
+        n = min(request.top_n or DEFAULT_TOP_N, MAX_TOP_N)
+        stats = svc.stats
+        return runtime_pb2.GetStatsResponse(
+            invocations=stats.invocations,
+            outcomes=[
+                runtime_pb2.OutcomeCount(outcome=_OUTCOMES[o], count=c)
+                for o, c in sorted(stats.outcomes.items(), key=lambda kv: kv[0].value)
+            ],
+            in_flight=svc.pool.in_flight,
+            max_concurrent=svc.pool.max_concurrent,
+            rejected=svc.pool.rejected,
+            compiled_cache_entries=len(svc.loader),
+            compiled_cache_capacity=svc.loader.capacity,
+            compiled_cache_hits=svc.loader.hits,
+            compiled_cache_misses=svc.loader.misses,
+            modules_tracked=len(stats.modules),
+            modules=[
+                runtime_pb2.ModuleStats(
+                    digest=a.digest,
+                    display_name=a.display_name,
+                    invocations=a.invocations,
+                    outcomes=[
+                        runtime_pb2.OutcomeCount(outcome=_OUTCOMES[o], count=c)
+                        for o, c in sorted(a.outcomes.items(), key=lambda kv: kv[0].value)
+                    ],
+                    total_wall_time_us=a.total_wall_us,
+                    max_wall_time_us=a.max_wall_us,
+                    total_fuel_consumed=a.total_fuel,
+                    last_invoked_unix_ms=a.last_unix_ms,
+                )
+                for a in stats.top(n)
+            ],
+            worker_id=svc.settings.worker_id,
+            pid=os.getpid(),
+        )
+
+
+_OUTCOMES = {
+    Outcome.OK: runtime_pb2.OUTCOME_OK,
+    Outcome.EXIT: runtime_pb2.OUTCOME_EXIT,
+    Outcome.TRAP: runtime_pb2.OUTCOME_TRAP,
+    Outcome.FUEL_EXHAUSTED: runtime_pb2.OUTCOME_FUEL_EXHAUSTED,
+    Outcome.TIMEOUT: runtime_pb2.OUTCOME_TIMEOUT,
+    Outcome.MEMORY_LIMIT: runtime_pb2.OUTCOME_MEMORY_LIMIT,
+    Outcome.STACK_OVERFLOW: runtime_pb2.OUTCOME_STACK_OVERFLOW,
+    Outcome.OUTPUT_TRUNCATED: runtime_pb2.OUTCOME_OUTPUT_TRUNCATED,
+}
+_TIERS = {
+    CacheTier.MEMORY: runtime_pb2.CACHE_TIER_MEMORY,
+    CacheTier.DISK: runtime_pb2.CACHE_TIER_DISK,
+    CacheTier.COMPILED: runtime_pb2.CACHE_TIER_COMPILED,
+}
+_VALUE_TYPES = {
+    "i32": runtime_pb2.VALUE_TYPE_I32,
+    "i64": runtime_pb2.VALUE_TYPE_I64,
+    "f32": runtime_pb2.VALUE_TYPE_F32,
+    "f64": runtime_pb2.VALUE_TYPE_F64,
+}
+
+
+def _value_type(name: str) -> runtime_pb2.ValueType:
+    return _VALUE_TYPES.get(name, runtime_pb2.VALUE_TYPE_UNSPECIFIED)
+
+
+def _tmp_root() -> str | None:
+    """tmpfs for per-call stdin files when available (measured faster than disk)."""
+    shm = "/dev/shm"
+    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
+
+
+class RuntimeService(Service):
+    """Sandboxed execution of WebAssembly modules on wasmtime."""
+
+    name = "runtime"
+
+    def __init__(self, settings: RuntimeSettings, *, fetcher: Fetcher | None = None) -> None:
+        self.settings = settings
+        self.policy = _policy(settings)
+        self._fetcher_override = fetcher
+        self.options = EngineOptions(stack_bytes=settings.stack_bytes)
+        self.engine = create_engine(self.options)
+        self.fingerprint = engine_fingerprint(self.options)
+        self.stats = StatsTable(settings.stats_modules)
+        self._tmp_dir: str | None = None
+        self._fetcher: MarketplaceFetcher | None = None
+        self._io: ThreadPoolExecutor | None = None
+        self.ticker = EpochTicker(self.engine, settings.epoch_tick_ms / 1000)
+        self.loader: ModuleLoader
+        self.pool: ExecutionPool
+
+    def register(self, server: grpc.aio.Server) -> Sequence[str]:
+        runtime_pb2_grpc.add_RuntimeServiceServicer_to_server(RuntimeServicer(self), server)
+        return [runtime_pb2.DESCRIPTOR.services_by_name["RuntimeService"].full_name]
+
+    async def start(self) -> None:
+        s = self.settings
+        data_dir = Path(s.data_dir)
+        key = load_or_create_key(data_dir, s.artifact_key)
+        blobs = BlobStore(data_dir / "blobs", s.max_disk_bytes)
+        artifacts = (
+            ArtifactStore(data_dir / "artifacts", key, self.fingerprint, s.max_disk_bytes)
+            if s.disk_artifacts
+            else None
+        )
+        fetcher: Fetcher | None = self._fetcher_override
+        if fetcher is None:
+            self._fetcher = MarketplaceFetcher(s.marketplace_addr, s.fetch_timeout_seconds)
+            fetcher = self._fetcher
+        linker = wasmtime.Linker(self.engine)
+        linker.define_wasi()
+        # Compiles, deserializes and disk reads: few threads (compilation is itself parallel).
+        self._io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="wasm-compile")
+        self.loader = ModuleLoader(
+            self.engine,
+            linker,
+            executor=self._io,
+            blobs=blobs,
+            artifacts=artifacts,
+            fetcher=fetcher,
+            capacity=s.compiled_cache_entries,
+            max_module_bytes=s.max_module_bytes,
+        )
+        tmp_parent = _tmp_root() or str(data_dir)
+        self._tmp_dir = tempfile.mkdtemp(prefix="wasmgrid-runtime-", dir=tmp_parent)
+        self.pool = ExecutionPool(
+            self.engine, s.max_concurrent, self._tmp_dir, s.epoch_tick_ms / 1000
+        )
+        self.ticker.start()
+        log.info(
+            "runtime engine ready",
+            extra={
+                "wasmtime_fingerprint": self.fingerprint,
+                "data_dir": str(data_dir),
+                "max_concurrent": s.max_concurrent,
+                "allow_inline": s.allow_inline,
+            },
+        )
+
+    async def stop(self) -> None:
+        self.ticker.stop()
+        self.pool.shutdown()
+        if self._io is not None:
+            self._io.shutdown(wait=True, cancel_futures=True)
+        if self._fetcher is not None:
+            await self._fetcher.close()
+        if self._tmp_dir is not None:
+            shutil.rmtree(self._tmp_dir, ignore_errors=True)
+
+    async def check_ready(self) -> str | None:
+        if not self.ticker.alive:
+            return "epoch ticker thread is not running"
+        if self._tmp_dir is None or not os.access(self._tmp_dir, os.W_OK):
+            return f"scratch directory {self._tmp_dir} is not writable"
+        return None

@@ -1,0 +1,91 @@
+"""Runtime settings: every field is a ``WASMGRID_RUNTIME_<FIELD>`` environment variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+
+from wasmgrid.common.settings import ServiceSettings, service_config
+
+MIB = 1024 * 1024
+
+#: Keys that must never be used as the artifact HMAC key outside dev mode.
+PLACEHOLDER_KEYS = frozenset({"changeme", "change-me", "secret", "dev", "test", "placeholder"})
+
+
+class RuntimeSettings(ServiceSettings):
+    """Configuration of the runtime service."""
+
+    model_config = service_config("RUNTIME")
+
+    grpc_port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free one")
+    metrics_port: int = Field(9091, ge=0, le=65535, description="Prometheus /metrics port")
+
+    marketplace_addr: str = Field(
+        "127.0.0.1:50052", min_length=1, description="marketplace gRPC target for Download"
+    )
+    fetch_timeout_seconds: float = Field(30.0, gt=0, le=600, description="one module download")
+    data_dir: Path = Field(
+        Path(".wasmgrid/runtime"), description="content-addressed blobs and compiled artifacts"
+    )
+    artifact_key: str = Field(
+        "",
+        description="HMAC key for compiled artifacts on disk (>= 32 chars); empty = generate and "
+        "persist one in data_dir/artifact.key",
+    )
+    max_disk_bytes: int = Field(
+        2048 * MIB, ge=MIB, description="bound of each disk cache (blobs, artifacts)"
+    )
+    disk_artifacts: bool = Field(True, description="keep serialized compiled modules on disk")
+    allow_inline: bool = Field(False, description="accept module bytes in requests (tests, dev)")
+
+    workers: int = Field(
+        1, ge=0, le=64, description="worker processes sharing the port; 0 = one per CPU"
+    )
+    worker_id: int = Field(0, ge=0, description="set by the supervisor for each worker process")
+    max_concurrent: int = Field(
+        8, ge=1, le=1024, description="executions at once per process; excess RESOURCE_EXHAUSTED"
+    )
+    compiled_cache_entries: int = Field(256, ge=1, le=100_000)
+    max_module_bytes: int = Field(32 * MIB, ge=1024, le=512 * MIB)
+    max_stdin_bytes: int = Field(8 * MIB, ge=0, le=256 * MIB)
+    stats_modules: int = Field(1000, ge=1, le=100_000, description="modules tracked by GetStats")
+
+    epoch_tick_ms: int = Field(10, ge=1, le=1000, description="wall-clock check granularity")
+    stack_bytes: int = Field(512 * 1024, ge=64 * 1024, le=64 * MIB, description="wasm stack")
+    max_table_elements: int = Field(100_000, ge=1_000, le=10_000_000)
+
+    default_fuel: int = Field(1_000_000_000, ge=1)
+    max_fuel: int = Field(10_000_000_000, ge=1)
+    default_timeout_ms: int = Field(5_000, ge=1)
+    max_timeout_ms: int = Field(60_000, ge=1)
+    default_memory_bytes: int = Field(64 * MIB, ge=64 * 1024)
+    max_memory_bytes: int = Field(1024 * MIB, ge=64 * 1024, le=4096 * MIB)
+    default_stdout_bytes: int = Field(1 * MIB, ge=0)
+    max_stdout_bytes: int = Field(8 * MIB, ge=0)
+    default_stderr_bytes: int = Field(64 * 1024, ge=0)
+    max_stderr_bytes: int = Field(1 * MIB, ge=0)
+
+    @model_validator(mode="after")
+    def _defaults_within_maxima(self) -> RuntimeSettings:
+        for name in ("fuel", "timeout_ms", "memory_bytes", "stdout_bytes", "stderr_bytes"):
+            default = getattr(self, f"default_{name}")
+            maximum = getattr(self, f"max_{name}")
+            if default > maximum:
+                raise ValueError(
+                    f"default_{name}={default} is above max_{name}={maximum}"
+                    f" (WASMGRID_RUNTIME_MAX_{name.upper()})"
+                )
+        key = self.artifact_key
+        if key and (len(key) < 32 or key.lower() in PLACEHOLDER_KEYS):
+            raise ValueError(
+                "artifact_key must be at least 32 characters and not a placeholder"
+                " (or empty to generate one in the data dir)"
+            )
+        return self
+
+    @property
+    def reuse_port(self) -> bool:
+        """Worker processes share the gRPC port (read by the kit's runner)."""
+        return self.workers != 1

@@ -1,0 +1,118 @@
+"""Test support: a real loopback marketplace peer for ``Download`` and module helpers.
+
+Used by the runtime's own tests and benchmarks, and usable by other services' tests
+that need a runtime fed from a marketplace without PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import wasmtime
+
+from wasmgrid.api.marketplace.v1 import marketplace_pb2, marketplace_pb2_grpc
+from wasmgrid.api.runtime.v1 import runtime_pb2, runtime_pb2_grpc
+from wasmgrid.common.server import ServiceRunner
+from wasmgrid.runtime.service import RuntimeService
+
+#: An artifact HMAC key for tests only (the settings refuse short/placeholder keys).
+TEST_KEY = "test-only-artifact-key-0123456789abcdef"
+
+
+def wat_file(path: Path) -> bytes:
+    """A WebAssembly text file compiled to a binary module."""
+    return bytes(wasmtime.wat2wasm(path.read_text()))
+
+
+def example_module(repo_root: Path, name: str) -> bytes:
+    """An example module's built .wasm (examples/modules/<name>/<name>.wasm)."""
+    return (repo_root / "examples" / "modules" / name / f"{name}.wasm").read_bytes()
+
+
+def sha(data: bytes) -> str:
+    """The sha256 hex digest of `data`."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def inline(data: bytes, name: str = "") -> runtime_pb2.ModuleSource:
+    """A module source carrying the bytes (needs allow_inline)."""
+    return runtime_pb2.ModuleSource(wasm=data, display_name=name)
+
+
+def by_digest(data: bytes, name: str = "") -> runtime_pb2.ModuleSource:
+    """A module source naming the bytes by their digest."""
+    return runtime_pb2.ModuleSource(digest=sha(data), display_name=name)
+
+
+@dataclass
+class FakeBlobs:
+    """State of the loopback marketplace: blobs by digest and the requests it saw."""
+
+    blobs: dict[str, bytes] = field(default_factory=dict)
+    requests: list[marketplace_pb2.DownloadRequest] = field(default_factory=list)
+    gate: asyncio.Event | None = None
+    chunk: int = 4096
+
+
+class MarketplaceDownload(marketplace_pb2_grpc.MarketplaceServiceServicer):
+    """A real gRPC peer implementing only Download, over a dict of blobs."""
+
+    def __init__(self, state: FakeBlobs) -> None:
+        self.state = state
+
+    async def Download(
+        self, request: marketplace_pb2.DownloadRequest, context: Any
+    ) -> AsyncIterator[marketplace_pb2.DownloadResponse]:
+        self.state.requests.append(request)
+        if self.state.gate is not None:
+            await self.state.gate.wait()
+        data = self.state.blobs.get(request.digest.removeprefix("sha256:"))
+        if data is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no blob {request.digest}")
+        assert data is not None
+        yield marketplace_pb2.DownloadResponse(
+            header=marketplace_pb2.DownloadHeader(digest=request.digest, size_bytes=len(data))
+        )
+        for i in range(0, len(data), self.state.chunk):
+            yield marketplace_pb2.DownloadResponse(chunk=data[i : i + self.state.chunk])
+
+
+@dataclass
+class Marketplace:
+    """A running loopback marketplace double."""
+
+    address: str
+    state: FakeBlobs
+    server: grpc.aio.Server
+
+
+@dataclass
+class Runtime:
+    """A runtime started in-process, with a client stub."""
+
+    runner: ServiceRunner
+    service: RuntimeService
+    stub: runtime_pb2_grpc.RuntimeServiceAsyncStub
+    channel: grpc.aio.Channel
+
+
+RuntimeFactory = Callable[..., Awaitable[Runtime]]
+
+
+async def start_marketplace() -> Marketplace:
+    """Serve :class:`MarketplaceDownload` on a free loopback port."""
+    state = FakeBlobs()
+    server = grpc.aio.server()
+    marketplace_pb2_grpc.add_MarketplaceServiceServicer_to_server(
+        MarketplaceDownload(state),  # type: ignore[abstract]  # other RPCs: UNIMPLEMENTED
+        server,
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    return Marketplace(f"127.0.0.1:{port}", state, server)
