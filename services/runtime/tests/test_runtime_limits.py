@@ -1,0 +1,219 @@
+"""Limits and adversarial guests, through the gRPC API."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import random
+import time
+from pathlib import Path
+
+import grpc
+import psutil
+import pytest
+
+from wasmgrid.api.runtime.v1 import runtime_pb2 as pb
+from wasmgrid.runtime.testing import Runtime, RuntimeFactory, example_module, inline, wat_file
+
+WAT = Path(__file__).parent / "wat"
+REPO = Path(__file__).resolve().parents[3]
+MIB = 1024 * 1024
+TICK_MS = 10
+#: Scheduling slack on a shared 2-core machine, on top of "limit + one tick".
+SLACK_MS = 150
+
+
+def wat(name: str) -> bytes:
+    return wat_file(WAT / name)
+
+
+async def invoke(rt: Runtime, module: bytes, **limits: int) -> pb.InvokeResponse:
+    return await rt.stub.Invoke(pb.InvokeRequest(module=inline(module), limits=pb.Limits(**limits)))
+
+
+async def test_infinite_loop_runs_out_of_fuel(runtime: Runtime) -> None:
+    r = await invoke(runtime, wat("infinite_loop.wat"), fuel=1_000_000)
+    assert r.outcome == pb.OUTCOME_FUEL_EXHAUSTED
+    assert r.execution.fuel_consumed == 1_000_000
+    assert "fuel limit of 1000000" in r.trap_message
+
+
+async def test_infinite_loop_times_out_within_one_tick(runtime: Runtime) -> None:
+    r = await invoke(runtime, wat("infinite_loop.wat"), fuel=10_000_000_000, timeout_ms=200)
+    assert r.outcome == pb.OUTCOME_TIMEOUT
+    assert "timeout of 200 ms" in r.trap_message
+    wall_ms = r.execution.wall_time_us / 1000
+    assert 200 <= wall_ms <= 200 + TICK_MS + SLACK_MS
+
+
+async def test_deep_recursion_is_a_stack_overflow(runtime: Runtime) -> None:
+    r = await invoke(runtime, wat("deep_recursion.wat"))
+    assert r.outcome == pb.OUTCOME_STACK_OVERFLOW
+    assert r.execution.limits.stack_bytes == 512 * 1024
+
+
+async def test_memory_grow_loop_hits_the_memory_limit(runtime: Runtime) -> None:
+    r = await invoke(runtime, wat("memory_grow.wat"), memory_bytes=8 * MIB)
+    assert r.outcome == pb.OUTCOME_MEMORY_LIMIT
+    assert r.execution.memory_bytes == 8 * MIB
+    assert "memory limit of 8388608 bytes" in r.trap_message
+
+
+async def test_limits_are_clamped_to_service_maxima(runtime: Runtime) -> None:
+    limits = pb.Limits(fuel=10**15, memory_bytes=10**12, timeout_ms=10**9)
+    r = await runtime.stub.Invoke(
+        pb.InvokeRequest(module=inline(wat("trap_unreachable.wat")), limits=limits), timeout=100
+    )
+    applied = r.execution.limits
+    assert (applied.fuel, applied.memory_bytes, applied.timeout_ms) == (10**10, 1024 * MIB, 60_000)
+
+
+async def test_output_flood_is_truncated_and_stopped(runtime: Runtime) -> None:
+    started = time.monotonic()
+    r = await invoke(runtime, wat("output_flood.wat"), stdout_bytes=10_000, timeout_ms=10_000)
+    assert r.outcome == pb.OUTCOME_OUTPUT_TRUNCATED
+    assert len(r.output.stdout) == 10_000
+    assert r.output.stdout_truncated and r.output.stdout_dropped_bytes > 0
+    assert "stdout exceeded its limit of 10000 bytes" in r.trap_message
+    assert time.monotonic() - started < 2.0  # stopped at once, not at the 10 s timeout
+
+
+@pytest.mark.parametrize(
+    ("module", "expected"),
+    [
+        (b"\0asm\x01\0\0\0\x01\x05", "does not compile"),
+        (b"\0asm\x02\0\0\0", "does not compile"),
+        (b"not wasm at all", "not a WebAssembly binary"),
+        (b"(module)", "text format is not accepted"),
+    ],
+)
+async def test_truncated_and_malformed_binaries_are_refused(
+    runtime: Runtime, module: bytes, expected: str
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await invoke(runtime, module)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert expected in (info.value.details() or "")
+
+
+async def test_unknown_import_is_refused_naming_it(runtime: Runtime) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await invoke(runtime, wat("unknown_import.wat"))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    details = info.value.details() or ""
+    assert "env::not_a_wasi_function" in details and "only WASI preview 1" in details
+
+
+async def test_disabled_proposal_is_refused_clearly(runtime: Runtime) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await runtime.stub.Call(
+            pb.CallRequest(module=inline(wat("custom_page_sizes.wat")), function="size")
+        )
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "custom page sizes proposal must be enabled" in (info.value.details() or "")
+
+
+async def test_excess_concurrency_is_refused_at_once(make_runtime: RuntimeFactory) -> None:
+    rt = await make_runtime(max_concurrent=1)
+    slow = asyncio.create_task(invoke(rt, wat("infinite_loop.wat"), fuel=10**10, timeout_ms=3_000))
+    deadline = time.monotonic() + 5
+    while (await rt.stub.GetStats(pb.GetStatsRequest())).in_flight < 1:
+        assert time.monotonic() < deadline, "the slow call never started"
+        await asyncio.sleep(0.01)
+    started = time.monotonic()
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await invoke(rt, wat("trap_unreachable.wat"))
+    assert time.monotonic() - started < 1.0
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "all 1 execution slots are busy" in (info.value.details() or "")
+    assert (await slow).outcome == pb.OUTCOME_TIMEOUT
+    stats = await rt.stub.GetStats(pb.GetStatsRequest())
+    assert stats.rejected == 1 and stats.in_flight == 0
+
+
+async def test_rpc_deadline_bounds_the_guest(runtime: Runtime) -> None:
+    r = await runtime.stub.Invoke(
+        pb.InvokeRequest(module=inline(wat("infinite_loop.wat")), limits=pb.Limits(fuel=10**10)),
+        timeout=0.5,
+    )
+    assert r.outcome == pb.OUTCOME_TIMEOUT
+    assert r.execution.limits.timeout_ms < 500
+
+
+def _adversarial_mix() -> list[tuple[str, bytes, dict[str, int], set[int]]]:
+    """(label, module, limits, acceptable outcomes) for the mixed run."""
+    loop = wat("infinite_loop.wat")
+    return [
+        ("fuel", loop, {"fuel": 200_000}, {pb.OUTCOME_FUEL_EXHAUSTED}),
+        ("timeout", loop, {"fuel": 10**10, "timeout_ms": 20}, {pb.OUTCOME_TIMEOUT}),
+        ("recursion", wat("deep_recursion.wat"), {}, {pb.OUTCOME_STACK_OVERFLOW}),
+        ("grow", wat("memory_grow.wat"), {"memory_bytes": 2 * MIB}, {pb.OUTCOME_MEMORY_LIMIT}),
+        (
+            "flood",
+            wat("output_flood.wat"),
+            {"stdout_bytes": 8192},
+            {pb.OUTCOME_OUTPUT_TRUNCATED},
+        ),
+        ("trap", wat("trap_unreachable.wat"), {}, {pb.OUTCOME_TRAP}),
+        ("exit", wat("exit_code.wat"), {}, {pb.OUTCOME_EXIT}),
+        ("malformed", b"\0asm\x01\0\0\0\x01\xff\xff", {}, set()),
+        ("unknown-import", wat("unknown_import.wat"), {}, set()),
+    ]
+
+
+async def test_thousand_mixed_adversarial_calls(make_runtime: RuntimeFactory) -> None:
+    rt = await make_runtime(max_concurrent=4)
+    mix = _adversarial_mix()
+    hello = example_module(REPO, "hello")
+    proc = psutil.Process(os.getpid())
+    # Warm every module once so compiled code is cached before the RSS baseline.
+    for _, module, limits, _ in mix:
+        try:
+            await invoke(rt, module, **limits)
+        except grpc.aio.AioRpcError:
+            pass
+    gc.collect()
+    rss_start = proc.memory_info().rss
+    rng = random.Random(1234)
+    calls = [mix[rng.randrange(len(mix))] for _ in range(1000)]
+    sem = asyncio.Semaphore(4)
+    worst_overshoot_ms = 0.0
+    counts: dict[str, int] = {}
+
+    async def one(label: str, module: bytes, limits: dict[str, int], ok: set[int]) -> None:
+        nonlocal worst_overshoot_ms
+        async with sem:
+            try:
+                r = await invoke(rt, module, **limits)
+            except grpc.aio.AioRpcError as exc:
+                assert not ok, f"{label}: unexpected {exc.code()} {exc.details()}"
+                assert exc.code() == grpc.StatusCode.INVALID_ARGUMENT, label
+                counts[label] = counts.get(label, 0) + 1
+                return
+        assert r.outcome in ok, f"{label}: outcome {pb.Outcome.Name(r.outcome)}"
+        applied = r.execution.limits
+        overshoot = r.execution.wall_time_us / 1000 - applied.timeout_ms
+        worst_overshoot_ms = max(worst_overshoot_ms, overshoot)
+        assert overshoot <= TICK_MS + SLACK_MS, f"{label}: {overshoot:.1f} ms past its timeout"
+        assert r.execution.fuel_consumed <= applied.fuel
+        assert len(r.output.stdout) <= applied.stdout_bytes
+        assert r.execution.memory_bytes <= applied.memory_bytes
+        counts[label] = counts.get(label, 0) + 1
+
+    started = time.monotonic()
+    await asyncio.gather(*(one(*c) for c in calls))
+    elapsed = time.monotonic() - started
+    assert sum(counts.values()) == 1000
+    ok = await rt.stub.Invoke(pb.InvokeRequest(module=inline(hello), stdin=b"still alive"))
+    assert ok.outcome == pb.OUTCOME_OK and b"STILL ALIVE" in ok.output.stdout
+    gc.collect()
+    rss_end = proc.memory_info().rss
+    growth_mib = (rss_end - rss_start) / MIB
+    print(
+        f"\nadversarial: 1000 calls in {elapsed:.1f}s, outcomes {sorted(counts.items())},"
+        f" worst timeout overshoot {worst_overshoot_ms:.1f} ms,"
+        f" RSS {rss_start / MIB:.1f} -> {rss_end / MIB:.1f} MiB ({growth_mib:+.1f} MiB)"
+    )
+    assert growth_mib < 64, f"RSS grew by {growth_mib:.1f} MiB over 1000 adversarial calls"
+    assert rt.runner.ready
