@@ -1,0 +1,977 @@
+"""PostgreSQL persistence of the registry (asyncpg, ``$n`` parameters only).
+
+Every change that must be atomic runs in one transaction: a publish inserts
+the namespace (when claimed), the module, the blob and its chunks, the
+version and the refreshed module row together, so a failed or cancelled
+publish leaves nothing behind. Rating aggregates are updated under the module
+row lock, so concurrent raters never lose an update.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from wasmgrid.common.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    Unauthenticated,
+)
+from wasmgrid.marketplace import names, search, semver, tokens
+from wasmgrid.marketplace.names import ModuleName
+
+log = logging.getLogger(__name__)
+
+SCHEMA = "marketplace"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller: user and the token used."""
+
+    user_id: int
+    username: str
+    role: str
+    token: asyncpg.Record
+    scopes: frozenset[str]
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin" and tokens.ADMIN in self.scopes
+
+    def require(self, scope: str) -> None:
+        if not tokens.covers(self.scopes, scope):
+            raise PermissionDenied(f"token lacks the {scope!r} scope")
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    """A validated publish, ready to store."""
+
+    module: ModuleName
+    version: semver.Version
+    description: str
+    license: str
+    category: str
+    tags: list[str]
+    homepage: str
+    repository: str
+    digest: str
+    size_bytes: int
+    kind: str
+    validation: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """Validated search parameters."""
+
+    words: list[str]
+    category: str
+    tag: str
+    license: str
+    kind: str
+    owner: str
+    namespace: str
+    sort: str
+    limit: int
+    cursor: str
+
+
+_TOKEN_COLS = (
+    "t.id, t.name, t.prefix, t.scopes, t.created_at, t.expires_at, t.last_used_at,"
+    " t.revoked_at, u.username"
+)
+_VERSION_COLS = (
+    "v.id, v.module_id, v.version, v.prerelease, v.digest, v.size_bytes, v.kind,"
+    " v.description, v.license, v.category, v.tags, v.homepage, v.repository,"
+    " v.published_at, v.yanked, v.yank_reason, v.yanked_at, v.downloads,"
+    " v.runtime_fetches, pu.username AS published_by,"
+    " n.name || '/' || m.name AS full_name"
+)
+_VERSION_FROM = (
+    "versions v JOIN modules m ON m.id = v.module_id"
+    " JOIN namespaces n ON n.id = m.namespace_id JOIN users pu ON pu.id = v.published_by"
+)
+_MODULE_COLS = (
+    "m.id, m.name, n.name AS namespace, n.name || '/' || m.name AS full_name, m.full_norm,"
+    " m.latest_version, m.description, m.license, m.category, m.tags, m.homepage,"
+    " m.repository, m.kind, m.all_yanked, m.created_at, m.updated_at, m.downloads,"
+    " m.runtime_fetches, m.rating_count, m.rating_avg"
+)
+
+
+def _is_unique_violation(exc: BaseException) -> bool:
+    return isinstance(exc, asyncpg.UniqueViolationError)
+
+
+class Store:
+    """All registry reads and writes."""
+
+    def __init__(self, pool: asyncpg.Pool, *, chunk_bytes: int, use_pg_trgm: bool) -> None:
+        self.pool = pool
+        self.chunk_bytes = chunk_bytes
+        self.use_pg_trgm = use_pg_trgm
+
+    # ------------------------------------------------------------ identity
+
+    async def _insert_token(
+        self,
+        conn: asyncpg.Connection,
+        user_id: int,
+        name: str,
+        secret: str,
+        scopes: Sequence[str],
+        ttl_seconds: int,
+    ) -> asyncpg.Record:
+        token_id = uuid.uuid4()
+        expires = datetime.now(UTC) + timedelta(seconds=ttl_seconds) if ttl_seconds else None
+        await conn.execute(
+            "INSERT INTO tokens (id, user_id, name, token_hash, prefix, scopes, expires_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            token_id,
+            user_id,
+            name,
+            tokens.digest(secret),
+            tokens.display_prefix(secret),
+            sorted(scopes),
+            expires,
+        )
+        row = await conn.fetchrow(
+            f"SELECT {_TOKEN_COLS} FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.id = $1",
+            token_id,
+        )
+        assert row is not None
+        return row
+
+    async def create_user(
+        self, username: str, role: str, token_name: str
+    ) -> tuple[asyncpg.Record, asyncpg.Record, str]:
+        """Insert a user, their personal namespace and an initial token."""
+        norm = names.check_username(username)
+        secret = tokens.new_secret()
+        scopes = sorted(tokens.ROLE_SCOPES[role])
+        async with self.pool.acquire() as conn, conn.transaction():
+            try:
+                user = await conn.fetchrow(
+                    "INSERT INTO users (username, username_norm, role) VALUES ($1, $2, $3)"
+                    " RETURNING id, username, role, created_at",
+                    username,
+                    norm,
+                    role,
+                )
+                ns_id = await conn.fetchval(
+                    "INSERT INTO namespaces (name, name_norm) VALUES ($1, $2) RETURNING id",
+                    username,
+                    norm,
+                )
+            except asyncpg.UniqueViolationError:
+                raise AlreadyExists(
+                    f"username {username!r} is taken (names compare case-insensitively"
+                    " with '-' and '_' equal, and namespaces count)"
+                ) from None
+            assert user is not None
+            await conn.execute(
+                "INSERT INTO namespace_owners (namespace_id, user_id) VALUES ($1, $2)",
+                ns_id,
+                user["id"],
+            )
+            token = await self._insert_token(conn, user["id"], token_name, secret, scopes, 0)
+        return user, token, secret
+
+    async def bootstrap_admin(self, username: str, secret: str) -> bool:
+        """Create the admin with this token if missing; True when something was created."""
+        norm = names.normalize(username)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('marketplace-bootstrap'))")
+            user = await conn.fetchrow("SELECT id, role FROM users WHERE username_norm = $1", norm)
+            if user is None:
+                uid = await conn.fetchval(
+                    "INSERT INTO users (username, username_norm, role) VALUES ($1, $2, 'admin')"
+                    " RETURNING id",
+                    username,
+                    norm,
+                )
+                ns_id = await conn.fetchval(
+                    "INSERT INTO namespaces (name, name_norm) VALUES ($1, $2)"
+                    " ON CONFLICT (name_norm) DO UPDATE SET name_norm = EXCLUDED.name_norm"
+                    " RETURNING id",
+                    username,
+                    norm,
+                )
+                await conn.execute(
+                    "INSERT INTO namespace_owners (namespace_id, user_id) VALUES ($1, $2)"
+                    " ON CONFLICT DO NOTHING",
+                    ns_id,
+                    uid,
+                )
+            else:
+                if user["role"] != "admin":
+                    raise RuntimeError(
+                        f"bootstrap admin {username!r} exists but has role {user['role']!r}"
+                    )
+                uid = user["id"]
+            known = await conn.fetchval(
+                "SELECT 1 FROM tokens WHERE token_hash = $1", tokens.digest(secret)
+            )
+            if known:
+                return user is None
+            await self._insert_token(conn, uid, "bootstrap", secret, tokens.ALL_SCOPES, 0)
+            return True
+
+    async def authenticate(self, secret: str) -> Principal:
+        """The principal behind a token secret, or UNAUTHENTICATED saying why not."""
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                f"SELECT {_TOKEN_COLS}, u.id AS user_id, u.role,"
+                " (t.expires_at IS NOT NULL AND t.expires_at <= now()) AS expired,"
+                " (t.last_used_at IS NULL OR t.last_used_at < now() - interval '60 seconds')"
+                " AS stale"
+                " FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
+                tokens.digest(secret),
+            )
+            if row is None:
+                raise Unauthenticated("unknown API token")
+            if row["revoked_at"] is not None:
+                raise Unauthenticated(f"API token {row['prefix']}… was revoked")
+            if row["expired"]:
+                raise Unauthenticated(f"API token {row['prefix']}… expired")
+            if row["stale"]:
+                await conn.execute(
+                    "UPDATE tokens SET last_used_at = now() WHERE id = $1", row["id"]
+                )
+        scopes = frozenset(row["scopes"]) & tokens.ROLE_SCOPES[row["role"]]
+        return Principal(row["user_id"], row["username"], row["role"], row, scopes)
+
+    async def create_token(
+        self, who: Principal, name: str, scopes: Sequence[str], ttl_seconds: int
+    ) -> tuple[asyncpg.Record, str]:
+        secret = tokens.new_secret()
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", who.user_id)
+            active = await conn.fetchval(
+                "SELECT count(*) FROM tokens WHERE user_id = $1 AND revoked_at IS NULL"
+                " AND (expires_at IS NULL OR expires_at > now())",
+                who.user_id,
+            )
+            if active >= tokens.MAX_ACTIVE_TOKENS:
+                raise ResourceExhausted(
+                    f"user has {active} active tokens, the limit is {tokens.MAX_ACTIVE_TOKENS};"
+                    " revoke one first"
+                )
+            row = await self._insert_token(conn, who.user_id, name, secret, scopes, ttl_seconds)
+        return row, secret
+
+    async def list_tokens(self, who: Principal, include_inactive: bool) -> list[asyncpg.Record]:
+        extra = (
+            ""
+            if include_inactive
+            else " AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())"
+        )
+        return list(
+            await self.pool.fetch(
+                f"SELECT {_TOKEN_COLS} FROM tokens t JOIN users u ON u.id = t.user_id"
+                f" WHERE t.user_id = $1{extra} ORDER BY t.created_at DESC, t.id LIMIT 1000",
+                who.user_id,
+            )
+        )
+
+    async def revoke_token(self, who: Principal, token_id: uuid.UUID) -> asyncpg.Record:
+        async with self.pool.acquire() as conn:
+            owner = await conn.fetchval("SELECT user_id FROM tokens WHERE id = $1", token_id)
+            if owner is None or (owner != who.user_id and not who.is_admin):
+                raise NotFound(f"token_id {token_id} not found among your tokens")
+            await conn.execute(
+                "UPDATE tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1",
+                token_id,
+            )
+            row = await conn.fetchrow(
+                f"SELECT {_TOKEN_COLS} FROM tokens t JOIN users u ON u.id = t.user_id"
+                " WHERE t.id = $1",
+                token_id,
+            )
+        assert row is not None
+        return row
+
+    async def user_namespaces(self, user_id: int) -> list[str]:
+        rows = await self.pool.fetch(
+            "SELECT n.name_norm FROM namespace_owners o JOIN namespaces n ON n.id = o.namespace_id"
+            " WHERE o.user_id = $1 ORDER BY n.name_norm",
+            user_id,
+        )
+        return [r["name_norm"] for r in rows]
+
+    async def user_row(self, user_id: int) -> asyncpg.Record:
+        row = await self.pool.fetchrow(
+            "SELECT id, username, role, created_at FROM users WHERE id = $1", user_id
+        )
+        assert row is not None
+        return row
+
+    # ------------------------------------------------------------ owners
+
+    async def _namespace_id(self, conn: asyncpg.Connection, namespace: str, lock: bool) -> int:
+        norm = names.check_namespace(namespace)
+        ns_id: int | None = await conn.fetchval(
+            "SELECT id FROM namespaces WHERE name_norm = $1" + (" FOR UPDATE" if lock else ""),
+            norm,
+        )
+        if ns_id is None:
+            raise NotFound(f"namespace {namespace!r} not found")
+        return ns_id
+
+    async def _owners(self, conn: asyncpg.Connection, ns_id: int) -> list[asyncpg.Record]:
+        return list(
+            await conn.fetch(
+                "SELECT u.id, u.username, u.role, u.created_at FROM namespace_owners o"
+                " JOIN users u ON u.id = o.user_id WHERE o.namespace_id = $1"
+                " ORDER BY u.username_norm",
+                ns_id,
+            )
+        )
+
+    async def _require_owner(self, conn: asyncpg.Connection, who: Principal, ns_id: int) -> None:
+        if who.is_admin:
+            return
+        owns = await conn.fetchval(
+            "SELECT 1 FROM namespace_owners WHERE namespace_id = $1 AND user_id = $2",
+            ns_id,
+            who.user_id,
+        )
+        if not owns:
+            raise PermissionDenied(f"user {who.username!r} is not an owner of this namespace")
+
+    async def list_owners(self, namespace: str) -> list[asyncpg.Record]:
+        async with self.pool.acquire() as conn:
+            return await self._owners(conn, await self._namespace_id(conn, namespace, False))
+
+    async def add_owner(
+        self, who: Principal, namespace: str, username: str
+    ) -> list[asyncpg.Record]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            ns_id = await self._namespace_id(conn, namespace, True)
+            await self._require_owner(conn, who, ns_id)
+            uid = await conn.fetchval(
+                "SELECT id FROM users WHERE username_norm = $1", names.normalize(username)
+            )
+            if uid is None:
+                raise NotFound(f"username {username!r} not found")
+            await conn.execute(
+                "INSERT INTO namespace_owners (namespace_id, user_id) VALUES ($1, $2)"
+                " ON CONFLICT DO NOTHING",
+                ns_id,
+                uid,
+            )
+            return await self._owners(conn, ns_id)
+
+    async def remove_owner(
+        self, who: Principal, namespace: str, username: str
+    ) -> list[asyncpg.Record]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            ns_id = await self._namespace_id(conn, namespace, True)
+            await self._require_owner(conn, who, ns_id)
+            owners = await self._owners(conn, ns_id)
+            target = [
+                o for o in owners if names.normalize(o["username"]) == names.normalize(username)
+            ]
+            if not target:
+                raise NotFound(f"username {username!r} is not an owner of {namespace!r}")
+            if len(owners) == 1:
+                raise FailedPrecondition(
+                    f"{username!r} is the last owner of {namespace!r}; add another owner first"
+                )
+            await conn.execute(
+                "DELETE FROM namespace_owners WHERE namespace_id = $1 AND user_id = $2",
+                ns_id,
+                target[0]["id"],
+            )
+            return await self._owners(conn, ns_id)
+
+    # ------------------------------------------------------------ publish
+
+    async def check_can_publish(self, who: Principal, mod: ModuleName, version: str) -> None:
+        """Fail fast before the upload: namespace permission and version existence."""
+        async with self.pool.acquire() as conn:
+            ns_id = await conn.fetchval(
+                "SELECT id FROM namespaces WHERE name_norm = $1", mod.namespace_norm
+            )
+            if ns_id is None:
+                names.check_namespace(mod.namespace, "name namespace", claiming=True)
+                return
+            await self._require_owner(conn, who, ns_id)
+            exists = await conn.fetchval(
+                "SELECT 1 FROM versions v JOIN modules m ON m.id = v.module_id"
+                " WHERE m.full_norm = $1 AND v.version_key = $2",
+                mod.full_norm,
+                version,
+            )
+            if exists:
+                raise AlreadyExists(
+                    f"{mod.display}@{version} already exists; versions are immutable"
+                )
+
+    async def publish(
+        self, who: Principal, nv: NewVersion, data: bytes, max_versions: int
+    ) -> asyncpg.Record:
+        """Store a validated version, its blob and the refreshed module in one transaction."""
+        mod = nv.module
+        key = nv.version.precedence_key()
+        async with self.pool.acquire() as conn, conn.transaction():
+            ns_id = await conn.fetchval(
+                "SELECT id FROM namespaces WHERE name_norm = $1 FOR UPDATE", mod.namespace_norm
+            )
+            if ns_id is None:
+                names.check_namespace(mod.namespace, "name namespace", claiming=True)
+                ns_id = await conn.fetchval(
+                    "INSERT INTO namespaces (name, name_norm) VALUES ($1, $2)"
+                    " ON CONFLICT (name_norm) DO NOTHING RETURNING id",
+                    mod.namespace,
+                    mod.namespace_norm,
+                )
+                if ns_id is None:
+                    raise AlreadyExists(
+                        f"namespace {mod.namespace!r} was just claimed by someone else"
+                    )
+                await conn.execute(
+                    "INSERT INTO namespace_owners (namespace_id, user_id) VALUES ($1, $2)",
+                    ns_id,
+                    who.user_id,
+                )
+            else:
+                await self._require_owner(conn, who, ns_id)
+            module = await conn.fetchrow(
+                "SELECT id, name FROM modules WHERE namespace_id = $1 AND name_norm = $2"
+                " FOR UPDATE",
+                ns_id,
+                mod.name_norm,
+            )
+            created = module is None
+            if module is None:
+                module = await conn.fetchrow(
+                    "INSERT INTO modules (namespace_id, name, name_norm, full_norm, latest_version)"
+                    " VALUES ($1, $2, $3, $4, $5) RETURNING id, name",
+                    ns_id,
+                    mod.name,
+                    mod.name_norm,
+                    mod.full_norm,
+                    str(nv.version),
+                )
+                assert module is not None
+            module_id: int = module["id"]
+            count, clash = await conn.fetchrow(
+                "SELECT count(*), max(version) FILTER (WHERE version_key = $2)"
+                " FROM versions WHERE module_id = $1",
+                module_id,
+                key,
+            ) or (0, None)
+            if clash is not None:
+                raise AlreadyExists(
+                    f"{mod.display}@{clash} already exists; versions are immutable"
+                    + (
+                        f" ({nv.version} has the same precedence)"
+                        if clash != str(nv.version)
+                        else ""
+                    )
+                )
+            if count >= max_versions:
+                raise ResourceExhausted(
+                    f"{mod.display} has {count} versions, the limit is {max_versions}"
+                )
+            await self._store_blob(conn, nv.digest, data)
+            vid = await conn.fetchval(
+                "INSERT INTO versions (module_id, version, version_key, prerelease, digest,"
+                " size_bytes, kind, description, license, category, tags, homepage, repository,"
+                " validation, published_by) VALUES"
+                " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15)"
+                " RETURNING id",
+                module_id,
+                str(nv.version),
+                key,
+                nv.version.is_prerelease,
+                nv.digest,
+                nv.size_bytes,
+                nv.kind,
+                nv.description,
+                nv.license,
+                nv.category,
+                nv.tags,
+                nv.homepage,
+                nv.repository,
+                _json(nv.validation),
+                who.user_id,
+            )
+            if created:
+                await self._index_name(conn, module_id, mod)
+            await self._refresh_module(conn, module_id, touch=True)
+            row = await conn.fetchrow(
+                f"SELECT {_VERSION_COLS}, v.validation FROM {_VERSION_FROM} WHERE v.id = $1", vid
+            )
+        assert row is not None
+        return row
+
+    async def _store_blob(self, conn: asyncpg.Connection, digest: str, data: bytes) -> None:
+        size = len(data)
+        step = self.chunk_bytes
+        count = (size + step - 1) // step
+        inserted = await conn.fetchval(
+            "INSERT INTO blobs (digest, size_bytes, chunk_count) VALUES ($1, $2, $3)"
+            " ON CONFLICT (digest) DO NOTHING RETURNING 1",
+            digest,
+            size,
+            count,
+        )
+        if not inserted:
+            return  # content-addressed: the same bytes are already stored
+        view = memoryview(data)
+        await conn.copy_records_to_table(
+            "blob_chunks",
+            schema_name=SCHEMA,
+            columns=("digest", "seq", "data"),
+            records=((digest, i, bytes(view[i * step : (i + 1) * step])) for i in range(count)),
+        )
+
+    async def _index_name(self, conn: asyncpg.Connection, module_id: int, mod: ModuleName) -> None:
+        grams = sorted(search.trigrams(search.name_text(mod.name_norm)))
+        await conn.executemany(
+            "INSERT INTO module_trigrams (trigram, module_id) VALUES ($1, $2)"
+            " ON CONFLICT DO NOTHING",
+            [(g, module_id) for g in grams],
+        )
+        await conn.execute(
+            "UPDATE modules SET trigram_count = $2 WHERE id = $1", module_id, len(grams)
+        )
+
+    async def _refresh_module(
+        self, conn: asyncpg.Connection, module_id: int, *, touch: bool = False
+    ) -> None:
+        """Point the module at its latest version and copy that version's metadata."""
+        rows = await conn.fetch(
+            "SELECT id, version, yanked FROM versions WHERE module_id = $1", module_id
+        )
+        parsed = [(semver.Version.parse(r["version"]), r["yanked"], r["id"]) for r in rows]
+        live = [p for p in parsed if not p[1]]
+        releases = [p for p in live if not p[0].is_prerelease]
+        chosen = max(releases or live or parsed, key=lambda p: p[0])
+        await conn.execute(
+            "UPDATE modules m SET latest_version = v.version, description = v.description,"
+            " license = v.license, category = v.category, tags = v.tags,"
+            " homepage = v.homepage, repository = v.repository, kind = v.kind,"
+            " all_yanked = $3,"
+            " updated_at = CASE WHEN $4 THEN now() ELSE m.updated_at END,"
+            " search_vector ="
+            "   setweight(to_tsvector('simple', $5), 'A')"
+            "   || setweight(to_tsvector('simple', array_to_string(v.tags, ' ')), 'B')"
+            "   || setweight(to_tsvector('simple', v.description), 'C')"
+            "   || setweight(to_tsvector('english', v.description), 'D')"
+            " FROM versions v WHERE m.id = $1 AND v.id = $2",
+            module_id,
+            chosen[2],
+            not live,
+            touch,
+            await self._name_words(conn, module_id),
+        )
+
+    async def _name_words(self, conn: asyncpg.Connection, module_id: int) -> str:
+        row = await conn.fetchrow(
+            "SELECT m.name_norm, n.name_norm AS ns FROM modules m"
+            " JOIN namespaces n ON n.id = m.namespace_id WHERE m.id = $1",
+            module_id,
+        )
+        assert row is not None
+        return f"{row['name_norm']} {search.name_text(row['name_norm'])} {row['ns']}"
+
+    # ------------------------------------------------------------ reads
+
+    async def module(self, mod: ModuleName) -> asyncpg.Record:
+        row = await self.pool.fetchrow(
+            f"SELECT {_MODULE_COLS},"
+            " (SELECT count(*) FROM versions WHERE module_id = m.id) AS version_count,"
+            " ARRAY(SELECT u.username FROM namespace_owners o JOIN users u ON u.id = o.user_id"
+            "       WHERE o.namespace_id = m.namespace_id ORDER BY u.username_norm) AS owners"
+            " FROM modules m JOIN namespaces n ON n.id = m.namespace_id WHERE m.full_norm = $1",
+            mod.full_norm,
+        )
+        if row is None:
+            raise NotFound(f"module {mod.display!r} not found")
+        return row
+
+    async def _module_id(self, conn: asyncpg.Connection | asyncpg.Pool, mod: ModuleName) -> int:
+        mid: int | None = await conn.fetchval(
+            "SELECT id FROM modules WHERE full_norm = $1", mod.full_norm
+        )
+        if mid is None:
+            raise NotFound(f"module {mod.display!r} not found")
+        return mid
+
+    async def versions(self, mod: ModuleName) -> list[asyncpg.Record]:
+        """Every version of a module (unordered; callers sort by semver)."""
+        mid = await self._module_id(self.pool, mod)
+        return list(
+            await self.pool.fetch(
+                f"SELECT {_VERSION_COLS} FROM {_VERSION_FROM} WHERE v.module_id = $1", mid
+            )
+        )
+
+    async def version(self, mod: ModuleName, version: str) -> asyncpg.Record:
+        key = semver.Version.parse(version).precedence_key()
+        row = await self.pool.fetchrow(
+            f"SELECT {_VERSION_COLS}, v.validation FROM {_VERSION_FROM}"
+            " WHERE m.full_norm = $1 AND v.version_key = $2",
+            mod.full_norm,
+            key,
+        )
+        if row is None:
+            await self._module_id(self.pool, mod)
+            raise NotFound(f"version {version!r} of {mod.display!r} not found")
+        return row
+
+    async def version_by_digest(self, digest: str) -> asyncpg.Record:
+        row = await self.pool.fetchrow(
+            f"SELECT {_VERSION_COLS} FROM {_VERSION_FROM} WHERE v.digest = $1"
+            " ORDER BY v.published_at, v.id LIMIT 1",
+            digest,
+        )
+        if row is None:
+            raise NotFound(f"digest {digest} not found")
+        return row
+
+    async def read_chunks(self, digest: str) -> AsyncIterator[bytes]:
+        """The stored chunks of a blob in order, one query per chunk (bounded memory)."""
+        count = await self.pool.fetchval("SELECT chunk_count FROM blobs WHERE digest = $1", digest)
+        if count is None:
+            raise NotFound(f"blob {digest} not found")
+        for seq in range(count):
+            data: bytes | None = await self.pool.fetchval(
+                "SELECT data FROM blob_chunks WHERE digest = $1 AND seq = $2", digest, seq
+            )
+            if data is None:
+                raise RuntimeError(f"blob {digest} is missing chunk {seq}")
+            yield data
+
+    async def record_download(self, version_id: int, module_id: int, purpose: str) -> None:
+        """Count one completed download for today (UTC)."""
+        user = 1 if purpose == "user" else 0
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO download_daily (version_id, day, purpose, count)"
+                " VALUES ($1, (now() AT TIME ZONE 'UTC')::date, $2, 1)"
+                " ON CONFLICT (version_id, day, purpose)"
+                " DO UPDATE SET count = download_daily.count + 1",
+                version_id,
+                purpose,
+            )
+            await conn.execute(
+                "UPDATE versions SET downloads = downloads + $2,"
+                " runtime_fetches = runtime_fetches + 1 - $2 WHERE id = $1",
+                version_id,
+                user,
+            )
+            await conn.execute(
+                "UPDATE modules SET downloads = downloads + $2,"
+                " runtime_fetches = runtime_fetches + 1 - $2 WHERE id = $1",
+                module_id,
+                user,
+            )
+
+    # ------------------------------------------------------------ yank
+
+    async def set_yanked(
+        self, who: Principal, mod: ModuleName, version: str, yanked: bool, reason: str
+    ) -> asyncpg.Record:
+        key = semver.Version.parse(version).precedence_key()
+        async with self.pool.acquire() as conn, conn.transaction():
+            module = await conn.fetchrow(
+                "SELECT id, namespace_id FROM modules WHERE full_norm = $1 FOR UPDATE",
+                mod.full_norm,
+            )
+            if module is None:
+                raise NotFound(f"module {mod.display!r} not found")
+            await self._require_owner(conn, who, module["namespace_id"])
+            vid = await conn.fetchval(
+                "UPDATE versions SET yanked = $3, yank_reason = $4,"
+                " yanked_at = CASE WHEN $3 THEN coalesce(yanked_at, now()) END"
+                " WHERE module_id = $1 AND version_key = $2 RETURNING id",
+                module["id"],
+                key,
+                yanked,
+                reason if yanked else "",
+            )
+            if vid is None:
+                raise NotFound(f"version {version!r} of {mod.display!r} not found")
+            await self._refresh_module(conn, module["id"])
+            row = await conn.fetchrow(
+                f"SELECT {_VERSION_COLS}, v.validation FROM {_VERSION_FROM} WHERE v.id = $1", vid
+            )
+        assert row is not None
+        return row
+
+    # ------------------------------------------------------------ ratings
+
+    async def rate(
+        self, who: Principal, mod: ModuleName, stars: int, review: str
+    ) -> tuple[asyncpg.Record, asyncpg.Record]:
+        """Insert or replace the caller's rating; aggregates change under the module lock."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            module = await conn.fetchrow(
+                "SELECT id, namespace_id, rating_count, rating_sum, stars FROM modules"
+                " WHERE full_norm = $1 FOR UPDATE",
+                mod.full_norm,
+            )
+            if module is None:
+                raise NotFound(f"module {mod.display!r} not found")
+            own = await conn.fetchval(
+                "SELECT 1 FROM namespace_owners WHERE namespace_id = $1 AND user_id = $2",
+                module["namespace_id"],
+                who.user_id,
+            )
+            if own:
+                raise PermissionDenied(f"you own {mod.display!r}; owners cannot rate their modules")
+            old: int | None = await conn.fetchval(
+                "SELECT stars FROM ratings WHERE module_id = $1 AND user_id = $2",
+                module["id"],
+                who.user_id,
+            )
+            rating = await conn.fetchrow(
+                "INSERT INTO ratings (module_id, user_id, stars, review) VALUES ($1, $2, $3, $4)"
+                " ON CONFLICT (module_id, user_id) DO UPDATE SET stars = EXCLUDED.stars,"
+                " review = EXCLUDED.review, updated_at = now()"
+                " RETURNING $5::text AS username, stars, review, created_at, updated_at",
+                module["id"],
+                who.user_id,
+                stars,
+                review,
+                who.username,
+            )
+            # The module row is locked, so this read-modify-write cannot lose an update.
+            histogram = list(module["stars"])
+            histogram[stars - 1] += 1
+            if old is not None:
+                histogram[old - 1] -= 1
+            summary = await conn.fetchrow(
+                "UPDATE modules SET rating_count = $2, rating_sum = $3, stars = $4 WHERE id = $1"
+                " RETURNING rating_count, rating_avg, stars",
+                module["id"],
+                module["rating_count"] + (0 if old is not None else 1),
+                module["rating_sum"] + stars - (old or 0),
+                histogram,
+            )
+        assert rating is not None and summary is not None
+        return rating, summary
+
+    async def ratings(
+        self, mod: ModuleName, limit: int, after: list[Any] | None
+    ) -> tuple[list[asyncpg.Record], asyncpg.Record]:
+        mid = await self._module_id(self.pool, mod)
+        args: list[Any] = [mid, limit + 1]
+        where = ""
+        if after is not None:
+            where = " AND (r.updated_at, r.user_id) < ($3::timestamptz, $4::bigint)"
+            args += [datetime.fromisoformat(str(after[0])), int(after[1])]
+        rows = await self.pool.fetch(
+            "SELECT u.username, r.user_id, r.stars, r.review, r.created_at, r.updated_at"
+            " FROM ratings r JOIN users u ON u.id = r.user_id"
+            f" WHERE r.module_id = $1{where} ORDER BY r.updated_at DESC, r.user_id DESC LIMIT $2",
+            *args,
+        )
+        summary = await self.pool.fetchrow(
+            "SELECT rating_count, rating_avg, stars FROM modules WHERE id = $1", mid
+        )
+        assert summary is not None
+        return list(rows), summary
+
+    # ------------------------------------------------------------ stats
+
+    async def download_stats(
+        self, mod: ModuleName, days: int
+    ) -> tuple[list[asyncpg.Record], list[asyncpg.Record], date]:
+        mid = await self._module_id(self.pool, mod)
+        today: date = await self.pool.fetchval("SELECT (now() AT TIME ZONE 'UTC')::date")
+        start = today - timedelta(days=days - 1)
+        per_version = await self.pool.fetch(
+            "SELECT v.version, v.downloads, v.runtime_fetches,"
+            " coalesce(sum(d.count) FILTER (WHERE d.purpose = 'user'), 0)::bigint AS win_user,"
+            " coalesce(sum(d.count) FILTER (WHERE d.purpose = 'runtime'), 0)::bigint AS win_runtime"
+            " FROM versions v LEFT JOIN download_daily d ON d.version_id = v.id AND d.day >= $2"
+            " WHERE v.module_id = $1 GROUP BY v.id",
+            mid,
+            start,
+        )
+        daily = await self.pool.fetch(
+            "SELECT d.day,"
+            " coalesce(sum(d.count) FILTER (WHERE d.purpose = 'user'), 0)::bigint AS user_count,"
+            " coalesce(sum(d.count) FILTER (WHERE d.purpose = 'runtime'), 0)::bigint AS runtime_count"
+            " FROM download_daily d JOIN versions v ON v.id = d.version_id"
+            " WHERE v.module_id = $1 AND d.day >= $2 GROUP BY d.day ORDER BY d.day",
+            mid,
+            start,
+        )
+        return list(per_version), list(daily), today
+
+    # ------------------------------------------------------------ search
+
+    async def search(self, q: SearchQuery) -> tuple[list[asyncpg.Record], str]:
+        """One page of modules and the next cursor ("" when this was the last page)."""
+        args: list[Any] = []
+
+        def p(value: Any) -> str:
+            args.append(value)
+            return f"${len(args)}"
+
+        where: list[str] = []
+        score = "0::float8"
+        if q.words:
+            tsq = (
+                f"(to_tsquery('simple', {p(search.prefix_tsquery(q.words))})"
+                f" || to_tsquery('english', {p(search.plain_tsquery(q.words))}))"
+            )
+            joined = " ".join(q.words)
+            text_hit = f"m.search_vector @@ {tsq}"
+            if self.use_pg_trgm:
+                sim = f"similarity(m.name_norm, {p(joined)})::float8"
+                fuzzy_hit = f"m.name_norm % {p(joined)}"
+            else:
+                grams = sorted(search.trigrams(joined))
+                sim = "coalesce(f.sim, 0)"
+                fuzzy_hit = "f.sim IS NOT NULL"
+                fuzzy_cte = (
+                    "WITH f AS (SELECT t.module_id,"
+                    f" count(*)::float8 / ({p(len(grams))} + mm.trigram_count - count(*)) AS sim"
+                    f" FROM module_trigrams t JOIN modules mm ON mm.id = t.module_id"
+                    f" WHERE t.trigram = ANY({p(grams)}::text[])"
+                    " GROUP BY t.module_id, mm.trigram_count"
+                    f" HAVING count(*)::float8 / ({len(grams)} + mm.trigram_count - count(*))"
+                    f" >= {search.SIMILARITY_THRESHOLD})"
+                )
+            where.append(f"({text_hit} OR {fuzzy_hit})")
+            exact = f"(CASE WHEN m.name_norm = {p(names.normalize('-'.join(q.words)))} THEN 1.0 ELSE 0 END)"
+            score = f"(ts_rank_cd(m.search_vector, {tsq})::float8 + {sim} + {exact})"
+        if q.category:
+            where.append(f"m.category = {p(q.category)}")
+        if q.tag:
+            where.append(f"m.tags @> ARRAY[{p(q.tag)}]::text[]")
+        if q.license:
+            where.append(f"m.license = {p(q.license)}")
+        if q.kind:
+            where.append(f"m.kind = {p(q.kind)}")
+        if q.namespace:
+            where.append(f"n.name_norm = {p(names.normalize(q.namespace))}")
+        if q.owner:
+            where.append(
+                "m.namespace_id IN (SELECT o.namespace_id FROM namespace_owners o"
+                f" JOIN users u ON u.id = o.user_id WHERE u.username_norm = {p(names.normalize(q.owner))})"
+            )
+        order, keys, arity = _SORTS[q.sort]
+        bind = search.binding(
+            q.words, q.category, q.tag, q.license, q.kind, q.owner, q.namespace, q.sort
+        )
+        after = search.decode_cursor(q.cursor, bind, arity, "page.cursor")
+        inner_where = " AND ".join(where) or "true"
+        fuzzy = fuzzy_cte if q.words and not self.use_pg_trgm else ""
+        join_f = " LEFT JOIN f ON f.module_id = m.id" if fuzzy else ""
+        base = (
+            f"{fuzzy} SELECT * FROM (SELECT {_MODULE_COLS}, {score} AS score"
+            f" FROM modules m JOIN namespaces n ON n.id = m.namespace_id{join_f}"
+            f" WHERE {inner_where}) s"
+        )
+        outer = ""
+        if after is not None:
+            outer = " WHERE " + keys(after, p)
+        sql = f"{base}{outer} ORDER BY {order} LIMIT {p(q.limit + 1)}"
+        rows = list(await self.pool.fetch(sql, *args))
+        next_cursor = ""
+        if len(rows) > q.limit:
+            rows = rows[: q.limit]
+            next_cursor = search.Cursor(bind, _cursor_values(q.sort, rows[-1])).encode()
+        return rows, next_cursor
+
+
+def _json(doc: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(doc, separators=(",", ":"))
+
+
+def _cursor_values(sort: str, row: asyncpg.Record) -> list[Any]:
+    if sort == "relevance":
+        return [row["score"], row["full_norm"]]
+    if sort == "downloads":
+        return [row["downloads"], row["full_norm"]]
+    if sort == "rating":
+        return [row["rating_avg"], row["rating_count"], row["full_norm"]]
+    if sort == "recent":
+        return [row["updated_at"].isoformat(), row["full_norm"]]
+    return [row["full_norm"]]
+
+
+def _keyset(cols: list[tuple[str, str, str]]) -> Any:
+    """Build ``(a < $x) OR (a = $x AND b > $y) …`` for mixed-direction keyset paging."""
+
+    def build(values: list[Any], p: Any) -> str:
+        try:
+            bound = [
+                p(_cast(cast, v)) + f"::{cast}"
+                for (_, _, cast), v in zip(cols, values, strict=True)
+            ]
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgument("page.cursor is not a cursor issued by this service") from exc
+        ors = []
+        for i, (col, direction, _) in enumerate(cols):
+            eqs = [f"{cols[j][0]} = {bound[j]}" for j in range(i)]
+            op = "<" if direction == "desc" else ">"
+            ors.append("(" + " AND ".join([*eqs, f"{col} {op} {bound[i]}"]) + ")")
+        return "(" + " OR ".join(ors) + ")"
+
+    return build
+
+
+def _cast(cast: str, value: Any) -> Any:
+    if cast == "float8":
+        return float(value)
+    if cast == "bigint":
+        return int(value)
+    if cast == "timestamptz":
+        return datetime.fromisoformat(str(value))
+    if not isinstance(value, str):
+        raise TypeError("text cursor value expected")
+    return value
+
+
+_SORTS: dict[str, tuple[str, Any, int]] = {
+    "relevance": (
+        "score DESC, full_norm",
+        _keyset([("score", "desc", "float8"), ("full_norm", "asc", "text")]),
+        2,
+    ),
+    "downloads": (
+        "downloads DESC, full_norm",
+        _keyset([("downloads", "desc", "bigint"), ("full_norm", "asc", "text")]),
+        2,
+    ),
+    "rating": (
+        "rating_avg DESC, rating_count DESC, full_norm",
+        _keyset(
+            [
+                ("rating_avg", "desc", "float8"),
+                ("rating_count", "desc", "bigint"),
+                ("full_norm", "asc", "text"),
+            ]
+        ),
+        3,
+    ),
+    "recent": (
+        "updated_at DESC, full_norm",
+        _keyset([("updated_at", "desc", "timestamptz"), ("full_norm", "asc", "text")]),
+        2,
+    ),
+    "name": ("full_norm", _keyset([("full_norm", "asc", "text")]), 1),
+}

@@ -1,0 +1,207 @@
+"""Publish-time validation and security scan of a module.
+
+wasmtime performs full validation; :mod:`wasmbinary` reads imports, exports,
+memories and custom sections; the policy here turns them into findings with a
+severity. Any ERROR finding fails the publish. The report is stored with the
+version as JSON and returned by GetVersion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import wasmtime
+
+from wasmgrid.marketplace.wasmbinary import (
+    Export,
+    Import,
+    Memory,
+    Producer,
+    WasmFormatError,
+    read_module,
+)
+
+WASI_MODULE = "wasi_snapshot_preview1"
+INFO, WARNING, ERROR = "info", "warning", "error"
+_MAX_LISTED = 20
+
+
+@dataclass(frozen=True)
+class Finding:
+    severity: str
+    code: str
+    message: str
+
+
+@dataclass
+class Report:
+    """The stored validation report (plain values, JSON-serialisable via :meth:`to_dict`)."""
+
+    valid: bool
+    kind: str  # "command", "reactor" or "" when unknown
+    size_bytes: int
+    imports: list[Import] = field(default_factory=list)
+    exports: list[Export] = field(default_factory=list)
+    memories: list[Memory] = field(default_factory=list)
+    custom_sections: list[str] = field(default_factory=list)
+    producers: list[Producer] = field(default_factory=list)
+    language: str = ""
+    toolchain: str = ""
+    features: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    validator: str = "wasmtime"
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == ERROR]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> Report:
+        return cls(
+            valid=bool(doc["valid"]),
+            kind=str(doc["kind"]),
+            size_bytes=int(doc["size_bytes"]),
+            imports=[Import(**i) for i in doc.get("imports", [])],
+            exports=[Export(**e) for e in doc.get("exports", [])],
+            memories=[Memory(**m) for m in doc.get("memories", [])],
+            custom_sections=list(doc.get("custom_sections", [])),
+            producers=[Producer(**p) for p in doc.get("producers", [])],
+            language=str(doc.get("language", "")),
+            toolchain=str(doc.get("toolchain", "")),
+            features=list(doc.get("features", [])),
+            findings=[Finding(**f) for f in doc.get("findings", [])],
+            validator=str(doc.get("validator", "wasmtime")),
+        )
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What the scan allows."""
+
+    allowed_import_modules: frozenset[str] = frozenset({WASI_MODULE})
+    max_initial_memory_pages: int = 16384  # 1 GiB of 64 KiB pages
+    features_refused: frozenset[str] = frozenset()
+
+    @classmethod
+    def with_allow_list(cls, extra: Collection[str], **kwargs: Any) -> Policy:
+        return cls(allowed_import_modules=frozenset({WASI_MODULE, *extra}), **kwargs)
+
+
+_ENGINE: wasmtime.Engine | None = None
+
+
+def _engine() -> wasmtime.Engine:
+    global _ENGINE
+    if _ENGINE is None:
+        _ENGINE = wasmtime.Engine()
+    return _ENGINE
+
+
+def _listed(items: list[str]) -> str:
+    shown = ", ".join(items[:_MAX_LISTED])
+    more = len(items) - _MAX_LISTED
+    return f"{shown} (+{more} more)" if more > 0 else shown
+
+
+def validate_module(data: bytes, policy: Policy) -> Report:
+    """Validate and scan `data` (CPU-bound: call from a worker thread)."""
+    report = Report(valid=False, kind="", size_bytes=len(data))
+    add = report.findings.append
+    try:
+        info = read_module(data)
+    except WasmFormatError as exc:
+        add(Finding(ERROR, "wasm.malformed", f"module is not a valid WebAssembly binary: {exc}"))
+        return report
+    try:
+        wasmtime.Module.validate(_engine(), data)
+    except wasmtime.WasmtimeError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid"
+        add(Finding(ERROR, "wasm.invalid", f"wasmtime rejected the module: {first[:500]}"))
+
+    report.imports = info.imports
+    report.exports = info.exports
+    report.memories = info.memories
+    report.custom_sections = info.custom_sections
+    report.producers = info.producers
+    report.features = sorted(info.features)
+    langs = [p.name for p in info.producers if p.field == "language"]
+    report.language = ", ".join(dict.fromkeys(langs))
+    tools = [f"{p.name} {p.version}".strip() for p in info.producers if p.field != "language"]
+    report.toolchain = ", ".join(dict.fromkeys(tools))
+
+    bad = [
+        f"{i.module}.{i.name}"
+        for i in info.imports
+        if i.module not in policy.allowed_import_modules
+    ]
+    if bad:
+        allowed = ", ".join(sorted(policy.allowed_import_modules))
+        add(
+            Finding(
+                ERROR,
+                "import.disallowed",
+                f"imports outside the allowed modules ({allowed}): {_listed(bad)}",
+            )
+        )
+    non_func = [f"{i.module}.{i.name} ({i.kind})" for i in info.imports if i.kind != "func"]
+    if non_func:
+        add(Finding(WARNING, "import.non_function", f"non-function imports: {_listed(non_func)}"))
+
+    func_exports = {e.name for e in info.exports if e.kind == "func"}
+    if "_start" in func_exports:
+        report.kind = "command"
+    elif func_exports:
+        report.kind = "reactor"
+    else:
+        add(
+            Finding(
+                ERROR,
+                "exports.none",
+                "module exports neither _start (command) nor any function (reactor)",
+            )
+        )
+    if report.kind == "reactor" and "_initialize" not in func_exports and bad == []:
+        if any(i.module == WASI_MODULE for i in info.imports):
+            add(
+                Finding(
+                    INFO,
+                    "reactor.no_initialize",
+                    "WASI reactor without _initialize: libc constructors will not run",
+                )
+            )
+    if info.has_start:
+        add(Finding(INFO, "start.section", "module has a start function run at instantiation"))
+
+    for idx, mem in enumerate(info.memories):
+        label = f"memory {idx}{' (imported)' if mem.imported else ''}"
+        if mem.min_pages > policy.max_initial_memory_pages:
+            add(
+                Finding(
+                    ERROR,
+                    "memory.initial_too_large",
+                    f"{label} starts at {mem.min_pages} pages, above the limit of"
+                    f" {policy.max_initial_memory_pages} pages",
+                )
+            )
+        if mem.max_pages is None:
+            add(
+                Finding(
+                    WARNING,
+                    "memory.unbounded",
+                    f"{label} declares no maximum; the runtime's memory limit applies",
+                )
+            )
+        if mem.shared:
+            add(Finding(WARNING, "memory.shared", f"{label} is shared (threads proposal)"))
+    refused = sorted(set(report.features) & policy.features_refused)
+    if refused:
+        add(Finding(ERROR, "feature.refused", f"uses refused proposals: {', '.join(refused)}"))
+    if "producers" not in info.custom_sections:
+        add(Finding(INFO, "producers.missing", "no producers section: language unknown"))
+    report.valid = not report.errors
+    return report

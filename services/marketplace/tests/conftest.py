@@ -1,0 +1,128 @@
+"""Fixtures: a real marketplace server on port 0 over a fresh PostgreSQL database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
+from wasmgrid.api.marketplace.v1 import marketplace_pb2_grpc as pb_grpc
+from wasmgrid.common.channel import create_channel
+from wasmgrid.common.server import ServiceRunner
+from wasmgrid.marketplace.service import MarketplaceService
+from wasmgrid.marketplace.settings import MarketplaceSettings
+from wasmgrid.marketplace.tokens import new_secret
+
+REPO = Path(__file__).resolve().parents[3]
+HELLO = REPO / "examples/modules/hello/hello.wasm"
+MATHFN = REPO / "examples/modules/mathfn/mathfn.wasm"
+
+
+def auth(secret: str) -> list[tuple[str, str]]:
+    """gRPC metadata carrying a bearer token."""
+    return [("authorization", f"Bearer {secret}")]
+
+
+@dataclass
+class Market:
+    runner: ServiceRunner
+    stub: pb_grpc.MarketplaceServiceStub
+    channel: grpc.aio.Channel
+    admin: str
+    database_url: str
+
+    @staticmethod
+    def auth(secret: str) -> list[tuple[str, str]]:
+        return auth(secret)
+
+    async def user(self, username: str, role: int = 0) -> str:
+        """Create a user (admin-authorised) and return its token secret."""
+        resp = await self.stub.CreateUser(
+            pb.CreateUserRequest(username=username, role=role), metadata=auth(self.admin)
+        )
+        return resp.secret
+
+    async def publish(
+        self,
+        secret: str,
+        name: str,
+        version: str,
+        data: bytes,
+        chunk: int = 64 * 1024,
+        **meta: Any,
+    ) -> pb.PublishResponse:
+        fields: dict[str, Any] = {
+            "description": "a test module",
+            "license": "MIT",
+            "category": "utilities",
+        }
+        fields.update(meta)
+        md = pb.PublishMetadata(name=name, version=version, **fields)
+
+        async def stream() -> AsyncIterator[pb.PublishRequest]:
+            yield pb.PublishRequest(metadata=md)
+            for i in range(0, len(data), chunk):
+                yield pb.PublishRequest(chunk=data[i : i + chunk])
+
+        return await self.stub.Publish(stream(), metadata=auth(secret))
+
+    async def download(self, **kwargs: Any) -> tuple[pb.DownloadHeader, bytes]:
+        header = None
+        body = bytearray()
+        async for msg in self.stub.Download(pb.DownloadRequest(**kwargs)):
+            if msg.WhichOneof("payload") == "header":
+                header = msg.header
+            else:
+                body += msg.chunk
+        assert header is not None
+        return header, bytes(body)
+
+
+def make_settings(database_url: str, admin_token: str, **overrides: Any) -> MarketplaceSettings:
+    return MarketplaceSettings(
+        WASMGRID_MARKETPLACE_DATABASE_URL=database_url,
+        grpc_port=0,
+        metrics_port=0,
+        bootstrap_admin="admin",
+        bootstrap_admin_token=admin_token,
+        readiness_interval_seconds=0.5,
+        db_wait_seconds=20,
+        **overrides,
+    )
+
+
+async def start_market(database_url: str, admin: str, **overrides: Any) -> Market:
+    settings = make_settings(database_url, admin, **overrides)
+    runner = ServiceRunner(MarketplaceService(settings), settings, serve_metrics=False)
+    await runner.start()
+    channel = create_channel(runner.address, default_timeout=30, max_message_bytes=64 << 20)
+    return Market(runner, pb_grpc.MarketplaceServiceStub(channel), channel, admin, database_url)
+
+
+async def stop_market(m: Market) -> None:
+    await m.channel.close()
+    await m.runner.stop(1.0)
+
+
+@pytest.fixture
+async def market(database_url: str) -> AsyncIterator[Market]:
+    m = await start_market(database_url, new_secret())
+    try:
+        yield m
+    finally:
+        await stop_market(m)
+
+
+@pytest.fixture(scope="session")
+def hello_wasm() -> bytes:
+    return HELLO.read_bytes()
+
+
+@pytest.fixture(scope="session")
+def mathfn_wasm() -> bytes:
+    return MATHFN.read_bytes()

@@ -1,0 +1,56 @@
+"""End-to-end behaviour through the gRPC API on a real server and PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import grpc
+import pytest
+
+from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
+
+
+async def test_publish_get_resolve_download(market: Any, hello_wasm: bytes) -> None:
+    alice = await market.user("alice")
+    resp = await market.publish(
+        alice, "alice/hello", "1.0.0", hello_wasm, tags=["Echo", "cgi"], license="mit"
+    )
+    v = resp.version
+    assert v.name == "alice/hello"
+    assert v.digest == hashlib.sha256(hello_wasm).hexdigest()
+    assert v.size_bytes == len(hello_wasm)
+    assert v.kind == pb.MODULE_KIND_COMMAND
+    assert v.license == "MIT"
+    assert list(v.tags) == ["echo", "cgi"]
+    assert v.validation.valid
+    assert any(i.module == "wasi_snapshot_preview1" for i in v.validation.imports)
+
+    mod = (await market.stub.GetModule(pb.GetModuleRequest(name="Alice/Hello"))).module
+    assert mod.latest_version == "1.0.0"
+    assert list(mod.owners) == ["alice"]
+
+    res = await market.stub.Resolve(pb.ResolveRequest(name="alice/hello", requirement="^1"))
+    assert (res.version, res.digest, res.size_bytes) == ("1.0.0", v.digest, len(hello_wasm))
+
+    header, body = await market.download(name="alice/hello", version="1.0.0", chunk_bytes=4096)
+    assert body == hello_wasm
+    assert header.digest == v.digest and header.size_bytes == len(hello_wasm)
+    _, body2 = await market.download(digest="sha256:" + v.digest, purpose=pb.DOWNLOAD_PURPOSE_RUNTIME)
+    assert body2 == hello_wasm
+
+    stats = await market.stub.GetDownloadStats(pb.GetDownloadStatsRequest(name="alice/hello", days=7))
+    assert (stats.user_downloads, stats.runtime_fetches) == (1, 1)
+    assert len(stats.daily) == 7 and stats.daily[-1].user_downloads == 1
+    assert stats.versions[0].runtime_fetches_total == 1
+
+
+async def test_auth_errors(market: Any, hello_wasm: bytes) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await market.stub.WhoAmI(pb.WhoAmIRequest())
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await market.stub.WhoAmI(pb.WhoAmIRequest(), metadata=market.auth("wgt_" + "x" * 43))
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    who = await market.stub.WhoAmI(pb.WhoAmIRequest(), metadata=market.auth(market.admin))
+    assert who.user.username == "admin" and who.user.role == pb.ROLE_ADMIN
