@@ -76,6 +76,24 @@ class CompiledModule:
     memory_export: str | None
 
 
+_NAMED_TYPES = (
+    ("i32", wasmtime.ValType.i32()),
+    ("i64", wasmtime.ValType.i64()),
+    ("f32", wasmtime.ValType.f32()),
+    ("f64", wasmtime.ValType.f64()),
+    ("funcref", wasmtime.ValType.funcref()),
+    ("externref", wasmtime.ValType.externref()),
+)
+
+
+def type_name(ty: wasmtime.ValType) -> str:
+    """The WebAssembly text name of a value type (wasmtime-py prints externref as anyref)."""
+    for name, known in _NAMED_TYPES:
+        if ty == known:
+            return name
+    return str(ty)
+
+
 def describe_module(module: wasmtime.Module) -> tuple[dict[str, Signature], str | None]:
     """The exported functions (by name) and the name of the first exported memory."""
     functions: dict[str, Signature] = {}
@@ -84,7 +102,9 @@ def describe_module(module: wasmtime.Module) -> tuple[dict[str, Signature], str 
         ty = export.type
         if isinstance(ty, wasmtime.FuncType):
             functions[export.name] = Signature(
-                export.name, tuple(str(p) for p in ty.params), tuple(str(r) for r in ty.results)
+                export.name,
+                tuple(type_name(p) for p in ty.params),
+                tuple(type_name(r) for r in ty.results),
             )
         elif isinstance(ty, wasmtime.MemoryType) and memory is None:
             memory = export.name
