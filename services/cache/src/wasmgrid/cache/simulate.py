@@ -1,0 +1,104 @@
+"""Trace-driven hit-ratio simulation of the namespace store (as Caffeine's simulator does).
+
+Used by the benchmark and the tests to compare eviction policies on synthetic
+traces: Zipf-distributed keys (stdlib only: inverse CDF by bisection) and Zipf
+with periodic sequential scans of never-repeated keys.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from wasmgrid.cache.compression import CompressionMode
+from wasmgrid.cache.namespace import Entry, Namespace, NamespaceConfig
+from wasmgrid.cache.policies import PolicyName
+
+
+class ZipfSampler:
+    """Ranks 0..n-1 with P(rank k) ∝ 1/(k+1)^s, sampled by bisecting a precomputed CDF."""
+
+    def __init__(self, n: int, s: float, rng: random.Random) -> None:
+        weights = [1.0 / (k + 1) ** s for k in range(n)]
+        total = sum(weights)
+        self._cdf = list(itertools.accumulate(w / total for w in weights))
+        self._cdf[-1] = 1.0
+        self._rng = rng
+
+    def sample(self) -> int:
+        """One rank."""
+        return bisect.bisect_left(self._cdf, self._rng.random())
+
+
+def zipf_trace(n_keys: int, s: float, length: int, seed: int = 1) -> list[int]:
+    """`length` key ids from a Zipf(s) distribution over `n_keys` keys."""
+    sampler = ZipfSampler(n_keys, s, random.Random(seed))
+    return [sampler.sample() for _ in range(length)]
+
+
+def zipf_with_scans(
+    n_keys: int,
+    s: float,
+    length: int,
+    *,
+    scan_every: int,
+    scan_length: int,
+    seed: int = 1,
+) -> list[int]:
+    """A Zipf trace interrupted every `scan_every` accesses by a scan of `scan_length`
+    distinct keys that are never used again (ids ≥ n_keys): the pattern that flushes LRU."""
+    sampler = ZipfSampler(n_keys, s, random.Random(seed))
+    trace: list[int] = []
+    fresh = itertools.count(n_keys)
+    while len(trace) < length:
+        trace.extend(sampler.sample() for _ in range(scan_every))
+        trace.extend(itertools.islice(fresh, scan_length))
+    return trace[:length]
+
+
+@dataclass(frozen=True)
+class SimResult:
+    """Outcome of replaying one trace."""
+
+    policy: PolicyName
+    capacity: int
+    requests: int
+    hits: int
+
+    @property
+    def hit_ratio(self) -> float:
+        """hits / requests."""
+        return self.hits / self.requests if self.requests else 0.0
+
+
+def simulate(policy: PolicyName, capacity: int, trace: Sequence[int]) -> SimResult:
+    """Replay `trace` (get, and set on a miss) against a namespace of `capacity` entries."""
+    ns = Namespace(
+        NamespaceConfig(
+            name="sim",
+            max_bytes=1 << 62,
+            max_entries=capacity,
+            policy=policy,
+            compression=CompressionMode.NONE,
+        )
+    )
+    hits = 0
+    for key_id in trace:
+        key = str(key_id)
+        if ns.get(key, 0.0) is not None:
+            hits += 1
+        else:
+            ns.put(key, Entry(b"", 0, 0, 0.0, 0, (), 0, 1))
+    return SimResult(policy, capacity, len(trace), hits)
+
+
+def unique_keys(trace: Sequence[int]) -> Iterator[int]:
+    """Distinct key ids in first-seen order."""
+    seen: set[int] = set()
+    for k in trace:
+        if k not in seen:
+            seen.add(k)
+            yield k

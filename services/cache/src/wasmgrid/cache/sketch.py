@@ -1,0 +1,110 @@
+"""A count-min sketch of 4-bit counters that ages by halving: TinyLFU's frequency filter.
+
+Four rows of ``width`` counters, two counters per byte. Each key is hashed once;
+four multiplicative hashes of that value pick one counter per row. A key's
+frequency is the minimum of its four counters, so collisions only ever
+over-estimate. Counters saturate at 15. After ``10 × width`` increments every
+counter is halved (the *reset* of the TinyLFU paper), so the sketch forgets old
+popularity and tracks the recent workload: the estimate is a frequency over a
+sliding sample, not a lifetime count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+DEPTH = 4
+MAX_COUNT = 15
+SAMPLE_FACTOR = 10
+_MASK64 = (1 << 64) - 1
+# Odd 64-bit multipliers (from SplitMix64 / Murmur3 finalisers): one independent hash per row.
+_SEEDS = (
+    0x9E3779B97F4A7C15,
+    0xBF58476D1CE4E5B9,
+    0x94D049BB133111EB,
+    0xC2B2AE3D27D4EB4F,
+)
+# Halving both nibbles of a byte at once: byte -> (hi >> 1) << 4 | (lo >> 1).
+_HALVE = bytes(((b >> 4) >> 1) << 4 | ((b & 0x0F) >> 1) for b in range(256))
+
+
+def _next_pow2(n: int) -> int:
+    return 1 << max(0, (n - 1).bit_length())
+
+
+class FrequencySketch:
+    """Approximate per-key access frequency (0..15) over the recent sample of accesses."""
+
+    __slots__ = ("_width", "_shift", "_table", "_additions", "_sample_size", "resets")
+
+    def __init__(self, expected_entries: int = 1024) -> None:
+        self._width = 0
+        self._shift = 0
+        self._table = bytearray()
+        self._additions = 0
+        self._sample_size = 0
+        self.resets = 0
+        self.ensure_capacity(expected_entries)
+
+    @property
+    def width(self) -> int:
+        """Counters per row (a power of two)."""
+        return self._width
+
+    @property
+    def sample_size(self) -> int:
+        """Increments between two halvings."""
+        return self._sample_size
+
+    def ensure_capacity(self, expected_entries: int) -> None:
+        """Grow to at least `expected_entries` counters per row (forgetting all counts)."""
+        width = _next_pow2(max(64, expected_entries))
+        if width <= self._width:
+            return
+        self._width = width
+        self._shift = 64 - (width.bit_length() - 1)
+        self._table = bytearray(DEPTH * width // 2)
+        self._additions = 0
+        self._sample_size = SAMPLE_FACTOR * width
+
+    def _indexes(self, key: Hashable) -> list[int]:
+        h = hash(key) & _MASK64
+        shift = self._shift
+        width = self._width
+        return [row * width + (((h * seed) & _MASK64) >> shift) for row, seed in enumerate(_SEEDS)]
+
+    def frequency(self, key: Hashable) -> int:
+        """The estimated number of recent accesses of `key` (0..15)."""
+        table = self._table
+        best = MAX_COUNT
+        for idx in self._indexes(key):
+            byte = table[idx >> 1]
+            count = (byte >> 4) if idx & 1 else (byte & 0x0F)
+            if count < best:
+                best = count
+        return best
+
+    def increment(self, key: Hashable) -> None:
+        """Record one access of `key`; halve every counter once the sample is full."""
+        table = self._table
+        added = False
+        for idx in self._indexes(key):
+            pos = idx >> 1
+            byte = table[pos]
+            if idx & 1:
+                if byte >> 4 < MAX_COUNT:
+                    table[pos] = byte + 0x10
+                    added = True
+            elif byte & 0x0F < MAX_COUNT:
+                table[pos] = byte + 1
+                added = True
+        if added:
+            self._additions += 1
+            if self._additions >= self._sample_size:
+                self.reset()
+
+    def reset(self) -> None:
+        """Halve every counter (aging), keeping relative order of frequencies."""
+        self._table = bytearray(self._table.translate(_HALVE))
+        self._additions //= 2
+        self.resets += 1

@@ -1,0 +1,820 @@
+"""The cache a replica serves: namespaces in memory (L1) in front of the shared tier (L2).
+
+Reads try L1, then L2 (filling L1). Writes go through L2 (which assigns the
+version and broadcasts the invalidation) and then into L1. Other replicas drop
+their older copies when the broadcast arrives, so a replaced or deleted key is
+served stale at most for the pub/sub delivery time.
+
+The race this module closes: a read of L2 that is in flight while the key is
+replaced or invalidated must not put the old value into L1 afterwards. Every
+mutation (local or broadcast) is appended to a short *mutation log* with its
+version; a fill is refused if a matching mutation with a newer version arrived
+after the read started. The log keeps mutations for longer than any read can
+take (reads time out), and if it ever has to drop entries early, fills from
+reads older than the dropped entry are refused as a whole.
+
+Outages: while Redis is unreachable the replica keeps serving and writing L1
+only; keys it writes meanwhile are remembered (bounded) and deleted from L2
+(with a broadcast) on recovery, and every shared namespace's L1 is dropped on
+recovery because invalidations sent during the outage were missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import secrets
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from opentelemetry import trace
+
+from wasmgrid.cache import limits, metrics
+from wasmgrid.cache.compression import (
+    DEFAULT_MIN_COMPRESS_BYTES,
+    DEFAULT_ZSTD_LEVEL,
+    MAX_ZSTD_LEVEL,
+    MIN_ZSTD_LEVEL,
+    Codec,
+    CompressionMode,
+    Compressor,
+    CorruptValue,
+)
+from wasmgrid.cache.namespace import (
+    MAX_PRIORITY,
+    Entry,
+    Namespace,
+    NamespaceConfig,
+    entry_weight,
+)
+from wasmgrid.cache.policies import PolicyName
+from wasmgrid.cache.redis_tier import (
+    Invalidation,
+    SharedRecord,
+    SharedTier,
+    SharedTierDown,
+    TierState,
+)
+from wasmgrid.cache.settings import CacheSettings
+from wasmgrid.cache.stats import NamespaceCounters
+from wasmgrid.common.errors import InvalidArgument, NotFound, ResourceExhausted
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
+
+MIN_NAMESPACE_BYTES = 4096
+MAX_NAMESPACE_ENTRIES = 100_000_000
+MAX_MIN_COMPRESS_BYTES = 1 << 20
+#: Keys written while the shared tier was down, remembered to be invalidated on recovery.
+MAX_DIRTY_KEYS = 10_000
+MAX_MUTATION_LOG = 100_000
+
+_GET_SECONDS = metrics.OPERATION_SECONDS.labels("get")
+_SET_SECONDS = metrics.OPERATION_SECONDS.labels("set")
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceSpec:
+    """A requested namespace configuration: 0 / None fields take the service defaults."""
+
+    name: str
+    max_bytes: int = 0
+    max_entries: int = 0
+    default_ttl_ms: int = 0
+    policy: PolicyName | None = None
+    compression: CompressionMode | None = None
+    zstd_level: int = 0
+    min_compress_bytes: int = 0
+    max_value_bytes: int = 0
+    local_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SetItem:
+    """One value to write (ttl_ms 0 = the namespace's default)."""
+
+    key: str
+    value: bytes
+    ttl_ms: int = 0
+    priority: int = 0
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class GetResult:
+    """The answer to a read."""
+
+    key: str
+    found: bool
+    value: bytes = b""
+    ttl_remaining_ms: int = 0
+    priority: int = 0
+    tags: tuple[str, ...] = ()
+    version: int = 0
+    shared: bool = False  # True if it came from L2
+
+
+@dataclass(frozen=True, slots=True)
+class SetResult:
+    """The outcome of a write."""
+
+    key: str
+    version: int
+    admitted: bool
+    shared: bool
+    stored_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidateResult:
+    """How many entries an invalidation removed here (L1) and in the shared tier."""
+
+    invalidated: int
+    shared_invalidated: int
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceSnapshot:
+    """A namespace's configuration, counters and sizes at one moment."""
+
+    config: NamespaceConfig
+    counters: NamespaceCounters
+    entries: int
+    raw_bytes: int
+    stored_bytes: int
+    charged_bytes: int
+
+    @property
+    def compression_ratio(self) -> float:
+        """raw / stored bytes; 1 when empty."""
+        return self.raw_bytes / self.stored_bytes if self.stored_bytes else 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class TierStatus:
+    """The shared tier as this replica sees it."""
+
+    state: TierState
+    endpoint: str
+    replica_id: str
+    last_error: str
+    state_since_unix_ms: int
+    reconnects: int
+    published: int
+    received: int
+
+
+class _Mutation(NamedTuple):
+    at: float
+    namespace: str
+    kind: str
+    target: str
+    version: int
+
+
+class _Exported:
+    """Counter values already pushed to Prometheus for one namespace."""
+
+    __slots__ = ("values",)
+
+    def __init__(self) -> None:
+        self.values: dict[str, int] = {}
+
+
+class TieredCache:
+    """Namespaces, compression, the shared tier and the consistency rules between them."""
+
+    def __init__(self, settings: CacheSettings) -> None:
+        self.settings = settings
+        self.replica_id = settings.replica_id or secrets.token_hex(6)
+        self._namespaces: dict[str, Namespace] = {}
+        self._exported: dict[str, _Exported] = {}
+        self._compressor = Compressor()
+        self._log: deque[_Mutation] = deque()
+        self._log_floor = float("-inf")
+        self._log_retention = max(5.0, 3 * settings.redis_timeout_seconds)
+        self._dirty: dict[tuple[str, str], None] = {}
+        self._dirty_namespaces: set[str] = set()
+        self._dirty_configs: set[str] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+        self.tier: SharedTier | None = None
+        if settings.redis_url:
+            self.tier = SharedTier(
+                settings.redis_url,
+                self.replica_id,
+                timeout=settings.redis_timeout_seconds,
+                backoff_max=settings.redis_backoff_max_seconds,
+                ttl_cap_ms=settings.shared_ttl_cap_ms,
+                on_message=self._on_remote,
+                on_resync=self._resync,
+            )
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect the shared tier (if any) and start the expiry sweeper."""
+        if self.tier is not None:
+            await self.tier.start()
+        self._sweeper = asyncio.create_task(self._sweep_loop(), name="cache-sweeper")
+
+    async def stop(self) -> None:
+        """Stop background work and close the shared tier."""
+        tasks = [t for t in (self._sweeper, *self._background) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.tier is not None:
+            await self.tier.stop()
+
+    def tier_status(self) -> TierStatus:
+        """The shared tier's state (DISABLED when no Redis URL is configured)."""
+        tier = self.tier
+        if tier is None:
+            return TierStatus(TierState.DISABLED, "", self.replica_id, "", 0, 0, 0, 0)
+        return TierStatus(
+            tier.state,
+            tier.endpoint,
+            self.replica_id,
+            tier.last_error,
+            int(tier.state_since * 1000),
+            tier.reconnects,
+            tier.published,
+            tier.received,
+        )
+
+    # -- namespaces ----------------------------------------------------------------
+
+    def resolve(self, spec: NamespaceSpec) -> NamespaceConfig:
+        """The effective configuration for `spec`, validated against the service limits."""
+        s = self.settings
+        limits.check_namespace(spec.name, "config.name")
+        max_bytes = spec.max_bytes or s.default_max_bytes
+        if not MIN_NAMESPACE_BYTES <= max_bytes <= s.max_total_bytes:
+            raise InvalidArgument(
+                f"config.max_bytes: {max_bytes} is outside {MIN_NAMESPACE_BYTES}.."
+                f"{s.max_total_bytes} (max_total_bytes)"
+            )
+        max_entries = spec.max_entries or s.default_max_entries
+        if max_entries > MAX_NAMESPACE_ENTRIES:
+            raise InvalidArgument(
+                f"config.max_entries: {max_entries} exceeds {MAX_NAMESPACE_ENTRIES}"
+            )
+        ttl = spec.default_ttl_ms or s.default_ttl_ms
+        if ttl > s.max_ttl_ms:
+            raise InvalidArgument(f"config.default_ttl_ms: {ttl} exceeds max_ttl_ms {s.max_ttl_ms}")
+        level = spec.zstd_level or DEFAULT_ZSTD_LEVEL
+        if not MIN_ZSTD_LEVEL <= level <= MAX_ZSTD_LEVEL:
+            raise InvalidArgument(
+                f"config.zstd_level: {level} is outside {MIN_ZSTD_LEVEL}..{MAX_ZSTD_LEVEL}"
+            )
+        min_compress = spec.min_compress_bytes or DEFAULT_MIN_COMPRESS_BYTES
+        if min_compress > MAX_MIN_COMPRESS_BYTES:
+            raise InvalidArgument(
+                f"config.min_compress_bytes: {min_compress} exceeds {MAX_MIN_COMPRESS_BYTES}"
+            )
+        max_value = spec.max_value_bytes or s.max_value_bytes
+        if max_value > s.max_value_bytes:
+            raise InvalidArgument(
+                f"config.max_value_bytes: {max_value} exceeds the service's "
+                f"max_value_bytes {s.max_value_bytes}"
+            )
+        return NamespaceConfig(
+            name=spec.name,
+            max_bytes=max_bytes,
+            max_entries=max_entries,
+            default_ttl_ms=ttl,
+            policy=spec.policy or PolicyName.W_TINYLFU,
+            compression=spec.compression or CompressionMode.ADAPTIVE,
+            zstd_level=level,
+            min_compress_bytes=min_compress,
+            max_value_bytes=max_value,
+            local_only=spec.local_only,
+        )
+
+    def _check_budget(self, name: str, max_bytes: int) -> None:
+        s = self.settings
+        if name not in self._namespaces and len(self._namespaces) >= s.max_namespaces:
+            raise ResourceExhausted(
+                f"namespace: {name!r} would exceed max_namespaces {s.max_namespaces}"
+            )
+        reserved = sum(ns.config.max_bytes for n, ns in self._namespaces.items() if n != name)
+        if reserved + max_bytes > s.max_total_bytes:
+            raise ResourceExhausted(
+                f"max_bytes: {max_bytes} for {name!r} does not fit: other namespaces reserve "
+                f"{reserved} of max_total_bytes {s.max_total_bytes}"
+            )
+
+    def _install(self, config: NamespaceConfig) -> tuple[Namespace, bool]:
+        self._check_budget(config.name, config.max_bytes)
+        ns = self._namespaces.get(config.name)
+        if ns is None:
+            ns = self._namespaces[config.name] = Namespace(config)
+            self._exported[config.name] = _Exported()
+            log.info("namespace created", extra={"namespace": config.name})
+            return ns, True
+        if ns.config != config:
+            evicted = ns.reconfigure(config)
+            log.info(
+                "namespace reconfigured",
+                extra={"namespace": config.name, "evicted": len(evicted)},
+            )
+        return ns, False
+
+    def _namespace(self, name: str) -> Namespace:
+        ns = self._namespaces.get(name)
+        if ns is None:
+            limits.check_namespace(name)
+            ns, _ = self._install(self.resolve(NamespaceSpec(name)))
+        return ns
+
+    async def configure(self, spec: NamespaceSpec) -> tuple[NamespaceConfig, bool]:
+        """Create or replace a namespace's configuration; shared with the other replicas."""
+        config = self.resolve(spec)
+        ns, created = self._install(config)
+        if self.tier is not None:
+            try:
+                await self.tier.save_config(config.name, _config_json(config))
+                self._dirty_configs.discard(config.name)
+            except SharedTierDown:
+                self._dirty_configs.add(config.name)
+                log.warning(
+                    "namespace configured on this replica only (shared tier down); "
+                    "it is shared on recovery",
+                    extra={"namespace": config.name},
+                )
+        return ns.config, created
+
+    def snapshot(self, name: str) -> NamespaceSnapshot:
+        """Statistics of one namespace; NOT_FOUND if it does not exist here."""
+        limits.check_namespace(name)
+        ns = self._namespaces.get(name)
+        if ns is None:
+            raise NotFound(f"namespace: {name!r} does not exist")
+        return self._snapshot(ns)
+
+    @staticmethod
+    def _snapshot(ns: Namespace) -> NamespaceSnapshot:
+        return NamespaceSnapshot(
+            config=ns.config,
+            counters=ns.counters,
+            entries=len(ns),
+            raw_bytes=ns.raw_bytes,
+            stored_bytes=ns.stored_bytes,
+            charged_bytes=ns.charged_bytes,
+        )
+
+    def list_namespaces(self, after: str, limit: int) -> tuple[list[NamespaceSnapshot], str]:
+        """Namespaces named after `after`, at most `limit`; and the next cursor ('' at the end)."""
+        names = sorted(n for n in self._namespaces if n > after)
+        page = names[:limit]
+        next_cursor = page[-1] if len(names) > limit else ""
+        return [self._snapshot(self._namespaces[n]) for n in page], next_cursor
+
+    # -- reads ---------------------------------------------------------------------
+
+    def _shared(self, ns: Namespace) -> SharedTier | None:
+        return None if ns.config.local_only else self.tier
+
+    async def _decode(self, codec: int, stored: bytes, raw_len: int) -> bytes:
+        if codec == Codec.ZSTD and raw_len >= self.settings.compress_in_thread_bytes > 0:
+            return await asyncio.to_thread(self._compressor.decompress, codec, stored, raw_len)
+        return self._compressor.decompress(codec, stored, raw_len)
+
+    async def get(self, namespace: str, key: str) -> GetResult:
+        """Read one key."""
+        limits.check_namespace(namespace)
+        limits.check_key(key, self.settings.max_key_bytes)
+        ns = self._namespace(namespace)
+        return await self._get(ns, key)
+
+    async def get_many(self, namespace: str, keys: Sequence[str]) -> list[GetResult]:
+        """Read several keys of one namespace (results in request order)."""
+        limits.check_namespace(namespace)
+        limits.check_batch(len(keys), self.settings.max_batch, "keys")
+        for i, key in enumerate(keys):
+            limits.check_key(key, self.settings.max_key_bytes, f"keys[{i}]")
+        ns = self._namespace(namespace)
+        return [await self._get(ns, key) for key in keys]
+
+    async def _get(self, ns: Namespace, key: str) -> GetResult:
+        started = time.perf_counter()
+        now = time.monotonic()
+        entry = ns.get(key, now)
+        result: GetResult | None = None
+        if entry is not None:
+            try:
+                value = await self._decode(entry.codec, entry.value, entry.raw_len)
+            except CorruptValue as exc:
+                log.error(
+                    "dropped a corrupt memory entry: %s", exc, extra={"namespace": ns.config.name}
+                )
+                ns.delete(key)
+            else:
+                ns.counters.memory_hits += 1
+                result = GetResult(
+                    key,
+                    True,
+                    value,
+                    _ms(entry.ttl_remaining(now)),
+                    entry.priority,
+                    entry.tags,
+                    entry.version,
+                )
+        if result is None and (tier := self._shared(ns)) is not None and tier.available:
+            result = await self._get_shared(tier, ns, key)
+        if result is None:
+            ns.counters.misses += 1
+            result = GetResult(key, False)
+        else:
+            ns.counters.hits += 1
+        elapsed = time.perf_counter() - started
+        ns.counters.get_latency.observe(elapsed)
+        _GET_SECONDS.observe(elapsed)
+        return result
+
+    async def _get_shared(self, tier: SharedTier, ns: Namespace, key: str) -> GetResult | None:
+        name = ns.config.name
+        read_started = time.monotonic()
+        epoch = ns.epoch
+        try:
+            record = await tier.get(name, key)
+        except SharedTierDown:
+            return None
+        if record is None:
+            return None
+        try:
+            value = await self._decode(record.codec, record.value, record.raw_len)
+        except CorruptValue as exc:
+            log.error("dropped a corrupt shared entry: %s", exc, extra={"namespace": name})
+            with contextlib.suppress(SharedTierDown):
+                await tier.delete(name, key)
+            return None
+        ns.observe_version(record.version)
+        self._fill(ns, key, record, read_started, epoch)
+        ns.counters.shared_hits += 1
+        return GetResult(
+            key,
+            True,
+            value,
+            record.ttl_ms,
+            record.priority,
+            record.tags,
+            record.version,
+            shared=True,
+        )
+
+    def _fill(
+        self, ns: Namespace, key: str, record: SharedRecord, read_started: float, epoch: int
+    ) -> None:
+        if record.priority > MAX_PRIORITY or len(record.tags) > limits.MAX_TAGS:
+            return
+        if not self._may_store(ns, key, record.version, record.tags, read_started, epoch):
+            return
+        now = time.monotonic()
+        entry = Entry(
+            record.value,
+            record.raw_len,
+            record.codec,
+            now + record.ttl_ms / 1000 if record.ttl_ms else 0.0,
+            record.priority,
+            record.tags,
+            record.version,
+            entry_weight(len(key.encode()), len(record.value), record.tags),
+        )
+        ns.put(key, entry)
+
+    def _may_store(
+        self,
+        ns: Namespace,
+        key: str,
+        version: int,
+        tags: tuple[str, ...],
+        started: float,
+        epoch: int,
+    ) -> bool:
+        """Whether a value of `version` read/written since `started` may enter L1."""
+        if ns.epoch != epoch or started <= self._log_floor:
+            return False
+        current = ns.peek(key)
+        if current is not None and current.version > version:
+            return False
+        name = ns.config.name
+        for m in reversed(self._log):
+            if m.at < started:
+                break
+            if m.namespace != name or m.version <= version:
+                continue
+            if (
+                (m.kind == "k" and m.target == key)
+                or (m.kind == "p" and key.startswith(m.target))
+                or (m.kind == "t" and m.target in tags)
+            ):
+                return False
+        return True
+
+    def _record(self, namespace: str, kind: str, target: str, version: int) -> None:
+        now = time.monotonic()
+        log_ = self._log
+        log_.append(_Mutation(now, namespace, kind, target, version))
+        horizon = now - self._log_retention
+        while log_ and log_[0].at < horizon:
+            log_.popleft()
+        while len(log_) > MAX_MUTATION_LOG:
+            self._log_floor = log_.popleft().at
+
+    # -- writes --------------------------------------------------------------------
+
+    async def _encode(self, config: NamespaceConfig, value: bytes) -> tuple[Codec, bytes]:
+        args = (value, config.compression, config.zstd_level, config.min_compress_bytes)
+        if config.compression is not CompressionMode.NONE and (
+            len(value) >= self.settings.compress_in_thread_bytes > 0
+        ):
+            return await asyncio.to_thread(self._compressor.compress, *args)
+        return self._compressor.compress(*args)
+
+    def _check_item(self, ns: Namespace, item: SetItem, field: str) -> int:
+        key_bytes = limits.check_key(item.key, self.settings.max_key_bytes, f"{field}key")
+        limits.check_value(item.value, ns.config.max_value_bytes, f"{field}value")
+        limits.check_ttl(item.ttl_ms, self.settings.max_ttl_ms, f"{field}ttl_ms")
+        limits.check_priority(item.priority, f"{field}priority")
+        limits.check_tags(item.tags, f"{field}tags")
+        return key_bytes
+
+    async def set(self, namespace: str, item: SetItem) -> SetResult:
+        """Write one key."""
+        limits.check_namespace(namespace)
+        limits.check_key(item.key, self.settings.max_key_bytes)
+        ns = self._namespace(namespace)
+        key_bytes = self._check_item(ns, item, "")
+        return await self._set(ns, item, key_bytes)
+
+    async def set_many(self, namespace: str, items: Sequence[SetItem]) -> list[SetResult]:
+        """Write several keys of one namespace; every item is validated before any write."""
+        limits.check_namespace(namespace)
+        limits.check_batch(len(items), self.settings.max_batch, "items")
+        for i, item in enumerate(items):
+            limits.check_key(item.key, self.settings.max_key_bytes, f"items[{i}].key")
+        ns = self._namespace(namespace)
+        sizes = [self._check_item(ns, item, f"items[{i}].") for i, item in enumerate(items)]
+        return [await self._set(ns, item, size) for item, size in zip(items, sizes, strict=True)]
+
+    async def _set(self, ns: Namespace, item: SetItem, key_bytes: int) -> SetResult:
+        started = time.perf_counter()
+        config = ns.config
+        name = config.name
+        ttl_ms = item.ttl_ms or config.default_ttl_ms
+        codec, stored = await self._encode(config, item.value)
+        weight = entry_weight(key_bytes, len(stored), item.tags)
+        write_started = time.monotonic()
+        epoch = ns.epoch
+        shared = False
+        tier = self._shared(ns)
+        if tier is not None and tier.available:
+            try:
+                with tracer.start_as_current_span("cache.shared.set"):
+                    version = await tier.set(
+                        name,
+                        item.key,
+                        stored,
+                        len(item.value),
+                        codec,
+                        item.priority,
+                        item.tags,
+                        ttl_ms,
+                    )
+                shared = True
+                ns.observe_version(version)
+                self._record(name, "k", item.key, version)
+            except SharedTierDown:
+                version = self._write_while_down(ns, item.key)
+        elif tier is not None:
+            version = self._write_while_down(ns, item.key)
+        else:
+            version = ns.next_version()
+        admitted = False
+        if not shared or self._may_store(ns, item.key, version, item.tags, write_started, epoch):
+            now = time.monotonic()
+            entry = Entry(
+                stored,
+                len(item.value),
+                codec,
+                now + ttl_ms / 1000 if ttl_ms else 0.0,
+                item.priority,
+                item.tags,
+                version,
+                weight,
+            )
+            admitted, _ = ns.put(item.key, entry)
+        ns.counters.sets += 1
+        if not admitted:
+            ns.counters.rejected += 1
+        elapsed = time.perf_counter() - started
+        ns.counters.set_latency.observe(elapsed)
+        _SET_SECONDS.observe(elapsed)
+        return SetResult(item.key, version, admitted, shared, weight)
+
+    def _write_while_down(self, ns: Namespace, key: str) -> int:
+        name = ns.config.name
+        if name not in self._dirty_namespaces:
+            if len(self._dirty) < MAX_DIRTY_KEYS:
+                self._dirty[(name, key)] = None
+            else:
+                self._dirty_namespaces.add(name)
+        return ns.next_version()
+
+    async def delete(self, namespace: str, key: str) -> bool:
+        """Remove one key here and in the shared tier."""
+        limits.check_namespace(namespace)
+        limits.check_key(key, self.settings.max_key_bytes)
+        ns = self._namespace(namespace)
+        deleted = ns.delete(key)
+        tier = self._shared(ns)
+        if tier is not None:
+            try:
+                existed, version = await tier.delete(namespace, key)
+            except SharedTierDown:
+                self._write_while_down(ns, key)
+            else:
+                self._record(namespace, "k", key, version)
+                deleted = ns.delete(key, below_version=version) or deleted or existed
+        return deleted
+
+    async def invalidate_prefix(self, namespace: str, prefix: str) -> InvalidateResult:
+        """Remove every key starting with `prefix` here, in L2 and on every replica."""
+        limits.check_namespace(namespace)
+        limits.check_key(prefix, self.settings.max_key_bytes, "prefix")
+        ns = self._namespace(namespace)
+        local = ns.invalidate_prefix(prefix)
+        shared = 0
+        tier = self._shared(ns)
+        if tier is not None:
+            try:
+                shared, version = await tier.invalidate_prefix(namespace, prefix)
+            except SharedTierDown:
+                self._dirty_namespaces.add(namespace)
+            else:
+                self._record(namespace, "p", prefix, version)
+                local += ns.invalidate_prefix(prefix, below_version=version)
+        return InvalidateResult(local, shared)
+
+    async def invalidate_tag(self, namespace: str, tag: str) -> InvalidateResult:
+        """Remove every key carrying `tag` here, in L2 and on every replica."""
+        limits.check_namespace(namespace)
+        limits.check_tag(tag)
+        ns = self._namespace(namespace)
+        local = ns.invalidate_tag(tag)
+        shared = 0
+        tier = self._shared(ns)
+        if tier is not None:
+            try:
+                shared, version = await tier.invalidate_tag(namespace, tag)
+            except SharedTierDown:
+                self._dirty_namespaces.add(namespace)
+            else:
+                self._record(namespace, "t", tag, version)
+                local += ns.invalidate_tag(tag, below_version=version)
+        return InvalidateResult(local, shared)
+
+    # -- the shared tier's callbacks -------------------------------------------------
+
+    def _on_remote(self, msg: Invalidation) -> None:
+        """Apply another replica's mutation to L1."""
+        self._record(msg.namespace, msg.kind, msg.target, msg.version)
+        ns = self._namespaces.get(msg.namespace)
+        if msg.kind == "c":
+            task = asyncio.create_task(self._reload_config(msg.namespace))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+            return
+        if ns is None or ns.config.local_only:
+            return
+        ns.observe_version(msg.version)
+        if msg.kind == "k":
+            ns.delete(msg.target, below_version=msg.version)
+        elif msg.kind == "p":
+            ns.invalidate_prefix(msg.target, below_version=msg.version)
+        elif msg.kind == "t":
+            ns.invalidate_tag(msg.target, below_version=msg.version)
+
+    async def _reload_config(self, name: str) -> None:
+        if self.tier is None:
+            return
+        with contextlib.suppress(SharedTierDown):
+            raw = await self.tier.load_config(name)
+            if raw is not None:
+                self._apply_config_json(name, raw)
+
+    def _apply_config_json(self, name: str, raw: str) -> None:
+        try:
+            config = self.resolve(_spec_from_json(name, raw))
+            self._install(config)
+        except (InvalidArgument, ResourceExhausted, ValueError, KeyError, TypeError) as exc:
+            log.warning(
+                "ignored a shared namespace configuration: %s", exc, extra={"namespace": name}
+            )
+
+    async def _resync(self) -> None:
+        """After (re)connecting: publish what changed here while down, reload configs,
+        and drop L1 of shared namespaces (invalidations sent meanwhile were missed)."""
+        tier = self.tier
+        assert tier is not None
+        for name in sorted(self._dirty_configs):
+            ns = self._namespaces.get(name)
+            if ns is not None:
+                await tier.save_config(name, _config_json(ns.config))
+            self._dirty_configs.discard(name)
+        for name, raw in (await tier.load_configs()).items():
+            if name not in self._dirty_configs:
+                self._apply_config_json(name, raw)
+        for name in sorted(self._dirty_namespaces):
+            await tier.invalidate_prefix(name, "")
+            self._dirty_namespaces.discard(name)
+        while self._dirty:
+            name, key = next(iter(self._dirty))
+            await tier.delete(name, key)
+            del self._dirty[(name, key)]
+        dropped = 0
+        for ns in self._namespaces.values():
+            if not ns.config.local_only:
+                dropped += ns.clear()
+        if dropped:
+            log.info("dropped %d memory entries after reconnecting to the shared tier", dropped)
+
+    # -- maintenance -----------------------------------------------------------------
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.sweep_interval_seconds)
+            self.sweep()
+
+    def sweep(self) -> int:
+        """Remove expired entries and export counters to Prometheus; returns entries removed."""
+        now = time.monotonic()
+        removed = 0
+        for name, ns in self._namespaces.items():
+            removed += ns.expire(now)
+            self._export(name, ns)
+        return removed
+
+    def _export(self, name: str, ns: Namespace) -> None:
+        c = ns.counters
+        exported = self._exported[name].values
+        for (op, result), value in (
+            (("get", "hit"), c.hits),
+            (("get", "miss"), c.misses),
+            (("set", "ok"), c.sets),
+            (("set", "rejected"), c.rejected),
+        ):
+            delta = value - exported.get(f"{op}:{result}", 0)
+            if delta > 0:
+                metrics.OPERATIONS.labels(name, op, result).inc(delta)
+                exported[f"{op}:{result}"] = value
+        for reason, value in (
+            ("capacity", c.evicted_capacity),
+            ("expiry", c.evicted_expiry),
+            ("explicit", c.evicted_explicit),
+        ):
+            delta = value - exported.get(reason, 0)
+            if delta > 0:
+                metrics.EVICTIONS.labels(name, reason).inc(delta)
+                exported[reason] = value
+        metrics.ENTRIES.labels(name).set(len(ns))
+        metrics.BYTES.labels(name, "raw").set(ns.raw_bytes)
+        metrics.BYTES.labels(name, "stored").set(ns.stored_bytes)
+        metrics.BYTES.labels(name, "charged").set(ns.charged_bytes)
+
+
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000 + 0.999) if seconds > 0 else 0
+
+
+def _config_json(config: NamespaceConfig) -> str:
+    doc = dataclasses.asdict(config)
+    doc["policy"] = config.policy.value
+    doc["compression"] = config.compression.value
+    return json.dumps(doc, sort_keys=True)
+
+
+def _spec_from_json(name: str, raw: str) -> NamespaceSpec:
+    doc = json.loads(raw)
+    return NamespaceSpec(
+        name=name,
+        max_bytes=int(doc["max_bytes"]),
+        max_entries=int(doc["max_entries"]),
+        default_ttl_ms=int(doc["default_ttl_ms"]),
+        policy=PolicyName(doc["policy"]),
+        compression=CompressionMode(doc["compression"]),
+        zstd_level=int(doc["zstd_level"]),
+        min_compress_bytes=int(doc["min_compress_bytes"]),
+        max_value_bytes=int(doc["max_value_bytes"]),
+        local_only=bool(doc["local_only"]),
+    )

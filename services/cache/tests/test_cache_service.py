@@ -1,0 +1,345 @@
+"""CacheService through gRPC on a real in-process server (memory only)."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from typing import Any
+
+import grpc
+import pytest
+
+from wasmgrid.api.cache.v1 import cache_pb2
+from wasmgrid.api.common.v1 import common_pb2
+
+pb = cache_pb2
+
+
+async def expect_error(call: Any, code: grpc.StatusCode, *fragments: str) -> str:
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await call
+    assert info.value.code() == code, info.value.details()
+    details = info.value.details() or ""
+    for fragment in fragments:
+        assert fragment in details, details
+    return details
+
+
+async def test_set_get_delete_roundtrip(start_cache: Any) -> None:
+    r = await start_cache()
+    stub = r.stub
+    miss = await stub.Get(pb.GetRequest(namespace="web", key="a"))
+    assert not miss.found and miss.key == "a" and miss.value == b""
+
+    out = await stub.Set(
+        pb.SetRequest(namespace="web", key="a", value=b"hello", priority=3, tags=["x", "y"])
+    )
+    assert out.admitted and not out.shared and out.version >= 1 and out.stored_bytes > 5
+
+    got = await stub.Get(pb.GetRequest(namespace="web", key="a"))
+    assert got.found and got.value == b"hello"
+    assert got.priority == 3 and list(got.tags) == ["x", "y"]
+    assert got.tier == pb.TIER_MEMORY and got.version == out.version
+    assert got.ttl_remaining_ms == 0
+
+    again = await stub.Set(pb.SetRequest(namespace="web", key="a", value=b"world"))
+    assert again.version > out.version
+    assert (await stub.Get(pb.GetRequest(namespace="web", key="a"))).value == b"world"
+
+    assert (await stub.Delete(pb.DeleteRequest(namespace="web", key="a"))).deleted
+    assert not (await stub.Delete(pb.DeleteRequest(namespace="web", key="a"))).deleted
+    assert not (await stub.Get(pb.GetRequest(namespace="web", key="a"))).found
+
+    stats = (await stub.Stats(pb.StatsRequest(namespace="web"))).stats
+    assert (stats.hits, stats.misses, stats.sets) == (2, 2, 2)
+    assert stats.evictions.explicit == 1 and stats.entries == 0
+    assert stats.hit_ratio == pytest.approx(0.5)
+    assert stats.get_latency.samples == 4 and stats.get_latency.p99_us > 0
+
+
+async def test_ttl_expiry_and_namespace_default_ttl(start_cache: Any, poll: Any) -> None:
+    r = await start_cache()
+    stub = r.stub
+    await stub.Set(pb.SetRequest(namespace="t", key="short", value=b"v", ttl_ms=150))
+    await stub.Set(pb.SetRequest(namespace="t", key="long", value=b"v", ttl_ms=60_000))
+    got = await stub.Get(pb.GetRequest(namespace="t", key="short"))
+    assert got.found and 0 < got.ttl_remaining_ms <= 150
+
+    async def expired() -> bool:
+        return not (await stub.Get(pb.GetRequest(namespace="t", key="short"))).found
+
+    await poll(expired, "the 150 ms entry to expire", 5.0)
+    assert (await stub.Get(pb.GetRequest(namespace="t", key="long"))).found
+
+    # The sweeper removes expired entries nobody reads, counted as expiry evictions.
+    await stub.Set(pb.SetRequest(namespace="t", key="unread", value=b"v", ttl_ms=50))
+
+    async def swept() -> bool:
+        stats = (await stub.Stats(pb.StatsRequest(namespace="t"))).stats
+        return stats.evictions.expiry >= 2 and stats.entries == 1
+
+    await poll(swept, "the sweeper to remove the unread expired entry", 5.0)
+
+    cfg = await stub.ConfigureNamespace(
+        pb.ConfigureNamespaceRequest(config=pb.NamespaceConfig(name="d", default_ttl_ms=100))
+    )
+    assert cfg.created and cfg.config.default_ttl_ms == 100
+    await stub.Set(pb.SetRequest(namespace="d", key="k", value=b"v"))
+    got = await stub.Get(pb.GetRequest(namespace="d", key="k"))
+    assert got.found and 0 < got.ttl_remaining_ms <= 100
+
+    async def default_expired() -> bool:
+        return not (await stub.Get(pb.GetRequest(namespace="d", key="k"))).found
+
+    await poll(default_expired, "the default TTL to expire the entry", 5.0)
+
+
+async def test_bad_input_names_field_and_limit(start_cache: Any) -> None:
+    r = await start_cache(max_key_bytes=64, max_value_bytes=4096, max_batch=3)
+    stub = r.stub
+    bad = grpc.StatusCode.INVALID_ARGUMENT
+    await expect_error(stub.Get(pb.GetRequest(namespace="Bad NS", key="k")), bad, "namespace")
+    await expect_error(stub.Get(pb.GetRequest(namespace="ok", key="")), bad, "key", "empty")
+    await expect_error(
+        stub.Get(pb.GetRequest(namespace="ok", key="k" * 65)), bad, "key", "65", "64"
+    )
+    await expect_error(
+        stub.Set(pb.SetRequest(namespace="ok", key="k", value=b"x" * 4097)),
+        bad,
+        "value",
+        "4097",
+        "max_value_bytes 4096",
+    )
+    await expect_error(
+        stub.Set(pb.SetRequest(namespace="ok", key="k", value=b"x", priority=8)),
+        bad,
+        "priority",
+        "8",
+    )
+    await expect_error(
+        stub.Set(pb.SetRequest(namespace="ok", key="k", value=b"x", tags=["t"] * 17)),
+        bad,
+        "tags",
+        "16",
+    )
+    await expect_error(
+        stub.Set(pb.SetRequest(namespace="ok", key="k", value=b"x", tags=["a", "a"])),
+        bad,
+        "duplicate",
+    )
+    await expect_error(
+        stub.Set(pb.SetRequest(namespace="ok", key="k", value=b"x", ttl_ms=10**15)),
+        bad,
+        "ttl_ms",
+        "max_ttl_ms",
+    )
+    await expect_error(stub.GetMany(pb.GetManyRequest(namespace="ok")), bad, "keys", "empty")
+    await expect_error(
+        stub.GetMany(pb.GetManyRequest(namespace="ok", keys=["a", "b", "c", "d"])),
+        bad,
+        "keys",
+        "max_batch 3",
+    )
+    await expect_error(
+        stub.InvalidateByPrefix(pb.InvalidateByPrefixRequest(namespace="ok", prefix="")),
+        bad,
+        "prefix",
+    )
+    await expect_error(
+        stub.ConfigureNamespace(
+            pb.ConfigureNamespaceRequest(config=pb.NamespaceConfig(name="ok", zstd_level=40))
+        ),
+        bad,
+        "config.zstd_level",
+        "40",
+    )
+    await expect_error(
+        stub.ConfigureNamespace(
+            pb.ConfigureNamespaceRequest(config=pb.NamespaceConfig(name="ok", max_bytes=10))
+        ),
+        bad,
+        "config.max_bytes",
+    )
+    await expect_error(stub.ConfigureNamespace(pb.ConfigureNamespaceRequest()), bad, "config")
+    await expect_error(
+        stub.Stats(pb.StatsRequest(namespace="never-used")), grpc.StatusCode.NOT_FOUND, "never-used"
+    )
+    # Still serving after all of that.
+    await stub.Set(pb.SetRequest(namespace="ok", key="k", value=b"fine"))
+    assert (await stub.Get(pb.GetRequest(namespace="ok", key="k"))).value == b"fine"
+
+
+async def test_batches_keep_order_and_validate_all_first(start_cache: Any) -> None:
+    r = await start_cache(max_key_bytes=32)
+    stub = r.stub
+    items = [pb.SetItem(key=f"k{i}", value=f"v{i}".encode(), priority=i % 8) for i in range(10)]
+    out = await stub.SetMany(pb.SetManyRequest(namespace="b", items=items))
+    assert [x.key for x in out.results] == [f"k{i}" for i in range(10)]
+    assert all(x.admitted for x in out.results)
+
+    got = await stub.GetMany(pb.GetManyRequest(namespace="b", keys=["k3", "nope", "k3", "k9"]))
+    assert [(g.key, g.found, g.value) for g in got.results] == [
+        ("k3", True, b"v3"),
+        ("nope", False, b""),
+        ("k3", True, b"v3"),
+        ("k9", True, b"v9"),
+    ]
+    bad_items = [
+        pb.SetItem(key="new1", value=b"a"),
+        pb.SetItem(key="new2", value=b"b", priority=9),
+    ]
+    await expect_error(
+        stub.SetMany(pb.SetManyRequest(namespace="b", items=bad_items)),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "items[1].priority",
+    )
+    assert not (await stub.Get(pb.GetRequest(namespace="b", key="new1"))).found
+
+
+async def test_invalidate_by_prefix_and_tag(start_cache: Any) -> None:
+    r = await start_cache()
+    stub = r.stub
+    for key, tags in [
+        ("user:1:profile", ["user-1"]),
+        ("user:1:feed", ["user-1", "feeds"]),
+        ("user:2:feed", ["user-2", "feeds"]),
+        ("user:*:x", []),
+        ("other", ["feeds"]),
+    ]:
+        await stub.Set(pb.SetRequest(namespace="inv", key=key, value=b"v", tags=tags))
+    # The prefix is literal: "*" is not a wildcard.
+    res = await stub.InvalidateByPrefix(
+        pb.InvalidateByPrefixRequest(namespace="inv", prefix="user:*")
+    )
+    assert res.invalidated == 1 and res.shared_invalidated == 0
+    res = await stub.InvalidateByPrefix(
+        pb.InvalidateByPrefixRequest(namespace="inv", prefix="user:1:")
+    )
+    assert res.invalidated == 2
+    res = await stub.InvalidateByTag(pb.InvalidateByTagRequest(namespace="inv", tag="feeds"))
+    assert res.invalidated == 2
+    left = await stub.GetMany(
+        pb.GetManyRequest(
+            namespace="inv", keys=["user:1:profile", "user:1:feed", "user:2:feed", "other"]
+        )
+    )
+    assert [g.found for g in left.results] == [False, False, False, False]
+    stats = (await stub.Stats(pb.StatsRequest(namespace="inv"))).stats
+    assert stats.evictions.explicit == 5 and stats.entries == 0
+
+
+async def test_capacity_bound_priorities_and_compression(start_cache: Any) -> None:
+    r = await start_cache()
+    stub = r.stub
+    cfg = (
+        await stub.ConfigureNamespace(
+            pb.ConfigureNamespaceRequest(
+                config=pb.NamespaceConfig(
+                    name="small",
+                    max_bytes=64 * 1024,
+                    policy=pb.EVICTION_POLICY_LRU,
+                    compression=pb.COMPRESSION_MODE_NONE,
+                )
+            )
+        )
+    ).config
+    assert cfg.max_bytes == 64 * 1024 and cfg.policy == pb.EVICTION_POLICY_LRU
+    # Ten high-priority entries, then far more low-priority data than fits.
+    for i in range(10):
+        await stub.Set(
+            pb.SetRequest(namespace="small", key=f"keep{i}", value=b"k" * 1000, priority=7)
+        )
+    for i in range(200):
+        await stub.Set(pb.SetRequest(namespace="small", key=f"low{i}", value=b"l" * 1000))
+    stats = (await stub.Stats(pb.StatsRequest(namespace="small"))).stats
+    assert stats.charged_bytes <= 64 * 1024
+    assert stats.evictions.capacity > 100
+    kept = await stub.GetMany(
+        pb.GetManyRequest(namespace="small", keys=[f"keep{i}" for i in range(10)])
+    )
+    assert all(g.found for g in kept.results), "priority 7 entries were evicted before priority 0"
+    # LRU within the low class: the oldest low-priority keys went first.
+    first = await stub.Get(pb.GetRequest(namespace="small", key="low0"))
+    last = await stub.Get(pb.GetRequest(namespace="small", key="low199"))
+    assert not first.found and last.found
+    # A value bigger than the whole namespace is refused by L1 (not an error).
+    big = await stub.Set(pb.SetRequest(namespace="small", key="huge", value=b"h" * 70_000))
+    assert not big.admitted
+
+    doc = json.dumps(
+        [
+            {"id": i, "name": f"user-{i}", "email": f"u{i}@example.com", "active": True}
+            for i in range(200)
+        ]
+    ).encode()
+    await stub.Set(pb.SetRequest(namespace="json", key="doc", value=doc))
+    await stub.Set(pb.SetRequest(namespace="json", key="tiny", value=b"{}"))
+    assert (await stub.Get(pb.GetRequest(namespace="json", key="doc"))).value == doc
+    js = (await stub.Stats(pb.StatsRequest(namespace="json"))).stats
+    assert js.config.compression == pb.COMPRESSION_MODE_ADAPTIVE
+    assert js.raw_bytes == len(doc) + 2
+    assert js.compression_ratio > 4, js.compression_ratio
+
+
+async def test_configure_list_and_budget(start_cache: Any) -> None:
+    r = await start_cache(max_total_bytes=1 << 20, default_max_bytes=128 * 1024, max_namespaces=5)
+    stub = r.stub
+    for name in ["b", "a", "c"]:
+        out = await stub.ConfigureNamespace(
+            pb.ConfigureNamespaceRequest(config=pb.NamespaceConfig(name=name))
+        )
+        assert out.created and out.config.max_bytes == 128 * 1024
+        assert out.config.policy == pb.EVICTION_POLICY_W_TINYLFU
+        assert out.config.zstd_level == 3 and out.config.min_compress_bytes == 512
+    again = await stub.ConfigureNamespace(
+        pb.ConfigureNamespaceRequest(
+            config=pb.NamespaceConfig(name="a", max_bytes=256 * 1024, policy=pb.EVICTION_POLICY_LFU)
+        )
+    )
+    assert not again.created and again.config.policy == pb.EVICTION_POLICY_LFU
+
+    page1 = await stub.ListNamespaces(
+        pb.ListNamespacesRequest(page=common_pb2.PageRequest(limit=2))
+    )
+    assert [n.config.name for n in page1.namespaces] == ["a", "b"]
+    assert page1.page.next_cursor == "b"
+    assert page1.shared_tier.state == pb.SHARED_TIER_STATE_DISABLED
+    page2 = await stub.ListNamespaces(
+        pb.ListNamespacesRequest(page=common_pb2.PageRequest(limit=2, cursor="b"))
+    )
+    assert [n.config.name for n in page2.namespaces] == ["c"] and page2.page.next_cursor == ""
+
+    # 256 + 128 + 128 KiB reserved of 1 MiB: 600 KiB more does not fit.
+    await expect_error(
+        stub.ConfigureNamespace(
+            pb.ConfigureNamespaceRequest(config=pb.NamespaceConfig(name="d", max_bytes=600 * 1024))
+        ),
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        "max_total_bytes",
+    )
+    await stub.Set(pb.SetRequest(namespace="d", key="k", value=b"v"))  # auto-created: 128 KiB
+    await stub.Set(pb.SetRequest(namespace="e", key="k", value=b"v"))
+    await expect_error(
+        stub.Set(pb.SetRequest(namespace="f", key="k", value=b"v")),
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        "max_namespaces 5",
+    )
+
+
+async def test_metrics_exported(start_cache: Any, poll: Any) -> None:
+    r = await start_cache()
+    await r.stub.Set(pb.SetRequest(namespace="m", key="k", value=b"v"))
+    await r.stub.Get(pb.GetRequest(namespace="m", key="k"))
+    await r.stub.Get(pb.GetRequest(namespace="m", key="missing"))
+
+    async def scraped() -> str | None:
+        url = f"http://127.0.0.1:{r.runner.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - loopback
+            text = resp.read().decode()
+        wanted = 'wasmgrid_cache_operations_total{namespace="m",op="get",result="miss"} 1.0'
+        return text if wanted in text else None
+
+    text = await poll(scraped, "the sweeper to export the namespace counters", 5.0)
+    assert 'wasmgrid_cache_entries{namespace="m"} 1.0' in text
+    assert "wasmgrid_cache_operation_seconds_bucket" in text
+    assert 'grpc_server_handled_total{grpc_code="OK",grpc_method="Get"' in text
