@@ -67,7 +67,7 @@ class Market:
         async def stream() -> AsyncIterator[pb.PublishRequest]:
             yield pb.PublishRequest(metadata=md)
             for i in range(0, len(data), chunk):
-                yield pb.PublishRequest(chunk=data[i : i + chunk])
+                yield pb.PublishRequest(chunk=bytes(data[i : i + chunk]))
 
         return await self.stub.Publish(stream(), metadata=auth(secret))
 
@@ -126,3 +126,26 @@ def hello_wasm() -> bytes:
 @pytest.fixture(scope="session")
 def mathfn_wasm() -> bytes:
     return MATHFN.read_bytes()
+
+
+@pytest.fixture
+async def market_factory(database_url: str) -> AsyncIterator[Any]:
+    """``await start(admin_token, **settings)`` → a Market; all are stopped at teardown."""
+    started: list[Market] = []
+
+    async def start(admin: str, **overrides: Any) -> Market:
+        m = await start_market(database_url, admin, **overrides)
+        started.append(m)
+        return m
+
+    async def stop(m: Market) -> None:
+        if m in started:
+            started.remove(m)
+            await stop_market(m)
+
+    start.stop = stop  # type: ignore[attr-defined]
+    try:
+        yield start
+    finally:
+        for m in started:
+            await stop_market(m)

@@ -1,0 +1,261 @@
+"""Publish: validation failures, immutability, permissions, cut streams, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import grpc
+import pytest
+import wasmtime
+
+from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
+from wasmgrid.marketplace.tokens import new_secret
+
+UNKNOWN_IMPORT = Path(__file__).resolve().parents[3] / "services/runtime/tests/wat/unknown_import.wat"
+
+
+async def expect(code: grpc.StatusCode, coro: Any, *fragments: str) -> str:
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await coro
+    assert err.value.code() == code, err.value.details()
+    details = err.value.details() or ""
+    for frag in fragments:
+        assert frag in details, details
+    return details
+
+
+async def counts(database_url: str) -> tuple[int, int, int, int]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        row = await conn.fetchrow(
+            "SELECT (SELECT count(*) FROM marketplace.versions),"
+            " (SELECT count(*) FROM marketplace.modules),"
+            " (SELECT count(*) FROM marketplace.blobs),"
+            " (SELECT count(*) FROM marketplace.blob_chunks)"
+        )
+        assert row is not None
+        return (row[0], row[1], row[2], row[3])
+    finally:
+        await conn.close()
+
+
+async def test_disallowed_import_fails_listing_it(market: Any) -> None:
+    bob = await market.user("bob")
+    wasm = wasmtime.wat2wasm(Path(UNKNOWN_IMPORT).read_text())
+    await expect(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        market.publish(bob, "bob/bad", "1.0.0", wasm),
+        "import.disallowed",
+        "env.not_a_wasi_function",
+    )
+    assert await counts(market.database_url) == (0, 0, 0, 0)
+
+
+async def test_invalid_and_empty_modules_are_refused(market: Any) -> None:
+    bob = await market.user("bob")
+    await expect(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        market.publish(bob, "bob/junk", "1.0.0", b"\x00asm\x01\x00\x00\x00\x01\x05garbage"),
+        "wasm.",
+    )
+    await expect(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        market.publish(bob, "bob/junk", "1.0.0", b"not wasm at all"),
+        "wasm.malformed",
+    )
+    no_exports = wasmtime.wat2wasm("(module (memory 1 2))")
+    await expect(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        market.publish(bob, "bob/junk", "1.0.0", no_exports),
+        "exports.none",
+    )
+    await expect(
+        grpc.StatusCode.INVALID_ARGUMENT, market.publish(bob, "bob/junk", "1.0.0", b""), "no module"
+    )
+
+
+@pytest.mark.parametrize(
+    ("meta", "fragment"),
+    [
+        ({"license": "Not-A-License"}, "metadata.license"),
+        ({"license": ""}, "metadata.license"),
+        ({"category": "toys"}, "metadata.category"),
+        ({"tags": ["ok", "Bad Tag"]}, "metadata.tags"),
+        ({"tags": ["a"] * 11}, "metadata.tags"),
+        ({"homepage": "javascript:alert(1)"}, "metadata.homepage"),
+        ({"description": "x" * 2001}, "metadata.description"),
+        ({"size_bytes": 5}, "metadata.size_bytes"),
+        ({"sha256": "0" * 64}, "metadata.sha256"),
+    ],
+)
+async def test_bad_metadata_names_the_field(
+    market: Any, mathfn_wasm: bytes, meta: dict[str, Any], fragment: str
+) -> None:
+    carol = await market.user("carol")
+    await expect(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        market.publish(carol, "carol/m", "1.0.0", mathfn_wasm, **meta),
+        fragment,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "fragment"),
+    [
+        ("nonamespace", "1.0.0", "namespace/name"),
+        ("carol/bad name", "1.0.0", "module name"),
+        ("carol/-x", "1.0.0", "module name"),
+        ("carol/" + "x" * 65, "1.0.0", "1..64"),
+        ("carol/m", "1.0", "metadata.version"),
+        ("carol/m", "01.0.0", "metadata.version"),
+    ],
+)
+async def test_bad_names_and_versions(
+    market: Any, mathfn_wasm: bytes, name: str, version: str, fragment: str
+) -> None:
+    carol = await market.user("carol")
+    await expect(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        market.publish(carol, name, version, mathfn_wasm),
+        fragment,
+    )
+
+
+async def test_versions_are_immutable_and_names_normalised(
+    market: Any, hello_wasm: bytes, mathfn_wasm: bytes
+) -> None:
+    dan = await market.user("dan")
+    await market.publish(dan, "dan/My_Mod", "1.0.0", mathfn_wasm)
+    # Same version, other bytes; same version differing in build metadata; confusable name.
+    await expect(
+        grpc.StatusCode.ALREADY_EXISTS,
+        market.publish(dan, "dan/my-mod", "1.0.0", hello_wasm),
+        "immutable",
+    )
+    await expect(
+        grpc.StatusCode.ALREADY_EXISTS,
+        market.publish(dan, "dan/MY-MOD", "1.0.0+build.7", mathfn_wasm),
+    )
+    await market.publish(dan, "dan/my-mod", "1.1.0", mathfn_wasm)  # same bytes: blob shared
+    mod = (await market.stub.GetModule(pb.GetModuleRequest(name="dan/my_mod"))).module
+    assert mod.name == "dan/My_Mod" and mod.version_count == 2 and mod.latest_version == "1.1.0"
+    assert await counts(market.database_url) == (2, 1, 1, 1)
+    await expect(
+        grpc.StatusCode.ALREADY_EXISTS, market.user("DAN"), "taken"
+    )
+
+
+async def test_permissions(market: Any, mathfn_wasm: bytes) -> None:
+    erin = await market.user("erin")
+    frank = await market.user("frank")
+    reader = await market.user("reader", role=pb.ROLE_USER)
+    await market.publish(erin, "erin/tool", "1.0.0", mathfn_wasm)
+    await expect(
+        grpc.StatusCode.PERMISSION_DENIED,
+        market.publish(frank, "erin/tool", "1.0.1", mathfn_wasm),
+        "not an owner",
+    )
+    await expect(
+        grpc.StatusCode.PERMISSION_DENIED,
+        market.publish(reader, "reader/tool", "1.0.0", mathfn_wasm),
+        "publish",
+    )
+    await expect(
+        grpc.StatusCode.UNAUTHENTICATED,
+        market.stub.Publish(iter([pb.PublishRequest(metadata=pb.PublishMetadata(name="a/b"))])),
+    )
+    # Co-owner can publish after being added; the last owner cannot be removed.
+    await market.stub.AddOwner(
+        pb.AddOwnerRequest(namespace="erin", username="frank"), metadata=market.auth(erin)
+    )
+    await market.publish(frank, "erin/tool", "1.0.1", mathfn_wasm)
+    owners = await market.stub.ListOwners(pb.ListOwnersRequest(namespace="erin"))
+    assert [o.username for o in owners.owners] == ["erin", "frank"]
+    await market.stub.RemoveOwner(
+        pb.RemoveOwnerRequest(namespace="erin", username="erin"), metadata=market.auth(frank)
+    )
+    await expect(
+        grpc.StatusCode.FAILED_PRECONDITION,
+        market.stub.RemoveOwner(
+            pb.RemoveOwnerRequest(namespace="erin", username="frank"),
+            metadata=market.auth(frank),
+        ),
+        "last owner",
+    )
+    # Claiming a reserved namespace is refused; a fresh one is claimed by the publisher.
+    await expect(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        market.publish(erin, "wasmgrid/x", "1.0.0", mathfn_wasm),
+        "reserved",
+    )
+    await market.publish(erin, "erin-org/x", "1.0.0", mathfn_wasm)
+    who = await market.stub.WhoAmI(pb.WhoAmIRequest(), metadata=market.auth(erin))
+    assert list(who.namespaces) == ["erin-org"]
+
+
+async def test_size_cap(market_factory: Any, mathfn_wasm: bytes) -> None:
+    m = await market_factory(new_secret(), max_module_bytes=4096)
+    gina = await m.user("gina")
+    await expect(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        m.publish(gina, "gina/big", "1.0.0", mathfn_wasm + b"\x00" * 5000),
+        "MAX_MODULE_BYTES",
+    )
+
+
+async def test_cut_stream_leaves_nothing(market: Any, hello_wasm: bytes) -> None:
+    hank = await market.user("hank")
+    sent = asyncio.Event()
+
+    async def stream() -> AsyncIterator[pb.PublishRequest]:
+        yield pb.PublishRequest(
+            metadata=pb.PublishMetadata(
+                name="hank/cut", version="1.0.0", license="MIT", category="utilities"
+            )
+        )
+        yield pb.PublishRequest(chunk=hello_wasm[:4096])
+        sent.set()
+        await asyncio.sleep(3600)  # never finishes: the client cancels
+
+    call = market.stub.Publish(stream(), metadata=market.auth(hank))
+    await asyncio.wait_for(sent.wait(), 10)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    # The server notices the cancel; then the same version publishes cleanly.
+    assert await counts(market.database_url) == (0, 0, 0, 0)
+    await market.publish(hank, "hank/cut", "1.0.0", hello_wasm)
+    assert await counts(market.database_url) == (1, 1, 1, 1)
+
+
+async def test_restart_service_and_postgres_keeps_acknowledged(
+    market_factory: Any, postgres_server: Any, hello_wasm: bytes
+) -> None:
+    admin = new_secret()
+    m = await market_factory(admin)
+    ivy = await m.user("ivy")
+    await m.publish(ivy, "ivy/keep", "1.0.0", hello_wasm)
+    await market_factory.stop(m)
+    m = await market_factory(admin)  # same bootstrap token: no duplicate admin
+    if True:
+        postgres_server.stop()
+        postgres_server.start()
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:  # the pool reconnects; calls fail UNAVAILABLE meanwhile
+            try:
+                res = await m.stub.Resolve(pb.ResolveRequest(name="ivy/keep"))
+                break
+            except grpc.aio.AioRpcError as exc:
+                assert exc.code() == grpc.StatusCode.UNAVAILABLE, exc.details()
+                assert asyncio.get_running_loop().time() < deadline
+                await asyncio.sleep(0.2)
+        assert res.version == "1.0.0"
+        _, body = await m.download(digest=res.digest)
+        assert body == hello_wasm
+        await m.publish(ivy, "ivy/keep", "1.0.1", hello_wasm)
+        who = await m.stub.WhoAmI(pb.WhoAmIRequest(), metadata=m.auth(ivy))
+        assert who.user.username == "ivy"
