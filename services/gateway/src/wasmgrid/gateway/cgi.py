@@ -225,6 +225,8 @@ def parse_response(
             value = m.group(2).decode("utf-8")
         except UnicodeDecodeError:
             value = m.group(2).decode("latin-1")
+        if "\r" in value:
+            raise CgiError(f"CGI header line {number} ({name}) contains a carriage return")
         lower = name.lower()
         if lower == "status":
             sm = _STATUS.match(value)

@@ -1,0 +1,114 @@
+"""``python -m wasmgrid.gateway``: the HTTP edge plus its gRPC health port, one event loop.
+
+SIGTERM/SIGINT: /readyz and grpc.health go NOT_SERVING → (optional delay so load
+balancers notice) → stop accepting → in-flight HTTP requests drain within the
+grace → clients close → exit 0. SIGHUP reloads the routes file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+import grpc
+from aiohttp import web
+
+from wasmgrid.common.logs import configure_logging
+from wasmgrid.common.server import Service, ServiceRunner
+from wasmgrid.common.settings import load_settings
+from wasmgrid.common.telemetry import setup_telemetry, shutdown_telemetry
+from wasmgrid.gateway.app import create_app
+from wasmgrid.gateway.routes import RouteError, load_route_store
+from wasmgrid.gateway.settings import GatewaySettings
+from wasmgrid.gateway.state import Gateway
+
+log = logging.getLogger("wasmgrid.gateway")
+
+
+class GatewayHealth(Service):
+    """The gateway's gRPC face: only grpc.health.v1, SERVING while the gateway is ready."""
+
+    name = "gateway"
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+
+    def register(self, server: grpc.aio.Server) -> Sequence[str]:
+        return []
+
+    async def check_ready(self) -> str | None:
+        return await self.gateway.check_ready()
+
+
+class GatewayServer:
+    """The HTTP site and the health runner, started and stopped together (also for tests)."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.app = create_app(gateway)
+        self.runner = web.AppRunner(
+            self.app, access_log=None, shutdown_timeout=gateway.settings.grace_seconds
+        )
+        self.health = ServiceRunner(GatewayHealth(gateway), gateway.settings, serve_metrics=False)
+        self.http_port = 0
+
+    async def start(self) -> None:
+        s = self.gateway.settings
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, s.http_host, s.http_port, backlog=1024)
+        await site.start()
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or []
+        self.http_port = sockets[0].getsockname()[1] if sockets else s.http_port
+        await self.health.start()
+        log.info(
+            "gateway listening",
+            extra={"http_port": self.http_port, "grpc_port": self.health.grpc_port},
+        )
+
+    async def stop(self) -> None:
+        """NOT_SERVING → delay → drain HTTP within the grace → stop health → exit."""
+        s = self.gateway.settings
+        self.gateway.draining = True
+        await self.health.health.enter_graceful_shutdown()
+        if s.shutdown_delay_seconds:
+            await asyncio.sleep(s.shutdown_delay_seconds)
+        await self.runner.cleanup()
+        await self.health.stop(grace=1.0)
+
+
+async def _serve(settings: GatewaySettings) -> None:
+    try:
+        routes = load_route_store(settings.routes_file or None)
+    except RouteError as exc:
+        print(f"wasmgrid: invalid WASMGRID_GATEWAY_ROUTES_FILE: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    server = GatewayServer(Gateway.create(settings, routes))
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, routes.reload)
+    await server.start()
+    await stop.wait()
+    log.info("gateway shutting down (grace %.1fs)", settings.grace_seconds)
+    await server.stop()
+    log.info("gateway stopped")
+
+
+def main() -> None:
+    """Entry point."""
+    settings = load_settings(GatewaySettings)
+    configure_logging("gateway", settings.log_level, json_lines=settings.log_json)
+    setup_telemetry("wasmgrid-gateway")
+    try:
+        asyncio.run(_serve(settings))
+    finally:
+        shutdown_telemetry()
+
+
+if __name__ == "__main__":
+    main()

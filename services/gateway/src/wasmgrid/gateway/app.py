@@ -1,0 +1,240 @@
+"""The aiohttp application: the edge middleware, the fixed API, probes and custom routes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from importlib.metadata import PackageNotFoundError, version
+
+import grpc
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from opentelemetry import trace
+from opentelemetry.propagate import extract
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+from wasmgrid.common.metrics import LATENCY_BUCKETS
+from wasmgrid.gateway.api import OPERATIONS, json_response
+from wasmgrid.gateway.invoke import serve, target_for_route
+from wasmgrid.gateway.openapi import Operation, build_document
+from wasmgrid.gateway.problem import Problem
+from wasmgrid.gateway.routes import RESERVED_PREFIXES
+from wasmgrid.gateway.state import GATEWAY, Gateway
+
+log = logging.getLogger(__name__)
+access_log = logging.getLogger("wasmgrid.gateway.access")
+tracer = trace.get_tracer("wasmgrid.gateway")
+
+HTTP_REQUESTS = Counter(
+    "wasmgrid_gateway_http_requests_total",
+    "HTTP requests, by route name, method and status class.",
+    ["route", "method", "status_class"],
+)
+HTTP_LATENCY = Histogram(
+    "wasmgrid_gateway_http_request_seconds",
+    "HTTP request latency in the gateway, by route name and method.",
+    ["route", "method"],
+    buckets=LATENCY_BUCKETS,
+)
+HTTP_IN_FLIGHT = Gauge("wasmgrid_gateway_http_in_flight", "HTTP requests being handled now.")
+HTTP_OVERLOAD = Counter(
+    "wasmgrid_gateway_overload_rejections_total",
+    "Requests refused with 503 because max in-flight was reached.",
+)
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
+ROUTE_NAMES = web.AppKey("route_names", dict)
+#: The metrics/log label of a request matched to a custom route.
+ROUTE_LABEL = "wasmgrid_route_label"
+
+
+def _package_version() -> str:
+    try:
+        return version("wasmgrid-gateway")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness: the process answers."""
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: a healthy runtime and a SERVING marketplace are reachable, not draining."""
+    reason = await request.app[GATEWAY].check_ready()
+    if reason is not None:
+        return Problem(503, reason, headers={"Retry-After": "1"}).response()
+    return json_response({"status": "ready"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus exposition of this process's registry."""
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    """The OpenAPI 3.1 document of exactly what this gateway serves now."""
+    gw = request.app[GATEWAY]
+    doc = build_document(ALL_OPERATIONS, gw.routes.table, version=_package_version())
+    return json_response(doc)
+
+
+PROBE_OPERATIONS: tuple[Operation, ...] = (
+    Operation("GET", "/healthz", "healthz", "Liveness", healthz, "probes"),
+    Operation("GET", "/readyz", "readyz", "Readiness (runtime and marketplace)", readyz, "probes"),
+    Operation(
+        "GET", "/metrics", "metrics", "Prometheus metrics", metrics, "probes", response="text"
+    ),
+    Operation("GET", "/openapi.json", "openapi", "This document", openapi, "probes"),
+)
+ALL_OPERATIONS: tuple[Operation, ...] = OPERATIONS + PROBE_OPERATIONS
+
+
+def _reserved(path: str) -> bool:
+    return any(path == p.rstrip("/") or path.startswith(p) for p in RESERVED_PREFIXES)
+
+
+async def _custom_route(request: web.Request, gw: Gateway) -> tuple[web.StreamResponse, str]:
+    result = gw.routes.table.match(request.host or "", request.method, request.path)
+    if result.match is None:
+        if result.allowed:
+            allowed = ", ".join(sorted(result.allowed))
+            raise Problem(
+                405,
+                f"method {request.method} is not allowed on {request.path}; allowed: {allowed}",
+                headers={"Allow": allowed},
+            )
+        raise Problem(404, f"no route matches {request.method} {request.path}")
+    m = result.match
+    request[ROUTE_LABEL] = "route:" + m.route.name
+    target = target_for_route(m.route, m.params, m.path_info, m.script_name)
+    return await serve(gw, request, target), request[ROUTE_LABEL]
+
+
+async def _dispatch(request: web.Request, handler: Handler) -> tuple[web.StreamResponse, str]:
+    gw = request.app[GATEWAY]
+    route = "unmatched"
+    try:
+        if request.match_info.http_exception is not None and not _reserved(request.path):
+            return await _custom_route(request, gw)
+        info = request.match_info.route
+        route = request.app[ROUTE_NAMES].get(
+            info.resource.canonical if info.resource else "", route
+        )
+        return await handler(request), route
+    except Problem as problem:
+        return problem.response(request.path), request.get(ROUTE_LABEL, route)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        detail = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
+        if exc.status == 404:
+            detail = f"no route matches {request.method} {request.path}"
+        elif exc.status == 405:
+            detail = f"method {request.method} is not allowed on {request.path}"
+        elif exc.status == 413:
+            detail = f"request body exceeds the {gw.settings.max_body_bytes}-byte limit"
+        return Problem(exc.status, detail, headers=headers).response(request.path), route
+    except grpc.aio.AioRpcError as err:
+        return Problem.from_grpc(err.code(), err.details(), upstream="upstream").response(), route
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception:  # any bug: a 500 problem, logged with its traceback and trace id
+        log.exception("unhandled error serving %s %s", request.method, request.path)
+        return Problem(500, "internal gateway error; see the gateway log").response(), route
+
+
+@web.middleware
+async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Tracing, overload shedding, error → problem+json, metrics and the access log."""
+    gw = request.app[GATEWAY]
+    start = time.perf_counter()
+    probe = request.path in _PROBES
+    span_cm = (
+        contextlib.nullcontext()
+        if probe
+        else tracer.start_as_current_span(
+            f"{request.method} {request.path if len(request.path) < 64 else 'long-path'}",
+            context=extract(request.headers),
+            kind=trace.SpanKind.SERVER,
+        )
+    )
+    with span_cm as span:
+        if not probe and gw.in_flight >= gw.settings.max_in_flight:
+            HTTP_OVERLOAD.inc()
+            response: web.StreamResponse = Problem(
+                503,
+                f"gateway overloaded: {gw.settings.max_in_flight} requests already in flight",
+                headers={"Retry-After": "1"},
+            ).response()
+            route = "overload"
+        else:
+            gw.in_flight += 1
+            HTTP_IN_FLIGHT.inc()
+            try:
+                response, route = await _dispatch(request, handler)
+            finally:
+                gw.in_flight -= 1
+                HTTP_IN_FLIGHT.dec()
+        elapsed = time.perf_counter() - start
+        method = request.method if request.method in _METHODS else "OTHER"
+        HTTP_REQUESTS.labels(route, method, f"{response.status // 100}xx").inc()
+        HTTP_LATENCY.labels(route, method).observe(elapsed)
+        if span is not None:
+            span.set_attribute("http.route", route)
+            span.set_attribute("http.response.status_code", response.status)
+            if response.status >= 500:
+                span.set_status(trace.Status(trace.StatusCode.ERROR))
+        if gw.settings.access_log and not probe:
+            access_log.info(
+                "%s %s %d",
+                request.method,
+                request.path,
+                response.status,
+                extra={
+                    "http_method": request.method,
+                    "path": request.path[:256],
+                    "route": route,
+                    "status": response.status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                    "bytes": response.content_length,
+                    "remote": request.remote,
+                    "x_cache": response.headers.get("X-Cache"),
+                },
+            )
+    return response
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    gw = app[GATEWAY]
+    await gw.start()
+    watcher = None
+    if gw.routes.path is not None:
+        watcher = asyncio.create_task(gw.routes.watch(gw.settings.routes_poll_seconds))
+    try:
+        yield
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        await gw.close()
+
+
+def create_app(gw: Gateway) -> web.Application:
+    """The aiohttp app for `gw`: every operation of :data:`ALL_OPERATIONS`, nothing else."""
+    app = web.Application(middlewares=[edge_middleware], client_max_size=gw.settings.max_body_bytes)
+    app[GATEWAY] = gw
+    names: dict[str, str] = {}
+    for op in ALL_OPERATIONS:
+        route = app.router.add_route(op.method, op.path, op.handler)
+        if route.resource is not None:
+            names[route.resource.canonical] = op.name
+    app[ROUTE_NAMES] = names
+    app.cleanup_ctx.append(_lifecycle)
+    return app

@@ -1,0 +1,114 @@
+"""Gateway configuration: every field is a ``WASMGRID_GATEWAY_<FIELD>`` env var."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from wasmgrid.common.settings import REDIS_URL_ENV, ServiceSettings, service_config, shared_env
+from wasmgrid.gateway.balancer import POLICIES, Policy
+
+
+class GatewaySettings(ServiceSettings):
+    """The HTTP edge. ``grpc_port`` serves only grpc.health.v1 (and reflection)."""
+
+    model_config = service_config("GATEWAY")
+
+    grpc_port: int = Field(50050, ge=0, le=65535, description="gRPC health port")
+    http_host: str = Field("127.0.0.1", description="address the HTTP server binds")
+    http_port: int = Field(8080, ge=0, le=65535, description="HTTP port (also /metrics)")
+
+    runtime_targets: str = Field(
+        "127.0.0.1:50051",
+        description="runtime replicas: comma list of host:port[=weight], or dns:///host:port",
+    )
+    marketplace_addr: str = Field("127.0.0.1:50052", min_length=1)
+    cache_addr: str = Field("127.0.0.1:50053", description="empty: no response cache")
+    monitor_addr: str = Field("127.0.0.1:50054", description="empty: /v1/health etc. answer 503")
+    redis_url: str = Field(
+        "",
+        validation_alias=shared_env("GATEWAY", "redis_url", REDIS_URL_ENV),
+        description="shared rate limits; empty: per-process limits in memory",
+    )
+    routes_file: str = Field("", description="YAML routes file; empty: no custom routes")
+    routes_poll_seconds: float = Field(2.0, gt=0, le=300)
+
+    balancer_policy: Policy = "consistent_hash"
+    dns_refresh_seconds: float = Field(10.0, gt=0, le=3600)
+    health_check_interval_seconds: float = Field(2.0, gt=0, le=300)
+    health_check_timeout_seconds: float = Field(1.0, gt=0, le=60)
+    outlier_consecutive_failures: int = Field(5, ge=1, le=1000)
+    outlier_base_ejection_seconds: float = Field(1.0, gt=0, le=3600)
+    outlier_max_ejection_seconds: float = Field(60.0, gt=0, le=86400)
+    outlier_max_ejection_percent: float = Field(50.0, ge=0, le=100)
+    retry_budget_ratio: float = Field(0.2, ge=0, le=0.2, description="retries ≤ this × requests")
+    max_attempts: int = Field(3, ge=1, le=5, description="tries per call, first one included")
+
+    resolve_cache_ttl_seconds: float = Field(
+        2.0, ge=0, le=60, description="how long ns/name@req → digest is reused"
+    )
+    resolve_cache_max_entries: int = Field(10_000, ge=1)
+    token_cache_ttl_seconds: float = Field(5.0, ge=0, le=60)
+    invoke_timeout_seconds: float = Field(10.0, gt=0, le=300, description="default call deadline")
+    upstream_timeout_seconds: float = Field(10.0, gt=0, le=300, description="registry/cache calls")
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="invoke request body cap")
+    max_publish_bytes: int = Field(50 * 1024 * 1024, ge=1024, description="publish body cap")
+    max_in_flight: int = Field(1000, ge=1, description="concurrent HTTP requests before 503")
+    max_local_redirects: int = Field(3, ge=0, le=10)
+    stderr_excerpt_bytes: int = Field(1024, ge=0, le=65536, description="in 502 problems")
+    cgi_max_header_bytes: int = Field(16 * 1024, ge=256, le=1024 * 1024)
+    access_log: bool = Field(True, description="one JSON line per request")
+    shutdown_delay_seconds: float = Field(
+        0.0, ge=0, le=60, description="NOT_SERVING → wait this long → stop accepting"
+    )
+    trust_forwarded_for: bool = Field(False, description="client IP from X-Forwarded-For")
+
+    rate_limit_fail_open: bool = Field(True, description="Redis down: allow (true) or 429")
+    rate_limit_redis_timeout_seconds: float = Field(0.25, gt=0, le=10)
+    rate_limit_max_keys: int = Field(100_000, ge=1, description="in-memory limiter state")
+
+    cache_namespace: str = Field("gateway-responses", pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
+    cache_max_body_bytes: int = Field(1024 * 1024, ge=0, description="larger: not cached")
+    near_cache_entries: int = Field(10_000, ge=0, description="in-process copy of cached replies")
+    near_cache_max_ttl_seconds: float = Field(1.0, ge=0, le=60)
+
+    @field_validator("balancer_policy", mode="before")
+    @classmethod
+    def _policy(cls, value: object) -> object:
+        if isinstance(value, str) and value not in POLICIES:
+            raise ValueError(f"must be one of {', '.join(POLICIES)}")
+        return value
+
+    @field_validator("runtime_targets")
+    @classmethod
+    def _targets(cls, value: str) -> str:
+        parse_targets(value)
+        return value
+
+
+def parse_targets(text: str) -> tuple[str | None, list[tuple[str, int]]]:
+    """``dns:///host:port`` → (dns name, []); ``a:1,b:2=3`` → (None, [(a:1, 1), (b:2, 3)])."""
+    text = text.strip()
+    if text.startswith("dns:///"):
+        target = text[len("dns:///") :]
+        host, sep, port = target.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{text!r}: expected dns:///host:port")
+        return target, []
+    out: list[tuple[str, int]] = []
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        addr, sep, weight = item.partition("=")
+        host, colon, port = addr.rpartition(":")
+        if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{item!r}: expected host:port[=weight]")
+        w = 1
+        if sep:
+            if not weight.isdigit() or not 1 <= int(weight) <= 100:
+                raise ValueError(f"{item!r}: weight must be 1..100")
+            w = int(weight)
+        out.append((addr, w))
+    if not out:
+        raise ValueError("at least one runtime target is required")
+    return None, out

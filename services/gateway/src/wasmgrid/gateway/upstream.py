@@ -1,0 +1,559 @@
+"""gRPC clients for the services behind the gateway.
+
+- :class:`RuntimePool`: runtime replicas (static list or DNS), active grpc.health.v1
+  checks, a :class:`~wasmgrid.gateway.balancer.Balancer`, passive outlier ejection,
+  and retries on UNAVAILABLE for calls that never reached a replica, within a
+  retry budget and the caller's deadline.
+- :class:`Registry`: the marketplace, with a short-lived resolve cache
+  (``ns/name@req`` → digest) and a token cache for route auth.
+- :class:`ResponseCache`: the cache service, fronted by a small in-process near cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import socket
+import struct
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client import Counter, Gauge, Histogram
+
+from wasmgrid.api.cache.v1 import cache_pb2, cache_pb2_grpc
+from wasmgrid.api.marketplace.v1 import marketplace_pb2, marketplace_pb2_grpc
+from wasmgrid.api.monitor.v1 import monitor_pb2_grpc
+from wasmgrid.api.runtime.v1 import runtime_pb2_grpc
+from wasmgrid.common.channel import create_channel
+from wasmgrid.common.metrics import LATENCY_BUCKETS
+from wasmgrid.gateway.balancer import Balancer, Endpoint, OutlierConfig, RetryBudget, snapshot
+from wasmgrid.gateway.settings import GatewaySettings, parse_targets
+
+log = logging.getLogger(__name__)
+
+UPSTREAM_LATENCY = Histogram(
+    "wasmgrid_gateway_upstream_seconds",
+    "Latency of gRPC calls from the gateway, by upstream service, method and gRPC code.",
+    ["upstream", "method", "code"],
+    buckets=LATENCY_BUCKETS,
+)
+UPSTREAM_RETRIES = Counter(
+    "wasmgrid_gateway_upstream_retries_total",
+    "Runtime calls retried on another replica, by result (retried, budget_exhausted).",
+    ["result"],
+)
+RUNTIME_ENDPOINTS = Gauge(
+    "wasmgrid_gateway_runtime_endpoints",
+    "Runtime replicas known to the balancer, by state (healthy, unhealthy, ejected).",
+    ["state"],
+)
+RESOLVE_CACHE = Counter(
+    "wasmgrid_gateway_resolve_cache_total",
+    "Module resolutions, by result (hit, miss).",
+    ["result"],
+)
+RESPONSE_CACHE = Counter(
+    "wasmgrid_gateway_response_cache_total",
+    "Response cache lookups, by result (hit, miss, error) and tier (near, service).",
+    ["result", "tier"],
+)
+
+T = TypeVar("T")
+
+#: Details of an UNAVAILABLE that prove the call never reached a replica's handler.
+_NOT_SENT_MARKERS = (
+    "failed to connect",
+    "connection refused",
+    "connections to all backends failing",
+    "dns resolution failed",
+    "no route to host",
+    "name resolution",
+    "marketplace",  # the runtime could not fetch the module: nothing ran
+)
+
+
+def not_executed(err: grpc.aio.AioRpcError) -> bool:
+    """Whether a failed runtime call certainly did not run the module (safe to retry)."""
+    if err.code() != grpc.StatusCode.UNAVAILABLE:
+        return False
+    text = f"{err.details() or ''} {err.debug_error_string() or ''}".lower()
+    return any(marker in text for marker in _NOT_SENT_MARKERS)
+
+
+def _transport_failure(err: grpc.aio.AioRpcError) -> bool:
+    return err.code() == grpc.StatusCode.UNAVAILABLE
+
+
+async def timed(upstream: str, method: str, call: Awaitable[T]) -> T:
+    """Await a gRPC call, recording its latency by upstream, method and code."""
+    start = time.perf_counter()
+    code = "OK"
+    try:
+        return await call
+    except grpc.aio.AioRpcError as err:
+        code = err.code().name
+        raise
+    finally:
+        UPSTREAM_LATENCY.labels(upstream, method, code).observe(time.perf_counter() - start)
+
+
+class NoReplica(Exception):
+    """No runtime replica is known (nothing configured or DNS found nothing)."""
+
+
+@dataclass
+class _Replica:
+    channel: grpc.aio.Channel
+    stub: runtime_pb2_grpc.RuntimeServiceAsyncStub
+    health: health_pb2_grpc.HealthStub
+
+
+class RuntimePool:
+    """Balances runtime calls over replicas, with health checks and retries."""
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.settings = settings
+        self.dns_name, static = parse_targets(settings.runtime_targets)
+        self.balancer = Balancer(
+            settings.balancer_policy,
+            outlier=OutlierConfig(
+                consecutive_failures=settings.outlier_consecutive_failures,
+                base_ejection_seconds=settings.outlier_base_ejection_seconds,
+                max_ejection_seconds=settings.outlier_max_ejection_seconds,
+                max_ejection_percent=settings.outlier_max_ejection_percent,
+            ),
+        )
+        self.budget = RetryBudget(settings.retry_budget_ratio)
+        self._replicas: dict[str, _Replica] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        if static:
+            self._apply(static)
+
+    def _apply(self, targets: Sequence[tuple[str, int]]) -> None:
+        wanted = {addr for addr, _ in targets}
+        for addr in list(self._replicas):
+            if addr not in wanted:
+                replica = self._replicas.pop(addr)
+                asyncio.get_event_loop().create_task(replica.channel.close(grace=5))
+        for addr, _ in targets:
+            if addr not in self._replicas:
+                channel = create_channel(addr, default_timeout=self.settings.invoke_timeout_seconds)
+                self._replicas[addr] = _Replica(
+                    channel,
+                    runtime_pb2_grpc.RuntimeServiceStub(channel),
+                    health_pb2_grpc.HealthStub(channel),
+                )
+        self.balancer.set_endpoints(targets)
+        self._export_gauges()
+
+    async def start(self) -> None:
+        """Resolve DNS (if configured), run one round of health checks, start the loops."""
+        if self.dns_name is not None:
+            await self._resolve_dns()
+            self._tasks.append(asyncio.create_task(self._dns_loop()))
+        await self.check_health()
+        self._tasks.append(asyncio.create_task(self._health_loop()))
+
+    async def close(self) -> None:
+        """Stop the loops and close every channel."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        self._tasks.clear()
+        await asyncio.gather(*(r.channel.close(None) for r in self._replicas.values()))
+        self._replicas.clear()
+
+    async def _resolve_dns(self) -> None:
+        assert self.dns_name is not None
+        host, _, port = self.dns_name.rpartition(":")
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+        except OSError as exc:
+            log.warning(
+                "runtime DNS lookup of %s failed, keeping %d replicas: %s",
+                self.dns_name,
+                len(self._replicas),
+                exc,
+            )
+            return
+        addrs = sorted(
+            {
+                (f"[{info[4][0]}]:{port}" if info[0] == socket.AF_INET6 else f"{info[4][0]}:{port}")
+                for info in infos
+            }
+        )
+        if addrs != sorted(self._replicas):
+            log.info("runtime replicas from DNS %s: %s", self.dns_name, ", ".join(addrs))
+            self._apply([(a, 1) for a in addrs])
+
+    async def _dns_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.dns_refresh_seconds)
+            await self._resolve_dns()
+
+    async def _check_one(self, addr: str, replica: _Replica) -> None:
+        try:
+            resp = await replica.health.Check(
+                health_pb2.HealthCheckRequest(service=""),
+                timeout=self.settings.health_check_timeout_seconds,
+            )
+            healthy = resp.status == health_pb2.HealthCheckResponse.SERVING
+        except grpc.aio.AioRpcError:
+            healthy = False
+        before = self.balancer.endpoints.get(addr)
+        if before is not None and before.healthy != healthy:
+            log.warning("runtime %s is now %s", addr, "healthy" if healthy else "unhealthy")
+        self.balancer.set_health(addr, healthy)
+
+    async def check_health(self) -> None:
+        """One round of active health checks over every replica."""
+        await asyncio.gather(*(self._check_one(a, r) for a, r in list(self._replicas.items())))
+        self._export_gauges()
+
+    async def _health_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.health_check_interval_seconds)
+            await self.check_health()
+
+    def _export_gauges(self) -> None:
+        now = self.balancer.clock()
+        eps = list(self.balancer.endpoints.values())
+        RUNTIME_ENDPOINTS.labels("healthy").set(sum(e.healthy and not e.ejected(now) for e in eps))
+        RUNTIME_ENDPOINTS.labels("unhealthy").set(sum(not e.healthy for e in eps))
+        RUNTIME_ENDPOINTS.labels("ejected").set(sum(e.ejected(now) for e in eps))
+
+    def healthy_count(self) -> int:
+        """Replicas whose last health check said SERVING."""
+        return sum(1 for e in self.balancer.endpoints.values() if e.healthy)
+
+    def describe(self) -> dict[str, Any]:
+        """The balancer state for ``/v1/health``."""
+        snap = snapshot(self.balancer)
+        return {
+            "policy": snap.policy,
+            "endpoints": snap.endpoints,
+            "retry_budget": {
+                "ratio": self.budget.ratio,
+                "requests": self.budget.requests,
+                "retries": self.budget.retries,
+            },
+        }
+
+    async def call(
+        self,
+        method: str,
+        fn: Callable[[runtime_pb2_grpc.RuntimeServiceAsyncStub, float], Awaitable[T]],
+        *,
+        key: str,
+        deadline: float,
+    ) -> T:
+        """Run `fn(stub, timeout)` on a picked replica, retrying where safe.
+
+        `deadline` is a ``time.monotonic()`` instant; every attempt gets the time left
+        as its gRPC timeout. Retries happen only for UNAVAILABLE errors that prove the
+        module never ran, on a replica not tried yet, while the retry budget allows.
+        """
+        self.budget.record_request()
+        tried: list[str] = []
+        last_error: grpc.aio.AioRpcError | None = None
+        attempt = 0
+        while True:
+            attempt += 1
+            ep: Endpoint | None = self.balancer.pick(key, exclude=tried)
+            if ep is None:
+                if last_error is not None:
+                    raise last_error
+                raise NoReplica("no runtime replica is configured or resolvable")
+            replica = self._replicas[ep.address]
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("deadline passed before the runtime call")
+            self.balancer.on_start(ep)
+            ok = True
+            try:
+                return await timed("runtime", method, fn(replica.stub, remaining))
+            except grpc.aio.AioRpcError as err:
+                ok = not _transport_failure(err)
+                if (
+                    not not_executed(err)
+                    or attempt >= self.settings.max_attempts
+                    or deadline - time.monotonic() <= 0
+                ):
+                    raise
+                if not self.budget.try_retry():
+                    UPSTREAM_RETRIES.labels("budget_exhausted").inc()
+                    raise
+                UPSTREAM_RETRIES.labels("retried").inc()
+                tried.append(ep.address)
+                last_error = err
+                log.info(
+                    "retrying %s on another runtime after %s: %s", method, ep.address, err.details()
+                )
+            finally:
+                self.balancer.on_finish(ep, ok=ok)
+                if not ok:
+                    self._export_gauges()
+
+
+@dataclass
+class Resolved:
+    """A module version resolved from ``ns/name@req``."""
+
+    name: str
+    version: str
+    digest: str
+    kind: int
+
+
+class Registry:
+    """The marketplace client with short-lived resolve and token caches."""
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.settings = settings
+        self.channel = create_channel(
+            settings.marketplace_addr, default_timeout=settings.upstream_timeout_seconds
+        )
+        self.stub = marketplace_pb2_grpc.MarketplaceServiceStub(self.channel)
+        self.health = health_pb2_grpc.HealthStub(self.channel)
+        self._resolved: OrderedDict[tuple[str, str], tuple[float, Resolved]] = OrderedDict()
+        self._inflight: dict[tuple[str, str], asyncio.Future[Resolved]] = {}
+        self._tokens: OrderedDict[str, tuple[float, marketplace_pb2.WhoAmIResponse]] = OrderedDict()
+
+    async def close(self) -> None:
+        await self.channel.close(None)
+
+    async def serving(self) -> str | None:
+        """None when the marketplace reports SERVING, else why not."""
+        try:
+            resp = await self.health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+        except grpc.aio.AioRpcError as err:
+            return f"marketplace unreachable: {err.code().name}"
+        if resp.status != health_pb2.HealthCheckResponse.SERVING:
+            return "marketplace not serving"
+        return None
+
+    async def resolve(
+        self, name: str, requirement: str, metadata: Sequence[tuple[str, str]] = ()
+    ) -> Resolved:
+        """``ns/name`` + requirement → exact version and digest, reused for the cache TTL.
+
+        Concurrent resolutions of one key share one RPC. With TTL t a publish or yank
+        is visible to new calls at most t seconds later.
+        """
+        key = (name.lower(), requirement)
+        now = time.monotonic()
+        hit = self._resolved.get(key)
+        if hit is not None and hit[0] > now:
+            RESOLVE_CACHE.labels("hit").inc()
+            return hit[1]
+        pending = self._inflight.get(key)
+        if pending is not None:
+            RESOLVE_CACHE.labels("hit").inc()
+            return await asyncio.shield(pending)
+        RESOLVE_CACHE.labels("miss").inc()
+        fut: asyncio.Future[Resolved] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = fut
+        try:
+            resp = await timed(
+                "marketplace",
+                "Resolve",
+                self.stub.Resolve(
+                    marketplace_pb2.ResolveRequest(name=name, requirement=requirement),
+                    metadata=tuple(metadata) or None,
+                ),
+            )
+            result = Resolved(resp.name, resp.version, resp.digest, resp.kind)
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # retrieved: no "never retrieved" warning when nobody waits
+            raise
+        finally:
+            self._inflight.pop(key, None)
+        fut.set_result(result)
+        ttl = self.settings.resolve_cache_ttl_seconds
+        if ttl > 0:
+            self._resolved[key] = (time.monotonic() + ttl, result)
+            self._resolved.move_to_end(key)
+            while len(self._resolved) > self.settings.resolve_cache_max_entries:
+                self._resolved.popitem(last=False)
+        return result
+
+    async def whoami(self, authorization: str) -> marketplace_pb2.WhoAmIResponse:
+        """The token's user and scopes, cached briefly by the token's hash (never the token)."""
+        key = hashlib.sha256(authorization.encode()).hexdigest()
+        now = time.monotonic()
+        hit = self._tokens.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        resp: marketplace_pb2.WhoAmIResponse = await timed(
+            "marketplace",
+            "WhoAmI",
+            self.stub.WhoAmI(
+                marketplace_pb2.WhoAmIRequest(), metadata=(("authorization", authorization),)
+            ),
+        )
+        ttl = self.settings.token_cache_ttl_seconds
+        if ttl > 0:
+            self._tokens[key] = (now + ttl, resp)
+            while len(self._tokens) > 10_000:
+                self._tokens.popitem(last=False)
+        return resp
+
+
+@dataclass
+class CachedResponse:
+    """A response as stored in the cache service."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def encode(self) -> bytes:
+        meta = json.dumps({"s": self.status, "h": self.headers}, separators=(",", ":")).encode()
+        return struct.pack(">I", len(meta)) + meta + self.body
+
+    @classmethod
+    def decode(cls, data: bytes) -> CachedResponse | None:
+        """None for bytes that are not an entry we wrote (treated as a miss)."""
+        try:
+            (n,) = struct.unpack(">I", data[:4])
+            meta = json.loads(data[4 : 4 + n])
+            headers = [(str(k), str(v)) for k, v in meta["h"]]
+            return cls(int(meta["s"]), headers, data[4 + n :])
+        except (struct.error, ValueError, KeyError, TypeError):
+            return None
+
+
+def response_cache_key(
+    digest: str,
+    method: str,
+    path: str,
+    query: str,
+    body: bytes,
+    vary: Sequence[tuple[str, str]],
+) -> str:
+    """The cache key: digest + method + path + query + body hash + vary headers, hashed."""
+    h = hashlib.sha256()
+    for part in (digest, method.upper(), path, query, hashlib.sha256(body).hexdigest()):
+        h.update(part.encode())
+        h.update(b"\x00")
+    for name, value in vary:
+        h.update(f"{name.lower()}={value}".encode())
+        h.update(b"\x00")
+    return f"r:{digest[:16]}:{h.hexdigest()}"
+
+
+class ResponseCache:
+    """Cached module responses in the cache service, with an in-process near cache.
+
+    The near cache keeps a copy for at most ``near_cache_max_ttl_seconds`` (and never
+    past the entry's own TTL), so a hot key costs no RPC while replicas still agree
+    within a second. Cache-service failures are misses, never request failures.
+    """
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.settings = settings
+        self.namespace = settings.cache_namespace
+        self.channel: grpc.aio.Channel | None = None
+        self.stub: cache_pb2_grpc.CacheServiceAsyncStub | None = None
+        if settings.cache_addr:
+            self.channel = create_channel(settings.cache_addr, default_timeout=1.0)
+            self.stub = cache_pb2_grpc.CacheServiceStub(self.channel)
+        self._near: OrderedDict[str, tuple[float, CachedResponse]] = OrderedDict()
+
+    @property
+    def enabled(self) -> bool:
+        return self.stub is not None
+
+    async def close(self) -> None:
+        if self.channel is not None:
+            await self.channel.close(None)
+
+    def _near_put(self, key: str, value: CachedResponse, ttl: float) -> None:
+        ttl = min(ttl, self.settings.near_cache_max_ttl_seconds)
+        if ttl <= 0 or self.settings.near_cache_entries == 0:
+            return
+        self._near[key] = (time.monotonic() + ttl, value)
+        self._near.move_to_end(key)
+        while len(self._near) > self.settings.near_cache_entries:
+            self._near.popitem(last=False)
+
+    async def get(self, key: str) -> CachedResponse | None:
+        near = self._near.get(key)
+        if near is not None:
+            if near[0] > time.monotonic():
+                RESPONSE_CACHE.labels("hit", "near").inc()
+                return near[1]
+            del self._near[key]
+        if self.stub is None:
+            return None
+        try:
+            resp = await timed(
+                "cache",
+                "Get",
+                self.stub.Get(cache_pb2.GetRequest(namespace=self.namespace, key=key)),
+            )
+        except grpc.aio.AioRpcError as err:
+            RESPONSE_CACHE.labels("error", "service").inc()
+            log.warning("response cache get failed: %s %s", err.code().name, err.details())
+            return None
+        if not resp.found:
+            RESPONSE_CACHE.labels("miss", "service").inc()
+            return None
+        value = CachedResponse.decode(resp.value)
+        if value is None:
+            RESPONSE_CACHE.labels("miss", "service").inc()
+            return None
+        RESPONSE_CACHE.labels("hit", "service").inc()
+        if resp.ttl_remaining_ms:
+            self._near_put(key, value, resp.ttl_remaining_ms / 1000)
+        return value
+
+    async def put(self, key: str, value: CachedResponse, ttl: float) -> None:
+        if self.stub is None:
+            return
+        self._near_put(key, value, ttl)
+        try:
+            await timed(
+                "cache",
+                "Set",
+                self.stub.Set(
+                    cache_pb2.SetRequest(
+                        namespace=self.namespace,
+                        key=key,
+                        value=value.encode(),
+                        ttl_ms=max(1, int(ttl * 1000)),
+                    )
+                ),
+            )
+        except grpc.aio.AioRpcError as err:
+            log.warning("response cache set failed: %s %s", err.code().name, err.details())
+
+
+class Monitor:
+    """The monitor client (fleet health, alerts, traces)."""
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.channel: grpc.aio.Channel | None = None
+        self.stub: monitor_pb2_grpc.MonitorServiceAsyncStub | None = None
+        if settings.monitor_addr:
+            self.channel = create_channel(
+                settings.monitor_addr, default_timeout=settings.upstream_timeout_seconds
+            )
+            self.stub = monitor_pb2_grpc.MonitorServiceStub(self.channel)
+
+    async def close(self) -> None:
+        if self.channel is not None:
+            await self.channel.close(None)
