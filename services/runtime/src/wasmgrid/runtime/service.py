@@ -37,8 +37,8 @@ tracer = trace.get_tracer(__name__)
 
 DEFAULT_TOP_N = 20
 MAX_TOP_N = 100
-#: Below this much RPC time left, a call is refused instead of started.
-MIN_RPC_SECONDS = 0.005
+#: RPC time kept back from the guest's budget to stop it (up to a tick) and answer.
+ANSWER_SECONDS = 0.02
 
 
 def _to_proto_value(value: Value) -> runtime_pb2.Value:
@@ -152,11 +152,13 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         limits = resolve_limits(_limit_values(msg), self.svc.policy)
         remaining = context.time_remaining()
         if remaining is not None:
-            if remaining < MIN_RPC_SECONDS:
+            reserve = 2 * self.svc.settings.epoch_tick_ms / 1000 + ANSWER_SECONDS
+            if remaining < reserve + 0.001:
                 raise DeadlineExceeded(
                     f"the RPC deadline leaves {remaining * 1000:.1f} ms; too little to start"
+                    f" (stopping and answering needs {reserve * 1000:.0f} ms)"
                 )
-            ms = int((remaining - MIN_RPC_SECONDS) * 1000)
+            ms = int((remaining - reserve) * 1000)
             if ms < limits.timeout_ms:
                 limits = dataclasses.replace(limits, timeout_ms=max(1, ms))
         return limits
