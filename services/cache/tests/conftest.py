@@ -62,7 +62,7 @@ async def start_cache() -> AsyncIterator[StartReplica]:
 
     yield start
     for replica in reversed(started):
-        await replica.channel.close()
+        await replica.channel.close(None)
         await replica.runner.stop(0.5)
 
 

@@ -76,7 +76,7 @@ async def test_ttl_expiry_and_namespace_default_ttl(start_cache: Any, poll: Any)
 
     async def swept() -> bool:
         stats = (await stub.Stats(pb.StatsRequest(namespace="t"))).stats
-        return stats.evictions.expiry >= 2 and stats.entries == 1
+        return bool(stats.evictions.expiry >= 2 and stats.entries == 1)
 
     await poll(swept, "the sweeper to remove the unread expired entry", 5.0)
 

@@ -419,7 +419,7 @@ class SharedTier:
                 args=[
                     stored,
                     raw_len,
-                    codec,
+                    int(codec),
                     priority,
                     json.dumps(list(tags)),
                     ttl,
