@@ -23,29 +23,29 @@ HELLO = REPO / "examples/modules/hello/hello.wasm"
 MATHFN = REPO / "examples/modules/mathfn/mathfn.wasm"
 
 
-def auth(secret: str) -> list[tuple[str, str]]:
+def auth(secret: str) -> tuple[tuple[str, str | bytes], ...]:
     """gRPC metadata carrying a bearer token."""
-    return [("authorization", f"Bearer {secret}")]
+    return (("authorization", f"Bearer {secret}"),)
 
 
 @dataclass
 class Market:
     runner: ServiceRunner
-    stub: pb_grpc.MarketplaceServiceStub
+    stub: pb_grpc.MarketplaceServiceAsyncStub
     channel: grpc.aio.Channel
     admin: str
     database_url: str
 
     @staticmethod
-    def auth(secret: str) -> list[tuple[str, str]]:
+    def auth(secret: str) -> tuple[tuple[str, str | bytes], ...]:
         return auth(secret)
 
-    async def user(self, username: str, role: int = 0) -> str:
+    async def user(self, username: str, role: pb.Role = pb.ROLE_UNSPECIFIED) -> str:
         """Create a user (admin-authorised) and return its token secret."""
         resp = await self.stub.CreateUser(
             pb.CreateUserRequest(username=username, role=role), metadata=auth(self.admin)
         )
-        return resp.secret
+        return str(resp.secret)
 
     async def publish(
         self,
@@ -69,7 +69,8 @@ class Market:
             for i in range(0, len(data), chunk):
                 yield pb.PublishRequest(chunk=bytes(data[i : i + chunk]))
 
-        return await self.stub.Publish(stream(), metadata=auth(secret))
+        resp: pb.PublishResponse = await self.stub.Publish(stream(), metadata=auth(secret))
+        return resp
 
     async def download(self, **kwargs: Any) -> tuple[pb.DownloadHeader, bytes]:
         header = None
@@ -84,7 +85,7 @@ class Market:
 
 
 def make_settings(database_url: str, admin_token: str, **overrides: Any) -> MarketplaceSettings:
-    return MarketplaceSettings(
+    return MarketplaceSettings(  # type: ignore[call-arg]  # the alias is the env var name
         WASMGRID_MARKETPLACE_DATABASE_URL=database_url,
         grpc_port=0,
         metrics_port=0,
@@ -105,7 +106,7 @@ async def start_market(database_url: str, admin: str, **overrides: Any) -> Marke
 
 
 async def stop_market(m: Market) -> None:
-    await m.channel.close()
+    await m.channel.close(None)
     await m.runner.stop(1.0)
 
 

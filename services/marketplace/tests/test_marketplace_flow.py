@@ -36,10 +36,14 @@ async def test_publish_get_resolve_download(market: Any, hello_wasm: bytes) -> N
     header, body = await market.download(name="alice/hello", version="1.0.0", chunk_bytes=4096)
     assert body == hello_wasm
     assert header.digest == v.digest and header.size_bytes == len(hello_wasm)
-    _, body2 = await market.download(digest="sha256:" + v.digest, purpose=pb.DOWNLOAD_PURPOSE_RUNTIME)
+    _, body2 = await market.download(
+        digest="sha256:" + v.digest, purpose=pb.DOWNLOAD_PURPOSE_RUNTIME
+    )
     assert body2 == hello_wasm
 
-    stats = await market.stub.GetDownloadStats(pb.GetDownloadStatsRequest(name="alice/hello", days=7))
+    stats = await market.stub.GetDownloadStats(
+        pb.GetDownloadStatsRequest(name="alice/hello", days=7)
+    )
     assert (stats.user_downloads, stats.runtime_fetches) == (1, 1)
     assert len(stats.daily) == 7 and stats.daily[-1].user_downloads == 1
     assert stats.versions[0].runtime_fetches_total == 1

@@ -15,7 +15,9 @@ import wasmtime
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
 from wasmgrid.marketplace.tokens import new_secret
 
-UNKNOWN_IMPORT = Path(__file__).resolve().parents[3] / "services/runtime/tests/wat/unknown_import.wat"
+UNKNOWN_IMPORT = (
+    Path(__file__).resolve().parents[3] / "services/runtime/tests/wat/unknown_import.wat"
+)
 
 
 async def expect(code: grpc.StatusCode, coro: Any, *fragments: str) -> str:
@@ -144,9 +146,7 @@ async def test_versions_are_immutable_and_names_normalised(
     mod = (await market.stub.GetModule(pb.GetModuleRequest(name="dan/my_mod"))).module
     assert mod.name == "dan/My_Mod" and mod.version_count == 2 and mod.latest_version == "1.1.0"
     assert await counts(market.database_url) == (2, 1, 1, 1)
-    await expect(
-        grpc.StatusCode.ALREADY_EXISTS, market.user("DAN"), "taken"
-    )
+    await expect(grpc.StatusCode.ALREADY_EXISTS, market.user("DAN"), "taken")
 
 
 async def test_permissions(market: Any, mathfn_wasm: bytes) -> None:

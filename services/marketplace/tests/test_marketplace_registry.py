@@ -89,7 +89,8 @@ async def test_tokens(market: Any) -> None:
     await expect(
         grpc.StatusCode.PERMISSION_DENIED,
         market.stub.CreateToken(
-            pb.CreateTokenRequest(name="x", scopes=[pb.SCOPE_PUBLISH]), metadata=market.auth(ro.secret)
+            pb.CreateTokenRequest(name="x", scopes=[pb.SCOPE_PUBLISH]),
+            metadata=market.auth(ro.secret),
         ),
         "publish",
     )
@@ -213,7 +214,9 @@ async def test_search(market: Any, mathfn_wasm: bytes, hello_wasm: bytes) -> Non
         seen, cursor = [], ""
         while True:
             resp = await market.stub.SearchModules(
-                pb.SearchModulesRequest(sort=sort, page=common_pb2.PageRequest(limit=4, cursor=cursor))
+                pb.SearchModulesRequest(
+                    sort=sort, page=common_pb2.PageRequest(limit=4, cursor=cursor)
+                )
             )
             seen += [m.name for m in resp.modules]
             cursor = resp.page.next_cursor

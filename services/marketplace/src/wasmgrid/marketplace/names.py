@@ -191,7 +191,9 @@ def check_license(value: str, field: str = "license") -> str:
     try:
         return str(canonicalize_license_expression(value))
     except InvalidLicenseExpression as exc:
-        raise InvalidArgument(f"{field} {value[:100]!r} is not a valid SPDX expression: {exc}")
+        raise InvalidArgument(
+            f"{field} {value[:100]!r} is not a valid SPDX expression: {exc}"
+        ) from None
 
 
 def check_description(value: str, field: str = "description") -> str:

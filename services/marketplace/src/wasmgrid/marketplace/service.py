@@ -35,12 +35,12 @@ from wasmgrid.common.errors import (
     Unavailable,
 )
 from wasmgrid.common.metrics import LATENCY_BUCKETS
-from wasmgrid.common.migrations import apply_migrations
+from wasmgrid.common.migrations import migrate
 from wasmgrid.common.server import Service
 from wasmgrid.marketplace import names, search, semver, tokens
 from wasmgrid.marketplace.names import parse_module_name
 from wasmgrid.marketplace.settings import MarketplaceSettings
-from wasmgrid.marketplace.store import SCHEMA, NewVersion, Principal, SearchQuery, Store
+from wasmgrid.marketplace.store import SCHEMA, Conn, NewVersion, Principal, SearchQuery, Store
 from wasmgrid.marketplace.validation import ERROR, Policy, Report, validate_module
 
 log = logging.getLogger(__name__)
@@ -341,7 +341,8 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
             raise PermissionDenied("role ADMIN: only an admin can create admins")
         if len(request.token_name) > names.MAX_TOKEN_NAME:
             raise InvalidArgument(
-                f"token_name is {len(request.token_name)} characters, at most {names.MAX_TOKEN_NAME}"
+                f"token_name is {len(request.token_name)} characters,"
+                f" at most {names.MAX_TOKEN_NAME}"
             )
         names.check_username(request.username)
         user, token, secret = await self.store.create_user(
@@ -896,8 +897,8 @@ class MarketplaceService(Service):
                 "statement_timeout": str(s.db_statement_timeout_ms),
             },
         )
+        applied = await migrate(s.database_url, migrations_dir(), schema=SCHEMA)
         async with self._pool.acquire() as conn:
-            applied = await apply_migrations(conn, migrations_dir(), schema=SCHEMA)
             use_trgm = s.pg_trgm and await _enable_pg_trgm(conn)
         if applied:
             log.info("migrations applied", extra={"migrations": applied})
@@ -966,7 +967,7 @@ def migrations_dir() -> Path:
     return Path(str(resources.files("wasmgrid.marketplace") / "migrations"))
 
 
-async def _enable_pg_trgm(conn: asyncpg.Connection) -> bool:
+async def _enable_pg_trgm(conn: Conn) -> bool:
     """True when pg_trgm is (or can be made) available, with its name index built."""
     try:
         await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")

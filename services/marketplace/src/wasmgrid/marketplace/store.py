@@ -9,6 +9,7 @@ row lock, so concurrent raters never lose an update.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -17,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from wasmgrid.common.errors import (
     AlreadyExists,
@@ -33,6 +35,9 @@ from wasmgrid.marketplace.names import ModuleName
 log = logging.getLogger(__name__)
 
 SCHEMA = "marketplace"
+
+#: A connection as handed out by the pool (or a plain one).
+Conn = asyncpg.Connection | PoolConnectionProxy
 
 
 @dataclass(frozen=True)
@@ -127,7 +132,7 @@ class Store:
 
     async def _insert_token(
         self,
-        conn: asyncpg.Connection,
+        conn: Conn,
         user_id: int,
         name: str,
         secret: str,
@@ -320,7 +325,7 @@ class Store:
 
     # ------------------------------------------------------------ owners
 
-    async def _namespace_id(self, conn: asyncpg.Connection, namespace: str, lock: bool) -> int:
+    async def _namespace_id(self, conn: Conn, namespace: str, lock: bool) -> int:
         norm = names.check_namespace(namespace)
         ns_id: int | None = await conn.fetchval(
             "SELECT id FROM namespaces WHERE name_norm = $1" + (" FOR UPDATE" if lock else ""),
@@ -330,7 +335,7 @@ class Store:
             raise NotFound(f"namespace {namespace!r} not found")
         return ns_id
 
-    async def _owners(self, conn: asyncpg.Connection, ns_id: int) -> list[asyncpg.Record]:
+    async def _owners(self, conn: Conn, ns_id: int) -> list[asyncpg.Record]:
         return list(
             await conn.fetch(
                 "SELECT u.id, u.username, u.role, u.created_at FROM namespace_owners o"
@@ -340,7 +345,7 @@ class Store:
             )
         )
 
-    async def _require_owner(self, conn: asyncpg.Connection, who: Principal, ns_id: int) -> None:
+    async def _require_owner(self, conn: Conn, who: Principal, ns_id: int) -> None:
         if who.is_admin:
             return
         owns = await conn.fetchval(
@@ -519,7 +524,7 @@ class Store:
         assert row is not None
         return row
 
-    async def _store_blob(self, conn: asyncpg.Connection, digest: str, data: bytes) -> None:
+    async def _store_blob(self, conn: Conn, digest: str, data: bytes) -> None:
         size = len(data)
         step = self.chunk_bytes
         count = (size + step - 1) // step
@@ -540,7 +545,7 @@ class Store:
             records=((digest, i, bytes(view[i * step : (i + 1) * step])) for i in range(count)),
         )
 
-    async def _index_name(self, conn: asyncpg.Connection, module_id: int, mod: ModuleName) -> None:
+    async def _index_name(self, conn: Conn, module_id: int, mod: ModuleName) -> None:
         grams = sorted(search.trigrams(search.name_text(mod.name_norm)))
         await conn.executemany(
             "INSERT INTO module_trigrams (trigram, module_id) VALUES ($1, $2)"
@@ -551,9 +556,7 @@ class Store:
             "UPDATE modules SET trigram_count = $2 WHERE id = $1", module_id, len(grams)
         )
 
-    async def _refresh_module(
-        self, conn: asyncpg.Connection, module_id: int, *, touch: bool = False
-    ) -> None:
+    async def _refresh_module(self, conn: Conn, module_id: int, *, touch: bool = False) -> None:
         """Point the module at its latest version and copy that version's metadata."""
         rows = await conn.fetch(
             "SELECT id, version, yanked FROM versions WHERE module_id = $1", module_id
@@ -581,7 +584,7 @@ class Store:
             await self._name_words(conn, module_id),
         )
 
-    async def _name_words(self, conn: asyncpg.Connection, module_id: int) -> str:
+    async def _name_words(self, conn: Conn, module_id: int) -> str:
         row = await conn.fetchrow(
             "SELECT m.name_norm, n.name_norm AS ns FROM modules m"
             " JOIN namespaces n ON n.id = m.namespace_id WHERE m.id = $1",
@@ -605,7 +608,7 @@ class Store:
             raise NotFound(f"module {mod.display!r} not found")
         return row
 
-    async def _module_id(self, conn: asyncpg.Connection | asyncpg.Pool, mod: ModuleName) -> int:
+    async def _module_id(self, conn: Conn | asyncpg.Pool, mod: ModuleName) -> int:
         mid: int | None = await conn.fetchval(
             "SELECT id FROM modules WHERE full_norm = $1", mod.full_norm
         )
@@ -809,7 +812,8 @@ class Store:
         daily = await self.pool.fetch(
             "SELECT d.day,"
             " coalesce(sum(d.count) FILTER (WHERE d.purpose = 'user'), 0)::bigint AS user_count,"
-            " coalesce(sum(d.count) FILTER (WHERE d.purpose = 'runtime'), 0)::bigint AS runtime_count"
+            " coalesce(sum(d.count) FILTER (WHERE d.purpose = 'runtime'), 0)::bigint"
+            " AS runtime_count"
             " FROM download_daily d JOIN versions v ON v.id = d.version_id"
             " WHERE v.module_id = $1 AND d.day >= $2 GROUP BY d.day ORDER BY d.day",
             mid,
@@ -853,7 +857,8 @@ class Store:
                     f" >= {search.SIMILARITY_THRESHOLD})"
                 )
             where.append(f"({text_hit} OR {fuzzy_hit})")
-            exact = f"(CASE WHEN m.name_norm = {p(names.normalize('-'.join(q.words)))} THEN 1.0 ELSE 0 END)"
+            exact_name = p(names.normalize("-".join(q.words)))
+            exact = f"(CASE WHEN m.name_norm = {exact_name} THEN 1.0 ELSE 0 END)"
             score = f"(ts_rank_cd(m.search_vector, {tsq})::float8 + {sim} + {exact})"
         if q.category:
             where.append(f"m.category = {p(q.category)}")
@@ -866,9 +871,10 @@ class Store:
         if q.namespace:
             where.append(f"n.name_norm = {p(names.normalize(q.namespace))}")
         if q.owner:
+            owner = p(names.normalize(q.owner))
             where.append(
                 "m.namespace_id IN (SELECT o.namespace_id FROM namespace_owners o"
-                f" JOIN users u ON u.id = o.user_id WHERE u.username_norm = {p(names.normalize(q.owner))})"
+                f" JOIN users u ON u.id = o.user_id WHERE u.username_norm = {owner})"
             )
         order, keys, arity = _SORTS[q.sort]
         bind = search.binding(
@@ -896,8 +902,6 @@ class Store:
 
 
 def _json(doc: dict[str, Any]) -> str:
-    import json
-
     return json.dumps(doc, separators=(",", ":"))
 
 

@@ -1,0 +1,133 @@
+"""Unit tests of the pure domain modules: semver, names, wasm reader and validation."""
+
+from __future__ import annotations
+
+import pytest
+import wasmtime
+
+from wasmgrid.common.errors import InvalidArgument
+from wasmgrid.marketplace import names, search
+from wasmgrid.marketplace.semver import Requirement, SemverError, Version, resolve
+from wasmgrid.marketplace.validation import ERROR, WARNING, Policy, validate_module
+from wasmgrid.marketplace.wasmbinary import WasmFormatError, read_module
+
+
+def test_semver_precedence() -> None:
+    order = [
+        "1.0.0-alpha",
+        "1.0.0-alpha.1",
+        "1.0.0-alpha.beta",
+        "1.0.0-beta",
+        "1.0.0-beta.2",
+        "1.0.0-beta.11",
+        "1.0.0-rc.1",
+        "1.0.0",
+        "2.0.0",
+        "2.1.0",
+        "2.1.1",
+    ]
+    parsed = [Version.parse(v) for v in order]
+    assert sorted(parsed) == parsed
+    assert Version.parse("1.0.0+a") == Version.parse("1.0.0+b")
+    for bad in ("1.0", "01.0.0", "1.0.0-01", "v1.0.0", "1.0.0-", "x" * 65):
+        with pytest.raises(SemverError):
+            Version.parse(bad)
+
+
+@pytest.mark.parametrize(
+    ("req", "yes", "no"),
+    [
+        ("^1.2", ["1.2.0", "1.9.9"], ["1.1.9", "2.0.0", "2.0.0-rc.1", "1.3.0-beta"]),
+        ("^0.2.3", ["0.2.3", "0.2.9"], ["0.3.0", "0.2.2"]),
+        ("^0.0.3", ["0.0.3"], ["0.0.4"]),
+        ("~1.2.3", ["1.2.3", "1.2.9"], ["1.3.0", "1.2.2"]),
+        ("~1", ["1.0.0", "1.9.0"], ["2.0.0"]),
+        ("=1.0.0", ["1.0.0"], ["1.0.1"]),
+        (">=1, <2", ["1.0.0", "1.99.0"], ["2.0.0", "0.9.0"]),
+        (">=1.0.0-beta, <2", ["1.0.0-beta.2", "1.5.0"], ["1.1.0-beta"]),
+        ("*", ["0.0.1", "9.9.9"], ["1.0.0-rc.1"]),
+        ("1.2.3", ["1.2.3", "1.9.0"], ["2.0.0"]),
+    ],
+)
+def test_requirements(req: str, yes: list[str], no: list[str]) -> None:
+    r = Requirement.parse(req)
+    for v in yes:
+        assert r.matches(Version.parse(v)), (req, v)
+    for v in no:
+        assert not r.matches(Version.parse(v)), (req, v)
+
+
+def test_resolve_skips_yanked_unless_pinned() -> None:
+    pool = [
+        (Version.parse(v), y) for v, y in [("1.0.0", False), ("1.1.0", True), ("2.0.0-rc.1", False)]
+    ]
+    assert resolve(Requirement.parse("^1"), pool) == Version.parse("1.0.0")
+    assert resolve(Requirement.parse("=1.1.0"), pool) == Version.parse("1.1.0")
+    assert resolve(Requirement.parse("latest"), pool) == Version.parse("1.0.0")
+    only_pre = [(Version.parse("3.0.0-rc.1"), False)]
+    assert resolve(Requirement.parse("latest"), only_pre) == Version.parse("3.0.0-rc.1")
+    for bad in (">=", "^1.x.3-rc", "1,,2", "~>1"):
+        with pytest.raises(SemverError):
+            Requirement.parse(bad)
+
+
+def test_names() -> None:
+    assert names.normalize("Foo_Bar") == names.normalize("foo-bar") == "foo-bar"
+    assert names.parse_module_name("Ns/My_Mod").full_norm == "ns/my-mod"
+    for bad in ("a", "-ab", "ab-", "a b", "a__b", "x" * 40, "admin"):
+        with pytest.raises(InvalidArgument):
+            names.check_username(bad)
+    assert names.check_category("Crypto & Security") == "crypto-security"
+    assert names.check_category("game_engine") == "game-engine"
+    assert names.check_license("apache-2.0 OR mit") == "Apache-2.0 OR MIT"
+    with pytest.raises(InvalidArgument, match="license"):
+        names.check_license("GPL-2.0+ AND Proprietary-Thing")
+    with pytest.raises(InvalidArgument, match="tags"):
+        names.check_tags(["a", "a"])
+
+
+def test_trigram_similarity_matches_pg_trgm_definition() -> None:
+    assert search.similarity("image-resize", "image-resize") == 1.0
+    assert search.similarity("imge resiz", "image resize") >= search.SIMILARITY_THRESHOLD
+    assert search.similarity("kv store", "image resize") < search.SIMILARITY_THRESHOLD
+    assert "  i" in search.trigrams("image") and "ge " in search.trigrams("image")
+
+
+def test_validation_report_of_examples(repo_root: object) -> None:
+    from pathlib import Path
+
+    root = Path(str(repo_root))
+    hello = validate_module((root / "examples/modules/hello/hello.wasm").read_bytes(), Policy())
+    assert hello.valid and hello.kind == "command"
+    assert {i.module for i in hello.imports} == {"wasi_snapshot_preview1"}
+    math = validate_module((root / "examples/modules/mathfn/mathfn.wasm").read_bytes(), Policy())
+    assert math.valid and math.kind == "reactor"
+    assert "multi-value" in math.features
+    assert {"fib", "add", "divmod"} <= {e.name for e in math.exports}
+
+
+def test_validation_findings() -> None:
+    wat = """(module
+      (import "env" "f" (func))
+      (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
+      (memory 2)
+      (func (export "run"))
+      (@custom "producers" "\\01\\08language\\01\\04Rust\\061.80.0"))"""
+    data = bytes(wasmtime.wat2wasm(wat))
+    report = validate_module(data, Policy())
+    codes = {f.code: f.severity for f in report.findings}
+    assert codes["import.disallowed"] == ERROR and "env.f" in report.errors[0].message
+    assert codes["memory.unbounded"] == WARNING
+    assert report.language == "Rust" and not report.valid
+    allowed = validate_module(data, Policy.with_allow_list(["env"]))
+    assert allowed.valid and allowed.kind == "reactor"
+    huge = bytes(wasmtime.wat2wasm('(module (memory 20000) (func (export "f")))'))
+    assert "memory.initial_too_large" in {f.code for f in validate_module(huge, Policy()).errors}
+    shared = read_module(bytes(wasmtime.wat2wasm("(module (memory 1 2 shared))")))
+    assert "threads" in shared.features and shared.memories[0].shared
+
+
+def test_reader_refuses_junk() -> None:
+    for junk in (b"", b"\x00asm", b"\x00asm\x0d\x00\x01\x00", b"\x00asm\x01\x00\x00\x00\x02\xff"):
+        with pytest.raises(WasmFormatError):
+            read_module(junk)
