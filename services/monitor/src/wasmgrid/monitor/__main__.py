@@ -1,0 +1,8 @@
+"""``python -m wasmgrid.monitor``: run the monitor service."""
+
+from wasmgrid.common.server import run
+from wasmgrid.monitor.service import MonitorService
+from wasmgrid.monitor.settings import MonitorSettings
+
+if __name__ == "__main__":
+    run("monitor", MonitorSettings, MonitorService)

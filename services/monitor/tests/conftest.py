@@ -1,0 +1,186 @@
+"""Fixtures: monitor instances on port 0 over a fresh database, tiny services to watch,
+webhook receivers on real aiohttp servers, and a deadline-based poll helper."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import grpc
+import pytest
+from aiohttp import web
+
+from wasmgrid.api.monitor.v1 import monitor_pb2_grpc
+from wasmgrid.common.channel import create_channel
+from wasmgrid.common.server import Service, ServiceRunner
+from wasmgrid.common.settings import ServiceSettings
+from wasmgrid.monitor.service import MonitorService
+from wasmgrid.monitor.settings import MonitorSettings
+
+T = TypeVar("T")
+
+
+async def poll_until(
+    fn: Callable[[], Awaitable[T | None]], description: str, timeout: float = 20.0
+) -> T:
+    """Call `fn` until it returns something truthy, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await fn()
+        if last:
+            return last
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {description}; last: {last!r}")
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Monitor:
+    """A running monitor and a stub to it."""
+
+    runner: ServiceRunner
+    service: MonitorService
+    channel: grpc.aio.Channel
+    stub: monitor_pb2_grpc.MonitorServiceAsyncStub
+
+    @property
+    def address(self) -> str:
+        return self.runner.address
+
+
+StartMonitor = Callable[..., Awaitable[Monitor]]
+
+
+def monitor_settings(database_url: str, **overrides: Any) -> MonitorSettings:
+    """Fast test settings (port 0, short intervals, no default rules)."""
+    values: dict[str, Any] = {
+        "WASMGRID_MONITOR_DATABASE_URL": database_url,
+        "host": "127.0.0.1",
+        "grpc_port": 0,
+        "metrics_port": 0,
+        "log_json": False,
+        "rules_file": "",
+        "readiness_interval_seconds": 0.2,
+        "health_interval_seconds": 0.2,
+        "health_timeout_seconds": 0.5,
+        "scrape_interval_seconds": 0.2,
+        "evaluation_interval_seconds": 0.2,
+        "group_interval_seconds": 0.3,
+        "notify_min_backoff_seconds": 0.1,
+        "notify_max_backoff_seconds": 0.4,
+        "notify_timeout_seconds": 2.0,
+    }
+    values.update(overrides)
+    return MonitorSettings(**values)
+
+
+@pytest.fixture
+async def start_monitor(database_url: str) -> AsyncIterator[StartMonitor]:
+    """Start monitors over this test's database; all are stopped afterwards."""
+    started: list[Monitor] = []
+
+    async def start(**overrides: Any) -> Monitor:
+        settings = monitor_settings(database_url, **overrides)
+        service = MonitorService(settings)
+        runner = ServiceRunner(service, settings)
+        await runner.start()
+        channel = create_channel(runner.address, default_timeout=10.0, tracing=False)
+        m = Monitor(runner, service, channel, monitor_pb2_grpc.MonitorServiceAsyncStub(channel))
+        started.append(m)
+        return m
+
+    yield start
+    for m in started:
+        await m.channel.close(None)
+        await m.runner.stop(0.5)
+
+
+class TinyService(Service):
+    """A do-nothing service: health, reflection and /metrics from the kit."""
+
+    name = "tiny"
+
+    def register(self, server: grpc.aio.Server) -> Sequence[str]:
+        return []
+
+
+async def start_tiny(grpc_port: int = 0, metrics_port: int = 0) -> ServiceRunner:
+    """A running TinyService (its /metrics shows this process's default registry)."""
+    values: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "grpc_port": grpc_port,
+        "metrics_port": metrics_port,
+        "readiness_interval_seconds": 0.2,
+        "log_json": False,
+    }
+    settings = ServiceSettings(**values)
+    runner = ServiceRunner(TinyService(), settings, tracing=False)
+    await runner.start()
+    return runner
+
+
+@pytest.fixture
+async def tiny() -> AsyncIterator[ServiceRunner]:
+    """One running TinyService, stopped after the test."""
+    runner = await start_tiny()
+    yield runner
+    await runner.stop(0.2)
+
+
+@dataclass
+class Receiver:
+    """A real HTTP server that records the JSON bodies POSTed to /hook."""
+
+    port: int
+    bodies: list[Any] = field(default_factory=list)
+    runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    async def start(self) -> None:
+        async def hook(request: web.Request) -> web.Response:
+            self.bodies.append(json.loads(await request.read()))
+            return web.Response(status=200)
+
+        app = web.Application()
+        app.router.add_post("/hook", hook)
+        app.router.add_post("/api/v2/alerts", hook)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port, reuse_address=True).start()
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A started webhook receiver."""
+    r = Receiver(free_port())
+    await r.start()
+    yield r
+    await r.stop()
+
+
+@pytest.fixture
+async def idle_receiver() -> AsyncIterator[Receiver]:
+    """A webhook receiver on a reserved port that is NOT listening until started."""
+    r = Receiver(free_port())
+    yield r
+    await r.stop()
