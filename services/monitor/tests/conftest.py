@@ -97,7 +97,7 @@ async def start_monitor(database_url: str) -> AsyncIterator[StartMonitor]:
         runner = ServiceRunner(service, settings)
         await runner.start()
         channel = create_channel(runner.address, default_timeout=10.0, tracing=False)
-        m = Monitor(runner, service, channel, monitor_pb2_grpc.MonitorServiceAsyncStub(channel))
+        m = Monitor(runner, service, channel, monitor_pb2_grpc.MonitorServiceStub(channel))
         started.append(m)
         return m
 
