@@ -1,0 +1,314 @@
+"""Alert rules through the gRPC API: the state machine, webhooks, silences, retries."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import grpc
+import pytest
+from prometheus_client import Gauge
+
+from wasmgrid.api.monitor.v1 import monitor_pb2 as pb
+from wasmgrid.common.server import ServiceRunner
+
+from .conftest import Monitor, Receiver, StartMonitor, poll_until
+
+#: A signal each test drives through its own `case` label (the registry is per process).
+SIGNAL = Gauge("wasmgrid_test_signal", "A value tests set to trigger alert rules.", ["case"])
+RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+
+
+def targets(tiny: ServiceRunner) -> str:
+    return f"tiny={tiny.address}|http://127.0.0.1:{tiny.metrics_port}/metrics"
+
+
+def signal_rule(case: str, name: str = "SignalHigh", for_seconds: float = 0.0) -> pb.Rule:
+    rule = pb.Rule(
+        name=name,
+        expression=pb.Expression(
+            query=pb.Query(
+                metric="wasmgrid_test_signal",
+                matchers=[pb.LabelMatcher(name="case", op=pb.MATCH_OP_IN, values=[case])],
+                function=pb.FUNCTION_VALUE,
+                aggregation=pb.AGGREGATION_NONE,
+            )
+        ),
+        comparator=pb.COMPARATOR_GT,
+        threshold=0,
+        severity=pb.SEVERITY_CRITICAL,
+        labels={"team": "core"},
+        annotations={"summary": "signal is {{ $value }} on {{ $labels.case }}"},
+    )
+    rule.for_duration.FromMilliseconds(int(for_seconds * 1000))
+    return rule
+
+
+async def alerts_of(m: Monitor, rule: str, include_silenced: bool = True) -> list[pb.Alert]:
+    resp = await m.stub.ListAlerts(
+        pb.ListAlertsRequest(rule=rule, include_silenced=include_silenced)
+    )
+    return list(resp.alerts)
+
+
+async def state_is(m: Monitor, rule: str, state: int) -> pb.Alert | None:
+    alerts = await alerts_of(m, rule)
+    return alerts[0] if alerts and alerts[0].state == state else None
+
+
+async def test_rule_honours_for_and_sends_the_alertmanager_webhook_payload(
+    start_monitor: StartMonitor, tiny: ServiceRunner, receiver: Receiver
+) -> None:
+    case = uuid.uuid4().hex
+    m = await start_monitor(
+        targets=targets(tiny), webhook_urls=receiver.url, external_url="http://monitor.test"
+    )
+    await m.stub.CreateRule(pb.CreateRuleRequest(rule=signal_rule(case, for_seconds=1.5)))
+    SIGNAL.labels(case).set(5)
+
+    pending = await poll_until(
+        lambda: state_is(m, "SignalHigh", pb.ALERT_STATE_PENDING), "a pending alert"
+    )
+    assert receiver.bodies == []  # nothing is sent while pending
+    firing = await poll_until(
+        lambda: state_is(m, "SignalHigh", pb.ALERT_STATE_FIRING), "the alert to fire"
+    )
+    held = firing.fired_at.ToNanoseconds() - firing.active_since.ToNanoseconds()
+    assert held >= 1.5e9, "fired before the condition held for `for`"
+    assert firing.active_since == pending.active_since
+    assert firing.value == 5
+
+    async def bodies(n: int) -> list[Any] | None:
+        return receiver.bodies if len(receiver.bodies) >= n else None
+
+    (body,) = await poll_until(lambda: bodies(1), "the firing webhook")
+    instance = f"127.0.0.1:{tiny.metrics_port}"
+    labels = {
+        "alertname": "SignalHigh",
+        "severity": "critical",
+        "team": "core",
+        "case": case,
+        "job": "tiny",
+        "instance": instance,
+    }
+    alert = body["alerts"][0]
+    assert RFC3339.match(alert.pop("startsAt"))
+    assert re.fullmatch(r"[0-9a-f]{16}", alert.pop("fingerprint"))
+    assert body == {
+        "version": "4",
+        "groupKey": '{}:{alertname="SignalHigh"}',
+        "truncatedAlerts": 0,
+        "status": "firing",
+        "receiver": "wasmgrid",
+        "groupLabels": {"alertname": "SignalHigh"},
+        "commonLabels": labels,
+        "commonAnnotations": {"summary": f"signal is 5 on {case}"},
+        "externalURL": "http://monitor.test",
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": labels,
+                "annotations": {"summary": f"signal is 5 on {case}"},
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "http://monitor.test",
+            }
+        ],
+    }
+
+    SIGNAL.labels(case).set(0)
+    await poll_until(lambda: state_is(m, "SignalHigh", pb.ALERT_STATE_RESOLVED), "resolution")
+    _, resolved = await poll_until(lambda: bodies(2), "the resolved webhook")
+    assert resolved["status"] == "resolved"
+    assert resolved["alerts"][0]["status"] == "resolved"
+    assert resolved["alerts"][0]["labels"] == labels
+    assert RFC3339.match(resolved["alerts"][0]["endsAt"])
+    assert resolved["alerts"][0]["endsAt"] != "0001-01-01T00:00:00Z"
+
+
+async def test_a_pending_alert_that_clears_never_fires(
+    start_monitor: StartMonitor, tiny: ServiceRunner, receiver: Receiver
+) -> None:
+    case = uuid.uuid4().hex
+    m = await start_monitor(targets=targets(tiny), webhook_urls=receiver.url)
+    await m.stub.CreateRule(pb.CreateRuleRequest(rule=signal_rule(case, for_seconds=30)))
+    SIGNAL.labels(case).set(1)
+    await poll_until(lambda: state_is(m, "SignalHigh", pb.ALERT_STATE_PENDING), "pending")
+    SIGNAL.labels(case).set(0)
+    await poll_until(lambda: _empty(alerts_of(m, "SignalHigh")), "the pending alert to disappear")
+    assert receiver.bodies == []
+
+
+async def _empty(coro: Any) -> bool:
+    return not await coro
+
+
+async def test_a_silence_suppresses_until_it_expires(
+    start_monitor: StartMonitor, tiny: ServiceRunner, receiver: Receiver
+) -> None:
+    case = uuid.uuid4().hex
+    m = await start_monitor(targets=targets(tiny), webhook_urls=receiver.url)
+    req = pb.CreateSilenceRequest(
+        matchers=[pb.LabelMatcher(name="case", op=pb.MATCH_OP_IN, values=[case])],
+        created_by="oncall",
+        comment="maintenance",
+    )
+    req.duration.FromSeconds(3600)
+    silence = await m.stub.CreateSilence(req)
+    assert silence.state == pb.SILENCE_STATE_ACTIVE
+    await m.stub.CreateRule(pb.CreateRuleRequest(rule=signal_rule(case)))
+    SIGNAL.labels(case).set(1)
+
+    firing = await poll_until(
+        lambda: state_is(m, "SignalHigh", pb.ALERT_STATE_FIRING), "the silenced alert to fire"
+    )
+    assert list(firing.silenced_by) == [silence.id]
+    assert await alerts_of(m, "SignalHigh", include_silenced=False) == []
+    rounds = m.service.evaluator.rounds
+    await poll_until(
+        lambda: _true(m.service.evaluator.rounds >= rounds + 5), "five more evaluations"
+    )
+    assert receiver.bodies == [], "a silenced alert was notified"
+
+    expired = await m.stub.ExpireSilence(pb.ExpireSilenceRequest(id=silence.id))
+    assert expired.state == pb.SILENCE_STATE_EXPIRED
+    await poll_until(lambda: _true(len(receiver.bodies) >= 1), "the webhook after expiry")
+    assert receiver.bodies[0]["alerts"][0]["labels"]["case"] == case
+    listed = await m.stub.ListSilences(pb.ListSilencesRequest(include_expired=True))
+    assert [s.id for s in listed.silences] == [silence.id]
+    assert (await m.stub.ListSilences(pb.ListSilencesRequest())).silences == []
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def test_a_notification_to_a_receiver_that_is_down_is_delivered_when_it_returns(
+    start_monitor: StartMonitor, tiny: ServiceRunner, idle_receiver: Receiver
+) -> None:
+    case = uuid.uuid4().hex
+    m = await start_monitor(targets=targets(tiny), webhook_urls=idle_receiver.url)
+    await m.stub.CreateRule(pb.CreateRuleRequest(rule=signal_rule(case)))
+    SIGNAL.labels(case).set(1)
+
+    async def retrying() -> pb.Notification | None:
+        resp = await m.stub.ListNotifications(pb.ListNotificationsRequest())
+        for n in resp.notifications:
+            if n.state == pb.NOTIFICATION_STATE_PENDING and n.attempts >= 2:
+                return n
+        return None
+
+    pending = await poll_until(retrying, "failed delivery attempts")
+    assert pending.last_error, "the delivery error is recorded"
+    assert pending.receiver == idle_receiver.url
+
+    await idle_receiver.start()
+    await poll_until(lambda: _true(len(idle_receiver.bodies) >= 1), "delivery after recovery")
+    body = idle_receiver.bodies[0]
+    assert body["status"] == "firing"
+    assert body["alerts"][0]["labels"]["case"] == case
+
+    async def delivered() -> bool:
+        resp = await m.stub.ListNotifications(
+            pb.ListNotificationsRequest(states=[pb.NOTIFICATION_STATE_DELIVERED])
+        )
+        return any(n.id == pending.id for n in resp.notifications)
+
+    await poll_until(delivered, "the notification to be marked delivered")
+
+
+async def _code(call: Any) -> tuple[grpc.StatusCode, str]:
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await call
+    return err.value.code(), err.value.details() or ""
+
+
+async def test_rule_crud_and_validation(start_monitor: StartMonitor) -> None:
+    m = await start_monitor()
+    stub = m.stub
+    created = await stub.CreateRule(pb.CreateRuleRequest(rule=signal_rule("x", "Custom", 60)))
+    assert created.version == 1 and created.source == pb.RULE_SOURCE_API
+    assert created.for_duration.seconds == 60
+
+    code, msg = await _code(stub.CreateRule(pb.CreateRuleRequest(rule=signal_rule("x", "Custom"))))
+    assert code == grpc.StatusCode.ALREADY_EXISTS and "Custom" in msg
+
+    bad_name = signal_rule("x", "9 bad name")
+    code, msg = await _code(stub.CreateRule(pb.CreateRuleRequest(rule=bad_name)))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "rule.name" in msg
+
+    no_window = signal_rule("x", "NoWindow")
+    no_window.expression.query.function = pb.FUNCTION_RATE
+    code, msg = await _code(stub.CreateRule(pb.CreateRuleRequest(rule=no_window)))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "rule.expression.query.window" in msg
+
+    no_cmp = signal_rule("x", "NoComparator")
+    no_cmp.comparator = pb.COMPARATOR_UNSPECIFIED
+    code, msg = await _code(stub.CreateRule(pb.CreateRuleRequest(rule=no_cmp)))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "comparator" in msg
+
+    bad_metric = signal_rule("x", "BadMetric")
+    bad_metric.expression.query.metric = "not a metric{}"
+    code, msg = await _code(stub.CreateRule(pb.CreateRuleRequest(rule=bad_metric)))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "metric" in msg
+
+    got = await stub.GetRule(pb.GetRuleRequest(name="Custom"))
+    assert got.expression == created.expression and got.threshold == 0
+
+    changed = signal_rule("x", "Custom", 10)
+    changed.threshold = 3
+    updated = await stub.UpdateRule(pb.UpdateRuleRequest(rule=changed, expected_version=1))
+    assert updated.version == 2 and updated.threshold == 3
+    code, msg = await _code(stub.UpdateRule(pb.UpdateRuleRequest(rule=changed, expected_version=1)))
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and "version 2" in msg
+
+    listed = await stub.ListRules(pb.ListRulesRequest())
+    assert [r.name for r in listed.rules] == ["Custom"]
+
+    await stub.DeleteRule(pb.DeleteRuleRequest(name="Custom"))
+    code, _ = await _code(stub.DeleteRule(pb.DeleteRuleRequest(name="Custom")))
+    assert code == grpc.StatusCode.NOT_FOUND
+    code, _ = await _code(stub.GetRule(pb.GetRuleRequest(name="Custom")))
+    assert code == grpc.StatusCode.NOT_FOUND
+
+
+async def test_shipped_rules_are_loaded_and_read_only(start_monitor: StartMonitor) -> None:
+    from wasmgrid.monitor.settings import DEFAULT_RULES_FILE
+
+    m = await start_monitor(rules_file=str(DEFAULT_RULES_FILE))
+    listed = await m.stub.ListRules(pb.ListRulesRequest(source=pb.RULE_SOURCE_FILE))
+    names = {r.name for r in listed.rules}
+    assert {
+        "ServiceDown",
+        "HighErrorRatio",
+        "HighP99Latency",
+        "RuntimeTimeoutsOrFuelExhaustion",
+        "LowCacheHitRatio",
+        "RateLimitRejectionSpike",
+    } <= names
+    spike = next(r for r in listed.rules if r.name == "RateLimitRejectionSpike")
+    assert spike.anomaly.method == pb.ANOMALY_METHOD_EWMA_ZSCORE
+    code, msg = await _code(m.stub.DeleteRule(pb.DeleteRuleRequest(name="ServiceDown")))
+    assert code == grpc.StatusCode.FAILED_PRECONDITION and "rules file" in msg
+    code, _ = await _code(
+        m.stub.CreateRule(pb.CreateRuleRequest(rule=signal_rule("x", "ServiceDown")))
+    )
+    assert code == grpc.StatusCode.ALREADY_EXISTS
+
+
+async def test_silence_validation(start_monitor: StartMonitor) -> None:
+    m = await start_monitor()
+    code, msg = await _code(m.stub.CreateSilence(pb.CreateSilenceRequest(comment="no matchers")))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    req = pb.CreateSilenceRequest(
+        matchers=[pb.LabelMatcher(name="alertname", op=pb.MATCH_OP_IN, values=["X"])]
+    )
+    code, msg = await _code(m.stub.CreateSilence(req))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "ends_at" in msg
+    req.duration.FromSeconds(200 * 86400)
+    code, msg = await _code(m.stub.CreateSilence(req))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "90 days" in msg
+    code, msg = await _code(m.stub.GetSilence(pb.GetSilenceRequest(id="not-a-uuid")))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "UUID" in msg
+    code, _ = await _code(m.stub.ExpireSilence(pb.ExpireSilenceRequest(id=str(uuid.uuid4()))))
+    assert code == grpc.StatusCode.NOT_FOUND

@@ -1,0 +1,168 @@
+"""Fleet health and metric scraping against real in-process services."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import grpc
+import pytest
+
+from wasmgrid.api.monitor.v1 import monitor_pb2 as pb
+from wasmgrid.common.server import Service, ServiceRunner
+
+from .conftest import Monitor, StartMonitor, poll_until, start_tiny
+
+
+async def target_status(m: Monitor, service: str = "tiny") -> pb.TargetHealth | None:
+    resp = await m.stub.GetFleetHealth(pb.GetFleetHealthRequest(service=service))
+    return resp.targets[0] if resp.targets else None
+
+
+async def test_fleet_health_flips_when_a_service_stops_and_recovers_when_it_returns(
+    start_monitor: StartMonitor,
+) -> None:
+    tiny = await start_tiny()
+    port, metrics_port = tiny.grpc_port, tiny.metrics_port
+    m = await start_monitor(
+        targets=f"tiny={tiny.address}|http://127.0.0.1:{metrics_port}/metrics",
+        failure_threshold=2,
+    )
+
+    async def status_is(status: int) -> pb.TargetHealth | None:
+        t = await target_status(m)
+        return t if t is not None and t.status == status else None
+
+    serving = await poll_until(lambda: status_is(pb.SERVING_STATUS_SERVING), "SERVING")
+    assert serving.instance == tiny.address and serving.consecutive_failures == 0
+    health = await m.stub.GetFleetHealth(pb.GetFleetHealthRequest())
+    assert health.overall == pb.SERVING_STATUS_SERVING
+    assert [(s.service, s.replicas, s.replicas_serving) for s in health.services] == [
+        ("tiny", 1, 1)
+    ]
+    await poll_until(lambda: _metrics_up(m), "a successful scrape")
+
+    await tiny.stop(0.1)
+    down = await poll_until(lambda: status_is(pb.SERVING_STATUS_UNREACHABLE), "UNREACHABLE")
+    assert down.consecutive_failures >= 2
+    assert "UNAVAILABLE" in down.reason or "DEADLINE" in down.reason
+    health = await m.stub.GetFleetHealth(pb.GetFleetHealthRequest())
+    assert health.overall == pb.SERVING_STATUS_NOT_SERVING
+    assert health.services[0].replicas_serving == 0
+
+    tiny = await start_tiny(grpc_port=port, metrics_port=metrics_port)
+    try:
+        back = await poll_until(lambda: status_is(pb.SERVING_STATUS_SERVING), "SERVING again")
+        assert back.since.ToNanoseconds() > down.since.ToNanoseconds()
+        history = await m.stub.GetFleetHealth(pb.GetFleetHealthRequest(service="tiny"))
+        flips = [(c.from_status, c.to_status) for c in reversed(history.changes)]
+        assert flips == [
+            (pb.SERVING_STATUS_UNKNOWN, pb.SERVING_STATUS_SERVING),
+            (pb.SERVING_STATUS_SERVING, pb.SERVING_STATUS_UNREACHABLE),
+            (pb.SERVING_STATUS_UNREACHABLE, pb.SERVING_STATUS_SERVING),
+        ]
+        assert all(c.instance == f"127.0.0.1:{port}" for c in history.changes)
+    finally:
+        await tiny.stop(0.1)
+
+
+async def _metrics_up(m: Monitor) -> bool:
+    t = await target_status(m)
+    return t is not None and t.metrics_up
+
+
+class Sick(Service):
+    """A service whose dependency is down: health says NOT_SERVING, with the kit's loop."""
+
+    name = "sick"
+
+    def register(self, server: grpc.aio.Server) -> Sequence[str]:
+        return []
+
+    async def check_ready(self) -> str | None:
+        return "database unreachable"
+
+
+async def test_not_serving_is_reported_with_its_reason(start_monitor: StartMonitor) -> None:
+    from wasmgrid.common.settings import ServiceSettings
+
+    values: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "grpc_port": 0,
+        "metrics_port": 0,
+        "log_json": False,
+    }
+    sick = ServiceRunner(Sick(), ServiceSettings(**values), tracing=False, serve_metrics=False)
+    await sick.start()
+    try:
+        m = await start_monitor(targets=f"sick={sick.address}")
+
+        async def not_serving() -> pb.TargetHealth | None:
+            t = await target_status(m, "sick")
+            return t if t is not None and t.status == pb.SERVING_STATUS_NOT_SERVING else None
+
+        t = await poll_until(not_serving, "NOT_SERVING")
+        assert "NOT_SERVING" in t.reason
+        assert not t.metrics_up and t.metrics_url == ""
+    finally:
+        await sick.stop(0.1)
+
+
+async def test_scraped_metrics_are_queryable(start_monitor: StartMonitor) -> None:
+    tiny = await start_tiny()
+    try:
+        m = await start_monitor(
+            targets=f"tiny={tiny.address}|http://127.0.0.1:{tiny.metrics_port}/metrics"
+        )
+        query = pb.QueryMetricRequest(
+            expression=pb.Expression(
+                query=pb.Query(
+                    metric="up",
+                    function=pb.FUNCTION_VALUE,
+                    aggregation=pb.AGGREGATION_NONE,
+                    matchers=[pb.LabelMatcher(name="job", op=pb.MATCH_OP_IN, values=["tiny"])],
+                )
+            )
+        )
+
+        async def up() -> pb.QueryMetricResponse | None:
+            resp = await m.stub.QueryMetric(query)
+            return resp if resp.samples else None
+
+        resp = await poll_until(up, "the up series")
+        assert resp.backend == "local"
+        (sample,) = resp.samples
+        assert sample.value == 1
+        assert dict(sample.labels) == {"job": "tiny", "instance": f"127.0.0.1:{tiny.metrics_port}"}
+
+        # A counter scraped from the target's exposition, as a rate summed by job.
+        rate = pb.QueryMetricRequest(
+            expression=pb.Expression(
+                query=pb.Query(
+                    metric="wasmgrid_monitor_scrapes_total",
+                    function=pb.FUNCTION_RATE,
+                    group_by=["job"],
+                )
+            )
+        )
+        rate.expression.query.window.FromSeconds(30)
+
+        async def positive_rate() -> pb.QueryMetricResponse | None:
+            resp = await m.stub.QueryMetric(rate)
+            return resp if resp.samples and resp.samples[0].value > 0 else None
+
+        resp = await poll_until(positive_rate, "a positive scrape rate")
+        assert dict(resp.samples[0].labels) == {"job": "tiny"}
+
+        bad = pb.QueryMetricRequest(
+            expression=pb.Expression(
+                query=pb.Query(metric="up", function=pb.FUNCTION_HISTOGRAM_QUANTILE, quantile=2)
+            )
+        )
+        bad.expression.query.window.FromSeconds(60)
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await m.stub.QueryMetric(bad)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "quantile" in (err.value.details() or "")
+    finally:
+        await tiny.stop(0.1)
