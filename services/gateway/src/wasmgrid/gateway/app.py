@@ -48,7 +48,7 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 _PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
 ROUTE_NAMES = web.AppKey("route_names", dict)
 #: The metrics/log label of a request matched to a custom route.
-ROUTE_LABEL = "wasmgrid_route_label"
+ROUTE_LABEL = web.RequestKey("route_label", str)
 
 
 def _package_version() -> str:
@@ -186,6 +186,9 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
         HTTP_REQUESTS.labels(route, method, f"{response.status // 100}xx").inc()
         HTTP_LATENCY.labels(route, method).observe(elapsed)
         if span is not None:
+            ctx = span.get_span_context()
+            if ctx.is_valid:
+                response.headers["X-Trace-Id"] = format(ctx.trace_id, "032x")
             span.set_attribute("http.route", route)
             span.set_attribute("http.response.status_code", response.status)
             if response.status >= 500:

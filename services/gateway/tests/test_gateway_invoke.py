@@ -1,0 +1,239 @@
+"""Invoking modules through the gateway against real runtime, marketplace and cache."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+async def test_run_hello_uppercases_body_and_passes_cgi_env(start_gateway: Any) -> None:
+    gw = await start_gateway()
+    async with gw.http.post(
+        gw.url("/v1/run/examples/hello/some/path?env=1&x=y"),
+        data=b"hello gateway",
+        headers={"X-Custom": "abc", "Content-Type": "text/plain"},
+    ) as resp:
+        body = await resp.text()
+        assert resp.status == 200, body
+        assert resp.headers["Content-Type"].startswith("text/plain")
+        assert resp.headers["X-Wasmgrid-Module"] == "examples/hello@1.0.0"
+    lines = body.splitlines()
+    assert lines[0] == "HELLO GATEWAY"
+    env = dict(line.split("=", 1) for line in lines[1:])
+    assert env["REQUEST_METHOD"] == "POST"
+    assert env["PATH_INFO"] == "/some/path"
+    assert env["SCRIPT_NAME"] == "/v1/run/examples/hello"
+    assert env["QUERY_STRING"] == "env=1&x=y"
+    assert env["CONTENT_LENGTH"] == "13"
+    assert env["CONTENT_TYPE"] == "text/plain"
+    assert env["HTTP_X_CUSTOM"] == "abc"
+    assert env["REMOTE_ADDR"] == "127.0.0.1"
+    assert env["SERVER_PROTOCOL"] == "HTTP/1.1"
+
+
+async def test_run_with_version_requirement(start_gateway: Any) -> None:
+    gw = await start_gateway()
+    for ref in ("examples/hello@1.0.0", "examples/hello@%5E1", "examples/hello@latest"):
+        async with gw.http.get(gw.url(f"/v1/run/{ref}")) as resp:
+            assert resp.status == 200, await resp.text()
+    async with gw.http.get(gw.url("/v1/run/examples/hello@2")) as resp:
+        assert resp.status == 404
+        assert resp.content_type == "application/problem+json"
+
+
+async def test_call_function_with_json_args(start_gateway: Any) -> None:
+    gw = await start_gateway()
+    async with gw.http.post(gw.url("/v1/call/examples/mathfn/add"), json={"args": [2, 40]}) as resp:
+        doc = await resp.json()
+        assert resp.status == 200, doc
+    assert doc["results"] == [42] and doc["types"] == ["i32"]
+    async with gw.http.post(
+        gw.url("/v1/call/examples/mathfn/divmod"), json={"args": [17, 5]}
+    ) as resp:
+        assert (await resp.json())["results"] == [3, 2]
+    async with gw.http.post(
+        gw.url("/v1/call/examples/mathfn/hypot"), json={"args": [3, {"f64": 4}]}
+    ) as resp:
+        assert (await resp.json())["results"] == [5.0]
+    async with gw.http.post(gw.url("/v1/call/examples/mathfn/fib"), json={"args": [10]}) as resp:
+        assert (await resp.json())["results"] == [55]
+
+
+async def test_call_argument_errors_name_the_argument(start_gateway: Any) -> None:
+    gw = await start_gateway()
+    cases = [
+        ("add", {"args": [1]}, 400, "takes 2 argument(s) (i32, i32)"),
+        ("add", {"args": [1, 2.5]}, 400, "args[1]"),
+        ("add", {"args": [1, 2**40]}, 400, "outside the i32 range"),
+        ("add", {"args": [1, "x"]}, 400, "args[1]"),
+        ("add", {"args": [1, {"f64": 1}]}, 400, "expects i32, got f64"),
+        ("nope", {"args": []}, 404, "no callable export named 'nope'"),
+        ("add", {"argz": []}, 400, '{"args": [...]}'),
+    ]
+    for function, body, status, text in cases:
+        async with gw.http.post(gw.url(f"/v1/call/examples/mathfn/{function}"), json=body) as r:
+            problem = await r.json(content_type=None)
+            assert r.status == status, problem
+            assert text in problem["detail"], problem
+
+
+async def test_reactor_via_run_and_command_via_call(start_gateway: Any) -> None:
+    gw = await start_gateway()
+    async with gw.http.get(gw.url("/v1/run/examples/mathfn")) as resp:
+        problem = await resp.json(content_type=None)
+        assert resp.status == 400 and "reactor" in problem["detail"]
+
+
+async def test_cgi_status_and_headers_from_module(start_gateway: Any) -> None:
+    gw = await start_gateway()
+    async with gw.http.get(gw.url("/v1/run/testmods/teapot")) as resp:
+        assert resp.status == 418
+        assert resp.headers["X-Tea"] == "green"
+        assert await resp.read() == b"short and stout"
+
+
+async def test_local_redirect_and_redirect_loop(start_gateway: Any) -> None:
+    gw = await start_gateway()
+    async with gw.http.get(gw.url("/v1/run/testmods/redirect")) as resp:
+        assert resp.status == 200
+        assert resp.headers["X-Wasmgrid-Module"] == "examples/hello@1.0.0"
+    async with gw.http.get(gw.url("/v1/run/testmods/loop")) as resp:
+        problem = await resp.json(content_type=None)
+        assert resp.status == 502 and "more than 3 times" in problem["detail"]
+
+
+async def test_failing_module_gives_502_with_stderr_excerpt(start_gateway: Any) -> None:
+    gw = await start_gateway(stderr_excerpt_bytes=10)
+    async with gw.http.get(gw.url("/v1/run/testmods/fail")) as resp:
+        problem = await resp.json(content_type=None)
+    assert resp.status == 502
+    assert problem["detail"] == "module testmods/fail@1.0.0 exited with code 3"
+    assert problem["exit_code"] == 3
+    assert problem["stderr"] == "…ing broke"
+
+
+async def test_invalid_cgi_output_is_502(start_gateway: Any) -> None:
+    gw = await start_gateway()
+    async with gw.http.get(gw.url("/v1/run/testmods/badcgi")) as resp:
+        problem = await resp.json(content_type=None)
+    assert resp.status == 502 and "invalid CGI response" in problem["detail"]
+    assert "Status" in problem["detail"]
+
+
+async def test_module_time_limit_is_504(start_gateway: Any) -> None:
+    routes = """
+routes:
+  - name: spin
+    path: /spin
+    module: testmods/spin
+    limits: {timeout: 200ms}
+"""
+    gw = await start_gateway(routes)
+    async with gw.http.get(gw.url("/spin")) as resp:
+        problem = await resp.json(content_type=None)
+    assert resp.status == 504, problem
+    assert "200 ms time limit" in problem["detail"]
+
+
+async def test_custom_routes_params_prefix_and_host(start_gateway: Any) -> None:
+    routes = """
+routes:
+  - name: greet
+    path: /greet/{who}/*
+    methods: [POST]
+    module: examples/hello@^1
+  - name: api-host
+    host: "*.example.com"
+    path: /greet/{who}/*
+    methods: [POST]
+    module: examples/hello@1.0.0
+"""
+    gw = await start_gateway(routes)
+    async with gw.http.post(gw.url("/greet/bob/a/b?env=1"), data=b"x") as resp:
+        text = await resp.text()
+        assert resp.status == 200, text
+    env = dict(line.split("=", 1) for line in text.splitlines()[1:])
+    assert env["PATH_INFO"] == "/a/b"
+    assert env["SCRIPT_NAME"] == "/greet/bob"
+    async with gw.http.post(
+        gw.url("/greet/bob/c?env=1"), data=b"x", headers={"Host": "api.example.com"}
+    ) as resp:
+        assert resp.status == 200
+    async with gw.http.get(gw.url("/greet/bob/c")) as resp:
+        assert resp.status == 405 and resp.headers["Allow"] == "POST"
+    async with gw.http.get(gw.url("/v1/routes")) as resp:
+        listed = await resp.json()
+    assert {r["name"] for r in listed["routes"]} == {"greet", "api-host"}
+
+
+async def test_response_cache_miss_then_hit(start_gateway: Any, infra: Any) -> None:
+    routes = """
+routes:
+  - name: cached
+    path: /cached
+    module: examples/hello
+    middleware:
+      - cache: {ttl: 30s, vary: [Accept-Language]}
+"""
+    gw = await start_gateway(routes, near_cache_entries=0)
+    seen = []
+    for body, lang in [(b"one", "en"), (b"one", "en"), (b"two", "en"), (b"one", "fr")]:
+        async with gw.http.post(
+            gw.url("/cached"), data=body, headers={"Accept-Language": lang}
+        ) as resp:
+            assert resp.status == 200
+            seen.append((resp.headers["X-Cache"], await resp.read()))
+    assert seen == [
+        ("MISS", b"ONE"),
+        ("HIT", b"ONE"),
+        ("MISS", b"TWO"),
+        ("MISS", b"ONE"),
+    ]
+    before = await infra.runtime.invocations()
+    async with gw.http.post(gw.url("/cached"), data=b"two", headers={"Accept-Language": "en"}) as r:
+        assert r.headers["X-Cache"] == "HIT"
+    assert await infra.runtime.invocations() == before
+    async with gw.http.get(gw.url("/v1/cache/namespaces/gateway-responses/stats")) as resp:
+        stats = await resp.json()
+    assert int(stats["stats"]["hits"]) >= 2
+
+
+async def test_failed_responses_are_not_cached(start_gateway: Any) -> None:
+    routes = """
+routes:
+  - name: teapot
+    path: /teapot
+    module: testmods/teapot
+    middleware:
+      - cache: {ttl: 30s}
+"""
+    gw = await start_gateway(routes)
+    for _ in range(2):
+        async with gw.http.get(gw.url("/teapot")) as resp:
+            assert resp.status == 418 and resp.headers["X-Cache"] == "MISS"
+
+
+async def test_traceparent_is_accepted(start_gateway: Any) -> None:
+    gw = await start_gateway()
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    async with gw.http.get(
+        gw.url("/v1/run/examples/hello"),
+        headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"},
+    ) as resp:
+        assert resp.status == 200
+        assert resp.headers["X-Trace-Id"] == trace_id
+
+
+async def test_publish_is_visible_within_resolve_ttl(
+    start_gateway: Any, infra: Any, poll: Any
+) -> None:
+    gw = await start_gateway(resolve_cache_ttl_seconds=0.3)
+    await infra.publish("testmods/moving", "1.0.0", infra.modules["hello"])
+    async with gw.http.get(gw.url("/v1/run/testmods/moving")) as resp:
+        assert resp.status == 200
+    await infra.publish("testmods/moving", "1.1.0", infra.modules["teapot"])
+
+    async def switched() -> bool:
+        async with gw.http.get(gw.url("/v1/run/testmods/moving")) as resp:
+            return resp.status == 418
+
+    await poll(switched, "the new version to be resolved", 5)
