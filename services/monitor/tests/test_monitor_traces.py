@@ -207,3 +207,47 @@ async def test_logs_are_received_and_searchable(start_monitor: StartMonitor) -> 
 async def _at_least(coro: object, n: int) -> list[pb.LogRecord] | None:
     got: list[pb.LogRecord] = await coro  # type: ignore[misc]
     return got if len(got) >= n else None
+
+
+async def test_performance_report_from_exported_spans(start_monitor: StartMonitor) -> None:
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span as OtlpSpan
+
+    m = await start_monitor()
+    now = time.time_ns()
+    req = trace_service_pb2.ExportTraceServiceRequest()
+    rs = req.resource_spans.add()
+    rs.resource.attributes.add(key="service.name", value=AnyValue(string_value="wasmgrid-runtime"))
+    spans = rs.scope_spans.add().spans
+    for i in range(50):
+        span = spans.add(
+            trace_id=uuid.uuid4().bytes,
+            span_id=(i + 1).to_bytes(8, "big"),
+            name="wasm.invoke",
+            kind=OtlpSpan.SPAN_KIND_SERVER,
+            start_time_unix_nano=now,
+            end_time_unix_nano=now + 3_000_000,
+        )
+        outcome = "FUEL_EXHAUSTED" if i % 10 == 0 else "OK"
+        span.attributes.extend(
+            [
+                KeyValue(key="wasm.module", value=AnyValue(string_value="demo/spin@2.0.0")),
+                KeyValue(key="wasm.outcome", value=AnyValue(string_value=outcome)),
+            ]
+        )
+    stub = trace_service_pb2_grpc.TraceServiceStub(m.channel)  # type: ignore[no-untyped-call]
+    await stub.Export(req)
+    report = await m.stub.GetPerformanceReport(pb.GetPerformanceReportRequest(min_count=10))
+    (module,) = report.modules
+    assert module.module == "demo/spin@2.0.0" and module.stats.count == 50
+    assert module.fuel_exhausted_ratio == pytest.approx(0.1)
+    assert module.stats.p50_seconds == pytest.approx(0.003)
+    assert [r.kind for r in report.recommendations] == ["raise_fuel_limit"]
+    assert "hits its fuel limit in 10% of 50 calls" in report.recommendations[0].message
+    bad = pb.GetPerformanceReportRequest()
+    bad.window.FromSeconds(5)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await m.stub.GetPerformanceReport(bad)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "window" in (err.value.details() or "")

@@ -85,7 +85,7 @@ class GroupNotification:
 class _Group:
     labels: dict[str, str]
     first_seen: float
-    last_sent: float = 0.0
+    last_sent: float | None = None  # None: never notified
     notified: dict[str, Alert] = field(default_factory=dict)
 
 
@@ -135,12 +135,16 @@ class Planner:
                 del group.notified[fp]
             resolved = [group.notified[fp] for fp in gone - silenced]
             if new or resolved:
-                if group.last_sent == 0.0:
+                if group.last_sent is None:
                     due = now - group.first_seen >= self.group_wait
                 else:
                     due = now - group.last_sent >= self.group_interval
             else:
-                due = bool(firing) and now - group.last_sent >= self.repeat_interval
+                due = (
+                    bool(firing)
+                    and group.last_sent is not None
+                    and now - group.last_sent >= self.repeat_interval
+                )
             if due:
                 views = [_view(a, "firing", 0.0) for a in firing.values()]
                 views += [_view(a, "resolved", a.resolved_at or now) for a in resolved]
