@@ -172,20 +172,26 @@ async def infra(
     finally:
         await conn.close()
     admin = "wgt_" + secrets.token_hex(16)
-    msettings = MarketplaceSettings(
-        WASMGRID_MARKETPLACE_DATABASE_URL=postgres_server.dsn_for(dbname),
-        grpc_port=0,
-        metrics_port=0,
-        bootstrap_admin="admin",
-        bootstrap_admin_token=admin,
-        readiness_interval_seconds=0.5,
-        log_json=False,
-    )
+    market_values: dict[str, Any] = {
+        "WASMGRID_MARKETPLACE_DATABASE_URL": postgres_server.dsn_for(dbname),
+        "grpc_port": 0,
+        "metrics_port": 0,
+        "bootstrap_admin": "admin",
+        "bootstrap_admin_token": admin,
+        "readiness_interval_seconds": 0.5,
+        "log_json": False,
+    }
+    msettings = MarketplaceSettings(**market_values)
     market = ServiceRunner(MarketplaceService(msettings), msettings, serve_metrics=False)
     await market.start()
-    csettings = CacheSettings(
-        grpc_port=0, metrics_port=0, redis_url="", readiness_interval_seconds=0.5, log_json=False
-    )
+    cache_values: dict[str, Any] = {
+        "grpc_port": 0,
+        "metrics_port": 0,
+        "redis_url": "",
+        "readiness_interval_seconds": 0.5,
+        "log_json": False,
+    }
+    csettings = CacheSettings(**cache_values)
     cache = ServiceRunner(CacheService(csettings), csettings, serve_metrics=False)
     await cache.start()
     runtime = await start_runtime(tmp, market.address)

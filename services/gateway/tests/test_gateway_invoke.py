@@ -234,6 +234,6 @@ async def test_publish_is_visible_within_resolve_ttl(
 
     async def switched() -> bool:
         async with gw.http.get(gw.url("/v1/run/testmods/moving")) as resp:
-            return resp.status == 418
+            return bool(resp.status == 418)
 
     await poll(switched, "the new version to be resolved", 5)

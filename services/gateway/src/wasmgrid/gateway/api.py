@@ -8,6 +8,7 @@ field) comes back as problem+json.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator, Awaitable
@@ -342,22 +343,34 @@ async def publish(request: web.Request) -> web.Response:
     )
     if request.content_type != "multipart/form-data" and declared is not None:
         meta.size_bytes = declared
-    call = gw.registry.stub.Publish(None, metadata=_auth_metadata(request))
-    try:
-        await call.write(mp.PublishRequest(metadata=meta))
+    failure: list[BaseException] = []
+
+    async def requests() -> AsyncIterator[mp.PublishRequest]:
+        yield mp.PublishRequest(metadata=meta)
         total = 0
-        async for chunk in chunks:
-            total += len(chunk)
-            if total > limit:
-                call.cancel()
-                raise Problem(413, f"module upload exceeds the {limit}-byte limit (streamed)")
-            await call.write(mp.PublishRequest(chunk=chunk))
-        await call.done_writing()
-        resp = await timed("marketplace", "Publish", call)
+        try:
+            async for chunk in chunks:
+                total += len(chunk)
+                if total > limit:
+                    raise Problem(413, f"module upload exceeds the {limit}-byte limit (streamed)")
+                yield mp.PublishRequest(chunk=chunk)
+        except BaseException as exc:
+            # grpc cancels the call when the iterator fails, so the marketplace stores
+            # nothing; remember why to answer the client with it.
+            failure.append(exc)
+            raise
+
+    try:
+        resp = await timed(
+            "marketplace",
+            "Publish",
+            gw.registry.stub.Publish(requests(), metadata=_auth_metadata(request)),
+        )
     except grpc.aio.AioRpcError as err:
         raise upstream_problem(err, "marketplace") from None
-    except BaseException:
-        call.cancel()
+    except asyncio.CancelledError:
+        if failure and not isinstance(failure[0], asyncio.CancelledError):
+            raise failure[0] from None
         raise
     return json_response(to_json(resp), 201)
 
@@ -738,26 +751,6 @@ OPERATIONS: tuple[Operation, ...] = (
         "modules",
     ),
     Operation(
-        "PUT",
-        _MOD + "/{version}",
-        "publish",
-        "Publish a version: raw application/wasm (metadata in the query) or multipart",
-        publish,
-        "modules",
-        body="publish",
-        auth="required",
-        success=201,
-        query=(
-            QueryParam("description", "raw upload: description"),
-            QueryParam("license", "raw upload: SPDX license"),
-            QueryParam("category", "raw upload: category"),
-            QueryParam("tag", "raw upload: a tag (repeat for more)", repeated=True),
-            QueryParam("homepage", "raw upload: homepage URL"),
-            QueryParam("repository", "raw upload: repository URL"),
-            QueryParam("sha256", "raw upload: expected SHA-256"),
-        ),
-    ),
-    Operation(
         "GET",
         _MOD + "/versions/{version}/download",
         "download",
@@ -813,6 +806,27 @@ OPERATIONS: tuple[Operation, ...] = (
         stats,
         "modules",
         query=(QueryParam("days", "window in days (default 30, max 366)", "integer"),),
+    ),
+    # Last of the module routes: {version} would otherwise shadow /rating.
+    Operation(
+        "PUT",
+        _MOD + "/{version}",
+        "publish",
+        "Publish a version: raw application/wasm (metadata in the query) or multipart",
+        publish,
+        "modules",
+        body="publish",
+        auth="required",
+        success=201,
+        query=(
+            QueryParam("description", "raw upload: description"),
+            QueryParam("license", "raw upload: SPDX license"),
+            QueryParam("category", "raw upload: category"),
+            QueryParam("tag", "raw upload: a tag (repeat for more)", repeated=True),
+            QueryParam("homepage", "raw upload: homepage URL"),
+            QueryParam("repository", "raw upload: repository URL"),
+            QueryParam("sha256", "raw upload: expected SHA-256"),
+        ),
     ),
     Operation(
         "GET",

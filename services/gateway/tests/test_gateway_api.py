@@ -1,0 +1,357 @@
+"""The REST facade end to end, problem+json for every error class, and the OpenAPI walk."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from typing import Any
+
+import aiohttp
+
+PROBLEM = "application/problem+json"
+
+
+async def _problem(resp: aiohttp.ClientResponse, status: int) -> dict[str, Any]:
+    body = await resp.read()
+    assert resp.status == status, body
+    assert resp.content_type == PROBLEM, (resp.content_type, body)
+    doc: dict[str, Any] = json.loads(body)
+    assert doc["status"] == status
+    assert doc["type"].startswith("https://wasmgrid.dev/problems/")
+    assert doc["title"] and doc["detail"]
+    return doc
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_publish_search_run_rate_yank_through_http(
+    start_gateway: Any, infra: Any, poll: Any
+) -> None:
+    gw = await start_gateway(resolve_cache_ttl_seconds=0.2)
+    http, url = gw.http, gw.url
+    async with http.post(url("/v1/users"), json={"username": "carol"}) as resp:
+        created = await resp.json()
+        assert resp.status == 201, created
+    carol = created["secret"]
+    async with http.post(url("/v1/users"), json={"username": "dave", "role": "user"}) as resp:
+        dave = (await resp.json())["secret"]
+    async with http.get(url("/v1/whoami"), headers=_bearer(carol)) as resp:
+        me = await resp.json()
+        assert me["user"]["username"] == "carol"
+
+    # Raw upload with metadata in the query.
+    async with http.put(
+        url(
+            "/v1/modules/carol/echo/1.0.0?description=Echo+upper&license=MIT"
+            "&category=utilities&tag=echo&tag=text"
+        ),
+        data=infra.modules["hello"],
+        headers={**_bearer(carol), "Content-Type": "application/wasm"},
+    ) as resp:
+        published = await resp.json()
+        assert resp.status == 201, published
+    assert published["version"]["version"] == "1.0.0"
+    assert published["version"]["tags"] == ["echo", "text"]
+
+    # Multipart upload (metadata JSON + module), streamed with chunked encoding.
+    form = aiohttp.FormData()
+    form.add_field(
+        "metadata",
+        json.dumps({"description": "Echo upper v1.1", "license": "MIT", "category": "utilities"}),
+        content_type="application/json",
+    )
+    form.add_field(
+        "module", infra.modules["hello"], filename="echo.wasm", content_type="application/wasm"
+    )
+    async with http.put(
+        url("/v1/modules/carol/echo/1.1.0"), data=form, headers=_bearer(carol)
+    ) as resp:
+        assert resp.status == 201, await resp.text()
+
+    async with http.get(url("/v1/modules?q=echo&sort=relevance")) as resp:
+        found = await resp.json()
+    assert "carol/echo" in [m["name"] for m in found["modules"]]
+    async with http.get(url("/v1/modules/carol/echo")) as resp:
+        assert (await resp.json())["module"]["latest_version"] == "1.1.0"
+    async with http.get(url("/v1/modules/carol/echo/versions")) as resp:
+        versions = [v["version"] for v in (await resp.json())["versions"]]
+    assert versions == ["1.1.0", "1.0.0"]
+    async with http.get(url("/v1/modules/carol/echo/versions/1.0.0")) as resp:
+        assert (await resp.json())["version"]["validation"]["valid"] is True
+    async with http.get(url("/v1/modules/carol/echo/versions/1.0.0/download")) as resp:
+        assert resp.status == 200
+        assert resp.content_type == "application/wasm"
+        assert await resp.read() == infra.modules["hello"]
+        assert resp.headers["ETag"].startswith('"sha256:')
+
+    async with http.post(url("/v1/run/carol/echo"), data=b"run me") as resp:
+        assert resp.status == 200 and await resp.read() == b"RUN ME"
+
+    async with http.put(
+        url("/v1/modules/carol/echo/rating"),
+        json={"stars": 4, "review": "nice"},
+        headers=_bearer(dave),
+    ) as resp:
+        rated = await resp.json()
+        assert resp.status == 200, rated
+    assert rated["summary"]["count"] == "1" or rated["summary"]["count"] == 1
+    async with http.get(url("/v1/modules/carol/echo/ratings")) as resp:
+        assert (await resp.json())["ratings"][0]["username"] == "dave"
+    async with http.get(url("/v1/modules/carol/echo/stats?days=7")) as resp:
+        stats = await resp.json()
+        assert resp.status == 200 and int(stats["days"]) == 7
+
+    # Yank 1.1.0: after the resolve-cache TTL, latest resolves to 1.0.0 again.
+    async with http.post(
+        url("/v1/modules/carol/echo/versions/1.1.0/yank"),
+        json={"reason": "broken build"},
+        headers=_bearer(carol),
+    ) as resp:
+        assert (await resp.json())["version"]["yanked"] is True
+
+    async def resolves_to(version: str) -> bool:
+        async with http.post(url("/v1/run/carol/echo"), data=b"x") as resp:
+            return bool(resp.headers.get("X-Wasmgrid-Module") == f"carol/echo@{version}")
+
+    await poll(lambda: resolves_to("1.0.0"), "yanked 1.1.0 to stop resolving", 5)
+    async with http.delete(
+        url("/v1/modules/carol/echo/versions/1.1.0/yank"), headers=_bearer(carol)
+    ) as resp:
+        assert (await resp.json())["version"]["yanked"] is False
+    await poll(lambda: resolves_to("1.1.0"), "unyanked 1.1.0 to resolve again", 5)
+
+    # Tokens: create, list, revoke.
+    async with http.post(
+        url("/v1/tokens"), json={"name": "ci", "scopes": ["publish"]}, headers=_bearer(carol)
+    ) as resp:
+        token = await resp.json()
+        assert resp.status == 201, token
+    async with http.get(url("/v1/tokens"), headers=_bearer(carol)) as resp:
+        assert token["token"]["id"] in [t["id"] for t in (await resp.json())["tokens"]]
+    async with http.delete(url(f"/v1/tokens/{token['token']['id']}"), headers=_bearer(carol)) as r:
+        assert r.status == 200
+    async with http.get(url("/v1/whoami"), headers=_bearer(token["secret"])) as resp:
+        await _problem(resp, 401)
+
+
+async def test_problem_json_for_every_error_class(start_gateway: Any, infra: Any) -> None:
+    routes = """
+routes:
+  - name: guarded
+    path: /guarded
+    module: examples/hello
+    middleware:
+      - auth: {scopes: [publish]}
+  - name: limited
+    path: /limited
+    module: examples/hello
+    middleware:
+      - rate_limit: {algorithm: token_bucket, limit: 1, window: 60s, key: ip}
+  - name: small
+    path: /small
+    module: examples/hello
+    middleware:
+      - body_limit: 16
+  - name: slow
+    path: /slow
+    module: testmods/spin
+    middleware:
+      - timeout: 300ms
+"""
+    gw = await start_gateway(routes, max_body_bytes=64 * 1024)
+    http, url = gw.http, gw.url
+    async with http.post(url("/v1/users"), json={"username": "erin", "role": "user"}) as resp:
+        erin = (await resp.json())["secret"]
+
+    # 400: bad input names the field.
+    async with http.get(url("/v1/run/examples/he$llo")) as resp:
+        assert "module path segment" in (await _problem(resp, 400))["detail"]
+    async with http.put(
+        url("/v1/modules/examples/hello/rating"), json={"stars": 9}, headers=_bearer(erin)
+    ) as resp:
+        assert "stars" in (await _problem(resp, 400))["detail"]
+    async with http.get(url("/v1/modules?limit=abc")) as resp:
+        assert "limit" in (await _problem(resp, 400))["detail"]
+    # 401: no token where one is needed, and a bad token.
+    async with http.get(url("/v1/whoami")) as resp:
+        await _problem(resp, 401)
+    async with http.get(url("/guarded")) as resp:
+        await _problem(resp, 401)
+        assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+    async with http.get(url("/guarded"), headers=_bearer("wgt_" + "0" * 32)) as resp:
+        await _problem(resp, 401)
+    # 403: a valid token without the scope / not an owner.
+    async with http.get(url("/guarded"), headers=_bearer(erin)) as resp:
+        assert "publish" in (await _problem(resp, 403))["detail"]
+    async with http.post(
+        url("/v1/modules/examples/hello/versions/1.0.0/yank"),
+        json={"reason": "x"},
+        headers=_bearer(erin),
+    ) as resp:
+        await _problem(resp, 403)
+    # 404: unknown module, unknown path.
+    async with http.get(url("/v1/modules/nobody/nothing")) as resp:
+        await _problem(resp, 404)
+    async with http.get(url("/no/such/route")) as resp:
+        await _problem(resp, 404)
+    # 405 with Allow.
+    async with http.delete(url("/v1/whoami")) as resp:
+        await _problem(resp, 405)
+        assert resp.headers["Allow"] == "GET"
+    # 409: a version that already exists.
+    async with http.put(
+        url("/v1/modules/examples/hello/1.0.0?license=MIT&category=utilities"),
+        data=infra.modules["hello"],
+        headers={**_bearer(infra.admin), "Content-Type": "application/wasm"},
+    ) as r:
+        await _problem(r, 409)
+    # 413: declared and streamed (chunked) bodies over the route's limit.
+    async with http.post(url("/small"), data=b"x" * 17) as resp:
+        assert "16-byte limit" in (await _problem(resp, 413))["detail"]
+
+    async def chunked() -> Any:
+        for _ in range(4):
+            yield b"y" * 10
+
+    async with http.post(url("/small"), data=chunked()) as resp:
+        assert "streamed" in (await _problem(resp, 413))["detail"]
+    async with http.post(url("/v1/run/examples/hello"), data=b"z" * (64 * 1024 + 1)) as resp:
+        await _problem(resp, 413)
+    # 415: publish with an unknown content type.
+    async with http.put(
+        url("/v1/modules/examples/hello/9.9.9"),
+        data=b"{}",
+        headers={**_bearer(infra.admin), "Content-Type": "text/plain"},
+    ) as resp:
+        await _problem(resp, 415)
+    # 429 with Retry-After and RateLimit-* headers.
+    async with http.get(url("/limited")) as resp:
+        assert resp.status == 200
+        assert resp.headers["RateLimit-Limit"] == "1"
+        assert resp.headers["RateLimit-Remaining"] == "0"
+    async with http.get(url("/limited")) as resp:
+        doc = await _problem(resp, 429)
+        assert "rate limit of 1 requests per 60s" in doc["detail"]
+        assert int(resp.headers["Retry-After"]) >= 1
+        assert resp.headers["RateLimit-Remaining"] == "0"
+    # 502: the module failed.
+    async with http.get(url("/v1/run/testmods/fail")) as resp:
+        await _problem(resp, 502)
+    # 504: the route's timeout.
+    async with http.get(url("/slow")) as resp:
+        await _problem(resp, 504)
+
+
+async def test_upstream_down_is_503_and_readyz_reflects_it(
+    start_gateway: Any, infra: Any, poll: Any
+) -> None:
+    gw = await start_gateway(runtime_targets="127.0.0.1:1", marketplace_addr="127.0.0.1:2")
+    async with gw.http.get(gw.url("/v1/run/examples/hello")) as resp:
+        doc = await _problem(resp, 503)
+        assert doc["detail"].startswith("marketplace service:")
+        assert resp.headers["Retry-After"] == "1"
+    async with gw.http.get(gw.url("/readyz")) as resp:
+        await _problem(resp, 503)
+    async with gw.http.get(gw.url("/healthz")) as resp:
+        assert resp.status == 200
+    healthy = await start_gateway()
+
+    async def ready() -> bool:
+        async with healthy.http.get(healthy.url("/readyz")) as resp:
+            return bool(resp.status == 200)
+
+    await poll(ready, "the gateway to report ready")
+    async with gw.http.get(gw.url("/v1/health")) as resp:
+        assert "WASMGRID_GATEWAY_MONITOR_ADDR" in (await _problem(resp, 503))["detail"]
+
+
+async def test_overload_is_503_at_once(start_gateway: Any, poll: Any) -> None:
+    routes = """
+routes:
+  - name: slow
+    path: /slow
+    module: testmods/spin
+    limits: {timeout: 1500ms}
+"""
+    gw = await start_gateway(routes, max_in_flight=1)
+    slow = asyncio.ensure_future(gw.http.get(gw.url("/slow")))
+
+    async def busy() -> bool:
+        return bool(gw.gateway.in_flight == 1)
+
+    await poll(busy, "the slow request to be in flight")
+    async with gw.http.get(gw.url("/v1/routes")) as resp:
+        doc = await _problem(resp, 503)
+        assert "1 requests already in flight" in doc["detail"]
+        assert resp.headers["Retry-After"] == "1"
+    resp = await slow
+    assert resp.status == 504
+    resp.release()
+    async with gw.http.get(gw.url("/metrics")) as resp:
+        text = await resp.text()
+    assert "wasmgrid_gateway_overload_rejections_total" in text
+
+
+async def test_openapi_documents_exactly_what_is_served(start_gateway: Any) -> None:
+    routes = """
+routes:
+  - name: files
+    path: /files/{bucket}/*
+    methods: [GET]
+    module: examples/hello
+"""
+    gw = await start_gateway(routes)
+    async with gw.http.get(gw.url("/openapi.json")) as resp:
+        doc = await resp.json()
+    assert doc["openapi"] == "3.1.0"
+    documented = {(method.upper(), path) for path, item in doc["paths"].items() for method in item}
+    served: set[tuple[str, str]] = set()
+    any_methods = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+    for route in gw.server.app.router.routes():
+        info = route.get_info()
+        path = info.get("path") or info.get("formatter")
+        assert path is not None
+        path = re.sub(r"\{(\w+):[^}]*\}", r"{\1}", path)
+        methods = any_methods if route.method == "*" else {route.method}
+        for method in methods:
+            if method == "HEAD" and route.method != "*":
+                continue  # aiohttp's automatic HEAD for GET routes
+            served.add((method, path))
+    fixed = {d for d in documented if not d[1].startswith("/files")}
+    served_non_head = {s for s in served if s[0] != "HEAD" or s in fixed}
+    assert fixed == served_non_head
+    assert ("GET", "/files/{bucket}/{path}") in documented
+    # Every documented operation has a problem response and a unique operationId.
+    ids = [op["operationId"] for item in doc["paths"].values() for op in item.values()]
+    assert len(ids) == len(set(ids))
+    # Walk the router: each documented fixed path resolves to a handler (not 404).
+    for method, path in sorted(fixed):
+        concrete = re.sub(r"\{(\w+)\}", "x", path)
+        if method != "GET" or "download" in path or "/v1/run" in path:
+            continue
+        async with gw.http.get(gw.url(concrete)) as resp:
+            assert resp.status != 405, (method, path)
+            if resp.status == 404:
+                body = await resp.json(content_type=None)
+                assert "no route matches" not in body["detail"], (method, path)
+
+
+async def test_metrics_have_bounded_labels(start_gateway: Any) -> None:
+    gw = await start_gateway()
+    for path in ("/v1/run/examples/hello", "/v1/run/examples/hello/a/b/c", "/nope/1", "/nope/2"):
+        async with gw.http.get(gw.url(path)) as resp:
+            await resp.read()
+    async with gw.http.get(gw.url("/metrics")) as resp:
+        text = await resp.text()
+    lines = [
+        ln for ln in text.splitlines() if ln.startswith("wasmgrid_gateway_http_requests_total{")
+    ]
+    assert any('route="run"' in ln and 'status_class="2xx"' in ln for ln in lines)
+    assert any('route="run_path"' in ln for ln in lines)
+    assert any('route="unmatched"' in ln and 'status_class="4xx"' in ln for ln in lines)
+    assert not any("examples" in ln or "/nope" in ln for ln in lines)
+    assert "wasmgrid_gateway_upstream_seconds_bucket" in text
+    assert "wasmgrid_gateway_http_request_seconds_bucket" in text
