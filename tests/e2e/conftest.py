@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -119,24 +121,27 @@ def stop_dev_stack(stack: DevStackProcess, timeout: float = 60) -> int:
 
 
 @pytest.fixture(scope="session")
-def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStackProcess]:
+def dev_stack() -> Iterator[DevStackProcess]:
     """One dev stack for the e2e session (tests that stop it start their own)."""
-    stack = start_dev_stack(tmp_path_factory.mktemp("devstack"))
+    # Outside pytest's tmp dirs: pytest resets their modes, which the PostgreSQL user needs.
+    data_dir = Path(tempfile.mkdtemp(prefix="wasmgrid-e2e-"))
+    stack = start_dev_stack(data_dir)
     try:
         yield stack
     finally:
         stop_dev_stack(stack)
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 class DevStackFactory:
     """Starts extra dev stacks inside one test and stops them all at its end."""
 
-    def __init__(self, tmp_path: Path) -> None:
-        self.tmp_path = tmp_path
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="wasmgrid-e2e-"))
         self.started: list[DevStackProcess] = []
 
     def start(self, data_dir: Path | None = None, offset: int | None = None) -> DevStackProcess:
-        stack = start_dev_stack(data_dir or self.tmp_path / f"stack{len(self.started)}", offset)
+        stack = start_dev_stack(data_dir or self.root / f"stack{len(self.started)}", offset)
         self.started.append(stack)
         return stack
 
@@ -146,9 +151,10 @@ class DevStackFactory:
 
 
 @pytest.fixture
-def dev_stack_factory(tmp_path: Path) -> Iterator[DevStackFactory]:
+def dev_stack_factory() -> Iterator[DevStackFactory]:
     """Start/stop extra dev stacks in a test (always stopped at the end)."""
-    factory = DevStackFactory(tmp_path)
+    factory = DevStackFactory()
     yield factory
     for stack in factory.started:
         stop_dev_stack(stack)
+    shutil.rmtree(factory.root, ignore_errors=True)

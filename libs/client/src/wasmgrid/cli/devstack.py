@@ -212,7 +212,7 @@ class DevStack:
             }
         elif service == "monitor":
             env[prefix + "TARGETS"] = ",".join(
-                f"{svc}={h}:{p.grpc(svc)};{p.metrics_url(svc, h)}" for svc in SERVICES
+                f"{svc}={h}:{p.grpc(svc)}|{p.metrics_url(svc, h)}" for svc in SERVICES
             )
         return env
 
@@ -300,10 +300,14 @@ class DevStack:
                 _say(f"{service:<12} killed after {grace:.0f}s grace")
                 clean = False
         self.procs.clear()
-        if self.redis is not None:
-            self.redis.stop()
-        if self.postgres is not None:
-            self.postgres.stop()
+        for name, server in (("redis", self.redis), ("postgres", self.postgres)):
+            if server is None:
+                continue
+            try:
+                server.stop()
+            except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+                _say(f"{name:<12} did not stop cleanly: {exc}")
+                clean = False
         with contextlib.suppress(FileNotFoundError):
             self.state_file.unlink()
         if self._lock is not None:
