@@ -86,10 +86,12 @@ def test_names() -> None:
         names.check_tags(["a", "a"])
 
 
-def test_trigram_similarity_matches_pg_trgm_definition() -> None:
-    assert search.similarity("image-resize", "image-resize") == 1.0
-    assert search.similarity("imge resiz", "image resize") >= search.SIMILARITY_THRESHOLD
-    assert search.similarity("kv store", "image resize") < search.SIMILARITY_THRESHOLD
+def test_trigram_word_similarity() -> None:
+    assert search.word_similarity("image resize", "image resize") == 1.0
+    assert search.word_similarity("imge resiz", "image resize") >= search.SIMILARITY_THRESHOLD
+    assert search.word_similarity("tensr", "fast tensor hash 12") >= search.SIMILARITY_THRESHOLD
+    assert search.word_similarity("kv store", "image resize") < search.SIMILARITY_THRESHOLD
+    assert search.min_shared(5) == 3 and search.min_shared(1) == 1
     assert "  i" in search.trigrams("image") and "ge " in search.trigrams("image")
 
 

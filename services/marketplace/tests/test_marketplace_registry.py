@@ -207,6 +207,25 @@ async def test_search(market: Any, mathfn_wasm: bytes, hello_wasm: bytes) -> Non
     assert await names(kind=pb.MODULE_KIND_COMMAND) == ["pub/echo"]
     assert len(await names(owner="pub")) == 6
     assert await names(query="zzzz-nothing") == []
+    assert await names(query="image", sort=pb.SEARCH_SORT_NAME) == [
+        "pub/image-resize",
+        "pub/thumbnailer",
+    ]
+    # Relevance pages: one hit per page, cursor carries the float score exactly.
+    first = await market.stub.SearchModules(
+        pb.SearchModulesRequest(query="image", page=common_pb2.PageRequest(limit=1))
+    )
+    second = await market.stub.SearchModules(
+        pb.SearchModulesRequest(
+            query="image", page=common_pb2.PageRequest(limit=1, cursor=first.page.next_cursor)
+        )
+    )
+    assert [first.modules[0].name, second.modules[0].name] == [
+        "pub/image-resize",
+        "pub/thumbnailer",
+    ]
+    assert first.modules[0].score >= second.modules[0].score > 0
+    assert second.page.next_cursor == ""
     # Keyset pages cover everything exactly once, in a stable order.
     seen: list[str] = []
     cursor = ""

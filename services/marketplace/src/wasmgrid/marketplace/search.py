@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -20,8 +21,9 @@ from wasmgrid.common.errors import InvalidArgument
 MAX_QUERY = 200
 MAX_WORDS = 8
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
-#: Minimum trigram similarity for a typo-tolerant name match (pg_trgm's default).
-SIMILARITY_THRESHOLD = 0.3
+#: Minimum word similarity for a typo-tolerant name match (pg_trgm's
+#: ``pg_trgm.word_similarity_threshold`` default).
+SIMILARITY_THRESHOLD = 0.6
 
 SORTS = ("relevance", "downloads", "rating", "recent", "name")
 _WORD = re.compile(r"[a-z0-9]+")
@@ -55,13 +57,18 @@ def trigrams(text: str) -> set[str]:
     return out
 
 
-def similarity(a: str, b: str) -> float:
-    """Trigram similarity |A∩B| / |A∪B| (what pg_trgm's similarity() computes)."""
-    ta, tb = trigrams(a), trigrams(b)
-    if not ta or not tb:
+def word_similarity(query: str, name: str) -> float:
+    """Share of the query's trigrams that occur in `name` (0..1): a typo-tolerant
+    "does the name contain something like the query" measure."""
+    tq = trigrams(query)
+    if not tq:
         return 0.0
-    shared = len(ta & tb)
-    return shared / (len(ta) + len(tb) - shared)
+    return len(tq & trigrams(name)) / len(tq)
+
+
+def min_shared(query_trigrams: int) -> int:
+    """Least shared trigrams for a name to pass SIMILARITY_THRESHOLD."""
+    return max(1, math.ceil(query_trigrams * SIMILARITY_THRESHOLD - 1e-9))
 
 
 def name_text(name_norm: str) -> str:

@@ -565,7 +565,7 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         PUBLISH_BYTES.inc(len(blob))
         log.info(
             "published",
-            extra={"module": mod.display, "version": str(version), "size_bytes": len(blob)},
+            extra={"module_name": mod.display, "version": str(version), "size_bytes": len(blob)},
         )
         return pb.PublishResponse(version=_version(row))
 

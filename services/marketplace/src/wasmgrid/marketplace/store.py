@@ -722,54 +722,69 @@ class Store:
 
     async def rate(
         self, who: Principal, mod: ModuleName, stars: int, review: str
-    ) -> tuple[asyncpg.Record, asyncpg.Record]:
-        """Insert or replace the caller's rating; aggregates change under the module lock."""
+    ) -> tuple[dict[str, Any], asyncpg.Record]:
+        """Insert or replace the caller's rating and apply the exact delta to the aggregate.
+
+        The caller's rating row is locked first (so the old stars are current even when
+        one user rates concurrently); the module row is updated last, so its lock, which
+        serialises all raters of a module, is held only until the commit.
+        """
         async with self.pool.acquire() as conn, conn.transaction():
             module = await conn.fetchrow(
-                "SELECT id, namespace_id, rating_count, rating_sum, stars FROM modules"
-                " WHERE full_norm = $1 FOR UPDATE",
+                "SELECT m.id, EXISTS (SELECT 1 FROM namespace_owners o"
+                "   WHERE o.namespace_id = m.namespace_id AND o.user_id = $2) AS own"
+                " FROM modules m WHERE m.full_norm = $1",
                 mod.full_norm,
+                who.user_id,
             )
             if module is None:
                 raise NotFound(f"module {mod.display!r} not found")
-            own = await conn.fetchval(
-                "SELECT 1 FROM namespace_owners WHERE namespace_id = $1 AND user_id = $2",
-                module["namespace_id"],
-                who.user_id,
-            )
-            if own:
+            if module["own"]:
                 raise PermissionDenied(f"you own {mod.display!r}; owners cannot rate their modules")
-            old: int | None = await conn.fetchval(
-                "SELECT stars FROM ratings WHERE module_id = $1 AND user_id = $2",
-                module["id"],
-                who.user_id,
-            )
+            mid = module["id"]
+            old: int | None = None
             rating = await conn.fetchrow(
                 "INSERT INTO ratings (module_id, user_id, stars, review) VALUES ($1, $2, $3, $4)"
-                " ON CONFLICT (module_id, user_id) DO UPDATE SET stars = EXCLUDED.stars,"
-                " review = EXCLUDED.review, updated_at = now()"
-                " RETURNING $5::text AS username, stars, review, created_at, updated_at",
-                module["id"],
+                " ON CONFLICT (module_id, user_id) DO NOTHING"
+                " RETURNING stars, review, created_at, updated_at",
+                mid,
                 who.user_id,
                 stars,
                 review,
-                who.username,
             )
-            # The module row is locked, so this read-modify-write cannot lose an update.
-            histogram = list(module["stars"])
-            histogram[stars - 1] += 1
+            if rating is None:  # replacing: lock the row and read its latest stars
+                old = await conn.fetchval(
+                    "SELECT stars FROM ratings WHERE module_id = $1 AND user_id = $2 FOR UPDATE",
+                    mid,
+                    who.user_id,
+                )
+                rating = await conn.fetchrow(
+                    "UPDATE ratings SET stars = $3, review = $4, updated_at = now()"
+                    " WHERE module_id = $1 AND user_id = $2"
+                    " RETURNING stars, review, created_at, updated_at",
+                    mid,
+                    who.user_id,
+                    stars,
+                    review,
+                )
+            delta = [0, 0, 0, 0, 0]
+            delta[stars - 1] += 1
             if old is not None:
-                histogram[old - 1] -= 1
+                delta[old - 1] -= 1
             summary = await conn.fetchrow(
-                "UPDATE modules SET rating_count = $2, rating_sum = $3, stars = $4 WHERE id = $1"
-                " RETURNING rating_count, rating_avg, stars",
-                module["id"],
-                module["rating_count"] + (0 if old is not None else 1),
-                module["rating_sum"] + stars - (old or 0),
-                histogram,
+                "UPDATE modules SET rating_count = rating_count + $2,"
+                " rating_sum = rating_sum + $3,"
+                " stars = ARRAY[stars[1] + ($4::bigint[])[1], stars[2] + ($4::bigint[])[2],"
+                "   stars[3] + ($4::bigint[])[3], stars[4] + ($4::bigint[])[4],"
+                "   stars[5] + ($4::bigint[])[5]]"
+                " WHERE id = $1 RETURNING rating_count, rating_avg, stars",
+                mid,
+                0 if old is not None else 1,
+                stars - (old or 0),
+                delta,
             )
         assert rating is not None and summary is not None
-        return rating, summary
+        return _with_username(rating, who.username), summary
 
     async def ratings(
         self, mod: ModuleName, limit: int, after: list[Any] | None
@@ -833,33 +848,36 @@ class Store:
 
         where: list[str] = []
         score = "0::float8"
+        ctes: list[str] = []
+        tsq = ""
         if q.words:
+            # Inline (not a CTE) so the planner sees the query and estimates matches.
             tsq = (
                 f"(to_tsquery('simple', {p(search.prefix_tsquery(q.words))})"
                 f" || to_tsquery('english', {p(search.plain_tsquery(q.words))}))"
             )
             joined = " ".join(q.words)
-            text_hit = f"m.search_vector @@ {tsq}"
             if self.use_pg_trgm:
-                sim = f"similarity(m.name_norm, {p(joined)})::float8"
-                fuzzy_hit = f"m.name_norm % {p(joined)}"
-            else:
-                grams = sorted(search.trigrams(joined))
-                sim = "coalesce(f.sim, 0)"
-                fuzzy_hit = "f.sim IS NOT NULL"
-                fuzzy_cte = (
-                    "WITH f AS (SELECT t.module_id,"
-                    f" count(*)::float8 / ({p(len(grams))} + mm.trigram_count - count(*)) AS sim"
-                    f" FROM module_trigrams t JOIN modules mm ON mm.id = t.module_id"
-                    f" WHERE t.trigram = ANY({p(grams)}::text[])"
-                    " GROUP BY t.module_id, mm.trigram_count"
-                    f" HAVING count(*)::float8 / ({len(grams)} + mm.trigram_count - count(*))"
-                    f" >= {search.SIMILARITY_THRESHOLD})"
+                qp = p(joined)
+                ctes.append(
+                    f"f AS (SELECT id AS module_id, word_similarity({qp}, name_norm)::float8"
+                    f" AS sim FROM modules WHERE {qp} <% name_norm)"
                 )
-            where.append(f"({text_hit} OR {fuzzy_hit})")
-            exact_name = p(names.normalize("-".join(q.words)))
-            exact = f"(CASE WHEN m.name_norm = {exact_name} THEN 1.0 ELSE 0 END)"
-            score = f"(ts_rank_cd(m.search_vector, {tsq})::float8 + {sim} + {exact})"
+            else:
+                # Share of the query's trigrams found in the name: pg_trgm's word_similarity
+                # without the contiguous-extent refinement.
+                grams = sorted(search.trigrams(joined))
+                ctes.append(
+                    f"f AS (SELECT t.module_id, count(*)::float8 / {len(grams)} AS sim"
+                    f" FROM module_trigrams t WHERE t.trigram = ANY({p(grams)}::text[])"
+                    f" GROUP BY t.module_id HAVING count(*) >= {search.min_shared(len(grams))})"
+                )
+            if q.sort == "relevance":
+                exact_name = p(names.normalize("-".join(q.words)))
+                exact = f"(CASE WHEN m.name_norm = {exact_name} THEN 1.0 ELSE 0 END)"
+                score = (
+                    f"(ts_rank_cd(m.search_vector, {tsq})::float8 + coalesce(f.sim, 0) + {exact})"
+                )
         if q.category:
             where.append(f"m.category = {p(q.category)}")
         if q.tag:
@@ -869,7 +887,10 @@ class Store:
         if q.kind:
             where.append(f"m.kind = {p(q.kind)}")
         if q.namespace:
-            where.append(f"n.name_norm = {p(names.normalize(q.namespace))}")
+            where.append(
+                "m.namespace_id = (SELECT id FROM namespaces"
+                f" WHERE name_norm = {p(names.normalize(q.namespace))})"
+            )
         if q.owner:
             owner = p(names.normalize(q.owner))
             where.append(
@@ -881,24 +902,47 @@ class Store:
             q.words, q.category, q.tag, q.license, q.kind, q.owner, q.namespace, q.sort
         )
         after = search.decode_cursor(q.cursor, bind, arity, "page.cursor")
-        inner_where = " AND ".join(where) or "true"
-        fuzzy = fuzzy_cte if q.words and not self.use_pg_trgm else ""
-        join_f = " LEFT JOIN f ON f.module_id = m.id" if fuzzy else ""
-        base = (
-            f"{fuzzy} SELECT * FROM (SELECT {_MODULE_COLS}, {score} AS score"
-            f" FROM modules m JOIN namespaces n ON n.id = m.namespace_id{join_f}"
-            f" WHERE {inner_where}) s"
+        narrow = (
+            "SELECT m.id, m.full_norm, m.downloads, m.rating_avg, m.rating_count,"
+            f" m.updated_at, {score} AS score"
         )
-        outer = ""
-        if after is not None:
-            outer = " WHERE " + keys(after, p)
-        sql = f"{base}{outer} ORDER BY {order} LIMIT {p(q.limit + 1)}"
+        filters = "".join(f" AND {w}" for w in where)
+        if q.words:
+            # Text hits use the GIN index, name-only (typo) hits the trigram key; an OR
+            # of the two would scan every module.
+            matches = (
+                f"{narrow} FROM modules m LEFT JOIN f ON f.module_id = m.id"
+                f" WHERE m.search_vector @@ {tsq}{filters}"
+                f" UNION ALL {narrow} FROM f JOIN modules m ON m.id = f.module_id"
+                f" WHERE NOT (m.search_vector @@ {tsq}){filters}"
+            )
+        else:
+            matches = f"{narrow} FROM modules m WHERE true{filters}"
+        with_clause = f"WITH {', '.join(ctes)} " if ctes else ""
+        # Rank and page on narrow rows first; fetch display columns for one page only.
+        keyset = f" WHERE {keys(after, p)}" if after is not None else ""
+        limit = p(q.limit + 1)
+        sql = (
+            f"{with_clause}SELECT {_MODULE_COLS}, s.score FROM ("
+            f"SELECT * FROM ({matches}) k{keyset} ORDER BY {order} LIMIT {limit}) s"
+            " JOIN modules m ON m.id = s.id JOIN namespaces n ON n.id = m.namespace_id"
+            f" ORDER BY {_prefixed(order, 's.')}"
+        )
         rows = list(await self.pool.fetch(sql, *args))
         next_cursor = ""
         if len(rows) > q.limit:
             rows = rows[: q.limit]
             next_cursor = search.Cursor(bind, _cursor_values(q.sort, rows[-1])).encode()
         return rows, next_cursor
+
+
+def _prefixed(order: str, prefix: str) -> str:
+    """``"score DESC, full_norm"`` → ``"s.score DESC, s.full_norm"``."""
+    return ", ".join(prefix + term.strip() for term in order.split(","))
+
+
+def _with_username(row: asyncpg.Record, username: str) -> dict[str, Any]:
+    return {**dict(row.items()), "username": username}
 
 
 def _json(doc: dict[str, Any]) -> str:
