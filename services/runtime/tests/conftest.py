@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -58,8 +59,16 @@ async def make_runtime(tmp_path: Path) -> AsyncIterator[RuntimeFactory]:
 
     yield factory
     for rt in started:
-        await rt.channel.close(None)
-        await rt.runner.stop(1.0)
+        try:
+            await asyncio.wait_for(rt.channel.close(None), 10)
+        except TimeoutError:
+            raise AssertionError("channel close hung") from None
+        try:
+            await asyncio.wait_for(rt.runner.stop(1.0), 10)
+        except TimeoutError:
+            for t in asyncio.all_tasks():
+                t.print_stack()
+            raise AssertionError("runner stop hung") from None
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ import ctypes
 import hashlib
 import importlib.metadata
 import logging
+import os
 import platform
 import threading
 import time
@@ -145,14 +146,32 @@ _UPDATE_CONTINUE = 0
 
 
 class Interrupt:
-    """The stop condition of one call: a wall-clock deadline or an explicit stop reason."""
+    """The stop condition of one call: a wall-clock deadline, an output file growing past
+    its cap, or an explicit stop reason (checked at every epoch tick)."""
 
-    __slots__ = ("deadline", "reason")
+    __slots__ = ("deadline", "reason", "watch_fd", "watch_cap")
 
     def __init__(self, deadline: float) -> None:
         self.deadline = deadline
-        #: Why the guest was stopped ("timeout", "output"), or None while it may run.
+        #: Why the guest was stopped ("timeout", "output", "cancelled"), or None.
         self.reason: str | None = None
+        #: A file descriptor whose size may not exceed `watch_cap` bytes (-1: none).
+        self.watch_fd = -1
+        self.watch_cap = 0
+
+    def watch(self, fd: int, cap: int) -> None:
+        """Stop the guest at the first tick where the file behind `fd` exceeds `cap` bytes."""
+        self.watch_fd = fd
+        self.watch_cap = cap
+
+    def check(self) -> str | None:
+        """Set and return the stop reason if the guest must stop now."""
+        if self.reason is None:
+            if time.monotonic() >= self.deadline:
+                self.reason = "timeout"
+            elif self.watch_fd >= 0 and os.fstat(self.watch_fd).st_size > self.watch_cap:
+                self.reason = "output"
+        return self.reason
 
     def stop(self, reason: str) -> None:
         if self.reason is None:
@@ -167,9 +186,7 @@ _token_lock = threading.Lock()
 def _on_deadline(_ctx: Any, env: int | None, delta: Any, kind: Any) -> int:
     interrupt = _interrupts.get(env or 0)
     if interrupt is not None:
-        if interrupt.reason is None and time.monotonic() >= interrupt.deadline:
-            interrupt.reason = "timeout"
-        if interrupt.reason is not None:
+        if interrupt.check() is not None:
             err = ffi.wasmtime_error_new(f"wasmgrid: guest stopped ({interrupt.reason})".encode())
             return int(ctypes.cast(err, ctypes.c_void_p).value or 0)
     delta[0] = 1

@@ -14,7 +14,14 @@ from wasmgrid.common.errors import ResourceExhausted
 from wasmgrid.runtime.engine import Interrupt
 from wasmgrid.runtime.limits import AppliedLimits
 from wasmgrid.runtime.metrics import IN_FLIGHT, REJECTED
-from wasmgrid.runtime.sandbox import CallSpec, CompiledModule, ExecutionResult, Outcome, execute
+from wasmgrid.runtime.sandbox import (
+    CallSpec,
+    CompiledModule,
+    ExecutionResult,
+    Outcome,
+    execute,
+    release_scratch,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +50,7 @@ class ExecutionPool:
 
     def shutdown(self) -> None:
         self._threads.shutdown(wait=True, cancel_futures=True)
+        release_scratch(self.tmp_dir)
 
     def _release(self, _: object) -> None:
         self.in_flight -= 1
