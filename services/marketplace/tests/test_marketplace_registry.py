@@ -164,6 +164,16 @@ async def test_concurrent_ratings_are_exact(market: Any, mathfn_wasm: bytes) -> 
     assert list(s.histogram) == [final.count(k) for k in range(1, 6)]
     mod = (await market.stub.GetModule(pb.GetModuleRequest(name="owner/popular"))).module
     assert mod.rating_count == 30 and mod.rating_average == pytest.approx(sum(final) / 30)
+    # The same users racing themselves: whichever rating lands last wins, and the
+    # aggregate must still equal what the stored ratings add up to.
+    await asyncio.gather(*(rate(i, 1 + (i + k) % 5) for i in range(30) for k in range(3)))
+    ratings = await market.stub.ListRatings(
+        pb.ListRatingsRequest(name="owner/popular", page=common_pb2.PageRequest(limit=100))
+    )
+    stored = [r.stars for r in ratings.ratings]
+    assert len(stored) == 30 and ratings.summary.count == 30
+    assert ratings.summary.average == pytest.approx(sum(stored) / 30)
+    assert list(ratings.summary.histogram) == [stored.count(k) for k in range(1, 6)]
     await expect(
         grpc.StatusCode.INVALID_ARGUMENT,
         market.stub.RateModule(

@@ -722,69 +722,37 @@ class Store:
 
     async def rate(
         self, who: Principal, mod: ModuleName, stars: int, review: str
-    ) -> tuple[dict[str, Any], asyncpg.Record]:
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Insert or replace the caller's rating and apply the exact delta to the aggregate.
 
-        The caller's rating row is locked first (so the old stars are current even when
-        one user rates concurrently); the module row is updated last, so its lock, which
-        serialises all raters of a module, is held only until the commit.
+        One statement (``rate_module`` in migration 0002): the module row lock, which
+        serialises all raters of a module, is held for microseconds, not round trips.
         """
-        async with self.pool.acquire() as conn, conn.transaction():
-            module = await conn.fetchrow(
-                "SELECT m.id, EXISTS (SELECT 1 FROM namespace_owners o"
-                "   WHERE o.namespace_id = m.namespace_id AND o.user_id = $2) AS own"
-                " FROM modules m WHERE m.full_norm = $1",
-                mod.full_norm,
-                who.user_id,
-            )
-            if module is None:
-                raise NotFound(f"module {mod.display!r} not found")
-            if module["own"]:
-                raise PermissionDenied(f"you own {mod.display!r}; owners cannot rate their modules")
-            mid = module["id"]
-            old: int | None = None
-            rating = await conn.fetchrow(
-                "INSERT INTO ratings (module_id, user_id, stars, review) VALUES ($1, $2, $3, $4)"
-                " ON CONFLICT (module_id, user_id) DO NOTHING"
-                " RETURNING stars, review, created_at, updated_at",
-                mid,
-                who.user_id,
-                stars,
-                review,
-            )
-            if rating is None:  # replacing: lock the row and read its latest stars
-                old = await conn.fetchval(
-                    "SELECT stars FROM ratings WHERE module_id = $1 AND user_id = $2 FOR UPDATE",
-                    mid,
-                    who.user_id,
-                )
-                rating = await conn.fetchrow(
-                    "UPDATE ratings SET stars = $3, review = $4, updated_at = now()"
-                    " WHERE module_id = $1 AND user_id = $2"
-                    " RETURNING stars, review, created_at, updated_at",
-                    mid,
-                    who.user_id,
-                    stars,
-                    review,
-                )
-            delta = [0, 0, 0, 0, 0]
-            delta[stars - 1] += 1
-            if old is not None:
-                delta[old - 1] -= 1
-            summary = await conn.fetchrow(
-                "UPDATE modules SET rating_count = rating_count + $2,"
-                " rating_sum = rating_sum + $3,"
-                " stars = ARRAY[stars[1] + ($4::bigint[])[1], stars[2] + ($4::bigint[])[2],"
-                "   stars[3] + ($4::bigint[])[3], stars[4] + ($4::bigint[])[4],"
-                "   stars[5] + ($4::bigint[])[5]]"
-                " WHERE id = $1 RETURNING rating_count, rating_avg, stars",
-                mid,
-                0 if old is not None else 1,
-                stars - (old or 0),
-                delta,
-            )
-        assert rating is not None and summary is not None
-        return _with_username(rating, who.username), summary
+        row = await self.pool.fetchrow(
+            "SELECT * FROM rate_module($1, $2, $3, $4)",
+            mod.full_norm,
+            who.user_id,
+            stars,
+            review,
+        )
+        assert row is not None
+        if row["o_status"] == "not_found":
+            raise NotFound(f"module {mod.display!r} not found")
+        if row["o_status"] == "own":
+            raise PermissionDenied(f"you own {mod.display!r}; owners cannot rate their modules")
+        rating = {
+            "username": who.username,
+            "stars": row["o_stars"],
+            "review": row["o_review"],
+            "created_at": row["o_created_at"],
+            "updated_at": row["o_updated_at"],
+        }
+        summary = {
+            "rating_count": row["o_rating_count"],
+            "rating_avg": row["o_rating_avg"],
+            "stars": row["o_histogram"],
+        }
+        return rating, summary
 
     async def ratings(
         self, mod: ModuleName, limit: int, after: list[Any] | None
@@ -939,10 +907,6 @@ class Store:
 def _prefixed(order: str, prefix: str) -> str:
     """``"score DESC, full_norm"`` → ``"s.score DESC, s.full_norm"``."""
     return ", ".join(prefix + term.strip() for term in order.split(","))
-
-
-def _with_username(row: asyncpg.Record, username: str) -> dict[str, Any]:
-    return {**dict(row.items()), "username": username}
 
 
 def _json(doc: dict[str, Any]) -> str:
