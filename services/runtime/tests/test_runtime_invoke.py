@@ -115,3 +115,9 @@ async def test_invoke_on_reactor_is_refused(runtime: Runtime) -> None:
         await runtime.stub.Invoke(pb.InvokeRequest(module=inline(example("mathfn"))))
     assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "no _start export" in (info.value.details() or "")
+
+
+async def test_empty_stdin_reads_as_end_of_file(runtime: Runtime) -> None:
+    r = await runtime.stub.Invoke(pb.InvokeRequest(module=inline(example("hello"))))
+    assert r.outcome == pb.OUTCOME_OK
+    assert r.output.stdout == b"Content-Type: text/plain; charset=utf-8\n\n"

@@ -15,6 +15,8 @@ runtime refuses or cannot serve:
                       (A limit above the service maximum is clamped, not refused:
                       the response's Execution.limits shows what applied.)
   NOT_FOUND           the marketplace has no blob for the digest
+  DATA_LOSS           the marketplace's bytes do not hash to the digest (refused,
+                      never run, not kept)
   FAILED_PRECONDITION inline module bytes while the setting allowing them is off;
                       Invoke on a module without `_start`
   RESOURCE_EXHAUSTED  all execution slots busy (answered at once, never queued
