@@ -58,3 +58,37 @@ async def test_auth_errors(market: Any, hello_wasm: bytes) -> None:
     assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
     who = await market.stub.WhoAmI(pb.WhoAmIRequest(), metadata=market.auth(market.admin))
     assert who.user.username == "admin" and who.user.role == pb.ROLE_ADMIN
+
+
+def with_custom_section(wasm: bytes, size: int) -> bytes:
+    """`wasm` plus a custom section of `size` payload bytes (still a valid module)."""
+    name = b"pad"
+    body = bytes([len(name)]) + name + bytes(range(256)) * (size // 256)
+    n, leb = len(body), bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        leb.append(b | (0x80 if n else 0))
+        if not n:
+            break
+    return wasm + b"\x00" + bytes(leb) + body
+
+
+async def test_multi_chunk_blob_round_trip(market_factory: Any, mathfn_wasm: bytes) -> None:
+    from wasmgrid.marketplace.tokens import new_secret
+
+    m = await market_factory(new_secret(), blob_chunk_bytes=65536)
+    big = with_custom_section(mathfn_wasm, 300_000)
+    kim = await m.user("kim")
+    v = (await m.publish(kim, "kim/big", "1.0.0", big, chunk=50_000)).version
+    assert "pad" in v.validation.custom_sections
+    for _ in range(2):  # from PostgreSQL, then from the memory cache
+        header, body = await m.download(digest=v.digest, chunk_bytes=100_000)
+        assert body == big and header.size_bytes == len(big)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await m.download(digest="ab" * 32)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await m.download(digest=v.digest, chunk_bytes=10)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "chunk_bytes" in (err.value.details() or "")

@@ -9,6 +9,7 @@ row lock, so concurrent raters never lose an update.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -649,17 +650,34 @@ class Store:
         return row
 
     async def read_chunks(self, digest: str) -> AsyncIterator[bytes]:
-        """The stored chunks of a blob in order, one query per chunk (bounded memory)."""
+        """The stored chunks of a blob in order, one query per chunk (bounded memory).
+
+        The next chunk is fetched while the current one is being sent, so PostgreSQL's
+        TOAST reads overlap the gRPC writes; at most two chunks are in memory.
+        """
         count = await self.pool.fetchval("SELECT chunk_count FROM blobs WHERE digest = $1", digest)
         if count is None:
             raise NotFound(f"blob {digest} not found")
-        for seq in range(count):
+
+        async def fetch(seq: int) -> bytes:
             data: bytes | None = await self.pool.fetchval(
                 "SELECT data FROM blob_chunks WHERE digest = $1 AND seq = $2", digest, seq
             )
             if data is None:
                 raise RuntimeError(f"blob {digest} is missing chunk {seq}")
-            yield data
+            return data
+
+        pending = asyncio.ensure_future(fetch(0)) if count else None
+        try:
+            for seq in range(count):
+                assert pending is not None
+                data = await pending
+                pending = asyncio.ensure_future(fetch(seq + 1)) if seq + 1 < count else None
+                yield data
+        finally:
+            if pending is not None:  # stream abandoned: drop the prefetch, mark it retrieved
+                pending.cancel()
+                pending.add_done_callback(_retrieve)
 
     async def record_download(self, version_id: int, module_id: int, purpose: str) -> None:
         """Count one completed download for today (UTC)."""
@@ -907,6 +925,11 @@ class Store:
 def _prefixed(order: str, prefix: str) -> str:
     """``"score DESC, full_norm"`` → ``"s.score DESC, s.full_norm"``."""
     return ", ".join(prefix + term.strip() for term in order.split(","))
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def _json(doc: dict[str, Any]) -> str:
