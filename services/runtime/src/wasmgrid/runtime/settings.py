@@ -44,6 +44,8 @@ class RuntimeSettings(ServiceSettings):
         1, ge=0, le=64, description="worker processes sharing the port; 0 = one per CPU"
     )
     worker_id: int = Field(0, ge=0, description="set by the supervisor for each worker process")
+    supervised: bool = Field(False, description="set by the supervisor: a worker process")
+    reuse_port: bool = Field(False, description="SO_REUSEPORT on the gRPC port (workers set it)")
     max_concurrent: int = Field(
         8, ge=1, le=1024, description="executions at once per process; excess RESOURCE_EXHAUSTED"
     )
@@ -85,7 +87,8 @@ class RuntimeSettings(ServiceSettings):
             )
         return self
 
-    @property
-    def reuse_port(self) -> bool:
-        """Worker processes share the gRPC port (read by the kit's runner)."""
-        return self.workers != 1
+    @model_validator(mode="after")
+    def _workers_need_a_fixed_port(self) -> RuntimeSettings:
+        if self.workers != 1 and not self.supervised and self.grpc_port == 0:
+            raise ValueError("several workers must share a fixed grpc_port, not 0")
+        return self

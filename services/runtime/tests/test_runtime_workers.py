@@ -1,0 +1,104 @@
+"""Several worker processes on one port (SO_REUSEPORT) with summed metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from wasmgrid.api.runtime.v1 import runtime_pb2 as pb
+from wasmgrid.api.runtime.v1 import runtime_pb2_grpc
+from wasmgrid.runtime.testing import example_module, inline
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _serving(address: str, deadline: float) -> None:
+    while True:
+        try:
+            async with grpc.aio.insecure_channel(address) as ch:
+                r = await health_pb2_grpc.HealthStub(ch).Check(
+                    health_pb2.HealthCheckRequest(), timeout=1
+                )
+                if r.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+        except grpc.aio.AioRpcError:
+            pass
+        assert time.monotonic() < deadline, f"runtime at {address} never became SERVING"
+        await asyncio.sleep(0.2)
+
+
+async def test_two_workers_share_the_port_and_metrics_are_summed(tmp_path: Path) -> None:
+    port, metrics = _free_port(), _free_port()
+    env = {
+        **os.environ,
+        "WASMGRID_RUNTIME_WORKERS": "2",
+        "WASMGRID_RUNTIME_GRPC_PORT": str(port),
+        "WASMGRID_RUNTIME_METRICS_PORT": str(metrics),
+        "WASMGRID_RUNTIME_DATA_DIR": str(tmp_path / "data"),
+        "WASMGRID_RUNTIME_ALLOW_INLINE": "true",
+        "WASMGRID_RUNTIME_LOG_LEVEL": "WARNING",
+        "WASMGRID_RUNTIME_GRACE_SECONDS": "2",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wasmgrid.runtime"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    address = f"127.0.0.1:{port}"
+    hello = example_module(REPO, "hello")
+    try:
+        await _serving(address, time.monotonic() + 90)
+        workers: set[tuple[int, int]] = set()
+        calls = 0
+        deadline = time.monotonic() + 60
+        # Each fresh connection lands on one worker; keep connecting until both answered
+        # (the second worker may still be starting when the first is SERVING).
+        while len(workers) < 2:
+            assert time.monotonic() < deadline, f"only workers {workers} answered"
+            opts = [("grpc.use_local_subchannel_pool", 1)]
+            async with grpc.aio.insecure_channel(address, options=opts) as ch:
+                stub = runtime_pb2_grpc.RuntimeServiceStub(ch)
+                try:
+                    r = await stub.Invoke(pb.InvokeRequest(module=inline(hello), stdin=b"x"))
+                except grpc.aio.AioRpcError:
+                    await asyncio.sleep(0.2)
+                    continue
+                assert r.outcome == pb.OUTCOME_OK
+                calls += 1
+                stats = await stub.GetStats(pb.GetStatsRequest())
+                workers.add((stats.worker_id, stats.pid))
+        assert {w for w, _ in workers} == {0, 1}
+        assert len({pid for _, pid in workers}) == 2
+        text = await asyncio.to_thread(
+            lambda: (
+                urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=5)
+                .read()
+                .decode()
+            )
+        )
+        line = next(
+            ln
+            for ln in text.splitlines()
+            if ln.startswith('wasmgrid_runtime_invocations_total{mode="invoke",outcome="OK"}')
+        )
+        assert float(line.split()[-1]) == calls
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
