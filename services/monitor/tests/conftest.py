@@ -72,7 +72,7 @@ def monitor_settings(database_url: str, **overrides: Any) -> MonitorSettings:
         "metrics_port": 0,
         "log_json": False,
         "rules_file": "",
-        "readiness_interval_seconds": 0.2,
+        "readiness_interval_seconds": 0.5,
         "health_interval_seconds": 0.2,
         "health_timeout_seconds": 0.5,
         "scrape_interval_seconds": 0.2,
@@ -136,7 +136,8 @@ async def tiny() -> AsyncIterator[ServiceRunner]:
     """One running TinyService, stopped after the test."""
     runner = await start_tiny()
     yield runner
-    await runner.stop(0.2)
+    # Bounded: a hung stop must fail this fixture, not eat the whole test timeout.
+    await asyncio.wait_for(runner.stop(0.2), 15)
 
 
 @dataclass
@@ -159,7 +160,7 @@ class Receiver:
         app = web.Application()
         app.router.add_post("/hook", hook)
         app.router.add_post("/api/v2/alerts", hook)
-        self.runner = web.AppRunner(app, access_log=None)
+        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
         await self.runner.setup()
         await web.TCPSite(self.runner, "127.0.0.1", self.port, reuse_address=True).start()
 

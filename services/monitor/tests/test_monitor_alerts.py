@@ -58,7 +58,7 @@ async def state_is(m: Monitor, rule: str, state: int) -> pb.Alert | None:
 
 
 async def test_rule_honours_for_and_sends_the_alertmanager_webhook_payload(
-    start_monitor: StartMonitor, tiny: ServiceRunner, receiver: Receiver
+    tiny: ServiceRunner, receiver: Receiver, start_monitor: StartMonitor
 ) -> None:
     case = uuid.uuid4().hex
     m = await start_monitor(
@@ -127,7 +127,7 @@ async def test_rule_honours_for_and_sends_the_alertmanager_webhook_payload(
 
 
 async def test_a_pending_alert_that_clears_never_fires(
-    start_monitor: StartMonitor, tiny: ServiceRunner, receiver: Receiver
+    tiny: ServiceRunner, receiver: Receiver, start_monitor: StartMonitor
 ) -> None:
     case = uuid.uuid4().hex
     m = await start_monitor(targets=targets(tiny), webhook_urls=receiver.url)
@@ -144,7 +144,7 @@ async def _empty(coro: Any) -> bool:
 
 
 async def test_a_silence_suppresses_until_it_expires(
-    start_monitor: StartMonitor, tiny: ServiceRunner, receiver: Receiver
+    tiny: ServiceRunner, receiver: Receiver, start_monitor: StartMonitor
 ) -> None:
     case = uuid.uuid4().hex
     m = await start_monitor(targets=targets(tiny), webhook_urls=receiver.url)
@@ -184,7 +184,7 @@ async def _true(value: bool) -> bool:
 
 
 async def test_a_notification_to_a_receiver_that_is_down_is_delivered_when_it_returns(
-    start_monitor: StartMonitor, tiny: ServiceRunner, idle_receiver: Receiver
+    tiny: ServiceRunner, idle_receiver: Receiver, start_monitor: StartMonitor
 ) -> None:
     case = uuid.uuid4().hex
     m = await start_monitor(targets=targets(tiny), webhook_urls=idle_receiver.url)

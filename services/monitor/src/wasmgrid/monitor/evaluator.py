@@ -14,6 +14,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from wasmgrid.common.errors import ServiceError
 from wasmgrid.monitor.alerting import AlertEngine, AlertState, Silence
 from wasmgrid.monitor.backend import Backend
+from wasmgrid.monitor.loops import every
 from wasmgrid.monitor.notify import (
     Deliverer,
     Outgoing,
@@ -99,10 +100,11 @@ class Evaluator:
                 await self._task
 
     async def _loop(self) -> None:
-        while True:
-            started = time.monotonic()
-            await self.evaluate_once()
-            await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+        await every("evaluation", self.interval, self.evaluate_once)
+
+    def dead_task(self) -> str | None:
+        """ "evaluation" if the evaluation loop ended (it should run forever)."""
+        return "evaluation" if self._task is not None and self._task.done() else None
 
     async def _refresh(self) -> None:
         try:

@@ -24,6 +24,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import Gauge
 
 from wasmgrid.common.channel import create_channel
+from wasmgrid.monitor.loops import every
 
 log = logging.getLogger(__name__)
 
@@ -261,15 +262,15 @@ class Fleet:
                 self.replicas[key] = Replica(key[0], key[1], metrics_url)
 
     async def _dns_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.dns_refresh)
-            await self.discover()
+        await asyncio.sleep(self.dns_refresh)
+        await every("dns", self.dns_refresh, self.discover)
 
     async def _poll_loop(self) -> None:
-        while True:
-            started = time.monotonic()
-            await self.poll_once()
-            await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+        await every("health", self.interval, self.poll_once)
+
+    def dead_task(self) -> str | None:
+        """The name of a background task that ended (it should run forever), if any."""
+        return next((t.get_name() for t in self._tasks if t.done()), None)
 
     async def poll_once(self) -> None:
         """Check every replica once, concurrently."""

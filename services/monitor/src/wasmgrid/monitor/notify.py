@@ -31,6 +31,7 @@ import asyncpg
 from prometheus_client import Counter
 
 from wasmgrid.monitor.alerting import Alert, AlertState
+from wasmgrid.monitor.loops import LOOP_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -287,6 +288,10 @@ class Deliverer:
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
 
+    def dead_task(self) -> str | None:
+        """ "deliver" if the delivery loop ended (it should run forever)."""
+        return "deliver" if self._task is not None and self._task.done() else None
+
     def wake(self) -> None:
         """Deliver now (new payloads were queued)."""
         self._wake.set()
@@ -314,6 +319,10 @@ class Deliverer:
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 # Keep the loop alive: payloads stay queued until the database is back.
                 log.warning("notification outbox unavailable: %r", exc)
+                wait = 2.0
+            except Exception:  # logged with traceback and counted; delivery must go on
+                LOOP_ERRORS.labels("deliver").inc()
+                log.exception("notification delivery round failed")
                 wait = 2.0
             if wait is None:
                 wait = 5.0

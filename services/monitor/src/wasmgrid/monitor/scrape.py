@@ -20,6 +20,7 @@ from prometheus_client import Counter, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
 from wasmgrid.monitor.fleet import Fleet, Replica
+from wasmgrid.monitor.loops import every
 from wasmgrid.monitor.series import SeriesStore
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,8 @@ def parse_exposition(text: str, job: str, instance: str) -> list[Sample]:
                         labels[f"exported_{key}"] = labels[key]
                     labels[key] = value
                 out.append((s.name, labels, float(s.value)))
-    except ValueError as exc:
-        raise ScrapeError(f"exposition does not parse: {exc}") from exc
+    except (ValueError, IndexError, KeyError, TypeError) as exc:
+        raise ScrapeError(f"exposition does not parse: {exc!r}") from exc
     return out
 
 
@@ -107,10 +108,11 @@ class Scraper:
             await self._session.close()
 
     async def _loop(self) -> None:
-        while True:
-            started = time.monotonic()
-            await self.scrape_once()
-            await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+        await every("scrape", self.interval, self.scrape_once)
+
+    def dead_task(self) -> str | None:
+        """ "scrape" if the scrape loop ended (it should run forever)."""
+        return "scrape" if self._task is not None and self._task.done() else None
 
     async def scrape_once(self) -> None:
         """Scrape every replica once, concurrently, then drop series past retention."""

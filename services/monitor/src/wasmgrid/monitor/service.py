@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -58,6 +59,7 @@ SPANS_RECEIVED = Counter(
 )
 LOGS_RECEIVED = Counter("wasmgrid_monitor_log_records_received_total", "OTLP log records received.")
 
+POOL_CLOSE_SECONDS = 5.0
 SERVER_ERROR_CODES = ("UNKNOWN", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "DEADLINE_EXCEEDED")
 Ctx = grpc.aio.ServicerContext[Any, Any]
 
@@ -220,11 +222,24 @@ class MonitorService(Service):
             await self._deliverer.stop()
         await self.backend.close()
         if self.pool is not None:
-            await self.pool.close()
+            try:
+                await asyncio.wait_for(self.pool.close(), POOL_CLOSE_SECONDS)
+            except TimeoutError:
+                # A connection still checked out (e.g. a query cut by a cancelled readiness
+                # check) would make close() wait forever; shutdown must stay bounded.
+                log.warning(
+                    "database pool did not close within %.0fs; terminating its connections",
+                    POOL_CLOSE_SECONDS,
+                )
+                self.pool.terminate()
 
     async def check_ready(self) -> str | None:
         if self.pool is None:
             return "database pool not open"
+        for part in (self.fleet, self.scraper, self._evaluator, self._deliverer):
+            dead = part.dead_task() if part is not None else None
+            if dead is not None:
+                return f"background loop {dead!r} stopped"
         return await ping(self.pool)
 
     def register(self, server: grpc.aio.Server) -> Sequence[str]:
