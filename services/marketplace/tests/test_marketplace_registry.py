@@ -215,6 +215,7 @@ async def test_search(market: Any, mathfn_wasm: bytes, hello_wasm: bytes) -> Non
         "pub/thumbnailer",
     ]
     assert await names(kind=pb.MODULE_KIND_COMMAND) == ["pub/echo"]
+    assert len(await names(license="mit")) == 6
     assert len(await names(owner="pub")) == 6
     assert await names(query="zzzz-nothing") == []
     assert await names(query="image", sort=pb.SEARCH_SORT_NAME) == [

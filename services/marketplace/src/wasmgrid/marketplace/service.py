@@ -96,9 +96,7 @@ _DB_DOWN = (
     OSError,
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
-    asyncpg.InterfaceError,
     asyncpg.AdminShutdownError,
-    asyncpg.ConnectionDoesNotExistError,
 )
 
 
@@ -734,13 +732,15 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
                 raise InvalidArgument(
                     f"{field} is {len(value)} characters, at most {names.NAMESPACE_MAX}"
                 )
-        if len(request.license) > 200:
-            raise InvalidArgument(f"license is {len(request.license)} characters, at most 200")
+        license_ = request.license
+        if license_:
+            # Match the canonical form stored at publish ("mit" finds "MIT").
+            license_ = names.check_license(license_)
         q = SearchQuery(
             words=words,
             category=category,
             tag=tag,
-            license=request.license,
+            license=license_,
             kind=_KIND_FROM_PB.get(request.kind, ""),
             owner=request.owner,
             namespace=request.namespace,
