@@ -63,7 +63,11 @@ async def start_cache() -> AsyncIterator[StartReplica]:
     yield start
     for replica in reversed(started):
         await replica.channel.close(None)
-        await replica.runner.stop(0.5)
+        # Bounded: on Python 3.11 the kit's readiness loop can swallow its cancellation
+        # (asyncio.wait_for returns the result of an already-finished check instead of
+        # raising CancelledError), leaving ServiceRunner.stop waiting on it forever; the
+        # outer timeout's cancel is then absorbed the same way and stop() completes.
+        await asyncio.wait_for(replica.runner.stop(0.5), 5.0)
 
 
 async def poll_until(

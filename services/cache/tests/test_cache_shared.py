@@ -12,7 +12,7 @@ import pytest
 
 from wasmgrid.api.cache.v1 import cache_pb2 as pb
 from wasmgrid.cache.redis_tier import SharedRecord, TierState
-from wasmgrid.cache.tiered import SetItem
+from wasmgrid.cache.tiered import SetItem, TieredCache
 
 CONNECTED = pb.SHARED_TIER_STATE_CONNECTED
 DEGRADED = pb.SHARED_TIER_STATE_DEGRADED
@@ -51,7 +51,8 @@ async def test_read_through_and_invalidation_window(
         await a.stub.Set(pb.SetRequest(namespace="s", key="k", value=value))
 
         async def fresh(expected: bytes = value) -> bool:
-            return (await b.stub.Get(pb.GetRequest(namespace="s", key="k"))).value == expected
+            got = await b.stub.Get(pb.GetRequest(namespace="s", key="k"))
+            return bool(got.value == expected)
 
         await poll(fresh, "replica B to see the replaced value", 5.0)
         windows.append(time.perf_counter() - t0)
@@ -126,7 +127,7 @@ async def test_in_flight_read_cannot_resurrect_a_replaced_value(
     B's read complete. B must not keep v1 in memory (it would serve it until evicted)."""
     a = await start_cache(redis_url=redis_url)
     b = await start_cache(redis_url=redis_url)
-    cache_b = b.service.cache
+    cache_b: TieredCache = b.service.cache
     assert cache_b.tier is not None
     await a.stub.Set(pb.SetRequest(namespace="race", key="k", value=b"v1"))
 

@@ -185,6 +185,7 @@ class SharedTier:
         self.published = 0
         self.received = 0
         self._connected_once = False
+        self._resyncing = False
         self._lost = asyncio.Event()
         self._client: aioredis.Redis | None = None
         self._pubsub: Any = None
@@ -226,10 +227,13 @@ class SharedTier:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        await self._close_pubsub()
+        # Closing sockets to a dead or wedged Redis must not hold up shutdown.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._close_pubsub(), self.timeout)
         if self._client is not None:
-            await self._client.aclose()
-            await self._client.connection_pool.disconnect()
+            with contextlib.suppress(TimeoutError, *_DOWN, RedisError):
+                await asyncio.wait_for(self._client.aclose(), self.timeout)
+                await asyncio.wait_for(self._client.connection_pool.disconnect(), self.timeout)
         metrics.SHARED_TIER_CONNECTED.set(0)
         metrics.SHARED_TIER_DEGRADED.set(0)
 
@@ -241,19 +245,26 @@ class SharedTier:
     async def _connect(self) -> None:
         assert self._client is not None
         self._lost.clear()
+        if self._connected_once:
+            # Pooled connections from before the outage are dead: do not trip over them.
+            await self._client.connection_pool.disconnect()
         await self._client.ping()
         await self._close_pubsub()
         pubsub = self._client.pubsub(ignore_subscribe_messages=True)
         await pubsub.subscribe(CHANNEL)
         self._pubsub = pubsub
         self._listener = asyncio.create_task(self._listen(pubsub), name="cache-invalidations")
-        was_connected = self._connected_once
-        self._set_state(TierState.CONNECTED, "")
+        # Subscribed first, so nothing published from here on is missed; then resync
+        # (tier operations are allowed for it), and only then report CONNECTED.
+        self._resyncing = True
         try:
             await self._on_resync()
-        except SharedTierDown:
-            raise
-        if was_connected:
+        finally:
+            self._resyncing = False
+        if self._lost.is_set():
+            raise SharedTierDown(self.last_error or "lost the connection while resyncing")
+        self._set_state(TierState.CONNECTED, "")
+        if self._connected_once:
             self.reconnects += 1
             metrics.SHARED_TIER_RECONNECTS.inc()
             log.warning(
@@ -281,7 +292,7 @@ class SharedTier:
                 try:
                     await self._connect()
                     delay = 0.05
-                except (SharedTierDown, *_DOWN) as exc:
+                except (SharedTierDown, RedisError, *_DOWN) as exc:
                     if not isinstance(exc, SharedTierDown):
                         self.mark_down(exc)
                     await asyncio.sleep(delay * random.uniform(0.5, 1.0))
@@ -337,7 +348,7 @@ class SharedTier:
     # -- data operations -----------------------------------------------------------
 
     def _redis(self) -> aioredis.Redis:
-        if self.state is not TierState.CONNECTED or self._client is None:
+        if self._client is None or (self.state is not TierState.CONNECTED and not self._resyncing):
             raise SharedTierDown(self.last_error or "shared tier not connected")
         return self._client
 

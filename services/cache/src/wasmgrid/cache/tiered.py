@@ -735,13 +735,17 @@ class TieredCache:
         for name, raw in (await tier.load_configs()).items():
             if name not in self._dirty_configs:
                 self._apply_config_json(name, raw)
-        for name in sorted(self._dirty_namespaces):
-            await tier.invalidate_prefix(name, "")
-            self._dirty_namespaces.discard(name)
-        while self._dirty:
-            name, key = next(iter(self._dirty))
-            await tier.delete(name, key)
-            del self._dirty[(name, key)]
+        # Writes made while resyncing are still L1-only and dirty: the loops re-check, and
+        # nothing awaits between the last check and dropping L1.
+        while self._dirty_namespaces or self._dirty:
+            if self._dirty_namespaces:
+                name = min(self._dirty_namespaces)
+                await tier.invalidate_prefix(name, "")
+                self._dirty_namespaces.discard(name)
+            else:
+                name, key = next(iter(self._dirty))
+                await tier.delete(name, key)
+                self._dirty.pop((name, key), None)
         dropped = 0
         for ns in self._namespaces.values():
             if not ns.config.local_only:
