@@ -312,3 +312,57 @@ async def test_silence_validation(start_monitor: StartMonitor) -> None:
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "UUID" in msg
     code, _ = await _code(m.stub.ExpireSilence(pb.ExpireSilenceRequest(id=str(uuid.uuid4()))))
     assert code == grpc.StatusCode.NOT_FOUND
+
+
+async def test_alerts_are_pushed_in_alertmanager_api_v2_format(
+    tiny: ServiceRunner, receiver: Receiver, start_monitor: StartMonitor
+) -> None:
+    import datetime as dt
+
+    case = uuid.uuid4().hex
+    m = await start_monitor(
+        targets=targets(tiny),
+        alertmanager_url=f"http://127.0.0.1:{receiver.port}",
+        external_url="http://monitor.test",
+    )
+    await m.stub.CreateRule(pb.CreateRuleRequest(rule=signal_rule(case)))
+    SIGNAL.labels(case).set(2)
+
+    async def pushed() -> list[Any] | None:
+        return receiver.bodies[0] if receiver.bodies else None
+
+    body = await poll_until(pushed, "a POST /api/v2/alerts")
+    assert isinstance(body, list) and len(body) == 1
+    (alert,) = body
+    assert set(alert) == {"labels", "annotations", "startsAt", "endsAt", "generatorURL"}
+    assert alert["labels"]["alertname"] == "SignalHigh" and alert["labels"]["case"] == case
+    assert alert["annotations"] == {"summary": f"signal is 2 on {case}"}
+    ends = dt.datetime.fromisoformat(alert["endsAt"].replace("Z", "+00:00"))
+    assert ends > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=3)  # re-pushed before then
+    SIGNAL.labels(case).set(0)
+
+    async def resolved() -> Any:
+        for b in receiver.bodies[1:]:
+            ends = dt.datetime.fromisoformat(b[0]["endsAt"].replace("Z", "+00:00"))
+            if ends <= dt.datetime.now(dt.UTC):
+                return b
+        return None
+
+    await poll_until(resolved, "the resolution pushed with endsAt in the past")
+
+
+async def test_expiring_a_future_silence_ends_it(start_monitor: StartMonitor) -> None:
+    import time
+
+    m = await start_monitor()
+    req = pb.CreateSilenceRequest(
+        matchers=[pb.LabelMatcher(name="alertname", op=pb.MATCH_OP_NOT_IN, values=["X"])]
+    )
+    req.starts_at.FromSeconds(int(time.time()) + 3600)
+    req.duration.FromSeconds(600)
+    created = await m.stub.CreateSilence(req)
+    assert created.state == pb.SILENCE_STATE_PENDING
+    expired = await m.stub.ExpireSilence(pb.ExpireSilenceRequest(id=created.id))
+    assert expired.state == pb.SILENCE_STATE_EXPIRED
+    again = await m.stub.GetSilence(pb.GetSilenceRequest(id=created.id))
+    assert again.state == pb.SILENCE_STATE_EXPIRED and again.ends_at == expired.ends_at

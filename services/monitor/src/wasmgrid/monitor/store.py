@@ -185,8 +185,9 @@ class Store:
     async def expire_silence(self, ident: str) -> Silence:
         """End a silence now (kept for the record); NotFound if unknown."""
         row = await self.pool.fetchrow(
-            "UPDATE monitor.silences SET ends_at = GREATEST(starts_at + interval '1 microsecond',"
-            f" LEAST(ends_at, now())) WHERE id = $1 RETURNING {self._SILENCE_COLS}",
+            "UPDATE monitor.silences SET ends_at = LEAST(ends_at, now()),"
+            " starts_at = LEAST(starts_at, now() - interval '1 microsecond')"
+            f" WHERE id = $1 RETURNING {self._SILENCE_COLS}",
             self._uuid(ident),
         )
         if row is None:
