@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -24,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import grpc
 import wasmtime
 
 from bench.harness import (
@@ -51,7 +51,9 @@ LOOP_CALLS = 3000
 GRPC_SECONDS = 4.0
 
 
-def _interleaved(fns: dict[str, Callable[[], Any]], n: int, batch: int = 50) -> dict[str, LoadResult]:
+def _interleaved(
+    fns: dict[str, Callable[[], Any]], n: int, batch: int = 50
+) -> dict[str, LoadResult]:
     """Time each function `n` times, alternating in small batches.
 
     The machine is shared and its speed drifts by tens of percent within seconds;
@@ -95,8 +97,14 @@ def in_process() -> dict[str, LoadResult]:
         pre = linker.instantiate_pre(module)
         functions, memory = describe_module(module)
         modules[name] = CompiledModule(
-            name, module, pre, len(wasm), functions, "_start" in functions,
-            "_initialize" in functions, memory,
+            name,
+            module,
+            pre,
+            len(wasm),
+            functions,
+            "_start" in functions,
+            "_initialize" in functions,
+            memory,
         )
 
     def raw_hello() -> None:
@@ -132,13 +140,18 @@ def in_process() -> dict[str, LoadResult]:
             100_000,
         ),
     )
-    hello_spec = CallSpec(stdin=STDIN, env=(("QUERY_STRING", ""),), argv0="hello")
+    # Same inputs as the floor (stdin, no args, no env) so the ratio compares like with like.
+    hello_spec = CallSpec(stdin=STDIN, argv0="hello")
     add_spec = CallSpec(function="add", call_args=(("i32", 2), ("i32", 3)), argv0="mathfn")
 
     def svc(compiled: CompiledModule, spec: CallSpec) -> Callable[[], None]:
         def run() -> None:
             r = execute(
-                engine, compiled, spec, limits, tmp_dir=tmp,
+                engine,
+                compiled,
+                spec,
+                limits,
+                tmp_dir=tmp,
                 interrupt=Interrupt(time.monotonic() + 5),
             )
             assert r.outcome.name == "OK", r.message
@@ -160,6 +173,35 @@ def in_process() -> dict[str, LoadResult]:
     return results
 
 
+async def _channels_per_worker(
+    address: str, workers: int, per_worker: int
+) -> list[grpc.aio.Channel]:
+    """Open connections until each worker process holds `per_worker` of them.
+
+    The kernel spreads SO_REUSEPORT connections by hash, so a fixed number of
+    channels may all land on one worker; GetStats tells which worker answered.
+    """
+    kept: dict[int, list[grpc.aio.Channel]] = {}
+    deadline = time.monotonic() + 60
+    while sum(min(len(v), per_worker) for v in kept.values()) < workers * per_worker:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only workers {sorted(kept)} answered")
+        ch = create_channel(address, tracing=False, options=[("grpc.use_local_subchannel_pool", 1)])
+        stub: runtime_pb2_grpc.RuntimeServiceAsyncStub = runtime_pb2_grpc.RuntimeServiceStub(ch)
+        try:
+            stats = await stub.GetStats(pb.GetStatsRequest(), timeout=5)
+        except grpc.aio.AioRpcError:
+            await ch.close(None)
+            await asyncio.sleep(0.2)
+            continue
+        group = kept.setdefault(stats.worker_id, [])
+        if len(group) < per_worker:
+            group.append(ch)
+        else:
+            await ch.close(None)
+    return [ch for group in kept.values() for ch in group]
+
+
 async def grpc_load(workers: int, concurrency: int) -> dict[str, LoadResult]:
     """Invoke hello and Call add against a runtime server process with `workers` workers."""
     port = free_port()
@@ -174,20 +216,16 @@ async def grpc_load(workers: int, concurrency: int) -> dict[str, LoadResult]:
         "WASMGRID_RUNTIME_LOG_LEVEL": "WARNING",
     }
     out: dict[str, LoadResult] = {}
-    with subprocess_server([sys.executable, "-m", "wasmgrid.runtime"], port, env=env):
-        channels = [
-            create_channel(f"127.0.0.1:{port}", tracing=False, options=[("grpc.use_local_subchannel_pool", 1)])
-            for _ in range(max(1, workers * 2))
-        ]
+    with subprocess_server([sys.executable, "-m", "wasmgrid.runtime"], port, env=env, timeout=90):
+        channels = await _channels_per_worker(f"127.0.0.1:{port}", workers, 2)
         stubs: list[runtime_pb2_grpc.RuntimeServiceAsyncStub] = [
             runtime_pb2_grpc.RuntimeServiceStub(c) for c in channels
         ]
-        hello_digest = ""
-        for stub in stubs:
-            warm = await stub.Warm(pb.WarmRequest(module=pb.ModuleSource(wasm=HELLO)))
-            await stub.Warm(pb.WarmRequest(module=pb.ModuleSource(wasm=MATHFN)))
-            hello_digest = warm.digest
-        math_digest = (await stubs[0].Warm(pb.WarmRequest(module=pb.ModuleSource(wasm=MATHFN)))).digest
+        digests: dict[str, str] = {}
+        for stub in stubs:  # compile in every worker before measuring
+            for name, wasm in (("hello", HELLO), ("mathfn", MATHFN)):
+                warm = await stub.Warm(pb.WarmRequest(module=pb.ModuleSource(wasm=wasm)))
+                digests[name] = warm.digest
         turn = 0
 
         def next_stub() -> runtime_pb2_grpc.RuntimeServiceAsyncStub:
@@ -196,11 +234,11 @@ async def grpc_load(workers: int, concurrency: int) -> dict[str, LoadResult]:
             return stubs[turn % len(stubs)]
 
         invoke = pb.InvokeRequest(
-            module=pb.ModuleSource(digest=hello_digest, display_name="examples/hello"),
+            module=pb.ModuleSource(digest=digests["hello"], display_name="examples/hello"),
             stdin=STDIN,
         )
         call = pb.CallRequest(
-            module=pb.ModuleSource(digest=math_digest, display_name="examples/mathfn"),
+            module=pb.ModuleSource(digest=digests["mathfn"], display_name="examples/mathfn"),
             function="add",
             args=[pb.Value(i32=2), pb.Value(i32=3)],
         )
@@ -230,11 +268,20 @@ def main() -> None:
     )
     for name in ("hello", "add"):
         raw, svc = ip[f"raw_{name}"], ip[f"svc_{name}"]
-        t1.add(f"raw wasmtime-py floor: {name}", f"{raw.calls_per_s:,.0f}",
-               f"{raw.p50_ms * 1000:.0f}", f"{raw.p99_ms * 1000:.0f}", "1.00×")
-        t1.add(f"runtime execute(): {name}", f"{svc.calls_per_s:,.0f}",
-               f"{svc.p50_ms * 1000:.0f}", f"{svc.p99_ms * 1000:.0f}",
-               f"{svc.p50_ms / raw.p50_ms:.2f}×")
+        t1.add(
+            f"raw wasmtime-py floor: {name}",
+            f"{raw.calls_per_s:,.0f}",
+            f"{raw.p50_ms * 1000:.0f}",
+            f"{raw.p99_ms * 1000:.0f}",
+            "1.00×",
+        )
+        t1.add(
+            f"runtime execute(): {name}",
+            f"{svc.calls_per_s:,.0f}",
+            f"{svc.p50_ms * 1000:.0f}",
+            f"{svc.p99_ms * 1000:.0f}",
+            f"{svc.p50_ms / raw.p50_ms:.2f}×",
+        )
     t1.print()
     results: dict[str, Any] = {f"inproc_{k}": v for k, v in ip.items()}
 
@@ -255,14 +302,13 @@ def main() -> None:
                 t2.add(label, workers, concurrency, *r.row())
                 results[f"grpc_{kind}_w{workers}_c{concurrency}"] = r
     t2.print()
-    ratio = {
-        name: ip[f"svc_{name}"].p50_ms / ip[f"raw_{name}"].p50_ms for name in ("hello", "add")
-    }
+    ratio = {name: ip[f"svc_{name}"].p50_ms / ip[f"raw_{name}"].p50_ms for name in ("hello", "add")}
     results["execution_overhead_p50_ratio"] = ratio
-    print(f"\nservice-side execution overhead (p50): "
-          + ", ".join(f"{k} {v:.2f}×" for k, v in ratio.items()))
+    print(
+        "\nservice-side execution overhead (p50): "
+        + ", ".join(f"{k} {v:.2f}×" for k, v in ratio.items())
+    )
     print(f"saved {save_results('runtime', results)}")
-    _ = statistics  # noqa
 
 
 if __name__ == "__main__":

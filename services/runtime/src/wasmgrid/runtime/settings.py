@@ -41,7 +41,10 @@ class RuntimeSettings(ServiceSettings):
     allow_inline: bool = Field(False, description="accept module bytes in requests (tests, dev)")
 
     workers: int = Field(
-        1, ge=0, le=64, description="worker processes sharing the port; 0 = one per CPU"
+        0,
+        ge=0,
+        le=64,
+        description="worker processes sharing the port (python -m only); 0 = one per CPU",
     )
     worker_id: int = Field(0, ge=0, description="set by the supervisor for each worker process")
     supervised: bool = Field(False, description="set by the supervisor: a worker process")
@@ -54,6 +57,12 @@ class RuntimeSettings(ServiceSettings):
     max_stdin_bytes: int = Field(8 * MIB, ge=0, le=256 * MIB)
     stats_modules: int = Field(1000, ge=1, le=100_000, description="modules tracked by GetStats")
 
+    gil_switch_interval_us: int = Field(
+        500,
+        ge=0,
+        le=100_000,
+        description="sys.setswitchinterval for this process; 0 keeps Python's 5000 µs",
+    )
     epoch_tick_ms: int = Field(10, ge=1, le=1000, description="wall-clock check granularity")
     stack_bytes: int = Field(512 * 1024, ge=64 * 1024, le=64 * MIB, description="wasm stack")
     max_table_elements: int = Field(100_000, ge=1_000, le=10_000_000)
@@ -85,10 +94,4 @@ class RuntimeSettings(ServiceSettings):
                 "artifact_key must be at least 32 characters and not a placeholder"
                 " (or empty to generate one in the data dir)"
             )
-        return self
-
-    @model_validator(mode="after")
-    def _workers_need_a_fixed_port(self) -> RuntimeSettings:
-        if self.workers != 1 and not self.supervised and self.grpc_port == 0:
-            raise ValueError("several workers must share a fixed grpc_port, not 0")
         return self

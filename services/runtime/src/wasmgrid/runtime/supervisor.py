@@ -48,6 +48,13 @@ def main() -> None:
         # A supervised worker leaves /metrics to its supervisor.
         run("runtime", RuntimeSettings, RuntimeService, serve_metrics=not settings.supervised)
         return
+    if settings.grpc_port == 0:
+        print(
+            f"wasmgrid: invalid setting WASMGRID_RUNTIME_GRPC_PORT=0: {workers} workers must"
+            " share a fixed port (or set WASMGRID_RUNTIME_WORKERS=1)",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
     configure_logging("runtime", settings.log_level, json_lines=settings.log_json)
     sys.exit(Supervisor(settings, workers).run())
 
