@@ -201,6 +201,15 @@ def validate_module(data: bytes, policy: Policy) -> Report:
     refused = sorted(set(report.features) & policy.features_refused)
     if refused:
         add(Finding(ERROR, "feature.refused", f"uses refused proposals: {', '.join(refused)}"))
+    if info.code_scanned < info.code_bytes:
+        add(
+            Finding(
+                INFO,
+                "features.partial",
+                f"instructions scanned for proposals in {info.code_scanned} of"
+                f" {info.code_bytes} code bytes",
+            )
+        )
     if "producers" not in info.custom_sections:
         add(Finding(INFO, "producers.missing", "no producers section: language unknown"))
     report.valid = not report.errors

@@ -64,6 +64,9 @@ class ModuleInfo:
     has_start: bool = False
     function_count: int = 0
     table_count: int = 0
+    #: Code bytes whose instructions were scanned for proposals, and the total.
+    code_scanned: int = 0
+    code_bytes: int = 0
 
 
 class _Reader:
@@ -74,6 +77,11 @@ class _Reader:
 
     def at_end(self) -> bool:
         return self.pos >= self.end
+
+    def peek(self) -> int:
+        if self.pos >= self.end:
+            raise WasmFormatError(f"unexpected end of data at offset {self.pos}")
+        return int(self.data[self.pos])
 
     def byte(self) -> int:
         if self.pos >= self.end:
@@ -123,7 +131,11 @@ class _Reader:
         return lo, hi, bool(flags & 0x02), memory64
 
 
-def read_module(data: bytes) -> ModuleInfo:
+#: Instruction scanning is pure Python: bodies past this many code bytes are skipped.
+SCAN_CODE_BYTES = 4 * 1024 * 1024
+
+
+def read_module(data: bytes, scan_code_bytes: int = SCAN_CODE_BYTES) -> ModuleInfo:
     """Walk the sections of a core module and collect what the registry records."""
     if len(data) < 8 or data[:4] != MAGIC:
         raise WasmFormatError("not a WebAssembly binary (missing \\0asm magic)")
@@ -157,11 +169,13 @@ def read_module(data: bytes) -> ModuleInfo:
             _exports(body, info)
         elif sid == 8:
             info.has_start = True
+        elif sid == 10:
+            _code(body, info, scan_code_bytes)
         elif sid == 12:
             info.features.add("bulk-memory")
         elif sid == 13:
             info.features.add("exceptions")
-        elif sid not in (6, 9, 10, 11):
+        elif sid not in (6, 9, 11):
             raise WasmFormatError(f"unknown section id {sid} at offset {start}")
     mems = len(info.memories)
     if mems > 1:
@@ -226,9 +240,7 @@ def _imports(r: _Reader, info: ModuleInfo) -> None:
         if kind == 0:
             r.uleb()
         elif kind == 1:
-            _valtype(r, info)
-            r.limits()
-            info.table_count += 1
+            _tabletype(r, info)
         elif kind == 2:
             lo, hi, shared, m64 = r.limits()
             info.memories.append(Memory(lo, hi, shared, m64, imported=True))
@@ -245,12 +257,20 @@ def _imports(r: _Reader, info: ModuleInfo) -> None:
 
 def _tables(r: _Reader, info: ModuleInfo) -> None:
     for _ in range(r.uleb()):
-        if r.data[r.pos] == 0x40:  # table with an init expression: function-references
+        if r.peek() == 0x40:  # table with an init expression: function-references
             info.features.add("gc")
             return
+        _tabletype(r, info)
+
+
+def _tabletype(r: _Reader, info: ModuleInfo) -> None:
+    """A table: funcref tables are MVP; other element types need reference types."""
+    if r.peek() == _FUNCREF:
+        r.byte()
+    else:
         _valtype(r, info)
-        r.limits()
-        info.table_count += 1
+    r.limits()
+    info.table_count += 1
 
 
 def _exports(r: _Reader, info: ModuleInfo) -> None:
@@ -261,3 +281,199 @@ def _exports(r: _Reader, info: ModuleInfo) -> None:
         if kind not in _KINDS:
             raise WasmFormatError(f"export {name!r} has unknown kind {kind}")
         info.exports.append(Export(name, _KINDS[kind]))
+
+
+# ---------------------------------------------------------------- instruction scan
+
+_MEMARG_LOADS = range(0x28, 0x3F)
+_SIGN_EXT = range(0xC0, 0xC5)
+_NO_IMM = {0x00, 0x01, 0x05, 0x0B, 0x0F, 0x1A, 0x1B, 0xD1, 0xD3, 0xD5, 0x0A, 0x19}
+_IDX_IMM = {
+    0x0C,
+    0x0D,
+    0x10,
+    0x20,
+    0x21,
+    0x22,
+    0x23,
+    0x24,
+    0x07,
+    0x08,
+    0x09,
+    0x18,
+    0xD2,
+    0xD4,
+    0xD6,
+}
+_SIMD_MEMARG = set(range(0, 12)) | {92, 93}
+_SIMD_LANE = set(range(21, 35))
+_SIMD_MEMARG_LANE = set(range(84, 92))
+
+
+class _Unknown(Exception):
+    """An opcode this scanner does not decode: stop scanning the body."""
+
+
+def _code(r: _Reader, info: ModuleInfo, budget: int) -> None:
+    for _ in range(r.uleb()):
+        size = r.uleb()
+        start = r.pos
+        info.code_bytes += size
+        if info.code_scanned + size <= budget:
+            body = _Reader(r.data, start, start + size)
+            try:
+                _body(body, info)
+            except (_Unknown, WasmFormatError):
+                pass  # wasmtime has the final word on validity
+            info.code_scanned += size
+        r.take(size)
+
+
+def _memarg(r: _Reader, info: ModuleInfo) -> None:
+    align = r.uleb()
+    if align & 0x40:
+        info.features.add("multi-memory")
+        r.uleb()
+    r.uleb(64)
+
+
+def _sleb(r: _Reader) -> None:
+    while r.byte() & 0x80:
+        pass
+
+
+def _blocktype(r: _Reader, info: ModuleInfo) -> None:
+    b = r.peek()
+    if b == 0x40 or b in (0x7F, 0x7E, 0x7D, 0x7C):
+        r.byte()
+    elif b == _V128 or b in (_FUNCREF, _EXTERNREF, 0x63, 0x64):
+        _valtype(r, info)
+    else:  # a type index: blocks with parameters or several results
+        info.features.add("multi-value")
+        _sleb(r)
+
+
+def _body(r: _Reader, info: ModuleInfo) -> None:
+    f = info.features
+    for _ in range(r.uleb()):
+        r.uleb()
+        _valtype(r, info)
+    while not r.at_end():
+        op = r.byte()
+        if op in _NO_IMM or 0x45 <= op <= 0xBF:
+            continue
+        if op in _IDX_IMM:
+            r.uleb()
+            if op in (0x07, 0x08, 0x09, 0x18):
+                f.add("exceptions")
+            elif op == 0xD2:
+                f.add("reference-types")
+            elif op in (0xD4, 0xD6):
+                f.add("gc")
+        elif op in (0x02, 0x03, 0x04, 0x06):
+            _blocktype(r, info)
+            if op == 0x06:
+                f.add("exceptions")
+        elif op in _MEMARG_LOADS:
+            _memarg(r, info)
+        elif op in _SIGN_EXT:
+            f.add("sign-extension")
+        elif op == 0x41 or op == 0x42:
+            _sleb(r)
+        elif op == 0x43:
+            r.take(4)
+        elif op == 0x44:
+            r.take(8)
+        elif op == 0x0E:
+            for _ in range(r.uleb() + 1):
+                r.uleb()
+        elif op in (0x11, 0x13):
+            r.uleb()
+            if r.uleb() != 0:
+                f.add("reference-types")
+            if op == 0x13:
+                f.add("tail-call")
+        elif op == 0x12:
+            r.uleb()
+            f.add("tail-call")
+        elif op in (0x14, 0x15):
+            r.uleb()
+            f.add("gc")
+        elif op == 0x1C:
+            for _ in range(r.uleb()):
+                _valtype(r, info)
+            f.add("reference-types")
+        elif op in (0x25, 0x26):
+            r.uleb()
+            f.add("reference-types")
+        elif op in (0x3F, 0x40):
+            if r.uleb() != 0:
+                f.add("multi-memory")
+        elif op == 0xD0:
+            _sleb(r)
+            f.add("reference-types")
+        elif op == 0x1F:
+            _blocktype(r, info)
+            for _ in range(r.uleb()):
+                kind = r.byte()
+                if kind in (0, 1):
+                    r.uleb()
+                r.uleb()
+            f.add("exceptions")
+        elif op == 0xFC:
+            _prefix_fc(r, info, r.uleb())
+        elif op == 0xFD:
+            _prefix_fd(r, info, r.uleb())
+        elif op == 0xFE:
+            f.add("threads")
+            sub = r.uleb()
+            if sub == 0x03:
+                r.byte()
+            else:
+                _memarg(r, info)
+        else:
+            if op == 0xFB:
+                f.add("gc")
+            raise _Unknown(op)
+
+
+def _prefix_fc(r: _Reader, info: ModuleInfo, sub: int) -> None:
+    f = info.features
+    if sub <= 7:
+        f.add("nontrapping-float-to-int")
+    elif sub == 8:
+        r.uleb()
+        r.uleb()
+        f.add("bulk-memory")
+    elif sub in (9, 11):
+        r.uleb()
+        f.add("bulk-memory")
+    elif sub == 10:
+        r.uleb()
+        r.uleb()
+        f.add("bulk-memory")
+    elif sub in (12, 14):
+        r.uleb()
+        r.uleb()
+        f.add("bulk-memory")
+    elif sub == 13:
+        r.uleb()
+        f.add("bulk-memory")
+    elif sub in (15, 16, 17):
+        r.uleb()
+        f.add("reference-types")
+    else:
+        raise _Unknown(0xFC00 + sub)
+
+
+def _prefix_fd(r: _Reader, info: ModuleInfo, sub: int) -> None:
+    info.features.add("simd")
+    if sub in _SIMD_MEMARG:
+        _memarg(r, info)
+    elif sub in (12, 13):
+        r.take(16)
+    elif sub in _SIMD_LANE:
+        r.byte()
+    elif sub in _SIMD_MEMARG_LANE:
+        _memarg(r, info)
+        r.byte()
