@@ -1,24 +1,19 @@
 """Prometheus metrics of the cache service.
 
 Labels are bounded: `namespace` by the max_namespaces setting, the rest by code.
+Per-namespace counters are kept as plain integers on the hot path and pushed here by
+the sweeper (every sweep_interval_seconds); RPC latency is the kit's
+grpc_server_handling_seconds.
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
-
-from wasmgrid.common.metrics import LATENCY_BUCKETS
+from prometheus_client import Counter, Gauge
 
 OPERATIONS = Counter(
     "wasmgrid_cache_operations_total",
     "Cache operations by namespace, operation and result (hit, miss, ok, rejected).",
     ["namespace", "op", "result"],
-)
-OPERATION_SECONDS = Histogram(
-    "wasmgrid_cache_operation_seconds",
-    "Time the cache spends in one operation (L1 and, when needed, the shared tier).",
-    ["op"],
-    buckets=(0.00001, 0.000025, 0.00005, *LATENCY_BUCKETS),
 )
 EVICTIONS = Counter(
     "wasmgrid_cache_evictions_total",

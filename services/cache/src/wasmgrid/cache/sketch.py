@@ -24,6 +24,7 @@ _SEEDS = (
     0x94D049BB133111EB,
     0xC2B2AE3D27D4EB4F,
 )
+_S0, _S1, _S2, _S3 = _SEEDS
 # Halving both nibbles of a byte at once: byte -> (hi >> 1) << 4 | (lo >> 1).
 _HALVE = bytes(((b >> 4) >> 1) << 4 | ((b & 0x0F) >> 1) for b in range(256))
 
@@ -67,11 +68,17 @@ class FrequencySketch:
         self._additions = 0
         self._sample_size = SAMPLE_FACTOR * width
 
-    def _indexes(self, key: Hashable) -> list[int]:
+    def _indexes(self, key: Hashable) -> tuple[int, int, int, int]:
         h = hash(key) & _MASK64
         shift = self._shift
         width = self._width
-        return [row * width + (((h * seed) & _MASK64) >> shift) for row, seed in enumerate(_SEEDS)]
+        # Unrolled: this runs on every read and write of a W-TinyLFU namespace.
+        return (
+            ((h * _S0) & _MASK64) >> shift,
+            width + (((h * _S1) & _MASK64) >> shift),
+            2 * width + (((h * _S2) & _MASK64) >> shift),
+            3 * width + (((h * _S3) & _MASK64) >> shift),
+        )
 
     def frequency(self, key: Hashable) -> int:
         """The estimated number of recent accesses of `key` (0..15)."""
@@ -92,10 +99,10 @@ class FrequencySketch:
             pos = idx >> 1
             byte = table[pos]
             if idx & 1:
-                if byte >> 4 < MAX_COUNT:
+                if byte < 0xF0:
                     table[pos] = byte + 0x10
                     added = True
-            elif byte & 0x0F < MAX_COUNT:
+            elif byte & 0x0F != 0x0F:
                 table[pos] = byte + 1
                 added = True
         if added:

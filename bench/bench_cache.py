@@ -1,0 +1,315 @@
+"""Cache benchmarks: policy hit ratios, in-process and gRPC throughput, zstd savings on JSON,
+and the invalidation window between two replicas sharing a real Redis.
+
+Run with ``.venv/bin/python -m bench.bench_cache``. Bounded (about a minute and a half on
+two cores) and loopback-only. The gRPC Get rate is measured against a cache server in its
+own process, beside the raw grpc.aio echo floor measured in the same run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import grpc
+import zstandard
+
+from bench.harness import (
+    LoadResult,
+    Table,
+    free_port,
+    grpc_echo_baseline,
+    percentile,
+    run_load,
+    save_results,
+    subprocess_server,
+)
+from wasmgrid.api.cache.v1 import cache_pb2, cache_pb2_grpc
+from wasmgrid.cache.compression import DEFAULT_ZSTD_LEVEL, CompressionMode, Compressor
+from wasmgrid.cache.policies import PolicyName
+from wasmgrid.cache.settings import CacheSettings
+from wasmgrid.cache.simulate import simulate, zipf_trace, zipf_with_scans
+from wasmgrid.cache.tiered import NamespaceSpec, SetItem, TieredCache
+from wasmgrid.cli.embedded import EmbeddedRedis
+
+KEYS = 20_000
+TRACE = 100_000
+GRPC_SECONDS = 4.0
+GRPC_CONCURRENCY = 32
+WINDOW_SAMPLES = 200
+
+
+def _settings(**values: Any) -> CacheSettings:
+    """Settings from explicit values (and defaults), like the service's env would give."""
+    return CacheSettings(**values)
+
+
+def hit_ratios(results: dict[str, Any]) -> None:
+    """Every policy on three workloads at two cache sizes; W-TinyLFU's gain over LRU."""
+    workloads = {
+        "zipf 0.8": zipf_trace(KEYS, 0.8, TRACE, seed=1),
+        "zipf 0.99": zipf_trace(KEYS, 0.99, TRACE, seed=2),
+        "zipf 0.99 + scans": zipf_with_scans(
+            KEYS, 0.99, TRACE, scan_every=5_000, scan_length=2_000, seed=3
+        ),
+    }
+    policies = list(PolicyName)
+    table = Table(
+        f"Hit ratio ({KEYS:,} keys, {TRACE:,} requests; get, set on miss)",
+        ["workload", "cache", *[p.value for p in policies], "W-TinyLFU - LRU"],
+    )
+    rows = []
+    for name, trace in workloads.items():
+        for fraction in (0.01, 0.10):
+            capacity = int(KEYS * fraction)
+            ratios = {p.value: simulate(p, capacity, trace).hit_ratio for p in policies}
+            gain = (ratios["w-tinylfu"] - ratios["lru"]) * 100
+            table.add(
+                name,
+                f"{fraction:.0%}",
+                *[f"{ratios[p.value]:.3f}" for p in policies],
+                f"{gain:+.1f} pts",
+            )
+            rows.append(
+                {"workload": name, "cache_fraction": fraction, **ratios, "gain_points": gain}
+            )
+    table.print()
+    results["hit_ratio"] = rows
+
+
+async def in_process(results: dict[str, Any]) -> None:
+    """TieredCache get/set calls per second (memory only, 100-byte values, one coroutine)."""
+    cache = TieredCache(_settings(redis_url=""))
+    await cache.configure(NamespaceSpec("bench", max_bytes=64 * 1024 * 1024))
+    value = b"v" * 100
+    n = 100_000
+    keys = [f"key-{i}" for i in range(10_000)]
+    t0 = time.perf_counter()
+    for i in range(n):
+        await cache.set("bench", SetItem(keys[i % 10_000], value))
+    set_rate = n / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    for i in range(n):
+        await cache.get("bench", keys[i % 10_000])
+    get_rate = n / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    for i in range(n):
+        await cache.get("bench", f"absent-{i}")
+    miss_rate = n / (time.perf_counter() - t0)
+    await cache.stop()
+    table = Table("In-process operations (one coroutine, memory only)", ["operation", "ops/s"])
+    table.add("set (100 B, adaptive: stored raw)", f"{set_rate:,.0f}")
+    table.add("get hit", f"{get_rate:,.0f}")
+    table.add("get miss", f"{miss_rate:,.0f}")
+    table.print()
+    results["in_process"] = {
+        "set_per_s": set_rate,
+        "get_hit_per_s": get_rate,
+        "get_miss_per_s": miss_rate,
+    }
+
+
+#: The cache server without the kit's OpenTelemetry server interceptor, to split the
+#: gRPC overhead between tracing and the cache itself.
+UNTRACED_SERVER = """
+import asyncio
+from wasmgrid.cache.service import CacheService
+from wasmgrid.cache.settings import CacheSettings
+from wasmgrid.common.server import ServiceRunner, serve_until_signal
+settings = CacheSettings()
+asyncio.run(serve_until_signal(ServiceRunner(CacheService(settings), settings, tracing=False)))
+"""
+
+
+async def _grpc_get_load(args: list[str]) -> LoadResult:
+    port, metrics_port = free_port(), free_port()
+    env = {
+        "WASMGRID_CACHE_GRPC_PORT": str(port),
+        "WASMGRID_CACHE_METRICS_PORT": str(metrics_port),
+        "WASMGRID_CACHE_REDIS_URL": "",
+        "WASMGRID_REDIS_URL": "",
+        "WASMGRID_CACHE_LOG_LEVEL": "WARNING",
+    }
+    with subprocess_server(args, port, env=env):
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = cache_pb2_grpc.CacheServiceStub(channel)
+            await stub.Set(cache_pb2.SetRequest(namespace="bench", key="k", value=b"x" * 64))
+            request = cache_pb2.GetRequest(namespace="bench", key="k")
+
+            async def call() -> None:
+                await stub.Get(request)
+
+            return await run_load(call, GRPC_CONCURRENCY, seconds=GRPC_SECONDS)
+
+
+async def grpc_get(results: dict[str, Any]) -> None:
+    """Get RPCs per second on a cache server process, beside the raw grpc.aio echo floor."""
+    echo = await grpc_echo_baseline(GRPC_CONCURRENCY, GRPC_SECONDS)
+    traced = await _grpc_get_load([sys.executable, "-m", "wasmgrid.cache"])
+    untraced = await _grpc_get_load([sys.executable, "-c", UNTRACED_SERVER])
+    table = Table(
+        f"gRPC Get vs raw grpc.aio echo (64-byte value, {GRPC_CONCURRENCY} in flight, same run)",
+        ["path", "calls/s", "p50 ms", "p99 ms", "errors", "vs echo"],
+    )
+    table.add("grpc.aio echo (floor)", *echo.row(), "1.00x")
+    for name, r in (
+        ("CacheService.Get (python -m wasmgrid.cache)", traced),
+        ("CacheService.Get, kit without OTel interceptor", untraced),
+    ):
+        ratio = r.calls_per_s / echo.calls_per_s if echo.calls_per_s else 0.0
+        table.add(name, *r.row(), f"{ratio:.2f}x")
+    table.print()
+    results["grpc_echo"] = echo
+    results["grpc_get"] = traced
+    results["grpc_get_untraced"] = untraced
+    results["grpc_get_vs_echo"] = traced.calls_per_s / echo.calls_per_s if echo.calls_per_s else 0
+    results["grpc_get_untraced_vs_echo"] = (
+        untraced.calls_per_s / echo.calls_per_s if echo.calls_per_s else 0
+    )
+
+
+def _json_payload(size: int, rng: random.Random) -> bytes:
+    """An API-like JSON document of about `size` bytes (records with varied fields)."""
+    words = ["alpha", "beta", "gamma", "delta", "module", "wasm", "edge", "cache", "run", "ok"]
+    records = []
+    doc = b"[]"
+    while len(doc) < size:
+        records.append(
+            {
+                "id": rng.randrange(10**9),
+                "name": f"{rng.choice(words)}-{rng.choice(words)}-{rng.randrange(1000)}",
+                "digest": f"{rng.getrandbits(256):064x}",
+                "created_at": f"2026-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}",
+                "score": round(rng.random() * 100, 3),
+                "tags": rng.sample(words, 3),
+                "active": rng.random() < 0.8,
+            }
+        )
+        doc = json.dumps(records).encode()
+    return doc
+
+
+def compression(results: dict[str, Any]) -> None:
+    """zstd (the namespace default level) on JSON documents of 1 to 64 KiB."""
+    rng = random.Random(5)
+    compressor = Compressor()
+    table = Table(
+        f"zstd level {DEFAULT_ZSTD_LEVEL} on JSON (records with ids, names, sha256 digests, dates)",
+        ["payload", "raw bytes", "stored bytes", "saving", "compress MB/s", "decompress MB/s"],
+    )
+    rows = []
+    for kib in (1, 4, 16, 64):
+        doc = _json_payload(kib * 1024, rng)
+        codec, packed = compressor.compress(doc, CompressionMode.ZSTD, DEFAULT_ZSTD_LEVEL, 0)
+        reps = max(20, 2_000_000 // len(doc))
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            compressor.compress(doc, CompressionMode.ZSTD, DEFAULT_ZSTD_LEVEL, 0)
+        c_rate = reps * len(doc) / (time.perf_counter() - t0) / 1e6
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            compressor.decompress(codec, packed, len(doc))
+        d_rate = reps * len(doc) / (time.perf_counter() - t0) / 1e6
+        saving = 1 - len(packed) / len(doc)
+        table.add(
+            f"{kib} KiB", len(doc), len(packed), f"{saving:.1%}", f"{c_rate:,.0f}", f"{d_rate:,.0f}"
+        )
+        rows.append({"kib": kib, "raw": len(doc), "stored": len(packed), "saving": saving})
+    table.print()
+    results["zstd_json"] = rows
+    results["zstd_version"] = zstandard.__version__
+
+
+async def invalidation_window(results: dict[str, Any]) -> None:
+    """Two in-process replicas over a real Redis: how long B serves a replaced key."""
+    with tempfile.TemporaryDirectory(prefix="bench-cache-redis-") as tmp:
+        redis = EmbeddedRedis(Path(tmp), free_port())
+        redis.start()
+        try:
+            settings = _settings(redis_url=redis.url)
+            a, b = TieredCache(settings), TieredCache(settings)
+            await a.start()
+            await b.start()
+            try:
+                windows, shared_get = await _measure_window(a, b)
+            finally:
+                await a.stop()
+                await b.stop()
+        finally:
+            redis.stop()
+    windows.sort()
+    table = Table(
+        f"Invalidation window: A replaces a key B holds in memory ({WINDOW_SAMPLES} samples)",
+        ["measure", "p50 ms", "p99 ms", "max ms"],
+    )
+    table.add(
+        "A's Set returned -> B serves the new value",
+        f"{percentile(windows, 0.5) * 1e3:.3f}",
+        f"{percentile(windows, 0.99) * 1e3:.3f}",
+        f"{windows[-1] * 1e3:.3f}",
+    )
+    table.add(
+        "B get on L1 miss (read-through from Redis)",
+        f"{percentile(shared_get, 0.5) * 1e3:.3f}",
+        f"{percentile(shared_get, 0.99) * 1e3:.3f}",
+        f"{shared_get[-1] * 1e3:.3f}",
+    )
+    table.print()
+    results["invalidation_window_ms"] = {
+        "p50": percentile(windows, 0.5) * 1e3,
+        "p99": percentile(windows, 0.99) * 1e3,
+        "max": windows[-1] * 1e3,
+        "mean": statistics.fmean(windows) * 1e3,
+    }
+    results["shared_read_through_ms"] = {
+        "p50": percentile(shared_get, 0.5) * 1e3,
+        "p99": percentile(shared_get, 0.99) * 1e3,
+    }
+
+
+async def _measure_window(a: TieredCache, b: TieredCache) -> tuple[list[float], list[float]]:
+    windows: list[float] = []
+    shared_get: list[float] = []
+    for i in range(WINDOW_SAMPLES):
+        value = f"value-{i}".encode()
+        await a.set("win", SetItem("k", value))
+        done = time.perf_counter()
+        deadline = done + 5
+        while True:
+            t0 = time.perf_counter()
+            got = await b.get("win", "k")
+            if got.value == value:
+                windows.append(time.perf_counter() - done)
+                if got.shared:
+                    shared_get.append(time.perf_counter() - t0)
+                break
+            if time.perf_counter() > deadline:
+                raise RuntimeError("replica B never saw the replaced value")
+            await asyncio.sleep(0)  # let B's subscription deliver the invalidation
+        assert (await b.get("win", "k")).value == value  # B now holds it in memory
+    shared_get.sort()
+    return windows, shared_get
+
+
+def main() -> None:
+    os.environ.pop("WASMGRID_REDIS_URL", None)
+    os.environ.pop("WASMGRID_CACHE_REDIS_URL", None)
+    results: dict[str, Any] = {}
+    hit_ratios(results)
+    asyncio.run(in_process(results))
+    compression(results)
+    asyncio.run(invalidation_window(results))
+    asyncio.run(grpc_get(results))
+    save_results("cache", results)
+
+
+if __name__ == "__main__":
+    main()
