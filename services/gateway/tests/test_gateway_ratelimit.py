@@ -80,7 +80,8 @@ async def test_redis_token_bucket_and_window(redis_url: str) -> None:
 
 
 async def test_two_redis_clients_share_one_limit(redis_url: str) -> None:
-    a, b = RedisLimiter.from_url(redis_url), RedisLimiter.from_url(redis_url)
+    a = RedisLimiter.from_url(redis_url, timeout=5, max_connections=8)
+    b = RedisLimiter.from_url(redis_url, timeout=5, max_connections=8)
     try:
         rule = Rule("sliding_window", limit=50, window_seconds=5.0, burst=50)
         results = await asyncio.gather(

@@ -254,12 +254,27 @@ class RedisLimiter(Limiter):
         self._node = os.urandom(6).hex()
 
     @classmethod
-    def from_url(cls, url: str, *, fail_open: bool = True, timeout: float = 0.25) -> RedisLimiter:
-        """A limiter on a new client whose calls time out after `timeout` seconds."""
-        client = aioredis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout, retry_on_timeout=False
+    def from_url(
+        cls,
+        url: str,
+        *,
+        fail_open: bool = True,
+        timeout: float = 0.25,
+        max_connections: int = 64,
+    ) -> RedisLimiter:
+        """A limiter on its own connection pool; a decision waits at most `timeout` seconds.
+
+        The pool blocks (up to `timeout`) rather than failing when all `max_connections`
+        are busy, so a burst queues for a connection instead of failing open.
+        """
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            timeout=timeout,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
         )
-        return cls(client, fail_open=fail_open)
+        return cls(aioredis.Redis(connection_pool=pool), fail_open=fail_open)
 
     async def check(self, key: str, rule: Rule) -> Decision:
         try:
@@ -298,3 +313,4 @@ class RedisLimiter(Limiter):
 
     async def close(self) -> None:
         await self.client.aclose()
+        await self.client.connection_pool.disconnect()
