@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -366,3 +367,32 @@ async def test_expiring_a_future_silence_ends_it(start_monitor: StartMonitor) ->
     assert expired.state == pb.SILENCE_STATE_EXPIRED
     again = await m.stub.GetSilence(pb.GetSilenceRequest(id=created.id))
     assert again.state == pb.SILENCE_STATE_EXPIRED and again.ends_at == expired.ends_at
+
+
+async def test_only_one_replica_notifies_and_another_takes_over(
+    tiny: ServiceRunner, receiver: Receiver, start_monitor: StartMonitor
+) -> None:
+    case = uuid.uuid4().hex
+    a = await start_monitor(targets=targets(tiny), webhook_urls=receiver.url)
+    b = await start_monitor(targets=targets(tiny), webhook_urls=receiver.url)
+    await a.stub.CreateRule(pb.CreateRuleRequest(rule=signal_rule(case)))
+    SIGNAL.labels(case).set(1)
+    for m in (a, b):  # both replicas evaluate the shared rule
+        await poll_until(_firing(m), "firing on both replicas")
+    await poll_until(lambda: _true(len(receiver.bodies) >= 1), "the first notification")
+    rounds = [m.service.evaluator.rounds for m in (a, b)]
+    await poll_until(
+        lambda: _true(
+            all(m.service.evaluator.rounds >= r + 5 for m, r in zip((a, b), rounds, strict=True))
+        ),
+        "five more evaluations on both replicas",
+    )
+    assert len(receiver.bodies) == 1, "both replicas notified"
+    leader = a if a.service.evaluator.leadership and a.service.evaluator.leadership.leader else b
+    await leader.runner.stop(0.2)
+    await poll_until(lambda: _true(len(receiver.bodies) >= 2), "the other replica to take over")
+    assert receiver.bodies[1]["alerts"][0]["labels"]["case"] == case
+
+
+def _firing(m: Monitor) -> Callable[[], Awaitable[pb.Alert | None]]:
+    return lambda: state_is(m, "SignalHigh", pb.ALERT_STATE_FIRING)

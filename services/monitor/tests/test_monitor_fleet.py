@@ -166,3 +166,23 @@ async def test_scraped_metrics_are_queryable(start_monitor: StartMonitor) -> Non
         assert "quantile" in (err.value.details() or "")
     finally:
         await tiny.stop(0.1)
+
+
+async def test_replicas_are_discovered_through_dns(start_monitor: StartMonitor) -> None:
+    tiny = await start_tiny()
+    try:
+        m = await start_monitor(
+            targets=f"tiny=dns:localhost:{tiny.grpc_port}|http://{{host}}:{tiny.metrics_port}/metrics"
+        )
+
+        async def discovered() -> pb.TargetHealth | None:
+            resp = await m.stub.GetFleetHealth(pb.GetFleetHealthRequest(service="tiny"))
+            for t in resp.targets:
+                if t.instance == tiny.address and t.status == pb.SERVING_STATUS_SERVING:
+                    return t
+            return None
+
+        t = await poll_until(discovered, "the 127.0.0.1 replica behind localhost SERVING")
+        assert t.metrics_url == f"http://127.0.0.1:{tiny.metrics_port}/metrics"
+    finally:
+        await tiny.stop(0.1)

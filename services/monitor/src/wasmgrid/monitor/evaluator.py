@@ -14,6 +14,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from wasmgrid.common.errors import ServiceError
 from wasmgrid.monitor.alerting import AlertEngine, AlertState, Silence
 from wasmgrid.monitor.backend import Backend
+from wasmgrid.monitor.leader import Leadership
 from wasmgrid.monitor.loops import every
 from wasmgrid.monitor.notify import (
     Deliverer,
@@ -64,6 +65,7 @@ class Evaluator:
         webhook_urls: Sequence[str],
         alertmanager_url: str,
         external_url: str,
+        leadership: Leadership | None = None,
     ) -> None:
         self.backend = backend
         self.engine = engine
@@ -83,6 +85,7 @@ class Evaluator:
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._unqueued: list[Outgoing] = []
+        self.leadership = leadership
 
     def rules(self) -> dict[str, Rule]:
         """Every rule: file rules, then API rules (which cannot reuse a file rule's name)."""
@@ -93,11 +96,13 @@ class Evaluator:
         self._task = asyncio.create_task(self._loop(), name="rule-evaluation")
 
     async def stop(self) -> None:
-        """Stop evaluating."""
+        """Stop evaluating (and hand the notifier role to another replica)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self.leadership is not None:
+            await self.leadership.close()
 
     async def _loop(self) -> None:
         await every("evaluation", self.interval, self.evaluate_once)
@@ -160,6 +165,8 @@ class Evaluator:
             self.rounds += 1
 
     async def _notify(self, now: float) -> None:
+        if self.leadership is not None and not await self.leadership.check():
+            return  # another replica notifies
         alerts = list(self.engine.alerts.values())
         items: list[Outgoing] = []
         if self.webhook_urls:

@@ -31,6 +31,7 @@ from wasmgrid.monitor.alerting import AlertEngine, AlertState, new_silence
 from wasmgrid.monitor.backend import Backend, LocalBackend, PrometheusBackend
 from wasmgrid.monitor.evaluator import Evaluator
 from wasmgrid.monitor.fleet import Fleet, Replica, Status, aggregate
+from wasmgrid.monitor.leader import Leadership
 from wasmgrid.monitor.logstore import LogQuery, LogStore
 from wasmgrid.monitor.notify import Deliverer, Planner
 from wasmgrid.monitor.query import (
@@ -198,6 +199,7 @@ class MonitorService(Service):
             webhook_urls=s.webhook_urls,
             alertmanager_url=s.alertmanager_url,
             external_url=s.external_url,
+            leadership=Leadership(s.database_url),
         )
         await self._deliverer.start()
         await self.fleet.start()
