@@ -202,6 +202,11 @@ async def seed(dsn: str, stub: Any, admin: str) -> list[str]:
                 seed_row["size_bytes"],
                 seed_row["validation"],
             )
+            await conn.execute(
+                "INSERT INTO rating_shards (module_id, shard, count, sum, stars)"
+                " SELECT id, 0, rating_count, rating_sum, stars FROM modules"
+                " WHERE rating_count > 0 AND name LIKE '%-%-%-%'"
+            )
             # Same search vector as Store._refresh_module.
             await conn.execute(
                 "UPDATE modules m SET search_vector ="

@@ -92,6 +92,7 @@ def make_settings(database_url: str, admin_token: str, **overrides: Any) -> Mark
         bootstrap_admin="admin",
         bootstrap_admin_token=admin_token,
         readiness_interval_seconds=0.5,
+        rating_refresh_seconds=0.2,
         db_wait_seconds=20,
         **overrides,
     )

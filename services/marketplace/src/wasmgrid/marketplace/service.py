@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import inspect
@@ -12,7 +13,7 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -878,6 +879,7 @@ class MarketplaceService(Service):
         self._pool: asyncpg.Pool | None = None
         self._store: Store | None = None
         self.blob_cache = BlobCache(settings.download_cache_bytes)
+        self._refresher: asyncio.Task[None] | None = None
 
     @property
     def store(self) -> Store:
@@ -910,9 +912,32 @@ class MarketplaceService(Service):
             if await self._store.bootstrap_admin(s.bootstrap_admin, s.bootstrap_admin_token):
                 log.info("bootstrap admin ready", extra={"username": s.bootstrap_admin})
 
+        self._refresher = asyncio.create_task(self._refresh_ratings())
+
     async def stop(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
         if self._pool is not None:
             await self._pool.close()
+
+    async def _refresh_ratings(self) -> None:
+        """Keep modules.rating_* (the search sort keys) within ~one interval of the shards."""
+        interval = self.settings.rating_refresh_seconds
+        # A rating's updated_at is its statement start; it commits shortly after. Rescanning
+        # a margin behind the last pass covers ratings that committed late.
+        margin = timedelta(seconds=max(60.0, 2 * interval))
+        last = datetime.now(UTC) - margin
+        while True:
+            await asyncio.sleep(interval)
+            started = datetime.now(UTC)
+            try:
+                await self.store.refresh_rating_columns(last - margin)
+            except (*_DB_DOWN, asyncpg.PostgresError) as exc:
+                log.warning("rating refresh failed, will retry: %r", exc)
+                continue
+            last = started
 
     async def check_ready(self) -> str | None:
         if self._pool is None:

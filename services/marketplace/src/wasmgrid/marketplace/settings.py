@@ -50,6 +50,9 @@ class MarketplaceSettings(ServiceSettings):
     max_initial_memory_pages: int = Field(16384, ge=1, le=65536)
     max_versions_per_module: int = Field(10_000, ge=1)
     download_cache_bytes: int = Field(64 * MIB, ge=0, le=4096 * MIB)
+    rating_refresh_seconds: float = Field(
+        1.0, gt=0, le=3600, description="how often search's rating columns catch up"
+    )
     pg_trgm: bool = Field(True, description="use pg_trgm when CREATE EXTENSION succeeds")
 
     @field_validator("allowed_import_modules", mode="before")

@@ -597,12 +597,16 @@ class Store:
     # ------------------------------------------------------------ reads
 
     async def module(self, mod: ModuleName) -> asyncpg.Record:
+        cols = _MODULE_COLS.replace(
+            "m.rating_count, m.rating_avg", "rs.c AS rating_count, rs.avg AS rating_avg"
+        )
         row = await self.pool.fetchrow(
-            f"SELECT {_MODULE_COLS},"
+            f"SELECT {cols},"
             " (SELECT count(*) FROM versions WHERE module_id = m.id) AS version_count,"
             " ARRAY(SELECT u.username FROM namespace_owners o JOIN users u ON u.id = o.user_id"
             "       WHERE o.namespace_id = m.namespace_id ORDER BY u.username_norm) AS owners"
-            " FROM modules m JOIN namespaces n ON n.id = m.namespace_id WHERE m.full_norm = $1",
+            " FROM modules m JOIN namespaces n ON n.id = m.namespace_id"
+            " CROSS JOIN LATERAL rating_summary(m.id) rs WHERE m.full_norm = $1",
             mod.full_norm,
         )
         if row is None:
@@ -788,10 +792,26 @@ class Store:
             *args,
         )
         summary = await self.pool.fetchrow(
-            "SELECT rating_count, rating_avg, stars FROM modules WHERE id = $1", mid
+            "SELECT c AS rating_count, avg AS rating_avg, h AS stars FROM rating_summary($1)", mid
         )
         assert summary is not None
         return list(rows), summary
+
+    async def refresh_rating_columns(self, since: datetime) -> int:
+        """Copy exact shard sums into modules.rating_* (search sort) for modules rated
+        since `since`; returns how many modules changed."""
+        result: str = await self.pool.execute(
+            "WITH dirty AS (SELECT DISTINCT module_id FROM rating_shards WHERE updated_at >= $1)"
+            " UPDATE modules m SET rating_count = rs.c, rating_sum = rs.s, stars = rs.h"
+            " FROM dirty, LATERAL (SELECT sum(x.count)::bigint AS c, sum(x.sum)::bigint AS s,"
+            "   ARRAY[sum(x.stars[1]), sum(x.stars[2]), sum(x.stars[3]), sum(x.stars[4]),"
+            "         sum(x.stars[5])]::bigint[] AS h"
+            "   FROM rating_shards x WHERE x.module_id = dirty.module_id) rs"
+            " WHERE m.id = dirty.module_id"
+            " AND (m.rating_count, m.rating_sum, m.stars) IS DISTINCT FROM (rs.c, rs.s, rs.h)",
+            since,
+        )
+        return int(result.split()[-1])
 
     # ------------------------------------------------------------ stats
 
