@@ -7,7 +7,6 @@ import hashlib
 import logging
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -372,8 +371,6 @@ class RuntimeService(Service):
 
     async def start(self) -> None:
         s = self.settings
-        if s.gil_switch_interval_us:
-            sys.setswitchinterval(s.gil_switch_interval_us / 1e6)
         data_dir = Path(s.data_dir)
         key = load_or_create_key(data_dir, s.artifact_key)
         blobs = BlobStore(data_dir / "blobs", s.max_disk_bytes)

@@ -57,12 +57,6 @@ class RuntimeSettings(ServiceSettings):
     max_stdin_bytes: int = Field(8 * MIB, ge=0, le=256 * MIB)
     stats_modules: int = Field(1000, ge=1, le=100_000, description="modules tracked by GetStats")
 
-    gil_switch_interval_us: int = Field(
-        500,
-        ge=0,
-        le=100_000,
-        description="sys.setswitchinterval for this process; 0 keeps Python's 5000 µs",
-    )
     epoch_tick_ms: int = Field(10, ge=1, le=1000, description="wall-clock check granularity")
     stack_bytes: int = Field(512 * 1024, ge=64 * 1024, le=64 * MIB, description="wasm stack")
     max_table_elements: int = Field(100_000, ge=1_000, le=10_000_000)

@@ -1,0 +1,126 @@
+"""Unit tests of the runtime's pure domain modules (no gRPC, no engine where possible)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from wasmgrid.common.errors import InvalidArgument
+from wasmgrid.runtime.engine import EngineOptions, engine_fingerprint
+from wasmgrid.runtime.limits import LimitPolicy, LimitValues, resolve_limits
+from wasmgrid.runtime.modules import parse_digest
+from wasmgrid.runtime.sandbox import Outcome, Signature
+from wasmgrid.runtime.stats import StatsTable
+from wasmgrid.runtime.store import ArtifactStore, BlobStore, DiskCache
+from wasmgrid.runtime.validation import check_call, check_env
+
+POLICY = LimitPolicy(
+    defaults=LimitValues(1000, 5000, 64 << 20, 1 << 20, 1 << 16),
+    maxima=LimitValues(10_000, 60_000, 1 << 30, 8 << 20, 1 << 20),
+    stack_bytes=512 * 1024,
+    max_table_elements=100_000,
+)
+
+
+def test_limits_default_clamp_and_page_rounding() -> None:
+    applied = resolve_limits(LimitValues(fuel=0, memory_bytes=100_000), POLICY)
+    assert applied.fuel == 1000
+    assert applied.memory_bytes == 65536  # rounded down to whole pages
+    clamped = resolve_limits(LimitValues(fuel=10**12, timeout_ms=10**9), POLICY)
+    assert (clamped.fuel, clamped.timeout_ms) == (10_000, 60_000)
+    assert resolve_limits(LimitValues(memory_bytes=1), POLICY).memory_bytes == 65536
+
+
+def test_negative_limit_is_refused() -> None:
+    with pytest.raises(InvalidArgument, match="limits.fuel must be >= 0"):
+        resolve_limits(LimitValues(fuel=-1), POLICY)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("ab" * 32, "ab" * 32), ("sha256:" + "AB" * 32, "ab" * 32), ("  " + "0" * 64, "0" * 64)],
+)
+def test_parse_digest_accepts(raw: str, expected: str) -> None:
+    assert parse_digest(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["", "ab" * 31, "sha512:" + "ab" * 32, "../" + "a" * 61, "g" * 64])
+def test_parse_digest_refuses(raw: str) -> None:
+    with pytest.raises(InvalidArgument, match="module.digest must be 64 hex"):
+        parse_digest(raw)
+
+
+def test_signature_rendering_and_callability() -> None:
+    assert str(Signature("divmod", ("i32", "i32"), ("i32", "i32"))) == (
+        "divmod(i32, i32) -> (i32, i32)"
+    )
+    assert str(Signature("f", (), ())) == "f() -> ()"
+    assert not Signature("g", ("externref",), ("i32",)).callable
+
+
+def test_check_call_names_the_real_signature() -> None:
+    fns = {"add": Signature("add", ("i32", "i32"), ("i32",))}
+    assert check_call(fns, "add", [("i32", 1), ("i32", 2)], "d").name == "add"
+    with pytest.raises(InvalidArgument, match=r"args\[0\] of export add\(i32, i32\) -> i32"):
+        check_call(fns, "add", [("f64", 1.0), ("i32", 2)], "d")
+    with pytest.raises(InvalidArgument, match="exported functions: add"):
+        check_call(fns, "sub", [], "d")
+
+
+def test_check_env_limits() -> None:
+    assert check_env([("A", "1")]) == (("A", "1"),)
+    with pytest.raises(InvalidArgument, match=r"env\[0\].value of 'A' must not contain NUL"):
+        check_env([("A", "x\0y")])
+
+
+def test_stats_table_is_bounded_and_ranks_by_invocations() -> None:
+    table = StatsTable(capacity=2)
+    for digest, n in (("a", 3), ("b", 1), ("c", 2)):
+        for _ in range(n):
+            table.record(digest, f"name-{digest}", Outcome.OK, 0.001, 10)
+    assert len(table.modules) == 2  # "a" was least recently used when "c" arrived
+    assert [m.digest for m in table.top(5)] == ["c", "b"]
+    assert table.invocations == 6 and table.outcomes[Outcome.OK] == 6
+
+
+def test_fingerprint_changes_with_engine_options() -> None:
+    base = engine_fingerprint(EngineOptions())
+    assert base == engine_fingerprint(EngineOptions())
+    assert base != engine_fingerprint(EngineOptions(stack_bytes=1 << 20))
+
+
+def test_artifact_hmac_rejects_tampering_and_other_keys(tmp_path: Path) -> None:
+    digest = "cd" * 32
+    good = ArtifactStore(tmp_path, b"k" * 32, "fp", 1 << 20)
+    good.put(digest, b"compiled code")
+    assert good.get(digest) == (b"compiled code", "")
+    other = ArtifactStore(tmp_path, b"x" * 32, "fp", 1 << 20)
+    assert other.get(digest) == (None, "hmac")
+    assert not good.path(digest).exists()  # the rejected file is removed
+    good.put(digest, b"compiled code")
+    good.path(digest).write_bytes(b"junk")
+    assert good.get(digest) == (None, "corrupt")
+    assert good.get("ef" * 32) == (None, "missing")
+
+
+def test_blob_store_verifies_on_read(tmp_path: Path) -> None:
+    import hashlib
+
+    data = b"\0asm\x01\0\0\0"
+    digest = hashlib.sha256(data).hexdigest()
+    blobs = BlobStore(tmp_path, 1 << 20)
+    blobs.put(digest, data)
+    assert blobs.get(digest) == data
+    blobs.path(digest).write_bytes(b"bitrot")
+    assert blobs.get(digest) is None
+    with pytest.raises(ValueError, match="not a sha256 hex digest"):
+        blobs.path("../etc/passwd")
+
+
+def test_disk_cache_evicts_oldest_beyond_its_bound(tmp_path: Path) -> None:
+    cache = DiskCache(tmp_path, max_bytes=250)
+    for i in range(4):
+        cache.put(tmp_path / f"f{i}", b"x" * 100)
+    assert cache.bytes <= 250
+    assert (tmp_path / "f3").exists() and not (tmp_path / "f0").exists()
