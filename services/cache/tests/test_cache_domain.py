@@ -239,3 +239,14 @@ def test_expiry_tags_versions_and_reconfigure() -> None:
         NamespaceConfig(name="n", max_bytes=1 << 20, max_entries=3, policy=PolicyName.FIFO)
     )
     assert len(ns) == 3 and evicted == ["k90", "k91", "k92", "k93", "k94", "k95", "k96"]
+
+
+def test_decompression_memory_follows_the_frame_not_the_claim() -> None:
+    c = Compressor()
+    small = zstandard.ZstdCompressor().compress(b"y" * 3000)
+    # A writer claiming 2 GB for a 3 KB frame gets a refusal, not a 2 GB buffer.
+    with pytest.raises(CorruptValue, match="3000"):
+        c.decompress(Codec.ZSTD, small, 2_000_000_000)
+    big = random.Random(2).randbytes(3 << 20)
+    packed = zstandard.ZstdCompressor().compress(big)
+    assert c.decompress(Codec.ZSTD, packed, len(big)) == big

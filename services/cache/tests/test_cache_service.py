@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import urllib.request
 from typing import Any
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from wasmgrid.api.cache.v1 import cache_pb2
 from wasmgrid.api.common.v1 import common_pb2
@@ -342,3 +346,29 @@ async def test_metrics_exported(start_cache: Any, poll: Any) -> None:
     text = await poll(scraped, "the sweeper to export the namespace counters", 5.0)
     assert 'wasmgrid_cache_entries{namespace="m"} 1.0' in text
     assert 'grpc_server_handled_total{grpc_code="OK",grpc_method="Get"' in text
+
+
+async def test_health_is_serving(start_cache: Any, poll: Any) -> None:
+    r = await start_cache()
+    health = health_pb2_grpc.HealthStub(r.channel)
+
+    async def serving() -> bool:
+        reply = await health.Check(
+            health_pb2.HealthCheckRequest(service="wasmgrid.api.cache.v1.CacheService")
+        )
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+    await poll(serving, "the cache service to report SERVING", 5.0)
+
+
+def test_bad_setting_stops_with_one_line_naming_the_variable() -> None:
+    env = {**os.environ, "WASMGRID_CACHE_MAX_BATCH": "0", "WASMGRID_CACHE_GRPC_PORT": "0"}
+    out = subprocess.run(
+        [sys.executable, "-m", "wasmgrid.cache"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2
+    assert "WASMGRID_CACHE_MAX_BATCH='0'" in out.stderr, out.stderr

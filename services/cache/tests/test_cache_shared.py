@@ -9,6 +9,8 @@ import urllib.request
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
+import zstandard
 
 from wasmgrid.api.cache.v1 import cache_pb2 as pb
 from wasmgrid.cache.redis_tier import SharedRecord, TierState
@@ -227,3 +229,26 @@ async def test_engine_counts_shared_hits(start_cache: Any, redis_url: str) -> No
 def _no_env_redis(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("WASMGRID_REDIS_URL", raising=False)
     monkeypatch.delenv("WASMGRID_CACHE_REDIS_URL", raising=False)
+
+
+async def test_hostile_or_corrupt_shared_entries_are_dropped(
+    start_cache: Any, redis_url: str
+) -> None:
+    a = await start_cache(redis_url=redis_url)
+    client = aioredis.from_url(redis_url)
+    try:
+        bomb = zstandard.ZstdCompressor().compress(b"\0" * 10_000_000)
+        for key, fields in {
+            "bomb": {"v": bomb, "r": 100, "c": 1, "p": 0, "t": "[]", "n": 1, "e": 0},
+            "huge": {"v": b"x", "r": 1 << 40, "c": 1, "p": 0, "t": "[]", "n": 1, "e": 0},
+            "garbage": {"v": b"x", "r": "nope", "c": 0, "p": 0, "t": "{", "n": 1, "e": 0},
+        }.items():
+            await client.hset(f"wasmgrid:cache:evil:k:{key}", mapping=fields)  # type: ignore[arg-type]
+        for key in ("bomb", "huge", "garbage"):
+            got = await a.stub.Get(pb.GetRequest(namespace="evil", key=key))
+            assert not got.found, key
+            assert not await client.exists(f"wasmgrid:cache:evil:k:{key}"), key
+        await a.stub.Set(pb.SetRequest(namespace="evil", key="fine", value=b"ok"))
+        assert (await a.stub.Get(pb.GetRequest(namespace="evil", key="fine"))).value == b"ok"
+    finally:
+        await client.aclose()

@@ -19,6 +19,8 @@ MAX_ZSTD_LEVEL = 19
 DEFAULT_MIN_COMPRESS_BYTES = 512
 #: ADAPTIVE keeps the compressed form only if it saves at least this fraction.
 MIN_SAVING = 0.05
+#: Decompression reads at most this much at a time.
+READ_CHUNK = 1 << 20
 
 
 class Codec(IntEnum):
@@ -76,17 +78,20 @@ class Compressor:
             return stored
         if codec != Codec.ZSTD:
             raise CorruptValue(f"unknown codec {codec}")
+        chunks: list[bytes] = []
+        size = 0
         try:
             with self._decompressor.stream_reader(io.BytesIO(stored)) as reader:
-                out = reader.read(raw_len + 1)
-                # read() may return short; keep reading until the cap or the end.
-                while len(out) <= raw_len:
-                    more = reader.read(raw_len + 1 - len(out))
-                    if not more:
+                # Chunked: memory grows with what the frame really yields, never with
+                # what a header claims; one byte past raw_len is enough to refuse it.
+                while size <= raw_len:
+                    chunk = reader.read(min(READ_CHUNK, raw_len + 1 - size))
+                    if not chunk:
                         break
-                    out += more
+                    chunks.append(chunk)
+                    size += len(chunk)
         except zstandard.ZstdError as exc:
             raise CorruptValue(f"zstd frame does not decode: {exc}") from None
-        if len(out) != raw_len:
-            raise CorruptValue(f"zstd value decodes to {len(out)}+ bytes, expected {raw_len}")
-        return out
+        if size != raw_len:
+            raise CorruptValue(f"zstd value decodes to {size}+ bytes, expected {raw_len}")
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)

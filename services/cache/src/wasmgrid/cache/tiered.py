@@ -446,6 +446,11 @@ class TieredCache:
         if record is None:
             return None
         try:
+            if record.raw_len > self.settings.max_value_bytes:
+                raise CorruptValue(
+                    f"declares {record.raw_len} bytes, over max_value_bytes "
+                    f"{self.settings.max_value_bytes}"
+                )
             value = await self._decode(record.codec, record.value, record.raw_len)
         except CorruptValue as exc:
             log.error("dropped a corrupt shared entry: %s", exc, extra={"namespace": name})
