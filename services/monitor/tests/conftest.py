@@ -14,7 +14,9 @@ from typing import Any, TypeVar
 import grpc
 import pytest
 from aiohttp import web
+from prometheus_client import Gauge
 
+from wasmgrid.api.monitor.v1 import monitor_pb2 as pb
 from wasmgrid.api.monitor.v1 import monitor_pb2_grpc
 from wasmgrid.common.channel import create_channel
 from wasmgrid.common.server import Service, ServiceRunner
@@ -185,3 +187,44 @@ async def idle_receiver() -> AsyncIterator[Receiver]:
     r = Receiver(free_port())
     yield r
     await r.stop()
+
+
+#: A signal each test drives through its own `case` label (the registry is per process).
+SIGNAL = Gauge("wasmgrid_test_signal", "A value tests set to trigger alert rules.", ["case"])
+
+
+def targets(tiny: ServiceRunner) -> str:
+    return f"tiny={tiny.address}|http://127.0.0.1:{tiny.metrics_port}/metrics"
+
+
+def signal_rule(case: str, name: str = "SignalHigh", for_seconds: float = 0.0) -> pb.Rule:
+    rule = pb.Rule(
+        name=name,
+        expression=pb.Expression(
+            query=pb.Query(
+                metric="wasmgrid_test_signal",
+                matchers=[pb.LabelMatcher(name="case", op=pb.MATCH_OP_IN, values=[case])],
+                function=pb.FUNCTION_VALUE,
+                aggregation=pb.AGGREGATION_NONE,
+            )
+        ),
+        comparator=pb.COMPARATOR_GT,
+        threshold=0,
+        severity=pb.SEVERITY_CRITICAL,
+        labels={"team": "core"},
+        annotations={"summary": "signal is {{ $value }} on {{ $labels.case }}"},
+    )
+    rule.for_duration.FromMilliseconds(int(for_seconds * 1000))
+    return rule
+
+
+async def alerts_of(m: Monitor, rule: str, include_silenced: bool = True) -> list[pb.Alert]:
+    resp = await m.stub.ListAlerts(
+        pb.ListAlertsRequest(rule=rule, include_silenced=include_silenced)
+    )
+    return list(resp.alerts)
+
+
+async def state_is(m: Monitor, rule: str, state: int) -> pb.Alert | None:
+    alerts = await alerts_of(m, rule)
+    return alerts[0] if alerts and alerts[0].state == state else None

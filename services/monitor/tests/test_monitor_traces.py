@@ -94,7 +94,7 @@ async def test_trace_from_two_services_is_assembled(start_monitor: StartMonitor)
 async def test_search_traces_by_service_duration_and_error(start_monitor: StartMonitor) -> None:
     m = await start_monitor()
     fast_ok = await asyncio.to_thread(_two_service_trace, m.address, False, 1)
-    slow_err = await asyncio.to_thread(_two_service_trace, m.address, True, 60)
+    slow_err = await asyncio.to_thread(_two_service_trace, m.address, True, 600)
 
     async def found(req: pb.SearchTracesRequest) -> list[str]:
         resp = await m.stub.SearchTraces(req)
@@ -106,7 +106,7 @@ async def test_search_traces_by_service_duration_and_error(start_monitor: StartM
     errors = await found(pb.SearchTracesRequest(errors_only=True))
     assert errors == [slow_err]
     slow = pb.SearchTracesRequest()
-    slow.min_duration.FromMilliseconds(50)
+    slow.min_duration.FromMilliseconds(500)  # the fast one includes SDK export time
     assert await found(slow) == [slow_err]
     assert set(await found(pb.SearchTracesRequest(service="wasmgrid-runtime"))) == {
         fast_ok,
