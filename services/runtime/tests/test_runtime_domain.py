@@ -124,3 +124,16 @@ def test_disk_cache_evicts_oldest_beyond_its_bound(tmp_path: Path) -> None:
         cache.put(tmp_path / f"f{i}", b"x" * 100)
     assert cache.bytes <= 250
     assert (tmp_path / "f3").exists() and not (tmp_path / "f0").exists()
+
+
+def test_settings_refuse_placeholder_keys_and_defaults_above_maxima() -> None:
+    from pydantic import ValidationError
+
+    from wasmgrid.runtime.settings import RuntimeSettings
+
+    with pytest.raises(ValidationError, match="not a placeholder"):
+        RuntimeSettings(artifact_key="changeme")
+    with pytest.raises(ValidationError, match="above WASMGRID_RUNTIME_MAX_FUEL"):
+        RuntimeSettings(default_fuel=10**12)
+    ok = RuntimeSettings(artifact_key="x" * 32, default_fuel=5, max_fuel=5)
+    assert ok.grpc_port == 50051 and ok.metrics_port == 9091 and not ok.allow_inline

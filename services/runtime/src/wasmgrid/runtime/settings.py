@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from wasmgrid.common.settings import ServiceSettings, service_config
 
@@ -61,31 +61,39 @@ class RuntimeSettings(ServiceSettings):
     stack_bytes: int = Field(512 * 1024, ge=64 * 1024, le=64 * MIB, description="wasm stack")
     max_table_elements: int = Field(100_000, ge=1_000, le=10_000_000)
 
-    default_fuel: int = Field(1_000_000_000, ge=1)
+    # Maxima first: the default_* validators compare against them.
     max_fuel: int = Field(10_000_000_000, ge=1)
-    default_timeout_ms: int = Field(5_000, ge=1)
     max_timeout_ms: int = Field(60_000, ge=1)
-    default_memory_bytes: int = Field(64 * MIB, ge=64 * 1024)
     max_memory_bytes: int = Field(1024 * MIB, ge=64 * 1024, le=4096 * MIB)
-    default_stdout_bytes: int = Field(1 * MIB, ge=0)
     max_stdout_bytes: int = Field(8 * MIB, ge=0)
-    default_stderr_bytes: int = Field(64 * 1024, ge=0)
     max_stderr_bytes: int = Field(1 * MIB, ge=0)
+    default_fuel: int = Field(1_000_000_000, ge=1)
+    default_timeout_ms: int = Field(5_000, ge=1)
+    default_memory_bytes: int = Field(64 * MIB, ge=64 * 1024)
+    default_stdout_bytes: int = Field(1 * MIB, ge=0)
+    default_stderr_bytes: int = Field(64 * 1024, ge=0)
 
-    @model_validator(mode="after")
-    def _defaults_within_maxima(self) -> RuntimeSettings:
-        for name in ("fuel", "timeout_ms", "memory_bytes", "stdout_bytes", "stderr_bytes"):
-            default = getattr(self, f"default_{name}")
-            maximum = getattr(self, f"max_{name}")
-            if default > maximum:
-                raise ValueError(
-                    f"default_{name}={default} is above max_{name}={maximum}"
-                    f" (WASMGRID_RUNTIME_MAX_{name.upper()})"
-                )
-        key = self.artifact_key
+    @field_validator(
+        "default_fuel",
+        "default_timeout_ms",
+        "default_memory_bytes",
+        "default_stdout_bytes",
+        "default_stderr_bytes",
+    )
+    @classmethod
+    def _default_within_maximum(cls, value: int, info: ValidationInfo) -> int:
+        name = str(info.field_name).removeprefix("default_")
+        maximum = info.data.get(f"max_{name}")
+        if maximum is not None and value > maximum:
+            raise ValueError(f"{value} is above WASMGRID_RUNTIME_MAX_{name.upper()}={maximum}")
+        return value
+
+    @field_validator("artifact_key")
+    @classmethod
+    def _real_key(cls, key: str) -> str:
         if key and (len(key) < 32 or key.lower() in PLACEHOLDER_KEYS):
             raise ValueError(
-                "artifact_key must be at least 32 characters and not a placeholder"
+                "must be at least 32 characters and not a placeholder"
                 " (or empty to generate one in the data dir)"
             )
-        return self
+        return key
