@@ -68,7 +68,23 @@ def _free_offset() -> int:
 
 
 def start_dev_stack(data_dir: Path, offset: int | None = None) -> DevStackProcess:
-    offset = _free_offset() if offset is None else offset
+    """Start `dev up`; with no fixed offset, retry on another block if a port was taken."""
+    if offset is not None:
+        return _start_dev_stack(data_dir, offset)
+    for attempt in range(3):
+        try:
+            return _start_dev_stack(data_dir, _free_offset())
+        except PortTaken:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+class PortTaken(AssertionError):
+    """`dev up` lost a race for one of its ports with another program on the machine."""
+
+
+def _start_dev_stack(data_dir: Path, offset: int) -> DevStackProcess:
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -102,7 +118,10 @@ def start_dev_stack(data_dir: Path, offset: int | None = None) -> DevStackProces
     deadline = time.monotonic() + UP_TIMEOUT + 30
     while not up.is_set():
         if proc.poll() is not None:
-            raise AssertionError("dev up exited early:\n" + "\n".join(stack.output))
+            text = "\n".join(stack.output)
+            if "Address already in use" in text or "ports already in use" in text:
+                raise PortTaken(text)
+            raise AssertionError("dev up exited early:\n" + text)
         if time.monotonic() > deadline:
             stop_dev_stack(stack)
             raise AssertionError("dev up not up in time:\n" + "\n".join(stack.output))

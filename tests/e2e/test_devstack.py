@@ -25,7 +25,7 @@ def test_every_service_serves_prometheus_metrics(dev_stack: Any) -> None:
         with urllib.request.urlopen(url, timeout=10) as resp:
             body = resp.read().decode()
             assert resp.status == 200, url
-            assert "# TYPE" in body and "process_resident_memory_bytes" in body, url
+            assert "# TYPE" in body and "wasmgrid_service_ready" in body, url
 
 
 def test_status_command_lists_every_service_as_serving(dev_stack: Any) -> None:
@@ -60,7 +60,7 @@ def test_sigterm_stops_everything_and_data_persists(dev_stack_factory: Any) -> N
     stack = dev_stack_factory.start()
     children = json.loads((stack.data_dir / "dev.json").read_text())["children"]
     assert set(children) == set(SERVICES)
-    assert dev_stack_factory.stop(stack) == 0
+    assert dev_stack_factory.stop(stack) == 0, "\n".join(stack.output)
     for service, pid in children.items():
         assert not _alive(pid), f"{service} (pid {pid}) survived the stop"
     for port in (stack.ports.postgres, stack.ports.redis, stack.ports.gateway_http):
@@ -71,7 +71,7 @@ def test_sigterm_stops_everything_and_data_persists(dev_stack_factory: Any) -> N
     again = dev_stack_factory.start(stack.data_dir, stack.offset)
     assert (again.data_dir / "admin-token").read_text() == token
     assert "examples/hello@1.0.0 (already there)" in "\n".join(again.output)
-    assert dev_stack_factory.stop(again) == 0
+    assert dev_stack_factory.stop(again) == 0, "\n".join(again.output)
 
 
 def test_bad_setting_stops_a_service_with_one_line() -> None:

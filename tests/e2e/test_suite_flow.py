@@ -1,0 +1,159 @@
+"""The suite as a user meets it: HTTP through the gateway of a running `wasmgrid dev up`."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+REPO = Path(__file__).resolve().parents[2]
+
+
+def http(
+    method: str,
+    url: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 30,
+) -> tuple[int, dict[str, str], bytes]:
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+def poll_until(fn: Callable[[], T | None], description: str, timeout: float = 30) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {description}")
+        time.sleep(0.25)
+
+
+def base(stack: Any) -> str:
+    return f"http://127.0.0.1:{stack.ports.gateway_http}"
+
+
+def test_run_hello_through_the_gateway(dev_stack: Any) -> None:
+    status, headers, body = http("POST", f"{base(dev_stack)}/v1/run/examples/hello", b"hello wasm")
+    assert status == 200, body
+    assert headers["Content-Type"].startswith("text/plain")
+    assert b"HELLO WASM" in body
+
+
+def test_call_a_function_through_the_gateway(dev_stack: Any) -> None:
+    status, _, body = http(
+        "POST",
+        f"{base(dev_stack)}/v1/call/examples/mathfn/fib",
+        json.dumps({"args": [10]}).encode(),
+        {"Content-Type": "application/json"},
+    )
+    assert status == 200, body
+    assert json.loads(body)["results"] == [55]
+
+
+def test_one_invoke_yields_one_linked_trace_across_services(dev_stack: Any) -> None:
+    trace_id = secrets.token_hex(16)
+    parent = secrets.token_hex(8)
+    status, _, body = http(
+        "POST",
+        f"{base(dev_stack)}/v1/run/examples/hello@1.0.0/traced",
+        b"trace me",
+        {"traceparent": f"00-{trace_id}-{parent}-01"},
+    )
+    assert status == 200, body
+    wanted = {"wasmgrid-gateway", "wasmgrid-runtime", "wasmgrid-marketplace"}
+
+    def spans() -> list[dict[str, Any]] | None:
+        code, _, raw = http("GET", f"{base(dev_stack)}/v1/traces/{trace_id}")
+        if code != 200:
+            return None
+        found = json.loads(raw).get("spans", [])
+        return found if wanted <= {s.get("service") for s in found} else None
+
+    found = poll_until(spans, f"spans of {sorted(wanted)} in trace {trace_id}", timeout=45)
+    ids = {s["span_id"] for s in found}
+    assert all(s["trace_id"] == trace_id for s in found)
+    # Every span hangs off another span of this trace, or off the caller's traceparent.
+    for span in found:
+        assert span.get("parent_span_id", "") in ids | {parent}, span
+
+
+def test_fleet_health_lists_every_service(dev_stack: Any) -> None:
+    def healthy() -> dict[str, Any] | None:
+        code, _, raw = http("GET", f"{base(dev_stack)}/v1/health")
+        if code != 200:
+            return None
+        doc = json.loads(raw)
+        text = json.dumps(doc)
+        ok = all(svc in text for svc in ("gateway", "runtime", "marketplace", "cache", "monitor"))
+        return doc if ok and "SERVING" in text else None
+
+    poll_until(healthy, "fleet health with all five services", timeout=45)
+
+
+def test_publish_search_run_rate_yank_over_http(dev_stack: Any) -> None:
+    gw = base(dev_stack)
+    admin = (dev_stack.data_dir / "admin-token").read_text().strip()
+    user = f"e2e{secrets.token_hex(3)}"
+    status, _, body = http(
+        "POST",
+        f"{gw}/v1/users",
+        json.dumps({"username": user, "email": f"{user}@example.com"}).encode(),
+        {"Content-Type": "application/json", "Authorization": f"Bearer {admin}"},
+    )
+    assert status in (200, 201), body
+    token = json.loads(body)["secret"]
+    auth = {"Authorization": f"Bearer {token}"}
+    wasm = (REPO / "examples/modules/hello/hello.wasm").read_bytes()
+    status, _, body = http(
+        "PUT",
+        f"{gw}/v1/modules/{user}/shout/0.1.0?description=e2e+shouting&license=MIT"
+        "&category=utilities&tags=e2e",
+        wasm,
+        {**auth, "Content-Type": "application/wasm"},
+    )
+    assert status in (200, 201), body
+
+    def searchable() -> list[Any] | None:
+        code, _, raw = http("GET", f"{gw}/v1/modules?q=shout")
+        names = [m.get("name") for m in json.loads(raw).get("modules", [])] if code == 200 else []
+        return names if f"{user}/shout" in names else None
+
+    poll_until(searchable, "the new module in search results")
+    status, _, body = http("POST", f"{gw}/v1/run/{user}/shout", b"quiet")
+    assert status == 200 and b"QUIET" in body, body
+    status, _, body = http(
+        "PUT",
+        f"{gw}/v1/modules/{user}/shout/rating",
+        json.dumps({"stars": 5, "review": "loud"}).encode(),
+        {"Content-Type": "application/json", "Authorization": f"Bearer {admin}"},
+    )
+    assert status == 200, body
+    status, _, body = http(
+        "POST",
+        f"{gw}/v1/modules/{user}/shout/versions/0.1.0/yank",
+        b'{"reason":"e2e"}',
+        {**auth, "Content-Type": "application/json"},
+    )
+    assert status == 200, body
+
+    def gone() -> bool:
+        code, _, _ = http("POST", f"{gw}/v1/run/{user}/shout", b"x")
+        return code == 404
+
+    poll_until(gone, "the yanked only version to stop resolving")
+    # Pinned exactly, a yanked version still runs.
+    status, _, body = http("POST", f"{gw}/v1/run/{user}/shout@=0.1.0", b"pinned")
+    assert status == 200 and b"PINNED" in body, body
