@@ -24,11 +24,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+from prometheus_client import Counter
+
 from wasmgrid.common.errors import InvalidArgument
 from wasmgrid.monitor.anomaly import EwmaZScore, ZScore, exceeds
 from wasmgrid.monitor.query import Matcher, Result, check_matcher, label_key, matches_all
 from wasmgrid.monitor.rules import AnomalyMethod, Rule
 
+ALERTS_DROPPED = Counter(
+    "wasmgrid_monitor_alerts_dropped_total",
+    "Alerts (or anomaly detectors) not created because WASMGRID_MONITOR_MAX_ALERTS was reached.",
+)
 _TEMPLATE = re.compile(r"\{\{\s*\$(value|labels\.([a-zA-Z_][a-zA-Z0-9_]*))\s*\}\}")
 MAX_SILENCE_MATCHERS = 32
 MAX_SILENCE_SECONDS = 90 * 86400.0
@@ -129,6 +135,10 @@ class AlertEngine:
             key = (rule.name, label_key(r.labels))
             det = self._detectors.get(key)
             if det is None:
+                if len(self._detectors) >= self.max_alerts:
+                    self.dropped += 1  # bounded like the alerts themselves
+                    ALERTS_DROPPED.inc()
+                    continue
                 det = (
                     ZScore(a.history, a.min_samples)
                     if a.method is AnomalyMethod.ZSCORE
@@ -154,6 +164,7 @@ class AlertEngine:
             if alert is None or alert.state is AlertState.RESOLVED:
                 if alert is None and len(self.alerts) >= self.max_alerts:
                     self.dropped += 1
+                    ALERTS_DROPPED.inc()
                     continue
                 old = alert.state if alert is not None else None
                 alert = Alert(
