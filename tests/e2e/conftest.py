@@ -33,6 +33,7 @@ class DevStackProcess:
     ports: Ports
     offset: int
     output: list[str] = field(default_factory=list)
+    pump: threading.Thread | None = None
 
     def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """Run another `wasmgrid dev …` against this stack's data dir and ports."""
@@ -114,7 +115,8 @@ def _start_dev_stack(data_dir: Path, offset: int) -> DevStackProcess:
             if "dev stack is up" in line:
                 up.set()
 
-    threading.Thread(target=pump, daemon=True).start()
+    stack.pump = threading.Thread(target=pump, daemon=True)
+    stack.pump.start()
     deadline = time.monotonic() + UP_TIMEOUT + 30
     while not up.is_set():
         if proc.poll() is not None:
@@ -133,10 +135,15 @@ def stop_dev_stack(stack: DevStackProcess, timeout: float = 60) -> int:
     if stack.proc.poll() is None:
         stack.proc.send_signal(signal.SIGTERM)
     try:
-        return stack.proc.wait(timeout)
+        code = stack.proc.wait(timeout)
     except subprocess.TimeoutExpired:
         stack.proc.kill()
-        return stack.proc.wait()
+        code = stack.proc.wait()
+    if stack.pump is not None:
+        stack.pump.join(10)  # the reader ends at EOF, after the last line of output
+    if stack.proc.stdout is not None:
+        stack.proc.stdout.close()
+    return code
 
 
 @pytest.fixture(scope="session")
