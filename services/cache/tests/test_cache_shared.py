@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import statistics
 import time
 import urllib.request
@@ -252,3 +254,30 @@ async def test_hostile_or_corrupt_shared_entries_are_dropped(
         assert (await a.stub.Get(pb.GetRequest(namespace="evil", key="fine"))).value == b"ok"
     finally:
         await client.aclose()
+
+
+async def test_frozen_redis_is_detected_without_any_traffic(
+    start_cache: Any, redis_server: Any, redis_url: str, poll: Any
+) -> None:
+    """SIGSTOP keeps Redis's sockets open but silent (like a half-open connection): the idle
+    subscription's PING goes unanswered, so the replica degrades instead of silently
+    missing invalidations, and recovers after SIGCONT."""
+    a = await start_cache(redis_url=redis_url, subscription_ping_seconds=0.2)
+    assert (await tier_state(a)).state == CONNECTED
+    pid = redis_server._proc.pid  # the fixture's own child process
+    os.kill(pid, signal.SIGSTOP)
+    try:
+
+        async def degraded() -> Any:
+            status = await tier_state(a)
+            return status if status.state == DEGRADED else None
+
+        status = await poll(degraded, "a silent subscription to be detected", 10.0)
+        assert "silent" in status.last_error or "Timeout" in status.last_error
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+    async def recovered() -> bool:
+        return bool((await tier_state(a)).state == CONNECTED)
+
+    await poll(recovered, "recovery after SIGCONT", 15.0)

@@ -167,6 +167,7 @@ class SharedTier:
         timeout: float,
         backoff_max: float,
         ttl_cap_ms: int,
+        ping_interval: float = 5.0,
         on_message: Callable[[Invalidation], None],
         on_resync: Callable[[], Awaitable[None]],
     ) -> None:
@@ -176,6 +177,7 @@ class SharedTier:
         self.timeout = timeout
         self.backoff_max = backoff_max
         self.ttl_cap_ms = ttl_cap_ms
+        self.ping_interval = ping_interval
         self._on_message = on_message
         self._on_resync = on_resync
         self.state = TierState.DEGRADED
@@ -304,10 +306,29 @@ class SharedTier:
                 await self._close_pubsub()
 
     async def _listen(self, pubsub: Any) -> None:
+        # A half-open subscription (no RST ever arrives) would silently stop
+        # invalidations: ping it when idle and give up on it when even a PONG is late.
+        idle_ping = self.ping_interval
+        last_seen = time.monotonic()
+        pinged = False
         try:
             while True:
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
-                if message is None or message.get("type") != "message":
+                message = await pubsub.get_message(
+                    ignore_subscribe_messages=True, timeout=idle_ping
+                )
+                now = time.monotonic()
+                if message is None:
+                    if now - last_seen > 2 * idle_ping + self.timeout:
+                        raise RedisTimeoutError(
+                            f"subscription silent for {now - last_seen:.1f}s (PING unanswered)"
+                        )
+                    if not pinged:
+                        await pubsub.ping()
+                        pinged = True
+                    continue
+                last_seen = now
+                pinged = False
+                if message.get("type") != "message":
                     continue
                 msg = parse_invalidation(message["data"])
                 if msg is None:

@@ -36,6 +36,13 @@ class CacheSettings(ServiceSettings):
     redis_backoff_max_seconds: float = Field(
         5.0, gt=0, le=300, description="cap of the reconnect backoff after a Redis outage"
     )
+    subscription_ping_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=300,
+        description="PING an idle invalidation subscription this often; "
+        "no answer within 2 intervals + redis_timeout_seconds = outage",
+    )
     shared_ttl_cap_ms: int = Field(
         24 * 3600 * 1000,
         ge=1000,

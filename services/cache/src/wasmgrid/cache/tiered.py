@@ -209,6 +209,7 @@ class TieredCache:
                 timeout=settings.redis_timeout_seconds,
                 backoff_max=settings.redis_backoff_max_seconds,
                 ttl_cap_ms=settings.shared_ttl_cap_ms,
+                ping_interval=settings.subscription_ping_seconds,
                 on_message=self._on_remote,
                 on_resync=self._resync,
             )
