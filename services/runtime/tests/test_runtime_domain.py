@@ -132,8 +132,10 @@ def test_settings_refuse_placeholder_keys_and_defaults_above_maxima() -> None:
     from wasmgrid.runtime.settings import RuntimeSettings
 
     with pytest.raises(ValidationError, match="not a placeholder"):
-        RuntimeSettings(artifact_key="changeme")
+        RuntimeSettings.model_validate({"artifact_key": "changeme"})
     with pytest.raises(ValidationError, match="above WASMGRID_RUNTIME_MAX_FUEL"):
-        RuntimeSettings(default_fuel=10**12)
-    ok = RuntimeSettings(artifact_key="x" * 32, default_fuel=5, max_fuel=5)
+        RuntimeSettings.model_validate({"default_fuel": 10**12})
+    ok = RuntimeSettings.model_validate(
+        {"artifact_key": "x" * 32, "default_fuel": 5, "max_fuel": 5}
+    )
     assert ok.grpc_port == 50051 and ok.metrics_port == 9091 and not ok.allow_inline

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 _DIGEST = re.compile(r"^(?:sha256:)?([0-9a-f]{64})$")
 WASM_MAGIC = b"\0asm"
+#: How many refused digests are remembered.
+INVALID_ENTRIES = 1024
 
 
 class DataLoss(ServiceError):
@@ -95,6 +97,9 @@ class ModuleLoader:
         self.max_module_bytes = max_module_bytes
         self._lru: OrderedDict[str, CompiledModule] = OrderedDict()
         self._pending: dict[str, asyncio.Task[tuple[CompiledModule, CacheTier]]] = {}
+        # Digests whose bytes did not compile or link: refused again without recompiling
+        # (a module's bytes never change, so neither does the verdict). Bounded.
+        self._invalid: OrderedDict[str, str] = OrderedDict()
         self.hits = 0
         self.misses = 0
         #: Loads actually performed (fetch/compile), for tests and stats.
@@ -116,6 +121,9 @@ class ModuleLoader:
             self.hits += 1
             COMPILED_CACHE.labels("memory_hit").inc()
             return Loaded(cached, CacheTier.MEMORY, time.perf_counter() - started)
+        refused = self._invalid.get(digest)
+        if refused is not None:
+            raise InvalidArgument(refused)
         task = self._pending.get(digest)
         if task is None:
             task = asyncio.create_task(self._load(digest, wasm), name=f"load-{digest[:12]}")
@@ -146,7 +154,13 @@ class ModuleLoader:
             tier = CacheTier.COMPILED
             if wasm is None:
                 wasm = await self._bytes(digest)
-            compiled = await self._run(self._compile, digest, wasm)
+            try:
+                compiled = await self._run(self._compile, digest, wasm)
+            except InvalidArgument as exc:
+                self._invalid[digest] = exc.message
+                while len(self._invalid) > INVALID_ENTRIES:
+                    self._invalid.popitem(last=False)
+                raise
         COMPILE_SECONDS.labels(tier.name.lower()).observe(time.perf_counter() - started)
         COMPILED_CACHE.labels("disk_hit" if tier is CacheTier.DISK else "miss").inc()
         self.misses += 1

@@ -37,7 +37,6 @@ class StatsTable:
         self.modules: OrderedDict[str, ModuleAggregate] = OrderedDict()
         self.invocations = 0
         self.outcomes: Counter[Outcome] = Counter()
-        self.rejected = 0
 
     def record(
         self, digest: str, name: str, outcome: Outcome, wall_seconds: float, fuel: int
