@@ -179,3 +179,22 @@ async def test_bad_env_and_args_are_refused(
         )
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert needle in (info.value.details() or "")
+
+
+async def test_tail_calls_are_enabled(runtime: Runtime) -> None:
+    text = """
+    (module
+      (func $count (export "count") (param i64) (result i64)
+        (if (result i64) (i64.eqz (local.get 0))
+          (then (i64.const 42))
+          (else (return_call $count (i64.sub (local.get 0) (i64.const 1)))))))
+    """
+    # A million nested tail calls would overflow the stack without tail-call support.
+    r = await runtime.stub.Call(
+        pb.CallRequest(
+            module=inline(bytes(wasmtime.wat2wasm(text))),
+            function="count",
+            args=[pb.Value(i64=1_000_000)],
+        )
+    )
+    assert r.outcome == pb.OUTCOME_OK and r.results[0].i64 == 42

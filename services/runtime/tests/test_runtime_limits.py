@@ -219,3 +219,49 @@ async def test_thousand_mixed_adversarial_calls(make_runtime: RuntimeFactory) ->
     )
     assert growth_mib < 64, f"RSS grew by {growth_mib:.1f} MiB over 1000 adversarial calls"
     assert rt.runner.ready
+
+
+async def test_stdout_cap_is_exact(runtime: Runtime) -> None:
+    hello = example_module(REPO, "hello")
+    full = await runtime.stub.Invoke(pb.InvokeRequest(module=inline(hello), stdin=b"abc"))
+    size = len(full.output.stdout)
+    exact = await runtime.stub.Invoke(
+        pb.InvokeRequest(module=inline(hello), stdin=b"abc", limits=pb.Limits(stdout_bytes=size))
+    )
+    assert exact.outcome == pb.OUTCOME_OK and not exact.output.stdout_truncated
+    short = await runtime.stub.Invoke(
+        pb.InvokeRequest(
+            module=inline(hello), stdin=b"abc", limits=pb.Limits(stdout_bytes=size - 1)
+        )
+    )
+    assert short.outcome == pb.OUTCOME_OUTPUT_TRUNCATED
+    assert short.output.stdout == full.output.stdout[:-1]
+    assert short.output.stdout_dropped_bytes == 1
+
+
+STDERR_WRITER = b"""
+(module
+  (import "wasi_snapshot_preview1" "fd_write"
+    (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 100) "0123456789012345678901234567890123456789")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 100))
+    (i32.store (i32.const 4) (i32.const 40))
+    (drop (call $fd_write (i32.const 2) (i32.const 0) (i32.const 1) (i32.const 8)))))
+"""
+
+
+async def test_stderr_cap(runtime: Runtime) -> None:
+    import wasmtime
+
+    module = inline(bytes(wasmtime.wat2wasm(STDERR_WRITER.decode())))
+    r = await runtime.stub.Invoke(
+        pb.InvokeRequest(module=module, limits=pb.Limits(stderr_bytes=10))
+    )
+    assert r.outcome == pb.OUTCOME_OUTPUT_TRUNCATED
+    assert r.output.stderr == b"0123456789"
+    assert r.output.stderr_truncated and r.output.stderr_dropped_bytes == 30
+    assert "stderr exceeded its limit of 10 bytes" in r.trap_message
+    full = await runtime.stub.Invoke(pb.InvokeRequest(module=module))
+    assert full.outcome == pb.OUTCOME_OK and len(full.output.stderr) == 40
