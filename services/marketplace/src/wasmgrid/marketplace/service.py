@@ -880,6 +880,7 @@ class MarketplaceService(Service):
         self._store: Store | None = None
         self.blob_cache = BlobCache(settings.download_cache_bytes)
         self._refresher: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     @property
     def store(self) -> Store:
@@ -916,9 +917,12 @@ class MarketplaceService(Service):
 
     async def stop(self) -> None:
         if self._refresher is not None:
-            self._refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._refresher
+            # Let a refresh in flight finish: cancelling a query mid-way races pool.close().
+            self._stopping.set()
+            try:
+                await asyncio.wait_for(self._refresher, 10)
+            except TimeoutError:
+                log.warning("rating refresh did not stop within 10s")
         if self._pool is not None:
             await self._pool.close()
 
@@ -930,7 +934,10 @@ class MarketplaceService(Service):
         margin = timedelta(seconds=max(60.0, 2 * interval))
         last = datetime.now(UTC) - margin
         while True:
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), interval)
+            if self._stopping.is_set():
+                return
             started = datetime.now(UTC)
             try:
                 await self.store.refresh_rating_columns(last - margin)
