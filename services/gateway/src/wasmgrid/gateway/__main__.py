@@ -11,7 +11,8 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 import grpc
 from aiohttp import web
@@ -70,14 +71,25 @@ class GatewayServer:
         )
 
     async def stop(self) -> None:
-        """NOT_SERVING → delay → drain HTTP within the grace → stop health → exit."""
+        """NOT_SERVING → delay → drain HTTP within the grace → stop health → exit.
+
+        Every step is bounded: a stuck client or upstream cannot hold the process past
+        the grace (plus a few seconds for closing channels).
+        """
         s = self.gateway.settings
         self.gateway.draining = True
         await self.health.health.enter_graceful_shutdown()
         if s.shutdown_delay_seconds:
             await asyncio.sleep(s.shutdown_delay_seconds)
-        await self.runner.cleanup()
-        await self.health.stop(grace=1.0)
+        await self._bounded("HTTP drain", self.runner.cleanup(), s.grace_seconds + 5)
+        await self._bounded("health server stop", self.health.stop(grace=1.0), 5)
+
+    @staticmethod
+    async def _bounded(what: str, step: Coroutine[Any, Any, None], seconds: float) -> None:
+        try:
+            await asyncio.wait_for(step, seconds)
+        except TimeoutError:
+            log.error("gateway shutdown: %s did not finish within %.1fs", what, seconds)
 
 
 async def _serve(settings: GatewaySettings) -> None:
