@@ -413,7 +413,7 @@ def execute(
             values = [] if raw is None else (list(raw) if isinstance(raw, list) else [raw])
             results = list(zip(signature.results, values, strict=True))
     except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
-        error = exc
+        error = exc.with_traceback(None)  # no frame -> store cycle kept until gc
     # Only a failed call needs the memory size (to tell MEMORY_LIMIT from TRAP); an export
     # lookup per successful call would cost ~30 µs for a number nobody acts on.
     memory_bytes = 0 if error is None else _memory_size(instance, store, compiled.memory_export)
