@@ -173,6 +173,24 @@ async def test_permissions(market: Any, mathfn_wasm: bytes) -> None:
         pb.AddOwnerRequest(namespace="erin", username="frank"), metadata=market.auth(erin)
     )
     await market.publish(frank, "erin/tool", "1.0.1", mathfn_wasm)
+    await market.stub.AddOwner(  # reserved names of existing users are fine to add
+        pb.AddOwnerRequest(namespace="erin", username="admin"), metadata=market.auth(erin)
+    )
+    await market.stub.RemoveOwner(
+        pb.RemoveOwnerRequest(namespace="erin", username="admin"), metadata=market.auth(erin)
+    )
+    await expect(
+        grpc.StatusCode.NOT_FOUND,
+        market.stub.AddOwner(
+            pb.AddOwnerRequest(namespace="erin", username="nobody"), metadata=market.auth(erin)
+        ),
+        "nobody",
+    )
+    await expect(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        market.stub.AddOwner(pb.AddOwnerRequest(namespace="erin"), metadata=market.auth(erin)),
+        "username",
+    )
     owners = await market.stub.ListOwners(pb.ListOwnersRequest(namespace="erin"))
     assert [o.username for o in owners.owners] == ["erin", "frank"]
     await market.stub.RemoveOwner(

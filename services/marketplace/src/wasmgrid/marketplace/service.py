@@ -420,9 +420,8 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
     ) -> pb.AddOwnerResponse:
         who = await self._require(context)
         names.check_namespace(request.namespace)
-        names.check_username(request.username) if request.username else None
-        if not request.username:
-            raise InvalidArgument("username is required")
+        # An existing user is looked up: reserved names (e.g. the bootstrap admin) are fine.
+        names.check_namespace(request.username, "username")
         rows = await self.store.add_owner(who, request.namespace, request.username)
         return pb.AddOwnerResponse(owners=[_user(r) for r in rows])
 
@@ -432,8 +431,7 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
     ) -> pb.RemoveOwnerResponse:
         who = await self._require(context)
         names.check_namespace(request.namespace)
-        if not request.username:
-            raise InvalidArgument("username is required")
+        names.check_namespace(request.username, "username")
         rows = await self.store.remove_owner(who, request.namespace, request.username)
         return pb.RemoveOwnerResponse(owners=[_user(r) for r in rows])
 
