@@ -226,6 +226,22 @@ async def test_engine_counts_shared_hits(start_cache: Any, redis_url: str) -> No
     assert (snap.counters.shared_hits, snap.counters.memory_hits, snap.counters.hits) == (1, 1, 2)
     assert b.service.cache.tier_status().state is TierState.CONNECTED
 
+    # GetMany: L1 hits, shared hits (one pipelined read) and misses, in request order.
+    for i in range(5):
+        await a.stub.Set(pb.SetRequest(namespace="h", key=f"m{i}", value=f"v{i}".encode()))
+    got = await b.stub.GetMany(
+        pb.GetManyRequest(namespace="h", keys=["k", "m0", "absent", "m4", "m0"])
+    )
+    assert [(g.found, g.value, g.tier) for g in got.results] == [
+        (True, b"x" * 4000, pb.TIER_MEMORY),
+        (True, b"v0", pb.TIER_SHARED),
+        (False, b"", pb.TIER_UNSPECIFIED),
+        (True, b"v4", pb.TIER_SHARED),
+        (True, b"v0", pb.TIER_SHARED),
+    ]
+    again = await b.stub.GetMany(pb.GetManyRequest(namespace="h", keys=["m0", "m4"]))
+    assert [g.tier for g in again.results] == [pb.TIER_MEMORY, pb.TIER_MEMORY]
+
 
 @pytest.fixture(autouse=True)
 def _no_env_redis(monkeypatch: pytest.MonkeyPatch) -> None:

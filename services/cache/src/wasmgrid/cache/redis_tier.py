@@ -408,6 +408,19 @@ class SharedTier:
         reply = await self._call(
             "get", self._scripts["get"](keys=[self.entry_key(namespace, key)], args=[])
         )
+        return await self._record(namespace, key, reply)
+
+    async def get_many(self, namespace: str, keys: list[str]) -> list[SharedRecord | None]:
+        """The entries for `keys` (None where absent), in one pipelined round trip."""
+        client = self._redis()
+        script = self._scripts["get"]
+        async with client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                await script(keys=[self.entry_key(namespace, key)], args=[], client=pipe)
+            replies = await self._call("get", pipe.execute())
+        return [await self._record(namespace, k, r) for k, r in zip(keys, replies, strict=True)]
+
+    async def _record(self, namespace: str, key: str, reply: Any) -> SharedRecord | None:
         if reply is None:
             return None
         try:

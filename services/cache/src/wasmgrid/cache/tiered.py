@@ -395,39 +395,52 @@ class TieredCache:
         return await self._get(ns, key)
 
     async def get_many(self, namespace: str, keys: Sequence[str]) -> list[GetResult]:
-        """Read several keys of one namespace (results in request order)."""
+        """Read several keys of one namespace (results in request order); the L1 misses
+        are read from the shared tier in one pipelined round trip."""
         limits.check_namespace(namespace)
         limits.check_batch(len(keys), self.settings.max_batch, "keys")
         for i, key in enumerate(keys):
             limits.check_key(key, self.settings.max_key_bytes, f"keys[{i}]")
         ns = self._namespace(namespace)
-        return [await self._get(ns, key) for key in keys]
+        now = time.monotonic()
+        found = [await self._get_local(ns, key, now) for key in keys]
+        missing = [i for i, r in enumerate(found) if r is None]
+        tier = self._shared(ns)
+        if missing and tier is not None and tier.available:
+            read_started = time.monotonic()
+            epoch = ns.epoch
+            try:
+                records = await tier.get_many(ns.config.name, [keys[i] for i in missing])
+            except SharedTierDown:
+                records = [None] * len(missing)
+            for i, record in zip(missing, records, strict=True):
+                if record is not None:
+                    found[i] = await self._from_shared(
+                        tier, ns, keys[i], record, read_started, epoch
+                    )
+        results = [
+            r if r is not None else GetResult(k, False) for k, r in zip(keys, found, strict=True)
+        ]
+        hits = sum(r.found for r in results)
+        ns.counters.hits += hits
+        ns.counters.misses += len(results) - hits
+        per_key = (time.monotonic() - now) / len(results)
+        for _ in results:
+            ns.counters.get_latency.observe(per_key)
+        return results
 
     async def _get(self, ns: Namespace, key: str) -> GetResult:
         now = time.monotonic()
-        entry = ns.get(key, now)
-        result: GetResult | None = None
-        if entry is not None:
-            try:
-                value = await self._decode(entry.codec, entry.value, entry.raw_len)
-            except CorruptValue as exc:
-                log.error(
-                    "dropped a corrupt memory entry: %s", exc, extra={"namespace": ns.config.name}
-                )
-                ns.delete(key)
-            else:
-                ns.counters.memory_hits += 1
-                result = GetResult(
-                    key,
-                    True,
-                    value,
-                    _ms(entry.ttl_remaining(now)),
-                    entry.priority,
-                    entry.tags,
-                    entry.version,
-                )
+        result = await self._get_local(ns, key, now)
         if result is None and (tier := self._shared(ns)) is not None and tier.available:
-            result = await self._get_shared(tier, ns, key)
+            read_started = time.monotonic()
+            epoch = ns.epoch
+            try:
+                record = await tier.get(ns.config.name, key)
+            except SharedTierDown:
+                record = None
+            if record is not None:
+                result = await self._from_shared(tier, ns, key, record, read_started, epoch)
         if result is None:
             ns.counters.misses += 1
             result = GetResult(key, False)
@@ -436,16 +449,40 @@ class TieredCache:
         ns.counters.get_latency.observe(time.monotonic() - now)
         return result
 
-    async def _get_shared(self, tier: SharedTier, ns: Namespace, key: str) -> GetResult | None:
-        name = ns.config.name
-        read_started = time.monotonic()
-        epoch = ns.epoch
+    async def _get_local(self, ns: Namespace, key: str, now: float) -> GetResult | None:
+        entry = ns.get(key, now)
+        if entry is None:
+            return None
         try:
-            record = await tier.get(name, key)
-        except SharedTierDown:
+            value = await self._decode(entry.codec, entry.value, entry.raw_len)
+        except CorruptValue as exc:
+            log.error(
+                "dropped a corrupt memory entry: %s", exc, extra={"namespace": ns.config.name}
+            )
+            ns.delete(key)
             return None
-        if record is None:
-            return None
+        ns.counters.memory_hits += 1
+        return GetResult(
+            key,
+            True,
+            value,
+            _ms(entry.ttl_remaining(now)),
+            entry.priority,
+            entry.tags,
+            entry.version,
+        )
+
+    async def _from_shared(
+        self,
+        tier: SharedTier,
+        ns: Namespace,
+        key: str,
+        record: SharedRecord,
+        read_started: float,
+        epoch: int,
+    ) -> GetResult | None:
+        """The answer for a record read from L2 (filling L1), or None if it is corrupt."""
+        name = ns.config.name
         try:
             if record.raw_len > self.settings.max_value_bytes:
                 raise CorruptValue(
