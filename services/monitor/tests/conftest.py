@@ -25,6 +25,7 @@ from wasmgrid.monitor.service import MonitorService
 from wasmgrid.monitor.settings import MonitorSettings
 
 T = TypeVar("T")
+READINESS_INTERVAL = 60.0
 
 
 async def poll_until(
@@ -74,7 +75,9 @@ def monitor_settings(database_url: str, **overrides: Any) -> MonitorSettings:
         "metrics_port": 0,
         "log_json": False,
         "rules_file": "",
-        "readiness_interval_seconds": 0.5,
+        # Readiness is decided at start; no periodic re-checks. The kit's readiness loop
+        # can swallow its cancellation (Python 3.11 wait_for race) and hang stop().
+        "readiness_interval_seconds": READINESS_INTERVAL,
         "health_interval_seconds": 0.2,
         "health_timeout_seconds": 0.5,
         "scrape_interval_seconds": 0.2,
@@ -124,7 +127,7 @@ async def start_tiny(grpc_port: int = 0, metrics_port: int = 0) -> ServiceRunner
         "host": "127.0.0.1",
         "grpc_port": grpc_port,
         "metrics_port": metrics_port,
-        "readiness_interval_seconds": 0.2,
+        "readiness_interval_seconds": READINESS_INTERVAL,
         "log_json": False,
     }
     settings = ServiceSettings(**values)

@@ -11,7 +11,7 @@ import pytest
 from wasmgrid.api.monitor.v1 import monitor_pb2 as pb
 from wasmgrid.common.server import Service, ServiceRunner
 
-from .conftest import Monitor, StartMonitor, poll_until, start_tiny
+from .conftest import READINESS_INTERVAL, Monitor, StartMonitor, poll_until, start_tiny
 
 
 async def target_status(m: Monitor, service: str = "tiny") -> pb.TargetHealth | None:
@@ -91,6 +91,7 @@ async def test_not_serving_is_reported_with_its_reason(start_monitor: StartMonit
         "grpc_port": 0,
         "metrics_port": 0,
         "log_json": False,
+        "readiness_interval_seconds": READINESS_INTERVAL,
     }
     sick = ServiceRunner(Sick(), ServiceSettings(**values), tracing=False, serve_metrics=False)
     await sick.start()
