@@ -101,4 +101,10 @@ async def test_two_workers_share_the_port_and_metrics_are_summed(tmp_path: Path)
         assert float(line.split()[-1]) == calls
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
+        try:
+            code = proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # the supervisor's own kill path failed: never leave it running
+            proc.wait()
+            raise
+    assert code == 0
