@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 import aiohttp
+import pytest
 
 PROBLEM = "application/problem+json"
 
@@ -355,3 +356,38 @@ async def test_metrics_have_bounded_labels(start_gateway: Any) -> None:
     assert not any("examples" in ln or "/nope" in ln for ln in lines)
     assert "wasmgrid_gateway_upstream_seconds_bucket" in text
     assert "wasmgrid_gateway_http_request_seconds_bucket" in text
+
+
+async def test_graceful_stop_drains_in_flight_requests(start_gateway: Any, poll: Any) -> None:
+    routes = """
+routes:
+  - name: slow
+    path: /slow
+    module: testmods/spin
+    limits: {timeout: 800ms}
+"""
+    gw = await start_gateway(routes, grace_seconds=5.0)
+    async with gw.http.get(gw.url("/readyz")) as resp:
+        assert resp.status == 200
+    slow = asyncio.ensure_future(gw.http.get(gw.url("/slow")))
+
+    async def in_flight() -> bool:
+        return bool(gw.gateway.in_flight == 1)
+
+    await poll(in_flight, "the slow request to start")
+    stopping = asyncio.ensure_future(gw.server.stop())
+
+    async def draining() -> bool:
+        return bool(gw.gateway.draining)
+
+    await poll(draining, "the gateway to start draining")
+    assert await gw.gateway.check_ready() == "draining: shutting down"
+    # The request in flight gets its whole answer (the module's own time limit) …
+    resp = await slow
+    assert resp.status == 504
+    assert "800 ms time limit" in (await resp.json(content_type=None))["detail"]
+    await stopping
+    # … and the listener is closed afterwards.
+    with pytest.raises(aiohttp.ClientConnectionError):
+        async with aiohttp.ClientSession() as fresh, fresh.get(gw.url("/healthz")):
+            pass

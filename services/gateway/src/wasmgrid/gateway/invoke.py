@@ -406,7 +406,7 @@ async def _run_command(
     resp: runtime_pb2.InvokeResponse = await _runtime_call(
         gw,
         "Invoke",
-        lambda stub, timeout: stub.Invoke(invoke, timeout=timeout),
+        lambda stub, timeout, md: stub.Invoke(invoke, timeout=timeout, metadata=md),
         resolved.digest,
         deadline,
     )
@@ -541,9 +541,10 @@ async def _signature(
         warm: runtime_pb2.WarmResponse = await _runtime_call(
             gw,
             "Warm",
-            lambda stub, timeout: stub.Warm(
+            lambda stub, timeout, md: stub.Warm(
                 runtime_pb2.WarmRequest(module=runtime_pb2.ModuleSource(digest=resolved.digest)),
                 timeout=timeout,
+                metadata=md,
             ),
             resolved.digest,
             deadline,
@@ -593,7 +594,7 @@ async def _call_function(
     resp: runtime_pb2.CallResponse = await _runtime_call(
         gw,
         "Call",
-        lambda stub, timeout: stub.Call(call, timeout=timeout),
+        lambda stub, timeout, md: stub.Call(call, timeout=timeout, metadata=md),
         resolved.digest,
         deadline,
     )

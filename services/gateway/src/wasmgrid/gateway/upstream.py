@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from opentelemetry.propagate import inject
 from prometheus_client import Counter, Gauge, Histogram
 
 from wasmgrid.api.cache.v1 import cache_pb2, cache_pb2_grpc
@@ -144,7 +145,10 @@ class RuntimePool:
                 asyncio.get_event_loop().create_task(replica.channel.close(grace=5))
         for addr, _ in targets:
             if addr not in self._replicas:
-                channel = create_channel(addr, default_timeout=self.settings.invoke_timeout_seconds)
+                # The hot path: no client interceptors (grpc.aio interceptors cost more
+                # than the call itself here); every call passes its own timeout and the
+                # W3C trace context as metadata instead (see `call`).
+                channel = create_channel(addr, default_timeout=None, tracing=False)
                 self._replicas[addr] = _Replica(
                     channel,
                     runtime_pb2_grpc.RuntimeServiceStub(channel),
@@ -254,18 +258,24 @@ class RuntimePool:
     async def call(
         self,
         method: str,
-        fn: Callable[[runtime_pb2_grpc.RuntimeServiceAsyncStub, float], Awaitable[T]],
+        fn: Callable[
+            [runtime_pb2_grpc.RuntimeServiceAsyncStub, float, tuple[tuple[str, str], ...]],
+            Awaitable[T],
+        ],
         *,
         key: str,
         deadline: float,
     ) -> T:
-        """Run `fn(stub, timeout)` on a picked replica, retrying where safe.
+        """Run `fn(stub, timeout, metadata)` on a picked replica, retrying where safe.
 
         `deadline` is a ``time.monotonic()`` instant; every attempt gets the time left
         as its gRPC timeout. Retries happen only for UNAVAILABLE errors that prove the
         module never ran, on a replica not tried yet, while the retry budget allows.
         """
         self.budget.record_request()
+        carrier: dict[str, str] = {}
+        inject(carrier)  # traceparent/tracestate of the current span
+        metadata = tuple(carrier.items())
         tried: list[str] = []
         last_error: grpc.aio.AioRpcError | None = None
         attempt = 0
@@ -283,7 +293,7 @@ class RuntimePool:
             self.balancer.on_start(ep)
             ok = True
             try:
-                return await timed("runtime", method, fn(replica.stub, remaining))
+                return await timed("runtime", method, fn(replica.stub, remaining, metadata))
             except grpc.aio.AioRpcError as err:
                 ok = not _transport_failure(err)
                 if (

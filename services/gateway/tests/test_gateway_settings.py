@@ -1,0 +1,79 @@
+"""Settings: runtime target parsing and one-line errors naming the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from wasmgrid.common.settings import load_settings
+from wasmgrid.gateway.openapi import Operation
+from wasmgrid.gateway.problem import GRPC_TO_HTTP, Problem, http_status_for
+from wasmgrid.gateway.settings import GatewaySettings, parse_targets
+
+
+def test_parse_static_and_dns_targets() -> None:
+    assert parse_targets("a:1, b:2=3") == (None, [("a:1", 1), ("b:2", 3)])
+    assert parse_targets("dns:///runtime.ns.svc:50051") == ("runtime.ns.svc:50051", [])
+    assert parse_targets("[::1]:50051") == (None, [("[::1]:50051", 1)])
+    for bad in ("", "a", "a:0", "a:1=0", "a:1=x", "dns:///nohost", "dns:///h:99999"):
+        with pytest.raises(ValueError):
+            parse_targets(bad)
+
+
+def test_bad_env_stops_with_one_line_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("WASMGRID_GATEWAY_BALANCER_POLICY", "fastest")
+    with pytest.raises(SystemExit) as exc:
+        load_settings(GatewaySettings)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("wasmgrid: invalid setting WASMGRID_GATEWAY_BALANCER_POLICY='fastest'")
+    assert len(err.splitlines()) == 1
+    monkeypatch.setenv("WASMGRID_GATEWAY_BALANCER_POLICY", "random")
+    monkeypatch.setenv("WASMGRID_GATEWAY_RUNTIME_TARGETS", "nope")
+    with pytest.raises(SystemExit):
+        load_settings(GatewaySettings)
+    assert "WASMGRID_GATEWAY_RUNTIME_TARGETS" in capsys.readouterr().err
+
+
+def test_defaults_and_shared_redis_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WASMGRID_REDIS_URL", "redis://r:6379/0")
+    s = load_settings(GatewaySettings)
+    assert (s.http_port, s.grpc_port, s.runtime_targets) == (8080, 50050, "127.0.0.1:50051")
+    assert s.balancer_policy == "consistent_hash"
+    assert s.redis_url == "redis://r:6379/0"
+    monkeypatch.setenv("WASMGRID_GATEWAY_REDIS_URL", "redis://own:1/0")
+    assert load_settings(GatewaySettings).redis_url == "redis://own:1/0"
+
+
+def test_problem_mapping_covers_every_class() -> None:
+    import grpc
+
+    assert {http_status_for(c) for c in grpc.StatusCode} <= {
+        200,
+        400,
+        401,
+        403,
+        404,
+        409,
+        429,
+        502,
+        503,
+        504,
+    }
+    assert set(GRPC_TO_HTTP) == set(grpc.StatusCode)
+    p = Problem.from_grpc(grpc.StatusCode.UNAVAILABLE, "down", upstream="runtime")
+    doc = p.document("/x")
+    assert doc["status"] == 503 and doc["detail"] == "runtime service: down"
+    assert doc["instance"] == "/x" and p.headers["Retry-After"] == "1"
+    assert Problem.from_grpc(grpc.StatusCode.NOT_FOUND, "no such module", upstream="m").detail == (
+        "no such module"
+    )
+
+
+def test_operation_paths_translate_to_openapi() -> None:
+    async def handler(request: object) -> object:
+        raise AssertionError
+
+    op = Operation("GET", "/v1/run/{ns}/{module}/{path:.*}", "x", "s", handler, "t")  # type: ignore[arg-type]
+    assert op.openapi_path == "/v1/run/{ns}/{module}/{path}"
