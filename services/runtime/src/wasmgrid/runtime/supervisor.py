@@ -45,6 +45,8 @@ def main() -> None:
     if settings.supervised or workers == 1:
         from wasmgrid.runtime.service import RuntimeService
 
+        if settings.supervised:
+            _exit_with_supervisor()
         # A supervised worker leaves /metrics to its supervisor.
         run("runtime", RuntimeSettings, RuntimeService, serve_metrics=not settings.supervised)
         return
@@ -57,6 +59,19 @@ def main() -> None:
         raise SystemExit(2)
     configure_logging("runtime", settings.log_level, json_lines=settings.log_json)
     sys.exit(Supervisor(settings, workers).run())
+
+
+def _exit_with_supervisor() -> None:
+    """Ask Linux to SIGTERM this worker when its supervisor dies (even by SIGKILL)."""
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:  # the supervisor died before prctl took effect
+        raise SystemExit("runtime worker: supervisor is gone")
 
 
 class Supervisor:
