@@ -366,3 +366,28 @@ async def test_only_one_replica_notifies_and_another_takes_over(
 
 def _firing(m: Monitor) -> Callable[[], Awaitable[pb.Alert | None]]:
     return lambda: state_is(m, "SignalHigh", pb.ALERT_STATE_FIRING)
+
+
+async def test_firing_alerts_survive_a_restart_without_waiting_for_again(
+    tiny: ServiceRunner, receiver: Receiver, start_monitor: StartMonitor
+) -> None:
+    case = uuid.uuid4().hex
+    first = await start_monitor(targets=targets(tiny), webhook_urls=receiver.url)
+    await first.stub.CreateRule(pb.CreateRuleRequest(rule=signal_rule(case, for_seconds=1)))
+    SIGNAL.labels(case).set(1)
+    before = await poll_until(lambda: state_is(first, "SignalHigh", pb.ALERT_STATE_FIRING), "fire")
+    await poll_until(lambda: _true(len(receiver.bodies) >= 1), "the notification")
+    await first.runner.stop(0.2)
+
+    second = await start_monitor(targets=targets(tiny), webhook_urls=receiver.url)
+    (after,) = await alerts_of(second, "SignalHigh")  # restored before the first evaluation
+    assert after.state == pb.ALERT_STATE_FIRING
+    assert after.active_since == before.active_since and after.fired_at == before.fired_at
+    rounds = second.service.evaluator.rounds
+    await poll_until(
+        lambda: _true(second.service.evaluator.rounds >= rounds + 5), "five evaluations"
+    )
+    assert len(receiver.bodies) == 1, "a restored alert was notified again"
+    SIGNAL.labels(case).set(0)
+    await poll_until(lambda: _true(len(receiver.bodies) >= 2), "the resolution")
+    assert receiver.bodies[1]["status"] == "resolved"

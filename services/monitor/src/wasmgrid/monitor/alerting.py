@@ -193,14 +193,21 @@ class AlertEngine:
                 changes.append(Transition(alert, AlertState.FIRING, AlertState.RESOLVED))
             elif now - alert.resolved_at > self.resolved_retention:
                 del self.alerts[key]
+                changes.append(Transition(alert, AlertState.RESOLVED, None))
         return changes
 
-    def forget_rule(self, name: str) -> None:
-        """Drop every alert and detector of a rule (deleted or disabled)."""
-        for key in [k for k in self.alerts if k[0] == name]:
-            del self.alerts[key]
+    def forget_rule(self, name: str) -> list[Alert]:
+        """Drop every alert and detector of a rule (deleted or disabled); return the alerts."""
+        gone = [self.alerts.pop(k) for k in [k for k in self.alerts if k[0] == name]]
         for det_key in [k for k in self._detectors if k[0] == name]:
             del self._detectors[det_key]
+        return gone
+
+    def restore(self, alerts: Iterable[Alert]) -> None:
+        """Load alerts saved by a previous run (before the first evaluation)."""
+        for alert in alerts:
+            if len(self.alerts) < self.max_alerts:
+                self.alerts[(alert.rule, alert.fingerprint)] = alert
 
     def apply_silences(self, silences: Iterable[Silence], now: float) -> None:
         """Set each alert's ``silenced_by`` from the silences active at `now`."""

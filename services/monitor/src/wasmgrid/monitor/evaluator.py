@@ -12,7 +12,7 @@ import asyncpg
 from prometheus_client import Counter, Gauge, Histogram
 
 from wasmgrid.common.errors import ServiceError
-from wasmgrid.monitor.alerting import AlertEngine, AlertState, Silence
+from wasmgrid.monitor.alerting import Alert, AlertEngine, AlertState, Silence
 from wasmgrid.monitor.backend import Backend
 from wasmgrid.monitor.leader import Leadership
 from wasmgrid.monitor.loops import every
@@ -85,6 +85,8 @@ class Evaluator:
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._unqueued: list[Outgoing] = []
+        # Transitions not yet saved: (rule, fingerprint) → alert to upsert, or None to delete.
+        self._changed: dict[tuple[str, str], Alert | None] = {}
         self.leadership = leadership
 
     def rules(self) -> dict[str, Rule]:
@@ -129,6 +131,8 @@ class Evaluator:
             return
         self.errors.pop(rule.name, None)
         for change in self.engine.step(rule, results, now):
+            key = (change.alert.rule, change.alert.fingerprint)
+            self._changed[key] = change.alert if change.new is not None else None
             if change.new is AlertState.FIRING:
                 log.warning(
                     "alert %s firing: %s",
@@ -146,11 +150,11 @@ class Evaluator:
             now = time.time() if now is None else now
             await self._refresh()
             rules = self.rules()
-            for name in {key[0] for key in self.engine.alerts} - set(rules):
-                self.engine.forget_rule(name)
-            for rule in rules.values():
-                if rule.disabled:
-                    self.engine.forget_rule(rule.name)
+            gone = {key[0] for key in self.engine.alerts} - set(rules)
+            gone |= {r.name for r in rules.values() if r.disabled}
+            for name in gone:
+                for alert in self.engine.forget_rule(name):
+                    self._changed[(alert.rule, alert.fingerprint)] = None
             await asyncio.gather(
                 *(self._evaluate_rule(r, now) for r in rules.values() if not r.disabled)
             )
@@ -164,9 +168,37 @@ class Evaluator:
             EVALUATION_SECONDS.observe(time.perf_counter() - t0)
             self.rounds += 1
 
+    def forget_rule(self, name: str) -> None:
+        """Drop a rule's alerts now (it changed); their saved state is deleted too."""
+        for alert in self.engine.forget_rule(name):
+            self._changed[(alert.rule, alert.fingerprint)] = None
+
+    async def restore(self, now: float) -> int:
+        """Load the alert state of a previous run; return how many alerts were restored."""
+        alerts = await self.store.load_alerts()
+        self.engine.restore(alerts)
+        self.planner.assume_notified(alerts, now)
+        self.am_planner.assume_notified(alerts, now)
+        return len(alerts)
+
+    async def _save_state(self) -> None:
+        if not self._changed:
+            return
+        changed, self._changed = self._changed, {}
+        upserts = [a for a in changed.values() if a is not None]
+        deletes = [k for k, a in changed.items() if a is None]
+        try:
+            await self.store.save_alerts(upserts, deletes)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("cannot save alert state, will retry: %r", exc)
+            for key, alert in changed.items():  # newer changes (none yet) would win
+                self._changed.setdefault(key, alert)
+
     async def _notify(self, now: float) -> None:
         if self.leadership is not None and not await self.leadership.check():
+            self._changed.clear()  # the notifier replica saves alert state
             return  # another replica notifies
+        await self._save_state()
         alerts = list(self.engine.alerts.values())
         items: list[Outgoing] = []
         if self.webhook_urls:

@@ -106,6 +106,17 @@ class Planner:
         self.repeat_interval = repeat_interval
         self._groups: dict[str, _Group] = {}
 
+    def assume_notified(self, alerts: Iterable[Alert], now: float) -> None:
+        """Treat restored firing alerts as already notified (their payloads were queued by
+        the previous run); repeat_interval then applies as usual."""
+        for alert in alerts:
+            if alert.state is not AlertState.FIRING or alert.silenced_by:
+                continue
+            labels = self._labels(alert)
+            key = group_key(labels)
+            group = self._groups.setdefault(key, _Group(labels, now, last_sent=now))
+            group.notified[alert.fingerprint] = alert
+
     def _labels(self, alert: Alert) -> dict[str, str]:
         return {k: alert.labels[k] for k in self.group_by if k in alert.labels}
 

@@ -201,6 +201,7 @@ class MonitorService(Service):
             external_url=s.external_url,
             leadership=Leadership(s.database_url),
         )
+        restored = await self._evaluator.restore(time.time())
         await self._deliverer.start()
         await self.fleet.start()
         await self.scraper.start()
@@ -212,6 +213,7 @@ class MonitorService(Service):
                 "file_rules": len(self.file_rules),
                 "backend": self.backend.name,
                 "webhooks": len(s.webhook_urls),
+                "restored_alerts": restored,
             },
         )
 
@@ -399,7 +401,7 @@ class MonitorServicer(monitor_pb2_grpc.MonitorServiceServicer):
                 f"rule {rule.name!r} comes from the rules file; edit the file instead"
             )
         updated = await self.svc.store.update_rule(rule, request.expected_version)
-        self.svc.engine.forget_rule(rule.name)  # a changed rule starts its alerts afresh
+        self.svc.evaluator.forget_rule(rule.name)  # a changed rule starts its alerts afresh
         await self.svc.evaluator.evaluate_once()
         return self._rule_pb(updated)
 

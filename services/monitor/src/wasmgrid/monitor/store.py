@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 import asyncpg
 
 from wasmgrid.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from wasmgrid.monitor.alerting import Silence
+from wasmgrid.monitor.alerting import Alert, AlertState, Silence
 from wasmgrid.monitor.notify import Outgoing
 from wasmgrid.monitor.query import Matcher, MatchOp
 from wasmgrid.monitor.rules import Rule, RuleSource, rule_from_dict, rule_to_dict, with_version
@@ -193,6 +194,68 @@ class Store:
         if row is None:
             raise NotFound(f"silence {ident!r} does not exist")
         return self._silence(row)
+
+    # ------------------------------------------------------------ alert state
+
+    async def save_alerts(
+        self, upserts: Sequence[Alert], deletes: Sequence[tuple[str, str]]
+    ) -> None:
+        """Record alert transitions (one transaction)."""
+        if not upserts and not deletes:
+            return
+        async with self.pool.acquire() as conn, conn.transaction():
+            if deletes:
+                await conn.executemany(
+                    "DELETE FROM monitor.alerts WHERE rule = $1 AND fingerprint = $2", deletes
+                )
+            if upserts:
+                await conn.executemany(
+                    "INSERT INTO monitor.alerts (rule, fingerprint, labels, annotations, state,"
+                    " severity, value, active_since, fired_at, resolved_at)"
+                    " VALUES ($1, $2, $3::jsonb, $4::jsonb, $5, $6, $7, $8, $9, $10)"
+                    " ON CONFLICT (rule, fingerprint) DO UPDATE SET labels = EXCLUDED.labels,"
+                    " annotations = EXCLUDED.annotations, state = EXCLUDED.state,"
+                    " severity = EXCLUDED.severity, value = EXCLUDED.value,"
+                    " active_since = EXCLUDED.active_since, fired_at = EXCLUDED.fired_at,"
+                    " resolved_at = EXCLUDED.resolved_at",
+                    [
+                        (
+                            a.rule,
+                            a.fingerprint,
+                            json.dumps(a.labels),
+                            json.dumps(a.annotations),
+                            int(a.state),
+                            a.severity,
+                            a.value if math.isfinite(a.value) else 0.0,
+                            a.active_since,
+                            a.fired_at,
+                            a.resolved_at,
+                        )  # fmt: skip
+                        for a in upserts
+                    ],
+                )
+
+    async def load_alerts(self) -> list[Alert]:
+        """Alerts saved by a previous run."""
+        rows = await self.pool.fetch(
+            "SELECT rule, fingerprint, labels::text AS labels, annotations::text AS annotations,"
+            " state, severity, value, active_since, fired_at, resolved_at FROM monitor.alerts"
+        )
+        return [
+            Alert(
+                r["rule"],
+                r["fingerprint"],
+                json.loads(r["labels"]),
+                json.loads(r["annotations"]),
+                AlertState(r["state"]),
+                r["severity"],
+                r["value"],
+                r["active_since"],
+                r["fired_at"],
+                r["resolved_at"],
+            )  # fmt: skip
+            for r in rows
+        ]
 
     # ------------------------------------------------------------ notification outbox
 
