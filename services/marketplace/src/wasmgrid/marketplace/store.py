@@ -553,9 +553,6 @@ class Store:
             " ON CONFLICT DO NOTHING",
             [(g, module_id) for g in grams],
         )
-        await conn.execute(
-            "UPDATE modules SET trigram_count = $2 WHERE id = $1", module_id, len(grams)
-        )
 
     async def _refresh_module(self, conn: Conn, module_id: int, *, touch: bool = False) -> None:
         """Point the module at its latest version and copy that version's metadata."""
@@ -881,9 +878,7 @@ class Store:
             if q.sort == "relevance":
                 exact_name = p(names.normalize("-".join(q.words)))
                 exact = f"(CASE WHEN m.name_norm = {exact_name} THEN 1.0 ELSE 0 END)"
-                score = (
-                    f"(ts_rank_cd(m.search_vector, {tsq})::float8 + coalesce(f.sim, 0) + {exact})"
-                )
+                score = f"(ts_rank(m.search_vector, {tsq})::float8 + coalesce(f.sim, 0) + {exact})"
         if q.category:
             where.append(f"m.category = {p(q.category)}")
         if q.tag:
