@@ -435,3 +435,22 @@ def test_bad_settings_name_the_variable(
     s = load_settings(MonitorSettings)
     assert s.webhook_urls == ["http://a/1", "http://b/2"]
     assert s.grpc_port == 50054 and s.metrics_port == 9094
+
+
+def test_restored_alerts_wait_for_data_before_resolving() -> None:
+    first = AlertEngine(60, 100)
+    rule = _rule(for_seconds=0)
+    first.step(rule, [Result({"job": "a"}, 5)], now=0)
+    saved = list(first.alerts.values())
+    engine = AlertEngine(60, 100)
+    engine.restore(saved, hold_until=30)
+    assert engine.step(rule, [], now=10) == []  # no data yet: still firing
+    assert saved[0].state is AlertState.FIRING
+    (change,) = engine.step(rule, [Result({"job": "a"}, 0)], now=11)  # data says it's over
+    assert change.new is AlertState.RESOLVED
+    engine.restore(saved[:0], hold_until=0)
+    again = AlertEngine(60, 100)
+    again.restore([saved[0]], hold_until=30)
+    saved[0].state = AlertState.FIRING
+    (late,) = again.step(rule, [], now=31)  # grace over and still no data
+    assert late.new is AlertState.RESOLVED

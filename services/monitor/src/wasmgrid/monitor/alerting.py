@@ -103,6 +103,9 @@ class Alert:
     resolved_at: float = 0.0
     last_evaluated: float = 0.0
     silenced_by: list[str] = field(default_factory=list)
+    #: Until then, a missing result (no data yet, e.g. just after a restart) does not
+    #: resolve the alert; a result whose condition is false still does.
+    hold_until: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,7 @@ class AlertEngine:
         changes: list[Transition] = []
         holding = self.conditions(rule, results, now)
         seen: set[str] = set()
+        present = {fingerprint(alert_labels(rule, r.labels)) for r in results}
         for r in holding:
             labels = alert_labels(rule, r.labels)
             fp = fingerprint(labels)
@@ -183,6 +187,8 @@ class AlertEngine:
         for key, alert in list(self.alerts.items()):
             if key[0] != rule.name or alert.fingerprint in seen:
                 continue
+            if now < alert.hold_until and alert.fingerprint not in present:
+                continue  # no data for it yet: neither resolve nor forget
             if alert.state is AlertState.PENDING:
                 del self.alerts[key]
                 changes.append(Transition(alert, AlertState.PENDING, None))
@@ -203,10 +209,12 @@ class AlertEngine:
             del self._detectors[det_key]
         return gone
 
-    def restore(self, alerts: Iterable[Alert]) -> None:
-        """Load alerts saved by a previous run (before the first evaluation)."""
+    def restore(self, alerts: Iterable[Alert], hold_until: float) -> None:
+        """Load alerts saved by a previous run (before the first evaluation); until
+        `hold_until` they are not resolved for lack of data."""
         for alert in alerts:
             if len(self.alerts) < self.max_alerts:
+                alert.hold_until = hold_until
                 self.alerts[(alert.rule, alert.fingerprint)] = alert
 
     def apply_silences(self, silences: Iterable[Silence], now: float) -> None:

@@ -173,10 +173,14 @@ class Evaluator:
         for alert in self.engine.forget_rule(name):
             self._changed[(alert.rule, alert.fingerprint)] = None
 
-    async def restore(self, now: float) -> int:
-        """Load the alert state of a previous run; return how many alerts were restored."""
+    async def restore(self, now: float, grace: float) -> int:
+        """Load the alert state of a previous run; return how many alerts were restored.
+
+        For `grace` seconds, restored alerts whose series have no data yet (the local
+        store starts empty) keep their state instead of resolving.
+        """
         alerts = await self.store.load_alerts()
-        self.engine.restore(alerts)
+        self.engine.restore(alerts, now + grace)
         self.planner.assume_notified(alerts, now)
         self.am_planner.assume_notified(alerts, now)
         return len(alerts)

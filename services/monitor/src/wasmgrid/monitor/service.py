@@ -61,6 +61,7 @@ SPANS_RECEIVED = Counter(
 LOGS_RECEIVED = Counter("wasmgrid_monitor_log_records_received_total", "OTLP log records received.")
 
 POOL_CLOSE_SECONDS = 5.0
+RESTORE_GRACE_FLOOR = 10.0
 SERVER_ERROR_CODES = ("UNKNOWN", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "DEADLINE_EXCEEDED")
 Ctx = grpc.aio.ServicerContext[Any, Any]
 
@@ -201,7 +202,15 @@ class MonitorService(Service):
             external_url=s.external_url,
             leadership=Leadership(s.database_url),
         )
-        restored = await self._evaluator.restore(time.time())
+        windows = [
+            q.window
+            for r in [*self.file_rules, *await self._store.list_rules()]
+            for q in (r.expression.query, r.expression.denominator)
+            if q is not None
+        ]
+        # Long enough for the first scrapes and for windowed functions to have data.
+        grace = min(3600.0, max([RESTORE_GRACE_FLOOR, 3 * s.scrape_interval_seconds, *windows]))
+        restored = await self._evaluator.restore(time.time(), grace)
         await self._deliverer.start()
         await self.fleet.start()
         await self.scraper.start()
