@@ -81,3 +81,25 @@ def test_json_log_line_carries_trace_and_span_ids() -> None:
     assert doc["trace_id"] == format(ctx.trace_id, "032x")
     assert doc["span_id"] == format(ctx.span_id, "016x")
     assert doc["module_digest"] == "ab12"
+
+
+class SecretSettings(ServiceSettings):
+    model_config = service_config("DEMO")
+    artifact_key: str = Field("k" * 32, min_length=32)
+    database_url: str = Field("postgresql://db", pattern=r"^postgresql://")
+
+
+def test_secret_values_are_not_echoed_in_errors(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("WASMGRID_DEMO_ARTIFACT_KEY", "hunter2")
+    with pytest.raises(SystemExit):
+        load_settings(SecretSettings)
+    err = capsys.readouterr().err
+    assert "WASMGRID_DEMO_ARTIFACT_KEY" in err and "hunter2" not in err and "<redacted>" in err
+    monkeypatch.delenv("WASMGRID_DEMO_ARTIFACT_KEY")
+    monkeypatch.setenv("WASMGRID_DEMO_DATABASE_URL", "mysql://app:s3cret@db/x")
+    with pytest.raises(SystemExit):
+        load_settings(SecretSettings)
+    err = capsys.readouterr().err
+    assert "s3cret" not in err and "mysql://app:***@db/x" in err

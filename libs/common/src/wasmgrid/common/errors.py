@@ -52,3 +52,9 @@ class Unavailable(ServiceError):
 
 class DeadlineExceeded(ServiceError):
     code = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+class DataLoss(ServiceError):
+    """Stored or transferred bytes do not match what they claim to be (e.g. a digest)."""
+
+    code = grpc.StatusCode.DATA_LOSS

@@ -70,6 +70,22 @@ def _env_name(settings_cls: type[BaseSettings], loc: tuple[int | str, ...]) -> s
     return f"{prefix}{name}".upper()
 
 
+_SECRET_WORDS = ("key", "token", "password", "secret")
+
+
+def shown_value(var: str, value: object) -> str:
+    """How a setting's value may appear in an error: secrets hidden, DSN passwords masked."""
+    if any(word in var.lower() for word in _SECRET_WORDS):
+        return "<redacted>"
+    text = str(value)
+    scheme, sep, rest = text.partition("://")
+    if sep and "@" in rest:
+        creds, _, host = rest.rpartition("@")
+        if ":" in creds:
+            text = f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+    return repr(text)
+
+
 def load_settings(settings_cls: type[S], **overrides: Any) -> S:
     """Build settings from the environment; on a bad value print one line and exit 2."""
     try:
@@ -79,7 +95,8 @@ def load_settings(settings_cls: type[S], **overrides: Any) -> S:
         var = _env_name(settings_cls, err.get("loc", ()))
         value = os.environ.get(var, err.get("input"))
         print(
-            f"wasmgrid: invalid setting {var}={value!r}: {err.get('msg', 'invalid')}",
+            f"wasmgrid: invalid setting {var}={shown_value(var, value)}:"
+            f" {err.get('msg', 'invalid')}",
             file=sys.stderr,
         )
         raise SystemExit(2) from None

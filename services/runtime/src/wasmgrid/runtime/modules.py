@@ -19,10 +19,9 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TypeVar
 
-import grpc
 import wasmtime
 
-from wasmgrid.common.errors import InvalidArgument, ResourceExhausted, ServiceError
+from wasmgrid.common.errors import DataLoss, InvalidArgument, ResourceExhausted
 from wasmgrid.runtime.fetch import Fetcher
 from wasmgrid.runtime.metrics import ARTIFACTS_REJECTED, COMPILE_SECONDS, COMPILED_CACHE
 from wasmgrid.runtime.sandbox import CompiledModule, describe_module
@@ -35,12 +34,6 @@ _DIGEST = re.compile(r"^(?:sha256:)?([0-9a-f]{64})$")
 WASM_MAGIC = b"\0asm"
 #: How many refused digests are remembered.
 INVALID_ENTRIES = 1024
-
-
-class DataLoss(ServiceError):
-    """Bytes that do not match their digest (the kit has no DATA_LOSS error yet)."""
-
-    code = grpc.StatusCode.DATA_LOSS
 
 
 class CacheTier(enum.Enum):
