@@ -182,3 +182,25 @@ def test_mutated_modules_never_crash_the_validator(repo_root: object) -> None:
             data = data[: rng.randrange(8, len(data))]
         report = validate_module(bytes(data), Policy())
         assert report.valid == (not report.errors)
+
+
+async def test_rechunk_and_blob_cache() -> None:
+    from collections.abc import AsyncIterator
+
+    from wasmgrid.marketplace.blobs import BlobCache, rechunk
+
+    async def source() -> AsyncIterator[bytes]:
+        for piece in (b"abc", b"defgh", b"", b"ijklmnop", b"q"):
+            yield piece
+
+    out = [p async for p in rechunk(source(), 4)]
+    assert out == [b"abcd", b"efgh", b"ijkl", b"mnop", b"q"]
+
+    cache = BlobCache(max_bytes=10)
+    cache.put("a", [b"1234"])
+    cache.put("b", [b"12", b"34"])
+    assert cache.get("a") == [b"1234"]  # now most recent
+    cache.put("c", [b"1234"])  # 12 > 10: evicts the least recent ("b")
+    assert cache.get("b") is None and cache.get("a") is not None and cache.used == 8
+    cache.put("huge", [b"123456"])  # above half the budget: never cached
+    assert cache.get("huge") is None

@@ -39,6 +39,7 @@ from wasmgrid.common.metrics import LATENCY_BUCKETS
 from wasmgrid.common.migrations import migrate
 from wasmgrid.common.server import Service
 from wasmgrid.marketplace import names, search, semver, tokens
+from wasmgrid.marketplace.blobs import BlobCache, rechunk
 from wasmgrid.marketplace.names import parse_module_name
 from wasmgrid.marketplace.settings import MarketplaceSettings
 from wasmgrid.marketplace.store import SCHEMA, Conn, NewVersion, Principal, SearchQuery, Store
@@ -269,23 +270,6 @@ def _parse_version(value: str, field: str = "version") -> semver.Version:
         return semver.Version.parse(value)
     except semver.SemverError as exc:
         raise InvalidArgument(f"{field} {exc}") from None
-
-
-def _rechunk(source: AsyncIterator[bytes], size: int) -> AsyncIterator[bytes]:
-    async def gen() -> AsyncIterator[bytes]:
-        buf = bytearray()
-        async for piece in source:
-            if not buf and len(piece) == size:
-                yield piece
-                continue
-            buf += piece
-            while len(buf) >= size:
-                yield bytes(buf[:size])
-                del buf[:size]
-        if buf:
-            yield bytes(buf)
-
-    return gen()
 
 
 class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
@@ -674,7 +658,7 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
             )
         )
         sent = 0
-        async for piece in _rechunk(self.svc.blob_chunks(row["digest"]), chunk):
+        async for piece in rechunk(self.svc.blob_chunks(row["digest"]), chunk):
             sent += len(piece)
             yield pb.DownloadResponse(chunk=piece)
         DOWNLOAD_BYTES.labels(purpose).inc(sent)
@@ -965,31 +949,6 @@ class MarketplaceService(Service):
             pieces.append(piece)
             yield piece
         self.blob_cache.put(digest, pieces)
-
-
-class BlobCache:
-    """A byte-bounded LRU of whole blobs (they are immutable, so never stale)."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self.used = 0
-        self._items: dict[str, list[bytes]] = {}
-
-    def get(self, digest: str) -> list[bytes] | None:
-        pieces = self._items.pop(digest, None)
-        if pieces is not None:
-            self._items[digest] = pieces  # most recently used last
-        return pieces
-
-    def put(self, digest: str, pieces: list[bytes]) -> None:
-        size = sum(len(p) for p in pieces)
-        if size > self.max_bytes // 2 or digest in self._items:
-            return
-        self._items[digest] = pieces
-        self.used += size
-        while self.used > self.max_bytes:
-            old = next(iter(self._items))
-            self.used -= sum(len(p) for p in self._items.pop(old))
 
 
 def migrations_dir() -> Path:
