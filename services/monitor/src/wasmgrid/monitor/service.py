@@ -45,7 +45,7 @@ from wasmgrid.monitor.query import (
     check_matcher,
     matches_all,
 )
-from wasmgrid.monitor.report import Report, analyse_spans, recommend, rpc_stats
+from wasmgrid.monitor.report import Report, RpcStats, analyse_spans, recommend, rpc_stats
 from wasmgrid.monitor.rules import Rule, RuleSource, check_rule, load_rules_file
 from wasmgrid.monitor.scrape import Scraper
 from wasmgrid.monitor.series import SeriesStore
@@ -562,7 +562,7 @@ class MonitorServicer(monitor_pb2_grpc.MonitorServiceServicer):
         report.recommendations = recommend(report, min_count)
         return convert.report_to_pb(report, now, window)
 
-    async def _rpc_stats(self, window: float, now: float) -> list[Any]:
+    async def _rpc_stats(self, window: float, now: float) -> list[RpcStats]:
         by = ("job", "grpc_service", "grpc_method")
         backend = self.svc.backend
 
@@ -580,4 +580,4 @@ class MonitorServicer(monitor_pb2_grpc.MonitorServiceServicer):
             )
             for p in (0.5, 0.95, 0.99)
         ]
-        return list(rpc_stats(counts, errors, *quantiles))
+        return rpc_stats(counts, errors, *quantiles)
