@@ -63,11 +63,21 @@ async def start_cache() -> AsyncIterator[StartReplica]:
     yield start
     for replica in reversed(started):
         await replica.channel.close(None)
-        # Bounded: on Python 3.11 the kit's readiness loop can swallow its cancellation
-        # (asyncio.wait_for returns the result of an already-finished check instead of
-        # raising CancelledError), leaving ServiceRunner.stop waiting on it forever; the
-        # outer timeout's cancel is then absorbed the same way and stop() completes.
+        await _cancel_readiness_loop(replica.runner)
         await asyncio.wait_for(replica.runner.stop(0.5), 5.0)
+
+
+async def _cancel_readiness_loop(runner: ServiceRunner) -> None:
+    """Work around a kit bug (reported): on Python 3.11, ``asyncio.wait_for`` returns the
+    result of a readiness check that finished in the same loop iteration as a cancel
+    instead of raising CancelledError, so ServiceRunner's ``while True`` readiness loop
+    survives its one cancel and ``stop()`` waits for it forever (it happens every time
+    two replicas with the same interval are stopped one after the other). Cancelling
+    until the task is really done lets ``stop()`` proceed."""
+    task = runner._readiness
+    while task is not None and not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=0.05)
 
 
 async def poll_until(
