@@ -1,1 +1,5 @@
-"""Typed asyncio client SDK for wasmgrid."""
+"""Typed asyncio client SDK for wasmgrid's HTTP API."""
+
+from wasmgrid.client._client import CallResult, Client, RunResult, WasmgridError
+
+__all__ = ["CallResult", "Client", "RunResult", "WasmgridError"]
