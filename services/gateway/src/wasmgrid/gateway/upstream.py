@@ -482,6 +482,7 @@ class ResponseCache:
             self.channel = create_channel(settings.cache_addr, default_timeout=1.0)
             self.stub = cache_pb2_grpc.CacheServiceStub(self.channel)
         self._near: OrderedDict[str, tuple[float, CachedResponse]] = OrderedDict()
+        self._pending: dict[str, asyncio.Future[CachedResponse | None]] = {}
 
     @property
     def enabled(self) -> bool:
@@ -501,6 +502,11 @@ class ResponseCache:
             self._near.popitem(last=False)
 
     async def get(self, key: str) -> CachedResponse | None:
+        """The cached response for `key`, or None (a miss; errors are misses too).
+
+        Concurrent lookups of one key share one RPC, so a hot key whose near-cache copy
+        just expired costs one call to the cache service, not one per request.
+        """
         near = self._near.get(key)
         if near is not None:
             if near[0] > time.monotonic():
@@ -509,6 +515,24 @@ class ResponseCache:
             del self._near[key]
         if self.stub is None:
             return None
+        pending = self._pending.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        fut: asyncio.Future[CachedResponse | None] = asyncio.get_running_loop().create_future()
+        self._pending[key] = fut
+        try:
+            value = await self._fetch(key)
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()
+            raise
+        finally:
+            self._pending.pop(key, None)
+        fut.set_result(value)
+        return value
+
+    async def _fetch(self, key: str) -> CachedResponse | None:
+        assert self.stub is not None
         try:
             resp = await timed(
                 "cache",
