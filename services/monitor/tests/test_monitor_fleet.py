@@ -11,7 +11,14 @@ import pytest
 from wasmgrid.api.monitor.v1 import monitor_pb2 as pb
 from wasmgrid.common.server import Service, ServiceRunner
 
-from .conftest import READINESS_INTERVAL, Monitor, StartMonitor, poll_until, start_tiny
+from .conftest import (
+    READINESS_INTERVAL,
+    Monitor,
+    StartMonitor,
+    free_port,
+    poll_until,
+    start_tiny,
+)
 
 
 async def target_status(m: Monitor, service: str = "tiny") -> pb.TargetHealth | None:
@@ -187,3 +194,44 @@ async def test_replicas_are_discovered_through_dns(start_monitor: StartMonitor) 
         assert t.metrics_url == f"http://127.0.0.1:{tiny.metrics_port}/metrics"
     finally:
         await tiny.stop(0.1)
+
+
+async def test_bad_expositions_are_reported_not_stored(start_monitor: StartMonitor) -> None:
+    from aiohttp import web
+
+    big = "x_total 1\n" * 2000
+
+    async def garbage(request: web.Request) -> web.Response:
+        return web.Response(text="this is { not an exposition\n")
+
+    async def huge(request: web.Request) -> web.Response:
+        return web.Response(text=big)
+
+    app = web.Application()
+    app.router.add_get("/garbage", garbage)
+    app.router.add_get("/huge", huge)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    tiny = await start_tiny()
+    try:
+        base = f"http://127.0.0.1:{port}"
+        m = await start_monitor(
+            targets=f"bad={tiny.address}|{base}/garbage,big={tiny.address}|{base}/huge",
+            scrape_max_bytes=4096,
+        )
+
+        async def errors() -> dict[str, str] | None:
+            resp = await m.stub.GetFleetHealth(pb.GetFleetHealthRequest())
+            errs = {t.service: t.metrics_error for t in resp.targets}
+            return errs if all(errs.values()) and len(errs) == 2 else None
+
+        errs = await poll_until(errors, "both scrapes to fail")
+        assert "does not parse" in errs["bad"]
+        assert "WASMGRID_MONITOR_SCRAPE_MAX_BYTES=4096" in errs["big"]
+        health = await m.stub.GetFleetHealth(pb.GetFleetHealthRequest())
+        assert all(t.status == pb.SERVING_STATUS_SERVING for t in health.targets)
+    finally:
+        await tiny.stop(0.1)
+        await runner.cleanup()
