@@ -30,6 +30,7 @@ class MarketplaceSettings(ServiceSettings):
     )
     db_pool_min: int = Field(2, ge=1, le=100)
     db_pool_max: int = Field(10, ge=1, le=200)
+    search_pool_max: int = Field(5, ge=1, le=100, description="connections for SearchModules")
     db_wait_seconds: float = Field(30.0, ge=0, le=600)
     db_statement_timeout_ms: int = Field(30_000, ge=100, le=600_000)
 

@@ -124,8 +124,17 @@ def _is_unique_violation(exc: BaseException) -> bool:
 class Store:
     """All registry reads and writes."""
 
-    def __init__(self, pool: asyncpg.Pool, *, chunk_bytes: int, use_pg_trgm: bool) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        chunk_bytes: int,
+        use_pg_trgm: bool,
+        search_pool: asyncpg.Pool | None = None,
+    ) -> None:
         self.pool = pool
+        #: Connections with enable_seqscan=off (see MarketplaceService.start); None = `pool`.
+        self.search_pool = search_pool
         self.chunk_bytes = chunk_bytes
         self.use_pg_trgm = use_pg_trgm
 
@@ -909,13 +918,13 @@ class Store:
         )
         filters = "".join(f" AND {w}" for w in where)
         if q.words:
-            # Text hits use the GIN index, name-only (typo) hits the trigram key; an OR
-            # of the two would scan every module.
+            # Candidates first, as an id array: text hits from the GIN index, name (typo)
+            # hits from the trigram key. An OR of the two, or a join the planner sizes
+            # from a CTE guess, ended in a sequential scan of every module.
             matches = (
                 f"{narrow} FROM modules m LEFT JOIN f ON f.module_id = m.id"
-                f" WHERE m.search_vector @@ {tsq}{filters}"
-                f" UNION ALL {narrow} FROM f JOIN modules m ON m.id = f.module_id"
-                f" WHERE NOT (m.search_vector @@ {tsq}){filters}"
+                " WHERE m.id = ANY(ARRAY(SELECT mm.id FROM modules mm"
+                f" WHERE mm.search_vector @@ {tsq} UNION SELECT module_id FROM f)){filters}"
             )
         else:
             matches = f"{narrow} FROM modules m WHERE true{filters}"
@@ -929,7 +938,7 @@ class Store:
             " JOIN modules m ON m.id = s.id JOIN namespaces n ON n.id = m.namespace_id"
             f" ORDER BY {_prefixed(order, 's.')}"
         )
-        rows = list(await self.pool.fetch(sql, *args))
+        rows = list(await (self.search_pool or self.pool).fetch(sql, *args))
         next_cursor = ""
         if len(rows) > q.limit:
             rows = rows[: q.limit]
