@@ -5,6 +5,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -103,3 +106,27 @@ def test_secret_values_are_not_echoed_in_errors(
         load_settings(SecretSettings)
     err = capsys.readouterr().err
     assert "s3cret" not in err and "mysql://app:***@db/x" in err
+
+
+def test_telemetry_with_otlp_export_sets_up_without_warnings() -> None:
+    code = (
+        "import logging\n"
+        "from wasmgrid.common.telemetry import setup_telemetry, shutdown_telemetry\n"
+        "setup_telemetry('wasmgrid-demo')\n"
+        "logging.getLogger('x').warning('exported')\n"
+        "shutdown_telemetry()\n"
+    )
+    env = {
+        **os.environ,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9",
+        "OTEL_EXPORTER_OTLP_TIMEOUT": "1",
+    }
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Warning" not in result.stderr

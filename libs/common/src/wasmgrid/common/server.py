@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import contextlib
 import inspect
 import logging
 import signal
@@ -298,10 +297,11 @@ class ServiceRunner:
         return bool(getattr(self.settings, "reuse_port", False))
 
     async def _update_readiness(self) -> None:
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+        # races with the check finishing, and stop() would then wait for the loop forever.
         try:
-            reason = await asyncio.wait_for(
-                self.service.check_ready(), self.settings.readiness_interval_seconds * 2
-            )
+            async with asyncio.timeout(self.settings.readiness_interval_seconds * 2):
+                reason = await self.service.check_ready()
         except (TimeoutError, OSError) as exc:
             reason = f"readiness check failed: {exc!r}"
         ready = reason is None
@@ -323,7 +323,7 @@ class ServiceRunner:
             self._ready = ready
 
     async def _readiness_loop(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.settings.readiness_interval_seconds)
             await self._update_readiness()
 
@@ -336,8 +336,10 @@ class ServiceRunner:
         log.info("%s shutting down (grace %.1fs)", self.service.name, grace)
         if self._readiness is not None:
             self._readiness.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._readiness
+            # Bounded: a readiness check stuck in a dependency must not hold up shutdown.
+            await asyncio.wait(
+                [self._readiness], timeout=self.settings.readiness_interval_seconds * 2
+            )
         await self.health.enter_graceful_shutdown()
         SERVICE_UP.labels(self.service.name).set(0)
         if self._server is not None:

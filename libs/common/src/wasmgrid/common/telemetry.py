@@ -48,7 +48,8 @@ def setup_telemetry(service: str) -> TracerProvider:
 def _setup_log_export(resource: Resource) -> None:
     from opentelemetry._logs import set_logger_provider
     from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
-    from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+    from opentelemetry.instrumentation.logging.handler import LoggingHandler
+    from opentelemetry.sdk._logs import LoggerProvider
     from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 
     logger_provider = LoggerProvider(resource=resource)
