@@ -174,6 +174,8 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
                 "wasm.module": name,
                 "wasm.cache_tier": loaded.tier.name,
                 "wasm.function": spec.function or "_start",
+                "wasm.fuel_limit": limits.fuel,
+                "wasm.timeout_ms": limits.timeout_ms,
             },
         ) as span:
             result = await self.svc.pool.run(loaded.module, spec, limits, limits.timeout_ms / 1000)
