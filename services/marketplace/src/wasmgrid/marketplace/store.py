@@ -10,6 +10,7 @@ row lock, so concurrent raters never lose an update.
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 import uuid
@@ -36,6 +37,8 @@ from wasmgrid.marketplace.names import ModuleName
 log = logging.getLogger(__name__)
 
 SCHEMA = "marketplace"
+#: Chunks read ahead of the one being streamed by a download.
+PREFETCH_CHUNKS = 2
 
 #: A connection as handed out by the pool (or a plain one).
 Conn = asyncpg.Connection | PoolConnectionProxy
@@ -662,8 +665,9 @@ class Store:
     async def read_chunks(self, digest: str) -> AsyncIterator[bytes]:
         """The stored chunks of a blob in order, one query per chunk (bounded memory).
 
-        The next chunk is fetched while the current one is being sent, so PostgreSQL's
-        TOAST reads overlap the gRPC writes; at most two chunks are in memory.
+        Up to PREFETCH_CHUNKS further chunks are fetched (on other pool connections)
+        while the current one is being sent, so PostgreSQL's TOAST reads overlap each
+        other and the gRPC writes; memory per download stays bounded.
         """
         count = await self.pool.fetchval("SELECT chunk_count FROM blobs WHERE digest = $1", digest)
         if count is None:
@@ -677,17 +681,18 @@ class Store:
                 raise RuntimeError(f"blob {digest} is missing chunk {seq}")
             return data
 
-        pending = asyncio.ensure_future(fetch(0)) if count else None
+        pending: collections.deque[asyncio.Future[bytes]] = collections.deque()
+        ahead = 0
         try:
             for seq in range(count):
-                assert pending is not None
-                data = await pending
-                pending = asyncio.ensure_future(fetch(seq + 1)) if seq + 1 < count else None
-                yield data
+                while ahead < count and ahead <= seq + PREFETCH_CHUNKS:
+                    pending.append(asyncio.ensure_future(fetch(ahead)))
+                    ahead += 1
+                yield await pending.popleft()
         finally:
-            if pending is not None:  # stream abandoned: drop the prefetch, mark it retrieved
-                pending.cancel()
-                pending.add_done_callback(_retrieve)
+            for task in pending:  # stream abandoned: drop prefetches, mark them retrieved
+                task.cancel()
+                task.add_done_callback(_retrieve)
 
     async def record_download(self, version_id: int, module_id: int, purpose: str) -> None:
         """Count one completed download for today (UTC)."""
