@@ -391,3 +391,51 @@ routes:
     with pytest.raises(aiohttp.ClientConnectionError):
         async with aiohttp.ClientSession() as fresh, fresh.get(gw.url("/healthz")):
             pass
+
+
+async def test_monitor_facade_health_alerts_traces(
+    start_gateway: Any, infra: Any, database_url: str, poll: Any
+) -> None:
+    from wasmgrid.common.server import ServiceRunner
+    from wasmgrid.monitor.service import MonitorService
+    from wasmgrid.monitor.settings import MonitorSettings
+
+    values: dict[str, Any] = {
+        "WASMGRID_MONITOR_DATABASE_URL": database_url,
+        "grpc_port": 0,
+        "metrics_port": 0,
+        "targets": f"runtime={infra.runtime.runner.address}",
+        "health_interval_seconds": 0.2,
+        "rules_file": None,
+        "readiness_interval_seconds": 0.5,
+        "log_json": False,
+    }
+    settings = MonitorSettings(**values)
+    monitor = ServiceRunner(MonitorService(settings), settings, serve_metrics=False)
+    await monitor.start()
+    try:
+        gw = await start_gateway(monitor_addr=monitor.address)
+
+        async def runtime_serving() -> bool:
+            async with gw.http.get(gw.url("/v1/health")) as resp:
+                doc = await resp.json()
+                assert resp.status == 200, doc
+            return any(
+                s["service"] == "runtime" and s["status"] == "SERVING_STATUS_SERVING"
+                for s in doc["services"]
+            )
+
+        await poll(runtime_serving, "the monitor to see the runtime serving", 10)
+        async with gw.http.get(gw.url("/v1/health")) as resp:
+            doc = await resp.json()
+        assert doc["gateway"]["runtime"]["policy"] == "consistent_hash"
+        async with gw.http.get(gw.url("/v1/alerts?state=firing")) as resp:
+            assert resp.status == 200 and "alerts" in await resp.json()
+        async with gw.http.get(gw.url("/v1/alerts?state=boiling")) as resp:
+            assert "state" in (await _problem(resp, 400))["detail"]
+        async with gw.http.get(gw.url("/v1/traces/" + "ab" * 16)) as resp:
+            await _problem(resp, 404)
+        async with gw.http.get(gw.url("/v1/traces/not-a-trace")) as resp:
+            assert "trace_id" in (await _problem(resp, 400))["detail"]
+    finally:
+        await monitor.stop(0.5)
