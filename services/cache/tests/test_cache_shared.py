@@ -168,11 +168,19 @@ async def test_redis_outage_serves_memory_and_recovers(
     start_cache: Any, redis_server: Any, redis_url: str, poll: Any
 ) -> None:
     a = await start_cache(redis_url=redis_url)
+    b = await start_cache(redis_url=redis_url)
     await a.stub.Set(pb.SetRequest(namespace="o", key="before", value=b"v"))
     assert (await a.stub.Get(pb.GetRequest(namespace="o", key="before"))).found
 
     redis_server.stop()
     try:
+        # Configured while the shared tier is down: applies here now, shared on recovery.
+        late = await a.stub.ConfigureNamespace(
+            pb.ConfigureNamespaceRequest(
+                config=pb.NamespaceConfig(name="late", policy=pb.EVICTION_POLICY_FIFO)
+            )
+        )
+        assert late.created and late.config.policy == pb.EVICTION_POLICY_FIFO
         # Reads keep working from memory throughout the outage.
         assert (await a.stub.Get(pb.GetRequest(namespace="o", key="before"))).value == b"v"
 
@@ -208,6 +216,13 @@ async def test_redis_outage_serves_memory_and_recovers(
     # A write made during the outage never reached Redis; it is invalidated on recovery
     # rather than risking an older copy elsewhere being served next to it.
     assert not (await a.stub.Get(pb.GetRequest(namespace="o", key="during"))).found
+
+    async def b_learned_late() -> bool:
+        page = await b.stub.ListNamespaces(pb.ListNamespacesRequest())
+        conf = [n.config for n in page.namespaces if n.config.name == "late"]
+        return bool(conf) and conf[0].policy == pb.EVICTION_POLICY_FIFO
+
+    await poll(b_learned_late, "replica B to receive the configuration made during the outage")
 
 
 def _scrape(replica: Any) -> str:
