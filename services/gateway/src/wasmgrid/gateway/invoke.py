@@ -19,7 +19,6 @@ from urllib.parse import unquote
 
 import grpc
 from aiohttp import web
-from multidict import CIMultiDict
 
 from wasmgrid.api.marketplace.v1 import marketplace_pb2
 from wasmgrid.api.runtime.v1 import runtime_pb2
@@ -332,12 +331,18 @@ async def serve(
 
 
 def _respond(result: CachedResponse, extra: Mapping[str, str], x_cache: str | None) -> web.Response:
-    headers: CIMultiDict[str] = CIMultiDict(result.headers)
+    response = web.Response(status=result.status, body=result.body)
+    headers = response.headers
+    for key, value in result.headers:
+        if key.lower() == "content-type":
+            response.headers["Content-Type"] = value
+        else:
+            headers.add(key, value)
     for key, value in extra.items():
         headers[key] = value
     if x_cache is not None:
         headers["X-Cache"] = x_cache
-    return web.Response(status=result.status, body=result.body, headers=headers)
+    return response
 
 
 async def _runtime_call(gw: Gateway, method: str, fn: Any, key: str, deadline: float) -> Any:
