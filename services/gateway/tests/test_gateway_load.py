@@ -331,3 +331,16 @@ routes:
         text = await resp.text()
     assert 'wasmgrid_gateway_rate_limit_decisions_total{backend="redis",result="fail_open"}' in text
     assert "wasmgrid_gateway_rate_limit_backend_errors_total" in text
+
+
+async def test_dns_targets_are_resolved(start_gateway: Any, infra: Any, poll: Any) -> None:
+    port = infra.runtime.runner.address.rsplit(":", 1)[1]
+    gw = await start_gateway(runtime_targets=f"dns:///localhost:{port}", dns_refresh_seconds=0.5)
+
+    async def resolved() -> bool:
+        return bool(gw.gateway.pool.healthy_count() >= 1)
+
+    await poll(resolved, "localhost to resolve to a healthy runtime", 10)
+    assert f"127.0.0.1:{port}" in gw.gateway.pool.balancer.endpoints
+    async with gw.http.post(gw.url("/v1/run/examples/hello"), data=b"dns") as resp:
+        assert resp.status == 200 and await resp.read() == b"DNS"
