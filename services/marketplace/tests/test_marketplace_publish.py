@@ -277,3 +277,26 @@ async def test_restart_service_and_postgres_keeps_acknowledged(
         await m.publish(ivy, "ivy/keep", "1.0.1", hello_wasm)
         who = await m.stub.WhoAmI(pb.WhoAmIRequest(), metadata=m.auth(ivy))
         assert who.user.username == "ivy"
+
+
+async def test_concurrent_first_publishes_store_exactly_one(
+    market: Any, hello_wasm: bytes, mathfn_wasm: bytes
+) -> None:
+    """Racing publishes of one new module/version: one wins, the others get ALREADY_EXISTS
+    from inside their transaction, and their blobs roll back with it."""
+    ola = await market.user("ola")
+    variants = [
+        hello_wasm,
+        mathfn_wasm,
+        hello_wasm + b"\x00\x01\x00",
+        mathfn_wasm + b"\x00\x01\x00",
+    ]
+    results = await asyncio.gather(
+        *(market.publish(ola, "ola-team/race", "1.0.0", v) for v in variants),
+        return_exceptions=True,
+    )
+    ok = [r for r in results if isinstance(r, pb.PublishResponse)]
+    failed = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+    assert len(ok) == 1, results
+    assert {f.code() for f in failed} == {grpc.StatusCode.ALREADY_EXISTS}, results
+    assert await counts(market.database_url) == (1, 1, 1, 1)

@@ -456,15 +456,18 @@ class Store:
                     mod.namespace,
                     mod.namespace_norm,
                 )
-                if ns_id is None:
-                    raise AlreadyExists(
-                        f"namespace {mod.namespace!r} was just claimed by someone else"
+                if ns_id is None:  # claimed concurrently: it is an owner check now
+                    ns_id = await conn.fetchval(
+                        "SELECT id FROM namespaces WHERE name_norm = $1 FOR UPDATE",
+                        mod.namespace_norm,
                     )
-                await conn.execute(
-                    "INSERT INTO namespace_owners (namespace_id, user_id) VALUES ($1, $2)",
-                    ns_id,
-                    who.user_id,
-                )
+                    await self._require_owner(conn, who, ns_id)
+                else:
+                    await conn.execute(
+                        "INSERT INTO namespace_owners (namespace_id, user_id) VALUES ($1, $2)",
+                        ns_id,
+                        who.user_id,
+                    )
             else:
                 await self._require_owner(conn, who, ns_id)
             module = await conn.fetchrow(
@@ -473,17 +476,25 @@ class Store:
                 ns_id,
                 mod.name_norm,
             )
-            created = module is None
+            created = False
             if module is None:
                 module = await conn.fetchrow(
                     "INSERT INTO modules (namespace_id, name, name_norm, full_norm, latest_version)"
-                    " VALUES ($1, $2, $3, $4, $5) RETURNING id, name",
+                    " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING id, name",
                     ns_id,
                     mod.name,
                     mod.name_norm,
                     mod.full_norm,
                     str(nv.version),
                 )
+                created = module is not None
+                if module is None:  # created concurrently: wait for it and lock it
+                    module = await conn.fetchrow(
+                        "SELECT id, name FROM modules WHERE namespace_id = $1 AND name_norm = $2"
+                        " FOR UPDATE",
+                        ns_id,
+                        mod.name_norm,
+                    )
                 assert module is not None
             module_id: int = module["id"]
             count, clash = await conn.fetchrow(
