@@ -8,7 +8,6 @@ own gateways (cheap) and extra runtime replicas when they need them.
 from __future__ import annotations
 
 import asyncio
-import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -166,10 +165,6 @@ async def infra(
 ) -> AsyncIterator[Infra]:
     """Marketplace + cache + one runtime, with the example and test modules published."""
     tmp = tmp_path_factory.mktemp("gateway")
-    # Work-around: the marketplace's "published" INFO line passes extra={"module": …},
-    # a reserved LogRecord attribute, so logging raises KeyError and Publish fails
-    # whenever INFO is enabled (pytest logs at INFO). Remove once fixed there.
-    logging.getLogger("wasmgrid.marketplace.service").setLevel(logging.WARNING)
     dbname = f"gw_{secrets.token_hex(5)}"
     conn = await asyncpg.connect(postgres_server.dsn)
     try:
