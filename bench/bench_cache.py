@@ -118,21 +118,10 @@ async def in_process(results: dict[str, Any]) -> None:
     }
 
 
-#: The cache server without the kit's OpenTelemetry server interceptor, to split the
-#: gRPC overhead between tracing and the cache itself.
-UNTRACED_SERVER = """
-import asyncio
-from wasmgrid.cache.service import CacheService
-from wasmgrid.cache.settings import CacheSettings
-from wasmgrid.common.server import ServiceRunner, serve_until_signal
-settings = CacheSettings()
-asyncio.run(serve_until_signal(ServiceRunner(CacheService(settings), settings, tracing=False)))
-"""
-
-
-async def _grpc_get_load(args: list[str]) -> LoadResult:
+async def _grpc_get_load(args: list[str], trace: bool = True) -> LoadResult:
     port, metrics_port = free_port(), free_port()
     env = {
+        "WASMGRID_CACHE_TRACE_RPCS": "true" if trace else "false",
         "WASMGRID_CACHE_GRPC_PORT": str(port),
         "WASMGRID_CACHE_METRICS_PORT": str(metrics_port),
         "WASMGRID_CACHE_REDIS_URL": "",
@@ -162,7 +151,7 @@ async def grpc_get(results: dict[str, Any]) -> None:
             {
                 "echo": await grpc_echo_baseline(GRPC_CONCURRENCY, GRPC_SECONDS),
                 "traced": await _grpc_get_load([sys.executable, "-m", "wasmgrid.cache"]),
-                "untraced": await _grpc_get_load([sys.executable, "-c", UNTRACED_SERVER]),
+                "untraced": await _grpc_get_load([sys.executable, "-m", "wasmgrid.cache"], False),
             }
         )
 
@@ -179,7 +168,7 @@ async def grpc_get(results: dict[str, Any]) -> None:
     table.add("grpc.aio echo (floor)", *median["echo"].row(), "1.00x", "")
     for name, label in (
         ("traced", "CacheService.Get (python -m wasmgrid.cache)"),
-        ("untraced", "CacheService.Get, kit without OTel interceptor"),
+        ("untraced", "CacheService.Get, WASMGRID_CACHE_TRACE_RPCS=false"),
     ):
         every = " ".join(f"{ratio(r, name):.2f}" for r in rounds)
         table.add(label, *median[name].row(), f"{ratio(median, name):.2f}x", every)

@@ -12,7 +12,7 @@ import grpc
 import pytest
 
 from wasmgrid.api.cache.v1 import cache_pb2_grpc
-from wasmgrid.cache.service import CacheService
+from wasmgrid.cache.service import CacheService, create_service
 from wasmgrid.cache.settings import CacheSettings
 from wasmgrid.common.channel import create_channel
 from wasmgrid.common.server import ServiceRunner
@@ -52,7 +52,7 @@ async def start_cache() -> AsyncIterator[StartReplica]:
         }
         values.update(overrides)
         settings = CacheSettings(**values)
-        service = CacheService(settings)
+        service = create_service(settings)
         runner = ServiceRunner(service, settings)
         await runner.start()
         channel = create_channel(runner.address, default_timeout=10.0, tracing=False)

@@ -372,3 +372,10 @@ def test_bad_setting_stops_with_one_line_naming_the_variable() -> None:
     )
     assert out.returncode == 2
     assert "WASMGRID_CACHE_MAX_BATCH='0'" in out.stderr, out.stderr
+
+
+async def test_untraced_variant_serves_the_same_api(start_cache: Any) -> None:
+    r = await start_cache(trace_rpcs=False)
+    assert r.service.untraced_prefixes == ("wasmgrid.api.cache.v1.CacheService",)
+    await r.stub.Set(pb.SetRequest(namespace="u", key="k", value=b"v"))
+    assert (await r.stub.Get(pb.GetRequest(namespace="u", key="k"))).value == b"v"

@@ -1,8 +1,8 @@
 """``python -m wasmgrid.cache``: run the cache service."""
 
-from wasmgrid.cache.service import CacheService
+from wasmgrid.cache.service import create_service
 from wasmgrid.cache.settings import CacheSettings
 from wasmgrid.common.server import run
 
 if __name__ == "__main__":
-    run("cache", CacheSettings, CacheService)
+    run("cache", CacheSettings, create_service)

@@ -30,6 +30,7 @@ from wasmgrid.common.server import Service
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
+SERVICE_NAME: str = cache_pb2.DESCRIPTOR.services_by_name["CacheService"].full_name
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
 
@@ -265,7 +266,7 @@ class CacheService(Service):
 
     def register(self, server: grpc.aio.Server) -> Sequence[str]:
         cache_pb2_grpc.add_CacheServiceServicer_to_server(CacheServicer(self.cache), server)
-        return [cache_pb2.DESCRIPTOR.services_by_name["CacheService"].full_name]
+        return [SERVICE_NAME]
 
     async def start(self) -> None:
         await self.cache.start()
@@ -279,3 +280,15 @@ class CacheService(Service):
         # replica out of rotation when the shared tier blips would turn a slower cache
         # into no cache at all.
         return None
+
+
+class UntracedCacheService(CacheService):
+    """The cache without OpenTelemetry server spans (``WASMGRID_CACHE_TRACE_RPCS=false``):
+    the kit's server interceptor costs more than a memory hit (see README)."""
+
+    untraced_prefixes = (SERVICE_NAME,)
+
+
+def create_service(settings: CacheSettings) -> CacheService:
+    """The cache service for `settings` (traced unless trace_rpcs is false)."""
+    return CacheService(settings) if settings.trace_rpcs else UntracedCacheService(settings)

@@ -49,6 +49,11 @@ class CacheSettings(ServiceSettings):
         description="longest life of an L2 entry (also for entries that never expire in L1)",
     )
 
+    trace_rpcs: bool = Field(
+        True,
+        description="OpenTelemetry server spans for CacheService RPCs; false trades them "
+        "for throughput (callers' client spans still time every call)",
+    )
     max_namespaces: int = Field(64, ge=1, le=4096)
     max_total_bytes: int = Field(
         256 * MIB, ge=64 * 1024, description="sum of every namespace's max_bytes (the L1 budget)"
