@@ -159,7 +159,7 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
         contextlib.nullcontext()
         if probe
         else tracer.start_as_current_span(
-            f"{request.method} {request.path if len(request.path) < 64 else 'long-path'}",
+            f"HTTP {request.method}",  # renamed to "METHOD route" once the route is known
             context=extract(request.headers),
             kind=trace.SpanKind.SERVER,
         )
@@ -189,6 +189,7 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
             ctx = span.get_span_context()
             if ctx.is_valid:
                 response.headers["X-Trace-Id"] = format(ctx.trace_id, "032x")
+            span.update_name(f"{request.method} {route}")
             span.set_attribute("http.route", route)
             span.set_attribute("http.response.status_code", response.status)
             if response.status >= 500:
