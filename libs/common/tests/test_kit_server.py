@@ -41,12 +41,16 @@ class ProbeService(Service):
         async def boom(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
             raise ZeroDivisionError("secret internals")
 
+        async def down(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+            raise ConnectionRefusedError("database at 127.0.0.1:5432 refused")
+
         handler = grpc.method_handlers_generic_handler(
             SERVICE,
             {
                 "Sleep": grpc.unary_unary_rpc_method_handler(sleep),
                 "Fail": grpc.unary_unary_rpc_method_handler(fail),
                 "Boom": grpc.unary_unary_rpc_method_handler(boom),
+                "Down": grpc.unary_unary_rpc_method_handler(down),
             },
         )
         server.add_generic_rpc_handlers((handler,))
@@ -215,3 +219,11 @@ async def test_concurrency_limit_answers_resource_exhausted() -> None:
     finally:
         await channel.close(None)
         await runner.stop(1)
+
+
+async def test_lost_dependency_is_unavailable_not_internal(probe: Probe) -> None:
+    _, _, channel = probe
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await method(channel, "Down")(b"")
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "dependency is unavailable" in (err.value.details() or "")

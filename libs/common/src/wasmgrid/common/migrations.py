@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def _lock_key(schema: str) -> int:
 
 
 async def apply_migrations(
-    conn: asyncpg.Connection, directory: Path, *, schema: str = "public"
+    conn: asyncpg.Connection | PoolConnectionProxy, directory: Path, *, schema: str = "public"
 ) -> list[str]:
     """Apply pending migrations into `schema`; return the names applied now."""
     if not _IDENT.match(schema):

@@ -20,6 +20,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, ClassVar, TypeVar
 
+import asyncpg
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
@@ -65,6 +66,24 @@ class Service(abc.ABC):
     async def check_ready(self) -> str | None:
         """None when every dependency answers; otherwise why the service is not ready."""
         return None
+
+
+#: Failures of a dependency (database, peer service) rather than of the request: a client
+#: may retry them elsewhere or later, so they are UNAVAILABLE, not INTERNAL.
+_DEPENDENCY_DOWN = (
+    ConnectionError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+)
+
+
+def _status_of(exc: BaseException) -> grpc.StatusCode:
+    if isinstance(exc, _DEPENDENCY_DOWN):
+        return grpc.StatusCode.UNAVAILABLE
+    if isinstance(exc, ServiceError):
+        return exc.code
+    return grpc.StatusCode.INTERNAL
 
 
 def _split_method(full: str) -> tuple[str, str]:
@@ -136,6 +155,9 @@ class _KitInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         labels: tuple[str, str, str],
         exc: BaseException,
     ) -> grpc.StatusCode:
+        if isinstance(exc, _DEPENDENCY_DOWN):
+            log.warning("rpc %s/%s: dependency unavailable: %r", labels[0], labels[1], exc)
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"a dependency is unavailable: {exc}")
         if isinstance(exc, ServiceError):
             log.info(
                 "rpc %s/%s refused: %s",
@@ -175,7 +197,7 @@ class _KitInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                 code = self._code_of(context)
                 raise
             except Exception as exc:  # mapped to a status, logged with its traceback
-                code = exc.code if isinstance(exc, ServiceError) else grpc.StatusCode.INTERNAL
+                code = _status_of(exc)
                 await self._fail(context, labels, exc)
             finally:
                 self._end(labels, start, code)
@@ -203,7 +225,7 @@ class _KitInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                 code = self._code_of(context)
                 raise
             except Exception as exc:  # mapped to a status, logged with its traceback
-                code = exc.code if isinstance(exc, ServiceError) else grpc.StatusCode.INTERNAL
+                code = _status_of(exc)
                 await self._fail(context, labels, exc)
             finally:
                 self._end(labels, start, code)

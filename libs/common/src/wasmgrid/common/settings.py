@@ -29,6 +29,7 @@ def service_config(service: str) -> SettingsConfigDict:
         extra="ignore",
         case_sensitive=False,
         validate_default=True,
+        populate_by_name=True,
     )
 
 
