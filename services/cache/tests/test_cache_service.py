@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -13,7 +14,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from wasmgrid.api.cache.v1 import cache_pb2
+from wasmgrid.api.cache.v1 import cache_pb2, cache_pb2_grpc
 from wasmgrid.api.common.v1 import common_pb2
 
 pb = cache_pb2
@@ -379,3 +380,42 @@ async def test_untraced_variant_serves_the_same_api(start_cache: Any) -> None:
     assert r.service.untraced_prefixes == ("wasmgrid.api.cache.v1.CacheService",)
     await r.stub.Set(pb.SetRequest(namespace="u", key="k", value=b"v"))
     assert (await r.stub.Get(pb.GetRequest(namespace="u", key="k"))).value == b"v"
+
+
+async def test_python_dash_m_serves(poll: Any) -> None:
+    """The real entry point: `python -m wasmgrid.cache` starts, serves, and stops on SIGTERM."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **os.environ,
+        "WASMGRID_CACHE_GRPC_PORT": str(port),
+        "WASMGRID_CACHE_METRICS_PORT": "0",
+        "WASMGRID_CACHE_REDIS_URL": "",
+        "WASMGRID_REDIS_URL": "",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wasmgrid.cache"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = cache_pb2_grpc.CacheServiceStub(channel)
+
+            async def answers() -> bool:
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                try:
+                    await stub.Set(pb.SetRequest(namespace="m", key="k", value=b"v"), timeout=1)
+                except grpc.aio.AioRpcError:
+                    return False
+                return True
+
+            await poll(answers, "python -m wasmgrid.cache to answer", 30.0)
+            assert (await stub.Get(pb.GetRequest(namespace="m", key="k"))).value == b"v"
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert b"cache stopped" in err

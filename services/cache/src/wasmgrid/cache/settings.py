@@ -13,8 +13,9 @@ MIB = 1024 * 1024
 class CacheSettings(ServiceSettings):
     """Configuration of the cache service (see services/cache/README.md)."""
 
-    # populate_by_name: tests and embedders can pass `redis_url=` despite its env aliases.
-    model_config = SettingsConfigDict(**service_config("CACHE"), populate_by_name=True)
+    # populate_by_name: tests and embedders can pass `redis_url=` despite its env aliases
+    # (merged, so it holds whether or not the kit's service_config already sets it).
+    model_config = SettingsConfigDict(**{**service_config("CACHE"), "populate_by_name": True})
 
     grpc_port: int = Field(50053, ge=0, le=65535, description="gRPC port; 0 picks a free one")
     metrics_port: int = Field(9093, ge=0, le=65535, description="Prometheus /metrics port")
