@@ -308,8 +308,15 @@ async def serve(
     cache_key = None
     if mw.cache is not None and gw.cache.enabled:
         vary = [(h, request.headers.get(h, "")) for h in mw.cache.vary]
+        # The target's own path and query: after a local redirect they are not the
+        # request's.
         cache_key = response_cache_key(
-            resolved.digest, method, request.path, request.query_string, body, vary
+            resolved.digest,
+            method,
+            target.script_name + target.path_info,
+            request.query_string if redirects == 0 else "",
+            body,
+            vary,
         )
         hit = await gw.cache.get(cache_key)
         if hit is not None:
