@@ -1,0 +1,103 @@
+"""`python -m wasmgrid.gateway` as a real process: SIGHUP reloads routes, SIGTERM exits 0."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_sighup_reloads_routes_and_sigterm_exits_zero(
+    infra: Any, tmp_path: Path, poll: Any
+) -> None:
+    routes = tmp_path / "routes.yaml"
+    routes.write_text("routes: [{name: one, path: /one, module: examples/hello}]\n")
+    http_port = _free_port()
+    env = {
+        **os.environ,
+        "WASMGRID_GATEWAY_HTTP_PORT": str(http_port),
+        "WASMGRID_GATEWAY_GRPC_PORT": str(_free_port()),
+        "WASMGRID_GATEWAY_RUNTIME_TARGETS": infra.runtime.runner.address,
+        "WASMGRID_GATEWAY_MARKETPLACE_ADDR": infra.market.address,
+        "WASMGRID_GATEWAY_CACHE_ADDR": infra.cache.address,
+        "WASMGRID_GATEWAY_MONITOR_ADDR": "",
+        "WASMGRID_GATEWAY_ROUTES_FILE": str(routes),
+        "WASMGRID_GATEWAY_ROUTES_POLL_SECONDS": "300",  # only SIGHUP reloads in this test
+        "WASMGRID_GATEWAY_GRACE_SECONDS": "3",
+    }
+    log_path = tmp_path / "gateway.log"
+    log_file = log_path.open("wb")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "wasmgrid.gateway",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=log_file,
+    )
+    base = f"http://127.0.0.1:{http_port}"
+    try:
+        async with aiohttp.ClientSession() as http:
+
+            async def routes_named(*names: str) -> bool:
+                try:
+                    async with http.get(base + "/v1/routes") as resp:
+                        doc = await resp.json()
+                except aiohttp.ClientError:
+                    return False
+                return {r["name"] for r in doc["routes"]} == set(names)
+
+            async def ready() -> bool:
+                try:
+                    async with http.get(base + "/readyz") as resp:
+                        return resp.status == 200
+                except aiohttp.ClientError:
+                    return False
+
+            await poll(lambda: routes_named("one"), "the gateway process to serve routes", 60)
+            await poll(ready, "the gateway process to be ready", 30)
+            async with http.post(base + "/one", data=b"proc") as resp:
+                assert resp.status == 200 and await resp.read() == b"PROC"
+            routes.write_text("routes: [{name: two, path: /two, module: examples/hello}]\n")
+            proc.send_signal(signal.SIGHUP)
+            await poll(lambda: routes_named("two"), "SIGHUP to reload the routes", 10)
+            routes.write_text("routes: [{name: bad, path: nope, module: examples/hello}]\n")
+            proc.send_signal(signal.SIGHUP)
+
+            async def rejected() -> bool:
+                async with http.get(base + "/v1/routes") as resp:
+                    doc = await resp.json()
+                return bool(doc["last_error"]) and [r["name"] for r in doc["routes"]] == ["two"]
+
+            await poll(rejected, "the invalid file to be rejected, keeping routes", 10)
+        proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        code = await asyncio.wait_for(proc.wait(), 20)
+        assert code == 0
+        assert time.monotonic() - started < 10
+        log_file.close()
+        lines = [json.loads(line) for line in log_path.read_bytes().splitlines() if line]
+        messages = [line["msg"] for line in lines]
+        assert "gateway stopped" in messages
+        assert any("routes file rejected" in m for m in messages)
+        access = [line for line in lines if line["logger"] == "wasmgrid.gateway.access"]
+        assert any(a["route"] == "route:one" and a["status"] == 200 for a in access)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        log_file.close()
