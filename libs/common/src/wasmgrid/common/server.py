@@ -97,6 +97,8 @@ class _KitInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
 
     def __init__(self, service: str) -> None:
         self.service = service
+        # method -> (the service's handler, our wrapper): built once, not on every call.
+        self._wrapped: dict[str, tuple[Any, Any]] = {}
 
     async def intercept_service(
         self,
@@ -106,7 +108,17 @@ class _KitInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
-        svc, method = _split_method(handler_call_details.method)
+        full = handler_call_details.method
+        cached = self._wrapped.get(full)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._wrap(handler, full)
+        if len(self._wrapped) < 10_000:  # bounded: method names come from the registry
+            self._wrapped[full] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, handler: Any, full: str) -> Any:
+        svc, method = _split_method(full)
         if svc.startswith("grpc."):
             return handler  # health and reflection: no wrapping, no metrics noise
         kind = (
