@@ -439,3 +439,22 @@ async def test_monitor_facade_health_alerts_traces(
             assert "trace_id" in (await _problem(resp, 400))["detail"]
     finally:
         await monitor.stop(0.5)
+
+
+async def test_json_bodies_arrive_in_pieces_and_are_capped(start_gateway: Any) -> None:
+    gw = await start_gateway()
+
+    async def pieces() -> Any:
+        for part in (b'{"username"', b': "frank", ', b'"role": "user"}'):
+            yield part
+            await asyncio.sleep(0.02)
+
+    async with gw.http.post(gw.url("/v1/users"), data=pieces()) as resp:
+        assert resp.status == 201, await resp.text()
+
+    async def huge() -> Any:
+        for _ in range(20):
+            yield b" " * 8192
+
+    async with gw.http.post(gw.url("/v1/users"), data=huge()) as resp:
+        assert "65536 bytes" in (await _problem(resp, 413))["detail"]

@@ -91,9 +91,11 @@ async def _call(upstream: str, method: str, call: Awaitable[T]) -> T:
 async def _json_body(request: web.Request, *, required: bool = True) -> dict[str, Any]:
     if request.content_length is not None and request.content_length > _MAX_JSON:
         raise Problem(413, f"JSON body of {request.content_length} bytes exceeds {_MAX_JSON} bytes")
-    raw = await request.content.read(_MAX_JSON + 1)
-    if len(raw) > _MAX_JSON:
-        raise Problem(413, f"JSON body exceeds {_MAX_JSON} bytes")
+    raw = bytearray()
+    async for chunk in request.content.iter_chunked(8192):
+        raw += chunk
+        if len(raw) > _MAX_JSON:
+            raise Problem(413, f"JSON body exceeds {_MAX_JSON} bytes")
     if not raw.strip():
         if required:
             raise Problem(400, "request body: a JSON object is required")
@@ -302,11 +304,13 @@ async def _stream_parts(
         first = await reader.next()
         if not isinstance(first, BodyPartReader) or first.name != "metadata":
             raise Problem(400, "multipart publish: the first part must be 'metadata' (JSON)")
-        raw = await first.read(decode=False)
-        if len(raw) > _MAX_JSON:
-            raise Problem(413, f"metadata part exceeds {_MAX_JSON} bytes")
+        raw = bytearray()
+        while chunk := await first.read_chunk(8192):
+            raw += chunk
+            if len(raw) > _MAX_JSON:
+                raise Problem(413, f"metadata part exceeds {_MAX_JSON} bytes")
         try:
-            doc = json.loads(raw or b"{}")
+            doc = json.loads(bytes(raw) or b"{}")
         except ValueError as exc:
             raise Problem(400, f"metadata part is not valid JSON: {exc}") from None
         if not isinstance(doc, dict):
