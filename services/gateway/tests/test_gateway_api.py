@@ -47,7 +47,7 @@ async def test_publish_search_run_rate_yank_through_http(
     async with http.put(
         url(
             "/v1/modules/carol/echo/1.0.0?description=Echo+upper&license=MIT"
-            "&category=utilities&tag=echo&tag=text"
+            "&category=utilities&tag=echo&tags=text"
         ),
         data=infra.modules["hello"],
         headers={**_bearer(carol), "Content-Type": "application/wasm"},
