@@ -138,7 +138,8 @@ async def start_runtime(tmp: Path, marketplace: str, **overrides: Any) -> Runtim
 
 async def stop_runtime(rt: Runtime, grace: float = 0.5) -> None:
     await rt.channel.close(None)
-    await rt.runner.stop(grace)
+    # Bounded: a runtime that does not stop must fail the test, not hang the session.
+    await asyncio.wait_for(rt.runner.stop(grace), grace + 20)
 
 
 async def publish(
