@@ -77,3 +77,21 @@ def test_operation_paths_translate_to_openapi() -> None:
 
     op = Operation("GET", "/v1/run/{ns}/{module}/{path:.*}", "x", "s", handler, "t")  # type: ignore[arg-type]
     assert op.openapi_path == "/v1/run/{ns}/{module}/{path}"
+
+
+def test_only_unavailable_before_execution_is_retryable() -> None:
+    import grpc
+
+    from wasmgrid.gateway.upstream import not_executed
+
+    def err(code: grpc.StatusCode, details: str) -> grpc.aio.AioRpcError:
+        empty = grpc.aio.Metadata()
+        return grpc.aio.AioRpcError(code, empty, empty, details, details)
+
+    refused = "failed to connect to all addresses; last error: Connection refused"
+    assert not_executed(err(grpc.StatusCode.UNAVAILABLE, refused))
+    assert not_executed(err(grpc.StatusCode.UNAVAILABLE, "marketplace cannot be reached"))
+    # A connection lost mid-call may have run the module: not retried.
+    assert not not_executed(err(grpc.StatusCode.UNAVAILABLE, "Socket closed"))
+    assert not not_executed(err(grpc.StatusCode.DEADLINE_EXCEEDED, refused))
+    assert not not_executed(err(grpc.StatusCode.RESOURCE_EXHAUSTED, "all slots busy"))
