@@ -63,11 +63,24 @@ async def test_fleet_health_flips_when_a_service_stops_and_recovers_when_it_retu
         assert back.since.ToNanoseconds() > down.since.ToNanoseconds()
         history = await m.stub.GetFleetHealth(pb.GetFleetHealthRequest(service="tiny"))
         flips = [(c.from_status, c.to_status) for c in reversed(history.changes)]
-        assert flips == [
-            (pb.SERVING_STATUS_UNKNOWN, pb.SERVING_STATUS_SERVING),
-            (pb.SERVING_STATUS_SERVING, pb.SERVING_STATUS_UNREACHABLE),
-            (pb.SERVING_STATUS_UNREACHABLE, pb.SERVING_STATUS_SERVING),
-        ]
+        assert all(a == b for (_, a), (b, _) in zip(flips, flips[1:], strict=False))
+        path = [flips[0][0], *(to for _, to in flips)]
+        # A graceful stop may be seen as NOT_SERVING before its port closes.
+        assert path in (
+            [
+                pb.SERVING_STATUS_UNKNOWN,
+                pb.SERVING_STATUS_SERVING,
+                pb.SERVING_STATUS_UNREACHABLE,
+                pb.SERVING_STATUS_SERVING,
+            ],
+            [
+                pb.SERVING_STATUS_UNKNOWN,
+                pb.SERVING_STATUS_SERVING,
+                pb.SERVING_STATUS_NOT_SERVING,
+                pb.SERVING_STATUS_UNREACHABLE,
+                pb.SERVING_STATUS_SERVING,
+            ],
+        ), flips
         assert all(c.instance == f"127.0.0.1:{port}" for c in history.changes)
     finally:
         await tiny.stop(0.1)

@@ -250,7 +250,7 @@ _OPS = {
 
 
 def rule_from_dict(doc: Any, where: str, *, source: RuleSource = RuleSource.FILE) -> Rule:
-    """A rule from its YAML form (see rules/default.yaml), validated."""
+    """A rule from its YAML form (see default_rules/default.yaml), validated."""
     if not isinstance(doc, dict):
         raise InvalidArgument(f"{where} must be a mapping")
     name = str(doc.get("name", ""))

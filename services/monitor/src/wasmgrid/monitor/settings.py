@@ -16,7 +16,7 @@ from wasmgrid.common.settings import (
 )
 from wasmgrid.monitor.fleet import TargetSpec, parse_targets
 
-DEFAULT_RULES_FILE = Path(__file__).resolve().parent / "rules" / "default.yaml"
+DEFAULT_RULES_FILE = Path(__file__).resolve().parent / "default_rules" / "default.yaml"
 
 
 class MonitorSettings(ServiceSettings):
