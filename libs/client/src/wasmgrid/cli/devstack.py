@@ -182,6 +182,7 @@ class DevStack:
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{monitor}",
             "OTEL_EXPORTER_OTLP_INSECURE": "true",
             "OTEL_BSP_SCHEDULE_DELAY": "1000",
+            "OTEL_EXPORTER_OTLP_TIMEOUT": "3",
             "OTEL_BLRP_SCHEDULE_DELAY": "1000",
             "PYTHONUNBUFFERED": "1",
         }
@@ -282,17 +283,18 @@ class DevStack:
         if self._lock is None:
             return True
         clean = True
-        for service in reversed(SERVICES):
-            proc = self.procs.get(service)
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+        # One at a time, edge first and monitor last: each service drains while the ones it
+        # calls (and the monitor its telemetry goes to) are still up.
         for service in reversed(SERVICES):
             proc = self.procs.get(service)
             if proc is None:
                 continue
+            began = time.monotonic()
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
             try:
                 code = proc.wait(grace)
-                _say(f"{service:<12} stopped (exit {code})")
+                _say(f"{service:<12} stopped (exit {code}, {time.monotonic() - began:.1f}s)")
                 clean &= code == 0
             except subprocess.TimeoutExpired:
                 proc.kill()

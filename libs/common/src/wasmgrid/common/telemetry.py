@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
@@ -59,13 +60,24 @@ def _setup_log_export(resource: Resource) -> None:
     logging.getLogger().addHandler(handler)
 
 
-def shutdown_telemetry() -> None:
-    """Flush and stop exporters; call once at process exit."""
-    if _provider is not None:
-        _provider.shutdown()
-    from opentelemetry._logs import get_logger_provider
+def shutdown_telemetry(timeout: float = 3.0) -> None:
+    """Flush and stop exporters at process exit, waiting at most `timeout` seconds.
 
-    lp = get_logger_provider()
-    shutdown = getattr(lp, "shutdown", None)
-    if callable(shutdown):
-        shutdown()
+    An exporter whose collector is gone retries with backoff; a stopping service must
+    not wait for that, so the flush runs in a daemon thread that exit does not join.
+    """
+
+    def flush() -> None:
+        from opentelemetry._logs import get_logger_provider
+
+        if _provider is not None:
+            _provider.shutdown()
+        shutdown = getattr(get_logger_provider(), "shutdown", None)
+        if callable(shutdown):
+            shutdown()
+
+    worker = threading.Thread(target=flush, name="otel-shutdown", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        log.warning("telemetry not flushed within %.1fs; exiting without it", timeout)
