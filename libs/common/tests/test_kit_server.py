@@ -10,6 +10,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
 
 from wasmgrid.common.channel import create_channel
 from wasmgrid.common.errors import InvalidArgument
@@ -227,3 +232,54 @@ async def test_lost_dependency_is_unavailable_not_internal(probe: Probe) -> None
         await method(channel, "Down")(b"")
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "dependency is unavailable" in (err.value.details() or "")
+
+
+@pytest.fixture(scope="module")
+def spans() -> InMemorySpanExporter:
+    """Finished spans of this process (an in-memory exporter on the global provider)."""
+    exporter = InMemorySpanExporter()
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter
+
+
+async def test_server_span_continues_the_callers_trace(
+    probe: Probe, spans: InMemorySpanExporter
+) -> None:
+    _, runner, _ = probe
+    # An untraced client, so the only trace context is the one this test sends.
+    channel = create_channel(runner.address, default_timeout=5, tracing=False)
+    trace_id, parent = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    md = (("traceparent", f"00-{trace_id}-{parent}-01"),)
+    await method(channel, "Sleep")(b"0", metadata=md)
+    with pytest.raises(grpc.aio.AioRpcError):
+        await method(channel, "Boom")(b"", metadata=md)
+    with pytest.raises(grpc.aio.AioRpcError):
+        await method(channel, "Fail")(b"x", metadata=md)
+    by_name = {
+        s.name: s
+        for s in spans.get_finished_spans()
+        if s.context is not None and format(s.context.trace_id, "032x") == trace_id
+        for s in spans.get_finished_spans()
+        if format(s.context.trace_id, "032x") == trace_id
+    }
+    ok, boom, fail = (by_name[f"/{SERVICE}/{m}"] for m in ("Sleep", "Boom", "Fail"))
+    assert ok.kind == SpanKind.SERVER and ok.parent is not None
+    assert format(ok.parent.span_id, "016x") == parent
+    assert ok.attributes is not None and ok.attributes["rpc.grpc.status_code"] == 0
+    assert boom.status.status_code == StatusCode.ERROR and boom.events[0].name == "exception"
+    # A refused request is the caller's error, not the server's: the span stays unset.
+    assert fail.status.status_code == StatusCode.UNSET
+    await channel.close(None)
+
+
+async def test_health_checks_make_no_spans(probe: Probe, spans: InMemorySpanExporter) -> None:
+    _, _, channel = probe
+    spans.clear()
+    await health(channel)
+    assert not [
+        s for s in spans.get_finished_spans() if "Health" in s.name and s.kind == SpanKind.SERVER
+    ]

@@ -24,7 +24,10 @@ import asyncpg
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.propagate import extract
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from wasmgrid.common.errors import ServiceError
 from wasmgrid.common.logs import configure_logging, current_trace_ids
@@ -78,6 +81,22 @@ _DEPENDENCY_DOWN = (
 )
 
 
+_TRACER = trace.get_tracer("wasmgrid.common.server")
+#: Metadata keys carrying the W3C trace context from the caller.
+_PROPAGATED = frozenset({"traceparent", "tracestate", "baggage"})
+#: Codes that mark a server span as failed (OpenTelemetry's RPC conventions).
+_SERVER_ERRORS = frozenset(
+    {
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.UNIMPLEMENTED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DATA_LOSS,
+    }
+)
+
+
 def _status_of(exc: BaseException) -> grpc.StatusCode:
     if isinstance(exc, _DEPENDENCY_DOWN):
         return grpc.StatusCode.UNAVAILABLE
@@ -95,8 +114,10 @@ def _split_method(full: str) -> tuple[str, str]:
 class _KitInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Metrics, a log line per failed RPC, and ServiceError → status mapping."""
 
-    def __init__(self, service: str) -> None:
+    def __init__(self, service: str, *, tracing: bool, untraced: tuple[str, ...] = ()) -> None:
         self.service = service
+        self.tracing = tracing
+        self.untraced = untraced
         # method -> (the service's handler, our wrapper): built once, not on every call.
         self._wrapped: dict[str, tuple[Any, Any]] = {}
 
@@ -127,26 +148,27 @@ class _KitInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             else ("server_stream" if handler.response_streaming else "unary")
         )
         labels = (svc, method, kind)
+        traced = self.tracing and not svc.startswith(self.untraced)
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                self._wrap_unary(handler.unary_unary, labels),
+                self._wrap_unary(handler.unary_unary, labels, traced),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
-                self._wrap_unary(handler.stream_unary, labels),
+                self._wrap_unary(handler.stream_unary, labels, traced),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                self._wrap_stream(handler.unary_stream, labels),
+                self._wrap_stream(handler.unary_stream, labels, traced),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         return grpc.stream_stream_rpc_method_handler(
-            self._wrap_stream(handler.stream_stream, labels),
+            self._wrap_stream(handler.stream_stream, labels, traced),
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
@@ -160,6 +182,33 @@ class _KitInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         GRPC_IN_FLIGHT.labels(self.service).dec()
         GRPC_LATENCY.labels(*labels).observe(time.perf_counter() - start)
         GRPC_HANDLED.labels(*labels, code.name).inc()
+
+    @staticmethod
+    def _start_span(
+        labels: tuple[str, str, str], context: grpc.aio.ServicerContext[Any, Any]
+    ) -> tuple[Span, object]:
+        carrier = {
+            key: value
+            for key, value in context.invocation_metadata() or ()
+            if key in _PROPAGATED and isinstance(value, str)
+        }
+        parent = extract(carrier) if carrier else None
+        span = _TRACER.start_span(
+            f"/{labels[0]}/{labels[1]}",
+            context=parent,
+            kind=SpanKind.SERVER,
+            attributes={"rpc.system": "grpc", "rpc.service": labels[0], "rpc.method": labels[1]},
+        )
+        return span, otel_context.attach(trace.set_span_in_context(span, parent))
+
+    @staticmethod
+    def _end_span(traced: tuple[Span, object], code: grpc.StatusCode) -> None:
+        span, token = traced
+        span.set_attribute("rpc.grpc.status_code", code.value[0])
+        if code in _SERVER_ERRORS:
+            span.set_status(Status(StatusCode.ERROR, code.name))
+        span.end()
+        otel_context.detach(token)  # type: ignore[arg-type]
 
     async def _fail(
         self,
@@ -194,9 +243,10 @@ class _KitInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                 return status
         return grpc.StatusCode.OK
 
-    def _wrap_unary(self, behavior: Any, labels: tuple[str, str, str]) -> Any:
+    def _wrap_unary(self, behavior: Any, labels: tuple[str, str, str], traced: bool) -> Any:
         async def wrapper(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             start = self._begin(labels)
+            span = self._start_span(labels, context) if traced else None
             code = grpc.StatusCode.UNKNOWN
             try:
                 result = await behavior(request, context)
@@ -210,21 +260,26 @@ class _KitInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                 raise
             except Exception as exc:  # mapped to a status, logged with its traceback
                 code = _status_of(exc)
+                if span is not None and code == grpc.StatusCode.INTERNAL:
+                    span[0].record_exception(exc)
                 await self._fail(context, labels, exc)
             finally:
                 self._end(labels, start, code)
+                if span is not None:
+                    self._end_span(span, code)
 
         return wrapper
 
-    def _wrap_stream(self, behavior: Any, labels: tuple[str, str, str]) -> Any:
+    def _wrap_stream(self, behavior: Any, labels: tuple[str, str, str], traced: bool) -> Any:
         if not inspect.isasyncgenfunction(behavior):
             # A coroutine that writes with context.write(): same shape as unary.
-            return self._wrap_unary(behavior, labels)
+            return self._wrap_unary(behavior, labels, traced)
 
         async def wrapper(
             request: Any, context: grpc.aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Any]:
             start = self._begin(labels)
+            span = self._start_span(labels, context) if traced else None
             code = grpc.StatusCode.UNKNOWN
             try:
                 async for item in behavior(request, context):
@@ -238,16 +293,15 @@ class _KitInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                 raise
             except Exception as exc:  # mapped to a status, logged with its traceback
                 code = _status_of(exc)
+                if span is not None and code == grpc.StatusCode.INTERNAL:
+                    span[0].record_exception(exc)
                 await self._fail(context, labels, exc)
             finally:
                 self._end(labels, start, code)
+                if span is not None:
+                    self._end_span(span, code)
 
         return wrapper
-
-
-def _tracing_interceptor(untraced: tuple[str, ...]) -> Any:
-    skip = [filters.health_check(), *(filters.service_prefix(p) for p in untraced)]
-    return aio_server_interceptor(filter_=filters.negate(filters.any_of(*skip)))  # type: ignore[no-untyped-call]
 
 
 class ServiceRunner:
@@ -289,10 +343,13 @@ class ServiceRunner:
         """Open the service's resources, bind, start serving and the readiness loop."""
         s = self.settings
         await self.service.start()
-        interceptors: list[Any] = []
-        if self.tracing:
-            interceptors.append(_tracing_interceptor(self.service.untraced_prefixes))
-        interceptors.append(_KitInterceptor(self.service.name))
+        interceptors: list[Any] = [
+            _KitInterceptor(
+                self.service.name,
+                tracing=self.tracing,
+                untraced=self.service.untraced_prefixes,
+            )
+        ]
         server = grpc.aio.server(
             interceptors=interceptors,
             options=[
