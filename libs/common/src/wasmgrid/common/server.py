@@ -111,6 +111,30 @@ def _split_method(full: str) -> tuple[str, str]:
     return service or "unknown", method or "unknown"
 
 
+class _MethodMetrics:
+    """One method's metric children, resolved once instead of by label on every call."""
+
+    def __init__(self, labels: tuple[str, str, str], in_flight: Any) -> None:
+        self.labels = labels
+        self.started = GRPC_STARTED.labels(*labels)
+        self.latency = GRPC_LATENCY.labels(*labels)
+        self.in_flight = in_flight
+        self.handled: dict[grpc.StatusCode, Any] = {}
+
+    def begin(self) -> float:
+        self.started.inc()
+        self.in_flight.inc()
+        return time.perf_counter()
+
+    def end(self, start: float, code: grpc.StatusCode) -> None:
+        self.in_flight.dec()
+        self.latency.observe(time.perf_counter() - start)
+        handled = self.handled.get(code)
+        if handled is None:
+            handled = self.handled[code] = GRPC_HANDLED.labels(*self.labels, code.name)
+        handled.inc()
+
+
 class _KitInterceptor:
     """Metrics, a server span, a log line per failed RPC, and ServiceError → status mapping.
 
@@ -173,15 +197,8 @@ class _KitInterceptor:
             response_serializer=handler.response_serializer,
         )
 
-    def _begin(self, labels: tuple[str, str, str]) -> float:
-        GRPC_STARTED.labels(*labels).inc()
-        GRPC_IN_FLIGHT.labels(self.service).inc()
-        return time.perf_counter()
-
-    def _end(self, labels: tuple[str, str, str], start: float, code: grpc.StatusCode) -> None:
-        GRPC_IN_FLIGHT.labels(self.service).dec()
-        GRPC_LATENCY.labels(*labels).observe(time.perf_counter() - start)
-        GRPC_HANDLED.labels(*labels, code.name).inc()
+    def _metrics(self, labels: tuple[str, str, str]) -> _MethodMetrics:
+        return _MethodMetrics(labels, GRPC_IN_FLIGHT.labels(self.service))
 
     @staticmethod
     def _start_span(
@@ -244,8 +261,10 @@ class _KitInterceptor:
         return grpc.StatusCode.OK
 
     def _wrap_unary(self, behavior: Any, labels: tuple[str, str, str], traced: bool) -> Any:
+        metrics = self._metrics(labels)
+
         async def wrapper(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            start = self._begin(labels)
+            start = metrics.begin()
             span = self._start_span(labels, context) if traced else None
             code = grpc.StatusCode.UNKNOWN
             try:
@@ -264,7 +283,7 @@ class _KitInterceptor:
                     span[0].record_exception(exc)
                 await self._fail(context, labels, exc)
             finally:
-                self._end(labels, start, code)
+                metrics.end(start, code)
                 if span is not None:
                     self._end_span(span, code)
 
@@ -274,11 +293,12 @@ class _KitInterceptor:
         if not inspect.isasyncgenfunction(behavior):
             # A coroutine that writes with context.write(): same shape as unary.
             return self._wrap_unary(behavior, labels, traced)
+        metrics = self._metrics(labels)
 
         async def wrapper(
             request: Any, context: grpc.aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Any]:
-            start = self._begin(labels)
+            start = metrics.begin()
             span = self._start_span(labels, context) if traced else None
             code = grpc.StatusCode.UNKNOWN
             try:
@@ -297,7 +317,7 @@ class _KitInterceptor:
                     span[0].record_exception(exc)
                 await self._fail(context, labels, exc)
             finally:
-                self._end(labels, start, code)
+                metrics.end(start, code)
                 if span is not None:
                     self._end_span(span, code)
 
