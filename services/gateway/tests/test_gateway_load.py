@@ -203,13 +203,9 @@ async def _offered_load(
 
 
 def _record_decisions(
-    limiter: Any,
-    decided: list[float],
-    answered: list[float] | None = None,
-    allowed: list[float] | None = None,
+    limiter: Any, decided: list[float], answered: list[float] | None = None
 ) -> None:
-    """Note the (monotonic) time each decision of `limiter` starts and, optionally, ends
-    (and when the ones that admitted were made)."""
+    """Note the (monotonic) time each decision of `limiter` starts and, optionally, ends."""
     check = limiter.check
 
     async def timed_check(key: str, rule: Any) -> Any:
@@ -217,8 +213,6 @@ def _record_decisions(
         result = await check(key, rule)
         if answered is not None:
             answered.append(time.monotonic())
-        if allowed is not None and result.allowed:
-            allowed.append(decided[-1])
         return result
 
     limiter.check = timed_check
@@ -252,15 +246,12 @@ routes:
     # The bucket's own clock decides; record when decisions were made so the expectation
     # uses the same span (the client's send times drift from them under load).
     decided: list[float] = []
-    allowed: list[float] = []
-    _record_decisions(gw.gateway.limiter, decided, allowed=allowed)
-    statuses, _ = await _offered_load([gw], "/limited", rate=5 * limit, seconds=10.0)
-    assert decided[-1] - decided[0] >= 9.9, decided[-1] - decided[0]
-    # The full bucket plus the refill while demand lasted: up to the last admission (a
-    # loop stall at the very end leaves refilled tokens that no request came for).
-    span = allowed[-1] - decided[0]
-    assert span >= 9.5, span
-    expected = burst + limit * span
+    _record_decisions(gw.gateway.limiter, decided)
+    seconds = 10.0
+    statuses, _ = await _offered_load([gw], "/limited", rate=5 * limit, seconds=seconds)
+    assert decided[-1] - decided[0] >= seconds - 0.1, decided[-1] - decided[0]
+    # The limit over the offered 10 s: the full bucket plus 10 s of refill.
+    expected = burst + limit * seconds
     # Admitted = passed the limiter. The initial burst can meet a busy runtime, which
     # refuses at once (503, never queued); those were admitted all the same.
     admitted = statuses[200] + statuses[503]
