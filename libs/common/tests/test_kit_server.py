@@ -6,6 +6,7 @@ import asyncio
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
 
 import grpc
 import pytest
@@ -259,14 +260,22 @@ async def test_server_span_continues_the_callers_trace(
         await method(channel, "Boom")(b"", metadata=md)
     with pytest.raises(grpc.aio.AioRpcError):
         await method(channel, "Fail")(b"x", metadata=md)
-    by_name = {
-        s.name: s
-        for s in spans.get_finished_spans()
-        if s.context is not None and format(s.context.trace_id, "032x") == trace_id
-        for s in spans.get_finished_spans()
-        if format(s.context.trace_id, "032x") == trace_id
-    }
-    ok, boom, fail = (by_name[f"/{SERVICE}/{m}"] for m in ("Sleep", "Boom", "Fail"))
+    wanted = {f"/{SERVICE}/{m}" for m in ("Sleep", "Boom", "Fail")}
+
+    async def ended() -> bool:
+        # The server ends a span just after the status is sent: the client can be first.
+        return wanted <= set(by_name())
+
+    def by_name() -> dict[str, Any]:
+        return {
+            s.name: s
+            for s in spans.get_finished_spans()
+            if s.context is not None and format(s.context.trace_id, "032x") == trace_id
+        }
+
+    await poll_until(ended, "the three server spans to end")
+    found = by_name()
+    ok, boom, fail = (found[f"/{SERVICE}/{m}"] for m in ("Sleep", "Boom", "Fail"))
     assert ok.kind == SpanKind.SERVER and ok.parent is not None
     assert format(ok.parent.span_id, "016x") == parent
     assert ok.attributes is not None and ok.attributes["rpc.grpc.status_code"] == 0
