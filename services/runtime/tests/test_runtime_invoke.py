@@ -45,6 +45,20 @@ async def test_hello_uppercases_stdin_and_reports_execution(runtime: Runtime) ->
     assert second.output.stdout == first.output.stdout
 
 
+async def test_stdin_is_delivered_whole_then_eof_and_never_leaks_into_the_next_call(
+    runtime: Runtime,
+) -> None:
+    hello = inline(example("hello"))
+    header = b"Content-Type: text/plain; charset=utf-8\n\n"
+    body = bytes(range(256)) * 3500 + b"tail"  # ~900 KB (stdout cap 1 MiB), every byte
+    big = await runtime.stub.Invoke(pb.InvokeRequest(module=hello, stdin=body))
+    assert big.outcome == pb.OUTCOME_OK
+    assert big.output.stdout == header + body.upper()
+    empty = await runtime.stub.Invoke(pb.InvokeRequest(module=hello))
+    assert empty.outcome == pb.OUTCOME_OK
+    assert empty.output.stdout == header
+
+
 async def test_call_typed_values_and_multi_value(runtime: Runtime) -> None:
     mathfn = inline(example("mathfn"))
     add = await runtime.stub.Call(

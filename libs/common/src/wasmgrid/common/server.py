@@ -40,7 +40,7 @@ from wasmgrid.common.metrics import (
     MetricsServer,
 )
 from wasmgrid.common.settings import ServiceSettings, load_settings
-from wasmgrid.common.telemetry import setup_telemetry, shutdown_telemetry
+from wasmgrid.common.telemetry import setup_telemetry, shutdown_telemetry, start_span
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +210,8 @@ class _KitInterceptor:
             if key in _PROPAGATED and isinstance(value, str)
         }
         parent = extract(carrier) if carrier else None
-        span = _TRACER.start_span(
+        span = start_span(
+            _TRACER,
             f"/{labels[0]}/{labels[1]}",
             context=parent,
             kind=SpanKind.SERVER,

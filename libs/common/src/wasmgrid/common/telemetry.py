@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import threading
+from collections.abc import Mapping
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
+from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, TraceFlags
+from opentelemetry.util.types import AttributeValue
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +54,41 @@ def setup_telemetry(service: str) -> TracerProvider:
         _setup_log_export(resource)
     _provider = provider
     return provider
+
+
+def spans_recorded() -> bool:
+    """False when our provider records no span (no OTLP endpoint): ids still flow."""
+    return getattr(trace.get_tracer_provider(), "sampler", None) is not ALWAYS_OFF
+
+
+def start_span(
+    tracer: trace.Tracer,
+    name: str,
+    *,
+    context: otel_context.Context | None = None,
+    kind: SpanKind = SpanKind.INTERNAL,
+    attributes: Mapping[str, AttributeValue] | None = None,
+) -> Span:
+    """A span that is not yet current: the SDK's when spans are recorded, else a cheap one.
+
+    With nothing recorded, the SDK still samples, builds attributes and wraps a
+    non-recording span (~19 µs); this makes the same non-recording span with the
+    parent's trace id (or a new one) and a fresh span id in ~4 µs, so the trace id in
+    logs, ``X-Trace-Id`` and the ``traceparent`` sent to peers are unchanged.
+    """
+    if spans_recorded():
+        return tracer.start_span(name, context=context, kind=kind, attributes=attributes)
+    parent = trace.get_current_span(context).get_span_context()
+    trace_id = parent.trace_id if parent.is_valid else random.getrandbits(128) or 1
+    return NonRecordingSpan(
+        SpanContext(
+            trace_id,
+            random.getrandbits(64) or 1,
+            is_remote=False,
+            trace_flags=TraceFlags(TraceFlags.DEFAULT),
+            trace_state=parent.trace_state,
+        )
+    )
 
 
 def _setup_log_export(resource: Resource) -> None:

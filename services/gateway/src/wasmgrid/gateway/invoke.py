@@ -86,6 +86,9 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     declared = request.content_length
     if declared is not None and declared > limit:
         raise Problem(413, f"request body of {declared} bytes exceeds the {limit}-byte limit")
+    if declared is not None:
+        # The parser delivers exactly Content-Length bytes: read them at once.
+        return await request.read() if declared else b""
     chunks: list[bytes] = []
     total = 0
     async for chunk in request.content.iter_chunked(64 * 1024):

@@ -32,6 +32,13 @@ class GatewaySettings(ServiceSettings):
     routes_file: str = Field("", description="YAML routes file; empty: no custom routes")
     routes_poll_seconds: float = Field(2.0, gt=0, le=300)
 
+    runtime_connections: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="HTTP/2 connections per runtime replica, used in turn: a runtime's"
+        " worker processes share its port (SO_REUSEPORT), and one connection reaches one",
+    )
     balancer_policy: Policy = "consistent_hash"
     dns_refresh_seconds: float = Field(10.0, gt=0, le=3600)
     health_check_interval_seconds: float = Field(2.0, gt=0, le=300)

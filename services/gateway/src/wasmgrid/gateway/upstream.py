@@ -109,11 +109,33 @@ class NoReplica(Exception):
     """No runtime replica is known (nothing configured or DNS found nothing)."""
 
 
-@dataclass
 class _Replica:
-    channel: grpc.aio.Channel
-    stub: runtime_pb2_grpc.RuntimeServiceAsyncStub
-    health: health_pb2_grpc.HealthStub
+    """One runtime address: a few connections (one per worker process reached), in turn."""
+
+    def __init__(self, address: str, connections: int) -> None:
+        # Distinct channel args keep grpc from sharing one subchannel (one TCP
+        # connection) between the channels; the kernel spreads the connections over
+        # the runtime's worker processes.
+        self.channels = [
+            create_channel(
+                address,
+                default_timeout=None,
+                tracing=False,
+                options=[("wasmgrid.connection", i)],
+            )
+            for i in range(connections)
+        ]
+        self.stubs = [runtime_pb2_grpc.RuntimeServiceStub(c) for c in self.channels]
+        self.health = health_pb2_grpc.HealthStub(self.channels[0])
+        self._next = 0
+
+    def stub(self) -> runtime_pb2_grpc.RuntimeServiceAsyncStub:
+        """The next connection's stub."""
+        self._next = (self._next + 1) % len(self.stubs)
+        return self.stubs[self._next]
+
+    async def close(self, grace: float | None) -> None:
+        await asyncio.gather(*(c.close(grace) for c in self.channels))
 
 
 class RuntimePool:
@@ -142,18 +164,13 @@ class RuntimePool:
         for addr in list(self._replicas):
             if addr not in wanted:
                 replica = self._replicas.pop(addr)
-                asyncio.get_event_loop().create_task(replica.channel.close(grace=5))
+                asyncio.get_event_loop().create_task(replica.close(grace=5))
         for addr, _ in targets:
             if addr not in self._replicas:
                 # The hot path: no client interceptors (grpc.aio interceptors cost more
                 # than the call itself here); every call passes its own timeout and the
                 # W3C trace context as metadata instead (see `call`).
-                channel = create_channel(addr, default_timeout=None, tracing=False)
-                self._replicas[addr] = _Replica(
-                    channel,
-                    runtime_pb2_grpc.RuntimeServiceStub(channel),
-                    health_pb2_grpc.HealthStub(channel),
-                )
+                self._replicas[addr] = _Replica(addr, self.settings.runtime_connections)
         self.balancer.set_endpoints(targets)
         self._export_gauges()
 
@@ -175,7 +192,7 @@ class RuntimePool:
             except asyncio.CancelledError:
                 pass
         self._tasks.clear()
-        await asyncio.gather(*(r.channel.close(None) for r in self._replicas.values()))
+        await asyncio.gather(*(r.close(None) for r in self._replicas.values()))
         self._replicas.clear()
 
     async def _resolve_dns(self) -> None:
@@ -293,7 +310,7 @@ class RuntimePool:
             self.balancer.on_start(ep)
             ok = True
             try:
-                return await timed("runtime", method, fn(replica.stub, remaining, metadata))
+                return await timed("runtime", method, fn(replica.stub(), remaining, metadata))
             except grpc.aio.AioRpcError as err:
                 ok = not _transport_failure(err)
                 if (

@@ -152,7 +152,7 @@ class OutputSink:
 
 
 class Scratch:
-    """One worker thread's stdin and stdout files on tmpfs, reused by each of its calls.
+    """One worker thread's stdout file on tmpfs, reused by each of its calls.
 
     Fuel does not bound output (a flood wrote 679 MB on 1M fuel), so stdout is capped
     by the epoch callback watching this file's size: a flood is stopped at the first
@@ -161,19 +161,8 @@ class Scratch:
     """
 
     def __init__(self, tmp_dir: str) -> None:
-        base = os.path.join(tmp_dir, f"thread-{threading.get_ident()}")
-        self.stdin_path = base + ".stdin"
-        self.stdout_path = base + ".stdout"
+        self.stdout_path = os.path.join(tmp_dir, f"thread-{threading.get_ident()}.stdout")
         self.stdout_fd = os.open(self.stdout_path, os.O_RDWR | os.O_CREAT, 0o600)
-        self.stdin_fd = os.open(self.stdin_path, os.O_RDWR | os.O_CREAT, 0o600)
-
-    def write_stdin(self, data: bytes) -> None:
-        """Replace the stdin file's contents (the previous call's reader is closed)."""
-        os.ftruncate(self.stdin_fd, 0)
-        view = memoryview(data)
-        offset = 0
-        while offset < len(view):
-            offset += os.pwrite(self.stdin_fd, view[offset:], offset)
 
     def read_stdout(self, cap: int) -> tuple[bytes, int]:
         """(the first `cap` bytes written, how many bytes beyond `cap` were dropped)."""
@@ -191,7 +180,20 @@ class Scratch:
 
     def close(self) -> None:
         os.close(self.stdout_fd)
-        os.close(self.stdin_fd)
+
+
+def set_stdin_bytes(wasi: wasmtime.WasiConfig, data: bytes) -> None:
+    """Give the guest `data` as stdin from memory (then EOF).
+
+    wasmtime's C API has ``wasi_config_set_stdin_bytes`` (wasmtime-py does not wrap
+    it): no file to write and reopen per call, and no blocking-pool hop per read,
+    ~70 µs less per call than a tmpfs stdin file, measured. The config takes
+    ownership of the vector.
+    """
+    vec = ffi.wasm_byte_vec_t()
+    buffer = (ctypes.c_ubyte * len(data)).from_buffer_copy(data)
+    ffi.wasm_byte_vec_new(ctypes.byref(vec), len(data), buffer)
+    ffi.wasi_config_set_stdin_bytes(wasi.ptr(), ctypes.byref(vec))
 
 
 _local = threading.local()
@@ -387,9 +389,8 @@ def execute(
         wasi.argv = [spec.argv0, *spec.args]
     if spec.env:
         wasi.env = list(spec.env)
-    if spec.stdin:  # no stdin configured reads as EOF; opening even /dev/null costs ~80 µs
-        scratch.write_stdin(spec.stdin)
-        wasi.stdin_file = scratch.stdin_path
+    if spec.stdin:  # no stdin configured reads as EOF
+        set_stdin_bytes(wasi, spec.stdin)
     wasi.stdout_file = scratch.stdout_path  # opened (and truncated) now
     interrupt.watch(scratch.stdout_fd, limits.stdout_bytes)
     wasi.stderr_custom = stderr

@@ -20,6 +20,7 @@ from opentelemetry import trace
 from wasmgrid.api.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from wasmgrid.common.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument
 from wasmgrid.common.server import Service
+from wasmgrid.common.telemetry import start_span
 from wasmgrid.runtime.engine import EngineOptions, EpochTicker, create_engine, engine_fingerprint
 from wasmgrid.runtime.fetch import Fetcher, MarketplaceFetcher
 from wasmgrid.runtime.limits import AppliedLimits, LimitPolicy, LimitValues, resolve_limits
@@ -167,7 +168,8 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         self, mode: str, loaded: Loaded, name: str, spec: CallSpec, limits: AppliedLimits
     ) -> ExecutionResult:
         digest = loaded.module.digest
-        with tracer.start_as_current_span(
+        span = start_span(
+            tracer,
             f"wasm.{mode}",
             attributes={
                 "wasm.digest": digest,
@@ -177,7 +179,8 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
                 "wasm.fuel_limit": limits.fuel,
                 "wasm.timeout_ms": limits.timeout_ms,
             },
-        ) as span:
+        )
+        with trace.use_span(span, end_on_exit=True):
             result = await self.svc.pool.run(loaded.module, spec, limits, limits.timeout_ms / 1000)
             span.set_attribute("wasm.outcome", result.outcome.name)
             span.set_attribute("wasm.fuel_consumed", result.fuel_consumed)
