@@ -68,6 +68,7 @@ def start_span(
     context: otel_context.Context | None = None,
     kind: SpanKind = SpanKind.INTERNAL,
     attributes: Mapping[str, AttributeValue] | None = None,
+    recorded: bool | None = None,
 ) -> Span:
     """A span that is not yet current: the SDK's when spans are recorded, else a cheap one.
 
@@ -75,8 +76,9 @@ def start_span(
     non-recording span (~19 µs); this makes the same non-recording span with the
     parent's trace id (or a new one) and a fresh span id in ~4 µs, so the trace id in
     logs, ``X-Trace-Id`` and the ``traceparent`` sent to peers are unchanged.
+    `recorded` overrides the detection (:func:`spans_recorded`).
     """
-    if spans_recorded():
+    if spans_recorded() if recorded is None else recorded:
         return tracer.start_span(name, context=context, kind=kind, attributes=attributes)
     parent = trace.get_current_span(context).get_span_context()
     trace_id = parent.trace_id if parent.is_valid else random.getrandbits(128) or 1
