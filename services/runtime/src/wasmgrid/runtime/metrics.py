@@ -54,3 +54,10 @@ REJECTED = Counter(
     "wasmgrid_runtime_rejected_total",
     "Calls refused with RESOURCE_EXHAUSTED because every execution slot was busy.",
 )
+LANES = Counter(
+    "wasmgrid_runtime_lane_total",
+    "Executions by lane: inline (finished within the inline budget on the event loop),"
+    " spilled (stopped at the budget and re-run on a worker thread), thread (run there"
+    " from the start).",
+    ["lane"],
+)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import time
@@ -13,7 +14,7 @@ import wasmtime
 from wasmgrid.common.errors import ResourceExhausted
 from wasmgrid.runtime.engine import Interrupt
 from wasmgrid.runtime.limits import AppliedLimits
-from wasmgrid.runtime.metrics import IN_FLIGHT, REJECTED
+from wasmgrid.runtime.metrics import IN_FLIGHT, LANES, REJECTED
 from wasmgrid.runtime.sandbox import (
     CallSpec,
     CompiledModule,
@@ -30,20 +31,41 @@ log = logging.getLogger(__name__)
 BACKSTOP_SECONDS = 1.0
 
 
+#: Wall-clock guard of an inline attempt: the epoch check stops it at the next tick.
+INLINE_WALL_SECONDS = 0.002
+
+
 class ExecutionPool:
     """At most `max_concurrent` guests at once; one more is refused at once, never queued.
 
     Each execution holds a slot until its worker thread really returns, so a guest the
     backstop gave up on still counts against the limit.
+
+    **Inline lane.** Handing a call to a worker thread and back costs more CPU than a
+    short guest itself (measured: 3.2 → 2.1 ms of process CPU per hello Invoke at 32 in
+    flight when run inline). So each call first runs on the event loop with at most
+    `inline_fuel` fuel and a one-tick wall-clock guard. A guest that finishes within
+    that is answered as is; one stopped by the budget (not by its own limits) is run
+    again from the start on a worker thread with its real limits. Re-running is safe
+    because a guest has no effects outside its own fresh instance: no preopened
+    directories, no sockets, output captured per run. The loop is blocked for at most
+    the budget (about 1–3 ms for 1M fuel, or one epoch tick).
     """
 
     def __init__(
-        self, engine: wasmtime.Engine, max_concurrent: int, tmp_dir: str, tick_seconds: float
+        self,
+        engine: wasmtime.Engine,
+        max_concurrent: int,
+        tmp_dir: str,
+        tick_seconds: float,
+        *,
+        inline_fuel: int = 0,
     ) -> None:
         self.engine = engine
         self.max_concurrent = max_concurrent
         self.tmp_dir = tmp_dir
         self.tick_seconds = tick_seconds
+        self.inline_fuel = inline_fuel
         self.in_flight = 0
         self.rejected = 0
         self._threads = ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="wasm")
@@ -56,10 +78,7 @@ class ExecutionPool:
         self.in_flight -= 1
         IN_FLIGHT.dec()
 
-    async def run(
-        self, compiled: CompiledModule, spec: CallSpec, limits: AppliedLimits, timeout: float
-    ) -> ExecutionResult:
-        """Run on a worker thread; `timeout` (seconds) is the wall-clock budget."""
+    def _admit(self) -> None:
         if self.in_flight >= self.max_concurrent:
             self.rejected += 1
             REJECTED.inc()
@@ -69,6 +88,52 @@ class ExecutionPool:
             )
         self.in_flight += 1
         IN_FLIGHT.inc()
+
+    def _inline(
+        self, compiled: CompiledModule, spec: CallSpec, limits: AppliedLimits, timeout: float
+    ) -> ExecutionResult | None:
+        """The result of an inline attempt, or None when the budget (not a limit) stopped it."""
+        fuel = min(limits.fuel, self.inline_fuel)
+        wall = min(timeout, INLINE_WALL_SECONDS)
+        interrupt = Interrupt(time.monotonic() + wall)
+        trial = dataclasses.replace(limits, fuel=fuel) if fuel < limits.fuel else limits
+        result = execute(
+            self.engine, compiled, spec, trial, tmp_dir=self.tmp_dir, interrupt=interrupt
+        )
+        budget_hit = (result.outcome is Outcome.FUEL_EXHAUSTED and fuel < limits.fuel) or (
+            result.outcome is Outcome.TIMEOUT and wall < timeout
+        )
+        return None if budget_hit else result
+
+    async def run(
+        self, compiled: CompiledModule, spec: CallSpec, limits: AppliedLimits, timeout: float
+    ) -> ExecutionResult:
+        """Run inline within the budget, else on a worker thread; `timeout` in seconds."""
+        self._admit()
+        started = time.monotonic()
+        if self.inline_fuel > 0:
+            try:
+                result = self._inline(compiled, spec, limits, timeout)
+            except BaseException:
+                self._release(None)
+                raise
+            if result is not None:
+                self._release(None)
+                LANES.labels("inline").inc()
+                return result
+            LANES.labels("spilled").inc()
+            spent = time.monotonic() - started
+            result = await self._on_thread(compiled, spec, limits, max(0.001, timeout - spent))
+            # The caller's wall clock includes the attempt; fuel is the run that answered.
+            result.wall_seconds += spent
+            return result
+        LANES.labels("thread").inc()
+        return await self._on_thread(compiled, spec, limits, timeout)
+
+    async def _on_thread(
+        self, compiled: CompiledModule, spec: CallSpec, limits: AppliedLimits, timeout: float
+    ) -> ExecutionResult:
+        """Run on a worker thread (the slot is already held and released when it returns)."""
         interrupt = Interrupt(time.monotonic() + timeout)
         job = functools.partial(
             execute, self.engine, compiled, spec, limits, tmp_dir=self.tmp_dir, interrupt=interrupt

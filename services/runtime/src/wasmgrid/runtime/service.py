@@ -405,7 +405,11 @@ class RuntimeService(Service):
         tmp_parent = _tmp_root() or str(data_dir)
         self._tmp_dir = tempfile.mkdtemp(prefix="wasmgrid-runtime-", dir=tmp_parent)
         self.pool = ExecutionPool(
-            self.engine, s.max_concurrent, self._tmp_dir, s.epoch_tick_ms / 1000
+            self.engine,
+            s.max_concurrent,
+            self._tmp_dir,
+            s.epoch_tick_ms / 1000,
+            inline_fuel=s.inline_fuel,
         )
         self.ticker.start()
         log.info(

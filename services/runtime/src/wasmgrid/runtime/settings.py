@@ -52,6 +52,13 @@ class RuntimeSettings(ServiceSettings):
     max_concurrent: int = Field(
         8, ge=1, le=1024, description="executions at once per process; excess RESOURCE_EXHAUSTED"
     )
+    inline_fuel: int = Field(
+        1_000_000,
+        ge=0,
+        le=100_000_000,
+        description="fuel a call may use on the event loop before it is re-run on a worker"
+        " thread (about 1-3 ms of guest work per million); 0: always a worker thread",
+    )
     compiled_cache_entries: int = Field(256, ge=1, le=100_000)
     max_module_bytes: int = Field(32 * MIB, ge=1024, le=512 * MIB)
     max_stdin_bytes: int = Field(8 * MIB, ge=0, le=256 * MIB)

@@ -1,0 +1,100 @@
+"""The inline lane: short guests run on the event loop, longer ones are re-run on a thread."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client import REGISTRY
+
+from wasmgrid.api.runtime.v1 import runtime_pb2 as pb
+from wasmgrid.runtime.testing import Runtime, RuntimeFactory, example_module, inline, wat_file
+
+WAT = Path(__file__).parent / "wat"
+REPO = Path(__file__).resolve().parents[3]
+HEADER = b"Content-Type: text/plain; charset=utf-8\n\n"
+
+
+def lanes() -> dict[str, float]:
+    return {
+        lane: REGISTRY.get_sample_value("wasmgrid_runtime_lane_total", {"lane": lane}) or 0.0
+        for lane in ("inline", "spilled", "thread")
+    }
+
+
+def delta(before: dict[str, float]) -> dict[str, float]:
+    after = lanes()
+    return {k: after[k] - before[k] for k in after if after[k] != before[k]}
+
+
+async def test_a_short_guest_is_answered_inline(runtime: Runtime) -> None:
+    before = lanes()
+    r = await runtime.stub.Invoke(
+        pb.InvokeRequest(module=inline(example_module(REPO, "hello")), stdin=b"abc")
+    )
+    assert r.outcome == pb.OUTCOME_OK
+    assert r.output.stdout == HEADER + b"ABC"
+    assert delta(before) == {"inline": 1}
+
+
+async def test_a_guest_past_the_budget_is_rerun_on_a_thread_with_the_same_answer(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = await make_runtime(inline_fuel=10_000)
+    body = b"spill me " * 20_000  # ~180 KB: ~4M fuel, far past a 10k budget
+    before = lanes()
+    r = await rt.stub.Invoke(
+        pb.InvokeRequest(module=inline(example_module(REPO, "hello")), stdin=body)
+    )
+    assert r.outcome == pb.OUTCOME_OK
+    assert r.output.stdout == HEADER + body.upper()
+    assert r.execution.fuel_consumed > 10_000  # the run that answered had the real fuel
+    assert delta(before) == {"spilled": 1}
+
+
+async def test_a_callers_own_fuel_limit_below_the_budget_is_final(runtime: Runtime) -> None:
+    before = lanes()
+    r = await runtime.stub.Invoke(
+        pb.InvokeRequest(
+            module=inline(wat_file(WAT / "infinite_loop.wat")), limits=pb.Limits(fuel=50_000)
+        )
+    )
+    assert r.outcome == pb.OUTCOME_FUEL_EXHAUSTED
+    assert "fuel limit of 50000" in r.trap_message
+    assert delta(before) == {"inline": 1}
+
+
+async def test_the_event_loop_keeps_serving_while_a_long_guest_runs(runtime: Runtime) -> None:
+    health = health_pb2_grpc.HealthStub(runtime.channel)
+    loop_call = asyncio.ensure_future(
+        runtime.stub.Invoke(
+            pb.InvokeRequest(
+                module=inline(wat_file(WAT / "infinite_loop.wat")),
+                limits=pb.Limits(fuel=10**12, timeout_ms=1500),
+            )
+        )
+    )
+    await asyncio.sleep(0.2)  # the guest is running on a worker thread by now
+    assert not loop_call.done()
+    started = time.monotonic()
+    for _ in range(5):
+        answer = await health.Check(health_pb2.HealthCheckRequest(), timeout=5)
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
+    answered_while_running = not loop_call.done()
+    r = await loop_call
+    assert r.outcome == pb.OUTCOME_TIMEOUT
+    assert answered_while_running, (
+        f"health answered only after the guest ({time.monotonic() - started:.2f}s)"
+    )
+
+
+async def test_budget_zero_runs_every_call_on_a_thread(make_runtime: RuntimeFactory) -> None:
+    rt = await make_runtime(inline_fuel=0)
+    before = lanes()
+    r = await rt.stub.Invoke(
+        pb.InvokeRequest(module=inline(example_module(REPO, "hello")), stdin=b"x")
+    )
+    assert r.output.stdout == HEADER + b"X"
+    assert delta(before) == {"thread": 1}
