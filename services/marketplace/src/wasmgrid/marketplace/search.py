@@ -25,6 +25,11 @@ DEFAULT_LIMIT, MAX_LIMIT = 20, 100
 #: ``pg_trgm.word_similarity_threshold`` default).
 SIMILARITY_THRESHOLD = 0.6
 
+#: Typo-tolerant name matches join a text search only when its exact (full-text)
+#: matches are fewer than this: a misspelt query finds what it meant, a good one
+#: does not pay for a trigram scan.
+FUZZY_BELOW = 10
+
 SORTS = ("relevance", "downloads", "rating", "recent", "name")
 _WORD = re.compile(r"[a-z0-9]+")
 

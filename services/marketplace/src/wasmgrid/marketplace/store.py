@@ -867,7 +867,58 @@ class Store:
     # ------------------------------------------------------------ search
 
     async def search(self, q: SearchQuery) -> tuple[list[asyncpg.Record], str]:
-        """One page of modules and the next cursor ("" when this was the last page)."""
+        """One page of modules and the next cursor ("" when this was the last page).
+
+        Text queries run the exact full-text search alone (GIN index, one statement).
+        Only when it finds fewer than ``search.FUZZY_BELOW`` modules are typo-tolerant
+        name matches added; the first page decides and its cursor carries the decision,
+        so every page of one search draws from the same result set.
+        """
+        order, keys, arity = _SORTS[q.sort]
+        bind = search.binding(
+            q.words, q.category, q.tag, q.license, q.kind, q.owner, q.namespace, q.sort
+        )
+        after = search.decode_cursor(q.cursor, bind, arity + bool(q.words), "page.cursor")
+        fuzzy: bool | None = None
+        if after is not None and q.words:
+            flag = after.pop()
+            if flag not in (0, 1):
+                raise InvalidArgument("page.cursor is not a cursor issued by this service")
+            fuzzy = bool(flag)
+        async with (self.search_pool or self.pool).acquire() as conn:
+
+            async def page(after: list[Any] | None, fuzzy: bool, limit: int) -> list[Any]:
+                sql, args = self._search_sql(q, keys, order, after, fuzzy, limit)
+                return list(await conn.fetch(sql, *args))
+
+            if q.words and fuzzy is None:
+                # Fetching FUZZY_BELOW rows costs the same top-N sort as a page: the
+                # exact result count is known below that without counting.
+                rows = await page(None, False, max(q.limit + 1, search.FUZZY_BELOW))
+                fuzzy = len(rows) < search.FUZZY_BELOW
+                if fuzzy:
+                    rows = await page(None, True, q.limit + 1)
+            else:
+                rows = await page(after, bool(fuzzy), q.limit + 1)
+        next_cursor = ""
+        if len(rows) > q.limit:
+            rows = rows[: q.limit]
+            values = _cursor_values(q.sort, rows[-1])
+            if q.words:
+                values.append(int(bool(fuzzy)))
+            next_cursor = search.Cursor(bind, values).encode()
+        return rows, next_cursor
+
+    def _search_sql(
+        self,
+        q: SearchQuery,
+        keys: Any,
+        order: str,
+        after: list[Any] | None,
+        fuzzy: bool,
+        limit: int,
+    ) -> tuple[str, list[Any]]:
+        """The statement for one page: ``(sql, args)``, user values only as parameters."""
         args: list[Any] = []
 
         def p(value: Any) -> str:
@@ -876,34 +927,47 @@ class Store:
 
         where: list[str] = []
         score = "0::float8"
-        ctes: list[str] = []
+        with_clause = ""
         tsq = ""
         if q.words:
-            # Inline (not a CTE) so the planner sees the query and estimates matches.
             tsq = (
                 f"(to_tsquery('simple', {p(search.prefix_tsquery(q.words))})"
                 f" || to_tsquery('english', {p(search.plain_tsquery(q.words))}))"
             )
-            joined = " ".join(q.words)
-            if self.use_pg_trgm:
-                qp = p(joined)
-                ctes.append(
-                    f"f AS (SELECT id AS module_id, word_similarity({qp}, name_norm)::float8"
-                    f" AS sim FROM modules WHERE {qp} <% name_norm)"
+            rank = f"ts_rank(m.search_vector, {tsq})::float8"
+            if fuzzy:
+                joined = " ".join(q.words)
+                if self.use_pg_trgm:
+                    qp = p(joined)
+                    similar = (
+                        f"SELECT id AS module_id, word_similarity({qp}, name_norm)::float8 AS sim"
+                        f" FROM modules WHERE {qp} <% name_norm"
+                    )
+                else:
+                    # Share of the query's trigrams found in the name: pg_trgm's
+                    # word_similarity without the contiguous-extent refinement.
+                    grams = sorted(search.trigrams(joined))
+                    similar = (
+                        f"SELECT t.module_id, count(*)::float8 / {len(grams)} AS sim"
+                        f" FROM module_trigrams t WHERE t.trigram = ANY({p(grams)}::text[])"
+                        f" GROUP BY t.module_id HAVING count(*) >= {search.min_shared(len(grams))}"
+                    )
+                # Candidates with their text rank + name similarity; only the few text
+                # hits (fewer than FUZZY_BELOW) are ranked by ts_rank.
+                text_rank = rank.replace("m.", "mm.") if q.sort == "relevance" else "0::float8"
+                with_clause = (
+                    f"WITH f AS ({similar}), c AS (SELECT id, sum(r) AS r FROM ("
+                    f"SELECT mm.id, {text_rank} AS r FROM modules mm"
+                    f" WHERE mm.search_vector @@ {tsq}"
+                    " UNION ALL SELECT module_id, sim FROM f) x GROUP BY id) "
                 )
-            else:
-                # Share of the query's trigrams found in the name: pg_trgm's word_similarity
-                # without the contiguous-extent refinement.
-                grams = sorted(search.trigrams(joined))
-                ctes.append(
-                    f"f AS (SELECT t.module_id, count(*)::float8 / {len(grams)} AS sim"
-                    f" FROM module_trigrams t WHERE t.trigram = ANY({p(grams)}::text[])"
-                    f" GROUP BY t.module_id HAVING count(*) >= {search.min_shared(len(grams))})"
-                )
+                rank = "c.r"
             if q.sort == "relevance":
                 exact_name = p(names.normalize("-".join(q.words)))
-                exact = f"(CASE WHEN m.name_norm = {exact_name} THEN 1.0 ELSE 0 END)"
-                score = f"(ts_rank(m.search_vector, {tsq})::float8 + coalesce(f.sim, 0) + {exact})"
+                score = (
+                    f"({rank} + CASE WHEN m.name_norm = {exact_name}"
+                    " THEN 1::float8 ELSE 0::float8 END)"
+                )
         if q.category:
             where.append(f"m.category = {p(q.category)}")
         if q.tag:
@@ -923,43 +987,32 @@ class Store:
                 "m.namespace_id IN (SELECT o.namespace_id FROM namespace_owners o"
                 f" JOIN users u ON u.id = o.user_id WHERE u.username_norm = {owner})"
             )
-        order, keys, arity = _SORTS[q.sort]
-        bind = search.binding(
-            q.words, q.category, q.tag, q.license, q.kind, q.owner, q.namespace, q.sort
-        )
-        after = search.decode_cursor(q.cursor, bind, arity, "page.cursor")
         narrow = (
             "SELECT m.id, m.full_norm, m.downloads, m.rating_avg, m.rating_count,"
             f" m.updated_at, {score} AS score"
         )
         filters = "".join(f" AND {w}" for w in where)
-        if q.words:
-            # Candidates first, as an id array: text hits from the GIN index, name (typo)
-            # hits from the trigram key. An OR of the two, or a join the planner sizes
-            # from a CTE guess, ended in a sequential scan of every module.
+        if fuzzy:
+            # Candidates fetched by an id array: an OR of text and name hits, or a join
+            # the planner sizes from a CTE guess, ended in a sequential scan of every
+            # module.
             matches = (
-                f"{narrow} FROM modules m LEFT JOIN f ON f.module_id = m.id"
-                " WHERE m.id = ANY(ARRAY(SELECT mm.id FROM modules mm"
-                f" WHERE mm.search_vector @@ {tsq} UNION SELECT module_id FROM f)){filters}"
+                f"{narrow} FROM modules m JOIN c ON c.id = m.id"
+                f" WHERE m.id = ANY(ARRAY(SELECT id FROM c)){filters}"
             )
+        elif q.words:
+            matches = f"{narrow} FROM modules m WHERE m.search_vector @@ {tsq}{filters}"
         else:
             matches = f"{narrow} FROM modules m WHERE true{filters}"
-        with_clause = f"WITH {', '.join(ctes)} " if ctes else ""
         # Rank and page on narrow rows first; fetch display columns for one page only.
         keyset = f" WHERE {keys(after, p)}" if after is not None else ""
-        limit = p(q.limit + 1)
         sql = (
             f"{with_clause}SELECT {_MODULE_COLS}, s.score FROM ("
-            f"SELECT * FROM ({matches}) k{keyset} ORDER BY {order} LIMIT {limit}) s"
+            f"SELECT * FROM ({matches}) k{keyset} ORDER BY {order} LIMIT {p(limit)}) s"
             " JOIN modules m ON m.id = s.id JOIN namespaces n ON n.id = m.namespace_id"
             f" ORDER BY {_prefixed(order, 's.')}"
         )
-        rows = list(await (self.search_pool or self.pool).fetch(sql, *args))
-        next_cursor = ""
-        if len(rows) > q.limit:
-            rows = rows[: q.limit]
-            next_cursor = search.Cursor(bind, _cursor_values(q.sort, rows[-1])).encode()
-        return rows, next_cursor
+        return sql, args
 
 
 def _prefixed(order: str, prefix: str) -> str:
@@ -1004,7 +1057,10 @@ def _keyset(cols: list[tuple[str, str, str]]) -> Any:
             eqs = [f"{cols[j][0]} = {bound[j]}" for j in range(i)]
             op = "<" if direction == "desc" else ">"
             ors.append("(" + " AND ".join([*eqs, f"{col} {op} {bound[i]}"]) + ")")
-        return "(" + " OR ".join(ors) + ")"
+        # The redundant leading bound is what an index scan in the sort order can start
+        # from; the OR alone is only a filter.
+        lead = f"{cols[0][0]} {'<=' if cols[0][1] == 'desc' else '>='} {bound[0]}"
+        return f"({lead} AND ({' OR '.join(ors)}))"
 
     return build
 
