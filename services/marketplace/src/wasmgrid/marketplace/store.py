@@ -10,7 +10,6 @@ row lock, so concurrent raters never lose an update.
 from __future__ import annotations
 
 import asyncio
-import collections
 import json
 import logging
 import uuid
@@ -37,8 +36,8 @@ from wasmgrid.marketplace.names import ModuleName
 log = logging.getLogger(__name__)
 
 SCHEMA = "marketplace"
-#: Chunks read ahead of the one being streamed by a download.
-PREFETCH_CHUNKS = 2
+#: Bytes of whole stored chunks a download reads per query (one batch is read ahead).
+READ_BATCH_BYTES = 4 << 20
 
 #: A connection as handed out by the pool (or a plain one).
 Conn = asyncpg.Connection | PoolConnectionProxy
@@ -674,59 +673,77 @@ class Store:
         return row
 
     async def read_chunks(self, digest: str) -> AsyncIterator[bytes]:
-        """The stored chunks of a blob in order, one query per chunk (bounded memory).
+        """The stored chunks of a blob in order, read a batch per query.
 
-        Up to PREFETCH_CHUNKS further chunks are fetched (on other pool connections)
-        while the current one is being sent, so PostgreSQL's TOAST reads overlap each
-        other and the gRPC writes; memory per download stays bounded.
+        One query returns up to READ_BATCH_BYTES of whole chunks (PostgreSQL streams
+        them back to back); the next batch is read on another pool connection while
+        this one is being sent. Memory per download stays within two batches, and no
+        query or snapshot stays open while a slow client drains the stream.
         """
-        count = await self.pool.fetchval("SELECT chunk_count FROM blobs WHERE digest = $1", digest)
-        if count is None:
+        blob = await self.pool.fetchrow(
+            "SELECT size_bytes, chunk_count FROM blobs WHERE digest = $1", digest
+        )
+        if blob is None:
             raise NotFound(f"blob {digest} not found")
+        count: int = blob["chunk_count"]
+        # Stored chunk size of this blob (the setting may have changed since it was stored).
+        stored = -(-blob["size_bytes"] // count) if count else 1
+        per_query = max(1, READ_BATCH_BYTES // stored)
 
-        async def fetch(seq: int) -> bytes:
-            data: bytes | None = await self.pool.fetchval(
-                "SELECT data FROM blob_chunks WHERE digest = $1 AND seq = $2", digest, seq
+        async def fetch(start: int, n: int) -> list[bytes]:
+            rows = await self.pool.fetch(
+                "SELECT seq, data FROM blob_chunks WHERE digest = $1 AND seq >= $2 AND seq < $3"
+                " ORDER BY seq",
+                digest,
+                start,
+                start + n,
             )
-            if data is None:
-                raise RuntimeError(f"blob {digest} is missing chunk {seq}")
-            return data
+            if [r["seq"] for r in rows] != list(range(start, min(start + n, count))):
+                raise RuntimeError(f"blob {digest} is missing chunks in {start}..")
+            return [r["data"] for r in rows]
 
-        pending: collections.deque[asyncio.Future[bytes]] = collections.deque()
-        ahead = 0
+        ahead: asyncio.Future[list[bytes]] | None = None
         try:
-            for seq in range(count):
-                while ahead < count and ahead <= seq + PREFETCH_CHUNKS:
-                    pending.append(asyncio.ensure_future(fetch(ahead)))
-                    ahead += 1
-                yield await pending.popleft()
+            # The first query reads one chunk so that sending starts early; later ones
+            # read whole batches, each while the previous batch is being sent.
+            batch = await fetch(0, 1)
+            start = 1
+            while True:
+                ahead = asyncio.ensure_future(fetch(start, per_query)) if start < count else None
+                for piece in batch:
+                    yield piece
+                if ahead is None:
+                    return
+                batch = await ahead
+                start += per_query
         finally:
-            for task in pending:  # stream abandoned: drop prefetches, mark them retrieved
-                task.cancel()
-                task.add_done_callback(_retrieve)
+            if ahead is not None and not ahead.done():  # stream abandoned: drop the read-ahead
+                ahead.cancel()
+                ahead.add_done_callback(_retrieve)
 
     async def record_download(self, version_id: int, module_id: int, purpose: str) -> None:
-        """Count one completed download for today (UTC)."""
+        """Count one completed download for today (UTC).
+
+        One statement in a transaction that does not wait for its WAL flush: the
+        client is waiting for the end of its stream, and after a crash PostgreSQL
+        loses at most the last fraction of a second of counts (never a module, a
+        version or a rating, whose transactions keep synchronous commit).
+        """
         user = 1 if purpose == "user" else 0
         async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SET LOCAL synchronous_commit = off")
             await conn.execute(
-                "INSERT INTO download_daily (version_id, day, purpose, count)"
-                " VALUES ($1, (now() AT TIME ZONE 'UTC')::date, $2, 1)"
-                " ON CONFLICT (version_id, day, purpose)"
-                " DO UPDATE SET count = download_daily.count + 1",
+                "WITH daily AS (INSERT INTO download_daily (version_id, day, purpose, count)"
+                "   VALUES ($1, (now() AT TIME ZONE 'UTC')::date, $3, 1)"
+                "   ON CONFLICT (version_id, day, purpose)"
+                "   DO UPDATE SET count = download_daily.count + 1),"
+                " version AS (UPDATE versions SET downloads = downloads + $4,"
+                "   runtime_fetches = runtime_fetches + 1 - $4 WHERE id = $1)"
+                " UPDATE modules SET downloads = downloads + $4,"
+                " runtime_fetches = runtime_fetches + 1 - $4 WHERE id = $2",
                 version_id,
-                purpose,
-            )
-            await conn.execute(
-                "UPDATE versions SET downloads = downloads + $2,"
-                " runtime_fetches = runtime_fetches + 1 - $2 WHERE id = $1",
-                version_id,
-                user,
-            )
-            await conn.execute(
-                "UPDATE modules SET downloads = downloads + $2,"
-                " runtime_fetches = runtime_fetches + 1 - $2 WHERE id = $1",
                 module_id,
+                purpose,
                 user,
             )
 
