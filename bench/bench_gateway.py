@@ -5,7 +5,9 @@ Everything runs as real processes on loopback, measured in the same run:
 * **floors**: the raw grpc.aio unary echo (32 in flight) and raw aiohttp "hello" (wrk, 32
   connections) from ``bench/harness.py``;
 * **runtime direct**: ``RuntimeService.Invoke`` of hello by digest over gRPC (1 and 32 in
-  flight), the call the gateway makes;
+  flight): the same request the gateway makes for wrk's POST (the CGI environment built
+  by the gateway's own ``build_env``, the same limits), over as many connections as the
+  gateway opens (``RUNTIME_CONNECTIONS``), so the runtime's worker processes share it;
 * **gateway invoke**: ``POST /v1/run/examples/hello`` through the gateway (wrk, 1 and 32
   connections): HTTP parse, resolve (cached), balancer, runtime Invoke, CGI parse;
 * **gateway cached**: a route with ``cache`` middleware (wrk, 32 connections), served
@@ -50,6 +52,7 @@ from wasmgrid.api.marketplace.v1 import marketplace_pb2_grpc as mp_grpc
 from wasmgrid.api.runtime.v1 import runtime_pb2 as rt
 from wasmgrid.api.runtime.v1 import runtime_pb2_grpc as rt_grpc
 from wasmgrid.cli.embedded import EmbeddedPostgres
+from wasmgrid.gateway.cgi import CgiRequest, build_env
 
 HELLO = (ROOT / "examples/modules/hello/hello.wasm").read_bytes()
 DIGEST = hashlib.sha256(HELLO).hexdigest()
@@ -110,24 +113,53 @@ def _wait_ready(url: str, timeout: float = 60.0) -> None:
         time.sleep(0.2)
 
 
-async def _runtime_direct(address: str, concurrency: int) -> LoadResult:
-    async with grpc.aio.insecure_channel(address) as channel:
-        stub = rt_grpc.RuntimeServiceStub(channel)
-        request = rt.InvokeRequest(
-            module=rt.ModuleSource(digest=DIGEST, display_name="examples/hello@1.0.0"),
-            stdin=BODY,
-            env=[
-                rt.EnvVar(name="REQUEST_METHOD", value="POST"),
-                rt.EnvVar(name="CONTENT_LENGTH", value=str(len(BODY))),
-            ],
+#: Connections to the runtime, as the gateway opens (its RUNTIME_CONNECTIONS default).
+CONNECTIONS = 4
+
+
+def _gateway_request(http_port: int) -> rt.InvokeRequest:
+    """The InvokeRequest the gateway sends for wrk's ``POST /v1/run/examples/hello``."""
+    env = build_env(
+        CgiRequest(
+            method="POST",
+            script_name="/v1/run/examples/hello",
+            path_info="",
+            query_string="",
+            headers=[("Host", f"127.0.0.1:{http_port}"), ("Content-Length", str(len(BODY)))],
+            remote_addr="127.0.0.1",
+            server_name="127.0.0.1",
+            server_port=http_port,
+            content_length=len(BODY),
         )
+    )
+    return rt.InvokeRequest(
+        module=rt.ModuleSource(digest=DIGEST, display_name="examples/hello@1.0.0"),
+        stdin=BODY,
+        env=[rt.EnvVar(name=k, value=v) for k, v in env.items()],
+        limits=rt.Limits(timeout_ms=9_950),
+    )
+
+
+async def _runtime_direct(address: str, concurrency: int, request: rt.InvokeRequest) -> LoadResult:
+    channels = [
+        grpc.aio.insecure_channel(address, options=[("wasmgrid.connection", i)])
+        for i in range(CONNECTIONS)
+    ]
+    stubs = [rt_grpc.RuntimeServiceStub(c) for c in channels]
+    turn = 0
+    try:
 
         async def call() -> None:
-            resp = await stub.Invoke(request, timeout=10)
+            nonlocal turn
+            turn = (turn + 1) % len(stubs)
+            resp = await stubs[turn].Invoke(request, timeout=10)
             if resp.outcome != rt.OUTCOME_OK:
                 raise RuntimeError(f"runtime outcome {resp.outcome}")
 
         return await run_load(call, concurrency, seconds=SECONDS)
+    finally:
+        for channel in channels:
+            await channel.close(None)
 
 
 def run(tmp: Path) -> dict[str, Any]:
@@ -220,11 +252,12 @@ def run(tmp: Path) -> dict[str, Any]:
                 ) as resp:
                     assert resp.status == 200, resp.status
             runtime = f"127.0.0.1:{ports['runtime']}"
-            results["runtime_direct_c1"] = asyncio.run(_runtime_direct(runtime, 1))
+            direct = _gateway_request(ports["http"])
+            results["runtime_direct_c1"] = asyncio.run(_runtime_direct(runtime, 1, direct))
             results["gateway_invoke_c1"] = wrk(
                 invoke_url, 1, SECONDS, threads=1, method="POST", body=BODY
             )
-            results["runtime_direct_c32"] = asyncio.run(_runtime_direct(runtime, 32))
+            results["runtime_direct_c32"] = asyncio.run(_runtime_direct(runtime, 32, direct))
             results["gateway_invoke_c32"] = wrk(invoke_url, 32, SECONDS, method="POST", body=BODY)
             results["gateway_cached_c32"] = wrk(
                 base + "/cached", 32, SECONDS, method="POST", body=BODY
@@ -240,7 +273,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="wasmgrid-bench-gateway-") as tmp:
         r = run(Path(tmp))
     table = Table(
-        "Gateway (loopback, 2 cores shared; one runtime process; same run)",
+        f"Gateway (loopback, {os.cpu_count()} cores shared; runtime with one worker process"
+        " per core; same run)",
         ["path", "in flight", "calls/s", "p50 ms", "p99 ms", "errors"],
     )
     rows = [

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from wasmgrid.gateway.app import custom_routes
+from wasmgrid.gateway.app import CUSTOM_ROUTES
 
 PROBLEM = "application/problem+json"
 
@@ -314,7 +314,7 @@ routes:
     served: set[tuple[str, str]] = set()
     any_methods = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
     for route in gw.server.app.router.routes():
-        if route.handler is custom_routes:
+        if route.resource is gw.server.app[CUSTOM_ROUTES]:
             continue  # the catch-all behind which the routes file's routes are matched
         info = route.get_info()
         path = info.get("path") or info.get("formatter")

@@ -10,6 +10,8 @@ from typing import Any
 
 from opentelemetry import trace
 
+from wasmgrid.common.telemetry import otlp_endpoint
+
 # Attributes every LogRecord has; anything else passed via `extra=` is emitted as a field.
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 
@@ -28,12 +30,20 @@ class JsonFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
         super().__init__()
         self.service = service
+        self._second = -1
+        self._stamp = ""
+
+    def _timestamp(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second:  # strftime once a second, not once a line
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._stamp}.{int(record.msecs):03d}Z"
 
     def format(self, record: logging.LogRecord) -> str:
         trace_id, span_id = current_trace_ids()
         doc: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "ts": self._timestamp(record),
             "level": record.levelname,
             "service": self.service,
             "logger": record.name,
@@ -74,6 +84,14 @@ def configure_logging(service: str, level: str = "INFO", *, json_lines: bool = T
             root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    # Neither formatter prints the caller, thread or process: skip collecting them
+    # (the logging HOWTO's "Optimization"; ~15 µs of an access-log line). Exported
+    # OTLP log records do carry code attributes, so keep the caller for them.
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    if not otlp_endpoint("logs"):
+        logging._srcfile = None
     # Third-party chatter stays at WARNING unless we debug.
     for noisy in ("asyncio", "grpc", "aiohttp.access", "urllib3"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

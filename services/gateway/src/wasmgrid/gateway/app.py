@@ -13,6 +13,7 @@ from typing import Any
 import grpc
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from aiohttp.web_urldispatcher import AbstractResource
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.propagate import extract
@@ -49,7 +50,8 @@ HTTP_OVERLOAD = Counter(
 )
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
-ROUTE_NAMES = web.AppKey("route_names", dict)
+#: The catch-all resource behind which the routes file's routes are matched.
+CUSTOM_ROUTES = web.AppKey("custom_routes", AbstractResource)
 #: The metrics/log label of a request matched to a custom route.
 ROUTE_LABEL = web.RequestKey("route_label", str)
 #: The catch-all aiohttp path behind which the routes file's routes are matched.
@@ -106,20 +108,11 @@ def _reserved(path: str) -> bool:
     return path.startswith(_RESERVED)
 
 
-async def custom_routes(request: web.Request) -> web.StreamResponse:
-    """The catch-all after every fixed operation: the routes file's routes.
-
-    Registered as an aiohttp route so an unmatched fixed path costs no 404 exception
-    in aiohttp's router before the routes file is consulted (~45 µs a request).
-    """
-    raise AssertionError("dispatched by edge_middleware")  # pragma: no cover
-
-
 async def _reserved_miss(request: web.Request) -> web.HTTPException:
     """404 or 405 for a path under a reserved prefix that no fixed operation serves."""
     allowed: set[str] = set()
     for resource in request.app.router.resources():
-        if any(route.handler is custom_routes for route in resource):
+        if resource is request.app[CUSTOM_ROUTES]:
             continue
         match, methods = await resource.resolve(request)
         if match is not None:
@@ -148,19 +141,14 @@ async def _custom_route(request: web.Request, gw: Gateway) -> tuple[web.StreamRe
 
 
 async def _dispatch(
-    request: web.Request, handler: Handler, gw: Gateway
+    request: web.Request, handler: Handler | None, name: str, gw: Gateway
 ) -> tuple[web.StreamResponse, str]:
-    route = "unmatched"
+    route = "unmatched" if handler is None else name
     try:
-        info = request.match_info
-        if info.route.handler is custom_routes:
+        if handler is None:  # the catch-all: the routes file, or a reserved path's 404/405
             if not _reserved(request.path):
                 return await _custom_route(request, gw)
             raise await _reserved_miss(request)
-        if info.http_exception is not None:
-            raise info.http_exception
-        resource = info.route.resource
-        route = request.app[ROUTE_NAMES].get(resource.canonical if resource else "", route)
         return await handler(request), route
     except Problem as problem:
         return problem.response(request.path), request.get(ROUTE_LABEL, route)
@@ -209,9 +197,21 @@ class _RequestMetrics:
 _REQUEST_METRICS = _RequestMetrics()
 
 
-@web.middleware
-async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Tracing, overload shedding, error → problem+json, metrics and the access log."""
+def edge(handler: Handler | None, name: str) -> Handler:
+    """`handler` (operation `name`; None: the custom-routes catch-all) inside the edge:
+    tracing, overload shedding, error → problem+json, metrics and the access log.
+
+    A wrapper per route rather than an aiohttp middleware: a middleware, even an empty
+    one, cost ~45 µs a request here (9,300 → 6,400 req/s on a bare "hello").
+    """
+
+    async def edge_handler(request: web.Request) -> web.StreamResponse:
+        return await _edge(request, handler, name)
+
+    return edge_handler
+
+
+async def _edge(request: web.Request, handler: Handler | None, name: str) -> web.StreamResponse:
     gw = request.app[GATEWAY]
     start = time.perf_counter()
     path = request.path
@@ -237,7 +237,7 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
             gw.in_flight += 1
             HTTP_IN_FLIGHT.inc()
             try:
-                response, route = await _dispatch(request, handler, gw)
+                response, route = await _dispatch(request, handler, name, gw)
             finally:
                 gw.in_flight -= 1
                 HTTP_IN_FLIGHT.dec()
@@ -297,14 +297,14 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(gw: Gateway) -> web.Application:
     """The aiohttp app for `gw`: every operation of :data:`ALL_OPERATIONS`, nothing else."""
-    app = web.Application(middlewares=[edge_middleware], client_max_size=gw.settings.max_body_bytes)
+    app = web.Application(client_max_size=gw.settings.max_body_bytes)
     app[GATEWAY] = gw
-    names: dict[str, str] = {}
     for op in ALL_OPERATIONS:
-        route = app.router.add_route(op.method, op.path, op.handler)
-        if route.resource is not None:
-            names[route.resource.canonical] = op.name
-    app[ROUTE_NAMES] = names
-    app.router.add_route("*", CUSTOM_ROUTES_PATH, custom_routes)
+        app.router.add_route(op.method, op.path, edge(op.handler, op.name))
+    # After every fixed operation, so an unmatched path costs no 404 exception in
+    # aiohttp's router before the routes file is consulted (~45 µs a request).
+    catch_all = app.router.add_route("*", CUSTOM_ROUTES_PATH, edge(None, "unmatched"))
+    assert catch_all.resource is not None
+    app[CUSTOM_ROUTES] = catch_all.resource
     app.cleanup_ctx.append(_lifecycle)
     return app

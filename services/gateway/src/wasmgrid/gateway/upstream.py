@@ -65,6 +65,10 @@ RESPONSE_CACHE = Counter(
     "Response cache lookups, by result (hit, miss, error) and tier (near, service).",
     ["result", "tier"],
 )
+# Children on the per-request path, resolved once.
+_RESOLVE_HIT = RESOLVE_CACHE.labels("hit")
+_RESOLVE_MISS = RESOLVE_CACHE.labels("miss")
+_NEAR_HIT = RESPONSE_CACHE.labels("hit", "near")
 
 T = TypeVar("T")
 
@@ -92,6 +96,9 @@ def _transport_failure(err: grpc.aio.AioRpcError) -> bool:
     return err.code() == grpc.StatusCode.UNAVAILABLE
 
 
+_LATENCY_CHILDREN: dict[tuple[str, str, str], Any] = {}
+
+
 async def timed(upstream: str, method: str, call: Awaitable[T]) -> T:
     """Await a gRPC call, recording its latency by upstream, method and code."""
     start = time.perf_counter()
@@ -102,7 +109,11 @@ async def timed(upstream: str, method: str, call: Awaitable[T]) -> T:
         code = err.code().name
         raise
     finally:
-        UPSTREAM_LATENCY.labels(upstream, method, code).observe(time.perf_counter() - start)
+        key = (upstream, method, code)  # bounded: fixed upstreams, methods and codes
+        child = _LATENCY_CHILDREN.get(key)
+        if child is None:
+            child = _LATENCY_CHILDREN[key] = UPSTREAM_LATENCY.labels(*key)
+        child.observe(time.perf_counter() - start)
 
 
 class NoReplica(Exception):
@@ -383,13 +394,13 @@ class Registry:
         now = time.monotonic()
         hit = self._resolved.get(key)
         if hit is not None and hit[0] > now:
-            RESOLVE_CACHE.labels("hit").inc()
+            _RESOLVE_HIT.inc()
             return hit[1]
         pending = self._inflight.get(key)
         if pending is not None:
-            RESOLVE_CACHE.labels("hit").inc()
+            _RESOLVE_HIT.inc()
             return await asyncio.shield(pending)
-        RESOLVE_CACHE.labels("miss").inc()
+        _RESOLVE_MISS.inc()
         fut: asyncio.Future[Resolved] = asyncio.get_running_loop().create_future()
         self._inflight[key] = fut
         try:
@@ -527,7 +538,7 @@ class ResponseCache:
         near = self._near.get(key)
         if near is not None:
             if near[0] > time.monotonic():
-                RESPONSE_CACHE.labels("hit", "near").inc()
+                _NEAR_HIT.inc()
                 return near[1]
             del self._near[key]
         if self.stub is None:
