@@ -86,13 +86,33 @@ def test_names() -> None:
         names.check_tags(["a", "a"])
 
 
-def test_trigram_word_similarity() -> None:
-    assert search.word_similarity("image resize", "image resize") == 1.0
-    assert search.word_similarity("imge resiz", "image resize") >= search.SIMILARITY_THRESHOLD
-    assert search.word_similarity("tensr", "fast tensor hash 12") >= search.SIMILARITY_THRESHOLD
-    assert search.word_similarity("kv store", "image resize") < search.SIMILARITY_THRESHOLD
-    assert search.min_shared(5) == 3 and search.min_shared(1) == 1
-    assert "  i" in search.trigrams("image") and "ge " in search.trigrams("image")
+def test_typo_correction_building_blocks() -> None:
+    assert search.word_trigrams("image") == ["  i", " im", "ima", "mag", "age", "ge "]
+    assert search.word_trigrams("aaaa") == ["  a", " aa", "aaa", "aa "]
+    assert search.name_words("fast-tensor-hash-12") == ["fast", "tensor", "hash", "12"]
+    assert search.name_words("a-b-a") == ["a", "b"]
+    assert search.min_shared(6) == 4 and search.min_shared(5) == 3 and search.min_shared(1) == 1
+    assert [search.words_needed(k) for k in (1, 2, 3, 4, 5, 8)] == [1, 2, 2, 3, 3, 5]
+    # "imge" shares 3 of its 5 trigrams with "image": enough to correct it.
+    shared = set(search.word_trigrams("imge")) & set(search.word_trigrams("image"))
+    assert len(shared) >= search.min_shared(len(search.word_trigrams("imge")))
+
+
+def test_fuzzy_tsquery() -> None:
+    assert search.fuzzy_tsquery(["tensr"], {0: ["tensor", "tense"]}) == (
+        "((tensr:* | tensor:A | tense:A))"
+    )
+    # Two words: both must match; the word itself is already its prefix alternative.
+    assert search.fuzzy_tsquery(["imge", "resize"], {0: ["image"], 1: ["resize"]}) == (
+        "((imge:* | image:A) & (resize:*))"
+    )
+    # Three words: any two of them.
+    three = search.fuzzy_tsquery(["bloom", "filter", "cache"], {0: ["bloom"]})
+    assert three.count("&") == 3 and three.count(" | (") == 2
+    # Nothing in the vocabulary looks like any word: nothing beyond the exact search.
+    assert search.fuzzy_tsquery(["zzzz"], {}) == ""
+    # Corrections come from the database: anything but [a-z0-9] is dropped, not quoted.
+    assert search.fuzzy_tsquery(["ab"], {0: ["a'b", "a:b", "abc"]}) == "((ab:* | abc:A))"
 
 
 def test_validation_report_of_examples(repo_root: object) -> None:

@@ -116,3 +116,30 @@ async def test_cursor_mode_flag_is_checked(market: Any, mathfn_wasm: bytes) -> N
         )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "page.cursor" in (err.value.details() or "")
+
+
+async def test_vocabulary_backfill_matches_publish(market: Any, mathfn_wasm: bytes) -> None:
+    """Migration 0005 builds the same vocabulary from existing names as publish does."""
+    import asyncpg
+
+    from wasmgrid.marketplace.service import migrations_dir
+
+    pub = await market.user("voc")
+    for name in ("image-resize", "Fast_Tensor-2", "a", "x9-x9-yy"):
+        await market.publish(pub, f"voc/{name}", "1.0.0", mathfn_wasm)
+    text = (migrations_dir() / "0005_name_vocabulary.sql").read_text()
+    sql = "\n".join(line for line in text.splitlines() if not line.startswith("--"))
+    backfill = next(s for s in sql.split(";") if "INSERT INTO name_word_trigrams" in s)
+    conn = await asyncpg.connect(
+        market.database_url, server_settings={"search_path": "marketplace, public"}
+    )
+    try:
+        query = "SELECT trigram, word FROM name_word_trigrams ORDER BY 1, 2"
+        published = await conn.fetch(query)
+        await conn.execute("DELETE FROM name_word_trigrams")
+        await conn.execute(backfill)
+        assert await conn.fetch(query) == published
+    finally:
+        await conn.close()
+    assert ("  f", "fast") in [tuple(r) for r in published]
+    assert ("  v", "voc") not in [tuple(r) for r in published]  # module names only

@@ -914,7 +914,7 @@ class MarketplaceService(Service):
             use_pg_trgm=use_trgm,
             search_pool=self._search_pool,
         )
-        log.info("name similarity via %s", "pg_trgm" if use_trgm else "stored trigrams")
+        log.info("typo tolerance via %s", "pg_trgm" if use_trgm else "the name-word vocabulary")
         if s.bootstrap_admin_token:
             # The operator may pick a reserved name (the default "admin" is one).
             names.check_namespace(s.bootstrap_admin, "WASMGRID_MARKETPLACE_BOOTSTRAP_ADMIN")
@@ -993,6 +993,6 @@ async def _enable_pg_trgm(conn: Conn) -> bool:
             " USING gin (name_norm gin_trgm_ops)"
         )
     except asyncpg.PostgresError as exc:
-        log.info("pg_trgm unavailable, using stored trigrams: %s", exc)
+        log.info("pg_trgm unavailable, using the name-word vocabulary: %s", exc)
         return False
     return True

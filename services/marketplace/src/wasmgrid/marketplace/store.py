@@ -539,7 +539,7 @@ class Store:
                 who.user_id,
             )
             if created:
-                await self._index_name(conn, module_id, mod)
+                await self._index_name(conn, mod)
             await self._refresh_module(conn, module_id, touch=True)
             row = await conn.fetchrow(
                 f"SELECT {_VERSION_COLS}, v.validation FROM {_VERSION_FROM} WHERE v.id = $1", vid
@@ -568,12 +568,14 @@ class Store:
             records=((digest, i, bytes(view[i * step : (i + 1) * step])) for i in range(count)),
         )
 
-    async def _index_name(self, conn: Conn, module_id: int, mod: ModuleName) -> None:
-        grams = sorted(search.trigrams(search.name_text(mod.name_norm)))
-        await conn.executemany(
-            "INSERT INTO module_trigrams (trigram, module_id) VALUES ($1, $2)"
-            " ON CONFLICT DO NOTHING",
-            [(g, module_id) for g in grams],
+    async def _index_name(self, conn: Conn, mod: ModuleName) -> None:
+        """Add the words of a new module's name to the typo-correction vocabulary."""
+        pairs = [(g, w) for w in search.name_words(mod.name_norm) for g in search.word_trigrams(w)]
+        await conn.execute(
+            "INSERT INTO name_word_trigrams (trigram, word)"
+            " SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
+            [g for g, _ in pairs],
+            [w for _, w in pairs],
         )
 
     async def _refresh_module(self, conn: Conn, module_id: int, *, touch: bool = False) -> None:
@@ -905,7 +907,10 @@ class Store:
         async with (self.search_pool or self.pool).acquire() as conn:
 
             async def page(after: list[Any] | None, fuzzy: bool, limit: int) -> list[Any]:
-                sql, args = self._search_sql(q, keys, order, after, fuzzy, limit)
+                relaxed = ""
+                if fuzzy and not self.use_pg_trgm:
+                    relaxed = search.fuzzy_tsquery(q.words, await _corrections(conn, q.words))
+                sql, args = self._search_sql(q, keys, order, after, fuzzy, limit, relaxed)
                 return list(await conn.fetch(sql, *args))
 
             if q.words and fuzzy is None:
@@ -934,8 +939,13 @@ class Store:
         after: list[Any] | None,
         fuzzy: bool,
         limit: int,
+        relaxed: str = "",
     ) -> tuple[str, list[Any]]:
-        """The statement for one page: ``(sql, args)``, user values only as parameters."""
+        """The statement for one page: ``(sql, args)``, user values only as parameters.
+
+        `relaxed` is the typo-tolerant tsquery text (search.fuzzy_tsquery) matched
+        besides the exact one.
+        """
         args: list[Any] = []
 
         def p(value: Any) -> str:
@@ -946,36 +956,25 @@ class Store:
         score = "0::float8"
         with_clause = ""
         tsq = ""
+        trgm = fuzzy and self.use_pg_trgm
         if q.words:
             tsq = (
                 f"(to_tsquery('simple', {p(search.prefix_tsquery(q.words))})"
-                f" || to_tsquery('english', {p(search.plain_tsquery(q.words))}))"
+                f" || to_tsquery('english', {p(search.plain_tsquery(q.words))})"
+                + (f" || to_tsquery('simple', {p(relaxed)})" if relaxed else "")
+                + ")"
             )
             rank = f"ts_rank(m.search_vector, {tsq})::float8"
-            if fuzzy:
-                joined = " ".join(q.words)
-                if self.use_pg_trgm:
-                    qp = p(joined)
-                    similar = (
-                        f"SELECT id AS module_id, word_similarity({qp}, name_norm)::float8 AS sim"
-                        f" FROM modules WHERE {qp} <% name_norm"
-                    )
-                else:
-                    # Share of the query's trigrams found in the name: pg_trgm's
-                    # word_similarity without the contiguous-extent refinement.
-                    grams = sorted(search.trigrams(joined))
-                    similar = (
-                        f"SELECT t.module_id, count(*)::float8 / {len(grams)} AS sim"
-                        f" FROM module_trigrams t WHERE t.trigram = ANY({p(grams)}::text[])"
-                        f" GROUP BY t.module_id HAVING count(*) >= {search.min_shared(len(grams))}"
-                    )
+            if trgm:
+                qp = p(" ".join(q.words))
                 # Candidates with their text rank + name similarity; only the few text
                 # hits (fewer than FUZZY_BELOW) are ranked by ts_rank.
                 text_rank = rank.replace("m.", "mm.") if q.sort == "relevance" else "0::float8"
                 with_clause = (
-                    f"WITH f AS ({similar}), c AS (SELECT id, sum(r) AS r FROM ("
-                    f"SELECT mm.id, {text_rank} AS r FROM modules mm"
-                    f" WHERE mm.search_vector @@ {tsq}"
+                    f"WITH f AS (SELECT id AS module_id, word_similarity({qp}, name_norm)::float8"
+                    f" AS sim FROM modules WHERE {qp} <% name_norm),"
+                    f" c AS (SELECT id, sum(r) AS r FROM (SELECT mm.id, {text_rank} AS r"
+                    f" FROM modules mm WHERE mm.search_vector @@ {tsq}"
                     " UNION ALL SELECT module_id, sim FROM f) x GROUP BY id) "
                 )
                 rank = "c.r"
@@ -1009,7 +1008,7 @@ class Store:
             f" m.updated_at, {score} AS score"
         )
         filters = "".join(f" AND {w}" for w in where)
-        if fuzzy:
+        if trgm:
             # Candidates fetched by an id array: an OR of text and name hits, or a join
             # the planner sizes from a CTE guess, ended in a sequential scan of every
             # module.
@@ -1030,6 +1029,28 @@ class Store:
             f" ORDER BY {_prefixed(order, 's.')}"
         )
         return sql, args
+
+
+async def _corrections(conn: Conn, words: list[str]) -> dict[int, list[str]]:
+    """Vocabulary words like each query word (by index): those holding at least
+    SIMILARITY_THRESHOLD of its trigrams, most shared first, at most MAX_CORRECTIONS."""
+    grams = [(g, i) for i, w in enumerate(words) for g in search.word_trigrams(w)]
+    need = [search.min_shared(len(search.word_trigrams(w))) for w in words]
+    rows = await conn.fetch(
+        "SELECT q.i, t.word FROM unnest($1::text[], $2::int[]) AS q (trigram, i)"
+        " JOIN name_word_trigrams t ON t.trigram = q.trigram"
+        " GROUP BY q.i, t.word HAVING count(*) >= ($3::int[])[q.i + 1]"
+        " ORDER BY q.i, count(*) DESC, t.word",
+        [g for g, _ in grams],
+        [i for _, i in grams],
+        need,
+    )
+    out: dict[int, list[str]] = {}
+    for r in rows:
+        found = out.setdefault(r["i"], [])
+        if len(found) < search.MAX_CORRECTIONS:
+            found.append(r["word"])
+    return out
 
 
 def _prefixed(order: str, prefix: str) -> str:
