@@ -166,7 +166,7 @@ async def test_permissions(market: Any, mathfn_wasm: bytes) -> None:
     )
     await expect(
         grpc.StatusCode.UNAUTHENTICATED,
-        market.stub.Publish(iter([pb.PublishRequest(metadata=pb.PublishMetadata(name="a/b"))])),
+        market.stub.Publish(iter([pb.PublishRequest(metadata=pb.PublishMetadata(name="ab/cd"))])),
     )
     # Co-owner can publish after being added; the last owner cannot be removed.
     await market.stub.AddOwner(
@@ -300,3 +300,39 @@ async def test_concurrent_first_publishes_store_exactly_one(
     assert len(ok) == 1, results
     assert {f.code() for f in failed} == {grpc.StatusCode.ALREADY_EXISTS}, results
     assert await counts(market.database_url) == (1, 1, 1, 1)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        asyncpg.AdminShutdownError("terminating connection due to administrator command"),
+        TimeoutError(),
+        OSError("Multiple exceptions: [Errno 111] Connect call failed"),
+        ConnectionRefusedError(),
+        asyncpg.ConnectionDoesNotExistError("connection was closed"),
+        asyncpg.CannotConnectNowError("the database system is starting up"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+async def test_lost_database_errors_are_unavailable(
+    market: Any, monkeypatch: pytest.MonkeyPatch, exc: Exception
+) -> None:
+    """Every lost-database error is UNAVAILABLE (retryable), mapped by the kit or by
+    the marketplace's @rpc for the ones the kit leaves as INTERNAL."""
+
+    async def lost(*args: Any, **kwargs: Any) -> Any:
+        raise exc
+
+    store = market.runner.service.store
+    monkeypatch.setattr(store, "module", lost)
+    monkeypatch.setattr(store, "version_by_digest", lost)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await market.stub.GetModule(pb.GetModuleRequest(name="ab/cd"))
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE, err.value.details()
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await market.download(digest="ab" * 32)
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE, err.value.details()
+    monkeypatch.undo()
+    with pytest.raises(grpc.aio.AioRpcError) as err:  # and the server carries on
+        await market.stub.GetModule(pb.GetModuleRequest(name="ab/cd"))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND

@@ -93,13 +93,13 @@ MAX_VERSION_PAGE, DEFAULT_VERSION_PAGE = 1000, 100
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Errors that mean PostgreSQL is not reachable right now: the caller may retry.
-_DB_DOWN = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-)
+#: Lost-database errors the kit's handler wrapper does not already map to UNAVAILABLE
+#: (it maps ConnectionError, asyncpg.PostgresConnectionError and CannotConnectNowError).
+#: AdminShutdownError is what a query in flight gets when PostgreSQL shuts down or
+#: its backend is terminated; the other OSErrors come from reconnecting (TimeoutError,
+#: FileNotFoundError for a Unix socket, the plain OSError asyncio raises when every
+#: address of a host refused). Without this they would be INTERNAL, not retryable.
+_DB_DOWN = (OSError, asyncpg.AdminShutdownError)
 
 
 def _db_unavailable(exc: BaseException) -> Unavailable:
@@ -108,7 +108,8 @@ def _db_unavailable(exc: BaseException) -> Unavailable:
 
 
 def rpc(fn: F) -> F:
-    """Turn lost-database errors into UNAVAILABLE for unary and streaming handlers."""
+    """Map the lost-database errors the kit leaves as INTERNAL (see _DB_DOWN) to
+    UNAVAILABLE, for unary and streaming handlers."""
     if inspect.isasyncgenfunction(fn):
 
         @functools.wraps(fn)
@@ -951,7 +952,7 @@ class MarketplaceService(Service):
             started = datetime.now(UTC)
             try:
                 await self.store.refresh_rating_columns(last - margin)
-            except (*_DB_DOWN, asyncpg.PostgresError) as exc:
+            except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("rating refresh failed, will retry: %r", exc)
                 continue
             last = started
