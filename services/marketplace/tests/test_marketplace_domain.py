@@ -215,6 +215,26 @@ async def test_rechunk_and_blob_cache() -> None:
 
     out = [p async for p in rechunk(source(), 4)]
     assert out == [b"abcd", b"efgh", b"ijkl", b"mnop", b"q"]
+    pieces = [bytes([i]) * n for i, n in enumerate((3, 10, 0, 4, 4, 1, 9, 2))]
+
+    async def varied() -> AsyncIterator[bytes]:
+        for piece in pieces:
+            yield piece
+
+    whole = b"".join(pieces)
+    for size in (1, 2, 3, 4, 5, 7, 33, 34, 100):
+        out = [p async for p in rechunk(varied(), size)]
+        assert b"".join(out) == whole and all(isinstance(p, bytes) for p in out)
+        assert [len(p) for p in out[:-1]] == [size] * (len(out) - 1) and 0 < len(out[-1]) <= size
+    aligned = [b"abcd", b"ef", b"gh", b"ijkl"]
+
+    async def aligned_source() -> AsyncIterator[bytes]:
+        for piece in aligned:
+            yield piece
+
+    same = [p async for p in rechunk(aligned_source(), 4)]
+    assert same == [b"abcd", b"efgh", b"ijkl"]
+    assert same[0] is aligned[0] and same[2] is aligned[3]  # exact-size pieces: no copy
 
     cache = BlobCache(max_bytes=10)
     cache.put("a", [b"1234"])

@@ -6,20 +6,34 @@ from collections.abc import AsyncIterator
 
 
 def rechunk(source: AsyncIterator[bytes], size: int) -> AsyncIterator[bytes]:
-    """Re-slice a byte stream into pieces of exactly `size` (the last may be shorter)."""
+    """Re-slice a byte stream into pieces of exactly `size` (the last may be shorter).
+
+    Pieces of exactly `size` pass through untouched (the usual case: stored chunks
+    and client chunks are both 1 MiB); otherwise each output byte is copied once,
+    or twice when it straddles two input pieces.
+    """
 
     async def gen() -> AsyncIterator[bytes]:
-        buf = bytearray()
+        pending = bytearray()
         async for piece in source:
-            if not buf and len(piece) == size:
+            if not pending and len(piece) == size:
                 yield piece
                 continue
-            buf += piece
-            while len(buf) >= size:
-                yield bytes(buf[:size])
-                del buf[:size]
-        if buf:
-            yield bytes(buf)
+            view = memoryview(piece)
+            if pending:
+                take = size - len(pending)
+                pending += view[:take]
+                view = view[take:]
+                if len(pending) < size:
+                    continue
+                yield bytes(pending)
+                pending.clear()
+            while len(view) >= size:
+                yield bytes(view[:size])
+                view = view[size:]
+            pending += view
+        if pending:
+            yield bytes(pending)
 
     return gen()
 
