@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import grpc
@@ -21,6 +20,7 @@ from wasmgrid.common.channel import create_channel
 from wasmgrid.common.errors import InvalidArgument
 from wasmgrid.common.server import Service, ServiceRunner
 from wasmgrid.common.settings import ServiceSettings
+from wasmgrid.common.testing import poll_until
 
 SERVICE = "wasmgrid.test.Probe"
 
@@ -99,16 +99,6 @@ async def health(channel: grpc.aio.Channel, service: str = "") -> int:
     stub = health_pb2_grpc.HealthStub(channel)
     resp = await stub.Check(health_pb2.HealthCheckRequest(service=service))
     return int(resp.status)
-
-
-async def poll_until(
-    fn: Callable[[], Awaitable[bool]], description: str, timeout: float = 5.0
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not await fn():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {description}")
-        await asyncio.sleep(0.02)
 
 
 async def test_health_serving_for_overall_and_named_service(probe: Probe) -> None:

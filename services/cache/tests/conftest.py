@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -16,6 +15,7 @@ from wasmgrid.cache.service import CacheService, create_service
 from wasmgrid.cache.settings import CacheSettings
 from wasmgrid.common.channel import create_channel
 from wasmgrid.common.server import ServiceRunner
+from wasmgrid.common.testing import poll_until
 
 T = TypeVar("T")
 
@@ -78,20 +78,6 @@ async def _cancel_readiness_loop(runner: ServiceRunner) -> None:
     while task is not None and not task.done():
         task.cancel()
         await asyncio.wait([task], timeout=0.05)
-
-
-async def poll_until(
-    check: Callable[[], Awaitable[T | None]], description: str, timeout: float = 10.0
-) -> T:
-    """Call `check` until it returns a truthy value; fail with `description` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {description}")
-        await asyncio.sleep(0.01)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from wasmgrid.cache.settings import CacheSettings
 from wasmgrid.cli.embedded import EmbeddedPostgres
 from wasmgrid.common.channel import create_channel
 from wasmgrid.common.server import ServiceRunner
+from wasmgrid.common.testing import poll_until
 from wasmgrid.gateway.__main__ import GatewayServer
 from wasmgrid.gateway.routes import RouteStore, parse_routes
 from wasmgrid.gateway.settings import GatewaySettings
@@ -285,14 +285,3 @@ Poll = Callable[..., Awaitable[None]]
 def poll() -> Poll:
     """`await poll(check, description, timeout)`: wait for a condition against a deadline."""
     return poll_until
-
-
-async def poll_until(
-    check: Callable[[], Awaitable[bool]], description: str, timeout: float = 10.0
-) -> None:
-    """Await `check` until it is true or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {description}")
-        await asyncio.sleep(0.05)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -26,20 +25,6 @@ from wasmgrid.monitor.settings import MonitorSettings
 
 T = TypeVar("T")
 READINESS_INTERVAL = 60.0
-
-
-async def poll_until(
-    fn: Callable[[], Awaitable[T | None]], description: str, timeout: float = 20.0
-) -> T:
-    """Call `fn` until it returns something truthy, or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = await fn()
-        if last:
-            return last
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {description}; last: {last!r}")
 
 
 def free_port() -> int:

@@ -12,6 +12,7 @@ import pytest
 
 from wasmgrid.api.monitor.v1 import monitor_pb2 as pb
 from wasmgrid.common.server import ServiceRunner
+from wasmgrid.common.testing import poll_until
 
 from .conftest import (
     SIGNAL,
@@ -19,7 +20,6 @@ from .conftest import (
     Receiver,
     StartMonitor,
     alerts_of,
-    poll_until,
     signal_rule,
     state_is,
     targets,

@@ -21,8 +21,9 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from wasmgrid.api.monitor.v1 import monitor_pb2 as pb
+from wasmgrid.common.testing import poll_until
 
-from .conftest import Monitor, StartMonitor, poll_until
+from .conftest import Monitor, StartMonitor
 
 
 def _provider(service: str, address: str) -> TracerProvider:
