@@ -98,3 +98,22 @@ async def test_budget_zero_runs_every_call_on_a_thread(make_runtime: RuntimeFact
     )
     assert r.output.stdout == HEADER + b"X"
     assert delta(before) == {"thread": 1}
+
+
+async def test_a_module_that_keeps_spilling_goes_straight_to_a_thread(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = await make_runtime(inline_fuel=10_000)
+    hello = inline(example_module(REPO, "hello"))
+    body = b"long " * 20_000
+    before = lanes()
+    for _ in range(6):
+        r = await rt.stub.Invoke(pb.InvokeRequest(module=hello, stdin=body))
+        assert r.output.stdout == HEADER + body.upper()
+    # Two spills make it a long module; the next four calls skip the inline attempt.
+    assert delta(before) == {"spilled": 2, "thread": 4}
+    # Every 16th call of a long module tries inline again (the 12th from here: 4 went
+    # straight to a thread already); once one finishes inline, the module is short again.
+    for _ in range(16):
+        await rt.stub.Invoke(pb.InvokeRequest(module=hello, stdin=b"short"))
+    assert delta(before) == {"spilled": 2, "thread": 4 + 11, "inline": 5}

@@ -7,6 +7,7 @@ import dataclasses
 import functools
 import logging
 import time
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
 import wasmtime
@@ -33,6 +34,12 @@ BACKSTOP_SECONDS = 1.0
 
 #: Wall-clock guard of an inline attempt: the epoch check stops it at the next tick.
 INLINE_WALL_SECONDS = 0.002
+#: A module that spilled this many calls in a row goes straight to a thread ...
+LONG_AFTER_SPILLS = 2
+#: ... except every this-many-th call, which tries inline again (inputs change).
+RETRY_INLINE_EVERY = 16
+#: Modules whose spill streak is remembered (least recently spilled dropped).
+MAX_TRACKED_MODULES = 4096
 
 
 class ExecutionPool:
@@ -49,7 +56,9 @@ class ExecutionPool:
     again from the start on a worker thread with its real limits. Re-running is safe
     because a guest has no effects outside its own fresh instance: no preopened
     directories, no sockets, output captured per run. The loop is blocked for at most
-    the budget (about 1–3 ms for 1M fuel, or one epoch tick).
+    the budget (about 1–3 ms for 1M fuel, or one epoch tick). A module that keeps
+    spilling goes straight to a thread (retrying inline now and then), so long guests
+    do not pay for a failed attempt on every call.
     """
 
     def __init__(
@@ -66,6 +75,8 @@ class ExecutionPool:
         self.tmp_dir = tmp_dir
         self.tick_seconds = tick_seconds
         self.inline_fuel = inline_fuel
+        #: digest -> (consecutive spills, calls sent straight to a thread since).
+        self._spills: OrderedDict[str, tuple[int, int]] = OrderedDict()
         self.in_flight = 0
         self.rejected = 0
         self._threads = ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="wasm")
@@ -105,13 +116,29 @@ class ExecutionPool:
         )
         return None if budget_hit else result
 
+    def _try_inline(self, digest: str) -> bool:
+        if self.inline_fuel <= 0:
+            return False
+        streak = self._spills.get(digest)
+        if streak is None or streak[0] < LONG_AFTER_SPILLS:
+            return True
+        spills, skipped = streak
+        self._spills[digest] = (spills, skipped + 1)
+        return (skipped + 1) % RETRY_INLINE_EVERY == 0
+
+    def _note_spill(self, digest: str) -> None:
+        spills, skipped = self._spills.pop(digest, (0, 0))
+        self._spills[digest] = (spills + 1, skipped)
+        while len(self._spills) > MAX_TRACKED_MODULES:
+            self._spills.popitem(last=False)
+
     async def run(
         self, compiled: CompiledModule, spec: CallSpec, limits: AppliedLimits, timeout: float
     ) -> ExecutionResult:
         """Run inline within the budget, else on a worker thread; `timeout` in seconds."""
         self._admit()
         started = time.monotonic()
-        if self.inline_fuel > 0:
+        if self._try_inline(compiled.digest):
             try:
                 result = self._inline(compiled, spec, limits, timeout)
             except BaseException:
@@ -119,8 +146,10 @@ class ExecutionPool:
                 raise
             if result is not None:
                 self._release(None)
+                self._spills.pop(compiled.digest, None)
                 LANES.labels("inline").inc()
                 return result
+            self._note_spill(compiled.digest)
             LANES.labels("spilled").inc()
             spent = time.monotonic() - started
             result = await self._on_thread(compiled, spec, limits, max(0.001, timeout - spent))
