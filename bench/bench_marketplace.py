@@ -10,8 +10,8 @@ over loopback gRPC beside the raw grpc.aio echo floor measured in the same run.
   sorts; sequential p50/p95 (target p95 ≤ 20 ms) and throughput at concurrency 8.
 * **publish 5 MiB**: a valid module padded with a custom section, client stream
   of 1 MiB chunks: validation + transactional store, p50 over several versions.
-* **download 20 MiB**: MB/s for the first (PostgreSQL) read and later (memory
-  LRU) reads (target ≥ 200 MB/s on loopback).
+* **download 20 MiB**: MB/s for the first (PostgreSQL) read of three distinct
+  blobs and for later (memory LRU) reads (target ≥ 200 MB/s on loopback).
 * **ratings**: 50 concurrent raters re-rating one module; the aggregate is
   checked exact at the end.
 """
@@ -55,6 +55,7 @@ USERS = 20
 RATERS = 50
 MIB = 1024 * 1024
 SEARCH_SEQUENTIAL = 400
+COLD_DOWNLOADS = 3
 SEARCH_SECONDS = 5.0
 RATING_SECONDS = 5.0
 
@@ -361,15 +362,30 @@ async def measure(stub: Any, secrets: list[str]) -> dict[str, Any]:
     lat.sort()
     out["publish_5mib"] = {"p50_ms": statistics.median(lat) * 1e3, "max_ms": lat[-1] * 1e3}
 
+    # Cold: the first download of each of three distinct 20 MiB blobs comes from
+    # PostgreSQL (its shared buffers are warm: they were just written). Warm: repeats
+    # of the last one come from the marketplace's memory LRU.
     data20 = padded_module(20 * MIB)
-    await publish(stub, secrets[2], "user2/huge", "1.0.0", data20)
-    rates = []
-    for _ in range(6):
+    cold = []
+    for i in range(COLD_DOWNLOADS):
+        version = f"1.0.{i}"
+        await publish(stub, secrets[2], "user2/huge", version, data20[:-4] + i.to_bytes(4, "big"))
         t0 = time.perf_counter()
-        n = await download(stub, "user2/huge", "1.0.0")
-        rates.append(n / (time.perf_counter() - t0) / 1e6)
+        n = await download(stub, "user2/huge", version)
+        cold.append(n / (time.perf_counter() - t0) / 1e6)
         assert n == len(data20)
-    out["download_20mib"] = {"first_mb_s": rates[0], "cached_mb_s": statistics.median(rates[1:])}
+    warm = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        n = await download(stub, "user2/huge", version)
+        warm.append(n / (time.perf_counter() - t0) / 1e6)
+        assert n == len(data20)
+    out["download_20mib"] = {
+        "first_mb_s": statistics.median(cold),
+        "first_all_mb_s": cold,
+        "cached_mb_s": statistics.median(warm),
+        "cached_all_mb_s": warm,
+    }
 
     admin_tokens = []
     for i in range(RATERS):
@@ -412,8 +428,13 @@ def main() -> None:
     p = res["publish_5mib"]
     t.add("publish 5 MiB p50", f"{p['p50_ms']:.0f} ms (max {p['max_ms']:.0f})", "")
     d = res["download_20mib"]
-    t.add("download 20 MiB, first (PostgreSQL)", f"{d['first_mb_s']:.0f} MB/s", "≥ 200 MB/s")
-    t.add("download 20 MiB, cached", f"{d['cached_mb_s']:.0f} MB/s", "≥ 200 MB/s")
+    cold = ", ".join(f"{r:.0f}" for r in d["first_all_mb_s"])
+    t.add(
+        f"download 20 MiB, first (PostgreSQL), median of {COLD_DOWNLOADS}",
+        f"{d['first_mb_s']:.0f} MB/s ({cold})",
+        "≥ 200 MB/s",
+    )
+    t.add("download 20 MiB, cached, median of 5", f"{d['cached_mb_s']:.0f} MB/s", "≥ 200 MB/s")
     r: LoadResult = res["ratings_c50"]
     t.add(
         "ratings, 50 concurrent raters",
