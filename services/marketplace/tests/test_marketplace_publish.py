@@ -336,3 +336,22 @@ async def test_lost_database_errors_are_unavailable(
     with pytest.raises(grpc.aio.AioRpcError) as err:  # and the server carries on
         await market.stub.GetModule(pb.GetModuleRequest(name="ab/cd"))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_large_upload_refused_up_front_still_gets_its_own_status(
+    market: Any, mathfn_wasm: bytes
+) -> None:
+    """Refused before the bytes are read (version exists, not the owner), a big upload
+    must still end with that status, not a transport error from the cut-off stream."""
+    erin = await market.user("erin")
+    await market.publish(erin, "erin/big", "1.0.0", mathfn_wasm)
+    big = bytes(24 * 1024 * 1024)
+    await expect(
+        grpc.StatusCode.ALREADY_EXISTS,
+        market.publish(erin, "erin/big", "1.0.0", big, chunk=1024 * 1024),
+        "1.0.0",
+    )
+    frank = await market.user("frank")
+    await expect(grpc.StatusCode.PERMISSION_DENIED, market.publish(frank, "erin/big", "2.0.0", big))
+    # The service is fine afterwards.
+    await market.publish(erin, "erin/big", "1.0.1", mathfn_wasm)

@@ -32,6 +32,7 @@ from wasmgrid.common.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    ServiceError,
     Unauthenticated,
     Unavailable,
 )
@@ -436,10 +437,18 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         request_iterator: AsyncIterator[pb.PublishRequest],
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> pb.PublishResponse:
-        who = await self._require(context)
-        who.require(tokens.PUBLISH)
         try:
+            who = await self._require(context)
+            who.require(tokens.PUBLISH)
             result = await self._publish(who, request_iterator)
+        except ServiceError:
+            PUBLISHED.labels("refused").inc()
+            # A refusal can come before the bytes are read (bad token, version exists,
+            # not the owner). grpc.aio clients still sending then see "INTERNAL: Internal
+            # error from Core" instead of our status: read out what they send (bounded)
+            # so they get the status that names the problem.
+            await self._drain(request_iterator)
+            raise
         except BaseException as exc:
             PUBLISHED.labels(
                 "cancelled" if isinstance(exc, asyncio.CancelledError) else "refused"
@@ -447,6 +456,20 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
             raise
         PUBLISHED.labels("ok").inc()
         return result
+
+    async def _drain(self, stream: AsyncIterator[pb.PublishRequest]) -> None:
+        """Discard the rest of a refused upload: at most the module cap, within the idle
+        timeout; past either the client gets a transport error, as an abuser deserves."""
+        s = self.settings
+        budget = s.max_module_bytes + 1024 * 1024
+        try:
+            async with asyncio.timeout(s.publish_idle_timeout_seconds):
+                async for message in stream:
+                    budget -= message.ByteSize()
+                    if budget < 0:
+                        return
+        except (TimeoutError, grpc.aio.AioRpcError, grpc.aio.AbortError):
+            return
 
     async def _publish(
         self, who: Principal, stream: AsyncIterator[pb.PublishRequest]
