@@ -30,6 +30,25 @@ async def test_run_hello_uppercases_body_and_passes_cgi_env(start_gateway: Any) 
     assert env["SERVER_PROTOCOL"] == "HTTP/1.1"
 
 
+async def test_bodies_reach_the_module_whole_whether_buffered_streamed_or_chunked(
+    start_gateway: Any,
+) -> None:
+    gw = await start_gateway()
+    url = gw.url("/v1/run/examples/hello")
+    big = bytes(range(32, 127)) * 7000  # ~650 KB: arrives over many reads
+    small = b"tiny"
+
+    async def chunked() -> Any:
+        for i in range(0, len(big), 65536):
+            yield big[i : i + 65536]
+
+    for data in (small, big, chunked()):
+        async with gw.http.post(url, data=data) as resp:
+            body = await resp.read()
+            assert resp.status == 200, body[:200]
+            assert body == (small if data is small else big).upper()
+
+
 async def test_run_with_version_requirement(start_gateway: Any) -> None:
     gw = await start_gateway()
     for ref in ("examples/hello@1.0.0", "examples/hello@%5E1", "examples/hello@latest"):

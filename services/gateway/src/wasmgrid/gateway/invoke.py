@@ -87,8 +87,13 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     if declared is not None and declared > limit:
         raise Problem(413, f"request body of {declared} bytes exceeds the {limit}-byte limit")
     if declared is not None:
-        # The parser delivers exactly Content-Length bytes: read them at once.
-        return await request.read() if declared else b""
+        # The parser delivers exactly Content-Length bytes: read them at once, straight
+        # from the buffer when the whole body came with the headers (small requests).
+        if not declared:
+            return b""
+        if request.content.is_eof():  # all of it arrived: take the buffer as is
+            return request.content.read_nowait()
+        return await request.read()
     chunks: list[bytes] = []
     total = 0
     async for chunk in request.content.iter_chunked(64 * 1024):
