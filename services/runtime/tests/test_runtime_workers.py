@@ -65,7 +65,7 @@ async def test_two_workers_share_the_port_and_metrics_are_summed(tmp_path: Path)
     hello = example_module(REPO, "hello")
     try:
         await _serving(address, time.monotonic() + 90)
-        workers: set[tuple[int, int]] = set()
+        workers: set[tuple[int, int, str]] = set()
         calls = 0
         deadline = time.monotonic() + 60
         # Each fresh connection lands on one worker; keep connecting until both answered
@@ -83,9 +83,12 @@ async def test_two_workers_share_the_port_and_metrics_are_summed(tmp_path: Path)
                 assert r.outcome == pb.OUTCOME_OK
                 calls += 1
                 stats = await stub.GetStats(pb.GetStatsRequest())
-                workers.add((stats.worker_id, stats.pid))
-        assert {w for w, _ in workers} == {0, 1}
-        assert len({pid for _, pid in workers}) == 2
+                workers.add((stats.worker_id, stats.pid, stats.instance_id))
+        assert {w for w, _, _ in workers} == {0, 1}
+        assert len({pid for _, pid, _ in workers}) == 2
+        # Each worker names itself with its own random instance id.
+        assert len({i for _, _, i in workers}) == 2
+        assert all(len(i) == 32 for _, _, i in workers)
         text = await asyncio.to_thread(
             lambda: (
                 urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=5)

@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import math
 import socket
 import struct
 import time
@@ -31,7 +32,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from wasmgrid.api.cache.v1 import cache_pb2, cache_pb2_grpc
 from wasmgrid.api.marketplace.v1 import marketplace_pb2, marketplace_pb2_grpc
 from wasmgrid.api.monitor.v1 import monitor_pb2_grpc
-from wasmgrid.api.runtime.v1 import runtime_pb2_grpc
+from wasmgrid.api.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from wasmgrid.common.channel import create_channel
 from wasmgrid.common.metrics import LATENCY_BUCKETS
 from wasmgrid.gateway.balancer import Balancer, Endpoint, OutlierConfig, RetryBudget, snapshot
@@ -138,15 +139,56 @@ class _Replica:
         ]
         self.stubs = [runtime_pb2_grpc.RuntimeServiceStub(c) for c in self.channels]
         self.health = health_pb2_grpc.HealthStub(self.channels[0])
+        #: Connection indexes in the order calls use them (see `learn_workers`).
+        self.order: list[int] = list(range(connections))
+        #: The worker process (its instance id) behind each connection, when known.
+        self.workers: list[str | None] = [None] * connections
         self._next = 0
 
     def stub(self) -> runtime_pb2_grpc.RuntimeServiceAsyncStub:
         """The next connection's stub."""
-        self._next = (self._next + 1) % len(self.stubs)
-        return self.stubs[self._next]
+        self._next = (self._next + 1) % len(self.order)
+        return self.stubs[self.order[self._next]]
+
+    async def learn_workers(self, timeout: float) -> None:
+        """Ask each connection which worker process serves it, and take turns by worker.
+
+        The kernel hands each connection to one of the runtime's worker processes at
+        random, so 4 connections over 2 workers split 3:1 half the time and plain turns
+        would load one worker 3× the other. Turns go worker by worker instead (each
+        worker's connections in turn), so every worker reached gets an equal share.
+        """
+
+        async def worker_of(stub: runtime_pb2_grpc.RuntimeServiceAsyncStub) -> str | None:
+            try:
+                stats = await stub.GetStats(runtime_pb2.GetStatsRequest(top_n=1), timeout=timeout)
+            except grpc.aio.AioRpcError:
+                return None
+            return str(stats.instance_id) or f"pid:{stats.pid}"
+
+        self.workers = list(await asyncio.gather(*(worker_of(stub) for stub in self.stubs)))
+        self.order = worker_turns(self.workers)
 
     async def close(self, grace: float | None) -> None:
         await asyncio.gather(*(c.close(grace) for c in self.channels))
+
+
+def worker_turns(workers: Sequence[str | None]) -> list[int]:
+    """Connection indexes taking turns worker by worker (unknown workers count as one each).
+
+    ``[A, B, A, A]`` → ``[0, 1, 2, 1, 3, 1]``: A's three connections and B's one each
+    get half of the calls.
+    """
+    groups: dict[object, list[int]] = {}
+    for i, worker in enumerate(workers):
+        groups.setdefault(worker if worker is not None else ("unknown", i), []).append(i)
+    lists = list(groups.values())
+    rounds = math.lcm(*(len(g) for g in lists)) if lists else 0
+    order: list[int] = []
+    for turn in range(rounds):
+        for group in lists:
+            order.append(group[turn % len(group)])
+    return order or list(range(len(workers)))
 
 
 class RuntimePool:
@@ -250,8 +292,14 @@ class RuntimePool:
         self.balancer.set_health(addr, healthy)
 
     async def check_health(self) -> None:
-        """One round of active health checks over every replica."""
-        await asyncio.gather(*(self._check_one(a, r) for a, r in list(self._replicas.items())))
+        """One round of active health checks over every replica (and of who serves which
+        connection: a restarted worker changes it)."""
+        timeout = self.settings.health_check_timeout_seconds
+        replicas = list(self._replicas.items())
+        await asyncio.gather(
+            *(self._check_one(a, r) for a, r in replicas),
+            *(r.learn_workers(timeout) for _, r in replicas if len(r.stubs) > 1),
+        )
         self._export_gauges()
 
     async def _health_loop(self) -> None:

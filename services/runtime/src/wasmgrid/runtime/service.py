@@ -8,6 +8,7 @@ import logging
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -40,6 +41,8 @@ DEFAULT_TOP_N = 20
 MAX_TOP_N = 100
 #: RPC time kept back from the guest's budget to stop it (up to a tick) and answer.
 ANSWER_SECONDS = 0.02
+#: This process's random id in GetStats (new at each start; pids repeat across containers).
+INSTANCE_ID = uuid.uuid4().hex
 
 
 def _to_proto_value(value: Value) -> runtime_pb2.Value:
@@ -314,6 +317,7 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
             ],
             worker_id=svc.settings.worker_id,
             pid=os.getpid(),
+            instance_id=INSTANCE_ID,
         )
 
 
