@@ -51,9 +51,9 @@ from bench.harness import (
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as mp
 from wasmgrid.api.marketplace.v1 import marketplace_pb2_grpc as mp_grpc
 from wasmgrid.api.runtime.v1 import runtime_pb2 as rt
-from wasmgrid.api.runtime.v1 import runtime_pb2_grpc as rt_grpc
 from wasmgrid.cli.embedded import EmbeddedPostgres
 from wasmgrid.gateway.cgi import CgiRequest, build_env
+from wasmgrid.gateway.upstream import RuntimeReplica
 
 HELLO = (ROOT / "examples/modules/hello/hello.wasm").read_bytes()
 DIGEST = hashlib.sha256(HELLO).hexdigest()
@@ -144,25 +144,19 @@ def _gateway_request(http_port: int) -> rt.InvokeRequest:
 async def _runtime_direct(
     address: str, concurrency: int, request: rt.InvokeRequest, seconds: float = SECONDS
 ) -> LoadResult:
-    channels = [
-        grpc.aio.insecure_channel(address, options=[("wasmgrid.connection", i)])
-        for i in range(CONNECTIONS)
-    ]
-    stubs = [rt_grpc.RuntimeServiceStub(c) for c in channels]
-    turn = 0
+    # The gateway's own connection set: CONNECTIONS connections, turns by worker.
+    replica = RuntimeReplica(address, CONNECTIONS)
     try:
+        await replica.learn_workers(timeout=5)
 
         async def call() -> None:
-            nonlocal turn
-            turn = (turn + 1) % len(stubs)
-            resp = await stubs[turn].Invoke(request, timeout=10)
+            resp = await replica.stub().Invoke(request, timeout=10)
             if resp.outcome != rt.OUTCOME_OK:
                 raise RuntimeError(f"runtime outcome {resp.outcome}")
 
         return await run_load(call, concurrency, seconds=seconds)
     finally:
-        for channel in channels:
-            await channel.close(None)
+        await replica.close(None)
 
 
 #: Alternating 1 s slices of direct and gateway calls at 1 in flight.

@@ -9,7 +9,7 @@ from typing import Any
 import grpc
 
 from wasmgrid.api.runtime.v1 import runtime_pb2, runtime_pb2_grpc
-from wasmgrid.gateway.upstream import _Replica, worker_turns
+from wasmgrid.gateway.upstream import RuntimeReplica, worker_turns
 
 
 class _Worker(runtime_pb2_grpc.RuntimeServiceServicer):
@@ -53,7 +53,7 @@ def test_turns_give_each_worker_an_equal_share() -> None:
 async def test_a_replica_spreads_calls_over_distinct_connections() -> None:
     worker = _worker()
     server, port = await _serve(worker)
-    replica = _Replica(f"127.0.0.1:{port}", 3)
+    replica = RuntimeReplica(f"127.0.0.1:{port}", 3)
     try:
         for _ in range(6):
             await replica.stub().GetStats(runtime_pb2.GetStatsRequest(), timeout=5)
@@ -72,7 +72,7 @@ async def test_calls_are_shared_evenly_by_the_workers_behind_one_port() -> None:
         # The kernel assigns connections to the two listeners at random; retry the rare
         # draw that puts all 8 on one worker (p = 1/128).
         for _ in range(5):
-            replica = _Replica(f"127.0.0.1:{port}", 8)
+            replica = RuntimeReplica(f"127.0.0.1:{port}", 8)
             await replica.learn_workers(timeout=5)
             if len(set(replica.workers)) == 2:
                 break

@@ -121,7 +121,7 @@ class NoReplica(Exception):
     """No runtime replica is known (nothing configured or DNS found nothing)."""
 
 
-class _Replica:
+class RuntimeReplica:
     """One runtime address: a few connections (one per worker process reached), in turn."""
 
     def __init__(self, address: str, connections: int) -> None:
@@ -207,7 +207,7 @@ class RuntimePool:
             ),
         )
         self.budget = RetryBudget(settings.retry_budget_ratio)
-        self._replicas: dict[str, _Replica] = {}
+        self._replicas: dict[str, RuntimeReplica] = {}
         self._tasks: list[asyncio.Task[None]] = []
         if static:
             self._apply(static)
@@ -223,7 +223,7 @@ class RuntimePool:
                 # The hot path: no client interceptors (grpc.aio interceptors cost more
                 # than the call itself here); every call passes its own timeout and the
                 # W3C trace context as metadata instead (see `call`).
-                self._replicas[addr] = _Replica(addr, self.settings.runtime_connections)
+                self._replicas[addr] = RuntimeReplica(addr, self.settings.runtime_connections)
         self.balancer.set_endpoints(targets)
         self._export_gauges()
 
@@ -277,7 +277,7 @@ class RuntimePool:
             await asyncio.sleep(self.settings.dns_refresh_seconds)
             await self._resolve_dns()
 
-    async def _check_one(self, addr: str, replica: _Replica) -> None:
+    async def _check_one(self, addr: str, replica: RuntimeReplica) -> None:
         try:
             resp = await replica.health.Check(
                 health_pb2.HealthCheckRequest(service=""),
