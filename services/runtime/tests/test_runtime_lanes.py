@@ -117,3 +117,25 @@ async def test_a_module_that_keeps_spilling_goes_straight_to_a_thread(
     for _ in range(16):
         await rt.stub.Invoke(pb.InvokeRequest(module=hello, stdin=b"short"))
     assert delta(before) == {"spilled": 2, "thread": 4 + 11, "inline": 5}
+
+
+async def test_a_guest_that_can_sleep_in_a_host_call_never_blocks_the_loop(
+    runtime: Runtime,
+) -> None:
+    health = health_pb2_grpc.HealthStub(runtime.channel)
+    before = lanes()
+    sleeper = asyncio.ensure_future(
+        runtime.stub.Invoke(
+            pb.InvokeRequest(
+                module=inline(wat_file(WAT / "sleep.wat")), limits=pb.Limits(timeout_ms=5000)
+            )
+        )
+    )
+    await asyncio.sleep(0.3)  # the guest is asleep in poll_oneoff by now
+    assert not sleeper.done()
+    answer = await health.Check(health_pb2.HealthCheckRequest(), timeout=5)
+    assert answer.status == health_pb2.HealthCheckResponse.SERVING
+    assert not sleeper.done(), "health was answered only after the 2 s sleep"
+    r = await sleeper
+    assert r.outcome == pb.OUTCOME_OK
+    assert delta(before) == {"thread": 1}

@@ -24,7 +24,7 @@ import wasmtime
 from wasmgrid.common.errors import DataLoss, InvalidArgument, ResourceExhausted
 from wasmgrid.runtime.fetch import Fetcher
 from wasmgrid.runtime.metrics import ARTIFACTS_REJECTED, COMPILE_SECONDS, COMPILED_CACHE
-from wasmgrid.runtime.sandbox import CompiledModule, describe_module
+from wasmgrid.runtime.sandbox import BLOCKING_IMPORTS, CompiledModule, describe_module
 from wasmgrid.runtime.store import ArtifactStore, BlobStore
 
 log = logging.getLogger(__name__)
@@ -251,6 +251,10 @@ class ModuleLoader:
             wasm_bytes=size,
             functions=functions,
             is_command="_start" in functions,
+            may_block=any(
+                i.module == "wasi_snapshot_preview1" and i.name in BLOCKING_IMPORTS
+                for i in module.imports
+            ),
             has_initialize="_initialize" in functions,
             memory_export=memory,
         )

@@ -138,7 +138,7 @@ class ExecutionPool:
         """Run inline within the budget, else on a worker thread; `timeout` in seconds."""
         self._admit()
         started = time.monotonic()
-        if self._try_inline(compiled.digest):
+        if not compiled.may_block and self._try_inline(compiled.digest):
             try:
                 result = self._inline(compiled, spec, limits, timeout)
             except BaseException:

@@ -26,6 +26,9 @@ from wasmtime._func import enter_wasm
 from wasmgrid.runtime.engine import Interrupt, attach_interrupt
 from wasmgrid.runtime.limits import WASM_PAGE, AppliedLimits
 
+#: WASI preview 1 functions that can wait inside the host (a guest asleep in one is out
+#: of reach of fuel and epoch interruption until it returns).
+BLOCKING_IMPORTS = frozenset({"poll_oneoff"})
 #: The wasm number types Call accepts, by their wasmtime names.
 NUMBER_TYPES = ("i32", "i64", "f32", "f64")
 #: How much of a trap message (with its wasm backtrace) is returned.
@@ -79,6 +82,9 @@ class CompiledModule:
     is_command: bool
     has_initialize: bool
     memory_export: str | None
+    #: Imports a WASI call that can wait in the host (sleep), where neither fuel nor
+    #: the epoch deadline can stop it: never run on the event loop.
+    may_block: bool = False
 
 
 _NAMED_TYPES = (
