@@ -139,3 +139,15 @@ async def test_a_guest_that_can_sleep_in_a_host_call_never_blocks_the_loop(
     r = await sleeper
     assert r.outcome == pb.OUTCOME_OK
     assert delta(before) == {"thread": 1}
+
+
+async def test_a_guest_asleep_past_its_deadline_is_answered_timeout_by_the_backstop(
+    runtime: Runtime,
+) -> None:
+    r = await runtime.stub.Invoke(
+        pb.InvokeRequest(
+            module=inline(wat_file(WAT / "sleep.wat")), limits=pb.Limits(timeout_ms=200)
+        )
+    )
+    assert r.outcome == pb.OUTCOME_TIMEOUT
+    assert "backstop" in r.trap_message
