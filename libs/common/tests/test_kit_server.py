@@ -7,6 +7,7 @@ import urllib.request
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+import asyncpg
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -48,6 +49,8 @@ class ProbeService(Service):
             raise ZeroDivisionError("secret internals")
 
         async def down(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+            if request == b"shutdown":  # what a query in flight gets when PostgreSQL stops
+                raise asyncpg.AdminShutdownError("terminating connection due to administrator")
             raise ConnectionRefusedError("database at 127.0.0.1:5432 refused")
 
         handler = grpc.method_handlers_generic_handler(
@@ -217,10 +220,11 @@ async def test_concurrency_limit_answers_resource_exhausted() -> None:
         await runner.stop(1)
 
 
-async def test_lost_dependency_is_unavailable_not_internal(probe: Probe) -> None:
+@pytest.mark.parametrize("how", [b"", b"shutdown"], ids=["refused", "admin-shutdown"])
+async def test_lost_dependency_is_unavailable_not_internal(probe: Probe, how: bytes) -> None:
     _, _, channel = probe
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await method(channel, "Down")(b"")
+        await method(channel, "Down")(how)
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "dependency is unavailable" in (err.value.details() or "")
 

@@ -78,6 +78,7 @@ _DEPENDENCY_DOWN = (
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
     asyncpg.ConnectionDoesNotExistError,
+    asyncpg.AdminShutdownError,  # a query in flight when PostgreSQL is stopped
 )
 
 

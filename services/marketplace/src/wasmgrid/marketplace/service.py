@@ -95,12 +95,12 @@ MAX_VERSION_PAGE, DEFAULT_VERSION_PAGE = 1000, 100
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: Lost-database errors the kit's handler wrapper does not already map to UNAVAILABLE
-#: (it maps ConnectionError, asyncpg.PostgresConnectionError and CannotConnectNowError).
-#: AdminShutdownError is what a query in flight gets when PostgreSQL shuts down or
-#: its backend is terminated; the other OSErrors come from reconnecting (TimeoutError,
-#: FileNotFoundError for a Unix socket, the plain OSError asyncio raises when every
-#: address of a host refused). Without this they would be INTERNAL, not retryable.
-_DB_DOWN = (OSError, asyncpg.AdminShutdownError)
+#: (it maps ConnectionError, asyncpg's connection errors and AdminShutdownError): the
+#: other OSErrors of reconnecting (TimeoutError, FileNotFoundError for a Unix socket,
+#: the plain OSError asyncio raises when every address of a host refused). Every
+#: OSError here comes from the database, which the kit cannot assume for all services;
+#: without this they would be INTERNAL, not retryable.
+_DB_DOWN = (OSError,)
 
 
 def _db_unavailable(exc: BaseException) -> Unavailable:
