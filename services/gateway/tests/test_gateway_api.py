@@ -277,7 +277,9 @@ routes:
   - name: slow
     path: /slow
     module: testmods/spin
-    limits: {timeout: 1500ms}
+    # The runtime's maximum fuel: the default 1e9 can run out before 1.5 s on a fast
+    # core, and the answer would be 502 (fuel) instead of 504 (time).
+    limits: {timeout: 1500ms, fuel: 10000000000}
 """
     gw = await start_gateway(routes, max_in_flight=1)
     slow = asyncio.ensure_future(gw.http.get(gw.url("/slow")))
@@ -291,7 +293,7 @@ routes:
         assert "1 requests already in flight" in doc["detail"]
         assert resp.headers["Retry-After"] == "1"
     resp = await slow
-    assert resp.status == 504
+    assert resp.status == 504, await resp.text()
     resp.release()
     async with gw.http.get(gw.url("/metrics")) as resp:
         text = await resp.text()
@@ -368,7 +370,7 @@ routes:
   - name: slow
     path: /slow
     module: testmods/spin
-    limits: {timeout: 800ms}
+    limits: {timeout: 800ms, fuel: 10000000000}  # time, not fuel, must end it
 """
     gw = await start_gateway(routes, grace_seconds=5.0)
     async with gw.http.get(gw.url("/readyz")) as resp:
@@ -388,7 +390,7 @@ routes:
     assert await gw.gateway.check_ready() == "draining: shutting down"
     # The request in flight gets its whole answer (the module's own time limit) …
     resp = await slow
-    assert resp.status == 504
+    assert resp.status == 504, await resp.text()
     assert "800 ms time limit" in (await resp.json(content_type=None))["detail"]
     await stopping
     # … and the listener is closed afterwards.
