@@ -144,13 +144,17 @@ def _gateway_request(http_port: int) -> rt.InvokeRequest:
 async def _runtime_direct(
     address: str, concurrency: int, request: rt.InvokeRequest, seconds: float = SECONDS
 ) -> LoadResult:
-    # The gateway's own connection set: CONNECTIONS connections, turns by worker.
+    # The gateway's own connection set: CONNECTIONS connections, balanced by worker.
     replica = RuntimeReplica(address, CONNECTIONS)
     try:
         await replica.learn_workers(timeout=5)
 
         async def call() -> None:
-            resp = await replica.stub().Invoke(request, timeout=10)
+            conn, stub = replica.acquire()
+            try:
+                resp = await stub.Invoke(request, timeout=10)
+            finally:
+                replica.release(conn)
             if resp.outcome != rt.OUTCOME_OK:
                 raise RuntimeError(f"runtime outcome {resp.outcome}")
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections import Counter
 from typing import Any
 
 import grpc
 
 from wasmgrid.api.runtime.v1 import runtime_pb2, runtime_pb2_grpc
-from wasmgrid.gateway.upstream import RuntimeReplica, worker_turns
+from wasmgrid.gateway.upstream import RuntimeReplica, worker_groups
 
 
 class _Worker(runtime_pb2_grpc.RuntimeServiceServicer):
@@ -41,30 +41,33 @@ async def _serve(worker: _Worker, port: int = 0) -> tuple[grpc.aio.Server, int]:
     return server, bound
 
 
-def test_turns_give_each_worker_an_equal_share() -> None:
-    assert worker_turns(["a", "b", "a", "a"]) == [0, 1, 2, 1, 3, 1]
-    for workers in (["a", "b", "a", "a"], ["a", "a", "b", "b"], ["x", "y", "z", "x"]):
-        share = Counter(workers[i] for i in worker_turns(workers))
-        assert len(set(share.values())) == 1, (workers, share)
-    assert worker_turns(["a", "a", "a"]) == [0, 1, 2]  # one worker: plain turns
-    assert worker_turns([None, None]) == [0, 1]  # unknown: each its own turn
+def test_connections_are_grouped_by_worker() -> None:
+    assert worker_groups(["a", "b", "a", "a"]) == [[0, 2, 3], [1]]
+    assert worker_groups(["a", "a", "a"]) == [[0, 1, 2]]
+    assert worker_groups([None, "a", None]) == [[0], [1], [2]]  # unknown: each on its own
 
 
-async def test_a_replica_spreads_calls_over_distinct_connections() -> None:
+async def test_a_replica_opens_distinct_connections() -> None:
     worker = _worker()
     server, port = await _serve(worker)
     replica = RuntimeReplica(f"127.0.0.1:{port}", 3)
     try:
-        for _ in range(6):
-            await replica.stub().GetStats(runtime_pb2.GetStatsRequest(), timeout=5)
+        # Three calls at once: the idle connections are used before a busy one.
+        picks = [replica.acquire() for _ in range(3)]
+        await asyncio.gather(
+            *(stub.GetStats(runtime_pb2.GetStatsRequest(), timeout=5) for _, stub in picks)
+        )
+        for conn, _ in picks:
+            replica.release(conn)
         # Three TCP connections (one per channel, not one shared subchannel).
         assert len(worker.peers) == 3
+        assert replica.load == [0, 0, 0]
     finally:
         await replica.close(None)
         await server.stop(None)
 
 
-async def test_calls_are_shared_evenly_by_the_workers_behind_one_port() -> None:
+async def test_load_is_balanced_by_worker_and_one_worker_serves_a_light_load() -> None:
     a, b = _worker(), _worker()
     server_a, port = await _serve(a)
     server_b, _ = await _serve(b, port)
@@ -78,12 +81,26 @@ async def test_calls_are_shared_evenly_by_the_workers_behind_one_port() -> None:
                 break
             await replica.close(None)
         assert set(replica.workers) == {a.instance, b.instance}
-        before = (a.calls, b.calls)
-        for _ in range(len(replica.order) * 10):
-            await replica.stub().GetStats(runtime_pb2.GetStatsRequest(), timeout=5)
+        first = a if replica.workers[replica.groups[0][0]] == a.instance else b
+
+        async def call() -> None:
+            conn, stub = replica.acquire()
+            try:
+                await stub.GetStats(runtime_pb2.GetStatsRequest(), timeout=5)
+            finally:
+                replica.release(conn)
+
+        # One call at a time: always the same worker (warm, no idle process woken).
+        before = (a.calls, b.calls, first.calls)
+        for _ in range(10):
+            await call()
+        assert first.calls - before[2] == 10
+        # Forty at once: an even split whatever the connection split (e.g. 5:3).
+        before = (a.calls, b.calls, first.calls)
+        await asyncio.gather(*(call() for _ in range(40)))
+        assert (a.calls - before[0], b.calls - before[1]) == (20, 20)
+        assert sum(replica.load) == 0
         await replica.close(None)
-        served = (a.calls - before[0], b.calls - before[1])
-        assert served[0] == served[1], served
     finally:
         await server_a.stop(None)
         await server_b.stop(None)

@@ -15,7 +15,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import math
 import socket
 import struct
 import time
@@ -139,24 +138,37 @@ class RuntimeReplica:
         ]
         self.stubs = [runtime_pb2_grpc.RuntimeServiceStub(c) for c in self.channels]
         self.health = health_pb2_grpc.HealthStub(self.channels[0])
-        #: Connection indexes in the order calls use them (see `learn_workers`).
-        self.order: list[int] = list(range(connections))
         #: The worker process (its instance id) behind each connection, when known.
         self.workers: list[str | None] = [None] * connections
-        self._next = 0
+        #: Connection indexes grouped by the worker behind them (see `learn_workers`).
+        self.groups: list[list[int]] = [[i] for i in range(connections)]
+        #: Calls in flight on each connection.
+        self.load = [0] * connections
 
-    def stub(self) -> runtime_pb2_grpc.RuntimeServiceAsyncStub:
-        """The next connection's stub."""
-        self._next = (self._next + 1) % len(self.order)
-        return self.stubs[self.order[self._next]]
+    def acquire(self) -> tuple[int, runtime_pb2_grpc.RuntimeServiceAsyncStub]:
+        """(connection, stub) for a call: the worker with the fewest calls in flight.
+
+        Ties go to the first worker, so a lightly loaded gateway keeps using one worker
+        (its caches stay warm and no idle process is woken for each call), while under
+        load calls spread evenly over every worker reached, whatever the split of
+        connections. Pair with `release`.
+        """
+        load = self.load
+        group = min(self.groups, key=lambda members: sum(load[i] for i in members))
+        conn = min(group, key=load.__getitem__)
+        load[conn] += 1
+        return conn, self.stubs[conn]
+
+    def release(self, conn: int) -> None:
+        """The call that `acquire` put on connection `conn` ended."""
+        self.load[conn] -= 1
 
     async def learn_workers(self, timeout: float) -> None:
-        """Ask each connection which worker process serves it, and take turns by worker.
+        """Ask each connection which worker process serves it (for `acquire`).
 
         The kernel hands each connection to one of the runtime's worker processes at
-        random, so 4 connections over 2 workers split 3:1 half the time and plain turns
-        would load one worker 3× the other. Turns go worker by worker instead (each
-        worker's connections in turn), so every worker reached gets an equal share.
+        random, so 4 connections over 2 workers split 3:1 half the time; balancing by
+        worker rather than by connection keeps the workers evenly loaded anyway.
         """
 
         async def worker_of(stub: runtime_pb2_grpc.RuntimeServiceAsyncStub) -> str | None:
@@ -167,28 +179,19 @@ class RuntimeReplica:
             return str(stats.instance_id) or f"pid:{stats.pid}"
 
         self.workers = list(await asyncio.gather(*(worker_of(stub) for stub in self.stubs)))
-        self.order = worker_turns(self.workers)
+        self.groups = worker_groups(self.workers)
 
     async def close(self, grace: float | None) -> None:
         await asyncio.gather(*(c.close(grace) for c in self.channels))
 
 
-def worker_turns(workers: Sequence[str | None]) -> list[int]:
-    """Connection indexes taking turns worker by worker (unknown workers count as one each).
-
-    ``[A, B, A, A]`` → ``[0, 1, 2, 1, 3, 1]``: A's three connections and B's one each
-    get half of the calls.
-    """
+def worker_groups(workers: Sequence[str | None]) -> list[list[int]]:
+    """Connection indexes grouped by worker, in order of first appearance (an unknown
+    worker is a group of its own): ``[A, B, A, None]`` → ``[[0, 2], [1], [3]]``."""
     groups: dict[object, list[int]] = {}
     for i, worker in enumerate(workers):
         groups.setdefault(worker if worker is not None else ("unknown", i), []).append(i)
-    lists = list(groups.values())
-    rounds = math.lcm(*(len(g) for g in lists)) if lists else 0
-    order: list[int] = []
-    for turn in range(rounds):
-        for group in lists:
-            order.append(group[turn % len(group)])
-    return order or list(range(len(workers)))
+    return list(groups.values())
 
 
 class RuntimePool:
@@ -368,8 +371,9 @@ class RuntimePool:
                 raise TimeoutError("deadline passed before the runtime call")
             self.balancer.on_start(ep)
             ok = True
+            conn, stub = replica.acquire()
             try:
-                return await timed("runtime", method, fn(replica.stub(), remaining, metadata))
+                return await timed("runtime", method, fn(stub, remaining, metadata))
             except grpc.aio.AioRpcError as err:
                 ok = not _transport_failure(err)
                 if (
@@ -388,6 +392,7 @@ class RuntimePool:
                     "retrying %s on another runtime after %s: %s", method, ep.address, err.details()
                 )
             finally:
+                replica.release(conn)
                 self.balancer.on_finish(ep, ok=ok)
                 if not ok:
                     self._export_gauges()
