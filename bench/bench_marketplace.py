@@ -48,6 +48,7 @@ from wasmgrid.cli.embedded import EmbeddedPostgres
 from wasmgrid.common.channel import create_channel
 from wasmgrid.marketplace import search as searchlib
 from wasmgrid.marketplace.tokens import new_secret
+from wasmgrid.marketplace.wasmbinary import with_custom_section
 
 MATHFN = (ROOT / "examples/modules/mathfn/mathfn.wasm").read_bytes()
 MODULES = 10_000
@@ -108,26 +109,15 @@ QUERIES: list[dict[str, Any]] = [
 
 
 def padded_module(size: int) -> bytes:
-    """mathfn.wasm grown to `size` bytes with a custom section (valid, same code)."""
+    """mathfn.wasm grown to exactly `size` bytes with a custom section (valid, same code)."""
     name = b"bench-padding"
-    body_len = size - len(MATHFN) - 1
-    # section size LEB128 is up to 5 bytes; iterate to the exact total
-    for leb_len in range(1, 6):
-        payload = body_len - leb_len - 1 - len(name)
-        sec = _leb(1 + len(name) + payload)
-        if len(sec) == leb_len:
-            return MATHFN + b"\x00" + sec + bytes([len(name)]) + name + b"\x00" * payload
+    # The section's size field is 1..5 bytes long: find the payload that makes `size`.
+    for size_len in range(1, 6):
+        payload = size - len(MATHFN) - 1 - size_len - 1 - len(name)
+        module = with_custom_section(MATHFN, name, b"\x00" * payload)
+        if len(module) == size:
+            return module
     raise ValueError(size)
-
-
-def _leb(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
 
 
 async def seed(dsn: str, stub: Any, admin: str) -> list[str]:

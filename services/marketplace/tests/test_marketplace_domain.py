@@ -9,7 +9,12 @@ from wasmgrid.common.errors import InvalidArgument
 from wasmgrid.marketplace import names, search
 from wasmgrid.marketplace.semver import Requirement, SemverError, Version, resolve
 from wasmgrid.marketplace.validation import ERROR, WARNING, Policy, validate_module
-from wasmgrid.marketplace.wasmbinary import WasmFormatError, read_module
+from wasmgrid.marketplace.wasmbinary import (
+    WasmFormatError,
+    read_module,
+    uleb128,
+    with_custom_section,
+)
 
 
 def test_semver_precedence() -> None:
@@ -244,3 +249,16 @@ async def test_rechunk_and_blob_cache() -> None:
     assert cache.get("b") is None and cache.get("a") is not None and cache.used == 8
     cache.put("huge", [b"123456"])  # above half the budget: never cached
     assert cache.get("huge") is None
+
+
+def test_uleb128_and_an_appended_custom_section_read_back() -> None:
+    assert [uleb128(n) for n in (0, 127, 128, 624485)] == [
+        b"\x00",
+        b"\x7f",
+        b"\x80\x01",
+        b"\xe5\x8e\x26",
+    ]
+    base = bytes(wasmtime.wat2wasm('(module (func (export "f")))'))
+    grown = with_custom_section(base, b"pad", bytes(200))
+    assert "pad" in read_module(grown).custom_sections
+    wasmtime.Module(wasmtime.Engine(), grown)  # still a valid module

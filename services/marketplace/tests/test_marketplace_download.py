@@ -2,41 +2,35 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import time
 from typing import Any
 
 import pytest
 
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
+from wasmgrid.common.testing import poll_until
 from wasmgrid.marketplace import store as store_module
 from wasmgrid.marketplace.tokens import new_secret
+from wasmgrid.marketplace.wasmbinary import with_custom_section
 
 STORED_CHUNK = 64 * 1024
 
 
 def _module(wasm: bytes, size: int) -> bytes:
     """`wasm` grown to about `size` bytes with a custom section of varied bytes."""
-    name = b"pad"
-    payload = hashlib.sha256(b"seed").digest() * ((size - len(wasm)) // 32)
-    body = bytes([len(name)]) + name + payload
-    n, leb = len(body), bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        leb.append(b | (0x80 if n else 0))
-        if not n:
-            return wasm + b"\x00" + bytes(leb) + body
+    return with_custom_section(
+        wasm, b"pad", hashlib.sha256(b"seed").digest() * ((size - len(wasm)) // 32)
+    )
 
 
 async def _wait_idle(svc: Any) -> None:
     """Every pool connection back in the pool (polled with a deadline)."""
     pool = svc.store.pool
-    deadline = time.monotonic() + 10
-    while pool.get_size() != pool.get_idle_size():
-        assert time.monotonic() < deadline, "pool connections not released"
-        await asyncio.sleep(0.05)
+
+    async def idle() -> bool:
+        return bool(pool.get_size() == pool.get_idle_size())
+
+    await poll_until(idle, "pool connections to be released", timeout=10)
 
 
 async def test_batched_reads_are_byte_identical(

@@ -9,6 +9,7 @@ import grpc
 import pytest
 
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
+from wasmgrid.marketplace.wasmbinary import with_custom_section
 
 
 async def test_publish_get_resolve_download(market: Any, hello_wasm: bytes) -> None:
@@ -60,25 +61,11 @@ async def test_auth_errors(market: Any, hello_wasm: bytes) -> None:
     assert who.user.username == "admin" and who.user.role == pb.ROLE_ADMIN
 
 
-def with_custom_section(wasm: bytes, size: int) -> bytes:
-    """`wasm` plus a custom section of `size` payload bytes (still a valid module)."""
-    name = b"pad"
-    body = bytes([len(name)]) + name + bytes(range(256)) * (size // 256)
-    n, leb = len(body), bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        leb.append(b | (0x80 if n else 0))
-        if not n:
-            break
-    return wasm + b"\x00" + bytes(leb) + body
-
-
 async def test_multi_chunk_blob_round_trip(market_factory: Any, mathfn_wasm: bytes) -> None:
     from wasmgrid.marketplace.tokens import new_secret
 
     m = await market_factory(new_secret(), blob_chunk_bytes=65536)
-    big = with_custom_section(mathfn_wasm, 300_000)
+    big = with_custom_section(mathfn_wasm, b"pad", bytes(range(256)) * (300_000 // 256))
     kim = await m.user("kim")
     v = (await m.publish(kim, "kim/big", "1.0.0", big, chunk=50_000)).version
     assert "pad" in v.validation.custom_sections

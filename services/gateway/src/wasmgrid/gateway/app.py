@@ -1,4 +1,4 @@
-"""The aiohttp application: the edge middleware, the fixed API, probes and custom routes."""
+"""The aiohttp application: the edge around every route, the fixed API, probes and custom routes."""
 
 from __future__ import annotations
 

@@ -135,6 +135,23 @@ class _Reader:
 SCAN_CODE_BYTES = 4 * 1024 * 1024
 
 
+def uleb128(n: int) -> bytes:
+    """`n` (>= 0) as an unsigned LEB128, the wasm encoding of sizes and counts."""
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def with_custom_section(wasm: bytes, name: bytes, payload: bytes) -> bytes:
+    """`wasm` with a custom section appended (still valid: custom sections go anywhere)."""
+    body = uleb128(len(name)) + name + payload
+    return wasm + b"\x00" + uleb128(len(body)) + body
+
+
 def read_module(data: bytes, scan_code_bytes: int = SCAN_CODE_BYTES) -> ModuleInfo:
     """Walk the sections of a core module and collect what the registry records."""
     if len(data) < 8 or data[:4] != MAGIC:

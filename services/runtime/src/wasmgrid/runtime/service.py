@@ -349,7 +349,7 @@ def _value_type(name: str) -> runtime_pb2.ValueType:
 
 
 def _tmp_root() -> str | None:
-    """tmpfs for per-call stdin files when available (measured faster than disk)."""
+    """tmpfs for the per-thread stdout files when available (measured faster than disk)."""
     shm = "/dev/shm"
     return shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
 
