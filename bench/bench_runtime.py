@@ -81,7 +81,7 @@ def _tmp() -> str:
 
 def in_process() -> dict[str, LoadResult]:
     """Raw floor vs the service's execution path, hello and add, same engine."""
-    engine = create_engine(EngineOptions())
+    engine = create_engine(EngineOptions(pool_slots=64))  # as the service: pooled slots
     ticker = EpochTicker(engine, 0.01)
     ticker.start()
     linker = wasmtime.Linker(engine)

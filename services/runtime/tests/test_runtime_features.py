@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import grpc
@@ -10,7 +11,7 @@ import wasmtime
 
 from wasmgrid.api.runtime.v1 import runtime_pb2 as pb
 from wasmgrid.runtime.engine import EngineOptions, create_engine
-from wasmgrid.runtime.testing import Runtime, inline, wat_file
+from wasmgrid.runtime.testing import Runtime, RuntimeFactory, inline, wat_file
 
 WAT = Path(__file__).parent / "wat"
 
@@ -142,6 +143,55 @@ async def test_canary_state_never_leaks(runtime: Runtime) -> None:
         assert r.output.stdout == b"1\n"
         c = await runtime.stub.Call(pb.CallRequest(module=module, function="bump"))
         assert [v.i32 for v in c.results] == [1]
+
+
+# A counter far past the part of a pooled memory that is wiped with memset (the rest is
+# returned to the kernel), and eight tables: the most an instance may define.
+_POOLED_CANARY = """
+(module
+  (import "wasi_snapshot_preview1" "fd_write"
+    (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 40)
+  (table 1 funcref) (table 1 funcref) (table 1 funcref) (table 1 funcref)
+  (table 1 funcref) (table 1 funcref) (table 1 funcref) (table $t 1000 funcref)
+  (func (export "_start")
+    (local $n i32)
+    (local.set $n (i32.add (i32.load (i32.const 0x200000)) (i32.const 1)))
+    (i32.store (i32.const 0x200000) (local.get $n))
+    (if (i32.eqz (ref.is_null (table.get $t (i32.const 999)))) (then unreachable))
+    (table.set $t (i32.const 999) (ref.func 0))
+    (if (i32.gt_u (local.get $n) (i32.const 9)) (then (local.set $n (i32.const 9))))
+    (i32.store8 (i32.const 32) (i32.add (i32.const 48) (local.get $n)))
+    (i32.store8 (i32.const 33) (i32.const 10))
+    (i32.store (i32.const 0) (i32.const 32))
+    (i32.store (i32.const 4) (i32.const 2))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+  (elem declare func 0))
+"""
+
+
+async def test_pooled_instance_slots_are_wiped_and_reused(make_runtime: RuntimeFactory) -> None:
+    # max_concurrent=1: 18 pooled slots. Three times as many calls, one after another
+    # and a burst at once, each on a fresh-looking instance: memory past 2 MiB and the
+    # tables start from zero every time, and the slots come back.
+    rt = await make_runtime(max_concurrent=1)
+    module = inline(bytes(wasmtime.wat2wasm(_POOLED_CANARY)))
+    for _ in range(40):
+        r = await rt.stub.Invoke(pb.InvokeRequest(module=module))
+        assert (r.outcome, r.output.stdout) == (pb.OUTCOME_OK, b"1\n"), r.trap_message
+    burst = await asyncio.gather(
+        *(rt.stub.Invoke(pb.InvokeRequest(module=module)) for _ in range(20)),
+        return_exceptions=True,
+    )
+    done = [r for r in burst if isinstance(r, pb.InvokeResponse)]
+    assert done and all(r.output.stdout == b"1\n" for r in done)
+    refused = [r for r in burst if not isinstance(r, pb.InvokeResponse)]
+    assert all(
+        isinstance(e, grpc.aio.AioRpcError) and e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        for e in refused
+    )
+    last = await rt.stub.Invoke(pb.InvokeRequest(module=module))
+    assert last.output.stdout == b"1\n"
 
 
 async def test_env_is_only_what_the_request_gives(runtime: Runtime) -> None:

@@ -59,6 +59,21 @@ class EngineOptions:
 
     stack_bytes: int = 512 * 1024
     cranelift_opt_level: str = "speed"
+    #: Instance slots of wasmtime's pooling allocator; 0: allocate each instance afresh.
+    pool_slots: int = 0
+    #: Largest linear memory a pooled slot holds (the runtime's maximum memory limit).
+    pool_memory_bytes: int = 1024 * 1024 * 1024
+    #: Elements of the largest table a pooled slot holds.
+    pool_table_elements: int = 100_000
+
+
+#: Tables one instance may define (the store limit ``set_limits(tables=...)`` agrees).
+MAX_TABLES = 8
+#: Largest per-instance state (vmctx) of a pooled slot.
+MAX_INSTANCE_STATE_BYTES = 32 * 1024 * 1024
+#: Bytes of each reused memory and table reset with memset instead of being returned to
+#: the kernel: small guests then reuse warm pages instead of faulting fresh ones.
+KEEP_RESIDENT_BYTES = 256 * 1024
 
 
 def wasmtime_version() -> str:
@@ -78,6 +93,8 @@ def engine_fingerprint(options: EngineOptions) -> str:
         f"system={platform.system()}",
         f"stack={options.stack_bytes}",
         f"opt={options.cranelift_opt_level}",
+        # Pooled slots bound memories and tables, which compiled code may assume.
+        f"pool={int(options.pool_slots > 0)}:{options.pool_memory_bytes}",
         "fuel=1",
         "epoch=1",
         *(f"{name}={int(value)}" for name, value in FEATURES),
@@ -94,7 +111,50 @@ def create_engine(options: EngineOptions) -> wasmtime.Engine:
     cfg.cranelift_opt_level = options.cranelift_opt_level
     for name, value in FEATURES:
         setattr(cfg, name, value)
+    if options.pool_slots > 0:
+        _use_pooling(cfg, options)
     return wasmtime.Engine(cfg)
+
+
+def _use_pooling(cfg: wasmtime.Config, options: EngineOptions) -> None:
+    """Switch `cfg` to wasmtime's pooling instance allocator.
+
+    Each call's instance, memory and tables come from preallocated slots that are
+    reset and reused instead of mapped and unmapped per call: ~25% less CPU for a
+    short guest such as hello (the store teardown alone drops by half). Isolation is
+    unchanged: a slot is wiped (memset or fresh pages) before its next instance.
+    The slots are address-space reservations, not resident memory. wasmtime-py has no
+    Python API for it; its ffi has the C API's.
+    """
+    slots = options.pool_slots
+    pooling = ffi.wasmtime_pooling_allocation_config_new()
+    try:
+        ffi.wasmtime_pooling_allocation_config_total_core_instances_set(pooling, slots)
+        ffi.wasmtime_pooling_allocation_config_total_memories_set(pooling, slots)
+        ffi.wasmtime_pooling_allocation_config_total_tables_set(pooling, slots * MAX_TABLES)
+        # The instance's own state (vmctx) grows with the module's functions and globals:
+        # wasmtime's 1 MiB default refuses some large modules an on-demand engine runs.
+        ffi.wasmtime_pooling_allocation_config_max_core_instance_size_set(
+            pooling, MAX_INSTANCE_STATE_BYTES
+        )
+        ffi.wasmtime_pooling_allocation_config_max_memories_per_module_set(pooling, 1)
+        ffi.wasmtime_pooling_allocation_config_max_tables_per_module_set(pooling, MAX_TABLES)
+        ffi.wasmtime_pooling_allocation_config_max_memory_size_set(
+            pooling, options.pool_memory_bytes
+        )
+        ffi.wasmtime_pooling_allocation_config_table_elements_set(
+            pooling, options.pool_table_elements
+        )
+        ffi.wasmtime_pooling_allocation_config_linear_memory_keep_resident_set(
+            pooling, KEEP_RESIDENT_BYTES
+        )
+        ffi.wasmtime_pooling_allocation_config_table_keep_resident_set(pooling, KEEP_RESIDENT_BYTES)
+        # Idle slots that keep their pages: enough for every call at once, no more, so
+        # the resident set stays bounded (slots x KEEP_RESIDENT_BYTES at worst).
+        ffi.wasmtime_pooling_allocation_config_max_unused_warm_slots_set(pooling, slots // 2)
+        ffi.wasmtime_pooling_allocation_strategy_set(cfg.ptr(), pooling)
+    finally:
+        ffi.wasmtime_pooling_allocation_config_delete(pooling)
 
 
 class EpochTicker:

@@ -23,7 +23,7 @@ from wasmtime._exportable import AsExtern
 from wasmtime._extern import wrap_extern
 from wasmtime._func import enter_wasm
 
-from wasmgrid.runtime.engine import Interrupt, attach_interrupt
+from wasmgrid.runtime.engine import MAX_TABLES, Interrupt, attach_interrupt
 from wasmgrid.runtime.limits import WASM_PAGE, AppliedLimits
 
 #: WASI preview 1 functions that can wait inside the host (a guest asleep in one is out
@@ -382,7 +382,7 @@ def execute(
         memory_size=limits.memory_bytes,
         table_elements=limits.table_elements,
         instances=1,
-        tables=8,
+        tables=MAX_TABLES,
         memories=1,
     )
     attach_interrupt(store, interrupt)

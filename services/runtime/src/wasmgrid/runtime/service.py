@@ -363,7 +363,14 @@ class RuntimeService(Service):
         self.settings = settings
         self.policy = _policy(settings)
         self._fetcher_override = fetcher
-        self.options = EngineOptions(stack_bytes=settings.stack_bytes)
+        self.options = EngineOptions(
+            stack_bytes=settings.stack_bytes,
+            # Calls at once, plus thread-lane calls a backstop timeout gave up on that
+            # still hold their instance until the guest stops, plus compile-time checks.
+            pool_slots=2 * settings.max_concurrent + 16 if settings.pooling else 0,
+            pool_memory_bytes=settings.max_memory_bytes,
+            pool_table_elements=settings.max_table_elements,
+        )
         self.engine = create_engine(self.options)
         self.fingerprint = engine_fingerprint(self.options)
         self.stats = StatsTable(settings.stats_modules)

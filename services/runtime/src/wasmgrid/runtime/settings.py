@@ -52,6 +52,11 @@ class RuntimeSettings(ServiceSettings):
     max_concurrent: int = Field(
         8, ge=1, le=1024, description="executions at once per process; excess RESOURCE_EXHAUSTED"
     )
+    pooling: bool = Field(
+        True,
+        description="reuse preallocated instance slots (wasmtime's pooling allocator):"
+        " ~25% less CPU per short call; 2 x MAX_CONCURRENT + 16 slots of address space",
+    )
     inline_fuel: int = Field(
         1_000_000,
         ge=0,
