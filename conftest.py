@@ -12,10 +12,12 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
+import uvloop
 
 from wasmgrid.cli.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 
@@ -91,3 +93,8 @@ async def redis_url(redis_server: EmbeddedRedis) -> AsyncIterator[str]:
     finally:
         await client.aclose()
     yield redis_server.url
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
+    """Every async test runs on uvloop, the loop the services run on (``EVENT_LOOP``)."""
+    return {"uvloop": uvloop.new_event_loop}

@@ -19,7 +19,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from wasmgrid.common.channel import create_channel
 from wasmgrid.common.errors import InvalidArgument
-from wasmgrid.common.server import Service, ServiceRunner
+from wasmgrid.common.server import Service, ServiceRunner, run_on_loop
 from wasmgrid.common.settings import ServiceSettings
 from wasmgrid.common.testing import poll_until
 
@@ -286,3 +286,16 @@ async def test_health_checks_make_no_spans(probe: Probe, spans: InMemorySpanExpo
     assert not [
         s for s in spans.get_finished_spans() if "Health" in s.name and s.kind == SpanKind.SERVER
     ]
+
+
+def test_services_run_on_the_configured_event_loop() -> None:
+    async def loop_module() -> str:
+        return type(asyncio.get_running_loop()).__module__
+
+    assert run_on_loop(loop_module(), "uvloop").startswith("uvloop")
+    assert run_on_loop(loop_module(), "asyncio").startswith("asyncio")
+
+
+async def test_the_test_suite_runs_on_uvloop_like_the_services() -> None:
+    # conftest.py's loop factory: the tests exercise the loop production uses.
+    assert type(asyncio.get_running_loop()).__module__.startswith("uvloop")

@@ -52,6 +52,12 @@ class ServiceSettings(BaseSettings):
     max_concurrent_rpcs: int = Field(1000, ge=1, description="excess RPCs get RESOURCE_EXHAUSTED")
     max_message_bytes: int = Field(16 * 1024 * 1024, ge=1024)
     readiness_interval_seconds: float = Field(2.0, gt=0, le=60)
+    event_loop: str = Field(
+        "uvloop",
+        pattern=r"^(uvloop|asyncio)$",
+        description="the process's event loop: uvloop (libuv; faster sockets and callbacks)"
+        " or Python's own asyncio loop",
+    )
 
 
 def _env_name(settings_cls: type[BaseSettings], loc: tuple[int | str, ...]) -> str:

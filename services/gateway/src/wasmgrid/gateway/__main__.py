@@ -18,7 +18,7 @@ import grpc
 from aiohttp import web
 
 from wasmgrid.common.logs import configure_logging
-from wasmgrid.common.server import Service, ServiceRunner
+from wasmgrid.common.server import Service, ServiceRunner, run_on_loop
 from wasmgrid.common.settings import load_settings
 from wasmgrid.common.telemetry import setup_telemetry, shutdown_telemetry
 from wasmgrid.gateway.app import create_app
@@ -117,7 +117,7 @@ def main() -> None:
     configure_logging("gateway", settings.log_level, json_lines=settings.log_json)
     setup_telemetry("wasmgrid-gateway")
     try:
-        asyncio.run(_serve(settings))
+        run_on_loop(_serve(settings), settings.event_loop)
     finally:
         shutdown_telemetry()
 
