@@ -9,6 +9,7 @@ import logging
 import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import wasmtime
 
@@ -40,6 +41,12 @@ LONG_AFTER_SPILLS = 2
 RETRY_INLINE_EVERY = 16
 #: Modules whose spill streak is remembered (least recently spilled dropped).
 MAX_TRACKED_MODULES = 4096
+
+
+@functools.cache
+def _lane(lane: str) -> Any:
+    """The lane counter's child, resolved once (a ``labels()`` lookup per call adds up)."""
+    return LANES.labels(lane)
 
 
 class ExecutionPool:
@@ -147,16 +154,16 @@ class ExecutionPool:
             if result is not None:
                 self._release(None)
                 self._spills.pop(compiled.digest, None)
-                LANES.labels("inline").inc()
+                _lane("inline").inc()
                 return result
             self._note_spill(compiled.digest)
-            LANES.labels("spilled").inc()
+            _lane("spilled").inc()
             spent = time.monotonic() - started
             result = await self._on_thread(compiled, spec, limits, max(0.001, timeout - spent))
             # The caller's wall clock includes the attempt; fuel is the run that answered.
             result.wall_seconds += spent
             return result
-        LANES.labels("thread").inc()
+        _lane("thread").inc()
         return await self._on_thread(compiled, spec, limits, timeout)
 
     async def _on_thread(

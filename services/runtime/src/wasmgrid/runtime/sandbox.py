@@ -14,6 +14,7 @@ import enum
 import os
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -200,6 +201,20 @@ def set_stdin_bytes(wasi: wasmtime.WasiConfig, data: bytes) -> None:
     buffer = (ctypes.c_ubyte * len(data)).from_buffer_copy(data)
     ffi.wasm_byte_vec_new(ctypes.byref(vec), len(data), buffer)
     ffi.wasi_config_set_stdin_bytes(wasi.ptr(), ctypes.byref(vec))
+
+
+def set_env(wasi: wasmtime.WasiConfig, env: Sequence[tuple[str, str]]) -> None:
+    """The guest's environment: wasmtime-py's ``env`` setter, minus its per-string
+    ``c_char_p`` objects (two arrays built in one step each: ~4x faster for the
+    ~15 CGI variables of an HTTP request). The config copies the strings."""
+    n = len(env)
+    names = (ctypes.c_char_p * n)(*[name.encode() for name, _ in env])
+    values = (ctypes.c_char_p * n)(*[value.encode() for _, value in env])
+    as_chars = ctypes.POINTER(ctypes.POINTER(ctypes.c_char))
+    if not ffi.wasi_config_set_env(
+        wasi.ptr(), n, ctypes.cast(names, as_chars), ctypes.cast(values, as_chars)
+    ):
+        raise wasmtime.WasmtimeError("failed to configure the environment")
 
 
 _local = threading.local()
@@ -394,7 +409,7 @@ def execute(
     if spec.args:
         wasi.argv = [spec.argv0, *spec.args]
     if spec.env:
-        wasi.env = list(spec.env)
+        set_env(wasi, spec.env)
     if spec.stdin:  # no stdin configured reads as EOF
         set_stdin_bytes(wasi, spec.stdin)
     wasi.stdout_file = scratch.stdout_path  # opened (and truncated) now

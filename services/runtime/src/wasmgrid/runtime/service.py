@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import logging
 import os
@@ -125,6 +126,17 @@ def _limit_values(msg: runtime_pb2.Limits) -> LimitValues:
     )
 
 
+@functools.cache
+def _invocations(mode: str, outcome: str) -> Any:
+    """Metric children resolved once per label set (modes x outcomes: a handful)."""
+    return INVOCATIONS.labels(mode, outcome)
+
+
+@functools.cache
+def _execution_seconds(mode: str) -> Any:
+    return EXECUTION_SECONDS.labels(mode)
+
+
 class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
     """Translates RuntimeService RPCs to the loader, the pool and the stats table."""
 
@@ -187,8 +199,8 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
             result = await self.svc.pool.run(loaded.module, spec, limits, limits.timeout_ms / 1000)
             span.set_attribute("wasm.outcome", result.outcome.name)
             span.set_attribute("wasm.fuel_consumed", result.fuel_consumed)
-        INVOCATIONS.labels(mode, result.outcome.name).inc()
-        EXECUTION_SECONDS.labels(mode).observe(result.wall_seconds)
+        _invocations(mode, result.outcome.name).inc()
+        _execution_seconds(mode).observe(result.wall_seconds)
         FUEL_CONSUMED.observe(result.fuel_consumed)
         self.svc.stats.record(
             digest, name, result.outcome, result.wall_seconds, result.fuel_consumed

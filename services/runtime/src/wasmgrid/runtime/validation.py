@@ -18,13 +18,14 @@ def check_env(env: Sequence[tuple[str, str]], field: str = "env") -> tuple[tuple
     """Names 1..256 bytes without '=' or NUL, values without NUL, 64 KiB in total."""
     total = 0
     for i, (name, value) in enumerate(env):
-        if not name or len(name.encode()) > MAX_NAME_BYTES:
+        size = len(name.encode())
+        if not 0 < size <= MAX_NAME_BYTES:
             raise InvalidArgument(f"{field}[{i}].name must be 1..{MAX_NAME_BYTES} bytes")
         if "=" in name or "\0" in name:
             raise InvalidArgument(f"{field}[{i}].name {name[:64]!r} must not contain '=' or NUL")
         if "\0" in value:
             raise InvalidArgument(f"{field}[{i}].value of {name[:64]!r} must not contain NUL")
-        total += len(name.encode()) + len(value.encode()) + 2
+        total += size + len(value.encode()) + 2
     if total > MAX_ENV_BYTES:
         raise InvalidArgument(f"{field} is {total} bytes in total; the limit is {MAX_ENV_BYTES}")
     return tuple(env)
