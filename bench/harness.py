@@ -243,10 +243,15 @@ def wrk(
     )
 
 
-def aiohttp_hello_baseline(connections: int = 32, seconds: float = 10) -> LoadResult:
-    """The raw aiohttp floor: a bare "hello" app in its own process, driven by wrk."""
+def aiohttp_hello_baseline(
+    connections: int = 32, seconds: float = 10, loop: str = "asyncio"
+) -> LoadResult:
+    """The raw aiohttp floor: a bare "hello" app in its own process, driven by wrk.
+
+    `loop` "asyncio" is aiohttp as installed; "uvloop" is the loop the services run on.
+    """
     port = free_port()
-    with subprocess_server([sys.executable, "-m", "bench.hello_server", str(port)], port):
+    with subprocess_server([sys.executable, "-m", "bench.hello_server", str(port), loop], port):
         wrk(f"http://127.0.0.1:{port}/", connections, 1)  # warm-up
         return wrk(f"http://127.0.0.1:{port}/", connections, seconds)
 

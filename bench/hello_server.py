@@ -12,6 +12,14 @@ async def hello(request: web.Request) -> web.Response:
 
 
 if __name__ == "__main__":
+    # argv: port [loop]; loop "uvloop" runs it on the loop the services use.
     app = web.Application()
     app.router.add_get("/", hello)
-    web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+    loop = None
+    if sys.argv[2:] == ["uvloop"]:
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    web.run_app(
+        app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None, loop=loop
+    )

@@ -256,3 +256,30 @@ async def test_publish_is_visible_within_resolve_ttl(
             return bool(resp.status == 418)
 
     await poll(switched, "the new version to be resolved", 5)
+
+
+async def test_static_route_matches_are_remembered_per_table(
+    start_gateway: Any, monkeypatch: Any
+) -> None:
+    from wasmgrid.gateway import app
+    from wasmgrid.gateway.routes import parse_routes
+
+    monkeypatch.setattr(app, "STATIC_MATCH_MEMO", 4)
+    gw = await start_gateway(
+        "routes:\n  - {name: r, path: /r, methods: [POST], module: examples/hello}\n"
+        "  - {name: p, path: '/p/{x}', module: examples/hello}\n"
+    )
+    store = gw.server.gateway.routes
+    for host in ("a", "b", "c", "d", "e", "f"):  # client-chosen hosts: the memo stays bounded
+        async with gw.http.post(gw.url("/r"), data=b"x", headers={"Host": host}) as resp:
+            assert resp.status == 200
+        assert 0 < len(store.table.memo) <= 4
+    async with gw.http.post(gw.url("/p/1"), data=b"x") as resp:
+        assert resp.status == 200
+    assert all(key[2] == "/r" for key in store.table.memo)  # parameters: not remembered
+    # A reload is a new table: what the old one remembered cannot answer for it.
+    store.table = parse_routes(
+        "routes:\n  - {name: r, path: /r, methods: [GET], module: examples/hello}\n"
+    )
+    async with gw.http.post(gw.url("/r"), data=b"x", headers={"Host": "f"}) as resp:
+        assert resp.status == 405 and resp.headers["Allow"] == "GET, HEAD"

@@ -9,7 +9,7 @@ from typing import Any
 import grpc
 
 from wasmgrid.api.runtime.v1 import runtime_pb2, runtime_pb2_grpc
-from wasmgrid.gateway.upstream import RuntimeReplica, worker_groups
+from wasmgrid.gateway.upstream import RuntimeReplica, response_cache_key, worker_groups
 
 
 class _Worker(runtime_pb2_grpc.RuntimeServiceServicer):
@@ -104,3 +104,24 @@ async def test_load_is_balanced_by_worker_and_one_worker_serves_a_light_load() -
     finally:
         await server_a.stop(None)
         await server_b.stop(None)
+
+
+def test_response_cache_key_separates_every_part() -> None:
+    base = ("a" * 64, "POST", "/x", "q=1", b"body", [("Accept", "text/plain")])
+    key = response_cache_key(*base)
+    assert key == response_cache_key(*base) and key.startswith("r:" + "a" * 16 + ":")
+    lower = response_cache_key("a" * 64, "post", "/x", "q=1", b"body", [("accept", "text/plain")])
+    assert lower == key
+    variants = [
+        ("b" * 64, "POST", "/x", "q=1", b"body", [("Accept", "text/plain")]),
+        ("a" * 64, "GET", "/x", "q=1", b"body", [("Accept", "text/plain")]),
+        ("a" * 64, "POST", "/y", "q=1", b"body", [("Accept", "text/plain")]),
+        ("a" * 64, "POST", "/x", "q=2", b"body", [("Accept", "text/plain")]),
+        ("a" * 64, "POST", "/x", "q=1", b"bodz", [("Accept", "text/plain")]),
+        ("a" * 64, "POST", "/x", "q=1", b"body", [("Accept", "text/html")]),
+        ("a" * 64, "POST", "/x", "q=1", b"body", []),
+        # The same bytes split differently between path and query: another request.
+        ("a" * 64, "POST", "/xq", "=1", b"body", [("Accept", "text/plain")]),
+    ]
+    keys = {response_cache_key(*v) for v in variants}
+    assert len(keys) == len(variants) and key not in keys

@@ -22,7 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, ge
 from wasmgrid.common.metrics import LATENCY_BUCKETS
 from wasmgrid.common.telemetry import start_span
 from wasmgrid.gateway.api import OPERATIONS, json_response
-from wasmgrid.gateway.invoke import serve, target_for_route
+from wasmgrid.gateway.invoke import Target, serve, target_for_route
 from wasmgrid.gateway.openapi import Operation, build_document
 from wasmgrid.gateway.problem import Problem
 from wasmgrid.gateway.routes import RESERVED_PREFIXES
@@ -123,21 +123,38 @@ async def _reserved_miss(request: web.Request) -> web.HTTPException:
     return web.HTTPNotFound()
 
 
+#: Static matches (no path parameters, no trailing path) remembered per route table.
+#: Hosts come from clients, so the memo is bounded: cleared whenever it fills.
+STATIC_MATCH_MEMO = 1024
+
+
 async def _custom_route(request: web.Request, gw: Gateway) -> tuple[web.StreamResponse, str]:
-    result = gw.routes.table.match(request.host or "", request.method, request.path)
-    if result.match is None:
-        if result.allowed:
-            allowed = ", ".join(sorted(result.allowed))
-            raise Problem(
-                405,
-                f"method {request.method} is not allowed on {request.path}; allowed: {allowed}",
-                headers={"Allow": allowed},
-            )
-        raise Problem(404, f"no route matches {request.method} {request.path}")
-    m = result.match
-    request[ROUTE_LABEL] = "route:" + m.route.name
-    target = target_for_route(m.route, m.params, m.path_info, m.script_name)
-    return await serve(gw, request, target), request[ROUTE_LABEL]
+    table = gw.routes.table
+    key = (request.host or "", request.method, request.path)
+    remembered: tuple[Target, str] | None = table.memo.get(key)
+    if remembered is None:
+        result = table.match(*key)
+        if result.match is None:
+            if result.allowed:
+                allowed = ", ".join(sorted(result.allowed))
+                raise Problem(
+                    405,
+                    f"method {request.method} is not allowed on {request.path}; allowed: {allowed}",
+                    headers={"Allow": allowed},
+                )
+            raise Problem(404, f"no route matches {request.method} {request.path}")
+        m = result.match
+        remembered = (
+            target_for_route(m.route, m.params, m.path_info, m.script_name),
+            "route:" + m.route.name,
+        )
+        if not m.params and not m.path_info:
+            if len(table.memo) >= STATIC_MATCH_MEMO:
+                table.memo.clear()
+            table.memo[key] = remembered
+    target, label = remembered
+    request[ROUTE_LABEL] = label
+    return await serve(gw, request, target), label
 
 
 async def _dispatch(

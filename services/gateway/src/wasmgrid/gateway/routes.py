@@ -320,6 +320,9 @@ class RouteTable:
             sorted(routes, key=lambda r: (-r.host_rank(), r.path.sort_key()))
         )
         self.by_name = {r.name: r for r in self.routes}
+        #: Callers' memo of work derived from a match, keyed as they choose. It lives and
+        #: dies with this table, so a reload (a new table) can never serve a stale entry.
+        self.memo: dict[Any, Any] = {}
 
     def __len__(self) -> int:
         return len(self.routes)

@@ -535,14 +535,17 @@ def response_cache_key(
     body: bytes,
     vary: Sequence[tuple[str, str]],
 ) -> str:
-    """The cache key: digest + method + path + query + body hash + vary headers, hashed."""
+    """The cache key: digest + method + path + query + body + vary headers, hashed.
+
+    One SHA-256 over the parts, each preceded by its length (so no two different
+    requests frame to the same bytes), the body included as is.
+    """
+    parts = [digest.encode(), method.upper().encode(), path.encode(), query.encode(), body]
+    parts.extend(f"{name.lower()}={value}".encode() for name, value in vary)
     h = hashlib.sha256()
-    for part in (digest, method.upper(), path, query, hashlib.sha256(body).hexdigest()):
-        h.update(part.encode())
-        h.update(b"\x00")
-    for name, value in vary:
-        h.update(f"{name.lower()}={value}".encode())
-        h.update(b"\x00")
+    for part in parts:
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
     return f"r:{digest[:16]}:{h.hexdigest()}"
 
 
