@@ -6,6 +6,10 @@ servers instead (then stop/start are unavailable and tests needing them skip).
 
 from __future__ import annotations
 
+from wasmgrid.common import grpc_tuning
+
+grpc_tuning.apply()  # the services' grpc settings, before anything imports grpc
+
 import os
 import secrets
 import shutil

@@ -120,6 +120,7 @@ def _start_dev_stack(data_dir: Path, offset: int) -> DevStackProcess:
     deadline = time.monotonic() + UP_TIMEOUT + 30
     while not up.is_set():
         if proc.poll() is not None:
+            stop_dev_stack(stack)  # reaps it and closes the output pipe
             text = "\n".join(stack.output)
             if "Address already in use" in text or "ports already in use" in text:
                 raise PortTaken(text)

@@ -200,6 +200,27 @@ async def test_graceful_shutdown_finishes_in_flight_rpc_and_refuses_new_ones() -
         await channel.close(None)
 
 
+async def test_drain_keeps_serving_while_not_serving_then_stops() -> None:
+    service = ProbeService()
+    runner = ServiceRunner(service, settings(drain_seconds=1.0))
+    await runner.start()
+    channel = create_channel(runner.address, default_timeout=10)
+    try:
+        stopping = asyncio.ensure_future(runner.stop(grace=5))
+
+        async def not_serving() -> bool:
+            return bool(await health(channel) == NOT_SERVING)
+
+        await poll_until(not_serving, "NOT_SERVING at the start of the drain")
+        # A client that has not yet seen the health change still gets its answer.
+        assert await method(channel, "Sleep")(b"0", timeout=2) == b"done"
+        assert not stopping.done() and not service.stopped
+        await stopping
+        assert service.stopped
+    finally:
+        await channel.close(None)
+
+
 async def test_concurrency_limit_answers_resource_exhausted() -> None:
     runner = ServiceRunner(ProbeService(), settings(max_concurrent_rpcs=2))
     await runner.start()

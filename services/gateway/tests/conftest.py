@@ -125,6 +125,7 @@ async def start_runtime(tmp: Path, marketplace: str, **overrides: Any) -> Runtim
         "artifact_key": ARTIFACT_KEY,
         "marketplace_addr": marketplace,
         "readiness_interval_seconds": 0.5,
+        "drain_seconds": 0,
         "log_json": False,
     }
     values.update(overrides)

@@ -46,6 +46,7 @@ async def make_runtime(tmp_path: Path) -> AsyncIterator[RuntimeFactory]:
             "marketplace_addr": "127.0.0.1:1",
             "fetch_timeout_seconds": 5.0,
             "readiness_interval_seconds": 0.5,
+            "drain_seconds": 0,
         }
         values.update(overrides)
         settings = RuntimeSettings(**values)

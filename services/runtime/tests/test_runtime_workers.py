@@ -54,6 +54,7 @@ async def test_two_workers_share_the_port_and_metrics_are_summed(tmp_path: Path)
         "WASMGRID_RUNTIME_ALLOW_INLINE": "true",
         "WASMGRID_RUNTIME_LOG_LEVEL": "WARNING",
         "WASMGRID_RUNTIME_GRACE_SECONDS": "2",
+        "WASMGRID_RUNTIME_DRAIN_SECONDS": "0.2",
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "wasmgrid.runtime"],

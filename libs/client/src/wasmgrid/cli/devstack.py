@@ -205,6 +205,8 @@ class DevStack:
                 prefix + "MARKETPLACE_ADDR": f"{h}:{p.marketplace}",
                 prefix + "DATA_DIR": str(self.data_dir / "runtime"),
                 prefix + "ARTIFACT_KEY": self.secret("runtime-artifact-key"),
+                # The stack stops the gateway first, so no caller is left to drain away.
+                prefix + "DRAIN_SECONDS": os.environ.get(prefix + "DRAIN_SECONDS", "0"),
             }
         elif service == "marketplace":
             env |= {

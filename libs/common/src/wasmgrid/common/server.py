@@ -481,6 +481,10 @@ class ServiceRunner:
             )
         await self.health.enter_graceful_shutdown()
         SERVICE_UP.labels(self.service.name).set(0)
+        if self.settings.drain_seconds:
+            # Still serving, but NOT_SERVING: calls that arrive after server.stop() begins
+            # are cancelled by grpc, so let health-checking clients move away first.
+            await asyncio.sleep(self.settings.drain_seconds)
         if self._server is not None:
             await self._server.stop(grace)
         await self.service.stop()

@@ -49,6 +49,13 @@ class ServiceSettings(BaseSettings):
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
     log_json: bool = True
     grace_seconds: float = Field(10.0, gt=0, le=300, description="drain time on SIGTERM")
+    drain_seconds: float = Field(
+        0.0,
+        ge=0,
+        le=300,
+        description="on SIGTERM, keep serving this long after health turns NOT_SERVING, so"
+        " clients that health-check (the gateway) stop sending before the server stops",
+    )
     max_concurrent_rpcs: int = Field(1000, ge=1, description="excess RPCs get RESOURCE_EXHAUSTED")
     max_message_bytes: int = Field(16 * 1024 * 1024, ge=1024)
     readiness_interval_seconds: float = Field(2.0, gt=0, le=60)

@@ -1,5 +1,9 @@
 """``python -m wasmgrid.cache``: run the cache service."""
 
+from wasmgrid.common import grpc_tuning
+
+grpc_tuning.apply()  # before anything imports grpc
+
 from wasmgrid.cache.service import create_service
 from wasmgrid.cache.settings import CacheSettings
 from wasmgrid.common.server import run

@@ -7,6 +7,10 @@ grace → clients close → exit 0. SIGHUP reloads the routes file.
 
 from __future__ import annotations
 
+from wasmgrid.common import grpc_tuning
+
+grpc_tuning.apply()  # before anything imports grpc
+
 import asyncio
 import logging
 import signal

@@ -1,5 +1,9 @@
 """``python -m wasmgrid.monitor``: run the monitor service."""
 
+from wasmgrid.common import grpc_tuning
+
+grpc_tuning.apply()  # before anything imports grpc
+
 from wasmgrid.common.server import run
 from wasmgrid.monitor.service import MonitorService
 from wasmgrid.monitor.settings import MonitorSettings

@@ -1,5 +1,10 @@
 """``python -m wasmgrid.runtime``: serve the runtime (one or several worker processes)."""
 
+from wasmgrid.common import grpc_tuning
+
+grpc_tuning.apply()  # before anything imports grpc
+
 from wasmgrid.runtime.supervisor import main
 
-main()
+if __name__ == "__main__":
+    main()

@@ -157,7 +157,7 @@ class Supervisor:
         for proc in self.procs.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + self.settings.grace_seconds + 5
+        deadline = time.monotonic() + self.settings.drain_seconds + self.settings.grace_seconds + 5
         worst = 0
         for proc in self.procs.values():
             try:
