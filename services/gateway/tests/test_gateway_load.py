@@ -105,13 +105,19 @@ async def _runtime_process(infra: Any, port: int) -> asyncio.subprocess.Process:
             await asyncio.sleep(0.1)
 
 
-async def test_replica_killed_under_load(start_gateway: Any, infra: Any, poll: Any) -> None:
-    a = infra.runtime
+async def _load_while(
+    start_gateway: Any, infra: Any, poll: Any, sig: signal.Signals, seconds: float = 3.0
+) -> tuple[Any, list[tuple[int, float, int]], float]:
+    """8 clients call hello through a gateway over two runtime replicas for `seconds`;
+    after 1 s the second replica's whole process group gets `sig`.
+
+    Returns the gateway, each call as (client, started, status), and when `sig` was sent.
+    """
     port = _free_port()
     proc = await _runtime_process(infra, port)
     try:
         gw = await start_gateway(
-            runtime_targets=f"{a.runner.address},127.0.0.1:{port}",
+            runtime_targets=f"{infra.runtime.runner.address},127.0.0.1:{port}",
             balancer_policy="round_robin",
             health_check_interval_seconds=0.2,
         )
@@ -120,10 +126,9 @@ async def test_replica_killed_under_load(start_gateway: Any, infra: Any, poll: A
             return bool(gw.gateway.pool.healthy_count() == 2)
 
         await poll(both_healthy, "both runtime replicas to be healthy", 30)
-        concurrency = 8
-        results: list[tuple[int, float, int]] = []  # (client, started, status)
-        stop_at = time.monotonic() + 3.0
-        killed_at = 0.0
+        results: list[tuple[int, float, int]] = []
+        stop_at = time.monotonic() + seconds
+        signalled_at = 0.0
 
         async def client(n: int) -> None:
             while time.monotonic() < stop_at:
@@ -132,25 +137,30 @@ async def test_replica_killed_under_load(start_gateway: Any, infra: Any, poll: A
                     await resp.read()
                     results.append((n, started, resp.status))
 
-        async def killer() -> None:
-            nonlocal killed_at
+        async def signaller() -> None:
+            nonlocal signalled_at
             await asyncio.sleep(1.0)
-            killed_at = time.monotonic()
-            os.killpg(proc.pid, signal.SIGKILL)  # the supervisor and its workers at once
+            signalled_at = time.monotonic()
+            os.killpg(proc.pid, sig)  # the supervisor and its workers at once
             await proc.wait()
 
-        await asyncio.gather(killer(), *(client(n) for n in range(concurrency)))
+        await asyncio.gather(signaller(), *(client(n) for n in range(8)))
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         await proc.wait()
-    failures = [(n, t, s) for n, t, s in results if s != 200]
     assert len(results) > 50, len(results)
+    return gw, results, signalled_at
+
+
+async def test_replica_killed_under_load(start_gateway: Any, infra: Any, poll: Any) -> None:
+    gw, results, killed_at = await _load_while(start_gateway, infra, poll, signal.SIGKILL)
+    failures = [(n, t, s) for n, t, s in results if s != 200]
     # Only the calls in flight when the replica died may fail: each client has one call
     # at a time, so at most one failure per client. A call sent in the moment before the
     # gateway's transport sees the connection reset is in flight too (it may have been
     # written to the dead socket), hence "per client", not "started before the kill".
-    per_client = [sum(1 for f in failures if f[0] == n) for n in range(concurrency)]
+    per_client = [sum(1 for f in failures if f[0] == n) for n in range(8)]
     assert max(per_client) <= 1, failures
     assert all(t >= killed_at - 0.5 for _, t, _ in failures), (killed_at, failures)
     # Once the gateway knows, everything succeeds on the surviving replica.
@@ -161,6 +171,16 @@ async def test_replica_killed_under_load(start_gateway: Any, infra: Any, poll: A
         return bool(gw.gateway.pool.healthy_count() == 1)
 
     await poll(marked_down, "the killed replica to be marked unhealthy", 10)
+
+
+async def test_replica_stopped_gracefully_under_load_fails_nothing(
+    start_gateway: Any, infra: Any, poll: Any
+) -> None:
+    # SIGTERM, as Kubernetes stops a pod: the runtime turns NOT_SERVING and keeps
+    # serving for its drain period (3 s by default), the gateway's health checks move
+    # the traffic to the other replica, then the runtime stops. No call fails.
+    _, results, _ = await _load_while(start_gateway, infra, poll, signal.SIGTERM, seconds=5.0)
+    assert all(s == 200 for _, _, s in results), [r for r in results if r[2] != 200]
 
 
 def _free_port() -> int:
