@@ -248,3 +248,23 @@ async def test_tail_calls_are_enabled(runtime: Runtime) -> None:
         )
     )
     assert r.outcome == pb.OUTCOME_OK and r.results[0].i64 == 42
+
+
+async def test_a_full_instance_pool_is_resource_exhausted_not_a_trap(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = await make_runtime(max_concurrent=1)  # 18 pooled slots
+    engine = rt.service.engine
+    tiny = wasmtime.Module(engine, "(module (memory 1))")
+    held = []
+    for _ in range(18):  # take every slot, as instances still alive elsewhere would
+        store = wasmtime.Store(engine)
+        held.append((store, wasmtime.Instance(store, tiny, [])))
+    module = inline(wat("canary.wat"))
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await rt.stub.Invoke(pb.InvokeRequest(module=module))
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "no free instance slot" in (info.value.details() or "")
+    held.clear()  # slots come back: the next call runs
+    r = await rt.stub.Invoke(pb.InvokeRequest(module=module))
+    assert (r.outcome, r.output.stdout) == (pb.OUTCOME_OK, b"1\n")

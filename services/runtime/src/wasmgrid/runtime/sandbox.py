@@ -24,6 +24,7 @@ from wasmtime._exportable import AsExtern
 from wasmtime._extern import wrap_extern
 from wasmtime._func import enter_wasm
 
+from wasmgrid.common.errors import ResourceExhausted
 from wasmgrid.runtime.engine import MAX_TABLES, Interrupt, attach_interrupt
 from wasmgrid.runtime.limits import WASM_PAGE, AppliedLimits
 
@@ -380,6 +381,24 @@ def classify(
     return Outcome.TRAP, 0, message
 
 
+#: wasmtime's refusal when every pooled slot of a kind is taken.
+_POOL_FULL = "maximum concurrent limit of"
+
+
+def _instantiate(compiled: CompiledModule, store: wasmtime.Store) -> wasmtime.Instance:
+    """An instance of `compiled`; a full instance pool is the runtime's state, not the
+    guest's fault, so it is RESOURCE_EXHAUSTED (retry later or elsewhere), not a trap."""
+    try:
+        return compiled.pre.instantiate(store)
+    except wasmtime.WasmtimeError as exc:
+        if _POOL_FULL in str(exc):
+            raise ResourceExhausted(
+                f"no free instance slot on this runtime ({exc}); the pool holds 2 x"
+                " WASMGRID_RUNTIME_MAX_CONCURRENT + 16; retry later or on another replica"
+            ) from None
+        raise
+
+
 def execute(
     engine: wasmtime.Engine,
     compiled: CompiledModule,
@@ -421,7 +440,7 @@ def execute(
     results: list[Value] = []
     error: BaseException | None = None
     try:
-        instance = compiled.pre.instantiate(store)
+        instance = _instantiate(compiled, store)
         functions = compiled.functions
         if spec.function is None:
             _run_void(store, _func(store, instance, "_start"), functions.get("_start"))
