@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import resource
+import subprocess
+import sys
 from pathlib import Path
 
 import grpc
@@ -268,3 +271,35 @@ async def test_a_full_instance_pool_is_resource_exhausted_not_a_trap(
     held.clear()  # slots come back: the next call runs
     r = await rt.stub.Invoke(pb.InvokeRequest(module=module))
     assert (r.outcome, r.output.stdout) == (pb.OUTCOME_OK, b"1\n")
+
+
+_POOL_UNDER_LIMIT = """
+import sys, tempfile
+from wasmgrid.runtime.service import RuntimeService
+from wasmgrid.runtime.settings import RuntimeSettings
+service = RuntimeService(RuntimeSettings(data_dir=tempfile.mkdtemp(), max_concurrent=8))
+print("slots", service.options.pool_slots)
+"""
+
+
+@pytest.mark.parametrize(("limit_gib", "slots"), [(None, 32), (24, 0)])
+def test_pool_too_big_for_the_address_space_limit_falls_back(
+    limit_gib: int | None, slots: int
+) -> None:
+    # wasmtime reserves the whole pool up front and aborts the process when it cannot:
+    # under `ulimit -v` the runtime allocates per call instead, and says so.
+    def limit() -> None:
+        if limit_gib is not None:
+            size = limit_gib * 1024**3
+            resource.setrlimit(resource.RLIMIT_AS, (size, size))
+
+    done = subprocess.run(
+        [sys.executable, "-c", _POOL_UNDER_LIMIT],
+        preexec_fn=limit,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"slots {slots}" in done.stdout
+    assert ("ulimit -v" in done.stderr) == (limit_gib is not None)

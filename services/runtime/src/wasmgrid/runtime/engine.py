@@ -21,6 +21,7 @@ import importlib.metadata
 import logging
 import os
 import platform
+import resource
 import threading
 import time
 from dataclasses import dataclass
@@ -114,6 +115,25 @@ def create_engine(options: EngineOptions) -> wasmtime.Engine:
     if options.pool_slots > 0:
         _use_pooling(cfg, options)
     return wasmtime.Engine(cfg)
+
+
+#: Address space one pooled slot reserves: wasmtime's 4 GiB memory reservation plus its
+#: guard and the slot's tables, rounded up.
+SLOT_ADDRESS_SPACE = 4 * 1024**3 + 256 * 1024**2
+#: Address space left for everything else in the process (Python, grpc, code, heaps).
+OTHER_ADDRESS_SPACE = 16 * 1024**3
+
+
+def pool_fits(slots: int) -> bool:
+    """Whether `slots` pooled slots fit the process's address-space limit (``ulimit -v``).
+
+    wasmtime reserves the whole pool when the engine is created and aborts the process
+    (a panic inside its C API) when the reservation fails, so this is checked first.
+    """
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        return True
+    return slots * SLOT_ADDRESS_SPACE + OTHER_ADDRESS_SPACE <= soft
 
 
 def _use_pooling(cfg: wasmtime.Config, options: EngineOptions) -> None:

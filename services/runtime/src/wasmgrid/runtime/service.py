@@ -23,7 +23,13 @@ from wasmgrid.api.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from wasmgrid.common.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument
 from wasmgrid.common.server import Service
 from wasmgrid.common.telemetry import start_span
-from wasmgrid.runtime.engine import EngineOptions, EpochTicker, create_engine, engine_fingerprint
+from wasmgrid.runtime.engine import (
+    EngineOptions,
+    EpochTicker,
+    create_engine,
+    engine_fingerprint,
+    pool_fits,
+)
 from wasmgrid.runtime.fetch import Fetcher, MarketplaceFetcher
 from wasmgrid.runtime.limits import AppliedLimits, LimitPolicy, LimitValues, resolve_limits
 from wasmgrid.runtime.metrics import EXECUTION_SECONDS, FUEL_CONSUMED, INVOCATIONS
@@ -375,11 +381,19 @@ class RuntimeService(Service):
         self.settings = settings
         self.policy = _policy(settings)
         self._fetcher_override = fetcher
+        # Calls at once, plus thread-lane calls a backstop timeout gave up on that still
+        # hold their instance until the guest stops, plus a margin.
+        slots = 2 * settings.max_concurrent + 16 if settings.pooling else 0
+        if slots and not pool_fits(slots):
+            log.warning(
+                "address-space limit (ulimit -v) too small for %d pooled instance slots;"
+                " allocating instances per call instead (WASMGRID_RUNTIME_POOLING)",
+                slots,
+            )
+            slots = 0
         self.options = EngineOptions(
             stack_bytes=settings.stack_bytes,
-            # Calls at once, plus thread-lane calls a backstop timeout gave up on that
-            # still hold their instance until the guest stops, plus compile-time checks.
-            pool_slots=2 * settings.max_concurrent + 16 if settings.pooling else 0,
+            pool_slots=slots,
             pool_memory_bytes=settings.max_memory_bytes,
             pool_table_elements=settings.max_table_elements,
         )
