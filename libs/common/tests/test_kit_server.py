@@ -320,3 +320,14 @@ def test_services_run_on_the_configured_event_loop() -> None:
 async def test_the_test_suite_runs_on_uvloop_like_the_services() -> None:
     # conftest.py's loop factory: the tests exercise the loop production uses.
     assert type(asyncio.get_running_loop()).__module__.startswith("uvloop")
+
+
+def test_metric_children_are_resolved_once() -> None:
+    from prometheus_client import CollectorRegistry, Counter
+
+    from wasmgrid.common.metrics import child
+
+    counter = Counter("kit_test_children_total", "test", ["kind"], registry=CollectorRegistry())
+    assert child(counter, "a") is child(counter, "a") is counter.labels("a")
+    child(counter, "a").inc()
+    assert counter.labels("a")._value.get() == 1

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import threading
+from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client.metrics import MetricWrapperBase
 
 #: Latency buckets (seconds) sized for loopback RPCs: 100 µs .. 30 s.
 LATENCY_BUCKETS = (
@@ -27,6 +30,18 @@ LATENCY_BUCKETS = (
     10.0,
     30.0,
 )
+
+
+@functools.cache
+def child(metric: MetricWrapperBase, *labels: str) -> Any:
+    """``metric.labels(*labels)``, resolved once per label set.
+
+    A ``labels()`` lookup validates and locks on every call, which adds up on a request
+    path. Only for label sets that are bounded by construction (modes, outcomes, fixed
+    upstreams): the cache keeps every set it has seen.
+    """
+    return metric.labels(*labels)
+
 
 GRPC_STARTED = Counter(
     "grpc_server_started_total",

@@ -25,7 +25,7 @@ from wasmgrid.gateway.api import OPERATIONS, json_response
 from wasmgrid.gateway.invoke import Target, serve, target_for_route
 from wasmgrid.gateway.openapi import Operation, build_document
 from wasmgrid.gateway.problem import Problem
-from wasmgrid.gateway.routes import RESERVED_PREFIXES
+from wasmgrid.gateway.routes import RESERVED_PREFIXES, RouteTable
 from wasmgrid.gateway.state import GATEWAY, Gateway
 
 log = logging.getLogger(__name__)
@@ -128,31 +128,32 @@ async def _reserved_miss(request: web.Request) -> web.HTTPException:
 STATIC_MATCH_MEMO = 1024
 
 
+def _route_target(table: RouteTable, host: str, method: str, path: str) -> tuple[Target, str]:
+    """The target and metric label of the route for host/method/path, or 404/405."""
+    result = table.match(host, method, path)
+    if result.match is None:
+        if result.allowed:
+            allowed = ", ".join(sorted(result.allowed))
+            raise Problem(
+                405,
+                f"method {method} is not allowed on {path}; allowed: {allowed}",
+                headers={"Allow": allowed},
+            )
+        raise Problem(404, f"no route matches {method} {path}")
+    m = result.match
+    target = target_for_route(m.route, m.params, m.path_info, m.script_name)
+    found = (target, "route:" + m.route.name)
+    if not m.params and not m.path_info:  # static: worth remembering
+        if len(table.memo) >= STATIC_MATCH_MEMO:
+            table.memo.clear()
+        table.memo[(host, method, path)] = found
+    return found
+
+
 async def _custom_route(request: web.Request, gw: Gateway) -> tuple[web.StreamResponse, str]:
     table = gw.routes.table
     key = (request.host or "", request.method, request.path)
-    remembered: tuple[Target, str] | None = table.memo.get(key)
-    if remembered is None:
-        result = table.match(*key)
-        if result.match is None:
-            if result.allowed:
-                allowed = ", ".join(sorted(result.allowed))
-                raise Problem(
-                    405,
-                    f"method {request.method} is not allowed on {request.path}; allowed: {allowed}",
-                    headers={"Allow": allowed},
-                )
-            raise Problem(404, f"no route matches {request.method} {request.path}")
-        m = result.match
-        remembered = (
-            target_for_route(m.route, m.params, m.path_info, m.script_name),
-            "route:" + m.route.name,
-        )
-        if not m.params and not m.path_info:
-            if len(table.memo) >= STATIC_MATCH_MEMO:
-                table.memo.clear()
-            table.memo[key] = remembered
-    target, label = remembered
+    target, label = table.memo.get(key) or _route_target(table, *key)
     request[ROUTE_LABEL] = label
     return await serve(gw, request, target), label
 

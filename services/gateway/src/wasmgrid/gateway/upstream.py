@@ -33,7 +33,7 @@ from wasmgrid.api.marketplace.v1 import marketplace_pb2, marketplace_pb2_grpc
 from wasmgrid.api.monitor.v1 import monitor_pb2_grpc
 from wasmgrid.api.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from wasmgrid.common.channel import create_channel
-from wasmgrid.common.metrics import LATENCY_BUCKETS
+from wasmgrid.common.metrics import LATENCY_BUCKETS, child
 from wasmgrid.gateway.balancer import Balancer, Endpoint, OutlierConfig, RetryBudget, snapshot
 from wasmgrid.gateway.settings import GatewaySettings, parse_targets
 
@@ -96,9 +96,6 @@ def _transport_failure(err: grpc.aio.AioRpcError) -> bool:
     return err.code() == grpc.StatusCode.UNAVAILABLE
 
 
-_LATENCY_CHILDREN: dict[tuple[str, str, str], Any] = {}
-
-
 async def timed(upstream: str, method: str, call: Awaitable[T]) -> T:
     """Await a gRPC call, recording its latency by upstream, method and code."""
     start = time.perf_counter()
@@ -109,11 +106,8 @@ async def timed(upstream: str, method: str, call: Awaitable[T]) -> T:
         code = err.code().name
         raise
     finally:
-        key = (upstream, method, code)  # bounded: fixed upstreams, methods and codes
-        child = _LATENCY_CHILDREN.get(key)
-        if child is None:
-            child = _LATENCY_CHILDREN[key] = UPSTREAM_LATENCY.labels(*key)
-        child.observe(time.perf_counter() - start)
+        # Bounded: fixed upstreams, methods and status codes.
+        child(UPSTREAM_LATENCY, upstream, method, code).observe(time.perf_counter() - start)
 
 
 class NoReplica(Exception):

@@ -9,11 +9,11 @@ import logging
 import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import wasmtime
 
 from wasmgrid.common.errors import ResourceExhausted
+from wasmgrid.common.metrics import child
 from wasmgrid.runtime.engine import Interrupt
 from wasmgrid.runtime.limits import AppliedLimits
 from wasmgrid.runtime.metrics import IN_FLIGHT, LANES, REJECTED
@@ -41,12 +41,6 @@ LONG_AFTER_SPILLS = 2
 RETRY_INLINE_EVERY = 16
 #: Modules whose spill streak is remembered (least recently spilled dropped).
 MAX_TRACKED_MODULES = 4096
-
-
-@functools.cache
-def _lane(lane: str) -> Any:
-    """The lane counter's child, resolved once (a ``labels()`` lookup per call adds up)."""
-    return LANES.labels(lane)
 
 
 class ExecutionPool:
@@ -154,16 +148,16 @@ class ExecutionPool:
             if result is not None:
                 self._release(None)
                 self._spills.pop(compiled.digest, None)
-                _lane("inline").inc()
+                child(LANES, "inline").inc()
                 return result
             self._note_spill(compiled.digest)
-            _lane("spilled").inc()
+            child(LANES, "spilled").inc()
             spent = time.monotonic() - started
             result = await self._on_thread(compiled, spec, limits, max(0.001, timeout - spent))
             # The caller's wall clock includes the attempt; fuel is the run that answered.
             result.wall_seconds += spent
             return result
-        _lane("thread").inc()
+        child(LANES, "thread").inc()
         return await self._on_thread(compiled, spec, limits, timeout)
 
     async def _on_thread(

@@ -393,8 +393,8 @@ def _instantiate(compiled: CompiledModule, store: wasmtime.Store) -> wasmtime.In
     except wasmtime.WasmtimeError as exc:
         if _POOL_FULL in str(exc):
             raise ResourceExhausted(
-                f"no free instance slot on this runtime ({exc}); the pool holds 2 x"
-                " WASMGRID_RUNTIME_MAX_CONCURRENT + 16; retry later or on another replica"
+                f"no free instance slot on this runtime ({exc}; WASMGRID_RUNTIME_MAX_CONCURRENT"
+                " sizes the pool); retry later or on another replica"
             ) from None
         raise
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import logging
 import os
@@ -21,6 +20,7 @@ from opentelemetry import trace
 
 from wasmgrid.api.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from wasmgrid.common.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument
+from wasmgrid.common.metrics import child
 from wasmgrid.common.server import Service
 from wasmgrid.common.telemetry import start_span
 from wasmgrid.runtime.engine import (
@@ -132,17 +132,6 @@ def _limit_values(msg: runtime_pb2.Limits) -> LimitValues:
     )
 
 
-@functools.cache
-def _invocations(mode: str, outcome: str) -> Any:
-    """Metric children resolved once per label set (modes x outcomes: a handful)."""
-    return INVOCATIONS.labels(mode, outcome)
-
-
-@functools.cache
-def _execution_seconds(mode: str) -> Any:
-    return EXECUTION_SECONDS.labels(mode)
-
-
 class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
     """Translates RuntimeService RPCs to the loader, the pool and the stats table."""
 
@@ -205,8 +194,8 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
             result = await self.svc.pool.run(loaded.module, spec, limits, limits.timeout_ms / 1000)
             span.set_attribute("wasm.outcome", result.outcome.name)
             span.set_attribute("wasm.fuel_consumed", result.fuel_consumed)
-        _invocations(mode, result.outcome.name).inc()
-        _execution_seconds(mode).observe(result.wall_seconds)
+        child(INVOCATIONS, mode, result.outcome.name).inc()
+        child(EXECUTION_SECONDS, mode).observe(result.wall_seconds)
         FUEL_CONSUMED.observe(result.fuel_consumed)
         self.svc.stats.record(
             digest, name, result.outcome, result.wall_seconds, result.fuel_consumed
