@@ -67,8 +67,9 @@ def test_sigterm_stops_everything_and_data_persists(dev_stack_factory: Any) -> N
         assert not port_open("127.0.0.1", port), port
     assert not (stack.data_dir / "dev.json").exists()
     token = (stack.data_dir / "admin-token").read_text()
-    # Up again on the same data: same admin token, examples already there (persisted in PG).
-    again = dev_stack_factory.start(stack.data_dir, stack.offset)
+    # Up again on the same data (on other ports, so a port taken meanwhile cannot fail it):
+    # same admin token, examples already there (persisted in PG).
+    again = dev_stack_factory.start(stack.data_dir)
     assert (again.data_dir / "admin-token").read_text() == token
     assert "examples/hello@1.0.0 (already there)" in "\n".join(again.output)
     assert dev_stack_factory.stop(again) == 0, "\n".join(again.output)

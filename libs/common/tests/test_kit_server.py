@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import urllib.request
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -19,7 +20,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from wasmgrid.common.channel import create_channel
 from wasmgrid.common.errors import InvalidArgument
-from wasmgrid.common.server import Service, ServiceRunner, run_on_loop
+from wasmgrid.common.server import Service, ServiceRunner, StartupError, run_on_loop
 from wasmgrid.common.settings import ServiceSettings
 from wasmgrid.common.testing import poll_until
 
@@ -219,6 +220,58 @@ async def test_drain_keeps_serving_while_not_serving_then_stops() -> None:
         assert service.stopped
     finally:
         await channel.close(None)
+
+
+class StartCounting(ProbeService):
+    """Counts start() calls; fails its start when told to."""
+
+    def __init__(self, fail_start: bool = False) -> None:
+        super().__init__()
+        self.starts = 0
+        self.fail_start = fail_start
+
+    async def start(self) -> None:
+        self.starts += 1
+        if self.fail_start:
+            raise ConnectionRefusedError("database at 127.0.0.1:1 refused")
+
+
+@pytest.mark.parametrize("port", ["grpc_port", "metrics_port"])
+async def test_a_taken_port_fails_start_with_one_clear_error_before_opening_anything(
+    port: str,
+) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        service = StartCounting()
+        runner = ServiceRunner(service, settings(**{port: taken}))
+        with pytest.raises(StartupError) as err:
+            await runner.start()
+    kind = "gRPC" if port == "grpc_port" else "metrics"
+    assert str(err.value).startswith(
+        f"cannot bind {kind} port 127.0.0.1:{taken}: Address already in use"
+    )
+    assert service.starts == 0  # no pool or client was opened
+    if port == "metrics_port":  # the gRPC port bound first was let go again
+        assert runner.grpc_port
+        assert_free(runner.grpc_port)
+
+
+def assert_free(port: int) -> None:
+    with socket.socket() as again:
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        again.bind(("127.0.0.1", port))
+
+
+async def test_a_failed_service_start_releases_what_it_opened() -> None:
+    service = StartCounting(fail_start=True)
+    runner = ServiceRunner(service, settings())
+    with pytest.raises(ConnectionRefusedError):
+        await runner.start()
+    assert service.starts == 1 and service.stopped  # stop() released its part
+    assert_free(runner.grpc_port)  # and both ports are free again
+    assert_free(runner.metrics_port)
 
 
 async def test_concurrency_limit_answers_resource_exhausted() -> None:

@@ -65,6 +65,26 @@ def test_bad_value_exits_with_one_line_naming_variable_and_value(
     assert var in err and repr(value) in err
 
 
+class NeedsDatabase(ServiceSettings):
+    model_config = service_config("DEMO")
+    database_url: str = Field(validation_alias=shared_env("DEMO", "database_url", DATABASE_URL_ENV))
+
+
+def test_missing_setting_names_both_variables_that_can_set_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("WASMGRID_DATABASE_URL", raising=False)
+    monkeypatch.delenv("WASMGRID_DEMO_DATABASE_URL", raising=False)
+    with pytest.raises(SystemExit) as exc:
+        load_settings(NeedsDatabase)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "wasmgrid: missing setting WASMGRID_DATABASE_URL or WASMGRID_DEMO_DATABASE_URL:"
+        " it is required"
+    )
+
+
 def test_json_log_line_carries_trace_and_span_ids() -> None:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)

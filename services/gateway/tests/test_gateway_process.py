@@ -101,3 +101,34 @@ async def test_sighup_reloads_routes_and_sigterm_exits_zero(
             proc.kill()
             await proc.wait()
         log_file.close()
+
+
+async def test_a_taken_http_port_exits_with_one_clear_line(infra: Any) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        env = {
+            **os.environ,
+            "WASMGRID_GATEWAY_HTTP_PORT": str(port),
+            "WASMGRID_GATEWAY_GRPC_PORT": str(_free_port()),
+            "WASMGRID_GATEWAY_RUNTIME_TARGETS": infra.runtime.runner.address,
+            "WASMGRID_GATEWAY_MARKETPLACE_ADDR": infra.market.address,
+            "WASMGRID_GATEWAY_CACHE_ADDR": infra.cache.address,
+            "WASMGRID_GATEWAY_MONITOR_ADDR": "",
+        }
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "wasmgrid.gateway",
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 3, err.decode()[-2000:]
+    stderr = err.decode()
+    line = f"wasmgrid gateway: cannot bind HTTP port 127.0.0.1:{port}: Address already in use"
+    assert line + " (another process holds it; pick another port)" in stderr.splitlines()
+    assert "Traceback" not in stderr + out.decode()
+    assert "Unclosed" not in stderr + out.decode()  # its clients were closed on the way out

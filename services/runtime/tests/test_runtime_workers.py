@@ -112,3 +112,36 @@ async def test_two_workers_share_the_port_and_metrics_are_summed(tmp_path: Path)
             proc.wait()
             raise
     assert code == 0
+
+
+def test_a_taken_port_stops_the_runtime_with_one_clear_line(tmp_path: Path) -> None:
+    """One worker or a supervisor of two: exit EXIT_CANNOT_START, no restart loop, no noise."""
+    with socket.socket() as holder:  # no SO_REUSEPORT: the workers cannot join it
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        for workers in ("1", "2"):
+            env = {
+                **os.environ,
+                "WASMGRID_RUNTIME_WORKERS": workers,
+                "WASMGRID_RUNTIME_GRPC_PORT": str(port),
+                "WASMGRID_RUNTIME_METRICS_PORT": str(_free_port()),
+                "WASMGRID_RUNTIME_DATA_DIR": str(tmp_path / f"data{workers}"),
+                "WASMGRID_RUNTIME_DRAIN_SECONDS": "0",
+            }
+            done = subprocess.run(
+                [sys.executable, "-m", "wasmgrid.runtime"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert done.returncode == 3, (workers, done.stderr[-2000:])
+            why = f"cannot bind gRPC port 127.0.0.1:{port}: Address already in use"
+            assert any(
+                line.startswith(f"wasmgrid runtime: {why}") for line in done.stderr.splitlines()
+            ), done.stderr
+            assert "Traceback" not in done.stderr + done.stdout
+            if workers == "2":
+                assert "restarting" not in done.stderr  # the log lines go to stderr
+                assert "runtime worker cannot start; stopping the runtime" in done.stderr

@@ -292,8 +292,11 @@ class DevStack:
             if proc is None:
                 continue
             began = time.monotonic()
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+            if proc.poll() is not None:
+                _say(f"{service:<12} had already exited (code {proc.returncode})")
+                clean &= proc.returncode == 0
+                continue
+            proc.send_signal(signal.SIGTERM)
             try:
                 code = proc.wait(grace)
                 _say(f"{service:<12} stopped (exit {code}, {time.monotonic() - began:.1f}s)")

@@ -13,11 +13,16 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
+import errno
 import inspect
 import logging
+import os
 import signal
+import socket
+import sys
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from typing import Any, ClassVar, TypeVar
 
 import asyncpg
@@ -46,6 +51,35 @@ log = logging.getLogger(__name__)
 
 S = TypeVar("S", bound=ServiceSettings)
 T = TypeVar("T")
+
+
+#: Exit code of a process that could not start (a port taken, a resource it cannot open):
+#: retrying the same command will fail the same way, so supervisors stop instead of looping.
+EXIT_CANNOT_START = 3
+
+
+class StartupError(Exception):
+    """The service cannot start; the message names what and why, for one log line."""
+
+
+def bind_error(what: str, host: str, port: int, cause: BaseException | None = None) -> StartupError:
+    """Why `host:port` cannot be bound, probed with a plain socket when `cause` has no errno.
+
+    grpc only says "Failed to bind"; the probe recovers the kernel's reason (in use,
+    not permitted, no such address) so the operator reads it in one line.
+    """
+    code = getattr(cause, "errno", None)
+    if code is None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                code = exc.errno
+    reason = os.strerror(code) if code else f"{cause}" if cause else "bind failed"
+    hint = " (another process holds it; pick another port)" if code == errno.EADDRINUSE else ""
+    return StartupError(f"cannot bind {what} {host}:{port}: {reason}{hint}")
 
 
 class Service(abc.ABC):
@@ -393,9 +427,13 @@ class ServiceRunner:
         return bool(self._ready)
 
     async def start(self) -> None:
-        """Open the service's resources, bind, start serving and the readiness loop."""
+        """Bind the ports, open the service's resources, start serving and the readiness loop.
+
+        Ports are bound first, so a port in use fails (:class:`StartupError`) before any
+        pool or client is open; a service whose own start fails is stopped again, so what
+        it opened is released before the error propagates.
+        """
         s = self.settings
-        await self.service.start()
         kit = _KitInterceptor(
             self.service.name, tracing=self.tracing, untraced=self.service.untraced_prefixes
         )
@@ -416,14 +454,16 @@ class ServiceRunner:
         )
         for name in ["", *self._names]:
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-        self.grpc_port = server.add_insecure_port(f"{s.host}:{s.grpc_port}")
-        if self.grpc_port == 0:
-            raise OSError(f"cannot bind gRPC port {s.host}:{s.grpc_port}")
+        started = False
+        try:
+            self._bind(server)
+            started = True
+            await self.service.start()
+        except BaseException:
+            await self._abandon_start(server, stop_service=started)
+            raise
         await server.start()
         self._server = server
-        if self.serve_metrics:
-            self._metrics = MetricsServer(s.host, s.metrics_port)
-            self.metrics_port = self._metrics.port
         await self._update_readiness()
         self._readiness = asyncio.create_task(self._readiness_loop())
         log.info(
@@ -431,6 +471,37 @@ class ServiceRunner:
             self.service.name,
             extra={"grpc_port": self.grpc_port, "metrics_port": self.metrics_port},
         )
+
+    def _bind(self, server: grpc.aio.Server) -> None:
+        s = self.settings
+        try:
+            self.grpc_port = server.add_insecure_port(f"{s.host}:{s.grpc_port}")
+        except RuntimeError as exc:  # grpc >= 1.60 raises instead of returning 0
+            raise bind_error("gRPC port", s.host, s.grpc_port, exc) from None
+        if self.grpc_port == 0:
+            raise bind_error("gRPC port", s.host, s.grpc_port)
+        if self.serve_metrics:
+            try:
+                self._metrics = MetricsServer(s.host, s.metrics_port)
+            except OSError as exc:
+                raise bind_error("metrics port", s.host, s.metrics_port, exc) from None
+            self.metrics_port = self._metrics.port
+
+    async def _abandon_start(self, server: grpc.aio.Server, *, stop_service: bool) -> None:
+        """Release what a failed start opened: the service's part, the metrics port and
+        the gRPC port. A grpc.aio server that never started keeps its port until the
+        process exits; started for an instant and stopped with no grace, it lets go."""
+        if self.grpc_port:
+            await server.start()
+            await server.stop(None)
+        if self._metrics is not None:
+            self._metrics.close()
+            self._metrics = None
+        if stop_service:
+            try:
+                await self.service.stop()
+            except Exception:
+                log.exception("%s: releasing resources after a failed start", self.service.name)
 
     def _reuse_port(self) -> bool:
         return bool(getattr(self.settings, "reuse_port", False))
@@ -538,7 +609,20 @@ def run(
     configure_logging(name, settings.log_level, json_lines=settings.log_json)
     setup_telemetry(f"wasmgrid-{name}")
     runner = ServiceRunner(factory(settings), settings, serve_metrics=serve_metrics)
-    try:
+    with exit_on_startup_error(name):
         run_on_loop(serve_until_signal(runner), settings.event_loop)
+
+
+@contextlib.contextmanager
+def exit_on_startup_error(name: str) -> Iterator[None]:
+    """Around a service's main: telemetry flushed at exit, and a :class:`StartupError` as one
+    error line (log and stderr) and exit code :data:`EXIT_CANNOT_START` instead of a
+    traceback."""
+    try:
+        yield
+    except StartupError as exc:
+        log.error("%s cannot start: %s", name, exc)
+        print(f"wasmgrid {name}: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_CANNOT_START) from None
     finally:
         shutdown_telemetry()

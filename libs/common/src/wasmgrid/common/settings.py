@@ -67,21 +67,32 @@ class ServiceSettings(BaseSettings):
     )
 
 
-def _env_name(settings_cls: type[BaseSettings], loc: tuple[int | str, ...]) -> str:
+def _env_names(settings_cls: type[BaseSettings], loc: tuple[int | str, ...]) -> list[str]:
+    """The variables that set the field at `loc`, the one that is set (if any) first.
+
+    pydantic reports a field read through an alias by the alias, not the field name.
+    """
     if not loc:
-        return "?"
+        return ["?"]
     name = str(loc[0])
     field = settings_cls.model_fields.get(name)
+    if field is None:
+        field = next(
+            (
+                f
+                for f in settings_cls.model_fields.values()
+                if isinstance(f.validation_alias, AliasChoices)
+                and name in f.validation_alias.choices
+            ),
+            None,
+        )
     if field is not None and isinstance(field.validation_alias, AliasChoices):
-        for choice in field.validation_alias.choices:
-            if isinstance(choice, str) and choice in os.environ:
-                return choice
-        first = field.validation_alias.choices[0]
-        return str(first)
+        choices = [str(c) for c in field.validation_alias.choices if isinstance(c, str)]
+        return sorted(choices, key=lambda c: c not in os.environ)
     if field is not None and isinstance(field.validation_alias, str):
-        return field.validation_alias
+        return [field.validation_alias]
     prefix = str(settings_cls.model_config.get("env_prefix", ""))
-    return f"{prefix}{name}".upper()
+    return [f"{prefix}{name}".upper()]
 
 
 _SECRET_WORDS = ("key", "token", "password", "secret")
@@ -106,11 +117,16 @@ def load_settings(settings_cls: type[S], **overrides: Any) -> S:
         return settings_cls(**overrides)
     except ValidationError as exc:
         err = exc.errors()[0]
-        var = _env_name(settings_cls, err.get("loc", ()))
-        value = os.environ.get(var, err.get("input"))
-        print(
-            f"wasmgrid: invalid setting {var}={shown_value(var, value)}:"
-            f" {err.get('msg', 'invalid')}",
-            file=sys.stderr,
-        )
+        names = _env_names(settings_cls, err.get("loc", ()))
+        var = names[0]
+        if err.get("type") == "missing":
+            # The shared variable (e.g. WASMGRID_DATABASE_URL) is what most people set.
+            line = f"wasmgrid: missing setting {' or '.join(reversed(names))}: it is required"
+        else:
+            value = os.environ.get(var, err.get("input"))
+            line = (
+                f"wasmgrid: invalid setting {var}={shown_value(var, value)}:"
+                f" {err.get('msg', 'invalid')}"
+            )
+        print(line, file=sys.stderr)
         raise SystemExit(2) from None

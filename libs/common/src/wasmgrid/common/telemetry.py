@@ -93,6 +93,10 @@ def start_span(
     )
 
 
+#: The handler exporting log records over OTLP, when logs are exported.
+_log_handler: logging.Handler | None = None
+
+
 def _setup_log_export(resource: Resource) -> None:
     from opentelemetry._logs import set_logger_provider
     from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
@@ -103,8 +107,9 @@ def _setup_log_export(resource: Resource) -> None:
     logger_provider = LoggerProvider(resource=resource)
     logger_provider.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter()))
     set_logger_provider(logger_provider)
-    handler = LoggingHandler(level=logging.INFO, logger_provider=logger_provider)
-    logging.getLogger().addHandler(handler)
+    global _log_handler
+    _log_handler = LoggingHandler(level=logging.INFO, logger_provider=logger_provider)
+    logging.getLogger().addHandler(_log_handler)
 
 
 def shutdown_telemetry(timeout: float = 3.0) -> None:
@@ -113,6 +118,12 @@ def shutdown_telemetry(timeout: float = 3.0) -> None:
     An exporter whose collector is gone retries with backoff; a stopping service must
     not wait for that, so the flush runs in a daemon thread that exit does not join.
     """
+
+    # Log lines from here on (this function's own warning, objects finalized at exit) go
+    # to stdout only: an exporting handler whose provider is shut down, or whose modules
+    # are being torn down, turns each into a traceback.
+    if _log_handler is not None:
+        logging.getLogger().removeHandler(_log_handler)
 
     def flush() -> None:
         from opentelemetry._logs import get_logger_provider

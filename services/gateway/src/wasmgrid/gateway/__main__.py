@@ -22,9 +22,15 @@ import grpc
 from aiohttp import web
 
 from wasmgrid.common.logs import configure_logging
-from wasmgrid.common.server import Service, ServiceRunner, run_on_loop
+from wasmgrid.common.server import (
+    Service,
+    ServiceRunner,
+    bind_error,
+    exit_on_startup_error,
+    run_on_loop,
+)
 from wasmgrid.common.settings import load_settings
-from wasmgrid.common.telemetry import setup_telemetry, shutdown_telemetry
+from wasmgrid.common.telemetry import setup_telemetry
 from wasmgrid.gateway.app import create_app
 from wasmgrid.gateway.routes import RouteError, load_route_store
 from wasmgrid.gateway.settings import GatewaySettings
@@ -61,14 +67,22 @@ class GatewayServer:
         self.http_port = 0
 
     async def start(self) -> None:
+        """Listen on HTTP, then the health port; a failure closes what was opened."""
         s = self.gateway.settings
         await self.runner.setup()
-        site = web.TCPSite(self.runner, s.http_host, s.http_port, backlog=1024)
-        await site.start()
-        server = getattr(site, "_server", None)
-        sockets = getattr(server, "sockets", None) or []
-        self.http_port = sockets[0].getsockname()[1] if sockets else s.http_port
-        await self.health.start()
+        try:
+            site = web.TCPSite(self.runner, s.http_host, s.http_port, backlog=1024)
+            try:
+                await site.start()
+            except OSError as exc:
+                raise bind_error("HTTP port", s.http_host, s.http_port, exc) from None
+            server = getattr(site, "_server", None)
+            sockets = getattr(server, "sockets", None) or []
+            self.http_port = sockets[0].getsockname()[1] if sockets else s.http_port
+            await self.health.start()
+        except BaseException:
+            await self.runner.cleanup()
+            raise
         log.info(
             "gateway listening",
             extra={"http_port": self.http_port, "grpc_port": self.health.grpc_port},
@@ -120,10 +134,8 @@ def main() -> None:
     settings = load_settings(GatewaySettings)
     configure_logging("gateway", settings.log_level, json_lines=settings.log_json)
     setup_telemetry("wasmgrid-gateway")
-    try:
+    with exit_on_startup_error("gateway"):
         run_on_loop(_serve(settings), settings.event_loop)
-    finally:
-        shutdown_telemetry()
 
 
 if __name__ == "__main__":

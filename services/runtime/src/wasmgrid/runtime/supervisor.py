@@ -10,7 +10,9 @@ The supervisor owns the Prometheus endpoint: workers write their samples to
 ``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client multiprocess mode) and the supervisor
 serves the sum on the metrics port; counters and histograms are summed across
 workers, the in-flight gauge is a live sum, the kit's gauges keep a ``pid`` label.
-A worker that dies is restarted (at most once per second); SIGTERM/SIGINT is
+A worker that dies is restarted (at most once per second), except one that exits
+with ``EXIT_CANNOT_START`` (its port taken, say): then the supervisor stops the rest
+and exits with that code, since a restart would fail the same way. SIGTERM/SIGINT is
 forwarded to every worker, which drains within its grace period.
 """
 
@@ -28,7 +30,7 @@ import time
 from pathlib import Path
 
 from wasmgrid.common.logs import configure_logging
-from wasmgrid.common.server import run
+from wasmgrid.common.server import EXIT_CANNOT_START, bind_error, run
 from wasmgrid.common.settings import load_settings
 from wasmgrid.runtime.settings import RuntimeSettings
 from wasmgrid.runtime.store import load_or_create_key
@@ -118,7 +120,14 @@ class Supervisor:
         load_or_create_key(Path(s.data_dir), s.artifact_key)
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stopping.set())
-        server = self._serve_metrics()
+        try:
+            server = self._serve_metrics()
+        except OSError as exc:
+            shutil.rmtree(self.metrics_dir, ignore_errors=True)
+            error = bind_error("metrics port", s.host, s.metrics_port, exc)
+            log.error("runtime cannot start: %s", error)
+            print(f"wasmgrid runtime: {error}", file=sys.stderr)
+            return EXIT_CANNOT_START
         log.info(
             "runtime supervisor serving",
             extra={
@@ -136,6 +145,14 @@ class Supervisor:
                 if code is None:
                     continue
                 self._forget(proc.pid)
+                if code == EXIT_CANNOT_START:
+                    # Its own log says why (a port taken, say); a restart would fail alike.
+                    log.error(
+                        "runtime worker cannot start; stopping the runtime",
+                        extra={"worker_id": worker_id, "pid": proc.pid},
+                    )
+                    self._stop(server)
+                    return EXIT_CANNOT_START
                 log.error(
                     "runtime worker exited; restarting",
                     extra={"worker_id": worker_id, "pid": proc.pid, "exit_code": code},
