@@ -5,7 +5,7 @@ UV ?= uv
 PY := .venv/bin/python
 PROTO_OUT := libs/common/src
 PROTOS := $(shell find protos -name '*.proto' | sort)
-SRC := libs services tests bench scripts conftest.py
+SRC := libs services tests bench scripts deploy conftest.py
 
 .PHONY: install up test check fmt protos check-protos examples bench lint typecheck clean
 
@@ -29,7 +29,7 @@ lint: install
 typecheck: install
 	.venv/bin/mypy $(SRC)
 
-check: lint typecheck check-protos
+check: lint typecheck check-protos deploy-check
 
 fmt: install
 	.venv/bin/ruff check --fix $(SRC)
@@ -49,3 +49,5 @@ bench: install
 
 clean:
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache
+
+include deploy/k8s/k8s.mk

@@ -20,7 +20,13 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from wasmgrid.common.channel import create_channel
 from wasmgrid.common.errors import InvalidArgument
-from wasmgrid.common.server import Service, ServiceRunner, StartupError, run_on_loop
+from wasmgrid.common.server import (
+    LIVENESS_SERVICE,
+    Service,
+    ServiceRunner,
+    StartupError,
+    run_on_loop,
+)
 from wasmgrid.common.settings import ServiceSettings
 from wasmgrid.common.testing import poll_until
 
@@ -125,6 +131,34 @@ async def test_health_follows_readiness_of_dependencies(probe: Probe) -> None:
         return bool(await health(channel) == SERVING)
 
     await poll_until(serving, "SERVING once the dependency is back")
+
+
+async def test_liveness_stays_serving_while_a_dependency_is_down(probe: Probe) -> None:
+    service, _, channel = probe
+    service.ready_reason = "database unreachable"
+
+    async def not_ready() -> bool:
+        return bool(await health(channel) == NOT_SERVING)
+
+    await poll_until(not_ready, "NOT_SERVING while a dependency is down")
+    assert await health(channel, LIVENESS_SERVICE) == SERVING
+
+
+async def test_liveness_turns_not_serving_on_shutdown() -> None:
+    runner = ServiceRunner(ProbeService(), settings(drain_seconds=1.0))
+    await runner.start()
+    channel = create_channel(runner.address, default_timeout=5)
+    try:
+        assert await health(channel, LIVENESS_SERVICE) == SERVING
+        stopping = asyncio.ensure_future(runner.stop(grace=1))
+
+        async def not_alive() -> bool:
+            return bool(await health(channel, LIVENESS_SERVICE) == NOT_SERVING)
+
+        await poll_until(not_alive, "liveness NOT_SERVING during the drain")
+        await stopping
+    finally:
+        await channel.close(None)
 
 
 async def test_service_error_maps_to_status_with_message(probe: Probe) -> None:

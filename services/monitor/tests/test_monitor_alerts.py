@@ -267,6 +267,20 @@ async def test_shipped_rules_are_loaded_and_read_only(start_monitor: StartMonito
     assert code == grpc.StatusCode.ALREADY_EXISTS
 
 
+def test_every_shipped_ratio_rule_groups_both_sides_alike() -> None:
+    """A ratio matches series with equal labels (here and in PromQL): a numerator grouped by
+    more labels than its denominator matches nothing, and the rule could never fire."""
+    from wasmgrid.monitor.rules import load_rules_file
+    from wasmgrid.monitor.settings import DEFAULT_RULES_FILE
+
+    ratios = [r for r in load_rules_file(DEFAULT_RULES_FILE) if r.expression.denominator]
+    assert ratios
+    for rule in ratios:
+        denominator = rule.expression.denominator
+        assert denominator is not None
+        assert set(rule.expression.query.group_by) == set(denominator.group_by), rule.name
+
+
 async def test_silence_validation(start_monitor: StartMonitor) -> None:
     m = await start_monitor()
     code, msg = await _code(m.stub.CreateSilence(pb.CreateSilenceRequest(comment="no matchers")))

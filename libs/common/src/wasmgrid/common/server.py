@@ -57,6 +57,11 @@ T = TypeVar("T")
 #: retrying the same command will fail the same way, so supervisors stop instead of looping.
 EXIT_CANNOT_START = 3
 
+#: grpc.health.v1 service name that answers SERVING from the moment the server serves
+#: until shutdown, whatever the dependencies: a liveness probe (Kubernetes ``grpc.service``)
+#: asks this one, so a database outage makes a replica unready but never restarts it.
+LIVENESS_SERVICE = "liveness"
+
 
 class StartupError(Exception):
     """The service cannot start; the message names what and why, for one log line."""
@@ -464,6 +469,7 @@ class ServiceRunner:
             raise
         await server.start()
         self._server = server
+        await self.health.set(LIVENESS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
         await self._update_readiness()
         self._readiness = asyncio.create_task(self._readiness_loop())
         log.info(
