@@ -1,55 +1,78 @@
-"""The `wasmgrid` command."""
+"""The `wasmgrid` command: publish, find and run WebAssembly modules; run the suite locally."""
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
-from pathlib import Path
 
-from wasmgrid.cli import devstack
+import click
+
+from wasmgrid.cli import cmd_account, cmd_dev, cmd_invoke, cmd_new, cmd_ops, cmd_registry
+from wasmgrid.cli.app import WasmgridGroup, connection_options
+
+EPILOG = """\b
+Connection: --url/--token, else WASMGRID_URL/WASMGRID_TOKEN, else the profile
+(--profile, WASMGRID_PROFILE, or the default) in $XDG_CONFIG_HOME/wasmgrid/config.toml,
+else http://127.0.0.1:8080. Exit codes: 0 ok, 1 refused by the server, 2 usage,
+3 server unreachable; run/call exit with the module's outcome.
+"""
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wasmgrid", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    dev = sub.add_parser("dev", help="run the whole suite on this machine")
-    dev_sub = dev.add_subparsers(dest="action", required=True)
-    for name, help_text in (
-        ("up", "start embedded PostgreSQL/Redis and the five services; Ctrl-C stops all"),
-        ("status", "print each service's grpc.health.v1 status"),
-        ("down", "stop a running `dev up`"),
-    ):
-        p = dev_sub.add_parser(name, help=help_text)
-        p.add_argument(
-            "--data-dir",
-            type=Path,
-            default=Path(os.environ.get("WASMGRID_DEV_DATA_DIR", ".wasmgrid")),
-            help="where data, logs and secrets live (default .wasmgrid, env WASMGRID_DEV_DATA_DIR)",
-        )
-        p.add_argument(
-            "--port-offset",
-            type=int,
-            default=int(os.environ.get("WASMGRID_DEV_PORT_OFFSET", "0")),
-            help="add N to every default port (env WASMGRID_DEV_PORT_OFFSET)",
-        )
-        if name == "up":
-            p.add_argument("--timeout", type=float, default=60.0, help="seconds to reach SERVING")
-            p.add_argument(
-                "--no-examples", action="store_true", help="do not publish the example modules"
-            )
-    return parser
+@click.group(
+    cls=WasmgridGroup,
+    epilog=EPILOG,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(package_name="wasmgrid-cli", prog_name="wasmgrid")
+@connection_options
+def cli() -> None:
+    """Publish, discover and run WebAssembly modules on a wasmgrid gateway.
+
+    \b
+    wasmgrid new c-wagi hello && cd hello && make       a module project
+    wasmgrid run ./hello.wasm                            run it here, no server
+    wasmgrid login                                       save a gateway and token
+    wasmgrid publish hello.wasm alice/hello@0.1.0        publish it
+    wasmgrid run alice/hello --input - <<< hi            run it on the gateway
+    """
+
+
+_SECTIONS = (
+    cmd_account.login,
+    cmd_account.logout,
+    cmd_account.whoami,
+    cmd_account.users,
+    cmd_account.tokens,
+    cmd_registry.publish,
+    cmd_registry.search,
+    cmd_registry.info,
+    cmd_registry.versions,
+    cmd_registry.download,
+    cmd_registry.yank,
+    cmd_registry.unyank,
+    cmd_registry.rate,
+    cmd_registry.stats,
+    cmd_invoke.run,
+    cmd_invoke.call,
+    cmd_ops.status,
+    cmd_ops.alerts,
+    cmd_ops.trace,
+    cmd_ops.routes,
+    cmd_ops.cache,
+    cmd_new.new,
+    cmd_dev.dev,
+    cmd_dev.completion,
+)
+for command in _SECTIONS:
+    cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `wasmgrid` console script."""
-    args = _parser().parse_args(argv)
-    ports = devstack.Ports.with_offset(args.port_offset)
-    if args.action == "up":
-        return devstack.up(args.data_dir, ports, timeout=args.timeout, publish=not args.no_examples)
-    if args.action == "status":
-        return devstack.status(args.data_dir, ports)
-    return devstack.down(args.data_dir)
+    """Entry point of the `wasmgrid` console script; returns the exit code."""
+    try:
+        cli.main(args=argv, prog_name="wasmgrid", standalone_mode=True)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0
 
 
 if __name__ == "__main__":

@@ -129,7 +129,8 @@ class Client:
             return UnreachableError(self.base_url, "no answer in time")
         reason = str(exc) or type(exc).__name__
         if isinstance(exc, aiohttp.ClientConnectorError):
-            reason = exc.strerror or reason
+            errno = exc.os_error.errno
+            reason = os.strerror(errno) if errno else exc.strerror or reason
         return UnreachableError(self.base_url, reason)
 
     async def _send(
@@ -190,7 +191,7 @@ class Client:
         status, hdrs, data = await self._send(
             method,
             f"/v1/run/{module_path(module)}{suffix}",
-            data=body,
+            data=body or None,  # no body, no Content-Type: a GET stays a plain GET
             params=query,
             headers=headers,
         )
@@ -203,6 +204,7 @@ class Client:
             body=data,
             module=answered_by,
             cache=hdrs.get("X-Cache", ""),
+            trace_id=hdrs.get("X-Trace-Id", ""),
         )
 
     async def call(self, module: str, function: str, *args: int | float | TypedArg) -> CallResult:

@@ -330,6 +330,8 @@ class RunResult:
     module: str = ""
     #: ``HIT`` or ``MISS`` on a route with a response cache, else empty.
     cache: str = ""
+    #: The W3C trace id of this request (``wasmgrid trace`` draws it).
+    trace_id: str = ""
 
     @property
     def text(self) -> str:
