@@ -1,4 +1,8 @@
-"""`wasmgrid dev up|status|down` (the whole suite on this machine) and shell completion."""
+"""`wasmgrid dev up|status|down` (the whole suite on this machine) and shell completion.
+
+The dev stack (grpc, the embedded servers) is imported only when a `dev` command runs,
+so every other command starts without it.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,6 @@ from pathlib import Path
 
 import click
 from click.shell_completion import get_completion_class
-
-from wasmgrid.cli import devstack
 
 
 def _data_dir() -> Path:
@@ -58,6 +60,8 @@ def dev() -> None:
 @click.option("--no-examples", is_flag=True, help="do not publish the example modules")
 def up(data_dir: Path, port_offset: int, timeout: float, no_examples: bool) -> None:
     """Start PostgreSQL, Redis and the five services; Ctrl-C stops them all."""
+    from wasmgrid.cli import devstack
+
     ports = devstack.Ports.with_offset(port_offset)
     code = devstack.up(data_dir, ports, timeout=timeout, publish=not no_examples)
     raise click.exceptions.Exit(code)
@@ -67,6 +71,8 @@ def up(data_dir: Path, port_offset: int, timeout: float, no_examples: bool) -> N
 @_stack_options
 def status(data_dir: Path, port_offset: int) -> None:
     """Print each service's grpc.health.v1 status; exit 1 unless all five are SERVING."""
+    from wasmgrid.cli import devstack
+
     raise click.exceptions.Exit(devstack.status(data_dir, devstack.Ports.with_offset(port_offset)))
 
 
@@ -74,6 +80,8 @@ def status(data_dir: Path, port_offset: int) -> None:
 @_stack_options
 def down(data_dir: Path, port_offset: int) -> None:
     """Stop the `dev up` running from the data directory."""
+    from wasmgrid.cli import devstack
+
     raise click.exceptions.Exit(devstack.down(data_dir))
 
 

@@ -70,6 +70,8 @@ def layout(trace: Trace, width: int) -> list[Row]:
 
     for root in sorted(roots, key=lambda s: _start(s, origin)):
         visit(root, 0)
+    for span in spans:  # spans in a parent cycle have no root above them
+        visit(span, 0)
     return rows
 
 
