@@ -163,8 +163,11 @@ def split_ref(value: str, *, version_required: bool = False) -> tuple[str, str]:
     return name, req
 
 
-def _problem_line(problem: ProblemError) -> str:
-    text = f"{problem.title}: {problem.detail}" if problem.detail else problem.title
+def problem_line(problem: ProblemError) -> str:
+    """A problem as one line: title, the detail's first line (a trap's backtrace follows
+    it), HTTP status."""
+    detail = problem.detail.strip().splitlines()[0] if problem.detail.strip() else ""
+    text = f"{problem.title}: {detail}" if detail else problem.title
     return f"{text} (HTTP {problem.status})"
 
 
@@ -206,7 +209,7 @@ class WasmgridGroup(click.Group):
         try:
             return super().invoke(ctx)
         except ProblemError as problem:
-            _fail(_problem_line(problem), EXIT_REFUSED)
+            _fail(problem_line(problem), EXIT_REFUSED)
         except UnreachableError as exc:
             _fail(
                 f"cannot reach {exc.url} ({exc.reason}); is the gateway running?",

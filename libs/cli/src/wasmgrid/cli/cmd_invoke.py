@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from wasmgrid.cli.app import connection_options, run_async, session, split_ref
+from wasmgrid.cli.app import connection_options, problem_line, run_async, session, split_ref
 from wasmgrid.cli.outcomes import exit_code
 from wasmgrid.cli.output import Output
 from wasmgrid.client import CallResult, ProblemError, RunResult, TypedArg
@@ -48,7 +48,7 @@ def _fail_outcome(out: Output, problem: ProblemError) -> None:
     stderr = problem.extensions.get("stderr")
     if isinstance(stderr, str) and stderr:
         sys.stderr.write(stderr if stderr.endswith("\n") else stderr + "\n")
-    out.error(f"{problem.title}: {problem.detail} (HTTP {problem.status})")
+    out.error(problem_line(problem))
     guest_code = int(problem.extensions.get("exit_code", 0))
     raise click.exceptions.Exit(exit_code(str(problem.outcome), guest_code))
 
@@ -181,8 +181,12 @@ def _run_local(
             if not out.json_mode:
                 out.note(f"{file.name} exited with code {result.exit_code}")
         else:
-            out.error(f"{file.name}: {outcome.replace('_', ' ')}: {result.message}")
+            out.error(f"{file.name}: {outcome.replace('_', ' ')}: {_first_line(result.message)}")
     raise click.exceptions.Exit(exit_code(outcome, result.exit_code))
+
+
+def _first_line(message: str) -> str:
+    return message.strip().splitlines()[0] if message.strip() else ""
 
 
 def parse_arg(text: str) -> tuple[str | None, int | float]:
@@ -304,7 +308,8 @@ def _call_local(
     outcome = result.outcome.name.lower()
     if outcome != "ok":
         sys.stderr.buffer.write(result.stderr)
-        out.error(f"{file.name}: {function}: {outcome.replace('_', ' ')}: {result.message}")
+        what = f"{function}: {outcome.replace('_', ' ')}"
+        out.error(f"{file.name}: {what}: {_first_line(result.message)}")
         raise click.exceptions.Exit(exit_code(outcome, result.exit_code))
     _show_call(
         out,
