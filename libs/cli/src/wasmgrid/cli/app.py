@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -132,6 +132,15 @@ class Session:
     def client(self, *, token: str | None = None) -> Client:
         """A client for the target (with another token when given)."""
         return Client(self.target.url, token=token or self.target.token)
+
+    def request(self, call: Callable[[Client], Awaitable[T]]) -> T:
+        """Run one SDK call against the target: ``s.request(lambda wg: wg.whoami())``."""
+
+        async def go() -> T:
+            async with self.client() as wg:
+                return await call(wg)
+
+        return asyncio.run(go())
 
 
 def session() -> Session:

@@ -11,7 +11,7 @@ import click
 from wasmgrid.cli.app import CliError, connection_options, run_async, session
 from wasmgrid.cli.config import DEFAULT_PROFILE, Profile
 from wasmgrid.cli.output import when
-from wasmgrid.client import Client, CreatedToken, CreatedUser, Token, WhoAmI
+from wasmgrid.client import Client, Token, WhoAmI
 
 _DURATION = re.compile(r"^(\d+)([smhdw]?)$")
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -99,12 +99,7 @@ def logout() -> None:
 def whoami() -> None:
     """Show the user and token behind the credentials."""
     s = session()
-
-    async def go() -> WhoAmI:
-        async with s.client() as wg:
-            return await wg.whoami()
-
-    who = run_async(go())
+    who = s.request(lambda wg: wg.whoami())
     if s.out.json_mode:
         s.out.json(who)
     else:
@@ -128,12 +123,7 @@ def users() -> None:
 def users_create(username: str, role: str | None, token_name: str | None) -> None:
     """Create a user and its first token (the secret is shown once)."""
     s = session()
-
-    async def go() -> CreatedUser:
-        async with s.client() as wg:
-            return await wg.create_user(username, role=role, token_name=token_name)
-
-    created = run_async(go())
+    created = s.request(lambda wg: wg.create_user(username, role=role, token_name=token_name))
     if s.out.json_mode:
         s.out.json(created)
         return
@@ -168,12 +158,7 @@ def _token_rows(items: tuple[Token, ...]) -> list[list[str]]:
 def tokens_list(include_inactive: bool) -> None:
     """List your tokens, newest first (never their secrets)."""
     s = session()
-
-    async def go() -> tuple[Token, ...]:
-        async with s.client() as wg:
-            return await wg.tokens(include_inactive=include_inactive)
-
-    found = run_async(go())
+    found = s.request(lambda wg: wg.tokens(include_inactive=include_inactive))
     if s.out.json_mode:
         s.out.json(found)
         return
@@ -210,11 +195,7 @@ def tokens_create(name: str, scopes: tuple[str, ...], ttl: str | None) -> None:
     s = session()
     seconds = _ttl(ttl)
 
-    async def go() -> CreatedToken:
-        async with s.client() as wg:
-            return await wg.create_token(name, scopes, ttl_seconds=seconds)
-
-    created = run_async(go())
+    created = s.request(lambda wg: wg.create_token(name, scopes, ttl_seconds=seconds))
     if s.out.json_mode:
         s.out.json(created)
         return
@@ -228,12 +209,7 @@ def tokens_create(name: str, scopes: tuple[str, ...], ttl: str | None) -> None:
 def tokens_revoke(token_id: str) -> None:
     """Revoke a token by id (see `wasmgrid tokens list`)."""
     s = session()
-
-    async def go() -> Token:
-        async with s.client() as wg:
-            return await wg.revoke_token(token_id)
-
-    revoked = run_async(go())
+    revoked = s.request(lambda wg: wg.revoke_token(token_id))
     if s.out.json_mode:
         s.out.json(revoked)
     else:

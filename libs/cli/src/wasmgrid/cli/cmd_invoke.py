@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import math
 import sys
+from collections.abc import Awaitable
 from pathlib import Path
 
 import click
@@ -12,7 +13,7 @@ import click
 from wasmgrid.cli.app import connection_options, problem_line, run_async, session, split_ref
 from wasmgrid.cli.outcomes import exit_code
 from wasmgrid.cli.output import Output
-from wasmgrid.client import CallResult, ProblemError, RunResult, TypedArg
+from wasmgrid.client import CallResult, Client, ProblemError, RunResult, TypedArg
 
 _TYPES = ("i32", "i64", "f32", "f64")
 _INT_RANGES = {"i32": (-(2**31), 2**32 - 1), "i64": (-(2**63), 2**64 - 1)}
@@ -113,19 +114,18 @@ def run(
     split_ref(target)
     query = _pairs(args, "=", "KEY=VALUE (over HTTP a module's arguments are query arguments)")
 
-    async def go() -> RunResult:
-        async with s.client() as wg:
-            return await wg.run(
-                target,
-                body,
-                path=path,
-                method=method or ("POST" if source is not None else "GET"),
-                query=query,
-                headers=dict(_pairs(headers, ":", "K:V")),
-            )
+    def invoke(wg: Client) -> Awaitable[RunResult]:
+        return wg.run(
+            target,
+            body,
+            path=path,
+            method=method or ("POST" if source is not None else "GET"),
+            query=query,
+            headers=dict(_pairs(headers, ":", "K:V")),
+        )
 
     try:
-        result = run_async(go())
+        result = s.request(invoke)
     except ProblemError as problem:
         if problem.outcome is None:
             raise
@@ -270,12 +270,8 @@ def call(target: str, function: str, args: tuple[str, ...]) -> None:
         else:
             payload.append(value)
 
-    async def go() -> CallResult:
-        async with s.client() as wg:
-            return await wg.call(target, function, *payload)
-
     try:
-        result = run_async(go())
+        result = s.request(lambda wg: wg.call(target, function, *payload))
     except ProblemError as problem:
         if problem.outcome is None:
             raise

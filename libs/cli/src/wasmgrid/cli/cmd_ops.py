@@ -11,7 +11,7 @@ from rich.text import Text
 from wasmgrid.cli.app import connection_options, run_async, session
 from wasmgrid.cli.output import count, size, when
 from wasmgrid.cli.waterfall import duration_text, layout
-from wasmgrid.client import AlertList, CacheNamespaces, CacheStats, FleetHealth, RouteList, Trace
+from wasmgrid.client import CacheNamespaces, CacheStats
 
 _TRACE_ID = re.compile(r"^[0-9a-fA-F]{32}$")
 _STATUS_STYLE = {"serving": "green", "not_serving": "red", "unreachable": "red"}
@@ -25,12 +25,7 @@ def status() -> None:
     Exits 1 when a service has no serving replica.
     """
     s = session()
-
-    async def go() -> FleetHealth:
-        async with s.client() as wg:
-            return await wg.health()
-
-    health = run_async(go())
+    health = s.request(lambda wg: wg.health())
     out = s.out
     if out.json_mode:
         out.json(health)
@@ -65,12 +60,9 @@ def alerts(state: str | None, rule: str | None, silenced: bool, limit: int | Non
     Firing alerts come first, then pending ones, then recently resolved ones.
     """
     s = session()
-
-    async def go() -> AlertList:
-        async with s.client() as wg:
-            return await wg.alerts(state=state, rule=rule, include_silenced=silenced, limit=limit)
-
-    found = run_async(go())
+    found = s.request(
+        lambda wg: wg.alerts(state=state, rule=rule, include_silenced=silenced, limit=limit)
+    )
     if s.out.json_mode:
         s.out.json(found)
         return
@@ -105,12 +97,7 @@ def trace(trace_id: str) -> None:
     if not _TRACE_ID.match(trace_id):
         raise click.BadParameter(f"{trace_id!r} is not 32 hex digits", param_hint="TRACE_ID")
     s = session()
-
-    async def go() -> Trace:
-        async with s.client() as wg:
-            return await wg.trace(trace_id.lower())
-
-    found = run_async(go())
+    found = s.request(lambda wg: wg.trace(trace_id.lower()))
     out = s.out
     if out.json_mode:
         out.json(found)
@@ -148,12 +135,7 @@ def trace(trace_id: str) -> None:
 def routes() -> None:
     """List the gateway's custom routes (from its routes file)."""
     s = session()
-
-    async def go() -> RouteList:
-        async with s.client() as wg:
-            return await wg.routes()
-
-    found = run_async(go())
+    found = s.request(lambda wg: wg.routes())
     out = s.out
     if out.json_mode:
         out.json(found)

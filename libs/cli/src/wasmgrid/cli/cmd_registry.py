@@ -12,11 +12,8 @@ from wasmgrid.cli.output import Output, count, size, sparkline, when
 from wasmgrid.client import (
     Client,
     Download,
-    DownloadStats,
     Module,
     ModuleVersion,
-    RatedModule,
-    SearchPage,
     ValidationReport,
 )
 from wasmgrid.marketplace import semver
@@ -156,12 +153,9 @@ def search(query: str, category: str | None, tag: str | None, sort: str | None, 
     QUERY matches names, tags and descriptions; typos in names are forgiven.
     """
     s = session()
-
-    async def go() -> SearchPage:
-        async with s.client() as wg:
-            return await wg.search(query, category=category, tag=tag, sort=sort, limit=limit)
-
-    page = run_async(go())
+    page = s.request(
+        lambda wg: wg.search(query, category=category, tag=tag, sort=sort, limit=limit)
+    )
     if s.out.json_mode:
         s.out.json(page)
         return
@@ -254,12 +248,7 @@ def versions(name: str) -> None:
     """List a module's versions, highest first."""
     split_ref(name)
     s = session()
-
-    async def go() -> tuple[ModuleVersion, ...]:
-        async with s.client() as wg:
-            return await wg.all_versions(name)
-
-    found = run_async(go())
+    found = s.request(lambda wg: wg.all_versions(name))
     if s.out.json_mode:
         s.out.json(found)
         return
@@ -347,12 +336,7 @@ def yank(reference: str, reason: str) -> None:
     """
     name, version = split_ref(reference, version_required=True)
     s = session()
-
-    async def go() -> ModuleVersion:
-        async with s.client() as wg:
-            return await wg.yank(name, version, reason)
-
-    done = run_async(go())
+    done = s.request(lambda wg: wg.yank(name, version, reason))
     if s.out.json_mode:
         s.out.json(done)
     else:
@@ -366,12 +350,7 @@ def unyank(reference: str) -> None:
     """Undo a yank."""
     name, version = split_ref(reference, version_required=True)
     s = session()
-
-    async def go() -> ModuleVersion:
-        async with s.client() as wg:
-            return await wg.unyank(name, version)
-
-    done = run_async(go())
+    done = s.request(lambda wg: wg.unyank(name, version))
     if s.out.json_mode:
         s.out.json(done)
     else:
@@ -390,12 +369,7 @@ def rate(name: str, stars: int, review: str) -> None:
     """
     split_ref(name)
     s = session()
-
-    async def go() -> RatedModule:
-        async with s.client() as wg:
-            return await wg.rate(name, stars, review)
-
-    done = run_async(go())
+    done = s.request(lambda wg: wg.rate(name, stars, review))
     if s.out.json_mode:
         s.out.json(done)
     else:
@@ -417,12 +391,7 @@ def stats(name: str, days: int | None) -> None:
     """
     split_ref(name)
     s = session()
-
-    async def go() -> DownloadStats:
-        async with s.client() as wg:
-            return await wg.stats(name, days=days)
-
-    found = run_async(go())
+    found = s.request(lambda wg: wg.stats(name, days=days))
     out = s.out
     if out.json_mode:
         out.json(found)
