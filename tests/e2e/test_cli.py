@@ -88,6 +88,12 @@ def _logged_in_user(dev_stack: Any, tmp_path: Path) -> tuple[Cli, str]:
     return cli, user
 
 
+def _token(config: Path) -> str:
+    return next(
+        line.split('"')[1] for line in config.read_text().splitlines() if line.startswith("token")
+    )
+
+
 def _one_error_line(done: subprocess.CompletedProcess[str]) -> str:
     assert "Traceback" not in done.stderr
     lines = done.stderr.splitlines()
@@ -106,6 +112,12 @@ def test_login_checks_the_token_and_saves_a_private_profile(dev_stack: Any, tmp_
     assert refused.returncode == 1
     assert _one_error_line(refused).startswith("wasmgrid: Authentication required: ")
     assert config.read_text() == saved  # a refused token is never saved
+
+    second = cli("login", "--profile", "second", "--url", cli.url, stdin=_token(config) + "\n")
+    assert second.returncode == 0, second.stderr
+    assert cli.json("whoami", "--profile", "second")["user"]["username"] == user
+    missing = cli("whoami", "--profile", "third")
+    assert missing.returncode == 2 and "wasmgrid login --profile third" in missing.stderr
 
     assert cli.ok("logout") == "Logged out: profile 'default' no longer holds a token.\n"
     anonymous = cli("whoami")

@@ -9,9 +9,9 @@ import sys
 import click
 
 from wasmgrid.cli.app import CliError, connection_options, run_async, session
-from wasmgrid.cli.config import DEFAULT_PROFILE, Profile
+from wasmgrid.cli.config import Profile
 from wasmgrid.cli.output import when
-from wasmgrid.client import Client, Token, WhoAmI
+from wasmgrid.client import DEFAULT_URL, Client, Token, WhoAmI
 
 _DURATION = re.compile(r"^(\d+)([smhdw]?)$")
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -53,20 +53,21 @@ def login() -> None:
     (mode 0600) under --profile (default: the default profile).
     """
     s = session()
-    # Not the profile's saved token: login is how a new one gets there.
-    token = _read_token(s.options.token or os.environ.get("WASMGRID_TOKEN"))
-    target = s.target
-    who = run_async(_whoami(target.url, token))
     config = s.config
-    name = s.options.profile or target.profile or DEFAULT_PROFILE
-    config.profiles[name] = Profile(url=target.url, token=token)
+    # The profile may not exist yet (login creates it), and its saved token is not used.
+    name = s.options.profile or os.environ.get("WASMGRID_PROFILE") or config.default_profile
+    saved = config.profiles.get(name, Profile())
+    url = (s.options.url or os.environ.get("WASMGRID_URL") or saved.url or DEFAULT_URL).rstrip("/")
+    token = _read_token(s.options.token or os.environ.get("WASMGRID_TOKEN"))
+    who = run_async(_whoami(url, token))
+    config.profiles[name] = Profile(url=url, token=token)
     if len(config.profiles) == 1:
         config.default_profile = name
     config.save()
     if s.out.json_mode:
-        s.out.json({"profile": name, "url": target.url, "config": str(config.path), "whoami": who})
+        s.out.json({"profile": name, "url": url, "config": str(config.path), "whoami": who})
         return
-    s.out.text(f"Logged in to {target.url} as {who.user.username} ({who.user.role}).")
+    s.out.text(f"Logged in to {url} as {who.user.username} ({who.user.role}).")
     s.out.note(f"saved as profile {name!r} in {config.path}")
 
 
