@@ -1,0 +1,313 @@
+"""The `wasmgrid` command as a user runs it: a subprocess against the dev stack.
+
+Each test gets its own config home, so profiles never leak between tests or into
+the machine's; the environment's WASMGRID_* connection variables are removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import wasmtime
+
+from wasmgrid.marketplace.wasmbinary import with_custom_section
+
+REPO = Path(__file__).resolve().parents[2]
+MATHFN = REPO / "examples/modules/mathfn/mathfn.wasm"
+HELLO = REPO / "examples/modules/hello/hello.wasm"
+WASMGRID = Path(sys.executable).parent / "wasmgrid"
+EXIT_7 = """(module
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (func (export "_start") (call $exit (i32.const 7))))"""
+
+
+@dataclass
+class Cli:
+    """Runs `wasmgrid` with a private config home against one gateway."""
+
+    home: Path
+    url: str
+
+    def env(self) -> dict[str, str]:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("WASMGRID_URL", "WASMGRID_TOKEN", "WASMGRID_PROFILE", "NO_COLOR")
+        }
+        return {**env, "XDG_CONFIG_HOME": str(self.home)}
+
+    def __call__(
+        self, *args: str, stdin: str = "", cwd: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(WASMGRID), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=cwd,
+            env=self.env(),
+        )
+
+    def ok(self, *args: str, stdin: str = "") -> str:
+        done = self(*args, stdin=stdin)
+        assert done.returncode == 0, f"wasmgrid {' '.join(args)}: {done.stderr}"
+        return done.stdout
+
+    def json(self, *args: str, stdin: str = "") -> Any:
+        return json.loads(self.ok("--json", *args, stdin=stdin))  # before a `--`
+
+
+def _cli(dev_stack: Any, tmp_path: Path) -> Cli:
+    return Cli(tmp_path / "config", f"http://127.0.0.1:{dev_stack.ports.gateway_http}")
+
+
+def _logged_in_user(dev_stack: Any, tmp_path: Path) -> tuple[Cli, str]:
+    """A new publisher, logged in with the token `users create` printed."""
+    cli = _cli(dev_stack, tmp_path)
+    admin = (dev_stack.data_dir / "admin-token").read_text().strip()
+    user = f"cli{secrets.token_hex(3)}"
+    created = cli.json("users", "create", user, "--url", cli.url, "--token", admin)
+    assert created["user"]["username"] == user and created["user"]["role"] == "publisher"
+    out = cli.ok("login", "--url", cli.url, stdin=created["secret"] + "\n")
+    assert out == f"Logged in to {cli.url} as {user} (publisher).\n"
+    return cli, user
+
+
+def _token(config: Path) -> str:
+    return next(
+        line.split('"')[1] for line in config.read_text().splitlines() if line.startswith("token")
+    )
+
+
+def _one_error_line(done: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    return lines[0]
+
+
+def test_login_checks_the_token_and_saves_a_private_profile(dev_stack: Any, tmp_path: Path) -> None:
+    cli, user = _logged_in_user(dev_stack, tmp_path)
+    config = cli.home / "wasmgrid" / "config.toml"
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    saved = config.read_text()
+    assert cli.json("whoami")["user"]["username"] == user  # URL and token from the profile
+
+    refused = cli("login", "--url", cli.url, stdin="wgt_not-a-token\n")
+    assert refused.returncode == 1
+    assert _one_error_line(refused).startswith("wasmgrid: Authentication required: ")
+    assert config.read_text() == saved  # a refused token is never saved
+
+    second = cli("login", "--profile", "second", "--url", cli.url, stdin=_token(config) + "\n")
+    assert second.returncode == 0, second.stderr
+    assert cli.json("whoami", "--profile", "second")["user"]["username"] == user
+    missing = cli("whoami", "--profile", "third")
+    assert missing.returncode == 2 and "wasmgrid login --profile third" in missing.stderr
+
+    assert cli.ok("logout") == "Logged out: profile 'default' no longer holds a token.\n"
+    anonymous = cli("whoami")
+    assert anonymous.returncode == 1 and "(HTTP 401)" in _one_error_line(anonymous)
+
+
+def test_publish_find_run_call_download_and_yank(dev_stack: Any, tmp_path: Path) -> None:
+    cli, user = _logged_in_user(dev_stack, tmp_path)
+    wasm = MATHFN.read_bytes()
+    published = cli.ok(
+        "publish",
+        str(MATHFN),
+        f"{user}/calc@1.0.0",
+        "--license",
+        "MIT",
+        "--category",
+        "mathematics",
+        "--tag",
+        "cli",
+        "--description",
+        "cli test",
+    )
+    digest = hashlib.sha256(wasm).hexdigest()
+    assert published.startswith(f"Published {user}/calc@1.0.0\n")
+    assert f"sha256:{digest}" in published and "valid       yes (wasmtime)" in published
+    assert "━" not in published  # no bar when stdout is not a terminal
+    echo = cli.json(
+        "publish", str(HELLO), f"{user}/echo@1.0.0", "--license", "MIT", "--category", "utilities"
+    )
+    assert echo["validation"]["kind"] == "command"
+
+    found = cli.json("search", user)["modules"]
+    assert sorted(m["name"] for m in found) == [f"{user}/calc", f"{user}/echo"]
+    info = cli.json("info", f"{user}/calc@^1")
+    assert (info["version"], info["digest"], info["tags"]) == ("1.0.0", digest, ["cli"])
+    assert info["validation"]["valid"] is True
+
+    ran = cli("run", f"{user}/echo", "--input", "-", stdin="hello")
+    assert (ran.returncode, ran.stdout, ran.stderr) == (0, "HELLO", "")
+    as_json = cli.json("run", f"{user}/echo@1.0.0", "--", "env=1")
+    assert as_json["status"] == 200 and as_json["module"] == f"{user}/echo@1.0.0"
+    assert "QUERY_STRING=env=1" in as_json["body"] and len(as_json["trace_id"]) == 32
+
+    assert cli.ok("call", f"{user}/calc", "divmod", "17", "5") == "3\n2\n"
+    assert cli.ok("call", f"{user}/calc@1", "fib", "i64:50") == "12586269025\n"
+    trapped = cli("call", f"{user}/calc", "divmod", "1", "0")
+    assert trapped.returncode == 134
+    assert "trapped" in _one_error_line(trapped)
+
+    target = tmp_path / "calc.wasm"
+    downloaded = cli.ok("download", f"{user}/calc", "-o", str(target))
+    assert downloaded == f"Downloaded {user}/calc@1.0.0 to {target} (954 B)\n"
+    assert target.read_bytes() == wasm
+    piped = subprocess.run(
+        [str(WASMGRID), "download", f"{user}/calc@=1.0.0", "-o", "-"],
+        capture_output=True,
+        timeout=60,
+        env=cli.env(),
+    )
+    assert piped.returncode == 0 and piped.stdout == wasm
+
+    cli.ok("yank", f"{user}/calc@1.0.0", "--reason", "superseded")
+    versions = cli.json("versions", f"{user}/calc")
+    assert [(v["version"], v["yanked"]) for v in versions] == [("1.0.0", True)]
+    gone = cli("download", f"{user}/calc", "-o", str(tmp_path / "again.wasm"))
+    assert gone.returncode == 1 and "no version of" in _one_error_line(gone)
+    assert not (tmp_path / "again.wasm").exists()
+    assert cli.json("info", f"{user}/calc@=1.0.0")["yanked"] is True  # pinned still resolves
+    cli.ok("unyank", f"{user}/calc@1.0.0")
+    assert cli.json("info", f"{user}/calc@latest")["yanked"] is False
+
+
+def test_a_module_exit_code_comes_back_as_the_commands(dev_stack: Any, tmp_path: Path) -> None:
+    cli, user = _logged_in_user(dev_stack, tmp_path)
+    module = tmp_path / "exit7.wasm"
+    module.write_bytes(bytes(wasmtime.wat2wasm(EXIT_7)))
+    cli.ok(
+        "publish", str(module), f"{user}/exit7@0.1.0", "--license", "MIT", "--category", "utilities"
+    )
+    remote = cli("run", f"{user}/exit7")
+    assert remote.returncode == 7
+    assert _one_error_line(remote).endswith("exited with code 7 (HTTP 502)")
+    local = cli("run", str(module))
+    assert local.returncode == 7
+
+
+def test_refusals_usage_and_an_unreachable_server_have_their_exit_codes(
+    dev_stack: Any, tmp_path: Path
+) -> None:
+    cli = _cli(dev_stack, tmp_path)
+    bad = cli("whoami", "--url", cli.url, "--token", "wgt_not-a-real-token")
+    assert bad.returncode == 1
+    assert _one_error_line(bad).startswith("wasmgrid: Authentication required: ")
+
+    unknown = cli("run", "nobody/no-such-module", "--url", cli.url)
+    assert unknown.returncode == 1
+    assert _one_error_line(unknown) == (
+        "wasmgrid: Not found: module 'nobody/no-such-module' not found (HTTP 404)"
+    )
+    assert cli("info", "nobody/no-such-module", "--url", cli.url).returncode == 1
+
+    usage = cli("publish", str(HELLO), "nobody/hello", "--url", cli.url)
+    assert usage.returncode == 2 and "needs a version" in usage.stderr
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        down_url = f"http://127.0.0.1:{s.getsockname()[1]}"
+    down = cli("search", "--url", down_url)
+    assert down.returncode == 3
+    assert _one_error_line(down) == (
+        f"wasmgrid: cannot reach {down_url} (Connection refused); is the gateway running?"
+    )
+    env_url = subprocess.run(
+        [str(WASMGRID), "status"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**cli.env(), "WASMGRID_URL": down_url},
+    )
+    assert env_url.returncode == 3 and down_url in env_url.stderr
+
+
+def test_operations_commands_read_the_fleet(dev_stack: Any, tmp_path: Path) -> None:
+    cli = _cli(dev_stack, tmp_path)
+    health = cli.json("status", "--url", cli.url)
+    assert {s["service"]: s["status"] for s in health["services"]} == {
+        "cache": "serving",
+        "gateway": "serving",
+        "marketplace": "serving",
+        "monitor": "serving",
+        "runtime": "serving",
+    }
+    assert cli.json("routes", "--url", cli.url)["routes"] == []
+    assert cli.json("alerts", "--url", cli.url)["truncated"] is False
+    ran = cli.json("run", "examples/hello", "--url", cli.url, "--input", "-", stdin="x")
+    trace_id = ran["trace_id"]
+
+    def drawn() -> str | None:
+        done = cli("trace", trace_id, "--url", cli.url)
+        return done.stdout if done.returncode == 0 and "wasm.invoke" in done.stdout else None
+
+    deadline = time.monotonic() + 30
+    waterfall = drawn()
+    while waterfall is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+        waterfall = drawn()
+    assert waterfall is not None, "the monitor never had the run's trace with its wasm span"
+    assert waterfall.startswith(f"trace {trace_id}: ")
+    assert "█" in waterfall
+
+
+def test_publish_draws_its_progress_bar_in_a_real_terminal(dev_stack: Any, tmp_path: Path) -> None:
+    if shutil.which("tmux") is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must install tmux (.ci/run does)")
+        pytest.skip("needs tmux")
+    cli, user = _logged_in_user(dev_stack, tmp_path)
+    big = tmp_path / "big.wasm"
+    padding = os.urandom(6 * 1024 * 1024)
+    big.write_bytes(with_custom_section(HELLO.read_bytes(), b"padding", padding))
+    socket_name = f"wasmgrid-test-{secrets.token_hex(4)}"
+    script = tmp_path / "publish.sh"
+    script.write_text(
+        f"{WASMGRID} publish {big} {user}/big@1.0.0 --license MIT --category utilities\n"
+        "echo EXIT=$?\nsleep 60\n"
+    )
+    env = {**cli.env(), "TERM": "xterm-256color"}
+    env.pop("TMUX", None)
+    subprocess.run(
+        ["tmux", "-L", socket_name, "new-session", "-d", "-x", "120", "-y", "30"]
+        + ["bash", str(script)],
+        check=True,
+        env=env,
+        timeout=30,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        screen = ""
+        while "EXIT=" not in screen and time.monotonic() < deadline:
+            time.sleep(0.3)
+            screen = subprocess.run(
+                ["tmux", "-L", socket_name, "capture-pane", "-p", "-t", "0"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                env=env,
+            ).stdout
+    finally:
+        subprocess.run(["tmux", "-L", socket_name, "kill-server"], capture_output=True, env=env)
+    assert "EXIT=0" in screen, screen
+    bar = next((line for line in screen.splitlines() if "Uploading big.wasm" in line), "")
+    assert "━━━━━━━━━━" in bar and "100%" in bar and "6.0/6.0 MiB" in bar, screen
+    assert f"Published {user}/big@1.0.0" in screen
