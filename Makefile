@@ -47,5 +47,7 @@ examples:
 bench: install
 	$(PY) -m bench $(BENCH_ARGS)
 
+include deploy/containers/containers.mk
+
 clean:
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache
