@@ -53,4 +53,5 @@ tar --numeric-owner -C "$root" -c . | "$podman" import --quiet \
   --change 'CMD ["python3"]' \
   --message "debootstrap --variant=minbase bookworm + python3, python3-venv" \
   - "$tag" >/dev/null
-echo "base-image: $tag ($("$podman" image inspect --format '{{.Size}}' "$tag" | numfmt --to=iec))"
+size=$("$podman" image inspect --format '{{.Size}}' "$tag")
+echo "base-image: $tag ($((size / 1000000)) MB)"

@@ -336,6 +336,17 @@ class DevStack:
                 _say(f"{service:<12} killed after {grace:.0f}s grace")
                 clean = False
         self.procs.clear()
+        clean &= self.stop_databases()
+        with contextlib.suppress(FileNotFoundError):
+            self.state_file.unlink()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+        return clean
+
+    def stop_databases(self) -> bool:
+        """Stop the embedded Redis and PostgreSQL this stack started; True if both stopped."""
+        clean = True
         for name, server in (("redis", self.redis), ("postgres", self.postgres)):
             if server is None:
                 continue
@@ -344,11 +355,6 @@ class DevStack:
             except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
                 _say(f"{name:<12} did not stop cleanly: {exc}")
                 clean = False
-        with contextlib.suppress(FileNotFoundError):
-            self.state_file.unlink()
-        if self._lock is not None:
-            self._lock.close()
-            self._lock = None
         return clean
 
 
