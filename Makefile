@@ -47,6 +47,8 @@ examples:
 bench: install
 	$(PY) -m bench $(BENCH_ARGS)
 
+include deploy/containers/containers.mk
+
 clean:
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache
 

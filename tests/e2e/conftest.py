@@ -1,10 +1,13 @@
-"""The whole suite, started once per session exactly as a user does: `wasmgrid dev up`."""
+"""The whole suite, started once per session exactly as a user does: `wasmgrid dev up`.
+
+The `suite` fixture runs a test against that dev stack and, under the ``containers``
+marker (`make test-containers`), against the containerised stack of the service images.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -13,13 +16,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from wasmgrid.cli.devstack import Ports
-from wasmgrid.cli.embedded import port_open
+from wasmgrid.cli.containers import ContainerStack
+from wasmgrid.cli.devstack import Ports, free_offset, health_status
 
 UP_TIMEOUT = 120.0
 
@@ -58,23 +61,13 @@ class DevStackProcess:
         return dict(json.loads((self.data_dir / "dev.json").read_text()))
 
 
-def _free_offset() -> int:
-    for _ in range(50):
-        offset = random.randrange(1000, 9000, 10)
-        if not any(
-            port_open("127.0.0.1", p, 0.05) for p in asdict(Ports.with_offset(offset)).values()
-        ):
-            return offset
-    raise RuntimeError("no free block of ports for the dev stack")
-
-
 def start_dev_stack(data_dir: Path, offset: int | None = None) -> DevStackProcess:
     """Start `dev up`; with no fixed offset, retry on another block if a port was taken."""
     if offset is not None:
         return _start_dev_stack(data_dir, offset)
     for attempt in range(3):
         try:
-            return _start_dev_stack(data_dir, _free_offset())
+            return _start_dev_stack(data_dir, free_offset())
         except PortTaken:
             if attempt == 2:
                 raise
@@ -185,3 +178,31 @@ def dev_stack_factory() -> Iterator[DevStackFactory]:
     for stack in factory.started:
         stop_dev_stack(stack)
     shutil.rmtree(factory.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def container_stack() -> ContainerStack:
+    """The containerised stack `make test-containers` (or `make containers-up`) started.
+
+    Found through its state file in ``WASMGRID_CONTAINERS_DATA_DIR`` (default
+    ``.wasmgrid/containers``); these tests never build images or start containers.
+    """
+    data_dir = Path(os.environ.get("WASMGRID_CONTAINERS_DATA_DIR", ".wasmgrid/containers"))
+    stack = ContainerStack.from_state(data_dir)
+    gateway = f"127.0.0.1:{stack.ports.gateway_grpc}" if stack else ""
+    if stack is None or health_status(gateway, timeout=5) != "SERVING":
+        pytest.fail(
+            f"no containerised stack serves from {data_dir.resolve()}: run `make"
+            " test-containers`, or `make containers-up` and set WASMGRID_CONTAINERS_DATA_DIR"
+        )
+    return stack
+
+
+@pytest.fixture(
+    scope="session", params=["dev", pytest.param("containers", marks=pytest.mark.containers)]
+)
+def suite(request: pytest.FixtureRequest) -> DevStackProcess | ContainerStack:
+    """A running suite, reached through its ports: the dev stack, or the containers."""
+    name = "dev_stack" if request.param == "dev" else "container_stack"
+    stack: DevStackProcess | ContainerStack = request.getfixturevalue(name)
+    return stack

@@ -1,4 +1,5 @@
-"""The suite as a user meets it: HTTP through the gateway of a running `wasmgrid dev up`."""
+"""The suite as a user meets it: HTTP through the gateway of a running suite (`suite`: the
+dev stack, and the containerised one under `make test-containers`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+
+from wasmgrid.cli.devstack import SERVICES
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
@@ -45,17 +48,17 @@ def base(stack: Any) -> str:
     return f"http://127.0.0.1:{stack.ports.gateway_http}"
 
 
-def test_run_hello_through_the_gateway(dev_stack: Any) -> None:
-    status, headers, body = http("POST", f"{base(dev_stack)}/v1/run/examples/hello", b"hello wasm")
+def test_run_hello_through_the_gateway(suite: Any) -> None:
+    status, headers, body = http("POST", f"{base(suite)}/v1/run/examples/hello", b"hello wasm")
     assert status == 200, body
     assert headers["Content-Type"].startswith("text/plain")
     assert b"HELLO WASM" in body
 
 
-def test_call_a_function_through_the_gateway(dev_stack: Any) -> None:
+def test_call_a_function_through_the_gateway(suite: Any) -> None:
     status, _, body = http(
         "POST",
-        f"{base(dev_stack)}/v1/call/examples/mathfn/fib",
+        f"{base(suite)}/v1/call/examples/mathfn/fib",
         json.dumps({"args": [10]}).encode(),
         {"Content-Type": "application/json"},
     )
@@ -63,12 +66,12 @@ def test_call_a_function_through_the_gateway(dev_stack: Any) -> None:
     assert json.loads(body)["results"] == [55]
 
 
-def test_one_invoke_yields_one_linked_trace_across_services(dev_stack: Any) -> None:
+def test_one_invoke_yields_one_linked_trace_across_services(suite: Any) -> None:
     trace_id = secrets.token_hex(16)
     parent = secrets.token_hex(8)
     status, _, body = http(
         "POST",
-        f"{base(dev_stack)}/v1/run/examples/hello@1.0.0/traced",
+        f"{base(suite)}/v1/run/examples/hello@1.0.0/traced",
         b"trace me",
         {"traceparent": f"00-{trace_id}-{parent}-01"},
     )
@@ -76,7 +79,7 @@ def test_one_invoke_yields_one_linked_trace_across_services(dev_stack: Any) -> N
     wanted = {"wasmgrid-gateway", "wasmgrid-runtime", "wasmgrid-marketplace"}
 
     def spans() -> list[dict[str, Any]] | None:
-        code, _, raw = http("GET", f"{base(dev_stack)}/v1/traces/{trace_id}")
+        code, _, raw = http("GET", f"{base(suite)}/v1/traces/{trace_id}")
         if code != 200:
             return None
         found = json.loads(raw).get("spans", [])
@@ -90,22 +93,25 @@ def test_one_invoke_yields_one_linked_trace_across_services(dev_stack: Any) -> N
         assert span.get("parent_span_id", "") in ids | {parent}, span
 
 
-def test_fleet_health_lists_every_service(dev_stack: Any) -> None:
+def test_fleet_health_lists_every_service(suite: Any) -> None:
+    replicas = dict.fromkeys(SERVICES, 1) | {"runtime": getattr(suite, "runtime_replicas", 1)}
+
     def healthy() -> dict[str, Any] | None:
-        code, _, raw = http("GET", f"{base(dev_stack)}/v1/health")
+        code, _, raw = http("GET", f"{base(suite)}/v1/health")
         if code != 200:
             return None
-        doc = json.loads(raw)
-        text = json.dumps(doc)
-        ok = all(svc in text for svc in ("gateway", "runtime", "marketplace", "cache", "monitor"))
-        return doc if ok and "SERVING" in text else None
+        doc: dict[str, Any] = json.loads(raw)
+        seen = {s["service"]: (s["status"], s["replicas_serving"]) for s in doc.get("services", [])}
+        wanted = {svc: ("SERVING_STATUS_SERVING", n) for svc, n in replicas.items()}
+        return doc if seen == wanted else None
 
-    poll_until(healthy, "fleet health with all five services", timeout=45)
+    doc = poll_until(healthy, f"fleet health with every replica serving: {replicas}", 45)
+    assert doc["overall"] == "SERVING_STATUS_SERVING"
 
 
-def test_publish_search_run_rate_yank_over_http(dev_stack: Any) -> None:
-    gw = base(dev_stack)
-    admin = (dev_stack.data_dir / "admin-token").read_text().strip()
+def test_publish_search_run_rate_yank_over_http(suite: Any) -> None:
+    gw = base(suite)
+    admin = (suite.data_dir / "admin-token").read_text().strip()
     user = f"e2e{secrets.token_hex(3)}"
     status, _, body = http(
         "POST",

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-from wasmgrid.common.migrations import MigrationError, migrate
+from wasmgrid.cli.embedded import free_port
+from wasmgrid.common.migrations import (
+    MigrationError,
+    load_migrations,
+    migrate,
+    service_migrations,
+)
 
 
 def write(directory: Path, files: dict[str, str]) -> Path:
@@ -86,3 +95,58 @@ async def test_bad_file_names_and_schema_are_refused(tmp_path: Path, database_ur
     ok = write(tmp_path / "ok", {"0001_a.sql": "SELECT 1;"})
     with pytest.raises(MigrationError, match="plain identifier"):
         await migrate(database_url, ok, schema="x; DROP TABLE y")
+
+
+def _migrate_command(
+    *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
+    return subprocess.run(
+        [sys.executable, "-m", "wasmgrid.common.migrations", *args],
+        env={**clean, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_migration_command_applies_each_service_schema_once(database_url: str) -> None:
+    env = {"WASMGRID_DATABASE_URL": database_url}
+    first = _migrate_command("marketplace", "monitor", env=env)
+    assert first.returncode == 0, first.stderr
+    expected = []
+    for service in ("marketplace", "monitor"):
+        names = [f"{m.version:04d}_{m.name}" for m in load_migrations(service_migrations(service))]
+        expected.append(f"migrations for {service}: {len(names)} applied: {', '.join(names)}")
+    assert first.stdout.splitlines() == expected
+    again = _migrate_command("marketplace", "monitor", env=env)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines() == [
+        "migrations for marketplace: 0 applied",
+        "migrations for monitor: 0 applied",
+    ]
+
+
+def test_the_migration_command_names_what_is_wrong(database_url: str) -> None:
+    env = {"WASMGRID_DATABASE_URL": database_url}
+    for service, reason in (
+        ("gateway", "service 'gateway' has no migrations"),
+        ("nosuch", "service 'nosuch' is not installed here"),
+        ("Drop;", "service name 'Drop;' is not a plain identifier"),
+    ):
+        result = _migrate_command("marketplace", service, env=env)
+        assert (result.returncode, result.stderr.strip()) == (2, f"wasmgrid: {reason}")
+        assert result.stdout == ""  # checked before any database work
+    missing = _migrate_command("monitor")
+    assert missing.returncode == 2
+    assert missing.stderr.strip() == (
+        "wasmgrid: missing setting WASMGRID_DATABASE_URL or WASMGRID_MONITOR_DATABASE_URL"
+    )
+    nobody = f"postgresql://postgres@127.0.0.1:{free_port()}/wasmgrid"
+    down = _migrate_command(
+        "monitor", "--wait-seconds", "0", env={"WASMGRID_MONITOR_DATABASE_URL": nobody}
+    )
+    assert down.returncode == 1
+    assert down.stderr.startswith(
+        f"wasmgrid: migrations for monitor failed: database {nobody} not reachable after 0s"
+    ), down.stderr

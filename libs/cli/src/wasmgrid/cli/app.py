@@ -189,7 +189,7 @@ SECTIONS = (
     ("Running", ("run", "call")),
     ("Account", ("login", "logout", "whoami", "users", "tokens")),
     ("Operations", ("status", "alerts", "trace", "routes", "cache")),
-    ("This machine", ("new", "dev", "completion")),
+    ("This machine", ("new", "dev", "containers", "completion")),
 )
 
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import importlib.resources
 import json
 import os
+import random
 import secrets
 import signal
 import subprocess
@@ -29,12 +29,12 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from wasmgrid.cli.embedded import EmbeddedPostgres, EmbeddedRedis, port_open
-from wasmgrid.common.migrations import migrate
+from wasmgrid.common.migrations import migrate_service
 
 #: Start order; shutdown is the reverse (the edge goes first, the monitor last).
 SERVICES = ("monitor", "marketplace", "cache", "runtime", "gateway")
-#: Services that own a PostgreSQL schema, with its migrations package.
-SCHEMAS = {"marketplace": "wasmgrid.marketplace", "monitor": "wasmgrid.monitor"}
+#: Services that own a PostgreSQL schema (named after the service).
+SCHEMAS = ("marketplace", "monitor")
 
 
 @dataclass
@@ -59,6 +59,20 @@ class Ports:
         base = cls()
         return cls(**{k: v + offset for k, v in asdict(base).items()})
 
+    def runtime_replica(self, index: int) -> tuple[int, int]:
+        """(gRPC, metrics) ports of runtime replica `index`: 0 is the runtime's own, the
+        others follow the monitor's (the next block of ten, at offset + 10, stays free)."""
+        if not 0 <= index < 6:
+            raise ValueError(f"runtime replica index {index} is not in 0..5")
+        if index == 0:
+            return self.runtime, self.runtime_metrics
+        return self.monitor + index, self.monitor_metrics + index
+
+    def all_ports(self, runtime_replicas: int = 1) -> list[int]:
+        """Every port a stack with `runtime_replicas` runtimes listens on."""
+        extra = [p for i in range(1, runtime_replicas) for p in self.runtime_replica(i)]
+        return [*asdict(self).values(), *extra]
+
     def grpc(self, service: str) -> int:
         """The gRPC (health) port of `service`."""
         return self.gateway_grpc if service == "gateway" else int(getattr(self, service))
@@ -67,6 +81,16 @@ class Ports:
         """Where `service` serves Prometheus /metrics."""
         port = self.gateway_http if service == "gateway" else getattr(self, f"{service}_metrics")
         return f"http://{host}:{port}/metrics"
+
+
+def free_offset(runtime_replicas: int = 1, host: str = "127.0.0.1") -> int:
+    """A port offset (a multiple of ten in 1000..8990) whose ports nothing listens on now."""
+    for _ in range(50):
+        offset = random.randrange(1000, 9000, 10)
+        ports = Ports.with_offset(offset).all_ports(runtime_replicas)
+        if not any(port_open(host, p, 0.05) for p in ports):
+            return offset
+    raise StackError("no free block of ports for a stack; pass --port-offset N")
 
 
 @dataclass
@@ -148,6 +172,16 @@ class DevStack:
 
     def start_dependencies(self) -> None:
         """Embedded PostgreSQL and Redis unless external URLs were given; then migrations."""
+        self.start_databases()
+        for service in SCHEMAS:
+            applied = asyncio.run(migrate_service(self.database_url, service))
+            _say(f"migrations for {service}: {len(applied)} applied")
+
+    def start_databases(self, *, detached: bool = False) -> None:
+        """Embedded PostgreSQL and Redis unless external URLs were given.
+
+        `detached`: they outlive this process (PostgreSQL always does; ``pg_ctl`` stops it).
+        """
         if not self.database_url:
             self.postgres = EmbeddedPostgres(self.data_dir / "postgres", self.ports.postgres)
             self.postgres.start()
@@ -155,13 +189,8 @@ class DevStack:
             self.database_url = self.postgres.dsn_for("wasmgrid")
         if not self.redis_url:
             self.redis = EmbeddedRedis(self.data_dir / "redis", self.ports.redis)
-            self.redis.start()
+            self.redis.start(detached=detached)
             self.redis_url = self.redis.url
-        for service, package in SCHEMAS.items():
-            directory = Path(str(importlib.resources.files(package) / "migrations"))
-            if directory.is_dir():
-                applied = asyncio.run(migrate(self.database_url, directory, schema=service))
-                _say(f"migrations for {service}: {len(applied)} applied")
 
     def secret(self, name: str) -> str:
         """A random secret persisted (0600) in the data dir, created on first use."""
@@ -307,6 +336,17 @@ class DevStack:
                 _say(f"{service:<12} killed after {grace:.0f}s grace")
                 clean = False
         self.procs.clear()
+        clean &= self.stop_databases()
+        with contextlib.suppress(FileNotFoundError):
+            self.state_file.unlink()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+        return clean
+
+    def stop_databases(self) -> bool:
+        """Stop the embedded Redis and PostgreSQL this stack started; True if both stopped."""
+        clean = True
         for name, server in (("redis", self.redis), ("postgres", self.postgres)):
             if server is None:
                 continue
@@ -315,11 +355,6 @@ class DevStack:
             except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
                 _say(f"{name:<12} did not stop cleanly: {exc}")
                 clean = False
-        with contextlib.suppress(FileNotFoundError):
-            self.state_file.unlink()
-        if self._lock is not None:
-            self._lock.close()
-            self._lock = None
         return clean
 
 

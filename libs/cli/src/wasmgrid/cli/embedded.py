@@ -12,6 +12,7 @@ import importlib.util
 import os
 import pwd
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -159,8 +160,17 @@ class EmbeddedRedis:
         """redis:// URL of database 0."""
         return f"redis://{self.host}:{self.port}/0"
 
-    def start(self, timeout: float = 10.0) -> None:
-        """Start the server and wait until it accepts connections."""
+    @property
+    def pid_file(self) -> Path:
+        """Where a detached server's pid is kept, for a later process to stop it."""
+        return self.datadir / "redis.pid"
+
+    def start(self, timeout: float = 10.0, *, detached: bool = False) -> None:
+        """Start the server and wait until it accepts connections.
+
+        `detached`: in a session of its own, to outlive this process; :meth:`stop` from
+        any process ends it through the pid file.
+        """
         if self._proc is not None and self._proc.poll() is None:
             return
         self.datadir.mkdir(parents=True, exist_ok=True)
@@ -184,8 +194,11 @@ class EmbeddedRedis:
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=self.datadir,
+            start_new_session=detached,
         )
         log.close()
+        if detached:
+            self.pid_file.write_text(f"{self._proc.pid}\n")
         deadline = time.monotonic() + timeout
         while not port_open(self.host, self.port):
             if self._proc.poll() is not None:
@@ -199,8 +212,9 @@ class EmbeddedRedis:
         return self._proc is not None and self._proc.poll() is None
 
     def stop(self) -> None:
-        """Stop the server (SIGTERM, then SIGKILL after 5 s)."""
+        """Stop the server (SIGTERM, then SIGKILL after 5 s): our child, or a detached one."""
         if self._proc is None:
+            self._stop_detached()
             return
         if self._proc.poll() is None:
             self._proc.terminate()
@@ -210,3 +224,42 @@ class EmbeddedRedis:
                 self._proc.kill()
                 self._proc.wait()
         self._proc = None
+        self.pid_file.unlink(missing_ok=True)
+
+    def _stop_detached(self) -> None:
+        try:
+            pid = int(self.pid_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return
+        # Only a redis-server started from this data dir: the pid may have been reused.
+        try:
+            if Path(f"/proc/{pid}/cwd").resolve() != self.datadir:
+                pid = 0
+        except OSError:
+            pid = 0
+        if pid:
+            _terminate(pid, 5.0)
+        self.pid_file.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie waiting for its reaper has stopped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def _terminate(pid: int, grace: float) -> None:
+    """SIGTERM `pid`, SIGKILL it if it is still running after `grace` seconds."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + grace
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not _alive(pid):
+            return

@@ -60,6 +60,7 @@ _SECTIONS = (
     cmd_ops.cache,
     cmd_new.new,
     cmd_dev.dev,
+    cmd_dev.containers,
     cmd_dev.completion,
 )
 for command in _SECTIONS:

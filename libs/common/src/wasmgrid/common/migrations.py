@@ -5,18 +5,31 @@ each in its own transaction together with its bookkeeping row. A
 session-level advisory lock (keyed by the schema) makes concurrent replicas
 apply every migration exactly once; a migration edited after it was applied is
 refused (its checksum changed) rather than silently skipped.
+
+A service that owns a schema ships its migrations as ``wasmgrid.<service>/migrations``
+into schema ``<service>``. ``python -m wasmgrid.common.migrations SERVICE…`` applies
+them as a step of its own, before the service starts (a one-shot container or a
+Kubernetes Job from the service's image); the services also apply them at start.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import hashlib
+import importlib.resources
 import logging
+import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+
+from wasmgrid.common.db import create_pool
+from wasmgrid.common.settings import DATABASE_URL_ENV
 
 log = logging.getLogger(__name__)
 
@@ -115,3 +128,72 @@ async def migrate(dsn: str, directory: Path, *, schema: str = "public") -> list[
         return await apply_migrations(conn, directory, schema=schema)
     finally:
         await conn.close()
+
+
+def service_migrations(service: str) -> Path:
+    """The migrations directory that service `service` ships (``wasmgrid.<service>``)."""
+    if not _IDENT.match(service):
+        raise MigrationError(f"service name {service!r} is not a plain identifier")
+    try:
+        root = importlib.resources.files(f"wasmgrid.{service}")
+    except ModuleNotFoundError:
+        raise MigrationError(f"service {service!r} is not installed here") from None
+    directory = Path(str(root / "migrations"))
+    if not directory.is_dir():
+        raise MigrationError(f"service {service!r} has no migrations")
+    return directory
+
+
+async def migrate_service(dsn: str, service: str, *, wait_seconds: float = 0.0) -> list[str]:
+    """Apply `service`'s pending migrations to its schema, waiting up to `wait_seconds`
+    for the database to accept connections."""
+    directory = service_migrations(service)
+    pool = await create_pool(dsn, min_size=1, max_size=1, wait_seconds=wait_seconds)
+    try:
+        async with pool.acquire() as conn:
+            return await apply_migrations(conn, directory, schema=service)
+    finally:
+        await pool.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m wasmgrid.common.migrations SERVICE…``: migrate, print one line each."""
+    parser = argparse.ArgumentParser(
+        prog="python -m wasmgrid.common.migrations",
+        description="Apply the SQL migrations of wasmgrid services to PostgreSQL"
+        f" (WASMGRID_<SERVICE>_DATABASE_URL, else {DATABASE_URL_ENV}).",
+    )
+    parser.add_argument("services", nargs="+", metavar="SERVICE", help="marketplace, monitor")
+    parser.add_argument(
+        "--wait-seconds",
+        type=float,
+        default=30.0,
+        help="how long to wait for the database to accept connections (default 30)",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    dsns: dict[str, str] = {}
+    for service in args.services:  # every argument checked before any database work
+        own = f"WASMGRID_{service.upper()}_DATABASE_URL"
+        try:
+            service_migrations(service)
+        except MigrationError as exc:
+            print(f"wasmgrid: {exc}", file=sys.stderr)
+            return 2
+        dsns[service] = os.environ.get(own) or os.environ.get(DATABASE_URL_ENV, "")
+        if not dsns[service]:
+            print(f"wasmgrid: missing setting {DATABASE_URL_ENV} or {own}", file=sys.stderr)
+            return 2
+    for service, dsn in dsns.items():
+        try:
+            applied = asyncio.run(migrate_service(dsn, service, wait_seconds=args.wait_seconds))
+        except (MigrationError, OSError, asyncpg.PostgresError) as exc:
+            print(f"wasmgrid: migrations for {service} failed: {exc}", file=sys.stderr)
+            return 1
+        names = f": {', '.join(applied)}" if applied else ""
+        print(f"migrations for {service}: {len(applied)} applied{names}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

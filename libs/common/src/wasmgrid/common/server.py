@@ -549,7 +549,12 @@ class ServiceRunner:
             return
         self._stopping = True
         grace = self.settings.grace_seconds if grace is None else grace
-        log.info("%s shutting down (grace %.1fs)", self.service.name, grace)
+        log.info(
+            "%s shutting down: NOT_SERVING, drain %.1fs, then in-flight RPCs within %.1fs",
+            self.service.name,
+            self.settings.drain_seconds,
+            grace,
+        )
         if self._readiness is not None:
             self._readiness.cancel()
             # Bounded: a readiness check stuck in a dependency must not hold up shutdown.

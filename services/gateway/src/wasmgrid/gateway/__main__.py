@@ -7,8 +7,9 @@ grace → clients close → exit 0. SIGHUP reloads the routes file.
 
 from __future__ import annotations
 
-from wasmgrid.common import grpc_tuning
+from wasmgrid.common import grpc_tuning, startup
 
+startup.exit_on_sigterm()  # as PID 1, until the service's own handler is installed
 grpc_tuning.apply()  # before anything imports grpc
 
 import asyncio

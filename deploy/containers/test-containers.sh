@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# `make test-containers`: the containerised stack on a free block of ports with two runtime
+# replicas, the e2e tests marked `containers` against it, then down, also on failure or
+# Ctrl-C; the exit code is the tests' (or up's).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+py=.venv/bin/python
+data_dir=$(mktemp -d "${TMPDIR:-/tmp}/wasmgrid-containers.XXXXXX")
+export WASMGRID_CONTAINERS_DATA_DIR=$data_dir
+
+down() {
+  # A container that does not stop cleanly (exit 0 after SIGTERM) fails the run too.
+  if ! .venv/bin/wasmgrid containers down --data-dir "$data_dir" && [ "${code:-0}" = 0 ]; then
+    code=1
+  fi
+  rm -rf "$data_dir"
+}
+trap 'down; exit "${code:-1}"' EXIT
+trap 'exit 130' INT TERM
+
+offset=$("$py" -c 'from wasmgrid.cli.devstack import free_offset; print(free_offset(2))')
+if ! .venv/bin/wasmgrid containers up --data-dir "$data_dir" --port-offset "$offset" \
+    --runtime-replicas 2; then
+  code=1
+  exit
+fi
+"$py" -m pytest tests/e2e -m containers ${PYTEST_ARGS:-}
+code=$?
