@@ -1,0 +1,281 @@
+"""The operator pages: ``/status`` (health, alerts, charts, recent traces) and one trace."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import grpc
+from aiohttp import web
+
+from wasmgrid.api.monitor.v1 import monitor_pb2 as pb
+from wasmgrid.api.monitor.v1 import monitor_pb2_grpc
+from wasmgrid.gateway.invoke import upstream_problem
+from wasmgrid.gateway.problem import Problem
+from wasmgrid.gateway.state import GATEWAY, Gateway
+from wasmgrid.gateway.upstream import timed
+from wasmgrid.gateway.web.charts import Change, LineChart, line_chart, timeline, waterfall
+from wasmgrid.gateway.web.render import html
+
+T = TypeVar("T")
+
+#: What the status page charts and the health history cover.
+WINDOW_SECONDS = 30 * 60
+STEP_SECONDS = 15
+#: The rate window of the charts' rate and quantile functions.
+RATE_WINDOW_SECONDS = 60
+#: Routes left out of the traffic charts: the probes and the monitor's own scrapes.
+PROBE_ROUTES = ("healthz", "readyz", "metrics")
+_TRACE_ID = re.compile(r"^[0-9a-fA-F]{32}$")
+
+#: ServingStatus → (css class, words): colour is never the only signal.
+STATUS = {
+    pb.SERVING_STATUS_SERVING: ("up", "Serving"),
+    pb.SERVING_STATUS_NOT_SERVING: ("down", "Not serving"),
+    pb.SERVING_STATUS_UNREACHABLE: ("down", "Unreachable"),
+    pb.SERVING_STATUS_UNKNOWN: ("unknown", "Unknown"),
+    pb.SERVING_STATUS_UNSPECIFIED: ("unknown", "Unknown"),
+}
+_TIMELINE = {
+    pb.SERVING_STATUS_SERVING: "serving",
+    pb.SERVING_STATUS_NOT_SERVING: "not_serving",
+    pb.SERVING_STATUS_UNREACHABLE: "unreachable",
+}
+
+
+def monitor_stub(gw: Gateway) -> monitor_pb2_grpc.MonitorServiceAsyncStub:
+    """The monitor client, or a 503 naming the setting that leaves it out."""
+    if gw.monitor.stub is None:
+        raise Problem(
+            503, "monitor service not configured (WASMGRID_GATEWAY_MONITOR_ADDR is empty)"
+        )
+    return gw.monitor.stub
+
+
+async def call(method: str, pending: Awaitable[T]) -> T:
+    """A monitor call, timed; its failure becomes the problem naming the monitor."""
+    try:
+        return await timed("monitor", method, pending)
+    except grpc.aio.AioRpcError as err:
+        raise upstream_problem(err, "monitor") from None
+
+
+@dataclass(frozen=True)
+class Section:
+    """A part of the status page that loaded, or the reason it did not."""
+
+    data: Any = None
+    error: str = ""
+
+
+async def _section(pending: Awaitable[Any]) -> Section:
+    try:
+        return Section(await pending)
+    except Problem as problem:
+        return Section(error=problem.detail)
+
+
+def _query(metric: str, **fields: Any) -> pb.Query:
+    query = pb.Query(
+        metric=metric,
+        matchers=[pb.LabelMatcher(name="route", op=pb.MATCH_OP_NOT_IN, values=PROBE_ROUTES)],
+        **fields,
+    )
+    query.window.FromSeconds(RATE_WINDOW_SECONDS)
+    return query
+
+
+def _range(query: pb.Query, start: float, end: float) -> pb.QueryMetricRangeRequest:
+    req = pb.QueryMetricRangeRequest(expression=pb.Expression(query=query))
+    req.start.FromNanoseconds(int(start * 1e9))
+    req.end.FromNanoseconds(int(end * 1e9))
+    req.step.FromSeconds(STEP_SECONDS)
+    return req
+
+
+def _points(series: pb.RangeSeries) -> list[tuple[float, float]]:
+    return [(p.time.seconds + p.time.nanos / 1e9, p.value) for p in series.points]
+
+
+async def _rate_chart(
+    stub: monitor_pb2_grpc.MonitorServiceAsyncStub, start: float, end: float
+) -> LineChart:
+    query = _query(
+        "wasmgrid_gateway_http_requests_total",
+        function=pb.FUNCTION_RATE,
+        aggregation=pb.AGGREGATION_SUM,
+        group_by=["status_class"],
+    )
+    resp = await call("QueryMetricRange", stub.QueryMetricRange(_range(query, start, end)))
+    series = [(s.labels.get("status_class", "all"), _points(s)) for s in resp.series]
+    return line_chart("Requests per second by status", "/s", series, start, end)
+
+
+async def _latency_chart(
+    stub: monitor_pb2_grpc.MonitorServiceAsyncStub, start: float, end: float
+) -> LineChart:
+    async def quantile(q: float) -> tuple[str, list[tuple[float, float]]]:
+        query = _query(
+            "wasmgrid_gateway_http_request_seconds",
+            function=pb.FUNCTION_HISTOGRAM_QUANTILE,
+            quantile=q,
+            aggregation=pb.AGGREGATION_SUM,
+        )
+        resp = await call("QueryMetricRange", stub.QueryMetricRange(_range(query, start, end)))
+        points = _points(resp.series[0]) if resp.series else []
+        return f"p{q * 100:g}", points
+
+    series = await asyncio.gather(quantile(0.5), quantile(0.95), quantile(0.99))
+    return line_chart("Gateway latency", "s", series, start, end)
+
+
+def _health(resp: pb.GetFleetHealthResponse, start: float, end: float) -> dict[str, Any]:
+    by_instance: dict[tuple[str, str], list[Change]] = {}
+    for c in resp.changes:
+        by_instance.setdefault((c.service, c.instance), []).append(
+            Change(
+                c.at.seconds + c.at.nanos / 1e9,
+                _TIMELINE.get(c.from_status, "unknown"),
+                _TIMELINE.get(c.to_status, "unknown"),
+            )
+        )
+    targets = []
+    for t in resp.targets:
+        css, words = STATUS[t.status]
+        targets.append(
+            {
+                "service": t.service,
+                "instance": t.instance,
+                "css": css,
+                "words": words,
+                "since": t.since,
+                "reason": t.reason,
+                "failures": t.consecutive_failures,
+                "segments": timeline(
+                    by_instance.get((t.service, t.instance), []),
+                    _TIMELINE.get(t.status, "unknown"),
+                    t.since.seconds + t.since.nanos / 1e9,
+                    start,
+                    end,
+                ),
+            }
+        )
+    services = []
+    for s in resp.services:
+        css, words = STATUS[s.status]
+        services.append(
+            {
+                "name": s.service,
+                "css": css,
+                "words": words,
+                "replicas": s.replicas,
+                "serving": s.replicas_serving,
+                "targets": [t for t in targets if t["service"] == s.service],
+            }
+        )
+    overall_css, overall_words = STATUS[resp.overall]
+    return {"services": services, "css": overall_css, "words": overall_words}
+
+
+async def status_page(request: web.Request) -> web.Response:
+    """GET /status: the fleet's health and history, alerts, traffic charts, recent traces."""
+    gw = request.app[GATEWAY]
+    end = time.time()
+    start = end - WINDOW_SECONDS
+    context: dict[str, Any] = {
+        "nav": "status",
+        "gateway": {"runtime_healthy": gw.pool.healthy_count(), "routes": len(gw.routes.table)},
+        "window_minutes": WINDOW_SECONDS // 60,
+    }
+    if gw.monitor.stub is None:
+        return html(
+            "status.html",
+            monitor_error="no monitor configured (WASMGRID_GATEWAY_MONITOR_ADDR is empty)",
+            health=None,
+            **context,
+        )
+    stub = gw.monitor.stub
+    alerts_req = pb.ListAlertsRequest(
+        states=[pb.ALERT_STATE_FIRING, pb.ALERT_STATE_PENDING], limit=100
+    )
+    health, alerts, rate, latency, traces = await asyncio.gather(
+        _section(
+            call(
+                "GetFleetHealth",
+                stub.GetFleetHealth(pb.GetFleetHealthRequest(changes_limit=1000)),
+            )
+        ),
+        _section(call("ListAlerts", stub.ListAlerts(alerts_req))),
+        _section(_rate_chart(stub, start, end)),
+        _section(_latency_chart(stub, start, end)),
+        _section(call("SearchTraces", stub.SearchTraces(pb.SearchTracesRequest(limit=15)))),
+    )
+    return html(
+        "status.html",
+        monitor_error=health.error,
+        health=_health(health.data, start, end) if health.data is not None else None,
+        alerts=alerts,
+        severity=lambda s: pb.Severity.Name(s).removeprefix("SEVERITY_").lower(),
+        alert_state=lambda s: pb.AlertState.Name(s).removeprefix("ALERT_STATE_").lower(),
+        rate=rate,
+        latency=latency,
+        traces=traces,
+        **context,
+    )
+
+
+async def trace_page(request: web.Request) -> web.Response:
+    """GET /traces/{trace_id}: the trace's waterfall, span details and its log lines."""
+    gw = request.app[GATEWAY]
+    trace_id = request.match_info["trace_id"]
+    if not _TRACE_ID.match(trace_id):
+        raise Problem(400, f"trace id {trace_id[:64]!r} is not 32 hex digits")
+    trace_id = trace_id.lower()
+    stub = monitor_stub(gw)
+    got, logs = await asyncio.gather(
+        call("GetTrace", stub.GetTrace(pb.GetTraceRequest(trace_id=trace_id))),
+        _section(
+            call(
+                "SearchLogs",
+                stub.SearchLogs(pb.SearchLogsRequest(trace_id=trace_id, limit=200)),
+            )
+        ),
+    )
+    spans = list(got.spans)
+    rows, total = waterfall(
+        [
+            (
+                s.span_id,
+                s.parent_span_id,
+                s.start_time.seconds + s.start_time.nanos / 1e9,
+                s.duration.seconds + s.duration.nanos / 1e9,
+            )
+            for s in spans
+        ]
+    )
+    services = sorted({s.service for s in spans})
+    return html(
+        "trace.html",
+        nav="status",
+        trace_id=trace_id,
+        summary=got.summary,
+        rows=[
+            {
+                "bar": row,
+                "span": spans[row.index],
+                "service_css": f"svc-{services.index(spans[row.index].service) % 6}",
+                "error": spans[row.index].status == pb.SPAN_STATUS_ERROR,
+                "kind": pb.SpanKind.Name(spans[row.index].kind).removeprefix("SPAN_KIND_").lower(),
+                "attributes": sorted(spans[row.index].attributes.items()),
+            }
+            for row in rows
+        ],
+        total=total,
+        services=[(s, f"svc-{i % 6}") for i, s in enumerate(services)],
+        logs=logs,
+        level=lambda v: pb.LogLevel.Name(v).removeprefix("LOG_LEVEL_").lower(),
+    )
