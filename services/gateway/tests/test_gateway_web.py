@@ -11,7 +11,15 @@ from markupsafe import escape
 from prometheus_client import REGISTRY
 
 from wasmgrid.gateway.routes import RouteError, parse_routes
-from wasmgrid.gateway.web.charts import Change, bar_chart, line_chart, nice_max, timeline, waterfall
+from wasmgrid.gateway.web.charts import (
+    Change,
+    bar_chart,
+    count_max,
+    line_chart,
+    nice_max,
+    timeline,
+    waterfall,
+)
 from wasmgrid.gateway.web.market import safe_link, usage
 from wasmgrid.gateway.web.render import ASSETS, CONTENT_SECURITY_POLICY
 
@@ -74,6 +82,9 @@ async def test_the_marketplace_searches_filters_and_pages_from_its_address(
     assert '<option value="utilities" selected>' in utilities
     assert '<option value="downloads" selected>' in utilities
     assert "examples/hello" in utilities
+    async with gw.http.get(gw.url("/?q=hello&category=&tag=&sort="), allow_redirects=False) as resp:
+        assert resp.status == 303
+        assert resp.headers["Location"] == "/?q=hello"  # what the form sends, made short
     empty = await _page(gw, "/?category=database")
     assert "No module matches" in empty
     first = await _page(gw, "/?sort=newest")
@@ -149,6 +160,10 @@ async def test_status_and_trace_pages_say_what_is_missing(start_gateway: Any) ->
     gw = await start_gateway()  # no monitor configured
     body = await _page(gw, "/status")
     assert "no monitor configured (WASMGRID_GATEWAY_MONITOR_ADDR is empty)" in body
+    wide = await _page(gw, "/status?window=1h")
+    assert '<a href="/status?window=1h" aria-current="page">1h</a>' in wide
+    bad_window = await _page(gw, "/status?window=2d", status=400)
+    assert "window &#39;2d&#39; is not one of 5m, 15m, 30m, 1h" in bad_window
     bad = await _page(gw, "/traces/xyz", status=400)
     assert "trace id &#39;xyz&#39; is not 32 hex digits" in bad
     none = await _page(gw, "/traces/" + "a" * 32, status=503)
@@ -225,6 +240,7 @@ def test_usage_fills_in_the_address_module_and_version() -> None:
 
 def test_scales_ticks_and_lines() -> None:
     assert [nice_max(v) for v in (0, 0.3, 1, 1.1, 7, 23, 240)] == [1, 0.5, 1, 2, 10, 25, 250]
+    assert [count_max(v) for v in (0, 3, 5, 9, 23, 100, 999)] == [4, 4, 8, 20, 40, 100, 1000]
     chart = line_chart("Rate", "/s", [("2xx", [(0, 0.0), (50, 5.0), (100, 10.0)])], 0, 100)
     (line,) = chart.lines
     assert line.points == "56.0,176.0 344.0,92.0 632.0,8.0"

@@ -76,6 +76,16 @@ def nice_max(value: float) -> float:
     return 10.0 ** (exp + 1)  # pragma: no cover - 10 × 10^exp always fits
 
 
+def count_max(value: float) -> float:
+    """An axis top for counts: 4 × a 1, 2, 2.5 or 5 × 10^n step, every tick whole."""
+    exp = math.floor(math.log10(max(value, 1) / 4)) if value > 4 else 0
+    for m in (1, 2, 2.5, 5, 10):
+        step = m * 10**exp
+        if step == int(step) and 4 * step >= value:
+            return float(4 * step)
+    return float(40 * 10**exp)  # pragma: no cover - 10 × 10^exp always fits
+
+
 def format_value(value: float, unit: str = "") -> str:
     """A short human number: 0.25, 12.5, 1.2k, 3.4M; durations as µs/ms/s."""
     if unit == "s":
@@ -170,7 +180,7 @@ def bar_chart(
     """Stacked bars, one per (date, counts per name), oldest first."""
     plot_w = WIDTH - RIGHT - LEFT
     plot_h = HEIGHT - BOTTOM - TOP
-    top = nice_max(max((sum(c) for _, c in days), default=0))
+    top = count_max(max((sum(c) for _, c in days), default=0))
     slot = plot_w / max(len(days), 1)
     bars: list[Bar] = []
     for i, (label, counts) in enumerate(days):

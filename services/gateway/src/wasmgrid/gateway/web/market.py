@@ -20,7 +20,7 @@ from wasmgrid.gateway.problem import Problem
 from wasmgrid.gateway.state import GATEWAY
 from wasmgrid.gateway.upstream import timed
 from wasmgrid.gateway.web.charts import bar_chart
-from wasmgrid.gateway.web.render import html
+from wasmgrid.gateway.web.render import html, redirect
 
 T = TypeVar("T")
 
@@ -100,6 +100,9 @@ async def marketplace(request: web.Request) -> web.Response:
     """GET /: search the registry; the address is the search, so it can be shared."""
     gw = request.app[GATEWAY]
     search = read_search(request)
+    if any(not value for value in request.query.values()):
+        # The form sends its empty fields too: answer with the short, shareable address.
+        return redirect(search.href(cursor=search.cursor))
     req = mp.SearchModulesRequest(
         query=search.q,
         category=search.category,

@@ -23,9 +23,13 @@ from wasmgrid.gateway.web.render import html
 
 T = TypeVar("T")
 
-#: What the status page charts and the health history cover.
-WINDOW_SECONDS = 30 * 60
-STEP_SECONDS = 15
+#: What the status page's charts and health history may cover: (seconds, chart step).
+WINDOWS = {"5m": (300, 5), "15m": (900, 10), "30m": (1800, 15), "1h": (3600, 30)}
+DEFAULT_WINDOW = "30m"
+#: Root spans of traces the status page lists: requests to the gateway's API, not its
+#: pages, assets or the services' own health checks and polling.
+_API_REQUEST = re.compile(r"^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS) (?!page_|asset$)")
+RECENT_TRACES = 15
 #: The rate window of the charts' rate and quantile functions.
 RATE_WINDOW_SECONDS = 60
 #: Routes left out of the traffic charts: the probes and the monitor's own scrapes.
@@ -89,11 +93,11 @@ def _query(metric: str, **fields: Any) -> pb.Query:
     return query
 
 
-def _range(query: pb.Query, start: float, end: float) -> pb.QueryMetricRangeRequest:
+def _range(query: pb.Query, start: float, end: float, step: int) -> pb.QueryMetricRangeRequest:
     req = pb.QueryMetricRangeRequest(expression=pb.Expression(query=query))
     req.start.FromNanoseconds(int(start * 1e9))
     req.end.FromNanoseconds(int(end * 1e9))
-    req.step.FromSeconds(STEP_SECONDS)
+    req.step.FromSeconds(step)
     return req
 
 
@@ -102,7 +106,7 @@ def _points(series: pb.RangeSeries) -> list[tuple[float, float]]:
 
 
 async def _rate_chart(
-    stub: monitor_pb2_grpc.MonitorServiceAsyncStub, start: float, end: float
+    stub: monitor_pb2_grpc.MonitorServiceAsyncStub, start: float, end: float, step: int
 ) -> LineChart:
     query = _query(
         "wasmgrid_gateway_http_requests_total",
@@ -110,13 +114,13 @@ async def _rate_chart(
         aggregation=pb.AGGREGATION_SUM,
         group_by=["status_class"],
     )
-    resp = await call("QueryMetricRange", stub.QueryMetricRange(_range(query, start, end)))
+    resp = await call("QueryMetricRange", stub.QueryMetricRange(_range(query, start, end, step)))
     series = [(s.labels.get("status_class", "all"), _points(s)) for s in resp.series]
     return line_chart("Requests per second by status", "/s", series, start, end)
 
 
 async def _latency_chart(
-    stub: monitor_pb2_grpc.MonitorServiceAsyncStub, start: float, end: float
+    stub: monitor_pb2_grpc.MonitorServiceAsyncStub, start: float, end: float, step: int
 ) -> LineChart:
     async def quantile(q: float) -> tuple[str, list[tuple[float, float]]]:
         query = _query(
@@ -125,7 +129,8 @@ async def _latency_chart(
             quantile=q,
             aggregation=pb.AGGREGATION_SUM,
         )
-        resp = await call("QueryMetricRange", stub.QueryMetricRange(_range(query, start, end)))
+        ranged = stub.QueryMetricRange(_range(query, start, end, step))
+        resp = await call("QueryMetricRange", ranged)
         points = _points(resp.series[0]) if resp.series else []
         return f"p{q * 100:g}", points
 
@@ -184,12 +189,17 @@ def _health(resp: pb.GetFleetHealthResponse, start: float, end: float) -> dict[s
 async def status_page(request: web.Request) -> web.Response:
     """GET /status: the fleet's health and history, alerts, traffic charts, recent traces."""
     gw = request.app[GATEWAY]
+    window = request.query.get("window", DEFAULT_WINDOW)
+    if window not in WINDOWS:
+        raise Problem(400, f"window {window[:16]!r} is not one of {', '.join(WINDOWS)}")
+    seconds, step = WINDOWS[window]
     end = time.time()
-    start = end - WINDOW_SECONDS
+    start = end - seconds
     context: dict[str, Any] = {
         "nav": "status",
         "gateway": {"runtime_healthy": gw.pool.healthy_count(), "routes": len(gw.routes.table)},
-        "window_minutes": WINDOW_SECONDS // 60,
+        "window": window,
+        "windows": list(WINDOWS),
     }
     if gw.monitor.stub is None:
         return html(
@@ -210,10 +220,13 @@ async def status_page(request: web.Request) -> web.Response:
             )
         ),
         _section(call("ListAlerts", stub.ListAlerts(alerts_req))),
-        _section(_rate_chart(stub, start, end)),
-        _section(_latency_chart(stub, start, end)),
-        _section(call("SearchTraces", stub.SearchTraces(pb.SearchTracesRequest(limit=15)))),
+        _section(_rate_chart(stub, start, end, step)),
+        _section(_latency_chart(stub, start, end, step)),
+        _section(call("SearchTraces", stub.SearchTraces(pb.SearchTracesRequest(limit=200)))),
     )
+    if traces.data is not None:
+        requests = [t for t in traces.data.traces if _API_REQUEST.match(t.root_name)]
+        traces = Section(requests[:RECENT_TRACES])
     return html(
         "status.html",
         monitor_error=health.error,

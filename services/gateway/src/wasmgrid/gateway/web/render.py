@@ -203,6 +203,11 @@ def html(template: str, status: int = 200, **context: Any) -> web.Response:
     )
 
 
+def redirect(location: str) -> web.Response:
+    """303 See Other to a path of this site."""
+    return web.Response(status=303, headers={**SECURITY_HEADERS, "Location": location})
+
+
 def error_page(problem: Problem) -> web.Response:
     """The HTML form of a problem: what went wrong and where to go next."""
     return html(
