@@ -139,6 +139,9 @@ async def test_publish_form_never_names_its_token_field_and_needs_the_api(
     # Cross-site: the pages take GET only, and the API grants no CORS for a browser PUT.
     async with gw.http.post(gw.url("/publish"), data={"token": "x"}) as resp:
         assert resp.status == 405
+        assert resp.headers["Allow"] == "GET,HEAD"
+    async with gw.http.head(gw.url("/publish")) as resp:
+        assert resp.status == 200
     async with gw.http.options(
         gw.url("/v1/modules/a/b/1.0.0"),
         headers={
