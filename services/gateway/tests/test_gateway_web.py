@@ -250,6 +250,9 @@ def test_scales_ticks_and_lines() -> None:
     assert line.last == "10 /s"
     assert [t.label for t in chart.y_ticks] == ["0 /s", "2.5 /s", "5 /s", "7.5 /s", "10 /s"]
     assert line_chart("Rate", "/s", [("2xx", [])], 0, 100).empty
+    two = [("4xx", [(0.0, 1.0)]), ("5xx", [(0.0, 1.0)])]
+    pinned = line_chart("Rate", "/s", two, 0, 100, {"5xx": 4})
+    assert [ln.css for ln in pinned.lines] == ["series-0", "series-4"]
 
 
 def test_download_bars_stack_and_summarise() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 #: The drawing area of every chart, in SVG user units (scaled to the page width by CSS).
@@ -117,8 +117,12 @@ def line_chart(
     series: Sequence[tuple[str, Sequence[tuple[float, float]]]],
     start: float,
     end: float,
+    colours: Mapping[str, int] | None = None,
 ) -> LineChart:
-    """Lines for `series` (name, [(unix time, value)]) over [start, end], y from 0."""
+    """Lines for `series` (name, [(unix time, value)]) over [start, end], y from 0.
+
+    `colours` pins a series to a colour index by name (so 5xx is always red).
+    """
     plot_w = WIDTH - RIGHT - LEFT
     plot_h = HEIGHT - BOTTOM - TOP
     span = max(end - start, 1e-9)
@@ -134,7 +138,8 @@ def line_chart(
             for t, v in finite
         )
         data = ";".join(f"{t:.0f}:{v:.6g}" for t, v in finite)
-        lines.append(Line(name, f"series-{i % 6}", xy, data, format_value(finite[-1][1], unit)))
+        colour = (colours or {}).get(name, i) % 6
+        lines.append(Line(name, f"series-{colour}", xy, data, format_value(finite[-1][1], unit)))
     y_ticks = [
         Tick(TOP + plot_h - k / 4 * plot_h, format_value(top * k / 4, unit)) for k in range(5)
     ]

@@ -30,6 +30,8 @@ DEFAULT_WINDOW = "30m"
 #: pages, assets or the services' own health checks and polling.
 _API_REQUEST = re.compile(r"^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS) (?!page_|asset$)")
 RECENT_TRACES = 15
+#: Status classes in fixed colours (charts.py's series-N): 2xx blue, 4xx orange, 5xx red.
+STATUS_COLOURS = {"2xx": 0, "3xx": 3, "4xx": 1, "5xx": 4}
 #: The rate window of the charts' rate and quantile functions.
 RATE_WINDOW_SECONDS = 60
 #: Routes left out of the traffic charts: the probes and the monitor's own scrapes.
@@ -116,7 +118,7 @@ async def _rate_chart(
     )
     resp = await call("QueryMetricRange", stub.QueryMetricRange(_range(query, start, end, step)))
     series = [(s.labels.get("status_class", "all"), _points(s)) for s in resp.series]
-    return line_chart("Requests per second by status", "/s", series, start, end)
+    return line_chart("Requests per second by status", "/s", series, start, end, STATUS_COLOURS)
 
 
 async def _latency_chart(
