@@ -234,10 +234,11 @@ def test_links_other_than_http_are_not_rendered() -> None:
 def test_usage_fills_in_the_address_module_and_version() -> None:
     command = usage("http://h:1", "ns/m", "2.0.0", "command", "")
     assert command["curl"] == "curl -s -X POST --data 'hello' http://h:1/v1/run/ns/m@2.0.0"
-    assert command["cli"] == "echo -n hello | wasmgrid --url http://h:1 run ns/m@2.0.0 --input -"
+    cli = "echo -n hello | WASMGRID_URL=http://h:1 wasmgrid run ns/m@2.0.0 --input -"
+    assert command["cli"] == cli
     assert "wg.run('ns/m@2.0.0', b'hello')" in command["python"]
     reactor = usage("http://h:1", "ns/m", "2.0.0", "reactor", "add")
-    assert reactor["cli"] == "wasmgrid --url http://h:1 call ns/m@2.0.0 add 1 2"
+    assert reactor["cli"] == "WASMGRID_URL=http://h:1 wasmgrid call ns/m@2.0.0 add 1 2"
     assert reactor["curl"].endswith("http://h:1/v1/call/ns/m@2.0.0/add")
 
 

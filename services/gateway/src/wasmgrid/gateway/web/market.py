@@ -167,7 +167,7 @@ def usage(base: str, name: str, version: str, kind: str, function: str) -> dict[
                 f"curl -s -X POST -H 'content-type: application/json' \\\n"
                 f"     --data '{{\"args\":[1, 2]}}' {base}/v1/call/{ref}/{shlex.quote(fn)}"
             ),
-            "cli": f"wasmgrid --url {url} call {ref} {shlex.quote(fn)} 1 2",
+            "cli": f"WASMGRID_URL={url} wasmgrid call {ref} {shlex.quote(fn)} 1 2",
             "python": (
                 "from wasmgrid.client import Client\n\n"
                 f"async with Client({base!r}) as wg:\n"
@@ -176,7 +176,7 @@ def usage(base: str, name: str, version: str, kind: str, function: str) -> dict[
         }
     return {
         "curl": f"curl -s -X POST --data 'hello' {base}/v1/run/{ref}",
-        "cli": f"echo -n hello | wasmgrid --url {url} run {ref} --input -",
+        "cli": f"echo -n hello | WASMGRID_URL={url} wasmgrid run {ref} --input -",
         "python": (
             "from wasmgrid.client import Client\n\n"
             f"async with Client({base!r}) as wg:\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -223,6 +224,7 @@ def error_page(problem: Problem) -> web.Response:
 def page(handler: Handler) -> Handler:
     """`handler` answering errors as HTML pages (the API answers them as problem+json)."""
 
+    @functools.wraps(handler)
     async def wrapped(request: web.Request) -> web.StreamResponse:
         try:
             return await handler(request)
@@ -231,6 +233,4 @@ def page(handler: Handler) -> Handler:
         except grpc.aio.AioRpcError as err:
             return error_page(Problem.from_grpc(err.code(), err.details(), upstream="upstream"))
 
-    wrapped.__name__ = handler.__name__
-    wrapped.__doc__ = handler.__doc__
     return wrapped
