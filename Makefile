@@ -7,7 +7,7 @@ PROTO_OUT := libs/common/src
 PROTOS := $(shell find protos -name '*.proto' | sort)
 SRC := libs services tests bench scripts deploy conftest.py
 
-.PHONY: install up test check fmt protos check-protos examples bench lint typecheck clean
+.PHONY: install up test check fmt protos check-protos examples bench lint typecheck clean screenshots
 
 .venv/.installed: pyproject.toml uv.lock libs/*/pyproject.toml services/*/pyproject.toml
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet 'uv>=0.5'
@@ -43,6 +43,10 @@ check-protos: install
 
 examples:
 	$(MAKE) -C examples/modules
+
+# The README's pictures of the web pages, taken by the browser tests (needs Debian's chromium).
+screenshots: install
+	WASMGRID_UPDATE_SCREENSHOTS=1 $(PY) -m pytest tests/e2e/test_web_pages.py -p no:cacheprovider
 
 bench: install
 	$(PY) -m bench $(BENCH_ARGS)

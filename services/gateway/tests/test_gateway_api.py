@@ -11,8 +11,10 @@ import aiohttp
 import pytest
 
 from wasmgrid.gateway.app import CUSTOM_ROUTES
+from wasmgrid.gateway.web import PAGES
 
 PROBLEM = "application/problem+json"
+PAGE_PATHS = {p.path for p in PAGES}
 
 
 async def _problem(resp: aiohttp.ClientResponse, status: int) -> dict[str, Any]:
@@ -321,6 +323,8 @@ routes:
         info = route.get_info()
         path = info.get("path") or info.get("formatter")
         assert path is not None
+        if path in PAGE_PATHS:
+            continue  # HTML pages for people, not operations of the HTTP API
         path = re.sub(r"\{(\w+):[^}]*\}", r"{\1}", path)
         methods = any_methods if route.method == "*" else {route.method}
         for method in methods:

@@ -40,7 +40,15 @@ from wasmgrid.monitor.rules import (
     rule_from_dict,
     rule_to_dict,
 )
-from wasmgrid.monitor.series import Series, SeriesStore, bucket_quantile, evaluate, increase
+from wasmgrid.monitor.series import (
+    Series,
+    SeriesStore,
+    bucket_quantile,
+    evaluate,
+    evaluate_range,
+    increase,
+    range_instants,
+)
 from wasmgrid.monitor.settings import DEFAULT_RULES_FILE
 from wasmgrid.monitor.traces import TraceQuery, TraceStore, parse_trace_id
 
@@ -55,6 +63,33 @@ def test_ring_keeps_the_newest_samples_in_order() -> None:
     assert s.since(0) == [(2.0, 20.0), (3.0, 30.0), (4.0, 40.0)]
     assert s.since(3.5) == [(4.0, 40.0)]
     assert s.last_value == 40.0 and s.last_time == 4.0
+
+
+def test_ring_reads_between_two_instants_across_its_wrap() -> None:
+    s = Series({}, capacity=4)
+    for t in range(7):  # keeps 3, 4, 5, 6 with the oldest in the middle of the ring
+        s.add(float(t), float(t * 10))
+    assert s.between(3.5, 5.0) == [(4.0, 40.0), (5.0, 50.0)]
+    assert s.between(0.0, 100.0) == [(3.0, 30.0), (4.0, 40.0), (5.0, 50.0), (6.0, 60.0)]
+    assert s.at(5.5) == (5.0, 50.0)
+    assert s.at(6.0) == (6.0, 60.0)
+    assert s.at(2.9) is None
+
+
+def test_a_range_is_evaluated_at_each_instant_without_later_samples() -> None:
+    store = _store()
+    total = Query("reqs_total", Function.RATE, (), window=10, group_by=("job",))
+    instants = range_instants(20, 60, 20)
+    assert instants == [20, 40, 60]
+    assert evaluate_range(store, Expression(total), instants) == [
+        ({"job": "a"}, [(20, 11.0), (40, 11.0), (60, 11.0)]),
+        ({"job": "b"}, [(20, 4.0), (40, 4.0), (60, 4.0)]),
+    ]
+    value = Query("reqs_total", Function.VALUE, (Matcher("job", MatchOp.IN, ("a",)),))
+    # At t=22 the newest sample is t=20's (no peeking at t=25's), summed over codes.
+    assert evaluate_range(store, Expression(value), [22]) == [({}, [(22, 20 * 11.0)])]
+    # Before the first sample there is nothing; the instant is left out, not zero.
+    assert evaluate_range(store, Expression(value), [-5, 0]) == [({}, [(0, 0.0)])]
 
 
 def test_increase_handles_counter_resets() -> None:

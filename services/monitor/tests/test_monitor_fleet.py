@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -185,6 +186,62 @@ async def test_scraped_metrics_are_queryable(start_monitor: StartMonitor) -> Non
             await m.stub.QueryMetric(bad)
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "quantile" in (err.value.details() or "")
+    finally:
+        await tiny.stop(0.1)
+
+
+def _range(start: float, end: float | None, step: float) -> pb.QueryMetricRangeRequest:
+    req = pb.QueryMetricRangeRequest(
+        expression=pb.Expression(
+            query=pb.Query(
+                metric="up",
+                function=pb.FUNCTION_VALUE,
+                matchers=[pb.LabelMatcher(name="job", op=pb.MATCH_OP_IN, values=["tiny"])],
+            )
+        )
+    )
+    req.start.FromNanoseconds(int(start * 1e9))
+    if end is not None:
+        req.end.FromNanoseconds(int(end * 1e9))
+    req.step.FromNanoseconds(int(step * 1e9))
+    return req
+
+
+async def test_a_range_query_charts_scraped_series_and_names_bad_bounds(
+    start_monitor: StartMonitor,
+) -> None:
+    tiny = await start_tiny()
+    try:
+        m = await start_monitor(
+            targets=f"tiny={tiny.address}|http://127.0.0.1:{tiny.metrics_port}/metrics"
+        )
+        began = time.time()
+
+        async def two_points() -> pb.QueryMetricRangeResponse | None:
+            resp = await m.stub.QueryMetricRange(_range(began, None, 1))
+            return resp if resp.series and len(resp.series[0].points) >= 2 else None
+
+        resp = await poll_until(two_points, "two instants of the up series")
+        assert resp.backend == "local"
+        (series,) = resp.series
+        assert dict(series.labels) == {}  # summed: no group_by
+        times = [p.time.ToNanoseconds() / 1e9 for p in series.points]
+        assert times == sorted(times) and all(t >= began - 1e-6 for t in times)
+        assert all(p.value == 1 for p in series.points)
+        assert [round(b - a, 6) for a, b in zip(times, times[1:], strict=False)] == [1.0] * (
+            len(times) - 1
+        )
+
+        for req, field in (
+            (_range(began, began - 10, 1), "end"),
+            (_range(began, began + 10, 0.5), "step"),
+            (_range(began - 3600, began, 1), "limit is 1000"),
+            (pb.QueryMetricRangeRequest(expression=_range(0, 1, 1).expression), "start"),
+        ):
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await m.stub.QueryMetricRange(req)
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert field in (err.value.details() or "")
     finally:
         await tiny.stop(0.1)
 

@@ -11,6 +11,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -126,6 +127,18 @@ async def test_queries_and_rules_are_evaluated_by_a_real_prometheus(
     resp = await poll_until(answered, "Prometheus to have scraped the signal", timeout=30)
     assert resp.backend == "prometheus"
     assert [(dict(s.labels), s.value) for s in resp.samples] == [({"case": case}, 7.0)]
+
+    chart = pb.QueryMetricRangeRequest(expression=query.expression)
+    now = time.time()  # after the instant answer: the last instant has the sample too
+    chart.start.FromNanoseconds(int((now - 10) * 1e9))
+    chart.end.FromNanoseconds(int(now * 1e9))
+    chart.step.FromSeconds(5)
+    ranged = await m.stub.QueryMetricRange(chart)
+    assert ranged.backend == "prometheus"
+    (series,) = ranged.series
+    assert dict(series.labels) == {"case": case}
+    assert series.points[-1].time.ToNanoseconds() / 1e9 == pytest.approx(now, abs=1e-3)
+    assert {p.value for p in series.points} == {7.0}
 
     p99 = pb.QueryMetricRequest(
         expression=pb.Expression(

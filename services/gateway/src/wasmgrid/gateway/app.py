@@ -25,8 +25,9 @@ from wasmgrid.gateway.api import OPERATIONS, json_response
 from wasmgrid.gateway.invoke import Target, serve, target_for_route
 from wasmgrid.gateway.openapi import Operation, build_document
 from wasmgrid.gateway.problem import Problem
-from wasmgrid.gateway.routes import RESERVED_PREFIXES, RouteTable
+from wasmgrid.gateway.routes import RESERVED_PAGES, RESERVED_PREFIXES, RouteTable
 from wasmgrid.gateway.state import GATEWAY, Gateway
+from wasmgrid.gateway.web import PAGES
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("wasmgrid.gateway.access")
@@ -102,10 +103,11 @@ ALL_OPERATIONS: tuple[Operation, ...] = OPERATIONS + PROBE_OPERATIONS
 
 
 _RESERVED = tuple(p.rstrip("/") for p in RESERVED_PREFIXES)
+_PAGES = frozenset(RESERVED_PAGES) | {p + "/" for p in RESERVED_PAGES}
 
 
 def _reserved(path: str) -> bool:
-    return path.startswith(_RESERVED)
+    return path.startswith(_RESERVED) or path in _PAGES
 
 
 async def _reserved_miss(request: web.Request) -> web.HTTPException:
@@ -319,6 +321,8 @@ def create_app(gw: Gateway) -> web.Application:
     HTTP_IN_FLIGHT.set_function(lambda: gw.in_flight)
     for op in ALL_OPERATIONS:
         app.router.add_route(op.method, op.path, edge(op.handler, op.name))
+    for pg in PAGES:
+        app.router.add_get(pg.path, edge(pg.handler, pg.name))  # and HEAD
     # After every fixed operation, so an unmatched path costs no 404 exception in
     # aiohttp's router before the routes file is consulted (~45 µs a request).
     catch_all = app.router.add_route("*", CUSTOM_ROUTES_PATH, edge(None, "unmatched"))

@@ -50,7 +50,19 @@ ROUTE_RELOADS = Counter(
 ROUTES_ACTIVE = Gauge("wasmgrid_gateway_routes", "Routes in the active route table.")
 
 #: Path prefixes owned by the fixed HTTP API; a route may not shadow them.
-RESERVED_PREFIXES = ("/v1/", "/healthz", "/readyz", "/metrics", "/openapi.json")
+RESERVED_PREFIXES = (
+    "/v1/",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+    # The web pages under a prefix (``web.PAGES``).
+    "/modules/",
+    "/traces/",
+    "/assets/",
+)
+#: Web pages at exactly these paths (with or without a final slash); "/statusboard" is free.
+RESERVED_PAGES = ("/", "/status", "/publish")
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 MAX_ROUTES = 10_000
 #: Token scopes a route's auth middleware may require (the marketplace's Scope enum).
@@ -397,10 +409,13 @@ def parse_path(text: Any, where: str) -> PathPattern:
         raise RouteError(f"{where}: {text!r} must be a string starting with '/'")
     if len(text) > 1024:
         raise RouteError(f"{where}: longer than 1024 characters")
+    if text in RESERVED_PAGES or text.rstrip("/") in RESERVED_PAGES:
+        raise RouteError(f"{where}: {text!r} is a page of the gateway, reserved")
     for reserved in RESERVED_PREFIXES:
         if text == reserved.rstrip("/") or text.startswith(reserved):
             raise RouteError(
-                f"{where}: {text!r} is under {reserved!r}, reserved for the gateway API"
+                f"{where}: {text!r} is under {reserved!r},"
+                " reserved by the gateway (its API and pages)"
             )
     raw = text[1:].split("/") if text != "/" else []
     prefix = False

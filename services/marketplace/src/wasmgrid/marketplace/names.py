@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from packaging.licenses import InvalidLicenseExpression, canonicalize_license_expression
 
+from wasmgrid.common.categories import CATEGORIES
 from wasmgrid.common.errors import InvalidArgument
 
 _CHARSET = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?$")
@@ -42,17 +43,7 @@ RESERVED_MODULE_NAMES = frozenset(
     {"con", "prn", "aux", "nul", "com1", "com2", "com3", "lpt1", "lpt2", "lpt3", "versions"}
 )
 
-#: Category slugs accepted at publish (display names in the README).
-CATEGORIES = (
-    "mathematics",
-    "image-processing",
-    "machine-learning",
-    "crypto-security",
-    "networking",
-    "database",
-    "utilities",
-    "game-engine",
-)
+#: Spellings accepted for a category slug (the slugs are the kit's, shared with the gateway).
 _CATEGORY_ALIASES = {
     "crypto": "crypto-security",
     "crypto-and-security": "crypto-security",

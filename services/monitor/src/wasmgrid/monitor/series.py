@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -79,18 +80,33 @@ class Series:
             return math.nan
         return self._values[self._head - 1]
 
+    def _segments(self) -> tuple[tuple[int, int], ...]:
+        """Index ranges of the ring in time order (each one sorted by time)."""
+        n = len(self._times)
+        if self._head == 0:
+            return ((0, n),)
+        return ((self._head, n), (0, self._head))
+
+    def between(self, t0: float, t1: float) -> list[tuple[float, float]]:
+        """Samples with t0 <= time <= t1, oldest first (binary search: no scan of the ring)."""
+        out: list[tuple[float, float]] = []
+        for lo, hi in self._segments():
+            i = bisect_left(self._times, t0, lo, hi)
+            j = bisect_right(self._times, t1, lo, hi)
+            out.extend(zip(self._times[i:j], self._values[i:j], strict=True))
+        return out
+
     def since(self, t0: float) -> list[tuple[float, float]]:
         """Samples with time >= t0, oldest first."""
-        n = len(self._times)
-        out: list[tuple[float, float]] = []
-        for i in range(n):
-            idx = (self._head - 1 - i) % n
-            t = self._times[idx]
-            if t < t0:
-                break
-            out.append((t, self._values[idx]))
-        out.reverse()
-        return out
+        return self.between(t0, math.inf)
+
+    def at(self, t: float) -> tuple[float, float] | None:
+        """The newest sample at or before `t`, or None."""
+        for lo, hi in reversed(self._segments()):
+            j = bisect_right(self._times, t, lo, hi)
+            if j > lo:
+                return self._times[j - 1], self._values[j - 1]
+        return None
 
 
 class SeriesStore:
@@ -153,12 +169,14 @@ def increase(samples: list[tuple[float, float]]) -> float:
 def series_value(
     series: Series, fn: Function, window: float, now: float, staleness: float
 ) -> float:
-    """One function applied to one series at `now`; NaN when there is not enough data."""
+    """One function applied to one series at `now` (samples after it ignored); NaN when
+    there is not enough data."""
     if fn is Function.VALUE:
-        if now - series.last_time > staleness:
+        sample = series.at(now)
+        if sample is None or now - sample[0] > staleness:
             return math.nan
-        return series.last_value
-    samples = series.since(now - window)
+        return sample[1]
+    samples = series.between(now - window, now)
     if not samples:
         return math.nan
     values = [v for _, v in samples]
@@ -268,3 +286,24 @@ def evaluate(store: SeriesStore, e: Expression, now: float) -> list[Result]:
     if e.denominator is None:
         return results
     return divide(results, evaluate_query(store, e.denominator, now))
+
+
+#: Instants one range query may evaluate (Prometheus allows 11 000; a chart needs far fewer).
+MAX_RANGE_POINTS = 1000
+
+
+def range_instants(start: float, end: float, step: float) -> list[float]:
+    """start, start + step, … up to end (included when on a step)."""
+    count = int((end - start) / step + 1e-9) + 1
+    return [start + i * step for i in range(count)]
+
+
+def evaluate_range(
+    store: SeriesStore, e: Expression, instants: Iterable[float]
+) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
+    """An expression at each instant, gathered per label set and ordered by labels."""
+    by_labels: dict[LabelKey, list[tuple[float, float]]] = {}
+    for t in instants:
+        for r in evaluate(store, e, t):
+            by_labels.setdefault(label_key(r.labels), []).append((t, r.value))
+    return [(dict(key), points) for key, points in sorted(by_labels.items())]

@@ -48,7 +48,7 @@ from wasmgrid.monitor.query import (
 from wasmgrid.monitor.report import Report, RpcStats, analyse_spans, recommend, rpc_stats
 from wasmgrid.monitor.rules import Rule, RuleSource, check_rule, load_rules_file
 from wasmgrid.monitor.scrape import Scraper
-from wasmgrid.monitor.series import SeriesStore
+from wasmgrid.monitor.series import MAX_RANGE_POINTS, SeriesStore
 from wasmgrid.monitor.settings import MonitorSettings
 from wasmgrid.monitor.store import MIGRATIONS, SCHEMA, Store
 from wasmgrid.monitor.traces import TraceQuery, TraceStore, parse_trace_id
@@ -341,6 +341,40 @@ class MonitorServicer(monitor_pb2_grpc.MonitorServiceServicer):
         return pb.QueryMetricResponse(
             samples=[pb.Sample(labels=dict(r.labels), value=r.value) for r in results],
             evaluated_at=convert.ts(now),
+            backend=self.svc.backend.name,
+        )
+
+    async def QueryMetricRange(
+        self, request: pb.QueryMetricRangeRequest, context: Ctx
+    ) -> pb.QueryMetricRangeResponse:
+        if not request.HasField("expression"):
+            raise InvalidArgument("expression must be set")
+        expr = convert.expression_from_pb(request.expression)
+        check_expression(expr)
+        if not request.HasField("start"):
+            raise InvalidArgument("start must be set")
+        start = convert.unix_of(request.start)
+        end = convert.unix_of(request.end) if request.HasField("end") else time.time()
+        if end < start:
+            raise InvalidArgument(f"end {end:.3f} is before start {start:.3f}")
+        step = convert.seconds_of(request.step, "step")
+        if not 1.0 <= step <= 86400.0:
+            raise InvalidArgument(f"step {step:g}s must be between 1s and 86400s")
+        instants = int((end - start) / step + 1e-9) + 1
+        if instants > MAX_RANGE_POINTS:
+            raise InvalidArgument(
+                f"start..end every {step:g}s is {instants} instants; the limit is"
+                f" {MAX_RANGE_POINTS} (widen step)"
+            )
+        series = await self.svc.backend.evaluate_range(expr, start, end, step)
+        return pb.QueryMetricRangeResponse(
+            series=[
+                pb.RangeSeries(
+                    labels=labels,
+                    points=[pb.Point(time=convert.ts(t), value=v) for t, v in points],
+                )
+                for labels, points in series
+            ],
             backend=self.svc.backend.name,
         )
 

@@ -336,6 +336,49 @@ class QueryMetricResponse(_message.Message):
     backend: str
     def __init__(self, samples: _Optional[_Iterable[_Union[Sample, _Mapping]]] = ..., evaluated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., backend: _Optional[str] = ...) -> None: ...
 
+class QueryMetricRangeRequest(_message.Message):
+    __slots__ = ("expression", "start", "end", "step")
+    EXPRESSION_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    expression: Expression
+    start: _timestamp_pb2.Timestamp
+    end: _timestamp_pb2.Timestamp
+    step: _duration_pb2.Duration
+    def __init__(self, expression: _Optional[_Union[Expression, _Mapping]] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., step: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class Point(_message.Message):
+    __slots__ = ("time", "value")
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    time: _timestamp_pb2.Timestamp
+    value: float
+    def __init__(self, time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., value: _Optional[float] = ...) -> None: ...
+
+class RangeSeries(_message.Message):
+    __slots__ = ("labels", "points")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    labels: _containers.ScalarMap[str, str]
+    points: _containers.RepeatedCompositeFieldContainer[Point]
+    def __init__(self, labels: _Optional[_Mapping[str, str]] = ..., points: _Optional[_Iterable[_Union[Point, _Mapping]]] = ...) -> None: ...
+
+class QueryMetricRangeResponse(_message.Message):
+    __slots__ = ("series", "backend")
+    SERIES_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    series: _containers.RepeatedCompositeFieldContainer[RangeSeries]
+    backend: str
+    def __init__(self, series: _Optional[_Iterable[_Union[RangeSeries, _Mapping]]] = ..., backend: _Optional[str] = ...) -> None: ...
+
 class Anomaly(_message.Message):
     __slots__ = ("method", "history", "deviations", "alpha", "min_samples", "direction")
     METHOD_FIELD_NUMBER: _ClassVar[int]

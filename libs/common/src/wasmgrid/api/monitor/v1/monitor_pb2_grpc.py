@@ -45,6 +45,11 @@ class MonitorServiceStub:
                 request_serializer=wasmgrid_dot_api_dot_monitor_dot_v1_dot_monitor__pb2.QueryMetricRequest.SerializeToString,
                 response_deserializer=wasmgrid_dot_api_dot_monitor_dot_v1_dot_monitor__pb2.QueryMetricResponse.FromString,
                 _registered_method=True)
+        self.QueryMetricRange = channel.unary_unary(
+                '/wasmgrid.api.monitor.v1.MonitorService/QueryMetricRange',
+                request_serializer=wasmgrid_dot_api_dot_monitor_dot_v1_dot_monitor__pb2.QueryMetricRangeRequest.SerializeToString,
+                response_deserializer=wasmgrid_dot_api_dot_monitor_dot_v1_dot_monitor__pb2.QueryMetricRangeResponse.FromString,
+                _registered_method=True)
         self.ListAlerts = channel.unary_unary(
                 '/wasmgrid.api.monitor.v1.MonitorService/ListAlerts',
                 request_serializer=wasmgrid_dot_api_dot_monitor_dot_v1_dot_monitor__pb2.ListAlertsRequest.SerializeToString,
@@ -135,6 +140,13 @@ class MonitorServiceServicer:
 
     def QueryMetric(self, request, context):
         """Evaluates one metric query now (against scraped series or Prometheus).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def QueryMetricRange(self, request, context):
+        """Evaluates one metric query at evenly spaced instants: the series a chart draws.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -257,6 +269,11 @@ def add_MonitorServiceServicer_to_server(servicer, server):
                     servicer.QueryMetric,
                     request_deserializer=wasmgrid_dot_api_dot_monitor_dot_v1_dot_monitor__pb2.QueryMetricRequest.FromString,
                     response_serializer=wasmgrid_dot_api_dot_monitor_dot_v1_dot_monitor__pb2.QueryMetricResponse.SerializeToString,
+            ),
+            'QueryMetricRange': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueryMetricRange,
+                    request_deserializer=wasmgrid_dot_api_dot_monitor_dot_v1_dot_monitor__pb2.QueryMetricRangeRequest.FromString,
+                    response_serializer=wasmgrid_dot_api_dot_monitor_dot_v1_dot_monitor__pb2.QueryMetricRangeResponse.SerializeToString,
             ),
             'ListAlerts': grpc.unary_unary_rpc_method_handler(
                     servicer.ListAlerts,
@@ -389,6 +406,33 @@ class MonitorService:
             '/wasmgrid.api.monitor.v1.MonitorService/QueryMetric',
             wasmgrid_dot_api_dot_monitor_dot_v1_dot_monitor__pb2.QueryMetricRequest.SerializeToString,
             wasmgrid_dot_api_dot_monitor_dot_v1_dot_monitor__pb2.QueryMetricResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueryMetricRange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wasmgrid.api.monitor.v1.MonitorService/QueryMetricRange',
+            wasmgrid_dot_api_dot_monitor_dot_v1_dot_monitor__pb2.QueryMetricRangeRequest.SerializeToString,
+            wasmgrid_dot_api_dot_monitor_dot_v1_dot_monitor__pb2.QueryMetricRangeResponse.FromString,
             options,
             channel_credentials,
             insecure,

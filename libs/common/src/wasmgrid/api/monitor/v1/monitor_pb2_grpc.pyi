@@ -44,6 +44,8 @@ class MonitorServiceStub:
     """Health of every polled service and replica, with recent status changes."""
     QueryMetric: _grpc.UnaryUnaryMultiCallable[_monitor_pb2.QueryMetricRequest, _monitor_pb2.QueryMetricResponse]
     """Evaluates one metric query now (against scraped series or Prometheus)."""
+    QueryMetricRange: _grpc.UnaryUnaryMultiCallable[_monitor_pb2.QueryMetricRangeRequest, _monitor_pb2.QueryMetricRangeResponse]
+    """Evaluates one metric query at evenly spaced instants: the series a chart draws."""
     ListAlerts: _grpc.UnaryUnaryMultiCallable[_monitor_pb2.ListAlertsRequest, _monitor_pb2.ListAlertsResponse]
     """Alerts the rule engine currently knows (pending, firing, recently resolved)."""
     CreateRule: _grpc.UnaryUnaryMultiCallable[_monitor_pb2.CreateRuleRequest, _monitor_pb2.Rule]
@@ -84,6 +86,8 @@ class MonitorServiceAsyncStub(MonitorServiceStub):
     """Health of every polled service and replica, with recent status changes."""
     QueryMetric: _aio.UnaryUnaryMultiCallable[_monitor_pb2.QueryMetricRequest, _monitor_pb2.QueryMetricResponse]  # type: ignore[assignment]
     """Evaluates one metric query now (against scraped series or Prometheus)."""
+    QueryMetricRange: _aio.UnaryUnaryMultiCallable[_monitor_pb2.QueryMetricRangeRequest, _monitor_pb2.QueryMetricRangeResponse]  # type: ignore[assignment]
+    """Evaluates one metric query at evenly spaced instants: the series a chart draws."""
     ListAlerts: _aio.UnaryUnaryMultiCallable[_monitor_pb2.ListAlertsRequest, _monitor_pb2.ListAlertsResponse]  # type: ignore[assignment]
     """Alerts the rule engine currently knows (pending, firing, recently resolved)."""
     CreateRule: _aio.UnaryUnaryMultiCallable[_monitor_pb2.CreateRuleRequest, _monitor_pb2.Rule]  # type: ignore[assignment]
@@ -133,6 +137,14 @@ class MonitorServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_monitor_pb2.QueryMetricResponse, _abc.Awaitable[_monitor_pb2.QueryMetricResponse]]:
         """Evaluates one metric query now (against scraped series or Prometheus)."""
+
+    @_abc_1.abstractmethod
+    def QueryMetricRange(
+        self,
+        request: _monitor_pb2.QueryMetricRangeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_monitor_pb2.QueryMetricRangeResponse, _abc.Awaitable[_monitor_pb2.QueryMetricRangeResponse]]:
+        """Evaluates one metric query at evenly spaced instants: the series a chart draws."""
 
     @_abc_1.abstractmethod
     def ListAlerts(
