@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 T = TypeVar("T")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on `host` that nothing listens on right now (the kernel's pick).
+
+    Another process may take it before the caller binds it; servers started on port 0
+    avoid that race, so use this only where a port must be named up front (a child
+    process's settings, an embedded database).
+    """
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _timed_out(description: str, timeout: float, last: object) -> AssertionError:
+    return AssertionError(f"timed out after {timeout}s waiting for {description}; last: {last!r}")
 
 
 async def poll_until(
@@ -28,7 +45,22 @@ async def poll_until(
         if last:
             return last
         if time.monotonic() > deadline:
-            raise AssertionError(
-                f"timed out after {timeout}s waiting for {description}; last: {last!r}"
-            )
+            raise _timed_out(description, timeout, last)
         await asyncio.sleep(interval)
+
+
+def wait_until(
+    check: Callable[[], T | None],
+    description: str,
+    timeout: float = 20.0,
+    interval: float = 0.1,
+) -> T:
+    """:func:`poll_until` for synchronous code (tests that drive subprocesses over HTTP)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        last = check()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise _timed_out(description, timeout, last)
+        time.sleep(interval)

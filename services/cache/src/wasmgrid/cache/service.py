@@ -284,7 +284,7 @@ class CacheService(Service):
 
 class UntracedCacheService(CacheService):
     """The cache without OpenTelemetry server spans (``WASMGRID_CACHE_TRACE_RPCS=false``):
-    the kit's server interceptor costs more than a memory hit (see README)."""
+    a server span costs more than a memory hit (see README)."""
 
     untraced_prefixes = (SERVICE_NAME,)
 
