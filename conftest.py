@@ -23,7 +23,8 @@ import pytest
 import redis.asyncio as aioredis
 import uvloop
 
-from wasmgrid.cli.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+from wasmgrid.cli.embedded import EmbeddedPostgres, EmbeddedRedis
+from wasmgrid.common.testing import free_port
 
 REPO_ROOT = Path(__file__).resolve().parent
 

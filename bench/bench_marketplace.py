@@ -34,7 +34,6 @@ from bench.harness import (
     ROOT,
     LoadResult,
     Table,
-    free_port,
     grpc_echo_baseline,
     percentile,
     run_load,
@@ -46,6 +45,7 @@ from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
 from wasmgrid.api.marketplace.v1 import marketplace_pb2_grpc as pb_grpc
 from wasmgrid.cli.embedded import EmbeddedPostgres
 from wasmgrid.common.channel import create_channel
+from wasmgrid.common.testing import free_port
 from wasmgrid.marketplace import search as searchlib
 from wasmgrid.marketplace.tokens import new_secret
 from wasmgrid.marketplace.wasmbinary import with_custom_section

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sys
 import time
 from collections import Counter, deque
@@ -15,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from wasmgrid.common.testing import free_port, poll_until
 from wasmgrid.gateway.ratelimit import Rule, sliding_window_step
 
 
@@ -92,28 +92,30 @@ async def _runtime_process(infra: Any, port: int) -> asyncio.subprocess.Process:
         stderr=asyncio.subprocess.DEVNULL,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 60
-    while True:
+
+    async def listening() -> bool:
+        assert proc.returncode is None, f"the runtime process on :{port} exited"
         try:
             _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            await writer.wait_closed()
-            return proc
         except OSError:
-            if proc.returncode is not None or time.monotonic() > deadline:
-                raise AssertionError(f"runtime process on :{port} did not start") from None
-            await asyncio.sleep(0.1)
+            return False
+        writer.close()
+        await writer.wait_closed()
+        return True
+
+    await poll_until(listening, f"the runtime process to listen on :{port}", 60, 0.1)
+    return proc
 
 
 async def _load_while(
     start_gateway: Any, infra: Any, poll: Any, sig: signal.Signals, seconds: float = 3.0
 ) -> tuple[Any, list[tuple[int, float, int]], float]:
     """8 clients call hello through a gateway over two runtime replicas for `seconds`;
-    after 1 s the second replica's whole process group gets `sig`.
+    once 40 calls were answered, the second replica's whole process group gets `sig`.
 
     Returns the gateway, each call as (client, started, status), and when `sig` was sent.
     """
-    port = _free_port()
+    port = free_port()
     proc = await _runtime_process(infra, port)
     try:
         gw = await start_gateway(
@@ -137,9 +139,12 @@ async def _load_while(
                     await resp.read()
                     results.append((n, started, resp.status))
 
+        async def under_load() -> bool:
+            return len(results) >= 40
+
         async def signaller() -> None:
             nonlocal signalled_at
-            await asyncio.sleep(1.0)
+            await poll(under_load, "40 calls answered before the signal", seconds)
             signalled_at = time.monotonic()
             os.killpg(proc.pid, sig)  # the supervisor and its workers at once
             await proc.wait()
@@ -181,12 +186,6 @@ async def test_replica_stopped_gracefully_under_load_fails_nothing(
     # the traffic to the other replica, then the runtime stops. No call fails.
     _, results, _ = await _load_while(start_gateway, infra, poll, signal.SIGTERM, seconds=5.0)
     assert all(s == 200 for _, _, s in results), [r for r in results if r[2] != 200]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # The precision routes cache the module's response (the limiter runs before the cache),

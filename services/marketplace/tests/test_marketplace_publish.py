@@ -13,6 +13,7 @@ import pytest
 import wasmtime
 
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
+from wasmgrid.common.testing import poll_until
 from wasmgrid.marketplace.tokens import new_secret
 
 UNKNOWN_IMPORT = (
@@ -259,24 +260,24 @@ async def test_restart_service_and_postgres_keeps_acknowledged(
     await m.publish(ivy, "ivy/keep", "1.0.0", hello_wasm)
     await market_factory.stop(m)
     m = await market_factory(admin)  # same bootstrap token: no duplicate admin
-    if True:
-        postgres_server.stop()
-        postgres_server.start()
-        deadline = asyncio.get_running_loop().time() + 30
-        while True:  # the pool reconnects; calls fail UNAVAILABLE meanwhile
-            try:
-                res = await m.stub.Resolve(pb.ResolveRequest(name="ivy/keep"))
-                break
-            except grpc.aio.AioRpcError as exc:
-                assert exc.code() == grpc.StatusCode.UNAVAILABLE, exc.details()
-                assert asyncio.get_running_loop().time() < deadline
-                await asyncio.sleep(0.2)
-        assert res.version == "1.0.0"
-        _, body = await m.download(digest=res.digest)
-        assert body == hello_wasm
-        await m.publish(ivy, "ivy/keep", "1.0.1", hello_wasm)
-        who = await m.stub.WhoAmI(pb.WhoAmIRequest(), metadata=m.auth(ivy))
-        assert who.user.username == "ivy"
+    postgres_server.stop()
+    postgres_server.start()
+
+    async def resolved() -> pb.ResolveResponse | None:
+        try:
+            answer: pb.ResolveResponse = await m.stub.Resolve(pb.ResolveRequest(name="ivy/keep"))
+            return answer
+        except grpc.aio.AioRpcError as exc:  # the pool reconnects; UNAVAILABLE meanwhile
+            assert exc.code() == grpc.StatusCode.UNAVAILABLE, exc.details()
+            return None
+
+    res = await poll_until(resolved, "the marketplace to answer after the restart", 30, 0.2)
+    assert res.version == "1.0.0"
+    _, body = await m.download(digest=res.digest)
+    assert body == hello_wasm
+    await m.publish(ivy, "ivy/keep", "1.0.1", hello_wasm)
+    who = await m.stub.WhoAmI(pb.WhoAmIRequest(), metadata=m.auth(ivy))
+    assert who.user.username == "ivy"
 
 
 async def test_concurrent_first_publishes_store_exactly_one(

@@ -10,6 +10,7 @@ import pytest
 
 from wasmgrid.api.common.v1 import common_pb2
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
+from wasmgrid.common.testing import poll_until
 
 
 async def expect(code: grpc.StatusCode, coro: Any, *fragments: str) -> None:
@@ -175,17 +176,17 @@ async def test_concurrent_ratings_are_exact(market: Any, mathfn_wasm: bytes) -> 
     assert ratings.summary.average == pytest.approx(sum(stored) / 30)
     assert list(ratings.summary.histogram) == [stored.count(k) for k in range(1, 6)]
     # Search's rating sort keys catch up with the exact aggregate.
-    deadline = asyncio.get_running_loop().time() + 20
-    while True:
+
+    async def sort_keys_caught_up() -> bool:
         hits = await market.stub.SearchModules(
             pb.SearchModulesRequest(owner="owner", sort=pb.SEARCH_SORT_RATING)
         )
-        if hits.modules[0].rating_count == 30 and hits.modules[0].rating_average == (
-            pytest.approx(sum(stored) / 30)
-        ):
-            break
-        assert asyncio.get_running_loop().time() < deadline, hits.modules[0]
-        await asyncio.sleep(0.1)
+        top = hits.modules[0]
+        return bool(top.rating_count == 30) and top.rating_average == pytest.approx(
+            sum(stored) / 30
+        )
+
+    await poll_until(sort_keys_caught_up, "the rating sort keys to match the ratings", 20, 0.1)
     await expect(
         grpc.StatusCode.INVALID_ARGUMENT,
         market.stub.RateModule(
