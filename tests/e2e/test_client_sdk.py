@@ -18,7 +18,7 @@ async def test_sdk_publish_run_call_and_errors(dev_stack: Any) -> None:
     admin = (dev_stack.data_dir / "admin-token").read_text().strip()
     user = f"sdk{secrets.token_hex(3)}"
     async with Client(base, token=admin) as wg:
-        created = await wg.create_user(user, f"{user}@example.com")
+        created = await wg.create_user(user)
     async with Client(base, token=created["secret"]) as wg:
         assert (await wg.whoami())["user"]["username"] == user
         wasm = (REPO / "examples/modules/mathfn/mathfn.wasm").read_bytes()

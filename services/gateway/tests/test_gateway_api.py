@@ -464,3 +464,46 @@ async def test_json_bodies_arrive_in_pieces_and_are_capped(start_gateway: Any) -
 
     async with gw.http.post(gw.url("/v1/users"), data=huge()) as resp:
         assert "65536 bytes" in (await _problem(resp, 413))["detail"]
+
+
+async def test_an_unknown_field_in_any_json_body_is_refused_naming_it(
+    start_gateway: Any, infra: Any
+) -> None:
+    gw = await start_gateway()
+    admin = _bearer(infra.admin)
+    module = "/v1/modules/examples/hello"
+    cases = [
+        ("POST", "/v1/users", {"username": "gina", "email": "g@example.com"}, "email"),
+        ("POST", "/v1/tokens", {"name": "ci", "scope": ["publish"]}, "scope"),
+        ("POST", f"{module}/versions/1.0.0/yank", {"reason": "x", "why": "y"}, "why"),
+        ("PUT", f"{module}/rating", {"stars": 5, "comment": "nice"}, "comment"),
+        ("POST", "/v1/call/examples/mathfn/fib", {"args": [1], "arg": 2}, "arg"),
+    ]
+    for method, path, body, field in cases:
+        async with gw.http.request(method, gw.url(path), json=body, headers=admin) as resp:
+            detail = (await _problem(resp, 400))["detail"]
+        assert detail.startswith(f"request body: unknown field {field!r}; the fields are "), detail
+    # Nothing was created or changed by the refused requests.
+    async with gw.http.get(gw.url(f"{module}/versions/1.0.0")) as resp:
+        assert (await resp.json())["version"]["yanked"] is False
+    form = aiohttp.FormData()
+    form.add_field(
+        "metadata",
+        json.dumps({"license": "MIT", "licence": "MIT"}),
+        content_type="application/json",
+    )
+    form.add_field(
+        "module", infra.modules["hello"], filename="m.wasm", content_type="application/wasm"
+    )
+    async with gw.http.put(gw.url(f"{module}/7.0.0"), data=form, headers=admin) as resp:
+        detail = (await _problem(resp, 400))["detail"]
+    assert detail.startswith("metadata part: unknown field 'licence'; the fields are "), detail
+
+
+async def test_openapi_lists_the_fields_each_json_body_may_carry(start_gateway: Any) -> None:
+    gw = await start_gateway()
+    async with gw.http.get(gw.url("/openapi.json")) as resp:
+        doc = await resp.json()
+    body = doc["paths"]["/v1/users"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"]["additionalProperties"] is False
+    assert sorted(body["schema"]["properties"]) == ["role", "token_name", "username"]

@@ -234,11 +234,9 @@ class Client:
 
     # -- identity --------------------------------------------------------------------------
 
-    async def create_user(self, username: str, email: str = "", role: str = "") -> Json:
+    async def create_user(self, username: str, role: str = "") -> Json:
         """Create a user; the response's ``secret`` is its first API token, shown once."""
         body: Json = {"username": username}
-        if email:
-            body["email"] = email
         if role:
             body["role"] = role
         return await self._json("POST", "/v1/users", json_body=body)
