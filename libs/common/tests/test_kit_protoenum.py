@@ -45,6 +45,9 @@ def test_numbers_from_a_message_map_to_domain_values_and_zero_is_not_set() -> No
     with pytest.raises(InvalidArgument, match=r"^token\.scopes: 9 is not a Scope value"):
         SCOPES.from_proto(9, "token.scopes")
     assert SCOPES.to_proto("publish") == mp.SCOPE_PUBLISH
+    assert SCOPES.to_proto("run", default=0) == 0
+    with pytest.raises(KeyError):
+        SCOPES.to_proto("run")
 
 
 def test_domain_enum_members_are_matched_by_name() -> None:

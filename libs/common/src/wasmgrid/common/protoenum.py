@@ -67,9 +67,13 @@ class ProtoEnum(Generic[P, D]):
         """The short names, in proto order."""
         return tuple(self._short.values())
 
-    def to_proto(self, value: D) -> P:
-        """The proto number of a domain value (KeyError for a value the enum lacks)."""
-        return cast(P, self._to_proto[value])
+    def to_proto(self, value: D, default: int | None = None) -> P:
+        """The proto number of a domain value; `default` (if given) for a value the enum
+        lacks, else KeyError."""
+        number = self._to_proto.get(value, default)
+        if number is None:
+            raise KeyError(value)
+        return cast(P, number)
 
     def from_proto(self, number: int, field: str) -> D | None:
         """The domain value of `number`; None for 0 (not set); :class:`InvalidArgument`
