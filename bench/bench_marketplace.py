@@ -198,7 +198,7 @@ async def seed(dsn: str, stub: Any, admin: str) -> list[str]:
                 " SELECT id, 0, rating_count, rating_sum, stars FROM modules"
                 " WHERE rating_count > 0 AND name LIKE '%-%-%-%'"
             )
-            # Same search vector as Store._refresh_module.
+            # Same search vector as RegistryStore._refresh_module.
             await conn.execute(
                 "UPDATE modules m SET search_vector ="
                 " setweight(to_tsvector('simple', m.name_norm || ' '"

@@ -31,6 +31,8 @@ class ProbeService(Service):
     """`Sleep` waits the number of ms in its request; `Fail` raises; `Boom` crashes."""
 
     name = "probe"
+    #: This service's own "retry later" error, beyond the kit's.
+    unavailable_errors = (TimeoutError,)
 
     def __init__(self) -> None:
         self.ready_reason: str | None = None
@@ -52,6 +54,8 @@ class ProbeService(Service):
         async def down(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
             if request == b"shutdown":  # what a query in flight gets when PostgreSQL stops
                 raise asyncpg.AdminShutdownError("terminating connection due to administrator")
+            if request == b"timeout":
+                raise TimeoutError("connecting to the database timed out")
             raise ConnectionRefusedError("database at 127.0.0.1:5432 refused")
 
         handler = grpc.method_handlers_generic_handler(
@@ -294,7 +298,9 @@ async def test_concurrency_limit_answers_resource_exhausted() -> None:
         await runner.stop(1)
 
 
-@pytest.mark.parametrize("how", [b"", b"shutdown"], ids=["refused", "admin-shutdown"])
+@pytest.mark.parametrize(
+    "how", [b"", b"shutdown", b"timeout"], ids=["refused", "admin-shutdown", "service-declared"]
+)
 async def test_lost_dependency_is_unavailable_not_internal(probe: Probe, how: bytes) -> None:
     _, _, channel = probe
     with pytest.raises(grpc.aio.AioRpcError) as err:
