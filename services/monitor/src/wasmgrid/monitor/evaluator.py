@@ -24,7 +24,7 @@ from wasmgrid.monitor.notify import (
     outgoing_for,
 )
 from wasmgrid.monitor.rules import Rule
-from wasmgrid.monitor.store import Store
+from wasmgrid.monitor.store import AlertingStore
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class Evaluator:
         *,
         backend: Backend,
         engine: AlertEngine,
-        store: Store,
+        store: AlertingStore,
         deliverer: Deliverer,
         file_rules: Sequence[Rule],
         interval: float,

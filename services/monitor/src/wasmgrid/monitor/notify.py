@@ -255,7 +255,7 @@ def backoff(attempts: int, minimum: float, maximum: float) -> float:
 
 
 class Outbox(Protocol):
-    """What the deliverer needs from the store (see :class:`wasmgrid.monitor.store.Store`)."""
+    """What the deliverer needs from the store (:class:`wasmgrid.monitor.store.AlertingStore`)."""
 
     async def claim_due(self, limit: int, lease: float) -> list[dict[str, Any]]:
         """Due pending payloads, leased to this caller for `lease` seconds."""
