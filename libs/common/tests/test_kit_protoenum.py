@@ -42,7 +42,7 @@ def test_text_parses_to_the_proto_number_or_names_the_choices() -> None:
 def test_numbers_from_a_message_map_to_domain_values_and_zero_is_not_set() -> None:
     assert SCOPES.from_proto(mp.SCOPE_ADMIN, "scope") == "admin"
     assert SCOPES.from_proto(0, "scope") is None
-    with pytest.raises(InvalidArgument, match=r"^token\.scopes: 9 is not a Scope value"):
+    with pytest.raises(InvalidArgument, match=r"^token\.scopes: 9 is not a value of Scope"):
         SCOPES.from_proto(9, "token.scopes")
     assert SCOPES.to_proto("publish") == mp.SCOPE_PUBLISH
     assert SCOPES.to_proto("run", default=0) == 0

@@ -307,12 +307,24 @@ async def test_configure_list_and_budget(start_cache: Any) -> None:
         pb.ListNamespacesRequest(page=common_pb2.PageRequest(limit=2))
     )
     assert [n.config.name for n in page1.namespaces] == ["a", "b"]
-    assert page1.page.next_cursor == "b"
+    assert page1.page.next_cursor
     assert page1.shared_tier.state == pb.SHARED_TIER_STATE_DISABLED
     page2 = await stub.ListNamespaces(
-        pb.ListNamespacesRequest(page=common_pb2.PageRequest(limit=2, cursor="b"))
+        pb.ListNamespacesRequest(
+            page=common_pb2.PageRequest(limit=2, cursor=page1.page.next_cursor)
+        )
     )
     assert [n.config.name for n in page2.namespaces] == ["c"] and page2.page.next_cursor == ""
+    await expect_error(
+        stub.ListNamespaces(pb.ListNamespacesRequest(page=common_pb2.PageRequest(cursor="b"))),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "page.cursor is not a cursor issued by this service",
+    )
+    await expect_error(
+        stub.ListNamespaces(pb.ListNamespacesRequest(page=common_pb2.PageRequest(limit=5000))),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "page.limit 5000 is outside 1..1000",
+    )
 
     # 256 + 128 + 128 KiB reserved of 1 MiB: 600 KiB more does not fit.
     await expect_error(

@@ -82,7 +82,7 @@ class ProtoEnum(Generic[P, D]):
             return None
         value = self._to_domain.get(number)
         if value is None:
-            raise InvalidArgument(f"{field}: {number} is not a {self.proto_name} value")
+            raise InvalidArgument(f"{field}: {number} is not a value of {self.proto_name}")
         return value
 
     def name(self, number: int) -> str:
