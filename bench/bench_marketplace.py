@@ -47,6 +47,7 @@ from wasmgrid.cli.embedded import EmbeddedPostgres
 from wasmgrid.common.channel import create_channel
 from wasmgrid.common.testing import free_port
 from wasmgrid.marketplace import search as searchlib
+from wasmgrid.marketplace.names import CATEGORIES
 from wasmgrid.marketplace.tokens import new_secret
 from wasmgrid.marketplace.wasmbinary import with_custom_section
 
@@ -66,16 +67,7 @@ NOUN = (
     "physics render sprite graph queue cache store index bloom filter regex tokenizer "
     "neural tensor model sha blake compress zstd gzip base64 uuid time date geo"
 ).split()
-CATS = [
-    "mathematics",
-    "image-processing",
-    "machine-learning",
-    "crypto-security",
-    "networking",
-    "database",
-    "utilities",
-    "game-engine",
-]
+CATS = list(CATEGORIES)
 TAGS = "wasi fast simd no-std embedded cli web math image crypto data ml game".split()
 _SYL = "ka lo mi nu pe ra si to vu ze ba di fo gu he ja ke li mo ny".split()
 

@@ -9,6 +9,8 @@ import sys
 import urllib.request
 from typing import Any
 
+import pytest
+
 from wasmgrid.cli.devstack import SERVICES, health_status
 from wasmgrid.cli.embedded import port_open
 
@@ -75,6 +77,7 @@ def test_sigterm_stops_everything_and_data_persists(dev_stack_factory: Any) -> N
     assert dev_stack_factory.stop(again) == 0, "\n".join(again.output)
 
 
+@pytest.mark.integration
 def test_bad_setting_stops_a_service_with_one_line() -> None:
     env = {**os.environ, "WASMGRID_CACHE_GRPC_PORT": "not-a-port"}
     result = subprocess.run(

@@ -178,6 +178,7 @@ async def test_channel_default_deadline_applies_when_caller_sets_none(probe: Pro
         await channel.close(None)
 
 
+@pytest.mark.integration
 async def test_graceful_shutdown_finishes_in_flight_rpc_and_refuses_new_ones() -> None:
     service = ProbeService()
     runner = ServiceRunner(service, settings())
@@ -205,6 +206,7 @@ async def test_graceful_shutdown_finishes_in_flight_rpc_and_refuses_new_ones() -
         await channel.close(None)
 
 
+@pytest.mark.integration
 async def test_drain_keeps_serving_while_not_serving_then_stops() -> None:
     service = ProbeService()
     runner = ServiceRunner(service, settings(drain_seconds=1.0))
@@ -240,6 +242,7 @@ class StartCounting(ProbeService):
             raise ConnectionRefusedError("database at 127.0.0.1:1 refused")
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("port", ["grpc_port", "metrics_port"])
 async def test_a_taken_port_fails_start_with_one_clear_error_before_opening_anything(
     port: str,
@@ -268,6 +271,7 @@ def assert_free(port: int) -> None:
         again.bind(("127.0.0.1", port))
 
 
+@pytest.mark.integration
 async def test_a_failed_service_start_releases_what_it_opened() -> None:
     service = StartCounting(fail_start=True)
     runner = ServiceRunner(service, settings())
@@ -278,6 +282,7 @@ async def test_a_failed_service_start_releases_what_it_opened() -> None:
     assert_free(runner.metrics_port)
 
 
+@pytest.mark.integration
 async def test_concurrency_limit_answers_resource_exhausted() -> None:
     runner = ServiceRunner(ProbeService(), settings(max_concurrent_rpcs=2))
     await runner.start()

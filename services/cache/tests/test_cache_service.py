@@ -374,6 +374,7 @@ async def test_health_is_serving(start_cache: Any, poll: Any) -> None:
     await poll(serving, "the cache service to report SERVING", 5.0)
 
 
+@pytest.mark.integration
 def test_bad_setting_stops_with_one_line_naming_the_variable() -> None:
     env = {**os.environ, "WASMGRID_CACHE_MAX_BATCH": "0", "WASMGRID_CACHE_GRPC_PORT": "0"}
     out = subprocess.run(
@@ -394,6 +395,7 @@ async def test_untraced_variant_serves_the_same_api(start_cache: Any) -> None:
     assert (await r.stub.Get(pb.GetRequest(namespace="u", key="k"))).value == b"v"
 
 
+@pytest.mark.integration
 async def test_python_dash_m_serves(poll: Any) -> None:
     """The real entry point: `python -m wasmgrid.cache` starts, serves, and stops on SIGTERM."""
     with socket.socket() as s:

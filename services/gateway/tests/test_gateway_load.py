@@ -231,6 +231,14 @@ async def _offered_load(
     return statuses, last - start
 
 
+def _warm_route(path: str) -> str:
+    """A twin of a limited route on another host: same cache key, no limit (see above)."""
+    return (
+        f"  - name: warm\n    host: warm.local\n    path: {path}\n    module: examples/hello\n"
+        "    middleware:\n      - cache: {ttl: 60s}\n"
+    )
+
+
 def _record_decisions(
     limiter: Any, decided: list[float], answered: list[float] | None = None
 ) -> None:
@@ -263,13 +271,8 @@ routes:
       - rate_limit: {{algorithm: token_bucket, limit: {limit}, window: 1s, burst: {burst},
                       key: route}}
       - cache: {{ttl: 60s}}
-  - name: warm
-    host: warm.local
-    path: {path}
-    module: examples/hello
-    middleware:
-      - cache: {{ttl: 60s}}
 """
+    routes += _warm_route(path)
     gw = await start_gateway(routes, near_cache_max_ttl_seconds=60)
     await _warm(gw, path)
     # The bucket's own clock decides; record when decisions were made so the expectation
@@ -301,13 +304,8 @@ routes:
     middleware:
       - rate_limit: {{algorithm: sliding_window, limit: {limit}, window: 1s, key: global}}
       - cache: {{ttl: 60s}}
-  - name: warm
-    host: warm.local
-    path: {path}
-    module: examples/hello
-    middleware:
-      - cache: {{ttl: 60s}}
 """
+    routes += _warm_route(path)
     # A generous Redis timeout: the load generator shares the gateways' event loop, and a
     # stall of that loop must not turn into fail-open decisions.
     shared = {

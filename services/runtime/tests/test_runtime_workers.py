@@ -12,12 +12,15 @@ import urllib.request
 from pathlib import Path
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from wasmgrid.api.runtime.v1 import runtime_pb2 as pb
 from wasmgrid.api.runtime.v1 import runtime_pb2_grpc
 from wasmgrid.common.testing import free_port, poll_until
 from wasmgrid.runtime.testing import example_module, inline
+
+pytestmark = pytest.mark.integration  # starts service processes
 
 REPO = Path(__file__).resolve().parents[3]
 

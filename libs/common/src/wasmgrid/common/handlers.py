@@ -229,6 +229,26 @@ class HandlerInstrumentation:
                 return status
         return grpc.StatusCode.OK
 
+    def _failed(
+        self, exc: BaseException, context: grpc.aio.ServicerContext[Any, Any], span: Any
+    ) -> grpc.StatusCode:
+        """The status of a call that raised `exc`; a crash is recorded on its span."""
+        if isinstance(exc, asyncio.CancelledError | GeneratorExit):
+            return grpc.StatusCode.CANCELLED
+        if isinstance(exc, grpc.aio.AbortError):
+            return self._code_of(context)
+        code = self.status_of(exc)
+        if span is not None and code == grpc.StatusCode.INTERNAL:
+            span[0].record_exception(exc)
+        return code
+
+    def _finish(
+        self, metrics: _MethodMetrics, start: float, code: grpc.StatusCode, span: Any
+    ) -> None:
+        metrics.end(start, code)
+        if span is not None:
+            self._end_span(span, code)
+
     def _wrap_unary(self, behavior: Any, labels: tuple[str, str, str], traced: bool) -> Any:
         metrics = self._metrics(labels)
 
@@ -240,21 +260,13 @@ class HandlerInstrumentation:
                 result = await behavior(request, context)
                 code = self._code_of(context)
                 return result
-            except asyncio.CancelledError:
-                code = grpc.StatusCode.CANCELLED
+            except BaseException as exc:
+                code = self._failed(exc, context, span)
+                if isinstance(exc, Exception) and not isinstance(exc, grpc.aio.AbortError):
+                    await self._fail(context, labels, exc)  # answers the call (raises)
                 raise
-            except grpc.aio.AbortError:
-                code = self._code_of(context)
-                raise
-            except Exception as exc:  # mapped to a status, logged with its traceback
-                code = self.status_of(exc)
-                if span is not None and code == grpc.StatusCode.INTERNAL:
-                    span[0].record_exception(exc)
-                await self._fail(context, labels, exc)
             finally:
-                metrics.end(start, code)
-                if span is not None:
-                    self._end_span(span, code)
+                self._finish(metrics, start, code, span)
 
         return wrapper
 
@@ -274,21 +286,13 @@ class HandlerInstrumentation:
                 async for item in behavior(request, context):
                     yield item
                 code = self._code_of(context)
-            except (asyncio.CancelledError, GeneratorExit):
-                code = grpc.StatusCode.CANCELLED
+            except BaseException as exc:
+                code = self._failed(exc, context, span)
+                if isinstance(exc, Exception) and not isinstance(exc, grpc.aio.AbortError):
+                    await self._fail(context, labels, exc)  # answers the call (raises)
                 raise
-            except grpc.aio.AbortError:
-                code = self._code_of(context)
-                raise
-            except Exception as exc:  # mapped to a status, logged with its traceback
-                code = self.status_of(exc)
-                if span is not None and code == grpc.StatusCode.INTERNAL:
-                    span[0].record_exception(exc)
-                await self._fail(context, labels, exc)
             finally:
-                metrics.end(start, code)
-                if span is not None:
-                    self._end_span(span, code)
+                self._finish(metrics, start, code, span)
 
         return wrapper
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
+
+import asyncpg
 
 T = TypeVar("T")
 
@@ -64,3 +67,23 @@ def wait_until(
         if time.monotonic() > deadline:
             raise _timed_out(description, timeout, last)
         time.sleep(interval)
+
+
+async def create_database(admin_dsn: str, prefix: str = "t") -> str:
+    """A new, empty database on the server of `admin_dsn`; returns its (random) name."""
+    name = f"{prefix}_{secrets.token_hex(6)}"
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')  # a name made here, never input
+    finally:
+        await conn.close()
+    return name
+
+
+async def drop_database(admin_dsn: str, name: str) -> None:
+    """Drop database `name` even while clients are still connected to it."""
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()

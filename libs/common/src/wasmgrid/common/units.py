@@ -40,10 +40,7 @@ def parse_duration(
         seconds = float(m.group(1)) * _DURATION_UNITS[m.group(2)]
     if seconds is None or not math.isfinite(seconds):
         raise InvalidArgument(f"{field}: {value!r} is not a duration like 500ms, 2s, 5m, 1h")
-    if seconds < 0 or (positive and seconds == 0):
-        raise InvalidArgument(f"{field}: {value!r} must be {'above' if positive else 'at least'} 0")
-    if maximum is not None and seconds > maximum:
-        raise InvalidArgument(f"{field}: {value!r} is longer than the limit of {maximum:g}s")
+    _check_bounds(value, seconds, field, positive, maximum, "longer than the limit of {:g}s")
     return seconds
 
 
@@ -63,8 +60,14 @@ def parse_size(
         size = int(m.group(1)) * _SIZE_UNITS[m.group(2)]
     if size is None:
         raise InvalidArgument(f"{field}: {value!r} is not a size like 64KiB, 1MiB, 100KB")
-    if size < 0 or (positive and size == 0):
-        raise InvalidArgument(f"{field}: {value!r} must be {'above' if positive else 'at least'} 0")
-    if maximum is not None and size > maximum:
-        raise InvalidArgument(f"{field}: {value!r} is larger than the limit of {maximum} bytes")
+    _check_bounds(value, size, field, positive, maximum, "larger than the limit of {} bytes")
     return size
+
+
+def _check_bounds(
+    value: object, amount: float, field: str, positive: bool, maximum: float | None, over: str
+) -> None:
+    if amount < 0 or (positive and amount == 0):
+        raise InvalidArgument(f"{field}: {value!r} must be {'above' if positive else 'at least'} 0")
+    if maximum is not None and amount > maximum:
+        raise InvalidArgument(f"{field}: {value!r} is {over.format(maximum)}")

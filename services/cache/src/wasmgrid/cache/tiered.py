@@ -66,6 +66,7 @@ from wasmgrid.cache.settings import CacheSettings
 from wasmgrid.cache.stats import NamespaceCounters
 from wasmgrid.common.errors import InvalidArgument, NotFound, ResourceExhausted
 from wasmgrid.common.paging import split_page
+from wasmgrid.common.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -226,12 +227,7 @@ class TieredCache:
 
     async def stop(self) -> None:
         """Stop background work and close the shared tier."""
-        tasks = [t for t in (self._sweeper, *self._background) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._sweeper, *self._background)
         if self.tier is not None:
             await self.tier.stop()
 

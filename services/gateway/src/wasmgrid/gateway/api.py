@@ -142,6 +142,18 @@ def _choice(request: web.Request, name: str, choices: ProtoEnum[P, str]) -> P | 
     return choices.parse(raw, f"query parameter {name}") if raw else None
 
 
+async def _marketplace(
+    request: web.Request, method: str, message: Message, *, status: int = 200
+) -> web.Response:
+    """`message` relayed to MarketplaceService.`method` with the caller's credentials;
+    the answer as JSON, a failure as its problem."""
+    call = getattr(request.app[GATEWAY].registry.stub, method)
+    resp = await call_upstream(
+        "marketplace", method, call(message, metadata=_auth_metadata(request))
+    )
+    return json_response(to_json(resp), status)
+
+
 def _module_name(request: web.Request) -> str:
     return f"{request.match_info['ns']}/{request.match_info['name']}"
 
@@ -184,33 +196,20 @@ async def call_function(request: web.Request) -> web.StreamResponse:
 
 
 async def create_user(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
     doc = await _json_body(request, USER_FIELDS)
     req = mp.CreateUserRequest(
         username=_field(doc, "username", str, ""),
         role=_ROLES.parse(_field(doc, "role", str, "publisher"), "role"),
         token_name=_field(doc, "token_name", str, ""),
     )
-    resp = await call_upstream(
-        "marketplace",
-        "CreateUser",
-        gw.registry.stub.CreateUser(req, metadata=_auth_metadata(request)),
-    )
-    return json_response(to_json(resp), 201)
+    return await _marketplace(request, "CreateUser", req, status=201)
 
 
 async def whoami(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
-    resp = await call_upstream(
-        "marketplace",
-        "WhoAmI",
-        gw.registry.stub.WhoAmI(mp.WhoAmIRequest(), metadata=_auth_metadata(request)),
-    )
-    return json_response(to_json(resp))
+    return await _marketplace(request, "WhoAmI", mp.WhoAmIRequest())
 
 
 async def create_token(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
     doc = await _json_body(request, TOKEN_FIELDS)
     scopes = _field(doc, "scopes", list, [])
     req = mp.CreateTokenRequest(
@@ -218,34 +217,17 @@ async def create_token(request: web.Request) -> web.Response:
         scopes=[TOKEN_SCOPES.parse(s, f"scopes[{i}]") for i, s in enumerate(scopes)],
         ttl_seconds=_field(doc, "ttl_seconds", int, 0),
     )
-    resp = await call_upstream(
-        "marketplace",
-        "CreateToken",
-        gw.registry.stub.CreateToken(req, metadata=_auth_metadata(request)),
-    )
-    return json_response(to_json(resp), 201)
+    return await _marketplace(request, "CreateToken", req, status=201)
 
 
 async def list_tokens(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
     req = mp.ListTokensRequest(include_inactive=request.query.get("include_inactive") == "true")
-    resp = await call_upstream(
-        "marketplace",
-        "ListTokens",
-        gw.registry.stub.ListTokens(req, metadata=_auth_metadata(request)),
-    )
-    return json_response(to_json(resp))
+    return await _marketplace(request, "ListTokens", req)
 
 
 async def revoke_token(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
     req = mp.RevokeTokenRequest(token_id=request.match_info["id"])
-    resp = await call_upstream(
-        "marketplace",
-        "RevokeToken",
-        gw.registry.stub.RevokeToken(req, metadata=_auth_metadata(request)),
-    )
-    return json_response(to_json(resp))
+    return await _marketplace(request, "RevokeToken", req)
 
 
 # ------------------------------------------------------------------ publish
@@ -380,7 +362,6 @@ async def publish(request: web.Request) -> web.Response:
 
 
 async def search(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
     q = request.query
     req = mp.SearchModulesRequest(
         query=q.get("q", ""),
@@ -393,46 +374,21 @@ async def search(request: web.Request) -> web.Response:
         sort=_choice(request, "sort", _SORTS),
         page=_page(request),
     )
-    resp = await call_upstream(
-        "marketplace",
-        "SearchModules",
-        gw.registry.stub.SearchModules(req, metadata=_auth_metadata(request)),
-    )
-    return json_response(to_json(resp))
+    return await _marketplace(request, "SearchModules", req)
 
 
 async def get_module(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
-    resp = await call_upstream(
-        "marketplace",
-        "GetModule",
-        gw.registry.stub.GetModule(
-            mp.GetModuleRequest(name=_module_name(request)), metadata=_auth_metadata(request)
-        ),
-    )
-    return json_response(to_json(resp))
+    return await _marketplace(request, "GetModule", mp.GetModuleRequest(name=_module_name(request)))
 
 
 async def list_versions(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
     req = mp.ListVersionsRequest(name=_module_name(request), page=_page(request))
-    resp = await call_upstream(
-        "marketplace",
-        "ListVersions",
-        gw.registry.stub.ListVersions(req, metadata=_auth_metadata(request)),
-    )
-    return json_response(to_json(resp))
+    return await _marketplace(request, "ListVersions", req)
 
 
 async def get_version(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
     req = mp.GetVersionRequest(name=_module_name(request), version=request.match_info["version"])
-    resp = await call_upstream(
-        "marketplace",
-        "GetVersion",
-        gw.registry.stub.GetVersion(req, metadata=_auth_metadata(request)),
-    )
-    return json_response(to_json(resp))
+    return await _marketplace(request, "GetVersion", req)
 
 
 async def download(request: web.Request) -> web.StreamResponse:
@@ -482,29 +438,20 @@ def _base64_of_hex(digest: str) -> str:
 
 
 async def yank(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
     doc = await _json_body(request, YANK_FIELDS, required=False)
     reason = _field(doc, "reason", str, request.query.get("reason", ""))
     req = mp.YankRequest(
         name=_module_name(request), version=request.match_info["version"], reason=reason
     )
-    resp = await call_upstream(
-        "marketplace", "Yank", gw.registry.stub.Yank(req, metadata=_auth_metadata(request))
-    )
-    return json_response(to_json(resp))
+    return await _marketplace(request, "Yank", req)
 
 
 async def unyank(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
     req = mp.UnyankRequest(name=_module_name(request), version=request.match_info["version"])
-    resp = await call_upstream(
-        "marketplace", "Unyank", gw.registry.stub.Unyank(req, metadata=_auth_metadata(request))
-    )
-    return json_response(to_json(resp))
+    return await _marketplace(request, "Unyank", req)
 
 
 async def rate(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
     doc = await _json_body(request, RATING_FIELDS)
     stars = _field(doc, "stars", int, None)
     if stars is None:
@@ -514,36 +461,19 @@ async def rate(request: web.Request) -> web.Response:
     req = mp.RateModuleRequest(
         name=_module_name(request), stars=stars, review=_field(doc, "review", str, "")
     )
-    resp = await call_upstream(
-        "marketplace",
-        "RateModule",
-        gw.registry.stub.RateModule(req, metadata=_auth_metadata(request)),
-    )
-    return json_response(to_json(resp))
+    return await _marketplace(request, "RateModule", req)
 
 
 async def list_ratings(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
     req = mp.ListRatingsRequest(name=_module_name(request), page=_page(request))
-    resp = await call_upstream(
-        "marketplace",
-        "ListRatings",
-        gw.registry.stub.ListRatings(req, metadata=_auth_metadata(request)),
-    )
-    return json_response(to_json(resp))
+    return await _marketplace(request, "ListRatings", req)
 
 
 async def stats(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
     req = mp.GetDownloadStatsRequest(
         name=_module_name(request), days=_int_query(request, "days", 0, 0, 366)
     )
-    resp = await call_upstream(
-        "marketplace",
-        "GetDownloadStats",
-        gw.registry.stub.GetDownloadStats(req, metadata=_auth_metadata(request)),
-    )
-    return json_response(to_json(resp))
+    return await _marketplace(request, "GetDownloadStats", req)
 
 
 # ------------------------------------------------------------------ cache, monitor, routes

@@ -230,19 +230,15 @@ def _limits(target: Target, remaining: float) -> runtime_pb2.Limits:
     )
 
 
-def outcome_problem(
-    outcome: int,
-    exit_code: int,
-    trap: str,
-    output: runtime_pb2.Output,
-    execution: runtime_pb2.Execution,
-    label: str,
-    excerpt_bytes: int,
-) -> Problem | None:
-    """None for OUTCOME_OK; otherwise the problem that names the limit or the exit code."""
+def raise_for_outcome(
+    resp: runtime_pb2.InvokeResponse | runtime_pb2.CallResponse, label: str, excerpt_bytes: int
+) -> None:
+    """Nothing for OUTCOME_OK; otherwise raise the problem that names the limit or the
+    exit code (with a bounded stderr excerpt)."""
+    outcome, exit_code, trap = resp.outcome, resp.exit_code, resp.trap_message
     if outcome == runtime_pb2.OUTCOME_OK:
-        return None
-    applied = execution.limits
+        return
+    applied = resp.execution.limits
     status, detail = 502, f"module {label} failed: {trap or 'unknown outcome'}"
     if outcome == runtime_pb2.OUTCOME_EXIT:
         detail = f"module {label} exited with code {exit_code}"
@@ -262,10 +258,10 @@ def outcome_problem(
     extra: dict[str, Any] = {"outcome": OUTCOMES.name(outcome)}
     if outcome == runtime_pb2.OUTCOME_EXIT:
         extra["exit_code"] = exit_code
-    excerpt = stderr_excerpt(output.stderr, excerpt_bytes)
+    excerpt = stderr_excerpt(resp.output.stderr, excerpt_bytes)
     if excerpt:
         extra["stderr"] = excerpt
-    return Problem(status, detail, extra=extra)
+    raise Problem(status, detail, extra=extra)
 
 
 def _cacheable(status: int, headers: list[tuple[str, str]], body: bytes, limit: int) -> bool:
@@ -423,17 +419,7 @@ async def _run_command(
         resolved.digest,
         deadline,
     )
-    problem = outcome_problem(
-        resp.outcome,
-        resp.exit_code,
-        resp.trap_message,
-        resp.output,
-        resp.execution,
-        label,
-        settings.stderr_excerpt_bytes,
-    )
-    if problem is not None:
-        raise problem
+    raise_for_outcome(resp, label, settings.stderr_excerpt_bytes)
     try:
         cgi = parse_response(resp.output.stdout, max_header_bytes=settings.cgi_max_header_bytes)
     except CgiError as exc:
@@ -612,17 +598,7 @@ async def _call_function(
         resolved.digest,
         deadline,
     )
-    problem = outcome_problem(
-        resp.outcome,
-        resp.exit_code,
-        resp.trap_message,
-        resp.output,
-        resp.execution,
-        label,
-        gw.settings.stderr_excerpt_bytes,
-    )
-    if problem is not None:
-        raise problem
+    raise_for_outcome(resp, label, gw.settings.stderr_excerpt_bytes)
     typed = [_from_value(v) for v in resp.results]
     payload = {
         "module": resolved.name,

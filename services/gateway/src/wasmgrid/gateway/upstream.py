@@ -35,6 +35,7 @@ from wasmgrid.common.channel import create_channel
 from wasmgrid.common.lru import LruMap
 from wasmgrid.common.metrics import LATENCY_BUCKETS, child
 from wasmgrid.common.singleflight import SingleFlight
+from wasmgrid.common.tasks import cancel_and_wait
 from wasmgrid.gateway.balancer import Balancer, Endpoint, OutlierConfig, RetryBudget, snapshot
 from wasmgrid.gateway.settings import GatewaySettings, parse_targets
 
@@ -244,13 +245,7 @@ class RuntimePool:
 
     async def close(self) -> None:
         """Stop the loops and close every channel."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(*self._tasks)
         self._tasks.clear()
         await asyncio.gather(*(r.close(None) for r in self._replicas.values()))
         self._replicas.clear()
