@@ -849,11 +849,11 @@ class MarketplaceService(Service):
         # Search gets its own small pool (a bulkhead: slow searches cannot starve
         # publishes) whose sessions refuse sequential scans: PostgreSQL estimates
         # prefix tsqueries so broadly that it scans every module and evaluates @@ per
-        # row instead of using the GIN index, measured 2-3x slower here. Plans are
-        # always made for the actual values: after five runs of a prepared statement
-        # PostgreSQL may switch to a generic plan, which cannot know how many modules a
-        # tsquery matches and ran text searches ~2x slower (EXPLAIN ANALYZE, 10,000
-        # modules) than the ~0.5 ms of planning it saves.
+        # row instead of using the GIN index, which is slower. Plans are always made for
+        # the actual values: after five runs of a prepared statement PostgreSQL may
+        # switch to a generic plan, which cannot know how many modules a tsquery
+        # matches and runs text searches slower than the planning it saves costs
+        # (docs/benchmarks.md).
         self._search_pool = await create_pool(
             s.database_url,
             min_size=1,

@@ -50,8 +50,7 @@ class ExecutionPool:
     backstop gave up on still counts against the limit.
 
     **Inline lane.** Handing a call to a worker thread and back costs more CPU than a
-    short guest itself (measured: 3.2 → 2.1 ms of process CPU per hello Invoke at 32 in
-    flight when run inline). So each call first runs on the event loop with at most
+    short guest itself (docs/benchmarks.md). So each call first runs on the event loop with at most
     `inline_fuel` fuel and a one-tick wall-clock guard. A guest that finishes within
     that is answered as is; one stopped by the budget (not by its own limits) is run
     again from the start on a worker thread with its real limits. Re-running is safe

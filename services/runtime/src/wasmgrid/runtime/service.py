@@ -331,7 +331,7 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
 
 
 def _tmp_root() -> str | None:
-    """tmpfs for the per-thread stdout files when available (measured faster than disk)."""
+    """tmpfs for the per-thread stdout files when available (faster than disk)."""
     shm = "/dev/shm"
     return shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
 
