@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from wasmgrid.client import Client, WasmgridError
 
+from .conftest import DevStackProcess
+
 REPO = Path(__file__).resolve().parents[2]
 
 
-async def test_sdk_publish_run_call_and_errors(dev_stack: Any) -> None:
+async def test_sdk_publish_run_call_and_errors(dev_stack: DevStackProcess) -> None:
     base = f"http://127.0.0.1:{dev_stack.ports.gateway_http}"
     admin = (dev_stack.data_dir / "admin-token").read_text().strip()
     user = f"sdk{secrets.token_hex(3)}"

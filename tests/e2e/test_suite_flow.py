@@ -11,6 +11,8 @@ from typing import Any
 
 from wasmgrid.common.testing import wait_until
 
+from .conftest import DevStackProcess
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -29,18 +31,18 @@ def http(
         return err.code, dict(err.headers), err.read()
 
 
-def base(stack: Any) -> str:
+def base(stack: DevStackProcess) -> str:
     return f"http://127.0.0.1:{stack.ports.gateway_http}"
 
 
-def test_run_hello_through_the_gateway(dev_stack: Any) -> None:
+def test_run_hello_through_the_gateway(dev_stack: DevStackProcess) -> None:
     status, headers, body = http("POST", f"{base(dev_stack)}/v1/run/examples/hello", b"hello wasm")
     assert status == 200, body
     assert headers["Content-Type"].startswith("text/plain")
     assert b"HELLO WASM" in body
 
 
-def test_call_a_function_through_the_gateway(dev_stack: Any) -> None:
+def test_call_a_function_through_the_gateway(dev_stack: DevStackProcess) -> None:
     status, _, body = http(
         "POST",
         f"{base(dev_stack)}/v1/call/examples/mathfn/fib",
@@ -51,7 +53,7 @@ def test_call_a_function_through_the_gateway(dev_stack: Any) -> None:
     assert json.loads(body)["results"] == [55]
 
 
-def test_one_invoke_yields_one_linked_trace_across_services(dev_stack: Any) -> None:
+def test_one_invoke_yields_one_linked_trace_across_services(dev_stack: DevStackProcess) -> None:
     trace_id = secrets.token_hex(16)
     parent = secrets.token_hex(8)
     status, _, body = http(
@@ -78,7 +80,7 @@ def test_one_invoke_yields_one_linked_trace_across_services(dev_stack: Any) -> N
         assert span.get("parent_span_id", "") in ids | {parent}, span
 
 
-def test_fleet_health_reports_every_service_serving(dev_stack: Any) -> None:
+def test_fleet_health_reports_every_service_serving(dev_stack: DevStackProcess) -> None:
     services = ["cache", "gateway", "marketplace", "monitor", "runtime"]
 
     def statuses() -> dict[str, str] | None:
@@ -93,7 +95,7 @@ def test_fleet_health_reports_every_service_serving(dev_stack: Any) -> None:
     assert found == dict.fromkeys(services, "SERVING_STATUS_SERVING")
 
 
-def test_publish_search_run_rate_yank_over_http(dev_stack: Any) -> None:
+def test_publish_search_run_rate_yank_over_http(dev_stack: DevStackProcess) -> None:
     gw = base(dev_stack)
     admin = (dev_stack.data_dir / "admin-token").read_text().strip()
     user = f"e2e{secrets.token_hex(3)}"

@@ -15,7 +15,7 @@ from wasmgrid.cache.service import CacheService, create_service
 from wasmgrid.cache.settings import CacheSettings
 from wasmgrid.common.channel import create_channel
 from wasmgrid.common.server import ServiceRunner
-from wasmgrid.common.testing import poll_until
+from wasmgrid.common.testing import Poll, poll_until
 
 T = TypeVar("T")
 
@@ -27,7 +27,7 @@ class Replica:
     runner: ServiceRunner
     service: CacheService
     channel: grpc.aio.Channel
-    stub: cache_pb2_grpc.CacheServiceStub
+    stub: cache_pb2_grpc.CacheServiceAsyncStub
 
 
 StartReplica = Callable[..., Awaitable[Replica]]
@@ -81,6 +81,6 @@ async def _cancel_readiness_loop(runner: ServiceRunner) -> None:
 
 
 @pytest.fixture
-def poll() -> Callable[..., Awaitable[Any]]:
-    """:func:`poll_until` as a fixture (test modules cannot import conftest directly)."""
+def poll() -> Poll:
+    """:func:`poll_until` as a fixture."""
     return poll_until

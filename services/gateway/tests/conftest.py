@@ -24,7 +24,7 @@ from wasmgrid.cache.settings import CacheSettings
 from wasmgrid.cli.embedded import EmbeddedPostgres
 from wasmgrid.common.channel import create_channel
 from wasmgrid.common.server import ServiceRunner
-from wasmgrid.common.testing import create_database, poll_until
+from wasmgrid.common.testing import Poll, create_database, poll_until
 from wasmgrid.gateway.__main__ import GatewayServer
 from wasmgrid.gateway.routes import RouteStore, parse_routes
 from wasmgrid.gateway.settings import GatewaySettings
@@ -228,9 +228,6 @@ async def start_gateway(infra: Infra) -> AsyncIterator[StartGateway]:
     for g in started:
         await g.http.close()
         await g.server.stop()
-
-
-Poll = Callable[..., Awaitable[None]]
 
 
 @pytest.fixture

@@ -10,7 +10,10 @@ from typing import Any
 import aiohttp
 import pytest
 
+from wasmgrid.common.testing import Poll
 from wasmgrid.gateway.app import CUSTOM_ROUTES
+
+from .conftest import Infra, StartGateway
 
 PROBLEM = "application/problem+json"
 
@@ -31,7 +34,7 @@ def _bearer(token: str) -> dict[str, str]:
 
 
 async def test_publish_search_run_rate_yank_through_http(
-    start_gateway: Any, infra: Any, poll: Any
+    start_gateway: StartGateway, infra: Infra, poll: Poll
 ) -> None:
     gw = await start_gateway(resolve_cache_ttl_seconds=0.2)
     http, url = gw.http, gw.url
@@ -140,7 +143,9 @@ async def test_publish_search_run_rate_yank_through_http(
         await _problem(resp, 401)
 
 
-async def test_problem_json_for_every_error_class(start_gateway: Any, infra: Any) -> None:
+async def test_problem_json_for_every_error_class(
+    start_gateway: StartGateway, infra: Infra
+) -> None:
     routes = """
 routes:
   - name: guarded
@@ -249,7 +254,7 @@ routes:
 
 
 async def test_upstream_down_is_503_and_readyz_reflects_it(
-    start_gateway: Any, infra: Any, poll: Any
+    start_gateway: StartGateway, infra: Infra, poll: Poll
 ) -> None:
     gw = await start_gateway(runtime_targets="127.0.0.1:1", marketplace_addr="127.0.0.1:2")
     async with gw.http.get(gw.url("/v1/run/examples/hello")) as resp:
@@ -271,7 +276,7 @@ async def test_upstream_down_is_503_and_readyz_reflects_it(
         assert "WASMGRID_GATEWAY_MONITOR_ADDR" in (await _problem(resp, 503))["detail"]
 
 
-async def test_overload_is_503_at_once(start_gateway: Any, poll: Any) -> None:
+async def test_overload_is_503_at_once(start_gateway: StartGateway, poll: Poll) -> None:
     routes = """
 routes:
   - name: slow
@@ -300,7 +305,7 @@ routes:
     assert "wasmgrid_gateway_overload_rejections_total" in text
 
 
-async def test_openapi_documents_exactly_what_is_served(start_gateway: Any) -> None:
+async def test_openapi_documents_exactly_what_is_served(start_gateway: StartGateway) -> None:
     routes = """
 routes:
   - name: files
@@ -346,7 +351,7 @@ routes:
                 assert "no route matches" not in body["detail"], (method, path)
 
 
-async def test_metrics_have_bounded_labels(start_gateway: Any) -> None:
+async def test_metrics_have_bounded_labels(start_gateway: StartGateway) -> None:
     gw = await start_gateway()
     for path in ("/v1/run/examples/hello", "/v1/run/examples/hello/a/b/c", "/nope/1", "/nope/2"):
         async with gw.http.get(gw.url(path)) as resp:
@@ -364,7 +369,9 @@ async def test_metrics_have_bounded_labels(start_gateway: Any) -> None:
     assert "wasmgrid_gateway_http_request_seconds_bucket" in text
 
 
-async def test_graceful_stop_drains_in_flight_requests(start_gateway: Any, poll: Any) -> None:
+async def test_graceful_stop_drains_in_flight_requests(
+    start_gateway: StartGateway, poll: Poll
+) -> None:
     routes = """
 routes:
   - name: slow
@@ -400,7 +407,7 @@ routes:
 
 
 async def test_monitor_facade_health_alerts_traces(
-    start_gateway: Any, infra: Any, database_url: str, poll: Any
+    start_gateway: StartGateway, infra: Infra, database_url: str, poll: Poll
 ) -> None:
     from wasmgrid.common.server import ServiceRunner
     from wasmgrid.monitor.service import MonitorService
@@ -447,7 +454,7 @@ async def test_monitor_facade_health_alerts_traces(
         await monitor.stop(0.5)
 
 
-async def test_json_bodies_arrive_in_pieces_and_are_capped(start_gateway: Any) -> None:
+async def test_json_bodies_arrive_in_pieces_and_are_capped(start_gateway: StartGateway) -> None:
     gw = await start_gateway()
 
     async def pieces() -> Any:
@@ -467,7 +474,7 @@ async def test_json_bodies_arrive_in_pieces_and_are_capped(start_gateway: Any) -
 
 
 async def test_an_unknown_field_in_any_json_body_is_refused_naming_it(
-    start_gateway: Any, infra: Any
+    start_gateway: StartGateway, infra: Infra
 ) -> None:
     gw = await start_gateway()
     admin = _bearer(infra.admin)
@@ -500,7 +507,9 @@ async def test_an_unknown_field_in_any_json_body_is_refused_naming_it(
     assert detail.startswith("metadata part: unknown field 'licence'; the fields are "), detail
 
 
-async def test_openapi_lists_the_fields_each_json_body_may_carry(start_gateway: Any) -> None:
+async def test_openapi_lists_the_fields_each_json_body_may_carry(
+    start_gateway: StartGateway,
+) -> None:
     gw = await start_gateway()
     async with gw.http.get(gw.url("/openapi.json")) as resp:
         doc = await resp.json()

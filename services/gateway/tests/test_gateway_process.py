@@ -9,15 +9,16 @@ import signal
 import socket
 import sys
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 
-from wasmgrid.common.testing import free_port
+from wasmgrid.common.testing import Poll, free_port
+
+from .conftest import Infra
 
 
 async def test_sighup_reloads_routes_and_sigterm_exits_zero(
-    infra: Any, tmp_path: Path, poll: Any
+    infra: Infra, tmp_path: Path, poll: Poll
 ) -> None:
     routes = tmp_path / "routes.yaml"
     routes.write_text("routes: [{name: one, path: /one, module: examples/hello}]\n")
@@ -96,7 +97,7 @@ async def test_sighup_reloads_routes_and_sigterm_exits_zero(
         log_file.close()
 
 
-async def test_a_taken_http_port_exits_with_one_clear_line(infra: Any) -> None:
+async def test_a_taken_http_port_exits_with_one_clear_line(infra: Infra) -> None:
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()

@@ -13,8 +13,12 @@ import pytest
 import wasmtime
 
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
+from wasmgrid.cli.embedded import EmbeddedPostgres
 from wasmgrid.common.testing import poll_until
+from wasmgrid.marketplace.service import MarketplaceService
 from wasmgrid.marketplace.tokens import new_secret
+
+from .conftest import Market, MarketFactory
 
 UNKNOWN_IMPORT = (
     Path(__file__).resolve().parents[3] / "services/runtime/tests/wat/unknown_import.wat"
@@ -46,9 +50,9 @@ async def counts(database_url: str) -> tuple[int, int, int, int]:
         await conn.close()
 
 
-async def test_disallowed_import_fails_listing_it(market: Any) -> None:
+async def test_disallowed_import_fails_listing_it(market: Market) -> None:
     bob = await market.user("bob")
-    wasm = wasmtime.wat2wasm(Path(UNKNOWN_IMPORT).read_text())
+    wasm = bytes(wasmtime.wat2wasm(Path(UNKNOWN_IMPORT).read_text()))
     await expect(
         grpc.StatusCode.INVALID_ARGUMENT,
         market.publish(bob, "bob/bad", "1.0.0", wasm),
@@ -58,7 +62,7 @@ async def test_disallowed_import_fails_listing_it(market: Any) -> None:
     assert await counts(market.database_url) == (0, 0, 0, 0)
 
 
-async def test_invalid_and_empty_modules_are_refused(market: Any) -> None:
+async def test_invalid_and_empty_modules_are_refused(market: Market) -> None:
     bob = await market.user("bob")
     await expect(
         grpc.StatusCode.INVALID_ARGUMENT,
@@ -70,7 +74,7 @@ async def test_invalid_and_empty_modules_are_refused(market: Any) -> None:
         market.publish(bob, "bob/junk", "1.0.0", b"not wasm at all"),
         "wasm.malformed",
     )
-    no_exports = wasmtime.wat2wasm("(module (memory 1 2))")
+    no_exports = bytes(wasmtime.wat2wasm("(module (memory 1 2))"))
     await expect(
         grpc.StatusCode.INVALID_ARGUMENT,
         market.publish(bob, "bob/junk", "1.0.0", no_exports),
@@ -96,7 +100,7 @@ async def test_invalid_and_empty_modules_are_refused(market: Any) -> None:
     ],
 )
 async def test_bad_metadata_names_the_field(
-    market: Any, mathfn_wasm: bytes, meta: dict[str, Any], fragment: str
+    market: Market, mathfn_wasm: bytes, meta: dict[str, Any], fragment: str
 ) -> None:
     carol = await market.user("carol")
     await expect(
@@ -118,7 +122,7 @@ async def test_bad_metadata_names_the_field(
     ],
 )
 async def test_bad_names_and_versions(
-    market: Any, mathfn_wasm: bytes, name: str, version: str, fragment: str
+    market: Market, mathfn_wasm: bytes, name: str, version: str, fragment: str
 ) -> None:
     carol = await market.user("carol")
     await expect(
@@ -129,7 +133,7 @@ async def test_bad_names_and_versions(
 
 
 async def test_versions_are_immutable_and_names_normalised(
-    market: Any, hello_wasm: bytes, mathfn_wasm: bytes
+    market: Market, hello_wasm: bytes, mathfn_wasm: bytes
 ) -> None:
     dan = await market.user("dan")
     await market.publish(dan, "dan/My_Mod", "1.0.0", mathfn_wasm)
@@ -150,7 +154,7 @@ async def test_versions_are_immutable_and_names_normalised(
     await expect(grpc.StatusCode.ALREADY_EXISTS, market.user("DAN"), "taken")
 
 
-async def test_permissions(market: Any, mathfn_wasm: bytes) -> None:
+async def test_permissions(market: Market, mathfn_wasm: bytes) -> None:
     erin = await market.user("erin")
     frank = await market.user("frank")
     reader = await market.user("reader", role=pb.ROLE_USER)
@@ -216,7 +220,7 @@ async def test_permissions(market: Any, mathfn_wasm: bytes) -> None:
     assert list(who.namespaces) == ["erin-org"]
 
 
-async def test_size_cap(market_factory: Any, mathfn_wasm: bytes) -> None:
+async def test_size_cap(market_factory: MarketFactory, mathfn_wasm: bytes) -> None:
     m = await market_factory(new_secret(), max_module_bytes=4096)
     gina = await m.user("gina")
     await expect(
@@ -226,7 +230,7 @@ async def test_size_cap(market_factory: Any, mathfn_wasm: bytes) -> None:
     )
 
 
-async def test_cut_stream_leaves_nothing(market: Any, hello_wasm: bytes) -> None:
+async def test_cut_stream_leaves_nothing(market: Market, hello_wasm: bytes) -> None:
     hank = await market.user("hank")
     sent = asyncio.Event()
 
@@ -252,7 +256,7 @@ async def test_cut_stream_leaves_nothing(market: Any, hello_wasm: bytes) -> None
 
 
 async def test_restart_service_and_postgres_keeps_acknowledged(
-    market_factory: Any, postgres_server: Any, hello_wasm: bytes
+    market_factory: MarketFactory, postgres_server: EmbeddedPostgres, hello_wasm: bytes
 ) -> None:
     admin = new_secret()
     m = await market_factory(admin)
@@ -281,7 +285,7 @@ async def test_restart_service_and_postgres_keeps_acknowledged(
 
 
 async def test_concurrent_first_publishes_store_exactly_one(
-    market: Any, hello_wasm: bytes, mathfn_wasm: bytes
+    market: Market, hello_wasm: bytes, mathfn_wasm: bytes
 ) -> None:
     """Racing publishes of one new module/version: one wins, the others get ALREADY_EXISTS
     from inside their transaction, and their blobs roll back with it."""
@@ -316,15 +320,17 @@ async def test_concurrent_first_publishes_store_exactly_one(
     ids=lambda e: type(e).__name__,
 )
 async def test_lost_database_errors_are_unavailable(
-    market: Any, monkeypatch: pytest.MonkeyPatch, exc: Exception
+    market: Market, monkeypatch: pytest.MonkeyPatch, exc: Exception
 ) -> None:
-    """Every lost-database error is UNAVAILABLE (retryable), mapped by the kit or by
-    the marketplace's @rpc for the ones the kit leaves as INTERNAL."""
+    """Every lost-database error is UNAVAILABLE (retryable): the kit maps its own, the
+    marketplace declares every other OSError (``unavailable_errors``)."""
 
     async def lost(*args: Any, **kwargs: Any) -> Any:
         raise exc
 
-    store = market.runner.service.store
+    service = market.runner.service
+    assert isinstance(service, MarketplaceService)
+    store = service.store
     monkeypatch.setattr(store, "module", lost)
     monkeypatch.setattr(store, "version_by_digest", lost)
     with pytest.raises(grpc.aio.AioRpcError) as err:
@@ -340,7 +346,7 @@ async def test_lost_database_errors_are_unavailable(
 
 
 async def test_a_large_upload_refused_up_front_still_gets_its_own_status(
-    market: Any, mathfn_wasm: bytes
+    market: Market, mathfn_wasm: bytes
 ) -> None:
     """Refused before the bytes are read (version exists, not the owner), a big upload
     must still end with that status, not a transport error from the cut-off stream."""

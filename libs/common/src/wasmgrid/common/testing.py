@@ -7,7 +7,7 @@ import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import asyncpg
 
@@ -50,6 +50,18 @@ async def poll_until(
         if time.monotonic() > deadline:
             raise _timed_out(description, timeout, last)
         await asyncio.sleep(interval)
+
+
+class Poll(Protocol):
+    """The type of :func:`poll_until`, for fixtures that hand it to tests."""
+
+    async def __call__(
+        self,
+        check: Callable[[], Awaitable[T | None]],
+        description: str,
+        timeout: float = ...,
+        interval: float = ...,
+    ) -> T: ...
 
 
 def wait_until(
