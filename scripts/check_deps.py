@@ -18,11 +18,12 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MEMBERS = [
-    "libs/common",
-    "libs/client",
-    *sorted(f"services/{p.name}" for p in (ROOT / "services").iterdir()),
-]
+#: Every workspace member: a folder of libs/ or services/ with a pyproject.toml.
+MEMBERS = sorted(
+    str(p.parent.relative_to(ROOT))
+    for p in ROOT.glob("*/*/pyproject.toml")
+    if p.parts[-3] in ("libs", "services")
+)
 
 #: Distributions that share a namespace package → the modules each provides.
 NAMESPACE_MODULES = {

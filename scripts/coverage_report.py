@@ -16,25 +16,20 @@ import coverage
 from coverage.exceptions import NoDataError
 
 ROOT = Path(__file__).resolve().parent.parent
-#: Folder of each package's sources → the name its row carries.
-PACKAGES = {
-    "libs/common/src/wasmgrid/common": "common (kit)",
-    "libs/client/src/wasmgrid/client": "client (SDK)",
-    "libs/client/src/wasmgrid/cli": "cli",
-    "services/gateway/src/wasmgrid/gateway": "gateway",
-    "services/runtime/src/wasmgrid/runtime": "runtime",
-    "services/marketplace/src/wasmgrid/marketplace": "marketplace",
-    "services/cache/src/wasmgrid/cache": "cache",
-    "services/monitor/src/wasmgrid/monitor": "monitor",
-}
+#: Row names for packages whose own name says less than it could.
+LABELS = {"common": "common (kit)", "client": "client (SDK)"}
 
 
 def package_of(path: Path) -> str | None:
-    """The package a measured file belongs to, or None when it is none of ours."""
-    for folder, name in PACKAGES.items():
-        if path.is_relative_to(ROOT / folder):
-            return name
-    return None
+    """The package a measured file belongs to (``libs|services/<member>/src/wasmgrid/
+    <package>/…``), or None when it is none of ours."""
+    try:
+        parts = path.relative_to(ROOT).parts
+    except ValueError:
+        return None
+    if len(parts) < 6 or parts[0] not in ("libs", "services") or parts[2:4] != ("src", "wasmgrid"):
+        return None
+    return LABELS.get(parts[4], parts[4])
 
 
 def main() -> int:
@@ -63,12 +58,11 @@ def main() -> int:
     if not totals:
         print("coverage: no data (run the tests with `make test`)", file=sys.stderr)
         return 1
-    width = max(len(n) for n in PACKAGES.values())
+    width = max(len(n) for n in totals)
     print(f"\n{'package':<{width}}  {'lines':>7}  {'covered':>7}  {'cover':>6}")
-    for name in PACKAGES.values():
-        if name in totals:
-            lines, covered = totals[name]
-            print(f"{name:<{width}}  {lines:>7}  {covered:>7}  {100 * covered / lines:>5.1f}%")
+    for name in sorted(totals):
+        lines, covered = totals[name]
+        print(f"{name:<{width}}  {lines:>7}  {covered:>7}  {100 * covered / lines:>5.1f}%")
     lines = sum(t[0] for t in totals.values())
     covered = sum(t[1] for t in totals.values())
     percent = 100 * covered / lines
