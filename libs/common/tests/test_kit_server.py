@@ -151,6 +151,17 @@ async def test_unexpected_error_is_internal_without_leaking_internals(probe: Pro
     assert await method(channel, "Sleep")(b"0") == b"done"
 
 
+async def test_an_internal_error_names_the_callers_trace_id(probe: Probe) -> None:
+    """The one clue a caller gets for an INTERNAL error leads to the server's log line."""
+    _, _, channel = probe
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await method(channel, "Boom")(
+            b"", metadata=(("traceparent", f"00-{trace_id}-00f067aa0ba902b7-01"),)
+        )
+    assert err.value.details() == f"internal error (trace id {trace_id})"
+
+
 async def test_metrics_count_rpcs_by_code(probe: Probe) -> None:
     _, runner, channel = probe
     await method(channel, "Sleep")(b"0")

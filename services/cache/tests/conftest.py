@@ -13,9 +13,8 @@ import pytest
 from wasmgrid.api.cache.v1 import cache_pb2_grpc
 from wasmgrid.cache.service import CacheService, create_service
 from wasmgrid.cache.settings import CacheSettings
-from wasmgrid.common.channel import create_channel
 from wasmgrid.common.server import ServiceRunner
-from wasmgrid.common.testing import Poll, poll_until
+from wasmgrid.common.testing import Poll, poll_until, serve
 
 T = TypeVar("T")
 
@@ -53,9 +52,7 @@ async def start_cache() -> AsyncIterator[StartReplica]:
         values.update(overrides)
         settings = CacheSettings(**values)
         service = create_service(settings)
-        runner = ServiceRunner(service, settings)
-        await runner.start()
-        channel = create_channel(runner.address, default_timeout=10.0, tracing=False)
+        runner, channel = await serve(service, settings, timeout=10.0)
         replica = Replica(runner, service, channel, cache_pb2_grpc.CacheServiceStub(channel))
         started.append(replica)
         return replica

@@ -12,8 +12,8 @@ import pytest
 
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
 from wasmgrid.api.marketplace.v1 import marketplace_pb2_grpc as pb_grpc
-from wasmgrid.common.channel import create_channel
 from wasmgrid.common.server import ServiceRunner
+from wasmgrid.common.testing import serve
 from wasmgrid.marketplace.service import MarketplaceService
 from wasmgrid.marketplace.settings import MarketplaceSettings
 from wasmgrid.marketplace.tokens import new_secret
@@ -100,9 +100,9 @@ def make_settings(database_url: str, admin_token: str, **overrides: Any) -> Mark
 
 async def start_market(database_url: str, admin: str, **overrides: Any) -> Market:
     settings = make_settings(database_url, admin, **overrides)
-    runner = ServiceRunner(MarketplaceService(settings), settings, serve_metrics=False)
-    await runner.start()
-    channel = create_channel(runner.address, default_timeout=30, max_message_bytes=64 << 20)
+    runner, channel = await serve(
+        MarketplaceService(settings), settings, serve_metrics=False, max_message_bytes=64 << 20
+    )
     return Market(runner, pb_grpc.MarketplaceServiceStub(channel), channel, admin, database_url)
 
 

@@ -16,10 +16,9 @@ from prometheus_client import Gauge
 
 from wasmgrid.api.monitor.v1 import monitor_pb2 as pb
 from wasmgrid.api.monitor.v1 import monitor_pb2_grpc
-from wasmgrid.common.channel import create_channel
 from wasmgrid.common.server import Service, ServiceRunner
 from wasmgrid.common.settings import ServiceSettings
-from wasmgrid.common.testing import free_port
+from wasmgrid.common.testing import free_port, serve
 from wasmgrid.monitor.service import MonitorService
 from wasmgrid.monitor.settings import MonitorSettings
 
@@ -77,9 +76,7 @@ async def start_monitor(database_url: str) -> AsyncIterator[StartMonitor]:
     async def start(**overrides: Any) -> Monitor:
         settings = monitor_settings(database_url, **overrides)
         service = MonitorService(settings)
-        runner = ServiceRunner(service, settings)
-        await runner.start()
-        channel = create_channel(runner.address, default_timeout=10.0, tracing=False)
+        runner, channel = await serve(service, settings, timeout=10.0)
         m = Monitor(runner, service, channel, monitor_pb2_grpc.MonitorServiceStub(channel))
         started.append(m)
         return m

@@ -229,44 +229,12 @@ class HandlerInstrumentation:
                 return status
         return grpc.StatusCode.OK
 
-    def _failed(
-        self, exc: BaseException, context: grpc.aio.ServicerContext[Any, Any], span: Any
-    ) -> grpc.StatusCode:
-        """The status of a call that raised `exc`; a crash is recorded on its span."""
-        if isinstance(exc, asyncio.CancelledError | GeneratorExit):
-            return grpc.StatusCode.CANCELLED
-        if isinstance(exc, grpc.aio.AbortError):
-            return self._code_of(context)
-        code = self.status_of(exc)
-        if span is not None and code == grpc.StatusCode.INTERNAL:
-            span[0].record_exception(exc)
-        return code
-
-    def _finish(
-        self, metrics: _MethodMetrics, start: float, code: grpc.StatusCode, span: Any
-    ) -> None:
-        metrics.end(start, code)
-        if span is not None:
-            self._end_span(span, code)
-
     def _wrap_unary(self, behavior: Any, labels: tuple[str, str, str], traced: bool) -> Any:
         metrics = self._metrics(labels)
 
         async def wrapper(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            start = metrics.begin()
-            span = self._start_span(labels, context) if traced else None
-            code = grpc.StatusCode.UNKNOWN
-            try:
-                result = await behavior(request, context)
-                code = self._code_of(context)
-                return result
-            except BaseException as exc:
-                code = self._failed(exc, context, span)
-                if isinstance(exc, Exception) and not isinstance(exc, grpc.aio.AbortError):
-                    await self._fail(context, labels, exc)  # answers the call (raises)
-                raise
-            finally:
-                self._finish(metrics, start, code, span)
+            async with _Call(self, metrics, labels, context, traced):
+                return await behavior(request, context)
 
         return wrapper
 
@@ -279,22 +247,58 @@ class HandlerInstrumentation:
         async def wrapper(
             request: Any, context: grpc.aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Any]:
-            start = metrics.begin()
-            span = self._start_span(labels, context) if traced else None
-            code = grpc.StatusCode.UNKNOWN
-            try:
+            async with _Call(self, metrics, labels, context, traced):
                 async for item in behavior(request, context):
                     yield item
-                code = self._code_of(context)
-            except BaseException as exc:
-                code = self._failed(exc, context, span)
-                if isinstance(exc, Exception) and not isinstance(exc, grpc.aio.AbortError):
-                    await self._fail(context, labels, exc)  # answers the call (raises)
-                raise
-            finally:
-                self._finish(metrics, start, code, span)
 
         return wrapper
+
+
+class _Call:
+    """One RPC as the wrapper sees it: counted and traced from entry to exit; on exit its
+    status is recorded and a handler's own error is answered (mapped to a status)."""
+
+    __slots__ = ("context", "kit", "labels", "metrics", "span", "start", "traced")
+
+    def __init__(
+        self,
+        kit: HandlerInstrumentation,
+        metrics: _MethodMetrics,
+        labels: tuple[str, str, str],
+        context: grpc.aio.ServicerContext[Any, Any],
+        traced: bool,
+    ) -> None:
+        self.kit = kit
+        self.metrics = metrics
+        self.labels = labels
+        self.context = context
+        self.traced = traced
+
+    async def __aenter__(self) -> None:
+        self.start = self.metrics.begin()
+        self.span = self.kit._start_span(self.labels, self.context) if self.traced else None
+
+    async def __aexit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
+        kit, context, span = self.kit, self.context, self.span
+        if exc is None:
+            code = kit._code_of(context)
+        elif isinstance(exc, asyncio.CancelledError | GeneratorExit):
+            code = grpc.StatusCode.CANCELLED
+        elif isinstance(exc, grpc.aio.AbortError):
+            code = kit._code_of(context)
+        else:
+            code = kit.status_of(exc)
+            if span is not None and code == grpc.StatusCode.INTERNAL:
+                span[0].record_exception(exc)
+        try:
+            if isinstance(exc, Exception) and not isinstance(exc, grpc.aio.AbortError):
+                # Answered (and logged) while its span is current: the log line and an
+                # INTERNAL message carry the trace id. Raises AbortError.
+                await kit._fail(context, self.labels, exc)
+        finally:
+            self.metrics.end(self.start, code)
+            if span is not None:
+                kit._end_span(span, code)
 
 
 class _WrappedGenericHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]

@@ -10,6 +10,11 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
 import asyncpg
+import grpc
+
+from wasmgrid.common.channel import create_channel
+from wasmgrid.common.server import Service, ServiceRunner
+from wasmgrid.common.settings import ServiceSettings
 
 T = TypeVar("T")
 
@@ -99,3 +104,25 @@ async def drop_database(admin_dsn: str, name: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+async def serve(
+    service: Service,
+    settings: ServiceSettings,
+    *,
+    serve_metrics: bool = True,
+    tracing: bool = True,
+    timeout: float = 30.0,
+    max_message_bytes: int = 16 * 1024 * 1024,
+) -> tuple[ServiceRunner, grpc.aio.Channel]:
+    """`service` started in this process on its settings' ports (0: a free one), and an
+    untraced client channel to it with a default deadline of `timeout` seconds."""
+    runner = ServiceRunner(service, settings, serve_metrics=serve_metrics, tracing=tracing)
+    await runner.start()
+    channel = create_channel(
+        runner.address,
+        default_timeout=timeout,
+        max_message_bytes=max_message_bytes,
+        tracing=False,
+    )
+    return runner, channel

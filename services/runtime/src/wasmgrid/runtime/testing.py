@@ -18,8 +18,8 @@ import wasmtime
 
 from wasmgrid.api.marketplace.v1 import marketplace_pb2, marketplace_pb2_grpc
 from wasmgrid.api.runtime.v1 import runtime_pb2, runtime_pb2_grpc
-from wasmgrid.common.channel import create_channel
 from wasmgrid.common.server import ServiceRunner
+from wasmgrid.common.testing import serve
 from wasmgrid.runtime.service import RuntimeService
 from wasmgrid.runtime.settings import RuntimeSettings
 
@@ -127,9 +127,7 @@ async def start_runtime(data_dir: Path, **overrides: Any) -> Runtime:
     values.update(overrides)
     settings = RuntimeSettings(**values)
     service = RuntimeService(settings)
-    runner = ServiceRunner(service, settings, serve_metrics=False, tracing=False)
-    await runner.start()
-    channel = create_channel(runner.address, default_timeout=30.0, tracing=False)
+    runner, channel = await serve(service, settings, serve_metrics=False, tracing=False)
     return Runtime(runner, service, runtime_pb2_grpc.RuntimeServiceStub(channel), channel)
 
 
