@@ -10,22 +10,39 @@ from wasmgrid.common import grpc_tuning
 
 grpc_tuning.apply()  # the services' grpc settings, before anything imports grpc
 
+import contextlib
 import os
-import secrets
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import asyncpg
 import pytest
 import redis.asyncio as aioredis
 import uvloop
 
-from wasmgrid.cli.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+from wasmgrid.cli.embedded import EmbeddedPostgres, EmbeddedRedis
+from wasmgrid.common.testing import create_database, drop_database, free_port
 
 REPO_ROOT = Path(__file__).resolve().parent
+
+
+E = TypeVar("E", EmbeddedPostgres, EmbeddedRedis)
+
+
+@contextlib.contextmanager
+def _embedded(kind: type[E], name: str) -> Iterator[E]:
+    """An embedded server on a free port, its data in a fresh directory removed after."""
+    # Not under pytest's tmp_path: concurrent pytest sessions prune each other's old dirs.
+    datadir = Path(tempfile.mkdtemp(prefix=f"wasmgrid-test-{name}-"))
+    server = kind(datadir, free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(datadir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -37,15 +54,8 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[EmbeddedPostgres]:
     """A real PostgreSQL for the whole session, stoppable and restartable by tests."""
-    # Not under pytest's tmp_path: concurrent pytest sessions prune each other's old dirs.
-    datadir = Path(tempfile.mkdtemp(prefix="wasmgrid-test-pg-"))
-    server = EmbeddedPostgres(datadir, free_port())
-    server.start()
-    try:
+    with _embedded(EmbeddedPostgres, "pg") as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(datadir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -57,33 +67,18 @@ def postgres_dsn(postgres_server: EmbeddedPostgres) -> str:
 @pytest.fixture
 async def database_url(postgres_server: EmbeddedPostgres) -> AsyncIterator[str]:
     """A fresh, empty database for one test; dropped afterwards."""
-    name = f"t_{secrets.token_hex(6)}"
-    conn = await asyncpg.connect(postgres_server.dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
+    name = await create_database(postgres_server.dsn)
     yield postgres_server.dsn_for(name)
     if not postgres_server.running():
         postgres_server.start()
-    conn = await asyncpg.connect(postgres_server.dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await drop_database(postgres_server.dsn, name)
 
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[EmbeddedRedis]:
     """A real redis-server for the whole session, stoppable and restartable by tests."""
-    datadir = Path(tempfile.mkdtemp(prefix="wasmgrid-test-redis-"))
-    server = EmbeddedRedis(datadir, free_port())
-    server.start()
-    try:
+    with _embedded(EmbeddedRedis, "redis") as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(datadir, ignore_errors=True)
 
 
 @pytest.fixture
@@ -97,6 +92,51 @@ async def redis_url(redis_server: EmbeddedRedis) -> AsyncIterator[str]:
     finally:
         await client.aclose()
     yield redis_server.url
+
+
+#: Fixtures that start a real server or process (PostgreSQL, Redis, a gRPC service, a
+#: Prometheus, the dev stack). A test that uses one, directly or through another fixture,
+#: is an integration test; every other test is a unit test. Tests that start servers
+#: without these fixtures are marked ``integration`` themselves.
+SERVER_FIXTURES = frozenset(
+    {
+        "postgres_server",
+        "redis_server",
+        "probe",
+        "marketplace",
+        "make_runtime",
+        "runtime",
+        "infra",
+        "start_gateway",
+        "replicas",
+        "start_cache",
+        "market",
+        "market_factory",
+        "start_monitor",
+        "tiny",
+        "receiver",
+        "idle_receiver",
+        "prometheus",
+        "dev_stack",
+        "dev_stack_factory",
+    }
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "integration: starts a real server or process (`make test` runs them, `make test-fast`"
+        " leaves them out)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that uses a server fixture ``integration``, so the two sets (unit,
+    integration) split the suite exactly: no test is in neither."""
+    for item in items:
+        if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
 
 
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:

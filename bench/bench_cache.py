@@ -25,7 +25,6 @@ import zstandard
 from bench.harness import (
     LoadResult,
     Table,
-    free_port,
     grpc_echo_baseline,
     percentile,
     run_load,
@@ -39,6 +38,7 @@ from wasmgrid.cache.settings import CacheSettings
 from wasmgrid.cache.simulate import simulate, zipf_trace, zipf_with_scans
 from wasmgrid.cache.tiered import NamespaceSpec, SetItem, TieredCache
 from wasmgrid.cli.embedded import EmbeddedRedis
+from wasmgrid.common.testing import free_port
 
 KEYS = 20_000
 TRACE = 100_000

@@ -41,7 +41,6 @@ from bench.harness import (
     LoadResult,
     Table,
     aiohttp_hello_baseline,
-    free_port,
     grpc_echo_baseline,
     run_load,
     save_results,
@@ -52,6 +51,7 @@ from wasmgrid.api.marketplace.v1 import marketplace_pb2 as mp
 from wasmgrid.api.marketplace.v1 import marketplace_pb2_grpc as mp_grpc
 from wasmgrid.api.runtime.v1 import runtime_pb2 as rt
 from wasmgrid.cli.embedded import EmbeddedPostgres
+from wasmgrid.common.testing import free_port
 from wasmgrid.gateway.cgi import CgiRequest, build_env
 from wasmgrid.gateway.upstream import RuntimeReplica
 

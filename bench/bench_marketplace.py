@@ -34,7 +34,6 @@ from bench.harness import (
     ROOT,
     LoadResult,
     Table,
-    free_port,
     grpc_echo_baseline,
     percentile,
     run_load,
@@ -45,7 +44,9 @@ from wasmgrid.api.common.v1 import common_pb2
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
 from wasmgrid.api.marketplace.v1 import marketplace_pb2_grpc as pb_grpc
 from wasmgrid.cli.embedded import EmbeddedPostgres
+from wasmgrid.common.categories import CATEGORIES
 from wasmgrid.common.channel import create_channel
+from wasmgrid.common.testing import free_port
 from wasmgrid.marketplace import search as searchlib
 from wasmgrid.marketplace.tokens import new_secret
 from wasmgrid.marketplace.wasmbinary import with_custom_section
@@ -66,16 +67,7 @@ NOUN = (
     "physics render sprite graph queue cache store index bloom filter regex tokenizer "
     "neural tensor model sha blake compress zstd gzip base64 uuid time date geo"
 ).split()
-CATS = [
-    "mathematics",
-    "image-processing",
-    "machine-learning",
-    "crypto-security",
-    "networking",
-    "database",
-    "utilities",
-    "game-engine",
-]
+CATS = list(CATEGORIES)
 TAGS = "wasi fast simd no-std embedded cli web math image crypto data ml game".split()
 _SYL = "ka lo mi nu pe ra si to vu ze ba di fo gu he ja ke li mo ny".split()
 
@@ -198,7 +190,7 @@ async def seed(dsn: str, stub: Any, admin: str) -> list[str]:
                 " SELECT id, 0, rating_count, rating_sum, stars FROM modules"
                 " WHERE rating_count > 0 AND name LIKE '%-%-%-%'"
             )
-            # Same search vector as Store._refresh_module.
+            # Same search vector as RegistryStore._refresh_module.
             await conn.execute(
                 "UPDATE modules m SET search_vector ="
                 " setweight(to_tsvector('simple', m.name_norm || ' '"

@@ -31,11 +31,12 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
-from bench.harness import Table, free_port, run_load, save_results, subprocess_server
+from bench.harness import Table, run_load, save_results, subprocess_server
 from wasmgrid.api.monitor.v1 import monitor_pb2 as pb
 from wasmgrid.api.monitor.v1 import monitor_pb2_grpc
 from wasmgrid.cli.embedded import EmbeddedPostgres
 from wasmgrid.common.channel import create_channel
+from wasmgrid.common.testing import free_port
 
 BATCH = 512
 CONCURRENCY = 4

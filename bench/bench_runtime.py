@@ -10,6 +10,8 @@ Rows, all measured in the same run on the same modules:
   service-side execution overhead (target ≤ 1.5×, hello ≤ 300 µs p50).
 * **gRPC Invoke / Call**: a runtime server in its own process (1 and 2 worker
   processes) driven over loopback, beside the raw grpc.aio echo floor.
+* **timeout precision**: how far past its time limit an endless guest is stopped
+  (target: within one epoch tick, 10 ms, plus scheduling).
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from bench.harness import (
     ROOT,
     LoadResult,
     Table,
-    free_port,
     grpc_echo_baseline,
     run_load,
     save_results,
@@ -40,6 +41,7 @@ from bench.harness import (
 from wasmgrid.api.runtime.v1 import runtime_pb2 as pb
 from wasmgrid.api.runtime.v1 import runtime_pb2_grpc
 from wasmgrid.common.channel import create_channel
+from wasmgrid.common.testing import free_port
 from wasmgrid.runtime.engine import EngineOptions, EpochTicker, Interrupt, create_engine
 from wasmgrid.runtime.limits import LimitPolicy, LimitValues, resolve_limits
 from wasmgrid.runtime.sandbox import CallSpec, CompiledModule, describe_module, execute
@@ -49,6 +51,8 @@ MATHFN = (ROOT / "examples/modules/mathfn/mathfn.wasm").read_bytes()
 STDIN = b"hello, wasmgrid"
 LOOP_CALLS = 3000
 GRPC_SECONDS = 4.0
+TIMEOUT_MS = 200
+TIMEOUT_RUNS = 10
 
 
 def _interleaved(
@@ -131,15 +135,13 @@ def in_process() -> dict[str, LoadResult]:
         init(store)
         assert add(store, 2, 3) == 5
 
-    limits = resolve_limits(
-        LimitValues(),
-        LimitPolicy(
-            LimitValues(10**9, 5000, 64 << 20, 1 << 20, 64 << 10),
-            LimitValues(10**10, 60000, 1 << 30, 8 << 20, 1 << 20),
-            512 * 1024,
-            100_000,
-        ),
+    policy = LimitPolicy(
+        LimitValues(10**9, 5000, 64 << 20, 1 << 20, 64 << 10),
+        LimitValues(10**10, 60000, 1 << 30, 8 << 20, 1 << 20),
+        512 * 1024,
+        100_000,
     )
+    limits = resolve_limits(LimitValues(), policy)
     # Same inputs as the floor (stdin, no args, no env) so the ratio compares like with like.
     hello_spec = CallSpec(stdin=STDIN, argv0="hello")
     add_spec = CallSpec(function="add", call_args=(("i32", 2), ("i32", 3)), argv0="mathfn")
@@ -157,6 +159,38 @@ def in_process() -> dict[str, LoadResult]:
             assert r.outcome.name == "OK", r.message
 
         return run
+
+    # An endless guest under a 200 ms limit, on the same engine and ticker.
+    spin = bytes(wasmtime.wat2wasm('(module (func (export "_start") (loop $l (br $l))))'))
+    spin_module = wasmtime.Module(engine, spin)
+    spin_functions, _ = describe_module(spin_module)
+    spinner = CompiledModule(
+        "spin",
+        spin_module,
+        linker.instantiate_pre(spin_module),
+        len(spin),
+        spin_functions,
+        True,
+        False,
+        None,
+    )
+    timed_limits = resolve_limits(LimitValues(fuel=10**10, timeout_ms=TIMEOUT_MS), policy)
+    overshoots: list[float] = []
+    for _ in range(TIMEOUT_RUNS):
+        started = time.perf_counter()
+        r = execute(
+            engine,
+            spinner,
+            CallSpec(argv0="spin"),
+            timed_limits,
+            tmp_dir=tmp,
+            interrupt=Interrupt(time.monotonic() + TIMEOUT_MS / 1000),
+        )
+        assert r.outcome.name == "TIMEOUT", r.message
+        overshoots.append((time.perf_counter() - started) * 1000 - TIMEOUT_MS)
+    results["timeout_overshoot_ms"] = summarize(
+        [o / 1000 for o in overshoots], 0, sum(overshoots) / 1000
+    )
 
     results.update(
         _interleaved(
@@ -283,6 +317,15 @@ def main() -> None:
             f"{svc.p50_ms / raw.p50_ms:.2f}×",
         )
     t1.print()
+    overshoot = ip["timeout_overshoot_ms"]
+    t_timeout = Table(
+        f"Timeout precision: an endless guest under a {TIMEOUT_MS} ms limit ({TIMEOUT_RUNS} runs)",
+        ["ms past the limit, p50", "max", "target"],
+    )
+    t_timeout.add(
+        f"{overshoot.p50_ms:.1f}", f"{overshoot.p99_ms:.1f}", "≤ one 10 ms tick + scheduling"
+    )
+    t_timeout.print()
     results: dict[str, Any] = {f"inproc_{k}": v for k, v in ip.items()}
 
     t2 = Table(

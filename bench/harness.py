@@ -28,6 +28,8 @@ from typing import Any
 
 import grpc
 
+from wasmgrid.common.testing import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 ECHO_METHOD = "/wasmgrid.bench.Echo/Echo"
@@ -114,13 +116,6 @@ async def run_load(
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return summarize(latencies, errors, time.perf_counter() - start)
-
-
-def free_port() -> int:
-    """A loopback TCP port that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_port(port: int, timeout: float = 30.0, proc: subprocess.Popen[Any] | None = None) -> None:

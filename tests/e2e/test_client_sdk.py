@@ -6,20 +6,21 @@ import asyncio
 import hashlib
 import secrets
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from wasmgrid.client import Client, ProblemError, SyncClient, TypedArg
 
+from .conftest import DevStackProcess
+
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _base(dev_stack: Any) -> str:
+def _base(dev_stack: DevStackProcess) -> str:
     return f"http://127.0.0.1:{dev_stack.ports.gateway_http}"
 
 
-async def test_sdk_publish_run_call_and_errors(dev_stack: Any, tmp_path: Path) -> None:
+async def test_sdk_publish_run_call_and_errors(dev_stack: DevStackProcess, tmp_path: Path) -> None:
     base = _base(dev_stack)
     admin = (dev_stack.data_dir / "admin-token").read_text().strip()
     user = f"sdk{secrets.token_hex(3)}"
@@ -88,7 +89,7 @@ async def test_sdk_publish_run_call_and_errors(dev_stack: Any, tmp_path: Path) -
     assert unauthenticated.value.status == 401
 
 
-async def test_sync_client_against_the_suite(dev_stack: Any) -> None:
+async def test_sync_client_against_the_suite(dev_stack: DevStackProcess) -> None:
     def script() -> tuple[str, int]:
         with SyncClient(_base(dev_stack)) as wg:
             page = wg.search("hello", limit=5)

@@ -7,19 +7,22 @@ import os
 import subprocess
 import sys
 import urllib.request
-from typing import Any
+
+import pytest
 
 from wasmgrid.cli.devstack import SERVICES, health_status
 from wasmgrid.cli.embedded import port_open
 
+from .conftest import DevStackFactory, DevStackProcess
 
-def test_all_five_services_report_serving(dev_stack: Any) -> None:
+
+def test_all_five_services_report_serving(dev_stack: DevStackProcess) -> None:
     for service in SERVICES:
         address = f"127.0.0.1:{dev_stack.ports.grpc(service)}"
         assert health_status(address, timeout=5) == "SERVING", service
 
 
-def test_every_service_serves_prometheus_metrics(dev_stack: Any) -> None:
+def test_every_service_serves_prometheus_metrics(dev_stack: DevStackProcess) -> None:
     for service in SERVICES:
         url = dev_stack.ports.metrics_url(service)
         with urllib.request.urlopen(url, timeout=10) as resp:
@@ -28,7 +31,7 @@ def test_every_service_serves_prometheus_metrics(dev_stack: Any) -> None:
             assert "# TYPE" in body and "wasmgrid_service_ready" in body, url
 
 
-def test_status_command_lists_every_service_as_serving(dev_stack: Any) -> None:
+def test_status_command_lists_every_service_as_serving(dev_stack: DevStackProcess) -> None:
     result = dev_stack.cli("status")
     assert result.returncode == 0, result.stdout + result.stderr
     for service in SERVICES:
@@ -36,27 +39,27 @@ def test_status_command_lists_every_service_as_serving(dev_stack: Any) -> None:
         assert "SERVING" in line
 
 
-def test_second_up_on_same_data_dir_says_it_is_running(dev_stack: Any) -> None:
+def test_second_up_on_same_data_dir_says_it_is_running(dev_stack: DevStackProcess) -> None:
     result = dev_stack.cli("up", timeout=30)
     assert result.returncode == 1
     assert "already running" in result.stderr
     assert str(dev_stack.proc.pid) in result.stderr
 
 
-def test_admin_token_written_once_and_private(dev_stack: Any) -> None:
+def test_admin_token_written_once_and_private(dev_stack: DevStackProcess) -> None:
     token_file = dev_stack.data_dir / "admin-token"
     token = token_file.read_text().strip()
     assert token.startswith("wgt_") and len(token) > 30
     assert oct(token_file.stat().st_mode & 0o777) == "0o600"
 
 
-def test_example_modules_were_published(dev_stack: Any) -> None:
+def test_example_modules_were_published(dev_stack: DevStackProcess) -> None:
     text = "\n".join(dev_stack.output)
     assert "published    examples/hello@1.0.0" in text
     assert "published    examples/mathfn@1.0.0" in text
 
 
-def test_sigterm_stops_everything_and_data_persists(dev_stack_factory: Any) -> None:
+def test_sigterm_stops_everything_and_data_persists(dev_stack_factory: DevStackFactory) -> None:
     stack = dev_stack_factory.start()
     children = json.loads((stack.data_dir / "dev.json").read_text())["children"]
     assert set(children) == set(SERVICES)
@@ -75,6 +78,7 @@ def test_sigterm_stops_everything_and_data_persists(dev_stack_factory: Any) -> N
     assert dev_stack_factory.stop(again) == 0, "\n".join(again.output)
 
 
+@pytest.mark.integration
 def test_bad_setting_stops_a_service_with_one_line() -> None:
     env = {**os.environ, "WASMGRID_CACHE_GRPC_PORT": "not-a-port"}
     result = subprocess.run(

@@ -9,7 +9,8 @@ from pathlib import Path
 import asyncpg
 import redis.asyncio as aioredis
 
-from wasmgrid.cli.embedded import EmbeddedPostgres, EmbeddedRedis, free_port, port_open
+from wasmgrid.cli.embedded import EmbeddedPostgres, EmbeddedRedis, port_open
+from wasmgrid.common.testing import free_port
 
 
 async def test_postgres_keeps_committed_data_across_restart(

@@ -10,6 +10,8 @@ import pytest
 
 from wasmgrid.common import grpc_tuning
 
+pytestmark = pytest.mark.integration  # starts service processes
+
 # Records GRPC_EXPERIMENTS at the moment `grpc` is first imported, then imports the
 # entry point module named in argv (its `if __name__ == "__main__"` body does not run).
 _SPY = """

@@ -11,13 +11,13 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from wasmgrid.cli.embedded import free_port
 from wasmgrid.common.migrations import (
     MigrationError,
     load_migrations,
     migrate,
     service_migrations,
 )
+from wasmgrid.common.testing import free_port
 
 
 def write(directory: Path, files: dict[str, str]) -> Path:

@@ -37,6 +37,8 @@ class ProbeService(Service):
     """`Sleep` waits the number of ms in its request; `Fail` raises; `Boom` crashes."""
 
     name = "probe"
+    #: This service's own "retry later" error, beyond the kit's.
+    unavailable_errors = (TimeoutError,)
 
     def __init__(self) -> None:
         self.ready_reason: str | None = None
@@ -58,6 +60,8 @@ class ProbeService(Service):
         async def down(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
             if request == b"shutdown":  # what a query in flight gets when PostgreSQL stops
                 raise asyncpg.AdminShutdownError("terminating connection due to administrator")
+            if request == b"timeout":
+                raise TimeoutError("connecting to the database timed out")
             raise ConnectionRefusedError("database at 127.0.0.1:5432 refused")
 
         handler = grpc.method_handlers_generic_handler(
@@ -181,6 +185,17 @@ async def test_unexpected_error_is_internal_without_leaking_internals(probe: Pro
     assert await method(channel, "Sleep")(b"0") == b"done"
 
 
+async def test_an_internal_error_names_the_callers_trace_id(probe: Probe) -> None:
+    """The one clue a caller gets for an INTERNAL error leads to the server's log line."""
+    _, _, channel = probe
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await method(channel, "Boom")(
+            b"", metadata=(("traceparent", f"00-{trace_id}-00f067aa0ba902b7-01"),)
+        )
+    assert err.value.details() == f"internal error (trace id {trace_id})"
+
+
 async def test_metrics_count_rpcs_by_code(probe: Probe) -> None:
     _, runner, channel = probe
     await method(channel, "Sleep")(b"0")
@@ -208,6 +223,7 @@ async def test_channel_default_deadline_applies_when_caller_sets_none(probe: Pro
         await channel.close(None)
 
 
+@pytest.mark.integration
 async def test_graceful_shutdown_finishes_in_flight_rpc_and_refuses_new_ones() -> None:
     service = ProbeService()
     runner = ServiceRunner(service, settings())
@@ -235,6 +251,7 @@ async def test_graceful_shutdown_finishes_in_flight_rpc_and_refuses_new_ones() -
         await channel.close(None)
 
 
+@pytest.mark.integration
 async def test_drain_keeps_serving_while_not_serving_then_stops() -> None:
     service = ProbeService()
     runner = ServiceRunner(service, settings(drain_seconds=1.0))
@@ -270,6 +287,7 @@ class StartCounting(ProbeService):
             raise ConnectionRefusedError("database at 127.0.0.1:1 refused")
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("port", ["grpc_port", "metrics_port"])
 async def test_a_taken_port_fails_start_with_one_clear_error_before_opening_anything(
     port: str,
@@ -298,6 +316,7 @@ def assert_free(port: int) -> None:
         again.bind(("127.0.0.1", port))
 
 
+@pytest.mark.integration
 async def test_a_failed_service_start_releases_what_it_opened() -> None:
     service = StartCounting(fail_start=True)
     runner = ServiceRunner(service, settings())
@@ -308,6 +327,7 @@ async def test_a_failed_service_start_releases_what_it_opened() -> None:
     assert_free(runner.metrics_port)
 
 
+@pytest.mark.integration
 async def test_concurrency_limit_answers_resource_exhausted() -> None:
     runner = ServiceRunner(ProbeService(), settings(max_concurrent_rpcs=2))
     await runner.start()
@@ -328,7 +348,9 @@ async def test_concurrency_limit_answers_resource_exhausted() -> None:
         await runner.stop(1)
 
 
-@pytest.mark.parametrize("how", [b"", b"shutdown"], ids=["refused", "admin-shutdown"])
+@pytest.mark.parametrize(
+    "how", [b"", b"shutdown", b"timeout"], ids=["refused", "admin-shutdown", "service-declared"]
+)
 async def test_lost_dependency_is_unavailable_not_internal(probe: Probe, how: bytes) -> None:
     _, _, channel = probe
     with pytest.raises(grpc.aio.AioRpcError) as err:

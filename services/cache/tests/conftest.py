@@ -13,9 +13,8 @@ import pytest
 from wasmgrid.api.cache.v1 import cache_pb2_grpc
 from wasmgrid.cache.service import CacheService, create_service
 from wasmgrid.cache.settings import CacheSettings
-from wasmgrid.common.channel import create_channel
 from wasmgrid.common.server import ServiceRunner
-from wasmgrid.common.testing import poll_until
+from wasmgrid.common.testing import Poll, poll_until, serve
 
 T = TypeVar("T")
 
@@ -27,7 +26,7 @@ class Replica:
     runner: ServiceRunner
     service: CacheService
     channel: grpc.aio.Channel
-    stub: cache_pb2_grpc.CacheServiceStub
+    stub: cache_pb2_grpc.CacheServiceAsyncStub
 
 
 StartReplica = Callable[..., Awaitable[Replica]]
@@ -53,9 +52,7 @@ async def start_cache() -> AsyncIterator[StartReplica]:
         values.update(overrides)
         settings = CacheSettings(**values)
         service = create_service(settings)
-        runner = ServiceRunner(service, settings)
-        await runner.start()
-        channel = create_channel(runner.address, default_timeout=10.0, tracing=False)
+        runner, channel = await serve(service, settings, timeout=10.0)
         replica = Replica(runner, service, channel, cache_pb2_grpc.CacheServiceStub(channel))
         started.append(replica)
         return replica
@@ -81,6 +78,6 @@ async def _cancel_readiness_loop(runner: ServiceRunner) -> None:
 
 
 @pytest.fixture
-def poll() -> Callable[..., Awaitable[Any]]:
-    """:func:`poll_until` as a fixture (test modules cannot import conftest directly)."""
+def poll() -> Poll:
+    """:func:`poll_until` as a fixture."""
     return poll_until

@@ -16,6 +16,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from wasmgrid.api.cache.v1 import cache_pb2, cache_pb2_grpc
 from wasmgrid.api.common.v1 import common_pb2
+from wasmgrid.common.testing import Poll
+
+from .conftest import StartReplica
 
 pb = cache_pb2
 
@@ -30,7 +33,7 @@ async def expect_error(call: Any, code: grpc.StatusCode, *fragments: str) -> str
     return details
 
 
-async def test_set_get_delete_roundtrip(start_cache: Any) -> None:
+async def test_set_get_delete_roundtrip(start_cache: StartReplica) -> None:
     r = await start_cache()
     stub = r.stub
     miss = await stub.Get(pb.GetRequest(namespace="web", key="a"))
@@ -62,7 +65,7 @@ async def test_set_get_delete_roundtrip(start_cache: Any) -> None:
     assert stats.get_latency.samples == 4 and stats.get_latency.p99_us > 0
 
 
-async def test_ttl_expiry_and_namespace_default_ttl(start_cache: Any, poll: Any) -> None:
+async def test_ttl_expiry_and_namespace_default_ttl(start_cache: StartReplica, poll: Poll) -> None:
     r = await start_cache()
     stub = r.stub
     await stub.Set(pb.SetRequest(namespace="t", key="short", value=b"v", ttl_ms=150))
@@ -99,7 +102,7 @@ async def test_ttl_expiry_and_namespace_default_ttl(start_cache: Any, poll: Any)
     await poll(default_expired, "the default TTL to expire the entry", 5.0)
 
 
-async def test_bad_input_names_field_and_limit(start_cache: Any) -> None:
+async def test_bad_input_names_field_and_limit(start_cache: StartReplica) -> None:
     r = await start_cache(max_key_bytes=64, max_value_bytes=4096, max_batch=3)
     stub = r.stub
     bad = grpc.StatusCode.INVALID_ARGUMENT
@@ -174,7 +177,7 @@ async def test_bad_input_names_field_and_limit(start_cache: Any) -> None:
     assert (await stub.Get(pb.GetRequest(namespace="ok", key="k"))).value == b"fine"
 
 
-async def test_batches_keep_order_and_validate_all_first(start_cache: Any) -> None:
+async def test_batches_keep_order_and_validate_all_first(start_cache: StartReplica) -> None:
     r = await start_cache(max_key_bytes=32)
     stub = r.stub
     items = [pb.SetItem(key=f"k{i}", value=f"v{i}".encode(), priority=i % 8) for i in range(10)]
@@ -201,7 +204,7 @@ async def test_batches_keep_order_and_validate_all_first(start_cache: Any) -> No
     assert not (await stub.Get(pb.GetRequest(namespace="b", key="new1"))).found
 
 
-async def test_invalidate_by_prefix_and_tag(start_cache: Any) -> None:
+async def test_invalidate_by_prefix_and_tag(start_cache: StartReplica) -> None:
     r = await start_cache()
     stub = r.stub
     for key, tags in [
@@ -233,7 +236,7 @@ async def test_invalidate_by_prefix_and_tag(start_cache: Any) -> None:
     assert stats.evictions.explicit == 5 and stats.entries == 0
 
 
-async def test_capacity_bound_priorities_and_compression(start_cache: Any) -> None:
+async def test_capacity_bound_priorities_and_compression(start_cache: StartReplica) -> None:
     r = await start_cache()
     stub = r.stub
     cfg = (
@@ -286,7 +289,7 @@ async def test_capacity_bound_priorities_and_compression(start_cache: Any) -> No
     assert js.compression_ratio > 4, js.compression_ratio
 
 
-async def test_configure_list_and_budget(start_cache: Any) -> None:
+async def test_configure_list_and_budget(start_cache: StartReplica) -> None:
     r = await start_cache(max_total_bytes=1 << 20, default_max_bytes=128 * 1024, max_namespaces=5)
     stub = r.stub
     for name in ["b", "a", "c"]:
@@ -307,12 +310,24 @@ async def test_configure_list_and_budget(start_cache: Any) -> None:
         pb.ListNamespacesRequest(page=common_pb2.PageRequest(limit=2))
     )
     assert [n.config.name for n in page1.namespaces] == ["a", "b"]
-    assert page1.page.next_cursor == "b"
+    assert page1.page.next_cursor
     assert page1.shared_tier.state == pb.SHARED_TIER_STATE_DISABLED
     page2 = await stub.ListNamespaces(
-        pb.ListNamespacesRequest(page=common_pb2.PageRequest(limit=2, cursor="b"))
+        pb.ListNamespacesRequest(
+            page=common_pb2.PageRequest(limit=2, cursor=page1.page.next_cursor)
+        )
     )
     assert [n.config.name for n in page2.namespaces] == ["c"] and page2.page.next_cursor == ""
+    await expect_error(
+        stub.ListNamespaces(pb.ListNamespacesRequest(page=common_pb2.PageRequest(cursor="b"))),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "page.cursor is not a cursor issued by this service",
+    )
+    await expect_error(
+        stub.ListNamespaces(pb.ListNamespacesRequest(page=common_pb2.PageRequest(limit=5000))),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "page.limit 5000 is outside 1..1000",
+    )
 
     # 256 + 128 + 128 KiB reserved of 1 MiB: 600 KiB more does not fit.
     await expect_error(
@@ -331,7 +346,7 @@ async def test_configure_list_and_budget(start_cache: Any) -> None:
     )
 
 
-async def test_metrics_exported(start_cache: Any, poll: Any) -> None:
+async def test_metrics_exported(start_cache: StartReplica, poll: Poll) -> None:
     r = await start_cache()
     await r.stub.Set(pb.SetRequest(namespace="m", key="k", value=b"v"))
     await r.stub.Get(pb.GetRequest(namespace="m", key="k"))
@@ -349,7 +364,7 @@ async def test_metrics_exported(start_cache: Any, poll: Any) -> None:
     assert 'grpc_server_handled_total{grpc_code="OK",grpc_method="Get"' in text
 
 
-async def test_health_is_serving(start_cache: Any, poll: Any) -> None:
+async def test_health_is_serving(start_cache: StartReplica, poll: Poll) -> None:
     r = await start_cache()
     health = health_pb2_grpc.HealthStub(r.channel)
 
@@ -362,6 +377,7 @@ async def test_health_is_serving(start_cache: Any, poll: Any) -> None:
     await poll(serving, "the cache service to report SERVING", 5.0)
 
 
+@pytest.mark.integration
 def test_bad_setting_stops_with_one_line_naming_the_variable() -> None:
     env = {**os.environ, "WASMGRID_CACHE_MAX_BATCH": "0", "WASMGRID_CACHE_GRPC_PORT": "0"}
     out = subprocess.run(
@@ -375,14 +391,15 @@ def test_bad_setting_stops_with_one_line_naming_the_variable() -> None:
     assert "WASMGRID_CACHE_MAX_BATCH='0'" in out.stderr, out.stderr
 
 
-async def test_untraced_variant_serves_the_same_api(start_cache: Any) -> None:
+async def test_untraced_variant_serves_the_same_api(start_cache: StartReplica) -> None:
     r = await start_cache(trace_rpcs=False)
     assert r.service.untraced_prefixes == ("wasmgrid.api.cache.v1.CacheService",)
     await r.stub.Set(pb.SetRequest(namespace="u", key="k", value=b"v"))
     assert (await r.stub.Get(pb.GetRequest(namespace="u", key="k"))).value == b"v"
 
 
-async def test_python_dash_m_serves(poll: Any) -> None:
+@pytest.mark.integration
+async def test_python_dash_m_serves(poll: Poll) -> None:
     """The real entry point: `python -m wasmgrid.cache` starts, serves, and stops on SIGTERM."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

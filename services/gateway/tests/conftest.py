@@ -7,7 +7,6 @@ own gateways (cheap) and extra runtime replicas when they need them.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -15,32 +14,28 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import asyncpg
 import pytest
 import wasmtime
 
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as mp
 from wasmgrid.api.marketplace.v1 import marketplace_pb2_grpc as mp_grpc
-from wasmgrid.api.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from wasmgrid.cache.service import CacheService
 from wasmgrid.cache.settings import CacheSettings
 from wasmgrid.cli.embedded import EmbeddedPostgres
 from wasmgrid.common.channel import create_channel
 from wasmgrid.common.server import ServiceRunner
-from wasmgrid.common.testing import poll_until
+from wasmgrid.common.testing import Poll, create_database, poll_until
 from wasmgrid.gateway.__main__ import GatewayServer
 from wasmgrid.gateway.routes import RouteStore, parse_routes
 from wasmgrid.gateway.settings import GatewaySettings
 from wasmgrid.gateway.state import Gateway
 from wasmgrid.marketplace.service import MarketplaceService
 from wasmgrid.marketplace.settings import MarketplaceSettings
-from wasmgrid.runtime.service import RuntimeService
-from wasmgrid.runtime.settings import RuntimeSettings
+from wasmgrid.runtime.testing import Runtime, start_runtime, stop_runtime
 
 REPO = Path(__file__).resolve().parents[3]
 HELLO = (REPO / "examples/modules/hello/hello.wasm").read_bytes()
 MATHFN = (REPO / "examples/modules/mathfn/mathfn.wasm").read_bytes()
-ARTIFACT_KEY = "k" * 64
 
 
 def _wasm(wat: str) -> bytes:
@@ -80,20 +75,6 @@ TEST_MODULES: dict[str, bytes] = {
 
 
 @dataclass
-class Runtime:
-    """One runtime replica."""
-
-    runner: ServiceRunner
-    service: RuntimeService
-    stub: runtime_pb2_grpc.RuntimeServiceAsyncStub
-    channel: Any
-
-    async def invocations(self) -> int:
-        stats = await self.stub.GetStats(runtime_pb2.GetStatsRequest())
-        return int(stats.invocations)
-
-
-@dataclass
 class Infra:
     """The session's services."""
 
@@ -111,36 +92,11 @@ class Infra:
 
     async def start_runtime(self, **overrides: Any) -> Runtime:
         """Another runtime replica (stop it with `stop_runtime`)."""
-        return await start_runtime(self.tmp, self.market.address, **overrides)
+        data_dir = self.tmp / f"runtime-{secrets.token_hex(4)}"
+        return await start_runtime(data_dir, marketplace_addr=self.market.address, **overrides)
 
     async def stop_runtime(self, rt: Runtime, grace: float = 0.5) -> None:
         await stop_runtime(rt, grace)
-
-
-async def start_runtime(tmp: Path, marketplace: str, **overrides: Any) -> Runtime:
-    values: dict[str, Any] = {
-        "grpc_port": 0,
-        "metrics_port": 0,
-        "data_dir": tmp / f"runtime-{secrets.token_hex(4)}",
-        "artifact_key": ARTIFACT_KEY,
-        "marketplace_addr": marketplace,
-        "readiness_interval_seconds": 0.5,
-        "drain_seconds": 0,
-        "log_json": False,
-    }
-    values.update(overrides)
-    settings = RuntimeSettings(**values)
-    service = RuntimeService(settings)
-    runner = ServiceRunner(service, settings, serve_metrics=False, tracing=False)
-    await runner.start()
-    channel = create_channel(runner.address, default_timeout=30.0, tracing=False)
-    return Runtime(runner, service, runtime_pb2_grpc.RuntimeServiceStub(channel), channel)
-
-
-async def stop_runtime(rt: Runtime, grace: float = 0.5) -> None:
-    await rt.channel.close(None)
-    # Bounded: a runtime that does not stop must fail the test, not hang the session.
-    await asyncio.wait_for(rt.runner.stop(grace), grace + 20)
 
 
 async def publish(
@@ -167,12 +123,7 @@ async def infra(
 ) -> AsyncIterator[Infra]:
     """Marketplace + cache + one runtime, with the example and test modules published."""
     tmp = tmp_path_factory.mktemp("gateway")
-    dbname = f"gw_{secrets.token_hex(5)}"
-    conn = await asyncpg.connect(postgres_server.dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{dbname}"')
-    finally:
-        await conn.close()
+    dbname = await create_database(postgres_server.dsn, "gw")
     admin = "wgt_" + secrets.token_hex(16)
     market_values: dict[str, Any] = {
         "WASMGRID_MARKETPLACE_DATABASE_URL": postgres_server.dsn_for(dbname),
@@ -196,7 +147,7 @@ async def infra(
     csettings = CacheSettings(**cache_values)
     cache = ServiceRunner(CacheService(csettings), csettings, serve_metrics=False)
     await cache.start()
-    runtime = await start_runtime(tmp, market.address)
+    runtime = await start_runtime(tmp / "runtime", marketplace_addr=market.address)
     channel = create_channel(market.address, default_timeout=30.0, tracing=False)
     stub = mp_grpc.MarketplaceServiceStub(channel)
     await publish(stub, admin, "examples/hello", "1.0.0", HELLO)
@@ -277,9 +228,6 @@ async def start_gateway(infra: Infra) -> AsyncIterator[StartGateway]:
     for g in started:
         await g.http.close()
         await g.server.stop()
-
-
-Poll = Callable[..., Awaitable[None]]
 
 
 @pytest.fixture

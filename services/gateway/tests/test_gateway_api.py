@@ -10,8 +10,11 @@ from typing import Any
 import aiohttp
 import pytest
 
+from wasmgrid.common.testing import Poll
 from wasmgrid.gateway.app import CUSTOM_ROUTES
 from wasmgrid.gateway.web import PAGES
+
+from .conftest import Infra, StartGateway
 
 PROBLEM = "application/problem+json"
 PAGE_PATHS = {p.path for p in PAGES}
@@ -33,7 +36,7 @@ def _bearer(token: str) -> dict[str, str]:
 
 
 async def test_publish_search_run_rate_yank_through_http(
-    start_gateway: Any, infra: Any, poll: Any
+    start_gateway: StartGateway, infra: Infra, poll: Poll
 ) -> None:
     gw = await start_gateway(resolve_cache_ttl_seconds=0.2)
     http, url = gw.http, gw.url
@@ -142,7 +145,9 @@ async def test_publish_search_run_rate_yank_through_http(
         await _problem(resp, 401)
 
 
-async def test_problem_json_for_every_error_class(start_gateway: Any, infra: Any) -> None:
+async def test_problem_json_for_every_error_class(
+    start_gateway: StartGateway, infra: Infra
+) -> None:
     routes = """
 routes:
   - name: guarded
@@ -251,7 +256,7 @@ routes:
 
 
 async def test_upstream_down_is_503_and_readyz_reflects_it(
-    start_gateway: Any, infra: Any, poll: Any
+    start_gateway: StartGateway, infra: Infra, poll: Poll
 ) -> None:
     gw = await start_gateway(runtime_targets="127.0.0.1:1", marketplace_addr="127.0.0.1:2")
     async with gw.http.get(gw.url("/v1/run/examples/hello")) as resp:
@@ -273,7 +278,7 @@ async def test_upstream_down_is_503_and_readyz_reflects_it(
         assert "WASMGRID_GATEWAY_MONITOR_ADDR" in (await _problem(resp, 503))["detail"]
 
 
-async def test_overload_is_503_at_once(start_gateway: Any, poll: Any) -> None:
+async def test_overload_is_503_at_once(start_gateway: StartGateway, poll: Poll) -> None:
     routes = """
 routes:
   - name: slow
@@ -302,7 +307,7 @@ routes:
     assert "wasmgrid_gateway_overload_rejections_total" in text
 
 
-async def test_openapi_documents_exactly_what_is_served(start_gateway: Any) -> None:
+async def test_openapi_documents_exactly_what_is_served(start_gateway: StartGateway) -> None:
     routes = """
 routes:
   - name: files
@@ -350,7 +355,7 @@ routes:
                 assert "no route matches" not in body["detail"], (method, path)
 
 
-async def test_metrics_have_bounded_labels(start_gateway: Any) -> None:
+async def test_metrics_have_bounded_labels(start_gateway: StartGateway) -> None:
     gw = await start_gateway()
     for path in ("/v1/run/examples/hello", "/v1/run/examples/hello/a/b/c", "/nope/1", "/nope/2"):
         async with gw.http.get(gw.url(path)) as resp:
@@ -368,7 +373,9 @@ async def test_metrics_have_bounded_labels(start_gateway: Any) -> None:
     assert "wasmgrid_gateway_http_request_seconds_bucket" in text
 
 
-async def test_graceful_stop_drains_in_flight_requests(start_gateway: Any, poll: Any) -> None:
+async def test_graceful_stop_drains_in_flight_requests(
+    start_gateway: StartGateway, poll: Poll
+) -> None:
     routes = """
 routes:
   - name: slow
@@ -404,7 +411,7 @@ routes:
 
 
 async def test_monitor_facade_health_alerts_traces(
-    start_gateway: Any, infra: Any, database_url: str, poll: Any
+    start_gateway: StartGateway, infra: Infra, database_url: str, poll: Poll
 ) -> None:
     from wasmgrid.common.server import ServiceRunner
     from wasmgrid.monitor.service import MonitorService
@@ -451,7 +458,7 @@ async def test_monitor_facade_health_alerts_traces(
         await monitor.stop(0.5)
 
 
-async def test_json_bodies_arrive_in_pieces_and_are_capped(start_gateway: Any) -> None:
+async def test_json_bodies_arrive_in_pieces_and_are_capped(start_gateway: StartGateway) -> None:
     gw = await start_gateway()
 
     async def pieces() -> Any:
@@ -468,3 +475,48 @@ async def test_json_bodies_arrive_in_pieces_and_are_capped(start_gateway: Any) -
 
     async with gw.http.post(gw.url("/v1/users"), data=huge()) as resp:
         assert "65536 bytes" in (await _problem(resp, 413))["detail"]
+
+
+async def test_an_unknown_field_in_any_json_body_is_refused_naming_it(
+    start_gateway: StartGateway, infra: Infra
+) -> None:
+    gw = await start_gateway()
+    admin = _bearer(infra.admin)
+    module = "/v1/modules/examples/hello"
+    cases = [
+        ("POST", "/v1/users", {"username": "gina", "email": "g@example.com"}, "email"),
+        ("POST", "/v1/tokens", {"name": "ci", "scope": ["publish"]}, "scope"),
+        ("POST", f"{module}/versions/1.0.0/yank", {"reason": "x", "why": "y"}, "why"),
+        ("PUT", f"{module}/rating", {"stars": 5, "comment": "nice"}, "comment"),
+        ("POST", "/v1/call/examples/mathfn/fib", {"args": [1], "arg": 2}, "arg"),
+    ]
+    for method, path, body, field in cases:
+        async with gw.http.request(method, gw.url(path), json=body, headers=admin) as resp:
+            detail = (await _problem(resp, 400))["detail"]
+        assert detail.startswith(f"request body: unknown field {field!r}; the fields are "), detail
+    # Nothing was created or changed by the refused requests.
+    async with gw.http.get(gw.url(f"{module}/versions/1.0.0")) as resp:
+        assert (await resp.json())["version"]["yanked"] is False
+    form = aiohttp.FormData()
+    form.add_field(
+        "metadata",
+        json.dumps({"license": "MIT", "licence": "MIT"}),
+        content_type="application/json",
+    )
+    form.add_field(
+        "module", infra.modules["hello"], filename="m.wasm", content_type="application/wasm"
+    )
+    async with gw.http.put(gw.url(f"{module}/7.0.0"), data=form, headers=admin) as resp:
+        detail = (await _problem(resp, 400))["detail"]
+    assert detail.startswith("metadata part: unknown field 'licence'; the fields are "), detail
+
+
+async def test_openapi_lists_the_fields_each_json_body_may_carry(
+    start_gateway: StartGateway,
+) -> None:
+    gw = await start_gateway()
+    async with gw.http.get(gw.url("/openapi.json")) as resp:
+        doc = await resp.json()
+    body = doc["paths"]["/v1/users"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"]["additionalProperties"] is False
+    assert sorted(body["schema"]["properties"]) == ["role", "token_name", "username"]

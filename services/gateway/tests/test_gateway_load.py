@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sys
 import time
 from collections import Counter, deque
@@ -15,11 +14,16 @@ from typing import Any
 
 import pytest
 
-from wasmgrid.gateway.ratelimit import Rule, sliding_window_step
+from wasmgrid.cli.embedded import EmbeddedRedis
+from wasmgrid.common.testing import Poll, free_port, poll_until
+from wasmgrid.gateway.ratelimit import Decision, Limiter, Rule, sliding_window_step
+from wasmgrid.runtime.testing import Runtime
+
+from .conftest import Infra, RunningGateway, StartGateway
 
 
 @pytest.fixture
-async def replicas(infra: Any) -> AsyncIterator[list[Any]]:
+async def replicas(infra: Infra) -> AsyncIterator[list[Any]]:
     """Three runtime replicas: the session one and two more for this test."""
     extra = [await infra.start_runtime(), await infra.start_runtime()]
     try:
@@ -30,7 +34,7 @@ async def replicas(infra: Any) -> AsyncIterator[list[Any]]:
 
 
 async def _spread(
-    gw: Any, replicas: list[Any], n: int, path: str, concurrency: int = 1
+    gw: RunningGateway, replicas: list[Runtime], n: int, path: str, concurrency: int = 1
 ) -> list[int]:
     before = [await r.invocations() for r in replicas]
     sem = asyncio.Semaphore(concurrency)
@@ -43,7 +47,9 @@ async def _spread(
     return [await r.invocations() - b for r, b in zip(replicas, before, strict=True)]
 
 
-async def test_balancing_policies_distribution(start_gateway: Any, replicas: list[Any]) -> None:
+async def test_balancing_policies_distribution(
+    start_gateway: StartGateway, replicas: list[Any]
+) -> None:
     addrs = [r.runner.address for r in replicas]
     targets = ",".join(addrs)
     hello = "/v1/run/examples/hello"
@@ -69,7 +75,7 @@ async def test_balancing_policies_distribution(start_gateway: Any, replicas: lis
         assert sum(counts) == 90 and min(counts) >= 5, (policy, counts)
 
 
-async def _runtime_process(infra: Any, port: int) -> asyncio.subprocess.Process:
+async def _runtime_process(infra: Infra, port: int) -> asyncio.subprocess.Process:
     """A runtime replica in its own process group (so the test can SIGKILL it like a crash).
 
     The runtime is a supervisor with a worker process per core: killing only the
@@ -92,28 +98,30 @@ async def _runtime_process(infra: Any, port: int) -> asyncio.subprocess.Process:
         stderr=asyncio.subprocess.DEVNULL,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 60
-    while True:
+
+    async def listening() -> bool:
+        assert proc.returncode is None, f"the runtime process on :{port} exited"
         try:
             _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            await writer.wait_closed()
-            return proc
         except OSError:
-            if proc.returncode is not None or time.monotonic() > deadline:
-                raise AssertionError(f"runtime process on :{port} did not start") from None
-            await asyncio.sleep(0.1)
+            return False
+        writer.close()
+        await writer.wait_closed()
+        return True
+
+    await poll_until(listening, f"the runtime process to listen on :{port}", 60, 0.1)
+    return proc
 
 
 async def _load_while(
-    start_gateway: Any, infra: Any, poll: Any, sig: signal.Signals, seconds: float = 3.0
+    start_gateway: StartGateway, infra: Infra, poll: Poll, sig: signal.Signals, seconds: float = 3.0
 ) -> tuple[Any, list[tuple[int, float, int]], float]:
     """8 clients call hello through a gateway over two runtime replicas for `seconds`;
-    after 1 s the second replica's whole process group gets `sig`.
+    once 40 calls were answered, the second replica's whole process group gets `sig`.
 
     Returns the gateway, each call as (client, started, status), and when `sig` was sent.
     """
-    port = _free_port()
+    port = free_port()
     proc = await _runtime_process(infra, port)
     try:
         gw = await start_gateway(
@@ -137,9 +145,12 @@ async def _load_while(
                     await resp.read()
                     results.append((n, started, resp.status))
 
+        async def under_load() -> bool:
+            return len(results) >= 40
+
         async def signaller() -> None:
             nonlocal signalled_at
-            await asyncio.sleep(1.0)
+            await poll(under_load, "40 calls answered before the signal", seconds)
             signalled_at = time.monotonic()
             os.killpg(proc.pid, sig)  # the supervisor and its workers at once
             await proc.wait()
@@ -153,7 +164,9 @@ async def _load_while(
     return gw, results, signalled_at
 
 
-async def test_replica_killed_under_load(start_gateway: Any, infra: Any, poll: Any) -> None:
+async def test_replica_killed_under_load(
+    start_gateway: StartGateway, infra: Infra, poll: Poll
+) -> None:
     gw, results, killed_at = await _load_while(start_gateway, infra, poll, signal.SIGKILL)
     failures = [(n, t, s) for n, t, s in results if s != 200]
     # Only the calls in flight when the replica died may fail: each client has one call
@@ -174,7 +187,7 @@ async def test_replica_killed_under_load(start_gateway: Any, infra: Any, poll: A
 
 
 async def test_replica_stopped_gracefully_under_load_fails_nothing(
-    start_gateway: Any, infra: Any, poll: Any
+    start_gateway: StartGateway, infra: Infra, poll: Poll
 ) -> None:
     # SIGTERM, as Kubernetes stops a pod: the runtime turns NOT_SERVING and keeps
     # serving for its drain period (3 s by default), the gateway's health checks move
@@ -183,19 +196,13 @@ async def test_replica_stopped_gracefully_under_load_fails_nothing(
     assert all(s == 200 for _, _, s in results), [r for r in results if r[2] != 200]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 # The precision routes cache the module's response (the limiter runs before the cache),
 # and a twin route on another host (same cache key, no limit) warms it first: admitted
 # requests then cost no wasm execution, so the one event loop shared by client, gateways
 # and services stays responsive and the offered load stays 5x the limit throughout.
 
 
-async def _warm(gw: Any, path: str) -> None:
+async def _warm(gw: RunningGateway, path: str) -> None:
     async with gw.http.get(gw.url(path), headers={"Host": "warm.local"}) as resp:
         assert resp.status == 200
     async with gw.http.get(gw.url(path), headers={"Host": "warm.local"}) as resp:
@@ -211,7 +218,7 @@ async def _offered_load(
     n = int(rate * seconds)
     start = time.monotonic()
 
-    async def one(gw: Any) -> None:
+    async def one(gw: RunningGateway) -> None:
         async with gw.http.get(gw.url(path)) as resp:
             body = await resp.read()
             statuses[resp.status] += 1
@@ -232,23 +239,31 @@ async def _offered_load(
     return statuses, last - start
 
 
+def _warm_route(path: str) -> str:
+    """A twin of a limited route on another host: same cache key, no limit (see above)."""
+    return (
+        f"  - name: warm\n    host: warm.local\n    path: {path}\n    module: examples/hello\n"
+        "    middleware:\n      - cache: {ttl: 60s}\n"
+    )
+
+
 def _record_decisions(
-    limiter: Any, decided: list[float], answered: list[float] | None = None
+    limiter: Limiter, decided: list[float], answered: list[float] | None = None
 ) -> None:
     """Note the (monotonic) time each decision of `limiter` starts and, optionally, ends."""
     check = limiter.check
 
-    async def timed_check(key: str, rule: Any) -> Any:
+    async def timed_check(key: str, rule: Rule) -> Decision:
         decided.append(time.monotonic())
         result = await check(key, rule)
         if answered is not None:
             answered.append(time.monotonic())
         return result
 
-    limiter.check = timed_check
+    limiter.check = timed_check  # type: ignore[method-assign]  # instrumented in place
 
 
-async def test_rate_limit_precision_in_memory(start_gateway: Any) -> None:
+async def test_rate_limit_precision_in_memory(start_gateway: StartGateway) -> None:
     limit = 50
     path = "/limited"
     # A 3 s bucket: client, gateway and runtime share one event loop here, so a stall of
@@ -264,13 +279,8 @@ routes:
       - rate_limit: {{algorithm: token_bucket, limit: {limit}, window: 1s, burst: {burst},
                       key: route}}
       - cache: {{ttl: 60s}}
-  - name: warm
-    host: warm.local
-    path: {path}
-    module: examples/hello
-    middleware:
-      - cache: {{ttl: 60s}}
 """
+    routes += _warm_route(path)
     gw = await start_gateway(routes, near_cache_max_ttl_seconds=60)
     await _warm(gw, path)
     # The bucket's own clock decides; record when decisions were made so the expectation
@@ -290,7 +300,7 @@ routes:
 
 
 async def test_rate_limit_precision_through_redis_two_gateways(
-    start_gateway: Any, redis_url: str
+    start_gateway: StartGateway, redis_url: str
 ) -> None:
     limit = 50
     path = "/shared"
@@ -302,13 +312,8 @@ routes:
     middleware:
       - rate_limit: {{algorithm: sliding_window, limit: {limit}, window: 1s, key: global}}
       - cache: {{ttl: 60s}}
-  - name: warm
-    host: warm.local
-    path: {path}
-    module: examples/hello
-    middleware:
-      - cache: {{ttl: 60s}}
 """
+    routes += _warm_route(path)
     # A generous Redis timeout: the load generator shares the gateways' event loop, and a
     # stall of that loop must not turn into fail-open decisions.
     shared = {
@@ -342,7 +347,9 @@ routes:
     assert 0.99 * low <= admitted <= 1.01 * high, (admitted, references, span, statuses)
 
 
-async def test_redis_down_fails_open_or_closed(start_gateway: Any, redis_server: Any) -> None:
+async def test_redis_down_fails_open_or_closed(
+    start_gateway: StartGateway, redis_server: EmbeddedRedis
+) -> None:
     routes = """
 routes:
   - name: limited
@@ -364,7 +371,9 @@ routes:
     assert "wasmgrid_gateway_rate_limit_backend_errors_total" in text
 
 
-async def test_dns_targets_are_resolved(start_gateway: Any, infra: Any, poll: Any) -> None:
+async def test_dns_targets_are_resolved(
+    start_gateway: StartGateway, infra: Infra, poll: Poll
+) -> None:
     port = infra.runtime.runner.address.rsplit(":", 1)[1]
     gw = await start_gateway(runtime_targets=f"dns:///localhost:{port}", dns_refresh_seconds=0.5)
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import pytest
 
+from wasmgrid.common.testing import poll_until
 from wasmgrid.gateway.routes import (
     ModuleRef,
     RouteError,
@@ -224,17 +224,19 @@ async def test_reload_on_change_keeps_old_routes_when_invalid(tmp_path: Path) ->
     watcher = asyncio.create_task(store.watch(0.02))
     try:
         path.write_text("routes: [{name: two, path: /two, module: n/m}]\n")
-        deadline = time.monotonic() + 5
-        while "two" not in store.table.by_name:
-            assert time.monotonic() < deadline, "route file change not picked up"
-            await asyncio.sleep(0.02)
+
+        async def reloaded() -> bool:
+            return "two" in store.table.by_name
+
+        await poll_until(reloaded, "the changed routes file to be loaded", 5)
         path.write_text("routes: [{name: bad, path: nope, module: n/m}]\n# changed\n")
-        deadline = time.monotonic() + 5
-        while store.last_error is None:
-            assert time.monotonic() < deadline, "invalid route file not noticed"
-            await asyncio.sleep(0.02)
+
+        async def refused() -> str | None:
+            return store.last_error
+
+        error = await poll_until(refused, "the invalid routes file to be noticed", 5)
         assert list(store.table.by_name) == ["two"]
-        assert "route 'bad'.path" in store.last_error
+        assert "route 'bad'.path" in error
     finally:
         watcher.cancel()
 

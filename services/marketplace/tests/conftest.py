@@ -12,8 +12,8 @@ import pytest
 
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
 from wasmgrid.api.marketplace.v1 import marketplace_pb2_grpc as pb_grpc
-from wasmgrid.common.channel import create_channel
 from wasmgrid.common.server import ServiceRunner
+from wasmgrid.common.testing import serve
 from wasmgrid.marketplace.service import MarketplaceService
 from wasmgrid.marketplace.settings import MarketplaceSettings
 from wasmgrid.marketplace.tokens import new_secret
@@ -100,9 +100,9 @@ def make_settings(database_url: str, admin_token: str, **overrides: Any) -> Mark
 
 async def start_market(database_url: str, admin: str, **overrides: Any) -> Market:
     settings = make_settings(database_url, admin, **overrides)
-    runner = ServiceRunner(MarketplaceService(settings), settings, serve_metrics=False)
-    await runner.start()
-    channel = create_channel(runner.address, default_timeout=30, max_message_bytes=64 << 20)
+    runner, channel = await serve(
+        MarketplaceService(settings), settings, serve_metrics=False, max_message_bytes=64 << 20
+    )
     return Market(runner, pb_grpc.MarketplaceServiceStub(channel), channel, admin, database_url)
 
 
@@ -130,24 +130,31 @@ def mathfn_wasm() -> bytes:
     return MATHFN.read_bytes()
 
 
-@pytest.fixture
-async def market_factory(database_url: str) -> AsyncIterator[Any]:
-    """``await start(admin_token, **settings)`` → a Market; all are stopped at teardown."""
-    started: list[Market] = []
+class MarketFactory:
+    """``await market_factory(admin_token, **settings)`` → a started :class:`Market`;
+    ``await market_factory.stop(m)`` stops one early; the rest stop at teardown."""
 
-    async def start(admin: str, **overrides: Any) -> Market:
-        m = await start_market(database_url, admin, **overrides)
-        started.append(m)
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self.started: list[Market] = []
+
+    async def __call__(self, admin: str, **overrides: Any) -> Market:
+        m = await start_market(self.database_url, admin, **overrides)
+        self.started.append(m)
         return m
 
-    async def stop(m: Market) -> None:
-        if m in started:
-            started.remove(m)
+    async def stop(self, m: Market) -> None:
+        if m in self.started:
+            self.started.remove(m)
             await stop_market(m)
 
-    start.stop = stop  # type: ignore[attr-defined]
+
+@pytest.fixture
+async def market_factory(database_url: str) -> AsyncIterator[MarketFactory]:
+    """Start marketplaces (each with its own admin token) on one database."""
+    factory = MarketFactory(database_url)
     try:
-        yield start
+        yield factory
     finally:
-        for m in started:
+        for m in factory.started:
             await stop_market(m)

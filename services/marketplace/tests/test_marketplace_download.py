@@ -13,6 +13,8 @@ from wasmgrid.marketplace import store as store_module
 from wasmgrid.marketplace.tokens import new_secret
 from wasmgrid.marketplace.wasmbinary import with_custom_section
 
+from .conftest import MarketFactory
+
 STORED_CHUNK = 64 * 1024
 
 
@@ -34,7 +36,7 @@ async def _wait_idle(svc: Any) -> None:
 
 
 async def test_batched_reads_are_byte_identical(
-    market_factory: Any, mathfn_wasm: bytes, monkeypatch: pytest.MonkeyPatch
+    market_factory: MarketFactory, mathfn_wasm: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Two stored chunks per query: 11 chunks take a one-chunk query and five batches.
     monkeypatch.setattr(store_module, "READ_BATCH_BYTES", 2 * STORED_CHUNK)
@@ -55,7 +57,7 @@ async def test_batched_reads_are_byte_identical(
 
 
 async def test_cut_off_downloads_leave_the_server_healthy(
-    market_factory: Any, mathfn_wasm: bytes, monkeypatch: pytest.MonkeyPatch
+    market_factory: MarketFactory, mathfn_wasm: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(store_module, "READ_BATCH_BYTES", 2 * STORED_CHUNK)
     m = await market_factory(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
 import grpc
 import pytest
@@ -11,8 +10,10 @@ import pytest
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
 from wasmgrid.marketplace.wasmbinary import with_custom_section
 
+from .conftest import Market, MarketFactory
 
-async def test_publish_get_resolve_download(market: Any, hello_wasm: bytes) -> None:
+
+async def test_publish_get_resolve_download(market: Market, hello_wasm: bytes) -> None:
     alice = await market.user("alice")
     resp = await market.publish(
         alice, "alice/hello", "1.0.0", hello_wasm, tags=["Echo", "cgi"], license="mit"
@@ -50,7 +51,7 @@ async def test_publish_get_resolve_download(market: Any, hello_wasm: bytes) -> N
     assert stats.versions[0].runtime_fetches_total == 1
 
 
-async def test_auth_errors(market: Any, hello_wasm: bytes) -> None:
+async def test_auth_errors(market: Market, hello_wasm: bytes) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await market.stub.WhoAmI(pb.WhoAmIRequest())
     assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
@@ -61,7 +62,9 @@ async def test_auth_errors(market: Any, hello_wasm: bytes) -> None:
     assert who.user.username == "admin" and who.user.role == pb.ROLE_ADMIN
 
 
-async def test_multi_chunk_blob_round_trip(market_factory: Any, mathfn_wasm: bytes) -> None:
+async def test_multi_chunk_blob_round_trip(
+    market_factory: MarketFactory, mathfn_wasm: bytes
+) -> None:
     from wasmgrid.marketplace.tokens import new_secret
 
     m = await market_factory(new_secret(), blob_chunk_bytes=65536)

@@ -13,7 +13,12 @@ import pytest
 import wasmtime
 
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
+from wasmgrid.cli.embedded import EmbeddedPostgres
+from wasmgrid.common.testing import poll_until
+from wasmgrid.marketplace.service import MarketplaceService
 from wasmgrid.marketplace.tokens import new_secret
+
+from .conftest import Market, MarketFactory
 
 UNKNOWN_IMPORT = (
     Path(__file__).resolve().parents[3] / "services/runtime/tests/wat/unknown_import.wat"
@@ -45,9 +50,9 @@ async def counts(database_url: str) -> tuple[int, int, int, int]:
         await conn.close()
 
 
-async def test_disallowed_import_fails_listing_it(market: Any) -> None:
+async def test_disallowed_import_fails_listing_it(market: Market) -> None:
     bob = await market.user("bob")
-    wasm = wasmtime.wat2wasm(Path(UNKNOWN_IMPORT).read_text())
+    wasm = bytes(wasmtime.wat2wasm(Path(UNKNOWN_IMPORT).read_text()))
     await expect(
         grpc.StatusCode.INVALID_ARGUMENT,
         market.publish(bob, "bob/bad", "1.0.0", wasm),
@@ -57,7 +62,7 @@ async def test_disallowed_import_fails_listing_it(market: Any) -> None:
     assert await counts(market.database_url) == (0, 0, 0, 0)
 
 
-async def test_invalid_and_empty_modules_are_refused(market: Any) -> None:
+async def test_invalid_and_empty_modules_are_refused(market: Market) -> None:
     bob = await market.user("bob")
     await expect(
         grpc.StatusCode.INVALID_ARGUMENT,
@@ -69,7 +74,7 @@ async def test_invalid_and_empty_modules_are_refused(market: Any) -> None:
         market.publish(bob, "bob/junk", "1.0.0", b"not wasm at all"),
         "wasm.malformed",
     )
-    no_exports = wasmtime.wat2wasm("(module (memory 1 2))")
+    no_exports = bytes(wasmtime.wat2wasm("(module (memory 1 2))"))
     await expect(
         grpc.StatusCode.INVALID_ARGUMENT,
         market.publish(bob, "bob/junk", "1.0.0", no_exports),
@@ -95,7 +100,7 @@ async def test_invalid_and_empty_modules_are_refused(market: Any) -> None:
     ],
 )
 async def test_bad_metadata_names_the_field(
-    market: Any, mathfn_wasm: bytes, meta: dict[str, Any], fragment: str
+    market: Market, mathfn_wasm: bytes, meta: dict[str, Any], fragment: str
 ) -> None:
     carol = await market.user("carol")
     await expect(
@@ -117,7 +122,7 @@ async def test_bad_metadata_names_the_field(
     ],
 )
 async def test_bad_names_and_versions(
-    market: Any, mathfn_wasm: bytes, name: str, version: str, fragment: str
+    market: Market, mathfn_wasm: bytes, name: str, version: str, fragment: str
 ) -> None:
     carol = await market.user("carol")
     await expect(
@@ -128,7 +133,7 @@ async def test_bad_names_and_versions(
 
 
 async def test_versions_are_immutable_and_names_normalised(
-    market: Any, hello_wasm: bytes, mathfn_wasm: bytes
+    market: Market, hello_wasm: bytes, mathfn_wasm: bytes
 ) -> None:
     dan = await market.user("dan")
     await market.publish(dan, "dan/My_Mod", "1.0.0", mathfn_wasm)
@@ -149,7 +154,7 @@ async def test_versions_are_immutable_and_names_normalised(
     await expect(grpc.StatusCode.ALREADY_EXISTS, market.user("DAN"), "taken")
 
 
-async def test_permissions(market: Any, mathfn_wasm: bytes) -> None:
+async def test_permissions(market: Market, mathfn_wasm: bytes) -> None:
     erin = await market.user("erin")
     frank = await market.user("frank")
     reader = await market.user("reader", role=pb.ROLE_USER)
@@ -215,7 +220,7 @@ async def test_permissions(market: Any, mathfn_wasm: bytes) -> None:
     assert list(who.namespaces) == ["erin-org"]
 
 
-async def test_size_cap(market_factory: Any, mathfn_wasm: bytes) -> None:
+async def test_size_cap(market_factory: MarketFactory, mathfn_wasm: bytes) -> None:
     m = await market_factory(new_secret(), max_module_bytes=4096)
     gina = await m.user("gina")
     await expect(
@@ -225,7 +230,7 @@ async def test_size_cap(market_factory: Any, mathfn_wasm: bytes) -> None:
     )
 
 
-async def test_cut_stream_leaves_nothing(market: Any, hello_wasm: bytes) -> None:
+async def test_cut_stream_leaves_nothing(market: Market, hello_wasm: bytes) -> None:
     hank = await market.user("hank")
     sent = asyncio.Event()
 
@@ -251,7 +256,7 @@ async def test_cut_stream_leaves_nothing(market: Any, hello_wasm: bytes) -> None
 
 
 async def test_restart_service_and_postgres_keeps_acknowledged(
-    market_factory: Any, postgres_server: Any, hello_wasm: bytes
+    market_factory: MarketFactory, postgres_server: EmbeddedPostgres, hello_wasm: bytes
 ) -> None:
     admin = new_secret()
     m = await market_factory(admin)
@@ -259,28 +264,28 @@ async def test_restart_service_and_postgres_keeps_acknowledged(
     await m.publish(ivy, "ivy/keep", "1.0.0", hello_wasm)
     await market_factory.stop(m)
     m = await market_factory(admin)  # same bootstrap token: no duplicate admin
-    if True:
-        postgres_server.stop()
-        postgres_server.start()
-        deadline = asyncio.get_running_loop().time() + 30
-        while True:  # the pool reconnects; calls fail UNAVAILABLE meanwhile
-            try:
-                res = await m.stub.Resolve(pb.ResolveRequest(name="ivy/keep"))
-                break
-            except grpc.aio.AioRpcError as exc:
-                assert exc.code() == grpc.StatusCode.UNAVAILABLE, exc.details()
-                assert asyncio.get_running_loop().time() < deadline
-                await asyncio.sleep(0.2)
-        assert res.version == "1.0.0"
-        _, body = await m.download(digest=res.digest)
-        assert body == hello_wasm
-        await m.publish(ivy, "ivy/keep", "1.0.1", hello_wasm)
-        who = await m.stub.WhoAmI(pb.WhoAmIRequest(), metadata=m.auth(ivy))
-        assert who.user.username == "ivy"
+    postgres_server.stop()
+    postgres_server.start()
+
+    async def resolved() -> pb.ResolveResponse | None:
+        try:
+            answer: pb.ResolveResponse = await m.stub.Resolve(pb.ResolveRequest(name="ivy/keep"))
+            return answer
+        except grpc.aio.AioRpcError as exc:  # the pool reconnects; UNAVAILABLE meanwhile
+            assert exc.code() == grpc.StatusCode.UNAVAILABLE, exc.details()
+            return None
+
+    res = await poll_until(resolved, "the marketplace to answer after the restart", 30, 0.2)
+    assert res.version == "1.0.0"
+    _, body = await m.download(digest=res.digest)
+    assert body == hello_wasm
+    await m.publish(ivy, "ivy/keep", "1.0.1", hello_wasm)
+    who = await m.stub.WhoAmI(pb.WhoAmIRequest(), metadata=m.auth(ivy))
+    assert who.user.username == "ivy"
 
 
 async def test_concurrent_first_publishes_store_exactly_one(
-    market: Any, hello_wasm: bytes, mathfn_wasm: bytes
+    market: Market, hello_wasm: bytes, mathfn_wasm: bytes
 ) -> None:
     """Racing publishes of one new module/version: one wins, the others get ALREADY_EXISTS
     from inside their transaction, and their blobs roll back with it."""
@@ -315,15 +320,17 @@ async def test_concurrent_first_publishes_store_exactly_one(
     ids=lambda e: type(e).__name__,
 )
 async def test_lost_database_errors_are_unavailable(
-    market: Any, monkeypatch: pytest.MonkeyPatch, exc: Exception
+    market: Market, monkeypatch: pytest.MonkeyPatch, exc: Exception
 ) -> None:
-    """Every lost-database error is UNAVAILABLE (retryable), mapped by the kit or by
-    the marketplace's @rpc for the ones the kit leaves as INTERNAL."""
+    """Every lost-database error is UNAVAILABLE (retryable): the kit maps its own, the
+    marketplace declares every other OSError (``unavailable_errors``)."""
 
     async def lost(*args: Any, **kwargs: Any) -> Any:
         raise exc
 
-    store = market.runner.service.store
+    service = market.runner.service
+    assert isinstance(service, MarketplaceService)
+    store = service.store
     monkeypatch.setattr(store, "module", lost)
     monkeypatch.setattr(store, "version_by_digest", lost)
     with pytest.raises(grpc.aio.AioRpcError) as err:
@@ -339,7 +346,7 @@ async def test_lost_database_errors_are_unavailable(
 
 
 async def test_a_large_upload_refused_up_front_still_gets_its_own_status(
-    market: Any, mathfn_wasm: bytes
+    market: Market, mathfn_wasm: bytes
 ) -> None:
     """Refused before the bytes are read (version exists, not the owner), a big upload
     must still end with that status, not a transport error from the cut-off stream."""

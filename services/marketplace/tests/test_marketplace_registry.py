@@ -10,6 +10,9 @@ import pytest
 
 from wasmgrid.api.common.v1 import common_pb2
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
+from wasmgrid.common.testing import poll_until
+
+from .conftest import Market
 
 
 async def expect(code: grpc.StatusCode, coro: Any, *fragments: str) -> None:
@@ -20,7 +23,7 @@ async def expect(code: grpc.StatusCode, coro: Any, *fragments: str) -> None:
         assert frag in (err.value.details() or ""), err.value.details()
 
 
-async def test_yank_and_resolve(market: Any, mathfn_wasm: bytes) -> None:
+async def test_yank_and_resolve(market: Market, mathfn_wasm: bytes) -> None:
     ann = await market.user("ann")
     for v in ("1.0.0", "1.2.0", "1.2.5", "2.0.0-rc.1", "2.0.0", "2.1.0"):
         await market.publish(ann, "ann/lib", v, mathfn_wasm)
@@ -79,7 +82,7 @@ async def test_yank_and_resolve(market: Any, mathfn_wasm: bytes) -> None:
     assert rest.page.next_cursor == ""
 
 
-async def test_tokens(market: Any) -> None:
+async def test_tokens(market: Market) -> None:
     bea = await market.user("bea")
     ro = await market.stub.CreateToken(
         pb.CreateTokenRequest(name="ci", scopes=[pb.SCOPE_RATE], ttl_seconds=3600),
@@ -133,7 +136,7 @@ async def test_tokens(market: Any) -> None:
     )
 
 
-async def test_concurrent_ratings_are_exact(market: Any, mathfn_wasm: bytes) -> None:
+async def test_concurrent_ratings_are_exact(market: Market, mathfn_wasm: bytes) -> None:
     owner = await market.user("owner")
     await market.publish(owner, "owner/popular", "1.0.0", mathfn_wasm)
     raters = await asyncio.gather(*(market.user(f"rater{i}") for i in range(30)))
@@ -175,17 +178,17 @@ async def test_concurrent_ratings_are_exact(market: Any, mathfn_wasm: bytes) -> 
     assert ratings.summary.average == pytest.approx(sum(stored) / 30)
     assert list(ratings.summary.histogram) == [stored.count(k) for k in range(1, 6)]
     # Search's rating sort keys catch up with the exact aggregate.
-    deadline = asyncio.get_running_loop().time() + 20
-    while True:
+
+    async def sort_keys_caught_up() -> bool:
         hits = await market.stub.SearchModules(
             pb.SearchModulesRequest(owner="owner", sort=pb.SEARCH_SORT_RATING)
         )
-        if hits.modules[0].rating_count == 30 and hits.modules[0].rating_average == (
-            pytest.approx(sum(stored) / 30)
-        ):
-            break
-        assert asyncio.get_running_loop().time() < deadline, hits.modules[0]
-        await asyncio.sleep(0.1)
+        top = hits.modules[0]
+        return bool(top.rating_count == 30) and top.rating_average == pytest.approx(
+            sum(stored) / 30
+        )
+
+    await poll_until(sort_keys_caught_up, "the rating sort keys to match the ratings", 20, 0.1)
     await expect(
         grpc.StatusCode.INVALID_ARGUMENT,
         market.stub.RateModule(
@@ -195,7 +198,7 @@ async def test_concurrent_ratings_are_exact(market: Any, mathfn_wasm: bytes) -> 
     )
 
 
-async def test_search(market: Any, mathfn_wasm: bytes, hello_wasm: bytes) -> None:
+async def test_search(market: Market, mathfn_wasm: bytes, hello_wasm: bytes) -> None:
     pub = await market.user("pub")
     catalog = [
         ("image-resize", "Resize images quickly with bilinear filtering", "image-processing",

@@ -13,6 +13,8 @@ from wasmgrid.api.common.v1 import common_pb2
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
 from wasmgrid.marketplace import search
 
+from .conftest import Market
+
 SORTS = [
     pb.SEARCH_SORT_RELEVANCE,
     pb.SEARCH_SORT_DOWNLOADS,
@@ -22,7 +24,7 @@ SORTS = [
 ]
 
 
-async def _catalog(market: Any, wasm: bytes) -> None:
+async def _catalog(market: Market, wasm: bytes) -> None:
     """More exact "image" hits than FUZZY_BELOW, plus names only a typo search finds."""
     pub = await market.user("pics")
     hits = search.FUZZY_BELOW + 2
@@ -44,7 +46,7 @@ async def _catalog(market: Any, wasm: bytes) -> None:
             await market.download(name=f"pics/image-tool-{i}", version="1.0.0")
 
 
-async def _all_pages(market: Any, limit: int, **kw: Any) -> list[tuple[str, float]]:
+async def _all_pages(market: Market, limit: int, **kw: Any) -> list[tuple[str, float]]:
     out: list[tuple[str, float]] = []
     cursor = ""
     for _ in range(100):
@@ -59,7 +61,7 @@ async def _all_pages(market: Any, limit: int, **kw: Any) -> list[tuple[str, floa
 
 
 async def test_exact_search_skips_typo_matches_and_typos_still_find(
-    market: Any, mathfn_wasm: bytes
+    market: Market, mathfn_wasm: bytes
 ) -> None:
     await _catalog(market, mathfn_wasm)
 
@@ -84,7 +86,7 @@ async def test_exact_search_skips_typo_matches_and_typos_still_find(
 
 @pytest.mark.parametrize("query", ["image", "imagee", "imagi", ""])
 async def test_pages_repeat_the_single_page_order(
-    market: Any, mathfn_wasm: bytes, query: str
+    market: Market, mathfn_wasm: bytes, query: str
 ) -> None:
     await _catalog(market, mathfn_wasm)
     for sort in SORTS:
@@ -100,7 +102,7 @@ async def test_pages_repeat_the_single_page_order(
     assert by_filter == await _all_pages(market, 100, query=query, category="image-processing")
 
 
-async def test_cursor_mode_flag_is_checked(market: Any, mathfn_wasm: bytes) -> None:
+async def test_cursor_mode_flag_is_checked(market: Market, mathfn_wasm: bytes) -> None:
     await _catalog(market, mathfn_wasm)
     first = await market.stub.SearchModules(
         pb.SearchModulesRequest(query="image", page=common_pb2.PageRequest(limit=2))
@@ -118,7 +120,7 @@ async def test_cursor_mode_flag_is_checked(market: Any, mathfn_wasm: bytes) -> N
     assert "page.cursor" in (err.value.details() or "")
 
 
-async def test_vocabulary_backfill_matches_publish(market: Any, mathfn_wasm: bytes) -> None:
+async def test_vocabulary_backfill_matches_publish(market: Market, mathfn_wasm: bytes) -> None:
     """Migration 0005 builds the same vocabulary from existing names as publish does."""
     import asyncpg
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -17,21 +16,14 @@ from prometheus_client import Gauge
 
 from wasmgrid.api.monitor.v1 import monitor_pb2 as pb
 from wasmgrid.api.monitor.v1 import monitor_pb2_grpc
-from wasmgrid.common.channel import create_channel
 from wasmgrid.common.server import Service, ServiceRunner
 from wasmgrid.common.settings import ServiceSettings
+from wasmgrid.common.testing import free_port, serve
 from wasmgrid.monitor.service import MonitorService
 from wasmgrid.monitor.settings import MonitorSettings
 
 T = TypeVar("T")
 READINESS_INTERVAL = 60.0
-
-
-def free_port() -> int:
-    """A loopback port that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -84,9 +76,7 @@ async def start_monitor(database_url: str) -> AsyncIterator[StartMonitor]:
     async def start(**overrides: Any) -> Monitor:
         settings = monitor_settings(database_url, **overrides)
         service = MonitorService(settings)
-        runner = ServiceRunner(service, settings)
-        await runner.start()
-        channel = create_channel(runner.address, default_timeout=10.0, tracing=False)
+        runner, channel = await serve(service, settings, timeout=10.0)
         m = Monitor(runner, service, channel, monitor_pb2_grpc.MonitorServiceStub(channel))
         started.append(m)
         return m

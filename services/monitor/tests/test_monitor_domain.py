@@ -36,7 +36,6 @@ from wasmgrid.monitor.rules import (
     RuleSource,
     Severity,
     load_rules_file,
-    parse_duration,
     rule_from_dict,
     rule_to_dict,
 )
@@ -305,9 +304,15 @@ def test_rules_file_errors_name_the_rule_and_field(tmp_path: Path) -> None:
     )
     with pytest.raises(InvalidArgument, match=r"Bad.*window"):
         load_rules_file(path)
-    assert parse_duration("1h", "x") == 3600 and parse_duration("250ms", "x") == 0.25
-    with pytest.raises(InvalidArgument, match="duration"):
-        parse_duration("soon", "for")
+    path.write_text(
+        "rules:\n  - name: Late\n    expr: {metric: m}\n    condition: '> 1'\n    for: soon\n"
+    )
+    with pytest.raises(InvalidArgument, match=r"Late.*for: 'soon' is not a duration"):
+        load_rules_file(path)
+    path.write_text(
+        "rules:\n  - name: Late\n    expr: {metric: m}\n    condition: '> 1'\n    for: 90m\n"
+    )
+    assert load_rules_file(path)[0].for_seconds == 5400
 
 
 # ---------------------------------------------------------------- fleet

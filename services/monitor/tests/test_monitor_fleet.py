@@ -11,13 +11,12 @@ import pytest
 
 from wasmgrid.api.monitor.v1 import monitor_pb2 as pb
 from wasmgrid.common.server import Service, ServiceRunner
-from wasmgrid.common.testing import poll_until
+from wasmgrid.common.testing import free_port, poll_until
 
 from .conftest import (
     READINESS_INTERVAL,
     Monitor,
     StartMonitor,
-    free_port,
     start_tiny,
 )
 

@@ -22,13 +22,12 @@ import pytest
 
 from wasmgrid.api.monitor.v1 import monitor_pb2 as pb
 from wasmgrid.common.server import ServiceRunner
-from wasmgrid.common.testing import poll_until
+from wasmgrid.common.testing import free_port, poll_until
 
 from .conftest import (
     SIGNAL,
     Receiver,
     StartMonitor,
-    free_port,
     signal_rule,
     state_is,
     targets,

@@ -122,6 +122,7 @@ def test_mutable_global_import_export_on_the_engine() -> None:
     assert total.value(store) == 142
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("text", "needle"),
     [

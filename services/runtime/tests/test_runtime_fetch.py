@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
-import time
 from pathlib import Path
 
 import grpc
 import pytest
 
 from wasmgrid.api.runtime.v1 import runtime_pb2 as pb
+from wasmgrid.common.testing import poll_until
 from wasmgrid.runtime.store import KEY_FILE
 from wasmgrid.runtime.testing import (
     Marketplace,
@@ -77,10 +77,11 @@ async def test_concurrent_requests_for_one_digest_fetch_and_compile_once(
         return await rt.stub.Invoke(hello_request(by_digest(HELLO)))
 
     calls = [asyncio.create_task(one()) for _ in range(8)]
-    deadline = time.monotonic() + 5
-    while not marketplace.state.requests:
-        assert time.monotonic() < deadline, "no download started"
-        await asyncio.sleep(0.01)
+
+    async def download_started() -> bool:
+        return bool(marketplace.state.requests)
+
+    await poll_until(download_started, "the first download to start")
     marketplace.state.gate.set()
     results = await asyncio.gather(*calls)
     assert all(r.outcome == pb.OUTCOME_OK for r in results)

@@ -8,43 +8,39 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from wasmgrid.api.runtime.v1 import runtime_pb2 as pb
 from wasmgrid.api.runtime.v1 import runtime_pb2_grpc
+from wasmgrid.common.testing import free_port, poll_until
 from wasmgrid.runtime.testing import example_module, inline
+
+pytestmark = pytest.mark.integration  # starts service processes
 
 REPO = Path(__file__).resolve().parents[3]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def _serving(address: str, deadline: float) -> None:
-    while True:
+async def _serving(address: str, timeout: float) -> None:
+    async def serving() -> bool:
         try:
             async with grpc.aio.insecure_channel(address) as ch:
                 r = await health_pb2_grpc.HealthStub(ch).Check(
                     health_pb2.HealthCheckRequest(), timeout=1
                 )
-                if r.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
         except grpc.aio.AioRpcError:
-            pass
-        assert time.monotonic() < deadline, f"runtime at {address} never became SERVING"
-        await asyncio.sleep(0.2)
+            return False
+        return bool(r.status == health_pb2.HealthCheckResponse.SERVING)
+
+    await poll_until(serving, f"the runtime at {address} to report SERVING", timeout, 0.2)
 
 
 async def test_two_workers_share_the_port_and_metrics_are_summed(tmp_path: Path) -> None:
-    port, metrics = _free_port(), _free_port()
+    port, metrics = free_port(), free_port()
     env = {
         **os.environ,
         "WASMGRID_RUNTIME_WORKERS": "2",
@@ -65,26 +61,28 @@ async def test_two_workers_share_the_port_and_metrics_are_summed(tmp_path: Path)
     address = f"127.0.0.1:{port}"
     hello = example_module(REPO, "hello")
     try:
-        await _serving(address, time.monotonic() + 90)
+        await _serving(address, 90)
         workers: set[tuple[int, int, str]] = set()
         calls = 0
-        deadline = time.monotonic() + 60
-        # Each fresh connection lands on one worker; keep connecting until both answered
-        # (the second worker may still be starting when the first is SERVING).
-        while len(workers) < 2:
-            assert time.monotonic() < deadline, f"only workers {workers} answered"
+
+        async def both_workers_answered() -> bool:
+            # Each fresh connection lands on one worker; keep connecting until both
+            # answered (the second may still be starting when the first is SERVING).
+            nonlocal calls
             opts = [("grpc.use_local_subchannel_pool", 1)]
             async with grpc.aio.insecure_channel(address, options=opts) as ch:
                 stub = runtime_pb2_grpc.RuntimeServiceStub(ch)
                 try:
                     r = await stub.Invoke(pb.InvokeRequest(module=inline(hello), stdin=b"x"))
                 except grpc.aio.AioRpcError:
-                    await asyncio.sleep(0.2)
-                    continue
+                    return False
                 assert r.outcome == pb.OUTCOME_OK
                 calls += 1
                 stats = await stub.GetStats(pb.GetStatsRequest())
                 workers.add((stats.worker_id, stats.pid, stats.instance_id))
+            return len(workers) == 2
+
+        await poll_until(both_workers_answered, "both workers to answer a call", 60, 0.2)
         assert {w for w, _, _ in workers} == {0, 1}
         assert len({pid for _, pid, _ in workers}) == 2
         # Each worker names itself with its own random instance id.
@@ -125,7 +123,7 @@ def test_a_taken_port_stops_the_runtime_with_one_clear_line(tmp_path: Path) -> N
                 **os.environ,
                 "WASMGRID_RUNTIME_WORKERS": workers,
                 "WASMGRID_RUNTIME_GRPC_PORT": str(port),
-                "WASMGRID_RUNTIME_METRICS_PORT": str(_free_port()),
+                "WASMGRID_RUNTIME_METRICS_PORT": str(free_port()),
                 "WASMGRID_RUNTIME_DATA_DIR": str(tmp_path / f"data{workers}"),
                 "WASMGRID_RUNTIME_DRAIN_SECONDS": "0",
             }

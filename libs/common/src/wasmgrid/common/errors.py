@@ -1,4 +1,4 @@
-"""Domain errors that the gRPC error-mapping interceptor turns into status codes.
+"""Domain errors, answered by every gRPC handler as their status code and message.
 
 Raise these from servicers and domain code; the message names the field or limit.
 """

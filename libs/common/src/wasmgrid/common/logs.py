@@ -85,7 +85,7 @@ def configure_logging(service: str, level: str = "INFO", *, json_lines: bool = T
     root.addHandler(handler)
     root.setLevel(level)
     # Neither formatter prints the caller, thread or process: skip collecting them
-    # (the logging HOWTO's "Optimization"; ~15 µs of an access-log line). Exported
+    # (the logging HOWTO's "Optimization": a real share of an access-log line). Exported
     # OTLP log records do carry code attributes, so keep the caller for them.
     logging.logThreads = False
     logging.logProcesses = False

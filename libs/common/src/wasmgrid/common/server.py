@@ -3,10 +3,10 @@
 A service implements :class:`Service` (register servicers, open and close its
 resources, say whether its dependencies answer). :class:`ServiceRunner` wires
 the rest: health (the library HealthServicer, SERVING only while the service is
-ready), reflection, metrics/logging/error-mapping interceptors, tracing,
-message-size and concurrency limits, the `/metrics` port, and graceful
-shutdown (NOT_SERVING → drain in-flight RPCs → stop within the grace).
-:func:`run` is what a service's ``__main__`` calls.
+ready), reflection, every method handler instrumented (metrics, spans, logs
+and error mapping: :mod:`wasmgrid.common.handlers`), message-size and
+concurrency limits, the `/metrics` port, and graceful shutdown (NOT_SERVING →
+drain in-flight RPCs → stop within the grace). :func:`run` is what a service's ``__main__`` calls.
 """
 
 from __future__ import annotations
@@ -15,37 +15,23 @@ import abc
 import asyncio
 import contextlib
 import errno
-import inspect
 import logging
 import os
 import signal
 import socket
 import sys
-import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from typing import Any, ClassVar, TypeVar
 
-import asyncpg
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from opentelemetry import context as otel_context
-from opentelemetry import trace
-from opentelemetry.propagate import extract
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from wasmgrid.common.errors import ServiceError
-from wasmgrid.common.logs import configure_logging, current_trace_ids
-from wasmgrid.common.metrics import (
-    GRPC_HANDLED,
-    GRPC_IN_FLIGHT,
-    GRPC_LATENCY,
-    GRPC_STARTED,
-    SERVICE_UP,
-    MetricsServer,
-)
+from wasmgrid.common.handlers import HandlerInstrumentation, InstrumentedServer
+from wasmgrid.common.logs import configure_logging
+from wasmgrid.common.metrics import SERVICE_UP, MetricsServer
 from wasmgrid.common.settings import ServiceSettings, load_settings
-from wasmgrid.common.telemetry import setup_telemetry, shutdown_telemetry, start_span
+from wasmgrid.common.telemetry import setup_telemetry, shutdown_telemetry
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +81,9 @@ class Service(abc.ABC):
     #: Full gRPC service-name prefixes that get no server spans (e.g. an OTLP receiver,
     #: whose own spans would otherwise be exported back to itself forever).
     untraced_prefixes: ClassVar[tuple[str, ...]] = ()
+    #: Exceptions of this service's dependencies, beyond the kit's (lost connections,
+    #: PostgreSQL going away), that mean "retry later": answered UNAVAILABLE, not INTERNAL.
+    unavailable_errors: ClassVar[tuple[type[BaseException], ...]] = ()
 
     @abc.abstractmethod
     def register(self, server: grpc.aio.Server) -> Sequence[str]:
@@ -109,291 +98,6 @@ class Service(abc.ABC):
     async def check_ready(self) -> str | None:
         """None when every dependency answers; otherwise why the service is not ready."""
         return None
-
-
-#: Failures of a dependency (database, peer service) rather than of the request: a client
-#: may retry them elsewhere or later, so they are UNAVAILABLE, not INTERNAL.
-_DEPENDENCY_DOWN = (
-    ConnectionError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.ConnectionDoesNotExistError,
-    asyncpg.AdminShutdownError,  # a query in flight when PostgreSQL is stopped
-)
-
-
-_TRACER = trace.get_tracer("wasmgrid.common.server")
-#: Metadata keys carrying the W3C trace context from the caller.
-_PROPAGATED = frozenset({"traceparent", "tracestate", "baggage"})
-#: Codes that mark a server span as failed (OpenTelemetry's RPC conventions).
-_SERVER_ERRORS = frozenset(
-    {
-        grpc.StatusCode.UNKNOWN,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.UNIMPLEMENTED,
-        grpc.StatusCode.INTERNAL,
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DATA_LOSS,
-    }
-)
-
-
-def _status_of(exc: BaseException) -> grpc.StatusCode:
-    if isinstance(exc, _DEPENDENCY_DOWN):
-        return grpc.StatusCode.UNAVAILABLE
-    if isinstance(exc, ServiceError):
-        return exc.code
-    return grpc.StatusCode.INTERNAL
-
-
-def _split_method(full: str) -> tuple[str, str]:
-    _, _, rest = full.partition("/")
-    service, _, method = rest.partition("/")
-    return service or "unknown", method or "unknown"
-
-
-class _MethodMetrics:
-    """One method's metric children, resolved once instead of by label on every call."""
-
-    def __init__(self, labels: tuple[str, str, str], in_flight: Any) -> None:
-        self.labels = labels
-        self.started = GRPC_STARTED.labels(*labels)
-        self.latency = GRPC_LATENCY.labels(*labels)
-        self.in_flight = in_flight
-        self.handled: dict[grpc.StatusCode, Any] = {}
-
-    def begin(self) -> float:
-        self.started.inc()
-        self.in_flight.inc()
-        return time.perf_counter()
-
-    def end(self, start: float, code: grpc.StatusCode) -> None:
-        self.in_flight.dec()
-        self.latency.observe(time.perf_counter() - start)
-        handled = self.handled.get(code)
-        if handled is None:
-            handled = self.handled[code] = GRPC_HANDLED.labels(*self.labels, code.name)
-        handled.inc()
-
-
-class _KitInterceptor:
-    """Metrics, a server span, a log line per failed RPC, and ServiceError → status mapping.
-
-    Applied by wrapping each method handler once at registration (see
-    :class:`_WrappingServer`), not as a grpc.aio interceptor: the interceptor machinery
-    costs about a third of a small RPC's throughput on every call.
-    """
-
-    def __init__(self, service: str, *, tracing: bool, untraced: tuple[str, ...] = ()) -> None:
-        self.service = service
-        self.tracing = tracing
-        self.untraced = untraced
-        # method -> (the service's handler, our wrapper): built once, not on every call.
-        self._wrapped: dict[str, tuple[Any, Any]] = {}
-
-    def wrapped(self, handler: Any, full: str) -> Any:
-        """`handler` of method `full` with the kit around it (built once per method)."""
-        if handler is None:
-            return handler
-        cached = self._wrapped.get(full)
-        if cached is not None and cached[0] is handler:
-            return cached[1]
-        wrapped = self._wrap(handler, full)
-        if len(self._wrapped) < 10_000:  # bounded: method names come from the registry
-            self._wrapped[full] = (handler, wrapped)
-        return wrapped
-
-    def _wrap(self, handler: Any, full: str) -> Any:
-        svc, method = _split_method(full)
-        if svc.startswith("grpc."):
-            return handler  # health and reflection: no wrapping, no metrics noise
-        kind = (
-            ("bidi_stream" if handler.response_streaming else "client_stream")
-            if handler.request_streaming
-            else ("server_stream" if handler.response_streaming else "unary")
-        )
-        labels = (svc, method, kind)
-        traced = self.tracing and not svc.startswith(self.untraced)
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(
-                self._wrap_unary(handler.unary_unary, labels, traced),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(
-                self._wrap_unary(handler.stream_unary, labels, traced),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(
-                self._wrap_stream(handler.unary_stream, labels, traced),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return grpc.stream_stream_rpc_method_handler(
-            self._wrap_stream(handler.stream_stream, labels, traced),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
-
-    def _metrics(self, labels: tuple[str, str, str]) -> _MethodMetrics:
-        return _MethodMetrics(labels, GRPC_IN_FLIGHT.labels(self.service))
-
-    @staticmethod
-    def _start_span(
-        labels: tuple[str, str, str], context: grpc.aio.ServicerContext[Any, Any]
-    ) -> tuple[Span, object]:
-        carrier = {
-            key: value
-            for key, value in context.invocation_metadata() or ()
-            if key in _PROPAGATED and isinstance(value, str)
-        }
-        parent = extract(carrier) if carrier else None
-        span = start_span(
-            _TRACER,
-            f"/{labels[0]}/{labels[1]}",
-            context=parent,
-            kind=SpanKind.SERVER,
-            attributes={"rpc.system": "grpc", "rpc.service": labels[0], "rpc.method": labels[1]},
-        )
-        return span, otel_context.attach(trace.set_span_in_context(span, parent))
-
-    @staticmethod
-    def _end_span(traced: tuple[Span, object], code: grpc.StatusCode) -> None:
-        span, token = traced
-        span.set_attribute("rpc.grpc.status_code", code.value[0])
-        if code in _SERVER_ERRORS:
-            span.set_status(Status(StatusCode.ERROR, code.name))
-        span.end()
-        otel_context.detach(token)  # type: ignore[arg-type]
-
-    async def _fail(
-        self,
-        context: grpc.aio.ServicerContext[Any, Any],
-        labels: tuple[str, str, str],
-        exc: BaseException,
-    ) -> grpc.StatusCode:
-        if isinstance(exc, _DEPENDENCY_DOWN):
-            log.warning("rpc %s/%s: dependency unavailable: %r", labels[0], labels[1], exc)
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"a dependency is unavailable: {exc}")
-        if isinstance(exc, ServiceError):
-            log.info(
-                "rpc %s/%s refused: %s",
-                labels[0],
-                labels[1],
-                exc.message,
-                extra={"grpc_code": exc.code.name},
-            )
-            await context.abort(exc.code, exc.message)
-        trace_id, _ = current_trace_ids()
-        log.error("rpc %s/%s failed", labels[0], labels[1], exc_info=exc)
-        await context.abort(grpc.StatusCode.INTERNAL, f"internal error (trace id {trace_id})")
-        raise AssertionError("unreachable")  # abort always raises
-
-    @staticmethod
-    def _code_of(context: grpc.aio.ServicerContext[Any, Any]) -> grpc.StatusCode:
-        code = context.code()
-        if isinstance(code, grpc.StatusCode):
-            return code
-        for status in grpc.StatusCode:
-            if status.value[0] == code:
-                return status
-        return grpc.StatusCode.OK
-
-    def _wrap_unary(self, behavior: Any, labels: tuple[str, str, str], traced: bool) -> Any:
-        metrics = self._metrics(labels)
-
-        async def wrapper(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            start = metrics.begin()
-            span = self._start_span(labels, context) if traced else None
-            code = grpc.StatusCode.UNKNOWN
-            try:
-                result = await behavior(request, context)
-                code = self._code_of(context)
-                return result
-            except asyncio.CancelledError:
-                code = grpc.StatusCode.CANCELLED
-                raise
-            except grpc.aio.AbortError:
-                code = self._code_of(context)
-                raise
-            except Exception as exc:  # mapped to a status, logged with its traceback
-                code = _status_of(exc)
-                if span is not None and code == grpc.StatusCode.INTERNAL:
-                    span[0].record_exception(exc)
-                await self._fail(context, labels, exc)
-            finally:
-                metrics.end(start, code)
-                if span is not None:
-                    self._end_span(span, code)
-
-        return wrapper
-
-    def _wrap_stream(self, behavior: Any, labels: tuple[str, str, str], traced: bool) -> Any:
-        if not inspect.isasyncgenfunction(behavior):
-            # A coroutine that writes with context.write(): same shape as unary.
-            return self._wrap_unary(behavior, labels, traced)
-        metrics = self._metrics(labels)
-
-        async def wrapper(
-            request: Any, context: grpc.aio.ServicerContext[Any, Any]
-        ) -> AsyncIterator[Any]:
-            start = metrics.begin()
-            span = self._start_span(labels, context) if traced else None
-            code = grpc.StatusCode.UNKNOWN
-            try:
-                async for item in behavior(request, context):
-                    yield item
-                code = self._code_of(context)
-            except (asyncio.CancelledError, GeneratorExit):
-                code = grpc.StatusCode.CANCELLED
-                raise
-            except grpc.aio.AbortError:
-                code = self._code_of(context)
-                raise
-            except Exception as exc:  # mapped to a status, logged with its traceback
-                code = _status_of(exc)
-                if span is not None and code == grpc.StatusCode.INTERNAL:
-                    span[0].record_exception(exc)
-                await self._fail(context, labels, exc)
-            finally:
-                metrics.end(start, code)
-                if span is not None:
-                    self._end_span(span, code)
-
-        return wrapper
-
-
-class _WrappedGenericHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
-    def __init__(self, inner: Any, kit: _KitInterceptor) -> None:
-        self.inner = inner
-        self.kit = kit
-
-    def service(self, handler_call_details: grpc.HandlerCallDetails) -> Any:
-        handler = self.inner.service(handler_call_details)
-        return self.kit.wrapped(handler, handler_call_details.method)
-
-
-class _WrappingServer:
-    """What `Service.register` sees: the server, with every handler it adds wrapped."""
-
-    def __init__(self, server: grpc.aio.Server, kit: _KitInterceptor) -> None:
-        self._server = server
-        self._kit = kit
-
-    def add_generic_rpc_handlers(self, handlers: Sequence[Any]) -> None:
-        self._server.add_generic_rpc_handlers(
-            tuple(_WrappedGenericHandler(h, self._kit) for h in handlers)
-        )
-
-    def add_registered_method_handlers(self, service: str, handlers: dict[str, Any]) -> None:
-        wrapped = {m: self._kit.wrapped(h, f"/{service}/{m}") for m, h in handlers.items()}
-        self._server.add_registered_method_handlers(service, wrapped)  # type: ignore[attr-defined]
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._server, name)
 
 
 class ServiceRunner:
@@ -439,8 +143,11 @@ class ServiceRunner:
         it opened is released before the error propagates.
         """
         s = self.settings
-        kit = _KitInterceptor(
-            self.service.name, tracing=self.tracing, untraced=self.service.untraced_prefixes
+        kit = HandlerInstrumentation(
+            self.service.name,
+            tracing=self.tracing,
+            untraced=self.service.untraced_prefixes,
+            unavailable=self.service.unavailable_errors,
         )
         server = grpc.aio.server(
             options=[
@@ -452,7 +159,7 @@ class ServiceRunner:
             ],
             maximum_concurrent_rpcs=s.max_concurrent_rpcs,
         )
-        self._names = list(self.service.register(_WrappingServer(server, kit)))  # type: ignore[arg-type]
+        self._names = list(self.service.register(InstrumentedServer(server, kit)))  # type: ignore[arg-type]
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             [*self._names, health.SERVICE_NAME, reflection.SERVICE_NAME], server

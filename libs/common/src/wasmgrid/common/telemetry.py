@@ -73,8 +73,8 @@ def start_span(
     """A span that is not yet current: the SDK's when spans are recorded, else a cheap one.
 
     With nothing recorded, the SDK still samples, builds attributes and wraps a
-    non-recording span (~19 µs); this makes the same non-recording span with the
-    parent's trace id (or a new one) and a fresh span id in ~4 µs, so the trace id in
+    non-recording span; this makes the same non-recording span with the parent's
+    trace id (or a new one) and a fresh span id for a fraction of that, so the trace id in
     logs, ``X-Trace-Id`` and the ``traceparent`` sent to peers are unchanged.
     `recorded` overrides the detection (:func:`spans_recorded`).
     """

@@ -3,11 +3,36 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
+import socket
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
+
+import asyncpg
+import grpc
+
+from wasmgrid.common.channel import create_channel
+from wasmgrid.common.server import Service, ServiceRunner
+from wasmgrid.common.settings import ServiceSettings
 
 T = TypeVar("T")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on `host` that nothing listens on right now (the kernel's pick).
+
+    Another process may take it before the caller binds it; servers started on port 0
+    avoid that race, so use this only where a port must be named up front (a child
+    process's settings, an embedded database).
+    """
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _timed_out(description: str, timeout: float, last: object) -> AssertionError:
+    return AssertionError(f"timed out after {timeout}s waiting for {description}; last: {last!r}")
 
 
 async def poll_until(
@@ -28,7 +53,76 @@ async def poll_until(
         if last:
             return last
         if time.monotonic() > deadline:
-            raise AssertionError(
-                f"timed out after {timeout}s waiting for {description}; last: {last!r}"
-            )
+            raise _timed_out(description, timeout, last)
         await asyncio.sleep(interval)
+
+
+class Poll(Protocol):
+    """The type of :func:`poll_until`, for fixtures that hand it to tests."""
+
+    async def __call__(
+        self,
+        check: Callable[[], Awaitable[T | None]],
+        description: str,
+        timeout: float = ...,
+        interval: float = ...,
+    ) -> T: ...
+
+
+def wait_until(
+    check: Callable[[], T | None],
+    description: str,
+    timeout: float = 20.0,
+    interval: float = 0.1,
+) -> T:
+    """:func:`poll_until` for synchronous code (tests that drive subprocesses over HTTP)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        last = check()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise _timed_out(description, timeout, last)
+        time.sleep(interval)
+
+
+async def create_database(admin_dsn: str, prefix: str = "t") -> str:
+    """A new, empty database on the server of `admin_dsn`; returns its (random) name."""
+    name = f"{prefix}_{secrets.token_hex(6)}"
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')  # a name made here, never input
+    finally:
+        await conn.close()
+    return name
+
+
+async def drop_database(admin_dsn: str, name: str) -> None:
+    """Drop database `name` even while clients are still connected to it."""
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def serve(
+    service: Service,
+    settings: ServiceSettings,
+    *,
+    serve_metrics: bool = True,
+    tracing: bool = True,
+    timeout: float = 30.0,
+    max_message_bytes: int = 16 * 1024 * 1024,
+) -> tuple[ServiceRunner, grpc.aio.Channel]:
+    """`service` started in this process on its settings' ports (0: a free one), and an
+    untraced client channel to it with a default deadline of `timeout` seconds."""
+    runner = ServiceRunner(service, settings, serve_metrics=serve_metrics, tracing=tracing)
+    await runner.start()
+    channel = create_channel(
+        runner.address,
+        default_timeout=timeout,
+        max_message_bytes=max_message_bytes,
+        tracing=False,
+    )
+    return runner, channel

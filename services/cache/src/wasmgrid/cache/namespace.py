@@ -31,7 +31,7 @@ MAX_PRIORITY = 7
 #: keeps its own heap); test_cache_memory.py checks the charge covers it.
 ENTRY_OVERHEAD = 600
 #: Bytes charged per tag of an entry: the tag's str object, its tuple slot and its
-#: slot in the tag index (measured ≈ 160).
+#: slot in the tag index, with some room (test_cache_memory.py checks it).
 TAG_OVERHEAD = 176
 #: Sketch width guess when only a byte bound is set: one counter per this many bytes.
 SKETCH_BYTES_PER_ENTRY = 1024

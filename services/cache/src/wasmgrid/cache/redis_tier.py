@@ -9,7 +9,8 @@ Layout in Redis (``<ns>`` is a validated namespace name, ``<key>``/``<tag>`` raw
 * ``wasmgrid:cache:<ns>:version``  the namespace's version counter.
 * ``wasmgrid:cache:namespaces``    hash: namespace name → configuration JSON.
 * channel ``wasmgrid:cache:invalidations``: one JSON message per mutation:
-  ``{"r": replica, "n": ns, "o": "k"|"p"|"t"|"c", "x": key|prefix|tag, "v": version}``.
+  ``{"r": replica, "n": ns, "o": "k"|"p"|"t"|"c", "x": key|prefix|tag, "v": version}``
+  (``o`` is a :class:`MutationKind`).
 
 Every mutation bumps the namespace's version counter and publishes in the same
 Lua script, so versions order all writes and invalidations of a namespace and a
@@ -117,13 +118,24 @@ class SharedRecord:
     ttl_ms: int  # remaining milliseconds; 0 = the entry never expires (in L1 terms)
 
 
+class MutationKind(StrEnum):
+    """What a mutation touched; the value is its one-letter code on the wire (the ``o``
+    field of a broadcast, also written by the Lua scripts)."""
+
+    KEY = "k"
+    PREFIX = "p"
+    TAG = "t"
+    CONFIG = "c"
+
+
 @dataclass(frozen=True, slots=True)
 class Invalidation:
-    """A mutation another replica (or this one) made: `kind` k(ey), p(refix), t(ag), c(onfig)."""
+    """A mutation another replica (or this one) made to `target` (a key, a prefix, a tag,
+    or nothing for a configuration)."""
 
     replica: str
     namespace: str
-    kind: str
+    kind: MutationKind
     target: str
     version: int
 
@@ -132,16 +144,15 @@ def parse_invalidation(data: bytes | str) -> Invalidation | None:
     """Decode a channel message; None when it is not one of ours."""
     try:
         doc = json.loads(data)
-        msg = Invalidation(
+        return Invalidation(
             replica=str(doc["r"]),
             namespace=str(doc["n"]),
-            kind=str(doc["o"]),
+            kind=MutationKind(str(doc["o"])),
             target=str(doc["x"]),
             version=int(doc["v"]),
         )
     except (ValueError, KeyError, TypeError):
         return None
-    return msg if msg.kind in ("k", "p", "t", "c") else None
 
 
 def glob_escape(text: str) -> str:
@@ -492,7 +503,7 @@ class SharedTier:
         self._published()
         return bool(existed), int(version)
 
-    async def publish(self, namespace: str, kind: str, target: str) -> int:
+    async def publish(self, namespace: str, kind: MutationKind, target: str) -> int:
         """Bump the namespace's version and broadcast a mutation; returns the version."""
         self._redis()
         version = await self._call(
@@ -530,7 +541,7 @@ class SharedTier:
                 removed += await self._unlink(list(keys))
             if not cursor:
                 break
-        version = await self.publish(namespace, "p", prefix)
+        version = await self.publish(namespace, MutationKind.PREFIX, prefix)
         return removed, version
 
     async def invalidate_tag(self, namespace: str, tag: str) -> tuple[int, int]:
@@ -541,13 +552,13 @@ class SharedTier:
         entry_prefix = self.entry_key(namespace, "").encode()
         removed = await self._unlink([entry_prefix + bytes(m) for m in members])
         await self._call("invalidate", client.delete(tag_key))
-        version = await self.publish(namespace, "t", tag)
+        version = await self.publish(namespace, MutationKind.TAG, tag)
         return removed, version
 
     async def save_config(self, namespace: str, config_json: str) -> None:
         """Store a namespace's configuration and tell the other replicas."""
         await self._call("config", self._redis().hset(CONFIGS, namespace, config_json))
-        await self.publish(namespace, "c", "")
+        await self.publish(namespace, MutationKind.CONFIG, "")
 
     async def load_config(self, namespace: str) -> str | None:
         """The stored configuration JSON of one namespace, or None."""

@@ -26,6 +26,8 @@ from wasmgrid.cache.tiered import (
     TierStatus,
 )
 from wasmgrid.common.errors import InvalidArgument
+from wasmgrid.common.paging import cursor_binding, decode_cursor, encode_cursor, page_limit
+from wasmgrid.common.protoenum import ProtoEnum
 from wasmgrid.common.server import Service
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -34,39 +36,17 @@ SERVICE_NAME: str = cache_pb2.DESCRIPTOR.services_by_name["CacheService"].full_n
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
 
-_POLICY_TO_PB = {
-    PolicyName.W_TINYLFU: cache_pb2.EVICTION_POLICY_W_TINYLFU,
-    PolicyName.LRU: cache_pb2.EVICTION_POLICY_LRU,
-    PolicyName.LFU: cache_pb2.EVICTION_POLICY_LFU,
-    PolicyName.FIFO: cache_pb2.EVICTION_POLICY_FIFO,
-    PolicyName.TTL_FIRST: cache_pb2.EVICTION_POLICY_TTL_FIRST,
-}
-_POLICY_FROM_PB = {v: k for k, v in _POLICY_TO_PB.items()}
-_COMPRESSION_TO_PB = {
-    CompressionMode.NONE: cache_pb2.COMPRESSION_MODE_NONE,
-    CompressionMode.ZSTD: cache_pb2.COMPRESSION_MODE_ZSTD,
-    CompressionMode.ADAPTIVE: cache_pb2.COMPRESSION_MODE_ADAPTIVE,
-}
-_COMPRESSION_FROM_PB = {v: k for k, v in _COMPRESSION_TO_PB.items()}
-_STATE_TO_PB = {
-    TierState.DISABLED: cache_pb2.SHARED_TIER_STATE_DISABLED,
-    TierState.CONNECTED: cache_pb2.SHARED_TIER_STATE_CONNECTED,
-    TierState.DEGRADED: cache_pb2.SHARED_TIER_STATE_DEGRADED,
-}
+_POLICIES = ProtoEnum.members(cache_pb2.EvictionPolicy, PolicyName)
+_COMPRESSIONS = ProtoEnum.members(cache_pb2.CompressionMode, CompressionMode)
+_TIER_STATES = ProtoEnum.members(cache_pb2.SharedTierState, TierState)
+#: ListNamespaces cursors name the last namespace of the page before.
+_NAMESPACES_CURSOR = cursor_binding("namespaces")
 
 
 def spec_from_pb(config: cache_pb2.NamespaceConfig) -> NamespaceSpec:
     """A domain namespace spec from the proto (0/UNSPECIFIED = default)."""
-    policy: PolicyName | None = None
-    if config.policy != cache_pb2.EVICTION_POLICY_UNSPECIFIED:
-        if config.policy not in _POLICY_FROM_PB:
-            raise InvalidArgument(f"config.policy: unknown value {config.policy}")
-        policy = _POLICY_FROM_PB[config.policy]
-    compression: CompressionMode | None = None
-    if config.compression != cache_pb2.COMPRESSION_MODE_UNSPECIFIED:
-        if config.compression not in _COMPRESSION_FROM_PB:
-            raise InvalidArgument(f"config.compression: unknown value {config.compression}")
-        compression = _COMPRESSION_FROM_PB[config.compression]
+    policy = _POLICIES.from_proto(config.policy, "config.policy")
+    compression = _COMPRESSIONS.from_proto(config.compression, "config.compression")
     if config.zstd_level < 0:
         raise InvalidArgument(f"config.zstd_level: {config.zstd_level} is negative")
     return NamespaceSpec(
@@ -90,8 +70,8 @@ def config_to_pb(config: NamespaceConfig) -> cache_pb2.NamespaceConfig:
         max_bytes=config.max_bytes,
         max_entries=config.max_entries,
         default_ttl_ms=config.default_ttl_ms,
-        policy=_POLICY_TO_PB[config.policy],
-        compression=_COMPRESSION_TO_PB[config.compression],
+        policy=_POLICIES.to_proto(config.policy),
+        compression=_COMPRESSIONS.to_proto(config.compression),
         zstd_level=config.zstd_level,
         min_compress_bytes=config.min_compress_bytes,
         max_value_bytes=config.max_value_bytes,
@@ -135,7 +115,7 @@ def stats_to_pb(snap: NamespaceSnapshot) -> cache_pb2.NamespaceStats:
 def tier_to_pb(status: TierStatus) -> cache_pb2.SharedTierStatus:
     """The proto form of the shared tier's status."""
     return cache_pb2.SharedTierStatus(
-        state=_STATE_TO_PB[status.state],
+        state=_TIER_STATES.to_proto(status.state),
         endpoint=status.endpoint,
         replica_id=status.replica_id,
         last_error=status.last_error,
@@ -244,13 +224,13 @@ class CacheServicer(cache_pb2_grpc.CacheServiceServicer):
     async def ListNamespaces(
         self, request: cache_pb2.ListNamespacesRequest, context: Context
     ) -> cache_pb2.ListNamespacesResponse:
-        limit = request.page.limit or DEFAULT_PAGE
-        if limit > MAX_PAGE:
-            raise InvalidArgument(f"page.limit: {limit} exceeds {MAX_PAGE}")
-        snaps, next_cursor = self.cache.list_namespaces(request.page.cursor, limit)
+        limit = page_limit(request.page.limit, default=DEFAULT_PAGE, maximum=MAX_PAGE)
+        after = decode_cursor(request.page.cursor, _NAMESPACES_CURSOR, 1)
+        snaps, more = self.cache.list_namespaces(str(after[0]) if after else "", limit)
+        cursor = encode_cursor(_NAMESPACES_CURSOR, [snaps[-1].config.name]) if more else ""
         return cache_pb2.ListNamespacesResponse(
             namespaces=[stats_to_pb(s) for s in snaps],
-            page=common_pb2.PageResponse(next_cursor=next_cursor),
+            page=common_pb2.PageResponse(next_cursor=cursor),
             shared_tier=tier_to_pb(self.cache.tier_status()),
         )
 
@@ -284,7 +264,7 @@ class CacheService(Service):
 
 class UntracedCacheService(CacheService):
     """The cache without OpenTelemetry server spans (``WASMGRID_CACHE_TRACE_RPCS=false``):
-    the kit's server interceptor costs more than a memory hit (see README)."""
+    a server span costs more than a memory hit (see README)."""
 
     untraced_prefixes = (SERVICE_NAME,)
 

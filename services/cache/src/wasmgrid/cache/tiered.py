@@ -56,6 +56,7 @@ from wasmgrid.cache.namespace import (
 from wasmgrid.cache.policies import PolicyName
 from wasmgrid.cache.redis_tier import (
     Invalidation,
+    MutationKind,
     SharedRecord,
     SharedTier,
     SharedTierDown,
@@ -64,6 +65,8 @@ from wasmgrid.cache.redis_tier import (
 from wasmgrid.cache.settings import CacheSettings
 from wasmgrid.cache.stats import NamespaceCounters
 from wasmgrid.common.errors import InvalidArgument, NotFound, ResourceExhausted
+from wasmgrid.common.paging import split_page
+from wasmgrid.common.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -170,7 +173,7 @@ class TierStatus:
 class _Mutation(NamedTuple):
     at: float
     namespace: str
-    kind: str
+    kind: MutationKind
     target: str
     version: int
 
@@ -224,12 +227,7 @@ class TieredCache:
 
     async def stop(self) -> None:
         """Stop background work and close the shared tier."""
-        tasks = [t for t in (self._sweeper, *self._background) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._sweeper, *self._background)
         if self.tier is not None:
             await self.tier.stop()
 
@@ -370,12 +368,10 @@ class TieredCache:
             charged_bytes=ns.charged_bytes,
         )
 
-    def list_namespaces(self, after: str, limit: int) -> tuple[list[NamespaceSnapshot], str]:
-        """Namespaces named after `after`, at most `limit`; and the next cursor ('' at the end)."""
-        names = sorted(n for n in self._namespaces if n > after)
-        page = names[:limit]
-        next_cursor = page[-1] if len(names) > limit else ""
-        return [self._snapshot(self._namespaces[n]) for n in page], next_cursor
+    def list_namespaces(self, after: str, limit: int) -> tuple[list[NamespaceSnapshot], bool]:
+        """Namespaces named after `after` by name, at most `limit`; and whether more follow."""
+        page, more = split_page(sorted(n for n in self._namespaces if n > after), limit)
+        return [self._snapshot(self._namespaces[n]) for n in page], more
 
     # -- reads ---------------------------------------------------------------------
 
@@ -551,14 +547,14 @@ class TieredCache:
             if m.namespace != name or m.version <= version:
                 continue
             if (
-                (m.kind == "k" and m.target == key)
-                or (m.kind == "p" and key.startswith(m.target))
-                or (m.kind == "t" and m.target in tags)
+                (m.kind is MutationKind.KEY and m.target == key)
+                or (m.kind is MutationKind.PREFIX and key.startswith(m.target))
+                or (m.kind is MutationKind.TAG and m.target in tags)
             ):
                 return False
         return True
 
-    def _record(self, namespace: str, kind: str, target: str, version: int) -> None:
+    def _record(self, namespace: str, kind: MutationKind, target: str, version: int) -> None:
         now = time.monotonic()
         log_ = self._log
         log_.append(_Mutation(now, namespace, kind, target, version))
@@ -630,7 +626,7 @@ class TieredCache:
                     )
                 shared = True
                 ns.observe_version(version)
-                self._record(name, "k", item.key, version)
+                self._record(name, MutationKind.KEY, item.key, version)
             except SharedTierDown:
                 version = self._write_while_down(ns, item.key)
         elif tier is not None:
@@ -679,7 +675,7 @@ class TieredCache:
             except SharedTierDown:
                 self._write_while_down(ns, key)
             else:
-                self._record(namespace, "k", key, version)
+                self._record(namespace, MutationKind.KEY, key, version)
                 deleted = ns.delete(key, below_version=version) or deleted or existed
         return deleted
 
@@ -697,7 +693,7 @@ class TieredCache:
             except SharedTierDown:
                 self._dirty_namespaces.add(namespace)
             else:
-                self._record(namespace, "p", prefix, version)
+                self._record(namespace, MutationKind.PREFIX, prefix, version)
                 local += ns.invalidate_prefix(prefix, below_version=version)
         return InvalidateResult(local, shared)
 
@@ -715,7 +711,7 @@ class TieredCache:
             except SharedTierDown:
                 self._dirty_namespaces.add(namespace)
             else:
-                self._record(namespace, "t", tag, version)
+                self._record(namespace, MutationKind.TAG, tag, version)
                 local += ns.invalidate_tag(tag, below_version=version)
         return InvalidateResult(local, shared)
 
@@ -725,7 +721,7 @@ class TieredCache:
         """Apply another replica's mutation to L1."""
         self._record(msg.namespace, msg.kind, msg.target, msg.version)
         ns = self._namespaces.get(msg.namespace)
-        if msg.kind == "c":
+        if msg.kind is MutationKind.CONFIG:
             task = asyncio.create_task(self._reload_config(msg.namespace))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
@@ -733,11 +729,11 @@ class TieredCache:
         if ns is None or ns.config.local_only:
             return
         ns.observe_version(msg.version)
-        if msg.kind == "k":
+        if msg.kind is MutationKind.KEY:
             ns.delete(msg.target, below_version=msg.version)
-        elif msg.kind == "p":
+        elif msg.kind is MutationKind.PREFIX:
             ns.invalidate_prefix(msg.target, below_version=msg.version)
-        elif msg.kind == "t":
+        elif msg.kind is MutationKind.TAG:
             ns.invalidate_tag(msg.target, below_version=msg.version)
 
     async def _reload_config(self, name: str) -> None:

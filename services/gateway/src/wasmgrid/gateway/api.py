@@ -9,9 +9,10 @@ field) comes back as problem+json.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 import grpc
@@ -23,42 +24,48 @@ from wasmgrid.api.cache.v1 import cache_pb2
 from wasmgrid.api.common.v1 import common_pb2
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as mp
 from wasmgrid.api.monitor.v1 import monitor_pb2
-from wasmgrid.gateway.invoke import (
-    Target,
-    parse_module_ref,
-    serve,
+from wasmgrid.common.protoenum import ProtoEnum
+from wasmgrid.gateway.invoke import CALL_FIELDS, Target, parse_module_ref, serve
+from wasmgrid.gateway.openapi import Operation, QueryParam
+from wasmgrid.gateway.problem import (
+    Problem,
+    call_upstream,
+    refuse_unknown_fields,
+    upstream_errors,
     upstream_problem,
 )
-from wasmgrid.gateway.openapi import Operation, QueryParam
-from wasmgrid.gateway.problem import Problem
+from wasmgrid.gateway.routes import TOKEN_SCOPES
 from wasmgrid.gateway.state import GATEWAY, Gateway
 from wasmgrid.gateway.upstream import timed
 
-T = TypeVar("T")
+P = TypeVar("P", bound=int)
 
 _CHUNK = 256 * 1024
 _MAX_JSON = 64 * 1024
+#: Largest `limit` a list query may ask for (the service behind refuses above its own).
+_MAX_LIMIT = 2**32 - 1
 _TRACE_ID = re.compile(r"^[0-9a-fA-F]{32}$")
-_SORTS = {
-    "relevance": mp.SEARCH_SORT_RELEVANCE,
-    "downloads": mp.SEARCH_SORT_DOWNLOADS,
-    "rating": mp.SEARCH_SORT_RATING,
-    "recent": mp.SEARCH_SORT_RECENT,
-    "name": mp.SEARCH_SORT_NAME,
-}
-_KINDS = {"command": mp.MODULE_KIND_COMMAND, "reactor": mp.MODULE_KIND_REACTOR}
-_ROLES = {"user": mp.ROLE_USER, "publisher": mp.ROLE_PUBLISHER, "admin": mp.ROLE_ADMIN}
-_SCOPES = {
-    "publish": mp.SCOPE_PUBLISH,
-    "yank": mp.SCOPE_YANK,
-    "rate": mp.SCOPE_RATE,
-    "admin": mp.SCOPE_ADMIN,
-}
-_ALERT_STATES = {
-    "pending": monitor_pb2.ALERT_STATE_PENDING,
-    "firing": monitor_pb2.ALERT_STATE_FIRING,
-    "resolved": monitor_pb2.ALERT_STATE_RESOLVED,
-}
+_SORTS = ProtoEnum.names(mp.SearchSort)
+_KINDS = ProtoEnum.names(mp.ModuleKind)
+_ROLES = ProtoEnum.names(mp.Role)
+_ALERT_STATES = ProtoEnum.names(monitor_pb2.AlertState)
+
+#: The fields each JSON body may carry (also the OpenAPI schema's properties).
+USER_FIELDS = ("username", "role", "token_name")
+TOKEN_FIELDS = ("name", "scopes", "ttl_seconds")
+YANK_FIELDS = ("reason",)
+RATING_FIELDS = ("stars", "review")
+METADATA_FIELDS = (
+    "name",
+    "version",
+    "description",
+    "license",
+    "category",
+    "tags",
+    "homepage",
+    "repository",
+    "sha256",
+)
 
 
 def to_json(message: Message) -> dict[str, Any]:
@@ -81,14 +88,9 @@ def _auth_metadata(request: web.Request) -> tuple[tuple[str, str], ...] | None:
     return (("authorization", auth),) if auth else None
 
 
-async def _call(upstream: str, method: str, call: Awaitable[T]) -> T:
-    try:
-        return await timed(upstream, method, call)
-    except grpc.aio.AioRpcError as err:
-        raise upstream_problem(err, upstream) from None
-
-
-async def _json_body(request: web.Request, *, required: bool = True) -> dict[str, Any]:
+async def _json_body(
+    request: web.Request, fields: tuple[str, ...], *, required: bool = True
+) -> dict[str, Any]:
     if request.content_length is not None and request.content_length > _MAX_JSON:
         raise Problem(413, f"JSON body of {request.content_length} bytes exceeds {_MAX_JSON} bytes")
     raw = bytearray()
@@ -106,6 +108,7 @@ async def _json_body(request: web.Request, *, required: bool = True) -> dict[str
         raise Problem(400, f"request body is not valid JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise Problem(400, "request body: must be a JSON object")
+    refuse_unknown_fields(doc, fields, "request body")
     return doc
 
 
@@ -133,22 +136,31 @@ def _int_query(request: web.Request, name: str, default: int, low: int, high: in
     return value
 
 
-def _choice(request: web.Request, name: str, choices: dict[str, T]) -> T | None:
+def _choice(request: web.Request, name: str, choices: ProtoEnum[P, str]) -> P | None:
+    """The proto number named by query parameter `name`; None when it is absent."""
     raw = request.query.get(name)
-    if not raw:
-        return None
-    if raw not in choices:
-        raise Problem(400, f"query parameter {name}: {raw!r} is not one of {', '.join(choices)}")
-    return choices[raw]
+    return choices.parse(raw, f"query parameter {name}") if raw else None
+
+
+async def _marketplace(
+    request: web.Request, method: str, message: Message, *, status: int = 200
+) -> web.Response:
+    """`message` relayed to MarketplaceService.`method` with the caller's credentials;
+    the answer as JSON, a failure as its problem."""
+    call = getattr(request.app[GATEWAY].registry.stub, method)
+    resp = await call_upstream(
+        "marketplace", method, call(message, metadata=_auth_metadata(request))
+    )
+    return json_response(to_json(resp), status)
 
 
 def _module_name(request: web.Request) -> str:
     return f"{request.match_info['ns']}/{request.match_info['name']}"
 
 
-def _page(request: web.Request, max_limit: int) -> common_pb2.PageRequest:
+def _page(request: web.Request) -> common_pb2.PageRequest:
     return common_pb2.PageRequest(
-        limit=_int_query(request, "limit", 0, 0, max_limit),
+        limit=_int_query(request, "limit", 0, 0, _MAX_LIMIT),
         cursor=request.query.get("cursor", ""),
     )
 
@@ -184,74 +196,38 @@ async def call_function(request: web.Request) -> web.StreamResponse:
 
 
 async def create_user(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
-    doc = await _json_body(request)
-    role_name = _field(doc, "role", str, "publisher")
-    if role_name not in _ROLES:
-        raise Problem(400, f"role: {role_name!r} is not one of {', '.join(_ROLES)}")
+    doc = await _json_body(request, USER_FIELDS)
     req = mp.CreateUserRequest(
         username=_field(doc, "username", str, ""),
-        role=_ROLES[role_name],
+        role=_ROLES.parse(_field(doc, "role", str, "publisher"), "role"),
         token_name=_field(doc, "token_name", str, ""),
     )
-    resp = await _call(
-        "marketplace",
-        "CreateUser",
-        gw.registry.stub.CreateUser(req, metadata=_auth_metadata(request)),
-    )
-    return json_response(to_json(resp), 201)
+    return await _marketplace(request, "CreateUser", req, status=201)
 
 
 async def whoami(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
-    resp = await _call(
-        "marketplace",
-        "WhoAmI",
-        gw.registry.stub.WhoAmI(mp.WhoAmIRequest(), metadata=_auth_metadata(request)),
-    )
-    return json_response(to_json(resp))
+    return await _marketplace(request, "WhoAmI", mp.WhoAmIRequest())
 
 
 async def create_token(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
-    doc = await _json_body(request)
+    doc = await _json_body(request, TOKEN_FIELDS)
     scopes = _field(doc, "scopes", list, [])
-    bad = [s for s in scopes if s not in _SCOPES]
-    if bad:
-        raise Problem(400, f"scopes: {bad[0]!r} is not one of {', '.join(_SCOPES)}")
     req = mp.CreateTokenRequest(
         name=_field(doc, "name", str, ""),
-        scopes=[_SCOPES[s] for s in scopes],
+        scopes=[TOKEN_SCOPES.parse(s, f"scopes[{i}]") for i, s in enumerate(scopes)],
         ttl_seconds=_field(doc, "ttl_seconds", int, 0),
     )
-    resp = await _call(
-        "marketplace",
-        "CreateToken",
-        gw.registry.stub.CreateToken(req, metadata=_auth_metadata(request)),
-    )
-    return json_response(to_json(resp), 201)
+    return await _marketplace(request, "CreateToken", req, status=201)
 
 
 async def list_tokens(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
     req = mp.ListTokensRequest(include_inactive=request.query.get("include_inactive") == "true")
-    resp = await _call(
-        "marketplace",
-        "ListTokens",
-        gw.registry.stub.ListTokens(req, metadata=_auth_metadata(request)),
-    )
-    return json_response(to_json(resp))
+    return await _marketplace(request, "ListTokens", req)
 
 
 async def revoke_token(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
     req = mp.RevokeTokenRequest(token_id=request.match_info["id"])
-    resp = await _call(
-        "marketplace",
-        "RevokeToken",
-        gw.registry.stub.RevokeToken(req, metadata=_auth_metadata(request)),
-    )
-    return json_response(to_json(resp))
+    return await _marketplace(request, "RevokeToken", req)
 
 
 # ------------------------------------------------------------------ publish
@@ -276,6 +252,7 @@ def _metadata_from_query(request: web.Request, name: str, version: str) -> mp.Pu
 
 
 def _metadata_from_json(doc: dict[str, Any], name: str, version: str) -> mp.PublishMetadata:
+    refuse_unknown_fields(doc, METADATA_FIELDS, "metadata part")
     tags = _field(doc, "tags", list, [])
     if not all(isinstance(t, str) for t in tags):
         raise Problem(400, "metadata.tags: must be a list of strings")
@@ -368,13 +345,12 @@ async def publish(request: web.Request) -> web.Response:
             raise
 
     try:
-        resp = await timed(
-            "marketplace",
-            "Publish",
-            gw.registry.stub.Publish(requests(), metadata=_auth_metadata(request)),
-        )
-    except grpc.aio.AioRpcError as err:
-        raise upstream_problem(err, "marketplace") from None
+        with upstream_errors("marketplace"):
+            resp = await timed(
+                "marketplace",
+                "Publish",
+                gw.registry.stub.Publish(requests(), metadata=_auth_metadata(request)),
+            )
     except asyncio.CancelledError:
         if failure and not isinstance(failure[0], asyncio.CancelledError):
             raise failure[0] from None
@@ -386,59 +362,33 @@ async def publish(request: web.Request) -> web.Response:
 
 
 async def search(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
     q = request.query
     req = mp.SearchModulesRequest(
         query=q.get("q", ""),
         category=q.get("category", ""),
         tag=q.get("tag", ""),
         license=q.get("license", ""),
-        kind=_choice(request, "kind", _KINDS) or mp.MODULE_KIND_UNSPECIFIED,
+        kind=_choice(request, "kind", _KINDS),
         owner=q.get("owner", ""),
         namespace=q.get("namespace", ""),
-        sort=_choice(request, "sort", _SORTS) or mp.SEARCH_SORT_UNSPECIFIED,
-        page=_page(request, 100),
+        sort=_choice(request, "sort", _SORTS),
+        page=_page(request),
     )
-    resp = await _call(
-        "marketplace",
-        "SearchModules",
-        gw.registry.stub.SearchModules(req, metadata=_auth_metadata(request)),
-    )
-    return json_response(to_json(resp))
+    return await _marketplace(request, "SearchModules", req)
 
 
 async def get_module(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
-    resp = await _call(
-        "marketplace",
-        "GetModule",
-        gw.registry.stub.GetModule(
-            mp.GetModuleRequest(name=_module_name(request)), metadata=_auth_metadata(request)
-        ),
-    )
-    return json_response(to_json(resp))
+    return await _marketplace(request, "GetModule", mp.GetModuleRequest(name=_module_name(request)))
 
 
 async def list_versions(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
-    req = mp.ListVersionsRequest(name=_module_name(request), page=_page(request, 1000))
-    resp = await _call(
-        "marketplace",
-        "ListVersions",
-        gw.registry.stub.ListVersions(req, metadata=_auth_metadata(request)),
-    )
-    return json_response(to_json(resp))
+    req = mp.ListVersionsRequest(name=_module_name(request), page=_page(request))
+    return await _marketplace(request, "ListVersions", req)
 
 
 async def get_version(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
     req = mp.GetVersionRequest(name=_module_name(request), version=request.match_info["version"])
-    resp = await _call(
-        "marketplace",
-        "GetVersion",
-        gw.registry.stub.GetVersion(req, metadata=_auth_metadata(request)),
-    )
-    return json_response(to_json(resp))
+    return await _marketplace(request, "GetVersion", req)
 
 
 async def download(request: web.Request) -> web.StreamResponse:
@@ -459,7 +409,7 @@ async def download(request: web.Request) -> web.StreamResponse:
                     headers={
                         "Content-Type": "application/wasm",
                         "ETag": f'"sha256:{h.digest}"',
-                        "Repr-Digest": f"sha-256=:{_b64_hex(h.digest)}:",
+                        "Repr-Digest": f"sha-256=:{_base64_of_hex(h.digest)}:",
                         "Content-Disposition": (
                             f'attachment; filename="{h.name.split("/")[-1]}-{h.version}.wasm"'
                         ),
@@ -479,9 +429,8 @@ async def download(request: web.Request) -> web.StreamResponse:
     return response
 
 
-def _b64_hex(digest: str) -> str:
-    import base64
-
+def _base64_of_hex(digest: str) -> str:
+    """A hex digest re-encoded as base64 (RFC 9530 digest fields); "" if not hex."""
     try:
         return base64.b64encode(bytes.fromhex(digest)).decode()
     except ValueError:
@@ -489,30 +438,21 @@ def _b64_hex(digest: str) -> str:
 
 
 async def yank(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
-    doc = await _json_body(request, required=False)
+    doc = await _json_body(request, YANK_FIELDS, required=False)
     reason = _field(doc, "reason", str, request.query.get("reason", ""))
     req = mp.YankRequest(
         name=_module_name(request), version=request.match_info["version"], reason=reason
     )
-    resp = await _call(
-        "marketplace", "Yank", gw.registry.stub.Yank(req, metadata=_auth_metadata(request))
-    )
-    return json_response(to_json(resp))
+    return await _marketplace(request, "Yank", req)
 
 
 async def unyank(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
     req = mp.UnyankRequest(name=_module_name(request), version=request.match_info["version"])
-    resp = await _call(
-        "marketplace", "Unyank", gw.registry.stub.Unyank(req, metadata=_auth_metadata(request))
-    )
-    return json_response(to_json(resp))
+    return await _marketplace(request, "Unyank", req)
 
 
 async def rate(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
-    doc = await _json_body(request)
+    doc = await _json_body(request, RATING_FIELDS)
     stars = _field(doc, "stars", int, None)
     if stars is None:
         raise Problem(400, "stars: required (1-5)")
@@ -521,36 +461,19 @@ async def rate(request: web.Request) -> web.Response:
     req = mp.RateModuleRequest(
         name=_module_name(request), stars=stars, review=_field(doc, "review", str, "")
     )
-    resp = await _call(
-        "marketplace",
-        "RateModule",
-        gw.registry.stub.RateModule(req, metadata=_auth_metadata(request)),
-    )
-    return json_response(to_json(resp))
+    return await _marketplace(request, "RateModule", req)
 
 
 async def list_ratings(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
-    req = mp.ListRatingsRequest(name=_module_name(request), page=_page(request, 100))
-    resp = await _call(
-        "marketplace",
-        "ListRatings",
-        gw.registry.stub.ListRatings(req, metadata=_auth_metadata(request)),
-    )
-    return json_response(to_json(resp))
+    req = mp.ListRatingsRequest(name=_module_name(request), page=_page(request))
+    return await _marketplace(request, "ListRatings", req)
 
 
 async def stats(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
     req = mp.GetDownloadStatsRequest(
         name=_module_name(request), days=_int_query(request, "days", 0, 0, 366)
     )
-    resp = await _call(
-        "marketplace",
-        "GetDownloadStats",
-        gw.registry.stub.GetDownloadStats(req, metadata=_auth_metadata(request)),
-    )
-    return json_response(to_json(resp))
+    return await _marketplace(request, "GetDownloadStats", req)
 
 
 # ------------------------------------------------------------------ cache, monitor, routes
@@ -572,15 +495,15 @@ def _monitor_stub(gw: Gateway) -> Any:
 
 async def cache_namespaces(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
-    req = cache_pb2.ListNamespacesRequest(page=_page(request, 1000))
-    resp = await _call("cache", "ListNamespaces", _cache_stub(gw).ListNamespaces(req))
+    req = cache_pb2.ListNamespacesRequest(page=_page(request))
+    resp = await call_upstream("cache", "ListNamespaces", _cache_stub(gw).ListNamespaces(req))
     return json_response(to_json(resp))
 
 
 async def cache_namespace_stats(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     req = cache_pb2.StatsRequest(namespace=request.match_info["ns"])
-    resp = await _call("cache", "Stats", _cache_stub(gw).Stats(req))
+    resp = await call_upstream("cache", "Stats", _cache_stub(gw).Stats(req))
     return json_response(to_json(resp))
 
 
@@ -590,7 +513,7 @@ async def fleet_health(request: web.Request) -> web.Response:
         service=request.query.get("service", ""),
         changes_limit=_int_query(request, "changes", 0, 0, 1000),
     )
-    resp = await _call("monitor", "GetFleetHealth", _monitor_stub(gw).GetFleetHealth(req))
+    resp = await call_upstream("monitor", "GetFleetHealth", _monitor_stub(gw).GetFleetHealth(req))
     doc = to_json(resp)
     doc["gateway"] = {"runtime": gw.pool.describe(), "routes": len(gw.routes.table)}
     return json_response(doc)
@@ -605,7 +528,7 @@ async def alerts(request: web.Request) -> web.Response:
         include_silenced=request.query.get("include_silenced") == "true",
         limit=_int_query(request, "limit", 0, 0, 5000),
     )
-    resp = await _call("monitor", "ListAlerts", _monitor_stub(gw).ListAlerts(req))
+    resp = await call_upstream("monitor", "ListAlerts", _monitor_stub(gw).ListAlerts(req))
     return json_response(to_json(resp))
 
 
@@ -615,7 +538,7 @@ async def get_trace(request: web.Request) -> web.Response:
     if not _TRACE_ID.match(trace_id):
         raise Problem(400, f"trace_id: {trace_id[:64]!r} is not 32 hex digits")
     req = monitor_pb2.GetTraceRequest(trace_id=trace_id.lower())
-    resp = await _call("monitor", "GetTrace", _monitor_stub(gw).GetTrace(req))
+    resp = await call_upstream("monitor", "GetTrace", _monitor_stub(gw).GetTrace(req))
     return json_response(to_json(resp))
 
 
@@ -669,6 +592,7 @@ OPERATIONS: tuple[Operation, ...] = (
         call_function,
         "invoke",
         body="json",
+        fields=CALL_FIELDS,
     ),
     Operation(
         "POST",
@@ -680,6 +604,7 @@ OPERATIONS: tuple[Operation, ...] = (
         body="json",
         auth="optional",
         success=201,
+        fields=USER_FIELDS,
     ),
     Operation(
         "POST",
@@ -691,6 +616,7 @@ OPERATIONS: tuple[Operation, ...] = (
         body="json",
         auth="required",
         success=201,
+        fields=TOKEN_FIELDS,
     ),
     Operation(
         "GET",
@@ -776,6 +702,7 @@ OPERATIONS: tuple[Operation, ...] = (
         body="json",
         auth="required",
         query=(QueryParam("reason", 'why (or JSON body {"reason": …})'),),
+        fields=YANK_FIELDS,
     ),
     Operation(
         "DELETE",
@@ -795,6 +722,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "modules",
         body="json",
         auth="required",
+        fields=RATING_FIELDS,
     ),
     Operation(
         "GET",

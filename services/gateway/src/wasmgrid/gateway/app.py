@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -19,12 +18,15 @@ from opentelemetry import trace
 from opentelemetry.propagate import extract
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
+from wasmgrid.common.errors import ServiceError
+from wasmgrid.common.lru import LruMap
 from wasmgrid.common.metrics import LATENCY_BUCKETS
+from wasmgrid.common.tasks import cancel_and_wait
 from wasmgrid.common.telemetry import start_span
 from wasmgrid.gateway.api import OPERATIONS, json_response
 from wasmgrid.gateway.invoke import Target, serve, target_for_route
 from wasmgrid.gateway.openapi import Operation, build_document
-from wasmgrid.gateway.problem import Problem
+from wasmgrid.gateway.problem import Problem, service_problem, upstream_problem
 from wasmgrid.gateway.routes import RESERVED_PAGES, RESERVED_PREFIXES, RouteTable
 from wasmgrid.gateway.state import GATEWAY, Gateway
 from wasmgrid.gateway.web import PAGES
@@ -125,11 +127,6 @@ async def _reserved_miss(request: web.Request) -> web.HTTPException:
     return web.HTTPNotFound()
 
 
-#: Static matches (no path parameters, no trailing path) remembered per route table.
-#: Hosts come from clients, so the memo is bounded: cleared whenever it fills.
-STATIC_MATCH_MEMO = 1024
-
-
 def _route_target(table: RouteTable, host: str, method: str, path: str) -> tuple[Target, str]:
     """The target and metric label of the route for host/method/path, or 404/405."""
     result = table.match(host, method, path)
@@ -145,10 +142,8 @@ def _route_target(table: RouteTable, host: str, method: str, path: str) -> tuple
     m = result.match
     target = target_for_route(m.route, m.params, m.path_info, m.script_name)
     found = (target, "route:" + m.route.name)
-    if not m.params and not m.path_info:  # static: worth remembering
-        if len(table.memo) >= STATIC_MATCH_MEMO:
-            table.memo.clear()
-        table.memo[(host, method, path)] = found
+    if not m.params and not m.path_info:  # static: worth remembering (the table's memo)
+        table.memo.put((host, method, path), found)
     return found
 
 
@@ -184,8 +179,10 @@ async def _dispatch(
         elif exc.status == 413:
             detail = f"request body exceeds the {gw.settings.max_body_bytes}-byte limit"
         return Problem(exc.status, detail, headers=headers).response(request.path), route
-    except grpc.aio.AioRpcError as err:
-        return Problem.from_grpc(err.code(), err.details(), upstream="upstream").response(), route
+    except ServiceError as exc:  # refused by the gateway's own checks (kit errors)
+        return service_problem(exc).response(request.path), request.get(ROUTE_LABEL, route)
+    except grpc.aio.AioRpcError as err:  # a call not wrapped in upstream_errors: still mapped
+        return upstream_problem(err, "upstream").response(), route
     except (asyncio.CancelledError, ConnectionResetError):
         raise
     except Exception:  # any bug: a 500 problem, logged with its traceback and trace id
@@ -194,11 +191,11 @@ async def _dispatch(
 
 
 class _RequestMetrics:
-    """Metric children by (route, method, status class), resolved once (bounded)."""
+    """Metric children by (route, method, status class), resolved once (bounded: a routes
+    file may hold thousands of routes)."""
 
     def __init__(self, limit: int = 4096) -> None:
-        self.limit = limit
-        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._children: LruMap[tuple[str, str, int], tuple[Any, Any]] = LruMap(limit)
 
     def observe(self, route: str, method: str, status: int, elapsed: float) -> None:
         key = (route, method, status // 100)
@@ -208,8 +205,7 @@ class _RequestMetrics:
                 HTTP_REQUESTS.labels(route, method, f"{key[2]}xx"),
                 HTTP_LATENCY.labels(route, method),
             )
-            if len(self._children) < self.limit:
-                self._children[key] = children
+            self._children.put(key, children)
         children[0].inc()
         children[1].observe(elapsed)
 
@@ -222,7 +218,7 @@ def edge(handler: Handler | None, name: str) -> Handler:
     tracing, overload shedding, error → problem+json, metrics and the access log.
 
     A wrapper per route rather than an aiohttp middleware: a middleware, even an empty
-    one, cost ~45 µs a request here (9,300 → 6,400 req/s on a bare "hello").
+    one, costs a large share of a small request (docs/benchmarks.md).
     """
 
     async def edge_handler(request: web.Request) -> web.StreamResponse:
@@ -306,10 +302,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        if watcher is not None:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+        await cancel_and_wait(watcher)
         await gw.close()
 
 
@@ -324,7 +317,7 @@ def create_app(gw: Gateway) -> web.Application:
     for pg in PAGES:
         app.router.add_get(pg.path, edge(pg.handler, pg.name))  # and HEAD
     # After every fixed operation, so an unmatched path costs no 404 exception in
-    # aiohttp's router before the routes file is consulted (~45 µs a request).
+    # aiohttp's router before the routes file is consulted.
     catch_all = app.router.add_route("*", CUSTOM_ROUTES_PATH, edge(None, "unmatched"))
     assert catch_all.resource is not None
     app[CUSTOM_ROUTES] = catch_all.resource

@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 Policy = Literal[
     "round_robin",
@@ -23,14 +23,7 @@ Policy = Literal[
     "power_of_two",
     "consistent_hash",
 ]
-POLICIES: tuple[Policy, ...] = (
-    "round_robin",
-    "weighted_round_robin",
-    "least_connections",
-    "random",
-    "power_of_two",
-    "consistent_hash",
-)
+POLICIES: tuple[Policy, ...] = get_args(Policy)
 
 Clock = Callable[[], float]
 

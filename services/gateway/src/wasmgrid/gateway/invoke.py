@@ -8,7 +8,6 @@ CGI parse / JSON results → cache fill.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -22,23 +21,32 @@ from aiohttp import web
 
 from wasmgrid.api.marketplace.v1 import marketplace_pb2
 from wasmgrid.api.runtime.v1 import runtime_pb2
+from wasmgrid.common.protoenum import ProtoEnum
 from wasmgrid.gateway.cgi import CgiError, CgiRequest, build_env, parse_response, stderr_excerpt
-from wasmgrid.gateway.problem import Problem
+from wasmgrid.gateway.problem import (
+    Problem,
+    refuse_unknown_fields,
+    upstream_errors,
+    upstream_problem,
+)
 from wasmgrid.gateway.ratelimit import Rule
-from wasmgrid.gateway.routes import Middleware, ModuleRef, Route, format_args
+from wasmgrid.gateway.routes import TOKEN_SCOPES, Middleware, ModuleRef, Route, format_args
 from wasmgrid.gateway.state import Gateway
-from wasmgrid.gateway.upstream import CachedResponse, NoReplica, Resolved, response_cache_key
+from wasmgrid.gateway.upstream import (
+    CachedResponse,
+    NoReplica,
+    Resolved,
+    response_cache_key,
+    token_fingerprint,
+)
 
 NO_MIDDLEWARE = Middleware()
-_O = runtime_pb2
-_VALUE_TYPES: dict[int, str] = {
-    runtime_pb2.VALUE_TYPE_I32: "i32",
-    runtime_pb2.VALUE_TYPE_I64: "i64",
-    runtime_pb2.VALUE_TYPE_F32: "f32",
-    runtime_pb2.VALUE_TYPE_F64: "f64",
-}
+OUTCOMES = ProtoEnum.names(runtime_pb2.Outcome)
+VALUE_TYPES = ProtoEnum.names(runtime_pb2.ValueType)
 _INT_RANGES = {"i32": (-(2**31), 2**32 - 1), "i64": (-(2**63), 2**64 - 1)}
 _MAX_CALL_BODY = 64 * 1024
+#: The fields of a function call's JSON body.
+CALL_FIELDS = ("args",)
 
 
 @dataclass
@@ -74,11 +82,6 @@ def client_ip(request: web.Request, trust_forwarded: bool) -> str:
         if xff:
             return xff.split(",")[0].strip()
     return request.remote or ""
-
-
-def upstream_problem(err: grpc.aio.AioRpcError, upstream: str) -> Problem:
-    """A problem for a failed upstream call."""
-    return Problem.from_grpc(err.code(), err.details(), upstream=upstream)
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
@@ -167,7 +170,7 @@ async def authenticate(gw: Gateway, request: web.Request, target: Target) -> str
         if problem.status == 401:
             problem.headers.update(challenge)
         raise problem from None
-    have = {marketplace_pb2.Scope.Name(s).removeprefix("SCOPE_").lower() for s in who.token.scopes}
+    have = {TOKEN_SCOPES.name(s) for s in who.token.scopes}
     if "admin" not in have:
         missing = [s for s in auth.scopes if s not in have]
         if missing:
@@ -184,7 +187,7 @@ async def rate_limit(gw: Gateway, request: web.Request, target: Target) -> dict[
     elif conf.key == "token":
         token = request.headers.get("Authorization", "")
         who = (
-            "t:" + hashlib_sha(token)
+            "t:" + token_fingerprint(token)
             if token
             else "ip:" + client_ip(request, gw.settings.trust_forwarded_for)
         )
@@ -206,19 +209,12 @@ async def rate_limit(gw: Gateway, request: web.Request, target: Target) -> dict[
     return headers
 
 
-def hashlib_sha(text: str) -> str:
-    """A short, non-reversible key for a token (tokens never appear in Redis keys)."""
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
 async def resolve(gw: Gateway, request: web.Request, ref: ModuleRef) -> Resolved:
     """``ns/name@req`` → version and digest (through the short-lived resolve cache)."""
     auth = request.headers.get("Authorization")
     metadata = (("authorization", auth),) if auth else ()
-    try:
+    with upstream_errors("marketplace"):
         return await gw.registry.resolve(f"{ref.namespace}/{ref.name}", ref.requirement, metadata)
-    except grpc.aio.AioRpcError as err:
-        raise upstream_problem(err, "marketplace") from None
 
 
 def _limits(target: Target, remaining: float) -> runtime_pb2.Limits:
@@ -234,42 +230,38 @@ def _limits(target: Target, remaining: float) -> runtime_pb2.Limits:
     )
 
 
-def outcome_problem(
-    outcome: int,
-    exit_code: int,
-    trap: str,
-    output: runtime_pb2.Output,
-    execution: runtime_pb2.Execution,
-    label: str,
-    excerpt_bytes: int,
-) -> Problem | None:
-    """None for OUTCOME_OK; otherwise the problem that names the limit or the exit code."""
-    if outcome == _O.OUTCOME_OK:
-        return None
-    applied = execution.limits
+def raise_for_outcome(
+    resp: runtime_pb2.InvokeResponse | runtime_pb2.CallResponse, label: str, excerpt_bytes: int
+) -> None:
+    """Nothing for OUTCOME_OK; otherwise raise the problem that names the limit or the
+    exit code (with a bounded stderr excerpt)."""
+    outcome, exit_code, trap = resp.outcome, resp.exit_code, resp.trap_message
+    if outcome == runtime_pb2.OUTCOME_OK:
+        return
+    applied = resp.execution.limits
     status, detail = 502, f"module {label} failed: {trap or 'unknown outcome'}"
-    if outcome == _O.OUTCOME_EXIT:
+    if outcome == runtime_pb2.OUTCOME_EXIT:
         detail = f"module {label} exited with code {exit_code}"
-    elif outcome == _O.OUTCOME_TRAP:
+    elif outcome == runtime_pb2.OUTCOME_TRAP:
         detail = f"module {label} trapped: {trap}"
-    elif outcome == _O.OUTCOME_FUEL_EXHAUSTED:
+    elif outcome == runtime_pb2.OUTCOME_FUEL_EXHAUSTED:
         detail = f"module {label} ran out of fuel (limit {applied.fuel} units)"
-    elif outcome == _O.OUTCOME_TIMEOUT:
+    elif outcome == runtime_pb2.OUTCOME_TIMEOUT:
         status = 504
         detail = f"module {label} exceeded its {applied.timeout_ms} ms time limit"
-    elif outcome == _O.OUTCOME_MEMORY_LIMIT:
+    elif outcome == runtime_pb2.OUTCOME_MEMORY_LIMIT:
         detail = f"module {label} exceeded its memory limit of {applied.memory_bytes} bytes"
-    elif outcome == _O.OUTCOME_STACK_OVERFLOW:
+    elif outcome == runtime_pb2.OUTCOME_STACK_OVERFLOW:
         detail = f"module {label} overflowed its {applied.stack_bytes}-byte stack"
-    elif outcome == _O.OUTCOME_OUTPUT_TRUNCATED:
+    elif outcome == runtime_pb2.OUTCOME_OUTPUT_TRUNCATED:
         detail = f"module {label} wrote more than its {applied.stdout_bytes}-byte output limit"
-    extra: dict[str, Any] = {"outcome": _O.Outcome.Name(outcome).removeprefix("OUTCOME_").lower()}
-    if outcome == _O.OUTCOME_EXIT:
+    extra: dict[str, Any] = {"outcome": OUTCOMES.name(outcome)}
+    if outcome == runtime_pb2.OUTCOME_EXIT:
         extra["exit_code"] = exit_code
-    excerpt = stderr_excerpt(output.stderr, excerpt_bytes)
+    excerpt = stderr_excerpt(resp.output.stderr, excerpt_bytes)
     if excerpt:
         extra["stderr"] = excerpt
-    return Problem(status, detail, extra=extra)
+    raise Problem(status, detail, extra=extra)
 
 
 def _cacheable(status: int, headers: list[tuple[str, str]], body: bytes, limit: int) -> bool:
@@ -362,13 +354,8 @@ def _respond(result: CachedResponse, extra: Mapping[str, str], x_cache: str | No
 
 async def _runtime_call(gw: Gateway, method: str, fn: Any, key: str, deadline: float) -> Any:
     try:
-        return await gw.pool.call(method, fn, key=key, deadline=deadline)
-    except grpc.aio.AioRpcError as err:
-        if err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
-            raise Problem(
-                503, f"runtime service: {err.details()}", headers={"Retry-After": "1"}
-            ) from None
-        raise upstream_problem(err, "runtime") from None
+        with upstream_errors("runtime"):
+            return await gw.pool.call(method, fn, key=key, deadline=deadline)
     except NoReplica as exc:
         raise Problem(503, str(exc), headers={"Retry-After": "1"}) from None
     except TimeoutError:
@@ -432,17 +419,7 @@ async def _run_command(
         resolved.digest,
         deadline,
     )
-    problem = outcome_problem(
-        resp.outcome,
-        resp.exit_code,
-        resp.trap_message,
-        resp.output,
-        resp.execution,
-        label,
-        settings.stderr_excerpt_bytes,
-    )
-    if problem is not None:
-        raise problem
+    raise_for_outcome(resp, label, settings.stderr_excerpt_bytes)
     try:
         cgi = parse_response(resp.output.stdout, max_header_bytes=settings.cgi_max_header_bytes)
     except CgiError as exc:
@@ -571,16 +548,16 @@ async def _signature(
             resolved.digest,
             deadline,
         )
-        sigs = {f.name: (list(f.params), list(f.results)) for f in warm.functions if f.callable}
-        if len(gw.signatures) >= 1000:
-            gw.signatures.pop(next(iter(gw.signatures)))
-        gw.signatures[resolved.digest] = sigs
-    sig = sigs.get(function)
-    if sig is None:
-        return None
-    return [_VALUE_TYPES.get(t, "i32") for t in sig[0]], [
-        _VALUE_TYPES.get(t, "i32") for t in sig[1]
-    ]
+        sigs = {
+            f.name: (
+                [VALUE_TYPES.name(t) for t in f.params],
+                [VALUE_TYPES.name(t) for t in f.results],
+            )
+            for f in warm.functions
+            if f.callable
+        }
+        gw.signatures.put(resolved.digest, sigs)
+    return sigs.get(function)
 
 
 async def _call_function(
@@ -591,8 +568,9 @@ async def _call_function(
         doc = json.loads(body or b"{}")
     except ValueError as exc:
         raise Problem(400, f"request body is not JSON: {exc}") from None
-    if not isinstance(doc, dict) or set(doc) - {"args"}:
+    if not isinstance(doc, dict):
         raise Problem(400, 'request body must be {"args": [...]}')
+    refuse_unknown_fields(doc, CALL_FIELDS, "request body")
     args = doc.get("args", [])
     if not isinstance(args, list) or len(args) > 64:
         raise Problem(400, "args: must be a list of at most 64 numbers")
@@ -620,17 +598,7 @@ async def _call_function(
         resolved.digest,
         deadline,
     )
-    problem = outcome_problem(
-        resp.outcome,
-        resp.exit_code,
-        resp.trap_message,
-        resp.output,
-        resp.execution,
-        label,
-        gw.settings.stderr_excerpt_bytes,
-    )
-    if problem is not None:
-        raise problem
+    raise_for_outcome(resp, label, gw.settings.stderr_excerpt_bytes)
     typed = [_from_value(v) for v in resp.results]
     payload = {
         "module": resolved.name,

@@ -49,6 +49,8 @@ class Operation:
     response: ResponseKind = "json"
     auth: Literal["none", "optional", "required"] = "none"
     success: int = 200
+    #: The fields a JSON body may carry; any other field is refused with a 400.
+    fields: tuple[str, ...] = ()
 
     @property
     def openapi_path(self) -> str:
@@ -103,9 +105,13 @@ def _operation_doc(op: Operation) -> dict[str, Any]:
         },
     }
     if op.body == "json":
+        body: dict[str, Any] = {"type": "object"}
+        if op.fields:
+            body["properties"] = {name: {} for name in op.fields}
+            body["additionalProperties"] = False
         doc["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": {"type": "object"}}},
+            "content": {"application/json": {"schema": body}},
         }
     elif op.body == "any":
         doc["requestBody"] = {

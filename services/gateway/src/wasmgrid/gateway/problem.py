@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Iterator, Mapping
+from typing import Any, TypeVar
 
 import grpc
 from aiohttp import web
+
+from wasmgrid.common.errors import ServiceError
+from wasmgrid.gateway.upstream import timed
+
+T = TypeVar("T")
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
@@ -54,8 +60,14 @@ _TITLES: dict[int, tuple[str, str]] = {
 }
 
 
-def http_status_for(code: grpc.StatusCode) -> int:
-    """The HTTP status a gRPC status code from an upstream maps to."""
+def http_status_for(code: grpc.StatusCode, upstream: str = "") -> int:
+    """The HTTP status a gRPC status code from an upstream maps to.
+
+    A runtime's RESOURCE_EXHAUSTED means its execution slots are full: a 503 to retry
+    shortly (or elsewhere), not the caller's own rate limit (429).
+    """
+    if upstream == "runtime" and code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return 503
     return GRPC_TO_HTTP.get(code, 502)
 
 
@@ -107,7 +119,7 @@ class Problem(Exception):
     @classmethod
     def from_grpc(cls, code: grpc.StatusCode, details: str | None, *, upstream: str) -> Problem:
         """A problem for a failed call to the `upstream` service."""
-        status = http_status_for(code)
+        status = http_status_for(code, upstream)
         message = details or code.name.lower()
         if status >= 502:
             detail = f"{upstream} service: {message}"
@@ -115,3 +127,39 @@ class Problem(Exception):
             detail = message
         headers = {"Retry-After": "1"} if status in (429, 503) else None
         return cls(status, detail, headers=headers, extra={"grpc_code": code.name})
+
+
+def refuse_unknown_fields(doc: Mapping[str, Any], known: tuple[str, ...], where: str) -> None:
+    """400 naming the first field of `doc` that is not in `known`: a misspelt or
+    unsupported field is an error the client sees, never silently dropped."""
+    for name in doc:
+        if name not in known:
+            raise Problem(
+                400, f"{where}: unknown field {name!r}; the fields are {', '.join(known)}"
+            )
+
+
+def upstream_problem(err: grpc.aio.AioRpcError, upstream: str) -> Problem:
+    """The problem that answers a failed call to `upstream`."""
+    return Problem.from_grpc(err.code(), err.details(), upstream=upstream)
+
+
+def service_problem(exc: ServiceError) -> Problem:
+    """The problem that answers a kit error raised in the gateway itself (a request the
+    gateway refuses before any upstream sees it)."""
+    return Problem(http_status_for(exc.code), exc.message)
+
+
+@contextlib.contextmanager
+def upstream_errors(upstream: str) -> Iterator[None]:
+    """Within: a failed gRPC call to `upstream` becomes its :class:`Problem`."""
+    try:
+        yield
+    except grpc.aio.AioRpcError as err:
+        raise upstream_problem(err, upstream) from None
+
+
+async def call_upstream(upstream: str, method: str, call: Awaitable[T]) -> T:
+    """Await a gRPC call to `upstream` (timed in metrics); a failure is its problem."""
+    with upstream_errors(upstream):
+        return await timed(upstream, method, call)

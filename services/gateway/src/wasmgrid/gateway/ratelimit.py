@@ -15,7 +15,7 @@ import logging
 import math
 import os
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 from prometheus_client import Counter
 from redis.exceptions import RedisError
 
+from wasmgrid.common.lru import LruMap
 from wasmgrid.gateway.routes import Algorithm, RateLimitConfig
 
 log = logging.getLogger(__name__)
@@ -133,31 +134,26 @@ class MemoryLimiter(Limiter):
     def __init__(self, *, max_keys: int = 100_000, clock: Callable[[], float] = time.monotonic):
         self.max_keys = max_keys
         self.clock = clock
-        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
-        self._windows: OrderedDict[str, deque[float]] = OrderedDict()
-
-    def _touch(self, store: OrderedDict[str, object], key: str) -> None:
-        store.move_to_end(key)
-        while len(store) > self.max_keys:
-            store.popitem(last=False)
+        self._buckets: LruMap[str, _Bucket] = LruMap(max_keys)
+        self._windows: LruMap[str, deque[float]] = LruMap(max_keys)
 
     async def check(self, key: str, rule: Rule) -> Decision:
         now = self.clock()
         if rule.algorithm == "token_bucket":
             bucket = self._buckets.get(key)
             if bucket is None:
-                bucket = self._buckets[key] = _Bucket(float(rule.capacity), now)
+                bucket = _Bucket(float(rule.capacity), now)
+                self._buckets.put(key, bucket)
             allowed, bucket.tokens, decision = token_bucket_step(
                 bucket.tokens, bucket.ts, now, rule
             )
             bucket.ts = now
-            self._touch(self._buckets, key)  # type: ignore[arg-type]
         else:
             log_ = self._windows.get(key)
             if log_ is None:
-                log_ = self._windows[key] = deque()
+                log_ = deque()
+                self._windows.put(key, log_)
             decision = sliding_window_step(log_, now, rule)
-            self._touch(self._windows, key)  # type: ignore[arg-type]
         RATE_LIMIT_DECISIONS.labels(
             self.backend, "allowed" if decision.allowed else "limited"
         ).inc()

@@ -40,6 +40,12 @@ from typing import Any, Literal
 import yaml
 from prometheus_client import Counter, Gauge
 
+from wasmgrid.api.marketplace.v1 import marketplace_pb2
+from wasmgrid.common import units
+from wasmgrid.common.errors import InvalidArgument
+from wasmgrid.common.lru import LruMap
+from wasmgrid.common.protoenum import ProtoEnum
+
 log = logging.getLogger(__name__)
 
 ROUTE_RELOADS = Counter(
@@ -66,7 +72,9 @@ RESERVED_PAGES = ("/", "/status", "/publish")
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 MAX_ROUTES = 10_000
 #: Token scopes a route's auth middleware may require (the marketplace's Scope enum).
-TOKEN_SCOPES = frozenset({"publish", "yank", "rate", "admin"})
+TOKEN_SCOPES = ProtoEnum.names(marketplace_pb2.Scope)
+#: Static matches a table remembers (hosts come from clients, so the memo is bounded).
+STATIC_MATCH_MEMO = 1024
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]{0,31})\}$")
@@ -74,19 +82,9 @@ _LITERAL = re.compile(r"^[A-Za-z0-9._~!$&'()+,;=:@%-]+$")
 _HOST_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _NS_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _REQ = re.compile(r"^[0-9A-Za-z^~<>=*.,+ -]{1,64}$")
-_DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h)?\s*$")
-_SIZE = re.compile(r"^\s*([0-9]+)\s*(B|KB|KiB|MB|MiB|GB|GiB)?\s*$")
-_SIZE_UNITS = {
-    None: 1,
-    "B": 1,
-    "KB": 1000,
-    "KiB": 1024,
-    "MB": 1000**2,
-    "MiB": 1024**2,
-    "GB": 1000**3,
-    "GiB": 1024**3,
-}
-_DURATION_UNITS = {None: 1.0, "s": 1.0, "ms": 0.001, "m": 60.0, "h": 3600.0}
+#: Longest duration (timeouts, TTLs, windows) and largest size a routes file may set.
+MAX_DURATION_SECONDS = 86_400
+MAX_SIZE_BYTES = 1024**4
 
 
 class RouteError(ValueError):
@@ -334,7 +332,7 @@ class RouteTable:
         self.by_name = {r.name: r for r in self.routes}
         #: Callers' memo of work derived from a match, keyed as they choose. It lives and
         #: dies with this table, so a reload (a new table) can never serve a stale entry.
-        self.memo: dict[Any, Any] = {}
+        self.memo: LruMap[Any, Any] = LruMap(STATIC_MATCH_MEMO)
 
     def __len__(self) -> int:
         return len(self.routes)
@@ -374,33 +372,19 @@ def _normalize_host(host: str) -> str:
 
 
 def parse_duration(value: Any, where: str) -> float:
-    """``2s``, ``500ms``, ``1m`` or a number of seconds → seconds (> 0)."""
-    if isinstance(value, bool):
-        raise RouteError(f"{where}: {value!r} is not a duration like 500ms, 2s, 1m")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and (m := _DURATION.match(value)):
-        seconds = float(m.group(1)) * _DURATION_UNITS[m.group(2)]
-    else:
-        raise RouteError(f"{where}: {value!r} is not a duration like 500ms, 2s, 1m")
-    if seconds <= 0 or seconds > 86_400:
-        raise RouteError(f"{where}: {value!r} must be > 0 and at most 24h")
-    return seconds
+    """A routes-file duration (``500ms``, ``2s``, ``1m``, seconds): above 0, at most 24h."""
+    try:
+        return units.parse_duration(value, where, positive=True, maximum=MAX_DURATION_SECONDS)
+    except InvalidArgument as exc:
+        raise RouteError(exc.message) from None
 
 
 def parse_size(value: Any, where: str) -> int:
-    """``64KiB``, ``1MiB``, ``100KB`` or a number of bytes → bytes (> 0)."""
-    if isinstance(value, bool):
-        raise RouteError(f"{where}: {value!r} is not a size like 64KiB, 1MiB")
-    if isinstance(value, int):
-        size = value
-    elif isinstance(value, str) and (m := _SIZE.match(value)):
-        size = int(m.group(1)) * _SIZE_UNITS[m.group(2)]
-    else:
-        raise RouteError(f"{where}: {value!r} is not a size like 64KiB, 1MiB")
-    if size <= 0 or size > 1024**4:
-        raise RouteError(f"{where}: {value!r} must be > 0 and at most 1TiB")
-    return size
+    """A routes-file size (``64KiB``, ``1MiB``, ``100KB``, bytes): above 0, at most 1TiB."""
+    try:
+        return units.parse_size(value, where, positive=True, maximum=MAX_SIZE_BYTES)
+    except InvalidArgument as exc:
+        raise RouteError(exc.message) from None
 
 
 def parse_path(text: Any, where: str) -> PathPattern:
@@ -558,11 +542,11 @@ def _parse_middleware(value: Any, where: str) -> Middleware:
         if kind == "auth":
             doc = _mapping(conf, at, {"scopes"})
             scopes = _str_list(doc.get("scopes"), f"{at}.scopes")
-            bad = [s for s in scopes if s not in TOKEN_SCOPES]
+            bad = [s for s in scopes if s not in TOKEN_SCOPES.choices]
             if bad:
                 raise RouteError(
                     f"{at}.scopes: {bad[0]!r} is not a token scope"
-                    f" ({', '.join(sorted(TOKEN_SCOPES))})"
+                    f" ({', '.join(TOKEN_SCOPES.choices)})"
                 )
             found[kind] = AuthConfig(scopes)
         elif kind == "rate_limit":

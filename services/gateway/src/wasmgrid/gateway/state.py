@@ -7,10 +7,14 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from wasmgrid.common.lru import LruMap
 from wasmgrid.gateway.ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from wasmgrid.gateway.routes import RouteStore
 from wasmgrid.gateway.settings import GatewaySettings
 from wasmgrid.gateway.upstream import Monitor, Registry, ResponseCache, RuntimePool
+
+#: Modules whose export signatures are remembered for function calls.
+MAX_SIGNATURE_MODULES = 1000
 
 
 @dataclass
@@ -28,7 +32,10 @@ class Gateway:
     draining: bool = False
     _market_checked: float = 0.0
     _market_reason: str | None = "not checked yet"
-    signatures: dict[str, dict[str, tuple[list[int], list[int]]]] = field(default_factory=dict)
+    #: digest → export name → (parameter types, result types), from the runtime's Warm.
+    signatures: LruMap[str, dict[str, tuple[list[str], list[str]]]] = field(
+        default_factory=lambda: LruMap(MAX_SIGNATURE_MODULES)
+    )
 
     @classmethod
     def create(cls, settings: GatewaySettings, routes: RouteStore) -> Gateway:

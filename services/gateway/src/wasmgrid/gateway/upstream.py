@@ -18,7 +18,6 @@ import logging
 import socket
 import struct
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -33,7 +32,10 @@ from wasmgrid.api.marketplace.v1 import marketplace_pb2, marketplace_pb2_grpc
 from wasmgrid.api.monitor.v1 import monitor_pb2_grpc
 from wasmgrid.api.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from wasmgrid.common.channel import create_channel
+from wasmgrid.common.lru import LruMap
 from wasmgrid.common.metrics import LATENCY_BUCKETS, child
+from wasmgrid.common.singleflight import SingleFlight
+from wasmgrid.common.tasks import cancel_and_wait
 from wasmgrid.gateway.balancer import Balancer, Endpoint, OutlierConfig, RetryBudget, snapshot
 from wasmgrid.gateway.settings import GatewaySettings, parse_targets
 
@@ -72,6 +74,9 @@ _NEAR_HIT = RESPONSE_CACHE.labels("hit", "near")
 
 T = TypeVar("T")
 
+#: Token lookups (by fingerprint) remembered for ``TOKEN_CACHE_TTL_SECONDS``.
+MAX_CACHED_TOKENS = 10_000
+
 #: Details of an UNAVAILABLE that prove the call never reached a replica's handler.
 _NOT_SENT_MARKERS = (
     "failed to connect",
@@ -108,6 +113,12 @@ async def timed(upstream: str, method: str, call: Awaitable[T]) -> T:
     finally:
         # Bounded: fixed upstreams, methods and status codes.
         child(UPSTREAM_LATENCY, upstream, method, code).observe(time.perf_counter() - start)
+
+
+def token_fingerprint(authorization: str) -> str:
+    """A short, non-reversible stand-in for a credential, for cache and rate-limit keys:
+    the credential itself never appears in memory keys, Redis or logs."""
+    return hashlib.sha256(authorization.encode()).hexdigest()[:32]
 
 
 class NoReplica(Exception):
@@ -234,13 +245,7 @@ class RuntimePool:
 
     async def close(self) -> None:
         """Stop the loops and close every channel."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(*self._tasks)
         self._tasks.clear()
         await asyncio.gather(*(r.close(None) for r in self._replicas.values()))
         self._replicas.clear()
@@ -412,9 +417,13 @@ class Registry:
         )
         self.stub = marketplace_pb2_grpc.MarketplaceServiceStub(self.channel)
         self.health = health_pb2_grpc.HealthStub(self.channel)
-        self._resolved: OrderedDict[tuple[str, str], tuple[float, Resolved]] = OrderedDict()
-        self._inflight: dict[tuple[str, str], asyncio.Future[Resolved]] = {}
-        self._tokens: OrderedDict[str, tuple[float, marketplace_pb2.WhoAmIResponse]] = OrderedDict()
+        self._resolved: LruMap[tuple[str, str], Resolved] = LruMap(
+            settings.resolve_cache_max_entries, ttl_seconds=settings.resolve_cache_ttl_seconds
+        )
+        self._resolving: SingleFlight[tuple[str, str], Resolved] = SingleFlight("resolve")
+        self._tokens: LruMap[str, marketplace_pb2.WhoAmIResponse] = LruMap(
+            MAX_CACHED_TOKENS, ttl_seconds=settings.token_cache_ttl_seconds
+        )
 
     async def close(self) -> None:
         await self.channel.close(None)
@@ -438,19 +447,15 @@ class Registry:
         is visible to new calls at most t seconds later.
         """
         key = (name.lower(), requirement)
-        now = time.monotonic()
         hit = self._resolved.get(key)
-        if hit is not None and hit[0] > now:
+        if hit is not None or self._resolving.running(key):
             _RESOLVE_HIT.inc()
-            return hit[1]
-        pending = self._inflight.get(key)
-        if pending is not None:
-            _RESOLVE_HIT.inc()
-            return await asyncio.shield(pending)
-        _RESOLVE_MISS.inc()
-        fut: asyncio.Future[Resolved] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = fut
-        try:
+        else:
+            _RESOLVE_MISS.inc()
+        if hit is not None:
+            return hit
+
+        async def fetch() -> Resolved:
             resp = await timed(
                 "marketplace",
                 "Resolve",
@@ -460,28 +465,17 @@ class Registry:
                 ),
             )
             result = Resolved(resp.name, resp.version, resp.digest, resp.kind)
-        except BaseException as exc:
-            fut.set_exception(exc)
-            fut.exception()  # retrieved: no "never retrieved" warning when nobody waits
-            raise
-        finally:
-            self._inflight.pop(key, None)
-        fut.set_result(result)
-        ttl = self.settings.resolve_cache_ttl_seconds
-        if ttl > 0:
-            self._resolved[key] = (time.monotonic() + ttl, result)
-            self._resolved.move_to_end(key)
-            while len(self._resolved) > self.settings.resolve_cache_max_entries:
-                self._resolved.popitem(last=False)
-        return result
+            self._resolved.put(key, result)
+            return result
+
+        return await self._resolving.run(key, fetch)
 
     async def whoami(self, authorization: str) -> marketplace_pb2.WhoAmIResponse:
-        """The token's user and scopes, cached briefly by the token's hash (never the token)."""
-        key = hashlib.sha256(authorization.encode()).hexdigest()
-        now = time.monotonic()
+        """The token's user and scopes, cached briefly by the token's fingerprint."""
+        key = token_fingerprint(authorization)
         hit = self._tokens.get(key)
-        if hit is not None and hit[0] > now:
-            return hit[1]
+        if hit is not None:
+            return hit
         resp: marketplace_pb2.WhoAmIResponse = await timed(
             "marketplace",
             "WhoAmI",
@@ -489,11 +483,7 @@ class Registry:
                 marketplace_pb2.WhoAmIRequest(), metadata=(("authorization", authorization),)
             ),
         )
-        ttl = self.settings.token_cache_ttl_seconds
-        if ttl > 0:
-            self._tokens[key] = (now + ttl, resp)
-            while len(self._tokens) > 10_000:
-                self._tokens.popitem(last=False)
+        self._tokens.put(key, resp)
         return resp
 
 
@@ -559,8 +549,8 @@ class ResponseCache:
         if settings.cache_addr:
             self.channel = create_channel(settings.cache_addr, default_timeout=1.0)
             self.stub = cache_pb2_grpc.CacheServiceStub(self.channel)
-        self._near: OrderedDict[str, tuple[float, CachedResponse]] = OrderedDict()
-        self._pending: dict[str, asyncio.Future[CachedResponse | None]] = {}
+        self._near: LruMap[str, CachedResponse] = LruMap(settings.near_cache_entries)
+        self._fetching: SingleFlight[str, CachedResponse | None] = SingleFlight("cache-get")
 
     @property
     def enabled(self) -> bool:
@@ -571,13 +561,7 @@ class ResponseCache:
             await self.channel.close(None)
 
     def _near_put(self, key: str, value: CachedResponse, ttl: float) -> None:
-        ttl = min(ttl, self.settings.near_cache_max_ttl_seconds)
-        if ttl <= 0 or self.settings.near_cache_entries == 0:
-            return
-        self._near[key] = (time.monotonic() + ttl, value)
-        self._near.move_to_end(key)
-        while len(self._near) > self.settings.near_cache_entries:
-            self._near.popitem(last=False)
+        self._near.put(key, value, ttl_seconds=min(ttl, self.settings.near_cache_max_ttl_seconds))
 
     async def get(self, key: str) -> CachedResponse | None:
         """The cached response for `key`, or None (a miss; errors are misses too).
@@ -587,27 +571,11 @@ class ResponseCache:
         """
         near = self._near.get(key)
         if near is not None:
-            if near[0] > time.monotonic():
-                _NEAR_HIT.inc()
-                return near[1]
-            del self._near[key]
+            _NEAR_HIT.inc()
+            return near
         if self.stub is None:
             return None
-        pending = self._pending.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        fut: asyncio.Future[CachedResponse | None] = asyncio.get_running_loop().create_future()
-        self._pending[key] = fut
-        try:
-            value = await self._fetch(key)
-        except BaseException as exc:
-            fut.set_exception(exc)
-            fut.exception()
-            raise
-        finally:
-            self._pending.pop(key, None)
-        fut.set_result(value)
-        return value
+        return await self._fetching.run(key, lambda: self._fetch(key))
 
     async def _fetch(self, key: str) -> CachedResponse | None:
         assert self.stub is not None

@@ -1,8 +1,13 @@
-"""Blob streaming helpers: re-chunking and a byte-bounded LRU of immutable blobs."""
+"""Blob streaming helpers: re-chunking, and a byte-bounded cache of immutable blobs."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+
+from wasmgrid.common.lru import LruMap
+
+#: Blobs held at most, whatever their sizes.
+MAX_BLOBS = 100_000
 
 
 def rechunk(source: AsyncIterator[bytes], size: int) -> AsyncIterator[bytes]:
@@ -39,25 +44,26 @@ def rechunk(source: AsyncIterator[bytes], size: int) -> AsyncIterator[bytes]:
 
 
 class BlobCache:
-    """A byte-bounded LRU of whole blobs (they are immutable, so never stale)."""
+    """Whole blobs by digest (immutable, so never stale) within `max_bytes`, least recently
+    used first out. A blob above half the budget is never held: one large download
+    must not flush every hot blob."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self.used = 0
-        self._items: dict[str, list[bytes]] = {}
+        self._blobs: LruMap[str, list[bytes]] = LruMap(
+            MAX_BLOBS, max_weight=max_bytes, weight=lambda pieces: sum(map(len, pieces))
+        )
+
+    @property
+    def used(self) -> int:
+        """Bytes held."""
+        return self._blobs.weight
 
     def get(self, digest: str) -> list[bytes] | None:
-        pieces = self._items.pop(digest, None)
-        if pieces is not None:
-            self._items[digest] = pieces  # most recently used last
-        return pieces
+        """The blob's pieces, or None."""
+        return self._blobs.get(digest)
 
     def put(self, digest: str, pieces: list[bytes]) -> None:
-        size = sum(len(p) for p in pieces)
-        if size > self.max_bytes // 2 or digest in self._items:
-            return
-        self._items[digest] = pieces
-        self.used += size
-        while self.used > self.max_bytes:
-            old = next(iter(self._items))
-            self.used -= sum(len(p) for p in self._items.pop(old))
+        """Hold the blob unless it is above half the budget."""
+        if sum(map(len, pieces)) <= self.max_bytes // 2:
+            self._blobs.put(digest, pieces)

@@ -1,27 +1,20 @@
-"""Search building blocks that need no database: query words, trigrams, cursors.
+"""Search building blocks that need no database: query words and trigrams.
 
 User text never reaches SQL text: words are reduced to ``[a-z0-9]`` and passed
-as parameters to ``to_tsquery``; cursors are signed-free but validated JSON
-bound to a hash of the query, filters and sort they were issued for.
+as parameters to ``to_tsquery``. Pages and cursors are the kit's
+(:mod:`wasmgrid.common.paging`).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import itertools
-import json
 import math
 import re
-from dataclasses import dataclass
-from typing import Any
 
 from wasmgrid.common.errors import InvalidArgument
 
 MAX_QUERY = 200
 MAX_WORDS = 8
-DEFAULT_LIMIT, MAX_LIMIT = 20, 100
 #: Share of a query word's trigrams a vocabulary word must hold to correct it, and
 #: share of the query's words a typo-tolerant match must match (pg_trgm's
 #: ``pg_trgm.word_similarity_threshold`` default).
@@ -104,52 +97,3 @@ def fuzzy_tsquery(words: list[str], corrections: dict[int, list[str]]) -> str:
 def name_text(name_norm: str) -> str:
     """Searchable words of a normalised module name (separators become spaces)."""
     return name_norm.replace("-", " ")
-
-
-@dataclass(frozen=True)
-class Cursor:
-    """Keyset position: the sort values of the last row of the previous page."""
-
-    binding: str
-    values: list[Any]
-
-    def encode(self) -> str:
-        raw = json.dumps({"b": self.binding, "v": self.values}, separators=(",", ":"))
-        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def binding(*parts: object) -> str:
-    """A short hash binding a cursor to the request it came from."""
-    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
-
-
-def decode_cursor(text: str, expected_binding: str, arity: int, field: str) -> list[Any] | None:
-    """The keyset values in `text`, or None for the first page."""
-    if not text:
-        return None
-    if len(text) > 1024:
-        raise InvalidArgument(f"{field} is {len(text)} characters, at most 1024")
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        doc = json.loads(raw)
-    except (binascii.Error, ValueError) as exc:
-        raise InvalidArgument(f"{field} is not a cursor issued by this service") from exc
-    if not isinstance(doc, dict) or not isinstance(doc.get("v"), list):
-        raise InvalidArgument(f"{field} is not a cursor issued by this service")
-    if doc.get("b") != expected_binding:
-        raise InvalidArgument(
-            f"{field} was issued for a different query, filter or sort; start from an empty cursor"
-        )
-    values: list[Any] = doc["v"]
-    if len(values) != arity:
-        raise InvalidArgument(f"{field} is not a cursor issued by this service")
-    return values
-
-
-def page_limit(limit: int, default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT) -> int:
-    """The effective page size (0 = default), refusing values over the maximum."""
-    if limit == 0:
-        return default
-    if limit > maximum:
-        raise InvalidArgument(f"page.limit {limit} is above the maximum {maximum}")
-    return limit

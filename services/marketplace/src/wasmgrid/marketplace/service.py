@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import hashlib
-import inspect
 import json
 import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 import grpc
@@ -38,12 +36,27 @@ from wasmgrid.common.errors import (
 )
 from wasmgrid.common.metrics import LATENCY_BUCKETS
 from wasmgrid.common.migrations import migrate
+from wasmgrid.common.paging import (
+    cursor_binding,
+    decode_cursor,
+    encode_cursor,
+    page_limit,
+    split_page,
+)
+from wasmgrid.common.protoenum import ProtoEnum
 from wasmgrid.common.server import Service
 from wasmgrid.marketplace import names, search, semver, tokens
 from wasmgrid.marketplace.blobs import BlobCache, rechunk
 from wasmgrid.marketplace.names import parse_module_name
 from wasmgrid.marketplace.settings import MarketplaceSettings
-from wasmgrid.marketplace.store import SCHEMA, Conn, NewVersion, Principal, SearchQuery, Store
+from wasmgrid.marketplace.store import (
+    SCHEMA,
+    Conn,
+    NewVersion,
+    Principal,
+    RegistryStore,
+    SearchQuery,
+)
 from wasmgrid.marketplace.validation import ERROR, Policy, Report, validate_module
 
 log = logging.getLogger(__name__)
@@ -62,75 +75,20 @@ DOWNLOAD_BYTES = Counter(
 )
 AUTH_FAILURES = Counter("marketplace_auth_failures_total", "Rejected credentials.")
 
-_ROLE_TO_PB = {"admin": pb.ROLE_ADMIN, "publisher": pb.ROLE_PUBLISHER, "user": pb.ROLE_USER}
-_ROLE_FROM_PB = {v: k for k, v in _ROLE_TO_PB.items()}
-_SCOPE_TO_PB = {
-    tokens.PUBLISH: pb.SCOPE_PUBLISH,
-    tokens.YANK: pb.SCOPE_YANK,
-    tokens.RATE: pb.SCOPE_RATE,
-    tokens.ADMIN: pb.SCOPE_ADMIN,
-}
-_SCOPE_FROM_PB = {v: k for k, v in _SCOPE_TO_PB.items()}
-_KIND_TO_PB = {"command": pb.MODULE_KIND_COMMAND, "reactor": pb.MODULE_KIND_REACTOR}
-_KIND_FROM_PB = {v: k for k, v in _KIND_TO_PB.items()}
-_SEVERITY_TO_PB = {
-    "info": pb.SEVERITY_INFO,
-    "warning": pb.SEVERITY_WARNING,
-    "error": pb.SEVERITY_ERROR,
-}
-_SORT_FROM_PB = {
-    pb.SEARCH_SORT_RELEVANCE: "relevance",
-    pb.SEARCH_SORT_DOWNLOADS: "downloads",
-    pb.SEARCH_SORT_RATING: "rating",
-    pb.SEARCH_SORT_RECENT: "recent",
-    pb.SEARCH_SORT_NAME: "name",
-}
+#: Proto enums by short name: roles, scopes and kinds are stored as those names.
+_ROLES = ProtoEnum.names(pb.Role)
+_SCOPES = ProtoEnum.names(pb.Scope)
+_KINDS = ProtoEnum.names(pb.ModuleKind)
+_SEVERITIES = ProtoEnum.names(pb.Severity)
+_SORTS = ProtoEnum.names(pb.SearchSort)
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 MAX_REVIEW = 2000
 MAX_REASON = 500
 DEFAULT_CHUNK, MIN_CHUNK, MAX_CHUNK = 1 << 20, 4 << 10, 4 << 20
 MAX_STATS_DAYS, DEFAULT_STATS_DAYS = 366, 30
 MAX_VERSION_PAGE, DEFAULT_VERSION_PAGE = 1000, 100
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-#: Lost-database errors the kit's handler wrapper does not already map to UNAVAILABLE
-#: (it maps ConnectionError, asyncpg's connection errors and AdminShutdownError): the
-#: other OSErrors of reconnecting (TimeoutError, FileNotFoundError for a Unix socket,
-#: the plain OSError asyncio raises when every address of a host refused). Every
-#: OSError here comes from the database, which the kit cannot assume for all services;
-#: without this they would be INTERNAL, not retryable.
-_DB_DOWN = (OSError,)
-
-
-def _db_unavailable(exc: BaseException) -> Unavailable:
-    log.warning("database unavailable: %r", exc)
-    return Unavailable(f"database unavailable ({type(exc).__name__}); retry shortly")
-
-
-def rpc(fn: F) -> F:
-    """Map the lost-database errors the kit leaves as INTERNAL (see _DB_DOWN) to
-    UNAVAILABLE, for unary and streaming handlers."""
-    if inspect.isasyncgenfunction(fn):
-
-        @functools.wraps(fn)
-        async def gen(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-            try:
-                async for item in fn(*args, **kwargs):
-                    yield item
-            except _DB_DOWN as exc:
-                raise _db_unavailable(exc) from exc
-
-        return gen  # type: ignore[return-value]
-
-    @functools.wraps(fn)
-    async def unary(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return await fn(*args, **kwargs)
-        except _DB_DOWN as exc:
-            raise _db_unavailable(exc) from exc
-
-    return unary  # type: ignore[return-value]
+#: Search results and ratings per page.
+MAX_PAGE, DEFAULT_PAGE = 100, 20
 
 
 def _ts(value: datetime | None, out: Timestamp) -> None:
@@ -139,7 +97,7 @@ def _ts(value: datetime | None, out: Timestamp) -> None:
 
 
 def _user(row: Any) -> pb.User:
-    u = pb.User(username=row["username"], role=_ROLE_TO_PB[row["role"]])
+    u = pb.User(username=row["username"], role=_ROLES.to_proto(row["role"]))
     _ts(row["created_at"], u.created_at)
     return u
 
@@ -149,7 +107,7 @@ def _token(row: Any) -> pb.Token:
         id=str(row["id"]),
         name=row["name"],
         prefix=row["prefix"],
-        scopes=[_SCOPE_TO_PB[s] for s in row["scopes"] if s in _SCOPE_TO_PB],
+        scopes=[_SCOPES.to_proto(s) for s in row["scopes"] if s in _SCOPES.choices],
         username=row["username"],
     )
     _ts(row["created_at"], t.created_at)
@@ -162,7 +120,7 @@ def _token(row: Any) -> pb.Token:
 def _report(doc: Report) -> pb.ValidationReport:
     return pb.ValidationReport(
         valid=doc.valid,
-        kind=_KIND_TO_PB.get(doc.kind, pb.MODULE_KIND_UNSPECIFIED),
+        kind=_KINDS.to_proto(doc.kind, default=0),
         size_bytes=doc.size_bytes,
         imports=[pb.WasmImport(module=i.module, name=i.name, kind=i.kind) for i in doc.imports],
         exports=[pb.WasmExport(name=e.name, kind=e.kind) for e in doc.exports],
@@ -185,7 +143,7 @@ def _report(doc: Report) -> pb.ValidationReport:
         toolchain=doc.toolchain,
         features=doc.features,
         findings=[
-            pb.Finding(severity=_SEVERITY_TO_PB[f.severity], code=f.code, message=f.message)
+            pb.Finding(severity=_SEVERITIES.to_proto(f.severity), code=f.code, message=f.message)
             for f in doc.findings
         ],
         validator=doc.validator,
@@ -198,7 +156,7 @@ def _version(row: Any) -> pb.ModuleVersion:
         version=row["version"],
         digest=row["digest"],
         size_bytes=row["size_bytes"],
-        kind=_KIND_TO_PB.get(row["kind"], pb.MODULE_KIND_UNSPECIFIED),
+        kind=_KINDS.to_proto(row["kind"], default=0),
         description=row["description"],
         license=row["license"],
         category=row["category"],
@@ -229,7 +187,7 @@ def _module(row: Any) -> pb.Module:
         tags=row["tags"],
         homepage=row["homepage"],
         repository=row["repository"],
-        kind=_KIND_TO_PB.get(row["kind"], pb.MODULE_KIND_UNSPECIFIED),
+        kind=_KINDS.to_proto(row["kind"], default=0),
         downloads=row["downloads"],
         runtime_fetches=row["runtime_fetches"],
         rating_average=row["rating_avg"],
@@ -282,7 +240,7 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         self.settings = svc.settings
 
     @property
-    def store(self) -> Store:
+    def store(self) -> RegistryStore:
         return self.svc.store
 
     async def _principal(self, context: grpc.aio.ServicerContext[Any, Any]) -> Principal | None:
@@ -309,7 +267,6 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
 
     # ------------------------------------------------------------ identity
 
-    @rpc
     async def CreateUser(
         self, request: pb.CreateUserRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.CreateUserResponse:
@@ -319,9 +276,7 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
             if who is None:
                 raise Unauthenticated("sign-up is closed: an admin token is needed to create users")
             raise PermissionDenied("sign-up is closed: only admins can create users")
-        if request.role not in (0, *_ROLE_FROM_PB):
-            raise InvalidArgument(f"role {request.role} is not a known role")
-        role = _ROLE_FROM_PB.get(request.role, "publisher")
+        role = _ROLES.from_proto(request.role, "role") or "publisher"
         if role == "admin" and not is_admin:
             raise PermissionDenied("role ADMIN: only an admin can create admins")
         if len(request.token_name) > names.MAX_TOKEN_NAME:
@@ -336,7 +291,6 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         log.info("user created", extra={"role": role})
         return pb.CreateUserResponse(user=_user(user), token=_token(token), secret=secret)
 
-    @rpc
     async def WhoAmI(
         self, request: pb.WhoAmIRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.WhoAmIResponse:
@@ -348,7 +302,6 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
             namespaces=await self.store.user_namespaces(who.user_id),
         )
 
-    @rpc
     async def CreateToken(
         self, request: pb.CreateTokenRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.CreateTokenResponse:
@@ -361,9 +314,9 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
             raise InvalidArgument("scopes must name at least one scope")
         wanted: list[str] = []
         for s in request.scopes:
-            scope = _SCOPE_FROM_PB.get(s)
+            scope = _SCOPES.from_proto(s, "scopes")
             if scope is None:
-                raise InvalidArgument(f"scopes entry {s} is not a known scope")
+                raise InvalidArgument("scopes: 0 (SCOPE_UNSPECIFIED) is not a scope")
             if scope not in tokens.ROLE_SCOPES[who.role]:
                 raise PermissionDenied(f"scope {scope!r} is not allowed for role {who.role!r}")
             if not tokens.covers(who.scopes, scope):
@@ -379,7 +332,6 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         )
         return pb.CreateTokenResponse(token=_token(row), secret=secret)
 
-    @rpc
     async def ListTokens(
         self, request: pb.ListTokensRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ListTokensResponse:
@@ -387,7 +339,6 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         rows = await self.store.list_tokens(who, request.include_inactive)
         return pb.ListTokensResponse(tokens=[_token(r) for r in rows])
 
-    @rpc
     async def RevokeToken(
         self, request: pb.RevokeTokenRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.RevokeTokenResponse:
@@ -400,7 +351,6 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
 
     # ------------------------------------------------------------ owners
 
-    @rpc
     async def AddOwner(
         self, request: pb.AddOwnerRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.AddOwnerResponse:
@@ -411,7 +361,6 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         rows = await self.store.add_owner(who, request.namespace, request.username)
         return pb.AddOwnerResponse(owners=[_user(r) for r in rows])
 
-    @rpc
     async def RemoveOwner(
         self, request: pb.RemoveOwnerRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.RemoveOwnerResponse:
@@ -421,7 +370,6 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         rows = await self.store.remove_owner(who, request.namespace, request.username)
         return pb.RemoveOwnerResponse(owners=[_user(r) for r in rows])
 
-    @rpc
     async def ListOwners(
         self, request: pb.ListOwnersRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ListOwnersResponse:
@@ -431,7 +379,6 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
 
     # ------------------------------------------------------------ publish
 
-    @rpc
     async def Publish(
         self,
         request_iterator: AsyncIterator[pb.PublishRequest],
@@ -576,7 +523,6 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
 
     # ------------------------------------------------------------ reads
 
-    @rpc
     async def GetModule(
         self, request: pb.GetModuleRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.GetModuleResponse:
@@ -584,17 +530,18 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         row = await self.store.module(parse_module_name(request.name))
         return pb.GetModuleResponse(module=_module(row))
 
-    @rpc
     async def ListVersions(
         self, request: pb.ListVersionsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ListVersionsResponse:
         await self._principal(context)
         mod = parse_module_name(request.name)
-        limit = search.page_limit(request.page.limit, DEFAULT_VERSION_PAGE, MAX_VERSION_PAGE)
+        limit = page_limit(
+            request.page.limit, default=DEFAULT_VERSION_PAGE, maximum=MAX_VERSION_PAGE
+        )
         rows = await self.store.versions(mod)
         ordered = sorted(rows, key=lambda r: semver.Version.parse(r["version"]), reverse=True)
-        bind = search.binding("versions", mod.full_norm)
-        after = search.decode_cursor(request.page.cursor, bind, 1, "page.cursor")
+        bind = cursor_binding("versions", mod.full_norm)
+        after = decode_cursor(request.page.cursor, bind, 1)
         if after is not None:
             try:
                 pivot = semver.Version.parse(str(after[0]))
@@ -603,13 +550,12 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
                     "page.cursor is not a cursor issued by this service"
                 ) from None
             ordered = [r for r in ordered if semver.Version.parse(r["version"]) < pivot]
-        page, rest = ordered[:limit], ordered[limit:]
-        cursor = search.Cursor(bind, [page[-1]["version"]]).encode() if rest else ""
+        page, more = split_page(ordered, limit)
+        cursor = encode_cursor(bind, [page[-1]["version"]]) if more else ""
         return pb.ListVersionsResponse(
             versions=[_version(r) for r in page], page=common_pb2.PageResponse(next_cursor=cursor)
         )
 
-    @rpc
     async def GetVersion(
         self, request: pb.GetVersionRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.GetVersionResponse:
@@ -618,7 +564,6 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         row = await self.store.version(mod, _version_text(request.version))
         return pb.GetVersionResponse(version=_version(row))
 
-    @rpc
     async def Resolve(
         self, request: pb.ResolveRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ResolveResponse:
@@ -642,11 +587,10 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
             version=row["version"],
             digest=row["digest"],
             size_bytes=row["size_bytes"],
-            kind=_KIND_TO_PB.get(row["kind"], pb.MODULE_KIND_UNSPECIFIED),
+            kind=_KINDS.to_proto(row["kind"], default=0),
             yanked=row["yanked"],
         )
 
-    @rpc
     async def Download(
         self, request: pb.DownloadRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[pb.DownloadResponse]:
@@ -678,7 +622,7 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
                 size_bytes=row["size_bytes"],
                 name=row["full_name"],
                 version=row["version"],
-                kind=_KIND_TO_PB.get(row["kind"], pb.MODULE_KIND_UNSPECIFIED),
+                kind=_KINDS.to_proto(row["kind"], default=0),
             )
         )
         sent = 0
@@ -689,7 +633,6 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         DOWNLOADS.labels(purpose).inc()
         await self.store.record_download(row["id"], row["module_id"], purpose)
 
-    @rpc
     async def Yank(
         self, request: pb.YankRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.YankResponse:
@@ -705,7 +648,6 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         row = await self.store.set_yanked(who, mod, version, True, reason)
         return pb.YankResponse(version=_version(row))
 
-    @rpc
     async def Unyank(
         self, request: pb.UnyankRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.UnyankResponse:
@@ -717,19 +659,15 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
 
     # ------------------------------------------------------------ search
 
-    @rpc
     async def SearchModules(
         self, request: pb.SearchModulesRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.SearchModulesResponse:
         await self._principal(context)
         words = search.query_words(request.query)
-        if request.sort and request.sort not in _SORT_FROM_PB:
-            raise InvalidArgument(f"sort {request.sort} is not a known sort order")
-        sort = _SORT_FROM_PB.get(request.sort, "relevance" if words else "downloads")
+        sort = _SORTS.from_proto(request.sort, "sort") or ("relevance" if words else "downloads")
         if sort == "relevance" and not words:
             sort = "downloads"
-        if request.kind and request.kind not in _KIND_FROM_PB:
-            raise InvalidArgument(f"kind {request.kind} is not a known module kind")
+        kind = _KINDS.from_proto(request.kind, "kind") or ""
         category = names.check_category(request.category) if request.category else ""
         tag = request.tag.strip().lower()
         if len(tag) > names.MAX_TAG_LENGTH:
@@ -748,11 +686,11 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
             category=category,
             tag=tag,
             license=license_,
-            kind=_KIND_FROM_PB.get(request.kind, ""),
+            kind=kind,
             owner=request.owner,
             namespace=request.namespace,
             sort=sort,
-            limit=search.page_limit(request.page.limit),
+            limit=page_limit(request.page.limit, default=DEFAULT_PAGE, maximum=MAX_PAGE),
             cursor=request.page.cursor,
         )
         rows, cursor = await self.store.search(q)
@@ -765,7 +703,7 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
                 license=r["license"],
                 category=r["category"],
                 tags=r["tags"],
-                kind=_KIND_TO_PB.get(r["kind"], pb.MODULE_KIND_UNSPECIFIED),
+                kind=_KINDS.to_proto(r["kind"], default=0),
                 downloads=r["downloads"],
                 rating_average=r["rating_avg"],
                 rating_count=r["rating_count"],
@@ -779,7 +717,6 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
 
     # ------------------------------------------------------------ ratings
 
-    @rpc
     async def RateModule(
         self, request: pb.RateModuleRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.RateModuleResponse:
@@ -797,33 +734,31 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         rating, summary = await self.store.rate(who, mod, request.stars, request.review.strip())
         return pb.RateModuleResponse(rating=_rating(rating), summary=_summary(summary))
 
-    @rpc
     async def ListRatings(
         self, request: pb.ListRatingsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ListRatingsResponse:
         await self._principal(context)
         mod = parse_module_name(request.name)
-        limit = search.page_limit(request.page.limit)
-        bind = search.binding("ratings", mod.full_norm)
-        after = search.decode_cursor(request.page.cursor, bind, 2, "page.cursor")
+        limit = page_limit(request.page.limit, default=DEFAULT_PAGE, maximum=MAX_PAGE)
+        bind = cursor_binding("ratings", mod.full_norm)
+        after = decode_cursor(request.page.cursor, bind, 2)
         try:
             rows, summary = await self.store.ratings(mod, limit, after)
         except (TypeError, ValueError):
             raise InvalidArgument("page.cursor is not a cursor issued by this service") from None
-        cursor = ""
-        if len(rows) > limit:
-            rows = rows[:limit]
-            last = rows[-1]
-            cursor = search.Cursor(bind, [last["updated_at"].isoformat(), last["user_id"]]).encode()
+        page, more = split_page(rows, limit)
+        last = page[-1] if more else None
+        cursor = (
+            encode_cursor(bind, [last["updated_at"].isoformat(), last["user_id"]]) if last else ""
+        )
         return pb.ListRatingsResponse(
-            ratings=[_rating(r) for r in rows],
+            ratings=[_rating(r) for r in page],
             summary=_summary(summary),
             page=common_pb2.PageResponse(next_cursor=cursor),
         )
 
     # ------------------------------------------------------------ stats
 
-    @rpc
     async def GetDownloadStats(
         self, request: pb.GetDownloadStatsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.GetDownloadStatsResponse:
@@ -874,6 +809,10 @@ class MarketplaceService(Service):
     """The registry service: PostgreSQL pool, migrations, bootstrap admin, servicer."""
 
     name = "marketplace"
+    #: Every OSError here comes from the database: the other errors of reconnecting
+    #: (TimeoutError, FileNotFoundError for a Unix socket, the plain OSError asyncio
+    #: raises when every address refused) are "retry later" too, not INTERNAL.
+    unavailable_errors = (OSError,)
 
     def __init__(self, settings: MarketplaceSettings) -> None:
         self.settings = settings
@@ -884,13 +823,13 @@ class MarketplaceService(Service):
         self.publish_slots = asyncio.Semaphore(settings.max_concurrent_publishes)
         self._pool: asyncpg.Pool | None = None
         self._search_pool: asyncpg.Pool | None = None
-        self._store: Store | None = None
+        self._store: RegistryStore | None = None
         self.blob_cache = BlobCache(settings.download_cache_bytes)
         self._refresher: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
     @property
-    def store(self) -> Store:
+    def store(self) -> RegistryStore:
         if self._store is None:
             raise Unavailable("marketplace is starting; database not connected yet")
         return self._store
@@ -910,11 +849,11 @@ class MarketplaceService(Service):
         # Search gets its own small pool (a bulkhead: slow searches cannot starve
         # publishes) whose sessions refuse sequential scans: PostgreSQL estimates
         # prefix tsqueries so broadly that it scans every module and evaluates @@ per
-        # row instead of using the GIN index, measured 2-3x slower here. Plans are
-        # always made for the actual values: after five runs of a prepared statement
-        # PostgreSQL may switch to a generic plan, which cannot know how many modules a
-        # tsquery matches and ran text searches ~2x slower (EXPLAIN ANALYZE, 10,000
-        # modules) than the ~0.5 ms of planning it saves.
+        # row instead of using the GIN index, which is slower. Plans are always made for
+        # the actual values: after five runs of a prepared statement PostgreSQL may
+        # switch to a generic plan, which cannot know how many modules a tsquery
+        # matches and runs text searches slower than the planning it saves costs
+        # (docs/benchmarks.md).
         self._search_pool = await create_pool(
             s.database_url,
             min_size=1,
@@ -932,7 +871,7 @@ class MarketplaceService(Service):
             use_trgm = s.pg_trgm and await _enable_pg_trgm(conn)
         if applied:
             log.info("migrations applied", extra={"migrations": applied})
-        self._store = Store(
+        self._store = RegistryStore(
             self._pool,
             chunk_bytes=s.blob_chunk_bytes,
             use_pg_trgm=use_trgm,

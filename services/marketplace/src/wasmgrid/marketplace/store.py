@@ -30,6 +30,7 @@ from wasmgrid.common.errors import (
     ResourceExhausted,
     Unauthenticated,
 )
+from wasmgrid.common.paging import cursor_binding, decode_cursor, encode_cursor, split_page
 from wasmgrid.marketplace import names, search, semver, tokens
 from wasmgrid.marketplace.names import ModuleName
 
@@ -123,8 +124,8 @@ def _is_unique_violation(exc: BaseException) -> bool:
     return isinstance(exc, asyncpg.UniqueViolationError)
 
 
-class Store:
-    """All registry reads and writes."""
+class RegistryStore:
+    """All registry reads and writes on PostgreSQL (users, tokens, modules, versions, blobs)."""
 
     def __init__(
         self,
@@ -894,10 +895,10 @@ class Store:
         so every page of one search draws from the same result set.
         """
         order, keys, arity = _SORTS[q.sort]
-        bind = search.binding(
+        bind = cursor_binding(
             q.words, q.category, q.tag, q.license, q.kind, q.owner, q.namespace, q.sort
         )
-        after = search.decode_cursor(q.cursor, bind, arity + bool(q.words), "page.cursor")
+        after = decode_cursor(q.cursor, bind, arity + bool(q.words))
         fuzzy: bool | None = None
         if after is not None and q.words:
             flag = after.pop()
@@ -922,13 +923,13 @@ class Store:
                     rows = await page(None, True, q.limit + 1)
             else:
                 rows = await page(after, bool(fuzzy), q.limit + 1)
+        rows, more = split_page(rows, q.limit)
         next_cursor = ""
-        if len(rows) > q.limit:
-            rows = rows[: q.limit]
+        if more:
             values = _cursor_values(q.sort, rows[-1])
             if q.words:
                 values.append(int(bool(fuzzy)))
-            next_cursor = search.Cursor(bind, values).encode()
+            next_cursor = encode_cursor(bind, values)
         return rows, next_cursor
 
     def _search_sql(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -12,6 +11,7 @@ import asyncpg
 from prometheus_client import Counter, Gauge, Histogram
 
 from wasmgrid.common.errors import ServiceError
+from wasmgrid.common.tasks import cancel_and_wait
 from wasmgrid.monitor.alerting import Alert, AlertEngine, AlertState, Silence
 from wasmgrid.monitor.backend import Backend
 from wasmgrid.monitor.leader import Leadership
@@ -24,7 +24,7 @@ from wasmgrid.monitor.notify import (
     outgoing_for,
 )
 from wasmgrid.monitor.rules import Rule
-from wasmgrid.monitor.store import Store
+from wasmgrid.monitor.store import AlertingStore
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class Evaluator:
         *,
         backend: Backend,
         engine: AlertEngine,
-        store: Store,
+        store: AlertingStore,
         deliverer: Deliverer,
         file_rules: Sequence[Rule],
         interval: float,
@@ -99,10 +99,7 @@ class Evaluator:
 
     async def stop(self) -> None:
         """Stop evaluating (and hand the notifier role to another replica)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         if self.leadership is not None:
             await self.leadership.close()
 

@@ -30,6 +30,7 @@ import aiohttp
 import asyncpg
 from prometheus_client import Counter
 
+from wasmgrid.common.tasks import cancel_and_wait
 from wasmgrid.monitor.alerting import Alert, AlertState
 from wasmgrid.monitor.loops import LOOP_ERRORS
 
@@ -255,7 +256,7 @@ def backoff(attempts: int, minimum: float, maximum: float) -> float:
 
 
 class Outbox(Protocol):
-    """What the deliverer needs from the store (see :class:`wasmgrid.monitor.store.Store`)."""
+    """What the deliverer needs from the store (:class:`wasmgrid.monitor.store.AlertingStore`)."""
 
     async def claim_due(self, limit: int, lease: float) -> list[dict[str, Any]]:
         """Due pending payloads, leased to this caller for `lease` seconds."""
@@ -314,10 +315,7 @@ class Deliverer:
 
     async def stop(self) -> None:
         """Stop delivering; undelivered payloads stay queued in the outbox."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         if self._session is not None:
             await self._session.close()
 

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from wasmgrid.common.errors import InvalidArgument
+from wasmgrid.common.units import parse_duration
 from wasmgrid.monitor.query import (
     Aggregation,
     Expression,
@@ -30,8 +31,6 @@ from wasmgrid.monitor.query import (
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_:.-]{0,127}$")
 _LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,127}$")
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 MAX_FOR = 24 * 3600.0
 MAX_LABELS = 32
 MAX_ANNOTATIONS = 32
@@ -178,18 +177,6 @@ def _check_map(
             raise InvalidArgument(
                 f"{where}[{key!r}] is {len(value)} characters; the limit is {max_len}"
             )
-
-
-def parse_duration(value: Any, where: str) -> float:
-    """'30s', '5m', '1h', '250ms', '1d' or a number of seconds → seconds."""
-    if isinstance(value, bool):
-        raise InvalidArgument(f"{where} {value!r} is not a duration")
-    if isinstance(value, int | float):
-        return float(value)
-    m = _DURATION.match(str(value).strip())
-    if not m:
-        raise InvalidArgument(f"{where} {value!r} is not a duration like 30s, 5m or 1h")
-    return float(m.group(1)) * _UNIT[m.group(2)]
 
 
 def _enum(kind: type[IntEnum], value: Any, where: str) -> Any:

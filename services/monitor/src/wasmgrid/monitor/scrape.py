@@ -9,7 +9,6 @@ scrape worked, so a dead target is visible in rules.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -19,6 +18,7 @@ import aiohttp
 from prometheus_client import Counter, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
+from wasmgrid.common.tasks import cancel_and_wait
 from wasmgrid.monitor.fleet import Fleet, Replica
 from wasmgrid.monitor.loops import every
 from wasmgrid.monitor.series import SeriesStore
@@ -100,10 +100,7 @@ class Scraper:
 
     async def stop(self) -> None:
         """Stop scraping and close the HTTP session."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         if self._session is not None:
             await self._session.close()
 

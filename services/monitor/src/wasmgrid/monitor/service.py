@@ -25,6 +25,7 @@ from wasmgrid.common.errors import (
     ServiceError,
 )
 from wasmgrid.common.migrations import migrate
+from wasmgrid.common.paging import page_limit
 from wasmgrid.common.server import Service
 from wasmgrid.monitor import convert
 from wasmgrid.monitor.alerting import AlertEngine, AlertState, new_silence
@@ -50,7 +51,7 @@ from wasmgrid.monitor.rules import Rule, RuleSource, check_rule, load_rules_file
 from wasmgrid.monitor.scrape import Scraper
 from wasmgrid.monitor.series import MAX_RANGE_POINTS, SeriesStore
 from wasmgrid.monitor.settings import MonitorSettings
-from wasmgrid.monitor.store import MIGRATIONS, SCHEMA, Store
+from wasmgrid.monitor.store import MIGRATIONS, SCHEMA, AlertingStore
 from wasmgrid.monitor.traces import TraceQuery, TraceStore, parse_trace_id
 
 log = logging.getLogger(__name__)
@@ -64,14 +65,6 @@ POOL_CLOSE_SECONDS = 5.0
 RESTORE_GRACE_FLOOR = 10.0
 SERVER_ERROR_CODES = ("UNKNOWN", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "DEADLINE_EXCEEDED")
 Ctx = grpc.aio.ServicerContext[Any, Any]
-
-
-def _limit(value: int, default: int, maximum: int, field: str) -> int:
-    if value == 0:
-        return default
-    if value > maximum:
-        raise InvalidArgument(f"{field} {value} exceeds the maximum of {maximum}")
-    return value
 
 
 class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
@@ -142,7 +135,7 @@ class MonitorService(Service):
         self.file_rules: list[Rule] = []
         self.backend: Backend = LocalBackend(self.series)
         self.pool: asyncpg.Pool | None = None
-        self._store: Store | None = None
+        self._store: AlertingStore | None = None
         self._deliverer: Deliverer | None = None
         self._evaluator: Evaluator | None = None
 
@@ -157,7 +150,7 @@ class MonitorService(Service):
         )
 
     @property
-    def store(self) -> Store:
+    def store(self) -> AlertingStore:
         """The PostgreSQL store (after start)."""
         assert self._store is not None, "MonitorService.start() was not called"
         return self._store
@@ -174,7 +167,7 @@ class MonitorService(Service):
             self.file_rules = load_rules_file(s.rules_file)
         self.pool = await create_pool(s.database_url, wait_seconds=s.database_wait_seconds)
         await migrate(s.database_url, MIGRATIONS, schema=SCHEMA)
-        self._store = Store(self.pool)
+        self._store = AlertingStore(self.pool)
         if s.prometheus_url:
             self.backend = PrometheusBackend(s.prometheus_url, s.scrape_timeout_seconds)
         self._deliverer = Deliverer(
@@ -284,7 +277,7 @@ class MonitorServicer(monitor_pb2_grpc.MonitorServiceServicer):
     async def GetFleetHealth(
         self, request: pb.GetFleetHealthRequest, context: Ctx
     ) -> pb.GetFleetHealthResponse:
-        limit = _limit(request.changes_limit, 50, 1000, "changes_limit")
+        limit = page_limit(request.changes_limit, default=50, maximum=1000, field="changes_limit")
         fleet = self.svc.fleet
         replicas = sorted(
             (
@@ -383,7 +376,7 @@ class MonitorServicer(monitor_pb2_grpc.MonitorServiceServicer):
     async def ListAlerts(
         self, request: pb.ListAlertsRequest, context: Ctx
     ) -> pb.ListAlertsResponse:
-        limit = _limit(request.limit, 500, 5000, "limit")
+        limit = page_limit(request.limit, default=500, maximum=5000, field="limit")
         matchers = [convert.matcher_from_pb(m) for m in request.matchers]
         for i, m in enumerate(matchers):
             check_matcher(m, f"matchers[{i}]")
@@ -484,7 +477,7 @@ class MonitorServicer(monitor_pb2_grpc.MonitorServiceServicer):
     async def ListSilences(
         self, request: pb.ListSilencesRequest, context: Ctx
     ) -> pb.ListSilencesResponse:
-        limit = _limit(request.limit, 200, 1000, "limit")
+        limit = page_limit(request.limit, default=200, maximum=1000, field="limit")
         silences = await self.svc.store.list_silences(request.include_expired, limit)
         now = time.time()
         return pb.ListSilencesResponse(silences=[convert.silence_to_pb(s, now) for s in silences])
@@ -497,7 +490,7 @@ class MonitorServicer(monitor_pb2_grpc.MonitorServiceServicer):
     async def ListNotifications(
         self, request: pb.ListNotificationsRequest, context: Ctx
     ) -> pb.ListNotificationsResponse:
-        limit = _limit(request.limit, 100, 1000, "limit")
+        limit = page_limit(request.limit, default=100, maximum=1000, field="limit")
         names = {1: "pending", 2: "delivered", 3: "superseded", 4: "failed"}
         unknown = [s for s in request.states if s not in names]
         if unknown:
@@ -539,7 +532,7 @@ class MonitorServicer(monitor_pb2_grpc.MonitorServiceServicer):
     async def SearchTraces(
         self, request: pb.SearchTracesRequest, context: Ctx
     ) -> pb.SearchTracesResponse:
-        limit = _limit(request.limit, 20, 1000, "limit")
+        limit = page_limit(request.limit, default=20, maximum=1000, field="limit")
         query = TraceQuery(
             service=request.service,
             span_name=request.span_name,
@@ -557,7 +550,7 @@ class MonitorServicer(monitor_pb2_grpc.MonitorServiceServicer):
     async def SearchLogs(
         self, request: pb.SearchLogsRequest, context: Ctx
     ) -> pb.SearchLogsResponse:
-        limit = _limit(request.limit, 100, 5000, "limit")
+        limit = page_limit(request.limit, default=100, maximum=5000, field="limit")
         if request.min_level not in range(0, 7):
             raise InvalidArgument(f"min_level {request.min_level} is not a log level")
         if len(request.text) > 1024:

@@ -44,8 +44,9 @@ def matchers_from_json(text: str) -> tuple[Matcher, ...]:
     return tuple(Matcher(d["name"], MatchOp[d["op"]], tuple(d["values"])) for d in json.loads(text))
 
 
-class Store:
-    """Queries over the monitor's schema; every SQL value is a ``$n`` parameter."""
+class AlertingStore:
+    """Alerting state on PostgreSQL (API rules, silences, the notification outbox); every
+    SQL value is a ``$n`` parameter."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool

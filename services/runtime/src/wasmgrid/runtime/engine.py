@@ -140,8 +140,8 @@ def _use_pooling(cfg: wasmtime.Config, options: EngineOptions) -> None:
     """Switch `cfg` to wasmtime's pooling instance allocator.
 
     Each call's instance, memory and tables come from preallocated slots that are
-    reset and reused instead of mapped and unmapped per call: ~25% less CPU for a
-    short guest such as hello (the store teardown alone drops by half). Isolation is
+    reset and reused instead of mapped and unmapped per call, which saves a short guest
+    a good share of its CPU (docs/benchmarks.md). Isolation is
     unchanged: a slot is wiped (memset or fresh pages) before its next instance.
     The slots are address-space reservations, not resident memory. wasmtime-py has no
     Python API for it; its ffi has the C API's.

@@ -1,8 +1,8 @@
 """Obtaining compiled modules: memory LRU → disk artifact → blob/marketplace → compile.
 
-Concurrent requests for the same digest share one load (fetch + verify + compile):
-the first starts a task, the others await it. Blocking work (disk, compile,
-deserialize) runs on the loader's executor, never on the event loop.
+Concurrent requests for the same digest share one load (fetch + verify + compile,
+the kit's :class:`SingleFlight`). Blocking work (disk, compile, deserialize) runs on
+the loader's executor, never on the event loop.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import hashlib
 import logging
 import re
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -22,6 +21,8 @@ from typing import TypeVar
 import wasmtime
 
 from wasmgrid.common.errors import DataLoss, InvalidArgument, ResourceExhausted
+from wasmgrid.common.lru import LruMap
+from wasmgrid.common.singleflight import SingleFlight
 from wasmgrid.runtime.fetch import Fetcher
 from wasmgrid.runtime.metrics import ARTIFACTS_REJECTED, COMPILE_SECONDS, COMPILED_CACHE
 from wasmgrid.runtime.sandbox import BLOCKING_IMPORTS, CompiledModule, describe_module
@@ -88,11 +89,11 @@ class ModuleLoader:
         self.fetcher = fetcher
         self.capacity = capacity
         self.max_module_bytes = max_module_bytes
-        self._lru: OrderedDict[str, CompiledModule] = OrderedDict()
-        self._pending: dict[str, asyncio.Task[tuple[CompiledModule, CacheTier]]] = {}
+        self._compiled: LruMap[str, CompiledModule] = LruMap(capacity)
+        self._loading: SingleFlight[str, tuple[CompiledModule, CacheTier]] = SingleFlight("load")
         # Digests whose bytes did not compile or link: refused again without recompiling
-        # (a module's bytes never change, so neither does the verdict). Bounded.
-        self._invalid: OrderedDict[str, str] = OrderedDict()
+        # (a module's bytes never change, so neither does the verdict).
+        self._invalid: LruMap[str, str] = LruMap(INVALID_ENTRIES)
         self.hits = 0
         self.misses = 0
         #: Loads actually performed (fetch/compile), for tests and stats.
@@ -100,7 +101,7 @@ class ModuleLoader:
         self.fetches = 0
 
     def __len__(self) -> int:
-        return len(self._lru)
+        return len(self._compiled)
 
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
@@ -108,33 +109,17 @@ class ModuleLoader:
     async def get(self, digest: str, wasm: bytes | None = None) -> Loaded:
         """The compiled module for `digest`; `wasm` (inline bytes) must hash to it."""
         started = time.perf_counter()
-        cached = self._lru.get(digest)
+        cached = self._compiled.get(digest)
         if cached is not None:
-            self._lru.move_to_end(digest)
             self.hits += 1
             COMPILED_CACHE.labels("memory_hit").inc()
             return Loaded(cached, CacheTier.MEMORY, time.perf_counter() - started)
         refused = self._invalid.get(digest)
         if refused is not None:
             raise InvalidArgument(refused)
-        task = self._pending.get(digest)
-        if task is None:
-            task = asyncio.create_task(self._load(digest, wasm), name=f"load-{digest[:12]}")
-            task.add_done_callback(self._settled(digest))
-            self._pending[digest] = task
-        # shield: a caller that goes away does not cancel the load others wait for.
-        compiled, tier = await asyncio.shield(task)
+        # A caller that goes away does not cancel the load others wait for.
+        compiled, tier = await self._loading.run(digest, lambda: self._load(digest, wasm))
         return Loaded(compiled, tier, time.perf_counter() - started)
-
-    def _settled(
-        self, digest: str
-    ) -> Callable[[asyncio.Task[tuple[CompiledModule, CacheTier]]], None]:
-        def done(task: asyncio.Task[tuple[CompiledModule, CacheTier]]) -> None:
-            self._pending.pop(digest, None)
-            if not task.cancelled():
-                task.exception()  # retrieved: waiters get it through the shield
-
-        return done
 
     async def _load(self, digest: str, wasm: bytes | None) -> tuple[CompiledModule, CacheTier]:
         self.loads += 1
@@ -150,17 +135,12 @@ class ModuleLoader:
             try:
                 compiled = await self._run(self._compile, digest, wasm)
             except InvalidArgument as exc:
-                self._invalid[digest] = exc.message
-                while len(self._invalid) > INVALID_ENTRIES:
-                    self._invalid.popitem(last=False)
+                self._invalid.put(digest, exc.message)
                 raise
         COMPILE_SECONDS.labels(tier.name.lower()).observe(time.perf_counter() - started)
         COMPILED_CACHE.labels("disk_hit" if tier is CacheTier.DISK else "miss").inc()
         self.misses += 1
-        self._lru[digest] = compiled
-        self._lru.move_to_end(digest)
-        while len(self._lru) > self.capacity:
-            self._lru.popitem(last=False)
+        self._compiled.put(digest, compiled)
         return compiled, tier
 
     async def _bytes(self, digest: str) -> bytes:

@@ -7,12 +7,12 @@ import dataclasses
 import functools
 import logging
 import time
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
 import wasmtime
 
 from wasmgrid.common.errors import ResourceExhausted
+from wasmgrid.common.lru import LruMap
 from wasmgrid.common.metrics import child
 from wasmgrid.runtime.engine import Interrupt
 from wasmgrid.runtime.limits import AppliedLimits
@@ -50,8 +50,7 @@ class ExecutionPool:
     backstop gave up on still counts against the limit.
 
     **Inline lane.** Handing a call to a worker thread and back costs more CPU than a
-    short guest itself (measured: 3.2 → 2.1 ms of process CPU per hello Invoke at 32 in
-    flight when run inline). So each call first runs on the event loop with at most
+    short guest itself (docs/benchmarks.md). So each call first runs on the event loop with at most
     `inline_fuel` fuel and a one-tick wall-clock guard. A guest that finishes within
     that is answered as is; one stopped by the budget (not by its own limits) is run
     again from the start on a worker thread with its real limits. Re-running is safe
@@ -77,7 +76,7 @@ class ExecutionPool:
         self.tick_seconds = tick_seconds
         self.inline_fuel = inline_fuel
         #: digest -> (consecutive spills, calls sent straight to a thread since).
-        self._spills: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        self._spills: LruMap[str, tuple[int, int]] = LruMap(MAX_TRACKED_MODULES)
         self.in_flight = 0
         self.rejected = 0
         self._threads = ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="wasm")
@@ -124,14 +123,12 @@ class ExecutionPool:
         if streak is None or streak[0] < LONG_AFTER_SPILLS:
             return True
         spills, skipped = streak
-        self._spills[digest] = (spills, skipped + 1)
+        self._spills.put(digest, (spills, skipped + 1))
         return (skipped + 1) % RETRY_INLINE_EVERY == 0
 
     def _note_spill(self, digest: str) -> None:
-        spills, skipped = self._spills.pop(digest, (0, 0))
-        self._spills[digest] = (spills + 1, skipped)
-        while len(self._spills) > MAX_TRACKED_MODULES:
-            self._spills.popitem(last=False)
+        spills, skipped = self._spills.pop(digest) or (0, 0)
+        self._spills.put(digest, (spills + 1, skipped))
 
     async def run(
         self, compiled: CompiledModule, spec: CallSpec, limits: AppliedLimits, timeout: float
@@ -147,7 +144,7 @@ class ExecutionPool:
                 raise
             if result is not None:
                 self._release(None)
-                self._spills.pop(compiled.digest, None)
+                self._spills.pop(compiled.digest)
                 child(LANES, "inline").inc()
                 return result
             self._note_spill(compiled.digest)

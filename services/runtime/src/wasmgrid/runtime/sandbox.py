@@ -128,7 +128,7 @@ class OutputSink:
     """Collects stderr up to `cap` bytes; past it, counts and stops the guest.
 
     Used for stderr, which guests rarely write: a WASI custom-output callback costs
-    ~85 µs per write, measured, so stdout (written by every call) goes to a tmpfs
+    more per write than a file, so stdout (written by every call) goes to a tmpfs
     file watched by the epoch callback instead (see :class:`Scratch`).
     """
 
@@ -162,10 +162,10 @@ class OutputSink:
 class Scratch:
     """One worker thread's stdout file on tmpfs, reused by each of its calls.
 
-    Fuel does not bound output (a flood wrote 679 MB on 1M fuel), so stdout is capped
-    by the epoch callback watching this file's size: a flood is stopped at the first
-    tick past the cap (measured ~550 MB/s of guest writes: at most ~6 MB beyond the
-    cap with 10 ms ticks), and only the first `cap` bytes are ever read back.
+    Fuel does not bound output (a little fuel writes hundreds of megabytes), so stdout
+    is capped by the epoch callback watching this file's size: a flood is stopped at
+    the first tick past the cap (a few MB beyond it at most), and only the first `cap`
+    bytes are ever read back.
     """
 
     def __init__(self, tmp_dir: str) -> None:
@@ -194,9 +194,8 @@ def set_stdin_bytes(wasi: wasmtime.WasiConfig, data: bytes) -> None:
     """Give the guest `data` as stdin from memory (then EOF).
 
     wasmtime's C API has ``wasi_config_set_stdin_bytes`` (wasmtime-py does not wrap
-    it): no file to write and reopen per call, and no blocking-pool hop per read,
-    ~70 µs less per call than a tmpfs stdin file, measured. The config takes
-    ownership of the vector.
+    it): no file to write and reopen per call, and no blocking-pool hop per read. The
+    config takes ownership of the vector.
     """
     vec = ffi.wasm_byte_vec_t()
     buffer = (ctypes.c_ubyte * len(data)).from_buffer_copy(data)
@@ -280,7 +279,7 @@ def _short(message: str) -> str:
 
 
 def _export(store: wasmtime.Store, instance: wasmtime.Instance, name: str) -> AsExtern | None:
-    """One export by name (``Instance.exports`` wraps every export: ~50 µs for 8)."""
+    """One export by name (``Instance.exports`` wraps every export, which is slow)."""
     item = ffi.wasmtime_extern_t()
     raw = name.encode()
     found = ffi.wasmtime_instance_export_get(
@@ -301,7 +300,7 @@ def _func(store: wasmtime.Store, instance: wasmtime.Instance, name: str) -> wasm
 
 
 def _call_void(store: wasmtime.Store, func: wasmtime.Func) -> None:
-    """Call a ``() -> ()`` function without ``Func.__call__``'s per-call type lookup (~40 µs)."""
+    """Call a ``() -> ()`` function without ``Func.__call__``'s per-call type lookup."""
     with enter_wasm(store) as trap:
         error = ffi.wasmtime_func_call(
             store._context(), ctypes.byref(func._func), None, 0, None, 0, trap
@@ -423,7 +422,7 @@ def execute(
     scratch = scratch_for(tmp_dir)
     stderr = OutputSink(limits.stderr_bytes, interrupt, engine)
     wasi = wasmtime.WasiConfig()
-    # Setting argv or env costs ~25-35 µs each through ctypes: skip them when empty
+    # Setting argv or env is a ctypes round trip each: skip them when empty
     # (argc == 0 and an empty environment are both valid WASI).
     if spec.args:
         wasi.argv = [spec.argv0, *spec.args]
@@ -456,7 +455,7 @@ def execute(
     except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
         error = exc.with_traceback(None)  # no frame -> store cycle kept until gc
     # Only a failed call needs the memory size (to tell MEMORY_LIMIT from TRAP); an export
-    # lookup per successful call would cost ~30 µs for a number nobody acts on.
+    # lookup per successful call would cost time for a number nobody acts on.
     memory_bytes = 0 if error is None else _memory_size(instance, store, compiled.memory_export)
     stdout, stdout_dropped = scratch.read_stdout(limits.stdout_bytes)
     outcome, exit_code, message = classify(

@@ -21,6 +21,7 @@ from opentelemetry import trace
 from wasmgrid.api.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from wasmgrid.common.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument
 from wasmgrid.common.metrics import child
+from wasmgrid.common.protoenum import ProtoEnum
 from wasmgrid.common.server import Service
 from wasmgrid.common.telemetry import start_span
 from wasmgrid.runtime.engine import (
@@ -50,6 +51,11 @@ MAX_TOP_N = 100
 ANSWER_SECONDS = 0.02
 #: This process's random id in GetStats (new at each start; pids repeat across containers).
 INSTANCE_ID = uuid.uuid4().hex
+
+_OUTCOMES = ProtoEnum.members(runtime_pb2.Outcome, Outcome)
+_TIERS = ProtoEnum.members(runtime_pb2.CacheTier, CacheTier)
+#: Value types by their wasm names (i32, i64, f32, f64); others (v128, refs) unspecified.
+_VALUE_TYPES = ProtoEnum.names(runtime_pb2.ValueType)
 
 
 def _to_proto_value(value: Value) -> runtime_pb2.Value:
@@ -103,7 +109,7 @@ def _execution_proto(
         fuel_consumed=result.fuel_consumed,
         wall_time_us=int(result.wall_seconds * 1e6),
         compiled_cache_hit=loaded.tier.name != "COMPILED",
-        cache_tier=_TIERS[loaded.tier],
+        cache_tier=_TIERS.to_proto(loaded.tier),
         limits=_limits_proto(limits),
         memory_bytes=result.memory_bytes,
     )
@@ -225,7 +231,7 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         spec = CallSpec(stdin=request.stdin, args=args, env=env, argv0=name or "module")
         result = await self._execute("invoke", loaded, name, spec, limits)
         return runtime_pb2.InvokeResponse(
-            outcome=_OUTCOMES[result.outcome],
+            outcome=_OUTCOMES.to_proto(result.outcome),
             exit_code=result.exit_code,
             trap_message=result.message,
             output=_output_proto(result),
@@ -247,7 +253,7 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         )
         result = await self._execute("call", loaded, name, spec, limits)
         return runtime_pb2.CallResponse(
-            outcome=_OUTCOMES[result.outcome],
+            outcome=_OUTCOMES.to_proto(result.outcome),
             results=[_to_proto_value(v) for v in result.results],
             exit_code=result.exit_code,
             trap_message=result.message,
@@ -265,19 +271,15 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         functions = [
             runtime_pb2.FunctionSignature(
                 name=sig.name,
-                params=[
-                    _VALUE_TYPES.get(p, runtime_pb2.VALUE_TYPE_UNSPECIFIED) for p in sig.params
-                ],
-                results=[
-                    _VALUE_TYPES.get(r, runtime_pb2.VALUE_TYPE_UNSPECIFIED) for r in sig.results
-                ],
+                params=[_VALUE_TYPES.to_proto(p, default=0) for p in sig.params],
+                results=[_VALUE_TYPES.to_proto(r, default=0) for r in sig.results],
                 callable=sig.callable,
             )
             for sig in sorted(m.functions.values(), key=lambda f: f.name)
         ]
         return runtime_pb2.WarmResponse(
             digest=m.digest,
-            cache_tier=_TIERS[loaded.tier],
+            cache_tier=_TIERS.to_proto(loaded.tier),
             elapsed_us=int(loaded.elapsed_seconds * 1e6),
             module_bytes=m.wasm_bytes,
             is_command=m.is_command,
@@ -295,7 +297,7 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         return runtime_pb2.GetStatsResponse(
             invocations=stats.invocations,
             outcomes=[
-                runtime_pb2.OutcomeCount(outcome=_OUTCOMES[o], count=c)
+                runtime_pb2.OutcomeCount(outcome=_OUTCOMES.to_proto(o), count=c)
                 for o, c in sorted(stats.outcomes.items(), key=lambda kv: kv[0].value)
             ],
             in_flight=svc.pool.in_flight,
@@ -312,7 +314,7 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
                     display_name=a.display_name,
                     invocations=a.invocations,
                     outcomes=[
-                        runtime_pb2.OutcomeCount(outcome=_OUTCOMES[o], count=c)
+                        runtime_pb2.OutcomeCount(outcome=_OUTCOMES.to_proto(o), count=c)
                         for o, c in sorted(a.outcomes.items(), key=lambda kv: kv[0].value)
                     ],
                     total_wall_time_us=a.total_wall_us,
@@ -328,35 +330,8 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         )
 
 
-_OUTCOMES = {
-    Outcome.OK: runtime_pb2.OUTCOME_OK,
-    Outcome.EXIT: runtime_pb2.OUTCOME_EXIT,
-    Outcome.TRAP: runtime_pb2.OUTCOME_TRAP,
-    Outcome.FUEL_EXHAUSTED: runtime_pb2.OUTCOME_FUEL_EXHAUSTED,
-    Outcome.TIMEOUT: runtime_pb2.OUTCOME_TIMEOUT,
-    Outcome.MEMORY_LIMIT: runtime_pb2.OUTCOME_MEMORY_LIMIT,
-    Outcome.STACK_OVERFLOW: runtime_pb2.OUTCOME_STACK_OVERFLOW,
-    Outcome.OUTPUT_TRUNCATED: runtime_pb2.OUTCOME_OUTPUT_TRUNCATED,
-}
-_TIERS = {
-    CacheTier.MEMORY: runtime_pb2.CACHE_TIER_MEMORY,
-    CacheTier.DISK: runtime_pb2.CACHE_TIER_DISK,
-    CacheTier.COMPILED: runtime_pb2.CACHE_TIER_COMPILED,
-}
-_VALUE_TYPES = {
-    "i32": runtime_pb2.VALUE_TYPE_I32,
-    "i64": runtime_pb2.VALUE_TYPE_I64,
-    "f32": runtime_pb2.VALUE_TYPE_F32,
-    "f64": runtime_pb2.VALUE_TYPE_F64,
-}
-
-
-def _value_type(name: str) -> runtime_pb2.ValueType:
-    return _VALUE_TYPES.get(name, runtime_pb2.VALUE_TYPE_UNSPECIFIED)
-
-
 def _tmp_root() -> str | None:
-    """tmpfs for the per-thread stdout files when available (measured faster than disk)."""
+    """tmpfs for the per-thread stdout files when available (faster than disk)."""
     shm = "/dev/shm"
     return shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
 

@@ -63,7 +63,7 @@ class RuntimeSettings(ServiceSettings):
     pooling: bool = Field(
         True,
         description="reuse preallocated instance slots (wasmtime's pooling allocator):"
-        " ~25% less CPU per short call; 2 x MAX_CONCURRENT + 16 slots of address space",
+        " less CPU per short call; 2 x MAX_CONCURRENT + 16 slots of address space",
     )
     inline_fuel: int = Field(
         1_000_000,

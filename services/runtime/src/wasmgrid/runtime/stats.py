@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from dataclasses import dataclass, field
 
+from wasmgrid.common.lru import LruMap
 from wasmgrid.runtime.sandbox import Outcome
 
 MAX_NAME = 200
@@ -34,7 +35,7 @@ class StatsTable:
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self.modules: OrderedDict[str, ModuleAggregate] = OrderedDict()
+        self.modules: LruMap[str, ModuleAggregate] = LruMap(capacity)
         self.invocations = 0
         self.outcomes: Counter[Outcome] = Counter()
 
@@ -46,11 +47,7 @@ class StatsTable:
         agg = self.modules.get(digest)
         if agg is None:
             agg = ModuleAggregate(digest)
-            self.modules[digest] = agg
-            while len(self.modules) > self.capacity:
-                self.modules.popitem(last=False)
-        else:
-            self.modules.move_to_end(digest)
+            self.modules.put(digest, agg)
         if name:
             agg.display_name = name[:MAX_NAME]
         wall_us = int(wall_seconds * 1e6)

@@ -19,7 +19,9 @@ import wasmtime
 from wasmgrid.api.marketplace.v1 import marketplace_pb2, marketplace_pb2_grpc
 from wasmgrid.api.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from wasmgrid.common.server import ServiceRunner
+from wasmgrid.common.testing import serve
 from wasmgrid.runtime.service import RuntimeService
+from wasmgrid.runtime.settings import RuntimeSettings
 
 #: An artifact HMAC key for tests only (the settings refuse short/placeholder keys).
 TEST_KEY = "test-only-artifact-key-0123456789abcdef"
@@ -101,8 +103,42 @@ class Runtime:
     stub: runtime_pb2_grpc.RuntimeServiceAsyncStub
     channel: grpc.aio.Channel
 
+    async def invocations(self) -> int:
+        """Calls this runtime has answered (GetStats)."""
+        stats = await self.stub.GetStats(runtime_pb2.GetStatsRequest())
+        return int(stats.invocations)
+
 
 RuntimeFactory = Callable[..., Awaitable[Runtime]]
+
+
+async def start_runtime(data_dir: Path, **overrides: Any) -> Runtime:
+    """A runtime served in this process on a free port, with test defaults (no metrics
+    port, no server spans, no drain period) and `overrides` as settings fields."""
+    values: dict[str, Any] = {
+        "grpc_port": 0,
+        "metrics_port": 0,
+        "data_dir": data_dir,
+        "artifact_key": TEST_KEY,
+        "readiness_interval_seconds": 0.5,
+        "drain_seconds": 0,
+        "log_json": False,
+    }
+    values.update(overrides)
+    settings = RuntimeSettings(**values)
+    service = RuntimeService(settings)
+    runner, channel = await serve(service, settings, serve_metrics=False, tracing=False)
+    return Runtime(runner, service, runtime_pb2_grpc.RuntimeServiceStub(channel), channel)
+
+
+async def stop_runtime(rt: Runtime, grace: float = 0.5) -> None:
+    """Close the client and stop the runtime; a stop that hangs fails the test rather
+    than the whole session."""
+    try:
+        await asyncio.wait_for(rt.channel.close(None), 10)
+        await asyncio.wait_for(rt.runner.stop(grace), grace + 20)
+    except TimeoutError:
+        raise AssertionError(f"runtime at {rt.runner.address} did not stop") from None
 
 
 async def start_marketplace() -> Marketplace:

@@ -15,8 +15,7 @@ from aiohttp import web
 from wasmgrid.api.common.v1 import common_pb2
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as mp
 from wasmgrid.common.categories import CATEGORIES
-from wasmgrid.gateway.invoke import upstream_problem
-from wasmgrid.gateway.problem import Problem
+from wasmgrid.gateway.problem import Problem, upstream_problem
 from wasmgrid.gateway.state import GATEWAY
 from wasmgrid.gateway.upstream import timed
 from wasmgrid.gateway.web.charts import bar_chart

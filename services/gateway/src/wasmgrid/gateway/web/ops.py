@@ -14,8 +14,7 @@ from aiohttp import web
 
 from wasmgrid.api.monitor.v1 import monitor_pb2 as pb
 from wasmgrid.api.monitor.v1 import monitor_pb2_grpc
-from wasmgrid.gateway.invoke import upstream_problem
-from wasmgrid.gateway.problem import Problem
+from wasmgrid.gateway.problem import Problem, upstream_problem
 from wasmgrid.gateway.state import GATEWAY, Gateway
 from wasmgrid.gateway.upstream import timed
 from wasmgrid.gateway.web.charts import Change, LineChart, line_chart, timeline, waterfall
