@@ -21,6 +21,7 @@ from typing import TypeVar
 
 import wasmtime
 
+from wasmgrid.common import wasmfeatures
 from wasmgrid.common.errors import DataLoss, InvalidArgument, ResourceExhausted
 from wasmgrid.runtime.fetch import Fetcher
 from wasmgrid.runtime.metrics import ARTIFACTS_REJECTED, COMPILE_SECONDS, COMPILED_CACHE
@@ -32,6 +33,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 _DIGEST = re.compile(r"^(?:sha256:)?([0-9a-f]{64})$")
 WASM_MAGIC = b"\0asm"
+_REFUSED = "WebAssembly 3.0 runs; refused: " + ", ".join(
+    f.name for f in wasmfeatures.FEATURES if not f.supported
+)
 #: How many refused digests are remembered.
 INVALID_ENTRIES = 1024
 
@@ -217,7 +221,7 @@ class ModuleLoader:
             detail = " ".join(str(exc).split())
             raise InvalidArgument(
                 f"module {digest} does not compile: invalid WebAssembly or a feature this"
-                f" runtime does not enable (WebAssembly 2.0 + tail calls): {detail}"
+                f" runtime does not run ({_REFUSED}): {detail}"
             ) from None
         compiled = self._prepare(digest, module, len(wasm))
         if self.artifacts is not None:
