@@ -87,6 +87,8 @@ class CompiledModule:
     #: Imports a WASI call that can wait in the host (sleep), where neither fuel nor
     #: the epoch deadline can stop it: never run on the event loop.
     may_block: bool = False
+    #: Compiled code wasmtime holds for it (what the memory cache counts), bytes.
+    code_bytes: int = 0
 
 
 _NAMED_TYPES = (
