@@ -283,3 +283,28 @@ async def test_static_route_matches_are_remembered_per_table(
     )
     async with gw.http.post(gw.url("/r"), data=b"x", headers={"Host": "f"}) as resp:
         assert resp.status == 405 and resp.headers["Allow"] == "GET, HEAD"
+
+
+async def test_a_module_still_compiling_answers_503_with_retry_after_then_runs(
+    start_gateway: Any, infra: Any, poll: Any
+) -> None:
+    from wasmgrid.runtime.testing import slow_module
+
+    await infra.publish("testmods/slow-compile", "1.0.0", slow_module())
+    # The call's deadline (0.5 s) is shorter than the compile (~1.5 s here).
+    gw = await start_gateway(invoke_timeout_seconds=0.5)
+    url = gw.url("/v1/run/testmods/slow-compile")
+    async with gw.http.post(url) as resp:
+        problem = await resp.json(content_type=None)
+        assert resp.status == 503, problem
+        assert resp.content_type == "application/problem+json"
+        assert int(resp.headers["Retry-After"]) >= 1
+    assert problem["detail"] == f"compiling, {problem['compiling_seconds']:.0f} s so far"
+
+    async def runs() -> bool:
+        async with gw.http.post(url) as resp:
+            return bool(resp.status == 200)
+
+    # The compile went on without the caller; the replica was not ejected meanwhile.
+    await poll(runs, "the compiled module to run", 60)
+    assert infra.runtime.service.loader.compiles >= 1

@@ -27,7 +27,14 @@ from wasmgrid.gateway.problem import Problem
 from wasmgrid.gateway.ratelimit import Rule
 from wasmgrid.gateway.routes import Middleware, ModuleRef, Route, format_args
 from wasmgrid.gateway.state import Gateway
-from wasmgrid.gateway.upstream import CachedResponse, NoReplica, Resolved, response_cache_key
+from wasmgrid.gateway.upstream import (
+    CachedResponse,
+    NoReplica,
+    Resolved,
+    compiling_seconds,
+    response_cache_key,
+    retry_after_hint,
+)
 
 NO_MIDDLEWARE = Middleware()
 _O = runtime_pb2
@@ -367,6 +374,15 @@ async def _runtime_call(gw: Gateway, method: str, fn: Any, key: str, deadline: f
         if err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
             raise Problem(
                 503, f"runtime service: {err.details()}", headers={"Retry-After": "1"}
+            ) from None
+        compiling = compiling_seconds(err)
+        if compiling is not None:
+            # The module is new on this replica and still compiling; the compile goes on.
+            raise Problem(
+                503,
+                f"compiling, {compiling:.0f} s so far",
+                headers={"Retry-After": str(retry_after_hint(err))},
+                extra={"compiling_seconds": round(compiling, 1)},
             ) from None
         raise upstream_problem(err, "runtime") from None
     except NoReplica as exc:
