@@ -308,3 +308,19 @@ async def test_a_module_still_compiling_answers_503_with_retry_after_then_runs(
     # The compile went on without the caller; the replica was not ejected meanwhile.
     await poll(runs, "the compiled module to run", 60)
     assert infra.runtime.service.loader.compiles >= 1
+
+
+async def test_a_published_program_using_exception_handling_runs(
+    start_gateway: Any, infra: Any
+) -> None:
+    from pathlib import Path
+
+    import wasmtime
+
+    wat = Path(__file__).resolve().parents[2] / "runtime/tests/wat/wasm3/exceptions.wat"
+    await infra.publish("testmods/exceptions", "1.0.0", bytes(wasmtime.wat2wasm(wat.read_text())))
+    gw = await start_gateway()
+    async with gw.http.post(gw.url("/v1/run/testmods/exceptions")) as resp:
+        body = await resp.read()
+        assert resp.status == 200, body
+    assert body == b"42\n"  # thrown two frames down, caught by try_table
