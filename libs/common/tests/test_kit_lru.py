@@ -85,6 +85,15 @@ def test_weights_bound_the_total_and_a_too_heavy_value_is_refused() -> None:
     assert m.pop("b") == b"yyyy" and m.weight == 4
 
 
+def test_keep_newest_holds_a_too_heavy_value_alone_until_the_next_put() -> None:
+    m: LruMap[str, bytes] = LruMap(100, max_weight=10, weight=len, keep_newest=True)
+    assert m.put("a", b"xxxx")
+    assert m.put("huge", b"h" * 11)
+    assert list(m) == ["huge"] and m.weight == 11
+    assert m.put("b", b"yyyy")
+    assert list(m) == ["b"] and m.weight == 4
+
+
 def test_pop_of_an_expired_entry_returns_nothing() -> None:
     clock = Clock()
     m: LruMap[str, int] = LruMap(10, ttl_seconds=1, clock=clock)

@@ -283,3 +283,44 @@ async def test_a_reloaded_route_table_answers_for_paths_the_old_one_matched(
     )
     async with gw.http.post(gw.url("/r"), data=b"x", headers={"Host": "f"}) as resp:
         assert resp.status == 405 and resp.headers["Allow"] == "GET, HEAD"
+
+
+async def test_a_module_still_compiling_answers_503_with_retry_after_then_runs(
+    start_gateway: Any, infra: Any, poll: Any
+) -> None:
+    from wasmgrid.runtime.testing import slow_module
+
+    await infra.publish("testmods/slow-compile", "1.0.0", slow_module())
+    # The call's deadline (0.5 s) is shorter than the compile (~1.5 s here).
+    gw = await start_gateway(invoke_timeout_seconds=0.5)
+    url = gw.url("/v1/run/testmods/slow-compile")
+    async with gw.http.post(url) as resp:
+        problem = await resp.json(content_type=None)
+        assert resp.status == 503, problem
+        assert resp.content_type == "application/problem+json"
+        assert int(resp.headers["Retry-After"]) >= 1
+    assert problem["detail"] == f"compiling, {problem['compiling_seconds']:.0f} s so far"
+
+    async def runs() -> bool:
+        async with gw.http.post(url) as resp:
+            return bool(resp.status == 200)
+
+    # The compile went on without the caller; the replica was not ejected meanwhile.
+    await poll(runs, "the compiled module to run", 60)
+    assert infra.runtime.service.loader.compiles >= 1
+
+
+async def test_a_published_program_using_exception_handling_runs(
+    start_gateway: Any, infra: Any
+) -> None:
+    from pathlib import Path
+
+    import wasmtime
+
+    wat = Path(__file__).resolve().parents[2] / "runtime/tests/wat/wasm3/exceptions.wat"
+    await infra.publish("testmods/exceptions", "1.0.0", bytes(wasmtime.wat2wasm(wat.read_text())))
+    gw = await start_gateway()
+    async with gw.http.post(gw.url("/v1/run/testmods/exceptions")) as resp:
+        body = await resp.read()
+        assert resp.status == 200, body
+    assert body == b"42\n"  # thrown two frames down, caught by try_table

@@ -160,38 +160,6 @@ def test_reader_refuses_junk() -> None:
             read_module(junk)
 
 
-@pytest.mark.parametrize(
-    ("body", "feature"),
-    [
-        ("(func (export \"f\") (result i32) (i32x4.extract_lane 0 (v128.const i32x4 1 2 3 4)))",
-         "simd"),
-        ("(memory 1) (func (export \"f\") (memory.fill (i32.const 0) (i32.const 0) (i32.const 1)))",
-         "bulk-memory"),
-        ("(func (export \"f\") (param i32) (result i32) (i32.extend8_s (local.get 0)))",
-         "sign-extension"),
-        ("(func (export \"f\") (param f32) (result i32) (i32.trunc_sat_f32_s (local.get 0)))",
-         "nontrapping-float-to-int"),
-        ("(func $f (export \"f\") (return_call $f))", "tail-call"),
-        ("(func (export \"f\") (result i32 i32) (i32.const 1) (i32.const 2))", "multi-value"),
-        ("(func (export \"f\") (result i32) (ref.is_null (ref.null extern)))", "reference-types"),
-    ],
-)  # fmt: skip
-def test_feature_scan_reads_instructions(body: str, feature: str) -> None:
-    info = read_module(bytes(wasmtime.wat2wasm(f"(module {body})")))
-    assert feature in info.features
-    assert info.code_scanned == info.code_bytes > 0
-    plain = read_module(bytes(wasmtime.wat2wasm('(module (table 1 funcref) (func (export "f")))')))
-    assert plain.features == set()
-
-
-def test_feature_scan_budget() -> None:
-    wasm = bytes(wasmtime.wat2wasm('(module (func (export "f") (result i32) (i32.const 1)))'))
-    info = read_module(wasm, scan_code_bytes=0)
-    assert info.code_scanned == 0 and info.code_bytes > 0
-    report = validate_module(wasm, Policy())
-    assert report.valid
-
-
 def test_mutated_modules_never_crash_the_validator(repo_root: object) -> None:
     """Random byte flips and truncations give a report (maybe invalid), never an exception."""
     import random

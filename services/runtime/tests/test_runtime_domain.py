@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -90,30 +91,54 @@ def test_fingerprint_changes_with_engine_options() -> None:
     assert base != engine_fingerprint(EngineOptions(stack_bytes=1 << 20))
 
 
+def _opened(store: ArtifactStore, digest: str) -> tuple[bytes | None, str]:
+    fd, reason = store.open(digest)
+    if fd is None:
+        return None, reason
+    try:
+        return os.pread(fd, 1 << 20, 0), reason
+    finally:
+        os.close(fd)
+
+
 def test_artifact_hmac_rejects_tampering_and_other_keys(tmp_path: Path) -> None:
     digest = "cd" * 32
     good = ArtifactStore(tmp_path, b"k" * 32, "fp", 1 << 20)
     good.put(digest, b"compiled code")
-    assert good.get(digest) == (b"compiled code", "")
+    assert good.path(digest).read_bytes() == b"compiled code"  # bare: loaded by path
+    assert _opened(good, digest) == (b"compiled code", "")
     other = ArtifactStore(tmp_path, b"x" * 32, "fp", 1 << 20)
-    assert other.get(digest) == (None, "hmac")
-    assert not good.path(digest).exists()  # the rejected file is removed
+    assert _opened(other, digest) == (None, "hmac")
+    assert not good.path(digest).exists() and not good.mac_path(digest).exists()
     good.put(digest, b"compiled code")
-    good.path(digest).write_bytes(b"junk")
-    assert good.get(digest) == (None, "corrupt")
-    assert good.get("ef" * 32) == (None, "missing")
+    good.path(digest).write_bytes(b"compiled codf")
+    assert _opened(good, digest) == (None, "hmac")
+    good.put(digest, b"compiled code")
+    good.mac_path(digest).write_bytes(b"junk")
+    assert _opened(good, digest) == (None, "corrupt")
+    good.put(digest, b"compiled code")
+    good.mac_path(digest).unlink()  # a crash between payload and MAC
+    assert _opened(good, digest) == (None, "corrupt")
+    assert _opened(good, "ef" * 32) == (None, "missing")
 
 
-def test_blob_store_verifies_on_read(tmp_path: Path) -> None:
+def test_blob_store_adopts_downloads_and_verifies_on_read(tmp_path: Path) -> None:
     import hashlib
 
     data = b"\0asm\x01\0\0\0"
     digest = hashlib.sha256(data).hexdigest()
     blobs = BlobStore(tmp_path, 1 << 20)
-    blobs.put(digest, data)
-    assert blobs.get(digest) == data
+    tmp = blobs.incoming()
+    tmp.write_bytes(data)
+    assert blobs.adopt(digest, tmp) == blobs.path(digest) and not tmp.exists()
+    assert blobs.verified(digest) == blobs.path(digest)
+    assert blobs.cache.bytes == len(data)
     blobs.path(digest).write_bytes(b"bitrot")
-    assert blobs.get(digest) is None
+    assert blobs.verified(digest) is None and not blobs.path(digest).exists()
+    left = blobs.incoming()
+    left.write_bytes(b"half a download")
+    BlobStore(tmp_path, 1 << 20)  # a restart clears downloads a crash cut short
+    assert not left.exists()
     with pytest.raises(ValueError, match="not a sha256 hex digest"):
         blobs.path("../etc/passwd")
 

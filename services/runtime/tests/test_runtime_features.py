@@ -127,9 +127,12 @@ def test_mutable_global_import_export_on_the_engine() -> None:
     ("text", "needle"),
     [
         ("(module (memory 1 1 shared))", "threads must be enabled"),
-        ("(module (memory i64 1))", "memory64 must be enabled"),
-        ("(module (memory 1) (memory 1))", "multiple memories"),
-        ("(module (tag))", "exceptions proposal not enabled"),
+        ("(module (memory 1 (pagesize 1)))", "custom page sizes proposal must be enabled"),
+        (
+            '(module (func (export "f") (result i64) (i64.add128 (i64.const 1) (i64.const 2)'
+            " (i64.const 3) (i64.const 4)) (drop)))",
+            "wide arithmetic support is not enabled",
+        ),
     ],
 )
 async def test_disabled_proposals_are_refused(runtime: Runtime, text: str, needle: str) -> None:

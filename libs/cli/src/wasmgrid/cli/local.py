@@ -30,7 +30,7 @@ from wasmgrid.runtime.validation import check_args, check_call, check_env
 class NoMarketplace:
     """A local run has its bytes; nothing is fetched."""
 
-    async def fetch(self, digest: str, max_bytes: int) -> bytes:
+    async def fetch(self, digest: str, max_bytes: int, dest: Path) -> tuple[int, str]:
         raise CliError(f"module {digest} is not local")
 
 

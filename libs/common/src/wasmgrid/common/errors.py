@@ -13,9 +13,11 @@ class ServiceError(Exception):
 
     code: grpc.StatusCode = grpc.StatusCode.INTERNAL
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, trailers: tuple[tuple[str, str], ...] = ()) -> None:
         super().__init__(message)
         self.message = message
+        #: Trailing metadata sent with the status, for callers that act on it.
+        self.trailers = trailers
 
 
 class InvalidArgument(ServiceError):
@@ -48,6 +50,32 @@ class FailedPrecondition(ServiceError):
 
 class Unavailable(ServiceError):
     code = grpc.StatusCode.UNAVAILABLE
+
+
+#: Trailing metadata of a runtime's "still compiling" UNAVAILABLE: seconds the compile has
+#: run so far, and when to try again.
+COMPILING_TRAILER = "wasmgrid-compiling-seconds"
+RETRY_AFTER_TRAILER = "wasmgrid-retry-after-seconds"
+
+
+class Compiling(Unavailable):
+    """The module is still being compiled; the caller's deadline came first.
+
+    The compile goes on: a retry after ``retry_after`` seconds may find it done. The
+    trailers let a gateway answer 503 with ``Retry-After`` without parsing the text.
+    """
+
+    def __init__(self, digest: str, seconds: float, retry_after: int) -> None:
+        super().__init__(
+            f"module {digest} is compiling on this runtime, {seconds:.0f} s so far;"
+            f" retry in {retry_after} s",
+            trailers=(
+                (COMPILING_TRAILER, f"{seconds:.1f}"),
+                (RETRY_AFTER_TRAILER, str(retry_after)),
+            ),
+        )
+        self.seconds = seconds
+        self.retry_after = retry_after
 
 
 class DeadlineExceeded(ServiceError):

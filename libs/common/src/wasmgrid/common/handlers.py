@@ -213,7 +213,7 @@ class HandlerInstrumentation:
                 exc.message,
                 extra={"grpc_code": exc.code.name},
             )
-            await context.abort(exc.code, exc.message)
+            await context.abort(exc.code, exc.message, trailing_metadata=exc.trailers)
         trace_id, _ = current_trace_ids()
         log.error("rpc %s/%s failed", labels[0], labels[1], exc_info=exc)
         await context.abort(grpc.StatusCode.INTERNAL, f"internal error (trace id {trace_id})")

@@ -40,6 +40,7 @@ class LruMap(Generic[K, V]):
         ttl_seconds: float | None = None,
         max_weight: int | None = None,
         weight: Callable[[V], int] | None = None,
+        keep_newest: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_entries < 0:
@@ -50,6 +51,7 @@ class LruMap(Generic[K, V]):
         self.ttl_seconds = ttl_seconds
         self.max_weight = max_weight
         self._weigh = weight
+        self.keep_newest = keep_newest
         self.clock = clock
         #: Total weight of the entries held (0 without a weight function).
         self.weight = 0
@@ -91,13 +93,14 @@ class LruMap(Generic[K, V]):
 
     def put(self, key: K, value: V, *, ttl_seconds: float | None = None) -> bool:
         """Hold `value` as the most recently used entry; False when it cannot be held
-        (a TTL of zero or less, no room at all, or heavier than `max_weight` alone)."""
+        (a TTL of zero or less, no room at all, or heavier than `max_weight` alone unless
+        `keep_newest`)."""
         ttl = self.ttl_seconds if ttl_seconds is None else ttl_seconds
         if self.max_entries == 0 or (ttl is not None and ttl <= 0):
             self.pop(key)
             return False
         weight = self._weigh(value) if self._weigh is not None else 0
-        if self.max_weight is not None and weight > self.max_weight:
+        if self.max_weight is not None and weight > self.max_weight and not self.keep_newest:
             self.pop(key)
             return False
         self.pop(key)
@@ -106,7 +109,7 @@ class LruMap(Generic[K, V]):
         self.weight += weight
         data = self._data
         while len(data) > self.max_entries or (
-            self.max_weight is not None and self.weight > self.max_weight
+            self.max_weight is not None and self.weight > self.max_weight and len(data) > 1
         ):
             _, old = data.popitem(last=False)
             self.weight -= old.weight

@@ -11,7 +11,7 @@ import grpc
 from aiohttp import web
 
 from wasmgrid.common.errors import ServiceError
-from wasmgrid.gateway.upstream import timed
+from wasmgrid.gateway.upstream import compiling_seconds, retry_after_hint, timed
 
 T = TypeVar("T")
 
@@ -141,6 +141,16 @@ def refuse_unknown_fields(doc: Mapping[str, Any], known: tuple[str, ...], where:
 
 def upstream_problem(err: grpc.aio.AioRpcError, upstream: str) -> Problem:
     """The problem that answers a failed call to `upstream`."""
+    compiling = compiling_seconds(err)
+    if compiling is not None:
+        # The module is new on that runtime replica and still compiling; the compile goes
+        # on whatever this caller does, so the client is told when to come back.
+        return Problem(
+            503,
+            f"compiling, {compiling:.0f} s so far",
+            headers={"Retry-After": str(retry_after_hint(err))},
+            extra={"compiling_seconds": round(compiling, 1)},
+        )
     return Problem.from_grpc(err.code(), err.details(), upstream=upstream)
 
 

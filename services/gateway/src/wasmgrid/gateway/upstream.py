@@ -32,6 +32,7 @@ from wasmgrid.api.marketplace.v1 import marketplace_pb2, marketplace_pb2_grpc
 from wasmgrid.api.monitor.v1 import monitor_pb2_grpc
 from wasmgrid.api.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from wasmgrid.common.channel import create_channel
+from wasmgrid.common.errors import COMPILING_TRAILER, RETRY_AFTER_TRAILER
 from wasmgrid.common.lru import LruMap
 from wasmgrid.common.metrics import LATENCY_BUCKETS, child
 from wasmgrid.common.singleflight import SingleFlight
@@ -97,8 +98,35 @@ def not_executed(err: grpc.aio.AioRpcError) -> bool:
     return any(marker in text for marker in _NOT_SENT_MARKERS)
 
 
+def compiling_seconds(err: grpc.aio.AioRpcError) -> float | None:
+    """How long the runtime has been compiling the module, when that is why it answered
+    UNAVAILABLE (its trailer says so); None for any other error."""
+    if err.code() != grpc.StatusCode.UNAVAILABLE:
+        return None
+    value = _trailer(err, COMPILING_TRAILER)
+    try:
+        return None if value is None else float(value)
+    except ValueError:
+        return None
+
+
+def retry_after_hint(err: grpc.aio.AioRpcError, default: int = 1) -> int:
+    """The runtime's retry hint in whole seconds (at least 1)."""
+    value = _trailer(err, RETRY_AFTER_TRAILER)
+    return max(1, int(value)) if value is not None and value.isdigit() else default
+
+
+def _trailer(err: grpc.aio.AioRpcError, name: str) -> str | None:
+    metadata: Any = err.trailing_metadata() or ()
+    for key, value in metadata:
+        if key == name:
+            return str(value)
+    return None
+
+
 def _transport_failure(err: grpc.aio.AioRpcError) -> bool:
-    return err.code() == grpc.StatusCode.UNAVAILABLE
+    # A replica still compiling a module is healthy: not a reason to eject it.
+    return err.code() == grpc.StatusCode.UNAVAILABLE and compiling_seconds(err) is None
 
 
 async def timed(upstream: str, method: str, call: Awaitable[T]) -> T:

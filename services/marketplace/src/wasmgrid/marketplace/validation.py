@@ -1,9 +1,12 @@
 """Publish-time validation and security scan of a module.
 
-wasmtime performs full validation; :mod:`wasmbinary` reads imports, exports,
-memories and custom sections; the policy here turns them into findings with a
-severity. Any ERROR finding fails the publish. The report is stored with the
-version as JSON and returned by GetVersion.
+wasmtime performs full validation under the feature switches the runtime runs with
+(:mod:`wasmgrid.common.wasmfeatures`); :mod:`wasmbinary` reads imports, exports,
+memories, custom sections and the features the module uses; the policy here turns
+them into findings with a severity. Any ERROR finding fails the publish: a module
+using a feature the runtime does not run is refused here, naming the feature, not at
+its first call. The report is stored with the version as JSON and returned by
+GetVersion.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 import wasmtime
 
+from wasmgrid.common import wasmfeatures
 from wasmgrid.marketplace.wasmbinary import (
     Export,
     Import,
@@ -96,9 +100,12 @@ _ENGINE: wasmtime.Engine | None = None
 
 
 def _engine() -> wasmtime.Engine:
+    """An engine with exactly the runtime's feature switches (validation only)."""
     global _ENGINE
     if _ENGINE is None:
-        _ENGINE = wasmtime.Engine()
+        config = wasmtime.Config()
+        wasmfeatures.configure(config)
+        _ENGINE = wasmtime.Engine(config)
     return _ENGINE
 
 
@@ -198,16 +205,34 @@ def validate_module(data: bytes, policy: Policy) -> Report:
             )
         if mem.shared:
             add(Finding(WARNING, "memory.shared", f"{label} is shared (threads proposal)"))
-    refused = sorted(set(report.features) & policy.features_refused)
-    if refused:
-        add(Finding(ERROR, "feature.refused", f"uses refused proposals: {', '.join(refused)}"))
+    if info.memory_count > wasmfeatures.MAX_MEMORIES:
+        add(
+            Finding(
+                ERROR,
+                "memory.too_many",
+                f"module has {info.memory_count} memories; the runtime runs at most"
+                f" {wasmfeatures.MAX_MEMORIES}",
+            )
+        )
+    for feature in wasmfeatures.refused(report.features):
+        add(
+            Finding(
+                ERROR,
+                "feature.unsupported",
+                f"uses {feature.name}, which the runtime does not run: {feature.reason}",
+            )
+        )
+    by_policy = sorted(set(report.features) & policy.features_refused - wasmfeatures.REFUSED)
+    if by_policy:
+        add(Finding(ERROR, "feature.refused", f"uses refused features: {', '.join(by_policy)}"))
     if info.code_scanned < info.code_bytes:
         add(
             Finding(
                 INFO,
                 "features.partial",
-                f"instructions scanned for proposals in {info.code_scanned} of"
-                f" {info.code_bytes} code bytes",
+                f"instructions decoded for features in {info.code_scanned} of"
+                f" {info.code_bytes} code bytes (time budget); wasmtime validated all of"
+                " them against the runtime's features",
             )
         )
     if "producers" not in info.custom_sections:

@@ -1,25 +1,36 @@
-"""A small reader for the WebAssembly binary format (core modules).
+"""A reader for the WebAssembly binary format (core modules).
 
-Reads what the registry records and the import policy needs: imports,
-exports, memories, custom sections and the ``producers`` section, plus the
-proposals visible at section level. Code bodies are skipped by their declared
-size, so the cost is proportional to the number of sections and entries, not
-to the code size. Structural validation is wasmtime's job; this reader only
-refuses what it cannot walk.
+Reads what the registry records and the import policy needs: imports, exports,
+memories, custom sections and the ``producers`` section, and every feature the
+module uses beyond WebAssembly 1.0, from its types, tables, memories, globals,
+tags, element and data segments (constant expressions decoded) and every
+instruction of its code (:mod:`wasminstr`). Structural validation is wasmtime's
+job; this reader only refuses what it cannot walk.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
+
+from wasmgrid.marketplace.wasminstr import (
+    Reader,
+    WasmFormatError,
+    constant_expression,
+    limits,
+    scan_code_section,
+    value_type,
+)
+
+__all__ = ["WasmFormatError", "read_module", "ModuleInfo", "uleb128", "with_custom_section"]
 
 MAGIC = b"\x00asm"
 CORE_VERSION = b"\x01\x00\x00\x00"
 _KINDS = {0: "func", 1: "table", 2: "memory", 3: "global", 4: "tag"}
-_V128, _FUNCREF, _EXTERNREF = 0x7B, 0x70, 0x6F
-
-
-class WasmFormatError(ValueError):
-    """The bytes are not a walkable core WebAssembly module; the message says where."""
+_FUNCREF = 0x70
+#: Decoding the code of a module stops after this long (the rest is reported as not
+#: scanned); measured here at ~3 s for 50 MiB of compiled C.
+SCAN_SECONDS = 20.0
 
 
 @dataclass(frozen=True)
@@ -64,75 +75,11 @@ class ModuleInfo:
     has_start: bool = False
     function_count: int = 0
     table_count: int = 0
-    #: Code bytes whose instructions were scanned for proposals, and the total.
+    #: Code bytes whose instructions were decoded for features, and the total.
     code_scanned: int = 0
     code_bytes: int = 0
-
-
-class _Reader:
-    def __init__(self, data: bytes | memoryview, pos: int = 0, end: int | None = None) -> None:
-        self.data = memoryview(data)
-        self.pos = pos
-        self.end = len(data) if end is None else end
-
-    def at_end(self) -> bool:
-        return self.pos >= self.end
-
-    def peek(self) -> int:
-        if self.pos >= self.end:
-            raise WasmFormatError(f"unexpected end of data at offset {self.pos}")
-        return int(self.data[self.pos])
-
-    def byte(self) -> int:
-        if self.pos >= self.end:
-            raise WasmFormatError(f"unexpected end of data at offset {self.pos}")
-        b = self.data[self.pos]
-        self.pos += 1
-        return int(b)
-
-    def uleb(self, max_bits: int = 32) -> int:
-        result = shift = 0
-        while True:
-            b = self.byte()
-            result |= (b & 0x7F) << shift
-            if not b & 0x80:
-                break
-            shift += 7
-            if shift >= max_bits + 7:
-                raise WasmFormatError(f"LEB128 integer too long at offset {self.pos}")
-        if result >= 1 << max_bits:
-            raise WasmFormatError(f"LEB128 integer out of range at offset {self.pos}")
-        return result
-
-    def take(self, n: int) -> memoryview:
-        if n < 0 or self.pos + n > self.end:
-            raise WasmFormatError(f"length {n} at offset {self.pos} runs past the section end")
-        chunk = self.data[self.pos : self.pos + n]
-        self.pos += n
-        return chunk
-
-    def name(self) -> str:
-        raw = bytes(self.take(self.uleb()))
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise WasmFormatError(f"name at offset {self.pos - len(raw)} is not UTF-8") from exc
-
-    def limits(self) -> tuple[int, int | None, bool, bool]:
-        flags = self.byte()
-        if flags & ~0x0F:
-            raise WasmFormatError(f"unknown limits flags {flags:#x} at offset {self.pos - 1}")
-        memory64 = bool(flags & 0x04)
-        bits = 64 if memory64 else 32
-        lo = self.uleb(bits)
-        hi = self.uleb(bits) if flags & 0x01 else None
-        if flags & 0x08:  # custom-page-sizes: log2 page size follows
-            self.uleb()
-        return lo, hi, bool(flags & 0x02), memory64
-
-
-#: Instruction scanning is pure Python: bodies past this many code bytes are skipped.
-SCAN_CODE_BYTES = 4 * 1024 * 1024
+    #: Memories the module defines or imports (more than one: multi-memory).
+    memory_count: int = 0
 
 
 def uleb128(n: int) -> bytes:
@@ -152,26 +99,33 @@ def with_custom_section(wasm: bytes, name: bytes, payload: bytes) -> bytes:
     return wasm + b"\x00" + uleb128(len(body)) + body
 
 
-def read_module(data: bytes, scan_code_bytes: int = SCAN_CODE_BYTES) -> ModuleInfo:
-    """Walk the sections of a core module and collect what the registry records."""
+def read_module(data: bytes, scan_seconds: float = SCAN_SECONDS) -> ModuleInfo:
+    """Walk the sections of a core module and collect what the registry records.
+
+    Instructions are decoded for at most `scan_seconds`; ``code_scanned`` then says
+    how much of the code was.
+    """
     if len(data) < 8 or data[:4] != MAGIC:
         raise WasmFormatError("not a WebAssembly binary (missing \\0asm magic)")
     if data[4:8] != CORE_VERSION:
         if data[6:8] == b"\x01\x00":
             raise WasmFormatError("this is a WebAssembly component; only core modules are accepted")
         raise WasmFormatError(f"unsupported binary version {data[4:8].hex()}")
+    data = bytes(data)
     info = ModuleInfo()
-    r = _Reader(data, 8)
+    f = info.features
+    deadline = time.monotonic() + scan_seconds
+    r = Reader(data, 8)
     while not r.at_end():
         sid = r.byte()
         size = r.uleb()
         start = r.pos
-        body = _Reader(data, start, start + size)
+        body = Reader(data, start, start + size)
         r.take(size)
         if sid == 0:
             _custom(body, info)
         elif sid == 1:
-            _types(body, info)
+            _types(body, f)
         elif sid == 2:
             _imports(body, info)
         elif sid == 3:
@@ -180,33 +134,38 @@ def read_module(data: bytes, scan_code_bytes: int = SCAN_CODE_BYTES) -> ModuleIn
             _tables(body, info)
         elif sid == 5:
             for _ in range(body.uleb()):
-                lo, hi, shared, m64 = body.limits()
-                info.memories.append(Memory(lo, hi, shared, m64, imported=False))
+                _memory(body, info, imported=False)
+        elif sid == 6:
+            _globals(body, f)
         elif sid == 7:
             _exports(body, info)
         elif sid == 8:
             info.has_start = True
+        elif sid == 9:
+            _elements(body, f)
         elif sid == 10:
-            _code(body, info, scan_code_bytes)
+            info.code_scanned, info.code_bytes = scan_code_section(body, f, deadline)
+        elif sid == 11:
+            _data(body, f)
         elif sid == 12:
-            info.features.add("bulk-memory")
+            f.add("bulk-memory")
         elif sid == 13:
-            info.features.add("exceptions")
-        elif sid not in (6, 9, 11):
+            f.add("exceptions")
+        else:
             raise WasmFormatError(f"unknown section id {sid} at offset {start}")
-    mems = len(info.memories)
-    if mems > 1:
-        info.features.add("multi-memory")
+    info.memory_count = len(info.memories)
+    if info.memory_count > 1:
+        f.add("multi-memory")
     if any(m.shared for m in info.memories):
-        info.features.add("threads")
+        f.add("threads")
     if any(m.memory64 for m in info.memories):
-        info.features.add("memory64")
+        f.add("memory64")
     if info.table_count > 1:
-        info.features.add("reference-types")
+        f.add("reference-types")
     return info
 
 
-def _custom(r: _Reader, info: ModuleInfo) -> None:
+def _custom(r: Reader, info: ModuleInfo) -> None:
     name = r.name()
     info.custom_sections.append(name)
     if name != "producers":
@@ -221,34 +180,64 @@ def _custom(r: _Reader, info: ModuleInfo) -> None:
         info.custom_sections[-1] = "producers (malformed)"
 
 
-def _valtype(r: _Reader, info: ModuleInfo) -> None:
-    t = r.byte()
-    if t == _V128:
-        info.features.add("simd")
-    elif t in (_FUNCREF, _EXTERNREF):
-        info.features.add("reference-types")
-    elif t in (0x63, 0x64):  # (ref null ht) / (ref ht): function-references / GC
-        info.features.add("gc")
-        r.uleb(33)
-
-
-def _types(r: _Reader, info: ModuleInfo) -> None:
+def _types(r: Reader, f: set[str]) -> None:
     for _ in range(r.uleb()):
-        form = r.byte()
-        if form != 0x60:
-            # rec / sub / struct / array types: the GC proposal; stop walking types.
-            info.features.add("gc")
-            return
+        form = r.peek()
+        if form == 0x4E:  # rec group
+            r.byte()
+            f.add("gc")
+            for _ in range(r.uleb()):
+                _subtype(r, f)
+        else:
+            _subtype(r, f)
+
+
+def _subtype(r: Reader, f: set[str]) -> None:
+    form = r.byte()
+    if form in (0x50, 0x4F):  # sub / sub final: supertypes, then the type
+        f.add("gc")
         for _ in range(r.uleb()):
-            _valtype(r, info)
+            r.uleb()
+        form = r.byte()
+    if form == 0x60:
+        for _ in range(r.uleb()):
+            value_type(r, f)
         results = r.uleb()
         if results > 1:
-            info.features.add("multi-value")
+            f.add("multi-value")
         for _ in range(results):
-            _valtype(r, info)
+            value_type(r, f)
+    elif form == 0x5F:  # struct
+        f.add("gc")
+        for _ in range(r.uleb()):
+            _field(r, f)
+    elif form == 0x5E:  # array
+        f.add("gc")
+        _field(r, f)
+    elif form == 0x5D:  # continuation
+        f.add("stack-switching")
+        r.sleb(33)
+    else:
+        raise WasmFormatError(f"unknown type form {form:#x} at offset {r.pos - 1}")
 
 
-def _imports(r: _Reader, info: ModuleInfo) -> None:
+def _field(r: Reader, f: set[str]) -> None:
+    if r.peek() in (0x78, 0x77):  # packed i8 / i16
+        r.byte()
+    else:
+        value_type(r, f)
+    r.byte()  # mutability
+
+
+def _memory(r: Reader, info: ModuleInfo, *, imported: bool) -> None:
+    lo, hi, shared, wide, custom_page = limits(r)
+    if custom_page:
+        info.features.add("custom-page-sizes")
+    info.memories.append(Memory(lo, hi, shared, wide, imported=imported))
+
+
+def _imports(r: Reader, info: ModuleInfo) -> None:
+    f = info.features
     for _ in range(r.uleb()):
         module, name = r.name(), r.name()
         kind = r.byte()
@@ -257,240 +246,93 @@ def _imports(r: _Reader, info: ModuleInfo) -> None:
         if kind == 0:
             r.uleb()
         elif kind == 1:
-            _tabletype(r, info)
+            _table_type(r, info)
         elif kind == 2:
-            lo, hi, shared, m64 = r.limits()
-            info.memories.append(Memory(lo, hi, shared, m64, imported=True))
+            _memory(r, info, imported=True)
         elif kind == 3:
-            _valtype(r, info)
-            if r.byte() == 1:
-                info.features.add("mutable-global")
+            value_type(r, f)
+            if r.byte() & 1:
+                f.add("mutable-global")
         else:
             r.byte()
             r.uleb()
-            info.features.add("exceptions")
+            f.add("exceptions")
         info.imports.append(Import(module, name, _KINDS[kind]))
 
 
-def _tables(r: _Reader, info: ModuleInfo) -> None:
+def _tables(r: Reader, info: ModuleInfo) -> None:
     for _ in range(r.uleb()):
-        if r.peek() == 0x40:  # table with an init expression: function-references
-            info.features.add("gc")
-            return
-        _tabletype(r, info)
+        if r.peek() == 0x40:  # a table with an initial value: typed function references
+            r.byte()
+            r.byte()
+            _table_type(r, info)
+            constant_expression(r, info.features)
+            info.features.add("function-references")
+        else:
+            _table_type(r, info)
 
 
-def _tabletype(r: _Reader, info: ModuleInfo) -> None:
-    """A table: funcref tables are MVP; other element types need reference types."""
+def _table_type(r: Reader, info: ModuleInfo) -> None:
+    """A table: funcref tables are WebAssembly 1.0; other element types are features."""
     if r.peek() == _FUNCREF:
         r.byte()
     else:
-        _valtype(r, info)
-    r.limits()
+        value_type(r, info.features)
+    if limits(r)[3]:
+        info.features.add("memory64")  # a 64-bit table
     info.table_count += 1
 
 
-def _exports(r: _Reader, info: ModuleInfo) -> None:
+def _globals(r: Reader, f: set[str]) -> None:
+    for _ in range(r.uleb()):
+        value_type(r, f)
+        r.byte()
+        constant_expression(r, f)
+
+
+def _elements(r: Reader, f: set[str]) -> None:
+    for _ in range(r.uleb()):
+        flags = r.uleb()
+        if flags > 7:
+            raise WasmFormatError(f"unknown element segment flags {flags} at offset {r.pos}")
+        if flags:  # passive segments came with bulk memory, the other forms with references
+            f.add("bulk-memory" if flags & 3 == 1 else "reference-types")
+        if flags & 2 and not flags & 1:
+            r.uleb()  # table index
+        if not flags & 1:
+            constant_expression(r, f)  # offset
+        expressions = bool(flags & 4)
+        if flags & 3:
+            if expressions:
+                value_type(r, f)
+            elif r.byte() != 0:
+                raise WasmFormatError(f"unknown element kind at offset {r.pos - 1}")
+        for _ in range(r.uleb()):
+            if expressions:
+                constant_expression(r, f)
+            else:
+                r.uleb()
+
+
+def _data(r: Reader, f: set[str]) -> None:
+    for _ in range(r.uleb()):
+        flags = r.uleb()
+        if flags == 1:
+            f.add("bulk-memory")
+        elif flags in (0, 2):
+            if flags == 2 and r.uleb() != 0:
+                f.add("multi-memory")
+            constant_expression(r, f)
+        else:
+            raise WasmFormatError(f"unknown data segment flags {flags} at offset {r.pos}")
+        r.take(r.uleb())
+
+
+def _exports(r: Reader, info: ModuleInfo) -> None:
     for _ in range(r.uleb()):
         name = r.name()
         kind = r.byte()
         r.uleb()
         if kind not in _KINDS:
             raise WasmFormatError(f"export {name!r} has unknown kind {kind}")
-        info.exports.append(Export(name, _KINDS[kind]))
-
-
-# ---------------------------------------------------------------- instruction scan
-
-_MEMARG_LOADS = range(0x28, 0x3F)
-_SIGN_EXT = range(0xC0, 0xC5)
-_NO_IMM = {0x00, 0x01, 0x05, 0x0B, 0x0F, 0x1A, 0x1B, 0xD1, 0xD3, 0xD5, 0x0A, 0x19}
-_IDX_IMM = {
-    0x0C,
-    0x0D,
-    0x10,
-    0x20,
-    0x21,
-    0x22,
-    0x23,
-    0x24,
-    0x07,
-    0x08,
-    0x09,
-    0x18,
-    0xD2,
-    0xD4,
-    0xD6,
-}
-_SIMD_MEMARG = set(range(0, 12)) | {92, 93}
-_SIMD_LANE = set(range(21, 35))
-_SIMD_MEMARG_LANE = set(range(84, 92))
-
-
-class _Unknown(Exception):
-    """An opcode this scanner does not decode: stop scanning the body."""
-
-
-def _code(r: _Reader, info: ModuleInfo, budget: int) -> None:
-    for _ in range(r.uleb()):
-        size = r.uleb()
-        start = r.pos
-        info.code_bytes += size
-        if info.code_scanned + size <= budget:
-            body = _Reader(r.data, start, start + size)
-            try:
-                _body(body, info)
-            except (_Unknown, WasmFormatError):
-                pass  # wasmtime has the final word on validity
-            info.code_scanned += size
-        r.take(size)
-
-
-def _memarg(r: _Reader, info: ModuleInfo) -> None:
-    align = r.uleb()
-    if align & 0x40:
-        info.features.add("multi-memory")
-        r.uleb()
-    r.uleb(64)
-
-
-def _sleb(r: _Reader) -> None:
-    while r.byte() & 0x80:
-        pass
-
-
-def _blocktype(r: _Reader, info: ModuleInfo) -> None:
-    b = r.peek()
-    if b == 0x40 or b in (0x7F, 0x7E, 0x7D, 0x7C):
-        r.byte()
-    elif b == _V128 or b in (_FUNCREF, _EXTERNREF, 0x63, 0x64):
-        _valtype(r, info)
-    else:  # a type index: blocks with parameters or several results
-        info.features.add("multi-value")
-        _sleb(r)
-
-
-def _body(r: _Reader, info: ModuleInfo) -> None:
-    f = info.features
-    for _ in range(r.uleb()):
-        r.uleb()
-        _valtype(r, info)
-    while not r.at_end():
-        op = r.byte()
-        if op in _NO_IMM or 0x45 <= op <= 0xBF:
-            continue
-        if op in _IDX_IMM:
-            r.uleb()
-            if op in (0x07, 0x08, 0x09, 0x18):
-                f.add("exceptions")
-            elif op == 0xD2:
-                f.add("reference-types")
-            elif op in (0xD4, 0xD6):
-                f.add("gc")
-        elif op in (0x02, 0x03, 0x04, 0x06):
-            _blocktype(r, info)
-            if op == 0x06:
-                f.add("exceptions")
-        elif op in _MEMARG_LOADS:
-            _memarg(r, info)
-        elif op in _SIGN_EXT:
-            f.add("sign-extension")
-        elif op == 0x41 or op == 0x42:
-            _sleb(r)
-        elif op == 0x43:
-            r.take(4)
-        elif op == 0x44:
-            r.take(8)
-        elif op == 0x0E:
-            for _ in range(r.uleb() + 1):
-                r.uleb()
-        elif op in (0x11, 0x13):
-            r.uleb()
-            if r.uleb() != 0:
-                f.add("reference-types")
-            if op == 0x13:
-                f.add("tail-call")
-        elif op == 0x12:
-            r.uleb()
-            f.add("tail-call")
-        elif op in (0x14, 0x15):
-            r.uleb()
-            f.add("gc")
-        elif op == 0x1C:
-            for _ in range(r.uleb()):
-                _valtype(r, info)
-            f.add("reference-types")
-        elif op in (0x25, 0x26):
-            r.uleb()
-            f.add("reference-types")
-        elif op in (0x3F, 0x40):
-            if r.uleb() != 0:
-                f.add("multi-memory")
-        elif op == 0xD0:
-            _sleb(r)
-            f.add("reference-types")
-        elif op == 0x1F:
-            _blocktype(r, info)
-            for _ in range(r.uleb()):
-                kind = r.byte()
-                if kind in (0, 1):
-                    r.uleb()
-                r.uleb()
-            f.add("exceptions")
-        elif op == 0xFC:
-            _prefix_fc(r, info, r.uleb())
-        elif op == 0xFD:
-            _prefix_fd(r, info, r.uleb())
-        elif op == 0xFE:
-            f.add("threads")
-            sub = r.uleb()
-            if sub == 0x03:
-                r.byte()
-            else:
-                _memarg(r, info)
-        else:
-            if op == 0xFB:
-                f.add("gc")
-            raise _Unknown(op)
-
-
-def _prefix_fc(r: _Reader, info: ModuleInfo, sub: int) -> None:
-    f = info.features
-    if sub <= 7:
-        f.add("nontrapping-float-to-int")
-    elif sub == 8:
-        r.uleb()
-        r.uleb()
-        f.add("bulk-memory")
-    elif sub in (9, 11):
-        r.uleb()
-        f.add("bulk-memory")
-    elif sub == 10:
-        r.uleb()
-        r.uleb()
-        f.add("bulk-memory")
-    elif sub in (12, 14):
-        r.uleb()
-        r.uleb()
-        f.add("bulk-memory")
-    elif sub == 13:
-        r.uleb()
-        f.add("bulk-memory")
-    elif sub in (15, 16, 17):
-        r.uleb()
-        f.add("reference-types")
-    else:
-        raise _Unknown(0xFC00 + sub)
-
-
-def _prefix_fd(r: _Reader, info: ModuleInfo, sub: int) -> None:
-    info.features.add("simd")
-    if sub in _SIMD_MEMARG:
-        _memarg(r, info)
-    elif sub in (12, 13):
-        r.take(16)
-    elif sub in _SIMD_LANE:
-        r.byte()
-    elif sub in _SIMD_MEMARG_LANE:
-        _memarg(r, info)
-        r.byte()
+        info.exports.append(Export(name, kind=_KINDS[kind]))

@@ -1,16 +1,11 @@
-"""The wasmtime engine: which WebAssembly features are on, and the epoch ticker.
+"""The wasmtime engine: the WebAssembly features it runs, its pooled slots, the epoch ticker.
 
-Feature policy (deliberate, not wasmtime's defaults): WebAssembly 2.0 (multi-value,
-bulk memory, reference types, fixed-width SIMD, sign extension, non-trapping
-float-to-int, mutable-global import/export) plus tail calls and extended constant
-expressions, which add no runtime state. Everything that widens the attack or
-resource surface is off: threads/shared memory (cross-call sharing, blocking
-``atomics.wait``), memory64 and multi-memory (our per-call memory limit assumes one
-32-bit memory), GC / typed function references / exceptions (large new runtime
-surface), relaxed SIMD (non-deterministic results), wide arithmetic,
-custom page sizes, stack switching and the component model. A module that needs
-one of those fails to compile with wasmtime's parse error, which the runtime
-reports as INVALID_ARGUMENT.
+Features come from :mod:`wasmgrid.common.wasmfeatures`, the set the marketplace also
+validates against: WebAssembly 2.0 and 3.0 (exceptions, GC with typed function
+references, memory64, multi-memory, relaxed SIMD in its deterministic mode, extended
+constant expressions, tail calls). Threads/shared memory and the proposals not yet
+standardised stay off; a module needing one fails to compile with wasmtime's reason,
+reported as INVALID_ARGUMENT.
 """
 
 from __future__ import annotations
@@ -30,28 +25,12 @@ from typing import Any
 import wasmtime
 from wasmtime import _ffi as ffi
 
+from wasmgrid.common import wasmfeatures
+
 log = logging.getLogger(__name__)
 
-#: (setter name, value) applied to every engine config, in this order.
-FEATURES: tuple[tuple[str, bool], ...] = (
-    ("wasm_multi_value", True),
-    ("wasm_bulk_memory", True),
-    ("wasm_reference_types", True),
-    ("wasm_simd", True),
-    ("wasm_tail_call", True),
-    ("wasm_threads", False),
-    ("shared_memory", False),
-    ("wasm_memory64", False),
-    ("wasm_multi_memory", False),
-    ("wasm_gc", False),
-    ("wasm_function_references", False),
-    ("wasm_exceptions", False),
-    ("wasm_relaxed_simd", False),
-    ("wasm_wide_arithmetic", False),
-    ("wasm_custom_page_sizes", False),
-    ("wasm_stack_switching", False),
-    ("wasm_component_model", False),
-)
+#: (wasmtime Config attribute, value) applied to every engine config, in this order.
+FEATURES: tuple[tuple[str, bool], ...] = wasmfeatures.engine_switches()
 
 
 @dataclass(frozen=True)
@@ -70,6 +49,13 @@ class EngineOptions:
 
 #: Tables one instance may define (the store limit ``set_limits(tables=...)`` agrees).
 MAX_TABLES = 8
+#: Linear memories one instance may define (multi-memory; ``set_limits(memories=...)``).
+MAX_MEMORIES = wasmfeatures.MAX_MEMORIES
+#: Pooled memories per instance slot on average: its linear memory and, for a GC module,
+#: its GC heap (wasmtime keeps GC objects in a memory of their own, from the same pool).
+#: A module with several memories takes more; a pool out of memories answers
+#: RESOURCE_EXHAUSTED like one out of instances.
+MEMORIES_PER_SLOT = 2
 #: Largest per-instance state (vmctx) of a pooled slot.
 MAX_INSTANCE_STATE_BYTES = 32 * 1024 * 1024
 #: Bytes of each reused memory and table reset with memset instead of being returned to
@@ -104,22 +90,23 @@ def engine_fingerprint(options: EngineOptions) -> str:
 
 
 def create_engine(options: EngineOptions) -> wasmtime.Engine:
-    """An engine with fuel metering, epoch interruption and the feature policy above."""
+    """An engine with fuel metering, epoch interruption and the shared feature set."""
     cfg = wasmtime.Config()
     cfg.consume_fuel = True
     cfg.epoch_interruption = True
     cfg.max_wasm_stack = options.stack_bytes
     cfg.cranelift_opt_level = options.cranelift_opt_level
-    for name, value in FEATURES:
-        setattr(cfg, name, value)
+    wasmfeatures.configure(cfg)
     if options.pool_slots > 0:
         _use_pooling(cfg, options)
     return wasmtime.Engine(cfg)
 
 
-#: Address space one pooled slot reserves: wasmtime's 4 GiB memory reservation plus its
-#: guard and the slot's tables, rounded up.
-SLOT_ADDRESS_SPACE = 4 * 1024**3 + 256 * 1024**2
+#: Address space one pooled memory reserves: wasmtime's 4 GiB memory reservation plus its
+#: guard and a share of the slot's tables, rounded up.
+MEMORY_ADDRESS_SPACE = 4 * 1024**3 + 256 * 1024**2
+#: Address space one pooled instance slot reserves.
+SLOT_ADDRESS_SPACE = MEMORIES_PER_SLOT * MEMORY_ADDRESS_SPACE
 #: Address space left for everything else in the process (Python, grpc, code, heaps).
 OTHER_ADDRESS_SPACE = 16 * 1024**3
 
@@ -150,14 +137,17 @@ def _use_pooling(cfg: wasmtime.Config, options: EngineOptions) -> None:
     pooling = ffi.wasmtime_pooling_allocation_config_new()
     try:
         ffi.wasmtime_pooling_allocation_config_total_core_instances_set(pooling, slots)
-        ffi.wasmtime_pooling_allocation_config_total_memories_set(pooling, slots)
+        ffi.wasmtime_pooling_allocation_config_total_memories_set(
+            pooling, slots * MEMORIES_PER_SLOT
+        )
+        ffi.wasmtime_pooling_allocation_config_total_gc_heaps_set(pooling, slots)
         ffi.wasmtime_pooling_allocation_config_total_tables_set(pooling, slots * MAX_TABLES)
         # The instance's own state (vmctx) grows with the module's functions and globals:
         # wasmtime's 1 MiB default refuses some large modules an on-demand engine runs.
         ffi.wasmtime_pooling_allocation_config_max_core_instance_size_set(
             pooling, MAX_INSTANCE_STATE_BYTES
         )
-        ffi.wasmtime_pooling_allocation_config_max_memories_per_module_set(pooling, 1)
+        ffi.wasmtime_pooling_allocation_config_max_memories_per_module_set(pooling, MAX_MEMORIES)
         ffi.wasmtime_pooling_allocation_config_max_tables_per_module_set(pooling, MAX_TABLES)
         ffi.wasmtime_pooling_allocation_config_max_memory_size_set(
             pooling, options.pool_memory_bytes

@@ -24,9 +24,25 @@ FUEL_CONSUMED = Histogram(
 )
 COMPILE_SECONDS = Histogram(
     "wasmgrid_runtime_compile_seconds",
-    "Time to obtain compiled code that was not in memory, by source (disk|compiled).",
+    "Time to obtain compiled code that was not in memory (fetch, verify, compile or load"
+    " the disk artifact), by source (disk|compiled).",
     ["source"],
-    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+)
+COMPILES_IN_PROGRESS = Gauge(
+    "wasmgrid_runtime_compiles_in_progress",
+    "Module loads (fetch + compile or artifact load) running now.",
+    multiprocess_mode="livesum",
+)
+COMPILING_ANSWERS = Counter(
+    "wasmgrid_runtime_compiling_answers_total",
+    "Calls answered UNAVAILABLE 'compiling' because their deadline came before the"
+    " module's compile finished (the compile goes on).",
+)
+MODULE_CACHE_BYTES = Gauge(
+    "wasmgrid_runtime_module_cache_bytes",
+    "Compiled code held by the in-memory module cache, bytes.",
+    multiprocess_mode="livesum",
 )
 COMPILED_CACHE = Counter(
     "wasmgrid_runtime_compiled_cache_total",

@@ -1,30 +1,53 @@
-"""Obtaining compiled modules: memory LRU → disk artifact → blob/marketplace → compile.
+"""Obtaining compiled modules: memory cache → disk artifact → blob/marketplace → compile.
 
-Concurrent requests for the same digest share one load (fetch + verify + compile,
-the kit's :class:`SingleFlight`). Blocking work (disk, compile, deserialize) runs on
+A module is compiled off the request path: the first request (or a :meth:`prefetch`)
+starts one load task per digest (fetch + verify + compile, or the disk artifact), and
+every request for that digest waits on the same task, each only as long as its own
+deadline allows. A request whose deadline comes first is answered :class:`Compiling`
+(UNAVAILABLE, "compiling, N s so far") while the task goes on: a caller going away
+never cancels a compile. Blocking work (disk, hashing, compile, deserialize) runs on
 the loader's executor, never on the event loop.
+
+The memory cache is bounded in bytes of compiled code (the module's code image, as
+wasmtime maps it), least recently used first out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import enum
-import hashlib
 import logging
+import os
 import re
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 import wasmtime
+from wasmtime import _ffi as ffi
 
-from wasmgrid.common.errors import DataLoss, InvalidArgument, ResourceExhausted
+from wasmgrid.common import wasmfeatures
+from wasmgrid.common.errors import (
+    Compiling,
+    DataLoss,
+    InvalidArgument,
+    ResourceExhausted,
+    ServiceError,
+)
 from wasmgrid.common.lru import LruMap
-from wasmgrid.common.singleflight import SingleFlight
 from wasmgrid.runtime.fetch import Fetcher
-from wasmgrid.runtime.metrics import ARTIFACTS_REJECTED, COMPILE_SECONDS, COMPILED_CACHE
+from wasmgrid.runtime.metrics import (
+    ARTIFACTS_REJECTED,
+    COMPILE_SECONDS,
+    COMPILED_CACHE,
+    COMPILES_IN_PROGRESS,
+    COMPILING_ANSWERS,
+    MODULE_CACHE_BYTES,
+)
 from wasmgrid.runtime.sandbox import BLOCKING_IMPORTS, CompiledModule, describe_module
 from wasmgrid.runtime.store import ArtifactStore, BlobStore
 
@@ -33,8 +56,15 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 _DIGEST = re.compile(r"^(?:sha256:)?([0-9a-f]{64})$")
 WASM_MAGIC = b"\0asm"
+_REFUSED = "WebAssembly 3.0 runs; refused: " + ", ".join(
+    f.name for f in wasmfeatures.FEATURES if not f.supported
+)
 #: How many refused digests are remembered.
 INVALID_ENTRIES = 1024
+#: Bounds of the retry hint given with a "compiling" answer, seconds.
+RETRY_AFTER_MIN, RETRY_AFTER_MAX = 1, 10
+#: Where an open file can be named by path (wasmtime loads artifacts by path).
+_FD_DIR = "/proc/self/fd"
 
 
 class CacheTier(enum.Enum):
@@ -66,8 +96,28 @@ class Loaded:
     elapsed_seconds: float
 
 
+@dataclass
+class _Load:
+    """One digest's load in progress."""
+
+    task: asyncio.Task[tuple[CompiledModule, CacheTier]]
+    started: float
+
+
+def retry_after(seconds_so_far: float) -> int:
+    """A retry hint for a compile that has run this long: longer compiles, later retries."""
+    return int(max(RETRY_AFTER_MIN, min(RETRY_AFTER_MAX, round(seconds_so_far / 4))))
+
+
+def code_bytes(module: wasmtime.Module) -> int:
+    """Bytes of compiled code wasmtime holds for `module` (its code image)."""
+    start, end = ctypes.c_void_p(), ctypes.c_void_p()
+    ffi.wasmtime_module_image_range(module.ptr(), ctypes.byref(start), ctypes.byref(end))
+    return max(0, (end.value or 0) - (start.value or 0))
+
+
 class ModuleLoader:
-    """The compiled-module cache: a bounded in-memory LRU over disk artifacts."""
+    """The compiled-module cache: a byte-bounded in-memory LRU over disk artifacts."""
 
     def __init__(
         self,
@@ -78,7 +128,7 @@ class ModuleLoader:
         blobs: BlobStore,
         artifacts: ArtifactStore | None,
         fetcher: Fetcher | None,
-        capacity: int,
+        max_cache_bytes: int,
         max_module_bytes: int,
     ) -> None:
         self.engine = engine
@@ -87,27 +137,45 @@ class ModuleLoader:
         self.blobs = blobs
         self.artifacts = artifacts
         self.fetcher = fetcher
-        self.capacity = capacity
+        self.max_cache_bytes = max_cache_bytes
         self.max_module_bytes = max_module_bytes
-        self._compiled: LruMap[str, CompiledModule] = LruMap(capacity)
-        self._loading: SingleFlight[str, tuple[CompiledModule, CacheTier]] = SingleFlight("load")
+        self._compiled: LruMap[str, CompiledModule] = LruMap(
+            1_000_000,
+            max_weight=max_cache_bytes,
+            weight=lambda compiled: compiled.code_bytes,
+            keep_newest=True,
+        )
+        self._pending: dict[str, _Load] = {}
         # Digests whose bytes did not compile or link: refused again without recompiling
         # (a module's bytes never change, so neither does the verdict).
         self._invalid: LruMap[str, str] = LruMap(INVALID_ENTRIES)
         self.hits = 0
         self.misses = 0
-        #: Loads actually performed (fetch/compile), for tests and stats.
+        #: Loads actually performed (fetch/compile/artifact), for tests and stats.
         self.loads = 0
         self.fetches = 0
+        #: Compiles from wasm bytes (not artifact loads).
+        self.compiles = 0
 
     def __len__(self) -> int:
         return len(self._compiled)
 
+    @property
+    def in_progress(self) -> int:
+        """Loads running now."""
+        return len(self._pending)
+
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
-    async def get(self, digest: str, wasm: bytes | None = None) -> Loaded:
-        """The compiled module for `digest`; `wasm` (inline bytes) must hash to it."""
+    async def get(
+        self, digest: str, wasm: bytes | None = None, wait: float | None = None
+    ) -> Loaded:
+        """The compiled module for `digest`; `wasm` (inline bytes) must hash to it.
+
+        Waits at most `wait` seconds (None: as long as it takes) for a load in progress,
+        then raises :class:`Compiling`; the load goes on either way.
+        """
         started = time.perf_counter()
         cached = self._compiled.get(digest)
         if cached is not None:
@@ -117,103 +185,178 @@ class ModuleLoader:
         refused = self._invalid.get(digest)
         if refused is not None:
             raise InvalidArgument(refused)
-        # A caller that goes away does not cancel the load others wait for.
-        compiled, tier = await self._loading.run(digest, lambda: self._load(digest, wasm))
+        load = self._start(digest, wasm)
+        try:
+            # shield: a caller that goes away or runs out of time never cancels the load.
+            compiled, tier = await asyncio.wait_for(asyncio.shield(load.task), wait)
+        except TimeoutError:
+            so_far = time.monotonic() - load.started
+            COMPILING_ANSWERS.inc()
+            raise Compiling(digest, so_far, retry_after(so_far)) from None
         return Loaded(compiled, tier, time.perf_counter() - started)
+
+    def prefetch(self, digest: str) -> bool:
+        """Start loading `digest` in the background (say, on news of a publish) unless
+        it is cached, refused or already loading; True when a load was started."""
+        if digest in self._compiled or digest in self._invalid or digest in self._pending:
+            return False
+        self._start(digest, None)
+        return True
+
+    def _start(self, digest: str, wasm: bytes | None) -> _Load:
+        load = self._pending.get(digest)
+        if load is None:
+            task = asyncio.create_task(self._load(digest, wasm), name=f"load-{digest[:12]}")
+            load = self._pending[digest] = _Load(task, time.monotonic())
+            task.add_done_callback(self._settled(digest))
+        return load
+
+    def _settled(
+        self, digest: str
+    ) -> Callable[[asyncio.Task[tuple[CompiledModule, CacheTier]]], None]:
+        def done(task: asyncio.Task[tuple[CompiledModule, CacheTier]]) -> None:
+            self._pending.pop(digest, None)
+            if task.cancelled():
+                return
+            exc = task.exception()  # retrieved here; waiters get it through the shield
+            if isinstance(exc, ServiceError):
+                log.info("module load failed: %s", exc.message, extra={"digest": digest})
+            elif exc is not None:
+                log.error("module load failed", exc_info=exc, extra={"digest": digest})
+
+        return done
 
     async def _load(self, digest: str, wasm: bytes | None) -> tuple[CompiledModule, CacheTier]:
         self.loads += 1
+        COMPILES_IN_PROGRESS.inc()
         started = time.perf_counter()
-        compiled: CompiledModule | None = None
-        if self.artifacts is not None:
-            compiled = await self._from_artifact(digest)
-        tier = CacheTier.DISK
-        if compiled is None:
-            tier = CacheTier.COMPILED
-            if wasm is None:
-                wasm = await self._bytes(digest)
-            try:
-                compiled = await self._run(self._compile, digest, wasm)
-            except InvalidArgument as exc:
-                self._invalid.put(digest, exc.message)
-                raise
-        COMPILE_SECONDS.labels(tier.name.lower()).observe(time.perf_counter() - started)
+        try:
+            compiled: CompiledModule | None = None
+            if self.artifacts is not None:
+                compiled = await self._run(self._from_artifact, digest)
+            tier = CacheTier.DISK
+            if compiled is None:
+                tier = CacheTier.COMPILED
+                source: bytes | Path = wasm if wasm is not None else await self._blob(digest)
+                try:
+                    compiled = await self._run(self._compile, digest, source)
+                except InvalidArgument as exc:
+                    self._invalid.put(digest, exc.message)
+                    raise
+        finally:
+            COMPILES_IN_PROGRESS.dec()
+        seconds = time.perf_counter() - started
+        COMPILE_SECONDS.labels(tier.name.lower()).observe(seconds)
         COMPILED_CACHE.labels("disk_hit" if tier is CacheTier.DISK else "miss").inc()
+        log.info(
+            "module loaded",
+            extra={"digest": digest, "source": tier.name.lower(), "seconds": round(seconds, 3)},
+        )
         self.misses += 1
-        self._compiled.put(digest, compiled)
+        self._keep(compiled)
         return compiled, tier
 
-    async def _bytes(self, digest: str) -> bytes:
-        data: bytes | None = await self._run(self.blobs.get, digest)
-        if data is not None:
-            return data
+    @property
+    def cache_bytes(self) -> int:
+        """Compiled code held in memory, bytes."""
+        return self._compiled.weight
+
+    def _keep(self, compiled: CompiledModule) -> None:
+        """Cache `compiled`, evicting the least recently used past the byte bound (the
+        newest is kept even when it alone is larger: its callers need it now)."""
+        self._compiled.put(compiled.digest, compiled)
+        MODULE_CACHE_BYTES.set(self.cache_bytes)
+
+    async def _blob(self, digest: str) -> Path:
+        """The verified module file: on disk already, else downloaded into the store."""
+        path: Path | None = await self._run(self.blobs.verified, digest)
+        if path is not None:
+            return path
         if self.fetcher is None:
             raise InvalidArgument(f"module {digest} is not local and no marketplace is configured")
         self.fetches += 1
-        data = await self.fetcher.fetch(digest, self.max_module_bytes)
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != digest:
-            raise DataLoss(
-                f"marketplace returned {len(data)} bytes for digest {digest} whose sha256 is"
-                f" {actual}; refused, not run"
-            )
-        await self._run(self.blobs.put, digest, data)
-        return data
+        tmp = self.blobs.incoming()
+        try:
+            size, actual = await self.fetcher.fetch(digest, self.max_module_bytes, tmp)
+            if actual != digest:
+                raise DataLoss(
+                    f"marketplace returned {size} bytes for digest {digest} whose sha256 is"
+                    f" {actual}; refused, not run"
+                )
+            return await self._run(self.blobs.adopt, digest, tmp)
+        finally:
+            tmp.unlink(missing_ok=True)
 
-    async def _from_artifact(self, digest: str) -> CompiledModule | None:
+    def _from_artifact(self, digest: str) -> CompiledModule | None:
         assert self.artifacts is not None
-        payload, reason = await self._run(self.artifacts.get, digest)
-        if payload is None:
+        fd, reason = self.artifacts.open(digest)
+        if fd is None:
             if reason != "missing":
                 ARTIFACTS_REJECTED.labels(reason).inc()
             return None
         try:
-            compiled: CompiledModule = await self._run(self._deserialize, digest, payload)
-            return compiled
+            # By descriptor: exactly the file whose HMAC was just checked, mapped by
+            # wasmtime without a copy in memory.
+            where = (
+                f"{_FD_DIR}/{fd}" if os.path.isdir(_FD_DIR) else str(self.artifacts.path(digest))
+            )
+            module = wasmtime.Module.deserialize_file(self.engine, where)
         except wasmtime.WasmtimeError as exc:
             ARTIFACTS_REJECTED.labels("load").inc()
             log.warning("compiled artifact failed to load; recompiling: %s", exc)
-            await self._run(self.artifacts.cache.remove, self.artifacts.path(digest))
+            self.artifacts.remove(digest)
             return None
+        finally:
+            os.close(fd)
+        try:
+            size = self.blobs.path(digest).stat().st_size
+        except FileNotFoundError:
+            size = 0  # an inline module: the artifact is kept, its bytes are not
+        return self._prepare(digest, module, size)
+
+    def check_size(self, size: int, field: str = "module") -> None:
+        """Refuse a module over the size cap."""
+        if size > self.max_module_bytes:
+            raise ResourceExhausted(
+                f"{field} is {size} bytes; the limit is {self.max_module_bytes}"
+                " (WASMGRID_RUNTIME_MAX_MODULE_BYTES)"
+            )
 
     def check_bytes(self, wasm: bytes, field: str = "module") -> None:
         """Refuse bytes that are too large or not a wasm binary."""
-        if len(wasm) > self.max_module_bytes:
-            raise ResourceExhausted(
-                f"{field} is {len(wasm)} bytes; the limit is {self.max_module_bytes}"
-                " (WASMGRID_RUNTIME_MAX_MODULE_BYTES)"
-            )
-        if not wasm.startswith(WASM_MAGIC):
-            raise InvalidArgument(
-                f"{field} is not a WebAssembly binary (no \\0asm magic; text format is not"
-                f" accepted), first bytes {wasm[:8]!r}"
-            )
+        self.check_size(len(wasm), field)
+        _check_magic(wasm[:8], field)
 
-    def _compile(self, digest: str, wasm: bytes) -> CompiledModule:
-        self.check_bytes(wasm, f"module {digest}")
+    def _compile(self, digest: str, source: bytes | Path) -> CompiledModule:
+        field = f"module {digest}"
+        if isinstance(source, Path):
+            size = source.stat().st_size
+            self.check_size(size, field)
+            with open(source, "rb") as f:
+                _check_magic(f.read(8), field)
+                f.seek(0)
+                wasm = f.read()  # compiling needs the bytes; dropped right after
+        else:
+            wasm = source
+            size = len(wasm)
+            self.check_bytes(wasm, field)
+        self.compiles += 1
         try:
             module = wasmtime.Module(self.engine, wasm)
         except wasmtime.WasmtimeError as exc:
             detail = " ".join(str(exc).split())
             raise InvalidArgument(
                 f"module {digest} does not compile: invalid WebAssembly or a feature this"
-                f" runtime does not enable (WebAssembly 2.0 + tail calls): {detail}"
+                f" runtime does not run ({_REFUSED}): {detail}"
             ) from None
-        compiled = self._prepare(digest, module, len(wasm))
+        del wasm
+        compiled = self._prepare(digest, module, size)
         if self.artifacts is not None:
             try:
-                self.artifacts.put(digest, bytes(module.serialize()))
+                self.artifacts.put(digest, module.serialize())
             except (OSError, wasmtime.WasmtimeError) as exc:
                 log.warning("could not write compiled artifact: %s", exc, extra={"digest": digest})
         return compiled
-
-    def _deserialize(self, digest: str, payload: bytes) -> CompiledModule:
-        module = wasmtime.Module.deserialize(self.engine, payload)
-        try:
-            size = self.blobs.path(digest).stat().st_size
-        except FileNotFoundError:
-            size = 0  # an inline module: the artifact is kept, its bytes are not
-        return self._prepare(digest, module, size)
 
     def _prepare(self, digest: str, module: wasmtime.Module, size: int) -> CompiledModule:
         try:
@@ -237,4 +380,13 @@ class ModuleLoader:
             ),
             has_initialize="_initialize" in functions,
             memory_export=memory,
+            code_bytes=code_bytes(module),
+        )
+
+
+def _check_magic(head: bytes, field: str) -> None:
+    if not head.startswith(WASM_MAGIC):
+        raise InvalidArgument(
+            f"{field} is not a WebAssembly binary (no \\0asm magic; text format is not"
+            f" accepted), first bytes {head[:8]!r}"
         )

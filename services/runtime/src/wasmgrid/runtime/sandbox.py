@@ -25,7 +25,7 @@ from wasmtime._extern import wrap_extern
 from wasmtime._func import enter_wasm
 
 from wasmgrid.common.errors import ResourceExhausted
-from wasmgrid.runtime.engine import MAX_TABLES, Interrupt, attach_interrupt
+from wasmgrid.runtime.engine import MAX_MEMORIES, MAX_TABLES, Interrupt, attach_interrupt
 from wasmgrid.runtime.limits import WASM_PAGE, AppliedLimits
 
 #: WASI preview 1 functions that can wait inside the host (a guest asleep in one is out
@@ -87,6 +87,8 @@ class CompiledModule:
     #: Imports a WASI call that can wait in the host (sleep), where neither fuel nor
     #: the epoch deadline can stop it: never run on the event loop.
     may_block: bool = False
+    #: Compiled code wasmtime holds for it (what the memory cache counts), bytes.
+    code_bytes: int = 0
 
 
 _NAMED_TYPES = (
@@ -375,9 +377,20 @@ def classify(
             f" (memory is {memory_bytes} bytes): {message}",
         )
     lowered = message.lower()
+    if _GC_HEAP_FULL in lowered:
+        # The GC heap is bounded by the same per-memory limit as linear memories.
+        return (
+            Outcome.MEMORY_LIMIT,
+            0,
+            f"GC heap reached the memory limit of {limits.memory_bytes} bytes: {message}",
+        )
     if "memory" in lowered and ("limit" in lowered or "minimum" in lowered):
         return Outcome.MEMORY_LIMIT, 0, f"memory limit of {limits.memory_bytes} bytes: {message}"
     return Outcome.TRAP, 0, message
+
+
+#: wasmtime's error when a GC allocation does not fit the store's memory limit.
+_GC_HEAP_FULL = "gc heap out of memory"
 
 
 #: wasmtime's refusal when every pooled slot of a kind is taken.
@@ -416,7 +429,7 @@ def execute(
         table_elements=limits.table_elements,
         instances=1,
         tables=MAX_TABLES,
-        memories=1,
+        memories=MAX_MEMORIES,
     )
     attach_interrupt(store, interrupt)
     scratch = scratch_for(tmp_dir)

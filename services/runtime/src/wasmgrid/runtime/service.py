@@ -49,6 +49,9 @@ DEFAULT_TOP_N = 20
 MAX_TOP_N = 100
 #: RPC time kept back from the guest's budget to stop it (up to a tick) and answer.
 ANSWER_SECONDS = 0.02
+#: Share of a call's remaining deadline kept back when it waits for a compile, so the
+#: "compiling" answer reaches a loaded caller before its own deadline does.
+COMPILE_WAIT_MARGIN = 0.05
 #: This process's random id in GetStats (new at each start; pids repeat across containers).
 INSTANCE_ID = uuid.uuid4().hex
 
@@ -144,7 +147,17 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
     def __init__(self, service: RuntimeService) -> None:
         self.svc = service
 
-    async def _load(self, source: runtime_pb2.ModuleSource) -> tuple[Loaded, str]:
+    def _wait(self, context: grpc.aio.ServicerContext[Any, Any]) -> float | None:
+        """How long this call may wait for a compile: its deadline less the time to
+        answer (None: no deadline, wait for it)."""
+        remaining = context.time_remaining()
+        if remaining is None:
+            return None
+        return max(0.0, remaining * (1 - COMPILE_WAIT_MARGIN) - ANSWER_SECONDS)
+
+    async def _load(
+        self, source: runtime_pb2.ModuleSource, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> tuple[Loaded, str]:
         s = self.svc.settings
         kind = source.WhichOneof("source")
         if kind is None:
@@ -160,8 +173,10 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
             wasm = source.wasm
             self.svc.loader.check_bytes(wasm, "module.wasm")
             digest = hashlib.sha256(wasm).hexdigest()
-            return await self.svc.loader.get(digest, wasm), name
-        return await self.svc.loader.get(parse_digest(source.digest)), name
+            return await self.svc.loader.get(digest, wasm, self._wait(context)), name
+        return await self.svc.loader.get(
+            parse_digest(source.digest), None, self._wait(context)
+        ), name
 
     def _limits(
         self, msg: runtime_pb2.Limits, context: grpc.aio.ServicerContext[Any, Any]
@@ -221,7 +236,7 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
                 f"stdin is {len(request.stdin)} bytes; the limit is {s.max_stdin_bytes}"
                 " (WASMGRID_RUNTIME_MAX_STDIN_BYTES)"
             )
-        loaded, name = await self._load(request.module)
+        loaded, name = await self._load(request.module, context)
         if not loaded.module.is_command:
             raise FailedPrecondition(
                 f"module {loaded.module.digest} has no _start export (a function/reactor"
@@ -245,7 +260,7 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
     ) -> runtime_pb2.CallResponse:
         env = check_env([(e.name, e.value) for e in request.env])
         call_args = _from_proto_values(request.args)
-        loaded, name = await self._load(request.module)
+        loaded, name = await self._load(request.module, context)
         check_call(loaded.module.functions, request.function, call_args, loaded.module.digest)
         limits = self._limits(request.limits, context)
         spec = CallSpec(
@@ -266,7 +281,7 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         request: runtime_pb2.WarmRequest,
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> runtime_pb2.WarmResponse:
-        loaded, _ = await self._load(request.module)
+        loaded, _ = await self._load(request.module, context)
         m = loaded.module
         functions = [
             runtime_pb2.FunctionSignature(
@@ -304,7 +319,9 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
             max_concurrent=svc.pool.max_concurrent,
             rejected=svc.pool.rejected,
             compiled_cache_entries=len(svc.loader),
-            compiled_cache_capacity=svc.loader.capacity,
+            compiled_cache_bytes=svc.loader.cache_bytes,
+            compiled_cache_max_bytes=svc.loader.max_cache_bytes,
+            compiles_in_progress=svc.loader.in_progress,
             compiled_cache_hits=svc.loader.hits,
             compiled_cache_misses=svc.loader.misses,
             modules_tracked=len(stats.modules),
@@ -400,7 +417,7 @@ class RuntimeService(Service):
             blobs=blobs,
             artifacts=artifacts,
             fetcher=fetcher,
-            capacity=s.compiled_cache_entries,
+            max_cache_bytes=s.compiled_cache_bytes,
             max_module_bytes=s.max_module_bytes,
         )
         tmp_parent = _tmp_root() or str(data_dir)

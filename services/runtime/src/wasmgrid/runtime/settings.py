@@ -72,7 +72,12 @@ class RuntimeSettings(ServiceSettings):
         description="fuel a call may use on the event loop before it is re-run on a worker"
         " thread (about 1-3 ms of guest work per million); 0: always a worker thread",
     )
-    compiled_cache_entries: int = Field(256, ge=1, le=100_000)
+    compiled_cache_bytes: int = Field(
+        1024 * MIB,
+        ge=MIB,
+        description="compiled code kept in memory (least recently used out; the newest"
+        " module is kept even when alone larger)",
+    )
     max_module_bytes: int = Field(32 * MIB, ge=1024, le=512 * MIB)
     max_stdin_bytes: int = Field(8 * MIB, ge=0, le=256 * MIB)
     stats_modules: int = Field(1000, ge=1, le=100_000, description="modules tracked by GetStats")

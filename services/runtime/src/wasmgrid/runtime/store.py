@@ -1,5 +1,9 @@
 """Local disk state: content-addressed module blobs and HMAC-signed compiled artifacts.
 
+Nothing here holds a whole module in memory: downloads are written as they arrive and
+renamed into place once verified, files are hashed in chunks, and artifacts are loaded
+by wasmtime straight from their file.
+
 Both are caches (the marketplace is the source of truth and compiled code can be
 rebuilt), so a missing, corrupt or foreign file is simply ignored and replaced.
 Names are only ever sha256 hex digests and engine fingerprints, never user input.
@@ -18,7 +22,9 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_ARTIFACT_MAGIC = b"WGA1"
+_ARTIFACT_MAGIC = b"WGA2"
+#: Read size when hashing files.
+_CHUNK = 1024 * 1024
 _MAC_BYTES = 32
 KEY_FILE = "artifact.key"
 
@@ -29,7 +35,7 @@ def _check_digest(digest: str) -> str:
     return digest
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def _write_atomic(path: Path, data: bytes | bytearray) -> None:
     """Write to a temp file in the same directory, fsync-free, then rename over `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
@@ -72,10 +78,20 @@ class DiskCache:
         root.mkdir(parents=True, exist_ok=True)
         self.bytes = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
 
-    def put(self, path: Path, data: bytes) -> None:
+    def put(self, path: Path, data: bytes | bytearray) -> None:
         old = path.stat().st_size if path.exists() else 0
         _write_atomic(path, data)
         self.bytes += len(data) - old
+        if self.bytes > self.max_bytes:
+            self._evict(keep=path)
+
+    def adopt(self, path: Path, tmp: Path) -> None:
+        """Rename a finished file `tmp` (under this cache's root) to `path`."""
+        old = path.stat().st_size if path.exists() else 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        size = tmp.stat().st_size
+        os.replace(tmp, path)
+        self.bytes += size - old
         if self.bytes > self.max_bytes:
             self._evict(keep=path)
 
@@ -89,7 +105,8 @@ class DiskCache:
 
     def _evict(self, keep: Path) -> None:
         files = sorted(
-            (p for p in self.root.rglob("*") if p.is_file() and p != keep),
+            # Dot files are writes in progress (temporary names), never evicted.
+            (p for p in self.root.rglob("*") if p.is_file() and p != keep and p.name[0] != "."),
             key=lambda p: p.stat().st_mtime,
         )
         for p in files:
@@ -99,40 +116,66 @@ class DiskCache:
 
 
 class BlobStore:
-    """Verified module bytes, one file per sha256 digest."""
+    """Verified module bytes, one file per sha256 digest, written as they stream in."""
 
     def __init__(self, root: Path, max_bytes: int) -> None:
+        for stale in root.glob(".incoming.*.tmp"):  # downloads a crash cut short
+            stale.unlink(missing_ok=True)
         self.cache = DiskCache(root, max_bytes)
 
     def path(self, digest: str) -> Path:
         d = _check_digest(digest)
         return self.cache.root / d[:2] / d
 
-    def get(self, digest: str) -> bytes | None:
-        """The blob, or None when absent or no longer matching its digest."""
+    def verified(self, digest: str) -> Path | None:
+        """The blob's path, or None when absent or no longer matching its digest.
+
+        The file is hashed in chunks, never read whole into memory.
+        """
         path = self.path(digest)
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as f:
+                actual = file_sha256(f.fileno())
         except FileNotFoundError:
             return None
-        if hashlib.sha256(data).hexdigest() != digest:
+        if actual != digest:
             log.warning("blob %s on disk does not match its digest; discarding", digest)
             self.cache.remove(path)
             return None
-        return data
+        return path
 
-    def put(self, digest: str, data: bytes) -> None:
-        """Store bytes already verified against `digest`."""
-        self.cache.put(self.path(digest), data)
+    def incoming(self) -> Path:
+        """A fresh temporary path in the store for a download in progress."""
+        self.cache.root.mkdir(parents=True, exist_ok=True)
+        return self.cache.root / f".incoming.{secrets.token_hex(8)}.tmp"
+
+    def adopt(self, digest: str, tmp: Path) -> Path:
+        """Move a downloaded file already verified against `digest` into the store."""
+        path = self.path(digest)
+        self.cache.adopt(path, tmp)
+        return path
+
+
+def file_sha256(fd: int) -> str:
+    """The sha256 hex digest of an open file, read in chunks from its start."""
+    h = hashlib.sha256()
+    offset = 0
+    while chunk := os.pread(fd, _CHUNK, offset):
+        h.update(chunk)
+        offset += len(chunk)
+    return h.hexdigest()
 
 
 class ArtifactStore:
     """Serialized compiled modules keyed by (engine fingerprint, digest), each with an HMAC.
 
-    ``wasmtime.Module.deserialize`` trusts its input completely, so an artifact is
+    ``wasmtime.Module.deserialize_file`` trusts its input completely, so an artifact is
     only handed to it when its HMAC (over fingerprint, digest and payload) verifies
-    under our key. Anything else (tampered, written under another key or engine
-    fingerprint, truncated) is deleted and the module is recompiled.
+    under our key. The payload is the bare serialized module (``<digest>.cwasm``, so
+    wasmtime maps it from disk without a copy in memory) and the HMAC sits beside it
+    (``<digest>.mac``). Anything else (tampered, written under another key or engine
+    fingerprint, truncated, a MAC without its payload) is deleted and the module is
+    recompiled.
     """
 
     def __init__(self, root: Path, key: bytes, fingerprint: str, max_bytes: int) -> None:
@@ -143,35 +186,56 @@ class ArtifactStore:
     def path(self, digest: str) -> Path:
         return self.cache.root / self.fingerprint / f"{_check_digest(digest)}.cwasm"
 
-    def _mac(self, digest: str, payload: bytes) -> bytes:
+    def mac_path(self, digest: str) -> Path:
+        return self.path(digest).with_suffix(".mac")
+
+    def _mac(self, digest: str) -> hmac.HMAC:
         h = hmac.new(self.key, digestmod=hashlib.sha256)
         h.update(self.fingerprint.encode() + b"\0" + digest.encode() + b"\0")
-        h.update(payload)
-        return h.digest()
+        return h
 
-    def get(self, digest: str) -> tuple[bytes | None, str]:
-        """(payload, "") when valid; (None, why) when absent ("missing") or rejected."""
-        path = self.path(digest)
+    def open(self, digest: str) -> tuple[int | None, str]:
+        """(an open descriptor of the verified payload, "") or (None, why): "missing",
+        "corrupt" or "hmac". The caller loads from the descriptor (the file it verified,
+        even if the path is replaced meanwhile) and closes it."""
+        path, mac_path = self.path(digest), self.mac_path(digest)
         try:
-            data = path.read_bytes()
+            fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
             return None, "missing"
-        head = len(_ARTIFACT_MAGIC) + _MAC_BYTES
-        if len(data) < head or not data.startswith(_ARTIFACT_MAGIC):
-            reason = "corrupt"
-        else:
-            mac, payload = data[len(_ARTIFACT_MAGIC) : head], data[head:]
-            if hmac.compare_digest(mac, self._mac(digest, payload)):
-                os.utime(path)  # recently used: evicted last
-                return payload, ""
-            reason = "hmac"
+        reason = "corrupt"
+        try:
+            stored = mac_path.read_bytes()
+            if len(stored) == len(_ARTIFACT_MAGIC) + _MAC_BYTES and stored.startswith(
+                _ARTIFACT_MAGIC
+            ):
+                h = self._mac(digest)
+                offset = 0
+                while chunk := os.pread(fd, _CHUNK, offset):
+                    h.update(chunk)
+                    offset += len(chunk)
+                if hmac.compare_digest(stored[len(_ARTIFACT_MAGIC) :], h.digest()):
+                    os.utime(path)  # recently used: evicted last
+                    return fd, ""
+                reason = "hmac"
+        except FileNotFoundError:
+            pass
+        os.close(fd)
         log.warning(
             "compiled artifact rejected; recompiling",
             extra={"digest": digest, "reason": reason},
         )
-        self.cache.remove(path)
+        self.remove(digest)
         return None, reason
 
-    def put(self, digest: str, payload: bytes) -> None:
-        mac = self._mac(digest, payload)
-        self.cache.put(self.path(digest), _ARTIFACT_MAGIC + mac + bytes(payload))
+    def remove(self, digest: str) -> None:
+        self.cache.remove(self.path(digest))
+        self.cache.remove(self.mac_path(digest))
+
+    def put(self, digest: str, payload: bytes | bytearray) -> None:
+        """Store a serialized module: the payload first, then its MAC (a crash between
+        leaves a payload without MAC, which is refused and recompiled)."""
+        h = self._mac(digest)
+        h.update(payload)
+        self.cache.put(self.path(digest), payload)
+        self.cache.put(self.mac_path(digest), _ARTIFACT_MAGIC + h.digest())

@@ -32,6 +32,21 @@ def wat_file(path: Path) -> bytes:
     return bytes(wasmtime.wat2wasm(path.read_text()))
 
 
+def slow_module(functions: int = 800, ops: int = 500) -> bytes:
+    """A valid module that takes Cranelift a while to compile (about 1.5 s here with the
+    defaults), exporting ``_start`` and ``f0``… (``f(i32) -> i32``)."""
+    body = " ".join(
+        f"(local.set 0 (i32.add (i32.mul (local.get 0) (i32.const {i * 7 + 3}))"
+        f" (i32.xor (local.get 0) (i32.const {i}))))"
+        for i in range(ops)
+    )
+    funcs = " ".join(
+        f'(func (export "f{j}") (param i32) (result i32) {body} (local.get 0))'
+        for j in range(functions)
+    )
+    return bytes(wasmtime.wat2wasm(f'(module {funcs} (func (export "_start")))'))
+
+
 def example_module(repo_root: Path, name: str) -> bytes:
     """An example module's built .wasm (examples/modules/<name>/<name>.wasm)."""
     return (repo_root / "examples" / "modules" / name / f"{name}.wasm").read_bytes()

@@ -273,7 +273,7 @@ class ModuleStats(_message.Message):
     def __init__(self, digest: _Optional[str] = ..., display_name: _Optional[str] = ..., invocations: _Optional[int] = ..., outcomes: _Optional[_Iterable[_Union[OutcomeCount, _Mapping]]] = ..., total_wall_time_us: _Optional[int] = ..., max_wall_time_us: _Optional[int] = ..., total_fuel_consumed: _Optional[int] = ..., last_invoked_unix_ms: _Optional[int] = ...) -> None: ...
 
 class GetStatsResponse(_message.Message):
-    __slots__ = ("invocations", "outcomes", "in_flight", "max_concurrent", "rejected", "compiled_cache_entries", "compiled_cache_capacity", "compiled_cache_hits", "compiled_cache_misses", "modules_tracked", "modules", "worker_id", "pid", "instance_id")
+    __slots__ = ("invocations", "outcomes", "in_flight", "max_concurrent", "rejected", "compiled_cache_entries", "compiled_cache_capacity", "compiled_cache_hits", "compiled_cache_misses", "modules_tracked", "modules", "worker_id", "pid", "compiled_cache_bytes", "compiled_cache_max_bytes", "compiles_in_progress", "instance_id")
     INVOCATIONS_FIELD_NUMBER: _ClassVar[int]
     OUTCOMES_FIELD_NUMBER: _ClassVar[int]
     IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
@@ -287,6 +287,9 @@ class GetStatsResponse(_message.Message):
     MODULES_FIELD_NUMBER: _ClassVar[int]
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     PID_FIELD_NUMBER: _ClassVar[int]
+    COMPILED_CACHE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    COMPILED_CACHE_MAX_BYTES_FIELD_NUMBER: _ClassVar[int]
+    COMPILES_IN_PROGRESS_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
     invocations: int
     outcomes: _containers.RepeatedCompositeFieldContainer[OutcomeCount]
@@ -301,5 +304,8 @@ class GetStatsResponse(_message.Message):
     modules: _containers.RepeatedCompositeFieldContainer[ModuleStats]
     worker_id: int
     pid: int
+    compiled_cache_bytes: int
+    compiled_cache_max_bytes: int
+    compiles_in_progress: int
     instance_id: str
-    def __init__(self, invocations: _Optional[int] = ..., outcomes: _Optional[_Iterable[_Union[OutcomeCount, _Mapping]]] = ..., in_flight: _Optional[int] = ..., max_concurrent: _Optional[int] = ..., rejected: _Optional[int] = ..., compiled_cache_entries: _Optional[int] = ..., compiled_cache_capacity: _Optional[int] = ..., compiled_cache_hits: _Optional[int] = ..., compiled_cache_misses: _Optional[int] = ..., modules_tracked: _Optional[int] = ..., modules: _Optional[_Iterable[_Union[ModuleStats, _Mapping]]] = ..., worker_id: _Optional[int] = ..., pid: _Optional[int] = ..., instance_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, invocations: _Optional[int] = ..., outcomes: _Optional[_Iterable[_Union[OutcomeCount, _Mapping]]] = ..., in_flight: _Optional[int] = ..., max_concurrent: _Optional[int] = ..., rejected: _Optional[int] = ..., compiled_cache_entries: _Optional[int] = ..., compiled_cache_capacity: _Optional[int] = ..., compiled_cache_hits: _Optional[int] = ..., compiled_cache_misses: _Optional[int] = ..., modules_tracked: _Optional[int] = ..., modules: _Optional[_Iterable[_Union[ModuleStats, _Mapping]]] = ..., worker_id: _Optional[int] = ..., pid: _Optional[int] = ..., compiled_cache_bytes: _Optional[int] = ..., compiled_cache_max_bytes: _Optional[int] = ..., compiles_in_progress: _Optional[int] = ..., instance_id: _Optional[str] = ...) -> None: ...
