@@ -29,6 +29,8 @@ def package_of(path: Path) -> str | None:
         return None
     if len(parts) < 6 or parts[0] not in ("libs", "services") or parts[2:4] != ("src", "wasmgrid"):
         return None
+    if path.suffix != ".py":  # Jinja2 templates run under their own file names
+        return None
     return LABELS.get(parts[4], parts[4])
 
 

@@ -23,6 +23,8 @@ from urllib.parse import urlencode
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, expect, sync_playwright
 
+from wasmgrid.common.testing import wait_until
+
 from .conftest import DevStackProcess, start_dev_stack, stop_dev_stack
 from .web import CHROMIUM, CHROMIUM_ARGS, DESKTOP, UPDATE_ENV, screenshot
 
@@ -358,9 +360,16 @@ def test_status_shows_the_fleet_charts_and_a_stopped_service_turning_red(
     expect(page.locator("table.traces a").first).to_have_attribute(
         "href", re.compile(r"^/traces/[0-9a-f]{32}$")
     )
-    chart = page.locator("svg.plot").first
-    chart.hover()
-    expect(page.locator("p.readout").first).to_contain_text("UTC:")
+    # A chart with a line: the page swaps in fresh charts every 10 s, so hover again
+    # until a readout shows the values under the pointer.
+    chart = page.locator("svg.plot:has(polyline.line)").first
+
+    def read_out() -> str | None:
+        chart.hover()
+        texts = page.locator("p.readout").all_inner_texts()
+        return next((t for t in texts if "UTC:" in t), None)
+
+    wait_until(read_out, "a chart readout under the pointer", timeout=20)
     screenshot(page, "status")
 
     os.kill(_pid(stack, "cache"), signal.SIGTERM)
