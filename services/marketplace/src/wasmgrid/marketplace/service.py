@@ -868,7 +868,7 @@ class MarketplaceService(Service):
         )
         applied = await migrate(s.database_url, migrations_dir(), schema=SCHEMA)
         async with self._pool.acquire() as conn:
-            use_trgm = s.pg_trgm and await _enable_pg_trgm(conn)
+            use_trgm = s.pg_trgm and await _pg_trgm_ready(conn)
         if applied:
             log.info("migrations applied", extra={"migrations": applied})
         self._store = RegistryStore(
@@ -947,15 +947,15 @@ def migrations_dir() -> Path:
     return Path(str(resources.files("wasmgrid.marketplace") / "migrations"))
 
 
-async def _enable_pg_trgm(conn: Conn) -> bool:
-    """True when pg_trgm is (or can be made) available, with its name index built."""
-    try:
-        await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-        await conn.execute(
-            "CREATE INDEX IF NOT EXISTS modules_name_trgm ON marketplace.modules"
-            " USING gin (name_norm gin_trgm_ops)"
+async def _pg_trgm_ready(conn: Conn) -> bool:
+    """True when pg_trgm and the name index of migration 0006 are both there."""
+    extension, index = await conn.fetchrow(
+        "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'),"
+        " to_regclass('marketplace.modules_name_trgm') IS NOT NULL"
+    ) or (False, False)
+    if extension and not index:
+        log.warning(
+            "pg_trgm was installed after migration 0006 ran, so index modules_name_trgm is"
+            " missing; search uses the name-word vocabulary until it is created"
         )
-    except asyncpg.PostgresError as exc:
-        log.info("pg_trgm unavailable, using the name-word vocabulary: %s", exc)
-        return False
-    return True
+    return bool(extension and index)
