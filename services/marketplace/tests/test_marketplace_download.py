@@ -9,7 +9,7 @@ import pytest
 
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
 from wasmgrid.common.testing import poll_until
-from wasmgrid.marketplace import store as store_module
+from wasmgrid.marketplace.store import registry as store_module
 from wasmgrid.marketplace.tokens import new_secret
 from wasmgrid.marketplace.wasmbinary import with_custom_section
 

@@ -124,12 +124,12 @@ async def test_vocabulary_backfill_matches_publish(market: Market, mathfn_wasm: 
     """Migration 0005 builds the same vocabulary from existing names as publish does."""
     import asyncpg
 
-    from wasmgrid.marketplace.service import migrations_dir
+    from wasmgrid.marketplace.store.database import MIGRATIONS
 
     pub = await market.user("voc")
     for name in ("image-resize", "Fast_Tensor-2", "a", "x9-x9-yy"):
         await market.publish(pub, f"voc/{name}", "1.0.0", mathfn_wasm)
-    text = (migrations_dir() / "0005_name_vocabulary.sql").read_text()
+    text = (MIGRATIONS / "0005_name_vocabulary.sql").read_text()
     sql = "\n".join(line for line in text.splitlines() if not line.startswith("--"))
     backfill = next(s for s in sql.split(";") if "INSERT INTO name_word_trigrams" in s)
     conn = await asyncpg.connect(

@@ -9,11 +9,8 @@ import json
 import logging
 import re
 import time
-import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -25,17 +22,14 @@ from prometheus_client import Counter, Histogram
 from wasmgrid.api.common.v1 import common_pb2
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
 from wasmgrid.api.marketplace.v1 import marketplace_pb2_grpc as pb_grpc
-from wasmgrid.common.db import create_pool, ping
 from wasmgrid.common.errors import (
     InvalidArgument,
     NotFound,
-    PermissionDenied,
     ServiceError,
     Unauthenticated,
     Unavailable,
 )
 from wasmgrid.common.metrics import LATENCY_BUCKETS
-from wasmgrid.common.migrations import migrate
 from wasmgrid.common.paging import (
     cursor_binding,
     decode_cursor,
@@ -45,18 +39,15 @@ from wasmgrid.common.paging import (
 )
 from wasmgrid.common.protoenum import ProtoEnum
 from wasmgrid.common.server import Service
-from wasmgrid.marketplace import names, search, semver, tokens
+from wasmgrid.marketplace import convert, names, search, semver
 from wasmgrid.marketplace.blobs import BlobCache, rechunk
+from wasmgrid.marketplace.identity import Identity
 from wasmgrid.marketplace.names import parse_module_name
+from wasmgrid.marketplace.records import Principal
 from wasmgrid.marketplace.settings import MarketplaceSettings
-from wasmgrid.marketplace.store import (
-    SCHEMA,
-    Conn,
-    NewVersion,
-    Principal,
-    RegistryStore,
-    SearchQuery,
-)
+from wasmgrid.marketplace.store.database import Database
+from wasmgrid.marketplace.store.registry import NewVersion, RegistryStore, SearchQuery
+from wasmgrid.marketplace.tokens import Scope
 from wasmgrid.marketplace.validation import ERROR, Policy, Report, validate_module
 
 log = logging.getLogger(__name__)
@@ -73,11 +64,8 @@ DOWNLOADS = Counter("marketplace_downloads_total", "Completed downloads by purpo
 DOWNLOAD_BYTES = Counter(
     "marketplace_download_bytes_total", "Bytes streamed by Download.", ["purpose"]
 )
-AUTH_FAILURES = Counter("marketplace_auth_failures_total", "Rejected credentials.")
 
-#: Proto enums by short name: roles, scopes and kinds are stored as those names.
-_ROLES = ProtoEnum.names(pb.Role)
-_SCOPES = ProtoEnum.names(pb.Scope)
+#: Proto enums by short name: kinds are stored as those names.
 _KINDS = ProtoEnum.names(pb.ModuleKind)
 _SEVERITIES = ProtoEnum.names(pb.Severity)
 _SORTS = ProtoEnum.names(pb.SearchSort)
@@ -94,27 +82,6 @@ MAX_PAGE, DEFAULT_PAGE = 100, 20
 def _ts(value: datetime | None, out: Timestamp) -> None:
     if value is not None:
         out.FromDatetime(value)
-
-
-def _user(row: Any) -> pb.User:
-    u = pb.User(username=row["username"], role=_ROLES.to_proto(row["role"]))
-    _ts(row["created_at"], u.created_at)
-    return u
-
-
-def _token(row: Any) -> pb.Token:
-    t = pb.Token(
-        id=str(row["id"]),
-        name=row["name"],
-        prefix=row["prefix"],
-        scopes=[_SCOPES.to_proto(s) for s in row["scopes"] if s in _SCOPES.choices],
-        username=row["username"],
-    )
-    _ts(row["created_at"], t.created_at)
-    _ts(row["expires_at"], t.expires_at)
-    _ts(row["last_used_at"], t.last_used_at)
-    _ts(row["revoked_at"], t.revoked_at)
-    return t
 
 
 def _report(doc: Report) -> pb.ValidationReport:
@@ -248,14 +215,7 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         for key, value in context.invocation_metadata() or ():
             if key == "authorization":
                 auth = value if isinstance(value, str) else value.decode()
-        try:
-            secret = tokens.bearer_secret(auth)
-            if secret is None:
-                return None
-            return await self.store.authenticate(secret)
-        except Unauthenticated:
-            AUTH_FAILURES.inc()
-            raise
+        return await self.svc.identity.authenticate(auth)
 
     async def _require(self, context: grpc.aio.ServicerContext[Any, Any]) -> Principal:
         who = await self._principal(context)
@@ -271,83 +231,49 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         self, request: pb.CreateUserRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.CreateUserResponse:
         who = await self._principal(context)
-        is_admin = who is not None and who.is_admin
-        if not self.settings.open_signup and not is_admin:
-            if who is None:
-                raise Unauthenticated("sign-up is closed: an admin token is needed to create users")
-            raise PermissionDenied("sign-up is closed: only admins can create users")
-        role = _ROLES.from_proto(request.role, "role") or "publisher"
-        if role == "admin" and not is_admin:
-            raise PermissionDenied("role ADMIN: only an admin can create admins")
-        if len(request.token_name) > names.MAX_TOKEN_NAME:
-            raise InvalidArgument(
-                f"token_name is {len(request.token_name)} characters,"
-                f" at most {names.MAX_TOKEN_NAME}"
-            )
-        names.check_username(request.username)
-        user, token, secret = await self.store.create_user(
-            request.username, role, request.token_name or "initial"
+        user, issued = await self.svc.identity.create_user(
+            who,
+            request.username,
+            convert.ROLES.from_proto(request.role, "role"),
+            request.token_name,
         )
-        log.info("user created", extra={"role": role})
-        return pb.CreateUserResponse(user=_user(user), token=_token(token), secret=secret)
+        return pb.CreateUserResponse(
+            user=convert.user_to_pb(user),
+            token=convert.token_to_pb(issued.token),
+            secret=issued.secret,
+        )
 
     async def WhoAmI(
         self, request: pb.WhoAmIRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.WhoAmIResponse:
         who = await self._require(context)
-        user = await self.store.user_row(who.user_id)
+        user, owned = await self.svc.identity.whoami(who)
         return pb.WhoAmIResponse(
-            user=_user(user),
-            token=_token(who.token),
-            namespaces=await self.store.user_namespaces(who.user_id),
+            user=convert.user_to_pb(user), token=convert.token_to_pb(who.token), namespaces=owned
         )
 
     async def CreateToken(
         self, request: pb.CreateTokenRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.CreateTokenResponse:
         who = await self._require(context)
-        if len(request.name) > names.MAX_TOKEN_NAME:
-            raise InvalidArgument(
-                f"name is {len(request.name)} characters, at most {names.MAX_TOKEN_NAME}"
-            )
-        if not request.scopes:
-            raise InvalidArgument("scopes must name at least one scope")
-        wanted: list[str] = []
-        for s in request.scopes:
-            scope = _SCOPES.from_proto(s, "scopes")
-            if scope is None:
-                raise InvalidArgument("scopes: 0 (SCOPE_UNSPECIFIED) is not a scope")
-            if scope not in tokens.ROLE_SCOPES[who.role]:
-                raise PermissionDenied(f"scope {scope!r} is not allowed for role {who.role!r}")
-            if not tokens.covers(who.scopes, scope):
-                raise PermissionDenied(f"scope {scope!r} exceeds the calling token's scopes")
-            if scope not in wanted:
-                wanted.append(scope)
-        if request.ttl_seconds > tokens.MAX_TTL_SECONDS:
-            raise InvalidArgument(
-                f"ttl_seconds {request.ttl_seconds} is above the maximum {tokens.MAX_TTL_SECONDS}"
-            )
-        row, secret = await self.store.create_token(
-            who, request.name, wanted, int(request.ttl_seconds)
+        issued = await self.svc.identity.create_token(
+            who, request.name, convert.scopes_from_pb(request.scopes), int(request.ttl_seconds)
         )
-        return pb.CreateTokenResponse(token=_token(row), secret=secret)
+        return pb.CreateTokenResponse(token=convert.token_to_pb(issued.token), secret=issued.secret)
 
     async def ListTokens(
         self, request: pb.ListTokensRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ListTokensResponse:
         who = await self._require(context)
-        rows = await self.store.list_tokens(who, request.include_inactive)
-        return pb.ListTokensResponse(tokens=[_token(r) for r in rows])
+        found = await self.svc.identity.list_tokens(who, request.include_inactive)
+        return pb.ListTokensResponse(tokens=[convert.token_to_pb(t) for t in found])
 
     async def RevokeToken(
         self, request: pb.RevokeTokenRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.RevokeTokenResponse:
         who = await self._require(context)
-        try:
-            token_id = uuid.UUID(request.token_id)
-        except ValueError:
-            raise InvalidArgument(f"token_id {request.token_id[:64]!r} is not a UUID") from None
-        return pb.RevokeTokenResponse(token=_token(await self.store.revoke_token(who, token_id)))
+        token = await self.svc.identity.revoke_token(who, request.token_id)
+        return pb.RevokeTokenResponse(token=convert.token_to_pb(token))
 
     # ------------------------------------------------------------ owners
 
@@ -355,27 +281,22 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         self, request: pb.AddOwnerRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.AddOwnerResponse:
         who = await self._require(context)
-        names.check_namespace(request.namespace)
-        # An existing user is looked up: reserved names (e.g. the bootstrap admin) are fine.
-        names.check_namespace(request.username, "username")
-        rows = await self.store.add_owner(who, request.namespace, request.username)
-        return pb.AddOwnerResponse(owners=[_user(r) for r in rows])
+        owners = await self.svc.identity.add_owner(who, request.namespace, request.username)
+        return pb.AddOwnerResponse(owners=[convert.user_to_pb(u) for u in owners])
 
     async def RemoveOwner(
         self, request: pb.RemoveOwnerRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.RemoveOwnerResponse:
         who = await self._require(context)
-        names.check_namespace(request.namespace)
-        names.check_namespace(request.username, "username")
-        rows = await self.store.remove_owner(who, request.namespace, request.username)
-        return pb.RemoveOwnerResponse(owners=[_user(r) for r in rows])
+        owners = await self.svc.identity.remove_owner(who, request.namespace, request.username)
+        return pb.RemoveOwnerResponse(owners=[convert.user_to_pb(u) for u in owners])
 
     async def ListOwners(
         self, request: pb.ListOwnersRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ListOwnersResponse:
         await self._principal(context)
-        rows = await self.store.list_owners(request.namespace)
-        return pb.ListOwnersResponse(owners=[_user(r) for r in rows])
+        owners = await self.svc.identity.list_owners(request.namespace)
+        return pb.ListOwnersResponse(owners=[convert.user_to_pb(u) for u in owners])
 
     # ------------------------------------------------------------ publish
 
@@ -386,7 +307,7 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
     ) -> pb.PublishResponse:
         try:
             who = await self._require(context)
-            who.require(tokens.PUBLISH)
+            who.require(Scope.PUBLISH)
             result = await self._publish(who, request_iterator)
         except ServiceError:
             PUBLISHED.labels("refused").inc()
@@ -637,7 +558,7 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         self, request: pb.YankRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.YankResponse:
         who = await self._require(context)
-        who.require(tokens.YANK)
+        who.require(Scope.YANK)
         mod = parse_module_name(request.name)
         version = _version_text(request.version)
         reason = request.reason.strip()
@@ -652,7 +573,7 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         self, request: pb.UnyankRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.UnyankResponse:
         who = await self._require(context)
-        who.require(tokens.YANK)
+        who.require(Scope.YANK)
         mod = parse_module_name(request.name)
         row = await self.store.set_yanked(who, mod, _version_text(request.version), False, "")
         return pb.UnyankResponse(version=_version(row))
@@ -721,7 +642,7 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         self, request: pb.RateModuleRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.RateModuleResponse:
         who = await self._require(context)
-        who.require(tokens.RATE)
+        who.require(Scope.RATE)
         mod = parse_module_name(request.name)
         if not 1 <= request.stars <= 5:
             raise InvalidArgument(f"stars {request.stars} must be 1..5")
@@ -821,12 +742,24 @@ class MarketplaceService(Service):
             max_initial_memory_pages=settings.max_initial_memory_pages,
         )
         self.publish_slots = asyncio.Semaphore(settings.max_concurrent_publishes)
-        self._pool: asyncpg.Pool | None = None
-        self._search_pool: asyncpg.Pool | None = None
+        self._db: Database | None = None
+        self._identity: Identity | None = None
         self._store: RegistryStore | None = None
         self.blob_cache = BlobCache(settings.download_cache_bytes)
         self._refresher: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+
+    @property
+    def db(self) -> Database:
+        if self._db is None:
+            raise Unavailable("marketplace is starting; database not connected yet")
+        return self._db
+
+    @property
+    def identity(self) -> Identity:
+        if self._identity is None:
+            raise Unavailable("marketplace is starting; database not connected yet")
+        return self._identity
 
     @property
     def store(self) -> RegistryStore:
@@ -836,52 +769,24 @@ class MarketplaceService(Service):
 
     async def start(self) -> None:
         s = self.settings
-        self._pool = await create_pool(
+        self._db = db = await Database.open(
             s.database_url,
-            min_size=min(s.db_pool_min, s.db_pool_max),
-            max_size=s.db_pool_max,
+            pool_min=s.db_pool_min,
+            pool_max=s.db_pool_max,
+            search_pool_max=s.search_pool_max,
             wait_seconds=s.db_wait_seconds,
-            server_settings={
-                "search_path": f"{SCHEMA}, public",
-                "statement_timeout": str(s.db_statement_timeout_ms),
-            },
+            statement_timeout_ms=s.db_statement_timeout_ms,
+            pg_trgm=s.pg_trgm,
         )
-        # Search gets its own small pool (a bulkhead: slow searches cannot starve
-        # publishes) whose sessions refuse sequential scans: PostgreSQL estimates
-        # prefix tsqueries so broadly that it scans every module and evaluates @@ per
-        # row instead of using the GIN index, which is slower. Plans are always made for
-        # the actual values: after five runs of a prepared statement PostgreSQL may
-        # switch to a generic plan, which cannot know how many modules a tsquery
-        # matches and runs text searches slower than the planning it saves costs
-        # (docs/benchmarks.md).
-        self._search_pool = await create_pool(
-            s.database_url,
-            min_size=1,
-            max_size=s.search_pool_max,
-            wait_seconds=s.db_wait_seconds,
-            server_settings={
-                "search_path": f"{SCHEMA}, public",
-                "statement_timeout": str(s.db_statement_timeout_ms),
-                "enable_seqscan": "off",
-                "plan_cache_mode": "force_custom_plan",
-            },
-        )
-        applied = await migrate(s.database_url, migrations_dir(), schema=SCHEMA)
-        async with self._pool.acquire() as conn:
-            use_trgm = s.pg_trgm and await _pg_trgm_ready(conn)
-        if applied:
-            log.info("migrations applied", extra={"migrations": applied})
+        self._identity = Identity(db, open_signup=s.open_signup)
         self._store = RegistryStore(
-            self._pool,
+            db.pool,
             chunk_bytes=s.blob_chunk_bytes,
-            use_pg_trgm=use_trgm,
-            search_pool=self._search_pool,
+            use_pg_trgm=db.use_pg_trgm,
+            search_pool=db.search_pool,
         )
-        log.info("typo tolerance via %s", "pg_trgm" if use_trgm else "the name-word vocabulary")
         if s.bootstrap_admin_token:
-            # The operator may pick a reserved name (the default "admin" is one).
-            names.check_namespace(s.bootstrap_admin, "WASMGRID_MARKETPLACE_BOOTSTRAP_ADMIN")
-            if await self._store.bootstrap_admin(s.bootstrap_admin, s.bootstrap_admin_token):
+            if await self._identity.bootstrap_admin(s.bootstrap_admin, s.bootstrap_admin_token):
                 log.info("bootstrap admin ready", extra={"username": s.bootstrap_admin})
 
         self._refresher = asyncio.create_task(self._refresh_ratings())
@@ -894,10 +799,8 @@ class MarketplaceService(Service):
                 await asyncio.wait_for(self._refresher, 10)
             except TimeoutError:
                 log.warning("rating refresh did not stop within 10s")
-        if self._search_pool is not None:
-            await self._search_pool.close()
-        if self._pool is not None:
-            await self._pool.close()
+        if self._db is not None:
+            await self._db.close()
 
     async def _refresh_ratings(self) -> None:
         """Keep modules.rating_* (the search sort keys) within ~one interval of the shards."""
@@ -920,9 +823,9 @@ class MarketplaceService(Service):
             last = started
 
     async def check_ready(self) -> str | None:
-        if self._pool is None:
+        if self._db is None:
             return "database pool not open"
-        return await ping(self._pool)
+        return await self._db.ping()
 
     def register(self, server: grpc.aio.Server) -> Sequence[str]:
         pb_grpc.add_MarketplaceServiceServicer_to_server(MarketplaceServicer(self), server)
@@ -940,22 +843,3 @@ class MarketplaceService(Service):
             pieces.append(piece)
             yield piece
         self.blob_cache.put(digest, pieces)
-
-
-def migrations_dir() -> Path:
-    """The packaged migrations directory."""
-    return Path(str(resources.files("wasmgrid.marketplace") / "migrations"))
-
-
-async def _pg_trgm_ready(conn: Conn) -> bool:
-    """True when pg_trgm and the name index of migration 0006 are both there."""
-    extension, index = await conn.fetchrow(
-        "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'),"
-        " to_regclass('marketplace.modules_name_trgm') IS NOT NULL"
-    ) or (False, False)
-    if extension and not index:
-        log.warning(
-            "pg_trgm was installed after migration 0006 ran, so index modules_name_trgm is"
-            " missing; search uses the name-word vocabulary until it is created"
-        )
-    return bool(extension and index)

@@ -12,55 +12,31 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
 
 from wasmgrid.common.errors import (
     AlreadyExists,
-    FailedPrecondition,
     InvalidArgument,
     NotFound,
     PermissionDenied,
     ResourceExhausted,
-    Unauthenticated,
 )
 from wasmgrid.common.paging import cursor_binding, decode_cursor, encode_cursor, split_page
-from wasmgrid.marketplace import names, search, semver, tokens
+from wasmgrid.marketplace import names, search, semver
+from wasmgrid.marketplace.identity import require_owner
 from wasmgrid.marketplace.names import ModuleName
+from wasmgrid.marketplace.records import Principal
+from wasmgrid.marketplace.store.database import SCHEMA, Conn
 
 log = logging.getLogger(__name__)
 
-SCHEMA = "marketplace"
 #: Bytes of whole stored chunks a download reads per query (one batch is read ahead).
 READ_BATCH_BYTES = 4 << 20
-
-#: A connection as handed out by the pool (or a plain one).
-Conn = asyncpg.Connection | PoolConnectionProxy
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The authenticated caller: user and the token used."""
-
-    user_id: int
-    username: str
-    role: str
-    token: asyncpg.Record
-    scopes: frozenset[str]
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin" and tokens.ADMIN in self.scopes
-
-    def require(self, scope: str) -> None:
-        if not tokens.covers(self.scopes, scope):
-            raise PermissionDenied(f"token lacks the {scope!r} scope")
 
 
 @dataclass(frozen=True)
@@ -97,10 +73,6 @@ class SearchQuery:
     cursor: str
 
 
-_TOKEN_COLS = (
-    "t.id, t.name, t.prefix, t.scopes, t.created_at, t.expires_at, t.last_used_at,"
-    " t.revoked_at, u.username"
-)
 _VERSION_COLS = (
     "v.id, v.module_id, v.version, v.prerelease, v.digest, v.size_bytes, v.kind,"
     " v.description, v.license, v.category, v.tags, v.homepage, v.repository,"
@@ -141,280 +113,6 @@ class RegistryStore:
         self.chunk_bytes = chunk_bytes
         self.use_pg_trgm = use_pg_trgm
 
-    # ------------------------------------------------------------ identity
-
-    async def _insert_token(
-        self,
-        conn: Conn,
-        user_id: int,
-        name: str,
-        secret: str,
-        scopes: Sequence[str],
-        ttl_seconds: int,
-    ) -> asyncpg.Record:
-        token_id = uuid.uuid4()
-        expires = datetime.now(UTC) + timedelta(seconds=ttl_seconds) if ttl_seconds else None
-        await conn.execute(
-            "INSERT INTO tokens (id, user_id, name, token_hash, prefix, scopes, expires_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            token_id,
-            user_id,
-            name,
-            tokens.digest(secret),
-            tokens.display_prefix(secret),
-            sorted(scopes),
-            expires,
-        )
-        row = await conn.fetchrow(
-            f"SELECT {_TOKEN_COLS} FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.id = $1",
-            token_id,
-        )
-        assert row is not None
-        return row
-
-    async def create_user(
-        self, username: str, role: str, token_name: str
-    ) -> tuple[asyncpg.Record, asyncpg.Record, str]:
-        """Insert a user, their personal namespace and an initial token."""
-        norm = names.check_username(username)
-        secret = tokens.new_secret()
-        scopes = sorted(tokens.ROLE_SCOPES[role])
-        async with self.pool.acquire() as conn, conn.transaction():
-            try:
-                user = await conn.fetchrow(
-                    "INSERT INTO users (username, username_norm, role) VALUES ($1, $2, $3)"
-                    " RETURNING id, username, role, created_at",
-                    username,
-                    norm,
-                    role,
-                )
-                ns_id = await conn.fetchval(
-                    "INSERT INTO namespaces (name, name_norm) VALUES ($1, $2) RETURNING id",
-                    username,
-                    norm,
-                )
-            except asyncpg.UniqueViolationError:
-                raise AlreadyExists(
-                    f"username {username!r} is taken (names compare case-insensitively"
-                    " with '-' and '_' equal, and namespaces count)"
-                ) from None
-            assert user is not None
-            await conn.execute(
-                "INSERT INTO namespace_owners (namespace_id, user_id) VALUES ($1, $2)",
-                ns_id,
-                user["id"],
-            )
-            token = await self._insert_token(conn, user["id"], token_name, secret, scopes, 0)
-        return user, token, secret
-
-    async def bootstrap_admin(self, username: str, secret: str) -> bool:
-        """Create the admin with this token if missing; True when something was created."""
-        norm = names.normalize(username)
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('marketplace-bootstrap'))")
-            user = await conn.fetchrow("SELECT id, role FROM users WHERE username_norm = $1", norm)
-            if user is None:
-                uid = await conn.fetchval(
-                    "INSERT INTO users (username, username_norm, role) VALUES ($1, $2, 'admin')"
-                    " RETURNING id",
-                    username,
-                    norm,
-                )
-                ns_id = await conn.fetchval(
-                    "INSERT INTO namespaces (name, name_norm) VALUES ($1, $2)"
-                    " ON CONFLICT (name_norm) DO UPDATE SET name_norm = EXCLUDED.name_norm"
-                    " RETURNING id",
-                    username,
-                    norm,
-                )
-                await conn.execute(
-                    "INSERT INTO namespace_owners (namespace_id, user_id) VALUES ($1, $2)"
-                    " ON CONFLICT DO NOTHING",
-                    ns_id,
-                    uid,
-                )
-            else:
-                if user["role"] != "admin":
-                    raise RuntimeError(
-                        f"bootstrap admin {username!r} exists but has role {user['role']!r}"
-                    )
-                uid = user["id"]
-            known = await conn.fetchval(
-                "SELECT 1 FROM tokens WHERE token_hash = $1", tokens.digest(secret)
-            )
-            if known:
-                return user is None
-            await self._insert_token(conn, uid, "bootstrap", secret, tokens.ALL_SCOPES, 0)
-            return True
-
-    async def authenticate(self, secret: str) -> Principal:
-        """The principal behind a token secret, or UNAUTHENTICATED saying why not."""
-        async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(
-                f"SELECT {_TOKEN_COLS}, u.id AS user_id, u.role,"
-                " (t.expires_at IS NOT NULL AND t.expires_at <= now()) AS expired,"
-                " (t.last_used_at IS NULL OR t.last_used_at < now() - interval '60 seconds')"
-                " AS stale"
-                " FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
-                tokens.digest(secret),
-            )
-            if row is None:
-                raise Unauthenticated("unknown API token")
-            if row["revoked_at"] is not None:
-                raise Unauthenticated(f"API token {row['prefix']}… was revoked")
-            if row["expired"]:
-                raise Unauthenticated(f"API token {row['prefix']}… expired")
-            if row["stale"]:
-                await conn.execute(
-                    "UPDATE tokens SET last_used_at = now() WHERE id = $1", row["id"]
-                )
-        scopes = frozenset(row["scopes"]) & tokens.ROLE_SCOPES[row["role"]]
-        return Principal(row["user_id"], row["username"], row["role"], row, scopes)
-
-    async def create_token(
-        self, who: Principal, name: str, scopes: Sequence[str], ttl_seconds: int
-    ) -> tuple[asyncpg.Record, str]:
-        secret = tokens.new_secret()
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", who.user_id)
-            active = await conn.fetchval(
-                "SELECT count(*) FROM tokens WHERE user_id = $1 AND revoked_at IS NULL"
-                " AND (expires_at IS NULL OR expires_at > now())",
-                who.user_id,
-            )
-            if active >= tokens.MAX_ACTIVE_TOKENS:
-                raise ResourceExhausted(
-                    f"user has {active} active tokens, the limit is {tokens.MAX_ACTIVE_TOKENS};"
-                    " revoke one first"
-                )
-            row = await self._insert_token(conn, who.user_id, name, secret, scopes, ttl_seconds)
-        return row, secret
-
-    async def list_tokens(self, who: Principal, include_inactive: bool) -> list[asyncpg.Record]:
-        extra = (
-            ""
-            if include_inactive
-            else " AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())"
-        )
-        return list(
-            await self.pool.fetch(
-                f"SELECT {_TOKEN_COLS} FROM tokens t JOIN users u ON u.id = t.user_id"
-                f" WHERE t.user_id = $1{extra} ORDER BY t.created_at DESC, t.id LIMIT 1000",
-                who.user_id,
-            )
-        )
-
-    async def revoke_token(self, who: Principal, token_id: uuid.UUID) -> asyncpg.Record:
-        async with self.pool.acquire() as conn:
-            owner = await conn.fetchval("SELECT user_id FROM tokens WHERE id = $1", token_id)
-            if owner is None or (owner != who.user_id and not who.is_admin):
-                raise NotFound(f"token_id {token_id} not found among your tokens")
-            await conn.execute(
-                "UPDATE tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1",
-                token_id,
-            )
-            row = await conn.fetchrow(
-                f"SELECT {_TOKEN_COLS} FROM tokens t JOIN users u ON u.id = t.user_id"
-                " WHERE t.id = $1",
-                token_id,
-            )
-        assert row is not None
-        return row
-
-    async def user_namespaces(self, user_id: int) -> list[str]:
-        rows = await self.pool.fetch(
-            "SELECT n.name_norm FROM namespace_owners o JOIN namespaces n ON n.id = o.namespace_id"
-            " WHERE o.user_id = $1 ORDER BY n.name_norm",
-            user_id,
-        )
-        return [r["name_norm"] for r in rows]
-
-    async def user_row(self, user_id: int) -> asyncpg.Record:
-        row = await self.pool.fetchrow(
-            "SELECT id, username, role, created_at FROM users WHERE id = $1", user_id
-        )
-        assert row is not None
-        return row
-
-    # ------------------------------------------------------------ owners
-
-    async def _namespace_id(self, conn: Conn, namespace: str, lock: bool) -> int:
-        norm = names.check_namespace(namespace)
-        ns_id: int | None = await conn.fetchval(
-            "SELECT id FROM namespaces WHERE name_norm = $1" + (" FOR UPDATE" if lock else ""),
-            norm,
-        )
-        if ns_id is None:
-            raise NotFound(f"namespace {namespace!r} not found")
-        return ns_id
-
-    async def _owners(self, conn: Conn, ns_id: int) -> list[asyncpg.Record]:
-        return list(
-            await conn.fetch(
-                "SELECT u.id, u.username, u.role, u.created_at FROM namespace_owners o"
-                " JOIN users u ON u.id = o.user_id WHERE o.namespace_id = $1"
-                " ORDER BY u.username_norm",
-                ns_id,
-            )
-        )
-
-    async def _require_owner(self, conn: Conn, who: Principal, ns_id: int) -> None:
-        if who.is_admin:
-            return
-        owns = await conn.fetchval(
-            "SELECT 1 FROM namespace_owners WHERE namespace_id = $1 AND user_id = $2",
-            ns_id,
-            who.user_id,
-        )
-        if not owns:
-            raise PermissionDenied(f"user {who.username!r} is not an owner of this namespace")
-
-    async def list_owners(self, namespace: str) -> list[asyncpg.Record]:
-        async with self.pool.acquire() as conn:
-            return await self._owners(conn, await self._namespace_id(conn, namespace, False))
-
-    async def add_owner(
-        self, who: Principal, namespace: str, username: str
-    ) -> list[asyncpg.Record]:
-        async with self.pool.acquire() as conn, conn.transaction():
-            ns_id = await self._namespace_id(conn, namespace, True)
-            await self._require_owner(conn, who, ns_id)
-            uid = await conn.fetchval(
-                "SELECT id FROM users WHERE username_norm = $1", names.normalize(username)
-            )
-            if uid is None:
-                raise NotFound(f"username {username!r} not found")
-            await conn.execute(
-                "INSERT INTO namespace_owners (namespace_id, user_id) VALUES ($1, $2)"
-                " ON CONFLICT DO NOTHING",
-                ns_id,
-                uid,
-            )
-            return await self._owners(conn, ns_id)
-
-    async def remove_owner(
-        self, who: Principal, namespace: str, username: str
-    ) -> list[asyncpg.Record]:
-        async with self.pool.acquire() as conn, conn.transaction():
-            ns_id = await self._namespace_id(conn, namespace, True)
-            await self._require_owner(conn, who, ns_id)
-            owners = await self._owners(conn, ns_id)
-            target = [
-                o for o in owners if names.normalize(o["username"]) == names.normalize(username)
-            ]
-            if not target:
-                raise NotFound(f"username {username!r} is not an owner of {namespace!r}")
-            if len(owners) == 1:
-                raise FailedPrecondition(
-                    f"{username!r} is the last owner of {namespace!r}; add another owner first"
-                )
-            await conn.execute(
-                "DELETE FROM namespace_owners WHERE namespace_id = $1 AND user_id = $2",
-                ns_id,
-                target[0]["id"],
-            )
-            return await self._owners(conn, ns_id)
-
     # ------------------------------------------------------------ publish
 
     async def check_can_publish(self, who: Principal, mod: ModuleName, version: str) -> None:
@@ -426,7 +124,7 @@ class RegistryStore:
             if ns_id is None:
                 names.check_namespace(mod.namespace, "name namespace", claiming=True)
                 return
-            await self._require_owner(conn, who, ns_id)
+            await require_owner(conn, who, ns_id)
             exists = await conn.fetchval(
                 "SELECT 1 FROM versions v JOIN modules m ON m.id = v.module_id"
                 " WHERE m.full_norm = $1 AND v.version_key = $2",
@@ -461,7 +159,7 @@ class RegistryStore:
                         "SELECT id FROM namespaces WHERE name_norm = $1 FOR UPDATE",
                         mod.namespace_norm,
                     )
-                    await self._require_owner(conn, who, ns_id)
+                    await require_owner(conn, who, ns_id)
                 else:
                     await conn.execute(
                         "INSERT INTO namespace_owners (namespace_id, user_id) VALUES ($1, $2)",
@@ -469,7 +167,7 @@ class RegistryStore:
                         who.user_id,
                     )
             else:
-                await self._require_owner(conn, who, ns_id)
+                await require_owner(conn, who, ns_id)
             module = await conn.fetchrow(
                 "SELECT id, name FROM modules WHERE namespace_id = $1 AND name_norm = $2"
                 " FOR UPDATE",
@@ -763,7 +461,7 @@ class RegistryStore:
             )
             if module is None:
                 raise NotFound(f"module {mod.display!r} not found")
-            await self._require_owner(conn, who, module["namespace_id"])
+            await require_owner(conn, who, module["namespace_id"])
             vid = await conn.fetchval(
                 "UPDATE versions SET yanked = $3, yank_reason = $4,"
                 " yanked_at = CASE WHEN $3 THEN coalesce(yanked_at, now()) END"
