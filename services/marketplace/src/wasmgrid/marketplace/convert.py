@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
 from wasmgrid.common.protoenum import ProtoEnum
-from wasmgrid.marketplace.records import Token, User
+from wasmgrid.marketplace.records import (
+    Module,
+    PublishMetadata,
+    PublishPart,
+    Purpose,
+    Token,
+    User,
+    Version,
+)
 from wasmgrid.marketplace.tokens import Role, Scope
+from wasmgrid.marketplace.validation import Report
 
 ROLES = ProtoEnum.members(pb.Role, Role)
 SCOPES = ProtoEnum.members(pb.Scope, Scope)
+PURPOSES = ProtoEnum.members(pb.DownloadPurpose, Purpose)
+#: Module kinds and finding severities are stored as the proto's short names.
+KINDS = ProtoEnum.names(pb.ModuleKind)
+SEVERITIES = ProtoEnum.names(pb.Severity)
 
 
 def _ts(value: datetime | None, out: Timestamp) -> None:
@@ -51,3 +64,145 @@ def scopes_from_pb(values: Iterable[int]) -> list[Scope | None]:
     """Requested scopes (None for SCOPE_UNSPECIFIED); INVALID_ARGUMENT naming `scopes`
     for a number the contract does not define."""
     return [SCOPES.from_proto(v, "scopes") for v in values]
+
+
+# ------------------------------------------------------------------ modules and versions
+
+
+def module_to_pb(m: Module) -> pb.Module:
+    """A module as proto."""
+    out = pb.Module(
+        name=m.name,
+        namespace=m.namespace,
+        latest_version=m.latest_version,
+        description=m.description,
+        license=m.license,
+        category=m.category,
+        tags=m.tags,
+        homepage=m.homepage,
+        repository=m.repository,
+        kind=KINDS.to_proto(m.kind, default=0),
+        downloads=m.downloads,
+        runtime_fetches=m.runtime_fetches,
+        rating_average=m.rating_average,
+        rating_count=m.rating_count,
+        version_count=m.version_count,
+        owners=m.owners,
+        all_yanked=m.all_yanked,
+    )
+    _ts(m.created_at, out.created_at)
+    _ts(m.updated_at, out.updated_at)
+    return out
+
+
+def version_to_pb(v: Version) -> pb.ModuleVersion:
+    """A version as proto, with its validation report when it was read."""
+    out = pb.ModuleVersion(
+        name=v.name,
+        version=v.version,
+        digest=v.digest,
+        size_bytes=v.size_bytes,
+        kind=KINDS.to_proto(v.kind, default=0),
+        description=v.description,
+        license=v.license,
+        category=v.category,
+        tags=v.tags,
+        homepage=v.homepage,
+        repository=v.repository,
+        published_by=v.published_by,
+        yanked=v.yanked,
+        yank_reason=v.yank_reason,
+        downloads=v.downloads,
+        prerelease=v.prerelease,
+    )
+    _ts(v.published_at, out.published_at)
+    _ts(v.yanked_at, out.yanked_at)
+    if v.validation is not None:
+        out.validation.CopyFrom(report_to_pb(v.validation))
+    return out
+
+
+def report_to_pb(doc: Report) -> pb.ValidationReport:
+    """A validation report as proto."""
+    return pb.ValidationReport(
+        valid=doc.valid,
+        kind=KINDS.to_proto(doc.kind, default=0),
+        size_bytes=doc.size_bytes,
+        imports=[pb.WasmImport(module=i.module, name=i.name, kind=i.kind) for i in doc.imports],
+        exports=[pb.WasmExport(name=e.name, kind=e.kind) for e in doc.exports],
+        memories=[
+            pb.WasmMemory(
+                min_pages=m.min_pages,
+                max_pages=m.max_pages or 0,
+                has_max=m.max_pages is not None,
+                shared=m.shared,
+                memory64=m.memory64,
+                imported=m.imported,
+            )
+            for m in doc.memories
+        ],
+        custom_sections=doc.custom_sections,
+        producers=[
+            pb.Producer(field=p.field, name=p.name, version=p.version) for p in doc.producers
+        ],
+        language=doc.language,
+        toolchain=doc.toolchain,
+        features=doc.features,
+        findings=[
+            pb.Finding(severity=SEVERITIES.to_proto(f.severity), code=f.code, message=f.message)
+            for f in doc.findings
+        ],
+        validator=doc.validator,
+    )
+
+
+def resolved_to_pb(v: Version) -> pb.ResolveResponse:
+    """The version a requirement resolved to."""
+    return pb.ResolveResponse(
+        name=v.name,
+        version=v.version,
+        digest=v.digest,
+        size_bytes=v.size_bytes,
+        kind=KINDS.to_proto(v.kind, default=0),
+        yanked=v.yanked,
+    )
+
+
+def download_header(v: Version) -> pb.DownloadHeader:
+    """The first message of a download: what the bytes are."""
+    return pb.DownloadHeader(
+        digest=v.digest,
+        size_bytes=v.size_bytes,
+        name=v.name,
+        version=v.version,
+        kind=KINDS.to_proto(v.kind, default=0),
+    )
+
+
+def purpose_from_pb(number: int) -> Purpose:
+    """A download's purpose (unspecified counts as USER)."""
+    return PURPOSES.from_proto(number, "purpose") or Purpose.USER
+
+
+async def publish_parts(stream: AsyncIterator[pb.PublishRequest]) -> AsyncIterator[PublishPart]:
+    """A Publish stream as metadata, chunks of bytes, or None for an empty message."""
+    async for message in stream:
+        payload = message.WhichOneof("payload")
+        if payload == "metadata":
+            md = message.metadata
+            yield PublishMetadata(
+                name=md.name,
+                version=md.version,
+                description=md.description,
+                license=md.license,
+                category=md.category,
+                tags=tuple(md.tags),
+                homepage=md.homepage,
+                repository=md.repository,
+                size_bytes=md.size_bytes,
+                sha256=md.sha256,
+            )
+        elif payload == "chunk":
+            yield message.chunk
+        else:
+            yield None

@@ -15,6 +15,7 @@ from packaging.licenses import InvalidLicenseExpression, canonicalize_license_ex
 
 from wasmgrid.common.categories import CATEGORIES
 from wasmgrid.common.errors import InvalidArgument
+from wasmgrid.marketplace import semver
 
 _CHARSET = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?$")
 _TAG = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
@@ -131,6 +132,16 @@ def parse_module_name(value: str, field: str = "name") -> ModuleName:
     if normalize(name) in RESERVED_MODULE_NAMES:
         raise InvalidArgument(f"{field} module name {name!r} is reserved")
     return ModuleName(ns, name)
+
+
+def check_version(value: str, field: str = "version") -> semver.Version:
+    """Parse a required semantic version, naming `field` when it is missing or bad."""
+    if not value:
+        raise InvalidArgument(f"{field} is required")
+    try:
+        return semver.Version.parse(value)
+    except semver.SemverError as exc:
+        raise InvalidArgument(f"{field} {exc}") from None
 
 
 def check_category(value: str, field: str = "category") -> str:

@@ -6,10 +6,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Generic, TypeVar
 
 from wasmgrid.common.errors import PermissionDenied
+from wasmgrid.marketplace.names import ModuleName
+from wasmgrid.marketplace.semver import Version as Semver
 from wasmgrid.marketplace.tokens import ROLE_SCOPES, Role, Scope, covers
+from wasmgrid.marketplace.validation import Report
 
 T = TypeVar("T")
 
@@ -96,3 +100,114 @@ class Principal:
         """PERMISSION_DENIED unless the token allows `scope`."""
         if not covers(self.scopes, scope):
             raise PermissionDenied(f"token lacks the {str(scope)!r} scope")
+
+
+# ------------------------------------------------------------------ modules and versions
+
+
+@dataclass(frozen=True)
+class Module:
+    """A module with its latest version's metadata, owners and exact rating summary."""
+
+    id: int
+    #: ``namespace/name`` as first spelt.
+    name: str
+    namespace: str
+    full_norm: str
+    latest_version: str
+    description: str
+    license: str
+    category: str
+    tags: tuple[str, ...]
+    homepage: str
+    repository: str
+    #: "command", "reactor" or "" (unknown).
+    kind: str
+    all_yanked: bool
+    created_at: datetime
+    updated_at: datetime
+    downloads: int
+    runtime_fetches: int
+    rating_count: int
+    rating_average: float
+    version_count: int
+    owners: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Version:
+    """One immutable published version of a module."""
+
+    id: int
+    module_id: int
+    #: The module's ``namespace/name``.
+    name: str
+    version: str
+    prerelease: bool
+    digest: str
+    size_bytes: int
+    kind: str
+    description: str
+    license: str
+    category: str
+    tags: tuple[str, ...]
+    homepage: str
+    repository: str
+    published_at: datetime
+    #: Username of the publisher.
+    published_by: str
+    yanked: bool
+    yank_reason: str
+    yanked_at: datetime | None
+    downloads: int
+    runtime_fetches: int
+    #: The validation report; None where it was not read (lists, resolve, download).
+    validation: Report | None = None
+
+
+@dataclass(frozen=True)
+class PublishMetadata:
+    """The first message of a publish, as sent (checked by the publishing rules)."""
+
+    name: str
+    version: str
+    description: str
+    license: str
+    category: str
+    tags: tuple[str, ...]
+    homepage: str
+    repository: str
+    #: Declared size, 0 when not given.
+    size_bytes: int
+    #: Declared sha256 hex, "" when not given.
+    sha256: str
+
+
+#: What a publish stream carries: the metadata first, then chunks of module bytes;
+#: None for a message carrying neither.
+PublishPart = PublishMetadata | bytes | None
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    """A validated publish, ready to store."""
+
+    module: ModuleName
+    version: Semver
+    description: str
+    license: str
+    category: str
+    tags: tuple[str, ...]
+    homepage: str
+    repository: str
+    digest: str
+    size_bytes: int
+    kind: str
+    validation: Report
+
+
+class Purpose(StrEnum):
+    """Who a download is for (stored as these names): the runtime's fetches count apart."""
+
+    USER = "user"
+    RUNTIME = "runtime"

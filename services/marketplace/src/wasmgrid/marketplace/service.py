@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
 import logging
-import re
-import time
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,19 +14,16 @@ import asyncpg
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from opentelemetry import trace
-from prometheus_client import Counter, Histogram
 
 from wasmgrid.api.common.v1 import common_pb2
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
 from wasmgrid.api.marketplace.v1 import marketplace_pb2_grpc as pb_grpc
 from wasmgrid.common.errors import (
     InvalidArgument,
-    NotFound,
     ServiceError,
     Unauthenticated,
     Unavailable,
 )
-from wasmgrid.common.metrics import LATENCY_BUCKETS
 from wasmgrid.common.paging import (
     cursor_binding,
     decode_cursor,
@@ -40,38 +34,24 @@ from wasmgrid.common.paging import (
 from wasmgrid.common.protoenum import ProtoEnum
 from wasmgrid.common.server import Service
 from wasmgrid.marketplace import convert, names, search, semver
-from wasmgrid.marketplace.blobs import BlobCache, rechunk
+from wasmgrid.marketplace.blobs import BlobCache
+from wasmgrid.marketplace.catalog import Catalog
 from wasmgrid.marketplace.identity import Identity
 from wasmgrid.marketplace.names import parse_module_name
+from wasmgrid.marketplace.publishing import Publishing, counted_attempt
 from wasmgrid.marketplace.records import Principal
 from wasmgrid.marketplace.settings import MarketplaceSettings
 from wasmgrid.marketplace.store.database import Database
-from wasmgrid.marketplace.store.registry import NewVersion, RegistryStore, SearchQuery
+from wasmgrid.marketplace.store.registry import RegistryStore, SearchQuery
 from wasmgrid.marketplace.tokens import Scope
-from wasmgrid.marketplace.validation import ERROR, Policy, Report, validate_module
+from wasmgrid.marketplace.validation import Policy
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
-PUBLISHED = Counter("marketplace_publish_total", "Publish attempts by outcome.", ["outcome"])
-PUBLISH_BYTES = Counter("marketplace_publish_bytes_total", "Module bytes accepted by publish.")
-VALIDATION_SECONDS = Histogram(
-    "marketplace_validation_seconds",
-    "Time to validate and scan one module.",
-    buckets=LATENCY_BUCKETS,
-)
-DOWNLOADS = Counter("marketplace_downloads_total", "Completed downloads by purpose.", ["purpose"])
-DOWNLOAD_BYTES = Counter(
-    "marketplace_download_bytes_total", "Bytes streamed by Download.", ["purpose"]
-)
-
-#: Proto enums by short name: kinds are stored as those names.
 _KINDS = ProtoEnum.names(pb.ModuleKind)
-_SEVERITIES = ProtoEnum.names(pb.Severity)
 _SORTS = ProtoEnum.names(pb.SearchSort)
-_DIGEST = re.compile(r"^[0-9a-f]{64}$")
 MAX_REVIEW = 2000
-MAX_REASON = 500
 DEFAULT_CHUNK, MIN_CHUNK, MAX_CHUNK = 1 << 20, 4 << 10, 4 << 20
 MAX_STATS_DAYS, DEFAULT_STATS_DAYS = 366, 30
 MAX_VERSION_PAGE, DEFAULT_VERSION_PAGE = 1000, 100
@@ -82,90 +62,6 @@ MAX_PAGE, DEFAULT_PAGE = 100, 20
 def _ts(value: datetime | None, out: Timestamp) -> None:
     if value is not None:
         out.FromDatetime(value)
-
-
-def _report(doc: Report) -> pb.ValidationReport:
-    return pb.ValidationReport(
-        valid=doc.valid,
-        kind=_KINDS.to_proto(doc.kind, default=0),
-        size_bytes=doc.size_bytes,
-        imports=[pb.WasmImport(module=i.module, name=i.name, kind=i.kind) for i in doc.imports],
-        exports=[pb.WasmExport(name=e.name, kind=e.kind) for e in doc.exports],
-        memories=[
-            pb.WasmMemory(
-                min_pages=m.min_pages,
-                max_pages=m.max_pages or 0,
-                has_max=m.max_pages is not None,
-                shared=m.shared,
-                memory64=m.memory64,
-                imported=m.imported,
-            )
-            for m in doc.memories
-        ],
-        custom_sections=doc.custom_sections,
-        producers=[
-            pb.Producer(field=p.field, name=p.name, version=p.version) for p in doc.producers
-        ],
-        language=doc.language,
-        toolchain=doc.toolchain,
-        features=doc.features,
-        findings=[
-            pb.Finding(severity=_SEVERITIES.to_proto(f.severity), code=f.code, message=f.message)
-            for f in doc.findings
-        ],
-        validator=doc.validator,
-    )
-
-
-def _version(row: Any) -> pb.ModuleVersion:
-    v = pb.ModuleVersion(
-        name=row["full_name"],
-        version=row["version"],
-        digest=row["digest"],
-        size_bytes=row["size_bytes"],
-        kind=_KINDS.to_proto(row["kind"], default=0),
-        description=row["description"],
-        license=row["license"],
-        category=row["category"],
-        tags=row["tags"],
-        homepage=row["homepage"],
-        repository=row["repository"],
-        published_by=row["published_by"],
-        yanked=row["yanked"],
-        yank_reason=row["yank_reason"],
-        downloads=row["downloads"],
-        prerelease=row["prerelease"],
-    )
-    _ts(row["published_at"], v.published_at)
-    _ts(row["yanked_at"], v.yanked_at)
-    if "validation" in row.keys():
-        v.validation.CopyFrom(_report(Report.from_dict(json.loads(row["validation"]))))
-    return v
-
-
-def _module(row: Any) -> pb.Module:
-    m = pb.Module(
-        name=row["full_name"],
-        namespace=row["namespace"],
-        latest_version=row["latest_version"],
-        description=row["description"],
-        license=row["license"],
-        category=row["category"],
-        tags=row["tags"],
-        homepage=row["homepage"],
-        repository=row["repository"],
-        kind=_KINDS.to_proto(row["kind"], default=0),
-        downloads=row["downloads"],
-        runtime_fetches=row["runtime_fetches"],
-        rating_average=row["rating_avg"],
-        rating_count=row["rating_count"],
-        version_count=row["version_count"],
-        owners=row["owners"],
-        all_yanked=row["all_yanked"],
-    )
-    _ts(row["created_at"], m.created_at)
-    _ts(row["updated_at"], m.updated_at)
-    return m
 
 
 def _summary(row: Any) -> pb.RatingSummary:
@@ -181,22 +77,15 @@ def _rating(row: Any) -> pb.Rating:
     return r
 
 
-def _version_text(value: str, field: str = "version") -> str:
-    if not value:
-        raise InvalidArgument(f"{field} is required")
-    try:
-        return str(semver.Version.parse(value))
-    except semver.SemverError as exc:
-        raise InvalidArgument(f"{field} {exc}") from None
+@dataclass(frozen=True)
+class Domain:
+    """The registry's use cases, built once the database is connected."""
 
-
-def _parse_version(value: str, field: str = "version") -> semver.Version:
-    if not value:
-        raise InvalidArgument(f"{field} is required")
-    try:
-        return semver.Version.parse(value)
-    except semver.SemverError as exc:
-        raise InvalidArgument(f"{field} {exc}") from None
+    db: Database
+    identity: Identity
+    publishing: Publishing
+    catalog: Catalog
+    store: RegistryStore
 
 
 class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
@@ -207,15 +96,19 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         self.settings = svc.settings
 
     @property
+    def domain(self) -> Domain:
+        return self.svc.domain
+
+    @property
     def store(self) -> RegistryStore:
-        return self.svc.store
+        return self.svc.domain.store
 
     async def _principal(self, context: grpc.aio.ServicerContext[Any, Any]) -> Principal | None:
         auth = None
         for key, value in context.invocation_metadata() or ():
             if key == "authorization":
                 auth = value if isinstance(value, str) else value.decode()
-        return await self.svc.identity.authenticate(auth)
+        return await self.domain.identity.authenticate(auth)
 
     async def _require(self, context: grpc.aio.ServicerContext[Any, Any]) -> Principal:
         who = await self._principal(context)
@@ -231,7 +124,7 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         self, request: pb.CreateUserRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.CreateUserResponse:
         who = await self._principal(context)
-        user, issued = await self.svc.identity.create_user(
+        user, issued = await self.domain.identity.create_user(
             who,
             request.username,
             convert.ROLES.from_proto(request.role, "role"),
@@ -247,7 +140,7 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         self, request: pb.WhoAmIRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.WhoAmIResponse:
         who = await self._require(context)
-        user, owned = await self.svc.identity.whoami(who)
+        user, owned = await self.domain.identity.whoami(who)
         return pb.WhoAmIResponse(
             user=convert.user_to_pb(user), token=convert.token_to_pb(who.token), namespaces=owned
         )
@@ -256,7 +149,7 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         self, request: pb.CreateTokenRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.CreateTokenResponse:
         who = await self._require(context)
-        issued = await self.svc.identity.create_token(
+        issued = await self.domain.identity.create_token(
             who, request.name, convert.scopes_from_pb(request.scopes), int(request.ttl_seconds)
         )
         return pb.CreateTokenResponse(token=convert.token_to_pb(issued.token), secret=issued.secret)
@@ -265,14 +158,14 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         self, request: pb.ListTokensRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ListTokensResponse:
         who = await self._require(context)
-        found = await self.svc.identity.list_tokens(who, request.include_inactive)
+        found = await self.domain.identity.list_tokens(who, request.include_inactive)
         return pb.ListTokensResponse(tokens=[convert.token_to_pb(t) for t in found])
 
     async def RevokeToken(
         self, request: pb.RevokeTokenRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.RevokeTokenResponse:
         who = await self._require(context)
-        token = await self.svc.identity.revoke_token(who, request.token_id)
+        token = await self.domain.identity.revoke_token(who, request.token_id)
         return pb.RevokeTokenResponse(token=convert.token_to_pb(token))
 
     # ------------------------------------------------------------ owners
@@ -281,21 +174,21 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         self, request: pb.AddOwnerRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.AddOwnerResponse:
         who = await self._require(context)
-        owners = await self.svc.identity.add_owner(who, request.namespace, request.username)
+        owners = await self.domain.identity.add_owner(who, request.namespace, request.username)
         return pb.AddOwnerResponse(owners=[convert.user_to_pb(u) for u in owners])
 
     async def RemoveOwner(
         self, request: pb.RemoveOwnerRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.RemoveOwnerResponse:
         who = await self._require(context)
-        owners = await self.svc.identity.remove_owner(who, request.namespace, request.username)
+        owners = await self.domain.identity.remove_owner(who, request.namespace, request.username)
         return pb.RemoveOwnerResponse(owners=[convert.user_to_pb(u) for u in owners])
 
     async def ListOwners(
         self, request: pb.ListOwnersRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ListOwnersResponse:
         await self._principal(context)
-        owners = await self.svc.identity.list_owners(request.namespace)
+        owners = await self.domain.identity.list_owners(request.namespace)
         return pb.ListOwnersResponse(owners=[convert.user_to_pb(u) for u in owners])
 
     # ------------------------------------------------------------ publish
@@ -305,25 +198,20 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         request_iterator: AsyncIterator[pb.PublishRequest],
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> pb.PublishResponse:
-        try:
-            who = await self._require(context)
-            who.require(Scope.PUBLISH)
-            result = await self._publish(who, request_iterator)
-        except ServiceError:
-            PUBLISHED.labels("refused").inc()
-            # A refusal can come before the bytes are read (bad token, version exists,
-            # not the owner). grpc.aio clients still sending then see "INTERNAL: Internal
-            # error from Core" instead of our status: read out what they send (bounded)
-            # so they get the status that names the problem.
-            await self._drain(request_iterator)
-            raise
-        except BaseException as exc:
-            PUBLISHED.labels(
-                "cancelled" if isinstance(exc, asyncio.CancelledError) else "refused"
-            ).inc()
-            raise
-        PUBLISHED.labels("ok").inc()
-        return result
+        with counted_attempt():
+            try:
+                who = await self._require(context)
+                published = await self.domain.publishing.publish(
+                    who, convert.publish_parts(request_iterator)
+                )
+            except ServiceError:
+                # A refusal can come before the bytes are read (bad token, version exists,
+                # not the owner). grpc.aio clients still sending then see "INTERNAL: Internal
+                # error from Core" instead of our status: read out what they send (bounded)
+                # so they get the status that names the problem.
+                await self._drain(request_iterator)
+                raise
+        return pb.PublishResponse(version=convert.version_to_pb(published))
 
     async def _drain(self, stream: AsyncIterator[pb.PublishRequest]) -> None:
         """Discard the rest of a refused upload: at most the module cap, within the idle
@@ -339,244 +227,69 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         except (TimeoutError, grpc.aio.AioRpcError, grpc.aio.AbortError):
             return
 
-    async def _publish(
-        self, who: Principal, stream: AsyncIterator[pb.PublishRequest]
-    ) -> pb.PublishResponse:
-        s = self.settings
-        idle = s.publish_idle_timeout_seconds
-        it = stream.__aiter__()
-
-        async def next_message() -> pb.PublishRequest | None:
-            try:
-                async with asyncio.timeout(idle):
-                    return await it.__anext__()
-            except StopAsyncIteration:
-                return None
-            except TimeoutError:
-                raise InvalidArgument(
-                    f"publish stream idle for more than {idle:.0f}s; upload aborted"
-                ) from None
-
-        first = await next_message()
-        if first is None or first.WhichOneof("payload") != "metadata":
-            raise InvalidArgument("the first Publish message must carry metadata")
-        md = first.metadata
-        mod = parse_module_name(md.name, "metadata.name")
-        version = _parse_version(md.version, "metadata.version")
-        description = names.check_description(md.description, "metadata.description")
-        license_ = names.check_license(md.license, "metadata.license")
-        category = names.check_category(md.category, "metadata.category")
-        tags = names.check_tags(list(md.tags), "metadata.tags")
-        homepage = names.check_url(md.homepage, "metadata.homepage")
-        repository = names.check_url(md.repository, "metadata.repository")
-        if md.size_bytes > s.max_module_bytes:
-            raise InvalidArgument(
-                f"metadata.size_bytes {md.size_bytes} is above the limit of {s.max_module_bytes}"
-                " bytes (WASMGRID_MARKETPLACE_MAX_MODULE_BYTES)"
-            )
-        expected_digest = md.sha256.lower()
-        if expected_digest and not _DIGEST.match(expected_digest):
-            raise InvalidArgument("metadata.sha256 must be 64 lowercase hex characters")
-        await self.store.check_can_publish(who, mod, version.precedence_key())
-
-        # Bounded memory: at most max_concurrent_publishes uploads are buffered at once.
-        if self.svc.publish_slots.locked():
-            log.info("publish waiting for a free slot")
-        async with self.svc.publish_slots:
-            data = bytearray()
-            hasher = hashlib.sha256()
-            while (msg := await next_message()) is not None:
-                if msg.WhichOneof("payload") != "chunk":
-                    raise InvalidArgument("only the first Publish message may carry metadata")
-                if len(data) + len(msg.chunk) > s.max_module_bytes:
-                    raise InvalidArgument(
-                        f"module is larger than the limit of {s.max_module_bytes} bytes"
-                        " (WASMGRID_MARKETPLACE_MAX_MODULE_BYTES)"
-                    )
-                data += msg.chunk
-                hasher.update(msg.chunk)
-            if not data:
-                raise InvalidArgument("no module bytes: send chunk messages after the metadata")
-            if md.size_bytes and md.size_bytes != len(data):
-                raise InvalidArgument(
-                    f"metadata.size_bytes is {md.size_bytes} but {len(data)} bytes arrived"
-                )
-            digest = hasher.hexdigest()
-            if expected_digest and expected_digest != digest:
-                raise InvalidArgument(
-                    f"metadata.sha256 {expected_digest} does not match the bytes ({digest})"
-                )
-            blob = bytes(data)
-            del data
-            with tracer.start_as_current_span("marketplace.validate") as span:
-                started = time.perf_counter()
-                report = await asyncio.to_thread(validate_module, blob, self.svc.policy)
-                VALIDATION_SECONDS.observe(time.perf_counter() - started)
-                span.set_attribute("wasm.size_bytes", len(blob))
-                span.set_attribute("wasm.valid", report.valid)
-            errors = [f for f in report.findings if f.severity == ERROR]
-            if errors:
-                raise InvalidArgument(
-                    "module failed validation: "
-                    + "; ".join(f"[{f.code}] {f.message}" for f in errors)
-                )
-            nv = NewVersion(
-                module=mod,
-                version=version,
-                description=description,
-                license=license_,
-                category=category,
-                tags=tags,
-                homepage=homepage,
-                repository=repository,
-                digest=digest,
-                size_bytes=len(blob),
-                kind=report.kind,
-                validation=report.to_dict(),
-            )
-            row = await self.store.publish(who, nv, blob, s.max_versions_per_module)
-        PUBLISH_BYTES.inc(len(blob))
-        log.info(
-            "published",
-            extra={"module_name": mod.display, "version": str(version), "size_bytes": len(blob)},
-        )
-        return pb.PublishResponse(version=_version(row))
-
     # ------------------------------------------------------------ reads
 
     async def GetModule(
         self, request: pb.GetModuleRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.GetModuleResponse:
         await self._principal(context)
-        row = await self.store.module(parse_module_name(request.name))
-        return pb.GetModuleResponse(module=_module(row))
+        module = await self.domain.catalog.module(request.name)
+        return pb.GetModuleResponse(module=convert.module_to_pb(module))
 
     async def ListVersions(
         self, request: pb.ListVersionsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ListVersionsResponse:
         await self._principal(context)
-        mod = parse_module_name(request.name)
-        limit = page_limit(
-            request.page.limit, default=DEFAULT_VERSION_PAGE, maximum=MAX_VERSION_PAGE
+        page = await self.domain.catalog.versions(
+            request.name, request.page.limit, request.page.cursor
         )
-        rows = await self.store.versions(mod)
-        ordered = sorted(rows, key=lambda r: semver.Version.parse(r["version"]), reverse=True)
-        bind = cursor_binding("versions", mod.full_norm)
-        after = decode_cursor(request.page.cursor, bind, 1)
-        if after is not None:
-            try:
-                pivot = semver.Version.parse(str(after[0]))
-            except semver.SemverError:
-                raise InvalidArgument(
-                    "page.cursor is not a cursor issued by this service"
-                ) from None
-            ordered = [r for r in ordered if semver.Version.parse(r["version"]) < pivot]
-        page, more = split_page(ordered, limit)
-        cursor = encode_cursor(bind, [page[-1]["version"]]) if more else ""
         return pb.ListVersionsResponse(
-            versions=[_version(r) for r in page], page=common_pb2.PageResponse(next_cursor=cursor)
+            versions=[convert.version_to_pb(v) for v in page.items],
+            page=common_pb2.PageResponse(next_cursor=page.next_cursor),
         )
 
     async def GetVersion(
         self, request: pb.GetVersionRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.GetVersionResponse:
         await self._principal(context)
-        mod = parse_module_name(request.name)
-        row = await self.store.version(mod, _version_text(request.version))
-        return pb.GetVersionResponse(version=_version(row))
+        version = await self.domain.catalog.version(request.name, request.version)
+        return pb.GetVersionResponse(version=convert.version_to_pb(version))
 
     async def Resolve(
         self, request: pb.ResolveRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ResolveResponse:
         await self._principal(context)
-        mod = parse_module_name(request.name)
-        try:
-            req = semver.Requirement.parse(request.requirement)
-        except semver.SemverError as exc:
-            raise InvalidArgument(f"requirement {exc}") from None
-        rows = await self.store.versions(mod)
-        by_version = {semver.Version.parse(r["version"]): r for r in rows}
-        chosen = semver.resolve(req, ((v, r["yanked"]) for v, r in by_version.items()))
-        if chosen is None:
-            raise NotFound(
-                f"no version of {mod.display!r} matches requirement {req.text!r}"
-                " (yanked versions match only when pinned with =x.y.z)"
-            )
-        row = by_version[chosen]
-        return pb.ResolveResponse(
-            name=row["full_name"],
-            version=row["version"],
-            digest=row["digest"],
-            size_bytes=row["size_bytes"],
-            kind=_KINDS.to_proto(row["kind"], default=0),
-            yanked=row["yanked"],
-        )
+        version = await self.domain.catalog.resolve(request.name, request.requirement)
+        return convert.resolved_to_pb(version)
 
     async def Download(
         self, request: pb.DownloadRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[pb.DownloadResponse]:
         await self._principal(context)
-        chunk = request.chunk_bytes or DEFAULT_CHUNK
-        if not MIN_CHUNK <= chunk <= MAX_CHUNK:
-            raise InvalidArgument(f"chunk_bytes {chunk} must be {MIN_CHUNK}..{MAX_CHUNK}")
-        if request.purpose not in (0, pb.DOWNLOAD_PURPOSE_USER, pb.DOWNLOAD_PURPOSE_RUNTIME):
-            raise InvalidArgument(f"purpose {request.purpose} is not a known purpose")
-        purpose = "runtime" if request.purpose == pb.DOWNLOAD_PURPOSE_RUNTIME else "user"
-        digest = request.digest.lower().removeprefix("sha256:")
-        if digest and not _DIGEST.match(digest):
-            raise InvalidArgument("digest must be 64 lowercase hex characters (sha256)")
-        if request.name or request.version:
-            mod = parse_module_name(request.name)
-            row = await self.store.version(mod, _version_text(request.version))
-            if digest and row["digest"] != digest:
-                raise InvalidArgument(
-                    f"digest {digest} does not match {row['full_name']}@{row['version']}"
-                    f" ({row['digest']})"
-                )
-        elif digest:
-            row = await self.store.version_by_digest(digest)
-        else:
-            raise InvalidArgument("give name and version, or digest")
-        yield pb.DownloadResponse(
-            header=pb.DownloadHeader(
-                digest=row["digest"],
-                size_bytes=row["size_bytes"],
-                name=row["full_name"],
-                version=row["version"],
-                kind=_KINDS.to_proto(row["kind"], default=0),
-            )
+        target, pieces = await self.domain.catalog.download(
+            request.name,
+            request.version,
+            request.digest,
+            convert.purpose_from_pb(request.purpose),
+            request.chunk_bytes,
         )
-        sent = 0
-        async for piece in rechunk(self.svc.blob_chunks(row["digest"]), chunk):
-            sent += len(piece)
+        yield pb.DownloadResponse(header=convert.download_header(target))
+        async for piece in pieces:
             yield pb.DownloadResponse(chunk=piece)
-        DOWNLOAD_BYTES.labels(purpose).inc(sent)
-        DOWNLOADS.labels(purpose).inc()
-        await self.store.record_download(row["id"], row["module_id"], purpose)
 
     async def Yank(
         self, request: pb.YankRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.YankResponse:
         who = await self._require(context)
-        who.require(Scope.YANK)
-        mod = parse_module_name(request.name)
-        version = _version_text(request.version)
-        reason = request.reason.strip()
-        if not reason:
-            raise InvalidArgument("reason is required (1..500 characters)")
-        if len(reason) > MAX_REASON:
-            raise InvalidArgument(f"reason is {len(reason)} characters, at most {MAX_REASON}")
-        row = await self.store.set_yanked(who, mod, version, True, reason)
-        return pb.YankResponse(version=_version(row))
+        version = await self.domain.catalog.yank(who, request.name, request.version, request.reason)
+        return pb.YankResponse(version=convert.version_to_pb(version))
 
     async def Unyank(
         self, request: pb.UnyankRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.UnyankResponse:
         who = await self._require(context)
-        who.require(Scope.YANK)
-        mod = parse_module_name(request.name)
-        row = await self.store.set_yanked(who, mod, _version_text(request.version), False, "")
-        return pb.UnyankResponse(version=_version(row))
+        version = await self.domain.catalog.unyank(who, request.name, request.version)
+        return pb.UnyankResponse(version=convert.version_to_pb(version))
 
     # ------------------------------------------------------------ search
 
@@ -737,35 +450,18 @@ class MarketplaceService(Service):
 
     def __init__(self, settings: MarketplaceSettings) -> None:
         self.settings = settings
-        self.policy = Policy.with_allow_list(
-            settings.allowed_import_modules,
-            max_initial_memory_pages=settings.max_initial_memory_pages,
-        )
-        self.publish_slots = asyncio.Semaphore(settings.max_concurrent_publishes)
         self._db: Database | None = None
-        self._identity: Identity | None = None
-        self._store: RegistryStore | None = None
+        self._domain: Domain | None = None
         self.blob_cache = BlobCache(settings.download_cache_bytes)
         self._refresher: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
     @property
-    def db(self) -> Database:
-        if self._db is None:
+    def domain(self) -> Domain:
+        """The use cases, once the database is connected."""
+        if self._domain is None:
             raise Unavailable("marketplace is starting; database not connected yet")
-        return self._db
-
-    @property
-    def identity(self) -> Identity:
-        if self._identity is None:
-            raise Unavailable("marketplace is starting; database not connected yet")
-        return self._identity
-
-    @property
-    def store(self) -> RegistryStore:
-        if self._store is None:
-            raise Unavailable("marketplace is starting; database not connected yet")
-        return self._store
+        return self._domain
 
     async def start(self) -> None:
         s = self.settings
@@ -778,15 +474,27 @@ class MarketplaceService(Service):
             statement_timeout_ms=s.db_statement_timeout_ms,
             pg_trgm=s.pg_trgm,
         )
-        self._identity = Identity(db, open_signup=s.open_signup)
-        self._store = RegistryStore(
+        identity = Identity(db, open_signup=s.open_signup)
+        publishing = Publishing(
+            db,
+            policy=Policy.with_allow_list(
+                s.allowed_import_modules, max_initial_memory_pages=s.max_initial_memory_pages
+            ),
+            chunk_bytes=s.blob_chunk_bytes,
+            max_module_bytes=s.max_module_bytes,
+            max_concurrent=s.max_concurrent_publishes,
+            idle_timeout=s.publish_idle_timeout_seconds,
+            max_versions=s.max_versions_per_module,
+        )
+        store = RegistryStore(
             db.pool,
             chunk_bytes=s.blob_chunk_bytes,
             use_pg_trgm=db.use_pg_trgm,
             search_pool=db.search_pool,
         )
+        self._domain = Domain(db, identity, publishing, Catalog(db, self.blob_cache), store)
         if s.bootstrap_admin_token:
-            if await self._identity.bootstrap_admin(s.bootstrap_admin, s.bootstrap_admin_token):
+            if await identity.bootstrap_admin(s.bootstrap_admin, s.bootstrap_admin_token):
                 log.info("bootstrap admin ready", extra={"username": s.bootstrap_admin})
 
         self._refresher = asyncio.create_task(self._refresh_ratings())
@@ -816,7 +524,7 @@ class MarketplaceService(Service):
                 return
             started = datetime.now(UTC)
             try:
-                await self.store.refresh_rating_columns(last - margin)
+                await self.domain.store.refresh_rating_columns(last - margin)
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("rating refresh failed, will retry: %r", exc)
                 continue
@@ -830,16 +538,3 @@ class MarketplaceService(Service):
     def register(self, server: grpc.aio.Server) -> Sequence[str]:
         pb_grpc.add_MarketplaceServiceServicer_to_server(MarketplaceServicer(self), server)
         return [pb.DESCRIPTOR.services_by_name["MarketplaceService"].full_name]
-
-    async def blob_chunks(self, digest: str) -> AsyncIterator[bytes]:
-        """A blob's bytes in stored chunks, from the memory cache when hot."""
-        cached = self.blob_cache.get(digest)
-        if cached is not None:
-            for piece in cached:
-                yield piece
-            return
-        pieces: list[bytes] = []
-        async for piece in self.store.read_chunks(digest):
-            pieces.append(piece)
-            yield piece
-        self.blob_cache.put(digest, pieces)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -20,41 +19,20 @@ from typing import Any
 import asyncpg
 
 from wasmgrid.common.errors import (
-    AlreadyExists,
     InvalidArgument,
     NotFound,
     PermissionDenied,
-    ResourceExhausted,
 )
 from wasmgrid.common.paging import cursor_binding, decode_cursor, encode_cursor, split_page
-from wasmgrid.marketplace import names, search, semver
-from wasmgrid.marketplace.identity import require_owner
+from wasmgrid.marketplace import names, search
 from wasmgrid.marketplace.names import ModuleName
 from wasmgrid.marketplace.records import Principal
-from wasmgrid.marketplace.store.database import SCHEMA, Conn
+from wasmgrid.marketplace.store.database import Conn
 
 log = logging.getLogger(__name__)
 
 #: Bytes of whole stored chunks a download reads per query (one batch is read ahead).
 READ_BATCH_BYTES = 4 << 20
-
-
-@dataclass(frozen=True)
-class NewVersion:
-    """A validated publish, ready to store."""
-
-    module: ModuleName
-    version: semver.Version
-    description: str
-    license: str
-    category: str
-    tags: list[str]
-    homepage: str
-    repository: str
-    digest: str
-    size_bytes: int
-    kind: str
-    validation: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -113,207 +91,6 @@ class RegistryStore:
         self.chunk_bytes = chunk_bytes
         self.use_pg_trgm = use_pg_trgm
 
-    # ------------------------------------------------------------ publish
-
-    async def check_can_publish(self, who: Principal, mod: ModuleName, version: str) -> None:
-        """Fail fast before the upload: namespace permission and version existence."""
-        async with self.pool.acquire() as conn:
-            ns_id = await conn.fetchval(
-                "SELECT id FROM namespaces WHERE name_norm = $1", mod.namespace_norm
-            )
-            if ns_id is None:
-                names.check_namespace(mod.namespace, "name namespace", claiming=True)
-                return
-            await require_owner(conn, who, ns_id)
-            exists = await conn.fetchval(
-                "SELECT 1 FROM versions v JOIN modules m ON m.id = v.module_id"
-                " WHERE m.full_norm = $1 AND v.version_key = $2",
-                mod.full_norm,
-                version,
-            )
-            if exists:
-                raise AlreadyExists(
-                    f"{mod.display}@{version} already exists; versions are immutable"
-                )
-
-    async def publish(
-        self, who: Principal, nv: NewVersion, data: bytes, max_versions: int
-    ) -> asyncpg.Record:
-        """Store a validated version, its blob and the refreshed module in one transaction."""
-        mod = nv.module
-        key = nv.version.precedence_key()
-        async with self.pool.acquire() as conn, conn.transaction():
-            ns_id = await conn.fetchval(
-                "SELECT id FROM namespaces WHERE name_norm = $1 FOR UPDATE", mod.namespace_norm
-            )
-            if ns_id is None:
-                names.check_namespace(mod.namespace, "name namespace", claiming=True)
-                ns_id = await conn.fetchval(
-                    "INSERT INTO namespaces (name, name_norm) VALUES ($1, $2)"
-                    " ON CONFLICT (name_norm) DO NOTHING RETURNING id",
-                    mod.namespace,
-                    mod.namespace_norm,
-                )
-                if ns_id is None:  # claimed concurrently: it is an owner check now
-                    ns_id = await conn.fetchval(
-                        "SELECT id FROM namespaces WHERE name_norm = $1 FOR UPDATE",
-                        mod.namespace_norm,
-                    )
-                    await require_owner(conn, who, ns_id)
-                else:
-                    await conn.execute(
-                        "INSERT INTO namespace_owners (namespace_id, user_id) VALUES ($1, $2)",
-                        ns_id,
-                        who.user_id,
-                    )
-            else:
-                await require_owner(conn, who, ns_id)
-            module = await conn.fetchrow(
-                "SELECT id, name FROM modules WHERE namespace_id = $1 AND name_norm = $2"
-                " FOR UPDATE",
-                ns_id,
-                mod.name_norm,
-            )
-            created = False
-            if module is None:
-                module = await conn.fetchrow(
-                    "INSERT INTO modules (namespace_id, name, name_norm, full_norm, latest_version)"
-                    " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING id, name",
-                    ns_id,
-                    mod.name,
-                    mod.name_norm,
-                    mod.full_norm,
-                    str(nv.version),
-                )
-                created = module is not None
-                if module is None:  # created concurrently: wait for it and lock it
-                    module = await conn.fetchrow(
-                        "SELECT id, name FROM modules WHERE namespace_id = $1 AND name_norm = $2"
-                        " FOR UPDATE",
-                        ns_id,
-                        mod.name_norm,
-                    )
-                assert module is not None
-            module_id: int = module["id"]
-            count, clash = await conn.fetchrow(
-                "SELECT count(*), max(version) FILTER (WHERE version_key = $2)"
-                " FROM versions WHERE module_id = $1",
-                module_id,
-                key,
-            ) or (0, None)
-            if clash is not None:
-                raise AlreadyExists(
-                    f"{mod.display}@{clash} already exists; versions are immutable"
-                    + (
-                        f" ({nv.version} has the same precedence)"
-                        if clash != str(nv.version)
-                        else ""
-                    )
-                )
-            if count >= max_versions:
-                raise ResourceExhausted(
-                    f"{mod.display} has {count} versions, the limit is {max_versions}"
-                )
-            await self._store_blob(conn, nv.digest, data)
-            vid = await conn.fetchval(
-                "INSERT INTO versions (module_id, version, version_key, prerelease, digest,"
-                " size_bytes, kind, description, license, category, tags, homepage, repository,"
-                " validation, published_by) VALUES"
-                " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15)"
-                " RETURNING id",
-                module_id,
-                str(nv.version),
-                key,
-                nv.version.is_prerelease,
-                nv.digest,
-                nv.size_bytes,
-                nv.kind,
-                nv.description,
-                nv.license,
-                nv.category,
-                nv.tags,
-                nv.homepage,
-                nv.repository,
-                _json(nv.validation),
-                who.user_id,
-            )
-            if created:
-                await self._index_name(conn, mod)
-            await self._refresh_module(conn, module_id, touch=True)
-            row = await conn.fetchrow(
-                f"SELECT {_VERSION_COLS}, v.validation FROM {_VERSION_FROM} WHERE v.id = $1", vid
-            )
-        assert row is not None
-        return row
-
-    async def _store_blob(self, conn: Conn, digest: str, data: bytes) -> None:
-        size = len(data)
-        step = self.chunk_bytes
-        count = (size + step - 1) // step
-        inserted = await conn.fetchval(
-            "INSERT INTO blobs (digest, size_bytes, chunk_count) VALUES ($1, $2, $3)"
-            " ON CONFLICT (digest) DO NOTHING RETURNING 1",
-            digest,
-            size,
-            count,
-        )
-        if not inserted:
-            return  # content-addressed: the same bytes are already stored
-        view = memoryview(data)
-        await conn.copy_records_to_table(
-            "blob_chunks",
-            schema_name=SCHEMA,
-            columns=("digest", "seq", "data"),
-            records=((digest, i, bytes(view[i * step : (i + 1) * step])) for i in range(count)),
-        )
-
-    async def _index_name(self, conn: Conn, mod: ModuleName) -> None:
-        """Add the words of a new module's name to the typo-correction vocabulary."""
-        pairs = [(g, w) for w in search.name_words(mod.name_norm) for g in search.word_trigrams(w)]
-        await conn.execute(
-            "INSERT INTO name_word_trigrams (trigram, word)"
-            " SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
-            [g for g, _ in pairs],
-            [w for _, w in pairs],
-        )
-
-    async def _refresh_module(self, conn: Conn, module_id: int, *, touch: bool = False) -> None:
-        """Point the module at its latest version and copy that version's metadata."""
-        rows = await conn.fetch(
-            "SELECT id, version, yanked FROM versions WHERE module_id = $1", module_id
-        )
-        parsed = [(semver.Version.parse(r["version"]), r["yanked"], r["id"]) for r in rows]
-        live = [p for p in parsed if not p[1]]
-        releases = [p for p in live if not p[0].is_prerelease]
-        chosen = max(releases or live or parsed, key=lambda p: p[0])
-        await conn.execute(
-            "UPDATE modules m SET latest_version = v.version, description = v.description,"
-            " license = v.license, category = v.category, tags = v.tags,"
-            " homepage = v.homepage, repository = v.repository, kind = v.kind,"
-            " all_yanked = $3,"
-            " updated_at = CASE WHEN $4 THEN now() ELSE m.updated_at END,"
-            " search_vector ="
-            "   setweight(to_tsvector('simple', $5), 'A')"
-            "   || setweight(to_tsvector('simple', array_to_string(v.tags, ' ')), 'B')"
-            "   || setweight(to_tsvector('simple', v.description), 'C')"
-            "   || setweight(to_tsvector('english', v.description), 'D')"
-            " FROM versions v WHERE m.id = $1 AND v.id = $2",
-            module_id,
-            chosen[2],
-            not live,
-            touch,
-            await self._name_words(conn, module_id),
-        )
-
-    async def _name_words(self, conn: Conn, module_id: int) -> str:
-        row = await conn.fetchrow(
-            "SELECT m.name_norm, n.name_norm AS ns FROM modules m"
-            " JOIN namespaces n ON n.id = m.namespace_id WHERE m.id = $1",
-            module_id,
-        )
-        assert row is not None
-        return f"{row['name_norm']} {search.name_text(row['name_norm'])} {row['ns']}"
-
     # ------------------------------------------------------------ reads
 
     async def module(self, mod: ModuleName) -> asyncpg.Record:
@@ -340,145 +117,6 @@ class RegistryStore:
         if mid is None:
             raise NotFound(f"module {mod.display!r} not found")
         return mid
-
-    async def versions(self, mod: ModuleName) -> list[asyncpg.Record]:
-        """Every version of a module (unordered; callers sort by semver)."""
-        mid = await self._module_id(self.pool, mod)
-        return list(
-            await self.pool.fetch(
-                f"SELECT {_VERSION_COLS} FROM {_VERSION_FROM} WHERE v.module_id = $1", mid
-            )
-        )
-
-    async def version(self, mod: ModuleName, version: str) -> asyncpg.Record:
-        key = semver.Version.parse(version).precedence_key()
-        row = await self.pool.fetchrow(
-            f"SELECT {_VERSION_COLS}, v.validation FROM {_VERSION_FROM}"
-            " WHERE m.full_norm = $1 AND v.version_key = $2",
-            mod.full_norm,
-            key,
-        )
-        if row is None:
-            await self._module_id(self.pool, mod)
-            raise NotFound(f"version {version!r} of {mod.display!r} not found")
-        return row
-
-    async def version_by_digest(self, digest: str) -> asyncpg.Record:
-        row = await self.pool.fetchrow(
-            f"SELECT {_VERSION_COLS} FROM {_VERSION_FROM} WHERE v.digest = $1"
-            " ORDER BY v.published_at, v.id LIMIT 1",
-            digest,
-        )
-        if row is None:
-            raise NotFound(f"digest {digest} not found")
-        return row
-
-    async def read_chunks(self, digest: str) -> AsyncIterator[bytes]:
-        """The stored chunks of a blob in order, read a batch per query.
-
-        One query returns up to READ_BATCH_BYTES of whole chunks (PostgreSQL streams
-        them back to back); the next batch is read on another pool connection while
-        this one is being sent. Memory per download stays within two batches, and no
-        query or snapshot stays open while a slow client drains the stream.
-        """
-        blob = await self.pool.fetchrow(
-            "SELECT size_bytes, chunk_count FROM blobs WHERE digest = $1", digest
-        )
-        if blob is None:
-            raise NotFound(f"blob {digest} not found")
-        count: int = blob["chunk_count"]
-        # Stored chunk size of this blob (the setting may have changed since it was stored).
-        stored = -(-blob["size_bytes"] // count) if count else 1
-        per_query = max(1, READ_BATCH_BYTES // stored)
-
-        async def fetch(start: int, n: int) -> list[bytes]:
-            rows = await self.pool.fetch(
-                "SELECT seq, data FROM blob_chunks WHERE digest = $1 AND seq >= $2 AND seq < $3"
-                " ORDER BY seq",
-                digest,
-                start,
-                start + n,
-            )
-            if [r["seq"] for r in rows] != list(range(start, min(start + n, count))):
-                raise RuntimeError(f"blob {digest} is missing chunks in {start}..")
-            return [r["data"] for r in rows]
-
-        ahead: asyncio.Future[list[bytes]] | None = None
-        try:
-            # The first query reads one chunk so that sending starts early; later ones
-            # read whole batches, each while the previous batch is being sent.
-            batch = await fetch(0, 1)
-            start = 1
-            while True:
-                ahead = asyncio.ensure_future(fetch(start, per_query)) if start < count else None
-                for piece in batch:
-                    yield piece
-                if ahead is None:
-                    return
-                batch = await ahead
-                start += per_query
-        finally:
-            if ahead is not None and not ahead.done():  # stream abandoned: drop the read-ahead
-                ahead.cancel()
-                ahead.add_done_callback(_retrieve)
-
-    async def record_download(self, version_id: int, module_id: int, purpose: str) -> None:
-        """Count one completed download for today (UTC).
-
-        One statement in a transaction that does not wait for its WAL flush: the
-        client is waiting for the end of its stream, and after a crash PostgreSQL
-        loses at most the last fraction of a second of counts (never a module, a
-        version or a rating, whose transactions keep synchronous commit).
-        """
-        user = 1 if purpose == "user" else 0
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SET LOCAL synchronous_commit = off")
-            await conn.execute(
-                "WITH daily AS (INSERT INTO download_daily (version_id, day, purpose, count)"
-                "   VALUES ($1, (now() AT TIME ZONE 'UTC')::date, $3, 1)"
-                "   ON CONFLICT (version_id, day, purpose)"
-                "   DO UPDATE SET count = download_daily.count + 1),"
-                " version AS (UPDATE versions SET downloads = downloads + $4,"
-                "   runtime_fetches = runtime_fetches + 1 - $4 WHERE id = $1)"
-                " UPDATE modules SET downloads = downloads + $4,"
-                " runtime_fetches = runtime_fetches + 1 - $4 WHERE id = $2",
-                version_id,
-                module_id,
-                purpose,
-                user,
-            )
-
-    # ------------------------------------------------------------ yank
-
-    async def set_yanked(
-        self, who: Principal, mod: ModuleName, version: str, yanked: bool, reason: str
-    ) -> asyncpg.Record:
-        key = semver.Version.parse(version).precedence_key()
-        async with self.pool.acquire() as conn, conn.transaction():
-            module = await conn.fetchrow(
-                "SELECT id, namespace_id FROM modules WHERE full_norm = $1 FOR UPDATE",
-                mod.full_norm,
-            )
-            if module is None:
-                raise NotFound(f"module {mod.display!r} not found")
-            await require_owner(conn, who, module["namespace_id"])
-            vid = await conn.fetchval(
-                "UPDATE versions SET yanked = $3, yank_reason = $4,"
-                " yanked_at = CASE WHEN $3 THEN coalesce(yanked_at, now()) END"
-                " WHERE module_id = $1 AND version_key = $2 RETURNING id",
-                module["id"],
-                key,
-                yanked,
-                reason if yanked else "",
-            )
-            if vid is None:
-                raise NotFound(f"version {version!r} of {mod.display!r} not found")
-            await self._refresh_module(conn, module["id"])
-            row = await conn.fetchrow(
-                f"SELECT {_VERSION_COLS}, v.validation FROM {_VERSION_FROM} WHERE v.id = $1", vid
-            )
-        assert row is not None
-        return row
 
     # ------------------------------------------------------------ ratings
 
