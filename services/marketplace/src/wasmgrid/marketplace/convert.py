@@ -10,10 +10,13 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
 from wasmgrid.common.protoenum import ProtoEnum
 from wasmgrid.marketplace.records import (
+    DownloadStats,
     Module,
     PublishMetadata,
     PublishPart,
     Purpose,
+    Rating,
+    RatingSummary,
     Token,
     User,
     Version,
@@ -206,3 +209,49 @@ async def publish_parts(stream: AsyncIterator[pb.PublishRequest]) -> AsyncIterat
             yield message.chunk
         else:
             yield None
+
+
+# ------------------------------------------------------------------ ratings and statistics
+
+
+def rating_to_pb(r: Rating) -> pb.Rating:
+    """A rating as proto."""
+    out = pb.Rating(username=r.username, stars=r.stars, review=r.review)
+    _ts(r.created_at, out.created_at)
+    _ts(r.updated_at, out.updated_at)
+    return out
+
+
+def summary_to_pb(s: RatingSummary) -> pb.RatingSummary:
+    """A rating summary as proto."""
+    return pb.RatingSummary(count=s.count, average=s.average, histogram=s.histogram)
+
+
+def download_stats_to_pb(s: DownloadStats) -> pb.GetDownloadStatsResponse:
+    """Download statistics as the GetDownloadStats answer."""
+    return pb.GetDownloadStatsResponse(
+        name=s.name,
+        days=s.days,
+        user_downloads=s.user_downloads,
+        runtime_fetches=s.runtime_fetches,
+        user_downloads_total=s.user_downloads_total,
+        runtime_fetches_total=s.runtime_fetches_total,
+        versions=[
+            pb.VersionDownloads(
+                version=v.version,
+                user_downloads=v.user_downloads,
+                runtime_fetches=v.runtime_fetches,
+                user_downloads_total=v.user_downloads_total,
+                runtime_fetches_total=v.runtime_fetches_total,
+            )
+            for v in s.versions
+        ],
+        daily=[
+            pb.DailyDownloads(
+                date=d.day.isoformat(),
+                user_downloads=d.user_downloads,
+                runtime_fetches=d.runtime_fetches,
+            )
+            for d in s.daily
+        ],
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Generic, TypeVar
 
@@ -16,6 +16,9 @@ from wasmgrid.marketplace.tokens import ROLE_SCOPES, Role, Scope, covers
 from wasmgrid.marketplace.validation import Report
 
 T = TypeVar("T")
+
+#: Search results and ratings per page: the default and the most a request may ask for.
+DEFAULT_PAGE, MAX_PAGE = 20, 100
 
 
 @dataclass(frozen=True)
@@ -211,3 +214,63 @@ class Purpose(StrEnum):
 
     USER = "user"
     RUNTIME = "runtime"
+
+
+# ------------------------------------------------------------------ ratings and statistics
+
+
+@dataclass(frozen=True)
+class Rating:
+    """One user's rating of a module."""
+
+    user_id: int
+    username: str
+    stars: int
+    review: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class RatingSummary:
+    """The exact aggregate of a module's ratings."""
+
+    count: int
+    average: float
+    #: Ratings with 1, 2, 3, 4 and 5 stars.
+    histogram: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class VersionDownloads:
+    """One version's downloads within a window of days and in all."""
+
+    version: str
+    user_downloads: int
+    runtime_fetches: int
+    user_downloads_total: int
+    runtime_fetches_total: int
+
+
+@dataclass(frozen=True)
+class DayDownloads:
+    """Downloads on one UTC day."""
+
+    day: date
+    user_downloads: int
+    runtime_fetches: int
+
+
+@dataclass(frozen=True)
+class DownloadStats:
+    """A module's downloads: the window's totals, all-time totals, per version (highest
+    first) and a zero-filled daily series (oldest first)."""
+
+    name: str
+    days: int
+    user_downloads: int
+    runtime_fetches: int
+    user_downloads_total: int
+    runtime_fetches_total: int
+    versions: tuple[VersionDownloads, ...]
+    daily: tuple[DayDownloads, ...]

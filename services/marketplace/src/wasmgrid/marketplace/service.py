@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-import asyncpg
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from opentelemetry import trace
@@ -25,25 +23,21 @@ from wasmgrid.common.errors import (
     Unavailable,
 )
 from wasmgrid.common.paging import (
-    cursor_binding,
-    decode_cursor,
-    encode_cursor,
     page_limit,
-    split_page,
 )
 from wasmgrid.common.protoenum import ProtoEnum
 from wasmgrid.common.server import Service
-from wasmgrid.marketplace import convert, names, search, semver
+from wasmgrid.marketplace import convert, names, search
 from wasmgrid.marketplace.blobs import BlobCache
 from wasmgrid.marketplace.catalog import Catalog
 from wasmgrid.marketplace.identity import Identity
-from wasmgrid.marketplace.names import parse_module_name
 from wasmgrid.marketplace.publishing import Publishing, counted_attempt
+from wasmgrid.marketplace.ratings import Ratings
 from wasmgrid.marketplace.records import Principal
 from wasmgrid.marketplace.settings import MarketplaceSettings
+from wasmgrid.marketplace.stats import Stats
 from wasmgrid.marketplace.store.database import Database
 from wasmgrid.marketplace.store.registry import RegistryStore, SearchQuery
-from wasmgrid.marketplace.tokens import Scope
 from wasmgrid.marketplace.validation import Policy
 
 log = logging.getLogger(__name__)
@@ -64,19 +58,6 @@ def _ts(value: datetime | None, out: Timestamp) -> None:
         out.FromDatetime(value)
 
 
-def _summary(row: Any) -> pb.RatingSummary:
-    return pb.RatingSummary(
-        count=row["rating_count"], average=row["rating_avg"], histogram=list(row["stars"])
-    )
-
-
-def _rating(row: Any) -> pb.Rating:
-    r = pb.Rating(username=row["username"], stars=row["stars"], review=row["review"])
-    _ts(row["created_at"], r.created_at)
-    _ts(row["updated_at"], r.updated_at)
-    return r
-
-
 @dataclass(frozen=True)
 class Domain:
     """The registry's use cases, built once the database is connected."""
@@ -85,6 +66,8 @@ class Domain:
     identity: Identity
     publishing: Publishing
     catalog: Catalog
+    ratings: Ratings
+    stats: Stats
     store: RegistryStore
 
 
@@ -355,40 +338,24 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         self, request: pb.RateModuleRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.RateModuleResponse:
         who = await self._require(context)
-        who.require(Scope.RATE)
-        mod = parse_module_name(request.name)
-        if not 1 <= request.stars <= 5:
-            raise InvalidArgument(f"stars {request.stars} must be 1..5")
-        if len(request.review) > MAX_REVIEW:
-            raise InvalidArgument(
-                f"review is {len(request.review)} characters, at most {MAX_REVIEW}"
-            )
-        if "\x00" in request.review:
-            raise InvalidArgument("review must not contain NUL characters")
-        rating, summary = await self.store.rate(who, mod, request.stars, request.review.strip())
-        return pb.RateModuleResponse(rating=_rating(rating), summary=_summary(summary))
+        rating, summary = await self.domain.ratings.rate(
+            who, request.name, request.stars, request.review
+        )
+        return pb.RateModuleResponse(
+            rating=convert.rating_to_pb(rating), summary=convert.summary_to_pb(summary)
+        )
 
     async def ListRatings(
         self, request: pb.ListRatingsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ListRatingsResponse:
         await self._principal(context)
-        mod = parse_module_name(request.name)
-        limit = page_limit(request.page.limit, default=DEFAULT_PAGE, maximum=MAX_PAGE)
-        bind = cursor_binding("ratings", mod.full_norm)
-        after = decode_cursor(request.page.cursor, bind, 2)
-        try:
-            rows, summary = await self.store.ratings(mod, limit, after)
-        except (TypeError, ValueError):
-            raise InvalidArgument("page.cursor is not a cursor issued by this service") from None
-        page, more = split_page(rows, limit)
-        last = page[-1] if more else None
-        cursor = (
-            encode_cursor(bind, [last["updated_at"].isoformat(), last["user_id"]]) if last else ""
+        page, summary = await self.domain.ratings.list(
+            request.name, request.page.limit, request.page.cursor
         )
         return pb.ListRatingsResponse(
-            ratings=[_rating(r) for r in page],
-            summary=_summary(summary),
-            page=common_pb2.PageResponse(next_cursor=cursor),
+            ratings=[convert.rating_to_pb(r) for r in page.items],
+            summary=convert.summary_to_pb(summary),
+            page=common_pb2.PageResponse(next_cursor=page.next_cursor),
         )
 
     # ------------------------------------------------------------ stats
@@ -397,46 +364,8 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         self, request: pb.GetDownloadStatsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.GetDownloadStatsResponse:
         await self._principal(context)
-        mod = parse_module_name(request.name)
-        days = request.days or DEFAULT_STATS_DAYS
-        if days > MAX_STATS_DAYS:
-            raise InvalidArgument(f"days {days} is above the maximum {MAX_STATS_DAYS}")
-        module = await self.store.module(mod)
-        per_version, daily, today = await self.store.download_stats(mod, days)
-        by_day = {r["day"]: r for r in daily}
-        series = []
-        for i in range(days):
-            day = today - timedelta(days=days - 1 - i)
-            r = by_day.get(day)
-            series.append(
-                pb.DailyDownloads(
-                    date=day.isoformat(),
-                    user_downloads=r["user_count"] if r else 0,
-                    runtime_fetches=r["runtime_count"] if r else 0,
-                )
-            )
-        versions = sorted(
-            per_version, key=lambda r: semver.Version.parse(r["version"]), reverse=True
-        )
-        return pb.GetDownloadStatsResponse(
-            name=module["full_name"],
-            days=days,
-            user_downloads=sum(r["win_user"] for r in per_version),
-            runtime_fetches=sum(r["win_runtime"] for r in per_version),
-            user_downloads_total=module["downloads"],
-            runtime_fetches_total=module["runtime_fetches"],
-            versions=[
-                pb.VersionDownloads(
-                    version=r["version"],
-                    user_downloads=r["win_user"],
-                    runtime_fetches=r["win_runtime"],
-                    user_downloads_total=r["downloads"],
-                    runtime_fetches_total=r["runtime_fetches"],
-                )
-                for r in versions
-            ],
-            daily=series,
-        )
+        stats = await self.domain.stats.downloads(request.name, request.days)
+        return convert.download_stats_to_pb(stats)
 
 
 class MarketplaceService(Service):
@@ -492,12 +421,16 @@ class MarketplaceService(Service):
             use_pg_trgm=db.use_pg_trgm,
             search_pool=db.search_pool,
         )
-        self._domain = Domain(db, identity, publishing, Catalog(db, self.blob_cache), store)
+        self._domain = Domain(
+            db, identity, publishing, Catalog(db, self.blob_cache), Ratings(db), Stats(db), store
+        )
         if s.bootstrap_admin_token:
             if await identity.bootstrap_admin(s.bootstrap_admin, s.bootstrap_admin_token):
                 log.info("bootstrap admin ready", extra={"username": s.bootstrap_admin})
 
-        self._refresher = asyncio.create_task(self._refresh_ratings())
+        self._refresher = asyncio.create_task(
+            self._domain.ratings.keep_sort_keys_fresh(s.rating_refresh_seconds, self._stopping)
+        )
 
     async def stop(self) -> None:
         if self._refresher is not None:
@@ -509,26 +442,6 @@ class MarketplaceService(Service):
                 log.warning("rating refresh did not stop within 10s")
         if self._db is not None:
             await self._db.close()
-
-    async def _refresh_ratings(self) -> None:
-        """Keep modules.rating_* (the search sort keys) within ~one interval of the shards."""
-        interval = self.settings.rating_refresh_seconds
-        # A rating's updated_at is its statement start; it commits shortly after. Rescanning
-        # a margin behind the last pass covers ratings that committed late.
-        margin = timedelta(seconds=max(60.0, 2 * interval))
-        last = datetime.now(UTC) - margin
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), interval)
-            if self._stopping.is_set():
-                return
-            started = datetime.now(UTC)
-            try:
-                await self.domain.store.refresh_rating_columns(last - margin)
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("rating refresh failed, will retry: %r", exc)
-                continue
-            last = started
 
     async def check_ready(self) -> str | None:
         if self._db is None:

@@ -13,20 +13,16 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from wasmgrid.common.errors import (
     InvalidArgument,
-    NotFound,
-    PermissionDenied,
 )
 from wasmgrid.common.paging import cursor_binding, decode_cursor, encode_cursor, split_page
 from wasmgrid.marketplace import names, search
-from wasmgrid.marketplace.names import ModuleName
-from wasmgrid.marketplace.records import Principal
 from wasmgrid.marketplace.store.database import Conn
 
 log = logging.getLogger(__name__)
@@ -92,133 +88,6 @@ class RegistryStore:
         self.use_pg_trgm = use_pg_trgm
 
     # ------------------------------------------------------------ reads
-
-    async def module(self, mod: ModuleName) -> asyncpg.Record:
-        cols = _MODULE_COLS.replace(
-            "m.rating_count, m.rating_avg", "rs.c AS rating_count, rs.avg AS rating_avg"
-        )
-        row = await self.pool.fetchrow(
-            f"SELECT {cols},"
-            " (SELECT count(*) FROM versions WHERE module_id = m.id) AS version_count,"
-            " ARRAY(SELECT u.username FROM namespace_owners o JOIN users u ON u.id = o.user_id"
-            "       WHERE o.namespace_id = m.namespace_id ORDER BY u.username_norm) AS owners"
-            " FROM modules m JOIN namespaces n ON n.id = m.namespace_id"
-            " CROSS JOIN LATERAL rating_summary(m.id) rs WHERE m.full_norm = $1",
-            mod.full_norm,
-        )
-        if row is None:
-            raise NotFound(f"module {mod.display!r} not found")
-        return row
-
-    async def _module_id(self, conn: Conn | asyncpg.Pool, mod: ModuleName) -> int:
-        mid: int | None = await conn.fetchval(
-            "SELECT id FROM modules WHERE full_norm = $1", mod.full_norm
-        )
-        if mid is None:
-            raise NotFound(f"module {mod.display!r} not found")
-        return mid
-
-    # ------------------------------------------------------------ ratings
-
-    async def rate(
-        self, who: Principal, mod: ModuleName, stars: int, review: str
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Insert or replace the caller's rating and apply the exact delta to the aggregate.
-
-        One statement (``rate_module`` in migration 0002): the module row lock, which
-        serialises all raters of a module, is held for microseconds, not round trips.
-        """
-        row = await self.pool.fetchrow(
-            "SELECT * FROM rate_module($1, $2, $3, $4)",
-            mod.full_norm,
-            who.user_id,
-            stars,
-            review,
-        )
-        assert row is not None
-        if row["o_status"] == "not_found":
-            raise NotFound(f"module {mod.display!r} not found")
-        if row["o_status"] == "own":
-            raise PermissionDenied(f"you own {mod.display!r}; owners cannot rate their modules")
-        rating = {
-            "username": who.username,
-            "stars": row["o_stars"],
-            "review": row["o_review"],
-            "created_at": row["o_created_at"],
-            "updated_at": row["o_updated_at"],
-        }
-        summary = {
-            "rating_count": row["o_rating_count"],
-            "rating_avg": row["o_rating_avg"],
-            "stars": row["o_histogram"],
-        }
-        return rating, summary
-
-    async def ratings(
-        self, mod: ModuleName, limit: int, after: list[Any] | None
-    ) -> tuple[list[asyncpg.Record], asyncpg.Record]:
-        mid = await self._module_id(self.pool, mod)
-        args: list[Any] = [mid, limit + 1]
-        where = ""
-        if after is not None:
-            where = " AND (r.updated_at, r.user_id) < ($3::timestamptz, $4::bigint)"
-            args += [datetime.fromisoformat(str(after[0])), int(after[1])]
-        rows = await self.pool.fetch(
-            "SELECT u.username, r.user_id, r.stars, r.review, r.created_at, r.updated_at"
-            " FROM ratings r JOIN users u ON u.id = r.user_id"
-            f" WHERE r.module_id = $1{where} ORDER BY r.updated_at DESC, r.user_id DESC LIMIT $2",
-            *args,
-        )
-        summary = await self.pool.fetchrow(
-            "SELECT c AS rating_count, avg AS rating_avg, h AS stars FROM rating_summary($1)", mid
-        )
-        assert summary is not None
-        return list(rows), summary
-
-    async def refresh_rating_columns(self, since: datetime) -> int:
-        """Copy exact shard sums into modules.rating_* (search sort) for modules rated
-        since `since`; returns how many modules changed."""
-        result: str = await self.pool.execute(
-            "WITH dirty AS (SELECT DISTINCT module_id FROM rating_shards WHERE updated_at >= $1)"
-            " UPDATE modules m SET rating_count = rs.c, rating_sum = rs.s, stars = rs.h"
-            " FROM dirty, LATERAL (SELECT sum(x.count)::bigint AS c, sum(x.sum)::bigint AS s,"
-            "   ARRAY[sum(x.stars[1]), sum(x.stars[2]), sum(x.stars[3]), sum(x.stars[4]),"
-            "         sum(x.stars[5])]::bigint[] AS h"
-            "   FROM rating_shards x WHERE x.module_id = dirty.module_id) rs"
-            " WHERE m.id = dirty.module_id"
-            " AND (m.rating_count, m.rating_sum, m.stars) IS DISTINCT FROM (rs.c, rs.s, rs.h)",
-            since,
-        )
-        return int(result.split()[-1])
-
-    # ------------------------------------------------------------ stats
-
-    async def download_stats(
-        self, mod: ModuleName, days: int
-    ) -> tuple[list[asyncpg.Record], list[asyncpg.Record], date]:
-        mid = await self._module_id(self.pool, mod)
-        today: date = await self.pool.fetchval("SELECT (now() AT TIME ZONE 'UTC')::date")
-        start = today - timedelta(days=days - 1)
-        per_version = await self.pool.fetch(
-            "SELECT v.version, v.downloads, v.runtime_fetches,"
-            " coalesce(sum(d.count) FILTER (WHERE d.purpose = 'user'), 0)::bigint AS win_user,"
-            " coalesce(sum(d.count) FILTER (WHERE d.purpose = 'runtime'), 0)::bigint AS win_runtime"
-            " FROM versions v LEFT JOIN download_daily d ON d.version_id = v.id AND d.day >= $2"
-            " WHERE v.module_id = $1 GROUP BY v.id",
-            mid,
-            start,
-        )
-        daily = await self.pool.fetch(
-            "SELECT d.day,"
-            " coalesce(sum(d.count) FILTER (WHERE d.purpose = 'user'), 0)::bigint AS user_count,"
-            " coalesce(sum(d.count) FILTER (WHERE d.purpose = 'runtime'), 0)::bigint"
-            " AS runtime_count"
-            " FROM download_daily d JOIN versions v ON v.id = d.version_id"
-            " WHERE v.module_id = $1 AND d.day >= $2 GROUP BY d.day ORDER BY d.day",
-            mid,
-            start,
-        )
-        return list(per_version), list(daily), today
 
     # ------------------------------------------------------------ search
 

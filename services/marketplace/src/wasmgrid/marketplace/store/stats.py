@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import asyncpg
 
-from wasmgrid.marketplace.records import Purpose
+from wasmgrid.marketplace.records import DayDownloads, Purpose, VersionDownloads
+from wasmgrid.marketplace.store.database import Executor
 
 
 async def record_download(
@@ -34,3 +37,47 @@ async def record_download(
             str(purpose),
             user,
         )
+
+
+async def today(ex: Executor) -> date:
+    """Today in UTC, by the database's clock (the one that dates the counters)."""
+    day: date = await ex.fetchval("SELECT (now() AT TIME ZONE 'UTC')::date")
+    return day
+
+
+async def per_version(ex: Executor, module_id: int, start: date) -> list[VersionDownloads]:
+    """Each version's downloads since `start` (UTC) and in all, unordered."""
+    rows = await ex.fetch(
+        "SELECT v.version, v.downloads, v.runtime_fetches,"
+        " coalesce(sum(d.count) FILTER (WHERE d.purpose = 'user'), 0)::bigint AS win_user,"
+        " coalesce(sum(d.count) FILTER (WHERE d.purpose = 'runtime'), 0)::bigint AS win_runtime"
+        " FROM versions v LEFT JOIN download_daily d ON d.version_id = v.id AND d.day >= $2"
+        " WHERE v.module_id = $1 GROUP BY v.id",
+        module_id,
+        start,
+    )
+    return [
+        VersionDownloads(
+            version=r["version"],
+            user_downloads=r["win_user"],
+            runtime_fetches=r["win_runtime"],
+            user_downloads_total=r["downloads"],
+            runtime_fetches_total=r["runtime_fetches"],
+        )
+        for r in rows
+    ]
+
+
+async def daily(ex: Executor, module_id: int, start: date) -> list[DayDownloads]:
+    """The module's downloads per UTC day since `start`, only days that had some."""
+    rows = await ex.fetch(
+        "SELECT d.day,"
+        " coalesce(sum(d.count) FILTER (WHERE d.purpose = 'user'), 0)::bigint AS user_count,"
+        " coalesce(sum(d.count) FILTER (WHERE d.purpose = 'runtime'), 0)::bigint"
+        " AS runtime_count"
+        " FROM download_daily d JOIN versions v ON v.id = d.version_id"
+        " WHERE v.module_id = $1 AND d.day >= $2 GROUP BY d.day ORDER BY d.day",
+        module_id,
+        start,
+    )
+    return [DayDownloads(r["day"], r["user_count"], r["runtime_count"]) for r in rows]
