@@ -19,12 +19,24 @@ from wasmgrid.common.paging import (
     page_limit,
     split_page,
 )
-from wasmgrid.marketplace import names, semver
+from wasmgrid.marketplace import names, search, semver
 from wasmgrid.marketplace.blobs import BlobCache, rechunk
 from wasmgrid.marketplace.identity import require_owner
 from wasmgrid.marketplace.names import ModuleName
-from wasmgrid.marketplace.records import Module, Page, Principal, Purpose, Version
+from wasmgrid.marketplace.records import (
+    DEFAULT_PAGE,
+    MAX_PAGE,
+    Module,
+    Page,
+    Principal,
+    Purpose,
+    SearchHit,
+    SearchQuery,
+    Version,
+)
+from wasmgrid.marketplace.search import Sort
 from wasmgrid.marketplace.store import blobs, modules, stats
+from wasmgrid.marketplace.store import search as search_store
 from wasmgrid.marketplace.store.database import Database
 from wasmgrid.marketplace.tokens import Scope
 
@@ -95,6 +107,72 @@ class Catalog:
                 " (yanked versions match only when pinned with =x.y.z)"
             )
         return by_version[chosen]
+
+    # ------------------------------------------------------------ search
+
+    async def search(
+        self,
+        query: str,
+        *,
+        category: str,
+        tag: str,
+        license: str,
+        kind: str,
+        owner: str,
+        namespace: str,
+        sort: Sort | None,
+        limit: int,
+        cursor: str,
+    ) -> Page[SearchHit]:
+        """Modules matching text and filters, a page at a time (see the README's Search).
+
+        A text query runs the exact full-text search alone; only when it finds fewer
+        than ``search.FUZZY_BELOW`` modules do typo-tolerant name matches join in. The
+        first page decides and its cursor carries the decision, so every page of one
+        search draws from the same result set.
+        """
+        q = _search_query(query, category, tag, license, kind, owner, namespace, sort, limit)
+        keys = search_store.SORT_KEYS[q.sort]
+        bind = cursor_binding(
+            list(q.words), q.category, q.tag, q.license, q.kind, q.owner, q.namespace, q.sort
+        )
+        after = decode_cursor(cursor, bind, len(keys) + bool(q.words))
+        fuzzy: bool | None = None
+        if after is not None and q.words:
+            flag = after.pop()
+            if flag not in (0, 1):
+                raise InvalidArgument("page.cursor is not a cursor issued by this service")
+            fuzzy = bool(flag)
+        trgm = self.db.use_pg_trgm
+        async with self.db.search_connection() as conn:
+            if q.words and fuzzy is None:
+                # Fetching FUZZY_BELOW rows costs the same top-N sort as a page: the
+                # exact result count is known below that without counting.
+                hits = await search_store.page(
+                    conn,
+                    q,
+                    after=None,
+                    fuzzy=False,
+                    limit=max(q.limit + 1, search.FUZZY_BELOW),
+                    use_pg_trgm=trgm,
+                )
+                fuzzy = len(hits) < search.FUZZY_BELOW
+                if fuzzy:
+                    hits = await search_store.page(
+                        conn, q, after=None, fuzzy=True, limit=q.limit + 1, use_pg_trgm=trgm
+                    )
+            else:
+                hits = await search_store.page(
+                    conn, q, after=after, fuzzy=bool(fuzzy), limit=q.limit + 1, use_pg_trgm=trgm
+                )
+        items, more = split_page(hits, q.limit)
+        next_cursor = ""
+        if more:
+            values = search_store.cursor_values(q.sort, items[-1])
+            if q.words:
+                values.append(int(bool(fuzzy)))
+            next_cursor = encode_cursor(bind, values)
+        return Page(items, next_cursor)
 
     # ------------------------------------------------------------ download
 
@@ -199,3 +277,42 @@ class Catalog:
             await self._module_id(mod)
             raise NotFound(f"version {str(version)!r} of {mod.display!r} not found")
         return found
+
+
+def _search_query(
+    query: str,
+    category: str,
+    tag: str,
+    license: str,
+    kind: str,
+    owner: str,
+    namespace: str,
+    sort: Sort | None,
+    limit: int,
+) -> SearchQuery:
+    """Search parameters checked and normalised; relevance only with words."""
+    words = search.query_words(query)
+    if sort is None or (sort is Sort.RELEVANCE and not words):
+        sort = Sort.RELEVANCE if words else Sort.DOWNLOADS
+    category = names.check_category(category) if category else ""
+    tag = tag.strip().lower()
+    if len(tag) > names.MAX_TAG_LENGTH:
+        raise InvalidArgument(f"tag is {len(tag)} characters, at most {names.MAX_TAG_LENGTH}")
+    for field, value in (("owner", owner), ("namespace", namespace)):
+        if len(value) > names.NAMESPACE_MAX:
+            raise InvalidArgument(
+                f"{field} is {len(value)} characters, at most {names.NAMESPACE_MAX}"
+            )
+    # The canonical form stored at publish ("mit" finds "MIT").
+    license = names.check_license(license) if license else ""
+    return SearchQuery(
+        words=tuple(words),
+        category=category,
+        tag=tag,
+        license=license,
+        kind=kind,
+        owner=owner,
+        namespace=namespace,
+        sort=sort,
+        limit=page_limit(limit, default=DEFAULT_PAGE, maximum=MAX_PAGE),
+    )

@@ -17,16 +17,19 @@ from wasmgrid.marketplace.records import (
     Purpose,
     Rating,
     RatingSummary,
+    SearchHit,
     Token,
     User,
     Version,
 )
+from wasmgrid.marketplace.search import Sort
 from wasmgrid.marketplace.tokens import Role, Scope
 from wasmgrid.marketplace.validation import Report
 
 ROLES = ProtoEnum.members(pb.Role, Role)
 SCOPES = ProtoEnum.members(pb.Scope, Scope)
 PURPOSES = ProtoEnum.members(pb.DownloadPurpose, Purpose)
+SORTS = ProtoEnum.members(pb.SearchSort, Sort)
 #: Module kinds and finding severities are stored as the proto's short names.
 KINDS = ProtoEnum.names(pb.ModuleKind)
 SEVERITIES = ProtoEnum.names(pb.Severity)
@@ -209,6 +212,25 @@ async def publish_parts(stream: AsyncIterator[pb.PublishRequest]) -> AsyncIterat
             yield message.chunk
         else:
             yield None
+
+
+def hit_to_pb(h: SearchHit) -> pb.ModuleSummary:
+    """A search hit as proto."""
+    out = pb.ModuleSummary(
+        name=h.name,
+        latest_version=h.latest_version,
+        description=h.description,
+        license=h.license,
+        category=h.category,
+        tags=h.tags,
+        kind=KINDS.to_proto(h.kind, default=0),
+        downloads=h.downloads,
+        rating_average=h.rating_average,
+        rating_count=h.rating_count,
+        score=h.score,
+    )
+    _ts(h.updated_at, out.updated_at)
+    return out
 
 
 # ------------------------------------------------------------------ ratings and statistics

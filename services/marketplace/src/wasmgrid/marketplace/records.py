@@ -11,6 +11,7 @@ from typing import Generic, TypeVar
 
 from wasmgrid.common.errors import PermissionDenied
 from wasmgrid.marketplace.names import ModuleName
+from wasmgrid.marketplace.search import Sort
 from wasmgrid.marketplace.semver import Version as Semver
 from wasmgrid.marketplace.tokens import ROLE_SCOPES, Role, Scope, covers
 from wasmgrid.marketplace.validation import Report
@@ -207,6 +208,41 @@ class NewVersion:
     size_bytes: int
     kind: str
     validation: Report
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """Validated search parameters (every text already checked and normalised)."""
+
+    words: tuple[str, ...]
+    category: str
+    tag: str
+    license: str
+    kind: str
+    owner: str
+    namespace: str
+    sort: Sort
+    limit: int
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One module in search results, with the columns its sort order reads."""
+
+    name: str
+    full_norm: str
+    latest_version: str
+    description: str
+    license: str
+    category: str
+    tags: tuple[str, ...]
+    kind: str
+    downloads: int
+    rating_average: float
+    rating_count: int
+    updated_at: datetime
+    #: The text score under relevance order, else 0.
+    score: float
 
 
 class Purpose(StrEnum):

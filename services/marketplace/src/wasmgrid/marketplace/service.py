@@ -17,17 +17,13 @@ from wasmgrid.api.common.v1 import common_pb2
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
 from wasmgrid.api.marketplace.v1 import marketplace_pb2_grpc as pb_grpc
 from wasmgrid.common.errors import (
-    InvalidArgument,
     ServiceError,
     Unauthenticated,
     Unavailable,
 )
-from wasmgrid.common.paging import (
-    page_limit,
-)
 from wasmgrid.common.protoenum import ProtoEnum
 from wasmgrid.common.server import Service
-from wasmgrid.marketplace import convert, names, search
+from wasmgrid.marketplace import convert
 from wasmgrid.marketplace.blobs import BlobCache
 from wasmgrid.marketplace.catalog import Catalog
 from wasmgrid.marketplace.identity import Identity
@@ -37,7 +33,6 @@ from wasmgrid.marketplace.records import Principal
 from wasmgrid.marketplace.settings import MarketplaceSettings
 from wasmgrid.marketplace.stats import Stats
 from wasmgrid.marketplace.store.database import Database
-from wasmgrid.marketplace.store.registry import RegistryStore, SearchQuery
 from wasmgrid.marketplace.validation import Policy
 
 log = logging.getLogger(__name__)
@@ -68,7 +63,6 @@ class Domain:
     catalog: Catalog
     ratings: Ratings
     stats: Stats
-    store: RegistryStore
 
 
 class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
@@ -81,10 +75,6 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
     @property
     def domain(self) -> Domain:
         return self.svc.domain
-
-    @property
-    def store(self) -> RegistryStore:
-        return self.svc.domain.store
 
     async def _principal(self, context: grpc.aio.ServicerContext[Any, Any]) -> Principal | None:
         auth = None
@@ -280,56 +270,21 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         self, request: pb.SearchModulesRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.SearchModulesResponse:
         await self._principal(context)
-        words = search.query_words(request.query)
-        sort = _SORTS.from_proto(request.sort, "sort") or ("relevance" if words else "downloads")
-        if sort == "relevance" and not words:
-            sort = "downloads"
-        kind = _KINDS.from_proto(request.kind, "kind") or ""
-        category = names.check_category(request.category) if request.category else ""
-        tag = request.tag.strip().lower()
-        if len(tag) > names.MAX_TAG_LENGTH:
-            raise InvalidArgument(f"tag is {len(tag)} characters, at most {names.MAX_TAG_LENGTH}")
-        for field, value in (("owner", request.owner), ("namespace", request.namespace)):
-            if len(value) > names.NAMESPACE_MAX:
-                raise InvalidArgument(
-                    f"{field} is {len(value)} characters, at most {names.NAMESPACE_MAX}"
-                )
-        license_ = request.license
-        if license_:
-            # Match the canonical form stored at publish ("mit" finds "MIT").
-            license_ = names.check_license(license_)
-        q = SearchQuery(
-            words=words,
-            category=category,
-            tag=tag,
-            license=license_,
-            kind=kind,
+        page = await self.domain.catalog.search(
+            request.query,
+            category=request.category,
+            tag=request.tag,
+            license=request.license,
+            kind=convert.KINDS.from_proto(request.kind, "kind") or "",
             owner=request.owner,
             namespace=request.namespace,
-            sort=sort,
-            limit=page_limit(request.page.limit, default=DEFAULT_PAGE, maximum=MAX_PAGE),
+            sort=convert.SORTS.from_proto(request.sort, "sort"),
+            limit=request.page.limit,
             cursor=request.page.cursor,
         )
-        rows, cursor = await self.store.search(q)
-        out = []
-        for r in rows:
-            item = pb.ModuleSummary(
-                name=r["full_name"],
-                latest_version=r["latest_version"],
-                description=r["description"],
-                license=r["license"],
-                category=r["category"],
-                tags=r["tags"],
-                kind=_KINDS.to_proto(r["kind"], default=0),
-                downloads=r["downloads"],
-                rating_average=r["rating_avg"],
-                rating_count=r["rating_count"],
-                score=r["score"] if sort == "relevance" else 0.0,
-            )
-            _ts(r["updated_at"], item.updated_at)
-            out.append(item)
         return pb.SearchModulesResponse(
-            modules=out, page=common_pb2.PageResponse(next_cursor=cursor)
+            modules=[convert.hit_to_pb(h) for h in page.items],
+            page=common_pb2.PageResponse(next_cursor=page.next_cursor),
         )
 
     # ------------------------------------------------------------ ratings
@@ -415,14 +370,8 @@ class MarketplaceService(Service):
             idle_timeout=s.publish_idle_timeout_seconds,
             max_versions=s.max_versions_per_module,
         )
-        store = RegistryStore(
-            db.pool,
-            chunk_bytes=s.blob_chunk_bytes,
-            use_pg_trgm=db.use_pg_trgm,
-            search_pool=db.search_pool,
-        )
         self._domain = Domain(
-            db, identity, publishing, Catalog(db, self.blob_cache), Ratings(db), Stats(db), store
+            db, identity, publishing, Catalog(db, self.blob_cache), Ratings(db), Stats(db)
         )
         if s.bootstrap_admin_token:
             if await identity.bootstrap_admin(s.bootstrap_admin, s.bootstrap_admin_token):
