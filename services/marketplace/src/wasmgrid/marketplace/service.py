@@ -1,4 +1,11 @@
-"""The MarketplaceService gRPC servicer: translates proto ⇄ domain and store calls."""
+"""The marketplace service: its lifecycle and the gRPC servicer.
+
+The servicer is thin: it reads the caller's token from the metadata, turns the request
+into plain values (:mod:`convert`), calls a use case of the :class:`Domain` and turns
+the records it returns back into messages. Rules live in the domain modules
+(:mod:`identity`, :mod:`publishing`, :mod:`catalog`, :mod:`ratings`, :mod:`stats`),
+SQL in :mod:`store`.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +13,14 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
-from opentelemetry import trace
 
 from wasmgrid.api.common.v1 import common_pb2
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
 from wasmgrid.api.marketplace.v1 import marketplace_pb2_grpc as pb_grpc
-from wasmgrid.common.errors import (
-    ServiceError,
-    Unauthenticated,
-    Unavailable,
-)
-from wasmgrid.common.protoenum import ProtoEnum
+from wasmgrid.common.errors import ServiceError, Unauthenticated, Unavailable
 from wasmgrid.common.server import Service
 from wasmgrid.marketplace import convert
 from wasmgrid.marketplace.blobs import BlobCache
@@ -36,21 +35,10 @@ from wasmgrid.marketplace.store.database import Database
 from wasmgrid.marketplace.validation import Policy
 
 log = logging.getLogger(__name__)
-tracer = trace.get_tracer(__name__)
 
-_KINDS = ProtoEnum.names(pb.ModuleKind)
-_SORTS = ProtoEnum.names(pb.SearchSort)
-MAX_REVIEW = 2000
-DEFAULT_CHUNK, MIN_CHUNK, MAX_CHUNK = 1 << 20, 4 << 10, 4 << 20
-MAX_STATS_DAYS, DEFAULT_STATS_DAYS = 366, 30
-MAX_VERSION_PAGE, DEFAULT_VERSION_PAGE = 1000, 100
-#: Search results and ratings per page.
-MAX_PAGE, DEFAULT_PAGE = 100, 20
-
-
-def _ts(value: datetime | None, out: Timestamp) -> None:
-    if value is not None:
-        out.FromDatetime(value)
+Ctx = grpc.aio.ServicerContext[Any, Any]
+#: How long stop() lets a rating refresh in flight finish.
+REFRESH_STOP_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -66,7 +54,7 @@ class Domain:
 
 
 class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
-    """gRPC handlers; authorization decisions live here and in the store."""
+    """MarketplaceService over gRPC: proto in, a use case, proto out."""
 
     def __init__(self, svc: MarketplaceService) -> None:
         self.svc = svc
@@ -74,16 +62,19 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
 
     @property
     def domain(self) -> Domain:
+        """The use cases (UNAVAILABLE while the service is starting)."""
         return self.svc.domain
 
-    async def _principal(self, context: grpc.aio.ServicerContext[Any, Any]) -> Principal | None:
+    async def _principal(self, context: Ctx) -> Principal | None:
+        """The caller, if it sent a token (which must then be valid)."""
         auth = None
         for key, value in context.invocation_metadata() or ():
             if key == "authorization":
                 auth = value if isinstance(value, str) else value.decode()
         return await self.domain.identity.authenticate(auth)
 
-    async def _require(self, context: grpc.aio.ServicerContext[Any, Any]) -> Principal:
+    async def _require(self, context: Ctx) -> Principal:
+        """The caller, who must have sent a valid token."""
         who = await self._principal(context)
         if who is None:
             raise Unauthenticated(
@@ -94,7 +85,7 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
     # ------------------------------------------------------------ identity
 
     async def CreateUser(
-        self, request: pb.CreateUserRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: pb.CreateUserRequest, context: Ctx
     ) -> pb.CreateUserResponse:
         who = await self._principal(context)
         user, issued = await self.domain.identity.create_user(
@@ -109,9 +100,7 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
             secret=issued.secret,
         )
 
-    async def WhoAmI(
-        self, request: pb.WhoAmIRequest, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> pb.WhoAmIResponse:
+    async def WhoAmI(self, request: pb.WhoAmIRequest, context: Ctx) -> pb.WhoAmIResponse:
         who = await self._require(context)
         user, owned = await self.domain.identity.whoami(who)
         return pb.WhoAmIResponse(
@@ -119,7 +108,7 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         )
 
     async def CreateToken(
-        self, request: pb.CreateTokenRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: pb.CreateTokenRequest, context: Ctx
     ) -> pb.CreateTokenResponse:
         who = await self._require(context)
         issued = await self.domain.identity.create_token(
@@ -128,14 +117,14 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         return pb.CreateTokenResponse(token=convert.token_to_pb(issued.token), secret=issued.secret)
 
     async def ListTokens(
-        self, request: pb.ListTokensRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: pb.ListTokensRequest, context: Ctx
     ) -> pb.ListTokensResponse:
         who = await self._require(context)
         found = await self.domain.identity.list_tokens(who, request.include_inactive)
         return pb.ListTokensResponse(tokens=[convert.token_to_pb(t) for t in found])
 
     async def RevokeToken(
-        self, request: pb.RevokeTokenRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: pb.RevokeTokenRequest, context: Ctx
     ) -> pb.RevokeTokenResponse:
         who = await self._require(context)
         token = await self.domain.identity.revoke_token(who, request.token_id)
@@ -143,22 +132,20 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
 
     # ------------------------------------------------------------ owners
 
-    async def AddOwner(
-        self, request: pb.AddOwnerRequest, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> pb.AddOwnerResponse:
+    async def AddOwner(self, request: pb.AddOwnerRequest, context: Ctx) -> pb.AddOwnerResponse:
         who = await self._require(context)
         owners = await self.domain.identity.add_owner(who, request.namespace, request.username)
         return pb.AddOwnerResponse(owners=[convert.user_to_pb(u) for u in owners])
 
     async def RemoveOwner(
-        self, request: pb.RemoveOwnerRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: pb.RemoveOwnerRequest, context: Ctx
     ) -> pb.RemoveOwnerResponse:
         who = await self._require(context)
         owners = await self.domain.identity.remove_owner(who, request.namespace, request.username)
         return pb.RemoveOwnerResponse(owners=[convert.user_to_pb(u) for u in owners])
 
     async def ListOwners(
-        self, request: pb.ListOwnersRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: pb.ListOwnersRequest, context: Ctx
     ) -> pb.ListOwnersResponse:
         await self._principal(context)
         owners = await self.domain.identity.list_owners(request.namespace)
@@ -169,7 +156,7 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
     async def Publish(
         self,
         request_iterator: AsyncIterator[pb.PublishRequest],
-        context: grpc.aio.ServicerContext[Any, Any],
+        context: Ctx,
     ) -> pb.PublishResponse:
         with counted_attempt():
             try:
@@ -202,15 +189,13 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
 
     # ------------------------------------------------------------ reads
 
-    async def GetModule(
-        self, request: pb.GetModuleRequest, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> pb.GetModuleResponse:
+    async def GetModule(self, request: pb.GetModuleRequest, context: Ctx) -> pb.GetModuleResponse:
         await self._principal(context)
         module = await self.domain.catalog.module(request.name)
         return pb.GetModuleResponse(module=convert.module_to_pb(module))
 
     async def ListVersions(
-        self, request: pb.ListVersionsRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: pb.ListVersionsRequest, context: Ctx
     ) -> pb.ListVersionsResponse:
         await self._principal(context)
         page = await self.domain.catalog.versions(
@@ -222,21 +207,19 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         )
 
     async def GetVersion(
-        self, request: pb.GetVersionRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: pb.GetVersionRequest, context: Ctx
     ) -> pb.GetVersionResponse:
         await self._principal(context)
         version = await self.domain.catalog.version(request.name, request.version)
         return pb.GetVersionResponse(version=convert.version_to_pb(version))
 
-    async def Resolve(
-        self, request: pb.ResolveRequest, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> pb.ResolveResponse:
+    async def Resolve(self, request: pb.ResolveRequest, context: Ctx) -> pb.ResolveResponse:
         await self._principal(context)
         version = await self.domain.catalog.resolve(request.name, request.requirement)
         return convert.resolved_to_pb(version)
 
     async def Download(
-        self, request: pb.DownloadRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: pb.DownloadRequest, context: Ctx
     ) -> AsyncIterator[pb.DownloadResponse]:
         await self._principal(context)
         target, pieces = await self.domain.catalog.download(
@@ -250,16 +233,12 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         async for piece in pieces:
             yield pb.DownloadResponse(chunk=piece)
 
-    async def Yank(
-        self, request: pb.YankRequest, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> pb.YankResponse:
+    async def Yank(self, request: pb.YankRequest, context: Ctx) -> pb.YankResponse:
         who = await self._require(context)
         version = await self.domain.catalog.yank(who, request.name, request.version, request.reason)
         return pb.YankResponse(version=convert.version_to_pb(version))
 
-    async def Unyank(
-        self, request: pb.UnyankRequest, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> pb.UnyankResponse:
+    async def Unyank(self, request: pb.UnyankRequest, context: Ctx) -> pb.UnyankResponse:
         who = await self._require(context)
         version = await self.domain.catalog.unyank(who, request.name, request.version)
         return pb.UnyankResponse(version=convert.version_to_pb(version))
@@ -267,7 +246,7 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
     # ------------------------------------------------------------ search
 
     async def SearchModules(
-        self, request: pb.SearchModulesRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: pb.SearchModulesRequest, context: Ctx
     ) -> pb.SearchModulesResponse:
         await self._principal(context)
         page = await self.domain.catalog.search(
@@ -290,7 +269,7 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
     # ------------------------------------------------------------ ratings
 
     async def RateModule(
-        self, request: pb.RateModuleRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: pb.RateModuleRequest, context: Ctx
     ) -> pb.RateModuleResponse:
         who = await self._require(context)
         rating, summary = await self.domain.ratings.rate(
@@ -301,7 +280,7 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         )
 
     async def ListRatings(
-        self, request: pb.ListRatingsRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: pb.ListRatingsRequest, context: Ctx
     ) -> pb.ListRatingsResponse:
         await self._principal(context)
         page, summary = await self.domain.ratings.list(
@@ -316,7 +295,7 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
     # ------------------------------------------------------------ stats
 
     async def GetDownloadStats(
-        self, request: pb.GetDownloadStatsRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: pb.GetDownloadStatsRequest, context: Ctx
     ) -> pb.GetDownloadStatsResponse:
         await self._principal(context)
         stats = await self.domain.stats.downloads(request.name, request.days)
@@ -324,7 +303,8 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
 
 
 class MarketplaceService(Service):
-    """The registry service: PostgreSQL pool, migrations, bootstrap admin, servicer."""
+    """The registry service: the database, the use cases, the bootstrap admin, the
+    rating refresher and the servicer."""
 
     name = "marketplace"
     #: Every OSError here comes from the database: the other errors of reconnecting
@@ -386,9 +366,9 @@ class MarketplaceService(Service):
             # Let a refresh in flight finish: cancelling a query mid-way races pool.close().
             self._stopping.set()
             try:
-                await asyncio.wait_for(self._refresher, 10)
+                await asyncio.wait_for(self._refresher, REFRESH_STOP_SECONDS)
             except TimeoutError:
-                log.warning("rating refresh did not stop within 10s")
+                log.warning("rating refresh did not stop within %.0fs", REFRESH_STOP_SECONDS)
         if self._db is not None:
             await self._db.close()
 
