@@ -32,6 +32,7 @@ from wasmgrid.marketplace.records import (
     Purpose,
     SearchHit,
     SearchQuery,
+    SearchRequest,
     Version,
 )
 from wasmgrid.marketplace.search import Sort
@@ -110,20 +111,7 @@ class Catalog:
 
     # ------------------------------------------------------------ search
 
-    async def search(
-        self,
-        query: str,
-        *,
-        category: str,
-        tag: str,
-        license: str,
-        kind: str,
-        owner: str,
-        namespace: str,
-        sort: Sort | None,
-        limit: int,
-        cursor: str,
-    ) -> Page[SearchHit]:
+    async def search(self, request: SearchRequest) -> Page[SearchHit]:
         """Modules matching text and filters, a page at a time (see the README's Search).
 
         A text query runs the exact full-text search alone; only when it finds fewer
@@ -131,12 +119,12 @@ class Catalog:
         first page decides and its cursor carries the decision, so every page of one
         search draws from the same result set.
         """
-        q = _search_query(query, category, tag, license, kind, owner, namespace, sort, limit)
+        q = _search_query(request)
         keys = search_store.SORT_KEYS[q.sort]
         bind = cursor_binding(
             list(q.words), q.category, q.tag, q.license, q.kind, q.owner, q.namespace, q.sort
         )
-        after = decode_cursor(cursor, bind, len(keys) + bool(q.words))
+        after = decode_cursor(request.cursor, bind, len(keys) + bool(q.words))
         fuzzy: bool | None = None
         if after is not None and q.words:
             flag = after.pop()
@@ -279,40 +267,30 @@ class Catalog:
         return found
 
 
-def _search_query(
-    query: str,
-    category: str,
-    tag: str,
-    license: str,
-    kind: str,
-    owner: str,
-    namespace: str,
-    sort: Sort | None,
-    limit: int,
-) -> SearchQuery:
+def _search_query(r: SearchRequest) -> SearchQuery:
     """Search parameters checked and normalised; relevance only with words."""
-    words = search.query_words(query)
+    words = search.query_words(r.query)
+    sort = r.sort
     if sort is None or (sort is Sort.RELEVANCE and not words):
         sort = Sort.RELEVANCE if words else Sort.DOWNLOADS
-    category = names.check_category(category) if category else ""
-    tag = tag.strip().lower()
+    category = names.check_category(r.category) if r.category else ""
+    tag = r.tag.strip().lower()
     if len(tag) > names.MAX_TAG_LENGTH:
         raise InvalidArgument(f"tag is {len(tag)} characters, at most {names.MAX_TAG_LENGTH}")
-    for field, value in (("owner", owner), ("namespace", namespace)):
+    for field, value in (("owner", r.owner), ("namespace", r.namespace)):
         if len(value) > names.NAMESPACE_MAX:
             raise InvalidArgument(
                 f"{field} is {len(value)} characters, at most {names.NAMESPACE_MAX}"
             )
     # The canonical form stored at publish ("mit" finds "MIT").
-    license = names.check_license(license) if license else ""
     return SearchQuery(
         words=tuple(words),
         category=category,
         tag=tag,
-        license=license,
-        kind=kind,
-        owner=owner,
-        namespace=namespace,
+        license=names.check_license(r.license) if r.license else "",
+        kind=r.kind,
+        owner=r.owner,
+        namespace=r.namespace,
         sort=sort,
-        limit=page_limit(limit, default=DEFAULT_PAGE, maximum=MAX_PAGE),
+        limit=page_limit(r.limit, default=DEFAULT_PAGE, maximum=MAX_PAGE),
     )

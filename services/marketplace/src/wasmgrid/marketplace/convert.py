@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
+from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -11,6 +12,7 @@ from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
 from wasmgrid.common.protoenum import ProtoEnum
 from wasmgrid.marketplace.records import (
     DownloadStats,
+    Metadata,
     Module,
     PublishMetadata,
     PublishPart,
@@ -18,6 +20,7 @@ from wasmgrid.marketplace.records import (
     Rating,
     RatingSummary,
     SearchHit,
+    SearchRequest,
     Token,
     User,
     Version,
@@ -75,18 +78,24 @@ def scopes_from_pb(values: Iterable[int]) -> list[Scope | None]:
 # ------------------------------------------------------------------ modules and versions
 
 
+def _metadata_fields(m: Metadata) -> dict[str, Any]:
+    """A version's metadata as the fields that Module and ModuleVersion share."""
+    return {
+        "description": m.description,
+        "license": m.license,
+        "category": m.category,
+        "tags": m.tags,
+        "homepage": m.homepage,
+        "repository": m.repository,
+    }
+
+
 def module_to_pb(m: Module) -> pb.Module:
     """A module as proto."""
     out = pb.Module(
         name=m.name,
         namespace=m.namespace,
         latest_version=m.latest_version,
-        description=m.description,
-        license=m.license,
-        category=m.category,
-        tags=m.tags,
-        homepage=m.homepage,
-        repository=m.repository,
         kind=KINDS.to_proto(m.kind, default=0),
         downloads=m.downloads,
         runtime_fetches=m.runtime_fetches,
@@ -95,6 +104,7 @@ def module_to_pb(m: Module) -> pb.Module:
         version_count=m.version_count,
         owners=m.owners,
         all_yanked=m.all_yanked,
+        **_metadata_fields(m.metadata),
     )
     _ts(m.created_at, out.created_at)
     _ts(m.updated_at, out.updated_at)
@@ -109,17 +119,12 @@ def version_to_pb(v: Version) -> pb.ModuleVersion:
         digest=v.digest,
         size_bytes=v.size_bytes,
         kind=KINDS.to_proto(v.kind, default=0),
-        description=v.description,
-        license=v.license,
-        category=v.category,
-        tags=v.tags,
-        homepage=v.homepage,
-        repository=v.repository,
         published_by=v.published_by,
         yanked=v.yanked,
         yank_reason=v.yank_reason,
         downloads=v.downloads,
         prerelease=v.prerelease,
+        **_metadata_fields(v.metadata),
     )
     _ts(v.published_at, out.published_at)
     _ts(v.yanked_at, out.yanked_at)
@@ -199,12 +204,14 @@ async def publish_parts(stream: AsyncIterator[pb.PublishRequest]) -> AsyncIterat
             yield PublishMetadata(
                 name=md.name,
                 version=md.version,
-                description=md.description,
-                license=md.license,
-                category=md.category,
-                tags=tuple(md.tags),
-                homepage=md.homepage,
-                repository=md.repository,
+                metadata=Metadata(
+                    description=md.description,
+                    license=md.license,
+                    category=md.category,
+                    tags=tuple(md.tags),
+                    homepage=md.homepage,
+                    repository=md.repository,
+                ),
                 size_bytes=md.size_bytes,
                 sha256=md.sha256,
             )
@@ -212,6 +219,22 @@ async def publish_parts(stream: AsyncIterator[pb.PublishRequest]) -> AsyncIterat
             yield message.chunk
         else:
             yield None
+
+
+def search_from_pb(r: pb.SearchModulesRequest) -> SearchRequest:
+    """A search request's parameters (enums checked here, the rest by the catalog)."""
+    return SearchRequest(
+        query=r.query,
+        category=r.category,
+        tag=r.tag,
+        license=r.license,
+        kind=KINDS.from_proto(r.kind, "kind") or "",
+        owner=r.owner,
+        namespace=r.namespace,
+        sort=SORTS.from_proto(r.sort, "sort"),
+        limit=r.page.limit,
+        cursor=r.page.cursor,
+    )
 
 
 def hit_to_pb(h: SearchHit) -> pb.ModuleSummary:

@@ -206,12 +206,9 @@ class Identity:
 
     async def add_owner(self, who: Principal, namespace: str, username: str) -> list[User]:
         """Make an existing user a co-owner (the caller must own the namespace)."""
-        names.check_namespace(namespace)
-        # An existing user is looked up: reserved names (e.g. the bootstrap admin) are fine.
-        names.check_namespace(username, "username")
+        _check_owner_names(namespace, username)
         async with self.db.transaction() as tx:
-            ns_id = await _namespace_id(tx, namespace, lock=True)
-            await require_owner(tx, who, ns_id)
+            ns_id = await _owned_namespace(tx, who, namespace)
             user = await users.user_by_name(tx, names.normalize(username))
             if user is None:
                 raise NotFound(f"username {username!r} not found")
@@ -220,11 +217,9 @@ class Identity:
 
     async def remove_owner(self, who: Principal, namespace: str, username: str) -> list[User]:
         """Remove a co-owner; the last owner stays (FAILED_PRECONDITION)."""
-        names.check_namespace(namespace)
-        names.check_namespace(username, "username")
+        _check_owner_names(namespace, username)
         async with self.db.transaction() as tx:
-            ns_id = await _namespace_id(tx, namespace, lock=True)
-            await require_owner(tx, who, ns_id)
+            ns_id = await _owned_namespace(tx, who, namespace)
             owners = await namespaces.owners(tx, ns_id)
             norm = names.normalize(username)
             target = [o for o in owners if names.normalize(o.username) == norm]
@@ -241,6 +236,19 @@ class Identity:
 def _check_token_name(name: str, field: str) -> None:
     if len(name) > names.MAX_TOKEN_NAME:
         raise InvalidArgument(f"{field} is {len(name)} characters, at most {names.MAX_TOKEN_NAME}")
+
+
+def _check_owner_names(namespace: str, username: str) -> None:
+    names.check_namespace(namespace)
+    # An existing user is looked up: reserved names (e.g. the bootstrap admin) are fine.
+    names.check_namespace(username, "username")
+
+
+async def _owned_namespace(tx: Conn, who: Principal, namespace: str) -> int:
+    """The namespace's id, its row locked, once `who` is known to own it."""
+    ns_id = await _namespace_id(tx, namespace, lock=True)
+    await require_owner(tx, who, ns_id)
+    return ns_id
 
 
 async def _namespace_id(ex: Executor, namespace: str, *, lock: bool = False) -> int:

@@ -16,7 +16,6 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
 
 from opentelemetry import trace
 from prometheus_client import Counter, Histogram
@@ -27,6 +26,7 @@ from wasmgrid.marketplace import names, semver
 from wasmgrid.marketplace.identity import require_owner
 from wasmgrid.marketplace.names import ModuleName
 from wasmgrid.marketplace.records import (
+    Metadata,
     NewVersion,
     Principal,
     PublishMetadata,
@@ -66,20 +66,6 @@ def counted_attempt() -> Iterator[None]:
         PUBLISHED.labels("refused").inc()
         raise
     PUBLISHED.labels("ok").inc()
-
-
-@dataclass(frozen=True)
-class _Checked:
-    """Publish metadata that passed its rules."""
-
-    module: ModuleName
-    version: semver.Version
-    description: str
-    license: str
-    category: str
-    tags: tuple[str, ...]
-    homepage: str
-    repository: str
 
 
 class Publishing:
@@ -125,8 +111,7 @@ class Publishing:
             md = None
         if not isinstance(md, PublishMetadata):
             raise InvalidArgument("the first Publish message must carry metadata")
-        checked = self._check_metadata(md)
-        mod, version = checked.module, checked.version
+        mod, version, metadata = self._check_metadata(md)
         await self._check_can_publish(who, mod, version.precedence_key())
 
         if self.slots.locked():
@@ -137,12 +122,7 @@ class Publishing:
             nv = NewVersion(
                 module=mod,
                 version=version,
-                description=checked.description,
-                license=checked.license,
-                category=checked.category,
-                tags=checked.tags,
-                homepage=checked.homepage,
-                repository=checked.repository,
+                metadata=metadata,
                 digest=digest,
                 size_bytes=len(blob),
                 kind=report.kind,
@@ -189,16 +169,18 @@ class Publishing:
             raise InvalidArgument(f"metadata.sha256 {expected} does not match the bytes ({digest})")
         return bytes(data), digest
 
-    def _check_metadata(self, md: PublishMetadata) -> _Checked:
-        checked = _Checked(
-            module=names.parse_module_name(md.name, "metadata.name"),
-            version=names.check_version(md.version, "metadata.version"),
-            description=names.check_description(md.description, "metadata.description"),
-            license=names.check_license(md.license, "metadata.license"),
-            category=names.check_category(md.category, "metadata.category"),
-            tags=tuple(names.check_tags(list(md.tags), "metadata.tags")),
-            homepage=names.check_url(md.homepage, "metadata.homepage"),
-            repository=names.check_url(md.repository, "metadata.repository"),
+    def _check_metadata(self, md: PublishMetadata) -> tuple[ModuleName, semver.Version, Metadata]:
+        """The module, the version and the metadata, each checked against its rules."""
+        mod = names.parse_module_name(md.name, "metadata.name")
+        version = names.check_version(md.version, "metadata.version")
+        given = md.metadata
+        metadata = Metadata(
+            description=names.check_description(given.description, "metadata.description"),
+            license=names.check_license(given.license, "metadata.license"),
+            category=names.check_category(given.category, "metadata.category"),
+            tags=tuple(names.check_tags(list(given.tags), "metadata.tags")),
+            homepage=names.check_url(given.homepage, "metadata.homepage"),
+            repository=names.check_url(given.repository, "metadata.repository"),
         )
         if md.size_bytes > self.max_module_bytes:
             raise InvalidArgument(
@@ -207,7 +189,7 @@ class Publishing:
             )
         if md.sha256 and not _DIGEST.match(md.sha256.lower()):
             raise InvalidArgument("metadata.sha256 must be 64 lowercase hex characters")
-        return checked
+        return mod, version, metadata
 
     async def _check_can_publish(self, who: Principal, mod: ModuleName, version_key: str) -> None:
         """Fail fast before the upload: namespace permission and version existence."""

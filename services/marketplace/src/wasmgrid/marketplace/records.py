@@ -110,6 +110,18 @@ class Principal:
 
 
 @dataclass(frozen=True)
+class Metadata:
+    """What a publisher says about a version; a module shows its latest version's."""
+
+    description: str
+    license: str
+    category: str
+    tags: tuple[str, ...]
+    homepage: str
+    repository: str
+
+
+@dataclass(frozen=True)
 class Module:
     """A module with its latest version's metadata, owners and exact rating summary."""
 
@@ -119,12 +131,7 @@ class Module:
     namespace: str
     full_norm: str
     latest_version: str
-    description: str
-    license: str
-    category: str
-    tags: tuple[str, ...]
-    homepage: str
-    repository: str
+    metadata: Metadata
     #: "command", "reactor" or "" (unknown).
     kind: str
     all_yanked: bool
@@ -151,12 +158,7 @@ class Version:
     digest: str
     size_bytes: int
     kind: str
-    description: str
-    license: str
-    category: str
-    tags: tuple[str, ...]
-    homepage: str
-    repository: str
+    metadata: Metadata
     published_at: datetime
     #: Username of the publisher.
     published_by: str
@@ -175,12 +177,7 @@ class PublishMetadata:
 
     name: str
     version: str
-    description: str
-    license: str
-    category: str
-    tags: tuple[str, ...]
-    homepage: str
-    repository: str
+    metadata: Metadata
     #: Declared size, 0 when not given.
     size_bytes: int
     #: Declared sha256 hex, "" when not given.
@@ -198,12 +195,7 @@ class NewVersion:
 
     module: ModuleName
     version: Semver
-    description: str
-    license: str
-    category: str
-    tags: tuple[str, ...]
-    homepage: str
-    repository: str
+    metadata: Metadata
     digest: str
     size_bytes: int
     kind: str
@@ -211,8 +203,27 @@ class NewVersion:
 
 
 @dataclass(frozen=True)
+class SearchRequest:
+    """Search parameters as a caller sent them."""
+
+    query: str
+    category: str
+    tag: str
+    license: str
+    #: "command", "reactor", or "" for any.
+    kind: str
+    owner: str
+    namespace: str
+    #: None: relevance with a query, downloads without.
+    sort: Sort | None
+    #: Page size, 0 for the default.
+    limit: int
+    cursor: str
+
+
+@dataclass(frozen=True)
 class SearchQuery:
-    """Validated search parameters (every text already checked and normalised)."""
+    """Search parameters checked and normalised, the query split into words."""
 
     words: tuple[str, ...]
     category: str

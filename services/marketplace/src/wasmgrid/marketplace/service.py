@@ -249,18 +249,7 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         self, request: pb.SearchModulesRequest, context: Ctx
     ) -> pb.SearchModulesResponse:
         await self._principal(context)
-        page = await self.domain.catalog.search(
-            request.query,
-            category=request.category,
-            tag=request.tag,
-            license=request.license,
-            kind=convert.KINDS.from_proto(request.kind, "kind") or "",
-            owner=request.owner,
-            namespace=request.namespace,
-            sort=convert.SORTS.from_proto(request.sort, "sort"),
-            limit=request.page.limit,
-            cursor=request.page.cursor,
-        )
+        page = await self.domain.catalog.search(convert.search_from_pb(request))
         return pb.SearchModulesResponse(
             modules=[convert.hit_to_pb(h) for h in page.items],
             page=common_pb2.PageResponse(next_cursor=page.next_cursor),

@@ -13,7 +13,7 @@ import asyncpg
 
 from wasmgrid.marketplace import search, semver
 from wasmgrid.marketplace.names import ModuleName
-from wasmgrid.marketplace.records import Module, NewVersion, Version
+from wasmgrid.marketplace.records import Metadata, Module, NewVersion, Version
 from wasmgrid.marketplace.store.database import Conn, Executor
 from wasmgrid.marketplace.validation import Report
 
@@ -30,6 +30,17 @@ _VERSION_FROM = (
 )
 
 
+def _metadata(row: asyncpg.Record) -> Metadata:
+    return Metadata(
+        description=row["description"],
+        license=row["license"],
+        category=row["category"],
+        tags=tuple(row["tags"]),
+        homepage=row["homepage"],
+        repository=row["repository"],
+    )
+
+
 def _version(row: asyncpg.Record, validation: Report | None = None) -> Version:
     return Version(
         id=row["id"],
@@ -40,12 +51,7 @@ def _version(row: asyncpg.Record, validation: Report | None = None) -> Version:
         digest=row["digest"],
         size_bytes=row["size_bytes"],
         kind=row["kind"],
-        description=row["description"],
-        license=row["license"],
-        category=row["category"],
-        tags=tuple(row["tags"]),
-        homepage=row["homepage"],
-        repository=row["repository"],
+        metadata=_metadata(row),
         published_at=row["published_at"],
         published_by=row["published_by"],
         yanked=row["yanked"],
@@ -86,12 +92,7 @@ async def module(ex: Executor, full_norm: str) -> Module | None:
         namespace=row["namespace"],
         full_norm=row["full_norm"],
         latest_version=row["latest_version"],
-        description=row["description"],
-        license=row["license"],
-        category=row["category"],
-        tags=tuple(row["tags"]),
-        homepage=row["homepage"],
-        repository=row["repository"],
+        metadata=_metadata(row),
         kind=row["kind"],
         all_yanked=row["all_yanked"],
         created_at=row["created_at"],
@@ -224,12 +225,12 @@ async def insert_version(conn: Conn, module_id: int, nv: NewVersion, published_b
         nv.digest,
         nv.size_bytes,
         nv.kind,
-        nv.description,
-        nv.license,
-        nv.category,
-        list(nv.tags),
-        nv.homepage,
-        nv.repository,
+        nv.metadata.description,
+        nv.metadata.license,
+        nv.metadata.category,
+        list(nv.metadata.tags),
+        nv.metadata.homepage,
+        nv.metadata.repository,
         json.dumps(nv.validation.to_dict(), separators=(",", ":")),
         published_by,
     )

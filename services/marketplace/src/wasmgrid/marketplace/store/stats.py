@@ -10,6 +10,11 @@ from wasmgrid.marketplace.records import DayDownloads, Purpose, VersionDownloads
 from wasmgrid.marketplace.store.database import Executor
 
 
+def _count(purpose: Purpose) -> str:
+    """The sum of the grouped counters of one purpose (0 when none)."""
+    return f"coalesce(sum(d.count) FILTER (WHERE d.purpose = '{purpose}'), 0)::bigint"
+
+
 async def record_download(
     pool: asyncpg.Pool, version_id: int, module_id: int, purpose: Purpose
 ) -> None:
@@ -49,8 +54,7 @@ async def per_version(ex: Executor, module_id: int, start: date) -> list[Version
     """Each version's downloads since `start` (UTC) and in all, unordered."""
     rows = await ex.fetch(
         "SELECT v.version, v.downloads, v.runtime_fetches,"
-        " coalesce(sum(d.count) FILTER (WHERE d.purpose = 'user'), 0)::bigint AS win_user,"
-        " coalesce(sum(d.count) FILTER (WHERE d.purpose = 'runtime'), 0)::bigint AS win_runtime"
+        f" {_count(Purpose.USER)} AS win_user, {_count(Purpose.RUNTIME)} AS win_runtime"
         " FROM versions v LEFT JOIN download_daily d ON d.version_id = v.id AND d.day >= $2"
         " WHERE v.module_id = $1 GROUP BY v.id",
         module_id,
@@ -71,10 +75,8 @@ async def per_version(ex: Executor, module_id: int, start: date) -> list[Version
 async def daily(ex: Executor, module_id: int, start: date) -> list[DayDownloads]:
     """The module's downloads per UTC day since `start`, only days that had some."""
     rows = await ex.fetch(
-        "SELECT d.day,"
-        " coalesce(sum(d.count) FILTER (WHERE d.purpose = 'user'), 0)::bigint AS user_count,"
-        " coalesce(sum(d.count) FILTER (WHERE d.purpose = 'runtime'), 0)::bigint"
-        " AS runtime_count"
+        f"SELECT d.day, {_count(Purpose.USER)} AS user_count,"
+        f" {_count(Purpose.RUNTIME)} AS runtime_count"
         " FROM download_daily d JOIN versions v ON v.id = d.version_id"
         " WHERE v.module_id = $1 AND d.day >= $2 GROUP BY d.day ORDER BY d.day",
         module_id,
