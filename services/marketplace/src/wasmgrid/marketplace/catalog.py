@@ -6,7 +6,6 @@ Versions are immutable; yanking hides a version from resolution (except an exact
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 
 from prometheus_client import Counter
@@ -46,7 +45,6 @@ DOWNLOAD_BYTES = Counter(
     "marketplace_download_bytes_total", "Bytes streamed by Download.", ["purpose"]
 )
 
-_DIGEST = re.compile(r"^[0-9a-f]{64}$")
 DEFAULT_CHUNK, MIN_CHUNK, MAX_CHUNK = 1 << 20, 4 << 10, 4 << 20
 MAX_VERSION_PAGE, DEFAULT_VERSION_PAGE = 1000, 100
 MAX_REASON = 500
@@ -174,7 +172,7 @@ class Catalog:
         if not MIN_CHUNK <= chunk <= MAX_CHUNK:
             raise InvalidArgument(f"chunk_bytes {chunk} must be {MIN_CHUNK}..{MAX_CHUNK}")
         digest = digest.lower().removeprefix("sha256:")
-        if digest and not _DIGEST.match(digest):
+        if digest and not names.SHA256_HEX.match(digest):
             raise InvalidArgument("digest must be 64 lowercase hex characters (sha256)")
         if name or version:
             found = await self.version(name, version)

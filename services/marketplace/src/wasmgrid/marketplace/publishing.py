@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
@@ -50,7 +49,6 @@ VALIDATION_SECONDS = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 
-_DIGEST = re.compile(r"^[0-9a-f]{64}$")
 _LIMIT_ENV = "WASMGRID_MARKETPLACE_MAX_MODULE_BYTES"
 
 
@@ -187,7 +185,7 @@ class Publishing:
                 f"metadata.size_bytes {md.size_bytes} is above the limit of"
                 f" {self.max_module_bytes} bytes ({_LIMIT_ENV})"
             )
-        if md.sha256 and not _DIGEST.match(md.sha256.lower()):
+        if md.sha256 and not names.SHA256_HEX.match(md.sha256.lower()):
             raise InvalidArgument("metadata.sha256 must be 64 lowercase hex characters")
         return mod, version, metadata
 
