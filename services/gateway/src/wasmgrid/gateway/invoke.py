@@ -36,6 +36,7 @@ from wasmgrid.gateway.upstream import (
     CachedResponse,
     NoReplica,
     Resolved,
+    cacheable,
     response_cache_key,
     token_fingerprint,
 )
@@ -264,20 +265,6 @@ def raise_for_outcome(
     raise Problem(status, detail, extra=extra)
 
 
-def _cacheable(status: int, headers: list[tuple[str, str]], body: bytes, limit: int) -> bool:
-    if not 200 <= status < 300 or status == 206 or len(body) > limit:
-        return False
-    for name, value in headers:
-        lower = name.lower()
-        if lower == "set-cookie":
-            return False
-        if lower == "cache-control" and any(
-            d in value.lower() for d in ("no-store", "private", "no-cache")
-        ):
-            return False
-    return True
-
-
 async def serve(
     gw: Gateway, request: web.Request, target: Target, *, redirects: int = 0
 ) -> web.StreamResponse:
@@ -331,7 +318,7 @@ async def serve(
             return produced
         result = produced
     if cache_key is not None and mw.cache is not None:
-        if _cacheable(result.status, result.headers, result.body, settings.cache_max_body_bytes):
+        if cacheable(result.status, result.headers, result.body, settings.cache_max_body_bytes):
             await gw.cache.put(cache_key, result, mw.cache.ttl_seconds)
         return _respond(result, out_headers, "MISS")
     return _respond(result, out_headers, None)
