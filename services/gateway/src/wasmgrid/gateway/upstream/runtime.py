@@ -42,6 +42,12 @@ RUNTIME_ENDPOINTS = Gauge(
 
 T = TypeVar("T")
 
+#: One attempt of a runtime call: ``fn(stub, timeout, metadata)`` → the call's answer.
+RuntimeCall = Callable[
+    ["runtime_pb2_grpc.RuntimeServiceAsyncStub", float, tuple[tuple[str, str], ...]],
+    Awaitable[T],
+]
+
 #: Details of an UNAVAILABLE that prove the call never reached a replica's handler.
 _NOT_SENT_MARKERS = (
     "failed to connect",
@@ -282,10 +288,7 @@ class RuntimePool:
     async def call(
         self,
         method: str,
-        fn: Callable[
-            [runtime_pb2_grpc.RuntimeServiceAsyncStub, float, tuple[tuple[str, str], ...]],
-            Awaitable[T],
-        ],
+        fn: RuntimeCall[T],
         *,
         key: str,
         deadline: float,
