@@ -2,19 +2,13 @@
 them and the store that reloads them.
 
 Read top-down: :mod:`.model` (what a route is), :mod:`.config` (the YAML file, validated
-by pydantic models), :mod:`.table` (matching by specificity), :mod:`.watcher` (the
-active table, reloaded on change or SIGHUP).
+by pydantic models, with the grammars of single values in :mod:`.grammar`), :mod:`.table`
+(matching by specificity), :mod:`.watcher` (the active table, reloaded on change or
+SIGHUP).
 """
 
-from wasmgrid.gateway.routes.config import (
-    RESERVED_PAGES,
-    RESERVED_PREFIXES,
-    RouteError,
-    parse_duration,
-    parse_path,
-    parse_routes,
-    parse_size,
-)
+from wasmgrid.gateway.routes.config import RouteError, parse_duration, parse_routes, parse_size
+from wasmgrid.gateway.routes.grammar import RESERVED_PAGES, RESERVED_PREFIXES, parse_path
 from wasmgrid.gateway.routes.model import (
     NO_MIDDLEWARE,
     TOKEN_SCOPES,

@@ -21,15 +21,15 @@ Format::
           - cors: {allow_origins: ["https://app.example.com"]}
 
 The shape of the file is declared once, as pydantic models (one per mapping, unknown
-keys refused); the grammars of single values (paths, hosts, durations, sizes) are
-small validators. An error names the route, the field path and the bad value:
+keys refused); the grammars of single values (paths, hosts, durations, sizes) are the
+small validators of :mod:`.grammar`. An error names the route, the field path and the bad value:
 ``route 'hello'.middleware[2].rate_limit.key: 'user' is not ip, token, route or global``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, ClassVar
 
 import yaml
@@ -46,10 +46,25 @@ from pydantic import (
     model_validator,
 )
 
-from wasmgrid.common import units
-from wasmgrid.common.errors import InvalidArgument
+from wasmgrid.gateway.routes.grammar import (
+    Duration,
+    HeaderNames,
+    HttpMethods,
+    OptionalDuration,
+    OptionalSize,
+    Strings,
+    check_duration,
+    check_host,
+    check_http_methods,
+    check_module,
+    check_scopes,
+    check_size,
+    check_strings,
+    int_in,
+    parse_path,
+    shown,
+)
 from wasmgrid.gateway.routes.model import (
-    TOKEN_SCOPES,
     Algorithm,
     AuthConfig,
     CacheConfig,
@@ -65,36 +80,12 @@ from wasmgrid.gateway.routes.model import (
 )
 from wasmgrid.gateway.routes.table import RouteTable
 
-#: Path prefixes owned by the fixed HTTP API; a route may not shadow them.
-RESERVED_PREFIXES = (
-    "/v1/",
-    "/healthz",
-    "/readyz",
-    "/metrics",
-    "/openapi.json",
-    # The web pages under a prefix (``web.PAGES``).
-    "/modules/",
-    "/traces/",
-    "/assets/",
-)
-#: Web pages at exactly these paths (with or without a final slash); "/statusboard" is free.
-RESERVED_PAGES = ("/", "/status", "/publish")
-HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 MAX_ROUTES = 10_000
-#: Longest duration (timeouts, TTLs, windows) and largest size a routes file may set.
-MAX_DURATION_SECONDS = 86_400
-MAX_SIZE_BYTES = 1024**4
 #: Sliding windows keep one timestamp per admitted request.
 MAX_SLIDING_WINDOW_LIMIT = 100_000
-
 _NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 _FUNCTION = r"^[A-Za-z_][A-Za-z0-9_.$-]{0,127}$"
-_PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]{0,31})\}$")
-_LITERAL = re.compile(r"^[A-Za-z0-9._~!$&'()+,;=:@%-]+$")
-_HOST_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _ARG_REF = re.compile(r"\{([^}]*)\}")
-#: Stands in for the field name in the kit's unit errors; the location comes from pydantic.
-_FIELD = "<field>"
 
 
 class RouteError(ValueError):
@@ -109,36 +100,10 @@ class _ItemError(ValueError):
         self.index = index
 
 
-# ------------------------------------------------------------------ value grammars
-# Each raises ValueError with what follows the field path in the error.
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _units(parse: Callable[..., Any], value: Any, maximum: float) -> Any:
-    try:
-        return parse(value, _FIELD, positive=True, maximum=maximum)
-    except InvalidArgument as exc:
-        raise ValueError(exc.message.removeprefix(f"{_FIELD}: ")) from None
-
-
-def _duration(value: Any) -> float:
-    seconds: float = _units(units.parse_duration, value, MAX_DURATION_SECONDS)
-    return seconds
-
-
-def _size(value: Any) -> int:
-    size: int = _units(units.parse_size, value, MAX_SIZE_BYTES)
-    return size
-
-
 def parse_duration(value: Any, where: str) -> float:
     """A routes-file duration (``500ms``, ``2s``, ``1m``, seconds): above 0, at most 24h."""
     try:
-        return _duration(value)
+        return check_duration(value)
     except ValueError as exc:
         raise RouteError(f"{where}: {exc}") from None
 
@@ -146,111 +111,9 @@ def parse_duration(value: Any, where: str) -> float:
 def parse_size(value: Any, where: str) -> int:
     """A routes-file size (``64KiB``, ``1MiB``, ``100KB``, bytes): above 0, at most 1TiB."""
     try:
-        return _size(value)
+        return check_size(value)
     except ValueError as exc:
         raise RouteError(f"{where}: {exc}") from None
-
-
-def _int_in(low: int, high: int) -> BeforeValidator:
-    def check(value: Any) -> Any:
-        if value is None:
-            raise ValueError(f"must be an integer in {low}..{high}")
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise ValueError(f"{_shown(value)} must be an integer in {low}..{high}")
-        return value
-
-    return BeforeValidator(check)
-
-
-def _strings(value: Any) -> Any:
-    """One string or a list (of strings, checked item by item after this) → a tuple."""
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, list | tuple):
-        return tuple(value)
-    raise ValueError(f"{_shown(value)} must be a string or a list of strings")
-
-
-def _http_methods(methods: tuple[str, ...]) -> tuple[str, ...]:
-    upper = tuple(m.upper() for m in methods)
-    for method in upper:
-        if method not in HTTP_METHODS:
-            raise ValueError(f"{method!r} is not an HTTP method")
-    return upper
-
-
-def _scopes(scopes: tuple[str, ...]) -> tuple[str, ...]:
-    for scope in scopes:
-        if scope not in TOKEN_SCOPES.choices:
-            raise ValueError(f"{scope!r} is not a token scope ({', '.join(TOKEN_SCOPES.choices)})")
-    return scopes
-
-
-def parse_path(text: Any) -> PathPattern:
-    """A route path (``/a/{param}/*``) → its pattern; ValueError says what is wrong."""
-    if not isinstance(text, str) or not text.startswith("/"):
-        raise ValueError(f"{_shown(text)} must be a string starting with '/'")
-    if len(text) > 1024:
-        raise ValueError("longer than 1024 characters")
-    if text in RESERVED_PAGES or text.rstrip("/") in RESERVED_PAGES:
-        raise ValueError(f"{text!r} is a page of the gateway, reserved")
-    for reserved in RESERVED_PREFIXES:
-        if text == reserved.rstrip("/") or text.startswith(reserved):
-            raise ValueError(
-                f"{text!r} is under {reserved!r}, reserved by the gateway (its API and pages)"
-            )
-    raw = text[1:].split("/") if text != "/" else []
-    prefix = False
-    if raw and raw[-1] == "*":
-        prefix = True
-        raw = raw[:-1]
-    if raw and raw[-1] == "":
-        raw = raw[:-1]
-    seen: set[str] = set()
-    for i, seg in enumerate(raw):
-        if m := _PARAM.match(seg):
-            if m.group(1) in seen:
-                raise ValueError(f"parameter {{{m.group(1)}}} appears twice")
-            seen.add(m.group(1))
-        elif not seg or not _LITERAL.match(seg) or "*" in seg:
-            raise ValueError(
-                f"segment {i + 1} {seg!r} must be a literal, a {{param}}, or a final '*'"
-            )
-    return PathPattern(text, tuple(raw), prefix)
-
-
-def _host(value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValueError(f"{_shown(value)} must be a host name")
-    host = value.strip().lower()
-    labels = host[2:].split(".") if host.startswith("*.") else host.split(".")
-    if not labels or not all(_HOST_LABEL.match(label) for label in labels):
-        raise ValueError(f"{value!r} is not a host name or '*.domain'")
-    return host
-
-
-def _module(value: Any) -> ModuleRef:
-    if not isinstance(value, str):
-        raise ValueError(f"{_shown(value)} is not 'namespace/name[@requirement]'")
-    return ModuleRef.parse(value)
-
-
-Duration = Annotated[float, BeforeValidator(_duration)]
-Size = Annotated[int, BeforeValidator(_size)]
-#: Absent: None (no limit set); an explicit null is refused like any other bad value.
-OptionalDuration = Annotated[float | None, BeforeValidator(_duration)]
-OptionalSize = Annotated[int | None, BeforeValidator(_size)]
-Strings = Annotated[tuple[str, ...], BeforeValidator(_strings)]
-HttpMethods = Annotated[tuple[str, ...], BeforeValidator(_strings), AfterValidator(_http_methods)]
-HeaderNames = Annotated[
-    tuple[str, ...],
-    BeforeValidator(_strings),
-    AfterValidator(lambda t: tuple(h.lower() for h in t)),
-]
 
 
 # ------------------------------------------------------------------ the file's shape
@@ -273,7 +136,7 @@ class _Spec(BaseModel):
         unknown = [key for key in value if key not in cls.model_fields]
         if unknown:
             raise ValueError(
-                f"unknown field {_shown(unknown[0])}"
+                f"unknown field {shown(unknown[0])}"
                 f" (expected one of {', '.join(sorted(cls.model_fields))})"
             )
         return value
@@ -284,7 +147,7 @@ class LimitsSpec(_Spec):
 
     timeout: OptionalDuration = None
     memory: OptionalSize = None
-    fuel: Annotated[int | None, _int_in(1, 2**62)] = None
+    fuel: Annotated[int | None, int_in(1, 2**62)] = None
     max_output: OptionalSize = None
 
     def to_limits(self) -> Limits:
@@ -294,17 +157,17 @@ class LimitsSpec(_Spec):
 class AuthSpec(_Spec):
     """``auth``: a valid token with every scope listed."""
 
-    scopes: Annotated[Strings, AfterValidator(_scopes)] = ()
+    scopes: Annotated[Strings, AfterValidator(check_scopes)] = ()
 
 
 class RateLimitSpec(_Spec):
     """``rate_limit``: `limit` requests per `window` per `key`."""
 
     algorithm: Algorithm = "token_bucket"
-    limit: Annotated[int, _int_in(1, 1_000_000)]
+    limit: Annotated[int, int_in(1, 1_000_000)]
     window: Duration = 1.0
     key: RateKey = "ip"
-    burst: Annotated[int | None, _int_in(1, 1_000_000)] = None
+    burst: Annotated[int | None, int_in(1, 1_000_000)] = None
 
     @field_validator("limit")
     @classmethod
@@ -341,7 +204,7 @@ class CorsSpec(_Spec):
     allow_headers: Strings = ()
     expose_headers: Strings = ()
     allow_credentials: bool = False
-    max_age: Annotated[int, _int_in(0, 86_400)] = 600
+    max_age: Annotated[int, int_in(0, 86_400)] = 600
 
     @field_validator("allow_origins")
     @classmethod
@@ -390,7 +253,7 @@ class MiddlewareSpec(_Spec):
         ((kind, conf),) = value.items()
         if kind not in cls.model_fields:
             raise ValueError(
-                f"unknown middleware {_shown(kind)}"
+                f"unknown middleware {shown(kind)}"
                 " (expected auth, rate_limit, cache, timeout, body_limit or cors)"
             )
         return {kind: {} if conf is None and kind in _MAPPING_MIDDLEWARE else conf}
@@ -412,7 +275,7 @@ def _middleware_list(value: Any) -> Any:
 
 
 def _methods(value: Any) -> Any:
-    return None if value is None else _strings(value)
+    return None if value is None else check_strings(value)
 
 
 class RouteSpec(_Spec):
@@ -422,8 +285,8 @@ class RouteSpec(_Spec):
 
     name: str = Field(pattern=_NAME)
     path: Annotated[InstanceOf[PathPattern], BeforeValidator(parse_path)]
-    module: Annotated[InstanceOf[ModuleRef], BeforeValidator(_module)]
-    host: Annotated[str | None, BeforeValidator(_host)] = None
+    module: Annotated[InstanceOf[ModuleRef], BeforeValidator(check_module)]
+    host: Annotated[str | None, BeforeValidator(check_host)] = None
     methods: Annotated[tuple[str, ...] | None, BeforeValidator(_methods)] = None
     mode: Mode = "command"
     function: str | None = Field(None, pattern=_FUNCTION, validate_default=True)
@@ -438,7 +301,7 @@ class RouteSpec(_Spec):
             return None
         if not methods:
             raise ValueError("must list at least one HTTP method (or be left out: any method)")
-        return _http_methods(methods)
+        return check_http_methods(methods)
 
     @field_validator("function")
     @classmethod
@@ -552,14 +415,14 @@ def _message(err: Mapping[str, Any]) -> str:
     if kind == "missing":
         return "required"
     if kind == "string_type":
-        return f"{_shown(value)} must be a string"
+        return f"{shown(value)} must be a string"
     if kind == "bool_type":
-        return f"{_shown(value)} must be true or false"
+        return f"{shown(value)} must be true or false"
     if kind == "literal_error":
-        return f"{_shown(value)} is not {str(ctx.get('expected', '')).replace(chr(39), '')}"
+        return f"{shown(value)} is not {str(ctx.get('expected', '')).replace(chr(39), '')}"
     if kind == "string_pattern_mismatch":
-        return f"{_shown(value)} must match {str(ctx.get('pattern', '')).strip('^$')}"
-    return f"{_shown(value)}: {err['msg']}"
+        return f"{shown(value)} must match {str(ctx.get('pattern', '')).strip('^$')}"
+    return f"{shown(value)}: {err['msg']}"
 
 
 def _check_unique(routes: Sequence[Route]) -> None:
