@@ -3,11 +3,13 @@ module's outcome means for the HTTP answer."""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+import time
+from typing import Any, TypeVar, overload
 
 from wasmgrid.api.runtime.v1 import runtime_pb2
 from wasmgrid.common.protoenum import ProtoEnum
 from wasmgrid.gateway.cgi import stderr_excerpt
+from wasmgrid.gateway.invoke.target import Call
 from wasmgrid.gateway.problem import Problem, upstream_errors
 from wasmgrid.gateway.routes import Limits
 from wasmgrid.gateway.state import Gateway
@@ -79,6 +81,33 @@ _OUTCOME_DETAILS: dict[int, tuple[int, str]] = {
     ),
 }
 _UNKNOWN_OUTCOME = (502, "module {label} failed: {trap}")
+
+
+def limits_for(call: Call) -> runtime_pb2.Limits:
+    """The runtime limits of `call`: its route's, within the time its deadline leaves."""
+    route = call.target.route
+    return runtime_limits(route.limits if route else None, call.deadline - time.monotonic())
+
+
+@overload
+async def execute(call: Call, request: runtime_pb2.InvokeRequest) -> runtime_pb2.InvokeResponse: ...
+@overload
+async def execute(call: Call, request: runtime_pb2.CallRequest) -> runtime_pb2.CallResponse: ...
+async def execute(
+    call: Call, request: runtime_pb2.InvokeRequest | runtime_pb2.CallRequest
+) -> runtime_pb2.InvokeResponse | runtime_pb2.CallResponse:
+    """Run `request` (a command's Invoke or a function's Call) on a runtime replica for
+    `call`; the answer when the module ended OK, else the problem naming why not."""
+    method = "Invoke" if isinstance(request, runtime_pb2.InvokeRequest) else "Call"
+    resp: runtime_pb2.InvokeResponse | runtime_pb2.CallResponse = await call_runtime(
+        call.gw,
+        method,
+        lambda stub, timeout, md: getattr(stub, method)(request, timeout=timeout, metadata=md),
+        call.resolved.digest,
+        call.deadline,
+    )
+    raise_for_outcome(resp, call.label, call.gw.settings.stderr_excerpt_bytes)
+    return resp
 
 
 def raise_for_outcome(

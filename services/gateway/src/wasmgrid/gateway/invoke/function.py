@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import time
 
 from wasmgrid.api.runtime.v1 import runtime_pb2
-from wasmgrid.gateway.invoke.execution import call_runtime, raise_for_outcome, runtime_limits
+from wasmgrid.gateway.invoke.execution import call_runtime, execute, limits_for
 from wasmgrid.gateway.invoke.target import Call
 from wasmgrid.gateway.invoke.values import MAX_ARGS, Signatures, from_value, signatures, to_values
 from wasmgrid.gateway.problem import Problem, refuse_unknown_fields
@@ -55,21 +54,13 @@ async def call_function(call: Call) -> CachedResponse:
     if signature is None:
         raise Problem(404, f"module {label} has no callable export named {function!r}")
     params, _results = signature
-    route = call.target.route
     request = runtime_pb2.CallRequest(
         module=runtime_pb2.ModuleSource(digest=resolved.digest, display_name=label),
         function=function,
         args=to_values(args, params, function),
-        limits=runtime_limits(route.limits if route else None, call.deadline - time.monotonic()),
+        limits=limits_for(call),
     )
-    resp: runtime_pb2.CallResponse = await call_runtime(
-        call.gw,
-        "Call",
-        lambda stub, timeout, md: stub.Call(request, timeout=timeout, metadata=md),
-        resolved.digest,
-        call.deadline,
-    )
-    raise_for_outcome(resp, label, call.gw.settings.stderr_excerpt_bytes)
+    resp = await execute(call, request)
     typed = [from_value(v) for v in resp.results]
     payload = {
         "module": resolved.name,
