@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
+from wasmgrid.cache.namespace import Namespace
+
 OPERATIONS = Counter(
     "wasmgrid_cache_operations_total",
     "Cache operations by namespace, operation and result (hit, miss, ok, rejected).",
@@ -44,3 +46,42 @@ INVALIDATIONS = Counter(
     "Invalidation messages published by this replica or received from others.",
     ["direction"],
 )
+
+
+class NamespaceExporter:
+    """Pushes one namespace's counters and sizes to the metrics above (the sweeper calls it)."""
+
+    __slots__ = ("name", "_pushed")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._pushed: dict[str, int] = {}
+
+    def _advance(self, key: str, value: int) -> int:
+        delta = value - self._pushed.get(key, 0)
+        if delta > 0:
+            self._pushed[key] = value
+        return delta
+
+    def push(self, ns: Namespace) -> None:
+        """Add what the counters grew by since the last push; set the gauges."""
+        c, name = ns.counters, self.name
+        for (op, result), value in (
+            (("get", "hit"), c.hits),
+            (("get", "miss"), c.misses),
+            (("set", "ok"), c.sets),
+            (("set", "rejected"), c.rejected),
+        ):
+            if (delta := self._advance(f"{op}:{result}", value)) > 0:
+                OPERATIONS.labels(name, op, result).inc(delta)
+        for reason, value in (
+            ("capacity", c.evicted_capacity),
+            ("expiry", c.evicted_expiry),
+            ("explicit", c.evicted_explicit),
+        ):
+            if (delta := self._advance(reason, value)) > 0:
+                EVICTIONS.labels(name, reason).inc(delta)
+        ENTRIES.labels(name).set(len(ns))
+        BYTES.labels(name, "raw").set(ns.raw_bytes)
+        BYTES.labels(name, "stored").set(ns.stored_bytes)
+        BYTES.labels(name, "charged").set(ns.charged_bytes)

@@ -12,19 +12,19 @@ from wasmgrid.api.common.v1 import common_pb2
 from wasmgrid.cache.compression import CompressionMode
 from wasmgrid.cache.namespace import NamespaceConfig
 from wasmgrid.cache.policies import PolicyName
-from wasmgrid.cache.redis_tier import TierState
-from wasmgrid.cache.settings import CacheSettings
-from wasmgrid.cache.stats import LatencyWindow
-from wasmgrid.cache.tiered import (
+from wasmgrid.cache.records import (
     GetResult,
     InvalidateResult,
     NamespaceSnapshot,
     NamespaceSpec,
     SetItem,
     SetResult,
-    TieredCache,
     TierStatus,
 )
+from wasmgrid.cache.redis_tier import TierState
+from wasmgrid.cache.settings import CacheSettings
+from wasmgrid.cache.stats import LatencyWindow
+from wasmgrid.cache.tiered import TieredCache
 from wasmgrid.common.errors import InvalidArgument
 from wasmgrid.common.paging import cursor_binding, decode_cursor, encode_cursor, page_limit
 from wasmgrid.common.protoenum import ProtoEnum

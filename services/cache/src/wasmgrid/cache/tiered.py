@@ -5,13 +5,8 @@ version and broadcasts the invalidation) and then into L1. Other replicas drop
 their older copies when the broadcast arrives, so a replaced or deleted key is
 served stale at most for the pub/sub delivery time.
 
-The race this module closes: a read of L2 that is in flight while the key is
-replaced or invalidated must not put the old value into L1 afterwards. Every
-mutation (local or broadcast) is appended to a short *mutation log* with its
-version; a fill is refused if a matching mutation with a newer version arrived
-after the read started. The log keeps mutations for longer than any read can
-take (reads time out), and if it ever has to drop entries early, fills from
-reads older than the dropped entry are refused as a whole.
+The race between a read of L2 and a concurrent mutation is closed by
+:mod:`wasmgrid.cache.consistency`.
 
 Outages: while Redis is unreachable the replica keeps serving and writing L1
 only; keys it writes meanwhile are remembered (bounded) and deleted from L2
@@ -23,37 +18,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import json
 import logging
 import secrets
 import time
-from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from opentelemetry import trace
 
-from wasmgrid.cache import limits, metrics
-from wasmgrid.cache.compression import (
-    DEFAULT_MIN_COMPRESS_BYTES,
-    DEFAULT_ZSTD_LEVEL,
-    MAX_ZSTD_LEVEL,
-    MIN_ZSTD_LEVEL,
-    Codec,
-    CompressionMode,
-    Compressor,
-    CorruptValue,
+from wasmgrid.cache import configs, limits
+from wasmgrid.cache.compression import Codec, CompressionMode, Compressor, CorruptValue
+from wasmgrid.cache.consistency import MutationLog, OutageJournal, Stamp
+from wasmgrid.cache.metrics import NamespaceExporter
+from wasmgrid.cache.namespace import MAX_PRIORITY, Entry, Namespace, NamespaceConfig, entry_weight
+from wasmgrid.cache.records import (
+    GetResult,
+    InvalidateResult,
+    NamespaceSnapshot,
+    NamespaceSpec,
+    SetItem,
+    SetResult,
+    TierStatus,
 )
-from wasmgrid.cache.namespace import (
-    MAX_PRIORITY,
-    Entry,
-    Namespace,
-    NamespaceConfig,
-    entry_weight,
-)
-from wasmgrid.cache.policies import PolicyName
 from wasmgrid.cache.redis_tier import (
     Invalidation,
     MutationKind,
@@ -63,128 +49,23 @@ from wasmgrid.cache.redis_tier import (
     TierState,
 )
 from wasmgrid.cache.settings import CacheSettings
-from wasmgrid.cache.stats import NamespaceCounters
 from wasmgrid.common.errors import InvalidArgument, NotFound, ResourceExhausted
 from wasmgrid.common.paging import split_page
 from wasmgrid.common.tasks import cancel_and_wait
 
+__all__ = [
+    "GetResult",
+    "InvalidateResult",
+    "NamespaceSnapshot",
+    "NamespaceSpec",
+    "SetItem",
+    "SetResult",
+    "TierStatus",
+    "TieredCache",
+]
+
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
-
-MIN_NAMESPACE_BYTES = 4096
-MAX_NAMESPACE_ENTRIES = 100_000_000
-MAX_MIN_COMPRESS_BYTES = 1 << 20
-#: Keys written while the shared tier was down, remembered to be invalidated on recovery.
-MAX_DIRTY_KEYS = 10_000
-MAX_MUTATION_LOG = 100_000
-
-
-@dataclass(frozen=True, slots=True)
-class NamespaceSpec:
-    """A requested namespace configuration: 0 / None fields take the service defaults."""
-
-    name: str
-    max_bytes: int = 0
-    max_entries: int = 0
-    default_ttl_ms: int = 0
-    policy: PolicyName | None = None
-    compression: CompressionMode | None = None
-    zstd_level: int = 0
-    min_compress_bytes: int = 0
-    max_value_bytes: int = 0
-    local_only: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class SetItem:
-    """One value to write (ttl_ms 0 = the namespace's default)."""
-
-    key: str
-    value: bytes
-    ttl_ms: int = 0
-    priority: int = 0
-    tags: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class GetResult:
-    """The answer to a read."""
-
-    key: str
-    found: bool
-    value: bytes = b""
-    ttl_remaining_ms: int = 0
-    priority: int = 0
-    tags: tuple[str, ...] = ()
-    version: int = 0
-    shared: bool = False  # True if it came from L2
-
-
-@dataclass(frozen=True, slots=True)
-class SetResult:
-    """The outcome of a write."""
-
-    key: str
-    version: int
-    admitted: bool
-    shared: bool
-    stored_bytes: int
-
-
-@dataclass(frozen=True, slots=True)
-class InvalidateResult:
-    """How many entries an invalidation removed here (L1) and in the shared tier."""
-
-    invalidated: int
-    shared_invalidated: int
-
-
-@dataclass(frozen=True, slots=True)
-class NamespaceSnapshot:
-    """A namespace's configuration, counters and sizes at one moment."""
-
-    config: NamespaceConfig
-    counters: NamespaceCounters
-    entries: int
-    raw_bytes: int
-    stored_bytes: int
-    charged_bytes: int
-
-    @property
-    def compression_ratio(self) -> float:
-        """raw / stored bytes; 1 when empty."""
-        return self.raw_bytes / self.stored_bytes if self.stored_bytes else 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class TierStatus:
-    """The shared tier as this replica sees it."""
-
-    state: TierState
-    endpoint: str
-    replica_id: str
-    last_error: str
-    state_since_unix_ms: int
-    reconnects: int
-    published: int
-    received: int
-
-
-class _Mutation(NamedTuple):
-    at: float
-    namespace: str
-    kind: MutationKind
-    target: str
-    version: int
-
-
-class _Exported:
-    """Counter values already pushed to Prometheus for one namespace."""
-
-    __slots__ = ("values",)
-
-    def __init__(self) -> None:
-        self.values: dict[str, int] = {}
 
 
 class TieredCache:
@@ -194,14 +75,10 @@ class TieredCache:
         self.settings = settings
         self.replica_id = settings.replica_id or secrets.token_hex(6)
         self._namespaces: dict[str, Namespace] = {}
-        self._exported: dict[str, _Exported] = {}
+        self._exporters: dict[str, NamespaceExporter] = {}
         self._compressor = Compressor()
-        self._log: deque[_Mutation] = deque()
-        self._log_floor = float("-inf")
-        self._log_retention = max(5.0, 3 * settings.redis_timeout_seconds)
-        self._dirty: dict[tuple[str, str], None] = {}
-        self._dirty_namespaces: set[str] = set()
-        self._dirty_configs: set[str] = set()
+        self._mutations = MutationLog(retention=max(5.0, 3 * settings.redis_timeout_seconds))
+        self._outage = OutageJournal()
         self._sweeper: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self.tier: SharedTier | None = None
@@ -251,50 +128,7 @@ class TieredCache:
 
     def resolve(self, spec: NamespaceSpec) -> NamespaceConfig:
         """The effective configuration for `spec`, validated against the service limits."""
-        s = self.settings
-        limits.check_namespace(spec.name, "config.name")
-        max_bytes = spec.max_bytes or s.default_max_bytes
-        if not MIN_NAMESPACE_BYTES <= max_bytes <= s.max_total_bytes:
-            raise InvalidArgument(
-                f"config.max_bytes: {max_bytes} is outside {MIN_NAMESPACE_BYTES}.."
-                f"{s.max_total_bytes} (max_total_bytes)"
-            )
-        max_entries = spec.max_entries or s.default_max_entries
-        if max_entries > MAX_NAMESPACE_ENTRIES:
-            raise InvalidArgument(
-                f"config.max_entries: {max_entries} exceeds {MAX_NAMESPACE_ENTRIES}"
-            )
-        ttl = spec.default_ttl_ms or s.default_ttl_ms
-        if ttl > s.max_ttl_ms:
-            raise InvalidArgument(f"config.default_ttl_ms: {ttl} exceeds max_ttl_ms {s.max_ttl_ms}")
-        level = spec.zstd_level or DEFAULT_ZSTD_LEVEL
-        if not MIN_ZSTD_LEVEL <= level <= MAX_ZSTD_LEVEL:
-            raise InvalidArgument(
-                f"config.zstd_level: {level} is outside {MIN_ZSTD_LEVEL}..{MAX_ZSTD_LEVEL}"
-            )
-        min_compress = spec.min_compress_bytes or DEFAULT_MIN_COMPRESS_BYTES
-        if min_compress > MAX_MIN_COMPRESS_BYTES:
-            raise InvalidArgument(
-                f"config.min_compress_bytes: {min_compress} exceeds {MAX_MIN_COMPRESS_BYTES}"
-            )
-        max_value = spec.max_value_bytes or s.max_value_bytes
-        if max_value > s.max_value_bytes:
-            raise InvalidArgument(
-                f"config.max_value_bytes: {max_value} exceeds the service's "
-                f"max_value_bytes {s.max_value_bytes}"
-            )
-        return NamespaceConfig(
-            name=spec.name,
-            max_bytes=max_bytes,
-            max_entries=max_entries,
-            default_ttl_ms=ttl,
-            policy=spec.policy or PolicyName.W_TINYLFU,
-            compression=spec.compression or CompressionMode.ADAPTIVE,
-            zstd_level=level,
-            min_compress_bytes=min_compress,
-            max_value_bytes=max_value,
-            local_only=spec.local_only,
-        )
+        return configs.resolve(spec, self.settings)
 
     def _check_budget(self, name: str, max_bytes: int) -> None:
         s = self.settings
@@ -314,7 +148,7 @@ class TieredCache:
         ns = self._namespaces.get(config.name)
         if ns is None:
             ns = self._namespaces[config.name] = Namespace(config)
-            self._exported[config.name] = _Exported()
+            self._exporters[config.name] = NamespaceExporter(config.name)
             log.info("namespace created", extra={"namespace": config.name})
             return ns, True
         if ns.config != config:
@@ -338,10 +172,10 @@ class TieredCache:
         ns, created = self._install(config)
         if self.tier is not None:
             try:
-                await self.tier.save_config(config.name, _config_json(config))
-                self._dirty_configs.discard(config.name)
+                await self.tier.save_config(config.name, configs.to_json(config))
+                self._outage.configs.discard(config.name)
             except SharedTierDown:
-                self._dirty_configs.add(config.name)
+                self._outage.configs.add(config.name)
                 log.warning(
                     "namespace configured on this replica only (shared tier down); "
                     "it is shared on recovery",
@@ -403,17 +237,14 @@ class TieredCache:
         missing = [i for i, r in enumerate(found) if r is None]
         tier = self._shared(ns)
         if missing and tier is not None and tier.available:
-            read_started = time.monotonic()
-            epoch = ns.epoch
+            stamp = Stamp(time.monotonic(), ns.epoch)
             try:
                 records = await tier.get_many(ns.config.name, [keys[i] for i in missing])
             except SharedTierDown:
                 records = [None] * len(missing)
             for i, record in zip(missing, records, strict=True):
                 if record is not None:
-                    found[i] = await self._from_shared(
-                        tier, ns, keys[i], record, read_started, epoch
-                    )
+                    found[i] = await self._from_shared(tier, ns, keys[i], record, stamp)
         results = [
             r if r is not None else GetResult(k, False) for k, r in zip(keys, found, strict=True)
         ]
@@ -429,14 +260,13 @@ class TieredCache:
         now = time.monotonic()
         result = await self._get_local(ns, key, now)
         if result is None and (tier := self._shared(ns)) is not None and tier.available:
-            read_started = time.monotonic()
-            epoch = ns.epoch
+            stamp = Stamp(time.monotonic(), ns.epoch)
             try:
                 record = await tier.get(ns.config.name, key)
             except SharedTierDown:
                 record = None
             if record is not None:
-                result = await self._from_shared(tier, ns, key, record, read_started, epoch)
+                result = await self._from_shared(tier, ns, key, record, stamp)
         if result is None:
             ns.counters.misses += 1
             result = GetResult(key, False)
@@ -469,13 +299,7 @@ class TieredCache:
         )
 
     async def _from_shared(
-        self,
-        tier: SharedTier,
-        ns: Namespace,
-        key: str,
-        record: SharedRecord,
-        read_started: float,
-        epoch: int,
+        self, tier: SharedTier, ns: Namespace, key: str, record: SharedRecord, stamp: Stamp
     ) -> GetResult | None:
         """The answer for a record read from L2 (filling L1), or None if it is corrupt."""
         name = ns.config.name
@@ -492,7 +316,7 @@ class TieredCache:
                 await tier.delete(name, key)
             return None
         ns.observe_version(record.version)
-        self._fill(ns, key, record, read_started, epoch)
+        self._fill(ns, key, record, stamp)
         ns.counters.shared_hits += 1
         return GetResult(
             key,
@@ -505,12 +329,10 @@ class TieredCache:
             shared=True,
         )
 
-    def _fill(
-        self, ns: Namespace, key: str, record: SharedRecord, read_started: float, epoch: int
-    ) -> None:
+    def _fill(self, ns: Namespace, key: str, record: SharedRecord, stamp: Stamp) -> None:
         if record.priority > MAX_PRIORITY or len(record.tags) > limits.MAX_TAGS:
             return
-        if not self._may_store(ns, key, record.version, record.tags, read_started, epoch):
+        if not self._may_store(ns, key, record.version, record.tags, stamp):
             return
         now = time.monotonic()
         entry = Entry(
@@ -526,43 +348,15 @@ class TieredCache:
         ns.put(key, entry)
 
     def _may_store(
-        self,
-        ns: Namespace,
-        key: str,
-        version: int,
-        tags: tuple[str, ...],
-        started: float,
-        epoch: int,
+        self, ns: Namespace, key: str, version: int, tags: tuple[str, ...], stamp: Stamp
     ) -> bool:
-        """Whether a value of `version` read/written since `started` may enter L1."""
-        if ns.epoch != epoch or started <= self._log_floor:
+        """Whether a value of `version` read/written since `stamp` may enter L1."""
+        if ns.epoch != stamp.epoch:
             return False
         current = ns.peek(key)
         if current is not None and current.version > version:
             return False
-        name = ns.config.name
-        for m in reversed(self._log):
-            if m.at < started:
-                break
-            if m.namespace != name or m.version <= version:
-                continue
-            if (
-                (m.kind is MutationKind.KEY and m.target == key)
-                or (m.kind is MutationKind.PREFIX and key.startswith(m.target))
-                or (m.kind is MutationKind.TAG and m.target in tags)
-            ):
-                return False
-        return True
-
-    def _record(self, namespace: str, kind: MutationKind, target: str, version: int) -> None:
-        now = time.monotonic()
-        log_ = self._log
-        log_.append(_Mutation(now, namespace, kind, target, version))
-        horizon = now - self._log_retention
-        while log_ and log_[0].at < horizon:
-            log_.popleft()
-        while len(log_) > MAX_MUTATION_LOG:
-            self._log_floor = log_.popleft().at
+        return self._mutations.allows(ns.config.name, key, version, tags, stamp.started)
 
     # -- writes --------------------------------------------------------------------
 
@@ -607,8 +401,7 @@ class TieredCache:
         ttl_ms = item.ttl_ms or config.default_ttl_ms
         codec, stored = await self._encode(config, item.value)
         weight = entry_weight(key_bytes, len(stored), item.tags)
-        write_started = time.monotonic()
-        epoch = ns.epoch
+        stamp = Stamp(time.monotonic(), ns.epoch)
         shared = False
         tier = self._shared(ns)
         if tier is not None and tier.available:
@@ -626,7 +419,7 @@ class TieredCache:
                     )
                 shared = True
                 ns.observe_version(version)
-                self._record(name, MutationKind.KEY, item.key, version)
+                self._mutations.record(name, MutationKind.KEY, item.key, version)
             except SharedTierDown:
                 version = self._write_while_down(ns, item.key)
         elif tier is not None:
@@ -634,7 +427,7 @@ class TieredCache:
         else:
             version = ns.next_version()
         admitted = False
-        if not shared or self._may_store(ns, item.key, version, item.tags, write_started, epoch):
+        if not shared or self._may_store(ns, item.key, version, item.tags, stamp):
             now = time.monotonic()
             entry = Entry(
                 stored,
@@ -654,12 +447,7 @@ class TieredCache:
         return SetResult(item.key, version, admitted, shared, weight)
 
     def _write_while_down(self, ns: Namespace, key: str) -> int:
-        name = ns.config.name
-        if name not in self._dirty_namespaces:
-            if len(self._dirty) < MAX_DIRTY_KEYS:
-                self._dirty[(name, key)] = None
-            else:
-                self._dirty_namespaces.add(name)
+        self._outage.wrote(ns.config.name, key)
         return ns.next_version()
 
     async def delete(self, namespace: str, key: str) -> bool:
@@ -675,7 +463,7 @@ class TieredCache:
             except SharedTierDown:
                 self._write_while_down(ns, key)
             else:
-                self._record(namespace, MutationKind.KEY, key, version)
+                self._mutations.record(namespace, MutationKind.KEY, key, version)
                 deleted = ns.delete(key, below_version=version) or deleted or existed
         return deleted
 
@@ -691,9 +479,9 @@ class TieredCache:
             try:
                 shared, version = await tier.invalidate_prefix(namespace, prefix)
             except SharedTierDown:
-                self._dirty_namespaces.add(namespace)
+                self._outage.invalidated(namespace)
             else:
-                self._record(namespace, MutationKind.PREFIX, prefix, version)
+                self._mutations.record(namespace, MutationKind.PREFIX, prefix, version)
                 local += ns.invalidate_prefix(prefix, below_version=version)
         return InvalidateResult(local, shared)
 
@@ -709,9 +497,9 @@ class TieredCache:
             try:
                 shared, version = await tier.invalidate_tag(namespace, tag)
             except SharedTierDown:
-                self._dirty_namespaces.add(namespace)
+                self._outage.invalidated(namespace)
             else:
-                self._record(namespace, MutationKind.TAG, tag, version)
+                self._mutations.record(namespace, MutationKind.TAG, tag, version)
                 local += ns.invalidate_tag(tag, below_version=version)
         return InvalidateResult(local, shared)
 
@@ -719,7 +507,7 @@ class TieredCache:
 
     def _on_remote(self, msg: Invalidation) -> None:
         """Apply another replica's mutation to L1."""
-        self._record(msg.namespace, msg.kind, msg.target, msg.version)
+        self._mutations.record(msg.namespace, msg.kind, msg.target, msg.version)
         ns = self._namespaces.get(msg.namespace)
         if msg.kind is MutationKind.CONFIG:
             task = asyncio.create_task(self._reload_config(msg.namespace))
@@ -746,7 +534,7 @@ class TieredCache:
 
     def _apply_config_json(self, name: str, raw: str) -> None:
         try:
-            config = self.resolve(_spec_from_json(name, raw))
+            config = self.resolve(configs.spec_from_json(name, raw))
             self._install(config)
         except (InvalidArgument, ResourceExhausted, ValueError, KeyError, TypeError) as exc:
             log.warning(
@@ -758,25 +546,23 @@ class TieredCache:
         and drop L1 of shared namespaces (invalidations sent meanwhile were missed)."""
         tier = self.tier
         assert tier is not None
-        for name in sorted(self._dirty_configs):
+        for name in sorted(self._outage.configs):
             ns = self._namespaces.get(name)
             if ns is not None:
-                await tier.save_config(name, _config_json(ns.config))
-            self._dirty_configs.discard(name)
+                await tier.save_config(name, configs.to_json(ns.config))
+            self._outage.configs.discard(name)
         for name, raw in (await tier.load_configs()).items():
-            if name not in self._dirty_configs:
+            if name not in self._outage.configs:
                 self._apply_config_json(name, raw)
-        # Writes made while resyncing are still L1-only and dirty: the loops re-check, and
-        # nothing awaits between the last check and dropping L1.
-        while self._dirty_namespaces or self._dirty:
-            if self._dirty_namespaces:
-                name = min(self._dirty_namespaces)
+        # Writes made while resyncing are still L1-only and journalled: the loop re-checks,
+        # and nothing awaits between the last check and dropping L1.
+        while (change := self._outage.next_change()) is not None:
+            name, key = change
+            if key is None:
                 await tier.invalidate_prefix(name, "")
-                self._dirty_namespaces.discard(name)
             else:
-                name, key = next(iter(self._dirty))
                 await tier.delete(name, key)
-                self._dirty.pop((name, key), None)
+            self._outage.replayed(name, key)
         dropped = 0
         for ns in self._namespaces.values():
             if not ns.config.local_only:
@@ -797,59 +583,9 @@ class TieredCache:
         removed = 0
         for name, ns in self._namespaces.items():
             removed += ns.expire(now)
-            self._export(name, ns)
+            self._exporters[name].push(ns)
         return removed
-
-    def _export(self, name: str, ns: Namespace) -> None:
-        c = ns.counters
-        exported = self._exported[name].values
-        for (op, result), value in (
-            (("get", "hit"), c.hits),
-            (("get", "miss"), c.misses),
-            (("set", "ok"), c.sets),
-            (("set", "rejected"), c.rejected),
-        ):
-            delta = value - exported.get(f"{op}:{result}", 0)
-            if delta > 0:
-                metrics.OPERATIONS.labels(name, op, result).inc(delta)
-                exported[f"{op}:{result}"] = value
-        for reason, value in (
-            ("capacity", c.evicted_capacity),
-            ("expiry", c.evicted_expiry),
-            ("explicit", c.evicted_explicit),
-        ):
-            delta = value - exported.get(reason, 0)
-            if delta > 0:
-                metrics.EVICTIONS.labels(name, reason).inc(delta)
-                exported[reason] = value
-        metrics.ENTRIES.labels(name).set(len(ns))
-        metrics.BYTES.labels(name, "raw").set(ns.raw_bytes)
-        metrics.BYTES.labels(name, "stored").set(ns.stored_bytes)
-        metrics.BYTES.labels(name, "charged").set(ns.charged_bytes)
 
 
 def _ms(seconds: float) -> int:
     return int(seconds * 1000 + 0.999) if seconds > 0 else 0
-
-
-def _config_json(config: NamespaceConfig) -> str:
-    doc = dataclasses.asdict(config)
-    doc["policy"] = config.policy.value
-    doc["compression"] = config.compression.value
-    return json.dumps(doc, sort_keys=True)
-
-
-def _spec_from_json(name: str, raw: str) -> NamespaceSpec:
-    doc = json.loads(raw)
-    return NamespaceSpec(
-        name=name,
-        max_bytes=int(doc["max_bytes"]),
-        max_entries=int(doc["max_entries"]),
-        default_ttl_ms=int(doc["default_ttl_ms"]),
-        policy=PolicyName(doc["policy"]),
-        compression=CompressionMode(doc["compression"]),
-        zstd_level=int(doc["zstd_level"]),
-        min_compress_bytes=int(doc["min_compress_bytes"]),
-        max_value_bytes=int(doc["max_value_bytes"]),
-        local_only=bool(doc["local_only"]),
-    )
