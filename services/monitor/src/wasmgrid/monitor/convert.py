@@ -10,9 +10,11 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from wasmgrid.api.monitor.v1 import monitor_pb2 as pb
 from wasmgrid.common.errors import InvalidArgument
+from wasmgrid.common.protoenum import ProtoEnum
 from wasmgrid.monitor.alerting import Alert, Silence
 from wasmgrid.monitor.fleet import Replica, StatusChange
 from wasmgrid.monitor.logstore import StoredLog
+from wasmgrid.monitor.notify import NotificationRecord, NotificationState
 from wasmgrid.monitor.otlp import attributes_text
 from wasmgrid.monitor.query import (
     Aggregation,
@@ -34,6 +36,7 @@ from wasmgrid.monitor.rules import (
 from wasmgrid.monitor.traces import StoredSpan, TraceEntry
 
 _DIRECTIONS = ("up", "down", "both")
+NOTIFICATION_STATES = ProtoEnum.members(pb.NotificationState, NotificationState)
 
 
 def ts(t: float) -> Timestamp:
@@ -438,4 +441,22 @@ def report_to_pb(report: Report, generated_at: float, window: float) -> pb.Perfo
             for r in report.recommendations
         ],
         spans_analysed=report.spans_analysed,
+    )
+
+
+def notification_to_pb(n: NotificationRecord) -> pb.Notification:
+    """A queued notification as the API shows it."""
+    return pb.Notification(
+        id=n.id,
+        receiver_kind=n.receiver_kind,
+        receiver=n.receiver,
+        group_key=n.group_key,
+        status=n.status,
+        alerts=n.alert_count,
+        state=NOTIFICATION_STATES.to_proto(n.state),
+        attempts=n.attempts,
+        last_error=n.last_error,
+        created_at=ts(n.created_at),
+        next_attempt_at=ts(n.next_attempt_at),
+        delivered_at=ts(n.delivered_at),
     )

@@ -24,6 +24,7 @@ import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Protocol
 
 import aiohttp
@@ -247,6 +248,33 @@ class Outgoing:
     status: str
     alert_count: int
     payload: Any
+
+
+class NotificationState(StrEnum):
+    """Where a queued notification is (the outbox's ``state`` column)."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    SUPERSEDED = "superseded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class NotificationRecord:
+    """A notification in the outbox, as ListNotifications shows it (times in unix seconds)."""
+
+    id: int
+    receiver_kind: str
+    receiver: str
+    group_key: str
+    status: str
+    alert_count: int
+    state: NotificationState
+    attempts: int
+    last_error: str
+    created_at: float
+    next_attempt_at: float  # 0 unless pending
+    delivered_at: float  # 0 until delivered
 
 
 def backoff(attempts: int, minimum: float, maximum: float) -> float:

@@ -14,7 +14,7 @@ import asyncpg
 
 from wasmgrid.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from wasmgrid.monitor.alerting import Alert, AlertState, Silence
-from wasmgrid.monitor.notify import Outgoing
+from wasmgrid.monitor.notify import NotificationRecord, NotificationState, Outgoing
 from wasmgrid.monitor.query import Matcher, MatchOp
 from wasmgrid.monitor.rules import Rule, RuleSource, rule_from_dict, rule_to_dict, with_version
 
@@ -334,16 +334,35 @@ class AlertingStore:
         )
         return None if value is None else max(0.0, float(value))
 
-    async def list_notifications(self, states: Sequence[str], limit: int) -> list[asyncpg.Record]:
-        """Notifications, newest first."""
-        return await self.pool.fetch(
+    async def list_notifications(
+        self, states: Sequence[NotificationState], limit: int
+    ) -> list[NotificationRecord]:
+        """Notifications in any of `states` (all when empty), newest first."""
+        rows = await self.pool.fetch(
             "SELECT id, receiver_kind, receiver, group_key, status, alert_count, state, attempts,"
             " last_error, created_at, next_attempt_at, delivered_at FROM monitor.notifications"
             " WHERE cardinality($1::text[]) = 0 OR state = ANY($1::text[])"
             " ORDER BY id DESC LIMIT $2",
-            list(states),
+            [str(s) for s in states],
             limit,
         )
+        return [
+            NotificationRecord(
+                id=r["id"],
+                receiver_kind=r["receiver_kind"],
+                receiver=r["receiver"],
+                group_key=r["group_key"],
+                status=r["status"],
+                alert_count=r["alert_count"],
+                state=NotificationState(r["state"]),
+                attempts=r["attempts"],
+                last_error=r["last_error"],
+                created_at=_ts(r["created_at"]),
+                next_attempt_at=_ts(r["next_attempt_at"]) if r["state"] == "pending" else 0.0,
+                delivered_at=_ts(r["delivered_at"]),
+            )
+            for r in rows
+        ]
 
     async def prune_notifications(self) -> int:
         """Delete finished notifications older than the retention; return how many."""
