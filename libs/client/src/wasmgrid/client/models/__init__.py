@@ -1,0 +1,111 @@
+"""What the HTTP API answers, as frozen dataclasses.
+
+Field names follow the API's JSON (the proto field names). Enums are short
+lowercase strings (``"publisher"``, ``"command"``, ``"serving"``) so a value a
+newer server adds still parses; 64-bit counters are ints; timestamps are aware
+datetimes (``None`` when the server leaves them unset); durations are seconds.
+"""
+
+from wasmgrid.client.models.identity import (
+    CreatedToken,
+    CreatedUser,
+    Token,
+    User,
+    WhoAmI,
+)
+from wasmgrid.client.models.invoking import (
+    CallResult,
+    RunResult,
+    TypedArg,
+)
+from wasmgrid.client.models.modules import (
+    DailyDownloads,
+    Download,
+    DownloadStats,
+    Module,
+    ModuleSummary,
+    ModuleVersion,
+    RatedModule,
+    Rating,
+    RatingsPage,
+    RatingSummary,
+    SearchPage,
+    VersionDownloads,
+    VersionPage,
+)
+from wasmgrid.client.models.operations import (
+    Alert,
+    AlertList,
+    CacheNamespaces,
+    CacheStats,
+    Evictions,
+    FleetHealth,
+    LatencySummary,
+    NamespaceConfig,
+    NamespaceStats,
+    RouteList,
+    ServiceHealth,
+    SharedTier,
+    Span,
+    SpanEvent,
+    StatusChange,
+    TargetHealth,
+    Trace,
+    TraceSummary,
+)
+from wasmgrid.client.models.validation import (
+    Finding,
+    Producer,
+    ValidationReport,
+    WasmExport,
+    WasmImport,
+    WasmMemory,
+)
+
+__all__ = [
+    "Alert",
+    "AlertList",
+    "CacheNamespaces",
+    "CacheStats",
+    "CallResult",
+    "CreatedToken",
+    "CreatedUser",
+    "DailyDownloads",
+    "Download",
+    "DownloadStats",
+    "Evictions",
+    "Finding",
+    "FleetHealth",
+    "LatencySummary",
+    "Module",
+    "ModuleSummary",
+    "ModuleVersion",
+    "NamespaceConfig",
+    "NamespaceStats",
+    "Producer",
+    "RatedModule",
+    "Rating",
+    "RatingSummary",
+    "RatingsPage",
+    "RouteList",
+    "RunResult",
+    "SearchPage",
+    "ServiceHealth",
+    "SharedTier",
+    "Span",
+    "SpanEvent",
+    "StatusChange",
+    "TargetHealth",
+    "Token",
+    "Trace",
+    "TraceSummary",
+    "TypedArg",
+    "User",
+    "ValidationReport",
+    "VersionDownloads",
+    "VersionPage",
+    "WasmExport",
+    "WasmImport",
+    "WasmMemory",
+    "WhoAmI",
+]
