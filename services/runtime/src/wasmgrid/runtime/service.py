@@ -1,4 +1,5 @@
-"""The RuntimeService gRPC servicer (proto ⇄ domain) and the service's lifecycle."""
+"""The RuntimeService gRPC servicer (thin: proto ⇄ domain through :mod:`.convert`) and the
+service's lifecycle."""
 
 from __future__ import annotations
 
@@ -21,9 +22,9 @@ from opentelemetry import trace
 from wasmgrid.api.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from wasmgrid.common.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument
 from wasmgrid.common.metrics import child
-from wasmgrid.common.protoenum import ProtoEnum
 from wasmgrid.common.server import Service
 from wasmgrid.common.telemetry import start_span
+from wasmgrid.runtime import convert
 from wasmgrid.runtime.engine import (
     EngineOptions,
     EpochTicker,
@@ -34,9 +35,9 @@ from wasmgrid.runtime.engine import (
 from wasmgrid.runtime.fetch import Fetcher, MarketplaceFetcher
 from wasmgrid.runtime.limits import AppliedLimits, LimitPolicy, LimitValues, resolve_limits
 from wasmgrid.runtime.metrics import EXECUTION_SECONDS, FUEL_CONSUMED, INVOCATIONS
-from wasmgrid.runtime.modules import CacheTier, Loaded, ModuleLoader, parse_digest
+from wasmgrid.runtime.modules import Loaded, ModuleLoader, parse_digest
 from wasmgrid.runtime.pool import ExecutionPool
-from wasmgrid.runtime.sandbox import CallSpec, ExecutionResult, Outcome, Value
+from wasmgrid.runtime.sandbox import CallSpec, ExecutionResult
 from wasmgrid.runtime.settings import RuntimeSettings
 from wasmgrid.runtime.stats import MAX_NAME, StatsTable
 from wasmgrid.runtime.store import ArtifactStore, BlobStore, load_or_create_key
@@ -58,68 +59,6 @@ COMPILE_ANSWER_SECONDS = 0.05
 #: This process's random id in GetStats (new at each start; pids repeat across containers).
 INSTANCE_ID = uuid.uuid4().hex
 
-_OUTCOMES = ProtoEnum.members(runtime_pb2.Outcome, Outcome)
-_TIERS = ProtoEnum.members(runtime_pb2.CacheTier, CacheTier)
-#: Value types by their wasm names (i32, i64, f32, f64); others (v128, refs) unspecified.
-_VALUE_TYPES = ProtoEnum.names(runtime_pb2.ValueType)
-
-
-def _to_proto_value(value: Value) -> runtime_pb2.Value:
-    kind, number = value
-    if kind == "i32":
-        return runtime_pb2.Value(i32=int(number))
-    if kind == "i64":
-        return runtime_pb2.Value(i64=int(number))
-    if kind == "f32":
-        return runtime_pb2.Value(f32=float(number))
-    return runtime_pb2.Value(f64=float(number))
-
-
-def _from_proto_values(values: Sequence[runtime_pb2.Value]) -> tuple[Value, ...]:
-    out: list[Value] = []
-    for i, v in enumerate(values):
-        kind = v.WhichOneof("value")
-        if kind is None:
-            raise InvalidArgument(f"args[{i}] has no value (set one of i32, i64, f32, f64)")
-        out.append((kind, getattr(v, kind)))
-    return tuple(out)
-
-
-def _limits_proto(limits: AppliedLimits) -> runtime_pb2.AppliedLimits:
-    return runtime_pb2.AppliedLimits(
-        fuel=limits.fuel,
-        timeout_ms=limits.timeout_ms,
-        memory_bytes=limits.memory_bytes,
-        stdout_bytes=limits.stdout_bytes,
-        stderr_bytes=limits.stderr_bytes,
-        stack_bytes=limits.stack_bytes,
-    )
-
-
-def _output_proto(result: ExecutionResult) -> runtime_pb2.Output:
-    return runtime_pb2.Output(
-        stdout=result.stdout,
-        stderr=result.stderr,
-        stdout_truncated=result.stdout_dropped > 0,
-        stdout_dropped_bytes=result.stdout_dropped,
-        stderr_truncated=result.stderr_dropped > 0,
-        stderr_dropped_bytes=result.stderr_dropped,
-    )
-
-
-def _execution_proto(
-    result: ExecutionResult, loaded: Loaded, limits: AppliedLimits
-) -> runtime_pb2.Execution:
-    return runtime_pb2.Execution(
-        digest=loaded.module.digest,
-        fuel_consumed=result.fuel_consumed,
-        wall_time_us=int(result.wall_seconds * 1e6),
-        compiled_cache_hit=loaded.tier.name != "COMPILED",
-        cache_tier=_TIERS.to_proto(loaded.tier),
-        limits=_limits_proto(limits),
-        memory_bytes=result.memory_bytes,
-    )
-
 
 def _policy(s: RuntimeSettings) -> LimitPolicy:
     return LimitPolicy(
@@ -135,12 +74,6 @@ def _policy(s: RuntimeSettings) -> LimitPolicy:
         ),
         stack_bytes=s.stack_bytes,
         max_table_elements=s.max_table_elements,
-    )
-
-
-def _limit_values(msg: runtime_pb2.Limits) -> LimitValues:
-    return LimitValues(
-        msg.fuel, msg.timeout_ms, msg.memory_bytes, msg.stdout_bytes, msg.stderr_bytes
     )
 
 
@@ -185,7 +118,7 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
     def _limits(
         self, msg: runtime_pb2.Limits, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AppliedLimits:
-        limits = resolve_limits(_limit_values(msg), self.svc.policy)
+        limits = resolve_limits(convert.limit_values(msg), self.svc.policy)
         remaining = context.time_remaining()
         if remaining is not None:
             reserve = 2 * self.svc.settings.epoch_tick_ms / 1000 + ANSWER_SECONDS
@@ -250,11 +183,11 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         spec = CallSpec(stdin=request.stdin, args=args, env=env, argv0=name or "module")
         result = await self._execute("invoke", loaded, name, spec, limits)
         return runtime_pb2.InvokeResponse(
-            outcome=_OUTCOMES.to_proto(result.outcome),
+            outcome=convert.OUTCOMES.to_proto(result.outcome),
             exit_code=result.exit_code,
             trap_message=result.message,
-            output=_output_proto(result),
-            execution=_execution_proto(result, loaded, limits),
+            output=convert.output_to_pb(result),
+            execution=convert.execution_to_pb(result, loaded, limits),
         )
 
     async def Call(
@@ -263,7 +196,7 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> runtime_pb2.CallResponse:
         env = check_env([(e.name, e.value) for e in request.env])
-        call_args = _from_proto_values(request.args)
+        call_args = convert.values_from_pb(request.args)
         loaded, name = await self._load(request.module, context)
         check_call(loaded.module.functions, request.function, call_args, loaded.module.digest)
         limits = self._limits(request.limits, context)
@@ -272,12 +205,12 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         )
         result = await self._execute("call", loaded, name, spec, limits)
         return runtime_pb2.CallResponse(
-            outcome=_OUTCOMES.to_proto(result.outcome),
-            results=[_to_proto_value(v) for v in result.results],
+            outcome=convert.OUTCOMES.to_proto(result.outcome),
+            results=[convert.value_to_pb(v) for v in result.results],
             exit_code=result.exit_code,
             trap_message=result.message,
-            output=_output_proto(result),
-            execution=_execution_proto(result, loaded, limits),
+            output=convert.output_to_pb(result),
+            execution=convert.execution_to_pb(result, loaded, limits),
         )
 
     async def Warm(
@@ -288,17 +221,12 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         loaded, _ = await self._load(request.module, context)
         m = loaded.module
         functions = [
-            runtime_pb2.FunctionSignature(
-                name=sig.name,
-                params=[_VALUE_TYPES.to_proto(p, default=0) for p in sig.params],
-                results=[_VALUE_TYPES.to_proto(r, default=0) for r in sig.results],
-                callable=sig.callable,
-            )
+            convert.signature_to_pb(sig)
             for sig in sorted(m.functions.values(), key=lambda f: f.name)
         ]
         return runtime_pb2.WarmResponse(
             digest=m.digest,
-            cache_tier=_TIERS.to_proto(loaded.tier),
+            cache_tier=convert.TIERS.to_proto(loaded.tier),
             elapsed_us=int(loaded.elapsed_seconds * 1e6),
             module_bytes=m.wasm_bytes,
             is_command=m.is_command,
@@ -315,10 +243,7 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         stats = svc.stats
         return runtime_pb2.GetStatsResponse(
             invocations=stats.invocations,
-            outcomes=[
-                runtime_pb2.OutcomeCount(outcome=_OUTCOMES.to_proto(o), count=c)
-                for o, c in sorted(stats.outcomes.items(), key=lambda kv: kv[0].value)
-            ],
+            outcomes=convert.outcome_counts(stats.outcomes),
             in_flight=svc.pool.in_flight,
             max_concurrent=svc.pool.max_concurrent,
             rejected=svc.pool.rejected,
@@ -329,22 +254,7 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
             compiled_cache_hits=svc.loader.hits,
             compiled_cache_misses=svc.loader.misses,
             modules_tracked=len(stats.modules),
-            modules=[
-                runtime_pb2.ModuleStats(
-                    digest=a.digest,
-                    display_name=a.display_name,
-                    invocations=a.invocations,
-                    outcomes=[
-                        runtime_pb2.OutcomeCount(outcome=_OUTCOMES.to_proto(o), count=c)
-                        for o, c in sorted(a.outcomes.items(), key=lambda kv: kv[0].value)
-                    ],
-                    total_wall_time_us=a.total_wall_us,
-                    max_wall_time_us=a.max_wall_us,
-                    total_fuel_consumed=a.total_fuel,
-                    last_invoked_unix_ms=a.last_unix_ms,
-                )
-                for a in stats.top(n)
-            ],
+            modules=[convert.module_stats_to_pb(a) for a in stats.top(n)],
             worker_id=svc.settings.worker_id,
             pid=os.getpid(),
             instance_id=INSTANCE_ID,
