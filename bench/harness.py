@@ -176,7 +176,7 @@ _WRK_SOCKET = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+)
 _WRK_TOTAL = re.compile(r"(\d+) requests in")
 
 
-def wrk(
+def wrk(  # noqa: PLR0913 - wrk's own options
     url: str,
     connections: int = 32,
     seconds: float = 10,

@@ -391,6 +391,24 @@ def _selected(selector: Obj, apps: set[str]) -> set[str]:
     return set(expr["values"]) & apps
 
 
+Rule = tuple[str, str, str, int | str]  # (app, peer, protocol, port or "*")
+
+
+def _policy_rules(objects: list[Obj], names: set[str]) -> tuple[set[Rule], set[Rule]]:
+    """Every (app, peer, protocol, port) the NetworkPolicies allow in, and out."""
+    ingress: set[Rule] = set()
+    egress: set[Rule] = set()
+    for policy in of_kind(objects, "NetworkPolicy").values():
+        spec = policy["spec"]
+        for app in _selected(spec["podSelector"], names):
+            for direction, key, into in (("ingress", "from", ingress), ("egress", "to", egress)):
+                for rule in spec.get(direction, []):
+                    for peer in _peers(rule, key, names):
+                        for port in rule.get("ports", [{"port": "*"}]):
+                            into.add((app, peer, port.get("protocol", "TCP"), port["port"]))
+    return ingress, egress
+
+
 def allowed_flows(objects: list[Obj]) -> set[tuple[str, str, int]]:
     """(source, destination, port) for every connection both ends' policies allow.
 
@@ -410,16 +428,7 @@ def allowed_flows(objects: list[Obj]) -> set[tuple[str, str, int]]:
         apps[app] = ports
         assert app == name
     names = set(apps)
-    ingress: set[tuple[str, str, str, int]] = set()
-    egress: set[tuple[str, str, str, int]] = set()
-    for policy in of_kind(objects, "NetworkPolicy").values():
-        spec = policy["spec"]
-        for app in _selected(spec["podSelector"], names):
-            for direction, key, into in (("ingress", "from", ingress), ("egress", "to", egress)):
-                for rule in spec.get(direction, []):
-                    for peer in _peers(rule, key, names):
-                        for port in rule.get("ports", [{"port": "*"}]):
-                            into.add((app, peer, port.get("protocol", "TCP"), port["port"]))
+    ingress, egress = _policy_rules(objects, names)
     flows = set()
     sources = names | {p for _, p, _, _ in ingress if p not in names}
     destinations = names | {p for _, p, _, _ in egress if p not in names and p != WORLD}

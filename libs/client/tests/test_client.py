@@ -77,14 +77,19 @@ def _problem(status: int, title: str, detail: str, **extra: Any) -> web.Response
     )
 
 
-def _app(seen: Seen) -> web.Application:
-    async def record(request: web.Request) -> bytes:
+class _FakeHandlers:
+    """The gateway endpoints the SDK calls, answering as the real gateway does."""
+
+    def __init__(self, seen: Seen) -> None:
+        self.seen = seen
+
+    async def record(self, request: web.Request) -> bytes:
         body = await request.read() if request.content_type != "multipart/form-data" else b""
-        seen.requests.append((request.method, request.path_qs, dict(request.headers), body))
+        self.seen.requests.append((request.method, request.path_qs, dict(request.headers), body))
         return body
 
-    async def users(request: web.Request) -> web.Response:
-        await record(request)
+    async def users(self, request: web.Request) -> web.Response:
+        await self.record(request)
         return web.json_response(
             {
                 "user": {
@@ -98,25 +103,25 @@ def _app(seen: Seen) -> web.Application:
             status=201,
         )
 
-    async def whoami(request: web.Request) -> web.Response:
-        await record(request)
+    async def whoami(self, request: web.Request) -> web.Response:
+        await self.record(request)
         if request.headers.get("Authorization") != "Bearer wgt_good":
             return _problem(
                 401, "Authentication required", "token is not valid", grpc_code="UNAUTHENTICATED"
             )
         return web.json_response({"user": {"username": "alice"}, "namespaces": ["alice"]})
 
-    async def publish(request: web.Request) -> web.Response:
-        await record(request)
+    async def publish(self, request: web.Request) -> web.Response:
+        await self.record(request)
         reader = await request.multipart()
         while (part := await reader.next()) is not None:
             assert isinstance(part, BodyPartReader)
-            seen.parts.append((str(part.name), dict(part.headers), bytes(await part.read())))
+            self.seen.parts.append((str(part.name), dict(part.headers), bytes(await part.read())))
         return web.json_response({"version": VERSION_JSON}, status=201)
 
-    async def download(request: web.Request) -> web.StreamResponse:
-        await record(request)
-        data = WASM[:-1] + b"X" if seen.tamper else WASM
+    async def download(self, request: web.Request) -> web.StreamResponse:
+        await self.record(request)
+        data = WASM[:-1] + b"X" if self.seen.tamper else WASM
         resp = web.StreamResponse(
             headers={
                 "Content-Type": "application/wasm",
@@ -126,16 +131,16 @@ def _app(seen: Seen) -> web.Application:
         )
         resp.content_length = len(WASM)
         await resp.prepare(request)
-        await resp.write(data[: len(data) // 2] if seen.truncate else data)
-        if seen.truncate:
+        await resp.write(data[: len(data) // 2] if self.seen.truncate else data)
+        if self.seen.truncate:
             assert request.transport is not None
             request.transport.close()
             return resp
         await resp.write_eof()
         return resp
 
-    async def run(request: web.Request) -> web.Response:
-        body = await record(request)
+    async def run(self, request: web.Request) -> web.Response:
+        body = await self.record(request)
         name = request.match_info["module"].split("@")[0]
         if name == "fails":
             return _problem(
@@ -155,8 +160,8 @@ def _app(seen: Seen) -> web.Application:
             content_type="text/plain",
         )
 
-    async def call(request: web.Request) -> web.Response:
-        await record(request)
+    async def call(self, request: web.Request) -> web.Response:
+        await self.record(request)
         return web.json_response(
             {
                 "module": "alice/calc",
@@ -170,8 +175,8 @@ def _app(seen: Seen) -> web.Application:
             }
         )
 
-    async def health(request: web.Request) -> web.Response:
-        await record(request)
+    async def health(self, request: web.Request) -> web.Response:
+        await self.record(request)
         return web.json_response(
             {
                 "overall": "SERVING_STATUS_SERVING",
@@ -194,19 +199,22 @@ def _app(seen: Seen) -> web.Application:
             }
         )
 
-    async def broken(request: web.Request) -> web.Response:
-        await record(request)
+    async def broken(self, request: web.Request) -> web.Response:
+        await self.record(request)
         return web.Response(status=503, text="upstream connect error", content_type="text/plain")
 
+
+def _app(seen: Seen) -> web.Application:
+    h = _FakeHandlers(seen)
     app = web.Application()
-    app.router.add_post("/v1/users", users)
-    app.router.add_get("/v1/whoami", whoami)
-    app.router.add_put("/v1/modules/{ns}/{name}/{version}", publish)
-    app.router.add_get("/v1/modules/{ns}/{name}/versions/{version}/download", download)
-    app.router.add_route("*", "/v1/run/{ns}/{module}", run)
-    app.router.add_post("/v1/call/{ns}/{module}/{function}", call)
-    app.router.add_get("/v1/health", health)
-    app.router.add_get("/v1/routes", broken)
+    app.router.add_post("/v1/users", h.users)
+    app.router.add_get("/v1/whoami", h.whoami)
+    app.router.add_put("/v1/modules/{ns}/{name}/{version}", h.publish)
+    app.router.add_get("/v1/modules/{ns}/{name}/versions/{version}/download", h.download)
+    app.router.add_route("*", "/v1/run/{ns}/{module}", h.run)
+    app.router.add_post("/v1/call/{ns}/{module}/{function}", h.call)
+    app.router.add_get("/v1/health", h.health)
+    app.router.add_get("/v1/routes", h.broken)
     return app
 
 

@@ -141,7 +141,7 @@ def containers() -> None:
     show_default="runc, env WASMGRID_CONTAINERS_OCI_RUNTIME",
     help="podman --runtime",
 )
-def containers_up(
+def containers_up(  # noqa: PLR0913 - one parameter per click option
     data_dir: Path,
     port_offset: int,
     timeout: float,

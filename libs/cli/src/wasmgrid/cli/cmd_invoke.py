@@ -78,7 +78,7 @@ def _run_json(result: RunResult) -> dict[str, object]:
 @click.option("--method", "-X", metavar="M", help="HTTP method (POST with --input, else GET)")
 @click.option("--env", "-e", "env", multiple=True, metavar="K=V", help="local run: an env variable")
 @connection_options
-def run(
+def run(  # noqa: PLR0913 - one parameter per click option
     target: str,
     args: tuple[str, ...],
     source: str | None,

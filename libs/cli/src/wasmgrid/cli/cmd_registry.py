@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 
@@ -82,7 +83,7 @@ def _show_findings(out: Output, report: ValidationReport | None) -> None:
 @click.option("--homepage", default="", metavar="URL", help="project homepage")
 @click.option("--repository", default="", metavar="URL", help="source repository")
 @connection_options
-def publish(
+def publish(  # noqa: PLR0913 - one parameter per click option
     file: Path,
     reference: str,
     description: str,
@@ -304,7 +305,7 @@ def download(reference: str, output: str | None) -> None:
             with s.out.transfer(f"Downloading {label}", chosen.size_bytes) as progress:
                 got = await wg.download_to(name, chosen.version, target, progress=progress)
             if got.digest != chosen.digest:
-                target.unlink(missing_ok=True)
+                await asyncio.to_thread(target.unlink, missing_ok=True)
                 raise CliError(f"{label}: sha256 {got.digest} is not the published {chosen.digest}")
             return chosen, got, target
 

@@ -259,7 +259,7 @@ class ContainerStack:
             "--tmpfs",
             f"{RUNTIME_DATA}:rw,size={RUNTIME_DATA_BYTES},mode=0700,U",
             "--tmpfs",
-            "/tmp:rw,size=67108864,mode=1777",
+            "/tmp:rw,size=67108864,mode=1777",  # noqa: S108 - the container's own tmpfs
             "--shm-size",
             str(SHM_BYTES),
         ]
@@ -460,7 +460,7 @@ class ContainerStack:
         return clean
 
 
-def up(
+def up(  # noqa: PLR0913 - keyword-only options of `dev up`
     data_dir: Path,
     offset: int,
     *,

@@ -270,7 +270,7 @@ class Client:
 
     # ------------------------------------------------------------------ the registry
 
-    async def publish(
+    async def publish(  # noqa: PLR0913 - keyword-only publish metadata fields
         self,
         name: str,
         version: str,
@@ -306,7 +306,8 @@ class Client:
         else:
             path = Path(module)
             metadata["sha256"] = await asyncio.to_thread(file_sha256, path)
-            chunks = file_chunks(path, path.stat().st_size, progress)
+            size = (await asyncio.to_thread(path.stat)).st_size
+            chunks = file_chunks(path, size, progress)
         with aiohttp.MultipartWriter("form-data") as form:
             part = form.append_json(metadata)
             part.set_content_disposition("form-data", name="metadata")
@@ -317,7 +318,7 @@ class Client:
             )
         return from_json(ModuleVersion, doc.get("version", {}))
 
-    async def search(
+    async def search(  # noqa: PLR0913 - keyword-only search filters (the API's query)
         self,
         query: str = "",
         *,

@@ -76,6 +76,10 @@ def _convert(hint: Any, value: Any, meta: Mapping[str, Any]) -> Any:
         return {str(k): v for k, v in dict(value).items()}
     if dataclasses.is_dataclass(hint) and isinstance(hint, type):
         return from_json(hint, value)
+    return _scalar(hint, value, meta)
+
+
+def _scalar(hint: Any, value: Any, meta: Mapping[str, Any]) -> Any:
     if hint is datetime:
         return parse_timestamp(str(value))
     if hint is str:

@@ -18,7 +18,7 @@ class ProblemError(WasmgridError):
     ``outcome`` (``exit``, ``trap``, ``timeout``, …), ``exit_code`` and ``stderr``.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the RFC 9457 members
         self,
         status: int,
         title: str,

@@ -61,30 +61,18 @@ class NamespaceConfig:
     local_only: bool = False
 
 
+@dataclass(slots=True, eq=False)
 class Entry:
     """A stored value and what the cache knows about it."""
 
-    __slots__ = ("value", "raw_len", "codec", "expires_at", "priority", "tags", "version", "weight")
-
-    def __init__(
-        self,
-        value: bytes,
-        raw_len: int,
-        codec: int,
-        expires_at: float,
-        priority: int,
-        tags: tuple[str, ...],
-        version: int,
-        weight: int,
-    ) -> None:
-        self.value = value
-        self.raw_len = raw_len
-        self.codec = codec
-        self.expires_at = expires_at
-        self.priority = priority
-        self.tags = tags
-        self.version = version
-        self.weight = weight
+    value: bytes
+    raw_len: int
+    codec: int
+    expires_at: float
+    priority: int
+    tags: tuple[str, ...]
+    version: int
+    weight: int
 
     def ttl_remaining(self, now: float) -> float:
         """Seconds until expiry (0 = never expires)."""

@@ -118,6 +118,18 @@ class SharedRecord:
     ttl_ms: int  # remaining milliseconds; 0 = the entry never expires (in L1 terms)
 
 
+@dataclass(frozen=True, slots=True)
+class SharedWrite:
+    """An entry to write to the shared tier (its version is assigned there)."""
+
+    stored: bytes  # the value as kept (maybe compressed)
+    raw_len: int
+    codec: int
+    priority: int
+    tags: tuple[str, ...]
+    ttl_ms: int  # 0 = the namespace keeps it until evicted (capped by ttl_cap_ms)
+
+
 class MutationKind(StrEnum):
     """What a mutation touched; the value is its one-letter code on the wire (the ``o``
     field of a broadcast, also written by the Lua scripts)."""
@@ -170,7 +182,7 @@ def endpoint_of(url: str) -> str:
 class SharedTier:
     """The Redis tier of one replica: data commands, the subscription, the supervisor."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only settings
         self,
         url: str,
         replica_id: str,
@@ -308,7 +320,7 @@ class SharedTier:
                 except (SharedTierDown, RedisError, *_DOWN) as exc:
                     if not isinstance(exc, SharedTierDown):
                         self.mark_down(exc)
-                    await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                    await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter
                     delay = min(delay * 2, self.backoff_max)
                     continue
             await self._lost.wait()
@@ -450,19 +462,10 @@ class SharedTier:
             await self._call("delete", self._redis().delete(self.entry_key(namespace, key)))
             return None
 
-    async def set(
-        self,
-        namespace: str,
-        key: str,
-        stored: bytes,
-        raw_len: int,
-        codec: int,
-        priority: int,
-        tags: tuple[str, ...],
-        ttl_ms: int,
-    ) -> int:
+    async def set(self, namespace: str, key: str, entry: SharedWrite) -> int:
         """Write an entry (replacing any), broadcast it; returns its version."""
         self._redis()
+        ttl_ms, tags = entry.ttl_ms, entry.tags
         ttl = min(ttl_ms, self.ttl_cap_ms) if ttl_ms else self.ttl_cap_ms
         version = await self._call(
             "set",
@@ -473,10 +476,10 @@ class SharedTier:
                     *(self.tag_key(namespace, t) for t in tags),
                 ],
                 args=[
-                    stored,
-                    raw_len,
-                    int(codec),
-                    priority,
+                    entry.stored,
+                    entry.raw_len,
+                    int(entry.codec),
+                    entry.priority,
                     json.dumps(list(tags)),
                     ttl,
                     1 if ttl_ms else 0,

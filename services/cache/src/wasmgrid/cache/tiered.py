@@ -46,6 +46,7 @@ from wasmgrid.cache.redis_tier import (
     SharedRecord,
     SharedTier,
     SharedTierDown,
+    SharedWrite,
     TierState,
 )
 from wasmgrid.cache.settings import CacheSettings
@@ -410,12 +411,9 @@ class TieredCache:
                     version = await tier.set(
                         name,
                         item.key,
-                        stored,
-                        len(item.value),
-                        codec,
-                        item.priority,
-                        item.tags,
-                        ttl_ms,
+                        SharedWrite(
+                            stored, len(item.value), codec, item.priority, item.tags, ttl_ms
+                        ),
                     )
                 shared = True
                 ns.observe_version(version)

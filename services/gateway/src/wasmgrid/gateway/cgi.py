@@ -8,7 +8,7 @@ values out, so the edge cases are tested without a server.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 GATEWAY_INTERFACE = "CGI/1.1"
@@ -107,16 +107,7 @@ def build_env(req: CgiRequest, *, max_env_bytes: int = 64 * 1024) -> dict[str, s
     if req.remote_user:
         env["AUTH_TYPE"] = "Bearer"
         env["REMOTE_USER"] = req.remote_user
-    content_type = ""
-    joined: dict[str, list[str]] = {}
-    for name, value in req.headers:
-        lower = name.lower()
-        if lower == "content-type":
-            content_type = value
-            continue
-        var = header_env_name(name)
-        if var is not None:
-            joined.setdefault(var, []).append(_clean(value))
+    content_type, joined = _split_headers(req.headers)
     if content_type:
         env["CONTENT_TYPE"] = _clean(content_type)
     if req.content_length is not None and (req.content_length > 0 or content_type):
@@ -132,6 +123,20 @@ def build_env(req: CgiRequest, *, max_env_bytes: int = 64 * 1024) -> dict[str, s
         env[var] = value
         used += size
     return env
+
+
+def _split_headers(headers: Iterable[tuple[str, str]]) -> tuple[str, dict[str, list[str]]]:
+    """The Content-Type, and the other headers' values by CGI variable (in order)."""
+    content_type = ""
+    joined: dict[str, list[str]] = {}
+    for name, value in headers:
+        if name.lower() == "content-type":
+            content_type = value
+            continue
+        var = header_env_name(name)
+        if var is not None:
+            joined.setdefault(var, []).append(_clean(value))
+    return content_type, joined
 
 
 @dataclass
@@ -210,55 +215,74 @@ def parse_response(
     lines, body = split
     if len(lines) > max_headers:
         raise CgiError(f"CGI response has {len(lines)} header lines; the limit is {max_headers}")
+    head = _read_head(lines)
+    status, reason, location = head.status, head.reason, head.location
+    local = location is not None and location.startswith("/") and not location.startswith("//")
+    if local and status is None and head.content_type is None and not body:
+        if any(h[0] != "Location" for h in head.headers):
+            raise CgiError("CGI local redirect (Location: /path) must be the only header")
+        return CgiResponse(200, "OK", [], b"", local_redirect=location)
+    if status is None:
+        status, reason = (302, "Found") if location is not None else (200, "")
+    headers = head.headers
+    if head.content_type is None and body:
+        headers.append(("Content-Type", raw_content_type))
+    return CgiResponse(status, reason or _REASONS.get(status, ""), headers, body)
+
+
+@dataclass
+class _Head:
+    """What a CGI header block says, hop-by-hop headers dropped."""
+
     status: int | None = None
-    reason = ""
+    reason: str = ""
     location: str | None = None
     content_type: str | None = None
-    headers: list[tuple[str, str]] = []
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _read_head(lines: Sequence[bytes]) -> _Head:
+    head = _Head()
     for number, raw in enumerate(lines, start=1):
-        m = _HEADER_LINE.match(raw)
-        if m is None:
-            shown = raw[:80].decode("utf-8", "replace")
-            raise CgiError(f"CGI header line {number} is not 'Name: value': {shown!r}")
-        name = m.group(1).decode("ascii")
-        try:
-            value = m.group(2).decode("utf-8")
-        except UnicodeDecodeError:
-            value = m.group(2).decode("latin-1")
-        if "\r" in value:
-            raise CgiError(f"CGI header line {number} ({name}) contains a carriage return")
+        name, value = _header_line(number, raw)
         lower = name.lower()
         if lower == "status":
-            sm = _STATUS.match(value)
-            if sm is None:
-                raise CgiError(f"CGI Status header {value[:40]!r} is not 'NNN reason' (100-599)")
-            status = int(sm.group(1))
-            reason = sm.group(2) or ""
+            head.status, head.reason = _status(value)
         elif lower == "location":
             if not value:
                 raise CgiError("CGI Location header is empty")
-            location = value
-            headers.append(("Location", value))
+            head.location = value
+            head.headers.append(("Location", value))
         elif lower == "content-type":
-            content_type = value
-            headers.append(("Content-Type", value))
-        elif lower in HOP_BY_HOP:
-            continue
-        else:
-            headers.append((name, value))
-    if location is not None and location.startswith("/") and not location.startswith("//"):
-        if status is None and content_type is None and not body:
-            others = [h for h in headers if h[0] != "Location"]
-            if others:
-                raise CgiError("CGI local redirect (Location: /path) must be the only header")
-            return CgiResponse(200, "OK", [], b"", local_redirect=location)
-    if location is not None and status is None:
-        status, reason = 302, "Found"
-    if status is None:
-        status = 200
-    if content_type is None and body:
-        headers.append(("Content-Type", raw_content_type))
-    return CgiResponse(status, reason or _REASONS.get(status, ""), headers, body)
+            head.content_type = value
+            head.headers.append(("Content-Type", value))
+        elif lower not in HOP_BY_HOP:
+            head.headers.append((name, value))
+    return head
+
+
+def _header_line(number: int, raw: bytes) -> tuple[str, str]:
+    """(name, value) of header line `number` (UTF-8, else Latin-1); CgiError if malformed."""
+    m = _HEADER_LINE.match(raw)
+    if m is None:
+        shown = raw[:80].decode("utf-8", "replace")
+        raise CgiError(f"CGI header line {number} is not 'Name: value': {shown!r}")
+    name = m.group(1).decode("ascii")
+    try:
+        value = m.group(2).decode("utf-8")
+    except UnicodeDecodeError:
+        value = m.group(2).decode("latin-1")
+    if "\r" in value:
+        raise CgiError(f"CGI header line {number} ({name}) contains a carriage return")
+    return name, value
+
+
+def _status(value: str) -> tuple[int, str]:
+    """The code and reason of a ``Status: NNN reason`` header; CgiError if malformed."""
+    sm = _STATUS.match(value)
+    if sm is None:
+        raise CgiError(f"CGI Status header {value[:40]!r} is not 'NNN reason' (100-599)")
+    return int(sm.group(1)), sm.group(2) or ""
 
 
 _REASONS = {

@@ -105,15 +105,7 @@ async def _dispatch(
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
-        detail = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
-        if exc.status == 404:
-            detail = f"no route matches {request.method} {request.path}"
-        elif exc.status == 405:
-            detail = f"method {request.method} is not allowed on {request.path}"
-        elif exc.status == 413:
-            detail = f"request body exceeds the {gw.settings.max_body_bytes}-byte limit"
-        return Problem(exc.status, detail, headers=headers).response(request.path), name
+        return _http_problem(request, exc, gw).response(request.path), name
     except ServiceError as exc:  # refused by the gateway's own checks (kit errors)
         return service_problem(exc).response(request.path), request.get(ROUTE_LABEL, name)
     except grpc.aio.AioRpcError as err:  # a call not wrapped in upstream_errors: still mapped
@@ -123,6 +115,19 @@ async def _dispatch(
     except Exception:  # any bug: a 500 problem, logged with its traceback and trace id
         log.exception("unhandled error serving %s %s", request.method, request.path)
         return Problem(500, "internal gateway error; see the gateway log").response(), name
+
+
+def _http_problem(request: web.Request, exc: web.HTTPException, gw: Gateway) -> Problem:
+    """aiohttp's own 4xx/5xx (no route, method not allowed, body too large) as a problem."""
+    headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+    detail = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
+    if exc.status == 404:
+        detail = f"no route matches {request.method} {request.path}"
+    elif exc.status == 405:
+        detail = f"method {request.method} is not allowed on {request.path}"
+    elif exc.status == 413:
+        detail = f"request body exceeds the {gw.settings.max_body_bytes}-byte limit"
+    return Problem(exc.status, detail, headers=headers)
 
 
 class _RequestMetrics:

@@ -67,6 +67,14 @@ def _problem_ref(description: str) -> dict[str, Any]:
     }
 
 
+#: The success response's content by an operation's response kind (anything else: any type).
+_RESPONSE_CONTENT: dict[str, dict[str, Any]] = {
+    "json": {"application/json": {"schema": {"type": "object"}}},
+    "wasm": {"application/wasm": {"schema": {"type": "string", "format": "binary"}}},
+    "text": {"text/plain": {"schema": {"type": "string"}}},
+}
+
+
 def _operation_doc(op: Operation) -> dict[str, Any]:
     params: list[dict[str, Any]] = [
         {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
@@ -86,15 +94,7 @@ def _operation_doc(op: Operation) -> dict[str, Any]:
                 **({"explode": True} if q.repeated else {}),
             }
         )
-    content: dict[str, Any]
-    if op.response == "json":
-        content = {"application/json": {"schema": {"type": "object"}}}
-    elif op.response == "wasm":
-        content = {"application/wasm": {"schema": {"type": "string", "format": "binary"}}}
-    elif op.response == "text":
-        content = {"text/plain": {"schema": {"type": "string"}}}
-    else:
-        content = {"*/*": {"schema": {}}}
+    content = _RESPONSE_CONTENT.get(op.response, {"*/*": {"schema": {}}})
     doc: dict[str, Any] = {
         "operationId": op.name,
         "summary": op.summary,

@@ -23,7 +23,7 @@ from wasmgrid.common.errors import (
     Unauthenticated,
 )
 from wasmgrid.marketplace import names, tokens
-from wasmgrid.marketplace.records import IssuedToken, Principal, Token, User
+from wasmgrid.marketplace.records import IssuedToken, NewToken, Principal, Token, User
 from wasmgrid.marketplace.store import identity as users
 from wasmgrid.marketplace.store import namespaces
 from wasmgrid.marketplace.store.database import Conn, Database, Executor
@@ -267,12 +267,5 @@ async def _insert_token(
     ttl_seconds: int,
 ) -> Token:
     expires = datetime.now(UTC) + timedelta(seconds=ttl_seconds) if ttl_seconds else None
-    return await users.insert_token(
-        conn,
-        user_id,
-        name,
-        tokens.digest(secret),
-        tokens.display_prefix(secret),
-        list(scopes),
-        expires,
-    )
+    new = NewToken(user_id, name, tuple(scopes), expires)
+    return await users.insert_token(conn, new, tokens.digest(secret), tokens.display_prefix(secret))

@@ -69,7 +69,7 @@ def counted_attempt() -> Iterator[None]:
 class Publishing:
     """The Publish use case."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only settings
         self,
         db: Database,
         *,

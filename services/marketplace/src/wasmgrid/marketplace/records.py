@@ -59,6 +59,16 @@ class Token:
 
 
 @dataclass(frozen=True)
+class NewToken:
+    """A token about to be stored: whose it is, its name, what it may do, when it expires."""
+
+    user_id: int
+    name: str
+    scopes: tuple[Scope, ...]
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
 class IssuedToken:
     """A token just created, with its secret (shown once, stored only as a hash)."""
 

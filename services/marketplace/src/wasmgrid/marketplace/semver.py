@@ -117,32 +117,26 @@ class Comparator:
 
     def _bounds(self) -> tuple[Version, Version | None]:
         """Half-open [lo, hi) range of this comparator (hi None = unbounded)."""
-        b = self.version
+        b, parts = self.version, self.parts
         zero = Version(0, 0, 0, ("0",))  # lowest possible version
+        # The first version above every one the given parts match (=1.2 → 1.3.0-0).
+        above = _next_precedence(b) if parts == 3 else _bump(b, parts - 1)
         if self.op == "=":
-            if self.parts == 3:
-                return b, _next_precedence(b)
-            return Version(*_floor(b)), _bump(b, self.parts - 1)
+            return (b if parts == 3 else Version(*_floor(b))), above
         if self.op == ">":
-            if self.parts == 3:
-                return _next_precedence(b), None
-            return _bump(b, self.parts - 1), None
+            return above, None
         if self.op == ">=":
             return b, None
         if self.op == "<":
             return zero, b
         if self.op == "<=":
-            if self.parts == 3:
-                return zero, _next_precedence(b)
-            return zero, _bump(b, self.parts - 1)
+            return zero, above
         if self.op == "~":
-            return b, _bump(b, min(self.parts, 2) - 1)
+            return b, _bump(b, min(parts, 2) - 1)
         # caret: bump the leftmost non-zero of the given parts
-        if b.major > 0 or self.parts == 1:
+        if b.major > 0 or parts == 1:
             return b, _bump(b, 0)
-        if b.minor > 0 or self.parts == 2:
-            return b, _bump(b, 1)
-        return b, _bump(b, 2)
+        return b, _bump(b, 1 if b.minor > 0 or parts == 2 else 2)
 
 
 def _floor(v: Version) -> tuple[int, int, int]:
@@ -163,6 +157,30 @@ def _next_precedence(v: Version) -> Version:
     if v.pre:
         return Version(*v.core, (*v.pre, "0"))
     return Version(v.major, v.minor, v.patch + 1, ("0",))
+
+
+def _comparator(term: str) -> Comparator | None:
+    """One comma-separated term (``^1.2``, ``>=1``); None for a wildcard (matches all)."""
+    m = _OP.match(term)
+    assert m is not None
+    op, rest = m.group(1) or "^", m.group(2).strip()
+    if rest in ("*", "x", "X"):
+        if op not in ("^", ">="):
+            raise SemverError(f"{term!r}: wildcard only makes sense alone")
+        return None
+    pm = _PARTIAL.match(rest)
+    if not pm:
+        raise SemverError(f"{term!r} is not a version comparator (e.g. ^1.2, >=1, <2)")
+    parts = 1
+    minor = patch = 0
+    if pm.group("minor") not in (None, "*", "x", "X"):
+        parts, minor = 2, int(pm.group("minor"))
+        if pm.group("patch") not in (None, "*", "x", "X"):
+            parts, patch = 3, int(pm.group("patch"))
+    pre = tuple(pm.group("pre").split(".")) if pm.group("pre") else ()
+    if pre and parts < 3:
+        raise SemverError(f"{term!r}: a prerelease needs a full MAJOR.MINOR.PATCH")
+    return Comparator(op, Version(int(pm.group("major")), minor, patch, pre), parts)
 
 
 @dataclass(frozen=True)
@@ -188,26 +206,9 @@ class Requirement:
             term = term.strip()
             if not term:
                 raise SemverError(f"{text!r} has an empty term between commas")
-            m = _OP.match(term)
-            assert m is not None
-            op, rest = m.group(1) or "^", m.group(2).strip()
-            if rest in ("*", "x", "X"):
-                if op not in ("^", ">="):
-                    raise SemverError(f"{term!r}: wildcard only makes sense alone")
-                continue
-            pm = _PARTIAL.match(rest)
-            if not pm:
-                raise SemverError(f"{term!r} is not a version comparator (e.g. ^1.2, >=1, <2)")
-            parts = 1
-            minor = patch = 0
-            if pm.group("minor") not in (None, "*", "x", "X"):
-                parts, minor = 2, int(pm.group("minor"))
-                if pm.group("patch") not in (None, "*", "x", "X"):
-                    parts, patch = 3, int(pm.group("patch"))
-            pre = tuple(pm.group("pre").split(".")) if pm.group("pre") else ()
-            if pre and parts < 3:
-                raise SemverError(f"{term!r}: a prerelease needs a full MAJOR.MINOR.PATCH")
-            comps.append(Comparator(op, Version(int(pm.group("major")), minor, patch, pre), parts))
+            comp = _comparator(term)
+            if comp is not None:
+                comps.append(comp)
         return cls(tuple(comps), text=raw)
 
     @property

@@ -115,7 +115,7 @@ def _listed(items: list[str]) -> str:
     return f"{shown} (+{more} more)" if more > 0 else shown
 
 
-def validate_module(data: bytes, policy: Policy) -> Report:
+def validate_module(data: bytes, policy: Policy) -> Report:  # noqa: C901 - independent checks in a row, one finding each
     """Validate and scan `data` (CPU-bound: call from a worker thread)."""
     report = Report(valid=False, kind="", size_bytes=len(data))
     add = report.findings.append
@@ -172,15 +172,15 @@ def validate_module(data: bytes, policy: Policy) -> Report:
                 "module exports neither _start (command) nor any function (reactor)",
             )
         )
-    if report.kind == "reactor" and "_initialize" not in func_exports and bad == []:
-        if any(i.module == WASI_MODULE for i in info.imports):
-            add(
-                Finding(
-                    INFO,
-                    "reactor.no_initialize",
-                    "WASI reactor without _initialize: libc constructors will not run",
-                )
+    wasi = any(i.module == WASI_MODULE for i in info.imports)
+    if report.kind == "reactor" and "_initialize" not in func_exports and bad == [] and wasi:
+        add(
+            Finding(
+                INFO,
+                "reactor.no_initialize",
+                "WASI reactor without _initialize: libc constructors will not run",
             )
+        )
     if info.has_start:
         add(Finding(INFO, "start.section", "module has a start function run at instantiation"))
 

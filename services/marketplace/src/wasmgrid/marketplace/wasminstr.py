@@ -15,6 +15,7 @@ Feature names are those of :mod:`wasmgrid.common.wasmfeatures`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import time
@@ -209,9 +210,8 @@ _SIMD_LANE = frozenset(range(21, 35))
 def memarg(r: Reader, f: set[str]) -> None:
     """Alignment (with a memory index when bit 6 is set: multi-memory) and offset."""
     align = r.uleb()
-    if align & 0x40:
-        if r.uleb() != 0:
-            f.add("multi-memory")
+    if align & 0x40 and r.uleb() != 0:
+        f.add("multi-memory")
     r.uleb(64)
 
 
@@ -225,7 +225,7 @@ def _table_index(r: Reader, f: set[str]) -> None:
         f.add("reference-types")
 
 
-def instruction(r: Reader, f: set[str]) -> int:
+def instruction(r: Reader, f: set[str]) -> int:  # noqa: C901 - one branch per opcode group of the spec
     """Decode one instruction at `r`, record the features it needs; return its opcode."""
     op = r.byte()
     if op in _NO_IMMEDIATE:
@@ -498,9 +498,7 @@ def scan_code_section(r: Reader, f: set[str], deadline: float) -> tuple[int, int
         total += size
         if time.monotonic() > deadline:
             continue
-        try:
+        with contextlib.suppress(WasmFormatError):
             scan_body(r.data, start, start + size, f)
-        except WasmFormatError:
-            pass
         scanned += size
     return scanned, total

@@ -184,6 +184,14 @@ class AlertEngine:
                 alert.state = AlertState.FIRING
                 alert.fired_at = now
                 changes.append(Transition(alert, AlertState.PENDING, AlertState.FIRING))
+        changes += self._settle_absent(rule, seen, present, now)
+        return changes
+
+    def _settle_absent(
+        self, rule: Rule, seen: set[str], present: set[str], now: float
+    ) -> list[Transition]:
+        """Resolve or forget `rule`'s alerts whose condition no longer holds."""
+        changes: list[Transition] = []
         for key, alert in list(self.alerts.items()):
             if key[0] != rule.name or alert.fingerprint in seen:
                 continue

@@ -52,7 +52,7 @@ NOTIFICATIONS_DROPPED = Counter(
 class Evaluator:
     """Evaluates every enabled rule on an interval and queues the notifications due."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only collaborators, settings
         self,
         *,
         backend: Backend,

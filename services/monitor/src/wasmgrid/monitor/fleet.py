@@ -179,7 +179,7 @@ HealthListener = Callable[[Replica], None]
 class Fleet:
     """Discovers replicas and polls their grpc.health.v1 endpoints."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only settings
         self,
         specs: list[TargetSpec],
         *,
@@ -224,30 +224,8 @@ class Fleet:
     async def discover(self) -> None:
         """Refresh the replica set from the specs (DNS names are resolved now)."""
         wanted: dict[tuple[str, str], str] = {}
-        loop = asyncio.get_running_loop()
         for spec in self.specs:
-            dns = spec.dns_name
-            if dns is None:
-                wanted[(spec.service, spec.health)] = spec.metrics_url.replace(
-                    "{host}", spec.health.rpartition(":")[0]
-                )
-                continue
-            host, port = dns
-            try:
-                infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-            except OSError as exc:
-                log.warning("cannot resolve %s for %s: %s", host, spec.service, exc)
-                # Keep the replicas we knew: a DNS hiccup is not a fleet change.
-                for key, rep in self.replicas.items():
-                    if key[0] == spec.service:
-                        wanted[key] = rep.metrics_url
-                continue
-            for info in infos:
-                addr = str(info[4][0])
-                shown = f"[{addr}]" if ":" in addr else addr
-                wanted[(spec.service, f"{shown}:{port}")] = spec.metrics_url.replace(
-                    "{host}", shown
-                )
+            wanted.update(await self._wanted(spec))
         for key in list(self.replicas):
             if key not in wanted:
                 gone = self.replicas.pop(key)
@@ -260,6 +238,28 @@ class Fleet:
         for key, metrics_url in wanted.items():
             if key not in self.replicas:
                 self.replicas[key] = Replica(key[0], key[1], metrics_url)
+
+    async def _wanted(self, spec: TargetSpec) -> dict[tuple[str, str], str]:
+        """The replicas `spec` names now, (service, instance) → metrics URL."""
+        dns = spec.dns_name
+        if dns is None:
+            host = spec.health.rpartition(":")[0]
+            return {(spec.service, spec.health): spec.metrics_url.replace("{host}", host)}
+        host, port = dns
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, port, type=socket.SOCK_STREAM
+            )
+        except OSError as exc:
+            log.warning("cannot resolve %s for %s: %s", host, spec.service, exc)
+            # Keep the replicas we knew: a DNS hiccup is not a fleet change.
+            return {k: r.metrics_url for k, r in self.replicas.items() if k[0] == spec.service}
+        wanted = {}
+        for info in infos:
+            addr = str(info[4][0])
+            shown = f"[{addr}]" if ":" in addr else addr
+            wanted[(spec.service, f"{shown}:{port}")] = spec.metrics_url.replace("{host}", shown)
+        return wanted
 
     async def _dns_loop(self) -> None:
         await asyncio.sleep(self.dns_refresh)

@@ -28,30 +28,18 @@ def level_of(severity_number: int) -> int:
     return min(6, (severity_number - 1) // 4 + 1)
 
 
+@dataclass(slots=True, eq=False)
 class StoredLog:
     """One record: the queried fields plus its serialized OTLP form."""
 
-    __slots__ = ("body", "level", "raw", "scope", "service", "span_id", "time", "trace_id")
-
-    def __init__(
-        self,
-        time: int,
-        level: int,
-        service: str,
-        scope: str,
-        trace_id: bytes,
-        span_id: bytes,
-        body: str,
-        raw: bytes,
-    ) -> None:
-        self.time = time
-        self.level = level
-        self.service = service
-        self.scope = scope
-        self.trace_id = trace_id
-        self.span_id = span_id
-        self.body = body
-        self.raw = raw
+    time: int
+    level: int
+    service: str
+    scope: str
+    trace_id: bytes
+    span_id: bytes
+    body: str
+    raw: bytes
 
     def decode(self) -> OtlpLogRecord:
         """The full OTLP record."""

@@ -122,6 +122,17 @@ class Planner:
     def _labels(self, alert: Alert) -> dict[str, str]:
         return {k: alert.labels[k] for k in self.group_by if k in alert.labels}
 
+    def _due(self, group: _Group, *, changed: bool, firing: bool, now: float) -> bool:
+        """Whether `group` is notified now: a change after group_wait (first message) or
+        group_interval, else a reminder of what still fires after repeat_interval."""
+        if changed:
+            if group.last_sent is None:
+                return now - group.first_seen >= self.group_wait
+            return now - group.last_sent >= self.group_interval
+        return (
+            firing and group.last_sent is not None and now - group.last_sent >= self.repeat_interval
+        )
+
     def plan(self, alerts: Iterable[Alert], now: float) -> list[GroupNotification]:
         """Notifications due at `now` for the current alerts."""
         current: dict[str, dict[str, Alert]] = {}
@@ -148,18 +159,7 @@ class Planner:
             for fp in gone & silenced:  # silenced after firing: no "resolved" message
                 del group.notified[fp]
             resolved = [group.notified[fp] for fp in gone - silenced]
-            if new or resolved:
-                if group.last_sent is None:
-                    due = now - group.first_seen >= self.group_wait
-                else:
-                    due = now - group.last_sent >= self.group_interval
-            else:
-                due = (
-                    bool(firing)
-                    and group.last_sent is not None
-                    and now - group.last_sent >= self.repeat_interval
-                )
-            if due:
+            if self._due(group, changed=bool(new or resolved), firing=bool(firing), now=now):
                 views = [_view(a, "firing", 0.0) for a in firing.values()]
                 views += [_view(a, "resolved", a.resolved_at or now) for a in resolved]
                 views.sort(key=lambda v: (v.status, v.starts_at, v.fingerprint))

@@ -149,6 +149,24 @@ class _RouteAcc:
     identical: int = 0
     last_response: dict[str, str] = field(default_factory=dict)
 
+    def add(self, seconds: float, error: bool, attrs: dict[str, AnyValue]) -> None:
+        """Count one gateway server span of this route."""
+        self.durations.append(seconds)
+        status = _num(attrs.get("http.response.status_code") or attrs.get("http.status_code"))
+        if error or (status is not None and status >= 500):
+            self.errors += 1
+        hit = attrs.get("wasmgrid.cache.hit")
+        if hit is not None:
+            self.cache_known += 1
+            self.cache_hits += bool(hit.bool_value or hit.string_value == "true")
+        req, resp = attrs.get("wasmgrid.request.digest"), attrs.get("wasmgrid.response.digest")
+        if req is not None and resp is not None:
+            self.digest_known += 1
+            previous = self.last_response.get(req.string_value)
+            self.identical += previous == resp.string_value
+            if len(self.last_response) < 100_000:
+                self.last_response[req.string_value] = resp.string_value
+
 
 @dataclass
 class _ModuleAcc:
@@ -158,6 +176,20 @@ class _ModuleAcc:
     timeouts: int = 0
     fuel_known: int = 0
     fuel_near: int = 0
+
+    def add(self, seconds: float, error: bool, attrs: dict[str, AnyValue]) -> None:
+        """Count one runtime ``wasm.*`` span of this module."""
+        self.durations.append(seconds)
+        outcome = attrs.get("wasm.outcome")
+        outcome_name = outcome.string_value if outcome is not None else ""
+        if error or outcome_name not in ("", "OK", "EXIT"):
+            self.errors += 1
+        self.fuel_exhausted += outcome_name == "FUEL_EXHAUSTED"
+        self.timeouts += outcome_name == "TIMEOUT"
+        used, limit = _num(attrs.get("wasm.fuel_consumed")), _num(attrs.get("wasm.fuel_limit"))
+        if used is not None and limit:
+            self.fuel_known += 1
+            self.fuel_near += used >= FUEL_NEAR * limit
 
 
 def analyse_spans(spans: Iterable[StoredSpan]) -> tuple[list[RouteStats], list[ModuleStats], int]:
@@ -177,40 +209,12 @@ def analyse_spans(spans: Iterable[StoredSpan]) -> tuple[list[RouteStats], list[M
         seconds = (stored.end - stored.start) / 1e9
         if is_wasm:
             name_value = attrs.get("wasm.module") or attrs.get("wasm.digest")
-            if name_value is None:
-                continue
-            m = modules[name_value.string_value or "unknown"]
-            m.durations.append(seconds)
-            outcome = attrs.get("wasm.outcome")
-            outcome_name = outcome.string_value if outcome is not None else ""
-            if stored.error or outcome_name not in ("", "OK", "EXIT"):
-                m.errors += 1
-            m.fuel_exhausted += outcome_name == "FUEL_EXHAUSTED"
-            m.timeouts += outcome_name == "TIMEOUT"
-            used, limit = _num(attrs.get("wasm.fuel_consumed")), _num(attrs.get("wasm.fuel_limit"))
-            if used is not None and limit:
-                m.fuel_known += 1
-                m.fuel_near += used >= FUEL_NEAR * limit
+            if name_value is not None:
+                modules[name_value.string_value or "unknown"].add(seconds, stored.error, attrs)
             continue
         route_value = attrs.get("http.route")
-        if route_value is None or not route_value.string_value:
-            continue
-        r = routes[route_value.string_value]
-        r.durations.append(seconds)
-        status = _num(attrs.get("http.response.status_code") or attrs.get("http.status_code"))
-        if stored.error or (status is not None and status >= 500):
-            r.errors += 1
-        hit = attrs.get("wasmgrid.cache.hit")
-        if hit is not None:
-            r.cache_known += 1
-            r.cache_hits += bool(hit.bool_value or hit.string_value == "true")
-        req, resp = attrs.get("wasmgrid.request.digest"), attrs.get("wasmgrid.response.digest")
-        if req is not None and resp is not None:
-            r.digest_known += 1
-            previous = r.last_response.get(req.string_value)
-            r.identical += previous == resp.string_value
-            if len(r.last_response) < 100_000:
-                r.last_response[req.string_value] = resp.string_value
+        if route_value is not None and route_value.string_value:
+            routes[route_value.string_value].add(seconds, stored.error, attrs)
     route_stats = [
         RouteStats(
             route,
@@ -283,110 +287,125 @@ def recommend(report: Report, min_count: int) -> list[Recommendation]:
     """Concrete suggestions from the numbers, most severe first."""
     recs: list[Recommendation] = []
     for r in report.routes:
-        if r.latency.count < min_count:
-            continue
-        if r.identical_ratio >= IDENTICAL_FOR_CACHING and r.cache_hit_ratio < 0.5:
-            recs.append(
-                Recommendation(
-                    "route",
-                    r.route,
-                    "enable_caching",
-                    Severity.INFO,
-                    f"route {r.route}: {_pct(r.identical_ratio)} of responses identical"
-                    f" to an earlier one for the same request — enable caching",
-                )  # fmt: skip
-            )
-        if r.latency.error_ratio >= ERROR_RATIO_ALERT:
-            recs.append(
-                Recommendation(
-                    "route",
-                    r.route,
-                    "investigate_errors",
-                    Severity.CRITICAL,
-                    f"route {r.route}: {_pct(r.latency.error_ratio)} of"
-                    f" {r.latency.count} requests failed",
-                )  # fmt: skip
-            )
-        if r.latency.p99 >= SLOW_P99_SECONDS:
-            recs.append(
-                Recommendation(
-                    "route",
-                    r.route,
-                    "reduce_latency",
-                    Severity.WARNING,
-                    f"route {r.route}: p99 {r.latency.p99:.2f}s (p50 {r.latency.p50:.3f}s)",
-                )  # fmt: skip
-            )
+        if r.latency.count >= min_count:
+            recs += _route_recommendations(r)
     for m in report.modules:
-        if m.latency.count < min_count:
-            continue
-        if m.fuel_exhausted_ratio >= FUEL_EXHAUSTED_ALERT:
-            recs.append(
-                Recommendation(
-                    "module",
-                    m.module,
-                    "raise_fuel_limit",
-                    Severity.WARNING,
-                    f"module {m.module} hits its fuel limit in {_pct(m.fuel_exhausted_ratio)}"
-                    f" of {m.latency.count} calls — raise its fuel limit or optimise it",
-                )  # fmt: skip
-            )
-        elif m.fuel_near_ratio >= FUEL_NEAR_ALERT:
-            recs.append(
-                Recommendation(
-                    "module",
-                    m.module,
-                    "raise_fuel_limit",
-                    Severity.INFO,
-                    f"module {m.module} uses over {_pct(FUEL_NEAR)} of its fuel limit in"
-                    f" {_pct(m.fuel_near_ratio)} of calls",
-                )  # fmt: skip
-            )
-        if m.timeout_ratio >= TIMEOUT_ALERT:
-            recs.append(
-                Recommendation(
-                    "module",
-                    m.module,
-                    "raise_timeout",
-                    Severity.WARNING,
-                    f"module {m.module} runs out of time in {_pct(m.timeout_ratio)} of calls",
-                )  # fmt: skip
-            )
-        other = m.latency.error_ratio - m.fuel_exhausted_ratio - m.timeout_ratio
-        if other >= ERROR_RATIO_ALERT:
-            recs.append(
-                Recommendation(
-                    "module",
-                    m.module,
-                    "investigate_errors",
-                    Severity.WARNING,
-                    f"module {m.module} traps or fails in {_pct(other)} of calls",
-                )  # fmt: skip
-            )
+        if m.latency.count >= min_count:
+            recs += _module_recommendations(m)
     for s in report.rpcs:
-        if s.latency.count < min_count:
-            continue
-        subject = f"{s.service}:{s.grpc_service}/{s.grpc_method}"
-        if s.latency.error_ratio >= ERROR_RATIO_ALERT:
-            recs.append(
-                Recommendation(
-                    "rpc",
-                    subject,
-                    "investigate_errors",
-                    Severity.CRITICAL,
-                    f"{subject}: {_pct(s.latency.error_ratio)} of {s.latency.count} calls"
-                    " end in a server error",
-                )  # fmt: skip
-            )
-        if s.latency.p99 >= SLOW_P99_SECONDS:
-            recs.append(
-                Recommendation(
-                    "rpc",
-                    subject,
-                    "reduce_latency",
-                    Severity.WARNING,
-                    f"{subject}: p99 {s.latency.p99:.2f}s",
-                )  # fmt: skip
-            )
+        if s.latency.count >= min_count:
+            recs += _rpc_recommendations(s)
     recs.sort(key=lambda r: (-int(r.severity), r.subject_kind, r.subject, r.kind))
+    return recs
+
+
+def _route_recommendations(r: RouteStats) -> list[Recommendation]:
+    recs: list[Recommendation] = []
+    if r.identical_ratio >= IDENTICAL_FOR_CACHING and r.cache_hit_ratio < 0.5:
+        recs.append(
+            Recommendation(
+                "route",
+                r.route,
+                "enable_caching",
+                Severity.INFO,
+                f"route {r.route}: {_pct(r.identical_ratio)} of responses identical"
+                f" to an earlier one for the same request — enable caching",
+            )  # fmt: skip
+        )
+    if r.latency.error_ratio >= ERROR_RATIO_ALERT:
+        recs.append(
+            Recommendation(
+                "route",
+                r.route,
+                "investigate_errors",
+                Severity.CRITICAL,
+                f"route {r.route}: {_pct(r.latency.error_ratio)} of"
+                f" {r.latency.count} requests failed",
+            )  # fmt: skip
+        )
+    if r.latency.p99 >= SLOW_P99_SECONDS:
+        recs.append(
+            Recommendation(
+                "route",
+                r.route,
+                "reduce_latency",
+                Severity.WARNING,
+                f"route {r.route}: p99 {r.latency.p99:.2f}s (p50 {r.latency.p50:.3f}s)",
+            )  # fmt: skip
+        )
+    return recs
+
+
+def _module_recommendations(m: ModuleStats) -> list[Recommendation]:
+    recs: list[Recommendation] = []
+    if m.fuel_exhausted_ratio >= FUEL_EXHAUSTED_ALERT:
+        recs.append(
+            Recommendation(
+                "module",
+                m.module,
+                "raise_fuel_limit",
+                Severity.WARNING,
+                f"module {m.module} hits its fuel limit in {_pct(m.fuel_exhausted_ratio)}"
+                f" of {m.latency.count} calls — raise its fuel limit or optimise it",
+            )  # fmt: skip
+        )
+    elif m.fuel_near_ratio >= FUEL_NEAR_ALERT:
+        recs.append(
+            Recommendation(
+                "module",
+                m.module,
+                "raise_fuel_limit",
+                Severity.INFO,
+                f"module {m.module} uses over {_pct(FUEL_NEAR)} of its fuel limit in"
+                f" {_pct(m.fuel_near_ratio)} of calls",
+            )  # fmt: skip
+        )
+    if m.timeout_ratio >= TIMEOUT_ALERT:
+        recs.append(
+            Recommendation(
+                "module",
+                m.module,
+                "raise_timeout",
+                Severity.WARNING,
+                f"module {m.module} runs out of time in {_pct(m.timeout_ratio)} of calls",
+            )  # fmt: skip
+        )
+    other = m.latency.error_ratio - m.fuel_exhausted_ratio - m.timeout_ratio
+    if other >= ERROR_RATIO_ALERT:
+        recs.append(
+            Recommendation(
+                "module",
+                m.module,
+                "investigate_errors",
+                Severity.WARNING,
+                f"module {m.module} traps or fails in {_pct(other)} of calls",
+            )  # fmt: skip
+        )
+    return recs
+
+
+def _rpc_recommendations(s: RpcStats) -> list[Recommendation]:
+    recs: list[Recommendation] = []
+    subject = f"{s.service}:{s.grpc_service}/{s.grpc_method}"
+    if s.latency.error_ratio >= ERROR_RATIO_ALERT:
+        recs.append(
+            Recommendation(
+                "rpc",
+                subject,
+                "investigate_errors",
+                Severity.CRITICAL,
+                f"{subject}: {_pct(s.latency.error_ratio)} of {s.latency.count} calls"
+                " end in a server error",
+            )  # fmt: skip
+        )
+    if s.latency.p99 >= SLOW_P99_SECONDS:
+        recs.append(
+            Recommendation(
+                "rpc",
+                subject,
+                "reduce_latency",
+                Severity.WARNING,
+                f"{subject}: p99 {s.latency.p99:.2f}s",
+            )  # fmt: skip
+        )
     return recs

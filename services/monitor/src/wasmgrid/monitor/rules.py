@@ -131,26 +131,7 @@ def check_rule(rule: Rule) -> None:
         if not math.isfinite(rule.threshold):
             raise InvalidArgument(f"rule.threshold {rule.threshold} must be a finite number")
     else:
-        a = rule.anomaly
-        if a.method not in AnomalyMethod.__members__.values():
-            raise InvalidArgument("rule.anomaly.method must be ZSCORE or EWMA_ZSCORE")
-        if not MIN_HISTORY <= a.history <= MAX_HISTORY:
-            raise InvalidArgument(
-                f"rule.anomaly.history {a.history:g}s must be between"
-                f" {MIN_HISTORY:g}s and {MAX_HISTORY:g}s"
-            )
-        if not (math.isfinite(a.deviations) and a.deviations > 0):
-            raise InvalidArgument(f"rule.anomaly.deviations {a.deviations:g} must be > 0")
-        if not 0 < a.alpha <= 1:
-            raise InvalidArgument(f"rule.anomaly.alpha {a.alpha:g} must be in (0, 1]")
-        if not 2 <= a.min_samples <= 100_000:
-            raise InvalidArgument(
-                f"rule.anomaly.min_samples {a.min_samples} must be between 2 and 100000"
-            )
-        if a.direction not in ("up", "down", "both"):
-            raise InvalidArgument(
-                f"rule.anomaly.direction {a.direction!r} must be 'up', 'down' or 'both'"
-            )
+        _check_anomaly(rule.anomaly)
     if not 0 <= rule.for_seconds <= MAX_FOR:
         raise InvalidArgument(
             f"rule.for_duration {rule.for_seconds:g}s must be between 0 and {MAX_FOR:g}s"
@@ -162,6 +143,28 @@ def check_rule(rule: Rule) -> None:
     for reserved in ("alertname", "severity"):
         if reserved in rule.labels:
             raise InvalidArgument(f"rule.labels must not set {reserved!r}: the monitor sets it")
+
+
+def _check_anomaly(a: Anomaly) -> None:
+    if a.method not in AnomalyMethod.__members__.values():
+        raise InvalidArgument("rule.anomaly.method must be ZSCORE or EWMA_ZSCORE")
+    if not MIN_HISTORY <= a.history <= MAX_HISTORY:
+        raise InvalidArgument(
+            f"rule.anomaly.history {a.history:g}s must be between"
+            f" {MIN_HISTORY:g}s and {MAX_HISTORY:g}s"
+        )
+    if not (math.isfinite(a.deviations) and a.deviations > 0):
+        raise InvalidArgument(f"rule.anomaly.deviations {a.deviations:g} must be > 0")
+    if not 0 < a.alpha <= 1:
+        raise InvalidArgument(f"rule.anomaly.alpha {a.alpha:g} must be in (0, 1]")
+    if not 2 <= a.min_samples <= 100_000:
+        raise InvalidArgument(
+            f"rule.anomaly.min_samples {a.min_samples} must be between 2 and 100000"
+        )
+    if a.direction not in ("up", "down", "both"):
+        raise InvalidArgument(
+            f"rule.anomaly.direction {a.direction!r} must be 'up', 'down' or 'both'"
+        )
 
 
 def _check_map(

@@ -68,7 +68,7 @@ def instance_of(url: str) -> str:
 class Scraper:
     """Scrapes every replica with a metrics URL on an interval."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only settings
         self,
         fleet: Fleet,
         store: SeriesStore,

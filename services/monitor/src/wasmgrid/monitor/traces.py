@@ -24,36 +24,20 @@ SPAN_OVERHEAD_BYTES = 200
 _ERROR = OtlpStatus.STATUS_CODE_ERROR
 
 
+@dataclass(slots=True, eq=False)
 class StoredSpan:
     """One span: the queried fields plus its serialized OTLP form."""
 
-    __slots__ = (
-        "end", "error", "kind", "name", "parent_id", "raw", "scope", "service", "span_id", "start",
-    )  # fmt: skip
-
-    def __init__(
-        self,
-        span_id: bytes,
-        parent_id: bytes,
-        service: str,
-        scope: str,
-        name: str,
-        start: int,
-        end: int,
-        error: bool,
-        kind: int,
-        raw: bytes,
-    ) -> None:
-        self.span_id = span_id
-        self.parent_id = parent_id
-        self.service = service
-        self.scope = scope
-        self.name = name
-        self.start = start
-        self.end = end
-        self.error = error
-        self.kind = kind
-        self.raw = raw
+    span_id: bytes
+    parent_id: bytes
+    service: str
+    scope: str
+    name: str
+    start: int
+    end: int
+    error: bool
+    kind: int
+    raw: bytes
 
     def decode(self) -> OtlpSpan:
         """The full OTLP span."""

@@ -119,7 +119,7 @@ def code_bytes(module: wasmtime.Module) -> int:
 class ModuleLoader:
     """The compiled-module cache: a byte-bounded in-memory LRU over disk artifacts."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only collaborators, settings
         self,
         engine: wasmtime.Engine,
         linker: wasmtime.Linker,

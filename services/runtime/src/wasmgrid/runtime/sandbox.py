@@ -355,18 +355,9 @@ def classify(
     if interrupt.reason in ("timeout", "cancelled"):
         return Outcome.TIMEOUT, 0, f"wall-clock timeout of {limits.timeout_ms} ms exceeded"
     message = _short(str(exc.message if isinstance(exc, wasmtime.Trap) else exc))
-    if isinstance(exc, wasmtime.Trap):
-        code = exc.trap_code
-        if code == wasmtime.TrapCode.OUT_OF_FUEL:
-            return Outcome.FUEL_EXHAUSTED, 0, f"fuel limit of {limits.fuel} exhausted"
-        if code == wasmtime.TrapCode.STACK_OVERFLOW:
-            return (
-                Outcome.STACK_OVERFLOW,
-                0,
-                f"wasm stack limit of {limits.stack_bytes} bytes exceeded",
-            )
-        if code == wasmtime.TrapCode.INTERRUPT:
-            return Outcome.TIMEOUT, 0, f"wall-clock timeout of {limits.timeout_ms} ms exceeded"
+    by_code = _trap_outcome(exc, limits)
+    if by_code is not None:
+        return by_code
     # memory.grow past the limit returns -1; guests then usually trap (unreachable,
     # abort). A memory within one page of the limit means the limit caused it.
     if memory_bytes + WASM_PAGE > limits.memory_bytes:
@@ -387,6 +378,20 @@ def classify(
     if "memory" in lowered and ("limit" in lowered or "minimum" in lowered):
         return Outcome.MEMORY_LIMIT, 0, f"memory limit of {limits.memory_bytes} bytes: {message}"
     return Outcome.TRAP, 0, message
+
+
+def _trap_outcome(exc: BaseException, limits: AppliedLimits) -> tuple[Outcome, int, str] | None:
+    """The outcome a trap's code decides alone (fuel, stack, interrupt), if it does."""
+    if not isinstance(exc, wasmtime.Trap):
+        return None
+    code = exc.trap_code
+    if code == wasmtime.TrapCode.OUT_OF_FUEL:
+        return Outcome.FUEL_EXHAUSTED, 0, f"fuel limit of {limits.fuel} exhausted"
+    if code == wasmtime.TrapCode.STACK_OVERFLOW:
+        return Outcome.STACK_OVERFLOW, 0, f"wasm stack limit of {limits.stack_bytes} bytes exceeded"
+    if code == wasmtime.TrapCode.INTERRUPT:
+        return Outcome.TIMEOUT, 0, f"wall-clock timeout of {limits.timeout_ms} ms exceeded"
+    return None
 
 
 #: wasmtime's error when a GC allocation does not fit the store's memory limit.

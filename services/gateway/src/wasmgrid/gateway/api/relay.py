@@ -161,7 +161,7 @@ class RelayHandler:
         return json_response(rpc.response(answer, inputs), self.status)
 
 
-def relay(
+def relay(  # noqa: PLR0913 - one row of the REST table
     method: str,
     path: str,
     name: str,

@@ -31,7 +31,7 @@ from wasmgrid.gateway.state import Gateway
 from wasmgrid.gateway.upstream import CachedResponse, Resolved, cacheable, response_cache_key
 
 
-async def serve(
+async def serve(  # noqa: C901 - the middleware chain, one step per branch, in order
     gw: Gateway, request: web.Request, target: Target, *, redirects: int = 0
 ) -> web.StreamResponse:
     """Run `target` for `request` through its middleware chain.

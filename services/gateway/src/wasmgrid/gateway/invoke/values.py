@@ -65,19 +65,7 @@ def to_value(arg: Any, index: int, expected: str | None, function: str) -> runti
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise Problem(400, f"{where}: {value!r} is not a number ({function} expects {kind})")
     if kind in ("i32", "i64"):
-        try:
-            number = int(value) if not isinstance(value, float) else None
-        except ValueError:
-            number = None
-        if number is None:
-            raise Problem(400, f"{where}: {value!r} is not an integer ({function} expects {kind})")
-        low, high = _INT_RANGES[kind]
-        if not low <= number <= high:
-            raise Problem(400, f"{where}: {number} is outside the {kind} range {low}..{high}")
-        bits = 32 if kind == "i32" else 64
-        if number >= 2 ** (bits - 1):
-            number -= 2**bits  # unsigned spelling → the same bits, signed
-        return runtime_pb2.Value(**{kind: number})
+        return runtime_pb2.Value(**{kind: _integer(value, kind, where, function)})
     try:
         real = float(value)
     except ValueError:
@@ -85,6 +73,23 @@ def to_value(arg: Any, index: int, expected: str | None, function: str) -> runti
             400, f"{where}: {value!r} is not a number ({function} expects {kind})"
         ) from None
     return runtime_pb2.Value(f32=real) if kind == "f32" else runtime_pb2.Value(f64=real)
+
+
+def _integer(value: int | float | str, kind: str, where: str, function: str) -> int:
+    """An i32/i64 argument as the signed number wasm receives (unsigned spellings wrap)."""
+    try:
+        number = int(value) if not isinstance(value, float) else None
+    except ValueError:
+        number = None
+    if number is None:
+        raise Problem(400, f"{where}: {value!r} is not an integer ({function} expects {kind})")
+    low, high = _INT_RANGES[kind]
+    if not low <= number <= high:
+        raise Problem(400, f"{where}: {number} is outside the {kind} range {low}..{high}")
+    bits = 32 if kind == "i32" else 64
+    if number >= 2 ** (bits - 1):
+        number -= 2**bits  # unsigned spelling → the same bits, signed
+    return number
 
 
 def from_value(value: runtime_pb2.Value) -> tuple[str, Any]:

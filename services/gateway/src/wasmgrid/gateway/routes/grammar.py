@@ -116,13 +116,7 @@ def parse_path(text: Any) -> PathPattern:
         raise ValueError(f"{shown(text)} must be a string starting with '/'")
     if len(text) > 1024:
         raise ValueError("longer than 1024 characters")
-    if text in RESERVED_PAGES or text.rstrip("/") in RESERVED_PAGES:
-        raise ValueError(f"{text!r} is a page of the gateway, reserved")
-    for reserved in RESERVED_PREFIXES:
-        if text == reserved.rstrip("/") or text.startswith(reserved):
-            raise ValueError(
-                f"{text!r} is under {reserved!r}, reserved by the gateway (its API and pages)"
-            )
+    _check_not_reserved(text)
     raw = text[1:].split("/") if text != "/" else []
     prefix = False
     if raw and raw[-1] == "*":
@@ -141,6 +135,16 @@ def parse_path(text: Any) -> PathPattern:
                 f"segment {i + 1} {seg!r} must be a literal, a {{param}}, or a final '*'"
             )
     return PathPattern(text, tuple(raw), prefix)
+
+
+def _check_not_reserved(text: str) -> None:
+    if text in RESERVED_PAGES or text.rstrip("/") in RESERVED_PAGES:
+        raise ValueError(f"{text!r} is a page of the gateway, reserved")
+    for reserved in RESERVED_PREFIXES:
+        if text == reserved.rstrip("/") or text.startswith(reserved):
+            raise ValueError(
+                f"{text!r} is under {reserved!r}, reserved by the gateway (its API and pages)"
+            )
 
 
 def check_host(value: Any) -> str | None:

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from datetime import datetime
 
 import asyncpg
 
-from wasmgrid.marketplace.records import Token, TokenLookup, User
+from wasmgrid.marketplace.records import NewToken, Token, TokenLookup, User
 from wasmgrid.marketplace.store.database import Conn, Executor
 from wasmgrid.marketplace.tokens import Role, Scope
 
 _TOKEN_COLS = (
-    "t.id, t.name, t.prefix, t.scopes, t.created_at, t.expires_at, t.last_used_at,"
+    "t.id, t.name, t.prefix, t.scopes, t.created_at, t.expires_at, t.last_used_at,"  # noqa: S105 - columns
     " t.revoked_at, u.username"
 )
-_TOKEN_FROM = "tokens t JOIN users u ON u.id = t.user_id"
+_TOKEN_FROM = "tokens t JOIN users u ON u.id = t.user_id"  # noqa: S105 - a SQL join
 _USER_COLS = "id, username, role, created_at"
 _KNOWN_SCOPES = frozenset(Scope)
 
@@ -44,7 +42,7 @@ def _token(row: asyncpg.Record) -> Token:
 async def insert_user(conn: Conn, username: str, norm: str, role: Role) -> User | None:
     """A new user; None when the normalised name is taken."""
     row = await conn.fetchrow(
-        "INSERT INTO users (username, username_norm, role) VALUES ($1, $2, $3)"
+        "INSERT INTO users (username, username_norm, role) VALUES ($1, $2, $3)"  # noqa: S608 - constant fragments; values are bound parameters
         f" ON CONFLICT (username_norm) DO NOTHING RETURNING {_USER_COLS}",
         username,
         norm,
@@ -55,14 +53,14 @@ async def insert_user(conn: Conn, username: str, norm: str, role: Role) -> User 
 
 async def user(ex: Executor, user_id: int) -> User:
     """The user with this id (which exists: ids come from authenticated tokens)."""
-    row = await ex.fetchrow(f"SELECT {_USER_COLS} FROM users WHERE id = $1", user_id)
+    row = await ex.fetchrow(f"SELECT {_USER_COLS} FROM users WHERE id = $1", user_id)  # noqa: S608 - constant fragments; values are bound parameters
     assert row is not None
     return user_of(row)
 
 
 async def user_by_name(ex: Executor, norm: str) -> User | None:
     """The user with this normalised name."""
-    row = await ex.fetchrow(f"SELECT {_USER_COLS} FROM users WHERE username_norm = $1", norm)
+    row = await ex.fetchrow(f"SELECT {_USER_COLS} FROM users WHERE username_norm = $1", norm)  # noqa: S608 - constant fragments; values are bound parameters
     return None if row is None else user_of(row)
 
 
@@ -76,27 +74,19 @@ async def lock_bootstrap(conn: Conn) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext('marketplace-bootstrap'))")
 
 
-async def insert_token(
-    conn: Conn,
-    user_id: int,
-    name: str,
-    token_hash: bytes,
-    prefix: str,
-    scopes: Sequence[Scope],
-    expires_at: datetime | None,
-) -> Token:
-    """A new token of `user_id`, stored by the hash of its secret."""
+async def insert_token(conn: Conn, new: NewToken, token_hash: bytes, prefix: str) -> Token:
+    """A new token, stored by the hash of its secret (`prefix` is its displayed start)."""
     token_id = uuid.uuid4()
     await conn.execute(
         "INSERT INTO tokens (id, user_id, name, token_hash, prefix, scopes, expires_at)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7)",
         token_id,
-        user_id,
-        name,
+        new.user_id,
+        new.name,
         token_hash,
         prefix,
-        sorted(str(s) for s in scopes),
-        expires_at,
+        sorted(str(s) for s in new.scopes),
+        new.expires_at,
     )
     found = await token(conn, token_id)
     assert found is not None
@@ -105,7 +95,7 @@ async def insert_token(
 
 async def token(ex: Executor, token_id: uuid.UUID) -> Token | None:
     """The token with this id."""
-    row = await ex.fetchrow(f"SELECT {_TOKEN_COLS} FROM {_TOKEN_FROM} WHERE t.id = $1", token_id)
+    row = await ex.fetchrow(f"SELECT {_TOKEN_COLS} FROM {_TOKEN_FROM} WHERE t.id = $1", token_id)  # noqa: S608 - constant fragments; values are bound parameters
     return None if row is None else _token(row)
 
 
@@ -124,7 +114,7 @@ async def find_token(ex: Executor, token_hash: bytes) -> TokenLookup | None:
     """The token with this hash, its user's role, whether it expired, and whether its
     last use was recorded more than a minute ago (it is written at most once a minute)."""
     row = await ex.fetchrow(
-        f"SELECT {_TOKEN_COLS}, u.id AS user_id, u.role,"
+        f"SELECT {_TOKEN_COLS}, u.id AS user_id, u.role,"  # noqa: S608 - constant fragments; values are bound parameters
         " (t.expires_at IS NOT NULL AND t.expires_at <= now()) AS expired,"
         " (t.last_used_at IS NULL OR t.last_used_at < now() - interval '60 seconds')"
         " AS stale"
@@ -157,7 +147,7 @@ async def list_tokens(
     """The user's tokens, newest first; revoked and expired ones only when asked."""
     active = " AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())"
     rows = await ex.fetch(
-        f"SELECT {_TOKEN_COLS} FROM {_TOKEN_FROM}"
+        f"SELECT {_TOKEN_COLS} FROM {_TOKEN_FROM}"  # noqa: S608 - constant fragments; values are bound parameters
         f" WHERE t.user_id = $1{'' if include_inactive else active}"
         " ORDER BY t.created_at DESC, t.id LIMIT $2",
         user_id,
