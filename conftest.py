@@ -120,7 +120,7 @@ def redis_server() -> Iterator[EmbeddedRedis]:
 
 
 @pytest.fixture
-async def redis_url(redis_server: EmbeddedRedis) -> AsyncIterator[str]:
+async def redis_url(redis_server: EmbeddedRedis) -> str:
     """URL of the session Redis, flushed before the test."""
     if not redis_server.running():
         redis_server.start()
@@ -129,7 +129,7 @@ async def redis_url(redis_server: EmbeddedRedis) -> AsyncIterator[str]:
         await client.flushall()
     finally:
         await client.aclose()
-    yield redis_server.url
+    return redis_server.url
 
 
 #: Fixtures that start a real server or process (PostgreSQL, Redis, a gRPC service, a

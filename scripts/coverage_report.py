@@ -8,6 +8,7 @@ services and workers it started), prints one row per package and the total, and 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -40,10 +41,8 @@ def main() -> int:
     args = parser.parse_args()
     cov = coverage.Coverage(config_file=str(ROOT / "pyproject.toml"))
     cov.load()
-    try:
+    with contextlib.suppress(NoDataError):  # raised when no other process wrote any
         cov.combine()  # the other processes' data files, into the test process's
-    except NoDataError:
-        pass  # no other process wrote any
     cov.save()
     totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     try:

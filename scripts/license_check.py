@@ -102,7 +102,7 @@ def allowed(expression: str, allow: set[str]) -> bool:
             return False
         token = tokens[pos]
         pos += 1
-        if token == "(":
+        if token == "(":  # noqa: S105 - an SPDX expression token
             value = parse_or()
             pos += 1  # ")"
             return value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -354,8 +355,7 @@ async def test_metrics_exported(start_cache: StartReplica, poll: Poll) -> None:
 
     async def scraped() -> str | None:
         url = f"http://127.0.0.1:{r.runner.metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - loopback
-            text = resp.read().decode()
+        text = await asyncio.to_thread(_fetch_text, url)
         wanted = 'wasmgrid_cache_operations_total{namespace="m",op="get",result="miss"} 1.0'
         return text if wanted in text else None
 
@@ -436,3 +436,9 @@ async def test_python_dash_m_serves(poll: Poll) -> None:
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err.decode()[-2000:]
     assert b"cache stopped" in err
+
+
+def _fetch_text(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - a loopback http URL
+        text: str = resp.read().decode()
+        return text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from wasmgrid.common.settings import load_settings
@@ -14,8 +16,10 @@ def test_parse_static_and_dns_targets() -> None:
     assert parse_targets("a:1, b:2=3") == (None, [("a:1", 1), ("b:2", 3)])
     assert parse_targets("dns:///runtime.ns.svc:50051") == ("runtime.ns.svc:50051", [])
     assert parse_targets("[::1]:50051") == (None, [("[::1]:50051", 1)])
-    for bad in ("", "a", "a:0", "a:1=0", "a:1=x", "dns:///nohost", "dns:///h:99999"):
-        with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least one runtime target"):
+        parse_targets("")
+    for bad in ("a", "a:0", "a:1=0", "a:1=x", "dns:///nohost", "dns:///h:99999"):
+        with pytest.raises(ValueError, match=re.escape(repr(bad))):
             parse_targets(bad)
 
 

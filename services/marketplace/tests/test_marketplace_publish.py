@@ -272,7 +272,7 @@ async def test_restart_service_and_postgres_keeps_acknowledged(
             answer: pb.ResolveResponse = await m.stub.Resolve(pb.ResolveRequest(name="ivy/keep"))
             return answer
         except grpc.aio.AioRpcError as exc:  # the pool reconnects; UNAVAILABLE meanwhile
-            assert exc.code() == grpc.StatusCode.UNAVAILABLE, exc.details()
+            assert exc.code() == grpc.StatusCode.UNAVAILABLE, exc.details()  # noqa: PT017 - polled
             return None
 
     res = await poll_until(resolved, "the marketplace to answer after the restart", 30, 0.2)

@@ -59,7 +59,7 @@ async def test_token_expiry(market: Market) -> None:
         try:
             await market.stub.WhoAmI(pb.WhoAmIRequest(), metadata=market.auth(short.secret))
         except grpc.aio.AioRpcError as exc:
-            assert exc.code() == grpc.StatusCode.UNAUTHENTICATED
+            assert exc.code() == grpc.StatusCode.UNAUTHENTICATED  # noqa: PT017 - polled
             return exc.details() or "(no details)"
         return None
 

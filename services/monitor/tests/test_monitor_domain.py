@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -328,8 +329,14 @@ def test_targets_parse_and_refuse_bad_entries() -> None:
         ("runtime", "dns:runtime.svc:50051", "http://{host}:9091/metrics"),
     ]
     assert specs[1].dns_name == ("runtime.svc", 50051)
-    for bad in ("gateway", "gw=nohost", "gw=1.2.3.4:99999", "gw=h:1|ftp://x", "Bad!=h:1"):
-        with pytest.raises(ValueError):
+    for bad, named in (
+        ("gateway", "gateway"),
+        ("gw=nohost", "nohost"),
+        ("gw=1.2.3.4:99999", "1.2.3.4:99999"),
+        ("gw=h:1|ftp://x", "ftp://x"),
+        ("Bad!=h:1", "Bad!=h:1"),
+    ):
+        with pytest.raises(ValueError, match=re.escape(repr(named))):
             parse_targets(bad)
 
 

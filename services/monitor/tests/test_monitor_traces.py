@@ -74,7 +74,7 @@ async def test_trace_from_two_services_is_assembled(start_monitor: StartMonitor)
         try:
             t = await m.stub.GetTrace(pb.GetTraceRequest(trace_id=trace_id))
         except grpc.aio.AioRpcError as exc:
-            assert exc.code() == grpc.StatusCode.NOT_FOUND
+            assert exc.code() == grpc.StatusCode.NOT_FOUND  # noqa: PT017 - polled
             return None
         return t if len(t.spans) == 3 else None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
 import random
@@ -170,10 +171,8 @@ async def test_thousand_mixed_adversarial_calls(make_runtime: RuntimeFactory) ->
     proc = psutil.Process(os.getpid())
     # Warm every module once so compiled code is cached before the RSS baseline.
     for _, module, limits, _ in mix:
-        try:
+        with contextlib.suppress(grpc.aio.AioRpcError):
             await invoke(rt, module, **limits)
-        except grpc.aio.AioRpcError:
-            pass
     gc.collect()
     rss_start = proc.memory_info().rss
     rng = random.Random(1234)
@@ -188,8 +187,9 @@ async def test_thousand_mixed_adversarial_calls(make_runtime: RuntimeFactory) ->
             try:
                 r = await invoke(rt, module, **limits)
             except grpc.aio.AioRpcError as exc:
-                assert not ok, f"{label}: unexpected {exc.code()} {exc.details()}"
-                assert exc.code() == grpc.StatusCode.INVALID_ARGUMENT, label
+                # Which calls fail is drawn at random: pytest.raises cannot say beforehand.
+                assert not ok, f"{label}: unexpected {exc.code()} {exc.details()}"  # noqa: PT017
+                assert exc.code() == grpc.StatusCode.INVALID_ARGUMENT, label  # noqa: PT017
                 counts[label] = counts.get(label, 0) + 1
                 return
         assert r.outcome in ok, f"{label}: outcome {pb.Outcome.Name(r.outcome)}"

@@ -86,7 +86,7 @@ class Ports:
 def free_offset(runtime_replicas: int = 1, host: str = "127.0.0.1") -> int:
     """A port offset (a multiple of ten in 1000..8990) whose ports nothing listens on now."""
     for _ in range(50):
-        offset = random.randrange(1000, 9000, 10)
+        offset = random.randrange(1000, 9000, 10)  # noqa: S311 - a port range, not a secret
         ports = Ports.with_offset(offset).all_ports(runtime_replicas)
         if not any(port_open(host, p, 0.05) for p in ports):
             return offset

@@ -221,7 +221,7 @@ class WTinyLfuPolicy(EvictionPolicy):
         rng: random.Random | None = None,
     ) -> None:
         self._sketch = sketch
-        self._rng = rng or random.Random()
+        self._rng = rng or random.Random()  # noqa: S311 - duel tie-breaks, not a secret
         self._weights: dict[Key, int] = {}
         self._window: OrderedDict[Key, None] = OrderedDict()
         self._probation: OrderedDict[Key, None] = OrderedDict()

@@ -35,7 +35,7 @@ class ZipfSampler:
 
 def zipf_trace(n_keys: int, s: float, length: int, seed: int = 1) -> list[int]:
     """`length` key ids from a Zipf(s) distribution over `n_keys` keys."""
-    sampler = ZipfSampler(n_keys, s, random.Random(seed))
+    sampler = ZipfSampler(n_keys, s, random.Random(seed))  # noqa: S311 - seeded trace
     return [sampler.sample() for _ in range(length)]
 
 
@@ -50,7 +50,7 @@ def zipf_with_scans(
 ) -> list[int]:
     """A Zipf trace interrupted every `scan_every` accesses by a scan of `scan_length`
     distinct keys that are never used again (ids ≥ n_keys): the pattern that flushes LRU."""
-    sampler = ZipfSampler(n_keys, s, random.Random(seed))
+    sampler = ZipfSampler(n_keys, s, random.Random(seed))  # noqa: S311 - seeded trace
     trace: list[int] = []
     fresh = itertools.count(n_keys)
     while len(trace) < length:

@@ -123,7 +123,7 @@ class Balancer:
         self.outlier = outlier or OutlierConfig()
         self.virtual_nodes = virtual_nodes
         self.clock = clock
-        self.rng = rng or random.Random()
+        self.rng = rng or random.Random()  # noqa: S311 - load spreading, not a secret
         self.endpoints: dict[str, Endpoint] = {}
         self._order: list[Endpoint] = []
         self._rr = 0

@@ -121,10 +121,7 @@ class Problem(Exception):
         """A problem for a failed call to the `upstream` service."""
         status = http_status_for(code, upstream)
         message = details or code.name.lower()
-        if status >= 502:
-            detail = f"{upstream} service: {message}"
-        else:
-            detail = message
+        detail = f"{upstream} service: {message}" if status >= 502 else message
         headers = {"Retry-After": "1"} if status in (429, 503) else None
         return cls(status, detail, headers=headers, extra={"grpc_code": code.name})
 

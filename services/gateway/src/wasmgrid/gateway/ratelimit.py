@@ -199,7 +199,7 @@ local reset_ms = math.ceil((cap - tokens) / rate * 1000)
 local retry_ms = 0
 if allowed == 0 then retry_ms = math.ceil((1 - tokens) / rate * 1000) end
 return {allowed, math.floor(tokens * 1000), reset_ms, retry_ms}
-"""
+"""  # noqa: S105 - a Lua script, not a password
 
 # KEYS[1] sorted set of admission times (µs). ARGV: limit, window_us, member nonce.
 # Returns {allowed, remaining, reset_ms, retry_ms}.

@@ -342,9 +342,10 @@ class MarketplaceService(Service):
         self._domain = Domain(
             db, identity, publishing, Catalog(db, self.blob_cache), Ratings(db), Stats(db)
         )
-        if s.bootstrap_admin_token:
-            if await identity.bootstrap_admin(s.bootstrap_admin, s.bootstrap_admin_token):
-                log.info("bootstrap admin ready", extra={"username": s.bootstrap_admin})
+        if s.bootstrap_admin_token and await identity.bootstrap_admin(
+            s.bootstrap_admin, s.bootstrap_admin_token
+        ):
+            log.info("bootstrap admin ready", extra={"username": s.bootstrap_admin})
 
         self._refresher = asyncio.create_task(
             self._domain.ratings.keep_sort_keys_fresh(s.rating_refresh_seconds, self._stopping)

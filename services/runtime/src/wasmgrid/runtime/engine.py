@@ -255,10 +255,9 @@ _token_lock = threading.Lock()
 
 def _on_deadline(_ctx: Any, env: int | None, delta: Any, kind: Any) -> int:
     interrupt = _interrupts.get(env or 0)
-    if interrupt is not None:
-        if interrupt.check() is not None:
-            err = ffi.wasmtime_error_new(f"wasmgrid: guest stopped ({interrupt.reason})".encode())
-            return int(ctypes.cast(err, ctypes.c_void_p).value or 0)
+    if interrupt is not None and interrupt.check() is not None:
+        err = ffi.wasmtime_error_new(f"wasmgrid: guest stopped ({interrupt.reason})".encode())
+        return int(ctypes.cast(err, ctypes.c_void_p).value or 0)
     delta[0] = 1
     kind[0] = _UPDATE_CONTINUE
     return 0

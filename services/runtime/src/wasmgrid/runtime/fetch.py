@@ -53,7 +53,8 @@ class MarketplaceFetcher:
         hasher = hashlib.sha256()
         size = 0
         try:
-            with open(dest, "wb") as out:
+            # Chunks go to local disk as they arrive: a thread hop each would cost more.
+            with open(dest, "wb") as out:  # noqa: ASYNC230
                 call = self._stub.Download(request, timeout=self.timeout_seconds)
                 async for message in call:
                     if message.HasField("header"):

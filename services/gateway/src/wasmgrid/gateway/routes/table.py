@@ -48,10 +48,10 @@ class RouteTable:
             found = route.path.match(parts)
             if found is None:
                 continue
-            if route.methods is not None and method not in route.methods:
-                if not (method == "OPTIONS" and route.middleware.cors is not None):
-                    allowed |= route.methods
-                    continue
+            preflight = method == "OPTIONS" and route.middleware.cors is not None
+            if route.methods is not None and method not in route.methods and not preflight:
+                allowed |= route.methods
+                continue
             params, rest = found
             script = path[: len(path) - len(rest)] if rest else path
             return MatchResult(RouteMatch(route, params, rest, script))

@@ -240,7 +240,8 @@ async def insert_version(conn: Conn, module_id: int, nv: NewVersion, published_b
 async def versions(ex: Executor, module_id: int) -> list[Version]:
     """Every version of a module, unordered (callers order by semver), without reports."""
     rows = await ex.fetch(
-        f"SELECT {_VERSION_COLS} FROM {_VERSION_FROM} WHERE v.module_id = $1", module_id
+        f"SELECT {_VERSION_COLS} FROM {_VERSION_FROM} WHERE v.module_id = $1",  # noqa: S608 - constant fragments; values are bound parameters
+        module_id,
     )
     return [_version(r) for r in rows]
 
@@ -248,7 +249,7 @@ async def versions(ex: Executor, module_id: int) -> list[Version]:
 async def version(ex: Executor, full_norm: str, version_key: str) -> Version | None:
     """The module's version of this precedence, with its validation report."""
     row = await ex.fetchrow(
-        f"SELECT {_VERSION_COLS}, v.validation FROM {_VERSION_FROM}"
+        f"SELECT {_VERSION_COLS}, v.validation FROM {_VERSION_FROM}"  # noqa: S608 - constant fragments; values are bound parameters
         " WHERE m.full_norm = $1 AND v.version_key = $2",
         full_norm,
         version_key,
@@ -259,7 +260,8 @@ async def version(ex: Executor, full_norm: str, version_key: str) -> Version | N
 async def version_by_id(ex: Executor, version_id: int) -> Version:
     """A version known to exist, with its validation report."""
     row = await ex.fetchrow(
-        f"SELECT {_VERSION_COLS}, v.validation FROM {_VERSION_FROM} WHERE v.id = $1", version_id
+        f"SELECT {_VERSION_COLS}, v.validation FROM {_VERSION_FROM} WHERE v.id = $1",  # noqa: S608 - constant fragments; values are bound parameters
+        version_id,
     )
     assert row is not None
     return _validated(row)
@@ -268,7 +270,7 @@ async def version_by_id(ex: Executor, version_id: int) -> Version:
 async def version_by_digest(ex: Executor, digest: str) -> Version | None:
     """The first published version with these bytes."""
     row = await ex.fetchrow(
-        f"SELECT {_VERSION_COLS} FROM {_VERSION_FROM} WHERE v.digest = $1"
+        f"SELECT {_VERSION_COLS} FROM {_VERSION_FROM} WHERE v.digest = $1"  # noqa: S608 - constant fragments; values are bound parameters
         " ORDER BY v.published_at, v.id LIMIT 1",
         digest,
     )

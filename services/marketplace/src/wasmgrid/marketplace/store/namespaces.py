@@ -15,7 +15,8 @@ async def find(ex: Executor, norm: str, *, lock: bool = False) -> int | None:
     """The id of the namespace with this normalised name; `lock` holds its row until
     the transaction ends (owner changes and publishes to it wait)."""
     ns_id: int | None = await ex.fetchval(
-        "SELECT id FROM namespaces WHERE name_norm = $1" + (" FOR UPDATE" if lock else ""), norm
+        "SELECT id FROM namespaces WHERE name_norm = $1" + (" FOR UPDATE" if lock else ""),  # noqa: S608 - constant fragments; values are bound parameters
+        norm,
     )
     return ns_id
 

@@ -63,7 +63,7 @@ async def page(
         keyset = " AND (r.updated_at, r.user_id) < ($3::timestamptz, $4::bigint)"
         args += list(after)
     rows = await ex.fetch(
-        "SELECT u.username, r.user_id, r.stars, r.review, r.created_at, r.updated_at"
+        "SELECT u.username, r.user_id, r.stars, r.review, r.created_at, r.updated_at"  # noqa: S608 - constant fragments; values are bound parameters
         " FROM ratings r JOIN users u ON u.id = r.user_id"
         f" WHERE r.module_id = $1{keyset} ORDER BY r.updated_at DESC, r.user_id DESC LIMIT $2",
         *args,

@@ -174,14 +174,14 @@ class _Statement:
             # the planner sizes from a CTE guess, ended in a sequential scan of every
             # module.
             matches = (
-                f"{narrow} FROM modules m JOIN c ON c.id = m.id"
+                f"{narrow} FROM modules m JOIN c ON c.id = m.id"  # noqa: S608 - constant fragments; values are bound parameters
                 f" WHERE m.id = ANY(ARRAY(SELECT id FROM c)){filters}"
             )
         else:
             matches = f"{narrow} FROM modules m WHERE {matched or 'true'}{filters}"
         keyset = f" WHERE {self._keyset(after)}" if after is not None else ""
         return (
-            f"{candidates}SELECT {_DISPLAY} FROM ("
+            f"{candidates}SELECT {_DISPLAY} FROM ("  # noqa: S608 - constant fragments; values are bound parameters
             f"SELECT * FROM ({matches}) k{keyset} ORDER BY {self._order()}"
             f" LIMIT {self.param(limit)}) s"
             " JOIN modules m ON m.id = s.id JOIN namespaces n ON n.id = m.namespace_id"
@@ -209,7 +209,7 @@ class _Statement:
         # Only the few text hits (fewer than FUZZY_BELOW) are ranked by ts_rank.
         text_rank = self._rank("mm", tsq) if self.q.sort is Sort.RELEVANCE else "0::float8"
         return (
-            f"WITH f AS (SELECT id AS module_id, word_similarity({qp}, name_norm)::float8"
+            f"WITH f AS (SELECT id AS module_id, word_similarity({qp}, name_norm)::float8"  # noqa: S608 - constant fragments; values are bound parameters
             f" AS sim FROM modules WHERE {qp} <% name_norm),"
             f" c AS (SELECT id, sum(r) AS r FROM (SELECT mm.id, {text_rank} AS r"
             f" FROM modules mm WHERE mm.search_vector @@ {tsq}"
@@ -229,13 +229,13 @@ class _Statement:
             found.append(f"m.kind = {p(q.kind)}")
         if q.namespace:
             found.append(
-                "m.namespace_id = (SELECT id FROM namespaces"
+                "m.namespace_id = (SELECT id FROM namespaces"  # noqa: S608 - constant fragments; values are bound parameters
                 f" WHERE name_norm = {p(names.normalize(q.namespace))})"
             )
         if q.owner:
             owner = p(names.normalize(q.owner))
             found.append(
-                "m.namespace_id IN (SELECT o.namespace_id FROM namespace_owners o"
+                "m.namespace_id IN (SELECT o.namespace_id FROM namespace_owners o"  # noqa: S608 - constant fragments; values are bound parameters
                 f" JOIN users u ON u.id = o.user_id WHERE u.username_norm = {owner})"
             )
         return found
