@@ -287,8 +287,19 @@ def test_publish_draws_its_progress_bar_in_a_real_terminal(dev_stack: Any, tmp_p
     env = {**cli.env(), "TERM": "xterm-256color"}
     env.pop("TMUX", None)
     subprocess.run(
-        ["tmux", "-L", socket_name, "new-session", "-d", "-x", "120", "-y", "30"]
-        + ["bash", str(script)],
+        [
+            "tmux",
+            "-L",
+            socket_name,
+            "new-session",
+            "-d",
+            "-x",
+            "120",
+            "-y",
+            "30",
+            "bash",
+            str(script),
+        ],
         check=True,
         env=env,
         timeout=30,

@@ -56,7 +56,7 @@ def test_flags_beat_the_environment_which_beats_the_profile(
 
 def test_an_unknown_profile_or_a_broken_file_is_named(tmp_path: Path) -> None:
     config = Config(tmp_path / "c.toml")
-    with pytest.raises(ConfigError, match="no profile 'ci'.*wasmgrid login --profile ci"):
+    with pytest.raises(ConfigError, match=r"no profile 'ci'.*wasmgrid login --profile ci"):
         resolve_target(config, url=None, token=None, profile="ci")
     broken = tmp_path / "broken.toml"
     broken.write_text("profiles = [")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -90,7 +91,7 @@ async def test_edited_applied_migration_is_refused(tmp_path: Path, database_url:
 
 async def test_bad_file_names_and_schema_are_refused(tmp_path: Path, database_url: str) -> None:
     d = write(tmp_path / "m", {"create.sql": "SELECT 1;"})
-    with pytest.raises(MigrationError, match="not NNNN_name.sql"):
+    with pytest.raises(MigrationError, match=re.escape("not NNNN_name.sql")):
         await migrate(database_url, d)
     ok = write(tmp_path / "ok", {"0001_a.sql": "SELECT 1;"})
     with pytest.raises(MigrationError, match="plain identifier"):

@@ -428,7 +428,7 @@ def test_report_recommends_caching_and_fuel_limits() -> None:
                     "wasmgrid.request.digest": f"req{i % 5}",
                     "wasmgrid.response.digest": f"resp{i % 5}",
                 },
-            )  # fmt: skip
+            )
         )
         spans.append(
             _span(
@@ -442,7 +442,7 @@ def test_report_recommends_caching_and_fuel_limits() -> None:
                     "wasm.fuel_consumed": 1000,
                     "wasm.fuel_limit": 1000 if i % 8 == 0 else 10_000,
                 },
-            )  # fmt: skip
+            )
         )
     store = TraceStore(10_000, 10**9)
     store.ingest(_export(spans))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -63,7 +64,7 @@ async def test_fleet_health_flips_when_a_service_stops_and_recovers_when_it_retu
         assert back.since.ToNanoseconds() > down.since.ToNanoseconds()
         history = await m.stub.GetFleetHealth(pb.GetFleetHealthRequest(service="tiny"))
         flips = [(c.from_status, c.to_status) for c in reversed(history.changes)]
-        assert all(a == b for (_, a), (b, _) in zip(flips, flips[1:], strict=False))
+        assert all(a == b for (_, a), (b, _) in itertools.pairwise(flips))
         path = [flips[0][0], *(to for _, to in flips)]
         # A graceful stop may be seen as NOT_SERVING before its port closes.
         assert path in (
@@ -227,9 +228,7 @@ async def test_a_range_query_charts_scraped_series_and_names_bad_bounds(
         times = [p.time.ToNanoseconds() / 1e9 for p in series.points]
         assert times == sorted(times) and all(t >= began - 1e-6 for t in times)
         assert all(p.value == 1 for p in series.points)
-        assert [round(b - a, 6) for a, b in zip(times, times[1:], strict=False)] == [1.0] * (
-            len(times) - 1
-        )
+        assert [round(b - a, 6) for a, b in itertools.pairwise(times)] == [1.0] * (len(times) - 1)
 
         for req, field in (
             (_range(began, began - 10, 1), "end"),

@@ -131,8 +131,11 @@ def publish(  # noqa: PLR0913 - one parameter per click option
         return
     out.text(f"Published {published.name}@{published.version}")
     out.fields(
-        [("digest", f"sha256:{published.digest}"), ("size", size(published.size_bytes))]
-        + _report_lines(published.validation)
+        [
+            ("digest", f"sha256:{published.digest}"),
+            ("size", size(published.size_bytes)),
+            *_report_lines(published.validation),
+        ]
     )
     _show_findings(out, published.validation)
 
@@ -236,8 +239,8 @@ def info(reference: str) -> None:
                 ("license", found.license),
                 ("tags", ", ".join(found.tags)),
                 ("downloads", count(found.downloads)),
+                *_report_lines(found.validation),
             ]
-            + _report_lines(found.validation)
         )
         _show_findings(out, found.validation)
 

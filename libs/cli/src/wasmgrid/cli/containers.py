@@ -453,7 +453,7 @@ class ContainerStack:
         self.podman.stop(*names)
         clean = True
         for name in names:
-            state, code = self.podman.status(name)
+            _state, code = self.podman.status(name)
             _say(f"{name:<24} stopped (exit {code}, {time.monotonic() - began:.1f}s)")
             clean &= code == 0
             self.podman("rm", "--force", name, check=False)

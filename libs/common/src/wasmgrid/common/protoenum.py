@@ -24,7 +24,7 @@ E = TypeVar("E", bound=Enum)
 def _suffixes(proto: type[int]) -> dict[int, str]:
     """Non-zero numbers → value names without the enum's common ``…_`` prefix."""
     items: list[tuple[str, int]] = list(proto.items())  # type: ignore[attr-defined]
-    common = os.path.commonprefix([name for name, _ in items])
+    common = os.path.commonprefix([name for name, _ in items])  # noqa: RUF071 - names, not paths
     cut = common.rfind("_") + 1
     return {number: name[cut:] for name, number in items if number}
 

@@ -144,7 +144,7 @@ class MemoryLimiter(Limiter):
             if bucket is None:
                 bucket = _Bucket(float(rule.capacity), now)
                 self._buckets.put(key, bucket)
-            allowed, bucket.tokens, decision = token_bucket_step(
+            _allowed, bucket.tokens, decision = token_bucket_step(
                 bucket.tokens, bucket.ts, now, rule
             )
             bucket.ts = now

@@ -436,6 +436,6 @@ def outgoing_alertmanager(
             n.status,
             len(n.alerts),
             json.dumps(alertmanager_payload(n, external_url, now, valid_for)),
-        )  # fmt: skip
+        )
         for n in notifications
     ]

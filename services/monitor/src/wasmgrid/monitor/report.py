@@ -273,7 +273,7 @@ def rpc_stats(
                     q99.get(k, 0.0),
                     min(1.0, err.get(k, 0.0) / n),
                 ),
-            )  # fmt: skip
+            )
         )
     out.sort(key=lambda s: (-s.latency.count, s.service, s.grpc_service, s.grpc_method))
     return out
@@ -310,7 +310,7 @@ def _route_recommendations(r: RouteStats) -> list[Recommendation]:
                 Severity.INFO,
                 f"route {r.route}: {_pct(r.identical_ratio)} of responses identical"
                 f" to an earlier one for the same request — enable caching",
-            )  # fmt: skip
+            )
         )
     if r.latency.error_ratio >= ERROR_RATIO_ALERT:
         recs.append(
@@ -321,7 +321,7 @@ def _route_recommendations(r: RouteStats) -> list[Recommendation]:
                 Severity.CRITICAL,
                 f"route {r.route}: {_pct(r.latency.error_ratio)} of"
                 f" {r.latency.count} requests failed",
-            )  # fmt: skip
+            )
         )
     if r.latency.p99 >= SLOW_P99_SECONDS:
         recs.append(
@@ -331,7 +331,7 @@ def _route_recommendations(r: RouteStats) -> list[Recommendation]:
                 "reduce_latency",
                 Severity.WARNING,
                 f"route {r.route}: p99 {r.latency.p99:.2f}s (p50 {r.latency.p50:.3f}s)",
-            )  # fmt: skip
+            )
         )
     return recs
 
@@ -347,7 +347,7 @@ def _module_recommendations(m: ModuleStats) -> list[Recommendation]:
                 Severity.WARNING,
                 f"module {m.module} hits its fuel limit in {_pct(m.fuel_exhausted_ratio)}"
                 f" of {m.latency.count} calls — raise its fuel limit or optimise it",
-            )  # fmt: skip
+            )
         )
     elif m.fuel_near_ratio >= FUEL_NEAR_ALERT:
         recs.append(
@@ -358,7 +358,7 @@ def _module_recommendations(m: ModuleStats) -> list[Recommendation]:
                 Severity.INFO,
                 f"module {m.module} uses over {_pct(FUEL_NEAR)} of its fuel limit in"
                 f" {_pct(m.fuel_near_ratio)} of calls",
-            )  # fmt: skip
+            )
         )
     if m.timeout_ratio >= TIMEOUT_ALERT:
         recs.append(
@@ -368,7 +368,7 @@ def _module_recommendations(m: ModuleStats) -> list[Recommendation]:
                 "raise_timeout",
                 Severity.WARNING,
                 f"module {m.module} runs out of time in {_pct(m.timeout_ratio)} of calls",
-            )  # fmt: skip
+            )
         )
     other = m.latency.error_ratio - m.fuel_exhausted_ratio - m.timeout_ratio
     if other >= ERROR_RATIO_ALERT:
@@ -379,7 +379,7 @@ def _module_recommendations(m: ModuleStats) -> list[Recommendation]:
                 "investigate_errors",
                 Severity.WARNING,
                 f"module {m.module} traps or fails in {_pct(other)} of calls",
-            )  # fmt: skip
+            )
         )
     return recs
 
@@ -396,7 +396,7 @@ def _rpc_recommendations(s: RpcStats) -> list[Recommendation]:
                 Severity.CRITICAL,
                 f"{subject}: {_pct(s.latency.error_ratio)} of {s.latency.count} calls"
                 " end in a server error",
-            )  # fmt: skip
+            )
         )
     if s.latency.p99 >= SLOW_P99_SECONDS:
         recs.append(
@@ -406,6 +406,6 @@ def _rpc_recommendations(s: RpcStats) -> list[Recommendation]:
                 "reduce_latency",
                 Severity.WARNING,
                 f"{subject}: p99 {s.latency.p99:.2f}s",
-            )  # fmt: skip
+            )
         )
     return recs

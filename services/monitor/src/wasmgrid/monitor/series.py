@@ -12,6 +12,7 @@ without extrapolation to the window edges: over a 60 s window sampled every
 
 from __future__ import annotations
 
+import itertools
 import math
 from array import array
 from bisect import bisect_left, bisect_right
@@ -161,7 +162,7 @@ class SeriesStore:
 def increase(samples: list[tuple[float, float]]) -> float:
     """Counter increase across the samples, treating any decrease as a reset."""
     total = 0.0
-    for (_, a), (_, b) in zip(samples, samples[1:], strict=False):
+    for (_, a), (_, b) in itertools.pairwise(samples):
         total += b - a if b >= a else b
     return total
 

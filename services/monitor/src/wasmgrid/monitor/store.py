@@ -232,7 +232,7 @@ class AlertingStore:
                             a.active_since,
                             a.fired_at,
                             a.resolved_at,
-                        )  # fmt: skip
+                        )
                         for a in upserts
                     ],
                 )
@@ -255,7 +255,7 @@ class AlertingStore:
                 r["active_since"],
                 r["fired_at"],
                 r["resolved_at"],
-            )  # fmt: skip
+            )
             for r in rows
         ]
 

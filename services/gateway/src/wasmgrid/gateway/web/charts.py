@@ -7,6 +7,7 @@ the scales, ticks and segments are tested without a browser.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -249,7 +250,7 @@ def timeline(
     stretches: list[tuple[float, float, str]] = []
     if ordered:
         stretches.append((start, ordered[0].at, ordered[0].from_status))
-        for prev, nxt in zip(ordered, ordered[1:], strict=False):
+        for prev, nxt in itertools.pairwise(ordered):
             stretches.append((prev.at, nxt.at, prev.to_status))
         stretches.append((ordered[-1].at, end, current))
     else:
