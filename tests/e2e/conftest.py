@@ -198,11 +198,15 @@ def container_stack() -> ContainerStack:
     return stack
 
 
+#: A running suite, reached through its ports and data dir.
+Suite = DevStackProcess | ContainerStack
+
+
 @pytest.fixture(
     scope="session", params=["dev", pytest.param("containers", marks=pytest.mark.containers)]
 )
-def suite(request: pytest.FixtureRequest) -> DevStackProcess | ContainerStack:
+def suite(request: pytest.FixtureRequest) -> Suite:
     """A running suite, reached through its ports: the dev stack, or the containers."""
     name = "dev_stack" if request.param == "dev" else "container_stack"
-    stack: DevStackProcess | ContainerStack = request.getfixturevalue(name)
+    stack: Suite = request.getfixturevalue(name)
     return stack

@@ -25,6 +25,8 @@ import wasmtime
 
 from wasmgrid.marketplace.wasmbinary import with_custom_section
 
+from .conftest import DevStackProcess
+
 REPO = Path(__file__).resolve().parents[2]
 MATHFN = REPO / "examples/modules/mathfn/mathfn.wasm"
 HELLO = REPO / "examples/modules/hello/hello.wasm"
@@ -72,11 +74,11 @@ class Cli:
         return json.loads(self.ok("--json", *args, stdin=stdin))  # before a `--`
 
 
-def _cli(dev_stack: Any, tmp_path: Path) -> Cli:
+def _cli(dev_stack: DevStackProcess, tmp_path: Path) -> Cli:
     return Cli(tmp_path / "config", f"http://127.0.0.1:{dev_stack.ports.gateway_http}")
 
 
-def _logged_in_user(dev_stack: Any, tmp_path: Path) -> tuple[Cli, str]:
+def _logged_in_user(dev_stack: DevStackProcess, tmp_path: Path) -> tuple[Cli, str]:
     """A new publisher, logged in with the token `users create` printed."""
     cli = _cli(dev_stack, tmp_path)
     admin = (dev_stack.data_dir / "admin-token").read_text().strip()
@@ -101,7 +103,9 @@ def _one_error_line(done: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-def test_login_checks_the_token_and_saves_a_private_profile(dev_stack: Any, tmp_path: Path) -> None:
+def test_login_checks_the_token_and_saves_a_private_profile(
+    dev_stack: DevStackProcess, tmp_path: Path
+) -> None:
     cli, user = _logged_in_user(dev_stack, tmp_path)
     config = cli.home / "wasmgrid" / "config.toml"
     assert stat.S_IMODE(config.stat().st_mode) == 0o600
@@ -124,7 +128,9 @@ def test_login_checks_the_token_and_saves_a_private_profile(dev_stack: Any, tmp_
     assert anonymous.returncode == 1 and "(HTTP 401)" in _one_error_line(anonymous)
 
 
-def test_publish_find_run_call_download_and_yank(dev_stack: Any, tmp_path: Path) -> None:
+def test_publish_find_run_call_download_and_yank(
+    dev_stack: DevStackProcess, tmp_path: Path
+) -> None:
     cli, user = _logged_in_user(dev_stack, tmp_path)
     wasm = MATHFN.read_bytes()
     published = cli.ok(
@@ -190,7 +196,9 @@ def test_publish_find_run_call_download_and_yank(dev_stack: Any, tmp_path: Path)
     assert cli.json("info", f"{user}/calc@latest")["yanked"] is False
 
 
-def test_a_module_exit_code_comes_back_as_the_commands(dev_stack: Any, tmp_path: Path) -> None:
+def test_a_module_exit_code_comes_back_as_the_commands(
+    dev_stack: DevStackProcess, tmp_path: Path
+) -> None:
     cli, user = _logged_in_user(dev_stack, tmp_path)
     module = tmp_path / "exit7.wasm"
     module.write_bytes(bytes(wasmtime.wat2wasm(EXIT_7)))
@@ -205,7 +213,7 @@ def test_a_module_exit_code_comes_back_as_the_commands(dev_stack: Any, tmp_path:
 
 
 def test_refusals_usage_and_an_unreachable_server_have_their_exit_codes(
-    dev_stack: Any, tmp_path: Path
+    dev_stack: DevStackProcess, tmp_path: Path
 ) -> None:
     cli = _cli(dev_stack, tmp_path)
     bad = cli("whoami", "--url", cli.url, "--token", "wgt_not-a-real-token")
@@ -240,7 +248,7 @@ def test_refusals_usage_and_an_unreachable_server_have_their_exit_codes(
     assert env_url.returncode == 3 and down_url in env_url.stderr
 
 
-def test_operations_commands_read_the_fleet(dev_stack: Any, tmp_path: Path) -> None:
+def test_operations_commands_read_the_fleet(dev_stack: DevStackProcess, tmp_path: Path) -> None:
     cli = _cli(dev_stack, tmp_path)
     health = cli.json("status", "--url", cli.url)
     assert {s["service"]: s["status"] for s in health["services"]} == {
@@ -269,7 +277,9 @@ def test_operations_commands_read_the_fleet(dev_stack: Any, tmp_path: Path) -> N
     assert "█" in waterfall
 
 
-def test_publish_draws_its_progress_bar_in_a_real_terminal(dev_stack: Any, tmp_path: Path) -> None:
+def test_publish_draws_its_progress_bar_in_a_real_terminal(
+    dev_stack: DevStackProcess, tmp_path: Path
+) -> None:
     if shutil.which("tmux") is None:
         if os.environ.get("CI"):
             pytest.fail("CI must install tmux (.ci/run does)")

@@ -10,11 +10,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from wasmgrid.cli.containers import ContainerStack
 from wasmgrid.cli.devstack import SERVICES
 from wasmgrid.common.testing import wait_until
 
-from .conftest import DevStackProcess
+from .conftest import Suite
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,18 +33,18 @@ def http(
         return err.code, dict(err.headers), err.read()
 
 
-def base(stack: DevStackProcess | ContainerStack) -> str:
+def base(stack: Suite) -> str:
     return f"http://127.0.0.1:{stack.ports.gateway_http}"
 
 
-def test_run_hello_through_the_gateway(suite: Any) -> None:
+def test_run_hello_through_the_gateway(suite: Suite) -> None:
     status, headers, body = http("POST", f"{base(suite)}/v1/run/examples/hello", b"hello wasm")
     assert status == 200, body
     assert headers["Content-Type"].startswith("text/plain")
     assert b"HELLO WASM" in body
 
 
-def test_call_a_function_through_the_gateway(suite: Any) -> None:
+def test_call_a_function_through_the_gateway(suite: Suite) -> None:
     status, _, body = http(
         "POST",
         f"{base(suite)}/v1/call/examples/mathfn/fib",
@@ -56,7 +55,7 @@ def test_call_a_function_through_the_gateway(suite: Any) -> None:
     assert json.loads(body)["results"] == [55]
 
 
-def test_one_invoke_yields_one_linked_trace_across_services(suite: Any) -> None:
+def test_one_invoke_yields_one_linked_trace_across_services(suite: Suite) -> None:
     trace_id = secrets.token_hex(16)
     parent = secrets.token_hex(8)
     status, _, body = http(
@@ -83,7 +82,7 @@ def test_one_invoke_yields_one_linked_trace_across_services(suite: Any) -> None:
         assert span.get("parent_span_id", "") in ids | {parent}, span
 
 
-def test_fleet_health_lists_every_service(suite: Any) -> None:
+def test_fleet_health_lists_every_service(suite: Suite) -> None:
     replicas = dict.fromkeys(SERVICES, 1) | {"runtime": getattr(suite, "runtime_replicas", 1)}
 
     def healthy() -> dict[str, Any] | None:
@@ -99,7 +98,7 @@ def test_fleet_health_lists_every_service(suite: Any) -> None:
     assert doc["overall"] == "SERVING_STATUS_SERVING"
 
 
-def test_publish_search_run_rate_yank_over_http(suite: Any) -> None:
+def test_publish_search_run_rate_yank_over_http(suite: Suite) -> None:
     gw = base(suite)
     admin = (suite.data_dir / "admin-token").read_text().strip()
     user = f"e2e{secrets.token_hex(3)}"

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import urllib.request
-from typing import Any
+from collections.abc import Awaitable
 
 import grpc
 import pytest
@@ -24,7 +24,7 @@ from .conftest import StartReplica
 pb = cache_pb2
 
 
-async def expect_error(call: Any, code: grpc.StatusCode, *fragments: str) -> str:
+async def expect_error(call: Awaitable[object], code: grpc.StatusCode, *fragments: str) -> str:
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await call
     assert info.value.code() == code, info.value.details()

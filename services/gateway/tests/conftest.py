@@ -8,10 +8,10 @@ own gateways (cheap) and extra runtime replicas when they need them.
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import pytest
@@ -194,7 +194,12 @@ class RunningGateway:
         return self.base + path
 
 
-StartGateway = Callable[..., Awaitable[RunningGateway]]
+class StartGateway(Protocol):
+    """The `start_gateway` fixture: a gateway with these settings overrides and routes YAML."""
+
+    def __call__(self, routes: str | None = None, **overrides: Any) -> Awaitable[RunningGateway]:
+        """Start one; it stops after the test."""
+        ...
 
 
 def gateway_settings(infra: Infra, **overrides: Any) -> GatewaySettings:

@@ -23,7 +23,7 @@ from .conftest import Infra, RunningGateway, StartGateway
 
 
 @pytest.fixture
-async def replicas(infra: Infra) -> AsyncIterator[list[Any]]:
+async def replicas(infra: Infra) -> AsyncIterator[list[Runtime]]:
     """Three runtime replicas: the session one and two more for this test."""
     extra = [await infra.start_runtime(), await infra.start_runtime()]
     try:
@@ -48,7 +48,7 @@ async def _spread(
 
 
 async def test_balancing_policies_distribution(
-    start_gateway: StartGateway, replicas: list[Any]
+    start_gateway: StartGateway, replicas: list[Runtime]
 ) -> None:
     addrs = [r.runner.address for r in replicas]
     targets = ",".join(addrs)
@@ -210,7 +210,7 @@ async def _warm(gw: RunningGateway, path: str) -> None:
 
 
 async def _offered_load(
-    gateways: list[Any], path: str, rate: float, seconds: float
+    gateways: list[RunningGateway], path: str, rate: float, seconds: float
 ) -> tuple[Counter[int], float]:
     """Send `rate` requests/s for `seconds`, round-robin over gateways; statuses and span."""
     statuses: Counter[int] = Counter()

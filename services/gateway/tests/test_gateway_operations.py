@@ -13,6 +13,7 @@ from wasmgrid.common.errors import InvalidArgument
 from wasmgrid.common.protoenum import ProtoEnum
 from wasmgrid.gateway.api.operations import OPERATIONS
 from wasmgrid.gateway.api.relay import Inputs, RelayHandler, Rpc
+from wasmgrid.gateway.openapi import Operation
 from wasmgrid.gateway.problem import Problem
 
 #: A valid value for each path parameter of the fixed API.
@@ -37,8 +38,9 @@ def test_every_operation_but_invocation_streams_and_routes_is_relayed() -> None:
 
 
 @pytest.mark.parametrize("op", RELAYED, ids=lambda op: op.name)
-def test_each_relayed_operation_builds_its_rpcs_request(op: Any) -> None:
-    handler: RelayHandler = op.handler
+def test_each_relayed_operation_builds_its_rpcs_request(op: Operation) -> None:
+    handler = op.handler
+    assert isinstance(handler, RelayHandler)
     rpc = handler.rpc
     message = rpc.request(_inputs(op.path, body=_BODIES.get(op.name)))
     service = {

@@ -23,6 +23,8 @@ from wasmgrid.gateway.web.charts import (
 from wasmgrid.gateway.web.market import safe_link, usage
 from wasmgrid.gateway.web.render import ASSETS, CONTENT_SECURITY_POLICY
 
+from .conftest import RunningGateway, StartGateway
+
 HTML = "text/html"
 SCRIPT = "<script>alert('pwned')</script>"
 
@@ -31,7 +33,7 @@ def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def _page(gw: Any, path: str, status: int = 200) -> str:
+async def _page(gw: RunningGateway, path: str, status: int = 200) -> str:
     async with gw.http.get(gw.url(path)) as resp:
         body: str = await resp.text()
         assert resp.status == status, body[:2000]
@@ -51,7 +53,7 @@ def _no_inline_script_or_style(body: str) -> None:
 
 
 async def test_a_description_holding_a_script_is_shown_as_text_everywhere(
-    start_gateway: Any, infra: Any
+    start_gateway: StartGateway, infra: Any
 ) -> None:
     gw = await start_gateway()
     async with gw.http.put(
@@ -72,7 +74,7 @@ async def test_a_description_holding_a_script_is_shown_as_text_everywhere(
 
 
 async def test_the_marketplace_searches_filters_and_pages_from_its_address(
-    start_gateway: Any, infra: Any
+    start_gateway: StartGateway, infra: Any
 ) -> None:
     gw = await start_gateway()
     body = await _page(gw, "/?q=hello")
@@ -96,7 +98,7 @@ async def test_the_marketplace_searches_filters_and_pages_from_its_address(
 
 
 async def test_a_module_page_shows_versions_report_usage_and_marks_yanked_ones(
-    start_gateway: Any, infra: Any
+    start_gateway: StartGateway, infra: Any
 ) -> None:
     gw = await start_gateway()
     for version in ("1.0.0", "1.1.0"):
@@ -127,7 +129,7 @@ async def test_a_module_page_shows_versions_report_usage_and_marks_yanked_ones(
 
 
 async def test_publish_form_never_names_its_token_field_and_needs_the_api(
-    start_gateway: Any,
+    start_gateway: StartGateway,
 ) -> None:
     gw = await start_gateway()
     body = await _page(gw, "/publish")
@@ -159,7 +161,7 @@ async def test_publish_form_never_names_its_token_field_and_needs_the_api(
         assert resp.status == 401  # no bearer token, no publish: nothing ambient to ride on
 
 
-async def test_status_and_trace_pages_say_what_is_missing(start_gateway: Any) -> None:
+async def test_status_and_trace_pages_say_what_is_missing(start_gateway: StartGateway) -> None:
     gw = await start_gateway()  # no monitor configured
     body = await _page(gw, "/status")
     assert "no monitor configured (WASMGRID_GATEWAY_MONITOR_ADDR is empty)" in body
@@ -173,7 +175,7 @@ async def test_status_and_trace_pages_say_what_is_missing(start_gateway: Any) ->
     assert "WASMGRID_GATEWAY_MONITOR_ADDR is empty" in none
 
 
-async def test_assets_are_versioned_cached_and_revalidated(start_gateway: Any) -> None:
+async def test_assets_are_versioned_cached_and_revalidated(start_gateway: StartGateway) -> None:
     gw = await start_gateway()
     css = ASSETS["app.css"]
     async with gw.http.get(gw.url(f"/assets/app.css?v={css.version}")) as resp:
@@ -196,7 +198,7 @@ def _count(route: str) -> float:
     return value or 0.0
 
 
-async def test_pages_are_counted_under_bounded_route_labels(start_gateway: Any) -> None:
+async def test_pages_are_counted_under_bounded_route_labels(start_gateway: StartGateway) -> None:
     gw = await start_gateway()
     before = _count("page_module"), _count("page_marketplace")
     await _page(gw, "/modules/examples/hello")

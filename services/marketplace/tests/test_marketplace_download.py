@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
 import pytest
 
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
+from wasmgrid.common.server import Service
 from wasmgrid.common.testing import poll_until
 from wasmgrid.marketplace.service import MarketplaceService
 from wasmgrid.marketplace.store import blobs as store_blobs
@@ -26,7 +26,7 @@ def _module(wasm: bytes, size: int) -> bytes:
     )
 
 
-async def _wait_idle(svc: Any) -> None:
+async def _wait_idle(svc: Service) -> None:
     """Every pool connection back in the pool (polled with a deadline)."""
     assert isinstance(svc, MarketplaceService)
     pool = svc.domain.db.pool

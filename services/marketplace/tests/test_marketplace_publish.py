@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ UNKNOWN_IMPORT = (
 )
 
 
-async def expect(code: grpc.StatusCode, coro: Any, *fragments: str) -> str:
+async def expect(code: grpc.StatusCode, coro: Awaitable[object], *fragments: str) -> str:
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await coro
     assert err.value.code() == code, err.value.details()

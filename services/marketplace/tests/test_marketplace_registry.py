@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from typing import Any
 
 import grpc
@@ -15,7 +16,7 @@ from wasmgrid.common.testing import poll_until
 from .conftest import Market
 
 
-async def expect(code: grpc.StatusCode, coro: Any, *fragments: str) -> None:
+async def expect(code: grpc.StatusCode, coro: Awaitable[object], *fragments: str) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await coro
     assert err.value.code() == code, err.value.details()

@@ -4,7 +4,6 @@ the runtime does not run (the set declared once in wasmgrid.common.wasmfeatures)
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import grpc
 import pytest
@@ -15,6 +14,8 @@ from wasmgrid.common import wasmfeatures
 from wasmgrid.marketplace import wasminstr
 from wasmgrid.marketplace.validation import ERROR, Policy, validate_module
 from wasmgrid.marketplace.wasmbinary import read_module
+
+from .conftest import Market
 
 REPO = Path(__file__).resolve().parents[3]
 WAT = REPO / "services/runtime/tests/wat"
@@ -180,7 +181,7 @@ def test_decoding_past_its_time_budget_says_how_much_was_decoded() -> None:
     assert report.valid and report.features == ["sign-extension"]
 
 
-async def test_publish_lists_features_and_refuses_naming_the_feature(market: Any) -> None:
+async def test_publish_lists_features_and_refuses_naming_the_feature(market: Market) -> None:
     bob = await market.user("bob")
     eh = wasm((WAT / "wasm3/exceptions.wat").read_text())
     published = await market.publish(bob, "bob/eh", "1.0.0", eh)

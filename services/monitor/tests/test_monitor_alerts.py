@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sized
 from typing import Any
 
 import grpc
@@ -110,7 +110,7 @@ async def test_a_pending_alert_that_clears_never_fires(
     assert receiver.bodies == []
 
 
-async def _empty(coro: Any) -> bool:
+async def _empty(coro: Awaitable[Sized]) -> bool:
     return not await coro
 
 
@@ -188,7 +188,7 @@ async def test_a_notification_to_a_receiver_that_is_down_is_delivered_when_it_re
     await poll_until(delivered, "the notification to be marked delivered")
 
 
-async def _code(call: Any) -> tuple[grpc.StatusCode, str]:
+async def _code(call: Awaitable[object]) -> tuple[grpc.StatusCode, str]:
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await call
     return err.value.code(), err.value.details() or ""
