@@ -15,7 +15,6 @@ import socket
 import stat
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import pytest
 import wasmtime
 
+from wasmgrid.common.testing import wait_until
 from wasmgrid.marketplace.wasmbinary import with_custom_section
 
 from .conftest import DevStackProcess
@@ -267,12 +267,7 @@ def test_operations_commands_read_the_fleet(dev_stack: DevStackProcess, tmp_path
         done = cli("trace", trace_id, "--url", cli.url)
         return done.stdout if done.returncode == 0 and "wasm.invoke" in done.stdout else None
 
-    deadline = time.monotonic() + 30
-    waterfall = drawn()
-    while waterfall is None and time.monotonic() < deadline:
-        time.sleep(0.5)
-        waterfall = drawn()
-    assert waterfall is not None, "the monitor never had the run's trace with its wasm span"
+    waterfall = wait_until(drawn, "the monitor to have the run's trace with its wasm span", 30, 0.5)
     assert waterfall.startswith(f"trace {trace_id}: ")
     assert "█" in waterfall
 
@@ -314,18 +309,19 @@ def test_publish_draws_its_progress_bar_in_a_real_terminal(
         env=env,
         timeout=30,
     )
+
+    def finished() -> str | None:
+        screen = subprocess.run(
+            ["tmux", "-L", socket_name, "capture-pane", "-p", "-t", "0"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=env,
+        ).stdout
+        return screen if "EXIT=" in screen else None
+
     try:
-        deadline = time.monotonic() + 90
-        screen = ""
-        while "EXIT=" not in screen and time.monotonic() < deadline:
-            time.sleep(0.3)
-            screen = subprocess.run(
-                ["tmux", "-L", socket_name, "capture-pane", "-p", "-t", "0"],
-                capture_output=True,
-                text=True,
-                timeout=30,
-                env=env,
-            ).stdout
+        screen = wait_until(finished, "the publish in tmux to print its EXIT= line", 90, 0.3)
     finally:
         subprocess.run(["tmux", "-L", socket_name, "kill-server"], capture_output=True, env=env)
     assert "EXIT=0" in screen, screen

@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Awaitable
 
 import grpc
 import pytest
@@ -17,21 +16,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from wasmgrid.api.cache.v1 import cache_pb2, cache_pb2_grpc
 from wasmgrid.api.common.v1 import common_pb2
-from wasmgrid.common.testing import Poll
+from wasmgrid.common.testing import Poll, expect_rpc_error
 
 from .conftest import StartReplica
 
 pb = cache_pb2
-
-
-async def expect_error(call: Awaitable[object], code: grpc.StatusCode, *fragments: str) -> str:
-    with pytest.raises(grpc.aio.AioRpcError) as info:
-        await call
-    assert info.value.code() == code, info.value.details()
-    details = info.value.details() or ""
-    for fragment in fragments:
-        assert fragment in details, details
-    return details
 
 
 async def test_set_get_delete_roundtrip(start_cache: StartReplica) -> None:
@@ -107,71 +96,71 @@ async def test_bad_input_names_field_and_limit(start_cache: StartReplica) -> Non
     r = await start_cache(max_key_bytes=64, max_value_bytes=4096, max_batch=3)
     stub = r.stub
     bad = grpc.StatusCode.INVALID_ARGUMENT
-    await expect_error(stub.Get(pb.GetRequest(namespace="Bad NS", key="k")), bad, "namespace")
-    await expect_error(stub.Get(pb.GetRequest(namespace="ok", key="")), bad, "key", "empty")
-    await expect_error(
-        stub.Get(pb.GetRequest(namespace="ok", key="k" * 65)), bad, "key", "65", "64"
+    await expect_rpc_error(bad, stub.Get(pb.GetRequest(namespace="Bad NS", key="k")), "namespace")
+    await expect_rpc_error(bad, stub.Get(pb.GetRequest(namespace="ok", key="")), "key", "empty")
+    await expect_rpc_error(
+        bad, stub.Get(pb.GetRequest(namespace="ok", key="k" * 65)), "key", "65", "64"
     )
-    await expect_error(
-        stub.Set(pb.SetRequest(namespace="ok", key="k", value=b"x" * 4097)),
+    await expect_rpc_error(
         bad,
+        stub.Set(pb.SetRequest(namespace="ok", key="k", value=b"x" * 4097)),
         "value",
         "4097",
         "max_value_bytes 4096",
     )
-    await expect_error(
-        stub.Set(pb.SetRequest(namespace="ok", key="k", value=b"x", priority=8)),
+    await expect_rpc_error(
         bad,
+        stub.Set(pb.SetRequest(namespace="ok", key="k", value=b"x", priority=8)),
         "priority",
         "8",
     )
-    await expect_error(
-        stub.Set(pb.SetRequest(namespace="ok", key="k", value=b"x", tags=["t"] * 17)),
+    await expect_rpc_error(
         bad,
+        stub.Set(pb.SetRequest(namespace="ok", key="k", value=b"x", tags=["t"] * 17)),
         "tags",
         "16",
     )
-    await expect_error(
-        stub.Set(pb.SetRequest(namespace="ok", key="k", value=b"x", tags=["a", "a"])),
+    await expect_rpc_error(
         bad,
+        stub.Set(pb.SetRequest(namespace="ok", key="k", value=b"x", tags=["a", "a"])),
         "duplicate",
     )
-    await expect_error(
-        stub.Set(pb.SetRequest(namespace="ok", key="k", value=b"x", ttl_ms=10**15)),
+    await expect_rpc_error(
         bad,
+        stub.Set(pb.SetRequest(namespace="ok", key="k", value=b"x", ttl_ms=10**15)),
         "ttl_ms",
         "max_ttl_ms",
     )
-    await expect_error(stub.GetMany(pb.GetManyRequest(namespace="ok")), bad, "keys", "empty")
-    await expect_error(
-        stub.GetMany(pb.GetManyRequest(namespace="ok", keys=["a", "b", "c", "d"])),
+    await expect_rpc_error(bad, stub.GetMany(pb.GetManyRequest(namespace="ok")), "keys", "empty")
+    await expect_rpc_error(
         bad,
+        stub.GetMany(pb.GetManyRequest(namespace="ok", keys=["a", "b", "c", "d"])),
         "keys",
         "max_batch 3",
     )
-    await expect_error(
-        stub.InvalidateByPrefix(pb.InvalidateByPrefixRequest(namespace="ok", prefix="")),
+    await expect_rpc_error(
         bad,
+        stub.InvalidateByPrefix(pb.InvalidateByPrefixRequest(namespace="ok", prefix="")),
         "prefix",
     )
-    await expect_error(
+    await expect_rpc_error(
+        bad,
         stub.ConfigureNamespace(
             pb.ConfigureNamespaceRequest(config=pb.NamespaceConfig(name="ok", zstd_level=40))
         ),
-        bad,
         "config.zstd_level",
         "40",
     )
-    await expect_error(
+    await expect_rpc_error(
+        bad,
         stub.ConfigureNamespace(
             pb.ConfigureNamespaceRequest(config=pb.NamespaceConfig(name="ok", max_bytes=10))
         ),
-        bad,
         "config.max_bytes",
     )
-    await expect_error(stub.ConfigureNamespace(pb.ConfigureNamespaceRequest()), bad, "config")
-    await expect_error(
-        stub.Stats(pb.StatsRequest(namespace="never-used")), grpc.StatusCode.NOT_FOUND, "never-used"
+    await expect_rpc_error(bad, stub.ConfigureNamespace(pb.ConfigureNamespaceRequest()), "config")
+    await expect_rpc_error(
+        grpc.StatusCode.NOT_FOUND, stub.Stats(pb.StatsRequest(namespace="never-used")), "never-used"
     )
     # Still serving after all of that.
     await stub.Set(pb.SetRequest(namespace="ok", key="k", value=b"fine"))
@@ -197,9 +186,9 @@ async def test_batches_keep_order_and_validate_all_first(start_cache: StartRepli
         pb.SetItem(key="new1", value=b"a"),
         pb.SetItem(key="new2", value=b"b", priority=9),
     ]
-    await expect_error(
-        stub.SetMany(pb.SetManyRequest(namespace="b", items=bad_items)),
+    await expect_rpc_error(
         grpc.StatusCode.INVALID_ARGUMENT,
+        stub.SetMany(pb.SetManyRequest(namespace="b", items=bad_items)),
         "items[1].priority",
     )
     assert not (await stub.Get(pb.GetRequest(namespace="b", key="new1"))).found
@@ -319,30 +308,30 @@ async def test_configure_list_and_budget(start_cache: StartReplica) -> None:
         )
     )
     assert [n.config.name for n in page2.namespaces] == ["c"] and page2.page.next_cursor == ""
-    await expect_error(
-        stub.ListNamespaces(pb.ListNamespacesRequest(page=common_pb2.PageRequest(cursor="b"))),
+    await expect_rpc_error(
         grpc.StatusCode.INVALID_ARGUMENT,
+        stub.ListNamespaces(pb.ListNamespacesRequest(page=common_pb2.PageRequest(cursor="b"))),
         "page.cursor is not a cursor issued by this service",
     )
-    await expect_error(
-        stub.ListNamespaces(pb.ListNamespacesRequest(page=common_pb2.PageRequest(limit=5000))),
+    await expect_rpc_error(
         grpc.StatusCode.INVALID_ARGUMENT,
+        stub.ListNamespaces(pb.ListNamespacesRequest(page=common_pb2.PageRequest(limit=5000))),
         "page.limit 5000 is outside 1..1000",
     )
 
     # 256 + 128 + 128 KiB reserved of 1 MiB: 600 KiB more does not fit.
-    await expect_error(
+    await expect_rpc_error(
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
         stub.ConfigureNamespace(
             pb.ConfigureNamespaceRequest(config=pb.NamespaceConfig(name="d", max_bytes=600 * 1024))
         ),
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
         "max_total_bytes",
     )
     await stub.Set(pb.SetRequest(namespace="d", key="k", value=b"v"))  # auto-created: 128 KiB
     await stub.Set(pb.SetRequest(namespace="e", key="k", value=b"v"))
-    await expect_error(
-        stub.Set(pb.SetRequest(namespace="f", key="k", value=b"v")),
+    await expect_rpc_error(
         grpc.StatusCode.RESOURCE_EXHAUSTED,
+        stub.Set(pb.SetRequest(namespace="f", key="k", value=b"v")),
         "max_namespaces 5",
     )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ import wasmtime
 
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
 from wasmgrid.cli.embedded import EmbeddedPostgres
-from wasmgrid.common.testing import poll_until
+from wasmgrid.common.testing import expect_rpc_error, poll_until
 from wasmgrid.marketplace.store import modules as store_modules
 from wasmgrid.marketplace.tokens import new_secret
 
@@ -23,16 +23,6 @@ from .conftest import Market, MarketFactory
 UNKNOWN_IMPORT = (
     Path(__file__).resolve().parents[3] / "services/runtime/tests/wat/unknown_import.wat"
 )
-
-
-async def expect(code: grpc.StatusCode, coro: Awaitable[object], *fragments: str) -> str:
-    with pytest.raises(grpc.aio.AioRpcError) as err:
-        await coro
-    assert err.value.code() == code, err.value.details()
-    details = err.value.details() or ""
-    for frag in fragments:
-        assert frag in details, details
-    return details
 
 
 async def counts(database_url: str) -> tuple[int, int, int, int]:
@@ -53,7 +43,7 @@ async def counts(database_url: str) -> tuple[int, int, int, int]:
 async def test_disallowed_import_fails_listing_it(market: Market) -> None:
     bob = await market.user("bob")
     wasm = bytes(wasmtime.wat2wasm(Path(UNKNOWN_IMPORT).read_text()))
-    await expect(
+    await expect_rpc_error(
         grpc.StatusCode.INVALID_ARGUMENT,
         market.publish(bob, "bob/bad", "1.0.0", wasm),
         "import.disallowed",
@@ -64,23 +54,23 @@ async def test_disallowed_import_fails_listing_it(market: Market) -> None:
 
 async def test_invalid_and_empty_modules_are_refused(market: Market) -> None:
     bob = await market.user("bob")
-    await expect(
+    await expect_rpc_error(
         grpc.StatusCode.INVALID_ARGUMENT,
         market.publish(bob, "bob/junk", "1.0.0", b"\x00asm\x01\x00\x00\x00\x01\x05garbage"),
         "wasm.",
     )
-    await expect(
+    await expect_rpc_error(
         grpc.StatusCode.INVALID_ARGUMENT,
         market.publish(bob, "bob/junk", "1.0.0", b"not wasm at all"),
         "wasm.malformed",
     )
     no_exports = bytes(wasmtime.wat2wasm("(module (memory 1 2))"))
-    await expect(
+    await expect_rpc_error(
         grpc.StatusCode.INVALID_ARGUMENT,
         market.publish(bob, "bob/junk", "1.0.0", no_exports),
         "exports.none",
     )
-    await expect(
+    await expect_rpc_error(
         grpc.StatusCode.INVALID_ARGUMENT, market.publish(bob, "bob/junk", "1.0.0", b""), "no module"
     )
 
@@ -103,7 +93,7 @@ async def test_bad_metadata_names_the_field(
     market: Market, mathfn_wasm: bytes, meta: dict[str, Any], fragment: str
 ) -> None:
     carol = await market.user("carol")
-    await expect(
+    await expect_rpc_error(
         grpc.StatusCode.INVALID_ARGUMENT,
         market.publish(carol, "carol/m", "1.0.0", mathfn_wasm, **meta),
         fragment,
@@ -125,7 +115,7 @@ async def test_bad_names_and_versions(
     market: Market, mathfn_wasm: bytes, name: str, version: str, fragment: str
 ) -> None:
     carol = await market.user("carol")
-    await expect(
+    await expect_rpc_error(
         grpc.StatusCode.INVALID_ARGUMENT,
         market.publish(carol, name, version, mathfn_wasm),
         fragment,
@@ -138,12 +128,12 @@ async def test_versions_are_immutable_and_names_normalised(
     dan = await market.user("dan")
     await market.publish(dan, "dan/My_Mod", "1.0.0", mathfn_wasm)
     # Same version, other bytes; same version differing in build metadata; confusable name.
-    await expect(
+    await expect_rpc_error(
         grpc.StatusCode.ALREADY_EXISTS,
         market.publish(dan, "dan/my-mod", "1.0.0", hello_wasm),
         "immutable",
     )
-    await expect(
+    await expect_rpc_error(
         grpc.StatusCode.ALREADY_EXISTS,
         market.publish(dan, "dan/MY-MOD", "1.0.0+build.7", mathfn_wasm),
     )
@@ -151,7 +141,7 @@ async def test_versions_are_immutable_and_names_normalised(
     mod = (await market.stub.GetModule(pb.GetModuleRequest(name="dan/my_mod"))).module
     assert mod.name == "dan/My_Mod" and mod.version_count == 2 and mod.latest_version == "1.1.0"
     assert await counts(market.database_url) == (2, 1, 1, 1)
-    await expect(grpc.StatusCode.ALREADY_EXISTS, market.user("DAN"), "taken")
+    await expect_rpc_error(grpc.StatusCode.ALREADY_EXISTS, market.user("DAN"), "taken")
 
 
 async def test_permissions(market: Market, mathfn_wasm: bytes) -> None:
@@ -159,17 +149,17 @@ async def test_permissions(market: Market, mathfn_wasm: bytes) -> None:
     frank = await market.user("frank")
     reader = await market.user("reader", role=pb.ROLE_USER)
     await market.publish(erin, "erin/tool", "1.0.0", mathfn_wasm)
-    await expect(
+    await expect_rpc_error(
         grpc.StatusCode.PERMISSION_DENIED,
         market.publish(frank, "erin/tool", "1.0.1", mathfn_wasm),
         "not an owner",
     )
-    await expect(
+    await expect_rpc_error(
         grpc.StatusCode.PERMISSION_DENIED,
         market.publish(reader, "reader/tool", "1.0.0", mathfn_wasm),
         "publish",
     )
-    await expect(
+    await expect_rpc_error(
         grpc.StatusCode.UNAUTHENTICATED,
         market.stub.Publish(iter([pb.PublishRequest(metadata=pb.PublishMetadata(name="ab/cd"))])),
     )
@@ -184,14 +174,14 @@ async def test_permissions(market: Market, mathfn_wasm: bytes) -> None:
     await market.stub.RemoveOwner(
         pb.RemoveOwnerRequest(namespace="erin", username="admin"), metadata=market.auth(erin)
     )
-    await expect(
+    await expect_rpc_error(
         grpc.StatusCode.NOT_FOUND,
         market.stub.AddOwner(
             pb.AddOwnerRequest(namespace="erin", username="nobody"), metadata=market.auth(erin)
         ),
         "nobody",
     )
-    await expect(
+    await expect_rpc_error(
         grpc.StatusCode.INVALID_ARGUMENT,
         market.stub.AddOwner(pb.AddOwnerRequest(namespace="erin"), metadata=market.auth(erin)),
         "username",
@@ -201,7 +191,7 @@ async def test_permissions(market: Market, mathfn_wasm: bytes) -> None:
     await market.stub.RemoveOwner(
         pb.RemoveOwnerRequest(namespace="erin", username="erin"), metadata=market.auth(frank)
     )
-    await expect(
+    await expect_rpc_error(
         grpc.StatusCode.FAILED_PRECONDITION,
         market.stub.RemoveOwner(
             pb.RemoveOwnerRequest(namespace="erin", username="frank"),
@@ -210,7 +200,7 @@ async def test_permissions(market: Market, mathfn_wasm: bytes) -> None:
         "last owner",
     )
     # Claiming a reserved namespace is refused; a fresh one is claimed by the publisher.
-    await expect(
+    await expect_rpc_error(
         grpc.StatusCode.INVALID_ARGUMENT,
         market.publish(erin, "wasmgrid/x", "1.0.0", mathfn_wasm),
         "reserved",
@@ -223,7 +213,7 @@ async def test_permissions(market: Market, mathfn_wasm: bytes) -> None:
 async def test_size_cap(market_factory: MarketFactory, mathfn_wasm: bytes) -> None:
     m = await market_factory(new_secret(), max_module_bytes=4096)
     gina = await m.user("gina")
-    await expect(
+    await expect_rpc_error(
         grpc.StatusCode.INVALID_ARGUMENT,
         m.publish(gina, "gina/big", "1.0.0", mathfn_wasm + b"\x00" * 5000),
         "MAX_MODULE_BYTES",
@@ -351,12 +341,14 @@ async def test_a_large_upload_refused_up_front_still_gets_its_own_status(
     erin = await market.user("erin")
     await market.publish(erin, "erin/big", "1.0.0", mathfn_wasm)
     big = bytes(24 * 1024 * 1024)
-    await expect(
+    await expect_rpc_error(
         grpc.StatusCode.ALREADY_EXISTS,
         market.publish(erin, "erin/big", "1.0.0", big, chunk=1024 * 1024),
         "1.0.0",
     )
     frank = await market.user("frank")
-    await expect(grpc.StatusCode.PERMISSION_DENIED, market.publish(frank, "erin/big", "2.0.0", big))
+    await expect_rpc_error(
+        grpc.StatusCode.PERMISSION_DENIED, market.publish(frank, "erin/big", "2.0.0", big)
+    )
     # The service is fine afterwards.
     await market.publish(erin, "erin/big", "1.0.1", mathfn_wasm)

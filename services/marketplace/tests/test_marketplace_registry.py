@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
 from typing import Any
 
 import grpc
@@ -11,17 +10,9 @@ import pytest
 
 from wasmgrid.api.common.v1 import common_pb2
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
-from wasmgrid.common.testing import poll_until
+from wasmgrid.common.testing import expect_rpc_error, poll_until
 
 from .conftest import Market
-
-
-async def expect(code: grpc.StatusCode, coro: Awaitable[object], *fragments: str) -> None:
-    with pytest.raises(grpc.aio.AioRpcError) as err:
-        await coro
-    assert err.value.code() == code, err.value.details()
-    for frag in fragments:
-        assert frag in (err.value.details() or ""), err.value.details()
 
 
 async def test_yank_and_resolve(market: Market, mathfn_wasm: bytes) -> None:
@@ -50,16 +41,16 @@ async def test_yank_and_resolve(market: Market, mathfn_wasm: bytes) -> None:
     got = await market.stub.GetVersion(pb.GetVersionRequest(name="ann/lib", version="2.1.0"))
     assert got.version.yanked and got.version.yank_reason == "broken build"
     assert got.version.validation.kind == pb.MODULE_KIND_REACTOR
-    await expect(grpc.StatusCode.NOT_FOUND, resolve("^3"), "^3")
-    await expect(grpc.StatusCode.INVALID_ARGUMENT, resolve(">=banana"), "requirement")
+    await expect_rpc_error(grpc.StatusCode.NOT_FOUND, resolve("^3"), "^3")
+    await expect_rpc_error(grpc.StatusCode.INVALID_ARGUMENT, resolve(">=banana"), "requirement")
     other = await market.user("otto")
-    await expect(
+    await expect_rpc_error(
         grpc.StatusCode.PERMISSION_DENIED,
         market.stub.Yank(
             pb.YankRequest(name="ann/lib", version="1.0.0", reason="x"), metadata=market.auth(other)
         ),
     )
-    await expect(
+    await expect_rpc_error(
         grpc.StatusCode.INVALID_ARGUMENT,
         market.stub.Yank(
             pb.YankRequest(name="ann/lib", version="1.0.0"), metadata=market.auth(ann)
@@ -90,7 +81,7 @@ async def test_tokens(market: Market) -> None:
         metadata=market.auth(bea),
     )
     assert ro.secret.startswith("wgt_") and ro.token.HasField("expires_at")
-    await expect(
+    await expect_rpc_error(
         grpc.StatusCode.PERMISSION_DENIED,
         market.stub.CreateToken(
             pb.CreateTokenRequest(name="x", scopes=[pb.SCOPE_PUBLISH]),
@@ -98,14 +89,14 @@ async def test_tokens(market: Market) -> None:
         ),
         "publish",
     )
-    await expect(
+    await expect_rpc_error(
         grpc.StatusCode.PERMISSION_DENIED,
         market.stub.CreateToken(
             pb.CreateTokenRequest(name="x", scopes=[pb.SCOPE_ADMIN]), metadata=market.auth(bea)
         ),
         "admin",
     )
-    await expect(
+    await expect_rpc_error(
         grpc.StatusCode.INVALID_ARGUMENT,
         market.stub.CreateToken(pb.CreateTokenRequest(name="x"), metadata=market.auth(bea)),
         "scopes",
@@ -115,22 +106,22 @@ async def test_tokens(market: Market) -> None:
     await market.stub.RevokeToken(
         pb.RevokeTokenRequest(token_id=ro.token.id), metadata=market.auth(bea)
     )
-    await expect(
+    await expect_rpc_error(
         grpc.StatusCode.UNAUTHENTICATED,
         market.stub.WhoAmI(pb.WhoAmIRequest(), metadata=market.auth(ro.secret)),
         "revoked",
     )
-    await expect(
+    await expect_rpc_error(
         grpc.StatusCode.UNAUTHENTICATED,
         market.stub.WhoAmI(pb.WhoAmIRequest(), metadata=[("authorization", "Basic abc")]),
     )
     # Only an admin creates admins.
-    await expect(
+    await expect_rpc_error(
         grpc.StatusCode.PERMISSION_DENIED,
         market.stub.CreateUser(pb.CreateUserRequest(username="evil", role=pb.ROLE_ADMIN)),
         "admin",
     )
-    await expect(
+    await expect_rpc_error(
         grpc.StatusCode.INVALID_ARGUMENT,
         market.stub.CreateUser(pb.CreateUserRequest(username="root")),
         "reserved",
@@ -141,7 +132,7 @@ async def test_concurrent_ratings_are_exact(market: Market, mathfn_wasm: bytes) 
     owner = await market.user("owner")
     await market.publish(owner, "owner/popular", "1.0.0", mathfn_wasm)
     raters = await asyncio.gather(*(market.user(f"rater{i}") for i in range(30)))
-    await expect(
+    await expect_rpc_error(
         grpc.StatusCode.PERMISSION_DENIED,
         market.stub.RateModule(
             pb.RateModuleRequest(name="owner/popular", stars=5), metadata=market.auth(owner)
@@ -190,7 +181,7 @@ async def test_concurrent_ratings_are_exact(market: Market, mathfn_wasm: bytes) 
         )
 
     await poll_until(sort_keys_caught_up, "the rating sort keys to match the ratings", 20, 0.1)
-    await expect(
+    await expect_rpc_error(
         grpc.StatusCode.INVALID_ARGUMENT,
         market.stub.RateModule(
             pb.RateModuleRequest(name="owner/popular", stars=6), metadata=market.auth(raters[0])
@@ -270,7 +261,7 @@ async def test_search(market: Market, mathfn_wasm: bytes, hello_wasm: bytes) -> 
                 break
         assert sorted(seen) == sorted(f"pub/{n}" for n in [c[0] for c in catalog] + ["echo"])
         assert len(seen) == 6
-    await expect(
+    await expect_rpc_error(
         grpc.StatusCode.INVALID_ARGUMENT,
         market.stub.SearchModules(
             pb.SearchModulesRequest(
@@ -279,12 +270,12 @@ async def test_search(market: Market, mathfn_wasm: bytes, hello_wasm: bytes) -> 
         ),
         "page.cursor",
     )
-    await expect(
+    await expect_rpc_error(
         grpc.StatusCode.INVALID_ARGUMENT,
         market.stub.SearchModules(pb.SearchModulesRequest(category="toys")),
         "category",
     )
-    await expect(
+    await expect_rpc_error(
         grpc.StatusCode.INVALID_ARGUMENT,
         market.stub.SearchModules(pb.SearchModulesRequest(page=common_pb2.PageRequest(limit=1000))),
         "page.limit",

@@ -86,6 +86,22 @@ def wait_until(
         time.sleep(interval)
 
 
+async def expect_rpc_error(code: grpc.StatusCode, call: Awaitable[object], *fragments: str) -> str:
+    """Await `call`, which must fail with `code` and details holding every fragment (the
+    field, the value, the limit a refusal names); return the details."""
+    try:
+        await call
+    except grpc.aio.AioRpcError as err:
+        details = err.details() or ""
+        if err.code() != code:
+            raise AssertionError(f"expected {code.name}, got {err.code().name}: {details}") from err
+        missing = [f for f in fragments if f not in details]
+        if missing:
+            raise AssertionError(f"{code.name} details {details!r} lack {missing}") from err
+        return details
+    raise AssertionError(f"expected {code.name}; the call succeeded")
+
+
 async def create_database(admin_dsn: str, prefix: str = "t") -> str:
     """A new, empty database on the server of `admin_dsn`; returns its (random) name."""
     name = f"{prefix}_{secrets.token_hex(6)}"
