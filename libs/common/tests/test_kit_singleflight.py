@@ -86,3 +86,22 @@ async def test_a_run_nobody_waits_for_any_more_still_completes() -> None:
         return not flight.running("k")
 
     assert await poll_until(settled, "the abandoned run to settle")
+
+
+async def test_start_begins_a_run_without_waiting_and_says_since_when() -> None:
+    flight: SingleFlight[str, str] = SingleFlight()
+    source = Source()
+    assert flight.started_at("k") is None
+    task = flight.start("k", source.load)
+    started = flight.started_at("k")
+    assert started is not None
+    assert flight.start("k", source.load) is task  # joined, not started again
+    assert flight.started_at("k") == started
+    source.release.set()
+    assert await asyncio.shield(task) == "value 1"
+    await poll_until(lambda: _settled(flight, "k"), "the run to settle")
+    assert flight.started_at("k") is None and source.runs == 1
+
+
+async def _settled(flight: SingleFlight[str, str], key: str) -> bool:
+    return not flight.running(key)

@@ -39,6 +39,7 @@ from wasmgrid.common.errors import (
     ServiceError,
 )
 from wasmgrid.common.lru import LruMap
+from wasmgrid.common.singleflight import SingleFlight
 from wasmgrid.runtime.fetch import Fetcher
 from wasmgrid.runtime.metrics import (
     ARTIFACTS_REJECTED,
@@ -96,14 +97,6 @@ class Loaded:
     elapsed_seconds: float
 
 
-@dataclass
-class _Load:
-    """One digest's load in progress."""
-
-    task: asyncio.Task[tuple[CompiledModule, CacheTier]]
-    started: float
-
-
 def retry_after(seconds_so_far: float) -> int:
     """A retry hint for a compile that has run this long: longer compiles, later retries."""
     return int(max(RETRY_AFTER_MIN, min(RETRY_AFTER_MAX, round(seconds_so_far / 4))))
@@ -145,7 +138,7 @@ class ModuleLoader:
             weight=lambda compiled: compiled.code_bytes,
             keep_newest=True,
         )
-        self._pending: dict[str, _Load] = {}
+        self._loads: SingleFlight[str, tuple[CompiledModule, CacheTier]] = SingleFlight("load")
         # Digests whose bytes did not compile or link: refused again without recompiling
         # (a module's bytes never change, so neither does the verdict).
         self._invalid: LruMap[str, str] = LruMap(INVALID_ENTRIES)
@@ -163,7 +156,7 @@ class ModuleLoader:
     @property
     def in_progress(self) -> int:
         """Loads running now."""
-        return len(self._pending)
+        return len(self._loads)
 
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
@@ -188,9 +181,9 @@ class ModuleLoader:
         load = self._start(digest, wasm)
         try:
             # shield: a caller that goes away or runs out of time never cancels the load.
-            compiled, tier = await asyncio.wait_for(asyncio.shield(load.task), wait)
+            compiled, tier = await asyncio.wait_for(asyncio.shield(load), wait)
         except TimeoutError:
-            so_far = time.monotonic() - load.started
+            so_far = time.monotonic() - (self._loads.started_at(digest) or time.monotonic())
             COMPILING_ANSWERS.inc()
             raise Compiling(digest, so_far, retry_after(so_far)) from None
         return Loaded(compiled, tier, time.perf_counter() - started)
@@ -198,33 +191,27 @@ class ModuleLoader:
     def prefetch(self, digest: str) -> bool:
         """Start loading `digest` in the background (say, on news of a publish) unless
         it is cached, refused or already loading; True when a load was started."""
-        if digest in self._compiled or digest in self._invalid or digest in self._pending:
+        if digest in self._compiled or digest in self._invalid or self._loads.running(digest):
             return False
         self._start(digest, None)
         return True
 
-    def _start(self, digest: str, wasm: bytes | None) -> _Load:
-        load = self._pending.get(digest)
-        if load is None:
-            task = asyncio.create_task(self._load(digest, wasm), name=f"load-{digest[:12]}")
-            load = self._pending[digest] = _Load(task, time.monotonic())
-            task.add_done_callback(self._settled(digest))
-        return load
+    def _start(
+        self, digest: str, wasm: bytes | None
+    ) -> asyncio.Task[tuple[CompiledModule, CacheTier]]:
+        return self._loads.start(digest, lambda: self._logged_load(digest, wasm))
 
-    def _settled(
-        self, digest: str
-    ) -> Callable[[asyncio.Task[tuple[CompiledModule, CacheTier]]], None]:
-        def done(task: asyncio.Task[tuple[CompiledModule, CacheTier]]) -> None:
-            self._pending.pop(digest, None)
-            if task.cancelled():
-                return
-            exc = task.exception()  # retrieved here; waiters get it through the shield
-            if isinstance(exc, ServiceError):
-                log.info("module load failed: %s", exc.message, extra={"digest": digest})
-            elif exc is not None:
-                log.error("module load failed", exc_info=exc, extra={"digest": digest})
-
-        return done
+    async def _logged_load(
+        self, digest: str, wasm: bytes | None
+    ) -> tuple[CompiledModule, CacheTier]:
+        try:
+            return await self._load(digest, wasm)
+        except ServiceError as exc:
+            log.info("module load failed: %s", exc.message, extra={"digest": digest})
+            raise
+        except Exception:
+            log.exception("module load failed", extra={"digest": digest})
+            raise
 
     async def _load(self, digest: str, wasm: bytes | None) -> tuple[CompiledModule, CacheTier]:
         self.loads += 1
