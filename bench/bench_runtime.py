@@ -131,7 +131,8 @@ def in_process() -> dict[str, LoadResult]:
         store.set_wasi(wasmtime.WasiConfig())
         ex = modules["mathfn"].pre.instantiate(store).exports(store)
         init, add = ex["_initialize"], ex["add"]
-        assert isinstance(init, wasmtime.Func) and isinstance(add, wasmtime.Func)
+        assert isinstance(init, wasmtime.Func)
+        assert isinstance(add, wasmtime.Func)
         init(store)
         assert add(store, 2, 3) == 5
 

@@ -84,7 +84,8 @@ def _logged_in_user(dev_stack: DevStackProcess, tmp_path: Path) -> tuple[Cli, st
     admin = (dev_stack.data_dir / "admin-token").read_text().strip()
     user = f"cli{secrets.token_hex(3)}"
     created = cli.json("users", "create", user, "--url", cli.url, "--token", admin)
-    assert created["user"]["username"] == user and created["user"]["role"] == "publisher"
+    assert created["user"]["username"] == user
+    assert created["user"]["role"] == "publisher"
     out = cli.ok("login", "--url", cli.url, stdin=created["secret"] + "\n")
     assert out == f"Logged in to {cli.url} as {user} (publisher).\n"
     return cli, user
@@ -121,11 +122,13 @@ def test_login_checks_the_token_and_saves_a_private_profile(
     assert second.returncode == 0, second.stderr
     assert cli.json("whoami", "--profile", "second")["user"]["username"] == user
     missing = cli("whoami", "--profile", "third")
-    assert missing.returncode == 2 and "wasmgrid login --profile third" in missing.stderr
+    assert missing.returncode == 2
+    assert "wasmgrid login --profile third" in missing.stderr
 
     assert cli.ok("logout") == "Logged out: profile 'default' no longer holds a token.\n"
     anonymous = cli("whoami")
-    assert anonymous.returncode == 1 and "(HTTP 401)" in _one_error_line(anonymous)
+    assert anonymous.returncode == 1
+    assert "(HTTP 401)" in _one_error_line(anonymous)
 
 
 def test_publish_find_run_call_download_and_yank(
@@ -148,7 +151,8 @@ def test_publish_find_run_call_download_and_yank(
     )
     digest = hashlib.sha256(wasm).hexdigest()
     assert published.startswith(f"Published {user}/calc@1.0.0\n")
-    assert f"sha256:{digest}" in published and "valid       yes (wasmtime)" in published
+    assert f"sha256:{digest}" in published
+    assert "valid       yes (wasmtime)" in published
     assert "━" not in published  # no bar when stdout is not a terminal
     echo = cli.json(
         "publish", str(HELLO), f"{user}/echo@1.0.0", "--license", "MIT", "--category", "utilities"
@@ -164,8 +168,10 @@ def test_publish_find_run_call_download_and_yank(
     ran = cli("run", f"{user}/echo", "--input", "-", stdin="hello")
     assert (ran.returncode, ran.stdout, ran.stderr) == (0, "HELLO", "")
     as_json = cli.json("run", f"{user}/echo@1.0.0", "--", "env=1")
-    assert as_json["status"] == 200 and as_json["module"] == f"{user}/echo@1.0.0"
-    assert "QUERY_STRING=env=1" in as_json["body"] and len(as_json["trace_id"]) == 32
+    assert as_json["status"] == 200
+    assert as_json["module"] == f"{user}/echo@1.0.0"
+    assert "QUERY_STRING=env=1" in as_json["body"]
+    assert len(as_json["trace_id"]) == 32
 
     assert cli.ok("call", f"{user}/calc", "divmod", "17", "5") == "3\n2\n"
     assert cli.ok("call", f"{user}/calc@1", "fib", "i64:50") == "12586269025\n"
@@ -183,13 +189,15 @@ def test_publish_find_run_call_download_and_yank(
         timeout=60,
         env=cli.env(),
     )
-    assert piped.returncode == 0 and piped.stdout == wasm
+    assert piped.returncode == 0
+    assert piped.stdout == wasm
 
     cli.ok("yank", f"{user}/calc@1.0.0", "--reason", "superseded")
     versions = cli.json("versions", f"{user}/calc")
     assert [(v["version"], v["yanked"]) for v in versions] == [("1.0.0", True)]
     gone = cli("download", f"{user}/calc", "-o", str(tmp_path / "again.wasm"))
-    assert gone.returncode == 1 and "no version of" in _one_error_line(gone)
+    assert gone.returncode == 1
+    assert "no version of" in _one_error_line(gone)
     assert not (tmp_path / "again.wasm").exists()
     assert cli.json("info", f"{user}/calc@=1.0.0")["yanked"] is True  # pinned still resolves
     cli.ok("unyank", f"{user}/calc@1.0.0")
@@ -228,7 +236,8 @@ def test_refusals_usage_and_an_unreachable_server_have_their_exit_codes(
     assert cli("info", "nobody/no-such-module", "--url", cli.url).returncode == 1
 
     usage = cli("publish", str(HELLO), "nobody/hello", "--url", cli.url)
-    assert usage.returncode == 2 and "needs a version" in usage.stderr
+    assert usage.returncode == 2
+    assert "needs a version" in usage.stderr
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -245,7 +254,8 @@ def test_refusals_usage_and_an_unreachable_server_have_their_exit_codes(
         timeout=60,
         env={**cli.env(), "WASMGRID_URL": down_url},
     )
-    assert env_url.returncode == 3 and down_url in env_url.stderr
+    assert env_url.returncode == 3
+    assert down_url in env_url.stderr
 
 
 def test_operations_commands_read_the_fleet(dev_stack: DevStackProcess, tmp_path: Path) -> None:
@@ -326,5 +336,7 @@ def test_publish_draws_its_progress_bar_in_a_real_terminal(
         subprocess.run(["tmux", "-L", socket_name, "kill-server"], capture_output=True, env=env)
     assert "EXIT=0" in screen, screen
     bar = next((line for line in screen.splitlines() if "Uploading big.wasm" in line), "")
-    assert "━━━━━━━━━━" in bar and "100%" in bar and "6.0/6.0 MiB" in bar, screen
+    assert "━━━━━━━━━━" in bar, screen
+    assert "100%" in bar, screen
+    assert "6.0/6.0 MiB" in bar, screen
     assert f"Published {user}/big@1.0.0" in screen

@@ -28,7 +28,8 @@ def test_every_service_serves_prometheus_metrics(dev_stack: DevStackProcess) -> 
         with urllib.request.urlopen(url, timeout=10) as resp:
             body = resp.read().decode()
             assert resp.status == 200, url
-            assert "# TYPE" in body and "wasmgrid_service_ready" in body, url
+            assert "# TYPE" in body, url
+            assert "wasmgrid_service_ready" in body, url
 
 
 def test_status_command_lists_every_service_as_serving(dev_stack: DevStackProcess) -> None:
@@ -49,7 +50,8 @@ def test_second_up_on_same_data_dir_says_it_is_running(dev_stack: DevStackProces
 def test_admin_token_written_once_and_private(dev_stack: DevStackProcess) -> None:
     token_file = dev_stack.data_dir / "admin-token"
     token = token_file.read_text().strip()
-    assert token.startswith("wgt_") and len(token) > 30
+    assert token.startswith("wgt_")
+    assert len(token) > 30
     assert oct(token_file.stat().st_mode & 0o777) == "0o600"
 
 
@@ -91,7 +93,8 @@ def test_bad_setting_stops_a_service_with_one_line() -> None:
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
-    assert "WASMGRID_CACHE_GRPC_PORT" in lines[0] and "'not-a-port'" in lines[0]
+    assert "WASMGRID_CACHE_GRPC_PORT" in lines[0]
+    assert "'not-a-port'" in lines[0]
 
 
 def _alive(pid: int) -> bool:

@@ -128,7 +128,8 @@ def test_publish_search_run_rate_yank_over_http(suite: Suite) -> None:
 
     wait_until(searchable, "the new module in search results")
     status, _, body = http("POST", f"{gw}/v1/run/{user}/shout", b"quiet")
-    assert status == 200 and b"QUIET" in body, body
+    assert status == 200, body
+    assert b"QUIET" in body, body
     status, _, body = http(
         "PUT",
         f"{gw}/v1/modules/{user}/shout/rating",
@@ -151,4 +152,5 @@ def test_publish_search_run_rate_yank_over_http(suite: Suite) -> None:
     wait_until(gone, "the yanked only version to stop resolving")
     # Pinned exactly, a yanked version still runs.
     status, _, body = http("POST", f"{gw}/v1/run/{user}/shout@=0.1.0", b"pinned")
-    assert status == 200 and b"PINNED" in body, body
+    assert status == 200, body
+    assert b"PINNED" in body, body

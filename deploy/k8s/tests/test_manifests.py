@@ -138,9 +138,9 @@ def test_each_service_is_one_deployment_running_its_own_image(
         c = container(objects, service)
         repository, _, tag = c["image"].rpartition(":")
         assert repository.endswith(f"/wasmgrid/{service}"), c["image"]
-        assert tag and tag != "latest", c["image"]
+        assert tag not in ("", "latest"), c["image"]
         # The image's entry point is `python -m wasmgrid.<service>` as PID 1.
-        assert "command" not in c and "args" not in c
+        assert not {"command", "args"} & set(c)
     if overlay == "dev":
         assert container(objects, "gateway")["image"] == "localhost/wasmgrid/gateway:dev"
 
@@ -158,7 +158,7 @@ def test_every_container_has_probes_limits_and_a_locked_down_security_context(
         assert account["automountServiceAccountToken"] is False, name
         for c in pod["containers"] + pod.get("initContainers", []):
             where = f"{name}/{c['name']}"
-            assert "readinessProbe" in c and "livenessProbe" in c, where
+            assert {"readinessProbe", "livenessProbe"} <= set(c), where
             for kind in ("requests", "limits"):
                 assert {"cpu", "memory"} <= set(c["resources"][kind]), f"{where} {kind}"
             sc = c["securityContext"]
@@ -220,9 +220,11 @@ def test_every_wasmgrid_variable_is_a_real_setting_and_the_service_accepts_them(
         s = settings_for(service, env, monkeypatch)
         assert s.host == "0.0.0.0", f"{service} must listen on the pod's address"
         declared = {p["containerPort"] for p in c["ports"]}
-        assert s.grpc_port == GRPC_PORT[service] and s.grpc_port in declared
+        assert s.grpc_port == GRPC_PORT[service]
+        assert s.grpc_port in declared
         metrics = s.http_port if service == "gateway" else s.metrics_port
-        assert metrics == METRICS_PORT[service] and metrics in declared
+        assert metrics == METRICS_PORT[service]
+        assert metrics in declared
         annotations = of_kind(rendered[overlay], "Deployment")[service]["spec"]["template"][
             "metadata"
         ]["annotations"]
@@ -267,7 +269,8 @@ def test_addresses_in_the_environment_name_services_that_exist(
     ]
     for address in addresses:
         host, _, port = address.rpartition(":")
-        assert int(port) == GRPC_PORT[host] and int(port) in service_ports(objects, host), address
+        assert int(port) == GRPC_PORT[host], address
+        assert int(port) in service_ports(objects, host), address
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -281,7 +284,7 @@ def test_the_monitor_polls_every_replica_of_every_service(
     for service, target in targets.items():
         assert target.dns_name == (f"{service}-headless", GRPC_PORT[service])
         headless = of_kind(objects, "Service")[f"{service}-headless"]["spec"]
-        assert headless["clusterIP"] == "None" and headless["publishNotReadyAddresses"] is True
+        assert (headless["clusterIP"], headless["publishNotReadyAddresses"]) == ("None", True)
         assert headless["selector"] == {"app.kubernetes.io/name": service}
         assert target.metrics_url == f"http://{{host}}:{METRICS_PORT[service]}/metrics"
         assert {GRPC_PORT[service], METRICS_PORT[service]} <= service_ports(
@@ -387,7 +390,7 @@ def _selected(selector: Obj, apps: set[str]) -> set[str]:
         assert set(selector["matchLabels"]) == {"app.kubernetes.io/name"}, selector
         return {selector["matchLabels"]["app.kubernetes.io/name"]} & apps
     (expr,) = selector["matchExpressions"]
-    assert expr["key"] == "app.kubernetes.io/name" and expr["operator"] == "In"
+    assert (expr["key"], expr["operator"]) == ("app.kubernetes.io/name", "In")
     return set(expr["values"]) & apps
 
 
@@ -416,17 +419,14 @@ def allowed_flows(objects: list[Obj]) -> set[tuple[str, str, int]]:
     ingress; one from outside needs only the ingress, one to outside only the egress.
     Ports are those the destination's containers declare (TCP), and 53/UDP for DNS.
     """
-    apps: dict[str, set[tuple[str, int]]] = {}
+    apps: dict[str, set[tuple[str, Any]]] = {}
     for name, w in workloads(objects):
-        labels = w["spec"]["template"]["metadata"]["labels"]
-        app = labels["app.kubernetes.io/name"]
-        ports = {
+        assert w["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] == name
+        apps[name] = {
             (p.get("protocol", "TCP"), p["containerPort"])
             for c in w["spec"]["template"]["spec"]["containers"]
             for p in c.get("ports", [])
         }
-        apps[app] = ports
-        assert app == name
     names = set(apps)
     ingress, egress = _policy_rules(objects, names)
     flows = set()
@@ -434,7 +434,7 @@ def allowed_flows(objects: list[Obj]) -> set[tuple[str, str, int]]:
     destinations = names | {p for _, p, _, _ in egress if p not in names and p != WORLD}
     for src in sources:
         for dst in destinations:
-            ports = apps.get(dst, {("TCP", p) for (_, peer, _, p) in egress if peer == dst})
+            ports = apps.get(dst) or {("TCP", p) for (_, peer, _, p) in egress if peer == dst}
             if dst == DNS:
                 ports = {("UDP", 53), ("TCP", 53)}
             for proto, port in ports:
@@ -544,7 +544,7 @@ def test_prod_scrapes_every_service_once_by_service_monitor(
         assert [s["metadata"]["name"] for s in selected] == [f"{service}-headless"]
         (endpoint,) = spec["endpoints"]
         port = next(p for p in selected[0]["spec"]["ports"] if p["name"] == endpoint["port"])
-        assert port["port"] == METRICS_PORT[service] and endpoint["path"] == "/metrics"
+        assert (port["port"], endpoint["path"]) == (METRICS_PORT[service], "/metrics")
         assert spec["jobLabel"] == "app.kubernetes.io/name", "job = the service's name"
 
 

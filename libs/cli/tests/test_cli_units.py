@@ -107,7 +107,8 @@ def test_bad_call_arguments_are_usage_errors_naming_the_argument(text: str, mess
 
 def test_nan_parses_as_a_float() -> None:
     kind, value = parse_arg("f64:nan")
-    assert kind == "f64" and value != value
+    assert kind == "f64"
+    assert value != value
 
 
 @pytest.mark.parametrize(
@@ -132,9 +133,13 @@ def test_each_outcome_has_its_exit_code(outcome: str, guest: int, code: int) -> 
 
 
 def test_local_paths_are_told_from_module_names() -> None:
-    assert is_local("./hello.wasm") and is_local("/abs/x") and is_local("build/app.wasm")
-    assert is_local("module.wat") and is_local("~/x.wasm")
-    assert not is_local("examples/hello") and not is_local("examples/hello@^1.2")
+    assert is_local("./hello.wasm")
+    assert is_local("/abs/x")
+    assert is_local("build/app.wasm")
+    assert is_local("module.wat")
+    assert is_local("~/x.wasm")
+    assert not is_local("examples/hello")
+    assert not is_local("examples/hello@^1.2")
 
 
 def test_project_names_are_registry_names() -> None:
@@ -181,7 +186,8 @@ def test_the_waterfall_nests_children_under_parents_on_one_time_axis() -> None:
 
 def test_a_span_too_short_to_see_still_gets_one_cell() -> None:
     rows = layout(Trace(spans=(_span("a", "", 0, 1000), _span("b", "a", 500, 0.001))), width=40)
-    assert rows[1].length == 1 and rows[1].offset == 20
+    assert rows[1].length == 1
+    assert rows[1].offset == 20
 
 
 def test_spans_in_a_parent_cycle_are_each_drawn_once() -> None:
@@ -190,7 +196,12 @@ def test_spans_in_a_parent_cycle_are_each_drawn_once() -> None:
 
 
 def test_small_formatters() -> None:
-    assert size(512) == "512 B" and size(4300) == "4.2 KiB" and size(5 * 1024**2) == "5.0 MiB"
-    assert duration_text(0.00085) == "850µs" and duration_text(0.0123) == "12.3ms"
+    assert size(512) == "512 B"
+    assert size(4300) == "4.2 KiB"
+    assert size(5 * 1024**2) == "5.0 MiB"
+    assert duration_text(0.00085) == "850µs"
+    assert duration_text(0.0123) == "12.3ms"
     assert duration_text(1.2) == "1.20s"
-    assert sparkline([0, 1, 2, 4]) == "▁▃▅█" and sparkline([0, 0]) == "▁▁" and sparkline([]) == ""
+    assert sparkline([0, 1, 2, 4]) == "▁▃▅█"
+    assert sparkline([0, 0]) == "▁▁"
+    assert sparkline([]) == ""

@@ -34,7 +34,8 @@ def test_runtime_replicas_take_the_ports_after_the_monitors() -> None:
 
 def test_a_free_offset_has_every_port_of_the_stack_free() -> None:
     offset = free_offset(runtime_replicas=3)
-    assert offset % 10 == 0 and 1000 <= offset < 9000
+    assert offset % 10 == 0
+    assert 1000 <= offset < 9000
     assert not any(port_open("127.0.0.1", p) for p in Ports.with_offset(offset).all_ports(3))
 
 

@@ -308,7 +308,8 @@ async def test_publish_streams_metadata_then_module_with_its_sha256_and_reports_
     assert module_headers["Content-Type"] == "application/wasm"
     assert data == WASM
     assert calls[-1] == (len(WASM), len(WASM))
-    assert len(calls) > 1 and [d for d, _ in calls] == sorted(d for d, _ in calls)
+    assert len(calls) > 1
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
     assert version.size_bytes == len(WASM)
     assert version.downloads == 12345678901
     assert version.kind == "reactor"
@@ -326,7 +327,8 @@ async def test_download_checks_the_announced_digest(gateway: FakeGateway, tmp_pa
         info = await wg.download_to(
             "alice/calc", "1.2.0", target, progress=lambda d, t: progress.append(d)
         )
-        assert target.read_bytes() == WASM and info.digest == DIGEST
+        assert target.read_bytes() == WASM
+        assert info.digest == DIGEST
         assert progress[-1] == len(WASM)
 
         gateway.seen.tamper = True
@@ -358,7 +360,8 @@ async def test_run_returns_the_modules_own_answer_and_raises_for_a_failed_module
         assert failed.value.extensions["exit_code"] == 3
         with pytest.raises(ProblemError) as missing:
             await wg.run("alice/missing")
-        assert missing.value.status == 404 and missing.value.outcome is None
+        assert missing.value.status == 404
+        assert missing.value.outcome is None
 
 
 async def test_call_sends_typed_arguments_and_parses_non_finite_results(
@@ -369,7 +372,8 @@ async def test_call_sends_typed_arguments_and_parses_non_finite_results(
             "alice/calc@1", "f", 1, 2.5, TypedArg("i64", 7), TypedArg("f64", float("inf"))
         )
     assert json.loads(gateway.seen.requests[0][3]) == {"args": [1, 2.5, {"i64": 7}, {"f64": "inf"}]}
-    assert result.results[0] == 3 and result.results[2] == 1.5
+    assert result.results[0] == 3
+    assert result.results[2] == 1.5
     assert result.results[1] != result.results[1]  # NaN
     assert result.types == ("i64", "f64", "f32")
     assert (result.fuel_consumed, result.wall_time_us) == (42, 7)
@@ -396,7 +400,8 @@ async def test_a_server_that_cannot_be_reached_is_an_unreachable_error_naming_th
     async with Client(url) as wg:
         with pytest.raises(UnreachableError) as caught:
             await wg.search("x")
-    assert caught.value.url == url and url in str(caught.value)
+    assert caught.value.url == url
+    assert url in str(caught.value)
 
 
 async def test_the_sync_client_blocks_on_the_same_calls(gateway: FakeGateway) -> None:

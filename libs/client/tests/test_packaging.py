@@ -43,7 +43,8 @@ def test_the_sdk_wheel_installs_alone_without_a_database(tmp_path: Path) -> None
     _uv("pip", "install", "--python", str(python), str(wheel), cwd=tmp_path)
     listed = _uv("pip", "list", "--python", str(python), "--format", "freeze", cwd=tmp_path)
     installed = {line.split("==")[0].lower().replace("_", "-") for line in listed.split()}
-    assert "wasmgrid-client" in installed and "aiohttp" in installed
+    assert "wasmgrid-client" in installed
+    assert "aiohttp" in installed
     assert sorted(name for name in installed if name.startswith(FORBIDDEN)) == []
     assert not any(name.startswith("wasmgrid-") and name != "wasmgrid-client" for name in installed)
     imported = subprocess.run(

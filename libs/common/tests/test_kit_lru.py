@@ -33,7 +33,9 @@ def test_peek_does_not_count_as_a_use() -> None:
     m.put("b", 2)
     assert m.peek("a") == 1
     m.put("c", 3)
-    assert "a" not in m and m.get("b") == 2 and m.get("c") == 3
+    assert "a" not in m
+    assert m.get("b") == 2
+    assert m.get("c") == 3
 
 
 def test_putting_a_key_again_replaces_it_and_makes_it_most_recent() -> None:
@@ -64,7 +66,8 @@ def test_a_ttl_given_to_one_put_overrides_the_maps() -> None:
     m.put("long", 2)
     clock.now += 2
     assert m.values() == [2]
-    assert "short" not in m and "long" in m
+    assert "short" not in m
+    assert "long" in m
 
 
 def test_a_ttl_of_zero_or_less_holds_nothing_and_drops_an_older_value() -> None:
@@ -79,19 +82,23 @@ def test_weights_bound_the_total_and_a_too_heavy_value_is_refused() -> None:
     assert m.put("a", b"xxxx")
     assert m.put("b", b"yyyy")
     assert m.put("c", b"zzzz")  # 12 > 10: a goes
-    assert list(m) == ["b", "c"] and m.weight == 8
+    assert list(m) == ["b", "c"]
+    assert m.weight == 8
     assert m.put("huge", b"h" * 11) is False
     assert list(m) == ["b", "c"]
-    assert m.pop("b") == b"yyyy" and m.weight == 4
+    assert m.pop("b") == b"yyyy"
+    assert m.weight == 4
 
 
 def test_keep_newest_holds_a_too_heavy_value_alone_until_the_next_put() -> None:
     m: LruMap[str, bytes] = LruMap(100, max_weight=10, weight=len, keep_newest=True)
     assert m.put("a", b"xxxx")
     assert m.put("huge", b"h" * 11)
-    assert list(m) == ["huge"] and m.weight == 11
+    assert list(m) == ["huge"]
+    assert m.weight == 11
     assert m.put("b", b"yyyy")
-    assert list(m) == ["b"] and m.weight == 4
+    assert list(m) == ["b"]
+    assert m.weight == 4
 
 
 def test_pop_of_an_expired_entry_returns_nothing() -> None:
@@ -113,7 +120,8 @@ def test_clear_empties_the_map_and_its_weight() -> None:
     m: LruMap[str, bytes] = LruMap(10, max_weight=100, weight=len)
     m.put("a", b"abc")
     m.clear()
-    assert len(m) == 0 and m.weight == 0
+    assert len(m) == 0
+    assert m.weight == 0
 
 
 def test_bad_bounds_are_refused() -> None:

@@ -207,7 +207,8 @@ async def test_metrics_count_rpcs_by_code(probe: Probe) -> None:
         'grpc_server_handled_total{grpc_code="INVALID_ARGUMENT",grpc_method="Fail",'
         f'grpc_service="{SERVICE}",grpc_type="unary"}}'
     ) in body
-    assert 'grpc_method="Sleep"' in body and "grpc_server_handling_seconds_bucket" in body
+    assert 'grpc_method="Sleep"' in body
+    assert "grpc_server_handling_seconds_bucket" in body
 
 
 async def test_channel_default_deadline_applies_when_caller_sets_none(probe: Probe) -> None:
@@ -266,7 +267,8 @@ async def test_drain_keeps_serving_while_not_serving_then_stops() -> None:
         await poll_until(not_serving, "NOT_SERVING at the start of the drain")
         # A client that has not yet seen the health change still gets its answer.
         assert await method(channel, "Sleep")(b"0", timeout=2) == b"done"
-        assert not stopping.done() and not service.stopped
+        assert not stopping.done()
+        assert not service.stopped
         await stopping
         assert service.stopped
     finally:
@@ -353,7 +355,8 @@ async def test_a_failed_service_start_releases_what_it_opened() -> None:
     runner = ServiceRunner(service, settings())
     with pytest.raises(ConnectionRefusedError):
         await runner.start()
-    assert service.starts == 1 and service.stopped  # stop() released its part
+    assert service.starts == 1
+    assert service.stopped  # stop() released its part
     assert_free(runner.grpc_port)  # and both ports are free again
     assert_free(runner.metrics_port)
 
@@ -431,10 +434,13 @@ async def test_server_span_continues_the_callers_trace(
     await poll_until(ended, "the three server spans to end")
     found = by_name()
     ok, boom, fail = (found[f"/{SERVICE}/{m}"] for m in ("Sleep", "Boom", "Fail"))
-    assert ok.kind == SpanKind.SERVER and ok.parent is not None
+    assert ok.kind == SpanKind.SERVER
+    assert ok.parent is not None
     assert format(ok.parent.span_id, "016x") == parent
-    assert ok.attributes is not None and ok.attributes["rpc.grpc.status_code"] == 0
-    assert boom.status.status_code == StatusCode.ERROR and boom.events[0].name == "exception"
+    assert ok.attributes is not None
+    assert ok.attributes["rpc.grpc.status_code"] == 0
+    assert boom.status.status_code == StatusCode.ERROR
+    assert boom.events[0].name == "exception"
     # A refused request is the caller's error, not the server's: the span stays unset.
     assert fail.status.status_code == StatusCode.UNSET
     await channel.close(None)

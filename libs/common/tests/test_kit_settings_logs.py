@@ -34,7 +34,8 @@ def test_env_prefix_and_types(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WASMGRID_DEMO_GRPC_PORT", "50099")
     monkeypatch.setenv("WASMGRID_DEMO_GRACE_SECONDS", "2.5")
     s = load_settings(DemoSettings)
-    assert s.grpc_port == 50099 and s.grace_seconds == 2.5
+    assert s.grpc_port == 50099
+    assert s.grace_seconds == 2.5
 
 
 def test_service_variable_wins_over_shared_one(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -62,7 +63,8 @@ def test_bad_value_exits_with_one_line_naming_variable_and_value(
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
-    assert var in err and repr(value) in err
+    assert var in err
+    assert repr(value) in err
 
 
 class NeedsDatabase(ServiceSettings):
@@ -100,7 +102,9 @@ def test_json_log_line_carries_trace_and_span_ids() -> None:
     finally:
         logger.removeHandler(handler)
     doc = json.loads(stream.getvalue())
-    assert doc["msg"] == "hello world" and doc["level"] == "WARNING" and doc["service"] == "demo"
+    assert doc["msg"] == "hello world"
+    assert doc["level"] == "WARNING"
+    assert doc["service"] == "demo"
     assert doc["trace_id"] == format(ctx.trace_id, "032x")
     assert doc["span_id"] == format(ctx.span_id, "016x")
     assert doc["module_digest"] == "ab12"
@@ -119,13 +123,16 @@ def test_secret_values_are_not_echoed_in_errors(
     with pytest.raises(SystemExit):
         load_settings(SecretSettings)
     err = capsys.readouterr().err
-    assert "WASMGRID_DEMO_ARTIFACT_KEY" in err and "hunter2" not in err and "<redacted>" in err
+    assert "WASMGRID_DEMO_ARTIFACT_KEY" in err
+    assert "hunter2" not in err
+    assert "<redacted>" in err
     monkeypatch.delenv("WASMGRID_DEMO_ARTIFACT_KEY")
     monkeypatch.setenv("WASMGRID_DEMO_DATABASE_URL", "mysql://app:s3cret@db/x")
     with pytest.raises(SystemExit):
         load_settings(SecretSettings)
     err = capsys.readouterr().err
-    assert "s3cret" not in err and "mysql://app:***@db/x" in err
+    assert "s3cret" not in err
+    assert "mysql://app:***@db/x" in err
 
 
 def test_telemetry_with_otlp_export_sets_up_without_warnings() -> None:

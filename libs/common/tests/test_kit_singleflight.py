@@ -31,7 +31,8 @@ async def test_concurrent_calls_for_one_key_share_one_run() -> None:
     source = Source()
     calls = [asyncio.create_task(flight.run("k", source.load)) for _ in range(5)]
     await asyncio.sleep(0)
-    assert flight.running("k") and len(flight) == 1
+    assert flight.running("k")
+    assert len(flight) == 1
     source.release.set()
     assert await asyncio.gather(*calls) == ["value 1"] * 5
     assert source.runs == 1
@@ -100,7 +101,8 @@ async def test_start_begins_a_run_without_waiting_and_says_since_when() -> None:
     source.release.set()
     assert await asyncio.shield(task) == "value 1"
     await poll_until(lambda: _settled(flight, "k"), "the run to settle")
-    assert flight.started_at("k") is None and source.runs == 1
+    assert flight.started_at("k") is None
+    assert source.runs == 1
 
 
 async def _settled(flight: SingleFlight[str, str], key: str) -> bool:

@@ -21,7 +21,9 @@ async def test_every_task_is_cancelled_and_awaited_and_none_is_skipped() -> None
     a, b = asyncio.create_task(loop("a")), asyncio.create_task(loop("b"))
     await asyncio.sleep(0)
     await cancel_and_wait(a, None, b)
-    assert sorted(stopped) == ["a", "b"] and a.cancelled() and b.cancelled()
+    assert sorted(stopped) == ["a", "b"]
+    assert a.cancelled()
+    assert b.cancelled()
 
 
 async def test_a_task_that_fails_while_stopping_is_not_hidden() -> None:

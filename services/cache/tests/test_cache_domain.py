@@ -39,7 +39,8 @@ def test_sketch_counts_saturate_and_never_underestimate() -> None:
 
 def test_sketch_halves_after_its_sample() -> None:
     sketch = FrequencySketch(64)
-    assert sketch.width == 64 and sketch.sample_size == 640
+    assert sketch.width == 64
+    assert sketch.sample_size == 640
     for _ in range(10):
         sketch.increment("a")
     for _ in range(3):
@@ -78,7 +79,8 @@ def test_lru_fifo_lfu_ttl_orders() -> None:
     assert ttl.victim() == "late"
     ttl.remove("late")
     ttl.remove("soon")
-    assert ttl.victim() == "never" and len(ttl) == 1
+    assert ttl.victim() == "never"
+    assert len(ttl) == 1
 
 
 def test_w_tinylfu_rejects_one_hit_wonders_and_keeps_hot_keys() -> None:
@@ -134,7 +136,8 @@ def test_adaptive_compression_skips_small_and_incompressible() -> None:
     assert c.compress(noise, CompressionMode.ZSTD, 3, 512)[0] is Codec.ZSTD
     assert c.compress(text, CompressionMode.NONE, 3, 512) == (Codec.RAW, text)
     codec, packed = c.compress(text, CompressionMode.ADAPTIVE, 3, 512)
-    assert codec is Codec.ZSTD and len(packed) < len(text) // 10
+    assert codec is Codec.ZSTD
+    assert len(packed) < len(text) // 10
     assert c.decompress(codec, packed, len(text)) == text
 
 
@@ -213,9 +216,12 @@ def test_lower_priorities_are_evicted_first() -> None:
     assert all(f"mid{i}" in ns for i in range(5))
     # Full of priority 2 and 5: a new priority-0 entry is the only candidate and is refused.
     kept, evicted = ns.put("lo-new", _entry(b"l" * 100, priority=0))
-    assert not kept and evicted == []
+    assert not kept
+    assert evicted == []
     kept, evicted = ns.put("top", _entry(b"t" * 100, priority=7))
-    assert kept and len(evicted) == 1 and evicted[0].startswith("mid")
+    assert kept
+    assert len(evicted) == 1
+    assert evicted[0].startswith("mid")
 
 
 def test_expiry_tags_versions_and_reconfigure() -> None:
@@ -223,22 +229,29 @@ def test_expiry_tags_versions_and_reconfigure() -> None:
     ns.put("a", _entry(b"1", expires_at=10.0, tags=("x",)))
     ns.put("b", _entry(b"2", tags=("x", "y"), version=5))
     ns.put("c", _entry(b"3", expires_at=20.0))
-    assert ns.get("a", 9.9) is not None and ns.get("a", 10.0) is None
+    assert ns.get("a", 9.9) is not None
+    assert ns.get("a", 10.0) is None
     assert ns.counters.evicted_expiry == 1
-    assert ns.expire(25.0) == 1 and "c" not in ns
+    assert ns.expire(25.0) == 1
+    assert "c" not in ns
     assert not ns.delete("b", below_version=5)  # a newer (or equal) value stays
-    assert ns.invalidate_tag("y", below_version=6) == 1 and "b" not in ns
-    assert ns.raw_bytes == 0 and ns.charged_bytes == 0
+    assert ns.invalidate_tag("y", below_version=6) == 1
+    assert "b" not in ns
+    assert ns.raw_bytes == 0
+    assert ns.charged_bytes == 0
     for i in range(100):
         ns.put(f"k{i}", _entry(b"v" * 100))
     evicted = ns.reconfigure(
         NamespaceConfig(name="n", max_bytes=10 * entry_weight(4, 100, ()), policy=PolicyName.FIFO)
     )
-    assert len(evicted) == 90 and evicted[0] == "k0" and len(ns) == 10
+    assert len(evicted) == 90
+    assert evicted[0] == "k0"
+    assert len(ns) == 10
     evicted = ns.reconfigure(
         NamespaceConfig(name="n", max_bytes=1 << 20, max_entries=3, policy=PolicyName.FIFO)
     )
-    assert len(ns) == 3 and evicted == ["k90", "k91", "k92", "k93", "k94", "k95", "k96"]
+    assert len(ns) == 3
+    assert evicted == ["k90", "k91", "k92", "k93", "k94", "k95", "k96"]
 
 
 def test_decompression_memory_follows_the_frame_not_the_claim() -> None:

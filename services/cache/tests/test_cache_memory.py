@@ -92,6 +92,7 @@ def test_rss_stays_bounded_when_filling_far_beyond_capacity() -> None:
         f"stored values {r['stored'] / MIB:.1f} MiB; RSS {r['before'] / MIB:.1f} MiB before, "
         f"peak {r['peak'] / MIB:.1f} MiB (growth {r['growth'] / MIB:.1f} MiB)"
     )
-    assert r["over"] == 0 and r["charged"] <= cap
+    assert r["over"] == 0
+    assert r["charged"] <= cap
     assert r["evicted"] > 0
     assert r["growth"] <= cap * 1.5 + 16 * MIB, f"RSS grew {r['growth'] / MIB:.1f} MiB"

@@ -27,17 +27,25 @@ async def test_set_get_delete_roundtrip(start_cache: StartReplica) -> None:
     r = await start_cache()
     stub = r.stub
     miss = await stub.Get(pb.GetRequest(namespace="web", key="a"))
-    assert not miss.found and miss.key == "a" and miss.value == b""
+    assert not miss.found
+    assert miss.key == "a"
+    assert miss.value == b""
 
     out = await stub.Set(
         pb.SetRequest(namespace="web", key="a", value=b"hello", priority=3, tags=["x", "y"])
     )
-    assert out.admitted and not out.shared and out.version >= 1 and out.stored_bytes > 5
+    assert out.admitted
+    assert not out.shared
+    assert out.version >= 1
+    assert out.stored_bytes > 5
 
     got = await stub.Get(pb.GetRequest(namespace="web", key="a"))
-    assert got.found and got.value == b"hello"
-    assert got.priority == 3 and list(got.tags) == ["x", "y"]
-    assert got.tier == pb.TIER_MEMORY and got.version == out.version
+    assert got.found
+    assert got.value == b"hello"
+    assert got.priority == 3
+    assert list(got.tags) == ["x", "y"]
+    assert got.tier == pb.TIER_MEMORY
+    assert got.version == out.version
     assert got.ttl_remaining_ms == 0
 
     again = await stub.Set(pb.SetRequest(namespace="web", key="a", value=b"world"))
@@ -50,9 +58,11 @@ async def test_set_get_delete_roundtrip(start_cache: StartReplica) -> None:
 
     stats = (await stub.Stats(pb.StatsRequest(namespace="web"))).stats
     assert (stats.hits, stats.misses, stats.sets) == (2, 2, 2)
-    assert stats.evictions.explicit == 1 and stats.entries == 0
+    assert stats.evictions.explicit == 1
+    assert stats.entries == 0
     assert stats.hit_ratio == pytest.approx(0.5)
-    assert stats.get_latency.samples == 4 and stats.get_latency.p99_us > 0
+    assert stats.get_latency.samples == 4
+    assert stats.get_latency.p99_us > 0
 
 
 async def test_ttl_expiry_and_namespace_default_ttl(start_cache: StartReplica, poll: Poll) -> None:
@@ -61,7 +71,8 @@ async def test_ttl_expiry_and_namespace_default_ttl(start_cache: StartReplica, p
     await stub.Set(pb.SetRequest(namespace="t", key="short", value=b"v", ttl_ms=150))
     await stub.Set(pb.SetRequest(namespace="t", key="long", value=b"v", ttl_ms=60_000))
     got = await stub.Get(pb.GetRequest(namespace="t", key="short"))
-    assert got.found and 0 < got.ttl_remaining_ms <= 150
+    assert got.found
+    assert 0 < got.ttl_remaining_ms <= 150
 
     async def expired() -> bool:
         return not (await stub.Get(pb.GetRequest(namespace="t", key="short"))).found
@@ -81,10 +92,12 @@ async def test_ttl_expiry_and_namespace_default_ttl(start_cache: StartReplica, p
     cfg = await stub.ConfigureNamespace(
         pb.ConfigureNamespaceRequest(config=pb.NamespaceConfig(name="d", default_ttl_ms=100))
     )
-    assert cfg.created and cfg.config.default_ttl_ms == 100
+    assert cfg.created
+    assert cfg.config.default_ttl_ms == 100
     await stub.Set(pb.SetRequest(namespace="d", key="k", value=b"v"))
     got = await stub.Get(pb.GetRequest(namespace="d", key="k"))
-    assert got.found and 0 < got.ttl_remaining_ms <= 100
+    assert got.found
+    assert 0 < got.ttl_remaining_ms <= 100
 
     async def default_expired() -> bool:
         return not (await stub.Get(pb.GetRequest(namespace="d", key="k"))).found
@@ -209,7 +222,8 @@ async def test_invalidate_by_prefix_and_tag(start_cache: StartReplica) -> None:
     res = await stub.InvalidateByPrefix(
         pb.InvalidateByPrefixRequest(namespace="inv", prefix="user:*")
     )
-    assert res.invalidated == 1 and res.shared_invalidated == 0
+    assert res.invalidated == 1
+    assert res.shared_invalidated == 0
     res = await stub.InvalidateByPrefix(
         pb.InvalidateByPrefixRequest(namespace="inv", prefix="user:1:")
     )
@@ -223,7 +237,8 @@ async def test_invalidate_by_prefix_and_tag(start_cache: StartReplica) -> None:
     )
     assert [g.found for g in left.results] == [False, False, False, False]
     stats = (await stub.Stats(pb.StatsRequest(namespace="inv"))).stats
-    assert stats.evictions.explicit == 5 and stats.entries == 0
+    assert stats.evictions.explicit == 5
+    assert stats.entries == 0
 
 
 async def test_capacity_bound_priorities_and_compression(start_cache: StartReplica) -> None:
@@ -241,7 +256,8 @@ async def test_capacity_bound_priorities_and_compression(start_cache: StartRepli
             )
         )
     ).config
-    assert cfg.max_bytes == 64 * 1024 and cfg.policy == pb.EVICTION_POLICY_LRU
+    assert cfg.max_bytes == 64 * 1024
+    assert cfg.policy == pb.EVICTION_POLICY_LRU
     # Ten high-priority entries, then far more low-priority data than fits.
     for i in range(10):
         await stub.Set(
@@ -259,7 +275,8 @@ async def test_capacity_bound_priorities_and_compression(start_cache: StartRepli
     # LRU within the low class: the oldest low-priority keys went first.
     first = await stub.Get(pb.GetRequest(namespace="small", key="low0"))
     last = await stub.Get(pb.GetRequest(namespace="small", key="low199"))
-    assert not first.found and last.found
+    assert not first.found
+    assert last.found
     # A value bigger than the whole namespace is refused by L1 (not an error).
     big = await stub.Set(pb.SetRequest(namespace="small", key="huge", value=b"h" * 70_000))
     assert not big.admitted
@@ -286,15 +303,18 @@ async def test_configure_list_and_budget(start_cache: StartReplica) -> None:
         out = await stub.ConfigureNamespace(
             pb.ConfigureNamespaceRequest(config=pb.NamespaceConfig(name=name))
         )
-        assert out.created and out.config.max_bytes == 128 * 1024
+        assert out.created
+        assert out.config.max_bytes == 128 * 1024
         assert out.config.policy == pb.EVICTION_POLICY_W_TINYLFU
-        assert out.config.zstd_level == 3 and out.config.min_compress_bytes == 512
+        assert out.config.zstd_level == 3
+        assert out.config.min_compress_bytes == 512
     again = await stub.ConfigureNamespace(
         pb.ConfigureNamespaceRequest(
             config=pb.NamespaceConfig(name="a", max_bytes=256 * 1024, policy=pb.EVICTION_POLICY_LFU)
         )
     )
-    assert not again.created and again.config.policy == pb.EVICTION_POLICY_LFU
+    assert not again.created
+    assert again.config.policy == pb.EVICTION_POLICY_LFU
 
     page1 = await stub.ListNamespaces(
         pb.ListNamespacesRequest(page=common_pb2.PageRequest(limit=2))
@@ -307,7 +327,8 @@ async def test_configure_list_and_budget(start_cache: StartReplica) -> None:
             page=common_pb2.PageRequest(limit=2, cursor=page1.page.next_cursor)
         )
     )
-    assert [n.config.name for n in page2.namespaces] == ["c"] and page2.page.next_cursor == ""
+    assert [n.config.name for n in page2.namespaces] == ["c"]
+    assert page2.page.next_cursor == ""
     await expect_rpc_error(
         grpc.StatusCode.INVALID_ARGUMENT,
         stub.ListNamespaces(pb.ListNamespacesRequest(page=common_pb2.PageRequest(cursor="b"))),

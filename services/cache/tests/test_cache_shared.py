@@ -37,10 +37,13 @@ async def test_read_through_and_invalidation_window(
     a = await start_cache(redis_url=redis_url)
     b = await start_cache(redis_url=redis_url)
     sa, sb = await tier_state(a), await tier_state(b)
-    assert sa.state == CONNECTED and sb.state == CONNECTED and sa.replica_id != sb.replica_id
+    assert sa.state == CONNECTED
+    assert sb.state == CONNECTED
+    assert sa.replica_id != sb.replica_id
 
     first = await a.stub.Set(pb.SetRequest(namespace="s", key="k", value=b"v1", tags=["t"]))
-    assert first.shared and first.admitted
+    assert first.shared
+    assert first.admitted
     got = await b.stub.Get(pb.GetRequest(namespace="s", key="k"))
     assert (got.found, got.value, got.tier, got.version) == (
         True,
@@ -185,7 +188,8 @@ async def test_redis_outage_serves_memory_and_recovers(
                 config=pb.NamespaceConfig(name="late", policy=pb.EVICTION_POLICY_FIFO)
             )
         )
-        assert late.created and late.config.policy == pb.EVICTION_POLICY_FIFO
+        assert late.created
+        assert late.config.policy == pb.EVICTION_POLICY_FIFO
         # Reads keep working from memory throughout the outage.
         assert (await a.stub.Get(pb.GetRequest(namespace="o", key="before"))).value == b"v"
 
@@ -202,7 +206,8 @@ async def test_redis_outage_serves_memory_and_recovers(
 
         tried_before = _redis_reads_and_writes_failed()
         out = await a.stub.Set(pb.SetRequest(namespace="o", key="during", value=b"d"))
-        assert out.admitted and not out.shared
+        assert out.admitted
+        assert not out.shared
         assert (await a.stub.Get(pb.GetRequest(namespace="o", key="during"))).value == b"d"
         assert (await a.stub.Get(pb.GetRequest(namespace="o", key="before"))).found
         # Degraded, the replica does not even try Redis (no attempt to fail or wait on).

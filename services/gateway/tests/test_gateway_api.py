@@ -27,7 +27,8 @@ async def _problem(resp: aiohttp.ClientResponse, status: int) -> dict[str, Any]:
     doc: dict[str, Any] = json.loads(body)
     assert doc["status"] == status
     assert doc["type"].startswith("https://wasmgrid.dev/problems/")
-    assert doc["title"] and doc["detail"]
+    assert doc["title"]
+    assert doc["detail"]
     return doc
 
 
@@ -96,7 +97,8 @@ async def test_publish_search_run_rate_yank_through_http(
         assert resp.headers["ETag"].startswith('"sha256:')
 
     async with http.post(url("/v1/run/carol/echo"), data=b"run me") as resp:
-        assert resp.status == 200 and await resp.read() == b"RUN ME"
+        assert resp.status == 200
+        assert await resp.read() == b"RUN ME"
 
     async with http.put(
         url("/v1/modules/carol/echo/rating"),
@@ -110,7 +112,8 @@ async def test_publish_search_run_rate_yank_through_http(
         assert (await resp.json())["ratings"][0]["username"] == "dave"
     async with http.get(url("/v1/modules/carol/echo/stats?days=7")) as resp:
         stats = await resp.json()
-        assert resp.status == 200 and int(stats["days"]) == 7
+        assert resp.status == 200
+        assert int(stats["days"]) == 7
 
     # Yank 1.1.0: after the resolve-cache TTL, latest resolves to 1.0.0 again.
     async with http.post(
@@ -432,7 +435,8 @@ async def test_in_the_shutdown_delay_probes_say_not_ready_while_http_still_answe
         async with gw.http.get(gw.url("/readyz")) as resp:
             assert (await _problem(resp, 503))["detail"] == "draining: shutting down"
         async with gw.http.post(gw.url("/v1/run/examples/hello"), data=b"late") as resp:
-            assert resp.status == 200 and await resp.read() == b"LATE"
+            assert resp.status == 200
+            assert await resp.read() == b"LATE"
         assert not stopping.done()
         await stopping
     finally:
@@ -479,7 +483,8 @@ async def test_monitor_facade_health_alerts_traces(
             doc = await resp.json()
         assert doc["gateway"]["runtime"]["policy"] == "consistent_hash"
         async with gw.http.get(gw.url("/v1/alerts?state=firing")) as resp:
-            assert resp.status == 200 and "alerts" in await resp.json()
+            assert resp.status == 200
+            assert "alerts" in await resp.json()
         async with gw.http.get(gw.url("/v1/alerts?state=boiling")) as resp:
             assert "state" in (await _problem(resp, 400))["detail"]
         async with gw.http.get(gw.url("/v1/traces/" + "ab" * 16)) as resp:

@@ -68,7 +68,8 @@ async def test_call_function_with_json_args(start_gateway: StartGateway) -> None
     async with gw.http.post(gw.url("/v1/call/examples/mathfn/add"), json={"args": [2, 40]}) as resp:
         doc = await resp.json()
         assert resp.status == 200, doc
-    assert doc["results"] == [42] and doc["types"] == ["i32"]
+    assert doc["results"] == [42]
+    assert doc["types"] == ["i32"]
     async with gw.http.post(
         gw.url("/v1/call/examples/mathfn/divmod"), json={"args": [17, 5]}
     ) as resp:
@@ -103,7 +104,8 @@ async def test_reactor_via_run_and_command_via_call(start_gateway: StartGateway)
     gw = await start_gateway()
     async with gw.http.get(gw.url("/v1/run/examples/mathfn")) as resp:
         problem = await resp.json(content_type=None)
-        assert resp.status == 400 and "reactor" in problem["detail"]
+        assert resp.status == 400
+        assert "reactor" in problem["detail"]
 
 
 async def test_cgi_status_and_headers_from_module(start_gateway: StartGateway) -> None:
@@ -121,7 +123,8 @@ async def test_local_redirect_and_redirect_loop(start_gateway: StartGateway) -> 
         assert resp.headers["X-Wasmgrid-Module"] == "examples/hello@1.0.0"
     async with gw.http.get(gw.url("/v1/run/testmods/loop")) as resp:
         problem = await resp.json(content_type=None)
-        assert resp.status == 502 and "more than 3 times" in problem["detail"]
+        assert resp.status == 502
+        assert "more than 3 times" in problem["detail"]
 
 
 async def test_failing_module_gives_502_with_stderr_excerpt(start_gateway: StartGateway) -> None:
@@ -138,7 +141,8 @@ async def test_invalid_cgi_output_is_502(start_gateway: StartGateway) -> None:
     gw = await start_gateway()
     async with gw.http.get(gw.url("/v1/run/testmods/badcgi")) as resp:
         problem = await resp.json(content_type=None)
-    assert resp.status == 502 and "invalid CGI response" in problem["detail"]
+    assert resp.status == 502
+    assert "invalid CGI response" in problem["detail"]
     assert "Status" in problem["detail"]
 
 
@@ -182,7 +186,8 @@ routes:
     ) as resp:
         assert resp.status == 200
     async with gw.http.get(gw.url("/greet/bob/c")) as resp:
-        assert resp.status == 405 and resp.headers["Allow"] == "POST"
+        assert resp.status == 405
+        assert resp.headers["Allow"] == "POST"
     async with gw.http.get(gw.url("/v1/routes")) as resp:
         listed = await resp.json()
     assert {r["name"] for r in listed["routes"]} == {"greet", "api-host"}
@@ -232,7 +237,8 @@ routes:
     gw = await start_gateway(routes)
     for _ in range(2):
         async with gw.http.get(gw.url("/teapot")) as resp:
-            assert resp.status == 418 and resp.headers["X-Cache"] == "MISS"
+            assert resp.status == 418
+            assert resp.headers["X-Cache"] == "MISS"
 
 
 async def test_traceparent_is_accepted(start_gateway: StartGateway) -> None:
@@ -282,7 +288,8 @@ async def test_a_reloaded_route_table_answers_for_paths_the_old_one_matched(
         "routes:\n  - {name: r, path: /r, methods: [GET], module: examples/hello}\n"
     )
     async with gw.http.post(gw.url("/r"), data=b"x", headers={"Host": "f"}) as resp:
-        assert resp.status == 405 and resp.headers["Allow"] == "GET, HEAD"
+        assert resp.status == 405
+        assert resp.headers["Allow"] == "GET, HEAD"
 
 
 async def test_a_module_still_compiling_answers_503_with_retry_after_then_runs(

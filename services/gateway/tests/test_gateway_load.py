@@ -67,12 +67,14 @@ async def test_balancing_policies_distribution(
 
     rnd = await start_gateway(runtime_targets=targets, balancer_policy="random")
     counts = await _spread(rnd, replicas, 90, hello)
-    assert sum(counts) == 90 and min(counts) >= 10, counts
+    assert sum(counts) == 90, counts
+    assert min(counts) >= 10, counts
 
     for policy in ("least_connections", "power_of_two"):
         gw = await start_gateway(runtime_targets=targets, balancer_policy=policy)
         counts = await _spread(gw, replicas, 90, hello, concurrency=6)
-        assert sum(counts) == 90 and min(counts) >= 5, (policy, counts)
+        assert sum(counts) == 90, (policy, counts)
+        assert min(counts) >= 5, (policy, counts)
 
 
 async def _runtime_process(infra: Infra, port: int) -> asyncio.subprocess.Process:
@@ -178,7 +180,8 @@ async def test_replica_killed_under_load(
     assert all(t >= killed_at - 0.5 for _, t, _ in failures), (killed_at, failures)
     # Once the gateway knows, everything succeeds on the surviving replica.
     after = [s for _, t, s in results if t > killed_at + 0.5]
-    assert after and all(s == 200 for s in after), failures
+    assert after, failures
+    assert all(s == 200 for s in after), failures
 
     async def marked_down() -> bool:
         return bool(gw.gateway.pool.healthy_count() == 1)
@@ -385,4 +388,5 @@ async def test_dns_targets_are_resolved(
     await poll(resolved, "localhost to resolve to a healthy runtime", 10)
     assert f"127.0.0.1:{port}" in gw.gateway.pool.balancer.endpoints
     async with gw.http.post(gw.url("/v1/run/examples/hello"), data=b"dns") as resp:
-        assert resp.status == 200 and await resp.read() == b"DNS"
+        assert resp.status == 200
+        assert await resp.read() == b"DNS"

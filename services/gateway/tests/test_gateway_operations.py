@@ -63,7 +63,8 @@ def test_an_rpc_the_service_lacks_is_refused_when_the_table_is_built() -> None:
 def test_query_parameters_are_checked_and_named() -> None:
     inputs = _inputs("/v1/modules", "limit=10&days=abc&kind=reactor&include_inactive=true")
     assert inputs.page().limit == 10
-    assert inputs.flag("include_inactive") and not inputs.flag("other")
+    assert inputs.flag("include_inactive")
+    assert not inputs.flag("other")
     with pytest.raises(Problem) as exc:
         inputs.integer("days", 0, 0, 366)
     assert exc.value.detail == "query parameter days: 'abc' is not an integer"

@@ -67,7 +67,8 @@ async def test_sighup_reloads_routes_and_sigterm_exits_zero(
             await poll(lambda: routes_named("one"), "the gateway process to serve routes", 60)
             await poll(ready, "the gateway process to be ready", 30)
             async with http.post(base + "/one", data=b"proc") as resp:
-                assert resp.status == 200 and await resp.read() == b"PROC"
+                assert resp.status == 200
+                assert await resp.read() == b"PROC"
             routes.write_text("routes: [{name: two, path: /two, module: examples/hello}]\n")
             proc.send_signal(signal.SIGHUP)
             await poll(lambda: routes_named("two"), "SIGHUP to reload the routes", 10)

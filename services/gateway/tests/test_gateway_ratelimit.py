@@ -27,7 +27,8 @@ async def test_token_bucket_burst_then_refill_rate() -> None:
     lim = MemoryLimiter(clock=clock)
     results = [await lim.check("k", TB) for _ in range(12)]
     assert [r.allowed for r in results] == [True] * 10 + [False] * 2
-    assert results[0].remaining == 9 and results[9].remaining == 0
+    assert results[0].remaining == 9
+    assert results[9].remaining == 0
     denied = results[-1]
     assert denied.retry_after_seconds == pytest.approx(0.1)
     assert denied.headers()["Retry-After"] == "1"
@@ -55,7 +56,8 @@ async def test_sliding_window_never_exceeds_limit_in_any_window() -> None:
     for i in range(len(times) - 10):
         assert times[i + 10] - times[i] > 1.0
     d = await lim.check("k", SW)
-    assert not d.allowed and 0 < d.retry_after_seconds <= 1.0
+    assert not d.allowed
+    assert 0 < d.retry_after_seconds <= 1.0
 
 
 async def test_memory_limiter_bounds_keys() -> None:
@@ -63,7 +65,8 @@ async def test_memory_limiter_bounds_keys() -> None:
     for i in range(50):
         await lim.check(f"k{i}", TB)
         await lim.check(f"k{i}", SW)
-    assert len(lim._buckets) == 5 and len(lim._windows) == 5
+    assert len(lim._buckets) == 5
+    assert len(lim._windows) == 5
 
 
 async def test_redis_token_bucket_and_window(redis_url: str) -> None:
@@ -71,10 +74,12 @@ async def test_redis_token_bucket_and_window(redis_url: str) -> None:
     try:
         tb = [await lim.check("tb", TB) for _ in range(12)]
         assert [d.allowed for d in tb] == [True] * 10 + [False] * 2
-        assert tb[0].remaining == 9 and tb[-1].retry_after_seconds > 0
+        assert tb[0].remaining == 9
+        assert tb[-1].retry_after_seconds > 0
         sw = [await lim.check("sw", SW) for _ in range(12)]
         assert [d.allowed for d in sw] == [True] * 10 + [False] * 2
-        assert sw[4].remaining == 5 and 0 < sw[-1].retry_after_seconds <= 1.0
+        assert sw[4].remaining == 5
+        assert 0 < sw[-1].retry_after_seconds <= 1.0
     finally:
         await lim.close()
 
@@ -103,7 +108,8 @@ async def test_redis_down_fails_open_or_closed(redis_url: str) -> None:
     try:
         assert (await open_.check("k", TB)).allowed
         refused = await closed.check("k", TB)
-        assert not refused.allowed and refused.headers()["Retry-After"] == "1"
+        assert not refused.allowed
+        assert refused.headers()["Retry-After"] == "1"
     finally:
         await open_.close()
         await closed.close()

@@ -67,16 +67,22 @@ def test_example_file_is_valid() -> None:
 def test_match_exact_param_prefix() -> None:
     table = parse_routes(BASIC)
     m = table.match("other.org", "GET", "/hello").match
-    assert m is not None and m.route.name == "exact"
+    assert m is not None
+    assert m.route.name == "exact"
     assert m.route.module == ModuleRef("examples", "hello", "^1")
     m = table.match("x", "GET", "/users/42/profile").match
-    assert m is not None and m.route.name == "param" and m.params == {"id": "42"}
+    assert m is not None
+    assert m.route.name == "param"
+    assert m.params == {"id": "42"}
     assert format_args(m.route.args, m.params) == ["--user", "42"]
     m = table.match("x", "GET", "/static/css/site.css").match
-    assert m is not None and m.route.name == "prefix"
+    assert m is not None
+    assert m.route.name == "prefix"
     assert (m.path_info, m.script_name) == ("/css/site.css", "/static")
     m = table.match("x", "GET", "/static").match
-    assert m is not None and m.route.name == "prefix" and m.path_info == ""
+    assert m is not None
+    assert m.route.name == "prefix"
+    assert m.path_info == ""
     assert table.match("x", "GET", "/nothing").match is None
 
 
@@ -91,7 +97,8 @@ def test_host_precedence_and_port_stripping() -> None:
         ("localhost:8080", "exact"),
     ]:
         m = table.match(host, "GET", "/hello").match
-        assert m is not None and m.route.name == name, host
+        assert m is not None, host
+        assert m.route.name == name, host
 
 
 def test_method_mismatch_reports_allowed_methods() -> None:
@@ -118,15 +125,24 @@ routes:
 def test_middleware_parsed() -> None:
     route = parse_routes(BASIC).by_name["fn"]
     mw = route.middleware
-    assert mw.auth is not None and mw.auth.scopes == ("publish",)
-    assert mw.rate_limit is not None and mw.rate_limit.algorithm == "sliding_window"
-    assert mw.rate_limit.key == "token" and mw.rate_limit.limit == 10
-    assert mw.cache is not None and mw.cache.ttl_seconds == 30 and mw.cache.vary == ("accept",)
-    assert mw.timeout_seconds == 2 and mw.body_limit_bytes == 1024
-    assert mw.cors is not None and mw.cors.origin_allowed("https://app.example.com")
-    assert route.limits.timeout_seconds == 0.5 and route.limits.memory_bytes == 16 * 1024**2
+    assert mw.auth is not None
+    assert mw.auth.scopes == ("publish",)
+    assert mw.rate_limit is not None
+    assert mw.rate_limit.algorithm == "sliding_window"
+    assert mw.rate_limit.key == "token"
+    assert mw.rate_limit.limit == 10
+    assert mw.cache is not None
+    assert mw.cache.ttl_seconds == 30
+    assert mw.cache.vary == ("accept",)
+    assert mw.timeout_seconds == 2
+    assert mw.body_limit_bytes == 1024
+    assert mw.cors is not None
+    assert mw.cors.origin_allowed("https://app.example.com")
+    assert route.limits.timeout_seconds == 0.5
+    assert route.limits.memory_bytes == 16 * 1024**2
     doc = route.describe()
-    assert doc["module"] == "examples/mathfn@latest" and len(doc["middleware"]) == 6
+    assert doc["module"] == "examples/mathfn@latest"
+    assert len(doc["middleware"]) == 6
 
 
 @pytest.mark.parametrize(
@@ -218,8 +234,10 @@ def test_a_middleware_left_empty_keeps_its_meaning() -> None:
         "routes: [{name: a, path: /a, module: n/m, limits: , middleware: [{auth: }]}]"
     ).by_name["a"]
     # A bare `- auth:` still demands a valid token (with no particular scope).
-    assert route.middleware.auth is not None and route.middleware.auth.scopes == ()
-    assert route.limits.timeout_seconds is None and route.middleware.rate_limit is None
+    assert route.middleware.auth is not None
+    assert route.middleware.auth.scopes == ()
+    assert route.limits.timeout_seconds is None
+    assert route.middleware.rate_limit is None
 
 
 def test_an_error_names_the_first_problem_in_file_order() -> None:

@@ -68,8 +68,10 @@ def test_problem_mapping_covers_every_class() -> None:
     assert set(GRPC_TO_HTTP) == set(grpc.StatusCode)
     p = Problem.from_grpc(grpc.StatusCode.UNAVAILABLE, "down", upstream="runtime")
     doc = p.document("/x")
-    assert doc["status"] == 503 and doc["detail"] == "runtime service: down"
-    assert doc["instance"] == "/x" and p.headers["Retry-After"] == "1"
+    assert doc["status"] == 503
+    assert doc["detail"] == "runtime service: down"
+    assert doc["instance"] == "/x"
+    assert p.headers["Retry-After"] == "1"
     assert Problem.from_grpc(grpc.StatusCode.NOT_FOUND, "no such module", upstream="m").detail == (
         "no such module"
     )

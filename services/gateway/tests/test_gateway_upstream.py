@@ -115,7 +115,8 @@ async def test_load_is_balanced_by_worker_and_one_worker_serves_a_light_load() -
 def test_response_cache_key_separates_every_part() -> None:
     base = ("a" * 64, "POST", "/x", "q=1", b"body", [("Accept", "text/plain")])
     key = response_cache_key(*base)
-    assert key == response_cache_key(*base) and key.startswith("r:" + "a" * 16 + ":")
+    assert key == response_cache_key(*base)
+    assert key.startswith("r:" + "a" * 16 + ":")
     lower = response_cache_key("a" * 64, "post", "/x", "q=1", b"body", [("accept", "text/plain")])
     assert lower == key
     variants = [
@@ -130,7 +131,8 @@ def test_response_cache_key_separates_every_part() -> None:
         ("a" * 64, "POST", "/xq", "=1", b"body", [("Accept", "text/plain")]),
     ]
     keys = {response_cache_key(*v) for v in variants}
-    assert len(keys) == len(variants) and key not in keys
+    assert len(keys) == len(variants)
+    assert key not in keys
 
 
 def test_only_plain_successes_within_the_limit_are_cacheable() -> None:

@@ -94,7 +94,8 @@ async def test_the_marketplace_searches_filters_and_pages_from_its_address(
     bad = await _page(gw, "/?sort=loudest", status=400)
     assert "sort &#39;loudest&#39; is not one of relevance, downloads, rating, newest" in bad
     unknown = await _page(gw, "/?category=nonsense", status=400)
-    assert "nonsense" in unknown and "is not one of" in unknown
+    assert "nonsense" in unknown
+    assert "is not one of" in unknown
 
 
 async def test_a_module_page_shows_versions_report_usage_and_marks_yanked_ones(
@@ -111,8 +112,10 @@ async def test_a_module_page_shows_versions_report_usage_and_marks_yanked_ones(
         assert resp.status == 200, await resp.text()
     body = await _page(gw, "/modules/pages/shown")
     _no_inline_script_or_style(body)
-    assert '<tr class="yanked">' in body and 'title="broken build">yanked</span>' in body
-    assert "1.0.0" in body and "1.1.0" in body
+    assert '<tr class="yanked">' in body
+    assert 'title="broken build">yanked</span>' in body
+    assert "1.0.0" in body
+    assert "1.1.0" in body
     digest = __import__("hashlib").sha256(infra.modules["hello"]).hexdigest()
     assert f"sha256:{digest}" in body
     assert "wasi_snapshot_preview1" in body  # imports of the report
@@ -122,7 +125,8 @@ async def test_a_module_page_shows_versions_report_usage_and_marks_yanked_ones(
     yanked = await _page(gw, "/modules/pages/shown?version=1.1.0")
     assert "Version 1.1.0 is yanked: broken build." in yanked
     reactor = await _page(gw, "/modules/examples/mathfn")
-    assert 'data-mode="function"' in reactor and "<option>fib</option>" in reactor
+    assert 'data-mode="function"' in reactor
+    assert "<option>fib</option>" in reactor
     assert f"{base}/v1/call/examples/mathfn@1.0.0/fib" in reactor
     missing = await _page(gw, "/modules/nobody/nothing", status=404)
     assert "nobody/nothing" in missing
@@ -135,7 +139,8 @@ async def test_publish_form_never_names_its_token_field_and_needs_the_api(
     body = await _page(gw, "/publish")
     _no_inline_script_or_style(body)
     token = re.search(r"<input id=\"pub-token\"[^>]*>", body)
-    assert token is not None and ' name="' not in token.group(0)
+    assert token is not None
+    assert ' name="' not in token.group(0)
     assert 'type="password"' in token.group(0)
     assert re.search(r"<input[^>]*\sname=", body) is None  # nothing a native submit would send
     # Cross-site: the pages take GET only, and the API grants no CORS for a browser PUT.
@@ -263,7 +268,8 @@ def test_download_bars_stack_and_summarise() -> None:
         [("2026-12-01", (3, 1)), ("2026-12-02", (0, 0))], ("downloads", "fetches"), "Downloads"
     )
     first, second = chart.bars
-    assert first.total == 4 and second.total == 0
+    assert first.total == 4
+    assert second.total == 0
     assert [s[3] for s in first.segments] == [3, 1]
     assert chart.summary == (
         "Downloads per day from 2026-12-01 to 2026-12-02: downloads 3, fetches 1."
@@ -288,5 +294,7 @@ def test_waterfall_orders_children_under_parents() -> None:
     )
     assert total == 2.0
     assert [(r.index, r.depth) for r in rows] == [(1, 0), (2, 1), (0, 1), (3, 0)]
-    assert rows[0].x == 0 and rows[0].width == 1000
-    assert rows[2].x == 500 and rows[2].width == 250
+    assert rows[0].x == 0
+    assert rows[0].width == 1000
+    assert rows[2].x == 500
+    assert rows[2].width == 250

@@ -96,7 +96,9 @@ def test_typo_correction_building_blocks() -> None:
     assert search.word_trigrams("aaaa") == ["  a", " aa", "aaa", "aa "]
     assert search.name_words("fast-tensor-hash-12") == ["fast", "tensor", "hash", "12"]
     assert search.name_words("a-b-a") == ["a", "b"]
-    assert search.min_shared(6) == 4 and search.min_shared(5) == 3 and search.min_shared(1) == 1
+    assert search.min_shared(6) == 4
+    assert search.min_shared(5) == 3
+    assert search.min_shared(1) == 1
     assert [search.words_needed(k) for k in (1, 2, 3, 4, 5, 8)] == [1, 2, 2, 3, 3, 5]
     # "imge" shares 3 of its 5 trigrams with "image": enough to correct it.
     shared = set(search.word_trigrams("imge")) & set(search.word_trigrams("image"))
@@ -113,7 +115,8 @@ def test_fuzzy_tsquery() -> None:
     )
     # Three words: any two of them.
     three = search.fuzzy_tsquery(["bloom", "filter", "cache"], {0: ["bloom"]})
-    assert three.count("&") == 3 and three.count(" | (") == 2
+    assert three.count("&") == 3
+    assert three.count(" | (") == 2
     # Nothing in the vocabulary looks like any word: nothing beyond the exact search.
     assert search.fuzzy_tsquery(["zzzz"], {}) == ""
     # Corrections come from the database: anything but [a-z0-9] is dropped, not quoted.
@@ -125,10 +128,12 @@ def test_validation_report_of_examples(repo_root: object) -> None:
 
     root = Path(str(repo_root))
     hello = validate_module((root / "examples/modules/hello/hello.wasm").read_bytes(), Policy())
-    assert hello.valid and hello.kind == "command"
+    assert hello.valid
+    assert hello.kind == "command"
     assert {i.module for i in hello.imports} == {"wasi_snapshot_preview1"}
     math = validate_module((root / "examples/modules/mathfn/mathfn.wasm").read_bytes(), Policy())
-    assert math.valid and math.kind == "reactor"
+    assert math.valid
+    assert math.kind == "reactor"
     assert "multi-value" in math.features
     assert {"fib", "add", "divmod"} <= {e.name for e in math.exports}
 
@@ -143,15 +148,19 @@ def test_validation_findings() -> None:
     data = bytes(wasmtime.wat2wasm(wat))
     report = validate_module(data, Policy())
     codes = {f.code: f.severity for f in report.findings}
-    assert codes["import.disallowed"] == ERROR and "env.f" in report.errors[0].message
+    assert codes["import.disallowed"] == ERROR
+    assert "env.f" in report.errors[0].message
     assert codes["memory.unbounded"] == WARNING
-    assert report.language == "Rust" and not report.valid
+    assert report.language == "Rust"
+    assert not report.valid
     allowed = validate_module(data, Policy.with_allow_list(["env"]))
-    assert allowed.valid and allowed.kind == "reactor"
+    assert allowed.valid
+    assert allowed.kind == "reactor"
     huge = bytes(wasmtime.wat2wasm('(module (memory 20000) (func (export "f")))'))
     assert "memory.initial_too_large" in {f.code for f in validate_module(huge, Policy()).errors}
     shared = read_module(bytes(wasmtime.wat2wasm("(module (memory 1 2 shared))")))
-    assert "threads" in shared.features and shared.memories[0].shared
+    assert "threads" in shared.features
+    assert shared.memories[0].shared
 
 
 def test_reader_refuses_junk() -> None:
@@ -197,8 +206,10 @@ async def test_rechunk_and_blob_cache() -> None:
     whole = b"".join(pieces)
     for size in (1, 2, 3, 4, 5, 7, 33, 34, 100):
         out = [p async for p in rechunk(varied(), size)]
-        assert b"".join(out) == whole and all(isinstance(p, bytes) for p in out)
-        assert [len(p) for p in out[:-1]] == [size] * (len(out) - 1) and 0 < len(out[-1]) <= size
+        assert b"".join(out) == whole
+        assert all(isinstance(p, bytes) for p in out)
+        assert [len(p) for p in out[:-1]] == [size] * (len(out) - 1)
+        assert 0 < len(out[-1]) <= size
     aligned = [b"abcd", b"ef", b"gh", b"ijkl"]
 
     async def aligned_source() -> AsyncIterator[bytes]:
@@ -207,14 +218,17 @@ async def test_rechunk_and_blob_cache() -> None:
 
     same = [p async for p in rechunk(aligned_source(), 4)]
     assert same == [b"abcd", b"efgh", b"ijkl"]
-    assert same[0] is aligned[0] and same[2] is aligned[3]  # exact-size pieces: no copy
+    assert same[0] is aligned[0]
+    assert same[2] is aligned[3]  # exact-size pieces: no copy
 
     cache = BlobCache(max_bytes=10)
     cache.put("a", [b"1234"])
     cache.put("b", [b"12", b"34"])
     assert cache.get("a") == [b"1234"]  # now most recent
     cache.put("c", [b"1234"])  # 12 > 10: evicts the least recent ("b")
-    assert cache.get("b") is None and cache.get("a") is not None and cache.used == 8
+    assert cache.get("b") is None
+    assert cache.get("a") is not None
+    assert cache.used == 8
     cache.put("huge", [b"123456"])  # above half the budget: never cached
     assert cache.get("huge") is None
 

@@ -37,7 +37,8 @@ async def test_publish_get_resolve_download(market: Market, hello_wasm: bytes) -
 
     header, body = await market.download(name="alice/hello", version="1.0.0", chunk_bytes=4096)
     assert body == hello_wasm
-    assert header.digest == v.digest and header.size_bytes == len(hello_wasm)
+    assert header.digest == v.digest
+    assert header.size_bytes == len(hello_wasm)
     _, body2 = await market.download(
         digest="sha256:" + v.digest, purpose=pb.DOWNLOAD_PURPOSE_RUNTIME
     )
@@ -47,7 +48,8 @@ async def test_publish_get_resolve_download(market: Market, hello_wasm: bytes) -
         pb.GetDownloadStatsRequest(name="alice/hello", days=7)
     )
     assert (stats.user_downloads, stats.runtime_fetches) == (1, 1)
-    assert len(stats.daily) == 7 and stats.daily[-1].user_downloads == 1
+    assert len(stats.daily) == 7
+    assert stats.daily[-1].user_downloads == 1
     assert stats.versions[0].runtime_fetches_total == 1
 
 
@@ -59,7 +61,8 @@ async def test_auth_errors(market: Market, hello_wasm: bytes) -> None:
         await market.stub.WhoAmI(pb.WhoAmIRequest(), metadata=market.auth("wgt_" + "x" * 43))
     assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
     who = await market.stub.WhoAmI(pb.WhoAmIRequest(), metadata=market.auth(market.admin))
-    assert who.user.username == "admin" and who.user.role == pb.ROLE_ADMIN
+    assert who.user.username == "admin"
+    assert who.user.role == pb.ROLE_ADMIN
 
 
 async def test_multi_chunk_blob_round_trip(
@@ -74,7 +77,8 @@ async def test_multi_chunk_blob_round_trip(
     assert "pad" in v.validation.custom_sections
     for _ in range(2):  # from PostgreSQL, then from the memory cache
         header, body = await m.download(digest=v.digest, chunk_bytes=100_000)
-        assert body == big and header.size_bytes == len(big)
+        assert body == big
+        assert header.size_bytes == len(big)
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await m.download(digest="ab" * 32)
     assert err.value.code() == grpc.StatusCode.NOT_FOUND

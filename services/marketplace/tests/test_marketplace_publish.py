@@ -139,7 +139,9 @@ async def test_versions_are_immutable_and_names_normalised(
     )
     await market.publish(dan, "dan/my-mod", "1.1.0", mathfn_wasm)  # same bytes: blob shared
     mod = (await market.stub.GetModule(pb.GetModuleRequest(name="dan/my_mod"))).module
-    assert mod.name == "dan/My_Mod" and mod.version_count == 2 and mod.latest_version == "1.1.0"
+    assert mod.name == "dan/My_Mod"
+    assert mod.version_count == 2
+    assert mod.latest_version == "1.1.0"
     assert await counts(market.database_url) == (2, 1, 1, 1)
     await expect_rpc_error(grpc.StatusCode.ALREADY_EXISTS, market.user("DAN"), "taken")
 

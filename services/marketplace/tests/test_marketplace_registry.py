@@ -39,7 +39,8 @@ async def test_yank_and_resolve(market: Market, mathfn_wasm: bytes) -> None:
     _, body = await market.download(name="ann/lib", version="2.1.0")
     assert body == mathfn_wasm
     got = await market.stub.GetVersion(pb.GetVersionRequest(name="ann/lib", version="2.1.0"))
-    assert got.version.yanked and got.version.yank_reason == "broken build"
+    assert got.version.yanked
+    assert got.version.yank_reason == "broken build"
     assert got.version.validation.kind == pb.MODULE_KIND_REACTOR
     await expect_rpc_error(grpc.StatusCode.NOT_FOUND, resolve("^3"), "^3")
     await expect_rpc_error(grpc.StatusCode.INVALID_ARGUMENT, resolve(">=banana"), "requirement")
@@ -80,7 +81,8 @@ async def test_tokens(market: Market) -> None:
         pb.CreateTokenRequest(name="ci", scopes=[pb.SCOPE_RATE], ttl_seconds=3600),
         metadata=market.auth(bea),
     )
-    assert ro.secret.startswith("wgt_") and ro.token.HasField("expires_at")
+    assert ro.secret.startswith("wgt_")
+    assert ro.token.HasField("expires_at")
     await expect_rpc_error(
         grpc.StatusCode.PERMISSION_DENIED,
         market.stub.CreateToken(
@@ -154,11 +156,13 @@ async def test_concurrent_ratings_are_exact(market: Market, mathfn_wasm: bytes) 
         pb.ListRatingsRequest(name="owner/popular", page=common_pb2.PageRequest(limit=100))
     )
     s = ratings.summary
-    assert s.count == 30 and len(ratings.ratings) == 30
+    assert s.count == 30
+    assert len(ratings.ratings) == 30
     assert s.average == pytest.approx(sum(final) / 30)
     assert list(s.histogram) == [final.count(k) for k in range(1, 6)]
     mod = (await market.stub.GetModule(pb.GetModuleRequest(name="owner/popular"))).module
-    assert mod.rating_count == 30 and mod.rating_average == pytest.approx(sum(final) / 30)
+    assert mod.rating_count == 30
+    assert mod.rating_average == pytest.approx(sum(final) / 30)
     # The same users racing themselves: whichever rating lands last wins, and the
     # aggregate must still equal what the stored ratings add up to.
     await asyncio.gather(*(rate(i, 1 + (i + k) % 5) for i in range(30) for k in range(3)))
@@ -166,7 +170,8 @@ async def test_concurrent_ratings_are_exact(market: Market, mathfn_wasm: bytes) 
         pb.ListRatingsRequest(name="owner/popular", page=common_pb2.PageRequest(limit=100))
     )
     stored = [r.stars for r in ratings.ratings]
-    assert len(stored) == 30 and ratings.summary.count == 30
+    assert len(stored) == 30
+    assert ratings.summary.count == 30
     assert ratings.summary.average == pytest.approx(sum(stored) / 30)
     assert list(ratings.summary.histogram) == [stored.count(k) for k in range(1, 6)]
     # Search's rating sort keys catch up with the exact aggregate.

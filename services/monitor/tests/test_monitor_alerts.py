@@ -198,40 +198,49 @@ async def test_rule_crud_and_validation(start_monitor: StartMonitor) -> None:
     m = await start_monitor()
     stub = m.stub
     created = await stub.CreateRule(pb.CreateRuleRequest(rule=signal_rule("x", "Custom", 60)))
-    assert created.version == 1 and created.source == pb.RULE_SOURCE_API
+    assert created.version == 1
+    assert created.source == pb.RULE_SOURCE_API
     assert created.for_duration.seconds == 60
 
     code, msg = await _code(stub.CreateRule(pb.CreateRuleRequest(rule=signal_rule("x", "Custom"))))
-    assert code == grpc.StatusCode.ALREADY_EXISTS and "Custom" in msg
+    assert code == grpc.StatusCode.ALREADY_EXISTS
+    assert "Custom" in msg
 
     bad_name = signal_rule("x", "9 bad name")
     code, msg = await _code(stub.CreateRule(pb.CreateRuleRequest(rule=bad_name)))
-    assert code == grpc.StatusCode.INVALID_ARGUMENT and "rule.name" in msg
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "rule.name" in msg
 
     no_window = signal_rule("x", "NoWindow")
     no_window.expression.query.function = pb.FUNCTION_RATE
     code, msg = await _code(stub.CreateRule(pb.CreateRuleRequest(rule=no_window)))
-    assert code == grpc.StatusCode.INVALID_ARGUMENT and "rule.expression.query.window" in msg
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "rule.expression.query.window" in msg
 
     no_cmp = signal_rule("x", "NoComparator")
     no_cmp.comparator = pb.COMPARATOR_UNSPECIFIED
     code, msg = await _code(stub.CreateRule(pb.CreateRuleRequest(rule=no_cmp)))
-    assert code == grpc.StatusCode.INVALID_ARGUMENT and "comparator" in msg
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "comparator" in msg
 
     bad_metric = signal_rule("x", "BadMetric")
     bad_metric.expression.query.metric = "not a metric{}"
     code, msg = await _code(stub.CreateRule(pb.CreateRuleRequest(rule=bad_metric)))
-    assert code == grpc.StatusCode.INVALID_ARGUMENT and "metric" in msg
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "metric" in msg
 
     got = await stub.GetRule(pb.GetRuleRequest(name="Custom"))
-    assert got.expression == created.expression and got.threshold == 0
+    assert got.expression == created.expression
+    assert got.threshold == 0
 
     changed = signal_rule("x", "Custom", 10)
     changed.threshold = 3
     updated = await stub.UpdateRule(pb.UpdateRuleRequest(rule=changed, expected_version=1))
-    assert updated.version == 2 and updated.threshold == 3
+    assert updated.version == 2
+    assert updated.threshold == 3
     code, msg = await _code(stub.UpdateRule(pb.UpdateRuleRequest(rule=changed, expected_version=1)))
-    assert code == grpc.StatusCode.FAILED_PRECONDITION and "version 2" in msg
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    assert "version 2" in msg
 
     listed = await stub.ListRules(pb.ListRulesRequest())
     assert [r.name for r in listed.rules] == ["Custom"]
@@ -260,7 +269,8 @@ async def test_shipped_rules_are_loaded_and_read_only(start_monitor: StartMonito
     spike = next(r for r in listed.rules if r.name == "RateLimitRejectionSpike")
     assert spike.anomaly.method == pb.ANOMALY_METHOD_EWMA_ZSCORE
     code, msg = await _code(m.stub.DeleteRule(pb.DeleteRuleRequest(name="ServiceDown")))
-    assert code == grpc.StatusCode.FAILED_PRECONDITION and "rules file" in msg
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    assert "rules file" in msg
     code, _ = await _code(
         m.stub.CreateRule(pb.CreateRuleRequest(rule=signal_rule("x", "ServiceDown")))
     )
@@ -289,12 +299,15 @@ async def test_silence_validation(start_monitor: StartMonitor) -> None:
         matchers=[pb.LabelMatcher(name="alertname", op=pb.MATCH_OP_IN, values=["X"])]
     )
     code, msg = await _code(m.stub.CreateSilence(req))
-    assert code == grpc.StatusCode.INVALID_ARGUMENT and "ends_at" in msg
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "ends_at" in msg
     req.duration.FromSeconds(200 * 86400)
     code, msg = await _code(m.stub.CreateSilence(req))
-    assert code == grpc.StatusCode.INVALID_ARGUMENT and "90 days" in msg
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "90 days" in msg
     code, msg = await _code(m.stub.GetSilence(pb.GetSilenceRequest(id="not-a-uuid")))
-    assert code == grpc.StatusCode.INVALID_ARGUMENT and "UUID" in msg
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "UUID" in msg
     code, _ = await _code(m.stub.ExpireSilence(pb.ExpireSilenceRequest(id=str(uuid.uuid4()))))
     assert code == grpc.StatusCode.NOT_FOUND
 
@@ -317,10 +330,12 @@ async def test_alerts_are_pushed_in_alertmanager_api_v2_format(
         return receiver.bodies[0] if receiver.bodies else None
 
     body = await poll_until(pushed, "a POST /api/v2/alerts")
-    assert isinstance(body, list) and len(body) == 1
+    assert isinstance(body, list)
+    assert len(body) == 1
     (alert,) = body
     assert set(alert) == {"labels", "annotations", "startsAt", "endsAt", "generatorURL"}
-    assert alert["labels"]["alertname"] == "SignalHigh" and alert["labels"]["case"] == case
+    assert alert["labels"]["alertname"] == "SignalHigh"
+    assert alert["labels"]["case"] == case
     assert alert["annotations"] == {"summary": f"signal is 2 on {case}"}
     ends = dt.datetime.fromisoformat(alert["endsAt"].replace("Z", "+00:00"))
     assert ends > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=3)  # re-pushed before then
@@ -350,7 +365,8 @@ async def test_expiring_a_future_silence_ends_it(start_monitor: StartMonitor) ->
     expired = await m.stub.ExpireSilence(pb.ExpireSilenceRequest(id=created.id))
     assert expired.state == pb.SILENCE_STATE_EXPIRED
     again = await m.stub.GetSilence(pb.GetSilenceRequest(id=created.id))
-    assert again.state == pb.SILENCE_STATE_EXPIRED and again.ends_at == expired.ends_at
+    assert again.state == pb.SILENCE_STATE_EXPIRED
+    assert again.ends_at == expired.ends_at
 
 
 async def test_only_one_replica_notifies_and_another_takes_over(
@@ -396,7 +412,8 @@ async def test_firing_alerts_survive_a_restart_without_waiting_for_again(
     second = await start_monitor(targets=targets(tiny), webhook_urls=receiver.url)
     (after,) = await alerts_of(second, "SignalHigh")  # restored before the first evaluation
     assert after.state == pb.ALERT_STATE_FIRING
-    assert after.active_since == before.active_since and after.fired_at == before.fired_at
+    assert after.active_since == before.active_since
+    assert after.fired_at == before.fired_at
     rounds = second.service.evaluator.rounds
     await poll_until(
         lambda: _true(second.service.evaluator.rounds >= rounds + 5), "five evaluations"

@@ -62,7 +62,8 @@ def test_ring_keeps_the_newest_samples_in_order() -> None:
     assert len(s) == 3
     assert s.since(0) == [(2.0, 20.0), (3.0, 30.0), (4.0, 40.0)]
     assert s.since(3.5) == [(4.0, 40.0)]
-    assert s.last_value == 40.0 and s.last_time == 4.0
+    assert s.last_value == 40.0
+    assert s.last_time == 4.0
 
 
 def test_ring_reads_between_two_instants_across_its_wrap() -> None:
@@ -146,7 +147,8 @@ def test_series_limit_refuses_new_series() -> None:
     assert store.add("m", {"a": "2"}, 0, 1)
     assert not store.add("m", {"a": "3"}, 0, 1)
     assert store.add("m", {"a": "1"}, 1, 2)  # existing series still accept samples
-    assert store.drop_older_than(0.5) == 1 and store.count == 1
+    assert store.drop_older_than(0.5) == 1
+    assert store.count == 1
 
 
 def test_promql_translation_escapes_values() -> None:
@@ -194,13 +196,16 @@ def test_state_machine_honours_for() -> None:
     assert [(c.old, c.new) for c in changes] == [(None, AlertState.PENDING)]
     assert engine.step(rule, high, now=109.9) == []
     (fired,) = engine.step(rule, high, now=110)
-    assert fired.new is AlertState.FIRING and fired.alert.fired_at == 110
+    assert fired.new is AlertState.FIRING
+    assert fired.alert.fired_at == 110
     alert = fired.alert
     assert alert.labels == {"job": "a", "alertname": "High", "severity": "critical"}
     assert alert.annotations == {"summary": "a at 5"}
     (resolved,) = engine.step(rule, [Result({"job": "a"}, 0)], now=120)
-    assert resolved.new is AlertState.RESOLVED and alert.resolved_at == 120
-    assert engine.step(rule, [], now=170) == [] and len(engine.alerts) == 1  # kept 60 s
+    assert resolved.new is AlertState.RESOLVED
+    assert alert.resolved_at == 120
+    assert engine.step(rule, [], now=170) == []
+    assert len(engine.alerts) == 1  # kept 60 s
     engine.step(rule, [], now=181)
     assert engine.alerts == {}
 
@@ -210,7 +215,8 @@ def test_pending_that_clears_is_forgotten_and_restarts_its_clock() -> None:
     rule = _rule(for_seconds=10)
     engine.step(rule, [Result({}, 5)], now=0)
     (gone,) = engine.step(rule, [], now=5)
-    assert gone.new is None and engine.alerts == {}
+    assert gone.new is None
+    assert engine.alerts == {}
     engine.step(rule, [Result({}, 5)], now=6)
     assert engine.step(rule, [Result({}, 5)], now=15) == []  # 9 s since it came back
     assert engine.step(rule, [Result({}, 5)], now=16)[0].new is AlertState.FIRING
@@ -239,13 +245,18 @@ def test_detectors() -> None:
     for t, v in enumerate((5, 5, 6, 5)):
         e.score(t, v)
     assert abs(e.score(5, 5.2)) < 1
-    assert exceeds(-5, 3, "down") and not exceeds(-5, 3, "up") and exceeds(-5, 3, "both")
+    assert exceeds(-5, 3, "down")
+    assert not exceeds(-5, 3, "up")
+    assert exceeds(-5, 3, "both")
 
 
 def test_silences_and_templates() -> None:
     s = Silence("id", (Matcher("job", MatchOp.IN, ("a",)),), starts_at=10, ends_at=20)
-    assert not s.active(5) and s.active(10) and not s.active(20)
-    assert s.matches({"job": "a"}) and not s.matches({"job": "b"})
+    assert not s.active(5)
+    assert s.active(10)
+    assert not s.active(20)
+    assert s.matches({"job": "a"})
+    assert not s.matches({"job": "b"})
     assert expand("{{ $value }} {{ $labels.x }}{{ $labels.missing }}", {"x": "y"}, 0.25) == (
         "0.25 y"
     )
@@ -259,7 +270,9 @@ def test_planner_groups_throttles_repeats_and_skips_silenced() -> None:
     planner = Planner(["alertname"], group_wait=0, group_interval=30, repeat_interval=3600)
     engine.step(rule, [Result({"job": "a"}, 5), Result({"job": "b"}, 5)], now=0)
     (n,) = planner.plan(engine.alerts.values(), now=0)
-    assert n.status == "firing" and len(n.alerts) == 2 and n.labels == {"alertname": "High"}
+    assert n.status == "firing"
+    assert len(n.alerts) == 2
+    assert n.labels == {"alertname": "High"}
     assert planner.plan(engine.alerts.values(), now=1) == []  # nothing changed
     engine.step(rule, [Result({"job": "b"}, 5)], now=10)  # a resolves
     assert planner.plan(engine.alerts.values(), now=10) == []  # group_interval not over
@@ -345,10 +358,13 @@ def test_health_threshold_and_recovery() -> None:
     assert apply_check(r, Status.SERVING, "SERVING", 1, 0.001, 2) is not None
     assert apply_check(r, None, "UNAVAILABLE", 2, 0.001, 2) is None  # 1 failure: no flip
     change = apply_check(r, None, "UNAVAILABLE", 3, 0.001, 2)
-    assert change is not None and change.to_status is Status.UNREACHABLE
-    assert r.consecutive_failures == 2 and r.since == 3
+    assert change is not None
+    assert change.to_status is Status.UNREACHABLE
+    assert r.consecutive_failures == 2
+    assert r.since == 3
     back = apply_check(r, Status.SERVING, "SERVING", 4, 0.001, 2)
-    assert back is not None and back.from_status is Status.UNREACHABLE
+    assert back is not None
+    assert back.from_status is Status.UNREACHABLE
     assert aggregate([Status.UNREACHABLE, Status.SERVING]) is Status.SERVING
     assert aggregate([Status.UNREACHABLE, Status.NOT_SERVING]) is Status.NOT_SERVING
 
@@ -389,12 +405,16 @@ def test_trace_store_evicts_whole_oldest_traces() -> None:
     store = TraceStore(max_spans=4, max_bytes=10**9)
     for trace in range(1, 4):
         store.ingest(_export([_span(trace, 1), _span(trace, 2)]))
-    assert len(store) == 2 and store.span_count == 4 and store.evicted_traces == 1
+    assert len(store) == 2
+    assert store.span_count == 4
+    assert store.evicted_traces == 1
     assert store.get((1).to_bytes(16, "big")) is None
     found, truncated = store.search(TraceQuery(limit=1))
-    assert found[0].trace_id == (3).to_bytes(16, "big") and truncated
+    assert found[0].trace_id == (3).to_bytes(16, "big")
+    assert truncated
     accepted, rejected, why = store.ingest(_export([Span(trace_id=b"x", span_id=b"y")]))
-    assert (accepted, rejected) == (0, 1) and "16 bytes" in why
+    assert (accepted, rejected) == (0, 1)
+    assert "16 bytes" in why
     with pytest.raises(InvalidArgument):
         parse_trace_id("xyz")
 
@@ -406,7 +426,9 @@ def test_log_store_bounds_and_levels() -> None:
     for i in range(5):
         record = sl.log_records.add(time_unix_nano=i, body=AnyValue(string_value=f"msg {i}"))
         record.severity_number = 9 + 4 * (i % 2)  # type: ignore[assignment]
-    assert store.ingest(req) == 5 and len(store) == 3 and store.evicted == 2
+    assert store.ingest(req) == 5
+    assert len(store) == 3
+    assert store.evicted == 2
     found, _ = store.search(LogQuery(min_level=4))
     assert [r.body for r in found] == ["msg 3"]
     assert [level_of(n) for n in (0, 1, 4, 5, 9, 13, 17, 21, 24)] == [0, 1, 1, 2, 3, 4, 5, 6, 6]
@@ -449,8 +471,10 @@ def test_report_recommends_caching_and_fuel_limits() -> None:
     routes, modules, analysed = analyse_spans(s for _, s in store.spans_since(0))
     assert analysed == 200
     (route,) = routes
-    assert route.latency.count == 100 and route.latency.p99 == pytest.approx(0.005)
-    assert route.identical_ratio == pytest.approx(0.95) and route.cache_hit_ratio == 0
+    assert route.latency.count == 100
+    assert route.latency.p99 == pytest.approx(0.005)
+    assert route.identical_ratio == pytest.approx(0.95)
+    assert route.cache_hit_ratio == 0
     (module,) = modules
     assert module.fuel_exhausted_ratio == pytest.approx(0.13)
     report = Report(routes=routes, modules=modules)
@@ -472,7 +496,8 @@ def test_bad_settings_name_the_variable(
     with pytest.raises(SystemExit):
         load_settings(MonitorSettings)
     err = capsys.readouterr().err
-    assert "WASMGRID_MONITOR_TARGETS" in err and "host:port" in err
+    assert "WASMGRID_MONITOR_TARGETS" in err
+    assert "host:port" in err
     monkeypatch.setenv("WASMGRID_MONITOR_TARGETS", "gateway=127.0.0.1:50050")
     monkeypatch.setenv("WASMGRID_MONITOR_WEBHOOK_URLS", "ftp://hook")
     with pytest.raises(SystemExit):
@@ -481,7 +506,8 @@ def test_bad_settings_name_the_variable(
     monkeypatch.setenv("WASMGRID_MONITOR_WEBHOOK_URLS", "http://a/1, http://b/2")
     s = load_settings(MonitorSettings)
     assert s.webhook_urls == ["http://a/1", "http://b/2"]
-    assert s.grpc_port == 50054 and s.metrics_port == 9094
+    assert s.grpc_port == 50054
+    assert s.metrics_port == 9094
 
 
 def test_restored_alerts_wait_for_data_before_resolving() -> None:

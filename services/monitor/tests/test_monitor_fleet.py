@@ -42,7 +42,8 @@ async def test_fleet_health_flips_when_a_service_stops_and_recovers_when_it_retu
         return t if t is not None and t.status == status else None
 
     serving = await poll_until(lambda: status_is(pb.SERVING_STATUS_SERVING), "SERVING")
-    assert serving.instance == tiny.address and serving.consecutive_failures == 0
+    assert serving.instance == tiny.address
+    assert serving.consecutive_failures == 0
     health = await m.stub.GetFleetHealth(pb.GetFleetHealthRequest())
     assert health.overall == pb.SERVING_STATUS_SERVING
     assert [(s.service, s.replicas, s.replicas_serving) for s in health.services] == [
@@ -125,7 +126,8 @@ async def test_not_serving_is_reported_with_its_reason(start_monitor: StartMonit
 
         t = await poll_until(not_serving, "NOT_SERVING")
         assert "NOT_SERVING" in t.reason
-        assert not t.metrics_up and t.metrics_url == ""
+        assert not t.metrics_up
+        assert t.metrics_url == ""
     finally:
         await sick.stop(0.1)
 
@@ -226,7 +228,8 @@ async def test_a_range_query_charts_scraped_series_and_names_bad_bounds(
         (series,) = resp.series
         assert dict(series.labels) == {}  # summed: no group_by
         times = [p.time.ToNanoseconds() / 1e9 for p in series.points]
-        assert times == sorted(times) and all(t >= began - 1e-6 for t in times)
+        assert times == sorted(times)
+        assert all(t >= began - 1e-6 for t in times)
         assert all(p.value == 1 for p in series.points)
         assert [round(b - a, 6) for a, b in itertools.pairwise(times)] == [1.0] * (len(times) - 1)
 

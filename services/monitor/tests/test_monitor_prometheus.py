@@ -156,7 +156,8 @@ async def test_queries_and_rules_are_evaluated_by_a_real_prometheus(
     firing = await poll_until(
         lambda: state_is(m, "SignalHigh", pb.ALERT_STATE_FIRING), "firing via Prometheus"
     )
-    assert firing.labels["case"] == case and firing.labels["job"] == "tiny"
+    assert firing.labels["case"] == case
+    assert firing.labels["job"] == "tiny"
     await poll_until(lambda: _at_least(receiver, 1), "the webhook")
 
 
@@ -203,7 +204,8 @@ async def test_alerts_reach_a_real_alertmanager_and_its_webhook(
             return None
 
         body = await poll_until(delivered, "Alertmanager to forward the alert", timeout=30)
-        assert body["status"] == "firing" and body["receiver"] == "hook"
+        assert body["status"] == "firing"
+        assert body["receiver"] == "hook"
         assert body["alerts"][0]["annotations"] == {"summary": f"signal is 3 on {case}"}
         listed = await m.stub.ListNotifications(pb.ListNotificationsRequest())
         assert any(

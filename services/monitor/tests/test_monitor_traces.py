@@ -116,7 +116,8 @@ async def test_search_traces_by_service_duration_and_error(start_monitor: StartM
     assert await found(pb.SearchTracesRequest(service="nobody")) == []
     assert set(await found(pb.SearchTracesRequest(span_name="WASM.INV"))) == {fast_ok, slow_err}
     one = await m.stub.SearchTraces(pb.SearchTracesRequest(limit=1))
-    assert len(one.traces) == 1 and one.truncated
+    assert len(one.traces) == 1
+    assert one.truncated
     assert one.traces[0].trace_id == slow_err  # newest first
     assert one.traces[0].error_count == 1
 
@@ -192,14 +193,17 @@ async def test_logs_are_received_and_searchable(start_monitor: StartMonitor) -> 
         f"debug detail {marker}",
     ]  # newest first
     errors = await search(text=marker, min_level=pb.LOG_LEVEL_ERROR)
-    assert len(errors) == 1 and errors[0].level == pb.LOG_LEVEL_ERROR
-    assert errors[0].trace_id == trace_id and len(errors[0].span_id) == 16
+    assert len(errors) == 1
+    assert errors[0].level == pb.LOG_LEVEL_ERROR
+    assert errors[0].trace_id == trace_id
+    assert len(errors[0].span_id) == 16
     warn_up = await search(text=marker, min_level=pb.LOG_LEVEL_WARN)
     assert {r.level for r in warn_up} == {pb.LOG_LEVEL_WARN, pb.LOG_LEVEL_ERROR}
     assert await search(text="UNREACHABLE " + marker.upper()) != []  # case-insensitive
     assert await search(text=marker, service="wasmgrid-gateway") == []
     limited = await m.stub.SearchLogs(pb.SearchLogsRequest(text=marker, limit=2))
-    assert len(limited.records) == 2 and limited.truncated
+    assert len(limited.records) == 2
+    assert limited.truncated
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await m.stub.SearchLogs(pb.SearchLogsRequest(trace_id="nothex"))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -241,7 +245,8 @@ async def test_performance_report_from_exported_spans(start_monitor: StartMonito
     await stub.Export(req)
     report = await m.stub.GetPerformanceReport(pb.GetPerformanceReportRequest(min_count=10))
     (module,) = report.modules
-    assert module.module == "demo/spin@2.0.0" and module.stats.count == 50
+    assert module.module == "demo/spin@2.0.0"
+    assert module.stats.count == 50
     assert module.fuel_exhausted_ratio == pytest.approx(0.1)
     assert module.stats.p50_seconds == pytest.approx(0.003)
     assert [r.kind for r in report.recommendations] == ["raise_fuel_limit"]

@@ -92,7 +92,8 @@ async def _hold_and_release(rt: Runtime, hello: pb.ModuleSource, gate: threading
     gate.set()
     done = await asyncio.gather(*patient)
     assert all(r.outcome == pb.OUTCOME_OK for r in done)
-    assert rt.service.loader.compiles == 1 and rt.service.loader.loads == 1
+    assert rt.service.loader.compiles == 1
+    assert rt.service.loader.loads == 1
     assert sum(r.execution.cache_tier == pb.CACHE_TIER_COMPILED for r in done) == 8
 
 
@@ -107,7 +108,8 @@ async def test_a_real_slow_compile_outlives_a_callers_deadline(
     await poll_until(lambda: _async(len(rt.service.loader) == 1), "the compile to finish")
     r = await rt.stub.Invoke(pb.InvokeRequest(module=by_digest(slow)), timeout=5)
     assert (r.outcome, r.execution.cache_tier) == (pb.OUTCOME_OK, pb.CACHE_TIER_MEMORY)
-    assert rt.service.loader.compiles == 1 and len(marketplace.state.requests) == 1
+    assert rt.service.loader.compiles == 1
+    assert len(marketplace.state.requests) == 1
     assert sample("wasmgrid_runtime_compile_seconds_count", {"source": "compiled"}) == before + 1
 
 

@@ -83,7 +83,8 @@ def test_stats_table_is_bounded_and_ranks_by_invocations() -> None:
             table.record(digest, f"name-{digest}", Outcome.OK, 0.001, 10)
     assert len(table.modules) == 2  # "a" was least recently used when "c" arrived
     assert [m.digest for m in table.top(5)] == ["c", "b"]
-    assert table.invocations == 6 and table.outcomes[Outcome.OK] == 6
+    assert table.invocations == 6
+    assert table.outcomes[Outcome.OK] == 6
 
 
 def test_fingerprint_changes_with_engine_options() -> None:
@@ -110,7 +111,8 @@ def test_artifact_hmac_rejects_tampering_and_other_keys(tmp_path: Path) -> None:
     assert _opened(good, digest) == (b"compiled code", "")
     other = ArtifactStore(tmp_path, b"x" * 32, "fp", 1 << 20)
     assert _opened(other, digest) == (None, "hmac")
-    assert not good.path(digest).exists() and not good.mac_path(digest).exists()
+    assert not good.path(digest).exists()
+    assert not good.mac_path(digest).exists()
     good.put(digest, b"compiled code")
     good.path(digest).write_bytes(b"compiled codf")
     assert _opened(good, digest) == (None, "hmac")
@@ -131,11 +133,13 @@ def test_blob_store_adopts_downloads_and_verifies_on_read(tmp_path: Path) -> Non
     blobs = BlobStore(tmp_path, 1 << 20)
     tmp = blobs.incoming()
     tmp.write_bytes(data)
-    assert blobs.adopt(digest, tmp) == blobs.path(digest) and not tmp.exists()
+    assert blobs.adopt(digest, tmp) == blobs.path(digest)
+    assert not tmp.exists()
     assert blobs.verified(digest) == blobs.path(digest)
     assert blobs.cache.bytes == len(data)
     blobs.path(digest).write_bytes(b"bitrot")
-    assert blobs.verified(digest) is None and not blobs.path(digest).exists()
+    assert blobs.verified(digest) is None
+    assert not blobs.path(digest).exists()
     left = blobs.incoming()
     left.write_bytes(b"half a download")
     BlobStore(tmp_path, 1 << 20)  # a restart clears downloads a crash cut short
@@ -149,7 +153,8 @@ def test_disk_cache_evicts_oldest_beyond_its_bound(tmp_path: Path) -> None:
     for i in range(4):
         cache.put(tmp_path / f"f{i}", b"x" * 100)
     assert cache.bytes <= 250
-    assert (tmp_path / "f3").exists() and not (tmp_path / "f0").exists()
+    assert (tmp_path / "f3").exists()
+    assert not (tmp_path / "f0").exists()
 
 
 def test_settings_refuse_placeholder_keys_and_defaults_above_maxima() -> None:
@@ -164,4 +169,6 @@ def test_settings_refuse_placeholder_keys_and_defaults_above_maxima() -> None:
     ok = RuntimeSettings.model_validate(
         {"artifact_key": "x" * 32, "default_fuel": 5, "max_fuel": 5}
     )
-    assert ok.grpc_port == 50051 and ok.metrics_port == 9091 and not ok.allow_inline
+    assert ok.grpc_port == 50051
+    assert ok.metrics_port == 9091
+    assert not ok.allow_inline

@@ -57,7 +57,8 @@ async def test_externref_export_is_listed_but_not_callable(runtime: Runtime) -> 
     warm = await runtime.stub.Warm(pb.WarmRequest(module=inline(wat("reference_types.wat"))))
     sigs = {f.name: f for f in warm.functions}
     assert not sigs["is_null_extern"].callable
-    assert sigs["run"].callable and list(sigs["run"].results) == [pb.VALUE_TYPE_I32]
+    assert sigs["run"].callable
+    assert list(sigs["run"].results) == [pb.VALUE_TYPE_I32]
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await runtime.stub.Call(
             pb.CallRequest(module=inline(wat("reference_types.wat")), function="is_null_extern")
@@ -90,7 +91,8 @@ async def test_nontrapping_float_to_int(runtime: Runtime) -> None:
     r = await runtime.stub.Call(
         pb.CallRequest(module=inline(wat(m)), function="trunc_trap", args=[pb.Value(f32=3e9)])
     )
-    assert r.outcome == pb.OUTCOME_TRAP and "integer overflow" in r.trap_message
+    assert r.outcome == pb.OUTCOME_TRAP
+    assert "integer overflow" in r.trap_message
 
 
 async def test_mutable_global_import_is_refused_by_the_service(runtime: Runtime) -> None:
@@ -116,7 +118,8 @@ def test_mutable_global_import_export_on_the_engine() -> None:
     instance = wasmtime.Instance(store, module, [counter])
     bump = instance.exports(store)["bump"]
     total = instance.exports(store)["total"]
-    assert isinstance(bump, wasmtime.Func) and isinstance(total, wasmtime.Global)
+    assert isinstance(bump, wasmtime.Func)
+    assert isinstance(total, wasmtime.Global)
     assert bump(store) == 42
     assert counter.value(store) == 42
     assert total.value(store) == 142
@@ -191,7 +194,8 @@ async def test_pooled_instance_slots_are_wiped_and_reused(make_runtime: RuntimeF
         return_exceptions=True,
     )
     done = [r for r in burst if isinstance(r, pb.InvokeResponse)]
-    assert done and all(r.output.stdout == b"1\n" for r in done)
+    assert done
+    assert all(r.output.stdout == b"1\n" for r in done)
     refused = [r for r in burst if not isinstance(r, pb.InvokeResponse)]
     assert all(
         isinstance(e, grpc.aio.AioRpcError) and e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -215,7 +219,8 @@ async def test_env_is_only_what_the_request_gives(runtime: Runtime) -> None:
     )
     assert second.output.stdout == b"A=2\n"
     empty = await runtime.stub.Invoke(pb.InvokeRequest(module=module))
-    assert empty.outcome == pb.OUTCOME_OK and empty.output.stdout == b""
+    assert empty.outcome == pb.OUTCOME_OK
+    assert empty.output.stdout == b""
 
 
 @pytest.mark.parametrize(
@@ -254,7 +259,8 @@ async def test_tail_calls_are_enabled(runtime: Runtime) -> None:
             args=[pb.Value(i64=1_000_000)],
         )
     )
-    assert r.outcome == pb.OUTCOME_OK and r.results[0].i64 == 42
+    assert r.outcome == pb.OUTCOME_OK
+    assert r.results[0].i64 == 42
 
 
 async def test_a_full_instance_pool_is_resource_exhausted_not_a_trap(

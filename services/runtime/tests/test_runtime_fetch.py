@@ -38,7 +38,8 @@ async def test_fetches_by_digest_once_and_counts_as_runtime(
     rt = await make_runtime(marketplace_addr=marketplace.address, allow_inline=False)
     for _ in range(3):
         r = await rt.stub.Invoke(hello_request(by_digest(HELLO, "examples/hello@1.0.0")))
-        assert r.outcome == pb.OUTCOME_OK and r.output.stdout.endswith(b"ABC")
+        assert r.outcome == pb.OUTCOME_OK
+        assert r.output.stdout.endswith(b"ABC")
         assert r.execution.digest == sha(HELLO)
     assert len(marketplace.state.requests) == 1
     req = marketplace.state.requests[0]
@@ -63,7 +64,8 @@ async def test_digest_mismatch_is_refused_and_never_run(
         assert f"for digest {sha(HELLO)} whose sha256 is {sha(MATHFN)}" in details
         assert len(marketplace.state.requests) == attempt  # nothing was kept
     stats = await rt.stub.GetStats(pb.GetStatsRequest())
-    assert stats.invocations == 0 and stats.compiled_cache_entries == 0
+    assert stats.invocations == 0
+    assert stats.compiled_cache_entries == 0
 
 
 async def test_concurrent_requests_for_one_digest_fetch_and_compile_once(
@@ -151,7 +153,8 @@ async def test_disk_artifacts_survive_restart_and_tampering_is_recompiled(
     await marketplace.server.stop(0)
     second = await make_runtime(marketplace_addr=marketplace.address, data_dir=data)
     r = await second.stub.Invoke(hello_request(by_digest(HELLO)))
-    assert r.outcome == pb.OUTCOME_OK and r.execution.cache_tier == pb.CACHE_TIER_DISK
+    assert r.outcome == pb.OUTCOME_OK
+    assert r.execution.cache_tier == pb.CACHE_TIER_DISK
     artifacts = list((data / "artifacts").rglob("*.cwasm"))
     assert len(artifacts) == 1
     blob = bytearray(artifacts[0].read_bytes())
@@ -159,7 +162,8 @@ async def test_disk_artifacts_survive_restart_and_tampering_is_recompiled(
     artifacts[0].write_bytes(bytes(blob))
     third = await make_runtime(marketplace_addr=marketplace.address, data_dir=data)
     r = await third.stub.Invoke(hello_request(by_digest(HELLO)))
-    assert r.outcome == pb.OUTCOME_OK and r.execution.cache_tier == pb.CACHE_TIER_COMPILED
+    assert r.outcome == pb.OUTCOME_OK
+    assert r.execution.cache_tier == pb.CACHE_TIER_COMPILED
     # Written under another key: not trusted either.
     foreign = await make_runtime(data_dir=data, artifact_key="another-key-" + "x" * 30)
     r = await foreign.stub.Invoke(hello_request(by_digest(HELLO)))
@@ -191,7 +195,8 @@ async def test_warm_describes_the_module(make_runtime: RuntimeFactory) -> None:
     warm = await rt.stub.Warm(pb.WarmRequest(module=inline(MATHFN)))
     assert warm.digest == sha(MATHFN)
     assert warm.cache_tier == pb.CACHE_TIER_COMPILED
-    assert warm.module_bytes == len(MATHFN) and not warm.is_command
+    assert warm.module_bytes == len(MATHFN)
+    assert not warm.is_command
     sigs = {f.name: (list(f.params), list(f.results)) for f in warm.functions}
     assert sigs["divmod"] == (
         [pb.VALUE_TYPE_I32, pb.VALUE_TYPE_I32],
@@ -219,7 +224,8 @@ async def test_get_stats_ranks_modules_and_counts_outcomes(make_runtime: Runtime
         (pb.OUTCOME_OK, 3),
         (pb.OUTCOME_TRAP, 1),
     }
-    assert stats.modules_tracked == 2 and len(stats.modules) == 1
+    assert stats.modules_tracked == 2
+    assert len(stats.modules) == 1
     top = stats.modules[0]
     assert (top.digest, top.display_name, top.invocations) == (
         sha(HELLO),
@@ -227,5 +233,7 @@ async def test_get_stats_ranks_modules_and_counts_outcomes(make_runtime: Runtime
         3,
     )
     assert top.total_wall_time_us >= top.max_wall_time_us > 0
-    assert stats.compiled_cache_entries == 2 and stats.compiled_cache_hits == 2
-    assert stats.max_concurrent == 8 and stats.pid == os.getpid()
+    assert stats.compiled_cache_entries == 2
+    assert stats.compiled_cache_hits == 2
+    assert stats.max_concurrent == 8
+    assert stats.pid == os.getpid()

@@ -74,7 +74,8 @@ async def test_output_flood_is_truncated_and_stopped(runtime: Runtime) -> None:
     r = await invoke(runtime, wat("output_flood.wat"), stdout_bytes=10_000, timeout_ms=10_000)
     assert r.outcome == pb.OUTCOME_OUTPUT_TRUNCATED
     assert len(r.output.stdout) == 10_000
-    assert r.output.stdout_truncated and r.output.stdout_dropped_bytes > 0
+    assert r.output.stdout_truncated
+    assert r.output.stdout_dropped_bytes > 0
     # Stopped by the cap as soon as it was passed: the outcome is not the 10 s TIMEOUT.
     assert "stdout exceeded its limit of 10000 bytes" in r.trap_message
 
@@ -103,7 +104,8 @@ async def test_unknown_import_is_refused_naming_it(runtime: Runtime) -> None:
             await invoke(runtime, wat("unknown_import.wat"))
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         details = info.value.details() or ""
-        assert "env::not_a_wasi_function" in details and "only WASI preview 1" in details
+        assert "env::not_a_wasi_function" in details
+        assert "only WASI preview 1" in details
     assert runtime.service.loader.loads == 1
 
 
@@ -131,7 +133,8 @@ async def test_excess_concurrency_is_refused_at_once(make_runtime: RuntimeFactor
     assert "all 1 execution slots are busy" in (info.value.details() or "")
     assert (await slow).outcome == pb.OUTCOME_TIMEOUT
     stats = await rt.stub.GetStats(pb.GetStatsRequest())
-    assert stats.rejected == 1 and stats.in_flight == 0
+    assert stats.rejected == 1
+    assert stats.in_flight == 0
 
 
 async def test_rpc_deadline_bounds_the_guest(runtime: Runtime) -> None:
@@ -206,7 +209,8 @@ async def test_thousand_mixed_adversarial_calls(make_runtime: RuntimeFactory) ->
     elapsed = time.monotonic() - started
     assert sum(counts.values()) == 1000
     ok = await rt.stub.Invoke(pb.InvokeRequest(module=inline(hello), stdin=b"still alive"))
-    assert ok.outcome == pb.OUTCOME_OK and b"STILL ALIVE" in ok.output.stdout
+    assert ok.outcome == pb.OUTCOME_OK
+    assert b"STILL ALIVE" in ok.output.stdout
     gc.collect()
     rss_end = proc.memory_info().rss
     growth_mib = (rss_end - rss_start) / MIB
@@ -226,7 +230,8 @@ async def test_stdout_cap_is_exact(runtime: Runtime) -> None:
     exact = await runtime.stub.Invoke(
         pb.InvokeRequest(module=inline(hello), stdin=b"abc", limits=pb.Limits(stdout_bytes=size))
     )
-    assert exact.outcome == pb.OUTCOME_OK and not exact.output.stdout_truncated
+    assert exact.outcome == pb.OUTCOME_OK
+    assert not exact.output.stdout_truncated
     short = await runtime.stub.Invoke(
         pb.InvokeRequest(
             module=inline(hello), stdin=b"abc", limits=pb.Limits(stdout_bytes=size - 1)
@@ -259,7 +264,9 @@ async def test_stderr_cap(runtime: Runtime) -> None:
     )
     assert r.outcome == pb.OUTCOME_OUTPUT_TRUNCATED
     assert r.output.stderr == b"0123456789"
-    assert r.output.stderr_truncated and r.output.stderr_dropped_bytes == 30
+    assert r.output.stderr_truncated
+    assert r.output.stderr_dropped_bytes == 30
     assert "stderr exceeded its limit of 10 bytes" in r.trap_message
     full = await runtime.stub.Invoke(pb.InvokeRequest(module=module))
-    assert full.outcome == pb.OUTCOME_OK and len(full.output.stderr) == 40
+    assert full.outcome == pb.OUTCOME_OK
+    assert len(full.output.stderr) == 40

@@ -178,7 +178,8 @@ def rate_limit_key(
 async def rate_limit(gw: Gateway, request: web.Request, target: Target) -> dict[str, str]:
     """``RateLimit-*`` headers for an admitted request; raises 429 when refused."""
     conf = target.middleware.rate_limit
-    assert conf is not None and target.route is not None
+    assert conf is not None
+    assert target.route is not None
     key = rate_limit_key(request, target.route.name, conf, gw.settings.trust_forwarded_for)
     decision = await gw.limiter.check(key, Rule.from_config(conf))
     headers = decision.headers()
