@@ -449,6 +449,6 @@ async def test_python_dash_m_serves(poll: Poll) -> None:
 
 
 def _fetch_text(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - a loopback http URL
+    with urllib.request.urlopen(url, timeout=5) as resp:
         text: str = resp.read().decode()
         return text

@@ -51,7 +51,7 @@ INVALIDATIONS = Counter(
 class NamespaceExporter:
     """Pushes one namespace's counters and sizes to the metrics above (the sweeper calls it)."""
 
-    __slots__ = ("name", "_pushed")
+    __slots__ = ("_pushed", "name")
 
     def __init__(self, name: str) -> None:
         self.name = name

@@ -36,7 +36,7 @@ def _next_pow2(n: int) -> int:
 class FrequencySketch:
     """Approximate per-key access frequency (0..15) over the recent sample of accesses."""
 
-    __slots__ = ("_width", "_shift", "_table", "_additions", "_sample_size", "resets")
+    __slots__ = ("_additions", "_sample_size", "_shift", "_table", "_width", "resets")
 
     def __init__(self, expected_entries: int = 1024) -> None:
         self._width = 0

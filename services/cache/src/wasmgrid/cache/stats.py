@@ -11,7 +11,7 @@ LATENCY_SAMPLES = 2048
 class LatencyWindow:
     """The most recent `size` latencies (seconds) in a ring; percentiles on demand."""
 
-    __slots__ = ("_ring", "_next", "_count", "_size")
+    __slots__ = ("_count", "_next", "_ring", "_size")
 
     def __init__(self, size: int = LATENCY_SAMPLES) -> None:
         self._ring = array("d", bytes(8 * size))

@@ -22,7 +22,7 @@ from wasmgrid.marketplace.wasminstr import (
     value_type,
 )
 
-__all__ = ["WasmFormatError", "read_module", "ModuleInfo", "uleb128", "with_custom_section"]
+__all__ = ["ModuleInfo", "WasmFormatError", "read_module", "uleb128", "with_custom_section"]
 
 MAGIC = b"\x00asm"
 CORE_VERSION = b"\x01\x00\x00\x00"

@@ -48,7 +48,7 @@ class UnknownInstruction(WasmFormatError):
 class Reader:
     """A cursor over `data[pos:end]` reading the binary format's primitives."""
 
-    __slots__ = ("data", "pos", "end")
+    __slots__ = ("data", "end", "pos")
 
     def __init__(self, data: bytes, pos: int = 0, end: int | None = None) -> None:
         self.data = data

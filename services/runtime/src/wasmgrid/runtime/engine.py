@@ -219,7 +219,7 @@ class Interrupt:
     """The stop condition of one call: a wall-clock deadline, an output file growing past
     its cap, or an explicit stop reason (checked at every epoch tick)."""
 
-    __slots__ = ("deadline", "reason", "watch_fd", "watch_cap")
+    __slots__ = ("deadline", "reason", "watch_cap", "watch_fd")
 
     def __init__(self, deadline: float) -> None:
         self.deadline = deadline
