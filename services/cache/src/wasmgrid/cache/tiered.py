@@ -469,36 +469,30 @@ class TieredCache:
         """Remove every key starting with `prefix` here, in L2 and on every replica."""
         limits.check_namespace(namespace)
         limits.check_key(prefix, self.settings.max_key_bytes, "prefix")
-        ns = self._namespace(namespace)
-        local = ns.invalidate_prefix(prefix)
-        shared = 0
-        tier = self._shared(ns)
-        if tier is not None:
-            try:
-                shared, version = await tier.invalidate_prefix(namespace, prefix)
-            except SharedTierDown:
-                self._outage.invalidated(namespace)
-            else:
-                self._mutations.record(namespace, MutationKind.PREFIX, prefix, version)
-                local += ns.invalidate_prefix(prefix, below_version=version)
-        return InvalidateResult(local, shared)
+        return await self._invalidate(self._namespace(namespace), MutationKind.PREFIX, prefix)
 
     async def invalidate_tag(self, namespace: str, tag: str) -> InvalidateResult:
         """Remove every key carrying `tag` here, in L2 and on every replica."""
         limits.check_namespace(namespace)
         limits.check_tag(tag)
-        ns = self._namespace(namespace)
-        local = ns.invalidate_tag(tag)
+        return await self._invalidate(self._namespace(namespace), MutationKind.TAG, tag)
+
+    async def _invalidate(self, ns: Namespace, kind: MutationKind, target: str) -> InvalidateResult:
+        by_prefix = kind is MutationKind.PREFIX
+        drop = ns.invalidate_prefix if by_prefix else ns.invalidate_tag
+        name = ns.config.name
+        local = drop(target)
         shared = 0
         tier = self._shared(ns)
         if tier is not None:
+            send = tier.invalidate_prefix if by_prefix else tier.invalidate_tag
             try:
-                shared, version = await tier.invalidate_tag(namespace, tag)
+                shared, version = await send(name, target)
             except SharedTierDown:
-                self._outage.invalidated(namespace)
+                self._outage.invalidated(name)
             else:
-                self._mutations.record(namespace, MutationKind.TAG, tag, version)
-                local += ns.invalidate_tag(tag, below_version=version)
+                self._mutations.record(name, kind, target, version)
+                local += drop(target, below_version=version)
         return InvalidateResult(local, shared)
 
     # -- the shared tier's callbacks -------------------------------------------------
