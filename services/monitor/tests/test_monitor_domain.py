@@ -15,7 +15,14 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from wasmgrid.common.errors import InvalidArgument
 from wasmgrid.monitor.alerting import AlertEngine, AlertState, Silence, expand, fingerprint
 from wasmgrid.monitor.anomaly import EwmaZScore, ZScore, exceeds
-from wasmgrid.monitor.fleet import Replica, Status, aggregate, apply_check, parse_targets
+from wasmgrid.monitor.fleet import (
+    Replica,
+    Status,
+    aggregate,
+    apply_check,
+    overall,
+    parse_targets,
+)
 from wasmgrid.monitor.logstore import LogQuery, LogStore, level_of
 from wasmgrid.monitor.notify import Planner, backoff, webhook_payload
 from wasmgrid.monitor.query import (
@@ -367,6 +374,14 @@ def test_health_threshold_and_recovery() -> None:
     assert back.from_status is Status.UNREACHABLE
     assert aggregate([Status.UNREACHABLE, Status.SERVING]) is Status.SERVING
     assert aggregate([Status.UNREACHABLE, Status.NOT_SERVING]) is Status.NOT_SERVING
+
+
+def test_the_fleet_serves_only_when_every_service_does_and_is_unknown_without_one() -> None:
+    assert overall([Status.SERVING, Status.SERVING]) is Status.SERVING
+    assert overall([Status.SERVING, Status.UNREACHABLE]) is Status.NOT_SERVING
+    assert overall([Status.SERVING, Status.NOT_SERVING]) is Status.NOT_SERVING
+    assert overall([Status.SERVING, Status.UNKNOWN]) is Status.UNKNOWN
+    assert overall([]) is Status.UNKNOWN
 
 
 # ---------------------------------------------------------------- traces, logs, reports

@@ -173,6 +173,17 @@ def aggregate(statuses: Iterable[Status]) -> Status:
     return Status.UNKNOWN
 
 
+def overall(statuses: Iterable[Status]) -> Status:
+    """The fleet's status over its services: SERVING only if every service serves; UNKNOWN
+    with no service or any service unknown; else NOT_SERVING."""
+    found = list(statuses)
+    if not found or Status.UNKNOWN in found:
+        return Status.UNKNOWN
+    if all(s is Status.SERVING for s in found):
+        return Status.SERVING
+    return Status.NOT_SERVING
+
+
 HealthListener = Callable[[Replica], None]
 
 

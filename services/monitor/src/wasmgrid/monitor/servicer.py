@@ -20,7 +20,7 @@ from wasmgrid.common.errors import (
 from wasmgrid.common.paging import page_limit
 from wasmgrid.monitor import convert
 from wasmgrid.monitor.alerting import AlertState, new_silence
-from wasmgrid.monitor.fleet import Replica, Status, aggregate
+from wasmgrid.monitor.fleet import Replica, Status, aggregate, overall
 from wasmgrid.monitor.logstore import LogQuery
 from wasmgrid.monitor.notify import NotificationState
 from wasmgrid.monitor.query import (
@@ -86,20 +86,14 @@ class MonitorServicer(monitor_pb2_grpc.MonitorServiceServicer):
             )
             for name, reps in sorted(by_service.items())
         ]
-        statuses = [Status(int(s.status)) for s in services]
-        if not statuses or any(s is Status.UNKNOWN for s in statuses):
-            overall = Status.UNKNOWN
-        elif all(s is Status.SERVING for s in statuses):
-            overall = Status.SERVING
-        else:
-            overall = Status.NOT_SERVING
+        fleet_status = overall(Status(int(s.status)) for s in services)
         changes = [
             c
             for c in reversed(fleet.changes)
             if not request.service or c.service == request.service
         ][:limit]
         return pb.GetFleetHealthResponse(
-            overall=int(overall),  # type: ignore[arg-type]
+            overall=int(fleet_status),  # type: ignore[arg-type]
             services=services,
             targets=[convert.replica_to_pb(r) for r in replicas],
             changes=[convert.change_to_pb(c) for c in changes],
