@@ -34,7 +34,7 @@ test: install ## every test, with line coverage per package (PYTEST_ARGS, COV_FA
 	cover=$$?; exit $$(( tests ? tests : cover ))
 
 test-fast: install ## the unit tests only: no servers, no processes (well under a minute)
-	$(PY) -m pytest -m "not integration" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not integration and not containers" $(PYTEST_ARGS)
 
 lint: install
 	.venv/bin/ruff check $(SRC)

@@ -158,6 +158,10 @@ SERVER_FIXTURES = frozenset(
         "prometheus",
         "dev_stack",
         "dev_stack_factory",
+        "container_stack",
+        "suite",  # the dev stack or the containers, chosen at run time
+        "stack",  # the browser tests' own dev stack
+        "browser",
     }
 )
 

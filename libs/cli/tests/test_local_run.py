@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+# Builds modules with make and clang and runs the CLI as a process.
+pytestmark = pytest.mark.integration
+
 BIN = Path(sys.executable).parent
 TOOLS = ("clang", "wat2wasm", "make")
 

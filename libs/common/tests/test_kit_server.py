@@ -148,6 +148,7 @@ async def test_liveness_stays_serving_while_a_dependency_is_down(probe: Probe) -
     assert await health(channel, LIVENESS_SERVICE) == SERVING
 
 
+@pytest.mark.integration
 async def test_liveness_turns_not_serving_on_shutdown() -> None:
     runner = ServiceRunner(ProbeService(), settings(drain_seconds=1.0))
     await runner.start()

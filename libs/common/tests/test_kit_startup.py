@@ -14,6 +14,9 @@ import pytest
 
 from wasmgrid.common.testing import poll_until
 
+# Runs a service as PID 1 of its own PID namespace.
+pytestmark = pytest.mark.integration
+
 
 def _child_pid(parent: int) -> int | None:
     try:

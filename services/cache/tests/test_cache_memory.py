@@ -73,6 +73,7 @@ asyncio.run(main(int(sys.argv[1])))
 """
 
 
+@pytest.mark.integration
 def test_rss_stays_bounded_when_filling_far_beyond_capacity() -> None:
     """In a fresh process (so earlier tests' heap does not blur the numbers): write 4x the
     namespace's max_bytes of incompressible values; the resident set grows by about the

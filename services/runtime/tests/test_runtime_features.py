@@ -292,6 +292,7 @@ print("slots", service.options.pool_slots)
 """
 
 
+@pytest.mark.integration  # runs the check in a child process under a ulimit
 @pytest.mark.parametrize(("limit_gib", "slots"), [(None, 32), (24, 0)])
 def test_pool_too_big_for_the_address_space_limit_falls_back(
     limit_gib: int | None, slots: int
