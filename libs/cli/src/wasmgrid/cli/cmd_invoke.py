@@ -282,13 +282,17 @@ def call(target: str, function: str, args: tuple[str, ...]) -> None:
 def _call_local(
     out: Output, file: Path, function: str, parsed: list[tuple[str, str | None, int | float]]
 ) -> None:
-    from wasmgrid.cli.local import LocalResult, LocalRuntime, read_module
+    from wasmgrid.cli.local import LocalResult, LocalRuntime, component_call_error, read_module
+    from wasmgrid.runtime.components import CompiledComponent
 
     wasm = read_module(file)
 
     async def go() -> LocalResult:
         async with LocalRuntime() as runtime:
-            found = (await runtime.load(wasm)).functions.get(function)
+            compiled = await runtime.load(wasm)
+            if isinstance(compiled, CompiledComponent):
+                raise component_call_error(compiled)
+            found = compiled.functions.get(function)
             params = found.params if found is not None else ()
             typed = []
             for i, (text, kind, value) in enumerate(parsed):

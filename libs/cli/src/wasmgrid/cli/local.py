@@ -20,8 +20,9 @@ from pathlib import Path
 from wasmgrid.cli.app import CliError
 from wasmgrid.common.errors import ServiceError
 from wasmgrid.common.settings import load_settings
+from wasmgrid.runtime.components import CompiledComponent
 from wasmgrid.runtime.limits import AppliedLimits, LimitValues, resolve_limits
-from wasmgrid.runtime.sandbox import CallSpec, CompiledModule, ExecutionResult, Value
+from wasmgrid.runtime.sandbox import CallSpec, Compiled, CompiledModule, ExecutionResult, Value
 from wasmgrid.runtime.service import RuntimeService
 from wasmgrid.runtime.settings import RuntimeSettings
 from wasmgrid.runtime.validation import check_args, check_call, check_env
@@ -45,10 +46,20 @@ class LocalResult:
     signature: str = ""
 
 
-def exports(compiled: CompiledModule) -> str:
+def exports(compiled: Compiled) -> str:
     """The callable exports, e.g. ``add(i32, i32) -> i32, fib(i64) -> i64``."""
     names = sorted(n for n, s in compiled.functions.items() if s.callable and not n.startswith("_"))
     return ", ".join(str(compiled.functions[n]) for n in names) or "none"
+
+
+def component_call_error(compiled: CompiledComponent) -> CliError:
+    """Typed calls to a component are not run locally (they take JSON ⇄ WIT values)."""
+    return CliError(
+        "typed calls to a component take JSON arguments: publish it and call"
+        ' POST /v1/call/{namespace}/{name}/{function} with {"args": [...]};'
+        f" its functions: {exports(compiled)}",
+        2,
+    )
 
 
 def read_module(path: Path) -> bytes:
@@ -93,7 +104,7 @@ class LocalRuntime:
         await self.service.stop()
         self._scratch.cleanup()
 
-    async def load(self, wasm: bytes) -> CompiledModule:
+    async def load(self, wasm: bytes) -> Compiled:
         """The module compiled and linked as the runtime does (its errors as CliError)."""
         try:
             self.service.loader.check_bytes(wasm)
@@ -113,7 +124,9 @@ class LocalRuntime:
                     f" `-- FUNCTION ARG…`; its exports: {exports(compiled)}",
                     2,
                 )
-            if spec.function is not None:
+            if spec.function is not None and isinstance(compiled, CompiledComponent):
+                raise component_call_error(compiled)
+            if spec.function is not None and isinstance(compiled, CompiledModule):
                 signature = str(
                     check_call(compiled.functions, spec.function, spec.call_args, compiled.digest)
                 )

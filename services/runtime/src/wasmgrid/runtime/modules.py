@@ -29,6 +29,7 @@ from typing import TypeVar
 
 import wasmtime
 from wasmtime import _ffi as ffi
+from wasmtime import component as wc
 
 from wasmgrid.common import wasmfeatures
 from wasmgrid.common.errors import (
@@ -39,6 +40,8 @@ from wasmgrid.common.errors import (
     ServiceError,
 )
 from wasmgrid.common.lru import LruMap
+from wasmgrid.runtime import components
+from wasmgrid.runtime.components import CompiledComponent
 from wasmgrid.runtime.fetch import Fetcher
 from wasmgrid.runtime.metrics import (
     ARTIFACTS_REJECTED,
@@ -48,7 +51,7 @@ from wasmgrid.runtime.metrics import (
     COMPILING_ANSWERS,
     MODULE_CACHE_BYTES,
 )
-from wasmgrid.runtime.sandbox import BLOCKING_IMPORTS, CompiledModule, describe_module
+from wasmgrid.runtime.sandbox import BLOCKING_IMPORTS, Compiled, CompiledModule, describe_module
 from wasmgrid.runtime.store import ArtifactStore, BlobStore
 
 log = logging.getLogger(__name__)
@@ -91,7 +94,7 @@ def parse_digest(value: str, field: str = "module.digest") -> str:
 class Loaded:
     """A compiled module and where it came from for this request."""
 
-    module: CompiledModule
+    module: Compiled
     tier: CacheTier
     elapsed_seconds: float
 
@@ -100,7 +103,7 @@ class Loaded:
 class _Load:
     """One digest's load in progress."""
 
-    task: asyncio.Task[tuple[CompiledModule, CacheTier]]
+    task: asyncio.Task[tuple[Compiled, CacheTier]]
     started: float
 
 
@@ -117,13 +120,19 @@ def code_bytes(module: wasmtime.Module) -> int:
 
 
 class ModuleLoader:
-    """The compiled-module cache: a byte-bounded in-memory LRU over disk artifacts."""
+    """The compiled-module cache: a byte-bounded in-memory LRU over disk artifacts.
+
+    Core modules and components (told apart by their binary header) go through the same
+    steps, artifacts and bounds; a component's cache weight is the size of its serialized
+    compiled code (wasmtime reports no code image for components).
+    """
 
     def __init__(
         self,
         engine: wasmtime.Engine,
         linker: wasmtime.Linker,
         *,
+        component_linker: wc.Linker,
         executor: Executor,
         blobs: BlobStore,
         artifacts: ArtifactStore | None,
@@ -133,13 +142,14 @@ class ModuleLoader:
     ) -> None:
         self.engine = engine
         self.linker = linker
+        self.component_linker = component_linker
         self.executor = executor
         self.blobs = blobs
         self.artifacts = artifacts
         self.fetcher = fetcher
         self.max_cache_bytes = max_cache_bytes
         self.max_module_bytes = max_module_bytes
-        self._compiled: LruMap[str, CompiledModule] = LruMap(
+        self._compiled: LruMap[str, Compiled] = LruMap(
             1_000_000,
             max_weight=max_cache_bytes,
             weight=lambda compiled: compiled.code_bytes,
@@ -211,10 +221,8 @@ class ModuleLoader:
             task.add_done_callback(self._settled(digest))
         return load
 
-    def _settled(
-        self, digest: str
-    ) -> Callable[[asyncio.Task[tuple[CompiledModule, CacheTier]]], None]:
-        def done(task: asyncio.Task[tuple[CompiledModule, CacheTier]]) -> None:
+    def _settled(self, digest: str) -> Callable[[asyncio.Task[tuple[Compiled, CacheTier]]], None]:
+        def done(task: asyncio.Task[tuple[Compiled, CacheTier]]) -> None:
             self._pending.pop(digest, None)
             if task.cancelled():
                 return
@@ -226,12 +234,12 @@ class ModuleLoader:
 
         return done
 
-    async def _load(self, digest: str, wasm: bytes | None) -> tuple[CompiledModule, CacheTier]:
+    async def _load(self, digest: str, wasm: bytes | None) -> tuple[Compiled, CacheTier]:
         self.loads += 1
         COMPILES_IN_PROGRESS.inc()
         started = time.perf_counter()
         try:
-            compiled: CompiledModule | None = None
+            compiled: Compiled | None = None
             if self.artifacts is not None:
                 compiled = await self._run(self._from_artifact, digest)
             tier = CacheTier.DISK
@@ -261,7 +269,7 @@ class ModuleLoader:
         """Compiled code held in memory, bytes."""
         return self._compiled.weight
 
-    def _keep(self, compiled: CompiledModule) -> None:
+    def _keep(self, compiled: Compiled) -> None:
         """Cache `compiled`, evicting the least recently used past the byte bound (the
         newest is kept even when it alone is larger: its callers need it now)."""
         self._compiled.put(compiled.digest, compiled)
@@ -287,9 +295,9 @@ class ModuleLoader:
         finally:
             tmp.unlink(missing_ok=True)
 
-    def _from_artifact(self, digest: str) -> CompiledModule | None:
+    def _from_artifact(self, digest: str) -> Compiled | None:
         assert self.artifacts is not None
-        fd, reason = self.artifacts.open(digest)
+        fd, reason, is_component = self.artifacts.open(digest)
         if fd is None:
             if reason != "missing":
                 ARTIFACTS_REJECTED.labels(reason).inc()
@@ -300,7 +308,11 @@ class ModuleLoader:
             where = (
                 f"{_FD_DIR}/{fd}" if os.path.isdir(_FD_DIR) else str(self.artifacts.path(digest))
             )
-            module = wasmtime.Module.deserialize_file(self.engine, where)
+            if is_component:
+                component = wc.Component.deserialize_file(self.engine, where)
+                code = os.fstat(fd).st_size
+            else:
+                module = wasmtime.Module.deserialize_file(self.engine, where)
         except wasmtime.WasmtimeError as exc:
             ARTIFACTS_REJECTED.labels("load").inc()
             log.warning("compiled artifact failed to load; recompiling: %s", exc)
@@ -312,6 +324,8 @@ class ModuleLoader:
             size = self.blobs.path(digest).stat().st_size
         except FileNotFoundError:
             size = 0  # an inline module: the artifact is kept, its bytes are not
+        if is_component:
+            return self._prepare_component(digest, component, size, code)
         return self._prepare(digest, module, size)
 
     def check_size(self, size: int, field: str = "module") -> None:
@@ -327,7 +341,7 @@ class ModuleLoader:
         self.check_size(len(wasm), field)
         _check_magic(wasm[:8], field)
 
-    def _compile(self, digest: str, source: bytes | Path) -> CompiledModule:
+    def _compile(self, digest: str, source: bytes | Path) -> Compiled:
         field = f"module {digest}"
         if isinstance(source, Path):
             size = source.stat().st_size
@@ -341,6 +355,8 @@ class ModuleLoader:
             size = len(wasm)
             self.check_bytes(wasm, field)
         self.compiles += 1
+        if wasmfeatures.binary_kind(wasm[:8]) is wasmfeatures.BinaryKind.COMPONENT:
+            return self._compile_component(digest, wasm, size)
         try:
             module = wasmtime.Module(self.engine, wasm)
         except wasmtime.WasmtimeError as exc:
@@ -357,6 +373,41 @@ class ModuleLoader:
             except (OSError, wasmtime.WasmtimeError) as exc:
                 log.warning("could not write compiled artifact: %s", exc, extra={"digest": digest})
         return compiled
+
+    def _compile_component(self, digest: str, wasm: bytes, size: int) -> CompiledComponent:
+        try:
+            component = wc.Component(self.engine, wasm)
+        except wasmtime.WasmtimeError as exc:
+            detail = " ".join(str(exc).split())
+            raise InvalidArgument(
+                f"component {digest} does not compile: invalid component or a feature this"
+                f" runtime does not run ({_REFUSED}): {detail[:1000]}"
+            ) from None
+        del wasm
+        payload = component.serialize()
+        compiled = self._prepare_component(digest, component, size, len(payload))
+        if self.artifacts is not None:
+            try:
+                self.artifacts.put(digest, payload, component=True)
+            except OSError as exc:
+                log.warning("could not write compiled artifact: %s", exc, extra={"digest": digest})
+        return compiled
+
+    def _prepare_component(
+        self, digest: str, component: wc.Component, size: int, code: int
+    ) -> CompiledComponent:
+        may_block = components.check_imports(self.engine, component, digest)
+        functions, run = components.describe(self.engine, component)
+        return CompiledComponent(
+            digest=digest,
+            component=component,
+            linker=self.component_linker,
+            wasm_bytes=size,
+            functions=functions,
+            run_export=run,
+            may_block=may_block,
+            code_bytes=code,
+        )
 
     def _prepare(self, digest: str, module: wasmtime.Module, size: int) -> CompiledModule:
         try:

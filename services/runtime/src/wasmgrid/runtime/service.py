@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -17,6 +18,7 @@ from typing import Any
 import grpc
 import wasmtime
 from opentelemetry import trace
+from wasmtime import component as wc
 
 from wasmgrid.api.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from wasmgrid.common.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument
@@ -24,6 +26,7 @@ from wasmgrid.common.metrics import child
 from wasmgrid.common.protoenum import ProtoEnum
 from wasmgrid.common.server import Service
 from wasmgrid.common.telemetry import start_span
+from wasmgrid.runtime.components import CompiledComponent, checked_call_args
 from wasmgrid.runtime.engine import (
     EngineOptions,
     EpochTicker,
@@ -52,6 +55,8 @@ ANSWER_SECONDS = 0.02
 #: Share of a call's remaining deadline kept back when it waits for a compile, so the
 #: "compiling" answer reaches a loaded caller before its own deadline does.
 COMPILE_WAIT_MARGIN = 0.05
+#: Largest Call.args_json accepted, bytes.
+MAX_ARGS_JSON_BYTES = 8 * 1024 * 1024
 #: This process's random id in GetStats (new at each start; pids repeat across containers).
 INSTANCE_ID = uuid.uuid4().hex
 
@@ -80,6 +85,28 @@ def _from_proto_values(values: Sequence[runtime_pb2.Value]) -> tuple[Value, ...]
             raise InvalidArgument(f"args[{i}] has no value (set one of i32, i64, f32, f64)")
         out.append((kind, getattr(v, kind)))
     return tuple(out)
+
+
+def _component_args(
+    compiled: CompiledComponent, request: runtime_pb2.CallRequest, numbers: tuple[Value, ...]
+) -> list[Any]:
+    """A component call's arguments from args_json, checked against the function's types."""
+    if numbers:
+        raise InvalidArgument(
+            f"{compiled.digest} is a component: pass its arguments as JSON in args_json,"
+            " not as typed numbers in args"
+        )
+    if not request.function or len(request.function.encode()) > 1024:
+        raise InvalidArgument(f"function must be 1..1024 bytes, got {request.function[:64]!r}")
+    try:
+        args = json.loads(request.args_json) if request.args_json else []
+    except ValueError as exc:
+        raise InvalidArgument(f"args_json is not JSON: {exc}") from None
+    return checked_call_args(compiled, request.function, args)[1]
+
+
+def _json(values: list[Any]) -> str:
+    return json.dumps(values, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def _limits_proto(limits: AppliedLimits) -> runtime_pb2.AppliedLimits:
@@ -238,9 +265,13 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
             )
         loaded, name = await self._load(request.module, context)
         if not loaded.module.is_command:
+            what = (
+                "component exports no wasi:cli/run (not a command)"
+                if isinstance(loaded.module, CompiledComponent)
+                else "module has no _start export (a function/reactor module)"
+            )
             raise FailedPrecondition(
-                f"module {loaded.module.digest} has no _start export (a function/reactor"
-                " module): use Call with one of its exports"
+                f"{loaded.module.digest}: the {what}: use Call with one of its exports"
             )
         limits = self._limits(request.limits, context)
         spec = CallSpec(stdin=request.stdin, args=args, env=env, argv0=name or "module")
@@ -260,12 +291,24 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
     ) -> runtime_pb2.CallResponse:
         env = check_env([(e.name, e.value) for e in request.env])
         call_args = _from_proto_values(request.args)
+        if len(request.args_json) > MAX_ARGS_JSON_BYTES:
+            raise InvalidArgument(
+                f"args_json is {len(request.args_json)} bytes; the limit is {MAX_ARGS_JSON_BYTES}"
+            )
         loaded, name = await self._load(request.module, context)
-        check_call(loaded.module.functions, request.function, call_args, loaded.module.digest)
+        compiled = loaded.module
+        spec = CallSpec(env=env, function=request.function, argv0=name or "module")
+        if isinstance(compiled, CompiledComponent):
+            spec.component_args = _component_args(compiled, request, call_args)
+        else:
+            if request.args_json:
+                raise InvalidArgument(
+                    f"args_json is for components; {compiled.digest} is a core module: pass"
+                    " typed numbers in args"
+                )
+            check_call(compiled.functions, request.function, call_args, compiled.digest)
+            spec.call_args = call_args
         limits = self._limits(request.limits, context)
-        spec = CallSpec(
-            env=env, function=request.function, call_args=call_args, argv0=name or "module"
-        )
         result = await self._execute("call", loaded, name, spec, limits)
         return runtime_pb2.CallResponse(
             outcome=_OUTCOMES.to_proto(result.outcome),
@@ -274,6 +317,11 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
             trap_message=result.message,
             output=_output_proto(result),
             execution=_execution_proto(result, loaded, limits),
+            results_json=(
+                _json(result.json_results)
+                if isinstance(compiled, CompiledComponent) and result.outcome is Outcome.OK
+                else ""
+            ),
         )
 
     async def Warm(
@@ -283,6 +331,21 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
     ) -> runtime_pb2.WarmResponse:
         loaded, _ = await self._load(request.module, context)
         m = loaded.module
+        if isinstance(m, CompiledComponent):
+            return runtime_pb2.WarmResponse(
+                digest=m.digest,
+                cache_tier=_TIERS.to_proto(loaded.tier),
+                elapsed_us=int(loaded.elapsed_seconds * 1e6),
+                module_bytes=m.wasm_bytes,
+                is_command=m.is_command,
+                is_component=True,
+                component_functions=[
+                    runtime_pb2.ComponentFunction(
+                        name=f.name, signature=f.signature(), callable=f.callable
+                    )
+                    for f in sorted(m.functions.values(), key=lambda f: f.name)
+                ],
+            )
         functions = [
             runtime_pb2.FunctionSignature(
                 name=sig.name,
@@ -408,11 +471,14 @@ class RuntimeService(Service):
             fetcher = self._fetcher
         linker = wasmtime.Linker(self.engine)
         linker.define_wasi()
+        component_linker = wc.Linker(self.engine)
+        component_linker.add_wasip2()
         # Compiles, deserializes and disk reads: few threads (compilation is itself parallel).
         self._io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="wasm-compile")
         self.loader = ModuleLoader(
             self.engine,
             linker,
+            component_linker=component_linker,
             executor=self._io,
             blobs=blobs,
             artifacts=artifacts,
