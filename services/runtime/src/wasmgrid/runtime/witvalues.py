@@ -249,8 +249,9 @@ def render(t: WitType | None) -> str:
 class ValueMismatch(ValueError):
     """A JSON value that does not fit its WIT type; the message names the path."""
 
-    def __init__(self, path: str, expected: str, got: Any) -> None:
-        shown = repr(got) if not isinstance(got, str | int | float) else _json_repr(got)
+    def __init__(self, path: str, expected: str, got: Any, *, shown: str | None = None) -> None:
+        if shown is None:
+            shown = repr(got) if not isinstance(got, str | int | float) else _json_repr(got)
         super().__init__(f"{path}: expected {expected}, got {shown[:80]}")
         self.path = path
 
@@ -367,8 +368,9 @@ def _check_record(t: WitType, value: Any, path: str) -> list[Any]:
         raise ValueMismatch(path, f"an object with fields {', '.join(t.names)}", value)
     missing = [n for n in t.names if n not in value]
     if missing:
+        field_type = _some(t.items[t.names.index(missing[0])])
         raise ValueMismatch(
-            f"{path}.{missing[0]}", _describe(_some(t.items[t.names.index(missing[0])])), "nothing"
+            f"{path}.{missing[0]}", _describe(field_type), None, shown="nothing (missing field)"
         )
     extra = [n for n in value if n not in t.names]
     if extra:
