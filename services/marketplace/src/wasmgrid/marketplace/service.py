@@ -47,6 +47,7 @@ from wasmgrid.common.protoenum import ProtoEnum
 from wasmgrid.common.server import Service
 from wasmgrid.marketplace import names, search, semver, tokens
 from wasmgrid.marketplace.blobs import BlobCache, rechunk
+from wasmgrid.marketplace.components import world_proto
 from wasmgrid.marketplace.names import parse_module_name
 from wasmgrid.marketplace.settings import MarketplaceSettings
 from wasmgrid.marketplace.store import (
@@ -147,6 +148,7 @@ def _report(doc: Report) -> pb.ValidationReport:
             for f in doc.findings
         ],
         validator=doc.validator,
+        world=world_proto(doc.world),
     )
 
 
