@@ -18,6 +18,7 @@ from typing import Any
 
 import grpc
 import pytest
+from prometheus_client import REGISTRY
 
 from wasmgrid.api.runtime.v1 import runtime_pb2 as pb
 from wasmgrid.runtime.testing import (
@@ -101,7 +102,13 @@ async def refused(served: tuple[Runtime, Marketplace], textstats: bytes, fn: str
     return info.value.details() or ""
 
 
+def component_calls(outcome: str) -> float:
+    labels = {"mode": "call", "outcome": outcome, "kind": "component"}
+    return REGISTRY.get_sample_value("wasmgrid_runtime_invocations_total", labels) or 0.0
+
+
 async def test_a_typed_call_answers_a_record(served: Any, textstats: bytes) -> None:
+    before = component_calls("OK")
     assert await results(served, textstats, "analyse", "a tiny wasm runtime") == [
         {
             "words": ["a", "tiny", "wasm", "runtime"],
@@ -113,6 +120,7 @@ async def test_a_typed_call_answers_a_record(served: Any, textstats: bytes) -> N
     assert await results(served, textstats, "analyse", "") == [
         {"words": [], "count": 0, "mean-length": 0.0, "longest": None}
     ]
+    assert component_calls("OK") == before + 2
 
 
 # (function, argument, what comes back: the same JSON unless given)

@@ -258,7 +258,12 @@ class ModuleLoader:
         COMPILED_CACHE.labels("disk_hit" if tier is CacheTier.DISK else "miss").inc()
         log.info(
             "module loaded",
-            extra={"digest": digest, "source": tier.name.lower(), "seconds": round(seconds, 3)},
+            extra={
+                "digest": digest,
+                "kind": "component" if isinstance(compiled, CompiledComponent) else "module",
+                "source": tier.name.lower(),
+                "seconds": round(seconds, 3),
+            },
         )
         self.misses += 1
         self._keep(compiled)

@@ -226,11 +226,13 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         self, mode: str, loaded: Loaded, name: str, spec: CallSpec, limits: AppliedLimits
     ) -> ExecutionResult:
         digest = loaded.module.digest
+        kind = "component" if isinstance(loaded.module, CompiledComponent) else "module"
         span = start_span(
             tracer,
             f"wasm.{mode}",
             attributes={
                 "wasm.digest": digest,
+                "wasm.kind": kind,
                 "wasm.module": name,
                 "wasm.cache_tier": loaded.tier.name,
                 "wasm.function": spec.function or "_start",
@@ -242,8 +244,8 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
             result = await self.svc.pool.run(loaded.module, spec, limits, limits.timeout_ms / 1000)
             span.set_attribute("wasm.outcome", result.outcome.name)
             span.set_attribute("wasm.fuel_consumed", result.fuel_consumed)
-        child(INVOCATIONS, mode, result.outcome.name).inc()
-        child(EXECUTION_SECONDS, mode).observe(result.wall_seconds)
+        child(INVOCATIONS, mode, result.outcome.name, kind).inc()
+        child(EXECUTION_SECONDS, mode, kind).observe(result.wall_seconds)
         FUEL_CONSUMED.observe(result.fuel_consumed)
         self.svc.stats.record(
             digest, name, result.outcome, result.wall_seconds, result.fuel_consumed
