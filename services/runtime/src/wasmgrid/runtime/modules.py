@@ -360,40 +360,37 @@ class ModuleLoader:
             size = len(wasm)
             self.check_bytes(wasm, field)
         self.compiles += 1
-        if wasmfeatures.binary_kind(wasm[:8]) is wasmfeatures.BinaryKind.COMPONENT:
-            return self._compile_component(digest, wasm, size)
+        is_component = wasmfeatures.binary_kind(wasm[:8]) is wasmfeatures.BinaryKind.COMPONENT
+        what = "component" if is_component else "module"
         try:
-            module = wasmtime.Module(self.engine, wasm)
+            if is_component:
+                code: wasmtime.Module | wc.Component = wc.Component(self.engine, wasm)
+            else:
+                code = wasmtime.Module(self.engine, wasm)
         except wasmtime.WasmtimeError as exc:
             detail = " ".join(str(exc).split())
             raise InvalidArgument(
-                f"module {digest} does not compile: invalid WebAssembly or a feature this"
-                f" runtime does not run ({_REFUSED}): {detail}"
+                f"{what} {digest} does not compile: invalid WebAssembly or a feature this"
+                f" runtime does not run ({_REFUSED}): {detail[:2000]}"
             ) from None
         del wasm
-        compiled = self._prepare(digest, module, size)
-        if self.artifacts is not None:
+        payload: bytearray | None = None
+        # A component's cache weight is its serialized size, so it is made either way.
+        if self.artifacts is not None or is_component:
             try:
-                self.artifacts.put(digest, module.serialize())
-            except (OSError, wasmtime.WasmtimeError) as exc:
-                log.warning("could not write compiled artifact: %s", exc, extra={"digest": digest})
-        return compiled
-
-    def _compile_component(self, digest: str, wasm: bytes, size: int) -> CompiledComponent:
-        try:
-            component = wc.Component(self.engine, wasm)
-        except wasmtime.WasmtimeError as exc:
-            detail = " ".join(str(exc).split())
-            raise InvalidArgument(
-                f"component {digest} does not compile: invalid component or a feature this"
-                f" runtime does not run ({_REFUSED}): {detail[:1000]}"
-            ) from None
-        del wasm
-        payload = component.serialize()
-        compiled = self._prepare_component(digest, component, size, len(payload))
-        if self.artifacts is not None:
+                payload = code.serialize()
+            except wasmtime.WasmtimeError as exc:
+                log.warning("could not serialize compiled code: %s", exc, extra={"digest": digest})
+        # Linked (or its imports checked) before its artifact is kept: a refused module
+        # leaves nothing on disk.
+        compiled: Compiled
+        if isinstance(code, wc.Component):
+            compiled = self._prepare_component(digest, code, size, len(payload or b""))
+        else:
+            compiled = self._prepare(digest, code, size)
+        if self.artifacts is not None and payload is not None:
             try:
-                self.artifacts.put(digest, payload, component=True)
+                self.artifacts.put(digest, payload, component=is_component)
             except OSError as exc:
                 log.warning("could not write compiled artifact: %s", exc, extra={"digest": digest})
         return compiled

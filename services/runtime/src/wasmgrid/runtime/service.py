@@ -333,22 +333,23 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
     ) -> runtime_pb2.WarmResponse:
         loaded, _ = await self._load(request.module, context)
         m = loaded.module
+        response = runtime_pb2.WarmResponse(
+            digest=m.digest,
+            cache_tier=_TIERS.to_proto(loaded.tier),
+            elapsed_us=int(loaded.elapsed_seconds * 1e6),
+            module_bytes=m.wasm_bytes,
+            is_command=m.is_command,
+            is_component=isinstance(m, CompiledComponent),
+        )
         if isinstance(m, CompiledComponent):
-            return runtime_pb2.WarmResponse(
-                digest=m.digest,
-                cache_tier=_TIERS.to_proto(loaded.tier),
-                elapsed_us=int(loaded.elapsed_seconds * 1e6),
-                module_bytes=m.wasm_bytes,
-                is_command=m.is_command,
-                is_component=True,
-                component_functions=[
-                    runtime_pb2.ComponentFunction(
-                        name=f.name, signature=f.signature(), callable=f.callable
-                    )
-                    for f in sorted(m.functions.values(), key=lambda f: f.name)
-                ],
+            response.component_functions.extend(
+                runtime_pb2.ComponentFunction(
+                    name=f.name, signature=f.signature(), callable=f.callable
+                )
+                for f in sorted(m.functions.values(), key=lambda f: f.name)
             )
-        functions = [
+            return response
+        response.functions.extend(
             runtime_pb2.FunctionSignature(
                 name=sig.name,
                 params=[_VALUE_TYPES.to_proto(p, default=0) for p in sig.params],
@@ -356,15 +357,8 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
                 callable=sig.callable,
             )
             for sig in sorted(m.functions.values(), key=lambda f: f.name)
-        ]
-        return runtime_pb2.WarmResponse(
-            digest=m.digest,
-            cache_tier=_TIERS.to_proto(loaded.tier),
-            elapsed_us=int(loaded.elapsed_seconds * 1e6),
-            module_bytes=m.wasm_bytes,
-            is_command=m.is_command,
-            functions=functions,
         )
+        return response
 
     async def GetStats(
         self,
