@@ -156,7 +156,19 @@ def _app(seen: Seen) -> web.Application:
         )
 
     async def call(request: web.Request) -> web.Response:
-        await record(request)
+        body = await record(request)
+        if request.match_info["function"] != "f":  # a component: JSON results, no types
+            return web.json_response(
+                {
+                    "module": "alice/stats",
+                    "version": "0.1.0",
+                    "digest": DIGEST,
+                    "function": request.match_info["function"],
+                    "results": json.loads(body)["args"],
+                    "fuel_consumed": 9,
+                    "wall_time_us": 3,
+                }
+            )
         return web.json_response(
             {
                 "module": "alice/calc",
@@ -364,6 +376,19 @@ async def test_call_sends_typed_arguments_and_parses_non_finite_results(
     assert result.results[1] != result.results[1]  # NaN
     assert result.types == ("i64", "f64", "f32")
     assert (result.fuel_consumed, result.wall_time_us) == (42, 7)
+
+
+async def test_a_component_call_sends_and_returns_json_values(gateway: FakeGateway) -> None:
+    record = {"words": ["a"], "count": 1, "longest": None}
+    async with Client(gateway.url) as wg:
+        result = await wg.call(
+            "alice/stats", "wasmgrid:stats/echo@0.1.0#echo", record, {"rect": [1.5, 2]}
+        )
+    method, path, _, body = gateway.seen.requests[0]
+    assert path == "/v1/call/alice/stats/wasmgrid:stats%2Fecho@0.1.0%23echo"
+    assert json.loads(body) == {"args": [record, {"rect": [1.5, 2]}]}
+    assert (result.results, result.types) == ((record, {"rect": [1.5, 2]}), ())
+    assert result.function == "wasmgrid:stats/echo@0.1.0#echo"
 
 
 async def test_health_parses_enums_and_durations(gateway: FakeGateway) -> None:

@@ -207,8 +207,16 @@ class Client:
             trace_id=hdrs.get("X-Trace-Id", ""),
         )
 
-    async def call(self, module: str, function: str, *args: int | float | TypedArg) -> CallResult:
-        """Call an exported function; untyped numbers take the types of its signature."""
+    async def call(self, module: str, function: str, *args: Any) -> CallResult:
+        """Call an exported function.
+
+        A core module's arguments are numbers (or :class:`TypedArg`); untyped numbers take
+        the types of its signature. A component's function is named as WIT names it
+        (``"analyse"``, ``"wasmgrid:textstats/echo@0.1.0#echo-bool"``) and its arguments
+        and results are JSON values mapped to its WIT types (a record as a dict, a variant
+        as ``{"case": payload}``, an option as None or the value, …: the runtime README
+        has the table).
+        """
         payload = [a.to_json() if isinstance(a, TypedArg) else a for a in args]
         doc = await self._json(
             "POST",
@@ -216,10 +224,14 @@ class Client:
             json_body={"args": payload},
         )
         types = tuple(str(t) for t in doc.get("types", ()))
-        results = tuple(
-            float(v) if t in ("f32", "f64") else int(v)
-            for v, t in zip(doc.get("results", ()), types, strict=False)
-        )
+        results: tuple[Any, ...]
+        if "types" in doc:
+            results = tuple(
+                float(v) if t in ("f32", "f64") else int(v)
+                for v, t in zip(doc.get("results", ()), types, strict=False)
+            )
+        else:  # a component: JSON values as its WIT types map to them
+            results = tuple(doc.get("results", ()))
         return CallResult(
             module=str(doc.get("module", "")),
             version=str(doc.get("version", "")),
