@@ -32,13 +32,13 @@ from typing import Any
 import wasmtime
 from wasmtime import component as wc
 
-from bench.bench_runtime import _interleaved, _tmp
+from bench.bench_runtime import POLICY, _interleaved, _tmp
 from bench.harness import ROOT, LoadResult, Table, run_load, save_results
 from wasmgrid.api.runtime.v1 import runtime_pb2 as pb
 from wasmgrid.runtime import components
 from wasmgrid.runtime.components import CompiledComponent
 from wasmgrid.runtime.engine import EngineOptions, EpochTicker, Interrupt, create_engine
-from wasmgrid.runtime.limits import LimitPolicy, LimitValues, resolve_limits
+from wasmgrid.runtime.limits import LimitValues, resolve_limits
 from wasmgrid.runtime.sandbox import CallSpec, execute
 from wasmgrid.runtime.testing import (
     example_component,
@@ -104,13 +104,7 @@ def in_process(textstats: bytes, echo: bytes) -> tuple[dict[str, LoadResult], fl
         func(s)
         func.post_return(s)
 
-    policy = LimitPolicy(
-        LimitValues(10**9, 5000, 64 << 20, 1 << 20, 64 << 10),
-        LimitValues(10**10, 60000, 1 << 30, 8 << 20, 1 << 20),
-        512 * 1024,
-        100_000,
-    )
-    limits = resolve_limits(LimitValues(), policy)
+    limits = resolve_limits(LimitValues(), POLICY)
     args_json = json.dumps([TEXT])
 
     def svc_analyse() -> None:
