@@ -160,6 +160,7 @@ async def test_a_component_is_published_with_its_world_and_a_forbidden_one_is_no
     assert "wasi:http/outgoing-handler@0.2.0" in (info.value.details() or "")
 
 
+@pytest.mark.timeout(600)  # may build the Python component first (once per machine)
 async def test_a_python_component_publishes_with_its_typed_world(market: Market) -> None:
     try:
         wasm = python_component(ROOT).read_bytes()

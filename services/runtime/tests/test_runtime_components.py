@@ -42,7 +42,9 @@ MIB = 1024 * 1024
 ECHO = "wasmgrid:textstats/echo@0.1.0#"
 SANDBOX = "wasmgrid:textstats/sandbox@0.1.0#"
 
-pytestmark = pytest.mark.integration
+# The first test here may build the Python component and compile it (up to a minute or
+# two on a loaded machine); later runs load its artifact in milliseconds.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 
 @pytest.fixture(scope="module")
