@@ -26,7 +26,7 @@ from wasmgrid.api.marketplace.v1 import marketplace_pb2 as mp
 from wasmgrid.api.monitor.v1 import monitor_pb2
 from wasmgrid.common.protoenum import ProtoEnum
 from wasmgrid.gateway.invoke import CALL_FIELDS, Target, parse_module_ref, serve
-from wasmgrid.gateway.openapi import Operation, QueryParam
+from wasmgrid.gateway.openapi import CALL_DESCRIPTION, CALL_EXAMPLES, Operation, QueryParam
 from wasmgrid.gateway.problem import (
     Problem,
     call_upstream,
@@ -593,6 +593,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "invoke",
         body="json",
         fields=CALL_FIELDS,
+        description=CALL_DESCRIPTION,
+        examples=CALL_EXAMPLES,
     ),
     Operation(
         "POST",
@@ -658,7 +660,7 @@ OPERATIONS: tuple[Operation, ...] = (
             QueryParam("category", "category filter"),
             QueryParam("tag", "tag filter"),
             QueryParam("license", "SPDX license filter"),
-            QueryParam("kind", "command or reactor"),
+            QueryParam("kind", "command, reactor or component"),
             QueryParam("owner", "modules in namespaces this user owns"),
             QueryParam("namespace", "namespace filter"),
             QueryParam("sort", "relevance, downloads, rating, recent or name"),

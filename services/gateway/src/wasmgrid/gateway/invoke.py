@@ -560,6 +560,23 @@ async def _signature(
     return sigs.get(function)
 
 
+async def _core_values(
+    gw: Gateway, resolved: Resolved, function: str, args: list[Any], deadline: float, label: str
+) -> list[runtime_pb2.Value]:
+    """A core module's arguments typed by the export's signature (numbers only)."""
+    signature = await _signature(gw, resolved, function, deadline)
+    if signature is None:
+        raise Problem(404, f"module {label} has no callable export named {function!r}")
+    params, _results = signature
+    if len(args) != len(params):
+        raise Problem(
+            400,
+            f"{function} takes {len(params)} argument(s) ({', '.join(params) or 'none'}),"
+            f" got {len(args)}",
+        )
+    return [_to_value(a, i, params[i], function) for i, a in enumerate(args)]
+
+
 async def _call_function(
     gw: Gateway, target: Target, resolved: Resolved, body: bytes, deadline: float, label: str
 ) -> CachedResponse:
@@ -573,22 +590,16 @@ async def _call_function(
     refuse_unknown_fields(doc, CALL_FIELDS, "request body")
     args = doc.get("args", [])
     if not isinstance(args, list) or len(args) > 64:
-        raise Problem(400, "args: must be a list of at most 64 numbers")
-    signature = await _signature(gw, resolved, function, deadline)
-    if signature is None:
-        raise Problem(404, f"module {label} has no callable export named {function!r}")
-    params, _results = signature
-    if len(args) != len(params):
-        raise Problem(
-            400,
-            f"{function} takes {len(params)} argument(s) ({', '.join(params) or 'none'}),"
-            f" got {len(args)}",
-        )
-    values = [_to_value(a, i, params[i], function) for i, a in enumerate(args)]
+        raise Problem(400, "args: must be a list of at most 64 arguments")
+    # A component's JSON arguments go to the runtime as they came: it checks them against
+    # the WIT types (a mismatch is a 400 naming the path) and answers JSON results.
+    component = resolved.kind == marketplace_pb2.MODULE_KIND_COMPONENT
+    values = [] if component else await _core_values(gw, resolved, function, args, deadline, label)
     call = runtime_pb2.CallRequest(
         module=runtime_pb2.ModuleSource(digest=resolved.digest, display_name=label),
         function=function,
         args=values,
+        args_json=json.dumps(args, separators=(",", ":")) if component else "",
         limits=_limits(target, deadline - time.monotonic()),
     )
     resp: runtime_pb2.CallResponse = await _runtime_call(
@@ -599,16 +610,19 @@ async def _call_function(
         deadline,
     )
     raise_for_outcome(resp, label, gw.settings.stderr_excerpt_bytes)
-    typed = [_from_value(v) for v in resp.results]
-    payload = {
+    payload: dict[str, Any] = {
         "module": resolved.name,
         "version": resolved.version,
         "digest": resolved.digest,
         "function": function,
-        "results": [v for _, v in typed],
-        "types": [t for t, _ in typed],
         "fuel_consumed": resp.execution.fuel_consumed,
         "wall_time_us": resp.execution.wall_time_us,
     }
+    if component:
+        payload["results"] = json.loads(resp.results_json or "[]")
+    else:
+        typed = [_from_value(v) for v in resp.results]
+        payload["results"] = [v for _, v in typed]
+        payload["types"] = [t for t, _ in typed]
     data = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
     return CachedResponse(200, [("Content-Type", "application/json")], data)
