@@ -14,9 +14,7 @@ from wasmgrid.api.runtime.v1 import runtime_pb2 as pb
 from wasmgrid.runtime.testing import (
     TEST_CACHE,
     Runtime,
-    ToolchainMissing,
     example_component,
-    python_component,
     sha,
     start_runtime,
     stop_runtime,
@@ -28,13 +26,12 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
-async def component_runtime(infra: Infra) -> AsyncIterator[tuple[Runtime, bytes]]:
+async def component_runtime(
+    infra: Infra, textstats_component: bytes
+) -> AsyncIterator[tuple[Runtime, bytes]]:
     """A runtime replica keeping its compiled artifacts between runs (the Python
     component's first compile takes 5–40 s here), warmed with the component."""
-    try:
-        textstats = python_component(ROOT).read_bytes()
-    except ToolchainMissing as exc:
-        pytest.skip(f"componentize-py is not available: {exc}")
+    textstats = textstats_component
     rt = await start_runtime(
         ROOT / TEST_CACHE / "runtime-components", marketplace_addr=infra.market.address
     )

@@ -13,7 +13,7 @@ import wasmtime
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
 from wasmgrid.marketplace import components
 from wasmgrid.marketplace.validation import Policy, validate_module
-from wasmgrid.runtime.testing import ToolchainMissing, example_component, python_component
+from wasmgrid.runtime.testing import example_component
 
 from .conftest import Market
 
@@ -161,11 +161,10 @@ async def test_a_component_is_published_with_its_world_and_a_forbidden_one_is_no
 
 
 @pytest.mark.timeout(600)  # may build the Python component first (once per machine)
-async def test_a_python_component_publishes_with_its_typed_world(market: Market) -> None:
-    try:
-        wasm = python_component(ROOT).read_bytes()
-    except ToolchainMissing as exc:
-        pytest.skip(f"componentize-py is not available: {exc}")
+async def test_a_python_component_publishes_with_its_typed_world(
+    market: Market, textstats_component: bytes
+) -> None:
+    wasm = textstats_component
     bob = await market.user("bob")
     await market.publish(bob, "bob/textstats", "0.1.0", wasm, chunk=1024 * 1024)
     version = await market.stub.GetVersion(

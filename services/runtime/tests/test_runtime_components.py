@@ -26,11 +26,9 @@ from wasmgrid.runtime.testing import (
     Marketplace,
     Runtime,
     RuntimeFactory,
-    ToolchainMissing,
     by_digest,
     example_component,
     inline,
-    python_component,
     sha,
     start_marketplace,
     start_runtime,
@@ -48,11 +46,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 
 @pytest.fixture(scope="module")
-def textstats() -> bytes:
-    try:
-        return python_component(ROOT).read_bytes()
-    except ToolchainMissing as exc:
-        pytest.skip(f"componentize-py is not available: {exc}")
+def textstats(textstats_component: bytes) -> bytes:
+    return textstats_component
 
 
 @pytest.fixture(scope="module")
