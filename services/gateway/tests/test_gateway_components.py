@@ -56,6 +56,14 @@ async def test_a_component_published_over_http_answers_a_typed_call_with_a_recor
         published = await resp.json()
         assert resp.status == 201, published
     assert published["version"]["kind"] == "MODULE_KIND_COMPONENT"
+    # The version's API shows the component's world with its WIT declarations.
+    async with gw.http.get(gw.url("/v1/modules/comps/textstats/versions/0.1.0")) as resp:
+        version = await resp.json()
+        assert resp.status == 200, version
+    world = version["version"]["validation"]["world"]
+    exports = {e["name"]: e for e in world["exports"]}
+    assert exports["analyse"]["wit"] == "analyse: func(text: string) -> stats"
+    assert "wasmgrid:textstats/echo@0.1.0" in exports
     # Compiled before the first call (a call's deadline is shorter than a first compile).
     module = pb.ModuleSource(digest=sha(textstats))
     await rt.stub.Warm(pb.WarmRequest(module=module), timeout=600)
