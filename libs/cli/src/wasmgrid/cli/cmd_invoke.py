@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import json
 import math
 import sys
 from collections.abc import Awaitable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -154,7 +156,7 @@ def _run_local(
 
     done = run_async(go())
     if done is None:
-        _call_local(out, file, args[0], [(text, *parse_arg(text)) for text in args[1:]])
+        _call_local(out, file, args[0], [(text, *parse_arg(text)) for text in args[1:]], None)
         return
     result = done.result
     outcome = result.outcome.name.lower()
@@ -234,33 +236,68 @@ def _show_call(out: Output, result: CallResult) -> None:
         out.json(result)
         return
     for value in result.results:
-        out.text(str(value))
+        # A core module's numbers as they are; a component's WIT values as JSON.
+        out.text(str(value) if result.types else json.dumps(value, ensure_ascii=False))
+
+
+def _json_args(text: str) -> list[Any]:
+    """``--json-args``: one JSON array, an element per parameter."""
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--json-args") from None
+    if not isinstance(doc, list):
+        raise click.BadParameter(
+            f"must be a JSON array, one element per parameter; got {type(doc).__name__}",
+            param_hint="--json-args",
+        )
+    return doc
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
 @click.argument("target", metavar="NS/NAME[@REQ] | FILE")
 @click.argument("function")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="[TYPE:]ARG…")
+@click.option(
+    "--json-args",
+    metavar="ARRAY",
+    help="a component's arguments: one JSON array mapped to the WIT parameter types",
+)
 @connection_options
-def call(target: str, function: str, args: tuple[str, ...]) -> None:
+def call(target: str, function: str, args: tuple[str, ...], json_args: str | None) -> None:
     """Call an exported function with typed arguments.
 
-    Prints each result on its own line.
+    Prints each result on its own line (a component's as JSON).
 
     \b
     wasmgrid call examples/mathfn fib 10               55
     wasmgrid call examples/mathfn divmod 17 -- -5      -3 and 2
     wasmgrid call ./fn.wasm scale f32:1.5              a local file, no server
+    wasmgrid call examples/textstats analyse --json-args '["a tiny runtime"]'
 
     An argument is a number, typed by the export's signature, or TYPE:NUMBER with
-    TYPE one of i32 i64 f32 f64 (needed for nan and inf over HTTP).
+    TYPE one of i32 i64 f32 f64 (needed for nan and inf over HTTP). A component's
+    function is named as WIT names it and takes --json-args (the JSON form of each
+    WIT type is in the runtime README).
     """
+    if json_args is not None and args:
+        raise click.UsageError("give the arguments either as ARG… or as --json-args, not both")
+    values = _json_args(json_args) if json_args is not None else None
     parsed = [(text, *parse_arg(text)) for text in args]
     s = session()
     if is_local(target):
-        _call_local(s.out, Path(target).expanduser(), function, parsed)
+        _call_local(s.out, Path(target).expanduser(), function, parsed, values)
         return
     split_ref(target)
+    if values is not None:
+        try:
+            component = s.request(lambda wg: wg.call(target, function, *values))
+        except ProblemError as problem:
+            if problem.outcome is None:
+                raise
+            _fail_outcome(s.out, problem)
+        _show_call(s.out, component)
+        return
     payload: list[int | float | TypedArg] = []
     for text, kind, value in parsed:
         if kind is not None:
@@ -280,7 +317,11 @@ def call(target: str, function: str, args: tuple[str, ...]) -> None:
 
 
 def _call_local(
-    out: Output, file: Path, function: str, parsed: list[tuple[str, str | None, int | float]]
+    out: Output,
+    file: Path,
+    function: str,
+    parsed: list[tuple[str, str | None, int | float]],
+    values: list[Any] | None,
 ) -> None:
     from wasmgrid.cli.local import LocalResult, LocalRuntime, component_call_error, read_module
     from wasmgrid.runtime.components import CompiledComponent
@@ -289,6 +330,8 @@ def _call_local(
 
     async def go() -> LocalResult:
         async with LocalRuntime() as runtime:
+            if values is not None:
+                return await runtime.call_json(wasm, function, values)
             compiled = await runtime.load(wasm)
             if isinstance(compiled, CompiledComponent):
                 raise component_call_error(compiled)
@@ -317,7 +360,7 @@ def _call_local(
             module=str(file),
             digest=done.digest,
             function=function,
-            results=tuple(v for _, v in result.results),
+            results=tuple(result.json_results or (v for _, v in result.results)),
             types=tuple(t for t, _ in result.results),
             fuel_consumed=result.fuel_consumed,
             wall_time_us=int(result.wall_seconds * 1e6),

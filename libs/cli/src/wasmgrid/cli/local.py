@@ -16,11 +16,12 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from wasmgrid.cli.app import CliError
 from wasmgrid.common.errors import ServiceError
 from wasmgrid.common.settings import load_settings
-from wasmgrid.runtime.components import CompiledComponent
+from wasmgrid.runtime.components import CompiledComponent, checked_call_args
 from wasmgrid.runtime.limits import AppliedLimits, LimitValues, resolve_limits
 from wasmgrid.runtime.sandbox import CallSpec, Compiled, CompiledModule, ExecutionResult, Value
 from wasmgrid.runtime.service import RuntimeService
@@ -53,11 +54,10 @@ def exports(compiled: Compiled) -> str:
 
 
 def component_call_error(compiled: CompiledComponent) -> CliError:
-    """Typed calls to a component are not run locally (they take JSON ⇄ WIT values)."""
+    """A component's functions take WIT values: JSON, not typed numbers."""
     return CliError(
-        "typed calls to a component take JSON arguments: publish it and call"
-        ' POST /v1/call/{namespace}/{name}/{function} with {"args": [...]};'
-        f" its functions: {exports(compiled)}",
+        "a component's functions take JSON arguments mapped to their WIT types: give"
+        f" --json-args '[...]'; its functions: {exports(compiled)}",
         2,
     )
 
@@ -125,8 +125,19 @@ class LocalRuntime:
                     2,
                 )
             if spec.function is not None and isinstance(compiled, CompiledComponent):
-                raise component_call_error(compiled)
+                if spec.call_args:
+                    raise component_call_error(compiled)
+                wit, spec.component_args = checked_call_args(
+                    compiled, spec.function, spec.component_args
+                )
+                signature = str(wit)
             if spec.function is not None and isinstance(compiled, CompiledModule):
+                if spec.component_args:
+                    raise CliError(
+                        f"--json-args is for components; {compiled.digest} is a core module:"
+                        f" give its numbers as arguments; its exports: {exports(compiled)}",
+                        2,
+                    )
                 signature = str(
                     check_call(compiled.functions, spec.function, spec.call_args, compiled.digest)
                 )
@@ -160,4 +171,10 @@ class LocalRuntime:
     async def call(self, wasm: bytes, function: str, args: Sequence[Value]) -> LocalResult:
         """Call one export with typed arguments."""
         spec = CallSpec(function=function, call_args=tuple(args), argv0="module")
+        return await self._execute(wasm, spec)
+
+    async def call_json(self, wasm: bytes, function: str, args: list[Any]) -> LocalResult:
+        """Call a component's function with JSON arguments (checked against its WIT
+        types as the runtime's Call does); the results are in ``json_results``."""
+        spec = CallSpec(function=function, component_args=list(args), argv0="module")
         return await self._execute(wasm, spec)
