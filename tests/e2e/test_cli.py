@@ -162,6 +162,7 @@ def test_publish_find_run_call_download_and_yank(dev_stack: Any, tmp_path: Path)
     assert "QUERY_STRING=env=1" in as_json["body"] and len(as_json["trace_id"]) == 32
 
     assert cli.ok("call", f"{user}/calc", "divmod", "17", "5") == "3\n2\n"
+    assert cli.ok("call", f"{user}/calc", "divmod", "--json-args", "[17, 5]") == "3\n2\n"
     assert cli.ok("call", f"{user}/calc@1", "fib", "i64:50") == "12586269025\n"
     trapped = cli("call", f"{user}/calc", "divmod", "1", "0")
     assert trapped.returncode == 134

@@ -90,6 +90,8 @@ def test_the_c_function_template_builds_and_runs(toolchain: None, tmp_path: Path
     assert (ran.returncode, ran.stdout) == (0, b"5\n"), ran.stderr.decode()
     fib = wasmgrid("call", "./calc.wasm", "fib", "90", cwd=project)
     assert fib.stdout == b"2880067194370816120\n"
+    as_json_args = wasmgrid("call", "./calc.wasm", "fib", "--json-args", "[90]", cwd=project)
+    assert as_json_args.stdout == b"2880067194370816120\n", as_json_args.stderr.decode()
     average = wasmgrid("call", "./calc.wasm", "average", "1", "-2", cwd=project)
     assert average.stdout == b"-0.5\n"
     bare = wasmgrid("run", "./calc.wasm", cwd=project)

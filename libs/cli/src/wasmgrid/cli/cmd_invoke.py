@@ -316,6 +316,17 @@ def call(target: str, function: str, args: tuple[str, ...], json_args: str | Non
     _show_call(s.out, result)
 
 
+def _json_numbers(values: list[Any]) -> list[tuple[str, str | None, int | float]]:
+    """--json-args for a core module: numbers, typed by the export's signature."""
+    for i, v in enumerate(values):
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise click.BadParameter(
+                f"args[{i}]: a core module's arguments are numbers, got {json.dumps(v)}",
+                param_hint="--json-args",
+            )
+    return [(json.dumps(v), None, v) for v in values]
+
+
 def _call_local(
     out: Output,
     file: Path,
@@ -330,15 +341,16 @@ def _call_local(
 
     async def go() -> LocalResult:
         async with LocalRuntime() as runtime:
-            if values is not None:
-                return await runtime.call_json(wasm, function, values)
             compiled = await runtime.load(wasm)
             if isinstance(compiled, CompiledComponent):
-                raise component_call_error(compiled)
+                if values is None:
+                    raise component_call_error(compiled)
+                return await runtime.call_json(wasm, function, values)
             found = compiled.functions.get(function)
             params = found.params if found is not None else ()
             typed = []
-            for i, (text, kind, value) in enumerate(parsed):
+            numbers = parsed if values is None else _json_numbers(values)
+            for i, (text, kind, value) in enumerate(numbers):
                 wanted = kind or (params[i] if i < len(params) else None)
                 if wanted is None:  # the runtime names the export's real signature
                     typed.append(("i32" if isinstance(value, int) else "f64", value))

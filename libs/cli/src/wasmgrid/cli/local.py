@@ -134,8 +134,8 @@ class LocalRuntime:
             if spec.function is not None and isinstance(compiled, CompiledModule):
                 if spec.component_args:
                     raise CliError(
-                        f"--json-args is for components; {compiled.digest} is a core module:"
-                        f" give its numbers as arguments; its exports: {exports(compiled)}",
+                        f"JSON arguments are for components; {compiled.digest} is a core"
+                        f" module: give it typed numbers; its exports: {exports(compiled)}",
                         2,
                     )
                 signature = str(
