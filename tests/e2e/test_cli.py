@@ -124,6 +124,8 @@ def test_login_checks_the_token_and_saves_a_private_profile(dev_stack: Any, tmp_
     assert anonymous.returncode == 1 and "(HTTP 401)" in _one_error_line(anonymous)
 
 
+# About thirty CLI processes in turn: minutes on a loaded 2-core machine.
+@pytest.mark.timeout(360)
 def test_publish_find_run_call_download_and_yank(dev_stack: Any, tmp_path: Path) -> None:
     cli, user = _logged_in_user(dev_stack, tmp_path)
     wasm = MATHFN.read_bytes()

@@ -59,6 +59,8 @@ def test_example_modules_were_published(dev_stack: DevStackProcess) -> None:
     assert "published    examples/mathfn@1.0.0" in text
 
 
+# Two stacks up and down in turn: minutes on a loaded 2-core machine.
+@pytest.mark.timeout(360)
 def test_sigterm_stops_everything_and_data_persists(dev_stack_factory: DevStackFactory) -> None:
     stack = dev_stack_factory.start()
     children = json.loads((stack.data_dir / "dev.json").read_text())["children"]
