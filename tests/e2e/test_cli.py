@@ -124,6 +124,8 @@ def test_login_checks_the_token_and_saves_a_private_profile(dev_stack: Any, tmp_
     assert anonymous.returncode == 1 and "(HTTP 401)" in _one_error_line(anonymous)
 
 
+# About thirty CLI processes in turn: minutes on a loaded 2-core machine.
+@pytest.mark.timeout(360)
 def test_publish_find_run_call_download_and_yank(dev_stack: Any, tmp_path: Path) -> None:
     cli, user = _logged_in_user(dev_stack, tmp_path)
     wasm = MATHFN.read_bytes()
@@ -157,7 +159,7 @@ def test_publish_find_run_call_download_and_yank(dev_stack: Any, tmp_path: Path)
 
     ran = cli("run", f"{user}/echo", "--input", "-", stdin="hello")
     assert (ran.returncode, ran.stdout, ran.stderr) == (0, "HELLO", "")
-    as_json = cli.json("run", f"{user}/echo@1.0.0", "--", "env=1")
+    as_json = cli.json("run", f"{user}/echo@1.0.0", "--query", "env=1")
     assert as_json["status"] == 200 and as_json["module"] == f"{user}/echo@1.0.0"
     assert "QUERY_STRING=env=1" in as_json["body"] and len(as_json["trace_id"]) == 32
 
@@ -203,6 +205,24 @@ def test_a_module_exit_code_comes_back_as_the_commands(dev_stack: Any, tmp_path:
     assert _one_error_line(remote).endswith("exited with code 7 (HTTP 502)")
     local = cli("run", str(module))
     assert local.returncode == 7
+
+
+def test_run_arguments_are_the_modules_argv_here_and_through_the_gateway(
+    dev_stack: Any, tmp_path: Path
+) -> None:
+    cli, user = _logged_in_user(dev_stack, tmp_path)
+    module = tmp_path / "argv.wasm"
+    module.write_bytes(bytes(wasmtime.wat2wasm((REPO / "tests/wasm/argv.wat").read_text())))
+    cli.ok(
+        "publish", str(module), f"{user}/argv@0.1.0", "--license", "MIT", "--category", "utilities"
+    )
+    args = ["-v", "two words", "a+b", "k=v", "100%"]
+    remote = cli.ok("run", f"{user}/argv", "--", *args)
+    assert remote.splitlines() == [f"{user}/argv@0.1.0", *args]
+    local = cli.ok("run", str(module), "--", *args)
+    assert local.splitlines()[1:] == ["", "argv.wasm", *args]  # the CGI header's blank line
+    both = cli("run", f"{user}/argv", "--query", "x=1", "--", "a")
+    assert both.returncode == 2 and "give ARGS or --query, not both" in both.stderr
 
 
 def test_refusals_usage_and_an_unreachable_server_have_their_exit_codes(

@@ -353,6 +353,12 @@ async def test_run_returns_the_modules_own_answer_and_raises_for_a_failed_module
         ok = await wg.run("alice/echo@^1", b"hi", query={"a": "1"})
         assert (ok.status, ok.body, ok.module, ok.cache) == (200, b"HI", "alice/echo@1.0.0", "MISS")
         assert gateway.seen.requests[0][1] == "/v1/run/alice/echo@%5E1?a=1"
+        await wg.run("alice/echo", args=["-v", "two words", "a+b", "k=v"])
+        assert gateway.seen.requests[-1][1] == "/v1/run/alice/echo?-v+two%20words+a%2Bb+k%3Dv"
+        with pytest.raises(ValueError, match="query or args, not both"):
+            await wg.run("alice/echo", query={"a": "1"}, args=["x"])
+        with pytest.raises(ValueError, match="empty argument"):
+            await wg.run("alice/echo", args=["x", ""])
         own = await wg.run("alice/own404")
         assert own.status == 404  # the module's own answer, not a platform error
         with pytest.raises(ProblemError) as failed:

@@ -113,13 +113,17 @@ async def test_a_command_component_serves_a_wagi_request(
     await infra.publish("comps/wagi-echo", "1.0.0", example_component(ROOT, "wagi-echo"))
     gw = await start_gateway()
     async with gw.http.post(
-        gw.url("/v1/run/comps/wagi-echo/some/path?x=1"), data=b"payload"
+        gw.url("/v1/run/comps/wagi-echo/some/path?in.txt+two%20words"), data=b"payload"
     ) as resp:
         body = await resp.text()
         assert resp.status == 200, body
         assert resp.headers["Content-Type"] == "text/plain; charset=utf-8"
-    # argv as the gateway gives any WAGI module for /v1/run: the query's words.
-    assert body == "method: POST\npath: /some/path\nquery: x=1\nargv: x=1\nbody: payload"
+    # argv as the gateway gives any WAGI module for /v1/run: a search string's words
+    # (RFC 3875 §4.4), QUERY_STRING as sent.
+    assert body == (
+        "method: POST\npath: /some/path\nquery: in.txt+two%20words\nargv: in.txt two words"
+        "\nbody: payload"
+    )
     async with gw.http.get(gw.url("/v1/run/comps/wagi-echo?fail=3")) as resp:
         problem = await resp.json()
         assert resp.status == 502, problem

@@ -78,6 +78,9 @@ def _run_json(result: RunResult) -> dict[str, object]:
 @click.option("--header", "-H", "headers", multiple=True, metavar="K:V", help="request header")
 @click.option("--path", default="", metavar="P", help="extra path after the module (PATH_INFO)")
 @click.option("--method", "-X", metavar="M", help="HTTP method (POST with --input, else GET)")
+@click.option(
+    "--query", "queries", multiple=True, metavar="K=V", help="a query argument (QUERY_STRING)"
+)
 @click.option("--env", "-e", "env", multiple=True, metavar="K=V", help="local run: an env variable")
 @connection_options
 def run(
@@ -87,6 +90,7 @@ def run(
     headers: tuple[str, ...],
     path: str,
     method: str | None,
+    queries: tuple[str, ...],
     env: tuple[str, ...],
 ) -> None:
     """Run a module, here or through the gateway.
@@ -99,22 +103,31 @@ def run(
     wasmgrid run ./hello.wasm --input - -- a b           this file, here, no server
     wasmgrid run ./fn.wasm -- add 2 3                    a function module: a call
 
-    Over HTTP, ARGS reach the module as KEY=VALUE query arguments (WAGI); a local
-    run passes them as argv, or, for a module without _start, as FUNCTION ARG….
+    ARGS are the module's argv, here and over HTTP (where they travel as the
+    query's command line, RFC 3875: so --query and ARGS exclude each other); for a
+    local module without _start they are FUNCTION ARG….
     Exit codes: the guest's own exit code; 120 output cap, 121 stack, 122 memory,
     123 fuel, 124 timeout, 134 trap; 1-3 as for every command.
     """
     body = _input(source)
     s = session()
     if is_local(target):
-        if headers or path or method:
-            raise click.UsageError("--header, --path and --method are for runs through a gateway")
+        if headers or path or method or queries:
+            raise click.UsageError(
+                "--header, --path, --method and --query are for runs through a gateway"
+            )
         _run_local(s.out, Path(target).expanduser(), body, args, _pairs(env, "=", "K=V"))
         return
     if env:
         raise click.UsageError("--env is for local runs; over HTTP send --header or ARGS")
     split_ref(target)
-    query = _pairs(args, "=", "KEY=VALUE (over HTTP a module's arguments are query arguments)")
+    if args and queries:
+        raise click.UsageError(
+            "ARGS travel as the query's command line (RFC 3875): give ARGS or --query, not both"
+        )
+    if "" in args:
+        raise click.UsageError("an empty argument cannot travel in a URL's command line")
+    query = _pairs(queries, "=", "K=V")
 
     def invoke(wg: Client) -> Awaitable[RunResult]:
         return wg.run(
@@ -123,6 +136,7 @@ def run(
             path=path,
             method=method or ("POST" if source is not None else "GET"),
             query=query,
+            args=args,
             headers=dict(_pairs(headers, ":", "K:V")),
         )
 

@@ -11,6 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -178,16 +179,24 @@ class Client:
         path: str = "",
         method: str = "POST",
         query: Query | None = None,
+        args: Sequence[str] = (),
         headers: Mapping[str, str] | None = None,
     ) -> RunResult:
         """WAGI invoke of ``ns/name[@req]``: `body` on stdin, the HTTP response it wrote.
 
-        Query parameters reach the module as ``QUERY_STRING`` and, as ``key=value``,
-        as its arguments. A response the module itself wrote is returned whatever its
-        status; a failure of the module or the platform raises :class:`ProblemError`
-        (for a module that failed, ``outcome``/``exit_code`` say how).
+        `query` reaches the module as ``QUERY_STRING``; `args` become its argv, sent as
+        a search-string query (RFC 3875 §4.4: ``?a+b%20c``), so the two exclude each
+        other. A response the module itself wrote is returned whatever its status; a
+        failure of the module or the platform raises :class:`ProblemError` (for a
+        module that failed, ``outcome``/``exit_code`` say how).
         """
         suffix = "/" + path.lstrip("/") if path else ""
+        if args:
+            if query:
+                raise ValueError("run() takes query or args, not both: args are the query")
+            if not all(args):
+                raise ValueError("an empty argument cannot be sent as a URL's command line")
+            suffix += "?" + "+".join(quote(arg, safe="") for arg in args)
         status, hdrs, data = await self._send(
             method,
             f"/v1/run/{module_path(module)}{suffix}",

@@ -167,7 +167,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "*",
         "/v1/run/{ns}/{module}",
         "run",
-        "Invoke a module (WAGI/CGI): body → stdin",
+        "Invoke a module (WAGI/CGI): body → stdin; a query without '=' → argv (RFC 3875 §4.4)",
         run_module,
         "invoke",
         body="any",
