@@ -61,8 +61,9 @@ deps: install ## each workspace member declares exactly what it imports (deptry)
 hooks: install ## install the git pre-commit hook (runs what `make check` runs)
 	.venv/bin/pre-commit install
 
-examples: ## rebuild examples/modules/*/*.wasm (needs clang lld wasi-libc)
+examples: install ## rebuild examples/modules and examples/components (clang, wasi-libc, npm)
 	$(MAKE) -C examples/modules
+	$(MAKE) -C examples/components
 
 # The README's pictures of the web pages, taken by the browser tests (needs Debian's chromium).
 screenshots: install ## refresh docs/screenshots from the browser tests (needs chromium)

@@ -24,6 +24,7 @@ import uvloop
 
 from wasmgrid.cli.embedded import EmbeddedPostgres, EmbeddedRedis
 from wasmgrid.common.testing import create_database, drop_database, free_port
+from wasmgrid.runtime.testing import ToolchainMissing, python_component
 
 REPO_ROOT = Path(__file__).resolve().parent
 
@@ -85,9 +86,10 @@ def _debian_postgres_with(extension: str) -> Path | None:
     return max(found)[1] if found else None
 
 
-def _missing(package: str) -> NoReturn:
-    """Skip on a developer machine without the Debian package; in CI its absence fails."""
-    message = f"{package} is not installed (apt-get install {package}; .ci/run does this)"
+def _missing(package: str, how: str = "") -> NoReturn:
+    """Skip on a developer machine without the package; in CI its absence fails."""
+    how = how or f"apt-get install {package}"
+    message = f"{package} is not installed ({how}; .ci/run does this)"
     if os.environ.get("CI"):
         pytest.fail(message)
     pytest.skip(message)
@@ -110,6 +112,17 @@ async def contrib_database_url(contrib_postgres_server: EmbeddedPostgres) -> Asy
     name = await create_database(contrib_postgres_server.dsn)
     yield contrib_postgres_server.dsn_for(name)
     await drop_database(contrib_postgres_server.dsn, name)
+
+
+@pytest.fixture(scope="session")
+def textstats_component() -> bytes:
+    """The Python example component (examples/components/textstats) built with
+    componentize-py, cached between runs under .wasmgrid/test-cache (the build takes
+    15-60 s): skipped without the tool on a developer machine, a failure in CI."""
+    try:
+        return python_component(REPO_ROOT).read_bytes()
+    except ToolchainMissing as exc:
+        _missing("componentize-py", f"make install: {exc}")
 
 
 @pytest.fixture(scope="session")

@@ -55,6 +55,15 @@ TIMEOUT_MS = 200
 TIMEOUT_RUNS = 10
 
 
+#: The runtime's default limits and maxima (its settings' defaults).
+POLICY = LimitPolicy(
+    LimitValues(10**9, 5000, 64 << 20, 1 << 20, 64 << 10),
+    LimitValues(10**10, 60000, 1 << 30, 8 << 20, 1 << 20),
+    512 * 1024,
+    100_000,
+)
+
+
 def _interleaved(
     fns: dict[str, Callable[[], Any]], n: int, batch: int = 50
 ) -> dict[str, LoadResult]:
@@ -136,12 +145,7 @@ def in_process() -> dict[str, LoadResult]:
         init(store)
         assert add(store, 2, 3) == 5
 
-    policy = LimitPolicy(
-        LimitValues(10**9, 5000, 64 << 20, 1 << 20, 64 << 10),
-        LimitValues(10**10, 60000, 1 << 30, 8 << 20, 1 << 20),
-        512 * 1024,
-        100_000,
-    )
+    policy = POLICY
     limits = resolve_limits(LimitValues(), policy)
     # Same inputs as the floor (stdin, no args, no env) so the ratio compares like with like.
     hello_spec = CallSpec(stdin=STDIN, argv0="hello")

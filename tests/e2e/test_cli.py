@@ -131,6 +131,8 @@ def test_login_checks_the_token_and_saves_a_private_profile(
     assert "(HTTP 401)" in _one_error_line(anonymous)
 
 
+# About thirty CLI processes in turn: minutes on a loaded 2-core machine.
+@pytest.mark.timeout(360)
 def test_publish_find_run_call_download_and_yank(
     dev_stack: DevStackProcess, tmp_path: Path
 ) -> None:
@@ -167,13 +169,14 @@ def test_publish_find_run_call_download_and_yank(
 
     ran = cli("run", f"{user}/echo", "--input", "-", stdin="hello")
     assert (ran.returncode, ran.stdout, ran.stderr) == (0, "HELLO", "")
-    as_json = cli.json("run", f"{user}/echo@1.0.0", "--", "env=1")
+    as_json = cli.json("run", f"{user}/echo@1.0.0", "--query", "env=1")
     assert as_json["status"] == 200
     assert as_json["module"] == f"{user}/echo@1.0.0"
     assert "QUERY_STRING=env=1" in as_json["body"]
     assert len(as_json["trace_id"]) == 32
 
     assert cli.ok("call", f"{user}/calc", "divmod", "17", "5") == "3\n2\n"
+    assert cli.ok("call", f"{user}/calc", "divmod", "--json-args", "[17, 5]") == "3\n2\n"
     assert cli.ok("call", f"{user}/calc@1", "fib", "i64:50") == "12586269025\n"
     trapped = cli("call", f"{user}/calc", "divmod", "1", "0")
     assert trapped.returncode == 134
@@ -218,6 +221,25 @@ def test_a_module_exit_code_comes_back_as_the_commands(
     assert _one_error_line(remote).endswith("exited with code 7 (HTTP 502)")
     local = cli("run", str(module))
     assert local.returncode == 7
+
+
+def test_run_arguments_are_the_modules_argv_here_and_through_the_gateway(
+    dev_stack: Any, tmp_path: Path
+) -> None:
+    cli, user = _logged_in_user(dev_stack, tmp_path)
+    module = tmp_path / "argv.wasm"
+    module.write_bytes(bytes(wasmtime.wat2wasm((REPO / "tests/wasm/argv.wat").read_text())))
+    cli.ok(
+        "publish", str(module), f"{user}/argv@0.1.0", "--license", "MIT", "--category", "utilities"
+    )
+    args = ["-v", "two words", "a+b", "k=v", "100%"]
+    remote = cli.ok("run", f"{user}/argv", "--", *args)
+    assert remote.splitlines() == [f"{user}/argv@0.1.0", *args]
+    local = cli.ok("run", str(module), "--", *args)
+    assert local.splitlines()[1:] == ["", "argv.wasm", *args]  # the CGI header's blank line
+    both = cli("run", f"{user}/argv", "--query", "x=1", "--", "a")
+    assert both.returncode == 2
+    assert "give ARGS or --query, not both" in both.stderr
 
 
 def test_refusals_usage_and_an_unreachable_server_have_their_exit_codes(

@@ -59,8 +59,22 @@ def test_example_modules_were_published(dev_stack: DevStackProcess) -> None:
     text = "\n".join(dev_stack.output)
     assert "published    examples/hello@1.0.0" in text
     assert "published    examples/mathfn@1.0.0" in text
+    assert "published    examples/wagi-echo@1.0.0" in text  # a WASI 0.2 component
 
 
+def test_the_example_component_serves_a_wagi_request(dev_stack: DevStackProcess) -> None:
+    url = f"http://127.0.0.1:{dev_stack.ports.gateway_http}/v1/run/examples/wagi-echo/x?one+two"
+    request = urllib.request.Request(url, data=b"from the dev stack", method="POST")
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        assert resp.status == 200
+        body = resp.read()
+    assert (
+        body == b"method: POST\npath: /x\nquery: one+two\nargv: one two\nbody: from the dev stack"
+    )
+
+
+# Two stacks up and down in turn: minutes on a loaded 2-core machine.
+@pytest.mark.timeout(360)
 def test_sigterm_stops_everything_and_data_persists(dev_stack_factory: DevStackFactory) -> None:
     stack = dev_stack_factory.start()
     children = json.loads((stack.data_dir / "dev.json").read_text())["children"]

@@ -93,6 +93,8 @@ def test_the_c_function_template_builds_and_runs(toolchain: None, tmp_path: Path
     assert (ran.returncode, ran.stdout) == (0, b"5\n"), ran.stderr.decode()
     fib = wasmgrid("call", "./calc.wasm", "fib", "90", cwd=project)
     assert fib.stdout == b"2880067194370816120\n"
+    as_json_args = wasmgrid("call", "./calc.wasm", "fib", "--json-args", "[90]", cwd=project)
+    assert as_json_args.stdout == b"2880067194370816120\n", as_json_args.stderr.decode()
     average = wasmgrid("call", "./calc.wasm", "average", "1", "-2", cwd=project)
     assert average.stdout == b"-0.5\n"
     bare = wasmgrid("run", "./calc.wasm", cwd=project)
@@ -195,4 +197,51 @@ def test_a_bad_runtime_setting_is_named(tmp_path: Path) -> None:
     assert ran.returncode == 2
     assert ran.stderr.decode().startswith(
         "wasmgrid: invalid setting WASMGRID_RUNTIME_DEFAULT_FUEL='lots'"
+    )
+
+
+def _component(tmp_path: Path) -> Path:
+    """A tiny typed component (``add: func(a: u32, b: u32) -> u32``): a core module from
+    WAT given its WIT by wasm-tools (``component embed``, then ``component new``)."""
+    tool = str(BIN / "wasm-tools")
+    (tmp_path / "calc.wit").write_text(
+        "package test:calc;\nworld calc {\n  export add: func(a: u32, b: u32) -> u32;\n}\n"
+    )
+    (tmp_path / "core.wat").write_text(
+        '(module (func (export "add") (param i32 i32) (result i32)'
+        " local.get 0 local.get 1 i32.add))"
+    )
+    for step in (
+        [tool, "parse", "core.wat", "-o", "core.wasm"],
+        [tool, "component", "embed", "calc.wit", "core.wasm", "--world", "calc", "-o", "e.wasm"],
+        [tool, "component", "new", "e.wasm", "-o", "calc.wasm"],
+    ):
+        done = subprocess.run(step, cwd=tmp_path, capture_output=True, timeout=60)
+        assert done.returncode == 0, done.stderr.decode()
+    return tmp_path / "calc.wasm"
+
+
+def test_a_component_is_called_with_json_arguments(tmp_path: Path) -> None:
+    _component(tmp_path)
+    added = wasmgrid("call", "./calc.wasm", "add", "--json-args", "[2, 3]", cwd=tmp_path)
+    assert (added.returncode, added.stdout) == (0, b"5\n"), added.stderr.decode()
+    as_json = wasmgrid(
+        "call", "./calc.wasm", "add", "--json-args", "[2, 3]", "--json", cwd=tmp_path
+    )
+    assert json.loads(as_json.stdout)["results"] == [5]
+    wrong = wasmgrid("call", "./calc.wasm", "add", "--json-args", "[2, -1]", cwd=tmp_path)
+    assert (wrong.returncode, wrong.stderr.decode().strip()) == (
+        1,
+        "wasmgrid: args[1]: expected u32 in 0..4294967295, got -1"
+        " (add: func(a: u32, b: u32) -> u32)",
+    )
+    numbers = wasmgrid("call", "./calc.wasm", "add", "2", "3", cwd=tmp_path)
+    assert numbers.returncode == 2
+    assert "give --json-args '[...]'; its functions: add: func(a: u32, b: u32) -> u32" in (
+        numbers.stderr.decode()
+    )
+    not_a_list = wasmgrid("call", "./calc.wasm", "add", "--json-args", '{"a": 2}', cwd=tmp_path)
+    assert not_a_list.returncode == 2
+    assert "--json-args: must be a JSON array, one element per parameter; got dict" in (
+        not_a_list.stderr.decode()
     )

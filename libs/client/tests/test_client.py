@@ -162,7 +162,19 @@ class _FakeHandlers:
         )
 
     async def call(self, request: web.Request) -> web.Response:
-        await self.record(request)
+        body = await self.record(request)
+        if request.match_info["function"] != "f":  # a component: JSON results, no types
+            return web.json_response(
+                {
+                    "module": "alice/stats",
+                    "version": "0.1.0",
+                    "digest": DIGEST,
+                    "function": request.match_info["function"],
+                    "results": json.loads(body)["args"],
+                    "fuel_consumed": 9,
+                    "wall_time_us": 3,
+                }
+            )
         return web.json_response(
             {
                 "module": "alice/calc",
@@ -352,6 +364,12 @@ async def test_run_returns_the_modules_own_answer_and_raises_for_a_failed_module
         ok = await wg.run("alice/echo@^1", b"hi", query={"a": "1"})
         assert (ok.status, ok.body, ok.module, ok.cache) == (200, b"HI", "alice/echo@1.0.0", "MISS")
         assert gateway.seen.requests[0][1] == "/v1/run/alice/echo@%5E1?a=1"
+        await wg.run("alice/echo", args=["-v", "two words", "a+b", "k=v"])
+        assert gateway.seen.requests[-1][1] == "/v1/run/alice/echo?-v+two%20words+a%2Bb+k%3Dv"
+        with pytest.raises(ValueError, match="query or args, not both"):
+            await wg.run("alice/echo", query={"a": "1"}, args=["x"])
+        with pytest.raises(ValueError, match="empty argument"):
+            await wg.run("alice/echo", args=["x", ""])
         own = await wg.run("alice/own404")
         assert own.status == 404  # the module's own answer, not a platform error
         with pytest.raises(ProblemError) as failed:
@@ -377,6 +395,19 @@ async def test_call_sends_typed_arguments_and_parses_non_finite_results(
     assert result.results[1] != result.results[1]  # NaN
     assert result.types == ("i64", "f64", "f32")
     assert (result.fuel_consumed, result.wall_time_us) == (42, 7)
+
+
+async def test_a_component_call_sends_and_returns_json_values(gateway: FakeGateway) -> None:
+    record = {"words": ["a"], "count": 1, "longest": None}
+    async with Client(gateway.url) as wg:
+        result = await wg.call(
+            "alice/stats", "wasmgrid:stats/echo@0.1.0#echo", record, {"rect": [1.5, 2]}
+        )
+    _method, path, _, body = gateway.seen.requests[0]
+    assert path == "/v1/call/alice/stats/wasmgrid:stats%2Fecho@0.1.0%23echo"
+    assert json.loads(body) == {"args": [record, {"rect": [1.5, 2]}]}
+    assert (result.results, result.types) == ((record, {"rect": [1.5, 2]}), ())
+    assert result.function == "wasmgrid:stats/echo@0.1.0#echo"
 
 
 async def test_health_parses_enums_and_durations(gateway: FakeGateway) -> None:

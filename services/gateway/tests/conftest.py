@@ -72,6 +72,7 @@ TEST_MODULES: dict[str, bytes] = {
         '(module (memory (export "memory") 1 1) (func (export "_start") (loop $l (br $l))))'
     ),
     "teapot": _writer(b"Status: 418 I'm a teapot\nX-Tea: green\n\nshort and stout", 1, 0),
+    "argv": _wasm((REPO / "tests/wasm/argv.wat").read_text()),
 }
 
 

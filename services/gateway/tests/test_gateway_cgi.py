@@ -8,6 +8,7 @@ from wasmgrid.gateway.cgi import (
     CgiError,
     CgiRequest,
     build_env,
+    command_line,
     header_env_name,
     parse_response,
     stderr_excerpt,
@@ -181,3 +182,20 @@ def test_stderr_excerpt_keeps_the_end() -> None:
     assert stderr_excerpt(b"abcdef", 3) == "…def"
     assert stderr_excerpt(b"abc", 10) == "abc"
     assert stderr_excerpt(b"abc", 0) == ""
+
+
+@pytest.mark.parametrize(
+    ("query", "argv"),
+    [
+        ("a+b+c", ["a", "b", "c"]),
+        ("two%20words+d%2Be+%3D", ["two words", "d+e", "="]),
+        ("caf%C3%A9", ["café"]),
+        ("", []),
+        ("k=v", []),  # a form, not a search string
+        ("a+b=c", []),
+        ("a++b", []),  # an empty word: no command line at all (RFC 3875 §4.4)
+        ("+a", []),
+    ],
+)
+def test_command_line_from_a_search_string(query: str, argv: list[str]) -> None:
+    assert command_line(query) == argv

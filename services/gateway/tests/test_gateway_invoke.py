@@ -12,7 +12,7 @@ from .conftest import Infra, StartGateway
 async def test_run_hello_uppercases_body_and_passes_cgi_env(start_gateway: StartGateway) -> None:
     gw = await start_gateway()
     async with gw.http.post(
-        gw.url("/v1/run/examples/hello/some/path?env=1&x=y"),
+        gw.url("/v1/run/examples/hello/some/path?env=1&x=a%26b+c"),
         data=b"hello gateway",
         headers={"X-Custom": "abc", "Content-Type": "text/plain"},
     ) as resp:
@@ -26,7 +26,7 @@ async def test_run_hello_uppercases_body_and_passes_cgi_env(start_gateway: Start
     assert env["REQUEST_METHOD"] == "POST"
     assert env["PATH_INFO"] == "/some/path"
     assert env["SCRIPT_NAME"] == "/v1/run/examples/hello"
-    assert env["QUERY_STRING"] == "env=1&x=y"
+    assert env["QUERY_STRING"] == "env=1&x=a%26b+c"  # as sent: still encoded
     assert env["CONTENT_LENGTH"] == "13"
     assert env["CONTENT_TYPE"] == "text/plain"
     assert env["HTTP_X_CUSTOM"] == "abc"
@@ -159,6 +159,31 @@ routes:
         problem = await resp.json(content_type=None)
     assert resp.status == 504, problem
     assert "200 ms time limit" in problem["detail"]
+
+
+async def test_run_passes_a_search_string_query_as_argv(start_gateway: StartGateway) -> None:
+    gw = await start_gateway()
+    for query, argv in [
+        ("?input.txt+two%20words+d%2Be", ["input.txt", "two words", "d+e"]),
+        ("?k=v&x=1", []),
+        ("", []),
+    ]:
+        async with gw.http.get(gw.url(f"/v1/run/testmods/argv{query}")) as resp:
+            text = await resp.text()
+            assert resp.status == 200, text
+        # argv[0] names the module; with no arguments the runtime leaves argv empty.
+        assert text.splitlines() == (["testmods/argv@1.0.0", *argv] if argv else [])
+    routes = """
+routes:
+  - name: fixed
+    path: /fixed
+    module: testmods/argv
+    args: ["--from-route"]
+"""
+    gw = await start_gateway(routes)
+    async with gw.http.get(gw.url("/fixed?ignored+words")) as resp:
+        text = await resp.text()
+    assert text.splitlines() == ["testmods/argv@1.0.0", "--from-route"]
 
 
 async def test_custom_routes_params_prefix_and_host(start_gateway: StartGateway) -> None:

@@ -94,7 +94,7 @@ def test_fingerprint_changes_with_engine_options() -> None:
 
 
 def _opened(store: ArtifactStore, digest: str) -> tuple[bytes | None, str]:
-    fd, reason = store.open(digest)
+    fd, reason, _ = store.open(digest)
     if fd is None:
         return None, reason
     try:

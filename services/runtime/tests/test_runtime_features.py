@@ -13,7 +13,7 @@ import pytest
 import wasmtime
 
 from wasmgrid.api.runtime.v1 import runtime_pb2 as pb
-from wasmgrid.runtime.engine import EngineOptions, create_engine
+from wasmgrid.runtime.engine import MEMORIES_PER_SLOT, EngineOptions, create_engine
 from wasmgrid.runtime.testing import Runtime, RuntimeFactory, inline, wat_file
 
 WAT = Path(__file__).parent / "wat"
@@ -270,7 +270,9 @@ async def test_a_full_instance_pool_is_resource_exhausted_not_a_trap(
     engine = rt.service.engine
     tiny = wasmtime.Module(engine, "(module (memory 1))")
     held = []
-    for _ in range(18):  # take every slot, as instances still alive elsewhere would
+    # Take every pooled memory, as instances still alive elsewhere would: memories are
+    # what runs out first (core instances are pooled 16 per slot, for components).
+    for _ in range(rt.service.options.pool_slots * MEMORIES_PER_SLOT):
         store = wasmtime.Store(engine)
         held.append((store, wasmtime.Instance(store, tiny, [])))
     module = inline(wat("canary.wat"))

@@ -98,7 +98,9 @@ async def test_two_workers_share_the_port_and_metrics_are_summed(tmp_path: Path)
         line = next(
             ln
             for ln in text.splitlines()
-            if ln.startswith('wasmgrid_runtime_invocations_total{mode="invoke",outcome="OK"}')
+            if ln.startswith(
+                'wasmgrid_runtime_invocations_total{kind="module",mode="invoke",outcome="OK"}'
+            )
         )
         assert float(line.split()[-1]) == calls
     finally:

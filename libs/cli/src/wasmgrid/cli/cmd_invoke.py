@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import json
 import math
 import sys
 from collections.abc import Awaitable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -76,15 +78,19 @@ def _run_json(result: RunResult) -> dict[str, object]:
 @click.option("--header", "-H", "headers", multiple=True, metavar="K:V", help="request header")
 @click.option("--path", default="", metavar="P", help="extra path after the module (PATH_INFO)")
 @click.option("--method", "-X", metavar="M", help="HTTP method (POST with --input, else GET)")
+@click.option(
+    "--query", "queries", multiple=True, metavar="K=V", help="a query argument (QUERY_STRING)"
+)
 @click.option("--env", "-e", "env", multiple=True, metavar="K=V", help="local run: an env variable")
 @connection_options
-def run(  # noqa: PLR0913 - one parameter per click option
+def run(  # noqa: PLR0913, C901 - one parameter and a usage check per click option
     target: str,
     args: tuple[str, ...],
     source: str | None,
     headers: tuple[str, ...],
     path: str,
     method: str | None,
+    queries: tuple[str, ...],
     env: tuple[str, ...],
 ) -> None:
     """Run a module, here or through the gateway.
@@ -97,22 +103,31 @@ def run(  # noqa: PLR0913 - one parameter per click option
     wasmgrid run ./hello.wasm --input - -- a b           this file, here, no server
     wasmgrid run ./fn.wasm -- add 2 3                    a function module: a call
 
-    Over HTTP, ARGS reach the module as KEY=VALUE query arguments (WAGI); a local
-    run passes them as argv, or, for a module without _start, as FUNCTION ARG….
+    ARGS are the module's argv, here and over HTTP (where they travel as the
+    query's command line, RFC 3875: so --query and ARGS exclude each other); for a
+    local module without _start they are FUNCTION ARG….
     Exit codes: the guest's own exit code; 120 output cap, 121 stack, 122 memory,
     123 fuel, 124 timeout, 134 trap; 1-3 as for every command.
     """
     body = _input(source)
     s = session()
     if is_local(target):
-        if headers or path or method:
-            raise click.UsageError("--header, --path and --method are for runs through a gateway")
+        if headers or path or method or queries:
+            raise click.UsageError(
+                "--header, --path, --method and --query are for runs through a gateway"
+            )
         _run_local(s.out, Path(target).expanduser(), body, args, _pairs(env, "=", "K=V"))
         return
     if env:
         raise click.UsageError("--env is for local runs; over HTTP send --header or ARGS")
     split_ref(target)
-    query = _pairs(args, "=", "KEY=VALUE (over HTTP a module's arguments are query arguments)")
+    if args and queries:
+        raise click.UsageError(
+            "ARGS travel as the query's command line (RFC 3875): give ARGS or --query, not both"
+        )
+    if "" in args:
+        raise click.UsageError("an empty argument cannot travel in a URL's command line")
+    query = _pairs(queries, "=", "K=V")
 
     def invoke(wg: Client) -> Awaitable[RunResult]:
         return wg.run(
@@ -121,6 +136,7 @@ def run(  # noqa: PLR0913 - one parameter per click option
             path=path,
             method=method or ("POST" if source is not None else "GET"),
             query=query,
+            args=args,
             headers=dict(_pairs(headers, ":", "K:V")),
         )
 
@@ -154,7 +170,7 @@ def _run_local(
 
     done = run_async(go())
     if done is None:
-        _call_local(out, file, args[0], [(text, *parse_arg(text)) for text in args[1:]])
+        _call_local(out, file, args[0], [(text, *parse_arg(text)) for text in args[1:]], None)
         return
     result = done.result
     outcome = result.outcome.name.lower()
@@ -234,33 +250,70 @@ def _show_call(out: Output, result: CallResult) -> None:
         out.json(result)
         return
     for value in result.results:
-        out.text(str(value))
+        # A core module's numbers as they are; a component's WIT values as JSON.
+        out.text(str(value) if result.types else json.dumps(value, ensure_ascii=False))
+
+
+def _json_args(text: str) -> list[Any]:
+    """``--json-args``: one JSON array, an element per parameter."""
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--json-args") from None
+    if not isinstance(doc, list):
+        raise click.BadParameter(
+            f"must be a JSON array, one element per parameter; got {type(doc).__name__}",
+            param_hint="--json-args",
+        )
+    return doc
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
 @click.argument("target", metavar="NS/NAME[@REQ] | FILE")
 @click.argument("function")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="[TYPE:]ARG…")
+@click.option(
+    "--json-args",
+    metavar="ARRAY",
+    help="a component's arguments: one JSON array mapped to the WIT parameter types",
+)
 @connection_options
-def call(target: str, function: str, args: tuple[str, ...]) -> None:
+def call(  # noqa: C901 - local or remote, core module or component, each checked
+    target: str, function: str, args: tuple[str, ...], json_args: str | None
+) -> None:
     """Call an exported function with typed arguments.
 
-    Prints each result on its own line.
+    Prints each result on its own line (a component's as JSON).
 
     \b
     wasmgrid call examples/mathfn fib 10               55
     wasmgrid call examples/mathfn divmod 17 -- -5      -3 and 2
     wasmgrid call ./fn.wasm scale f32:1.5              a local file, no server
+    wasmgrid call examples/textstats analyse --json-args '["a tiny runtime"]'
 
     An argument is a number, typed by the export's signature, or TYPE:NUMBER with
-    TYPE one of i32 i64 f32 f64 (needed for nan and inf over HTTP).
+    TYPE one of i32 i64 f32 f64 (needed for nan and inf over HTTP). A component's
+    function is named as WIT names it and takes --json-args (the JSON form of each
+    WIT type is in the runtime README).
     """
+    if json_args is not None and args:
+        raise click.UsageError("give the arguments either as ARG… or as --json-args, not both")
+    values = _json_args(json_args) if json_args is not None else None
     parsed = [(text, *parse_arg(text)) for text in args]
     s = session()
     if is_local(target):
-        _call_local(s.out, Path(target).expanduser(), function, parsed)
+        _call_local(s.out, Path(target).expanduser(), function, parsed, values)
         return
     split_ref(target)
+    if values is not None:
+        try:
+            component = s.request(lambda wg: wg.call(target, function, *values))
+        except ProblemError as problem:
+            if problem.outcome is None:
+                raise
+            _fail_outcome(s.out, problem)
+        _show_call(s.out, component)
+        return
     payload: list[int | float | TypedArg] = []
     for text, kind, value in parsed:
         if kind is not None:
@@ -279,19 +332,41 @@ def call(target: str, function: str, args: tuple[str, ...]) -> None:
     _show_call(s.out, result)
 
 
+def _json_numbers(values: list[Any]) -> list[tuple[str, str | None, int | float]]:
+    """--json-args for a core module: numbers, typed by the export's signature."""
+    for i, v in enumerate(values):
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise click.BadParameter(
+                f"args[{i}]: a core module's arguments are numbers, got {json.dumps(v)}",
+                param_hint="--json-args",
+            )
+    return [(json.dumps(v), None, v) for v in values]
+
+
 def _call_local(
-    out: Output, file: Path, function: str, parsed: list[tuple[str, str | None, int | float]]
+    out: Output,
+    file: Path,
+    function: str,
+    parsed: list[tuple[str, str | None, int | float]],
+    values: list[Any] | None,
 ) -> None:
-    from wasmgrid.cli.local import LocalResult, LocalRuntime, read_module
+    from wasmgrid.cli.local import LocalResult, LocalRuntime, component_call_error, read_module
+    from wasmgrid.runtime.components import CompiledComponent
 
     wasm = read_module(file)
 
     async def go() -> LocalResult:
         async with LocalRuntime() as runtime:
-            found = (await runtime.load(wasm)).functions.get(function)
+            compiled = await runtime.load(wasm)
+            if isinstance(compiled, CompiledComponent):
+                if values is None:
+                    raise component_call_error(compiled)
+                return await runtime.call_json(wasm, function, values)
+            found = compiled.functions.get(function)
             params = found.params if found is not None else ()
             typed = []
-            for i, (text, kind, value) in enumerate(parsed):
+            numbers = parsed if values is None else _json_numbers(values)
+            for i, (text, kind, value) in enumerate(numbers):
                 wanted = kind or (params[i] if i < len(params) else None)
                 if wanted is None:  # the runtime names the export's real signature
                     typed.append(("i32" if isinstance(value, int) else "f64", value))
@@ -313,7 +388,7 @@ def _call_local(
             module=str(file),
             digest=done.digest,
             function=function,
-            results=tuple(v for _, v in result.results),
+            results=tuple(result.json_results or (v for _, v in result.results)),
             types=tuple(t for t, _ in result.results),
             fuel_consumed=result.fuel_consumed,
             wall_time_us=int(result.wall_seconds * 1e6),

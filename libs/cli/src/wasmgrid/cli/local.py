@@ -16,12 +16,14 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from wasmgrid.cli.app import CliError
 from wasmgrid.common.errors import ServiceError
 from wasmgrid.common.settings import load_settings
+from wasmgrid.runtime.components import CompiledComponent, checked_call_args
 from wasmgrid.runtime.limits import AppliedLimits, LimitValues, resolve_limits
-from wasmgrid.runtime.sandbox import CallSpec, CompiledModule, ExecutionResult, Value
+from wasmgrid.runtime.sandbox import CallSpec, Compiled, CompiledModule, ExecutionResult, Value
 from wasmgrid.runtime.service import RuntimeService
 from wasmgrid.runtime.settings import RuntimeSettings
 from wasmgrid.runtime.validation import check_args, check_call, check_env
@@ -45,10 +47,19 @@ class LocalResult:
     signature: str = ""
 
 
-def exports(compiled: CompiledModule) -> str:
+def exports(compiled: Compiled) -> str:
     """The callable exports, e.g. ``add(i32, i32) -> i32, fib(i64) -> i64``."""
     names = sorted(n for n, s in compiled.functions.items() if s.callable and not n.startswith("_"))
     return ", ".join(str(compiled.functions[n]) for n in names) or "none"
+
+
+def component_call_error(compiled: CompiledComponent) -> CliError:
+    """A component's functions take WIT values: JSON, not typed numbers."""
+    return CliError(
+        "a component's functions take JSON arguments mapped to their WIT types: give"
+        f" --json-args '[...]'; its functions: {exports(compiled)}",
+        2,
+    )
 
 
 def read_module(path: Path) -> bytes:
@@ -93,7 +104,7 @@ class LocalRuntime:
         await self.service.stop()
         self._scratch.cleanup()
 
-    async def load(self, wasm: bytes) -> CompiledModule:
+    async def load(self, wasm: bytes) -> Compiled:
         """The module compiled and linked as the runtime does (its errors as CliError)."""
         try:
             self.service.loader.check_bytes(wasm)
@@ -113,7 +124,20 @@ class LocalRuntime:
                     f" `-- FUNCTION ARG…`; its exports: {exports(compiled)}",
                     2,
                 )
-            if spec.function is not None:
+            if spec.function is not None and isinstance(compiled, CompiledComponent):
+                if spec.call_args:
+                    raise component_call_error(compiled)
+                wit, spec.component_args = checked_call_args(
+                    compiled, spec.function, spec.component_args
+                )
+                signature = str(wit)
+            if spec.function is not None and isinstance(compiled, CompiledModule):
+                if spec.component_args:
+                    raise CliError(
+                        f"JSON arguments are for components; {compiled.digest} is a core"
+                        f" module: give it typed numbers; its exports: {exports(compiled)}",
+                        2,
+                    )
                 signature = str(
                     check_call(compiled.functions, spec.function, spec.call_args, compiled.digest)
                 )
@@ -147,4 +171,10 @@ class LocalRuntime:
     async def call(self, wasm: bytes, function: str, args: Sequence[Value]) -> LocalResult:
         """Call one export with typed arguments."""
         spec = CallSpec(function=function, call_args=tuple(args), argv0="module")
+        return await self._execute(wasm, spec)
+
+    async def call_json(self, wasm: bytes, function: str, args: list[Any]) -> LocalResult:
+        """Call a component's function with JSON arguments (checked against its WIT
+        types as the runtime's Call does); the results are in ``json_results``."""
+        spec = CallSpec(function=function, component_args=list(args), argv0="module")
         return await self._execute(wasm, spec)

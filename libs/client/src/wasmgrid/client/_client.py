@@ -11,6 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -170,7 +171,7 @@ class Client:
 
     # ------------------------------------------------------------------ invoking
 
-    async def run(
+    async def run(  # noqa: PLR0913 - keyword-only parts of the HTTP request
         self,
         module: str,
         body: bytes = b"",
@@ -178,16 +179,24 @@ class Client:
         path: str = "",
         method: str = "POST",
         query: Query | None = None,
+        args: Sequence[str] = (),
         headers: Mapping[str, str] | None = None,
     ) -> RunResult:
         """WAGI invoke of ``ns/name[@req]``: `body` on stdin, the HTTP response it wrote.
 
-        Query parameters reach the module as ``QUERY_STRING`` and, as ``key=value``,
-        as its arguments. A response the module itself wrote is returned whatever its
-        status; a failure of the module or the platform raises :class:`ProblemError`
-        (for a module that failed, ``outcome``/``exit_code`` say how).
+        `query` reaches the module as ``QUERY_STRING``; `args` become its argv, sent as
+        a search-string query (RFC 3875 §4.4: ``?a+b%20c``), so the two exclude each
+        other. A response the module itself wrote is returned whatever its status; a
+        failure of the module or the platform raises :class:`ProblemError` (for a
+        module that failed, ``outcome``/``exit_code`` say how).
         """
         suffix = "/" + path.lstrip("/") if path else ""
+        if args:
+            if query:
+                raise ValueError("run() takes query or args, not both: args are the query")
+            if not all(args):
+                raise ValueError("an empty argument cannot be sent as a URL's command line")
+            suffix += "?" + "+".join(quote(arg, safe="") for arg in args)
         status, hdrs, data = await self._send(
             method,
             f"/v1/run/{module_path(module)}{suffix}",
@@ -207,8 +216,16 @@ class Client:
             trace_id=hdrs.get("X-Trace-Id", ""),
         )
 
-    async def call(self, module: str, function: str, *args: int | float | TypedArg) -> CallResult:
-        """Call an exported function; untyped numbers take the types of its signature."""
+    async def call(self, module: str, function: str, *args: Any) -> CallResult:
+        """Call an exported function.
+
+        A core module's arguments are numbers (or :class:`TypedArg`); untyped numbers take
+        the types of its signature. A component's function is named as WIT names it
+        (``"analyse"``, ``"wasmgrid:textstats/echo@0.1.0#echo-bool"``) and its arguments
+        and results are JSON values mapped to its WIT types (a record as a dict, a variant
+        as ``{"case": payload}``, an option as None or the value, …: the runtime README
+        has the table).
+        """
         payload = [a.to_json() if isinstance(a, TypedArg) else a for a in args]
         doc = await self._json(
             "POST",
@@ -216,10 +233,14 @@ class Client:
             json_body={"args": payload},
         )
         types = tuple(str(t) for t in doc.get("types", ()))
-        results = tuple(
-            float(v) if t in ("f32", "f64") else int(v)
-            for v, t in zip(doc.get("results", ()), types, strict=False)
-        )
+        results: tuple[Any, ...]
+        if "types" in doc:
+            results = tuple(
+                float(v) if t in ("f32", "f64") else int(v)
+                for v, t in zip(doc.get("results", ()), types, strict=False)
+            )
+        else:  # a component: JSON values as its WIT types map to them
+            results = tuple(doc.get("results", ()))
         return CallResult(
             module=str(doc.get("module", "")),
             version=str(doc.get("version", "")),

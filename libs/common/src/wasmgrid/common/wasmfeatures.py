@@ -6,7 +6,8 @@ feature, what the runtime would refuse at its first call. Names are those of the
 marketplace's validation report (``features``).
 
 This module holds plain data (no wasmtime import): each service applies the switches
-to its own ``wasmtime.Config``.
+to its own ``wasmtime.Config``. What a component may import (WASI 0.2 interfaces) is
+declared beside it, in :mod:`wasmgrid.common.wasip2`.
 """
 
 from __future__ import annotations
@@ -99,13 +100,9 @@ FEATURES: tuple[Feature, ...] = (
         ("wasm_stack_switching",),
         reason="not yet standardised (a proposal wasmtime implements experimentally)",
     ),
-    Feature(
-        "component-model",
-        _P,
-        False,
-        ("wasm_component_model",),
-        reason="components are not run: only core modules (WASI preview 1)",
-    ),
+    # Components (WASI 0.2): what they may import is declared in wasip2; their async
+    # extensions (streams, futures) are not standardised and stay off in wasmtime.
+    Feature("component-model", _P, True, ("wasm_component_model",)),
 )
 
 BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}
@@ -115,6 +112,31 @@ REFUSED: frozenset[str] = frozenset(f.name for f in FEATURES if not f.supported)
 #: Linear memories one module may define (multi-memory). Each is bounded by the call's
 #: memory limit on its own; the runtime's pooled slots are sized for this many.
 MAX_MEMORIES = 4
+
+
+class BinaryKind(enum.Enum):
+    """What a WebAssembly binary is, read from its 8-byte header."""
+
+    MODULE = "module"
+    COMPONENT = "component"
+
+
+#: ``\0asm``, then a 16-bit version and a 16-bit layer: core modules are version 1 of
+#: layer 0, components layer 1 (version 0x0d while the component model is pre-1.0).
+WASM_MAGIC = b"\0asm"
+_CORE_HEADER = WASM_MAGIC + b"\x01\x00\x00\x00"
+_COMPONENT_LAYER = b"\x01\x00"
+
+
+def binary_kind(head: bytes) -> BinaryKind | None:
+    """Module or component from a binary's first 8 bytes; None when it is neither."""
+    if len(head) < 8 or not head.startswith(WASM_MAGIC):
+        return None
+    if head[:8] == _CORE_HEADER:
+        return BinaryKind.MODULE
+    if head[6:8] == _COMPONENT_LAYER:
+        return BinaryKind.COMPONENT
+    return None
 
 
 def engine_switches() -> tuple[tuple[str, bool], ...]:

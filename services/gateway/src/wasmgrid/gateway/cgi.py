@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from urllib.parse import unquote
 
 GATEWAY_INTERFACE = "CGI/1.1"
 SERVER_SOFTWARE = "wasmgrid-gateway"
@@ -74,6 +75,22 @@ def header_env_name(name: str) -> str | None:
     if name.lower() in HIDDEN_REQUEST_HEADERS:
         return None
     return "HTTP_" + name.upper().replace("-", "_")
+
+
+def command_line(query_string: str) -> list[str]:
+    """The command line a query string carries (RFC 3875 §4.4), or none.
+
+    A query string without an unencoded ``=`` is a search string: its ``+``-separated
+    words, each percent-decoded, are the script's arguments (``?a+b%20c`` → ``a``,
+    ``b c``). A query with ``=`` (a form) or an empty word carries no command line,
+    as the RFC asks: a server that cannot build every argument builds none.
+    """
+    if not query_string or "=" in query_string:
+        return []
+    words = query_string.split("+")
+    if not all(words):
+        return []
+    return [unquote(word) for word in words]
 
 
 def _clean(value: str) -> str:

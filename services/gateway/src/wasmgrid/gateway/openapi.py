@@ -52,10 +52,66 @@ class Operation:
     success: int = 200
     #: The fields a JSON body may carry; any other field is refused with a 400.
     fields: tuple[str, ...] = ()
+    #: A longer description (CommonMark) and named JSON body examples.
+    description: str = ""
+    examples: tuple[tuple[str, str, Any], ...] = ()
 
     @property
     def openapi_path(self) -> str:
         return _AIOHTTP_PARAM.sub(lambda m: "{" + m.group(1) + "}", self.path)
+
+
+#: How POST /v1/call maps JSON to a component's WIT types (the runtime README has the same).
+CALL_DESCRIPTION = """\
+`{"args": [...]}`, one element per parameter; the answer's `results` is an array.
+
+**Core modules**: numbers for `i32`/`i64`/`f32`/`f64` (typed as `{"i64": "9007199254740993"}`
+when needed); `results` and `types` in order (multi-value).
+
+**Components** (WASI 0.2): the function as WIT names it: `analyse` for a world-level
+export, `wasmgrid:textstats/echo@0.1.0#echo-bool` for one of an exported interface,
+percent-encoded in the path (`/` → `%2F`, `#` → `%23`). Arguments and results are JSON
+mapped to WIT types, one form each:
+
+| WIT | JSON |
+|---|---|
+| bool | `true` / `false` |
+| s8 … u64 | a number, range-checked, no fraction |
+| f32, f64 | a number, or `"NaN"`, `"Infinity"`, `"-Infinity"` |
+| char | a string of one Unicode scalar value |
+| string | a string |
+| list<T> (also list<u8>) | an array |
+| record | an object with exactly its fields |
+| tuple | an array of its length |
+| variant | `{"case": payload}`; `{"case": null}` without payload |
+| enum | `"case"` |
+| flags | an array of the names set |
+| option<T> | `null` or the value; when T is an option, `{"some": value}` |
+| result<T, E> | `{"ok": value}` or `{"err": value}` (`null` without payload) |
+| own/borrow, future, stream | not supported: such a function is refused |
+
+A value that does not fit answers 400 naming its path and the expected type, e.g.
+`args[0].words[2]: expected string, got 5`. `results` is `[]` or `[value]`.
+"""
+CALL_EXAMPLES: tuple[tuple[str, str, Any], ...] = (
+    ("core", "a core module's export, e.g. add(i32, i32)", {"args": [2, 3]}),
+    ("string", "a component: analyse(text: string) -> stats", {"args": ["a tiny runtime"]}),
+    (
+        "record",
+        "a component: echo-record(v: record { x: s32, y: s32, label: string })",
+        {"args": [{"x": 1, "y": -2, "label": "p"}]},
+    ),
+    (
+        "variant",
+        "a component: echo-variant(v: variant { circle(f64), rect(tuple<f64, f64>), empty })",
+        {"args": [{"rect": [1.5, 2.0]}]},
+    ),
+    (
+        "option-result",
+        "a component: f(a: option<u32>, b: result<string, u32>, c: list<u8>)",
+        {"args": [None, {"err": 404}, [0, 255]]},
+    ),
+)
 
 
 def _problem_ref(description: str) -> dict[str, Any]:
@@ -105,15 +161,19 @@ def _operation_doc(op: Operation) -> dict[str, Any]:
             "default": _problem_ref("an error (RFC 9457 problem details)"),
         },
     }
+    if op.description:
+        doc["description"] = op.description
     if op.body == "json":
         body: dict[str, Any] = {"type": "object"}
         if op.fields:
             body["properties"] = {name: {} for name in op.fields}
             body["additionalProperties"] = False
-        doc["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": body}},
-        }
+        media: dict[str, Any] = {"schema": body}
+        if op.examples:
+            media["examples"] = {
+                name: {"summary": summary, "value": value} for name, summary, value in op.examples
+            }
+        doc["requestBody"] = {"required": True, "content": {"application/json": media}}
     elif op.body == "any":
         doc["requestBody"] = {
             "required": False,

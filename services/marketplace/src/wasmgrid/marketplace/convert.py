@@ -10,6 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
 from wasmgrid.common.protoenum import ProtoEnum
+from wasmgrid.marketplace.components import World, WorldItem
 from wasmgrid.marketplace.records import (
     DownloadStats,
     Metadata,
@@ -164,6 +165,22 @@ def report_to_pb(doc: Report) -> pb.ValidationReport:
             for f in doc.findings
         ],
         validator=doc.validator,
+        world=world_to_pb(doc.world),
+    )
+
+
+def world_to_pb(world: World | None) -> pb.ComponentWorld | None:
+    """A component's world as proto (None for a core module)."""
+    if world is None:
+        return None
+
+    def item(i: WorldItem) -> pb.WorldItem:
+        return pb.WorldItem(name=i.name, kind=i.kind, wit=i.wit, items=i.items, access=i.access)
+
+    return pb.ComponentWorld(
+        imports=[item(i) for i in world.imports],
+        exports=[item(e) for e in world.exports],
+        is_command=world.is_command,
     )
 
 

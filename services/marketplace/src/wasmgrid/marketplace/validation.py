@@ -7,6 +7,10 @@ them into findings with a severity. Any ERROR finding fails the publish: a modul
 using a feature the runtime does not run is refused here, naming the feature, not at
 its first call. The report is stored with the version as JSON and returned by
 GetVersion.
+
+A component (WASI 0.2, told apart by its header) is validated by :mod:`components`
+instead: its world is stored in the report and its imports checked against what the
+runtime links.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from typing import Any
 import wasmtime
 
 from wasmgrid.common import wasmfeatures
+from wasmgrid.marketplace import components
+from wasmgrid.marketplace.components import ComponentError, World
 from wasmgrid.marketplace.wasmbinary import (
     Export,
     Import,
@@ -44,7 +50,7 @@ class Report:
     """The stored validation report (plain values, JSON-serialisable via :meth:`to_dict`)."""
 
     valid: bool
-    kind: str  # "command", "reactor" or "" when unknown
+    kind: str  # "command", "reactor", "component" or "" when unknown
     size_bytes: int
     imports: list[Import] = field(default_factory=list)
     exports: list[Export] = field(default_factory=list)
@@ -56,6 +62,8 @@ class Report:
     features: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     validator: str = "wasmtime"
+    #: A component's world (imports and exports with their WIT declarations).
+    world: World | None = None
 
     @property
     def errors(self) -> list[Finding]:
@@ -80,6 +88,7 @@ class Report:
             features=list(doc.get("features", [])),
             findings=[Finding(**f) for f in doc.get("findings", [])],
             validator=str(doc.get("validator", "wasmtime")),
+            world=World.from_dict(doc["world"]) if doc.get("world") else None,
         )
 
 
@@ -115,8 +124,26 @@ def _listed(items: list[str]) -> str:
     return f"{shown} (+{more} more)" if more > 0 else shown
 
 
+def validate_component(data: bytes) -> Report:
+    """Validate a component with wasm-tools, read its world, check its imports."""
+    report = Report(valid=False, kind="component", size_bytes=len(data), validator="wasm-tools")
+    add = report.findings.append
+    try:
+        components.validate(data)
+        report.world = components.read_world(data)
+    except ComponentError as exc:
+        add(Finding(ERROR, "component.invalid", f"wasm-tools rejected the component: {exc}"))
+        return report
+    for severity, code, message in components.policy_findings(report.world):
+        add(Finding(severity, code, message))
+    report.valid = not report.errors
+    return report
+
+
 def validate_module(data: bytes, policy: Policy) -> Report:  # noqa: C901 - independent checks in a row, one finding each
     """Validate and scan `data` (CPU-bound: call from a worker thread)."""
+    if wasmfeatures.binary_kind(data[:8]) is wasmfeatures.BinaryKind.COMPONENT:
+        return validate_component(data)
     report = Report(valid=False, kind="", size_bytes=len(data))
     add = report.findings.append
     try:

@@ -26,6 +26,7 @@ import wasmtime
 from wasmtime import _ffi as ffi
 
 from wasmgrid.common import wasmfeatures
+from wasmgrid.runtime.components import MAX_CORE_INSTANCES
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,9 @@ MAX_MEMORIES = wasmfeatures.MAX_MEMORIES
 #: A module with several memories takes more; a pool out of memories answers
 #: RESOURCE_EXHAUSTED like one out of instances.
 MEMORIES_PER_SLOT = 2
+#: Core instances a pooled slot may hold on average: a core module's call takes one, a
+#: component's call one per core instance it creates (up to MAX_CORE_INSTANCES).
+CORE_INSTANCES_PER_SLOT = 16
 #: Largest per-instance state (vmctx) of a pooled slot.
 MAX_INSTANCE_STATE_BYTES = 32 * 1024 * 1024
 #: Bytes of each reused memory and table reset with memset instead of being returned to
@@ -136,7 +140,16 @@ def _use_pooling(cfg: wasmtime.Config, options: EngineOptions) -> None:
     slots = options.pool_slots
     pooling = ffi.wasmtime_pooling_allocation_config_new()
     try:
-        ffi.wasmtime_pooling_allocation_config_total_core_instances_set(pooling, slots)
+        # A component's call creates several core instances (CPython: 14), all counted.
+        ffi.wasmtime_pooling_allocation_config_total_core_instances_set(
+            pooling, slots * CORE_INSTANCES_PER_SLOT
+        )
+        ffi.wasmtime_pooling_allocation_config_total_component_instances_set(pooling, slots)
+        ffi.wasmtime_pooling_allocation_config_max_core_instances_per_component_set(
+            pooling, MAX_CORE_INSTANCES
+        )
+        ffi.wasmtime_pooling_allocation_config_max_memories_per_component_set(pooling, MAX_MEMORIES)
+        ffi.wasmtime_pooling_allocation_config_max_tables_per_component_set(pooling, MAX_TABLES)
         ffi.wasmtime_pooling_allocation_config_total_memories_set(
             pooling, slots * MEMORIES_PER_SLOT
         )

@@ -8,13 +8,13 @@ from wasmgrid.common.metrics import LATENCY_BUCKETS
 
 INVOCATIONS = Counter(
     "wasmgrid_runtime_invocations_total",
-    "Guest executions, by mode (invoke|call) and outcome.",
-    ["mode", "outcome"],
+    "Guest executions, by mode (invoke|call), outcome and kind (module|component).",
+    ["mode", "outcome", "kind"],
 )
 EXECUTION_SECONDS = Histogram(
     "wasmgrid_runtime_execution_seconds",
-    "Wall time of one execution (instantiate + run), by mode.",
-    ["mode"],
+    "Wall time of one execution (instantiate + run), by mode and kind (module|component).",
+    ["mode", "kind"],
     buckets=LATENCY_BUCKETS,
 )
 FUEL_CONSUMED = Histogram(

@@ -29,6 +29,7 @@ from typing import TypeVar
 
 import wasmtime
 from wasmtime import _ffi as ffi
+from wasmtime import component as wc
 
 from wasmgrid.common import wasmfeatures
 from wasmgrid.common.errors import (
@@ -40,6 +41,8 @@ from wasmgrid.common.errors import (
 )
 from wasmgrid.common.lru import LruMap
 from wasmgrid.common.singleflight import SingleFlight
+from wasmgrid.runtime import components
+from wasmgrid.runtime.components import CompiledComponent
 from wasmgrid.runtime.fetch import Fetcher
 from wasmgrid.runtime.metrics import (
     ARTIFACTS_REJECTED,
@@ -49,7 +52,7 @@ from wasmgrid.runtime.metrics import (
     COMPILING_ANSWERS,
     MODULE_CACHE_BYTES,
 )
-from wasmgrid.runtime.sandbox import BLOCKING_IMPORTS, CompiledModule, describe_module
+from wasmgrid.runtime.sandbox import BLOCKING_IMPORTS, Compiled, CompiledModule, describe_module
 from wasmgrid.runtime.store import ArtifactStore, BlobStore
 
 log = logging.getLogger(__name__)
@@ -92,7 +95,7 @@ def parse_digest(value: str, field: str = "module.digest") -> str:
 class Loaded:
     """A compiled module and where it came from for this request."""
 
-    module: CompiledModule
+    module: Compiled
     tier: CacheTier
     elapsed_seconds: float
 
@@ -110,13 +113,19 @@ def code_bytes(module: wasmtime.Module) -> int:
 
 
 class ModuleLoader:
-    """The compiled-module cache: a byte-bounded in-memory LRU over disk artifacts."""
+    """The compiled-module cache: a byte-bounded in-memory LRU over disk artifacts.
+
+    Core modules and components (told apart by their binary header) go through the same
+    steps, artifacts and bounds; a component's cache weight is the size of its serialized
+    compiled code (wasmtime reports no code image for components).
+    """
 
     def __init__(  # noqa: PLR0913 - keyword-only collaborators, settings
         self,
         engine: wasmtime.Engine,
         linker: wasmtime.Linker,
         *,
+        component_linker: wc.Linker,
         executor: Executor,
         blobs: BlobStore,
         artifacts: ArtifactStore | None,
@@ -126,19 +135,20 @@ class ModuleLoader:
     ) -> None:
         self.engine = engine
         self.linker = linker
+        self.component_linker = component_linker
         self.executor = executor
         self.blobs = blobs
         self.artifacts = artifacts
         self.fetcher = fetcher
         self.max_cache_bytes = max_cache_bytes
         self.max_module_bytes = max_module_bytes
-        self._compiled: LruMap[str, CompiledModule] = LruMap(
+        self._compiled: LruMap[str, Compiled] = LruMap(
             1_000_000,
             max_weight=max_cache_bytes,
             weight=lambda compiled: compiled.code_bytes,
             keep_newest=True,
         )
-        self._loads: SingleFlight[str, tuple[CompiledModule, CacheTier]] = SingleFlight("load")
+        self._loads: SingleFlight[str, tuple[Compiled, CacheTier]] = SingleFlight("load")
         # Digests whose bytes did not compile or link: refused again without recompiling
         # (a module's bytes never change, so neither does the verdict).
         self._invalid: LruMap[str, str] = LruMap(INVALID_ENTRIES)
@@ -196,14 +206,10 @@ class ModuleLoader:
         self._start(digest, None)
         return True
 
-    def _start(
-        self, digest: str, wasm: bytes | None
-    ) -> asyncio.Task[tuple[CompiledModule, CacheTier]]:
+    def _start(self, digest: str, wasm: bytes | None) -> asyncio.Task[tuple[Compiled, CacheTier]]:
         return self._loads.start(digest, lambda: self._logged_load(digest, wasm))
 
-    async def _logged_load(
-        self, digest: str, wasm: bytes | None
-    ) -> tuple[CompiledModule, CacheTier]:
+    async def _logged_load(self, digest: str, wasm: bytes | None) -> tuple[Compiled, CacheTier]:
         try:
             return await self._load(digest, wasm)
         except ServiceError as exc:
@@ -213,12 +219,12 @@ class ModuleLoader:
             log.exception("module load failed", extra={"digest": digest})
             raise
 
-    async def _load(self, digest: str, wasm: bytes | None) -> tuple[CompiledModule, CacheTier]:
+    async def _load(self, digest: str, wasm: bytes | None) -> tuple[Compiled, CacheTier]:
         self.loads += 1
         COMPILES_IN_PROGRESS.inc()
         started = time.perf_counter()
         try:
-            compiled: CompiledModule | None = None
+            compiled: Compiled | None = None
             if self.artifacts is not None:
                 compiled = await self._run(self._from_artifact, digest)
             tier = CacheTier.DISK
@@ -237,7 +243,12 @@ class ModuleLoader:
         COMPILED_CACHE.labels("disk_hit" if tier is CacheTier.DISK else "miss").inc()
         log.info(
             "module loaded",
-            extra={"digest": digest, "source": tier.name.lower(), "seconds": round(seconds, 3)},
+            extra={
+                "digest": digest,
+                "kind": "component" if isinstance(compiled, CompiledComponent) else "module",
+                "source": tier.name.lower(),
+                "seconds": round(seconds, 3),
+            },
         )
         self.misses += 1
         self._keep(compiled)
@@ -248,7 +259,7 @@ class ModuleLoader:
         """Compiled code held in memory, bytes."""
         return self._compiled.weight
 
-    def _keep(self, compiled: CompiledModule) -> None:
+    def _keep(self, compiled: Compiled) -> None:
         """Cache `compiled`, evicting the least recently used past the byte bound (the
         newest is kept even when it alone is larger: its callers need it now)."""
         self._compiled.put(compiled.digest, compiled)
@@ -274,9 +285,9 @@ class ModuleLoader:
         finally:
             tmp.unlink(missing_ok=True)
 
-    def _from_artifact(self, digest: str) -> CompiledModule | None:
+    def _from_artifact(self, digest: str) -> Compiled | None:
         assert self.artifacts is not None
-        fd, reason = self.artifacts.open(digest)
+        fd, reason, is_component = self.artifacts.open(digest)
         if fd is None:
             if reason != "missing":
                 ARTIFACTS_REJECTED.labels(reason).inc()
@@ -287,7 +298,11 @@ class ModuleLoader:
             where = (
                 f"{_FD_DIR}/{fd}" if os.path.isdir(_FD_DIR) else str(self.artifacts.path(digest))
             )
-            module = wasmtime.Module.deserialize_file(self.engine, where)
+            if is_component:
+                component = wc.Component.deserialize_file(self.engine, where)
+                code = os.fstat(fd).st_size
+            else:
+                module = wasmtime.Module.deserialize_file(self.engine, where)
         except wasmtime.WasmtimeError as exc:
             ARTIFACTS_REJECTED.labels("load").inc()
             log.warning("compiled artifact failed to load; recompiling: %s", exc)
@@ -299,6 +314,8 @@ class ModuleLoader:
             size = self.blobs.path(digest).stat().st_size
         except FileNotFoundError:
             size = 0  # an inline module: the artifact is kept, its bytes are not
+        if is_component:
+            return self._prepare_component(digest, component, size, code)
         return self._prepare(digest, module, size)
 
     def check_size(self, size: int, field: str = "module") -> None:
@@ -314,7 +331,7 @@ class ModuleLoader:
         self.check_size(len(wasm), field)
         _check_magic(wasm[:8], field)
 
-    def _compile(self, digest: str, source: bytes | Path) -> CompiledModule:
+    def _compile(self, digest: str, source: bytes | Path) -> Compiled:
         field = f"module {digest}"
         if isinstance(source, Path):
             size = source.stat().st_size
@@ -328,22 +345,56 @@ class ModuleLoader:
             size = len(wasm)
             self.check_bytes(wasm, field)
         self.compiles += 1
+        is_component = wasmfeatures.binary_kind(wasm[:8]) is wasmfeatures.BinaryKind.COMPONENT
+        what = "component" if is_component else "module"
         try:
-            module = wasmtime.Module(self.engine, wasm)
+            if is_component:
+                code: wasmtime.Module | wc.Component = wc.Component(self.engine, wasm)
+            else:
+                code = wasmtime.Module(self.engine, wasm)
         except wasmtime.WasmtimeError as exc:
             detail = " ".join(str(exc).split())
             raise InvalidArgument(
-                f"module {digest} does not compile: invalid WebAssembly or a feature this"
-                f" runtime does not run ({_REFUSED}): {detail}"
+                f"{what} {digest} does not compile: invalid WebAssembly or a feature this"
+                f" runtime does not run ({_REFUSED}): {detail[:2000]}"
             ) from None
         del wasm
-        compiled = self._prepare(digest, module, size)
-        if self.artifacts is not None:
+        payload: bytearray | None = None
+        # A component's cache weight is its serialized size, so it is made either way.
+        if self.artifacts is not None or is_component:
             try:
-                self.artifacts.put(digest, module.serialize())
-            except (OSError, wasmtime.WasmtimeError) as exc:
+                payload = code.serialize()
+            except wasmtime.WasmtimeError as exc:
+                log.warning("could not serialize compiled code: %s", exc, extra={"digest": digest})
+        # Linked (or its imports checked) before its artifact is kept: a refused module
+        # leaves nothing on disk.
+        compiled: Compiled
+        if isinstance(code, wc.Component):
+            compiled = self._prepare_component(digest, code, size, len(payload or b""))
+        else:
+            compiled = self._prepare(digest, code, size)
+        if self.artifacts is not None and payload is not None:
+            try:
+                self.artifacts.put(digest, payload, component=is_component)
+            except OSError as exc:
                 log.warning("could not write compiled artifact: %s", exc, extra={"digest": digest})
         return compiled
+
+    def _prepare_component(
+        self, digest: str, component: wc.Component, size: int, code: int
+    ) -> CompiledComponent:
+        may_block = components.check_imports(self.engine, component, digest)
+        functions, run = components.describe(self.engine, component)
+        return CompiledComponent(
+            digest=digest,
+            component=component,
+            linker=self.component_linker,
+            wasm_bytes=size,
+            functions=functions,
+            run_export=run,
+            may_block=may_block,
+            code_bytes=code,
+        )
 
     def _prepare(self, digest: str, module: wasmtime.Module, size: int) -> CompiledModule:
         try:

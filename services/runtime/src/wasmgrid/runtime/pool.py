@@ -19,7 +19,7 @@ from wasmgrid.runtime.limits import AppliedLimits
 from wasmgrid.runtime.metrics import IN_FLIGHT, LANES, REJECTED
 from wasmgrid.runtime.sandbox import (
     CallSpec,
-    CompiledModule,
+    Compiled,
     ExecutionResult,
     Outcome,
     execute,
@@ -101,7 +101,7 @@ class ExecutionPool:
         IN_FLIGHT.inc()
 
     def _inline(
-        self, compiled: CompiledModule, spec: CallSpec, limits: AppliedLimits, timeout: float
+        self, compiled: Compiled, spec: CallSpec, limits: AppliedLimits, timeout: float
     ) -> ExecutionResult | None:
         """The result of an inline attempt, or None when the budget (not a limit) stopped it."""
         fuel = min(limits.fuel, self.inline_fuel)
@@ -131,7 +131,7 @@ class ExecutionPool:
         self._spills.put(digest, (spills + 1, skipped))
 
     async def run(
-        self, compiled: CompiledModule, spec: CallSpec, limits: AppliedLimits, timeout: float
+        self, compiled: Compiled, spec: CallSpec, limits: AppliedLimits, timeout: float
     ) -> ExecutionResult:
         """Run inline within the budget, else on a worker thread; `timeout` in seconds."""
         self._admit()
@@ -158,7 +158,7 @@ class ExecutionPool:
         return await self._on_thread(compiled, spec, limits, timeout)
 
     async def _on_thread(
-        self, compiled: CompiledModule, spec: CallSpec, limits: AppliedLimits, timeout: float
+        self, compiled: Compiled, spec: CallSpec, limits: AppliedLimits, timeout: float
     ) -> ExecutionResult:
         """Run on a worker thread (the slot is already held and released when it returns)."""
         interrupt = Interrupt(time.monotonic() + timeout)

@@ -25,6 +25,8 @@ from wasmtime._extern import wrap_extern
 from wasmtime._func import enter_wasm
 
 from wasmgrid.common.errors import ResourceExhausted
+from wasmgrid.runtime import components
+from wasmgrid.runtime.components import MAX_CORE_INSTANCES, CompiledComponent
 from wasmgrid.runtime.engine import MAX_MEMORIES, MAX_TABLES, Interrupt, attach_interrupt
 from wasmgrid.runtime.limits import WASM_PAGE, AppliedLimits
 
@@ -90,6 +92,9 @@ class CompiledModule:
     #: Compiled code wasmtime holds for it (what the memory cache counts), bytes.
     code_bytes: int = 0
 
+
+#: What the loader caches and the sandbox runs: a core module or a component.
+Compiled = CompiledModule | CompiledComponent
 
 _NAMED_TYPES = (
     ("i32", wasmtime.ValType.i32()),
@@ -246,7 +251,8 @@ def release_scratch(tmp_dir: str) -> None:
 
 @dataclass
 class CallSpec:
-    """What to run: a command (`_start`) or one export with typed arguments."""
+    """What to run: a command (`_start`, or a component's ``wasi:cli/run``) or one export
+    with typed arguments (numbers for a module, checked JSON values for a component)."""
 
     stdin: bytes = b""
     args: tuple[str, ...] = ()
@@ -254,6 +260,8 @@ class CallSpec:
     function: str | None = None
     call_args: tuple[Value, ...] = ()
     argv0: str = "module"
+    #: A component call's arguments, checked against the function's WIT types.
+    component_args: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -271,6 +279,8 @@ class ExecutionResult:
     wall_seconds: float = 0.0
     memory_bytes: int = 0
     results: list[Value] = field(default_factory=list)
+    #: A component call's results as JSON values (empty or one value).
+    json_results: list[Any] = field(default_factory=list)
 
 
 def _short(message: str) -> str:
@@ -355,7 +365,7 @@ def classify(
     if interrupt.reason in ("timeout", "cancelled"):
         return Outcome.TIMEOUT, 0, f"wall-clock timeout of {limits.timeout_ms} ms exceeded"
     message = _short(str(exc.message if isinstance(exc, wasmtime.Trap) else exc))
-    by_code = _trap_outcome(exc, limits)
+    by_code = _trap_outcome(exc, message, limits)
     if by_code is not None:
         return by_code
     # memory.grow past the limit returns -1; guests then usually trap (unreachable,
@@ -380,17 +390,33 @@ def classify(
     return Outcome.TRAP, 0, message
 
 
-def _trap_outcome(exc: BaseException, limits: AppliedLimits) -> tuple[Outcome, int, str] | None:
+def _trap_outcome(
+    exc: BaseException, message: str, limits: AppliedLimits
+) -> tuple[Outcome, int, str] | None:
     """The outcome a trap's code decides alone (fuel, stack, interrupt), if it does."""
-    if not isinstance(exc, wasmtime.Trap):
-        return None
-    code = exc.trap_code
+    code = exc.trap_code if isinstance(exc, wasmtime.Trap) else _trap_code(message)
     if code == wasmtime.TrapCode.OUT_OF_FUEL:
         return Outcome.FUEL_EXHAUSTED, 0, f"fuel limit of {limits.fuel} exhausted"
     if code == wasmtime.TrapCode.STACK_OVERFLOW:
         return Outcome.STACK_OVERFLOW, 0, f"wasm stack limit of {limits.stack_bytes} bytes exceeded"
     if code == wasmtime.TrapCode.INTERRUPT:
         return Outcome.TIMEOUT, 0, f"wall-clock timeout of {limits.timeout_ms} ms exceeded"
+    return None
+
+
+#: wasmtime's texts of the traps a limit causes: a component call reports its trap as an
+#: error message only (the C API gives no trap code for it).
+_TRAP_TEXTS = (
+    ("wasm trap: all fuel consumed by WebAssembly", wasmtime.TrapCode.OUT_OF_FUEL),
+    ("wasm trap: call stack exhausted", wasmtime.TrapCode.STACK_OVERFLOW),
+    ("wasm trap: interrupt", wasmtime.TrapCode.INTERRUPT),
+)
+
+
+def _trap_code(message: str) -> wasmtime.TrapCode | None:
+    for text, code in _TRAP_TEXTS:
+        if text in message:
+            return code
     return None
 
 
@@ -409,16 +435,20 @@ def _instantiate(compiled: CompiledModule, store: wasmtime.Store) -> wasmtime.In
         return compiled.pre.instantiate(store)
     except wasmtime.WasmtimeError as exc:
         if _POOL_FULL in str(exc):
-            raise ResourceExhausted(
-                f"no free instance slot on this runtime ({exc}; WASMGRID_RUNTIME_MAX_CONCURRENT"
-                " sizes the pool); retry later or on another replica"
-            ) from None
+            raise _pool_full(exc) from None
         raise
+
+
+def _pool_full(exc: wasmtime.WasmtimeError) -> ResourceExhausted:
+    return ResourceExhausted(
+        f"no free instance slot on this runtime ({' '.join(str(exc).split())[:300]};"
+        " WASMGRID_RUNTIME_MAX_CONCURRENT sizes the pool); retry later or on another replica"
+    )
 
 
 def execute(
     engine: wasmtime.Engine,
-    compiled: CompiledModule,
+    compiled: Compiled,
     spec: CallSpec,
     limits: AppliedLimits,
     *,
@@ -429,10 +459,11 @@ def execute(
     started = time.perf_counter()
     store = wasmtime.Store(engine)
     store.set_fuel(limits.fuel)
+    is_component = isinstance(compiled, CompiledComponent)
     store.set_limits(
         memory_size=limits.memory_bytes,
         table_elements=limits.table_elements,
-        instances=1,
+        instances=MAX_CORE_INSTANCES if is_component else 1,
         tables=MAX_TABLES,
         memories=MAX_MEMORIES,
     )
@@ -455,8 +486,14 @@ def execute(
 
     instance: wasmtime.Instance | None = None
     results: list[Value] = []
+    json_results: list[Any] = []
     error: BaseException | None = None
     try:
+        if isinstance(compiled, CompiledComponent):
+            json_results, exit_code = _run_component(store, compiled, spec)
+            return _finish(
+                store, scratch, stderr, interrupt, limits, started, None, 0, exit_code, json_results
+            )
         instance = _instantiate(compiled, store)
         functions = compiled.functions
         if spec.function is None:
@@ -473,10 +510,51 @@ def execute(
     except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
         error = exc.with_traceback(None)  # no frame -> store cycle kept until gc
     # Only a failed call needs the memory size (to tell MEMORY_LIMIT from TRAP); an export
-    # lookup per successful call would cost time for a number nobody acts on.
-    memory_bytes = 0 if error is None else _memory_size(instance, store, compiled.memory_export)
+    # lookup per successful call would cost time for a number nobody acts on. A
+    # component's memories are not reachable from its instance: 0.
+    memory_bytes = 0
+    if error is not None and isinstance(compiled, CompiledModule):
+        memory_bytes = _memory_size(instance, store, compiled.memory_export)
+    result = _finish(
+        store, scratch, stderr, interrupt, limits, started, error, memory_bytes, 0, json_results
+    )
+    if result.outcome is Outcome.OK:
+        result.results = results
+    return result
+
+
+def _run_component(
+    store: wasmtime.Store, compiled: CompiledComponent, spec: CallSpec
+) -> tuple[list[Any], int]:
+    """(JSON results, exit code) of one component call: its ``wasi:cli/run`` (exit code
+    1 when it returns err, as a WASI command's failure) or one typed function."""
+    try:
+        instance = components.instantiate(compiled.linker, store, compiled)
+    except wasmtime.WasmtimeError as exc:
+        if _POOL_FULL in str(exc):
+            raise _pool_full(exc) from None
+        raise
+    if spec.function is None:
+        return [], 0 if components.run(store, instance, compiled) else 1
+    function = compiled.functions[spec.function]
+    return components.call(store, instance, compiled, function, spec.component_args), 0
+
+
+def _finish(  # noqa: PLR0913 - what one finished call left, from execute()'s two ends
+    store: wasmtime.Store,
+    scratch: Scratch,
+    stderr: OutputSink,
+    interrupt: Interrupt,
+    limits: AppliedLimits,
+    started: float,
+    error: BaseException | None,
+    memory_bytes: int,
+    exit_code: int,
+    json_results: list[Any],
+) -> ExecutionResult:
+    """The result of a call that ended with `error` (None: it returned)."""
     stdout, stdout_dropped = scratch.read_stdout(limits.stdout_bytes)
-    outcome, exit_code, message = classify(
+    outcome, trap_exit, message = classify(
         error,
         interrupt=interrupt,
         limits=limits,
@@ -484,10 +562,12 @@ def execute(
         stdout_dropped=stdout_dropped,
         stderr_dropped=stderr.dropped,
     )
+    if outcome is Outcome.OK and exit_code:
+        outcome, trap_exit = Outcome.EXIT, exit_code
     fuel_left = store.get_fuel()
     return ExecutionResult(
         outcome=outcome,
-        exit_code=exit_code,
+        exit_code=trap_exit,
         message=message,
         stdout=stdout,
         stderr=stderr.value(),
@@ -496,5 +576,5 @@ def execute(
         fuel_consumed=max(0, limits.fuel - fuel_left),
         wall_seconds=time.perf_counter() - started,
         memory_bytes=memory_bytes,
-        results=results if outcome is Outcome.OK else [],
+        json_results=json_results if outcome is Outcome.OK else [],
     )

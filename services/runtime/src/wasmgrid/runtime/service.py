@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -18,6 +19,7 @@ from typing import Any
 import grpc
 import wasmtime
 from opentelemetry import trace
+from wasmtime import component as wc
 
 from wasmgrid.api.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from wasmgrid.common.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument
@@ -25,6 +27,7 @@ from wasmgrid.common.metrics import child
 from wasmgrid.common.server import Service
 from wasmgrid.common.telemetry import start_span
 from wasmgrid.runtime import convert
+from wasmgrid.runtime.components import CompiledComponent, checked_call_args
 from wasmgrid.runtime.engine import (
     EngineOptions,
     EpochTicker,
@@ -37,7 +40,7 @@ from wasmgrid.runtime.limits import AppliedLimits, LimitPolicy, LimitValues, res
 from wasmgrid.runtime.metrics import EXECUTION_SECONDS, FUEL_CONSUMED, INVOCATIONS
 from wasmgrid.runtime.modules import Loaded, ModuleLoader, parse_digest
 from wasmgrid.runtime.pool import ExecutionPool
-from wasmgrid.runtime.sandbox import CallSpec, ExecutionResult
+from wasmgrid.runtime.sandbox import CallSpec, ExecutionResult, Outcome, Value
 from wasmgrid.runtime.settings import RuntimeSettings
 from wasmgrid.runtime.stats import MAX_NAME, StatsTable
 from wasmgrid.runtime.store import ArtifactStore, BlobStore, load_or_create_key
@@ -56,8 +59,32 @@ ANSWER_SECONDS = 0.02
 COMPILE_WAIT_MARGIN = 0.1
 COMPILE_WAIT_MARGIN_MAX = 1.0
 COMPILE_ANSWER_SECONDS = 0.05
+#: Largest Call.args_json accepted, bytes.
+MAX_ARGS_JSON_BYTES = 8 * 1024 * 1024
 #: This process's random id in GetStats (new at each start; pids repeat across containers).
 INSTANCE_ID = uuid.uuid4().hex
+
+
+def _component_args(
+    compiled: CompiledComponent, request: runtime_pb2.CallRequest, numbers: tuple[Value, ...]
+) -> list[Any]:
+    """A component call's arguments from args_json, checked against the function's types."""
+    if numbers:
+        raise InvalidArgument(
+            f"{compiled.digest} is a component: pass its arguments as JSON in args_json,"
+            " not as typed numbers in args"
+        )
+    if not request.function or len(request.function.encode()) > 1024:
+        raise InvalidArgument(f"function must be 1..1024 bytes, got {request.function[:64]!r}")
+    try:
+        args = json.loads(request.args_json) if request.args_json else []
+    except ValueError as exc:
+        raise InvalidArgument(f"args_json is not JSON: {exc}") from None
+    return checked_call_args(compiled, request.function, args)[1]
+
+
+def _json(values: list[Any]) -> str:
+    return json.dumps(values, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def _policy(s: RuntimeSettings) -> LimitPolicy:
@@ -136,11 +163,13 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         self, mode: str, loaded: Loaded, name: str, spec: CallSpec, limits: AppliedLimits
     ) -> ExecutionResult:
         digest = loaded.module.digest
+        kind = "component" if isinstance(loaded.module, CompiledComponent) else "module"
         span = start_span(
             tracer,
             f"wasm.{mode}",
             attributes={
                 "wasm.digest": digest,
+                "wasm.kind": kind,
                 "wasm.module": name,
                 "wasm.cache_tier": loaded.tier.name,
                 "wasm.function": spec.function or "_start",
@@ -152,8 +181,8 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
             result = await self.svc.pool.run(loaded.module, spec, limits, limits.timeout_ms / 1000)
             span.set_attribute("wasm.outcome", result.outcome.name)
             span.set_attribute("wasm.fuel_consumed", result.fuel_consumed)
-        child(INVOCATIONS, mode, result.outcome.name).inc()
-        child(EXECUTION_SECONDS, mode).observe(result.wall_seconds)
+        child(INVOCATIONS, mode, result.outcome.name, kind).inc()
+        child(EXECUTION_SECONDS, mode, kind).observe(result.wall_seconds)
         FUEL_CONSUMED.observe(result.fuel_consumed)
         self.svc.stats.record(
             digest, name, result.outcome, result.wall_seconds, result.fuel_consumed
@@ -175,9 +204,13 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
             )
         loaded, name = await self._load(request.module, context)
         if not loaded.module.is_command:
+            what = (
+                "component exports no wasi:cli/run (not a command)"
+                if isinstance(loaded.module, CompiledComponent)
+                else "module has no _start export (a function/reactor module)"
+            )
             raise FailedPrecondition(
-                f"module {loaded.module.digest} has no _start export (a function/reactor"
-                " module): use Call with one of its exports"
+                f"{loaded.module.digest}: the {what}: use Call with one of its exports"
             )
         limits = self._limits(request.limits, context)
         spec = CallSpec(stdin=request.stdin, args=args, env=env, argv0=name or "module")
@@ -197,12 +230,24 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
     ) -> runtime_pb2.CallResponse:
         env = check_env([(e.name, e.value) for e in request.env])
         call_args = convert.values_from_pb(request.args)
+        if len(request.args_json) > MAX_ARGS_JSON_BYTES:
+            raise InvalidArgument(
+                f"args_json is {len(request.args_json)} bytes; the limit is {MAX_ARGS_JSON_BYTES}"
+            )
         loaded, name = await self._load(request.module, context)
-        check_call(loaded.module.functions, request.function, call_args, loaded.module.digest)
+        compiled = loaded.module
+        spec = CallSpec(env=env, function=request.function, argv0=name or "module")
+        if isinstance(compiled, CompiledComponent):
+            spec.component_args = _component_args(compiled, request, call_args)
+        else:
+            if request.args_json:
+                raise InvalidArgument(
+                    f"args_json is for components; {compiled.digest} is a core module: pass"
+                    " typed numbers in args"
+                )
+            check_call(compiled.functions, request.function, call_args, compiled.digest)
+            spec.call_args = call_args
         limits = self._limits(request.limits, context)
-        spec = CallSpec(
-            env=env, function=request.function, call_args=call_args, argv0=name or "module"
-        )
         result = await self._execute("call", loaded, name, spec, limits)
         return runtime_pb2.CallResponse(
             outcome=convert.OUTCOMES.to_proto(result.outcome),
@@ -211,6 +256,11 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
             trap_message=result.message,
             output=convert.output_to_pb(result),
             execution=convert.execution_to_pb(result, loaded, limits),
+            results_json=(
+                _json(result.json_results)
+                if isinstance(compiled, CompiledComponent) and result.outcome is Outcome.OK
+                else ""
+            ),
         )
 
     async def Warm(
@@ -220,18 +270,27 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
     ) -> runtime_pb2.WarmResponse:
         loaded, _ = await self._load(request.module, context)
         m = loaded.module
-        functions = [
-            convert.signature_to_pb(sig)
-            for sig in sorted(m.functions.values(), key=lambda f: f.name)
-        ]
-        return runtime_pb2.WarmResponse(
+        response = runtime_pb2.WarmResponse(
             digest=m.digest,
             cache_tier=convert.TIERS.to_proto(loaded.tier),
             elapsed_us=int(loaded.elapsed_seconds * 1e6),
             module_bytes=m.wasm_bytes,
             is_command=m.is_command,
-            functions=functions,
+            is_component=isinstance(m, CompiledComponent),
         )
+        if isinstance(m, CompiledComponent):
+            response.component_functions.extend(
+                runtime_pb2.ComponentFunction(
+                    name=f.name, signature=f.signature(), callable=f.callable
+                )
+                for f in sorted(m.functions.values(), key=lambda f: f.name)
+            )
+            return response
+        response.functions.extend(
+            convert.signature_to_pb(sig)
+            for sig in sorted(m.functions.values(), key=lambda f: f.name)
+        )
+        return response
 
     async def GetStats(
         self,
@@ -322,11 +381,14 @@ class RuntimeService(Service):
             fetcher = self._fetcher
         linker = wasmtime.Linker(self.engine)
         linker.define_wasi()
+        component_linker = wc.Linker(self.engine)
+        component_linker.add_wasip2()
         # Compiles, deserializes and disk reads: few threads (compilation is itself parallel).
         self._io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="wasm-compile")
         self.loader = ModuleLoader(
             self.engine,
             linker,
+            component_linker=component_linker,
             executor=self._io,
             blobs=blobs,
             artifacts=artifacts,

@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _ARTIFACT_MAGIC = b"WGA2"
+#: The MAC file's magic of a serialized component (wasmtime loads the two kinds with
+#: different calls; the kind is covered by the MAC like the payload).
+_COMPONENT_MAGIC = b"WGC2"
 #: Read size when hashing files.
 _CHUNK = 1024 * 1024
 _MAC_BYTES = 32
@@ -189,34 +192,39 @@ class ArtifactStore:
     def mac_path(self, digest: str) -> Path:
         return self.path(digest).with_suffix(".mac")
 
-    def _mac(self, digest: str) -> hmac.HMAC:
+    def _mac(self, digest: str, magic: bytes) -> hmac.HMAC:
         h = hmac.new(self.key, digestmod=hashlib.sha256)
         h.update(self.fingerprint.encode() + b"\0" + digest.encode() + b"\0")
+        if magic != _ARTIFACT_MAGIC:  # a module's MAC is what it was before components
+            h.update(magic + b"\0")
         return h
 
-    def open(self, digest: str) -> tuple[int | None, str]:
-        """(an open descriptor of the verified payload, "") or (None, why): "missing",
-        "corrupt" or "hmac". The caller loads from the descriptor (the file it verified,
-        even if the path is replaced meanwhile) and closes it."""
+    def open(self, digest: str) -> tuple[int | None, str, bool]:
+        """(an open descriptor of the verified payload, "", whether it is a component) or
+        (None, why, False): why is "missing", "corrupt" or "hmac". The caller loads from
+        the descriptor (the file it verified, even if the path is replaced meanwhile) and
+        closes it."""
         path, mac_path = self.path(digest), self.mac_path(digest)
         try:
             fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
-            return None, "missing"
+            return None, "missing", False
         reason = "corrupt"
         try:
             stored = mac_path.read_bytes()
-            if len(stored) == len(_ARTIFACT_MAGIC) + _MAC_BYTES and stored.startswith(
-                _ARTIFACT_MAGIC
+            magic = stored[: len(_ARTIFACT_MAGIC)]
+            if len(stored) == len(_ARTIFACT_MAGIC) + _MAC_BYTES and magic in (
+                _ARTIFACT_MAGIC,
+                _COMPONENT_MAGIC,
             ):
-                h = self._mac(digest)
+                h = self._mac(digest, magic)
                 offset = 0
                 while chunk := os.pread(fd, _CHUNK, offset):
                     h.update(chunk)
                     offset += len(chunk)
                 if hmac.compare_digest(stored[len(_ARTIFACT_MAGIC) :], h.digest()):
                     os.utime(path)  # recently used: evicted last
-                    return fd, ""
+                    return fd, "", magic == _COMPONENT_MAGIC
                 reason = "hmac"
         except FileNotFoundError:
             pass
@@ -226,16 +234,17 @@ class ArtifactStore:
             extra={"digest": digest, "reason": reason},
         )
         self.remove(digest)
-        return None, reason
+        return None, reason, False
 
     def remove(self, digest: str) -> None:
         self.cache.remove(self.path(digest))
         self.cache.remove(self.mac_path(digest))
 
-    def put(self, digest: str, payload: bytes | bytearray) -> None:
-        """Store a serialized module: the payload first, then its MAC (a crash between
-        leaves a payload without MAC, which is refused and recompiled)."""
-        h = self._mac(digest)
+    def put(self, digest: str, payload: bytes | bytearray, *, component: bool = False) -> None:
+        """Store a serialized module or component: the payload first, then its MAC (a
+        crash between leaves a payload without MAC, which is refused and recompiled)."""
+        magic = _COMPONENT_MAGIC if component else _ARTIFACT_MAGIC
+        h = self._mac(digest, magic)
         h.update(payload)
         self.cache.put(self.path(digest), payload)
-        self.cache.put(self.mac_path(digest), _ARTIFACT_MAGIC + h.digest())
+        self.cache.put(self.mac_path(digest), magic + h.digest())

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib.metadata
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +54,53 @@ def slow_module(functions: int = 800, ops: int = 500) -> bytes:
 def example_module(repo_root: Path, name: str) -> bytes:
     """An example module's built .wasm (examples/modules/<name>/<name>.wasm)."""
     return (repo_root / "examples" / "modules" / name / f"{name}.wasm").read_bytes()
+
+
+def example_component(repo_root: Path, name: str) -> bytes:
+    """A committed example component (examples/components/<name>/<name>.wasm)."""
+    return (repo_root / "examples" / "components" / name / f"{name}.wasm").read_bytes()
+
+
+class ToolchainMissing(RuntimeError):
+    """A toolchain an example needs is not installed (tests skip, naming it)."""
+
+
+#: Where built examples and the test runtimes' compiled artifacts are kept between runs.
+TEST_CACHE = Path(".wasmgrid") / "test-cache"
+#: Bound of one componentize-py build (about 15 s here, 35 s under load).
+BUILD_SECONDS = 600
+
+
+def python_component(repo_root: Path, name: str = "textstats") -> Path:
+    """The example component examples/components/<name> built with componentize-py (from
+    the venv, `make install`), cached under .wasmgrid/test-cache by a hash of its sources
+    and the tool's version: built once per machine, ~18 MB, never committed."""
+    repo_root = repo_root.resolve()
+    source = repo_root / "examples" / "components" / name
+    tool = Path(sys.executable).with_name("componentize-py")
+    if not tool.exists():
+        raise ToolchainMissing(f"{tool} is not installed (make install)")
+    h = hashlib.sha256(importlib.metadata.version("componentize-py").encode())
+    for path in sorted([source / "app.py", *(source / "wit").glob("*.wit")]):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    out = repo_root / TEST_CACHE / "components" / f"{name}-{h.hexdigest()[:16]}.wasm"
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(f".{os.getpid()}.tmp")
+    done = subprocess.run(
+        [str(tool), "--wit-path", "wit", "--world", name, "componentize", "app", "-o", str(tmp)],
+        cwd=source,
+        capture_output=True,
+        text=True,
+        timeout=BUILD_SECONDS,
+        check=False,
+    )
+    if done.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise RuntimeError(f"componentize-py failed ({done.returncode}): {done.stderr[-2000:]}")
+    tmp.replace(out)
+    return out
 
 
 def sha(data: bytes) -> str:

@@ -41,8 +41,10 @@ class CallResult:
     version: str = ""
     digest: str = ""
     function: str = ""
-    results: tuple[int | float, ...] = ()
-    #: The wasm type of each result: ``i32``, ``i64``, ``f32`` or ``f64``.
+    #: A core module's numbers, or a component's JSON values (see :meth:`Client.call`).
+    results: tuple[Any, ...] = ()
+    #: The wasm type of each result of a core module: ``i32``, ``i64``, ``f32`` or
+    #: ``f64``; empty for a component.
     types: tuple[str, ...] = ()
     fuel_consumed: int = 0
     wall_time_us: int = 0

@@ -25,7 +25,7 @@ from wasmgrid.gateway.api.download import download
 from wasmgrid.gateway.api.relay import Inputs, Rpc, relay
 from wasmgrid.gateway.api.upload import publish
 from wasmgrid.gateway.invoke import CALL_FIELDS, Target, parse_module_ref, serve
-from wasmgrid.gateway.openapi import Operation, QueryParam
+from wasmgrid.gateway.openapi import CALL_DESCRIPTION, CALL_EXAMPLES, Operation, QueryParam
 from wasmgrid.gateway.problem import Problem
 from wasmgrid.gateway.routes import TOKEN_SCOPES
 from wasmgrid.gateway.state import GATEWAY
@@ -167,7 +167,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "*",
         "/v1/run/{ns}/{module}",
         "run",
-        "Invoke a module (WAGI/CGI): body → stdin",
+        "Invoke a module (WAGI/CGI): body → stdin; a query without '=' → argv (RFC 3875 §4.4)",
         run_module,
         "invoke",
         body="any",
@@ -192,6 +192,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "invoke",
         body="json",
         fields=CALL_FIELDS,
+        description=CALL_DESCRIPTION,
+        examples=CALL_EXAMPLES,
     ),
     relay(
         "POST",
@@ -259,7 +261,7 @@ OPERATIONS: tuple[Operation, ...] = (
             QueryParam("category", "category filter"),
             QueryParam("tag", "tag filter"),
             QueryParam("license", "SPDX license filter"),
-            QueryParam("kind", "command or reactor"),
+            QueryParam("kind", "command, reactor or component"),
             QueryParam("owner", "modules in namespaces this user owns"),
             QueryParam("namespace", "namespace filter"),
             QueryParam("sort", "relevance, downloads, rating, recent or name"),

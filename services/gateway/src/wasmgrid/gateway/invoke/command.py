@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from wasmgrid.api.marketplace.v1 import marketplace_pb2
 from wasmgrid.api.runtime.v1 import runtime_pb2
-from wasmgrid.gateway.cgi import CgiError, CgiRequest, build_env, parse_response
+from wasmgrid.gateway.cgi import CgiError, CgiRequest, build_env, command_line, parse_response
 from wasmgrid.gateway.invoke.execution import execute, limits_for
 from wasmgrid.gateway.invoke.middleware import client_ip
 from wasmgrid.gateway.invoke.target import Call
@@ -57,10 +57,13 @@ async def run_command(call: Call) -> CachedResponse | LocalRedirect:
             f"module {label} is a reactor (no _start): call an export with"
             f" POST /v1/call/{ref.namespace}/{ref.name}/{{function}}",
         )
+    # A route's arguments are its author's; /v1/run takes them from a search-string
+    # query, as a CGI server builds a script's command line.
+    args = call.target.args if call.target.route else command_line(call.query)
     invoke = runtime_pb2.InvokeRequest(
         module=runtime_pb2.ModuleSource(digest=resolved.digest, display_name=label),
         stdin=call.body,
-        args=call.target.args,
+        args=args,
         limits=limits_for(call),
     )
     add_env = invoke.env.add  # in place: ~40% cheaper than a list of EnvVar messages

@@ -55,7 +55,9 @@ async def serve(  # noqa: C901 - the middleware chain, one step per branch, in o
         out_headers.update(await rate_limit(gw, request, target))
     body = await read_body(request, limit) if redirects == 0 else b""
     method = request.method if redirects == 0 else "GET"
-    query = request.query_string if redirects == 0 else ""
+    # As sent, still percent-encoded: QUERY_STRING is the encoded query (RFC 3875
+    # §4.1.7), and a decoded one could not tell "a%26b" from "a&b".
+    query = request.rel_url.raw_query_string if redirects == 0 else ""
     deadline = time.monotonic() + (mw.timeout_seconds or settings.invoke_timeout_seconds)
     resolved = await resolve(gw, request, target.ref)
     label = f"{resolved.name}@{resolved.version}"

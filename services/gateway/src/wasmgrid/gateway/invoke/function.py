@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
+from wasmgrid.api.marketplace.v1 import marketplace_pb2
 from wasmgrid.api.runtime.v1 import runtime_pb2
 from wasmgrid.gateway.invoke.execution import call_runtime, execute, limits_for
 from wasmgrid.gateway.invoke.target import Call
@@ -37,6 +39,16 @@ async def export_signatures(gw: Gateway, resolved: Resolved, deadline: float) ->
     return known
 
 
+async def core_values(call: Call, args: list[Any]) -> list[runtime_pb2.Value]:
+    """A core module's arguments typed by the export's signature (numbers only)."""
+    function, label = call.target.function or "", call.label
+    signature = (await export_signatures(call.gw, call.resolved, call.deadline)).get(function)
+    if signature is None:
+        raise Problem(404, f"module {label} has no callable export named {function!r}")
+    params, _results = signature
+    return to_values(args, params, function)
+
+
 async def call_function(call: Call) -> CachedResponse:
     """Call the target's export with the body's arguments; the results as JSON."""
     function, resolved, label = call.target.function or "", call.resolved, call.label
@@ -49,28 +61,31 @@ async def call_function(call: Call) -> CachedResponse:
     refuse_unknown_fields(doc, CALL_FIELDS, "request body")
     args = doc.get("args", [])
     if not isinstance(args, list) or len(args) > MAX_ARGS:
-        raise Problem(400, f"args: must be a list of at most {MAX_ARGS} numbers")
-    signature = (await export_signatures(call.gw, resolved, call.deadline)).get(function)
-    if signature is None:
-        raise Problem(404, f"module {label} has no callable export named {function!r}")
-    params, _results = signature
+        raise Problem(400, f"args: must be a list of at most {MAX_ARGS} arguments")
+    # A component's JSON arguments go to the runtime as they came: it checks them against
+    # the WIT types (a mismatch is a 400 naming the path) and answers JSON results.
+    component = resolved.kind == marketplace_pb2.MODULE_KIND_COMPONENT
     request = runtime_pb2.CallRequest(
         module=runtime_pb2.ModuleSource(digest=resolved.digest, display_name=label),
         function=function,
-        args=to_values(args, params, function),
+        args=[] if component else await core_values(call, args),
+        args_json=json.dumps(args, separators=(",", ":")) if component else "",
         limits=limits_for(call),
     )
     resp = await execute(call, request)
-    typed = [from_value(v) for v in resp.results]
-    payload = {
+    payload: dict[str, Any] = {
         "module": resolved.name,
         "version": resolved.version,
         "digest": resolved.digest,
         "function": function,
-        "results": [v for _, v in typed],
-        "types": [t for t, _ in typed],
         "fuel_consumed": resp.execution.fuel_consumed,
         "wall_time_us": resp.execution.wall_time_us,
     }
+    if component:
+        payload["results"] = json.loads(resp.results_json or "[]")
+    else:
+        typed = [from_value(v) for v in resp.results]
+        payload["results"] = [v for _, v in typed]
+        payload["types"] = [t for t, _ in typed]
     data = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
     return CachedResponse(200, [("Content-Type", "application/json")], data)

@@ -31,6 +31,7 @@ class ModuleKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MODULE_KIND_UNSPECIFIED: _ClassVar[ModuleKind]
     MODULE_KIND_COMMAND: _ClassVar[ModuleKind]
     MODULE_KIND_REACTOR: _ClassVar[ModuleKind]
+    MODULE_KIND_COMPONENT: _ClassVar[ModuleKind]
 
 class Severity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -65,6 +66,7 @@ SCOPE_ADMIN: Scope
 MODULE_KIND_UNSPECIFIED: ModuleKind
 MODULE_KIND_COMMAND: ModuleKind
 MODULE_KIND_REACTOR: ModuleKind
+MODULE_KIND_COMPONENT: ModuleKind
 SEVERITY_UNSPECIFIED: Severity
 SEVERITY_INFO: Severity
 SEVERITY_WARNING: Severity
@@ -320,7 +322,7 @@ class Finding(_message.Message):
     def __init__(self, severity: _Optional[_Union[Severity, str]] = ..., code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class ValidationReport(_message.Message):
-    __slots__ = ("valid", "kind", "size_bytes", "imports", "exports", "memories", "custom_sections", "producers", "language", "toolchain", "features", "findings", "validator")
+    __slots__ = ("valid", "kind", "size_bytes", "imports", "exports", "memories", "custom_sections", "producers", "language", "toolchain", "features", "findings", "validator", "world")
     VALID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
@@ -334,6 +336,7 @@ class ValidationReport(_message.Message):
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     FINDINGS_FIELD_NUMBER: _ClassVar[int]
     VALIDATOR_FIELD_NUMBER: _ClassVar[int]
+    WORLD_FIELD_NUMBER: _ClassVar[int]
     valid: bool
     kind: ModuleKind
     size_bytes: int
@@ -347,7 +350,32 @@ class ValidationReport(_message.Message):
     features: _containers.RepeatedScalarFieldContainer[str]
     findings: _containers.RepeatedCompositeFieldContainer[Finding]
     validator: str
-    def __init__(self, valid: _Optional[bool] = ..., kind: _Optional[_Union[ModuleKind, str]] = ..., size_bytes: _Optional[int] = ..., imports: _Optional[_Iterable[_Union[WasmImport, _Mapping]]] = ..., exports: _Optional[_Iterable[_Union[WasmExport, _Mapping]]] = ..., memories: _Optional[_Iterable[_Union[WasmMemory, _Mapping]]] = ..., custom_sections: _Optional[_Iterable[str]] = ..., producers: _Optional[_Iterable[_Union[Producer, _Mapping]]] = ..., language: _Optional[str] = ..., toolchain: _Optional[str] = ..., features: _Optional[_Iterable[str]] = ..., findings: _Optional[_Iterable[_Union[Finding, _Mapping]]] = ..., validator: _Optional[str] = ...) -> None: ...
+    world: ComponentWorld
+    def __init__(self, valid: _Optional[bool] = ..., kind: _Optional[_Union[ModuleKind, str]] = ..., size_bytes: _Optional[int] = ..., imports: _Optional[_Iterable[_Union[WasmImport, _Mapping]]] = ..., exports: _Optional[_Iterable[_Union[WasmExport, _Mapping]]] = ..., memories: _Optional[_Iterable[_Union[WasmMemory, _Mapping]]] = ..., custom_sections: _Optional[_Iterable[str]] = ..., producers: _Optional[_Iterable[_Union[Producer, _Mapping]]] = ..., language: _Optional[str] = ..., toolchain: _Optional[str] = ..., features: _Optional[_Iterable[str]] = ..., findings: _Optional[_Iterable[_Union[Finding, _Mapping]]] = ..., validator: _Optional[str] = ..., world: _Optional[_Union[ComponentWorld, _Mapping]] = ...) -> None: ...
+
+class WorldItem(_message.Message):
+    __slots__ = ("name", "kind", "wit", "items", "access")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    WIT_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    kind: str
+    wit: str
+    items: _containers.RepeatedScalarFieldContainer[str]
+    access: str
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., wit: _Optional[str] = ..., items: _Optional[_Iterable[str]] = ..., access: _Optional[str] = ...) -> None: ...
+
+class ComponentWorld(_message.Message):
+    __slots__ = ("imports", "exports", "is_command")
+    IMPORTS_FIELD_NUMBER: _ClassVar[int]
+    EXPORTS_FIELD_NUMBER: _ClassVar[int]
+    IS_COMMAND_FIELD_NUMBER: _ClassVar[int]
+    imports: _containers.RepeatedCompositeFieldContainer[WorldItem]
+    exports: _containers.RepeatedCompositeFieldContainer[WorldItem]
+    is_command: bool
+    def __init__(self, imports: _Optional[_Iterable[_Union[WorldItem, _Mapping]]] = ..., exports: _Optional[_Iterable[_Union[WorldItem, _Mapping]]] = ..., is_command: _Optional[bool] = ...) -> None: ...
 
 class Module(_message.Message):
     __slots__ = ("name", "namespace", "latest_version", "description", "license", "category", "tags", "homepage", "repository", "kind", "downloads", "runtime_fetches", "rating_average", "rating_count", "version_count", "owners", "created_at", "updated_at", "all_yanked")

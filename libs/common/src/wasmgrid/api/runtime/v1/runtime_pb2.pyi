@@ -175,34 +175,48 @@ class Value(_message.Message):
     def __init__(self, i32: _Optional[int] = ..., i64: _Optional[int] = ..., f32: _Optional[float] = ..., f64: _Optional[float] = ...) -> None: ...
 
 class CallRequest(_message.Message):
-    __slots__ = ("module", "function", "args", "env", "limits")
+    __slots__ = ("module", "function", "args", "env", "limits", "args_json")
     MODULE_FIELD_NUMBER: _ClassVar[int]
     FUNCTION_FIELD_NUMBER: _ClassVar[int]
     ARGS_FIELD_NUMBER: _ClassVar[int]
     ENV_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
+    ARGS_JSON_FIELD_NUMBER: _ClassVar[int]
     module: ModuleSource
     function: str
     args: _containers.RepeatedCompositeFieldContainer[Value]
     env: _containers.RepeatedCompositeFieldContainer[EnvVar]
     limits: Limits
-    def __init__(self, module: _Optional[_Union[ModuleSource, _Mapping]] = ..., function: _Optional[str] = ..., args: _Optional[_Iterable[_Union[Value, _Mapping]]] = ..., env: _Optional[_Iterable[_Union[EnvVar, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ...) -> None: ...
+    args_json: str
+    def __init__(self, module: _Optional[_Union[ModuleSource, _Mapping]] = ..., function: _Optional[str] = ..., args: _Optional[_Iterable[_Union[Value, _Mapping]]] = ..., env: _Optional[_Iterable[_Union[EnvVar, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., args_json: _Optional[str] = ...) -> None: ...
 
 class CallResponse(_message.Message):
-    __slots__ = ("outcome", "results", "exit_code", "trap_message", "output", "execution")
+    __slots__ = ("outcome", "results", "exit_code", "trap_message", "output", "execution", "results_json")
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     TRAP_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
     EXECUTION_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_JSON_FIELD_NUMBER: _ClassVar[int]
     outcome: Outcome
     results: _containers.RepeatedCompositeFieldContainer[Value]
     exit_code: int
     trap_message: str
     output: Output
     execution: Execution
-    def __init__(self, outcome: _Optional[_Union[Outcome, str]] = ..., results: _Optional[_Iterable[_Union[Value, _Mapping]]] = ..., exit_code: _Optional[int] = ..., trap_message: _Optional[str] = ..., output: _Optional[_Union[Output, _Mapping]] = ..., execution: _Optional[_Union[Execution, _Mapping]] = ...) -> None: ...
+    results_json: str
+    def __init__(self, outcome: _Optional[_Union[Outcome, str]] = ..., results: _Optional[_Iterable[_Union[Value, _Mapping]]] = ..., exit_code: _Optional[int] = ..., trap_message: _Optional[str] = ..., output: _Optional[_Union[Output, _Mapping]] = ..., execution: _Optional[_Union[Execution, _Mapping]] = ..., results_json: _Optional[str] = ...) -> None: ...
+
+class ComponentFunction(_message.Message):
+    __slots__ = ("name", "signature", "callable")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    CALLABLE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    signature: str
+    callable: bool
+    def __init__(self, name: _Optional[str] = ..., signature: _Optional[str] = ..., callable: _Optional[bool] = ...) -> None: ...
 
 class FunctionSignature(_message.Message):
     __slots__ = ("name", "params", "results", "callable")
@@ -223,20 +237,24 @@ class WarmRequest(_message.Message):
     def __init__(self, module: _Optional[_Union[ModuleSource, _Mapping]] = ...) -> None: ...
 
 class WarmResponse(_message.Message):
-    __slots__ = ("digest", "cache_tier", "elapsed_us", "module_bytes", "is_command", "functions")
+    __slots__ = ("digest", "cache_tier", "elapsed_us", "module_bytes", "is_command", "functions", "is_component", "component_functions")
     DIGEST_FIELD_NUMBER: _ClassVar[int]
     CACHE_TIER_FIELD_NUMBER: _ClassVar[int]
     ELAPSED_US_FIELD_NUMBER: _ClassVar[int]
     MODULE_BYTES_FIELD_NUMBER: _ClassVar[int]
     IS_COMMAND_FIELD_NUMBER: _ClassVar[int]
     FUNCTIONS_FIELD_NUMBER: _ClassVar[int]
+    IS_COMPONENT_FIELD_NUMBER: _ClassVar[int]
+    COMPONENT_FUNCTIONS_FIELD_NUMBER: _ClassVar[int]
     digest: str
     cache_tier: CacheTier
     elapsed_us: int
     module_bytes: int
     is_command: bool
     functions: _containers.RepeatedCompositeFieldContainer[FunctionSignature]
-    def __init__(self, digest: _Optional[str] = ..., cache_tier: _Optional[_Union[CacheTier, str]] = ..., elapsed_us: _Optional[int] = ..., module_bytes: _Optional[int] = ..., is_command: _Optional[bool] = ..., functions: _Optional[_Iterable[_Union[FunctionSignature, _Mapping]]] = ...) -> None: ...
+    is_component: bool
+    component_functions: _containers.RepeatedCompositeFieldContainer[ComponentFunction]
+    def __init__(self, digest: _Optional[str] = ..., cache_tier: _Optional[_Union[CacheTier, str]] = ..., elapsed_us: _Optional[int] = ..., module_bytes: _Optional[int] = ..., is_command: _Optional[bool] = ..., functions: _Optional[_Iterable[_Union[FunctionSignature, _Mapping]]] = ..., is_component: _Optional[bool] = ..., component_functions: _Optional[_Iterable[_Union[ComponentFunction, _Mapping]]] = ...) -> None: ...
 
 class GetStatsRequest(_message.Message):
     __slots__ = ("top_n",)

@@ -62,14 +62,16 @@ class RuntimeServiceServicer:
     """
 
     def Invoke(self, request, context):
-        """WAGI/CGI command mode: runs the module's `_start` with stdin, args and env.
+        """WAGI/CGI command mode: runs the module's `_start` (a component's `wasi:cli/run`)
+        with stdin, args and env.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Call(self, request, context):
-        """Function mode: calls one exported function with typed numeric arguments.
+        """Function mode: calls one exported function with typed numeric arguments (a core
+        module), or with JSON arguments mapped to its WIT types (a component).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

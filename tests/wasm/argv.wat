@@ -1,0 +1,25 @@
+;; A WAGI module that answers with its argv, one argument per line (argv[0] first).
+(module
+  (import "wasi_snapshot_preview1" "args_sizes_get" (func $sizes (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "args_get" (func $get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write"
+    (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 3)
+  (data (i32.const 16) "Content-Type: text/plain\n\n")
+  (func $write (param $ptr i32) (param $len i32)
+    (i32.store (i32.const 0) (local.get $ptr))
+    (i32.store (i32.const 4) (local.get $len))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+  (func (export "_start") (local $p i32) (local $end i32)
+    (call $write (i32.const 16) (i32.const 26))
+    (drop (call $sizes (i32.const 8) (i32.const 12)))
+    (drop (call $get (i32.const 1024) (i32.const 8192)))
+    (local.set $p (i32.const 8192))
+    (local.set $end (i32.add (i32.const 8192) (i32.load (i32.const 12))))
+    (block $done (loop $next
+      (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
+      (if (i32.eqz (i32.load8_u (local.get $p)))
+        (then (i32.store8 (local.get $p) (i32.const 10))))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br $next)))
+    (call $write (i32.const 8192) (i32.load (i32.const 12)))))
