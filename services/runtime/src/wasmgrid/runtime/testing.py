@@ -7,6 +7,7 @@ that need a runtime fed from a marketplace without PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import importlib.metadata
 import os
@@ -205,6 +206,11 @@ async def stop_runtime(rt: Runtime, grace: float = 0.5) -> None:
         await asyncio.wait_for(rt.runner.stop(grace), grace + 20)
     except TimeoutError:
         raise AssertionError(f"runtime at {rt.runner.address} did not stop") from None
+    # A pooled engine reserves about 260 GiB of address space (its instance slots, sized for
+    # components' core instances too) until it is freed, and the service's objects form
+    # cycles that only a full collection frees: a session starting hundreds of runtimes
+    # otherwise runs out of address space, and wasmtime aborts the process.
+    gc.collect()
 
 
 async def start_marketplace() -> Marketplace:
