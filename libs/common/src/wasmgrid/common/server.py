@@ -159,10 +159,11 @@ class ServiceRunner:
             ],
             maximum_concurrent_rpcs=s.max_concurrent_rpcs,
         )
-        self._names = list(self.service.register(InstrumentedServer(server, kit)))  # type: ignore[arg-type]
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        instrumented: Any = InstrumentedServer(server, kit)
+        self._names = list(self.service.register(instrumented))
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, instrumented)
         reflection.enable_server_reflection(
-            [*self._names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+            [*self._names, health.SERVICE_NAME, reflection.SERVICE_NAME], instrumented
         )
         for name in ["", *self._names]:
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
