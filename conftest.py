@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import pytest
 import redis.asyncio as aioredis
@@ -32,11 +32,11 @@ E = TypeVar("E", EmbeddedPostgres, EmbeddedRedis)
 
 
 @contextlib.contextmanager
-def _embedded(kind: type[E], name: str) -> Iterator[E]:
+def _embedded(kind: type[E], name: str, **options: Any) -> Iterator[E]:
     """An embedded server on a free port, its data in a fresh directory removed after."""
     # Not under pytest's tmp_path: concurrent pytest sessions prune each other's old dirs.
     datadir = Path(tempfile.mkdtemp(prefix=f"wasmgrid-test-{name}-"))
-    server = kind(datadir, free_port())
+    server = kind(datadir, free_port(), **options)
     server.start()
     try:
         yield server
@@ -74,6 +74,44 @@ async def database_url(postgres_server: EmbeddedPostgres) -> AsyncIterator[str]:
     await drop_database(postgres_server.dsn, name)
 
 
+def _debian_postgres_with(extension: str) -> Path | None:
+    """The bin directory of the newest Debian PostgreSQL that ships `extension`."""
+    found = []
+    for bin_dir in Path("/usr/lib/postgresql").glob("*/bin"):
+        version = bin_dir.parent.name
+        control = Path(f"/usr/share/postgresql/{version}/extension/{extension}.control")
+        if version.isdigit() and (bin_dir / "postgres").exists() and control.exists():
+            found.append((int(version), bin_dir))
+    return max(found)[1] if found else None
+
+
+def _missing(package: str) -> NoReturn:
+    """Skip on a developer machine without the Debian package; in CI its absence fails."""
+    message = f"{package} is not installed (apt-get install {package}; .ci/run does this)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def contrib_postgres_server() -> Iterator[EmbeddedPostgres]:
+    """A second real PostgreSQL, Debian's, with the contrib extensions (pg_trgm) that
+    pgserver's build lacks: for the code paths that use them."""
+    bin_dir = _debian_postgres_with("pg_trgm")
+    if bin_dir is None:
+        _missing("postgresql-contrib")
+    with _embedded(EmbeddedPostgres, "pg-contrib", bin_dir=bin_dir) as server:
+        yield server
+
+
+@pytest.fixture
+async def contrib_database_url(contrib_postgres_server: EmbeddedPostgres) -> AsyncIterator[str]:
+    """A fresh, empty database on the contrib PostgreSQL for one test; dropped afterwards."""
+    name = await create_database(contrib_postgres_server.dsn)
+    yield contrib_postgres_server.dsn_for(name)
+    await drop_database(contrib_postgres_server.dsn, name)
+
+
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[EmbeddedRedis]:
     """A real redis-server for the whole session, stoppable and restartable by tests."""
@@ -101,6 +139,7 @@ async def redis_url(redis_server: EmbeddedRedis) -> AsyncIterator[str]:
 SERVER_FIXTURES = frozenset(
     {
         "postgres_server",
+        "contrib_postgres_server",
         "redis_server",
         "probe",
         "marketplace",

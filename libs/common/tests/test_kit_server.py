@@ -275,6 +275,37 @@ async def test_drain_keeps_serving_while_not_serving_then_stops() -> None:
         await channel.close(None)
 
 
+@pytest.mark.integration
+async def test_a_service_drains_its_own_listeners_between_not_serving_and_the_stop() -> None:
+    steps: list[str] = []
+
+    class Steps(ProbeService):
+        async def begin_shutdown(self) -> None:
+            steps.append(f"begin_shutdown, health {await health(channel)}")
+
+        async def drain(self, grace: float) -> None:
+            answer = await method(channel, "Sleep")(b"0", timeout=2)
+            steps.append(f"drain {grace:g}, health {await health(channel)}, rpc {answer!r}")
+
+        async def stop(self) -> None:
+            steps.append("stop")
+            await super().stop()
+
+    runner = ServiceRunner(Steps(), settings())
+    await runner.start()
+    channel = create_channel(runner.address, default_timeout=5)
+    try:
+        await runner.stop(grace=3)
+    finally:
+        await channel.close(None)
+    # The hooks see the gRPC port still answering: health turns NOT_SERVING in between.
+    assert steps == [
+        f"begin_shutdown, health {SERVING}",
+        f"drain 3, health {NOT_SERVING}, rpc b'done'",
+        "stop",
+    ]
+
+
 class StartCounting(ProbeService):
     """Counts start() calls; fails its start when told to."""
 

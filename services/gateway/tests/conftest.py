@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 import wasmtime
+from aiohttp import web
 
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as mp
 from wasmgrid.api.marketplace.v1 import marketplace_pb2_grpc as mp_grpc
@@ -25,8 +26,8 @@ from wasmgrid.cli.embedded import EmbeddedPostgres
 from wasmgrid.common.channel import create_channel
 from wasmgrid.common.server import ServiceRunner
 from wasmgrid.common.testing import Poll, create_database, poll_until
-from wasmgrid.gateway.__main__ import GatewayServer
 from wasmgrid.gateway.routes import RouteStore, parse_routes
+from wasmgrid.gateway.service import GatewayService
 from wasmgrid.gateway.settings import GatewaySettings
 from wasmgrid.gateway.state import Gateway
 from wasmgrid.marketplace.service import MarketplaceService
@@ -168,15 +169,26 @@ async def infra(
 
 @dataclass
 class RunningGateway:
-    """A started gateway and an HTTP session pointed at it."""
+    """A started gateway (run by the kit, as in the process) and an HTTP session on it."""
 
-    server: GatewayServer
+    service: GatewayService
+    runner: ServiceRunner
     http: aiohttp.ClientSession
     base: str
 
     @property
     def gateway(self) -> Gateway:
-        return self.server.gateway
+        assert self.service.gateway is not None
+        return self.service.gateway
+
+    @property
+    def app(self) -> web.Application:
+        assert self.service.app is not None
+        return self.service.app
+
+    async def stop(self) -> None:
+        """SIGTERM's shutdown: NOT_SERVING, drain HTTP within the grace, close."""
+        await self.runner.stop()
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -215,19 +227,20 @@ async def start_gateway(infra: Infra) -> AsyncIterator[StartGateway]:
     async def start(routes: str | None = None, **overrides: Any) -> RunningGateway:
         settings = gateway_settings(infra, **overrides)
         store = RouteStore(None, parse_routes(routes) if routes else None)
-        server = GatewayServer(Gateway.create(settings, store))
-        await server.start()
+        service = GatewayService(settings, store)
+        runner = ServiceRunner(service, settings, serve_metrics=False)
+        await runner.start()
         http = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=200), timeout=aiohttp.ClientTimeout(total=30)
         )
-        running = RunningGateway(server, http, f"http://127.0.0.1:{server.http_port}")
+        running = RunningGateway(service, runner, http, f"http://127.0.0.1:{service.http_port}")
         started.append(running)
         return running
 
     yield start
     for g in started:
         await g.http.close()
-        await g.server.stop()
+        await g.stop()
 
 
 @pytest.fixture

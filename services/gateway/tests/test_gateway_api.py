@@ -322,8 +322,8 @@ routes:
     documented = {(method.upper(), path) for path, item in doc["paths"].items() for method in item}
     served: set[tuple[str, str]] = set()
     any_methods = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
-    for route in gw.server.app.router.routes():
-        if route.resource is gw.server.app[CUSTOM_ROUTES]:
+    for route in gw.app.router.routes():
+        if route.resource is gw.app[CUSTOM_ROUTES]:
             continue  # the catch-all behind which the routes file's routes are matched
         info = route.get_info()
         path = info.get("path") or info.get("formatter")
@@ -392,7 +392,7 @@ routes:
         return bool(gw.gateway.in_flight == 1)
 
     await poll(in_flight, "the slow request to start")
-    stopping = asyncio.ensure_future(gw.server.stop())
+    stopping = asyncio.ensure_future(gw.stop())
 
     async def draining() -> bool:
         return bool(gw.gateway.draining)
@@ -405,6 +405,38 @@ routes:
     assert "800 ms time limit" in (await resp.json(content_type=None))["detail"]
     await stopping
     # … and the listener is closed afterwards.
+    with pytest.raises(aiohttp.ClientConnectionError):
+        async with aiohttp.ClientSession() as fresh, fresh.get(gw.url("/healthz")):
+            pass
+
+
+async def test_in_the_shutdown_delay_probes_say_not_ready_while_http_still_answers(
+    start_gateway: StartGateway, poll: Poll
+) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from wasmgrid.common.channel import create_channel
+
+    gw = await start_gateway(drain_seconds=3.0)
+    channel = create_channel(gw.runner.address, default_timeout=5, tracing=False)
+    health = health_pb2_grpc.HealthStub(channel)
+    try:
+        stopping = asyncio.ensure_future(gw.stop())
+
+        async def not_serving() -> bool:
+            answer = await health.Check(health_pb2.HealthCheckRequest(service=""))
+            return bool(answer.status == health_pb2.HealthCheckResponse.NOT_SERVING)
+
+        await poll(not_serving, "grpc.health to turn NOT_SERVING")
+        # Load balancers still sending in the delay are served; /readyz tells them to stop.
+        async with gw.http.get(gw.url("/readyz")) as resp:
+            assert (await _problem(resp, 503))["detail"] == "draining: shutting down"
+        async with gw.http.post(gw.url("/v1/run/examples/hello"), data=b"late") as resp:
+            assert resp.status == 200 and await resp.read() == b"LATE"
+        assert not stopping.done()
+        await stopping
+    finally:
+        await channel.close(None)
     with pytest.raises(aiohttp.ClientConnectionError):
         async with aiohttp.ClientSession() as fresh, fresh.get(gw.url("/healthz")):
             pass

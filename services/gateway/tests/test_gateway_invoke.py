@@ -271,7 +271,7 @@ async def test_a_reloaded_route_table_answers_for_paths_the_old_one_matched(
         "routes:\n  - {name: r, path: /r, methods: [POST], module: examples/hello}\n"
         "  - {name: p, path: '/p/{x}', module: examples/hello}\n"
     )
-    store = gw.server.gateway.routes
+    store = gw.gateway.routes
     for host in ("a", "b", "c", "d", "e", "f"):  # client-chosen hosts, each matched
         async with gw.http.post(gw.url("/r"), data=b"x", headers={"Host": host}) as resp:
             assert resp.status == 200

@@ -126,3 +126,33 @@ async def test_a_taken_http_port_exits_with_one_clear_line(infra: Infra) -> None
     assert line + " (another process holds it; pick another port)" in stderr.splitlines()
     assert "Traceback" not in stderr + out.decode()
     assert "Unclosed" not in stderr + out.decode()  # its clients were closed on the way out
+
+
+async def test_an_invalid_routes_file_stops_the_gateway_with_one_line(
+    infra: Infra, tmp_path: Path
+) -> None:
+    routes = tmp_path / "routes.yaml"
+    routes.write_text("routes: [{name: a, path: /a, module: n/m, limits: {fuel: lots}}]\n")
+    env = {
+        **os.environ,
+        "WASMGRID_GATEWAY_HTTP_PORT": str(free_port()),
+        "WASMGRID_GATEWAY_GRPC_PORT": str(free_port()),
+        "WASMGRID_GATEWAY_RUNTIME_TARGETS": infra.runtime.runner.address,
+        "WASMGRID_GATEWAY_MARKETPLACE_ADDR": infra.market.address,
+        "WASMGRID_GATEWAY_ROUTES_FILE": str(routes),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "wasmgrid.gateway",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 2, err.decode()[-2000:]
+    assert err.decode().splitlines()[-1] == (
+        "wasmgrid: invalid WASMGRID_GATEWAY_ROUTES_FILE: routes.yaml:"
+        " route 'a'.limits.fuel: 'lots' must be an integer in 1..4611686018427387904"
+    )
+    assert "Traceback" not in err.decode() + out.decode()

@@ -185,6 +185,24 @@ def test_middleware_parsed() -> None:
             " module: n/m}]",
             "overlaps route 'a'",
         ),
+        ("routes: [{name: a, path: /a, module: n/m, args: ['x', 1]}]", "args[1]: 1 must be"),
+        ("routes: [{name: a, path: /a, module: n/m, methods: []}]", "at least one HTTP method"),
+        (
+            "routes: [{name: a, path: /a, module: n/m, limits: {timeout: 2s, fuel: 1.5}}]",
+            "route 'a'.limits.fuel: 1.5 must be an integer in 1..",
+        ),
+        (
+            "routes: [{name: a, path: /a, module: n/m, middleware: [{timeout: 1s},"
+            " {timeout: 2s}]}]",
+            "route 'a'.middleware[1]: timeout appears twice",
+        ),
+        (
+            "routes: [{name: a, path: /a, module: n/m, middleware: [{timeout: }]}]",
+            "route 'a'.middleware[0].timeout: None is not a duration",
+        ),
+        ("routes: [{name: a, path: /a, module: n/m, limits: 5}]", "route 'a'.limits: must be"),
+        ("routes: [{name: a, module: n/m}]", "route 'a'.path: required"),
+        ("routes: [null]", "routes[0]: must be a mapping"),
         ("routes: {a: 1}", "must be a list"),
         ("other: 1", "top level"),
         ("routes: [", "not valid YAML"),
@@ -193,6 +211,29 @@ def test_middleware_parsed() -> None:
 def test_validation_errors_name_route_and_field(text: str, message: str) -> None:
     with pytest.raises(RouteError, match=message.replace("[", r"\[").replace(".", r"\.")):
         parse_routes(text)
+
+
+def test_a_middleware_left_empty_keeps_its_meaning() -> None:
+    route = parse_routes(
+        "routes: [{name: a, path: /a, module: n/m, limits: , middleware: [{auth: }]}]"
+    ).by_name["a"]
+    # A bare `- auth:` still demands a valid token (with no particular scope).
+    assert route.middleware.auth is not None and route.middleware.auth.scopes == ()
+    assert route.limits.timeout_seconds is None and route.middleware.rate_limit is None
+
+
+def test_an_error_names_the_first_problem_in_file_order() -> None:
+    text = """
+routes:
+  - {name: ok, path: /ok, module: n/m}
+  - {name: second, path: /b, module: n/m, limits: {memory: lots}}
+  - {name: third, path: nope, module: n/m}
+"""
+    with pytest.raises(RouteError) as exc:
+        parse_routes(text)
+    assert str(exc.value) == (
+        "route 'second'.limits.memory: 'lots' is not a size like 64KiB, 1MiB, 100KB"
+    )
 
 
 def test_durations_and_sizes() -> None:

@@ -95,3 +95,12 @@ def test_only_unavailable_before_execution_is_retryable() -> None:
     assert not not_executed(err(grpc.StatusCode.UNAVAILABLE, "Socket closed"))
     assert not not_executed(err(grpc.StatusCode.DEADLINE_EXCEEDED, refused))
     assert not not_executed(err(grpc.StatusCode.RESOURCE_EXHAUSTED, "all slots busy"))
+
+
+def test_the_shutdown_delay_is_the_kits_drain_delay(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings(GatewaySettings).drain_seconds == 0
+    monkeypatch.setenv("WASMGRID_GATEWAY_SHUTDOWN_DELAY_SECONDS", "5")
+    assert load_settings(GatewaySettings).drain_seconds == 5
+    monkeypatch.delenv("WASMGRID_GATEWAY_SHUTDOWN_DELAY_SECONDS")
+    monkeypatch.setenv("WASMGRID_GATEWAY_DRAIN_SECONDS", "2")
+    assert load_settings(GatewaySettings).drain_seconds == 2

@@ -9,7 +9,13 @@ from typing import Any
 import grpc
 
 from wasmgrid.api.runtime.v1 import runtime_pb2, runtime_pb2_grpc
-from wasmgrid.gateway.upstream import RuntimeReplica, response_cache_key, worker_groups
+from wasmgrid.gateway.upstream import (
+    CachedResponse,
+    RuntimeReplica,
+    cacheable,
+    response_cache_key,
+    worker_groups,
+)
 
 
 class _Worker(runtime_pb2_grpc.RuntimeServiceServicer):
@@ -125,3 +131,24 @@ def test_response_cache_key_separates_every_part() -> None:
     ]
     keys = {response_cache_key(*v) for v in variants}
     assert len(keys) == len(variants) and key not in keys
+
+
+def test_only_plain_successes_within_the_limit_are_cacheable() -> None:
+    text = [("Content-Type", "text/plain")]
+    assert cacheable(200, text, b"ok", 2)
+    assert cacheable(204, [], b"", 0)
+    assert not cacheable(200, text, b"big", 2)  # over the size limit
+    assert not cacheable(206, text, b"ok", 2)  # a part of something
+    assert not cacheable(404, text, b"ok", 2)
+    assert not cacheable(302, [("Location", "/x")], b"", 2)
+    assert not cacheable(200, [("Set-Cookie", "a=1")], b"", 2)
+    for veto in ("no-store", "Private", "max-age=60, no-cache"):
+        assert not cacheable(200, [("cache-control", veto)], b"", 2), veto
+    assert cacheable(200, [("Cache-Control", "max-age=60, public")], b"", 2)
+
+
+def test_a_cached_response_round_trips_and_foreign_bytes_are_a_miss() -> None:
+    entry = CachedResponse(418, [("X-Tea", "green"), ("X-Tea", "black")], b"\x00body")
+    assert CachedResponse.decode(entry.encode()) == entry
+    for foreign in (b"", b"\x00\x00\x00\x09{}", b"\x00\x00\x00\x02[]rest", b"plain text"):
+        assert CachedResponse.decode(foreign) is None

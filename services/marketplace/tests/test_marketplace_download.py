@@ -9,7 +9,8 @@ import pytest
 
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
 from wasmgrid.common.testing import poll_until
-from wasmgrid.marketplace import store as store_module
+from wasmgrid.marketplace.service import MarketplaceService
+from wasmgrid.marketplace.store import blobs as store_blobs
 from wasmgrid.marketplace.tokens import new_secret
 from wasmgrid.marketplace.wasmbinary import with_custom_section
 
@@ -27,7 +28,8 @@ def _module(wasm: bytes, size: int) -> bytes:
 
 async def _wait_idle(svc: Any) -> None:
     """Every pool connection back in the pool (polled with a deadline)."""
-    pool = svc.store.pool
+    assert isinstance(svc, MarketplaceService)
+    pool = svc.domain.db.pool
 
     async def idle() -> bool:
         return bool(pool.get_size() == pool.get_idle_size())
@@ -39,7 +41,7 @@ async def test_batched_reads_are_byte_identical(
     market_factory: MarketFactory, mathfn_wasm: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Two stored chunks per query: 11 chunks take a one-chunk query and five batches.
-    monkeypatch.setattr(store_module, "READ_BATCH_BYTES", 2 * STORED_CHUNK)
+    monkeypatch.setattr(store_blobs, "READ_BATCH_BYTES", 2 * STORED_CHUNK)
     m = await market_factory(new_secret(), blob_chunk_bytes=STORED_CHUNK, download_cache_bytes=0)
     data = _module(mathfn_wasm, 11 * STORED_CHUNK - 1000)
     assert 10 * STORED_CHUNK < len(data) <= 11 * STORED_CHUNK
@@ -59,7 +61,7 @@ async def test_batched_reads_are_byte_identical(
 async def test_cut_off_downloads_leave_the_server_healthy(
     market_factory: MarketFactory, mathfn_wasm: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store_module, "READ_BATCH_BYTES", 2 * STORED_CHUNK)
+    monkeypatch.setattr(store_blobs, "READ_BATCH_BYTES", 2 * STORED_CHUNK)
     m = await market_factory(
         new_secret(), blob_chunk_bytes=STORED_CHUNK, download_cache_bytes=0, db_pool_max=3
     )

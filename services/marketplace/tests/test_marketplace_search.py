@@ -1,9 +1,14 @@
-"""Search modes (exact first, typo-tolerant fallback) and keyset pages via gRPC."""
+"""Search modes (exact first, typo-tolerant fallback) and keyset pages via gRPC.
+
+Every test runs twice: typo tolerance through the name-word vocabulary (the embedded
+PostgreSQL has no pg_trgm) and through pg_trgm (Debian's PostgreSQL with contrib).
+"""
 
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -12,8 +17,10 @@ import pytest
 from wasmgrid.api.common.v1 import common_pb2
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
 from wasmgrid.marketplace import search
+from wasmgrid.marketplace.service import MarketplaceService
+from wasmgrid.marketplace.tokens import new_secret
 
-from .conftest import Market
+from .conftest import Market, start_market, stop_market
 
 SORTS = [
     pb.SEARCH_SORT_RELEVANCE,
@@ -22,6 +29,28 @@ SORTS = [
     pb.SEARCH_SORT_RECENT,
     pb.SEARCH_SORT_NAME,
 ]
+
+
+@pytest.fixture(params=["vocabulary", "pg_trgm"])
+def typo_backend(request: pytest.FixtureRequest) -> tuple[str, bool]:
+    """A fresh database, and whether its server has pg_trgm (the contrib PostgreSQL)."""
+    pg_trgm = request.param == "pg_trgm"
+    url = request.getfixturevalue("contrib_database_url" if pg_trgm else "database_url")
+    return str(url), pg_trgm
+
+
+@pytest.fixture
+async def market(typo_backend: tuple[str, bool]) -> AsyncIterator[Market]:
+    """A marketplace whose typo tolerance runs through the vocabulary or pg_trgm."""
+    url, pg_trgm = typo_backend
+    m = await start_market(url, new_secret())
+    try:
+        service = m.runner.service
+        assert isinstance(service, MarketplaceService)
+        assert service.domain.db.use_pg_trgm is pg_trgm
+        yield m
+    finally:
+        await stop_market(m)
 
 
 async def _catalog(market: Market, wasm: bytes) -> None:
@@ -124,12 +153,12 @@ async def test_vocabulary_backfill_matches_publish(market: Market, mathfn_wasm: 
     """Migration 0005 builds the same vocabulary from existing names as publish does."""
     import asyncpg
 
-    from wasmgrid.marketplace.service import migrations_dir
+    from wasmgrid.marketplace.store.database import MIGRATIONS
 
     pub = await market.user("voc")
     for name in ("image-resize", "Fast_Tensor-2", "a", "x9-x9-yy"):
         await market.publish(pub, f"voc/{name}", "1.0.0", mathfn_wasm)
-    text = (migrations_dir() / "0005_name_vocabulary.sql").read_text()
+    text = (MIGRATIONS / "0005_name_vocabulary.sql").read_text()
     sql = "\n".join(line for line in text.splitlines() if not line.startswith("--"))
     backfill = next(s for s in sql.split(";") if "INSERT INTO name_word_trigrams" in s)
     conn = await asyncpg.connect(

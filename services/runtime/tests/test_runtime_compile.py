@@ -102,7 +102,7 @@ async def test_a_real_slow_compile_outlives_a_callers_deadline(
     marketplace.state.blobs[sha(slow)] = slow
     rt = await make_runtime(marketplace_addr=marketplace.address)
     before = sample("wasmgrid_runtime_compile_seconds_count", {"source": "compiled"})
-    await expect_compiling(rt.stub.Warm(pb.WarmRequest(module=by_digest(slow)), timeout=0.3))
+    await expect_compiling(rt.stub.Warm(pb.WarmRequest(module=by_digest(slow)), timeout=0.5))
     # The compile goes on without any caller and lands in the memory cache.
     await poll_until(lambda: _async(len(rt.service.loader) == 1), "the compile to finish")
     r = await rt.stub.Invoke(pb.InvokeRequest(module=by_digest(slow)), timeout=5)

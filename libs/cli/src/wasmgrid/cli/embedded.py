@@ -57,23 +57,33 @@ def _run_as() -> str | None:
     return PG_SYSTEM_USER
 
 
-def _open_path_for(user: str, path: Path) -> None:
-    """Let `user` traverse every parent of `path` and own `path` itself."""
+def _open_path_for(user: str, path: Path, bin_dir: Path) -> None:
+    """Let `user` traverse every parent of `path` and own `path` itself; pgserver's own
+    binaries (a wheel's files) get the read and execute bits they may lack."""
     rx = stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH
     for parent in path.resolve().parents:
         parent.chmod(parent.stat().st_mode | rx)
     shutil.chown(path, user, user)
-    for binary in [*PG_BIN.iterdir(), *(PG_BIN.parent / "lib").rglob("*")]:
-        binary.chmod(binary.stat().st_mode | rx)
+    if bin_dir == PG_BIN:
+        for binary in [*PG_BIN.iterdir(), *(PG_BIN.parent / "lib").rglob("*")]:
+            binary.chmod(binary.stat().st_mode | rx)
 
 
 class EmbeddedPostgres:
-    """A real PostgreSQL server in `datadir`, listening on 127.0.0.1:`port`."""
+    """A real PostgreSQL server in `datadir`, listening on 127.0.0.1:`port`.
 
-    def __init__(self, datadir: Path, port: int, *, host: str = "127.0.0.1") -> None:
+    `bin_dir` holds ``initdb``, ``pg_ctl`` and ``postgres``: pgserver's by default,
+    another installation's (for example Debian's ``/usr/lib/postgresql/15/bin``, which
+    has the contrib extensions) when given.
+    """
+
+    def __init__(
+        self, datadir: Path, port: int, *, host: str = "127.0.0.1", bin_dir: Path = PG_BIN
+    ) -> None:
         self.datadir = Path(datadir).resolve()
         self.port = port
         self.host = host
+        self.bin_dir = bin_dir
         self.user = _run_as()
 
     @property
@@ -87,7 +97,7 @@ class EmbeddedPostgres:
 
     def _pg(self, *args: str, timeout: float = 60) -> None:
         proc = subprocess.run(
-            [str(PG_BIN / args[0]), *args[1:]],
+            [str(self.bin_dir / args[0]), *args[1:]],
             user=self.user,
             capture_output=True,
             text=True,
@@ -105,7 +115,7 @@ class EmbeddedPostgres:
         """Initialise the data directory on first use, then start and wait until it accepts."""
         self.datadir.mkdir(parents=True, exist_ok=True)
         if self.user:
-            _open_path_for(self.user, self.datadir)
+            _open_path_for(self.user, self.datadir, self.bin_dir)
         pgdata = self.datadir / "data"
         if not (pgdata / "PG_VERSION").exists():
             pgdata.mkdir(exist_ok=True)

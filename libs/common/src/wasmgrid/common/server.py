@@ -92,6 +92,14 @@ class Service(abc.ABC):
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Open resources (pools, clients, worker threads) before serving."""
 
+    async def begin_shutdown(self) -> None:  # noqa: B027 - optional hook
+        """Shutdown began: report not ready from now on (health turns NOT_SERVING next)."""
+
+    async def drain(self, grace: float) -> None:  # noqa: B027 - optional hook
+        """Stop listeners of the service's own (an HTTP site) and let their in-flight work
+        finish within `grace`; runs after the drain delay, while the gRPC port still
+        answers health checks (NOT_SERVING)."""
+
     async def stop(self) -> None:  # noqa: B027 - optional hook
         """Release resources after the server has stopped."""
 
@@ -252,7 +260,8 @@ class ServiceRunner:
             await self._update_readiness()
 
     async def stop(self, grace: float | None = None) -> None:
-        """NOT_SERVING → stop accepting → let in-flight RPCs finish within grace → close."""
+        """NOT_SERVING → drain delay → the service's own drain → stop accepting → let
+        in-flight RPCs finish within grace → close."""
         if self._stopping:
             return
         self._stopping = True
@@ -269,12 +278,14 @@ class ServiceRunner:
             await asyncio.wait(
                 [self._readiness], timeout=self.settings.readiness_interval_seconds * 2
             )
+        await self.service.begin_shutdown()
         await self.health.enter_graceful_shutdown()
         SERVICE_UP.labels(self.service.name).set(0)
         if self.settings.drain_seconds:
             # Still serving, but NOT_SERVING: calls that arrive after server.stop() begins
             # are cancelled by grpc, so let health-checking clients move away first.
             await asyncio.sleep(self.settings.drain_seconds)
+        await self.service.drain(grace)
         if self._server is not None:
             await self._server.stop(grace)
         await self.service.stop()
@@ -327,8 +338,8 @@ def run(
     settings = load_settings(settings_cls)
     configure_logging(name, settings.log_level, json_lines=settings.log_json)
     setup_telemetry(f"wasmgrid-{name}")
-    runner = ServiceRunner(factory(settings), settings, serve_metrics=serve_metrics)
     with exit_on_startup_error(name):
+        runner = ServiceRunner(factory(settings), settings, serve_metrics=serve_metrics)
         run_on_loop(serve_until_signal(runner), settings.event_loop)
 
 

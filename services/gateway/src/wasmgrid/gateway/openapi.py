@@ -18,6 +18,7 @@ from wasmgrid.gateway.routes import RouteTable
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 BodyKind = Literal["none", "json", "any", "publish"]
+Auth = Literal["none", "optional", "required"]
 ResponseKind = Literal["json", "any", "wasm", "text"]
 
 ANY_METHODS = ("get", "head", "post", "put", "patch", "delete", "options")
@@ -47,7 +48,7 @@ class Operation:
     query: tuple[QueryParam, ...] = ()
     body: BodyKind = "none"
     response: ResponseKind = "json"
-    auth: Literal["none", "optional", "required"] = "none"
+    auth: Auth = "none"
     success: int = 200
     #: The fields a JSON body may carry; any other field is refused with a 400.
     fields: tuple[str, ...] = ()

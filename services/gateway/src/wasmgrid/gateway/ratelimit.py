@@ -24,7 +24,7 @@ from prometheus_client import Counter
 from redis.exceptions import RedisError
 
 from wasmgrid.common.lru import LruMap
-from wasmgrid.gateway.routes import Algorithm, RateLimitConfig
+from wasmgrid.gateway.routes.model import Algorithm, RateLimitConfig
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 
 from wasmgrid.common.settings import REDIS_URL_ENV, ServiceSettings, service_config, shared_env
 from wasmgrid.gateway.balancer import POLICIES, Policy
@@ -64,8 +64,16 @@ class GatewaySettings(ServiceSettings):
     stderr_excerpt_bytes: int = Field(1024, ge=0, le=65536, description="in 502 problems")
     cgi_max_header_bytes: int = Field(16 * 1024, ge=256, le=1024 * 1024)
     access_log: bool = Field(True, description="one JSON line per request")
-    shutdown_delay_seconds: float = Field(
-        0.0, ge=0, le=60, description="NOT_SERVING → wait this long → stop accepting"
+    # The kit's drain delay, under the gateway's own name first (the older one).
+    drain_seconds: float = Field(
+        0.0,
+        ge=0,
+        le=60,
+        validation_alias=AliasChoices(
+            "WASMGRID_GATEWAY_SHUTDOWN_DELAY_SECONDS", "WASMGRID_GATEWAY_DRAIN_SECONDS"
+        ),
+        description="on SIGTERM: /readyz and health NOT_SERVING → wait this long → stop"
+        " accepting HTTP",
     )
     trust_forwarded_for: bool = Field(False, description="client IP from X-Forwarded-For")
 

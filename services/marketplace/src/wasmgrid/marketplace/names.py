@@ -15,9 +15,12 @@ from packaging.licenses import InvalidLicenseExpression, canonicalize_license_ex
 
 from wasmgrid.common.categories import CATEGORIES
 from wasmgrid.common.errors import InvalidArgument
+from wasmgrid.marketplace import semver
 
 _CHARSET = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?$")
 _TAG = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+#: A sha256 digest as the registry spells it: 64 lowercase hex characters.
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 NAMESPACE_MIN, NAMESPACE_MAX = 2, 39
 MODULE_MIN, MODULE_MAX = 1, 64
@@ -131,6 +134,16 @@ def parse_module_name(value: str, field: str = "name") -> ModuleName:
     if normalize(name) in RESERVED_MODULE_NAMES:
         raise InvalidArgument(f"{field} module name {name!r} is reserved")
     return ModuleName(ns, name)
+
+
+def check_version(value: str, field: str = "version") -> semver.Version:
+    """Parse a required semantic version, naming `field` when it is missing or bad."""
+    if not value:
+        raise InvalidArgument(f"{field} is required")
+    try:
+        return semver.Version.parse(value)
+    except semver.SemverError as exc:
+        raise InvalidArgument(f"{field} {exc}") from None
 
 
 def check_category(value: str, field: str = "category") -> str:

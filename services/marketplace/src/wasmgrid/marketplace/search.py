@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from enum import StrEnum
 
 from wasmgrid.common.errors import InvalidArgument
 
@@ -27,7 +28,17 @@ FUZZY_BELOW = 10
 #: Vocabulary words kept per query word as its corrections (most shared trigrams first).
 MAX_CORRECTIONS = 8
 
-SORTS = ("relevance", "downloads", "rating", "recent", "name")
+
+class Sort(StrEnum):
+    """Search result orders; each ends with the normalised name, so pages are stable."""
+
+    RELEVANCE = "relevance"
+    DOWNLOADS = "downloads"
+    RATING = "rating"
+    RECENT = "recent"
+    NAME = "name"
+
+
 _WORD = re.compile(r"[a-z0-9]+")
 
 

@@ -49,9 +49,12 @@ DEFAULT_TOP_N = 20
 MAX_TOP_N = 100
 #: RPC time kept back from the guest's budget to stop it (up to a tick) and answer.
 ANSWER_SECONDS = 0.02
-#: Share of a call's remaining deadline kept back when it waits for a compile, so the
-#: "compiling" answer reaches a loaded caller before its own deadline does.
-COMPILE_WAIT_MARGIN = 0.05
+#: Share of a call's remaining deadline kept back when it waits for a compile (at most
+#: COMPILE_WAIT_MARGIN_MAX seconds, plus COMPILE_ANSWER_SECONDS), so the "compiling" answer
+#: reaches a caller before its own deadline does even when this process is busy.
+COMPILE_WAIT_MARGIN = 0.1
+COMPILE_WAIT_MARGIN_MAX = 1.0
+COMPILE_ANSWER_SECONDS = 0.05
 #: This process's random id in GetStats (new at each start; pids repeat across containers).
 INSTANCE_ID = uuid.uuid4().hex
 
@@ -153,7 +156,8 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         remaining = context.time_remaining()
         if remaining is None:
             return None
-        return max(0.0, remaining * (1 - COMPILE_WAIT_MARGIN) - ANSWER_SECONDS)
+        kept = min(remaining * COMPILE_WAIT_MARGIN, COMPILE_WAIT_MARGIN_MAX)
+        return max(0.0, remaining - kept - COMPILE_ANSWER_SECONDS)
 
     async def _load(
         self, source: runtime_pb2.ModuleSource, context: grpc.aio.ServicerContext[Any, Any]

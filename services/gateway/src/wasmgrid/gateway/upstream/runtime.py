@@ -1,53 +1,34 @@
-"""gRPC clients for the services behind the gateway.
+"""The runtime replicas: a pool balanced by a :class:`~wasmgrid.gateway.balancer.Balancer`.
 
-- :class:`RuntimePool`: runtime replicas (static list or DNS), active grpc.health.v1
-  checks, a :class:`~wasmgrid.gateway.balancer.Balancer`, passive outlier ejection,
-  and retries on UNAVAILABLE for calls that never reached a replica, within a
-  retry budget and the caller's deadline.
-- :class:`Registry`: the marketplace, with a short-lived resolve cache
-  (``ns/name@req`` → digest) and a token cache for route auth.
-- :class:`ResponseCache`: the cache service, fronted by a small in-process near cache.
+Replicas come from a static list or DNS; active grpc.health.v1 checks and passive
+outlier ejection keep the balancer's view; calls that certainly never reached a
+replica are retried on another one, within a retry budget and the caller's deadline.
+Each replica is reached over a few connections, one per runtime worker process.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 import socket
-import struct
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry.propagate import inject
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge
 
-from wasmgrid.api.cache.v1 import cache_pb2, cache_pb2_grpc
-from wasmgrid.api.marketplace.v1 import marketplace_pb2, marketplace_pb2_grpc
-from wasmgrid.api.monitor.v1 import monitor_pb2_grpc
 from wasmgrid.api.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from wasmgrid.common.channel import create_channel
-from wasmgrid.common.errors import COMPILING_TRAILER, RETRY_AFTER_TRAILER
-from wasmgrid.common.lru import LruMap
-from wasmgrid.common.metrics import LATENCY_BUCKETS, child
-from wasmgrid.common.singleflight import SingleFlight
 from wasmgrid.common.tasks import cancel_and_wait
 from wasmgrid.gateway.balancer import Balancer, Endpoint, OutlierConfig, RetryBudget, snapshot
 from wasmgrid.gateway.settings import GatewaySettings, parse_targets
+from wasmgrid.gateway.upstream.calls import compiling_seconds, timed
 
 log = logging.getLogger(__name__)
 
-UPSTREAM_LATENCY = Histogram(
-    "wasmgrid_gateway_upstream_seconds",
-    "Latency of gRPC calls from the gateway, by upstream service, method and gRPC code.",
-    ["upstream", "method", "code"],
-    buckets=LATENCY_BUCKETS,
-)
 UPSTREAM_RETRIES = Counter(
     "wasmgrid_gateway_upstream_retries_total",
     "Runtime calls retried on another replica, by result (retried, budget_exhausted).",
@@ -58,25 +39,14 @@ RUNTIME_ENDPOINTS = Gauge(
     "Runtime replicas known to the balancer, by state (healthy, unhealthy, ejected).",
     ["state"],
 )
-RESOLVE_CACHE = Counter(
-    "wasmgrid_gateway_resolve_cache_total",
-    "Module resolutions, by result (hit, miss).",
-    ["result"],
-)
-RESPONSE_CACHE = Counter(
-    "wasmgrid_gateway_response_cache_total",
-    "Response cache lookups, by result (hit, miss, error) and tier (near, service).",
-    ["result", "tier"],
-)
-# Children on the per-request path, resolved once.
-_RESOLVE_HIT = RESOLVE_CACHE.labels("hit")
-_RESOLVE_MISS = RESOLVE_CACHE.labels("miss")
-_NEAR_HIT = RESPONSE_CACHE.labels("hit", "near")
 
 T = TypeVar("T")
 
-#: Token lookups (by fingerprint) remembered for ``TOKEN_CACHE_TTL_SECONDS``.
-MAX_CACHED_TOKENS = 10_000
+#: One attempt of a runtime call: ``fn(stub, timeout, metadata)`` → the call's answer.
+RuntimeCall = Callable[
+    ["runtime_pb2_grpc.RuntimeServiceAsyncStub", float, tuple[tuple[str, str], ...]],
+    Awaitable[T],
+]
 
 #: Details of an UNAVAILABLE that prove the call never reached a replica's handler.
 _NOT_SENT_MARKERS = (
@@ -98,55 +68,9 @@ def not_executed(err: grpc.aio.AioRpcError) -> bool:
     return any(marker in text for marker in _NOT_SENT_MARKERS)
 
 
-def compiling_seconds(err: grpc.aio.AioRpcError) -> float | None:
-    """How long the runtime has been compiling the module, when that is why it answered
-    UNAVAILABLE (its trailer says so); None for any other error."""
-    if err.code() != grpc.StatusCode.UNAVAILABLE:
-        return None
-    value = _trailer(err, COMPILING_TRAILER)
-    try:
-        return None if value is None else float(value)
-    except ValueError:
-        return None
-
-
-def retry_after_hint(err: grpc.aio.AioRpcError, default: int = 1) -> int:
-    """The runtime's retry hint in whole seconds (at least 1)."""
-    value = _trailer(err, RETRY_AFTER_TRAILER)
-    return max(1, int(value)) if value is not None and value.isdigit() else default
-
-
-def _trailer(err: grpc.aio.AioRpcError, name: str) -> str | None:
-    metadata: Any = err.trailing_metadata() or ()
-    for key, value in metadata:
-        if key == name:
-            return str(value)
-    return None
-
-
 def _transport_failure(err: grpc.aio.AioRpcError) -> bool:
     # A replica still compiling a module is healthy: not a reason to eject it.
     return err.code() == grpc.StatusCode.UNAVAILABLE and compiling_seconds(err) is None
-
-
-async def timed(upstream: str, method: str, call: Awaitable[T]) -> T:
-    """Await a gRPC call, recording its latency by upstream, method and code."""
-    start = time.perf_counter()
-    code = "OK"
-    try:
-        return await call
-    except grpc.aio.AioRpcError as err:
-        code = err.code().name
-        raise
-    finally:
-        # Bounded: fixed upstreams, methods and status codes.
-        child(UPSTREAM_LATENCY, upstream, method, code).observe(time.perf_counter() - start)
-
-
-def token_fingerprint(authorization: str) -> str:
-    """A short, non-reversible stand-in for a credential, for cache and rate-limit keys:
-    the credential itself never appears in memory keys, Redis or logs."""
-    return hashlib.sha256(authorization.encode()).hexdigest()[:32]
 
 
 class NoReplica(Exception):
@@ -364,10 +288,7 @@ class RuntimePool:
     async def call(
         self,
         method: str,
-        fn: Callable[
-            [runtime_pb2_grpc.RuntimeServiceAsyncStub, float, tuple[tuple[str, str], ...]],
-            Awaitable[T],
-        ],
+        fn: RuntimeCall[T],
         *,
         key: str,
         deadline: float,
@@ -423,245 +344,3 @@ class RuntimePool:
                 self.balancer.on_finish(ep, ok=ok)
                 if not ok:
                     self._export_gauges()
-
-
-@dataclass
-class Resolved:
-    """A module version resolved from ``ns/name@req``."""
-
-    name: str
-    version: str
-    digest: str
-    kind: int
-
-
-class Registry:
-    """The marketplace client with short-lived resolve and token caches."""
-
-    def __init__(self, settings: GatewaySettings) -> None:
-        self.settings = settings
-        self.channel = create_channel(
-            settings.marketplace_addr, default_timeout=settings.upstream_timeout_seconds
-        )
-        self.stub = marketplace_pb2_grpc.MarketplaceServiceStub(self.channel)
-        self.health = health_pb2_grpc.HealthStub(self.channel)
-        self._resolved: LruMap[tuple[str, str], Resolved] = LruMap(
-            settings.resolve_cache_max_entries, ttl_seconds=settings.resolve_cache_ttl_seconds
-        )
-        self._resolving: SingleFlight[tuple[str, str], Resolved] = SingleFlight("resolve")
-        self._tokens: LruMap[str, marketplace_pb2.WhoAmIResponse] = LruMap(
-            MAX_CACHED_TOKENS, ttl_seconds=settings.token_cache_ttl_seconds
-        )
-
-    async def close(self) -> None:
-        await self.channel.close(None)
-
-    async def serving(self) -> str | None:
-        """None when the marketplace reports SERVING, else why not."""
-        try:
-            resp = await self.health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
-        except grpc.aio.AioRpcError as err:
-            return f"marketplace unreachable: {err.code().name}"
-        if resp.status != health_pb2.HealthCheckResponse.SERVING:
-            return "marketplace not serving"
-        return None
-
-    async def resolve(
-        self, name: str, requirement: str, metadata: Sequence[tuple[str, str]] = ()
-    ) -> Resolved:
-        """``ns/name`` + requirement → exact version and digest, reused for the cache TTL.
-
-        Concurrent resolutions of one key share one RPC. With TTL t a publish or yank
-        is visible to new calls at most t seconds later.
-        """
-        key = (name.lower(), requirement)
-        hit = self._resolved.get(key)
-        if hit is not None or self._resolving.running(key):
-            _RESOLVE_HIT.inc()
-        else:
-            _RESOLVE_MISS.inc()
-        if hit is not None:
-            return hit
-
-        async def fetch() -> Resolved:
-            resp = await timed(
-                "marketplace",
-                "Resolve",
-                self.stub.Resolve(
-                    marketplace_pb2.ResolveRequest(name=name, requirement=requirement),
-                    metadata=tuple(metadata) or None,
-                ),
-            )
-            result = Resolved(resp.name, resp.version, resp.digest, resp.kind)
-            self._resolved.put(key, result)
-            return result
-
-        return await self._resolving.run(key, fetch)
-
-    async def whoami(self, authorization: str) -> marketplace_pb2.WhoAmIResponse:
-        """The token's user and scopes, cached briefly by the token's fingerprint."""
-        key = token_fingerprint(authorization)
-        hit = self._tokens.get(key)
-        if hit is not None:
-            return hit
-        resp: marketplace_pb2.WhoAmIResponse = await timed(
-            "marketplace",
-            "WhoAmI",
-            self.stub.WhoAmI(
-                marketplace_pb2.WhoAmIRequest(), metadata=(("authorization", authorization),)
-            ),
-        )
-        self._tokens.put(key, resp)
-        return resp
-
-
-@dataclass
-class CachedResponse:
-    """A response as stored in the cache service."""
-
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-
-    def encode(self) -> bytes:
-        meta = json.dumps({"s": self.status, "h": self.headers}, separators=(",", ":")).encode()
-        return struct.pack(">I", len(meta)) + meta + self.body
-
-    @classmethod
-    def decode(cls, data: bytes) -> CachedResponse | None:
-        """None for bytes that are not an entry we wrote (treated as a miss)."""
-        try:
-            (n,) = struct.unpack(">I", data[:4])
-            meta = json.loads(data[4 : 4 + n])
-            headers = [(str(k), str(v)) for k, v in meta["h"]]
-            return cls(int(meta["s"]), headers, data[4 + n :])
-        except (struct.error, ValueError, KeyError, TypeError):
-            return None
-
-
-def response_cache_key(
-    digest: str,
-    method: str,
-    path: str,
-    query: str,
-    body: bytes,
-    vary: Sequence[tuple[str, str]],
-) -> str:
-    """The cache key: digest + method + path + query + body + vary headers, hashed.
-
-    One SHA-256 over the parts, each preceded by its length (so no two different
-    requests frame to the same bytes), the body included as is.
-    """
-    parts = [digest.encode(), method.upper().encode(), path.encode(), query.encode(), body]
-    parts.extend(f"{name.lower()}={value}".encode() for name, value in vary)
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(len(part).to_bytes(8, "big"))
-        h.update(part)
-    return f"r:{digest[:16]}:{h.hexdigest()}"
-
-
-class ResponseCache:
-    """Cached module responses in the cache service, with an in-process near cache.
-
-    The near cache keeps a copy for at most ``near_cache_max_ttl_seconds`` (and never
-    past the entry's own TTL), so a hot key costs no RPC while replicas still agree
-    within a second. Cache-service failures are misses, never request failures.
-    """
-
-    def __init__(self, settings: GatewaySettings) -> None:
-        self.settings = settings
-        self.namespace = settings.cache_namespace
-        self.channel: grpc.aio.Channel | None = None
-        self.stub: cache_pb2_grpc.CacheServiceAsyncStub | None = None
-        if settings.cache_addr:
-            self.channel = create_channel(settings.cache_addr, default_timeout=1.0)
-            self.stub = cache_pb2_grpc.CacheServiceStub(self.channel)
-        self._near: LruMap[str, CachedResponse] = LruMap(settings.near_cache_entries)
-        self._fetching: SingleFlight[str, CachedResponse | None] = SingleFlight("cache-get")
-
-    @property
-    def enabled(self) -> bool:
-        return self.stub is not None
-
-    async def close(self) -> None:
-        if self.channel is not None:
-            await self.channel.close(None)
-
-    def _near_put(self, key: str, value: CachedResponse, ttl: float) -> None:
-        self._near.put(key, value, ttl_seconds=min(ttl, self.settings.near_cache_max_ttl_seconds))
-
-    async def get(self, key: str) -> CachedResponse | None:
-        """The cached response for `key`, or None (a miss; errors are misses too).
-
-        Concurrent lookups of one key share one RPC, so a hot key whose near-cache copy
-        just expired costs one call to the cache service, not one per request.
-        """
-        near = self._near.get(key)
-        if near is not None:
-            _NEAR_HIT.inc()
-            return near
-        if self.stub is None:
-            return None
-        return await self._fetching.run(key, lambda: self._fetch(key))
-
-    async def _fetch(self, key: str) -> CachedResponse | None:
-        assert self.stub is not None
-        try:
-            resp = await timed(
-                "cache",
-                "Get",
-                self.stub.Get(cache_pb2.GetRequest(namespace=self.namespace, key=key)),
-            )
-        except grpc.aio.AioRpcError as err:
-            RESPONSE_CACHE.labels("error", "service").inc()
-            log.warning("response cache get failed: %s %s", err.code().name, err.details())
-            return None
-        if not resp.found:
-            RESPONSE_CACHE.labels("miss", "service").inc()
-            return None
-        value = CachedResponse.decode(resp.value)
-        if value is None:
-            RESPONSE_CACHE.labels("miss", "service").inc()
-            return None
-        RESPONSE_CACHE.labels("hit", "service").inc()
-        if resp.ttl_remaining_ms:
-            self._near_put(key, value, resp.ttl_remaining_ms / 1000)
-        return value
-
-    async def put(self, key: str, value: CachedResponse, ttl: float) -> None:
-        if self.stub is None:
-            return
-        self._near_put(key, value, ttl)
-        try:
-            await timed(
-                "cache",
-                "Set",
-                self.stub.Set(
-                    cache_pb2.SetRequest(
-                        namespace=self.namespace,
-                        key=key,
-                        value=value.encode(),
-                        ttl_ms=max(1, int(ttl * 1000)),
-                    )
-                ),
-            )
-        except grpc.aio.AioRpcError as err:
-            log.warning("response cache set failed: %s %s", err.code().name, err.details())
-
-
-class Monitor:
-    """The monitor client (fleet health, alerts, traces)."""
-
-    def __init__(self, settings: GatewaySettings) -> None:
-        self.channel: grpc.aio.Channel | None = None
-        self.stub: monitor_pb2_grpc.MonitorServiceAsyncStub | None = None
-        if settings.monitor_addr:
-            self.channel = create_channel(
-                settings.monitor_addr, default_timeout=settings.upstream_timeout_seconds
-            )
-            self.stub = monitor_pb2_grpc.MonitorServiceStub(self.channel)
-
-    async def close(self) -> None:
-        if self.channel is not None:
-            await self.channel.close(None)

@@ -1,0 +1,453 @@
+"""The fixed HTTP API: one declarative entry per operation.
+
+:data:`OPERATIONS` is the single table the app registers and ``/openapi.json``
+documents (probes, ``/metrics`` and ``/openapi.json`` itself are added in ``app.py``).
+Most entries relay to one upstream RPC (:func:`~wasmgrid.gateway.api.relay.relay`):
+method, path, RPC, request mapping, response mapping and status in one place. The
+others have handlers of their own: module invocation, streamed publish and download,
+and the gateway's own route table.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aiohttp import web
+from google.protobuf.message import Message
+
+from wasmgrid.api.cache.v1 import cache_pb2
+from wasmgrid.api.marketplace.v1 import marketplace_pb2 as mp
+from wasmgrid.api.monitor.v1 import monitor_pb2
+from wasmgrid.common.protoenum import ProtoEnum
+from wasmgrid.gateway.api.bodies import json_response, to_json
+from wasmgrid.gateway.api.download import download
+from wasmgrid.gateway.api.relay import Inputs, Rpc, relay
+from wasmgrid.gateway.api.upload import publish
+from wasmgrid.gateway.invoke import CALL_FIELDS, Target, parse_module_ref, serve
+from wasmgrid.gateway.openapi import Operation, QueryParam
+from wasmgrid.gateway.problem import Problem
+from wasmgrid.gateway.routes import TOKEN_SCOPES
+from wasmgrid.gateway.state import GATEWAY
+
+_TRACE_ID = re.compile(r"^[0-9a-fA-F]{32}$")
+_SORTS = ProtoEnum.names(mp.SearchSort)
+_KINDS = ProtoEnum.names(mp.ModuleKind)
+_ROLES = ProtoEnum.names(mp.Role)
+_ALERT_STATES = ProtoEnum.names(monitor_pb2.AlertState)
+
+#: The fields each JSON body may carry (also the OpenAPI schema's properties).
+USER_FIELDS = ("username", "role", "token_name")
+TOKEN_FIELDS = ("name", "scopes", "ttl_seconds")
+YANK_FIELDS = ("reason",)
+RATING_FIELDS = ("stars", "review")
+
+
+# ------------------------------------------------------------------ handlers of their own
+
+
+async def run_module(request: web.Request) -> web.StreamResponse:
+    """ANY /v1/run/{ns}/{module}[/{path}]: WAGI invoke."""
+    ns, module = request.match_info["ns"], request.match_info["module"]
+    ref = parse_module_ref(ns, module)
+    rest = request.match_info.get("path", "")
+    args = [f"{k}={v}" for k, v in request.query.items()][:256]
+    target = Target(
+        ref,
+        path_info="/" + rest if rest else "",
+        script_name=f"/v1/run/{ns}/{module}",
+        args=args,
+    )
+    return await serve(request.app[GATEWAY], request, target)
+
+
+async def call_function(request: web.Request) -> web.StreamResponse:
+    """POST /v1/call/{ns}/{module}/{function}: {"args": [...]} → {"results": [...]}."""
+    ref = parse_module_ref(request.match_info["ns"], request.match_info["module"])
+    target = Target(ref, mode="function", function=request.match_info["function"])
+    return await serve(request.app[GATEWAY], request, target)
+
+
+async def list_routes(request: web.Request) -> web.Response:
+    """GET /v1/routes: the active custom routes and the last routes-file error."""
+    store = request.app[GATEWAY].routes
+    return json_response(
+        {
+            "routes": [r.describe() for r in store.table.routes],
+            "file": store.path.name if store.path else None,
+            "last_error": store.last_error,
+        }
+    )
+
+
+# ------------------------------------------------------------------ request mappings
+
+
+def _create_user(a: Inputs) -> mp.CreateUserRequest:
+    return mp.CreateUserRequest(
+        username=a.field("username", str, ""),
+        role=_ROLES.parse(a.field("role", str, "publisher"), "role"),
+        token_name=a.field("token_name", str, ""),
+    )
+
+
+def _create_token(a: Inputs) -> mp.CreateTokenRequest:
+    scopes = a.field("scopes", list, [])
+    return mp.CreateTokenRequest(
+        name=a.field("name", str, ""),
+        scopes=[TOKEN_SCOPES.parse(s, f"scopes[{i}]") for i, s in enumerate(scopes)],
+        ttl_seconds=a.field("ttl_seconds", int, 0),
+    )
+
+
+def _search(a: Inputs) -> mp.SearchModulesRequest:
+    return mp.SearchModulesRequest(
+        query=a.query("q"),
+        category=a.query("category"),
+        tag=a.query("tag"),
+        license=a.query("license"),
+        kind=a.choice("kind", _KINDS),
+        owner=a.query("owner"),
+        namespace=a.query("namespace"),
+        sort=a.choice("sort", _SORTS),
+        page=a.page(),
+    )
+
+
+def _yank(a: Inputs) -> mp.YankRequest:
+    reason = a.field("reason", str, a.query("reason"))
+    return mp.YankRequest(name=a.module, version=a.path("version"), reason=reason)
+
+
+def _rate(a: Inputs) -> mp.RateModuleRequest:
+    stars = a.field("stars", int, None)
+    if stars is None:
+        raise Problem(400, "stars: required (1-5)")
+    if not 1 <= stars <= 5:
+        raise Problem(400, f"stars: {stars} is outside 1..5")
+    return mp.RateModuleRequest(name=a.module, stars=stars, review=a.field("review", str, ""))
+
+
+def _alerts(a: Inputs) -> monitor_pb2.ListAlertsRequest:
+    state = a.choice("state", _ALERT_STATES)
+    return monitor_pb2.ListAlertsRequest(
+        states=[state] if state is not None else [],
+        rule=a.query("rule"),
+        include_silenced=a.flag("include_silenced"),
+        limit=a.integer("limit", 0, 0, 5000),
+    )
+
+
+def _trace(a: Inputs) -> monitor_pb2.GetTraceRequest:
+    trace_id = a.path("trace_id")
+    if not _TRACE_ID.match(trace_id):
+        raise Problem(400, f"trace_id: {trace_id[:64]!r} is not 32 hex digits")
+    return monitor_pb2.GetTraceRequest(trace_id=trace_id.lower())
+
+
+def _with_balancer(answer: Message, a: Inputs) -> dict[str, Any]:
+    """Fleet health, plus this gateway's own view of the runtime replicas."""
+    doc = to_json(answer)
+    gw = a.gateway
+    doc["gateway"] = {"runtime": gw.pool.describe(), "routes": len(gw.routes.table)}
+    return doc
+
+
+# ------------------------------------------------------------------ the table
+
+_MOD = "/v1/modules/{ns}/{name}"
+_LIST = (
+    QueryParam("limit", "page size", "integer"),
+    QueryParam("cursor", "next_cursor of the previous page"),
+)
+
+#: Every fixed operation (probes, /metrics and /openapi.json are added in app.py).
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "*",
+        "/v1/run/{ns}/{module}",
+        "run",
+        "Invoke a module (WAGI/CGI): body → stdin",
+        run_module,
+        "invoke",
+        body="any",
+        response="any",
+    ),
+    Operation(
+        "*",
+        "/v1/run/{ns}/{module}/{path:.*}",
+        "run_path",
+        "Invoke a module with PATH_INFO",
+        run_module,
+        "invoke",
+        body="any",
+        response="any",
+    ),
+    Operation(
+        "POST",
+        "/v1/call/{ns}/{module}/{function}",
+        "call",
+        'Call an exported function: {"args": [...]} → {"results": [...]}',
+        call_function,
+        "invoke",
+        body="json",
+        fields=CALL_FIELDS,
+    ),
+    relay(
+        "POST",
+        "/v1/users",
+        "create_user",
+        "Create a user and its first token",
+        "identity",
+        Rpc("marketplace", "CreateUser", _create_user),
+        fields=USER_FIELDS,
+        auth="optional",
+        success=201,
+    ),
+    relay(
+        "POST",
+        "/v1/tokens",
+        "create_token",
+        "Create a token for the caller",
+        "identity",
+        Rpc("marketplace", "CreateToken", _create_token),
+        fields=TOKEN_FIELDS,
+        auth="required",
+        success=201,
+    ),
+    relay(
+        "GET",
+        "/v1/tokens",
+        "list_tokens",
+        "The caller's tokens",
+        "identity",
+        Rpc(
+            "marketplace",
+            "ListTokens",
+            lambda a: mp.ListTokensRequest(include_inactive=a.flag("include_inactive")),
+        ),
+        query=(QueryParam("include_inactive", "also revoked/expired", "boolean"),),
+        auth="required",
+    ),
+    relay(
+        "DELETE",
+        "/v1/tokens/{id}",
+        "revoke_token",
+        "Revoke a token",
+        "identity",
+        Rpc("marketplace", "RevokeToken", lambda a: mp.RevokeTokenRequest(token_id=a.path("id"))),
+        auth="required",
+    ),
+    relay(
+        "GET",
+        "/v1/whoami",
+        "whoami",
+        "The user and token behind the credentials",
+        "identity",
+        Rpc("marketplace", "WhoAmI", lambda a: mp.WhoAmIRequest()),
+        auth="required",
+    ),
+    relay(
+        "GET",
+        "/v1/modules",
+        "search",
+        "Search modules",
+        "modules",
+        Rpc("marketplace", "SearchModules", _search),
+        query=(
+            QueryParam("q", "free text"),
+            QueryParam("category", "category filter"),
+            QueryParam("tag", "tag filter"),
+            QueryParam("license", "SPDX license filter"),
+            QueryParam("kind", "command or reactor"),
+            QueryParam("owner", "modules in namespaces this user owns"),
+            QueryParam("namespace", "namespace filter"),
+            QueryParam("sort", "relevance, downloads, rating, recent or name"),
+            *_LIST,
+        ),
+    ),
+    relay(
+        "GET",
+        _MOD,
+        "get_module",
+        "A module's registry entry",
+        "modules",
+        Rpc("marketplace", "GetModule", lambda a: mp.GetModuleRequest(name=a.module)),
+    ),
+    relay(
+        "GET",
+        _MOD + "/versions",
+        "list_versions",
+        "A module's versions",
+        "modules",
+        Rpc(
+            "marketplace",
+            "ListVersions",
+            lambda a: mp.ListVersionsRequest(name=a.module, page=a.page()),
+        ),
+        query=_LIST,
+    ),
+    relay(
+        "GET",
+        _MOD + "/versions/{version}",
+        "get_version",
+        "One version with its validation report",
+        "modules",
+        Rpc(
+            "marketplace",
+            "GetVersion",
+            lambda a: mp.GetVersionRequest(name=a.module, version=a.path("version")),
+        ),
+    ),
+    Operation(
+        "GET",
+        _MOD + "/versions/{version}/download",
+        "download",
+        "Download the wasm",
+        download,
+        "modules",
+        response="wasm",
+    ),
+    relay(
+        "POST",
+        _MOD + "/versions/{version}/yank",
+        "yank",
+        "Yank a version",
+        "modules",
+        Rpc("marketplace", "Yank", _yank),
+        fields=YANK_FIELDS,
+        body_required=False,
+        auth="required",
+        query=(QueryParam("reason", 'why (or JSON body {"reason": …})'),),
+    ),
+    relay(
+        "DELETE",
+        _MOD + "/versions/{version}/yank",
+        "unyank",
+        "Undo a yank",
+        "modules",
+        Rpc(
+            "marketplace",
+            "Unyank",
+            lambda a: mp.UnyankRequest(name=a.module, version=a.path("version")),
+        ),
+        auth="required",
+    ),
+    relay(
+        "PUT",
+        _MOD + "/rating",
+        "rate",
+        'Rate a module {"stars": 1-5, "review": …}',
+        "modules",
+        Rpc("marketplace", "RateModule", _rate),
+        fields=RATING_FIELDS,
+        auth="required",
+    ),
+    relay(
+        "GET",
+        _MOD + "/ratings",
+        "list_ratings",
+        "A module's ratings",
+        "modules",
+        Rpc(
+            "marketplace",
+            "ListRatings",
+            lambda a: mp.ListRatingsRequest(name=a.module, page=a.page()),
+        ),
+        query=_LIST,
+    ),
+    relay(
+        "GET",
+        _MOD + "/stats",
+        "stats",
+        "Download statistics",
+        "modules",
+        Rpc(
+            "marketplace",
+            "GetDownloadStats",
+            lambda a: mp.GetDownloadStatsRequest(name=a.module, days=a.integer("days", 0, 0, 366)),
+        ),
+        query=(QueryParam("days", "window in days (default 30, max 366)", "integer"),),
+    ),
+    # Last of the module routes: {version} would otherwise shadow /rating.
+    Operation(
+        "PUT",
+        _MOD + "/{version}",
+        "publish",
+        "Publish a version: raw application/wasm (metadata in the query) or multipart",
+        publish,
+        "modules",
+        body="publish",
+        auth="required",
+        success=201,
+        query=(
+            QueryParam("description", "raw upload: description"),
+            QueryParam("license", "raw upload: SPDX license"),
+            QueryParam("category", "raw upload: category"),
+            QueryParam("tag", "raw upload: a tag (repeat for more)", repeated=True),
+            QueryParam("tags", "raw upload: comma-separated tags"),
+            QueryParam("homepage", "raw upload: homepage URL"),
+            QueryParam("repository", "raw upload: repository URL"),
+            QueryParam("sha256", "raw upload: expected SHA-256"),
+        ),
+    ),
+    relay(
+        "GET",
+        "/v1/cache/namespaces",
+        "cache_namespaces",
+        "Cache namespaces with stats",
+        "cache",
+        Rpc("cache", "ListNamespaces", lambda a: cache_pb2.ListNamespacesRequest(page=a.page())),
+        query=_LIST,
+    ),
+    relay(
+        "GET",
+        "/v1/cache/namespaces/{ns}/stats",
+        "cache_namespace_stats",
+        "One cache namespace's stats",
+        "cache",
+        Rpc("cache", "Stats", lambda a: cache_pb2.StatsRequest(namespace=a.path("ns"))),
+    ),
+    relay(
+        "GET",
+        "/v1/health",
+        "fleet_health",
+        "Fleet health (monitor) and runtime balancing",
+        "operations",
+        Rpc(
+            "monitor",
+            "GetFleetHealth",
+            lambda a: monitor_pb2.GetFleetHealthRequest(
+                service=a.query("service"), changes_limit=a.integer("changes", 0, 0, 1000)
+            ),
+            _with_balancer,
+        ),
+        query=(
+            QueryParam("service", "one service only"),
+            QueryParam("changes", "status changes to return", "integer"),
+        ),
+    ),
+    relay(
+        "GET",
+        "/v1/alerts",
+        "alerts",
+        "Alerts from the monitor",
+        "operations",
+        Rpc("monitor", "ListAlerts", _alerts),
+        query=(
+            QueryParam("state", "pending, firing or resolved"),
+            QueryParam("rule", "one rule only"),
+            QueryParam("include_silenced", "include silenced alerts", "boolean"),
+            QueryParam("limit", "max alerts", "integer"),
+        ),
+    ),
+    relay(
+        "GET",
+        "/v1/traces/{trace_id}",
+        "trace",
+        "One trace from the monitor",
+        "operations",
+        Rpc("monitor", "GetTrace", _trace),
+    ),
+    Operation("GET", "/v1/routes", "routes", "The active custom routes", list_routes, "operations"),
+)

@@ -1,0 +1,171 @@
+"""Publishing: a module upload streamed to the marketplace, never buffered whole.
+
+Two forms: a raw ``application/wasm`` body with its metadata in the query, or
+``multipart/form-data`` with a ``metadata`` part (JSON, first) and a ``module`` part.
+:func:`read_upload` turns either into the metadata and the stream of module bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import BodyPartReader, MultipartReader, web
+
+from wasmgrid.api.marketplace.v1 import marketplace_pb2 as mp
+from wasmgrid.gateway.api.bodies import MAX_JSON, field, json_response, to_json
+from wasmgrid.gateway.api.relay import auth_metadata
+from wasmgrid.gateway.problem import Problem, refuse_unknown_fields, upstream_errors
+from wasmgrid.gateway.state import GATEWAY
+from wasmgrid.gateway.upstream import timed
+
+#: Bytes of the module per message to the marketplace.
+CHUNK = 256 * 1024
+#: The fields the multipart ``metadata`` part may carry.
+METADATA_FIELDS = (
+    "name",
+    "version",
+    "description",
+    "license",
+    "category",
+    "tags",
+    "homepage",
+    "repository",
+    "sha256",
+)
+
+
+def metadata_from_query(request: web.Request, name: str, version: str) -> mp.PublishMetadata:
+    """A raw upload's metadata: query parameters (``tag`` repeated, ``tags`` comma-separated)."""
+    query = request.query
+    return mp.PublishMetadata(
+        name=name,
+        version=version,
+        description=query.get("description", ""),
+        license=query.get("license", ""),
+        category=query.get("category", ""),
+        tags=[
+            *query.getall("tag", []),
+            *(t.strip() for v in query.getall("tags", []) for t in v.split(",") if t.strip()),
+        ],
+        homepage=query.get("homepage", ""),
+        repository=query.get("repository", ""),
+        sha256=query.get("sha256", ""),
+    )
+
+
+def metadata_from_json(doc: dict[str, Any], name: str, version: str) -> mp.PublishMetadata:
+    """A multipart upload's metadata part; its name and version, if given, must be the URL's."""
+    refuse_unknown_fields(doc, METADATA_FIELDS, "metadata part")
+    tags = field(doc, "tags", list, [])
+    if not all(isinstance(t, str) for t in tags):
+        raise Problem(400, "metadata.tags: must be a list of strings")
+    for key, expected in (("name", name), ("version", version)):
+        given = doc.get(key)
+        if given is not None and given != expected:
+            raise Problem(400, f"metadata.{key}: {given!r} disagrees with the URL ({expected!r})")
+    return mp.PublishMetadata(
+        name=name,
+        version=version,
+        description=field(doc, "description", str, ""),
+        license=field(doc, "license", str, ""),
+        category=field(doc, "category", str, ""),
+        tags=tags,
+        homepage=field(doc, "homepage", str, ""),
+        repository=field(doc, "repository", str, ""),
+        sha256=field(doc, "sha256", str, ""),
+    )
+
+
+async def read_multipart(
+    reader: MultipartReader, name: str, version: str
+) -> tuple[mp.PublishMetadata, AsyncIterator[bytes]]:
+    """The ``metadata`` part (JSON, at most :data:`MAX_JSON` bytes) and a stream of the
+    ``module`` part that follows it; 400/413 naming what is wrong with the parts."""
+    first = await reader.next()
+    if not isinstance(first, BodyPartReader) or first.name != "metadata":
+        raise Problem(400, "multipart publish: the first part must be 'metadata' (JSON)")
+    raw = bytearray()
+    while chunk := await first.read_chunk(8192):
+        raw += chunk
+        if len(raw) > MAX_JSON:
+            raise Problem(413, f"metadata part exceeds {MAX_JSON} bytes")
+    try:
+        doc = json.loads(bytes(raw) or b"{}")
+    except ValueError as exc:
+        raise Problem(400, f"metadata part is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise Problem(400, "metadata part: must be a JSON object")
+    meta = metadata_from_json(doc, name, version)
+    second = await reader.next()
+    if not isinstance(second, BodyPartReader) or second.name != "module":
+        raise Problem(400, "multipart publish: the second part must be 'module' (the wasm)")
+
+    async def chunks() -> AsyncIterator[bytes]:
+        while True:
+            chunk = await second.read_chunk(CHUNK)
+            if not chunk:
+                return
+            yield chunk
+
+    return meta, chunks()
+
+
+async def read_upload(
+    request: web.Request, name: str, version: str
+) -> tuple[mp.PublishMetadata, AsyncIterator[bytes]]:
+    """The metadata and module bytes of a publish request, either form (415 otherwise)."""
+    ctype = request.content_type
+    if ctype in ("application/wasm", "application/octet-stream"):
+        return metadata_from_query(request, name, version), request.content.iter_chunked(CHUNK)
+    if ctype == "multipart/form-data":
+        return await read_multipart(await request.multipart(), name, version)
+    raise Problem(
+        415,
+        f"publish body Content-Type {ctype!r}: send application/wasm (metadata in the query)"
+        " or multipart/form-data with parts 'metadata' and 'module'",
+    )
+
+
+async def publish(request: web.Request) -> web.Response:
+    """PUT /v1/modules/{ns}/{name}/{version}: stream the module to the marketplace."""
+    gw = request.app[GATEWAY]
+    limit = gw.settings.max_publish_bytes
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise Problem(413, f"module upload of {declared} bytes exceeds the {limit}-byte limit")
+    name = f"{request.match_info['ns']}/{request.match_info['name']}"
+    meta, chunks = await read_upload(request, name, request.match_info["version"])
+    if request.content_type != "multipart/form-data" and declared is not None:
+        meta.size_bytes = declared
+    failure: list[BaseException] = []
+
+    async def requests() -> AsyncIterator[mp.PublishRequest]:
+        yield mp.PublishRequest(metadata=meta)
+        total = 0
+        try:
+            async for chunk in chunks:
+                total += len(chunk)
+                if total > limit:
+                    raise Problem(413, f"module upload exceeds the {limit}-byte limit (streamed)")
+                yield mp.PublishRequest(chunk=chunk)
+        except BaseException as exc:
+            # grpc cancels the call when the iterator fails, so the marketplace stores
+            # nothing; remember why to answer the client with it.
+            failure.append(exc)
+            raise
+
+    try:
+        with upstream_errors("marketplace"):
+            resp = await timed(
+                "marketplace",
+                "Publish",
+                gw.registry.stub.Publish(requests(), metadata=auth_metadata(request)),
+            )
+    except asyncio.CancelledError:
+        if failure and not isinstance(failure[0], asyncio.CancelledError):
+            raise failure[0] from None
+        raise
+    return json_response(to_json(resp), 201)

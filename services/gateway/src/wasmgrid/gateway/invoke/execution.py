@@ -1,0 +1,133 @@
+"""Running a module on the runtime: the limits a call gets, the call, and what the
+module's outcome means for the HTTP answer."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, TypeVar, overload
+
+from wasmgrid.api.runtime.v1 import runtime_pb2
+from wasmgrid.common.protoenum import ProtoEnum
+from wasmgrid.gateway.cgi import stderr_excerpt
+from wasmgrid.gateway.invoke.target import Call
+from wasmgrid.gateway.problem import Problem, upstream_errors
+from wasmgrid.gateway.routes import Limits
+from wasmgrid.gateway.state import Gateway
+from wasmgrid.gateway.upstream.runtime import NoReplica, RuntimeCall
+
+T = TypeVar("T")
+
+OUTCOMES = ProtoEnum.names(runtime_pb2.Outcome)
+#: Time the runtime keeps to answer before the gateway's own deadline passes.
+ANSWER_MARGIN_SECONDS = 0.05
+
+
+def runtime_limits(limits: Limits | None, remaining: float) -> runtime_pb2.Limits:
+    """The runtime's limits for one call: the route's, with a time limit that ends the
+    module before the caller's deadline (`remaining` seconds away)."""
+    budget = remaining - ANSWER_MARGIN_SECONDS
+    if limits is not None and limits.timeout_seconds is not None:
+        budget = min(budget, limits.timeout_seconds)
+    return runtime_pb2.Limits(
+        fuel=(limits.fuel or 0) if limits else 0,
+        timeout_ms=max(1, min(60_000, int(budget * 1000))),
+        memory_bytes=(limits.memory_bytes or 0) if limits else 0,
+        stdout_bytes=(limits.max_output_bytes or 0) if limits else 0,
+    )
+
+
+async def call_runtime(
+    gw: Gateway,
+    method: str,
+    fn: RuntimeCall[T],
+    key: str,
+    deadline: float,
+) -> T:
+    """`fn(stub, timeout, metadata)` on a runtime replica picked for `key`; failures are
+    problems (503 with no replica, 504 past the deadline, the upstream's otherwise)."""
+    try:
+        with upstream_errors("runtime"):
+            return await gw.pool.call(method, fn, key=key, deadline=deadline)
+    except NoReplica as exc:
+        raise Problem(503, str(exc), headers={"Retry-After": "1"}) from None
+    except TimeoutError:
+        raise Problem(504, "deadline passed before the runtime answered") from None
+
+
+#: What a module's outcome (other than OK) answers: the status and the detail, which names
+#: the limit that applied (the runtime reports the limits it enforced).
+_OUTCOME_DETAILS: dict[int, tuple[int, str]] = {
+    runtime_pb2.OUTCOME_EXIT: (502, "module {label} exited with code {exit_code}"),
+    runtime_pb2.OUTCOME_TRAP: (502, "module {label} trapped: {trap}"),
+    runtime_pb2.OUTCOME_FUEL_EXHAUSTED: (
+        502,
+        "module {label} ran out of fuel (limit {limits.fuel} units)",
+    ),
+    runtime_pb2.OUTCOME_TIMEOUT: (
+        504,
+        "module {label} exceeded its {limits.timeout_ms} ms time limit",
+    ),
+    runtime_pb2.OUTCOME_MEMORY_LIMIT: (
+        502,
+        "module {label} exceeded its memory limit of {limits.memory_bytes} bytes",
+    ),
+    runtime_pb2.OUTCOME_STACK_OVERFLOW: (
+        502,
+        "module {label} overflowed its {limits.stack_bytes}-byte stack",
+    ),
+    runtime_pb2.OUTCOME_OUTPUT_TRUNCATED: (
+        502,
+        "module {label} wrote more than its {limits.stdout_bytes}-byte output limit",
+    ),
+}
+_UNKNOWN_OUTCOME = (502, "module {label} failed: {trap}")
+
+
+def limits_for(call: Call) -> runtime_pb2.Limits:
+    """The runtime limits of `call`: its route's, within the time its deadline leaves."""
+    route = call.target.route
+    return runtime_limits(route.limits if route else None, call.deadline - time.monotonic())
+
+
+@overload
+async def execute(call: Call, request: runtime_pb2.InvokeRequest) -> runtime_pb2.InvokeResponse: ...
+@overload
+async def execute(call: Call, request: runtime_pb2.CallRequest) -> runtime_pb2.CallResponse: ...
+async def execute(
+    call: Call, request: runtime_pb2.InvokeRequest | runtime_pb2.CallRequest
+) -> runtime_pb2.InvokeResponse | runtime_pb2.CallResponse:
+    """Run `request` (a command's Invoke or a function's Call) on a runtime replica for
+    `call`; the answer when the module ended OK, else the problem naming why not."""
+    method = "Invoke" if isinstance(request, runtime_pb2.InvokeRequest) else "Call"
+    resp: runtime_pb2.InvokeResponse | runtime_pb2.CallResponse = await call_runtime(
+        call.gw,
+        method,
+        lambda stub, timeout, md: getattr(stub, method)(request, timeout=timeout, metadata=md),
+        call.resolved.digest,
+        call.deadline,
+    )
+    raise_for_outcome(resp, call.label, call.gw.settings.stderr_excerpt_bytes)
+    return resp
+
+
+def raise_for_outcome(
+    resp: runtime_pb2.InvokeResponse | runtime_pb2.CallResponse, label: str, excerpt_bytes: int
+) -> None:
+    """Nothing for OUTCOME_OK; otherwise raise the problem that names the limit or the
+    exit code (with a bounded stderr excerpt)."""
+    outcome, exit_code, trap = resp.outcome, resp.exit_code, resp.trap_message
+    if outcome == runtime_pb2.OUTCOME_OK:
+        return
+    if outcome not in _OUTCOME_DETAILS:
+        trap = trap or "unknown outcome"
+    status, template = _OUTCOME_DETAILS.get(outcome, _UNKNOWN_OUTCOME)
+    detail = template.format(
+        label=label, exit_code=exit_code, trap=trap, limits=resp.execution.limits
+    )
+    extra: dict[str, Any] = {"outcome": OUTCOMES.name(outcome)}
+    if outcome == runtime_pb2.OUTCOME_EXIT:
+        extra["exit_code"] = exit_code
+    excerpt = stderr_excerpt(resp.output.stderr, excerpt_bytes)
+    if excerpt:
+        extra["stderr"] = excerpt
+    raise Problem(status, detail, extra=extra)

@@ -1,0 +1,278 @@
+"""Users, API tokens, principals and namespace owners: who may do what.
+
+A token's effective scopes are its scopes within its user's role
+(:meth:`Principal.of`); admins act as owners of every namespace.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from prometheus_client import Counter
+
+from wasmgrid.common.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    Unauthenticated,
+)
+from wasmgrid.marketplace import names, tokens
+from wasmgrid.marketplace.records import IssuedToken, Principal, Token, User
+from wasmgrid.marketplace.store import identity as users
+from wasmgrid.marketplace.store import namespaces
+from wasmgrid.marketplace.store.database import Conn, Database, Executor
+from wasmgrid.marketplace.tokens import ROLE_SCOPES, Role, Scope
+
+log = logging.getLogger(__name__)
+
+AUTH_FAILURES = Counter("marketplace_auth_failures_total", "Rejected credentials.")
+
+#: Tokens listed at most by ListTokens.
+MAX_LISTED_TOKENS = 1000
+
+
+async def require_owner(conn: Conn, who: Principal, ns_id: int) -> None:
+    """PERMISSION_DENIED unless `who` owns the namespace (admins own every namespace)."""
+    if who.is_admin:
+        return
+    if not await namespaces.is_owner(conn, ns_id, who.user_id):
+        raise PermissionDenied(f"user {who.username!r} is not an owner of this namespace")
+
+
+class Identity:
+    """Sign-up, authentication, tokens and namespace owners."""
+
+    def __init__(self, db: Database, *, open_signup: bool) -> None:
+        self.db = db
+        self.open_signup = open_signup
+
+    # ------------------------------------------------------------ principals
+
+    async def authenticate(self, authorization: str | None) -> Principal | None:
+        """The caller behind an ``authorization`` value (None when there is none), or
+        UNAUTHENTICATED saying why the credential is refused."""
+        try:
+            secret = tokens.bearer_secret(authorization)
+            if secret is None:
+                return None
+            found = await users.find_token(self.db.pool, tokens.digest(secret))
+            if found is None:
+                raise Unauthenticated("unknown API token")
+            if found.token.revoked_at is not None:
+                raise Unauthenticated(f"API token {found.token.prefix}… was revoked")
+            if found.expired:
+                raise Unauthenticated(f"API token {found.token.prefix}… expired")
+        except Unauthenticated:
+            AUTH_FAILURES.inc()
+            raise
+        if found.stale:
+            await users.touch_token(self.db.pool, found.token.id)
+        return Principal.of(found)
+
+    # ------------------------------------------------------------ users
+
+    async def create_user(
+        self, who: Principal | None, username: str, role: Role | None, token_name: str
+    ) -> tuple[User, IssuedToken]:
+        """A new user (publisher unless `role` says otherwise), its namespace and its
+        first token; open to anyone unless sign-up is closed, admins only for admins."""
+        is_admin = who is not None and who.is_admin
+        if not self.open_signup and not is_admin:
+            if who is None:
+                raise Unauthenticated("sign-up is closed: an admin token is needed to create users")
+            raise PermissionDenied("sign-up is closed: only admins can create users")
+        role = role or Role.PUBLISHER
+        if role is Role.ADMIN and not is_admin:
+            raise PermissionDenied("role ADMIN: only an admin can create admins")
+        _check_token_name(token_name, "token_name")
+        norm = names.check_username(username)
+        secret = tokens.new_secret()
+        async with self.db.transaction() as tx:
+            user = await users.insert_user(tx, username, norm, role)
+            ns_id = await namespaces.insert(tx, username, norm) if user is not None else None
+            if user is None or ns_id is None:
+                raise AlreadyExists(
+                    f"username {username!r} is taken (names compare case-insensitively"
+                    " with '-' and '_' equal, and namespaces count)"
+                )
+            await namespaces.add_owner(tx, ns_id, user.id)
+            token = await _insert_token(
+                tx, user.id, token_name or "initial", secret, ROLE_SCOPES[role], 0
+            )
+        log.info("user created", extra={"role": str(role)})
+        return user, IssuedToken(token, secret)
+
+    async def bootstrap_admin(self, username: str, secret: str) -> bool:
+        """Create the admin `username` with token `secret` where missing (idempotent,
+        safe for replicas starting together); True when something was created."""
+        # The operator may pick a reserved name (the default "admin" is one).
+        names.check_namespace(username, "WASMGRID_MARKETPLACE_BOOTSTRAP_ADMIN")
+        norm = names.normalize(username)
+        async with self.db.transaction() as tx:
+            await users.lock_bootstrap(tx)
+            user = await users.user_by_name(tx, norm)
+            created = user is None
+            if user is None:
+                user = await users.insert_user(tx, username, norm, Role.ADMIN)
+                assert user is not None  # under the lock, after looking
+                ns_id = await namespaces.ensure(tx, username, norm)
+                await namespaces.add_owner(tx, ns_id, user.id)
+            elif user.role is not Role.ADMIN:
+                raise RuntimeError(
+                    f"bootstrap admin {username!r} exists but has role {str(user.role)!r}"
+                )
+            if await users.token_known(tx, tokens.digest(secret)):
+                return created
+            await _insert_token(tx, user.id, "bootstrap", secret, tuple(Scope), 0)
+            return True
+
+    async def whoami(self, who: Principal) -> tuple[User, list[str]]:
+        """The caller's user and the namespaces it owns."""
+        return (
+            await users.user(self.db.pool, who.user_id),
+            await namespaces.owned_by(self.db.pool, who.user_id),
+        )
+
+    # ------------------------------------------------------------ tokens
+
+    async def create_token(
+        self, who: Principal, name: str, scopes: Sequence[Scope | None], ttl_seconds: int
+    ) -> IssuedToken:
+        """A new token of the caller's, within its role and its calling token's scopes;
+        `ttl_seconds` 0 never expires."""
+        _check_token_name(name, "name")
+        if not scopes:
+            raise InvalidArgument("scopes must name at least one scope")
+        wanted: list[Scope] = []
+        for scope in scopes:
+            if scope is None:
+                raise InvalidArgument("scopes: 0 (SCOPE_UNSPECIFIED) is not a scope")
+            if scope not in ROLE_SCOPES[who.role]:
+                raise PermissionDenied(
+                    f"scope {str(scope)!r} is not allowed for role {str(who.role)!r}"
+                )
+            if not tokens.covers(who.scopes, scope):
+                raise PermissionDenied(f"scope {str(scope)!r} exceeds the calling token's scopes")
+            if scope not in wanted:
+                wanted.append(scope)
+        if ttl_seconds > tokens.MAX_TTL_SECONDS:
+            raise InvalidArgument(
+                f"ttl_seconds {ttl_seconds} is above the maximum {tokens.MAX_TTL_SECONDS}"
+            )
+        secret = tokens.new_secret()
+        async with self.db.transaction() as tx:
+            await users.lock_user(tx, who.user_id)
+            active = await users.count_active_tokens(tx, who.user_id)
+            if active >= tokens.MAX_ACTIVE_TOKENS:
+                raise ResourceExhausted(
+                    f"user has {active} active tokens, the limit is {tokens.MAX_ACTIVE_TOKENS};"
+                    " revoke one first"
+                )
+            token = await _insert_token(tx, who.user_id, name, secret, wanted, ttl_seconds)
+        return IssuedToken(token, secret)
+
+    async def list_tokens(self, who: Principal, include_inactive: bool) -> list[Token]:
+        """The caller's tokens, newest first."""
+        return await users.list_tokens(
+            self.db.pool, who.user_id, include_inactive, MAX_LISTED_TOKENS
+        )
+
+    async def revoke_token(self, who: Principal, token_id: str) -> Token:
+        """Revoke one of the caller's tokens (an admin: anyone's); idempotent."""
+        try:
+            tid = uuid.UUID(token_id)
+        except ValueError:
+            raise InvalidArgument(f"token_id {token_id[:64]!r} is not a UUID") from None
+        owner = await users.token_owner(self.db.pool, tid)
+        if owner is None or (owner != who.user_id and not who.is_admin):
+            raise NotFound(f"token_id {tid} not found among your tokens")
+        await users.revoke_token(self.db.pool, tid)
+        token = await users.token(self.db.pool, tid)
+        assert token is not None
+        return token
+
+    # ------------------------------------------------------------ owners
+
+    async def list_owners(self, namespace: str) -> list[User]:
+        """The owners of a namespace."""
+        ns_id = await _namespace_id(self.db.pool, namespace)
+        return await namespaces.owners(self.db.pool, ns_id)
+
+    async def add_owner(self, who: Principal, namespace: str, username: str) -> list[User]:
+        """Make an existing user a co-owner (the caller must own the namespace)."""
+        _check_owner_names(namespace, username)
+        async with self.db.transaction() as tx:
+            ns_id = await _owned_namespace(tx, who, namespace)
+            user = await users.user_by_name(tx, names.normalize(username))
+            if user is None:
+                raise NotFound(f"username {username!r} not found")
+            await namespaces.add_owner(tx, ns_id, user.id)
+            return await namespaces.owners(tx, ns_id)
+
+    async def remove_owner(self, who: Principal, namespace: str, username: str) -> list[User]:
+        """Remove a co-owner; the last owner stays (FAILED_PRECONDITION)."""
+        _check_owner_names(namespace, username)
+        async with self.db.transaction() as tx:
+            ns_id = await _owned_namespace(tx, who, namespace)
+            owners = await namespaces.owners(tx, ns_id)
+            norm = names.normalize(username)
+            target = [o for o in owners if names.normalize(o.username) == norm]
+            if not target:
+                raise NotFound(f"username {username!r} is not an owner of {namespace!r}")
+            if len(owners) == 1:
+                raise FailedPrecondition(
+                    f"{username!r} is the last owner of {namespace!r}; add another owner first"
+                )
+            await namespaces.remove_owner(tx, ns_id, target[0].id)
+            return await namespaces.owners(tx, ns_id)
+
+
+def _check_token_name(name: str, field: str) -> None:
+    if len(name) > names.MAX_TOKEN_NAME:
+        raise InvalidArgument(f"{field} is {len(name)} characters, at most {names.MAX_TOKEN_NAME}")
+
+
+def _check_owner_names(namespace: str, username: str) -> None:
+    names.check_namespace(namespace)
+    # An existing user is looked up: reserved names (e.g. the bootstrap admin) are fine.
+    names.check_namespace(username, "username")
+
+
+async def _owned_namespace(tx: Conn, who: Principal, namespace: str) -> int:
+    """The namespace's id, its row locked, once `who` is known to own it."""
+    ns_id = await _namespace_id(tx, namespace, lock=True)
+    await require_owner(tx, who, ns_id)
+    return ns_id
+
+
+async def _namespace_id(ex: Executor, namespace: str, *, lock: bool = False) -> int:
+    ns_id = await namespaces.find(ex, names.check_namespace(namespace), lock=lock)
+    if ns_id is None:
+        raise NotFound(f"namespace {namespace!r} not found")
+    return ns_id
+
+
+async def _insert_token(
+    conn: Conn,
+    user_id: int,
+    name: str,
+    secret: str,
+    scopes: Sequence[Scope] | frozenset[Scope],
+    ttl_seconds: int,
+) -> Token:
+    expires = datetime.now(UTC) + timedelta(seconds=ttl_seconds) if ttl_seconds else None
+    return await users.insert_token(
+        conn,
+        user_id,
+        name,
+        tokens.digest(secret),
+        tokens.display_prefix(secret),
+        list(scopes),
+        expires,
+    )

@@ -1,0 +1,268 @@
+"""Publishing a version: the upload, its validation, and the rules a new version obeys.
+
+A publish is checked before its bytes are read (metadata, permission, an existing
+version) so that a doomed upload fails fast; then the upload is buffered (bounded by
+the size cap and the number of publishes at once), validated, and stored in one
+transaction: claiming the namespace when new, creating the module, the blob, the
+version and the refreshed module row. A cancelled or failed publish writes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+
+from opentelemetry import trace
+from prometheus_client import Counter, Histogram
+
+from wasmgrid.common.errors import AlreadyExists, InvalidArgument, ResourceExhausted
+from wasmgrid.common.metrics import LATENCY_BUCKETS
+from wasmgrid.marketplace import names, semver
+from wasmgrid.marketplace.identity import require_owner
+from wasmgrid.marketplace.names import ModuleName
+from wasmgrid.marketplace.records import (
+    Metadata,
+    NewVersion,
+    Principal,
+    PublishMetadata,
+    PublishPart,
+    Version,
+)
+from wasmgrid.marketplace.store import blobs, modules, namespaces
+from wasmgrid.marketplace.store import search as search_store
+from wasmgrid.marketplace.store.database import Conn, Database
+from wasmgrid.marketplace.tokens import Scope
+from wasmgrid.marketplace.validation import ERROR, Policy, Report, validate_module
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
+
+PUBLISHED = Counter("marketplace_publish_total", "Publish attempts by outcome.", ["outcome"])
+PUBLISH_BYTES = Counter("marketplace_publish_bytes_total", "Module bytes accepted by publish.")
+VALIDATION_SECONDS = Histogram(
+    "marketplace_validation_seconds",
+    "Time to validate and scan one module.",
+    buckets=LATENCY_BUCKETS,
+)
+
+_LIMIT_ENV = "WASMGRID_MARKETPLACE_MAX_MODULE_BYTES"
+
+
+@contextlib.contextmanager
+def counted_attempt() -> Iterator[None]:
+    """Count one publish attempt by how it ends: ok, refused or cancelled."""
+    try:
+        yield
+    except asyncio.CancelledError:
+        PUBLISHED.labels("cancelled").inc()
+        raise
+    except BaseException:
+        PUBLISHED.labels("refused").inc()
+        raise
+    PUBLISHED.labels("ok").inc()
+
+
+class Publishing:
+    """The Publish use case."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        policy: Policy,
+        chunk_bytes: int,
+        max_module_bytes: int,
+        max_concurrent: int,
+        idle_timeout: float,
+        max_versions: int,
+    ) -> None:
+        self.db = db
+        self.policy = policy
+        self.chunk_bytes = chunk_bytes
+        self.max_module_bytes = max_module_bytes
+        self.idle_timeout = idle_timeout
+        self.max_versions = max_versions
+        #: Bounded memory: at most this many uploads are buffered at once.
+        self.slots = asyncio.Semaphore(max_concurrent)
+
+    async def publish(self, who: Principal, parts: AsyncIterator[PublishPart]) -> Version:
+        """Publish the version that `parts` carries: the metadata first, then the bytes."""
+        who.require(Scope.PUBLISH)
+        it = parts.__aiter__()
+
+        async def next_part() -> PublishPart:
+            try:
+                async with asyncio.timeout(self.idle_timeout):
+                    return await it.__anext__()
+            except TimeoutError:
+                raise InvalidArgument(
+                    f"publish stream idle for more than {self.idle_timeout:.0f}s; upload aborted"
+                ) from None
+
+        try:
+            md = await next_part()
+        except StopAsyncIteration:
+            md = None
+        if not isinstance(md, PublishMetadata):
+            raise InvalidArgument("the first Publish message must carry metadata")
+        mod, version, metadata = self._check_metadata(md)
+        await self._check_can_publish(who, mod, version.precedence_key())
+
+        if self.slots.locked():
+            log.info("publish waiting for a free slot")
+        async with self.slots:
+            blob, digest = await self._receive(next_part, md)
+            report = await self._validate(blob)
+            nv = NewVersion(
+                module=mod,
+                version=version,
+                metadata=metadata,
+                digest=digest,
+                size_bytes=len(blob),
+                kind=report.kind,
+                validation=report,
+            )
+            published = await self._store(who, nv, blob)
+        PUBLISH_BYTES.inc(len(blob))
+        log.info(
+            "published",
+            extra={"module_name": mod.display, "version": str(version), "size_bytes": len(blob)},
+        )
+        return published
+
+    async def _receive(
+        self, next_part: Callable[[], Awaitable[PublishPart]], md: PublishMetadata
+    ) -> tuple[bytes, str]:
+        """The module's bytes and their sha256 hex, checked against the size cap and
+        what the metadata declared."""
+        data = bytearray()
+        hasher = hashlib.sha256()
+        while True:
+            try:
+                part = await next_part()
+            except StopAsyncIteration:
+                break
+            if not isinstance(part, bytes):
+                raise InvalidArgument("only the first Publish message may carry metadata")
+            if len(data) + len(part) > self.max_module_bytes:
+                raise InvalidArgument(
+                    f"module is larger than the limit of {self.max_module_bytes} bytes"
+                    f" ({_LIMIT_ENV})"
+                )
+            data += part
+            hasher.update(part)
+        if not data:
+            raise InvalidArgument("no module bytes: send chunk messages after the metadata")
+        if md.size_bytes and md.size_bytes != len(data):
+            raise InvalidArgument(
+                f"metadata.size_bytes is {md.size_bytes} but {len(data)} bytes arrived"
+            )
+        digest = hasher.hexdigest()
+        expected = md.sha256.lower()
+        if expected and expected != digest:
+            raise InvalidArgument(f"metadata.sha256 {expected} does not match the bytes ({digest})")
+        return bytes(data), digest
+
+    def _check_metadata(self, md: PublishMetadata) -> tuple[ModuleName, semver.Version, Metadata]:
+        """The module, the version and the metadata, each checked against its rules."""
+        mod = names.parse_module_name(md.name, "metadata.name")
+        version = names.check_version(md.version, "metadata.version")
+        given = md.metadata
+        metadata = Metadata(
+            description=names.check_description(given.description, "metadata.description"),
+            license=names.check_license(given.license, "metadata.license"),
+            category=names.check_category(given.category, "metadata.category"),
+            tags=tuple(names.check_tags(list(given.tags), "metadata.tags")),
+            homepage=names.check_url(given.homepage, "metadata.homepage"),
+            repository=names.check_url(given.repository, "metadata.repository"),
+        )
+        if md.size_bytes > self.max_module_bytes:
+            raise InvalidArgument(
+                f"metadata.size_bytes {md.size_bytes} is above the limit of"
+                f" {self.max_module_bytes} bytes ({_LIMIT_ENV})"
+            )
+        if md.sha256 and not names.SHA256_HEX.match(md.sha256.lower()):
+            raise InvalidArgument("metadata.sha256 must be 64 lowercase hex characters")
+        return mod, version, metadata
+
+    async def _check_can_publish(self, who: Principal, mod: ModuleName, version_key: str) -> None:
+        """Fail fast before the upload: namespace permission and version existence."""
+        async with self.db.pool.acquire() as conn:
+            ns_id = await namespaces.find(conn, mod.namespace_norm)
+            if ns_id is None:
+                names.check_namespace(mod.namespace, "name namespace", claiming=True)
+                return
+            await require_owner(conn, who, ns_id)
+            if await modules.version_exists(conn, mod.full_norm, version_key):
+                raise AlreadyExists(
+                    f"{mod.display}@{version_key} already exists; versions are immutable"
+                )
+
+    async def _validate(self, blob: bytes) -> Report:
+        with tracer.start_as_current_span("marketplace.validate") as span:
+            started = time.perf_counter()
+            report = await asyncio.to_thread(validate_module, blob, self.policy)
+            VALIDATION_SECONDS.observe(time.perf_counter() - started)
+            span.set_attribute("wasm.size_bytes", len(blob))
+            span.set_attribute("wasm.valid", report.valid)
+        errors = [f for f in report.findings if f.severity == ERROR]
+        if errors:
+            raise InvalidArgument(
+                "module failed validation: " + "; ".join(f"[{f.code}] {f.message}" for f in errors)
+            )
+        return report
+
+    async def _store(self, who: Principal, nv: NewVersion, blob: bytes) -> Version:
+        """The version, its blob and the refreshed module in one transaction."""
+        mod = nv.module
+        async with self.db.transaction() as tx:
+            ns_id = await _namespace_for(tx, who, mod)
+            module_id = await modules.lock(tx, ns_id, mod.name_norm)
+            created = False
+            if module_id is None:
+                module_id = await modules.insert(tx, ns_id, mod, str(nv.version))
+                created = module_id is not None
+                if module_id is None:  # created concurrently: wait for it and lock it
+                    module_id = await modules.lock(tx, ns_id, mod.name_norm)
+                assert module_id is not None
+            count, clash = await modules.version_count_and_clash(
+                tx, module_id, nv.version.precedence_key()
+            )
+            if clash is not None:
+                same = (
+                    "" if clash == str(nv.version) else f" ({nv.version} has the same precedence)"
+                )
+                raise AlreadyExists(
+                    f"{mod.display}@{clash} already exists; versions are immutable{same}"
+                )
+            if count >= self.max_versions:
+                raise ResourceExhausted(
+                    f"{mod.display} has {count} versions, the limit is {self.max_versions}"
+                )
+            await blobs.insert(tx, nv.digest, blob, self.chunk_bytes)
+            version_id = await modules.insert_version(tx, module_id, nv, who.user_id)
+            if created:
+                await search_store.index_name(tx, mod)
+            await modules.refresh(tx, module_id, touch=True)
+            return await modules.version_by_id(tx, version_id)
+
+
+async def _namespace_for(tx: Conn, who: Principal, mod: ModuleName) -> int:
+    """The module's namespace, locked: claimed for `who` when new, else `who` must own it."""
+    ns_id = await namespaces.find(tx, mod.namespace_norm, lock=True)
+    if ns_id is not None:
+        await require_owner(tx, who, ns_id)
+        return ns_id
+    names.check_namespace(mod.namespace, "name namespace", claiming=True)
+    ns_id = await namespaces.insert(tx, mod.namespace, mod.namespace_norm)
+    if ns_id is None:  # claimed concurrently: it is an owner check now
+        ns_id = await namespaces.find(tx, mod.namespace_norm, lock=True)
+        assert ns_id is not None
+        await require_owner(tx, who, ns_id)
+        return ns_id
+    await namespaces.add_owner(tx, ns_id, who.user_id)
+    return ns_id

@@ -1,0 +1,323 @@
+"""The registry's records: frozen values that the store returns, the domain modules work
+on and :mod:`convert` turns into messages. No I/O and no driver types here."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Generic, TypeVar
+
+from wasmgrid.common.errors import PermissionDenied
+from wasmgrid.marketplace.names import ModuleName
+from wasmgrid.marketplace.search import Sort
+from wasmgrid.marketplace.semver import Version as Semver
+from wasmgrid.marketplace.tokens import ROLE_SCOPES, Role, Scope, covers
+from wasmgrid.marketplace.validation import Report
+
+T = TypeVar("T")
+
+#: Search results and ratings per page: the default and the most a request may ask for.
+DEFAULT_PAGE, MAX_PAGE = 20, 100
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list and the cursor of the next ("" after the last page)."""
+
+    items: list[T]
+    next_cursor: str
+
+
+# ------------------------------------------------------------------ identity
+
+
+@dataclass(frozen=True)
+class User:
+    """A registry account."""
+
+    id: int
+    username: str
+    role: Role
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Token:
+    """An API token as shown to its owner (never its secret)."""
+
+    id: uuid.UUID
+    name: str
+    prefix: str
+    scopes: tuple[Scope, ...]
+    username: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A token just created, with its secret (shown once, stored only as a hash)."""
+
+    token: Token
+    secret: str
+
+
+@dataclass(frozen=True)
+class TokenLookup:
+    """A stored token found by its secret's hash, with what authentication decides on."""
+
+    token: Token
+    user_id: int
+    role: Role
+    expired: bool
+    #: last_used_at is older than the write interval (or unset): time to refresh it.
+    stale: bool
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller: the user and the token used."""
+
+    user_id: int
+    username: str
+    role: Role
+    token: Token
+    #: The token's scopes within its user's role: a demoted user's old tokens lose power.
+    scopes: frozenset[Scope]
+
+    @classmethod
+    def of(cls, found: TokenLookup) -> Principal:
+        """The principal behind a valid token."""
+        scopes = frozenset(found.token.scopes) & ROLE_SCOPES[found.role]
+        return cls(found.user_id, found.token.username, found.role, found.token, scopes)
+
+    @property
+    def is_admin(self) -> bool:
+        """An admin user calling with an admin-scoped token."""
+        return self.role is Role.ADMIN and Scope.ADMIN in self.scopes
+
+    def require(self, scope: Scope) -> None:
+        """PERMISSION_DENIED unless the token allows `scope`."""
+        if not covers(self.scopes, scope):
+            raise PermissionDenied(f"token lacks the {str(scope)!r} scope")
+
+
+# ------------------------------------------------------------------ modules and versions
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """What a publisher says about a version; a module shows its latest version's."""
+
+    description: str
+    license: str
+    category: str
+    tags: tuple[str, ...]
+    homepage: str
+    repository: str
+
+
+@dataclass(frozen=True)
+class Module:
+    """A module with its latest version's metadata, owners and exact rating summary."""
+
+    id: int
+    #: ``namespace/name`` as first spelt.
+    name: str
+    namespace: str
+    full_norm: str
+    latest_version: str
+    metadata: Metadata
+    #: "command", "reactor" or "" (unknown).
+    kind: str
+    all_yanked: bool
+    created_at: datetime
+    updated_at: datetime
+    downloads: int
+    runtime_fetches: int
+    rating_count: int
+    rating_average: float
+    version_count: int
+    owners: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Version:
+    """One immutable published version of a module."""
+
+    id: int
+    module_id: int
+    #: The module's ``namespace/name``.
+    name: str
+    version: str
+    prerelease: bool
+    digest: str
+    size_bytes: int
+    kind: str
+    metadata: Metadata
+    published_at: datetime
+    #: Username of the publisher.
+    published_by: str
+    yanked: bool
+    yank_reason: str
+    yanked_at: datetime | None
+    downloads: int
+    runtime_fetches: int
+    #: The validation report; None where it was not read (lists, resolve, download).
+    validation: Report | None = None
+
+
+@dataclass(frozen=True)
+class PublishMetadata:
+    """The first message of a publish, as sent (checked by the publishing rules)."""
+
+    name: str
+    version: str
+    metadata: Metadata
+    #: Declared size, 0 when not given.
+    size_bytes: int
+    #: Declared sha256 hex, "" when not given.
+    sha256: str
+
+
+#: What a publish stream carries: the metadata first, then chunks of module bytes;
+#: None for a message carrying neither.
+PublishPart = PublishMetadata | bytes | None
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    """A validated publish, ready to store."""
+
+    module: ModuleName
+    version: Semver
+    metadata: Metadata
+    digest: str
+    size_bytes: int
+    kind: str
+    validation: Report
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """Search parameters as a caller sent them."""
+
+    query: str
+    category: str
+    tag: str
+    license: str
+    #: "command", "reactor", or "" for any.
+    kind: str
+    owner: str
+    namespace: str
+    #: None: relevance with a query, downloads without.
+    sort: Sort | None
+    #: Page size, 0 for the default.
+    limit: int
+    cursor: str
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """Search parameters checked and normalised, the query split into words."""
+
+    words: tuple[str, ...]
+    category: str
+    tag: str
+    license: str
+    kind: str
+    owner: str
+    namespace: str
+    sort: Sort
+    limit: int
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One module in search results, with the columns its sort order reads."""
+
+    name: str
+    full_norm: str
+    latest_version: str
+    description: str
+    license: str
+    category: str
+    tags: tuple[str, ...]
+    kind: str
+    downloads: int
+    rating_average: float
+    rating_count: int
+    updated_at: datetime
+    #: The text score under relevance order, else 0.
+    score: float
+
+
+class Purpose(StrEnum):
+    """Who a download is for (stored as these names): the runtime's fetches count apart."""
+
+    USER = "user"
+    RUNTIME = "runtime"
+
+
+# ------------------------------------------------------------------ ratings and statistics
+
+
+@dataclass(frozen=True)
+class Rating:
+    """One user's rating of a module."""
+
+    user_id: int
+    username: str
+    stars: int
+    review: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class RatingSummary:
+    """The exact aggregate of a module's ratings."""
+
+    count: int
+    average: float
+    #: Ratings with 1, 2, 3, 4 and 5 stars.
+    histogram: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class VersionDownloads:
+    """One version's downloads within a window of days and in all."""
+
+    version: str
+    user_downloads: int
+    runtime_fetches: int
+    user_downloads_total: int
+    runtime_fetches_total: int
+
+
+@dataclass(frozen=True)
+class DayDownloads:
+    """Downloads on one UTC day."""
+
+    day: date
+    user_downloads: int
+    runtime_fetches: int
+
+
+@dataclass(frozen=True)
+class DownloadStats:
+    """A module's downloads: the window's totals, all-time totals, per version (highest
+    first) and a zero-filled daily series (oldest first)."""
+
+    name: str
+    days: int
+    user_downloads: int
+    runtime_fetches: int
+    user_downloads_total: int
+    runtime_fetches_total: int
+    versions: tuple[VersionDownloads, ...]
+    daily: tuple[DayDownloads, ...]
