@@ -327,11 +327,12 @@ class _MethodTable(grpc.GenericRpcHandler):  # type: ignore[type-arg]
 class InstrumentedServer:
     """What `Service.register` sees: the server, with every handler it adds wrapped.
 
-    Methods registered by name (what generated code, health and reflection do) are
-    served from one generic handler instead of grpc's registered methods: grpc.aio's
-    server loop waits on one pending future per registered method and rebuilds that
-    wait for every call it accepts, which cost a small RPC about 15 µs with the
-    dozen methods of a service, its health and reflection (docs/benchmarks.md).
+    Methods registered by name (what generated code and reflection do) are served
+    from one generic handler instead of grpc's registered methods: grpc.aio's server
+    loop waits on one pending future per registered method and rebuilds that wait for
+    every call it accepts, which cost a small RPC about 15 µs with the dozen methods of
+    a service, its health and reflection (health itself stays registered: see
+    ``ServiceRunner``).
     """
 
     def __init__(self, server: grpc.aio.Server, kit: HandlerInstrumentation) -> None:
