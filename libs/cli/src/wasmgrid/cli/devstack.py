@@ -128,11 +128,9 @@ def _dev_sampler() -> str:
     environment chooses a sampler or a ratio."""
     if chosen := os.environ.get("OTEL_TRACES_SAMPLER"):
         return chosen
-    return (
-        "parentbased_traceidratio"
-        if os.environ.get("OTEL_TRACES_SAMPLER_ARG")
-        else ("parentbased_always_on")
-    )
+    if os.environ.get("OTEL_TRACES_SAMPLER_ARG"):
+        return "parentbased_traceidratio"
+    return "parentbased_always_on"
 
 
 class DevStack:
