@@ -11,6 +11,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
 from wasmgrid.common.protoenum import ProtoEnum
 from wasmgrid.marketplace.records import (
+    Assets,
+    AssetsChunk,
     DownloadStats,
     Metadata,
     Module,
@@ -130,7 +132,20 @@ def version_to_pb(v: Version) -> pb.ModuleVersion:
     _ts(v.yanked_at, out.yanked_at)
     if v.validation is not None:
         out.validation.CopyFrom(report_to_pb(v.validation))
+    if v.assets is not None:
+        out.assets.CopyFrom(assets_to_pb(v.assets))
     return out
+
+
+def assets_to_pb(a: Assets) -> pb.Assets:
+    """A version's assets as proto."""
+    return pb.Assets(
+        digest=a.digest,
+        size_bytes=a.size_bytes,
+        file_count=a.file_count,
+        mount=a.mount,
+        content_bytes=a.content_bytes,
+    )
 
 
 def report_to_pb(doc: Report) -> pb.ValidationReport:
@@ -169,7 +184,7 @@ def report_to_pb(doc: Report) -> pb.ValidationReport:
 
 def resolved_to_pb(v: Version) -> pb.ResolveResponse:
     """The version a requirement resolved to."""
-    return pb.ResolveResponse(
+    out = pb.ResolveResponse(
         name=v.name,
         version=v.version,
         digest=v.digest,
@@ -177,6 +192,9 @@ def resolved_to_pb(v: Version) -> pb.ResolveResponse:
         kind=KINDS.to_proto(v.kind, default=0),
         yanked=v.yanked,
     )
+    if v.assets is not None:
+        out.assets.CopyFrom(assets_to_pb(v.assets))
+    return out
 
 
 def download_header(v: Version) -> pb.DownloadHeader:
@@ -196,7 +214,8 @@ def purpose_from_pb(number: int) -> Purpose:
 
 
 async def publish_parts(stream: AsyncIterator[pb.PublishRequest]) -> AsyncIterator[PublishPart]:
-    """A Publish stream as metadata, chunks of bytes, or None for an empty message."""
+    """A Publish stream as metadata, chunks of module or assets bytes, or None for an
+    empty message."""
     async for message in stream:
         payload = message.WhichOneof("payload")
         if payload == "metadata":
@@ -214,9 +233,13 @@ async def publish_parts(stream: AsyncIterator[pb.PublishRequest]) -> AsyncIterat
                 ),
                 size_bytes=md.size_bytes,
                 sha256=md.sha256,
+                assets_mount=md.assets_mount,
+                assets_size_bytes=md.assets_size_bytes,
             )
         elif payload == "chunk":
             yield message.chunk
+        elif payload == "assets_chunk":
+            yield AssetsChunk(message.assets_chunk)
         else:
             yield None
 

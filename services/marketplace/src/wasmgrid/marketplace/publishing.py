@@ -15,16 +15,20 @@ import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 
 from opentelemetry import trace
 from prometheus_client import Counter, Histogram
 
 from wasmgrid.common.errors import AlreadyExists, InvalidArgument, ResourceExhausted
+from wasmgrid.common.guestpath import DEFAULT_ASSETS_MOUNT, check_guest_path
 from wasmgrid.common.metrics import LATENCY_BUCKETS
-from wasmgrid.marketplace import names, semver
+from wasmgrid.marketplace import archives, names, semver
 from wasmgrid.marketplace.identity import require_owner
 from wasmgrid.marketplace.names import ModuleName
 from wasmgrid.marketplace.records import (
+    Assets,
+    AssetsChunk,
     Metadata,
     NewVersion,
     Principal,
@@ -49,7 +53,29 @@ VALIDATION_SECONDS = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 
+ASSETS = Counter(
+    "marketplace_publish_assets_total", "Assets archives read at publish by outcome.", ["outcome"]
+)
+ASSETS_SECONDS = Histogram(
+    "marketplace_assets_seconds",
+    "Time to check one assets archive and write its canonical tar.",
+    buckets=LATENCY_BUCKETS,
+)
+
 _LIMIT_ENV = "WASMGRID_MARKETPLACE_MAX_MODULE_BYTES"
+_ASSETS_LIMIT_ENV = "WASMGRID_MARKETPLACE_MAX_ASSETS_BYTES"
+
+
+@dataclass(frozen=True)
+class CheckedAssets:
+    """An assets archive that passed every check, in canonical form."""
+
+    archive: archives.Archive
+
+    def record(self, mount: str) -> Assets:
+        """What the version stores about it."""
+        a = self.archive
+        return Assets(a.digest, len(a.canonical), a.file_count, a.content_bytes, mount)
 
 
 @contextlib.contextmanager
@@ -79,8 +105,10 @@ class Publishing:
         max_concurrent: int,
         idle_timeout: float,
         max_versions: int,
+        assets_limits: archives.Limits,
     ) -> None:
         self.db = db
+        self.assets_limits = assets_limits
         self.policy = policy
         self.chunk_bytes = chunk_bytes
         self.max_module_bytes = max_module_bytes
@@ -110,13 +138,15 @@ class Publishing:
         if not isinstance(md, PublishMetadata):
             raise InvalidArgument("the first Publish message must carry metadata")
         mod, version, metadata = self._check_metadata(md)
+        mount = check_guest_path(md.assets_mount, "metadata.assets_mount", DEFAULT_ASSETS_MOUNT)
         await self._check_can_publish(who, mod, version.precedence_key())
 
         if self.slots.locked():
             log.info("publish waiting for a free slot")
         async with self.slots:
-            blob, digest = await self._receive(next_part, md)
+            blob, digest, archive = await self._receive(next_part, md)
             report = await self._validate(blob)
+            tree = None if archive is None else await self._read_assets(archive, md)
             nv = NewVersion(
                 module=mod,
                 version=version,
@@ -125,29 +155,47 @@ class Publishing:
                 size_bytes=len(blob),
                 kind=report.kind,
                 validation=report,
+                assets=None if tree is None else tree.record(mount),
             )
-            published = await self._store(who, nv, blob)
+            published = await self._store(who, nv, blob, tree)
         PUBLISH_BYTES.inc(len(blob))
         log.info(
             "published",
-            extra={"module_name": mod.display, "version": str(version), "size_bytes": len(blob)},
+            extra={
+                "module_name": mod.display,
+                "version": str(version),
+                "size_bytes": len(blob),
+                "assets_digest": "" if tree is None else tree.archive.digest,
+            },
         )
         return published
 
     async def _receive(
         self, next_part: Callable[[], Awaitable[PublishPart]], md: PublishMetadata
-    ) -> tuple[bytes, str]:
+    ) -> tuple[bytes, str, bytes | None]:
         """The module's bytes and their sha256 hex, checked against the size cap and
-        what the metadata declared."""
+        what the metadata declared, then the assets archive's bytes (None: no assets)."""
         data = bytearray()
         hasher = hashlib.sha256()
+        archive: bytearray | None = None
         while True:
             try:
                 part = await next_part()
             except StopAsyncIteration:
                 break
+            if isinstance(part, AssetsChunk):
+                archive = archive if archive is not None else bytearray()
+                if len(archive) + len(part.data) > self.assets_limits.max_bytes:
+                    raise InvalidArgument(
+                        f"assets archive is larger than the limit of"
+                        f" {self.assets_limits.max_bytes} bytes ({_ASSETS_LIMIT_ENV})"
+                    )
+                archive += part.data
+                continue
             if not isinstance(part, bytes):
                 raise InvalidArgument("only the first Publish message may carry metadata")
+            if archive is not None:
+                raise InvalidArgument("module chunks must all come before the assets chunks")
             if len(data) + len(part) > self.max_module_bytes:
                 raise InvalidArgument(
                     f"module is larger than the limit of {self.max_module_bytes} bytes"
@@ -157,6 +205,16 @@ class Publishing:
             hasher.update(part)
         if not data:
             raise InvalidArgument("no module bytes: send chunk messages after the metadata")
+        if archive is None and (md.assets_mount or md.assets_size_bytes):
+            raise InvalidArgument(
+                "metadata.assets_mount or metadata.assets_size_bytes given without assets"
+                " (send the archive as assets_chunk messages)"
+            )
+        if archive is not None and md.assets_size_bytes not in (0, len(archive)):
+            raise InvalidArgument(
+                f"metadata.assets_size_bytes is {md.assets_size_bytes} but {len(archive)}"
+                " assets bytes arrived"
+            )
         if md.size_bytes and md.size_bytes != len(data):
             raise InvalidArgument(
                 f"metadata.size_bytes is {md.size_bytes} but {len(data)} bytes arrived"
@@ -165,7 +223,24 @@ class Publishing:
         expected = md.sha256.lower()
         if expected and expected != digest:
             raise InvalidArgument(f"metadata.sha256 {expected} does not match the bytes ({digest})")
-        return bytes(data), digest
+        return bytes(data), digest, None if archive is None else bytes(archive)
+
+    async def _read_assets(self, data: bytes, md: PublishMetadata) -> CheckedAssets:
+        """The archive checked and in canonical form; InvalidArgument naming the entry."""
+        with tracer.start_as_current_span("marketplace.assets") as span:
+            started = time.perf_counter()
+            span.set_attribute("assets.archive_bytes", len(data))
+            try:
+                archive = await asyncio.to_thread(archives.read, data, self.assets_limits)
+            except archives.ArchiveError as exc:
+                ASSETS.labels("refused").inc()
+                raise InvalidArgument(str(exc)) from None
+            finally:
+                ASSETS_SECONDS.observe(time.perf_counter() - started)
+            span.set_attribute("assets.digest", archive.digest)
+            span.set_attribute("assets.file_count", archive.file_count)
+        ASSETS.labels("accepted").inc()
+        return CheckedAssets(archive)
 
     def _check_metadata(self, md: PublishMetadata) -> tuple[ModuleName, semver.Version, Metadata]:
         """The module, the version and the metadata, each checked against its rules."""
@@ -216,8 +291,10 @@ class Publishing:
             )
         return report
 
-    async def _store(self, who: Principal, nv: NewVersion, blob: bytes) -> Version:
-        """The version, its blob and the refreshed module in one transaction."""
+    async def _store(
+        self, who: Principal, nv: NewVersion, blob: bytes, tree: CheckedAssets | None
+    ) -> Version:
+        """The version, its blob(s) and the refreshed module in one transaction."""
         mod = nv.module
         async with self.db.transaction() as tx:
             ns_id = await _namespace_for(tx, who, mod)
@@ -244,6 +321,12 @@ class Publishing:
                     f"{mod.display} has {count} versions, the limit is {self.max_versions}"
                 )
             await blobs.insert(tx, nv.digest, blob, self.chunk_bytes)
+            if tree is not None:
+                archive = tree.archive
+                await blobs.insert(tx, archive.digest, archive.canonical, self.chunk_bytes)
+                await blobs.insert_assets(
+                    tx, archive.digest, archive.file_count, archive.content_bytes
+                )
             version_id = await modules.insert_version(tx, module_id, nv, who.user_id)
             if created:
                 await search_store.index_name(tx, mod)

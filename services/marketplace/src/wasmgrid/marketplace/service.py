@@ -22,7 +22,7 @@ from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
 from wasmgrid.api.marketplace.v1 import marketplace_pb2_grpc as pb_grpc
 from wasmgrid.common.errors import ServiceError, Unauthenticated, Unavailable
 from wasmgrid.common.server import Service
-from wasmgrid.marketplace import convert
+from wasmgrid.marketplace import archives, convert
 from wasmgrid.marketplace.blobs import BlobCache
 from wasmgrid.marketplace.catalog import Catalog
 from wasmgrid.marketplace.identity import Identity
@@ -338,6 +338,9 @@ class MarketplaceService(Service):
             max_concurrent=s.max_concurrent_publishes,
             idle_timeout=s.publish_idle_timeout_seconds,
             max_versions=s.max_versions_per_module,
+            assets_limits=archives.Limits(
+                max_bytes=s.max_assets_bytes, max_files=s.max_assets_files
+            ),
         )
         self._domain = Domain(
             db, identity, publishing, Catalog(db, self.blob_cache), Ratings(db), Stats(db)

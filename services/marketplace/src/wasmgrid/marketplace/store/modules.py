@@ -13,7 +13,7 @@ import asyncpg
 
 from wasmgrid.marketplace import search, semver
 from wasmgrid.marketplace.names import ModuleName
-from wasmgrid.marketplace.records import Metadata, Module, NewVersion, Version
+from wasmgrid.marketplace.records import Assets, Metadata, Module, NewVersion, Version
 from wasmgrid.marketplace.store.database import Conn, Executor
 from wasmgrid.marketplace.validation import Report
 
@@ -22,11 +22,15 @@ _VERSION_COLS = (
     " v.description, v.license, v.category, v.tags, v.homepage, v.repository,"
     " v.published_at, v.yanked, v.yank_reason, v.yanked_at, v.downloads,"
     " v.runtime_fetches, pu.username AS published_by,"
-    " n.name || '/' || m.name AS full_name"
+    " n.name || '/' || m.name AS full_name, v.assets_digest, v.assets_mount,"
+    " a.file_count AS assets_files, a.content_bytes AS assets_content_bytes,"
+    " ab.size_bytes AS assets_size_bytes"
 )
 _VERSION_FROM = (
     "versions v JOIN modules m ON m.id = v.module_id"
     " JOIN namespaces n ON n.id = m.namespace_id JOIN users pu ON pu.id = v.published_by"
+    " LEFT JOIN assets a ON a.digest = v.assets_digest"
+    " LEFT JOIN blobs ab ON ab.digest = v.assets_digest"
 )
 
 
@@ -60,6 +64,19 @@ def _version(row: asyncpg.Record, validation: Report | None = None) -> Version:
         downloads=row["downloads"],
         runtime_fetches=row["runtime_fetches"],
         validation=validation,
+        assets=_assets(row),
+    )
+
+
+def _assets(row: asyncpg.Record) -> Assets | None:
+    if row["assets_digest"] is None:
+        return None
+    return Assets(
+        digest=row["assets_digest"],
+        size_bytes=row["assets_size_bytes"],
+        file_count=row["assets_files"],
+        content_bytes=row["assets_content_bytes"],
+        mount=row["assets_mount"],
     )
 
 
@@ -215,8 +232,8 @@ async def insert_version(conn: Conn, module_id: int, nv: NewVersion, published_b
     vid: int = await conn.fetchval(
         "INSERT INTO versions (module_id, version, version_key, prerelease, digest,"
         " size_bytes, kind, description, license, category, tags, homepage, repository,"
-        " validation, published_by) VALUES"
-        " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15)"
+        " validation, published_by, assets_digest, assets_mount) VALUES"
+        " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15, $16, $17)"
         " RETURNING id",
         module_id,
         str(nv.version),
@@ -233,6 +250,8 @@ async def insert_version(conn: Conn, module_id: int, nv: NewVersion, published_b
         nv.metadata.repository,
         json.dumps(nv.validation.to_dict(), separators=(",", ":")),
         published_by,
+        None if nv.assets is None else nv.assets.digest,
+        None if nv.assets is None else nv.assets.mount,
     )
     return vid
 
@@ -269,6 +288,16 @@ async def version_by_digest(ex: Executor, digest: str) -> Version | None:
     """The first published version with these bytes."""
     row = await ex.fetchrow(
         f"SELECT {_VERSION_COLS} FROM {_VERSION_FROM} WHERE v.digest = $1"
+        " ORDER BY v.published_at, v.id LIMIT 1",
+        digest,
+    )
+    return None if row is None else _version(row)
+
+
+async def version_by_assets_digest(ex: Executor, digest: str) -> Version | None:
+    """The first published version whose assets are the tree with this digest."""
+    row = await ex.fetchrow(
+        f"SELECT {_VERSION_COLS} FROM {_VERSION_FROM} WHERE v.assets_digest = $1"
         " ORDER BY v.published_at, v.id LIMIT 1",
         digest,
     )
