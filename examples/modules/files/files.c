@@ -2,9 +2,11 @@
  * files: a WAGI/CGI command that reads, lists and writes files in the directories
  * its call was given (a version's read-only assets, a call's scratch directory).
  *
- * The file is argv[1] when the route passes one (e.g. args = ["{assets}/words.txt"]),
- * else the request's PATH_INFO (POST /v1/run/ns/files/assets/words.txt opens
- * /assets/words.txt). QUERY_STRING picks the operation:
+ * The file is the first argument that is an absolute path (a route's
+ * args = ["{assets}/words.txt"]), else the request's PATH_INFO
+ * (POST /v1/run/ns/files/assets/words.txt opens /assets/words.txt).
+ * QUERY_STRING picks the operation (/v1/run also passes its parameters as
+ * "name=value" arguments, which are not paths):
  *   (none)          write the file's bytes as the body (404 when it does not exist)
  *   op=ls           list the directory's entries, sorted, one per line
  *   op=write        write the request body to the file (create or truncate)
@@ -107,7 +109,13 @@ static int fill(const char *path, unsigned long long n) {
 
 int main(int argc, char **argv) {
     const char *query = getenv("QUERY_STRING");
-    const char *path = argc > 1 ? argv[1] : getenv("PATH_INFO");
+    const char *path = getenv("PATH_INFO");
+    for (int i = 1; i < argc; i++) {
+        if (argv[i][0] == '/') {
+            path = argv[i];
+            break;
+        }
+    }
     if (!path || !*path) path = "/assets";
     if (!query) query = "";
     if (is_op(query, "ls")) return list(path);

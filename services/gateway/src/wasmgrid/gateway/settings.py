@@ -58,7 +58,9 @@ class GatewaySettings(ServiceSettings):
     invoke_timeout_seconds: float = Field(10.0, gt=0, le=300, description="default call deadline")
     upstream_timeout_seconds: float = Field(10.0, gt=0, le=300, description="registry/cache calls")
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="invoke request body cap")
-    max_publish_bytes: int = Field(50 * 1024 * 1024, ge=1024, description="publish body cap")
+    max_publish_bytes: int = Field(
+        50 * 1024 * 1024, ge=1024, description="publish body cap (module and assets together)"
+    )
     max_in_flight: int = Field(1000, ge=1, description="concurrent HTTP requests before 503")
     max_local_redirects: int = Field(3, ge=0, le=10)
     stderr_excerpt_bytes: int = Field(1024, ge=0, le=65536, description="in 502 problems")

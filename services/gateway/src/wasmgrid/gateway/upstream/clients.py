@@ -63,6 +63,9 @@ class Resolved:
     version: str
     digest: str
     kind: int
+    #: The version's read-only files (digest of their canonical tar, guest mount), if any.
+    assets_digest: str = ""
+    assets_mount: str = ""
 
 
 class Registry:
@@ -122,7 +125,14 @@ class Registry:
                     metadata=tuple(metadata) or None,
                 ),
             )
-            result = Resolved(resp.name, resp.version, resp.digest, resp.kind)
+            result = Resolved(
+                resp.name,
+                resp.version,
+                resp.digest,
+                resp.kind,
+                resp.assets.digest,
+                resp.assets.mount,
+            )
             self._resolved.put(key, result)
             return result
 

@@ -1,0 +1,112 @@
+"""Assets end to end through HTTP: a multipart publish with an ``assets`` part, the
+version listing them, ``POST /v1/run`` reading them in a C module, a route whose args
+name a file in them, a route with scratch space, and a bad archive refused by name."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import aiohttp
+
+from .conftest import Infra, StartGateway
+
+REPO = Path(__file__).resolve().parents[3]
+FILES = (REPO / "examples/modules/files/files.wasm").read_bytes()
+
+
+def tar_gz(files: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def form(archive: bytes, **metadata: str) -> aiohttp.FormData:
+    data = aiohttp.FormData()
+    data.add_field(
+        "metadata",
+        json.dumps({"license": "MIT", "category": "utilities", **metadata}),
+        content_type="application/json",
+    )
+    data.add_field("module", FILES, filename="files.wasm", content_type="application/wasm")
+    data.add_field("assets", archive, filename="assets.tar.gz", content_type="application/gzip")
+    return data
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+ROUTES = """
+routes:
+  - name: words
+    path: /words
+    module: assetsgw/files
+    args: ["{assets}/data/words.txt"]
+  - name: notes
+    path: /notes/*
+    module: assetsgw/files
+    scratch: {path: /scratch, max_size: 1MiB, max_files: 10}
+"""
+
+
+async def test_a_module_published_with_assets_reads_them_through_run_and_routes(
+    start_gateway: StartGateway, infra: Infra
+) -> None:
+    gw = await start_gateway(ROUTES)
+    http, url = gw.http, gw.url
+    archive = tar_gz({"data/words.txt": b"alpha\nbeta\n", "README": b"hello"})
+    async with http.put(
+        url("/v1/modules/assetsgw/files/1.0.0"),
+        data=form(archive, assets_mount="/share"),
+        headers=bearer(infra.admin),
+    ) as resp:
+        published = await resp.json()
+        assert resp.status == 201, published
+    assets = published["version"]["assets"]
+    assert (assets["mount"], assets["file_count"], assets["content_bytes"]) == ("/share", 2, "16")
+    async with http.get(url("/v1/modules/assetsgw/files/versions/1.0.0")) as resp:
+        assert (await resp.json())["version"]["assets"] == assets
+
+    async with http.post(url("/v1/run/assetsgw/files/share/data/words.txt")) as resp:
+        assert resp.status == 200
+        assert await resp.read() == b"alpha\nbeta\n"
+    async with http.post(url("/v1/run/assetsgw/files/share/README?op=write"), data=b"x") as resp:
+        assert resp.status == 500
+        assert await resp.read() == b"write /share/README: Operation not permitted\n"
+    async with http.post(url("/v1/run/assetsgw/files/share/README")) as resp:
+        assert await resp.read() == b"hello"
+    async with http.get(url("/words")) as resp:
+        assert resp.status == 200
+        assert await resp.read() == b"alpha\nbeta\n"
+
+    async with http.post(url("/notes/scratch/n.txt?op=write"), data=b"kept?") as resp:
+        assert await resp.read() == b"wrote 5 bytes to /scratch/n.txt\n"
+    async with http.post(url("/notes/scratch?op=ls")) as resp:
+        assert await resp.read() == b""
+    async with http.post(url("/notes/scratch/big?op=fill&n=104857600")) as resp:
+        assert resp.status == 502
+        problem = await resp.json(content_type=None)
+    assert problem["detail"].startswith(
+        "module assetsgw/files@1.0.0: scratch space exceeded its limit of 1048576 bytes ("
+    )
+
+
+async def test_an_archive_with_an_escaping_path_is_refused_naming_it(
+    start_gateway: StartGateway, infra: Infra
+) -> None:
+    gw = await start_gateway()
+    async with gw.http.put(
+        gw.url("/v1/modules/assetsgw/evil/1.0.0"),
+        data=form(tar_gz({"../escape": b"x"})),
+        headers=bearer(infra.admin),
+    ) as resp:
+        assert resp.status == 400
+        problem = await resp.json(content_type=None)
+    assert problem["detail"] == "assets entry '../escape': '..' in the path"
