@@ -100,7 +100,7 @@ def run(
     Over HTTP, ARGS reach the module as KEY=VALUE query arguments (WAGI); a local
     run passes them as argv, or, for a module without _start, as FUNCTION ARG….
     Exit codes: the guest's own exit code; 120 output cap, 121 stack, 122 memory,
-    123 fuel, 124 timeout, 134 trap; 1-3 as for every command.
+    123 fuel, 124 timeout, 125 scratch cap, 134 trap; 1-3 as for every command.
     """
     body = _input(source)
     s = session()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import grpc
 
 from wasmgrid.api.marketplace.v1 import marketplace_pb2, marketplace_pb2_grpc
+from wasmgrid.client import pack_directory
 
 CHUNK = 256 * 1024
 
@@ -22,7 +24,9 @@ def examples_dir() -> Path | None:
     return None
 
 
-def _requests(meta: dict[str, object], wasm: bytes) -> Iterator[marketplace_pb2.PublishRequest]:
+def _requests(
+    meta: dict[str, object], wasm: bytes, assets: bytes
+) -> Iterator[marketplace_pb2.PublishRequest]:
     tags = meta.get("tags", [])
     yield marketplace_pb2.PublishRequest(
         metadata=marketplace_pb2.PublishMetadata(
@@ -33,10 +37,23 @@ def _requests(meta: dict[str, object], wasm: bytes) -> Iterator[marketplace_pb2.
             category=str(meta.get("category", "")),
             tags=[str(t) for t in tags] if isinstance(tags, list) else [],
             size_bytes=len(wasm),
+            assets_mount=str(meta.get("assets_mount", "")) if assets else "",
         )
     )
     for i in range(0, len(wasm), CHUNK):
         yield marketplace_pb2.PublishRequest(chunk=wasm[i : i + CHUNK])
+    for i in range(0, len(assets), CHUNK):
+        yield marketplace_pb2.PublishRequest(assets_chunk=assets[i : i + CHUNK])
+
+
+def _assets(folder: Path, meta: dict[str, object]) -> bytes:
+    """The example's ``assets`` directory packed as tar.gz (b"" when it has none)."""
+    if "assets" not in meta:
+        return b""
+    with tempfile.TemporaryDirectory(prefix="wasmgrid-example-") as tmp:
+        packed = Path(tmp) / "assets.tar.gz"
+        pack_directory(folder / str(meta["assets"]), packed)
+        return packed.read_bytes()
 
 
 def publish_examples(marketplace: str, token: str) -> list[str]:
@@ -50,10 +67,11 @@ def publish_examples(marketplace: str, token: str) -> list[str]:
         for manifest in sorted(root.glob("*/module.toml")):
             meta = tomllib.loads(manifest.read_text())
             wasm = (manifest.parent / str(meta["wasm"])).read_bytes()
+            assets = _assets(manifest.parent, meta)
             label = f"{meta['name']}@{meta['version']}"
             try:
                 stub.Publish(
-                    _requests(meta, wasm),
+                    _requests(meta, wasm, assets),
                     metadata=(("authorization", f"Bearer {token}"),),
                     timeout=30,
                 )
