@@ -11,6 +11,8 @@ from pathlib import Path
 
 import aiohttp
 
+from wasmgrid.common.testing import Poll
+
 from .conftest import Infra, StartGateway
 
 REPO = Path(__file__).resolve().parents[3]
@@ -110,3 +112,33 @@ async def test_an_archive_with_an_escaping_path_is_refused_naming_it(
         assert resp.status == 400
         problem = await resp.json(content_type=None)
     assert problem["detail"] == "assets entry '../escape': '..' in the path"
+
+
+async def test_a_publish_through_the_gateway_makes_the_runtime_compile_before_the_first_call(
+    start_gateway: StartGateway, infra: Infra, poll: Poll
+) -> None:
+    import hashlib
+
+    import wasmtime
+
+    gw = await start_gateway()
+    # A module no test published before: its digest is new to the runtime.
+    wasm = bytes(wasmtime.wat2wasm('(module (func (export "_start")) (func (export "feed_test")))'))
+    digest = hashlib.sha256(wasm).hexdigest()
+    loader = infra.runtime.service.loader
+    assert digest not in loader
+    async with gw.http.put(
+        gw.url("/v1/modules/assetsgw/fresh/1.0.0?license=MIT&category=utilities"),
+        data=wasm,
+        headers={**bearer(infra.admin), "Content-Type": "application/wasm"},
+    ) as resp:
+        assert resp.status == 201, await resp.text()
+
+    async def compiled() -> bool:
+        return digest in loader
+
+    await poll(compiled, "the runtime to compile the new version", 30)
+    compiles = loader.compiles
+    async with gw.http.post(gw.url("/v1/run/assetsgw/fresh")) as resp:
+        assert resp.status == 200, await resp.text()
+    assert loader.compiles == compiles  # the first call compiled nothing

@@ -36,7 +36,7 @@ from wasmgrid.marketplace.records import (
     PublishPart,
     Version,
 )
-from wasmgrid.marketplace.store import blobs, modules, namespaces
+from wasmgrid.marketplace.store import blobs, feed, modules, namespaces
 from wasmgrid.marketplace.store import search as search_store
 from wasmgrid.marketplace.store.database import Conn, Database
 from wasmgrid.marketplace.tokens import Scope
@@ -331,6 +331,8 @@ class Publishing:
             if created:
                 await search_store.index_name(tx, mod)
             await modules.refresh(tx, module_id, touch=True)
+            # Last: the feed's order lock is then held only from here to the commit.
+            await feed.append(tx, version_id)
             return await modules.version_by_id(tx, version_id)
 
 

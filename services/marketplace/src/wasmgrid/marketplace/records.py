@@ -188,6 +188,14 @@ class Version:
 
 
 @dataclass(frozen=True)
+class PublishEvent:
+    """A published version as the publish feed tells it, with its place in the feed."""
+
+    seq: int
+    version: Version
+
+
+@dataclass(frozen=True)
 class PublishMetadata:
     """The first message of a publish, as sent (checked by the publishing rules)."""
 

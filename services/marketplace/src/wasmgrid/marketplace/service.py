@@ -25,6 +25,7 @@ from wasmgrid.common.server import Service
 from wasmgrid.marketplace import archives, convert
 from wasmgrid.marketplace.blobs import BlobCache
 from wasmgrid.marketplace.catalog import Catalog
+from wasmgrid.marketplace.feed import PublishFeed
 from wasmgrid.marketplace.identity import Identity
 from wasmgrid.marketplace.publishing import Publishing, counted_attempt
 from wasmgrid.marketplace.ratings import Ratings
@@ -233,6 +234,15 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         async for piece in pieces:
             yield pb.DownloadResponse(chunk=piece)
 
+    async def WatchPublishes(
+        self, request: pb.WatchPublishesRequest, context: Ctx
+    ) -> AsyncIterator[pb.PublishEvent]:
+        async for item in self.svc.feed.watch(request.after_seq):
+            if isinstance(item, int):
+                yield pb.PublishEvent(seq=item)
+            else:
+                yield pb.PublishEvent(seq=item.seq, version=convert.version_to_pb(item.version))
+
     async def Yank(self, request: pb.YankRequest, context: Ctx) -> pb.YankResponse:
         who = await self._require(context)
         version = await self.domain.catalog.yank(who, request.name, request.version, request.reason)
@@ -308,6 +318,8 @@ class MarketplaceService(Service):
         self.blob_cache = BlobCache(settings.download_cache_bytes)
         self._refresher: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._feed: PublishFeed | None = None
+        self._feed_task: asyncio.Task[None] | None = None
 
     @property
     def domain(self) -> Domain:
@@ -352,8 +364,20 @@ class MarketplaceService(Service):
         self._refresher = asyncio.create_task(
             self._domain.ratings.keep_sort_keys_fresh(s.rating_refresh_seconds, self._stopping)
         )
+        self._feed = PublishFeed(db, s.database_url)
+        self._feed_task = asyncio.create_task(self._feed.run(self._stopping), name="publish-feed")
+
+    @property
+    def feed(self) -> PublishFeed:
+        """The publish feed, once the database is connected."""
+        if self._feed is None:
+            raise Unavailable("marketplace is starting; publish feed not running yet")
+        return self._feed
 
     async def stop(self) -> None:
+        self._stopping.set()
+        if self._feed_task is not None:
+            await asyncio.wait_for(self._feed_task, REFRESH_STOP_SECONDS)
         if self._refresher is not None:
             # Let a refresh in flight finish: cancelling a query mid-way races pool.close().
             self._stopping.set()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -43,6 +45,7 @@ from wasmgrid.runtime.metrics import EXECUTION_SECONDS, FUEL_CONSUMED, INVOCATIO
 from wasmgrid.runtime.modules import CacheTier, Loaded, ModuleLoader, parse_digest
 from wasmgrid.runtime.pool import ExecutionPool
 from wasmgrid.runtime.preopens import Preopen, ScratchRequest
+from wasmgrid.runtime.publishes import PublishWatcher
 from wasmgrid.runtime.sandbox import CallSpec, ExecutionResult, Outcome, Value
 from wasmgrid.runtime.settings import RuntimeSettings
 from wasmgrid.runtime.stats import MAX_NAME, StatsTable
@@ -429,6 +432,8 @@ class RuntimeService(Service):
         self.assets: AssetsStore
         #: Where scratch directories are made (set at start).
         self.scratch_parent = ""
+        self._watcher: PublishWatcher | None = None
+        self._watch_task: asyncio.Task[None] | None = None
 
     def register(self, server: grpc.aio.Server) -> Sequence[str]:
         runtime_pb2_grpc.add_RuntimeServiceServicer_to_server(RuntimeServicer(self), server)
@@ -482,6 +487,11 @@ class RuntimeService(Service):
             s.epoch_tick_ms / 1000,
             inline_fuel=s.inline_fuel,
         )
+        if self._fetcher_override is None and s.watch_publishes:
+            self._watcher = PublishWatcher(
+                s.marketplace_addr, self.loader, self.assets, max_module_bytes=s.max_module_bytes
+            )
+            self._watch_task = asyncio.create_task(self._watcher.run(), name="publish-watch")
         self.ticker.start()
         log.info(
             "runtime engine ready",
@@ -494,6 +504,12 @@ class RuntimeService(Service):
         )
 
     async def stop(self) -> None:
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch_task
+        if self._watcher is not None:
+            await self._watcher.close()
         self.ticker.stop()
         self.pool.shutdown()
         if self._io is not None:

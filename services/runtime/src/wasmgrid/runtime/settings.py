@@ -26,6 +26,11 @@ class RuntimeSettings(ServiceSettings):
         "127.0.0.1:50052", min_length=1, description="marketplace gRPC target for Download"
     )
     fetch_timeout_seconds: float = Field(30.0, gt=0, le=600, description="one module download")
+    watch_publishes: bool = Field(
+        True,
+        description="hold the marketplace's WatchPublishes stream open and compile each new"
+        " version (and fetch its assets) before its first call",
+    )
     data_dir: Path = Field(
         Path(".wasmgrid/runtime"), description="content-addressed blobs and compiled artifacts"
     )

@@ -284,6 +284,17 @@ async def version_by_id(ex: Executor, version_id: int) -> Version:
     return _validated(row)
 
 
+async def versions_in_feed(ex: Executor, after_seq: int, limit: int) -> list[tuple[int, Version]]:
+    """(seq, version) of up to `limit` publish-feed rows after `after_seq`, oldest first."""
+    rows = await ex.fetch(
+        f"SELECT f.seq, {_VERSION_COLS} FROM {_VERSION_FROM}"
+        " JOIN publish_feed f ON f.version_id = v.id WHERE f.seq > $1 ORDER BY f.seq LIMIT $2",
+        after_seq,
+        limit,
+    )
+    return [(r["seq"], _version(r)) for r in rows]
+
+
 async def version_by_digest(ex: Executor, digest: str) -> Version | None:
     """The first published version with these bytes."""
     row = await ex.fetchrow(

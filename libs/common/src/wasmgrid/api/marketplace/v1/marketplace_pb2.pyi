@@ -559,6 +559,20 @@ class DownloadResponse(_message.Message):
     chunk: bytes
     def __init__(self, header: _Optional[_Union[DownloadHeader, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
 
+class WatchPublishesRequest(_message.Message):
+    __slots__ = ("after_seq",)
+    AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    after_seq: int
+    def __init__(self, after_seq: _Optional[int] = ...) -> None: ...
+
+class PublishEvent(_message.Message):
+    __slots__ = ("seq", "version")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    version: ModuleVersion
+    def __init__(self, seq: _Optional[int] = ..., version: _Optional[_Union[ModuleVersion, _Mapping]] = ...) -> None: ...
+
 class YankRequest(_message.Message):
     __slots__ = ("name", "version", "reason")
     NAME_FIELD_NUMBER: _ClassVar[int]

@@ -105,6 +105,11 @@ class MarketplaceServiceStub:
                 request_serializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.DownloadRequest.SerializeToString,
                 response_deserializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.DownloadResponse.FromString,
                 _registered_method=True)
+        self.WatchPublishes = channel.unary_stream(
+                '/wasmgrid.api.marketplace.v1.MarketplaceService/WatchPublishes',
+                request_serializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.WatchPublishesRequest.SerializeToString,
+                response_deserializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.PublishEvent.FromString,
+                _registered_method=True)
         self.Yank = channel.unary_unary(
                 '/wasmgrid.api.marketplace.v1.MarketplaceService/Yank',
                 request_serializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.YankRequest.SerializeToString,
@@ -246,6 +251,14 @@ class MarketplaceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchPublishes(self, request, context):
+        """Every publish, as it commits, for as long as the caller listens (runtime replicas
+        compile new versions before their first call). Resumable: pass the last seq seen.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Yank(self, request, context):
         """Yank a version (scope yank, owner or admin): Resolve skips it unless pinned
         with `=x.y.z`; it still downloads by exact version or digest.
@@ -362,6 +375,11 @@ def add_MarketplaceServiceServicer_to_server(servicer, server):
                     servicer.Download,
                     request_deserializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.DownloadRequest.FromString,
                     response_serializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.DownloadResponse.SerializeToString,
+            ),
+            'WatchPublishes': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchPublishes,
+                    request_deserializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.WatchPublishesRequest.FromString,
+                    response_serializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.PublishEvent.SerializeToString,
             ),
             'Yank': grpc.unary_unary_rpc_method_handler(
                     servicer.Yank,
@@ -773,6 +791,33 @@ class MarketplaceService:
             '/wasmgrid.api.marketplace.v1.MarketplaceService/Download',
             wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.DownloadRequest.SerializeToString,
             wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.DownloadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchPublishes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/wasmgrid.api.marketplace.v1.MarketplaceService/WatchPublishes',
+            wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.WatchPublishesRequest.SerializeToString,
+            wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.PublishEvent.FromString,
             options,
             channel_credentials,
             insecure,

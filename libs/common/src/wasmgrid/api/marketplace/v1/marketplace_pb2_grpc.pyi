@@ -85,6 +85,10 @@ class MarketplaceServiceStub:
     """Resolve a version requirement to one exact version, digest, size and kind."""
     Download: _grpc.UnaryStreamMultiCallable[_marketplace_pb2.DownloadRequest, _marketplace_pb2.DownloadResponse]
     """Stream a module's bytes: first message `header`, then `chunk` messages."""
+    WatchPublishes: _grpc.UnaryStreamMultiCallable[_marketplace_pb2.WatchPublishesRequest, _marketplace_pb2.PublishEvent]
+    """Every publish, as it commits, for as long as the caller listens (runtime replicas
+    compile new versions before their first call). Resumable: pass the last seq seen.
+    """
     Yank: _grpc.UnaryUnaryMultiCallable[_marketplace_pb2.YankRequest, _marketplace_pb2.YankResponse]
     """Yank a version (scope yank, owner or admin): Resolve skips it unless pinned
     with `=x.y.z`; it still downloads by exact version or digest.
@@ -145,6 +149,10 @@ class MarketplaceServiceAsyncStub(MarketplaceServiceStub):
     """Resolve a version requirement to one exact version, digest, size and kind."""
     Download: _aio.UnaryStreamMultiCallable[_marketplace_pb2.DownloadRequest, _marketplace_pb2.DownloadResponse]  # type: ignore[assignment]
     """Stream a module's bytes: first message `header`, then `chunk` messages."""
+    WatchPublishes: _aio.UnaryStreamMultiCallable[_marketplace_pb2.WatchPublishesRequest, _marketplace_pb2.PublishEvent]  # type: ignore[assignment]
+    """Every publish, as it commits, for as long as the caller listens (runtime replicas
+    compile new versions before their first call). Resumable: pass the last seq seen.
+    """
     Yank: _aio.UnaryUnaryMultiCallable[_marketplace_pb2.YankRequest, _marketplace_pb2.YankResponse]  # type: ignore[assignment]
     """Yank a version (scope yank, owner or admin): Resolve skips it unless pinned
     with `=x.y.z`; it still downloads by exact version or digest.
@@ -286,6 +294,16 @@ class MarketplaceServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_marketplace_pb2.DownloadResponse], _abc.AsyncIterator[_marketplace_pb2.DownloadResponse]]:
         """Stream a module's bytes: first message `header`, then `chunk` messages."""
+
+    @_abc_1.abstractmethod
+    def WatchPublishes(
+        self,
+        request: _marketplace_pb2.WatchPublishesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_marketplace_pb2.PublishEvent], _abc.AsyncIterator[_marketplace_pb2.PublishEvent]]:
+        """Every publish, as it commits, for as long as the caller listens (runtime replicas
+        compile new versions before their first call). Resumable: pass the last seq seen.
+        """
 
     @_abc_1.abstractmethod
     def Yank(
