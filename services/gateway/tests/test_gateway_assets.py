@@ -142,3 +142,69 @@ async def test_a_publish_through_the_gateway_makes_the_runtime_compile_before_th
     async with gw.http.post(gw.url("/v1/run/assetsgw/fresh")) as resp:
         assert resp.status == 200, await resp.text()
     assert loader.compiles == compiles  # the first call compiled nothing
+
+
+async def test_an_admin_sets_a_namespace_cap_that_the_gateway_and_marketplace_honour(
+    start_gateway: StartGateway, infra: Infra
+) -> None:
+    gw = await start_gateway(namespace_limits_ttl_seconds=0)
+    http, url = gw.http, gw.url
+    async with http.post(url("/v1/users"), json={"username": "capped"}) as resp:
+        owner = (await resp.json())["secret"]
+    async with http.get(url("/v1/namespaces/capped/limits")) as resp:
+        assert resp.status == 200
+        default = await resp.json()
+    assert (default["max_module_bytes"], default.get("custom", False)) == (str(50 << 20), False)
+
+    body = {"max_module_bytes": 4096, "max_assets_bytes": 4096}
+    async with http.put(
+        url("/v1/namespaces/capped/limits"), json=body, headers=bearer(owner)
+    ) as resp:
+        assert resp.status == 403
+    async with http.put(
+        url("/v1/namespaces/capped/limits"), json=body, headers=bearer(infra.admin)
+    ) as resp:
+        assert resp.status == 200
+        assert await resp.json() == {
+            "namespace": "capped",
+            "max_module_bytes": "4096",
+            "max_assets_bytes": "4096",
+            "custom": True,
+        }
+    # Refused at the edge from its declared length, before any byte reaches the registry.
+    big = FILES  # 46 KB: over the module cap, within the edge's allowance (+256 KiB)
+    async with http.put(
+        url("/v1/modules/capped/files/1.0.0?license=MIT&category=utilities"),
+        data=big + b"\0" * (300 * 1024),
+        headers={**bearer(owner), "Content-Type": "application/wasm"},
+    ) as resp:
+        assert resp.status == 413
+        problem = await resp.json(content_type=None)
+    assert problem["detail"] == (
+        f"module upload of {len(big) + 300 * 1024} bytes exceeds the {8192 + 256 * 1024}-byte"
+        " limit of namespace 'capped'"
+    )
+    # Within the edge's allowance but over the module cap: the marketplace names the cap.
+    async with http.put(
+        url("/v1/modules/capped/files/1.0.0?license=MIT&category=utilities"),
+        data=big,
+        headers={**bearer(owner), "Content-Type": "application/wasm"},
+    ) as resp:
+        assert resp.status == 400
+        problem = await resp.json(content_type=None)
+    assert problem["detail"] == (
+        f"module of metadata.size_bytes {len(big)} is above the limit of 4096 bytes of"
+        " namespace 'capped' (an admin can raise it with SetNamespaceLimits)"
+    )
+    async with http.put(
+        url("/v1/namespaces/capped/limits"),
+        json={"max_module_bytes": 1 << 20},
+        headers=bearer(infra.admin),
+    ) as resp:
+        assert resp.status == 200
+    async with http.put(
+        url("/v1/modules/capped/files/1.0.0?license=MIT&category=utilities"),
+        data=big,
+        headers={**bearer(owner), "Content-Type": "application/wasm"},
+    ) as resp:
+        assert resp.status == 201, await resp.text()

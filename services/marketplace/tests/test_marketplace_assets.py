@@ -126,6 +126,6 @@ async def test_assets_over_the_cap_are_refused(
         market.publish(bob, "bob/big", "1.0.0", hello_wasm, assets=tar_of(("f", "f", b"x" * 4096))),
     )
     assert details == (
-        "assets archive is larger than the limit of 2048 bytes"
-        " (WASMGRID_MARKETPLACE_MAX_ASSETS_BYTES)"
+        "assets archive is larger than the limit of 2048 bytes of namespace 'bob'"
+        " (an admin can raise it with SetNamespaceLimits)"
     )

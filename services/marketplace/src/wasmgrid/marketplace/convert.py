@@ -10,6 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
 from wasmgrid.common.protoenum import ProtoEnum
+from wasmgrid.marketplace.limits import NamespaceLimits
 from wasmgrid.marketplace.records import (
     Assets,
     AssetsChunk,
@@ -135,6 +136,16 @@ def version_to_pb(v: Version) -> pb.ModuleVersion:
     if v.assets is not None:
         out.assets.CopyFrom(assets_to_pb(v.assets))
     return out
+
+
+def limits_to_pb(limits: NamespaceLimits) -> pb.NamespaceLimits:
+    """A namespace's size caps as proto."""
+    return pb.NamespaceLimits(
+        namespace=limits.namespace,
+        max_module_bytes=limits.max_module_bytes,
+        max_assets_bytes=limits.max_assets_bytes,
+        custom=limits.custom,
+    )
 
 
 def assets_to_pb(a: Assets) -> pb.Assets:

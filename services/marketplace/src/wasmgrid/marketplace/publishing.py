@@ -25,6 +25,7 @@ from wasmgrid.common.guestpath import DEFAULT_ASSETS_MOUNT, check_guest_path
 from wasmgrid.common.metrics import LATENCY_BUCKETS
 from wasmgrid.marketplace import archives, names, semver
 from wasmgrid.marketplace.identity import require_owner
+from wasmgrid.marketplace.limits import Limits
 from wasmgrid.marketplace.names import ModuleName
 from wasmgrid.marketplace.records import (
     Assets,
@@ -62,8 +63,22 @@ ASSETS_SECONDS = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 
-_LIMIT_ENV = "WASMGRID_MARKETPLACE_MAX_MODULE_BYTES"
-_ASSETS_LIMIT_ENV = "WASMGRID_MARKETPLACE_MAX_ASSETS_BYTES"
+_RAISE = "an admin can raise it with SetNamespaceLimits"
+
+
+@dataclass(frozen=True)
+class Caps:
+    """The size caps of one publish: its namespace's."""
+
+    namespace: str
+    module_bytes: int
+    assets: archives.Limits
+
+    def too_large(self, what: str, size: str) -> InvalidArgument:
+        cap = self.module_bytes if what == "module" else self.assets.max_bytes
+        return InvalidArgument(
+            f"{what} {size} the limit of {cap} bytes of namespace {self.namespace!r} ({_RAISE})"
+        )
 
 
 @dataclass(frozen=True)
@@ -101,17 +116,17 @@ class Publishing:
         *,
         policy: Policy,
         chunk_bytes: int,
-        max_module_bytes: int,
         max_concurrent: int,
         idle_timeout: float,
         max_versions: int,
-        assets_limits: archives.Limits,
+        limits: Limits,
+        max_assets_files: int,
     ) -> None:
         self.db = db
-        self.assets_limits = assets_limits
+        self.limits = limits
+        self.max_assets_files = max_assets_files
         self.policy = policy
         self.chunk_bytes = chunk_bytes
-        self.max_module_bytes = max_module_bytes
         self.idle_timeout = idle_timeout
         self.max_versions = max_versions
         #: Bounded memory: at most this many uploads are buffered at once.
@@ -139,14 +154,22 @@ class Publishing:
             raise InvalidArgument("the first Publish message must carry metadata")
         mod, version, metadata = self._check_metadata(md)
         mount = check_guest_path(md.assets_mount, "metadata.assets_mount", DEFAULT_ASSETS_MOUNT)
-        await self._check_can_publish(who, mod, version.precedence_key())
+        ns_id = await self._check_can_publish(who, mod, version.precedence_key())
+        module_cap, assets_cap = await self.limits.for_namespace_id(self.db.pool, ns_id)
+        caps = Caps(
+            mod.namespace,
+            module_cap,
+            archives.Limits(max_bytes=assets_cap, max_files=self.max_assets_files),
+        )
+        if md.size_bytes > caps.module_bytes:
+            raise caps.too_large("module", f"of metadata.size_bytes {md.size_bytes} is above")
 
         if self.slots.locked():
             log.info("publish waiting for a free slot")
         async with self.slots:
-            blob, digest, archive = await self._receive(next_part, md)
+            blob, digest, archive = await self._receive(next_part, md, caps)
             report = await self._validate(blob)
-            tree = None if archive is None else await self._read_assets(archive, md)
+            tree = None if archive is None else await self._read_assets(archive, caps.assets)
             nv = NewVersion(
                 module=mod,
                 version=version,
@@ -171,7 +194,7 @@ class Publishing:
         return published
 
     async def _receive(
-        self, next_part: Callable[[], Awaitable[PublishPart]], md: PublishMetadata
+        self, next_part: Callable[[], Awaitable[PublishPart]], md: PublishMetadata, caps: Caps
     ) -> tuple[bytes, str, bytes | None]:
         """The module's bytes and their sha256 hex, checked against the size cap and
         what the metadata declared, then the assets archive's bytes (None: no assets)."""
@@ -185,22 +208,16 @@ class Publishing:
                 break
             if isinstance(part, AssetsChunk):
                 archive = archive if archive is not None else bytearray()
-                if len(archive) + len(part.data) > self.assets_limits.max_bytes:
-                    raise InvalidArgument(
-                        f"assets archive is larger than the limit of"
-                        f" {self.assets_limits.max_bytes} bytes ({_ASSETS_LIMIT_ENV})"
-                    )
+                if len(archive) + len(part.data) > caps.assets.max_bytes:
+                    raise caps.too_large("assets", "archive is larger than")
                 archive += part.data
                 continue
             if not isinstance(part, bytes):
                 raise InvalidArgument("only the first Publish message may carry metadata")
             if archive is not None:
                 raise InvalidArgument("module chunks must all come before the assets chunks")
-            if len(data) + len(part) > self.max_module_bytes:
-                raise InvalidArgument(
-                    f"module is larger than the limit of {self.max_module_bytes} bytes"
-                    f" ({_LIMIT_ENV})"
-                )
+            if len(data) + len(part) > caps.module_bytes:
+                raise caps.too_large("module", "is larger than")
             data += part
             hasher.update(part)
         if not data:
@@ -225,13 +242,13 @@ class Publishing:
             raise InvalidArgument(f"metadata.sha256 {expected} does not match the bytes ({digest})")
         return bytes(data), digest, None if archive is None else bytes(archive)
 
-    async def _read_assets(self, data: bytes, md: PublishMetadata) -> CheckedAssets:
+    async def _read_assets(self, data: bytes, limits: archives.Limits) -> CheckedAssets:
         """The archive checked and in canonical form; InvalidArgument naming the entry."""
         with tracer.start_as_current_span("marketplace.assets") as span:
             started = time.perf_counter()
             span.set_attribute("assets.archive_bytes", len(data))
             try:
-                archive = await asyncio.to_thread(archives.read, data, self.assets_limits)
+                archive = await asyncio.to_thread(archives.read, data, limits)
             except archives.ArchiveError as exc:
                 ASSETS.labels("refused").inc()
                 raise InvalidArgument(str(exc)) from None
@@ -255,27 +272,26 @@ class Publishing:
             homepage=names.check_url(given.homepage, "metadata.homepage"),
             repository=names.check_url(given.repository, "metadata.repository"),
         )
-        if md.size_bytes > self.max_module_bytes:
-            raise InvalidArgument(
-                f"metadata.size_bytes {md.size_bytes} is above the limit of"
-                f" {self.max_module_bytes} bytes ({_LIMIT_ENV})"
-            )
         if md.sha256 and not names.SHA256_HEX.match(md.sha256.lower()):
             raise InvalidArgument("metadata.sha256 must be 64 lowercase hex characters")
         return mod, version, metadata
 
-    async def _check_can_publish(self, who: Principal, mod: ModuleName, version_key: str) -> None:
-        """Fail fast before the upload: namespace permission and version existence."""
+    async def _check_can_publish(
+        self, who: Principal, mod: ModuleName, version_key: str
+    ) -> int | None:
+        """Fail fast before the upload: namespace permission and version existence. The
+        namespace's id (None: a new namespace this publish would claim)."""
         async with self.db.pool.acquire() as conn:
             ns_id = await namespaces.find(conn, mod.namespace_norm)
             if ns_id is None:
                 names.check_namespace(mod.namespace, "name namespace", claiming=True)
-                return
+                return None
             await require_owner(conn, who, ns_id)
             if await modules.version_exists(conn, mod.full_norm, version_key):
                 raise AlreadyExists(
                     f"{mod.display}@{version_key} already exists; versions are immutable"
                 )
+            return ns_id
 
     async def _validate(self, blob: bytes) -> Report:
         with tracer.start_as_current_span("marketplace.validate") as span:

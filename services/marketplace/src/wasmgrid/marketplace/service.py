@@ -22,11 +22,12 @@ from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
 from wasmgrid.api.marketplace.v1 import marketplace_pb2_grpc as pb_grpc
 from wasmgrid.common.errors import ServiceError, Unauthenticated, Unavailable
 from wasmgrid.common.server import Service
-from wasmgrid.marketplace import archives, convert
+from wasmgrid.marketplace import convert
 from wasmgrid.marketplace.blobs import BlobCache
 from wasmgrid.marketplace.catalog import Catalog
 from wasmgrid.marketplace.feed import PublishFeed
 from wasmgrid.marketplace.identity import Identity
+from wasmgrid.marketplace.limits import Defaults, Limits
 from wasmgrid.marketplace.publishing import Publishing, counted_attempt
 from wasmgrid.marketplace.ratings import Ratings
 from wasmgrid.marketplace.records import Principal
@@ -52,6 +53,7 @@ class Domain:
     catalog: Catalog
     ratings: Ratings
     stats: Stats
+    limits: Limits
 
 
 class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
@@ -243,6 +245,30 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
             else:
                 yield pb.PublishEvent(seq=item.seq, version=convert.version_to_pb(item.version))
 
+    async def GetNamespaceLimits(
+        self, request: pb.GetNamespaceLimitsRequest, context: Ctx
+    ) -> pb.NamespaceLimits:
+        await self._principal(context)
+        return convert.limits_to_pb(await self.domain.limits.get(request.namespace))
+
+    async def SetNamespaceLimits(
+        self, request: pb.SetNamespaceLimitsRequest, context: Ctx
+    ) -> pb.NamespaceLimits:
+        who = await self._require(context)
+        limits = await self.domain.limits.set(
+            who, request.namespace, request.max_module_bytes, request.max_assets_bytes
+        )
+        log.info(
+            "namespace limits set",
+            extra={
+                "namespace": limits.namespace,
+                "max_module_bytes": limits.max_module_bytes,
+                "max_assets_bytes": limits.max_assets_bytes,
+                "by": who.username,
+            },
+        )
+        return convert.limits_to_pb(limits)
+
     async def Yank(self, request: pb.YankRequest, context: Ctx) -> pb.YankResponse:
         who = await self._require(context)
         version = await self.domain.catalog.yank(who, request.name, request.version, request.reason)
@@ -340,22 +366,21 @@ class MarketplaceService(Service):
             pg_trgm=s.pg_trgm,
         )
         identity = Identity(db, open_signup=s.open_signup)
+        limits = Limits(db, Defaults(s.max_module_bytes, s.max_assets_bytes, s.size_ceiling_bytes))
         publishing = Publishing(
             db,
             policy=Policy.with_allow_list(
                 s.allowed_import_modules, max_initial_memory_pages=s.max_initial_memory_pages
             ),
             chunk_bytes=s.blob_chunk_bytes,
-            max_module_bytes=s.max_module_bytes,
             max_concurrent=s.max_concurrent_publishes,
             idle_timeout=s.publish_idle_timeout_seconds,
             max_versions=s.max_versions_per_module,
-            assets_limits=archives.Limits(
-                max_bytes=s.max_assets_bytes, max_files=s.max_assets_files
-            ),
+            limits=limits,
+            max_assets_files=s.max_assets_files,
         )
         self._domain = Domain(
-            db, identity, publishing, Catalog(db, self.blob_cache), Ratings(db), Stats(db)
+            db, identity, publishing, Catalog(db, self.blob_cache), Ratings(db), Stats(db), limits
         )
         if s.bootstrap_admin_token:
             if await identity.bootstrap_admin(s.bootstrap_admin, s.bootstrap_admin_token):

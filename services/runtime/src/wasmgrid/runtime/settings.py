@@ -83,7 +83,13 @@ class RuntimeSettings(ServiceSettings):
         description="compiled code kept in memory (least recently used out; the newest"
         " module is kept even when alone larger)",
     )
-    max_module_bytes: int = Field(32 * MIB, ge=1024, le=512 * MIB)
+    max_module_bytes: int = Field(
+        1024 * MIB,
+        ge=1024,
+        le=4096 * MIB,
+        description="this replica's ceiling on a module's size: the marketplace enforces each"
+        " namespace's cap at publish, so a fetch takes what it announces up to this",
+    )
     max_assets_bytes: int = Field(
         256 * MIB,
         ge=1024,

@@ -152,11 +152,16 @@ async def read_upload(
 async def publish(request: web.Request) -> web.Response:
     """PUT /v1/modules/{ns}/{name}/{version}: stream the module to the marketplace."""
     gw = request.app[GATEWAY]
-    limit = gw.settings.max_publish_bytes
+    namespace = request.match_info["ns"]
+    limit = await gw.registry.publish_limit(namespace)
     declared = request.content_length
     if declared is not None and declared > limit:
-        raise Problem(413, f"module upload of {declared} bytes exceeds the {limit}-byte limit")
-    name = f"{request.match_info['ns']}/{request.match_info['name']}"
+        raise Problem(
+            413,
+            f"module upload of {declared} bytes exceeds the {limit}-byte limit of namespace"
+            f" {namespace!r}",
+        )
+    name = f"{namespace}/{request.match_info['name']}"
     meta, messages = await read_upload(request, name, request.match_info["version"])
     if request.content_type != "multipart/form-data" and declared is not None:
         meta.size_bytes = declared
@@ -169,7 +174,11 @@ async def publish(request: web.Request) -> web.Response:
             async for message in messages:
                 total += len(message.chunk) + len(message.assets_chunk)
                 if total > limit:
-                    raise Problem(413, f"module upload exceeds the {limit}-byte limit (streamed)")
+                    raise Problem(
+                        413,
+                        f"module upload exceeds the {limit}-byte limit of namespace"
+                        f" {namespace!r} (streamed)",
+                    )
                 yield message
         except BaseException as exc:
             # grpc cancels the call when the iterator fails, so the marketplace stores

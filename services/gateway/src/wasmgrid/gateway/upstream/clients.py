@@ -47,6 +47,10 @@ _NEAR_HIT = RESPONSE_CACHE.labels("hit", "near")
 
 #: Token lookups (by fingerprint) remembered for ``TOKEN_CACHE_TTL_SECONDS``.
 MAX_CACHED_TOKENS = 10_000
+#: Namespaces whose publish limit is remembered for ``NAMESPACE_LIMITS_TTL_SECONDS``.
+MAX_CACHED_NAMESPACES = 10_000
+#: Upload bytes beyond the module and assets caps: the metadata part and multipart framing.
+METADATA_ROOM = 256 * 1024
 
 
 def token_fingerprint(authorization: str) -> str:
@@ -84,6 +88,9 @@ class Registry:
         self._resolving: SingleFlight[tuple[str, str], Resolved] = SingleFlight("resolve")
         self._tokens: LruMap[str, marketplace_pb2.WhoAmIResponse] = LruMap(
             MAX_CACHED_TOKENS, ttl_seconds=settings.token_cache_ttl_seconds
+        )
+        self._limits: LruMap[str, int] = LruMap(
+            MAX_CACHED_NAMESPACES, ttl_seconds=settings.namespace_limits_ttl_seconds
         )
 
     async def close(self) -> None:
@@ -137,6 +144,34 @@ class Registry:
             return result
 
         return await self._resolving.run(key, fetch)
+
+    async def publish_limit(self, namespace: str) -> int:
+        """Bytes a publish to `namespace` may upload: its module and assets caps plus the
+        metadata part, remembered for the TTL; the gateway's own ceiling when the
+        marketplace cannot say (it enforces the caps itself in any case)."""
+        key = namespace.lower()
+        hit = self._limits.get(key)
+        if hit is not None:
+            return hit
+        ceiling = self.settings.max_publish_bytes
+        try:
+            resp: marketplace_pb2.NamespaceLimits = await timed(
+                "marketplace",
+                "GetNamespaceLimits",
+                self.stub.GetNamespaceLimits(
+                    marketplace_pb2.GetNamespaceLimitsRequest(namespace=namespace)
+                ),
+            )
+        except grpc.aio.AioRpcError as err:
+            log.info(
+                "namespace limits unavailable (%s); using the gateway's ceiling",
+                err.code().name,
+                extra={"namespace": namespace},
+            )
+            return ceiling
+        limit = min(ceiling, resp.max_module_bytes + resp.max_assets_bytes + METADATA_ROOM)
+        self._limits.put(key, limit)
+        return limit
 
     async def whoami(self, authorization: str) -> marketplace_pb2.WhoAmIResponse:
         """The token's user and scopes, cached briefly by the token's fingerprint."""

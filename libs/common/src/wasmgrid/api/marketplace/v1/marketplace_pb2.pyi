@@ -227,6 +227,34 @@ class ListOwnersResponse(_message.Message):
     owners: _containers.RepeatedCompositeFieldContainer[User]
     def __init__(self, owners: _Optional[_Iterable[_Union[User, _Mapping]]] = ...) -> None: ...
 
+class GetNamespaceLimitsRequest(_message.Message):
+    __slots__ = ("namespace",)
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    def __init__(self, namespace: _Optional[str] = ...) -> None: ...
+
+class SetNamespaceLimitsRequest(_message.Message):
+    __slots__ = ("namespace", "max_module_bytes", "max_assets_bytes")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    MAX_MODULE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_ASSETS_BYTES_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    max_module_bytes: int
+    max_assets_bytes: int
+    def __init__(self, namespace: _Optional[str] = ..., max_module_bytes: _Optional[int] = ..., max_assets_bytes: _Optional[int] = ...) -> None: ...
+
+class NamespaceLimits(_message.Message):
+    __slots__ = ("namespace", "max_module_bytes", "max_assets_bytes", "custom")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    MAX_MODULE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_ASSETS_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CUSTOM_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    max_module_bytes: int
+    max_assets_bytes: int
+    custom: bool
+    def __init__(self, namespace: _Optional[str] = ..., max_module_bytes: _Optional[int] = ..., max_assets_bytes: _Optional[int] = ..., custom: _Optional[bool] = ...) -> None: ...
+
 class PublishMetadata(_message.Message):
     __slots__ = ("name", "version", "description", "license", "category", "tags", "homepage", "repository", "size_bytes", "sha256", "assets_mount", "assets_size_bytes")
     NAME_FIELD_NUMBER: _ClassVar[int]

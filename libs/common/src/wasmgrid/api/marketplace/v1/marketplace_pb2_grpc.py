@@ -75,6 +75,16 @@ class MarketplaceServiceStub:
                 request_serializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.ListOwnersRequest.SerializeToString,
                 response_deserializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.ListOwnersResponse.FromString,
                 _registered_method=True)
+        self.GetNamespaceLimits = channel.unary_unary(
+                '/wasmgrid.api.marketplace.v1.MarketplaceService/GetNamespaceLimits',
+                request_serializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.GetNamespaceLimitsRequest.SerializeToString,
+                response_deserializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.NamespaceLimits.FromString,
+                _registered_method=True)
+        self.SetNamespaceLimits = channel.unary_unary(
+                '/wasmgrid.api.marketplace.v1.MarketplaceService/SetNamespaceLimits',
+                request_serializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.SetNamespaceLimitsRequest.SerializeToString,
+                response_deserializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.NamespaceLimits.FromString,
+                _registered_method=True)
         self.Publish = channel.stream_unary(
                 '/wasmgrid.api.marketplace.v1.MarketplaceService/Publish',
                 request_serializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.PublishRequest.SerializeToString,
@@ -200,6 +210,20 @@ class MarketplaceServiceServicer:
 
     def ListOwners(self, request, context):
         """The owners of a namespace.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetNamespaceLimits(self, request, context):
+        """A namespace's size caps (the defaults for one that does not exist yet).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetNamespaceLimits(self, request, context):
+        """Set a namespace's size caps. Admins only.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -345,6 +369,16 @@ def add_MarketplaceServiceServicer_to_server(servicer, server):
                     servicer.ListOwners,
                     request_deserializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.ListOwnersRequest.FromString,
                     response_serializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.ListOwnersResponse.SerializeToString,
+            ),
+            'GetNamespaceLimits': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetNamespaceLimits,
+                    request_deserializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.GetNamespaceLimitsRequest.FromString,
+                    response_serializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.NamespaceLimits.SerializeToString,
+            ),
+            'SetNamespaceLimits': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetNamespaceLimits,
+                    request_deserializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.SetNamespaceLimitsRequest.FromString,
+                    response_serializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.NamespaceLimits.SerializeToString,
             ),
             'Publish': grpc.stream_unary_rpc_method_handler(
                     servicer.Publish,
@@ -629,6 +663,60 @@ class MarketplaceService:
             '/wasmgrid.api.marketplace.v1.MarketplaceService/ListOwners',
             wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.ListOwnersRequest.SerializeToString,
             wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.ListOwnersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetNamespaceLimits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wasmgrid.api.marketplace.v1.MarketplaceService/GetNamespaceLimits',
+            wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.GetNamespaceLimitsRequest.SerializeToString,
+            wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.NamespaceLimits.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetNamespaceLimits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wasmgrid.api.marketplace.v1.MarketplaceService/SetNamespaceLimits',
+            wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.SetNamespaceLimitsRequest.SerializeToString,
+            wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.NamespaceLimits.FromString,
             options,
             channel_credentials,
             insecure,

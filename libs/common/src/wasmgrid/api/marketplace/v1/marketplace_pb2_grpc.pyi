@@ -68,6 +68,10 @@ class MarketplaceServiceStub:
     """Remove an owner from a namespace (owners or admin); the last owner stays."""
     ListOwners: _grpc.UnaryUnaryMultiCallable[_marketplace_pb2.ListOwnersRequest, _marketplace_pb2.ListOwnersResponse]
     """The owners of a namespace."""
+    GetNamespaceLimits: _grpc.UnaryUnaryMultiCallable[_marketplace_pb2.GetNamespaceLimitsRequest, _marketplace_pb2.NamespaceLimits]
+    """A namespace's size caps (the defaults for one that does not exist yet)."""
+    SetNamespaceLimits: _grpc.UnaryUnaryMultiCallable[_marketplace_pb2.SetNamespaceLimitsRequest, _marketplace_pb2.NamespaceLimits]
+    """Set a namespace's size caps. Admins only."""
     Publish: _grpc.StreamUnaryMultiCallable[_marketplace_pb2.PublishRequest, _marketplace_pb2.PublishResponse]
     """Publish a new version (scope publish, owner of the namespace or admin).
     Stream: first message `metadata`, then one or more `chunk` messages holding
@@ -132,6 +136,10 @@ class MarketplaceServiceAsyncStub(MarketplaceServiceStub):
     """Remove an owner from a namespace (owners or admin); the last owner stays."""
     ListOwners: _aio.UnaryUnaryMultiCallable[_marketplace_pb2.ListOwnersRequest, _marketplace_pb2.ListOwnersResponse]  # type: ignore[assignment]
     """The owners of a namespace."""
+    GetNamespaceLimits: _aio.UnaryUnaryMultiCallable[_marketplace_pb2.GetNamespaceLimitsRequest, _marketplace_pb2.NamespaceLimits]  # type: ignore[assignment]
+    """A namespace's size caps (the defaults for one that does not exist yet)."""
+    SetNamespaceLimits: _aio.UnaryUnaryMultiCallable[_marketplace_pb2.SetNamespaceLimitsRequest, _marketplace_pb2.NamespaceLimits]  # type: ignore[assignment]
+    """Set a namespace's size caps. Admins only."""
     Publish: _aio.StreamUnaryMultiCallable[_marketplace_pb2.PublishRequest, _marketplace_pb2.PublishResponse]  # type: ignore[assignment]
     """Publish a new version (scope publish, owner of the namespace or admin).
     Stream: first message `metadata`, then one or more `chunk` messages holding
@@ -241,6 +249,22 @@ class MarketplaceServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_marketplace_pb2.ListOwnersResponse, _abc.Awaitable[_marketplace_pb2.ListOwnersResponse]]:
         """The owners of a namespace."""
+
+    @_abc_1.abstractmethod
+    def GetNamespaceLimits(
+        self,
+        request: _marketplace_pb2.GetNamespaceLimitsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_marketplace_pb2.NamespaceLimits, _abc.Awaitable[_marketplace_pb2.NamespaceLimits]]:
+        """A namespace's size caps (the defaults for one that does not exist yet)."""
+
+    @_abc_1.abstractmethod
+    def SetNamespaceLimits(
+        self,
+        request: _marketplace_pb2.SetNamespaceLimitsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_marketplace_pb2.NamespaceLimits, _abc.Awaitable[_marketplace_pb2.NamespaceLimits]]:
+        """Set a namespace's size caps. Admins only."""
 
     @_abc_1.abstractmethod
     def Publish(
