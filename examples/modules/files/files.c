@@ -5,8 +5,8 @@
  * The file is the first argument that is an absolute path (a route's
  * args = ["{assets}/words.txt"]), else the request's PATH_INFO
  * (POST /v1/run/ns/files/assets/words.txt opens /assets/words.txt).
- * QUERY_STRING picks the operation (/v1/run also passes its parameters as
- * "name=value" arguments, which are not paths):
+ * The parameters below come from "name=value" arguments (what `wasmgrid run
+ * ... -- op=ls` sends) or else from QUERY_STRING (?op=ls):
  *   (none)          write the file's bytes as the body (404 when it does not exist)
  *   op=ls           list the directory's entries, sorted, one per line
  *   op=write        write the request body to the file (create or truncate)
@@ -21,8 +21,14 @@
 
 static char buf[65536];
 
+static int arg_count;
+static char **arg_values;
+
 static const char *param(const char *query, const char *name) {
     size_t n = strlen(name);
+    for (int i = 1; i < arg_count; i++) {
+        if (strncmp(arg_values[i], name, n) == 0 && arg_values[i][n] == '=') return arg_values[i] + n + 1;
+    }
     for (const char *p = query; p && *p;) {
         if (strncmp(p, name, n) == 0 && p[n] == '=') return p + n + 1;
         p = strchr(p, '&');
@@ -108,6 +114,8 @@ static int fill(const char *path, unsigned long long n) {
 }
 
 int main(int argc, char **argv) {
+    arg_count = argc;
+    arg_values = argv;
     const char *query = getenv("QUERY_STRING");
     const char *path = getenv("PATH_INFO");
     for (int i = 1; i < argc; i++) {

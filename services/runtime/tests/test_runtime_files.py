@@ -88,9 +88,9 @@ async def test_a_c_module_reads_its_assets_and_they_are_fetched_once(
     assert body(by_arg) == b"hello"
     asked = [r.digest for r in marketplace.state.requests]
     assert asked.count(sha(TREE)) == 1
-    assert (tmp_path / "runtime" / "assets" / sha(TREE) / "data" / "words.txt").read_bytes() == (
-        b"alpha\nbeta\n"
-    )
+    assert (
+        tmp_path / "runtime" / "assets" / "worker-0" / sha(TREE) / "data" / "words.txt"
+    ).read_bytes() == (b"alpha\nbeta\n")
 
 
 async def test_a_call_without_assets_sees_no_files(files_runtime: Runtime) -> None:
@@ -122,7 +122,7 @@ async def test_a_write_to_the_assets_fails_and_the_next_call_sees_nothing_change
     assert body(await files_runtime.stub.Invoke(call("/assets/README", assets=assets))) == b"hello"
     listed = await files_runtime.stub.Invoke(call("/assets", "op=ls", assets=assets))
     assert body(listed) == b"README\ndata\n"
-    tree = tmp_path / "runtime" / "assets" / sha(TREE)
+    tree = tmp_path / "runtime" / "assets" / "worker-0" / sha(TREE)
     assert sorted(str(p.relative_to(tree)) for p in tree.rglob("*")) == [
         "README",
         "data",

@@ -40,16 +40,18 @@ log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
 ASSETS_LOADS = Counter(
-    "runtime_assets_loads_total",
+    "wasmgrid_runtime_assets_loads_total",
     "Assets trees made ready, by how: fetched and unpacked, or already on disk.",
     ["result"],
 )
 ASSETS_SECONDS = Histogram(
-    "runtime_assets_unpack_seconds",
+    "wasmgrid_runtime_assets_unpack_seconds",
     "Time to fetch, verify and unpack one assets tree.",
     buckets=LATENCY_BUCKETS,
 )
-ASSETS_BYTES = Gauge("runtime_assets_disk_bytes", "Bytes of unpacked assets trees on disk.")
+ASSETS_BYTES = Gauge(
+    "wasmgrid_runtime_assets_disk_bytes", "Bytes of unpacked assets trees on disk."
+)
 
 _ENV = "WASMGRID_RUNTIME_MAX_ASSETS_BYTES"
 

@@ -26,14 +26,17 @@ from wasmgrid.runtime.modules import ModuleLoader
 log = logging.getLogger(__name__)
 
 EVENTS = Counter(
-    "runtime_publish_events_total",
+    "wasmgrid_runtime_publish_events_total",
     "Publish events received, by what this replica did: prefetch (a compile started),"
     " cached (already compiled or loading), too_large (over the module limit).",
     ["action"],
 )
-CONNECTED = Gauge("runtime_publish_watch_connected", "1 while the WatchPublishes stream is open.")
+CONNECTED = Gauge(
+    "wasmgrid_runtime_publish_watch_connected", "1 while the WatchPublishes stream is open."
+)
 RECONNECTS = Counter(
-    "runtime_publish_watch_reconnects_total", "WatchPublishes streams opened again after a loss."
+    "wasmgrid_runtime_publish_watch_reconnects_total",
+    "WatchPublishes streams opened again after a loss.",
 )
 
 #: Longest wait between attempts to open the stream again.

@@ -473,8 +473,10 @@ class RuntimeService(Service):
         if s.scratch_dir is not None:
             s.scratch_dir.mkdir(parents=True, exist_ok=True)
             self.scratch_parent = tempfile.mkdtemp(prefix="wasmgrid-scratch-", dir=s.scratch_dir)
+        # One tree per worker process: a tree one process evicts is never one another
+        # process has preopened for a running call.
         self.assets = AssetsStore(
-            data_dir / "assets",
+            data_dir / "assets" / f"worker-{s.worker_id}",
             fetcher,
             self._io,
             max_bytes=s.max_assets_bytes,
