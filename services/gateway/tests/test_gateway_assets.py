@@ -208,3 +208,58 @@ async def test_an_admin_sets_a_namespace_cap_that_the_gateway_and_marketplace_ho
         headers={**bearer(owner), "Content-Type": "application/wasm"},
     ) as resp:
         assert resp.status == 201, await resp.text()
+
+
+async def test_a_version_that_asks_for_scratch_space_gets_it_on_every_call(
+    start_gateway: StartGateway, infra: Infra
+) -> None:
+    gw = await start_gateway()
+    http, url = gw.http, gw.url
+    data = aiohttp.FormData()
+    data.add_field(
+        "metadata",
+        json.dumps(
+            {
+                "license": "MIT",
+                "category": "utilities",
+                "scratch": {"mount": "/work", "max_bytes": 1 << 20, "max_files": 4},
+            }
+        ),
+        content_type="application/json",
+    )
+    data.add_field("module", FILES, filename="files.wasm", content_type="application/wasm")
+    async with http.put(
+        url("/v1/modules/assetsgw/scratchy/1.0.0"), data=data, headers=bearer(infra.admin)
+    ) as resp:
+        published = await resp.json()
+        assert resp.status == 201, published
+    assert published["version"]["scratch"] == {
+        "mount": "/work",
+        "max_bytes": str(1 << 20),
+        "max_files": 4,
+    }
+    async with http.post(url("/v1/run/assetsgw/scratchy/work/a.txt?op=write"), data=b"hi") as resp:
+        assert await resp.read() == b"wrote 2 bytes to /work/a.txt\n"
+    async with http.post(url("/v1/run/assetsgw/scratchy/work?op=ls")) as resp:
+        assert (resp.status, await resp.read()) == (200, b"")  # a new directory per call
+    async with http.post(url("/v1/run/assetsgw/scratchy/work/big?op=fill&n=67108864")) as resp:
+        assert resp.status == 502
+        problem = await resp.json(content_type=None)
+    assert problem["detail"].startswith(
+        "module assetsgw/scratchy@1.0.0: scratch space exceeded its limit of 1048576 bytes ("
+    )
+    bad = aiohttp.FormData()
+    bad.add_field(
+        "metadata",
+        json.dumps({"license": "MIT", "category": "utilities", "scratch": {"mount": "tmp"}}),
+        content_type="application/json",
+    )
+    bad.add_field("module", FILES, filename="files.wasm", content_type="application/wasm")
+    async with http.put(
+        url("/v1/modules/assetsgw/scratchy/1.0.1"), data=bad, headers=bearer(infra.admin)
+    ) as resp:
+        assert resp.status == 400
+        problem = await resp.json(content_type=None)
+    assert problem["detail"] == (
+        "metadata.scratch.mount 'tmp' must be an absolute path (start with '/')"
+    )

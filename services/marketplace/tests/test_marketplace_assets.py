@@ -129,3 +129,29 @@ async def test_assets_over_the_cap_are_refused(
         "assets archive is larger than the limit of 2048 bytes of namespace 'bob'"
         " (an admin can raise it with SetNamespaceLimits)"
     )
+
+
+async def test_a_version_lists_the_scratch_space_it_asks_for(
+    market: Market, hello_wasm: bytes
+) -> None:
+    bob = await market.user("bob")
+    published = await market.publish(
+        bob, "bob/tool", "1.0.0", hello_wasm, scratch=pb.ScratchSpace(max_bytes=4096)
+    )
+    assert published.version.scratch == pb.ScratchSpace(mount="/tmp", max_bytes=4096)
+    resolved = await market.stub.Resolve(pb.ResolveRequest(name="bob/tool"))
+    assert resolved.scratch == published.version.scratch
+    details = await expect(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        market.publish(
+            bob,
+            "bob/tool",
+            "1.0.1",
+            hello_wasm,
+            assets=tar_of(*TREE),
+            scratch=pb.ScratchSpace(mount="/assets"),
+        ),
+    )
+    assert details == (
+        "metadata.scratch.mount '/assets' is the assets mount too; give one of them another path"
+    )

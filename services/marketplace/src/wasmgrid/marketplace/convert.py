@@ -22,6 +22,7 @@ from wasmgrid.marketplace.records import (
     Purpose,
     Rating,
     RatingSummary,
+    Scratch,
     SearchHit,
     SearchRequest,
     Token,
@@ -135,7 +136,14 @@ def version_to_pb(v: Version) -> pb.ModuleVersion:
         out.validation.CopyFrom(report_to_pb(v.validation))
     if v.assets is not None:
         out.assets.CopyFrom(assets_to_pb(v.assets))
+    if v.scratch is not None:
+        out.scratch.CopyFrom(scratch_to_pb(v.scratch))
     return out
+
+
+def scratch_to_pb(sc: Scratch) -> pb.ScratchSpace:
+    """A version's scratch space as proto."""
+    return pb.ScratchSpace(mount=sc.mount, max_bytes=sc.max_bytes, max_files=sc.max_files)
 
 
 def limits_to_pb(limits: NamespaceLimits) -> pb.NamespaceLimits:
@@ -205,6 +213,8 @@ def resolved_to_pb(v: Version) -> pb.ResolveResponse:
     )
     if v.assets is not None:
         out.assets.CopyFrom(assets_to_pb(v.assets))
+    if v.scratch is not None:
+        out.scratch.CopyFrom(scratch_to_pb(v.scratch))
     return out
 
 
@@ -246,6 +256,9 @@ async def publish_parts(stream: AsyncIterator[pb.PublishRequest]) -> AsyncIterat
                 sha256=md.sha256,
                 assets_mount=md.assets_mount,
                 assets_size_bytes=md.assets_size_bytes,
+                scratch=Scratch(md.scratch.mount, md.scratch.max_bytes, md.scratch.max_files)
+                if md.HasField("scratch")
+                else None,
             )
         elif payload == "chunk":
             yield message.chunk

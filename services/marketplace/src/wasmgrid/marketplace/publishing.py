@@ -21,7 +21,11 @@ from opentelemetry import trace
 from prometheus_client import Counter, Histogram
 
 from wasmgrid.common.errors import AlreadyExists, InvalidArgument, ResourceExhausted
-from wasmgrid.common.guestpath import DEFAULT_ASSETS_MOUNT, check_guest_path
+from wasmgrid.common.guestpath import (
+    DEFAULT_ASSETS_MOUNT,
+    DEFAULT_SCRATCH_MOUNT,
+    check_guest_path,
+)
 from wasmgrid.common.metrics import LATENCY_BUCKETS
 from wasmgrid.marketplace import archives, names, semver
 from wasmgrid.marketplace.identity import require_owner
@@ -35,6 +39,7 @@ from wasmgrid.marketplace.records import (
     Principal,
     PublishMetadata,
     PublishPart,
+    Scratch,
     Version,
 )
 from wasmgrid.marketplace.store import blobs, feed, modules, namespaces
@@ -154,6 +159,7 @@ class Publishing:
             raise InvalidArgument("the first Publish message must carry metadata")
         mod, version, metadata = self._check_metadata(md)
         mount = check_guest_path(md.assets_mount, "metadata.assets_mount", DEFAULT_ASSETS_MOUNT)
+        scratch = _check_scratch(md.scratch)
         ns_id = await self._check_can_publish(who, mod, version.precedence_key())
         module_cap, assets_cap = await self.limits.for_namespace_id(self.db.pool, ns_id)
         caps = Caps(
@@ -168,6 +174,11 @@ class Publishing:
             log.info("publish waiting for a free slot")
         async with self.slots:
             blob, digest, archive = await self._receive(next_part, md, caps)
+            if archive is not None and scratch is not None and scratch.mount == mount:
+                raise InvalidArgument(
+                    f"metadata.scratch.mount {mount!r} is the assets mount too; give one"
+                    " of them another path"
+                )
             report = await self._validate(blob)
             tree = None if archive is None else await self._read_assets(archive, caps.assets)
             nv = NewVersion(
@@ -179,6 +190,7 @@ class Publishing:
                 kind=report.kind,
                 validation=report,
                 assets=None if tree is None else tree.record(mount),
+                scratch=scratch,
             )
             published = await self._store(who, nv, blob, tree)
         PUBLISH_BYTES.inc(len(blob))
@@ -350,6 +362,14 @@ class Publishing:
             # Last: the feed's order lock is then held only from here to the commit.
             await feed.append(tx, version_id)
             return await modules.version_by_id(tx, version_id)
+
+
+def _check_scratch(asked: Scratch | None) -> Scratch | None:
+    """The version's scratch space with its mount checked."""
+    if asked is None:
+        return None
+    mount = check_guest_path(asked.mount, "metadata.scratch.mount", DEFAULT_SCRATCH_MOUNT)
+    return Scratch(mount, asked.max_bytes, asked.max_files)
 
 
 async def _namespace_for(tx: Conn, who: Principal, mod: ModuleName) -> int:

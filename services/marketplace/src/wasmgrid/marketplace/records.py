@@ -160,6 +160,15 @@ class Assets:
 
 
 @dataclass(frozen=True)
+class Scratch:
+    """A private writable directory each call of a version gets (0 caps: defaults)."""
+
+    mount: str
+    max_bytes: int = 0
+    max_files: int = 0
+
+
+@dataclass(frozen=True)
 class Version:
     """One immutable published version of a module."""
 
@@ -185,6 +194,8 @@ class Version:
     validation: Report | None = None
     #: The version's read-only files, None when it has none.
     assets: Assets | None = None
+    #: The scratch directory its calls get, None for none.
+    scratch: Scratch | None = None
 
 
 @dataclass(frozen=True)
@@ -210,6 +221,8 @@ class PublishMetadata:
     assets_mount: str = ""
     #: Declared size of the assets archive, 0 when not given.
     assets_size_bytes: int = 0
+    #: The scratch directory asked for (mount as sent), None for none.
+    scratch: Scratch | None = None
 
 
 @dataclass(frozen=True)
@@ -236,6 +249,7 @@ class NewVersion:
     kind: str
     validation: Report
     assets: Assets | None = None
+    scratch: Scratch | None = None
 
 
 @dataclass(frozen=True)

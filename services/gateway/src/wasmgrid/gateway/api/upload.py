@@ -38,7 +38,10 @@ METADATA_FIELDS = (
     "repository",
     "sha256",
     "assets_mount",
+    "scratch",
 )
+#: The fields of the metadata's ``scratch`` object.
+SCRATCH_FIELDS = ("mount", "max_bytes", "max_files")
 
 
 def metadata_from_query(request: web.Request, name: str, version: str) -> mp.PublishMetadata:
@@ -81,7 +84,23 @@ def metadata_from_json(doc: dict[str, Any], name: str, version: str) -> mp.Publi
         repository=field(doc, "repository", str, ""),
         sha256=field(doc, "sha256", str, ""),
         assets_mount=field(doc, "assets_mount", str, ""),
+        scratch=_scratch(doc),
     )
+
+
+def _scratch(doc: dict[str, Any]) -> mp.ScratchSpace | None:
+    """The metadata's optional ``scratch`` object: each call gets a private directory."""
+    given = field(doc, "scratch", dict, None)
+    if given is None:
+        return None
+    refuse_unknown_fields(given, SCRATCH_FIELDS, "metadata.scratch")
+    values = {}
+    for name in ("max_bytes", "max_files"):
+        value = field(given, name, int, 0)
+        if value < 0:
+            raise Problem(400, f"metadata.scratch.{name}: {value} must be 0 (the default) or more")
+        values[name] = value
+    return mp.ScratchSpace(mount=field(given, "mount", str, ""), **values)
 
 
 async def read_multipart(

@@ -69,8 +69,9 @@ async def run_command(call: Call) -> CachedResponse | LocalRedirect:
         invoke.assets.mount = resolved.assets_mount
         invoke.args[:] = [a.replace(ASSETS_ARG, resolved.assets_mount) for a in invoke.args]
     route = call.target.route
-    if route is not None and route.scratch is not None:
-        scratch = route.scratch
+    # A route's scratch space takes precedence over the one its version asks for.
+    scratch = route.scratch if route is not None and route.scratch is not None else resolved.scratch
+    if scratch is not None:
         invoke.scratch.SetInParent()
         invoke.scratch.mount = scratch.path or ""
         invoke.scratch.max_bytes = scratch.max_bytes or 0

@@ -23,6 +23,7 @@ from wasmgrid.api.monitor.v1 import monitor_pb2_grpc
 from wasmgrid.common.channel import create_channel
 from wasmgrid.common.lru import LruMap
 from wasmgrid.common.singleflight import SingleFlight
+from wasmgrid.gateway.routes.model import ScratchConfig
 from wasmgrid.gateway.settings import GatewaySettings
 from wasmgrid.gateway.upstream.calls import timed
 from wasmgrid.gateway.upstream.response_cache import CachedResponse
@@ -70,6 +71,8 @@ class Resolved:
     #: The version's read-only files (digest of their canonical tar, guest mount), if any.
     assets_digest: str = ""
     assets_mount: str = ""
+    #: The scratch directory the version asks for each call (None: none).
+    scratch: ScratchConfig | None = None
 
 
 class Registry:
@@ -139,6 +142,13 @@ class Registry:
                 resp.kind,
                 resp.assets.digest,
                 resp.assets.mount,
+                ScratchConfig(
+                    resp.scratch.mount or None,
+                    resp.scratch.max_bytes or None,
+                    resp.scratch.max_files or None,
+                )
+                if resp.HasField("scratch")
+                else None,
             )
             self._resolved.put(key, result)
             return result

@@ -13,7 +13,7 @@ import asyncpg
 
 from wasmgrid.marketplace import search, semver
 from wasmgrid.marketplace.names import ModuleName
-from wasmgrid.marketplace.records import Assets, Metadata, Module, NewVersion, Version
+from wasmgrid.marketplace.records import Assets, Metadata, Module, NewVersion, Scratch, Version
 from wasmgrid.marketplace.store.database import Conn, Executor
 from wasmgrid.marketplace.validation import Report
 
@@ -24,7 +24,8 @@ _VERSION_COLS = (
     " v.runtime_fetches, pu.username AS published_by,"
     " n.name || '/' || m.name AS full_name, v.assets_digest, v.assets_mount,"
     " a.file_count AS assets_files, a.content_bytes AS assets_content_bytes,"
-    " ab.size_bytes AS assets_size_bytes"
+    " ab.size_bytes AS assets_size_bytes, v.scratch_mount, v.scratch_max_bytes,"
+    " v.scratch_max_files"
 )
 _VERSION_FROM = (
     "versions v JOIN modules m ON m.id = v.module_id"
@@ -65,6 +66,9 @@ def _version(row: asyncpg.Record, validation: Report | None = None) -> Version:
         runtime_fetches=row["runtime_fetches"],
         validation=validation,
         assets=_assets(row),
+        scratch=None
+        if row["scratch_mount"] is None
+        else Scratch(row["scratch_mount"], row["scratch_max_bytes"], row["scratch_max_files"]),
     )
 
 
@@ -232,9 +236,10 @@ async def insert_version(conn: Conn, module_id: int, nv: NewVersion, published_b
     vid: int = await conn.fetchval(
         "INSERT INTO versions (module_id, version, version_key, prerelease, digest,"
         " size_bytes, kind, description, license, category, tags, homepage, repository,"
-        " validation, published_by, assets_digest, assets_mount) VALUES"
-        " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15, $16, $17)"
-        " RETURNING id",
+        " validation, published_by, assets_digest, assets_mount, scratch_mount,"
+        " scratch_max_bytes, scratch_max_files) VALUES"
+        " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15, $16, $17,"
+        " $18, $19, $20) RETURNING id",
         module_id,
         str(nv.version),
         nv.version.precedence_key(),
@@ -252,6 +257,9 @@ async def insert_version(conn: Conn, module_id: int, nv: NewVersion, published_b
         published_by,
         None if nv.assets is None else nv.assets.digest,
         None if nv.assets is None else nv.assets.mount,
+        None if nv.scratch is None else nv.scratch.mount,
+        0 if nv.scratch is None else nv.scratch.max_bytes,
+        0 if nv.scratch is None else nv.scratch.max_files,
     )
     return vid
 

@@ -256,7 +256,7 @@ class NamespaceLimits(_message.Message):
     def __init__(self, namespace: _Optional[str] = ..., max_module_bytes: _Optional[int] = ..., max_assets_bytes: _Optional[int] = ..., custom: _Optional[bool] = ...) -> None: ...
 
 class PublishMetadata(_message.Message):
-    __slots__ = ("name", "version", "description", "license", "category", "tags", "homepage", "repository", "size_bytes", "sha256", "assets_mount", "assets_size_bytes")
+    __slots__ = ("name", "version", "description", "license", "category", "tags", "homepage", "repository", "size_bytes", "sha256", "assets_mount", "assets_size_bytes", "scratch")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -269,6 +269,7 @@ class PublishMetadata(_message.Message):
     SHA256_FIELD_NUMBER: _ClassVar[int]
     ASSETS_MOUNT_FIELD_NUMBER: _ClassVar[int]
     ASSETS_SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SCRATCH_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     description: str
@@ -281,7 +282,18 @@ class PublishMetadata(_message.Message):
     sha256: str
     assets_mount: str
     assets_size_bytes: int
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., description: _Optional[str] = ..., license: _Optional[str] = ..., category: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., homepage: _Optional[str] = ..., repository: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ..., assets_mount: _Optional[str] = ..., assets_size_bytes: _Optional[int] = ...) -> None: ...
+    scratch: ScratchSpace
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., description: _Optional[str] = ..., license: _Optional[str] = ..., category: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., homepage: _Optional[str] = ..., repository: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ..., assets_mount: _Optional[str] = ..., assets_size_bytes: _Optional[int] = ..., scratch: _Optional[_Union[ScratchSpace, _Mapping]] = ...) -> None: ...
+
+class ScratchSpace(_message.Message):
+    __slots__ = ("mount", "max_bytes", "max_files")
+    MOUNT_FIELD_NUMBER: _ClassVar[int]
+    MAX_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_FILES_FIELD_NUMBER: _ClassVar[int]
+    mount: str
+    max_bytes: int
+    max_files: int
+    def __init__(self, mount: _Optional[str] = ..., max_bytes: _Optional[int] = ..., max_files: _Optional[int] = ...) -> None: ...
 
 class PublishRequest(_message.Message):
     __slots__ = ("metadata", "chunk", "assets_chunk")
@@ -440,7 +452,7 @@ class Assets(_message.Message):
     def __init__(self, digest: _Optional[str] = ..., size_bytes: _Optional[int] = ..., file_count: _Optional[int] = ..., mount: _Optional[str] = ..., content_bytes: _Optional[int] = ...) -> None: ...
 
 class ModuleVersion(_message.Message):
-    __slots__ = ("name", "version", "digest", "size_bytes", "kind", "description", "license", "category", "tags", "homepage", "repository", "published_at", "published_by", "yanked", "yank_reason", "yanked_at", "validation", "downloads", "prerelease", "assets")
+    __slots__ = ("name", "version", "digest", "size_bytes", "kind", "description", "license", "category", "tags", "homepage", "repository", "published_at", "published_by", "yanked", "yank_reason", "yanked_at", "validation", "downloads", "prerelease", "assets", "scratch")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     DIGEST_FIELD_NUMBER: _ClassVar[int]
@@ -461,6 +473,7 @@ class ModuleVersion(_message.Message):
     DOWNLOADS_FIELD_NUMBER: _ClassVar[int]
     PRERELEASE_FIELD_NUMBER: _ClassVar[int]
     ASSETS_FIELD_NUMBER: _ClassVar[int]
+    SCRATCH_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     digest: str
@@ -481,7 +494,8 @@ class ModuleVersion(_message.Message):
     downloads: int
     prerelease: bool
     assets: Assets
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., digest: _Optional[str] = ..., size_bytes: _Optional[int] = ..., kind: _Optional[_Union[ModuleKind, str]] = ..., description: _Optional[str] = ..., license: _Optional[str] = ..., category: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., homepage: _Optional[str] = ..., repository: _Optional[str] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., published_by: _Optional[str] = ..., yanked: _Optional[bool] = ..., yank_reason: _Optional[str] = ..., yanked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., validation: _Optional[_Union[ValidationReport, _Mapping]] = ..., downloads: _Optional[int] = ..., prerelease: _Optional[bool] = ..., assets: _Optional[_Union[Assets, _Mapping]] = ...) -> None: ...
+    scratch: ScratchSpace
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., digest: _Optional[str] = ..., size_bytes: _Optional[int] = ..., kind: _Optional[_Union[ModuleKind, str]] = ..., description: _Optional[str] = ..., license: _Optional[str] = ..., category: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., homepage: _Optional[str] = ..., repository: _Optional[str] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., published_by: _Optional[str] = ..., yanked: _Optional[bool] = ..., yank_reason: _Optional[str] = ..., yanked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., validation: _Optional[_Union[ValidationReport, _Mapping]] = ..., downloads: _Optional[int] = ..., prerelease: _Optional[bool] = ..., assets: _Optional[_Union[Assets, _Mapping]] = ..., scratch: _Optional[_Union[ScratchSpace, _Mapping]] = ...) -> None: ...
 
 class GetModuleRequest(_message.Message):
     __slots__ = ("name",)
@@ -534,7 +548,7 @@ class ResolveRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., requirement: _Optional[str] = ...) -> None: ...
 
 class ResolveResponse(_message.Message):
-    __slots__ = ("name", "version", "digest", "size_bytes", "kind", "yanked", "assets")
+    __slots__ = ("name", "version", "digest", "size_bytes", "kind", "yanked", "assets", "scratch")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     DIGEST_FIELD_NUMBER: _ClassVar[int]
@@ -542,6 +556,7 @@ class ResolveResponse(_message.Message):
     KIND_FIELD_NUMBER: _ClassVar[int]
     YANKED_FIELD_NUMBER: _ClassVar[int]
     ASSETS_FIELD_NUMBER: _ClassVar[int]
+    SCRATCH_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     digest: str
@@ -549,7 +564,8 @@ class ResolveResponse(_message.Message):
     kind: ModuleKind
     yanked: bool
     assets: Assets
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., digest: _Optional[str] = ..., size_bytes: _Optional[int] = ..., kind: _Optional[_Union[ModuleKind, str]] = ..., yanked: _Optional[bool] = ..., assets: _Optional[_Union[Assets, _Mapping]] = ...) -> None: ...
+    scratch: ScratchSpace
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., digest: _Optional[str] = ..., size_bytes: _Optional[int] = ..., kind: _Optional[_Union[ModuleKind, str]] = ..., yanked: _Optional[bool] = ..., assets: _Optional[_Union[Assets, _Mapping]] = ..., scratch: _Optional[_Union[ScratchSpace, _Mapping]] = ...) -> None: ...
 
 class DownloadRequest(_message.Message):
     __slots__ = ("name", "version", "digest", "purpose", "chunk_bytes")
