@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import asyncpg
 import grpc
 import pytest
 
@@ -67,4 +68,27 @@ async def test_a_refused_publish_is_not_in_the_feed(
     event = await next_event(stream)
     assert event.seq == start.seq + 1
     assert event.version.name == "bob/good"
+    stream.cancel()
+
+
+async def test_a_publish_while_the_listener_is_down_still_reaches_the_watcher(
+    market_factory: MarketFactory, hello_wasm: bytes
+) -> None:
+    market = await market_factory(new_secret())
+    bob = await market.user("bob")
+    stream = market.stub.WatchPublishes(pb.WatchPublishesRequest())
+    await next_event(stream)
+    conn = await asyncpg.connect(market.database_url)
+    try:
+        # Cut the replica's LISTEN session: the NOTIFY of the next publish is lost.
+        cut = await conn.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND query LIKE 'LISTEN %wasmgrid_publish%'"
+        )
+        assert cut == 1
+    finally:
+        await conn.close()
+    await market.publish(bob, "bob/during", "1.0.0", hello_wasm)
+    event = await next_event(stream, timeout=60)  # caught up once it listens again
+    assert event.version.name == "bob/during"
     stream.cancel()

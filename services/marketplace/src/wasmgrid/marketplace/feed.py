@@ -67,13 +67,15 @@ class PublishFeed:
 
     async def run(self, stopping: asyncio.Event) -> None:
         """LISTEN (again after any loss) and hand every new row to the watchers."""
-        self.last_seq = await feed_store.head(self.db.pool)
-        reader = asyncio.create_task(self._read_loop(), name="publish-feed-reader")
+        reader: asyncio.Task[None] | None = None
         backoff = 0.5
         try:
             while not stopping.is_set():
                 lost = asyncio.Event()
                 try:
+                    if reader is None:  # the position to hand out news from: the head now
+                        self.last_seq = await feed_store.head(self.db.pool)
+                        reader = asyncio.create_task(self._read_loop(), name="publish-feed-reader")
                     conn = await asyncpg.connect(
                         self.dsn, server_settings={"search_path": f"{SCHEMA}, public"}
                     )
@@ -99,9 +101,10 @@ class PublishFeed:
                 if not stopping.is_set():
                     log.warning("publish feed lost its LISTEN connection; reconnecting")
         finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+            if reader is not None:
+                reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reader
             for queue in list(self._watchers):
                 queue.put_nowait(None)
 
