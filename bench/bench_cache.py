@@ -31,13 +31,15 @@ from bench.harness import (
     save_results,
     subprocess_server,
 )
+from bench.otlp_sink import spans_received
 from wasmgrid.api.cache.v1 import cache_pb2, cache_pb2_grpc
 from wasmgrid.cache.compression import DEFAULT_ZSTD_LEVEL, CompressionMode, Compressor
 from wasmgrid.cache.policies import PolicyName
 from wasmgrid.cache.settings import CacheSettings
-from wasmgrid.cache.simulate import simulate, zipf_trace, zipf_with_scans
+from wasmgrid.cache.simulate import optimal, simulate, zipf_trace, zipf_with_scans
 from wasmgrid.cache.tiered import NamespaceSpec, SetItem, TieredCache
 from wasmgrid.cli.embedded import EmbeddedRedis
+from wasmgrid.common.sampling import DEFAULT_RATIO
 from wasmgrid.common.testing import free_port
 
 KEYS = 20_000
@@ -65,22 +67,30 @@ def hit_ratios(results: dict[str, Any]) -> None:
     policies = list(PolicyName)
     table = Table(
         f"Hit ratio ({KEYS:,} keys, {TRACE:,} requests; get, set on miss)",
-        ["workload", "cache", *[p.value for p in policies], "W-TinyLFU - LRU"],
+        ["workload", "cache", *[p.value for p in policies], "Belady (ceiling)", "W-TinyLFU - LRU"],
     )
     rows = []
     for name, trace in workloads.items():
         for fraction in (0.01, 0.10):
             capacity = int(KEYS * fraction)
             ratios = {p.value: simulate(p, capacity, trace).hit_ratio for p in policies}
+            ceiling = optimal(capacity, trace).hit_ratio
             gain = (ratios["w-tinylfu"] - ratios["lru"]) * 100
             table.add(
                 name,
                 f"{fraction:.0%}",
                 *[f"{ratios[p.value]:.3f}" for p in policies],
+                f"{ceiling:.3f}",
                 f"{gain:+.1f} pts",
             )
             rows.append(
-                {"workload": name, "cache_fraction": fraction, **ratios, "gain_points": gain}
+                {
+                    "workload": name,
+                    "cache_fraction": fraction,
+                    **ratios,
+                    "optimal": ceiling,
+                    "gain_points": gain,
+                }
             )
     table.print()
     results["hit_ratio"] = rows
@@ -118,9 +128,14 @@ async def in_process(results: dict[str, Any]) -> None:
     }
 
 
-async def _grpc_get_load(args: list[str], trace: bool = True) -> LoadResult:
+async def _grpc_get_load(
+    args: list[str], trace: bool = True, exported: dict[str, str] | None = None
+) -> LoadResult:
+    """Get at GRPC_CONCURRENCY in flight on a cache server process; `exported`: the OTEL_*
+    variables sending its spans to an OTLP sink (the spans received are in ``extra``)."""
     port, metrics_port = free_port(), free_port()
     env = {
+        **(exported or {}),
         "WASMGRID_CACHE_TRACE_RPCS": "true" if trace else "false",
         "WASMGRID_CACHE_GRPC_PORT": str(port),
         "WASMGRID_CACHE_METRICS_PORT": str(metrics_port),
@@ -128,7 +143,7 @@ async def _grpc_get_load(args: list[str], trace: bool = True) -> LoadResult:
         "WASMGRID_REDIS_URL": "",
         "WASMGRID_CACHE_LOG_LEVEL": "WARNING",
     }
-    with subprocess_server(args, port, env=env):
+    with subprocess_server(args, port, env=env) as proc:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = cache_pb2_grpc.CacheServiceStub(channel)
             await stub.Set(cache_pb2.SetRequest(namespace="bench", key="k", value=b"x" * 64))
@@ -137,23 +152,58 @@ async def _grpc_get_load(args: list[str], trace: bool = True) -> LoadResult:
             async def call() -> None:
                 await stub.Get(request)
 
-            return await run_load(call, GRPC_CONCURRENCY, seconds=GRPC_SECONDS)
+            before = await spans_received(SINK_PORT) if exported else 0
+            result = await run_load(
+                call, GRPC_CONCURRENCY, seconds=GRPC_SECONDS, cpu={"server": proc.pid}
+            )
+            if exported:
+                # The batch processor exports at least every second (OTEL_BSP_SCHEDULE_DELAY).
+                await asyncio.sleep(1.5)
+                result.extra["spans"] = await spans_received(SINK_PORT) - before
+            return result
+
+
+#: The OTLP sink's port while grpc_get runs.
+SINK_PORT = 0
+
+
+def _exporting(sampler: str) -> dict[str, str]:
+    return {
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"http://127.0.0.1:{SINK_PORT}",
+        "OTEL_TRACES_SAMPLER": sampler,
+        "OTEL_BSP_SCHEDULE_DELAY": "1000",
+    }
 
 
 async def grpc_get(results: dict[str, Any]) -> None:
-    """Get RPCs per second on a cache server process, beside the raw grpc.aio echo floor.
+    """Get RPCs per second on a cache server process, beside the raw grpc.aio echo floor,
+    without an exporter and exporting spans to an OTLP sink (default sampling, and all).
 
-    The machine is shared, so the three are interleaved over ROUNDS rounds and each
-    ratio is taken within its round; the table shows the round with the median ratio."""
+    The machine is shared, so they are interleaved over ROUNDS rounds and each ratio is
+    taken within its round; the table shows the round with the median ratio."""
+    global SINK_PORT
+    SINK_PORT = free_port()
+    cache = [sys.executable, "-m", "wasmgrid.cache"]
     rounds: list[dict[str, LoadResult]] = []
-    for _ in range(ROUNDS):
-        rounds.append(
-            {
-                "echo": await grpc_echo_baseline(GRPC_CONCURRENCY, GRPC_SECONDS),
-                "traced": await _grpc_get_load([sys.executable, "-m", "wasmgrid.cache"]),
-                "untraced": await _grpc_get_load([sys.executable, "-m", "wasmgrid.cache"], False),
-            }
-        )
+    with subprocess_server([sys.executable, "-m", "bench.otlp_sink", str(SINK_PORT)], SINK_PORT):
+        for _ in range(ROUNDS):
+            rounds.append(
+                {
+                    "echo": await grpc_echo_baseline(GRPC_CONCURRENCY, GRPC_SECONDS),
+                    "traced": await _grpc_get_load(cache),
+                    "untraced": await _grpc_get_load(cache, False),
+                    # OTEL_TRACES_SAMPLER unset in a service means the default ratio; the
+                    # variable is set here only because the bench's own env may carry one.
+                    "sampled": await _grpc_get_load(
+                        cache,
+                        exported=_exporting("parentbased_traceidratio")
+                        | {"OTEL_TRACES_SAMPLER_ARG": str(DEFAULT_RATIO)},
+                    ),
+                    "always": await _grpc_get_load(
+                        cache, exported=_exporting("parentbased_always_on")
+                    ),
+                }
+            )
 
     def ratio(r: dict[str, LoadResult], name: str) -> float:
         return r[name].calls_per_s / r["echo"].calls_per_s if r["echo"].calls_per_s else 0.0
@@ -163,21 +213,53 @@ async def grpc_get(results: dict[str, Any]) -> None:
     table = Table(
         f"gRPC Get vs raw grpc.aio echo (64-byte value, {GRPC_CONCURRENCY} in flight, "
         f"median of {ROUNDS} interleaved rounds)",
-        ["path", "calls/s", "p50 ms", "p99 ms", "errors", "vs echo", "all rounds"],
+        [
+            "path",
+            "calls/s",
+            "p50 ms",
+            "p99 ms",
+            "errors",
+            "vs echo",
+            "all rounds",
+            "server CPU µs/call",
+            "spans exported",
+        ],
     )
-    table.add("grpc.aio echo (floor)", *median["echo"].row(), "1.00x", "")
+
+    def cpu(name: str) -> str:
+        return f"{median[name].cpu_us.get('server', 0.0):,.0f}"
+
+    table.add("grpc.aio echo (floor)", *median["echo"].row(), "1.00x", "", cpu("echo"), "")
     for name, label in (
-        ("traced", "CacheService.Get (python -m wasmgrid.cache)"),
+        ("traced", "CacheService.Get (python -m wasmgrid.cache), no exporter"),
         ("untraced", "CacheService.Get, WASMGRID_CACHE_TRACE_RPCS=false"),
+        ("sampled", f"CacheService.Get, exporting, default sampling ({DEFAULT_RATIO:.0%})"),
+        ("always", "CacheService.Get, exporting, OTEL_TRACES_SAMPLER=parentbased_always_on"),
     ):
         every = " ".join(f"{ratio(r, name):.2f}" for r in rounds)
-        table.add(label, *median[name].row(), f"{ratio(median, name):.2f}x", every)
+        spans = median[name].extra.get("spans")
+        table.add(
+            label,
+            *median[name].row(),
+            f"{ratio(median, name):.2f}x",
+            every,
+            cpu(name),
+            "" if spans is None else f"{spans:,} of {median[name].count:,}",
+        )
     table.print()
     results["grpc_echo"] = median["echo"]
     results["grpc_get"] = median["traced"]
     results["grpc_get_untraced"] = median["untraced"]
     results["grpc_get_vs_echo"] = [ratio(r, "traced") for r in rounds]
     results["grpc_get_untraced_vs_echo"] = [ratio(r, "untraced") for r in rounds]
+    results["grpc_get_sampled"] = median["sampled"]
+    results["grpc_get_always_traced"] = median["always"]
+    results["grpc_get_sampled_vs_echo"] = [ratio(r, "sampled") for r in rounds]
+    results["grpc_get_always_traced_vs_echo"] = [ratio(r, "always") for r in rounds]
+    results["spans_exported"] = {
+        name: {"spans": median[name].extra.get("spans", 0), "calls": median[name].count}
+        for name in ("sampled", "always")
+    }
 
 
 _WORDS = ["alpha", "beta", "gamma", "delta", "module", "wasm", "edge", "cache", "run", "ok"]

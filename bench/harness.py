@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import socket
 import statistics
@@ -21,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,9 @@ class LoadResult:
     p99_ms: float
     mean_ms: float
     extra: dict[str, Any] = field(default_factory=dict)
+    #: CPU microseconds per call of each measured process (tree), when measured:
+    #: "client" is the benchmark process itself, "wrk" the load generator.
+    cpu_us: dict[str, float] = field(default_factory=dict)
 
     def row(self) -> list[str]:
         """Cells for a table: calls/s, p50, p99, errors."""
@@ -87,8 +91,13 @@ async def run_load(
     seconds: float | None = None,
     count: int | None = None,
     warmup: int = 50,
+    cpu: Mapping[str, int] | None = None,
 ) -> LoadResult:
-    """Run `call` from `concurrency` workers for `seconds` or `count` calls in total."""
+    """Run `call` from `concurrency` workers for `seconds` or `count` calls in total.
+
+    `cpu` names server processes (pids) whose CPU per call is measured over the timed
+    calls (:class:`CpuMeter`), with this process's as "client".
+    """
     if seconds is None and count is None:
         raise ValueError("give seconds or count")
     for _ in range(warmup):
@@ -114,8 +123,82 @@ async def run_load(
                 continue
             latencies.append(time.perf_counter() - t0)
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return summarize(latencies, errors, time.perf_counter() - start)
+    with CpuMeter(cpu or {}) as meter:
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    result = summarize(latencies, errors, time.perf_counter() - start)
+    if cpu is not None:
+        per_call = meter.per_call_us(result.count + result.errors)
+        result.cpu_us = {name: per_call[name] for name in [*cpu, "client"]}
+    return result
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name (None: the process is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and every live descendant (worker processes a server forked)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (fields := _stat(int(entry))) is not None:
+            parents[int(entry)] = int(fields[1])
+    tree, frontier = [pid], [pid]
+    while frontier:
+        frontier = [child for child, parent in parents.items() if parent in frontier]
+        tree += frontier
+    return tree
+
+
+def cpu_seconds(pids: Iterable[int]) -> float:
+    """User + system CPU seconds the live processes `pids` have used so far."""
+    total = 0
+    for pid in pids:
+        fields = _stat(pid)
+        if fields is not None:
+            total += int(fields[11]) + int(fields[12])
+    return total / _TICKS
+
+
+class CpuMeter:
+    """CPU seconds each named process tree (a server and its workers) uses over a block.
+
+    ``with CpuMeter({"gateway": pid}) as cpu: ...`` then ``cpu.seconds["gateway"]``;
+    ``"client"`` is this process (every thread), ``"children"`` the CPU of child
+    processes that finished inside the block (a wrk run). Read from /proc, in clock
+    ticks (10 ms): meaningful over thousands of calls, not over a few.
+    """
+
+    def __init__(self, processes: Mapping[str, int]) -> None:
+        self.trees = {name: process_tree(pid) for name, pid in processes.items()}
+        self.seconds: dict[str, float] = {}
+        self._start: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        now = {name: cpu_seconds(pids) for name, pids in self.trees.items()}
+        now["client"] = time.process_time()
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        now["children"] = children.ru_utime + children.ru_stime
+        return now
+
+    def __enter__(self) -> CpuMeter:
+        self._start = self._now()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end = self._now()
+        self.seconds = {name: end[name] - self._start[name] for name in end}
+
+    def per_call_us(self, calls: int) -> dict[str, float]:
+        """Microseconds of CPU per call for each measured process (tree)."""
+        return {name: s / calls * 1e6 if calls else 0.0 for name, s in self.seconds.items()}
 
 
 def wait_port(port: int, timeout: float = 30.0, proc: subprocess.Popen[Any] | None = None) -> None:
@@ -159,14 +242,14 @@ async def grpc_echo_baseline(
 ) -> LoadResult:
     """The raw grpc.aio unary echo floor: a bare server process, no interceptors, no protos."""
     port = free_port()
-    with subprocess_server([sys.executable, "-m", "bench.echo_server", str(port)], port):
+    with subprocess_server([sys.executable, "-m", "bench.echo_server", str(port)], port) as proc:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             echo = channel.unary_unary(ECHO_METHOD, None, None)
 
             async def call() -> None:
                 await echo(payload)
 
-            return await run_load(call, concurrency, seconds=seconds)
+            return await run_load(call, concurrency, seconds=seconds, cpu={"server": proc.pid})
 
 
 _WRK_RATE = re.compile(r"Requests/sec:\s+([\d.]+)")
@@ -184,8 +267,12 @@ def wrk(  # noqa: PLR0913 - wrk's own options
     method: str = "GET",
     body: bytes | None = None,
     headers: dict[str, str] | None = None,
+    cpu: Mapping[str, int] | None = None,
 ) -> LoadResult:
-    """Drive `url` with wrk (a real HTTP load generator) and parse its latency report."""
+    """Drive `url` with wrk (a real HTTP load generator) and parse its latency report.
+
+    `cpu` names server processes whose CPU per request is measured (with wrk's own).
+    """
     exe = shutil.which("wrk")
     if exe is None:
         raise RuntimeError("wrk is not installed (apt-get install wrk; .ci/run does this)")
@@ -195,26 +282,28 @@ def wrk(  # noqa: PLR0913 - wrk's own options
             script.write(f"wrk.body = {json.dumps(body.decode('latin-1'))}\n")
         for k, v in (headers or {}).items():
             script.write(f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}\n")
+    meter = CpuMeter(cpu or {})
     try:
-        out = subprocess.run(
-            [
-                exe,
-                "-t",
-                str(threads),
-                "-c",
-                str(connections),
-                "-d",
-                f"{max(1, round(seconds))}s",
-                "--latency",
-                "-s",
-                script.name,
-                url,
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=seconds + 60,
-        ).stdout
+        with meter:
+            out = subprocess.run(
+                [
+                    exe,
+                    "-t",
+                    str(threads),
+                    "-c",
+                    str(connections),
+                    "-d",
+                    f"{max(1, round(seconds))}s",
+                    "--latency",
+                    "-s",
+                    script.name,
+                    url,
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=seconds + 60,
+            ).stdout
     finally:
         os.unlink(script.name)
     scale = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -226,8 +315,10 @@ def wrk(  # noqa: PLR0913 - wrk's own options
     errors = (int(non2xx.group(1)) if non2xx else 0) + (
         sum(int(g) for g in sock.groups()) if sock else 0
     )
+    count = int(total.group(1)) if total else 0
+    per_call = meter.per_call_us(count)
     return LoadResult(
-        count=int(total.group(1)) if total else 0,
+        count=count,
         errors=errors,
         seconds=seconds,
         calls_per_s=float(rate.group(1)) if rate else 0.0,
@@ -235,6 +326,9 @@ def wrk(  # noqa: PLR0913 - wrk's own options
         p99_ms=pct.get("99", 0.0),
         mean_ms=0.0,
         extra={"raw": out},
+        cpu_us={**{name: per_call[name] for name in cpu}, "wrk": per_call["children"]}
+        if cpu is not None
+        else {},
     )
 
 
@@ -246,9 +340,10 @@ def aiohttp_hello_baseline(
     `loop` "asyncio" is aiohttp as installed; "uvloop" is the loop the services run on.
     """
     port = free_port()
-    with subprocess_server([sys.executable, "-m", "bench.hello_server", str(port), loop], port):
+    argv = [sys.executable, "-m", "bench.hello_server", str(port), loop]
+    with subprocess_server(argv, port) as proc:
         wrk(f"http://127.0.0.1:{port}/", connections, 1)  # warm-up
-        return wrk(f"http://127.0.0.1:{port}/", connections, seconds)
+        return wrk(f"http://127.0.0.1:{port}/", connections, seconds, cpu={"server": proc.pid})
 
 
 class Table:

@@ -362,3 +362,42 @@ def test_publish_draws_its_progress_bar_in_a_real_terminal(
     assert "100%" in bar, screen
     assert "6.0/6.0 MiB" in bar, screen
     assert f"Published {user}/big@1.0.0" in screen
+
+
+def test_publish_with_assets_then_run_reads_a_file_from_them(
+    dev_stack: Any, tmp_path: Path
+) -> None:
+    cli, user = _logged_in_user(dev_stack, tmp_path)
+    tree = tmp_path / "assets"
+    (tree / "data").mkdir(parents=True)
+    (tree / "data" / "words.txt").write_text("alpha\nbeta\n")
+    (tree / "README").write_text("read me")
+    files = REPO / "examples/modules/files/files.wasm"
+    published = cli.json(
+        "publish",
+        str(files),
+        f"{user}/files@1.0.0",
+        "--license",
+        "MIT",
+        "--category",
+        "utilities",
+        "--assets",
+        str(tree),
+        "--assets-mount",
+        "/share",
+    )
+    assets = published["assets"]
+    assert (assets["file_count"], assets["content_bytes"], assets["mount"]) == (2, 18, "/share")
+
+    ran = cli("run", f"{user}/files", "--path", "/share/data/words.txt")
+    assert (ran.returncode, ran.stdout, ran.stderr) == (0, "alpha\nbeta\n", "")
+    listed = cli("run", f"{user}/files", "--path", "/share", "--", "op=ls")
+    assert (listed.returncode, listed.stdout) == (0, "README\ndata\n")
+
+    not_archive = tmp_path / "notes.txt"
+    not_archive.write_text("plain text")
+    refused = cli("publish", str(files), f"{user}/files@1.0.1", "--assets", str(not_archive))
+    assert refused.returncode == 1
+    assert _one_error_line(refused) == (
+        f"wasmgrid: assets {not_archive}: not a directory or a tar, tar.gz, tar.zst or zip archive"
+    )

@@ -8,11 +8,13 @@ seeded with a few modules so the screenshots show a registry rather than an empt
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import shutil
 import signal
+import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +33,8 @@ from .web import CHROMIUM, CHROMIUM_ARGS, DESKTOP, UPDATE_ENV, screenshot
 REPO = Path(__file__).resolve().parents[2]
 HELLO = (REPO / "examples/modules/hello/hello.wasm").read_bytes()
 MATHFN = (REPO / "examples/modules/mathfn/mathfn.wasm").read_bytes()
+FILES = (REPO / "examples/modules/files/files.wasm").read_bytes()
+WORDS = b"alpha\nbeta\n\n"
 SCRIPT = "<script>window.__pwned = 1</script><img src=x onerror=window.__pwned=2>"
 
 #: Modules published next to the examples (name, description, category, tags, wasm).
@@ -316,6 +320,44 @@ def test_publish_from_the_form_shows_the_report_and_escapes_the_description(
     page.get_by_label("Version").fill("1.0.1")
     page.get_by_role("button", name="Publish").click()
     expect(page.locator("#pub-result")).to_contain_text("401")
+
+
+def test_publish_with_assets_from_the_form_lists_them_and_a_call_reads_them(
+    page: Page, base: str
+) -> None:
+    user = page.request.post(f"{base}/v1/users", data={"username": "webassets"})
+    assert user.status == 201, user.text()
+    token = user.json()["secret"]
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        info = tarfile.TarInfo("data/words.txt")
+        info.size = len(WORDS)
+        tar.addfile(info, io.BytesIO(WORDS))
+    page.goto("/publish")
+    page.get_by_label("API token").fill(token)
+    page.get_by_label("WebAssembly file").set_input_files(
+        {"name": "files.wasm", "mimeType": "application/wasm", "buffer": FILES}
+    )
+    page.get_by_label("read-only files for every call").set_input_files(
+        {"name": "words.tar.gz", "mimeType": "application/gzip", "buffer": archive.getvalue()}
+    )
+    page.get_by_label("Assets path").fill("/share")
+    page.get_by_label("Name").fill("webassets/files")
+    page.get_by_label("Version").fill("1.0.0")
+    page.get_by_label("License").fill("MIT")
+    page.get_by_label("Category").select_option("utilities")
+    page.get_by_role("button", name="Publish").click()
+    result = page.locator("#pub-result")
+    expect(result).to_contain_text("Published webassets/files@1.0.0")
+    expect(result).to_contain_text("1 files (12 B) at /share")
+
+    result.get_by_role("link", name="webassets/files@1.0.0").click()
+    assets = page.locator("dl[aria-labelledby=assets-heading]")
+    expect(assets).to_contain_text("/share")
+    expect(assets).to_contain_text("1 (12 B)")
+    expect(assets).to_contain_text("sha256:")
+    ran = page.request.post(f"{base}/v1/run/webassets/files/share/data/words.txt")
+    assert (ran.status, ran.body()) == (200, WORDS)
 
 
 def _traffic(page: Page, seconds: float) -> None:

@@ -12,6 +12,7 @@ import pytest
 from wasmgrid.cli.cmd_invoke import is_local, parse_arg
 from wasmgrid.cli.cmd_new import project_name
 from wasmgrid.cli.config import Config, ConfigError, Profile, resolve_target
+from wasmgrid.cli.devstack import SERVICES, DevStack, Ports
 from wasmgrid.cli.outcomes import exit_code
 from wasmgrid.cli.output import size, sparkline
 from wasmgrid.cli.waterfall import duration_text, layout
@@ -205,3 +206,24 @@ def test_small_formatters() -> None:
     assert sparkline([0, 1, 2, 4]) == "▁▃▅█"
     assert sparkline([0, 0]) == "▁▁"
     assert sparkline([]) == ""
+
+
+@pytest.mark.parametrize(
+    ("env", "sampler"),
+    [
+        ({}, "parentbased_always_on"),
+        ({"OTEL_TRACES_SAMPLER": "always_off"}, "always_off"),
+        ({"OTEL_TRACES_SAMPLER_ARG": "0.1"}, "parentbased_traceidratio"),
+    ],
+)
+def test_the_dev_stack_traces_every_request_unless_the_environment_chooses(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: dict[str, str], sampler: str
+) -> None:
+    monkeypatch.delenv("OTEL_TRACES_SAMPLER", raising=False)
+    monkeypatch.delenv("OTEL_TRACES_SAMPLER_ARG", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    stack = DevStack(tmp_path, Ports())
+    assert {s: stack.service_env(s)["OTEL_TRACES_SAMPLER"] for s in SERVICES} == dict.fromkeys(
+        SERVICES, sampler
+    )

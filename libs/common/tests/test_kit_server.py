@@ -5,21 +5,21 @@ from __future__ import annotations
 import asyncio
 import socket
 import urllib.request
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import asyncpg
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
 from wasmgrid.common.channel import create_channel
 from wasmgrid.common.errors import InvalidArgument
+from wasmgrid.common.sampling import Sampling
 from wasmgrid.common.server import (
     LIVENESS_SERVICE,
     Service,
@@ -28,6 +28,8 @@ from wasmgrid.common.server import (
     run_on_loop,
 )
 from wasmgrid.common.settings import ServiceSettings
+from wasmgrid.common.spans import Tracing
+from wasmgrid.common.telemetry import configure_tracing
 from wasmgrid.common.testing import poll_until
 
 SERVICE = "wasmgrid.test.Probe"
@@ -394,16 +396,14 @@ async def test_lost_dependency_is_unavailable_not_internal(probe: Probe, how: by
     assert "dependency is unavailable" in (err.value.details() or "")
 
 
-@pytest.fixture(scope="module")
-def spans() -> InMemorySpanExporter:
-    """Finished spans of this process (an in-memory exporter on the global provider)."""
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    """Finished kit spans of this process, sampled as by default (parent-based, 1%)."""
     exporter = InMemorySpanExporter()
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return exporter
+    tracing = Tracing(Sampling(), SimpleSpanProcessor(exporter), Resource.create({}))
+    previous = configure_tracing(tracing)
+    yield exporter
+    configure_tracing(previous)
 
 
 async def test_server_span_continues_the_callers_trace(
@@ -445,6 +445,40 @@ async def test_server_span_continues_the_callers_trace(
     # A refused request is the caller's error, not the server's: the span stays unset.
     assert fail.status.status_code == StatusCode.UNSET
     await channel.close(None)
+
+
+async def test_an_unsampled_rpc_is_traced_when_it_fails_and_dropped_when_it_succeeds(
+    probe: Probe,
+) -> None:
+    exporter = InMemorySpanExporter()
+    tracing = Tracing(
+        Sampling(ratio=0.0, keep_slow_ms=0), SimpleSpanProcessor(exporter), Resource.create({})
+    )
+    previous = configure_tracing(tracing)
+    try:
+        _, runner, _ = probe
+        channel = create_channel(runner.address, default_timeout=5, tracing=False)
+        await method(channel, "Sleep")(b"0")
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await method(channel, "Boom")(b"")
+        await method(channel, "Sleep")(b"0")
+
+        # The server ends a span just after the status is sent: the client can be first.
+        async def ended() -> bool:
+            return tracing.kept + tracing.dropped == 3
+
+        await poll_until(ended, "the three RPCs' server spans to end")
+    finally:
+        configure_tracing(previous)
+        await channel.close(None)
+    (boom,) = exporter.get_finished_spans()
+    assert boom.name == f"/{SERVICE}/Boom"
+    assert boom.status.status_code == StatusCode.ERROR
+    assert boom.attributes is not None
+    assert boom.attributes["wasmgrid.trace.kept"] == "error"
+    # The same trace id the caller was told about in the error.
+    assert boom.context is not None
+    assert f"trace id {boom.context.trace_id:032x}" in (err.value.details() or "")
 
 
 async def test_health_checks_make_no_spans(probe: Probe, spans: InMemorySpanExporter) -> None:

@@ -7,6 +7,7 @@ import random
 import pytest
 import zstandard
 
+from wasmgrid.cache.climber import INITIAL_WINDOW, MAX_WINDOW, STEP, WindowClimber
 from wasmgrid.cache.compression import Codec, CompressionMode, Compressor, CorruptValue
 from wasmgrid.cache.namespace import Entry, Namespace, NamespaceConfig, entry_weight
 from wasmgrid.cache.policies import (
@@ -17,7 +18,7 @@ from wasmgrid.cache.policies import (
     TtlFirstPolicy,
     WTinyLfuPolicy,
 )
-from wasmgrid.cache.simulate import simulate, zipf_trace, zipf_with_scans
+from wasmgrid.cache.simulate import optimal, simulate, zipf_shifting, zipf_trace, zipf_with_scans
 from wasmgrid.cache.sketch import MAX_COUNT, FrequencySketch
 
 # -- sketch ---------------------------------------------------------------------------
@@ -39,8 +40,8 @@ def test_sketch_counts_saturate_and_never_underestimate() -> None:
 
 def test_sketch_halves_after_its_sample() -> None:
     sketch = FrequencySketch(64)
-    assert sketch.width == 64
-    assert sketch.sample_size == 640
+    # 16 counters (4 per row) per expected entry, halved every 10 increments per entry.
+    assert (sketch.width, sketch.expected_entries, sketch.sample_size) == (256, 64, 640)
     for _ in range(10):
         sketch.increment("a")
     for _ in range(3):
@@ -122,6 +123,82 @@ def test_w_tinylfu_resists_scans() -> None:
     lru = simulate(PolicyName.LRU, 100, trace).hit_ratio
     tiny = simulate(PolicyName.W_TINYLFU, 100, trace).hit_ratio
     assert tiny > lru + 0.05, (tiny, lru)
+
+
+def test_a_miss_then_its_fill_count_as_one_access() -> None:
+    ns = Namespace(NamespaceConfig(name="n", max_bytes=1 << 20, max_entries=100))
+    assert ns.get("k", 0.0) is None
+    ns.put("k", Entry(b"", 0, 0, 0.0, 0, (), 0, 1))
+    assert ns._sketch is not None
+    assert ns._sketch.frequency("k") == 1
+    assert ns.get("k", 0.0) is not None
+    assert ns._sketch.frequency("k") == 2
+
+
+def _climb(climber: WindowClimber, hit_ratio: float) -> None:
+    hits = round(climber.sample * hit_ratio)
+    for i in range(climber.sample):
+        climber.record(i < hits)
+
+
+def test_the_window_climber_follows_the_hit_rate() -> None:
+    climber = WindowClimber(sample=100, window=0.25)
+    _climb(climber, 0.50)  # first sample: improvement over nothing, the first move shrinks
+    assert climber.window == pytest.approx(0.25 - STEP)
+    assert climber.version == 1
+    _climb(climber, 0.52)  # better: same direction, a decayed step
+    shrunk = climber.window
+    assert shrunk < 0.25 - STEP
+    _climb(climber, 0.50)  # worse: turn back
+    assert climber.window > shrunk
+    grown = climber.window
+    _climb(climber, 0.90)  # a new workload (+40 points): the climb restarts...
+    restarted = climber.window
+    assert restarted > grown
+    _climb(climber, 0.91)  # ...with a full step
+    assert climber.window == pytest.approx(restarted + STEP)
+
+
+def test_the_window_climber_stays_within_its_bounds() -> None:
+    climber = WindowClimber(sample=10)
+    assert climber.window == INITIAL_WINDOW
+    for _ in range(50):
+        _climb(climber, 0.5)
+    assert 0.0 <= climber.window <= MAX_WINDOW
+    rising = WindowClimber(sample=10, window=0.7)
+    _climb(rising, 0.9)
+    for ratio in (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5):  # each better: keep growing
+        _climb(rising, ratio)
+    assert rising.window == MAX_WINDOW
+
+
+def test_w_tinylfu_resizes_its_window_when_the_climber_moves() -> None:
+    climber = WindowClimber(sample=1 << 30)
+    policy = WTinyLfuPolicy(1000, FrequencySketch(1000), max_entries=1000, climber=climber)
+    climber.window, climber.version = 0.5, climber.version + 1
+    for i in range(400):
+        policy.add(f"k{i}", 1, 0.0)
+    assert len(policy._window) == 400  # room for 500 now, not 10
+    climber.window, climber.version = 0.1, climber.version + 1
+    policy.access("k399")
+    # The shrunk window hands its oldest entries to probation, no duel (nothing to evict).
+    assert len(policy._window) == 100
+    assert len(policy._probation) == 300
+    assert policy.victim() == "k0"
+
+
+def test_belady_is_exact_on_a_small_trace_and_the_ceiling_of_every_policy() -> None:
+    # Capacity 2: a b c a b — hits on a and b need c declined (it is never used again).
+    assert optimal(2, [1, 2, 3, 1, 2]).hits == 2
+    assert optimal(1, [1, 2, 1, 2]).hits == 1  # keep 1, decline 2
+    assert optimal(2, [1, 2, 3, 2, 3, 1]).hits == 2  # 2 and 3, or 2 and 1: never all three
+    for trace in (
+        zipf_trace(2_000, 0.99, 10_000, seed=5),
+        zipf_shifting(2_000, 0.99, 10_000, shift_every=2_000, seed=5),
+    ):
+        best = optimal(50, trace).hit_ratio
+        for policy in PolicyName:
+            assert simulate(policy, 50, trace).hit_ratio <= best, policy
 
 
 # -- compression ----------------------------------------------------------------------

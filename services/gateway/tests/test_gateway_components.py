@@ -110,7 +110,12 @@ async def test_a_component_published_over_http_answers_a_typed_call_with_a_recor
 async def test_a_command_component_serves_a_wagi_request(
     start_gateway: StartGateway, infra: Infra
 ) -> None:
-    await infra.publish("comps/wagi-echo", "1.0.0", example_component(ROOT, "wagi-echo"))
+    wasm = example_component(ROOT, "wagi-echo")
+    await infra.publish("comps/wagi-echo", "1.0.0", wasm)
+    # Compiled first: on a loaded machine even this small component's compile can outlast
+    # a call's deadline (the call would get 503 "compiling", which is another test's).
+    module = pb.ModuleSource(digest=sha(wasm))
+    await infra.runtime.stub.Warm(pb.WarmRequest(module=module), timeout=300)
     gw = await start_gateway()
     async with gw.http.post(
         gw.url("/v1/run/comps/wagi-echo/some/path?in.txt+two%20words"), data=b"payload"

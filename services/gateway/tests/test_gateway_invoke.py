@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from wasmgrid.api.marketplace.v1 import marketplace_pb2 as mp
 from wasmgrid.common.testing import Poll
 
 from .conftest import Infra, StartGateway
@@ -356,3 +357,26 @@ async def test_a_published_program_using_exception_handling_runs(
         body = await resp.read()
         assert resp.status == 200, body
     assert body == b"42\n"  # thrown two frames down, caught by try_table
+
+
+async def test_a_c_program_that_throws_and_catches_runs_through_run(
+    start_gateway: Any, infra: Any
+) -> None:
+    from pathlib import Path
+
+    # examples/calc: C whose setjmp/longjmp are WebAssembly try_table/throw (exnref).
+    calc = Path(__file__).resolve().parents[3] / "examples/modules/calc/calc.wasm"
+    await infra.publish("testmods/calc", "1.0.0", calc.read_bytes())
+    version = await infra.market_stub.GetVersion(
+        mp.GetVersionRequest(name="testmods/calc", version="1.0.0")
+    )
+    assert "exceptions" in version.version.validation.features
+    gw = await start_gateway()
+    url = gw.url("/v1/run/testmods/calc")
+    async with gw.http.post(url, data=b"(1 + 2) * -3") as resp:
+        assert (resp.status, await resp.read()) == (200, b"-9\n")
+    # Thrown from three calls deep, caught in main: a 400 naming the column.
+    async with gw.http.post(url, data=b"7 / (3 - 3)") as resp:
+        assert (resp.status, await resp.read()) == (400, b"division by zero at column 3\n")
+    async with gw.http.post(url, data=b"((1)") as resp:
+        assert (resp.status, await resp.read()) == (400, b"expected ')' at column 5\n")

@@ -12,6 +12,7 @@ from wasmgrid.gateway.routes import (
     ModuleRef,
     RouteError,
     RouteStore,
+    ScratchConfig,
     format_args,
     load_route_store,
     parse_duration,
@@ -217,6 +218,22 @@ def test_middleware_parsed() -> None:
             "route 'a'.middleware[0].timeout: None is not a duration",
         ),
         ("routes: [{name: a, path: /a, module: n/m, limits: 5}]", "route 'a'.limits: must be"),
+        (
+            "routes: [{name: a, path: /a, module: n/m, scratch: {path: tmp}}]",
+            "route 'a'.scratch.path: 'tmp' must be an absolute path",
+        ),
+        (
+            "routes: [{name: a, path: /a, module: n/m, scratch: {max_files: 0}}]",
+            "route 'a'.scratch.max_files: 0 must be an integer in 1..",
+        ),
+        (
+            "routes: [{name: a, path: /a, module: n/m, mode: function, function: f, scratch: }]",
+            "route 'a'.scratch: only allowed with mode: command",
+        ),
+        (
+            "routes: [{name: a, path: /a, module: n/m, args: ['{asset}']}]",
+            "route 'a'.args[0]: {asset} is not a parameter of the path",
+        ),
         ("routes: [{name: a, module: n/m}]", "route 'a'.path: required"),
         ("routes: [null]", "routes[0]: must be a mapping"),
         ("routes: {a: 1}", "must be a list"),
@@ -227,6 +244,18 @@ def test_middleware_parsed() -> None:
 def test_validation_errors_name_route_and_field(text: str, message: str) -> None:
     with pytest.raises(RouteError, match=message.replace("[", r"\[").replace(".", r"\.")):
         parse_routes(text)
+
+
+def test_scratch_and_the_assets_argument_are_route_fields() -> None:
+    route = parse_routes(
+        "routes: [{name: a, path: /a, module: n/m, args: ['{assets}/x'],"
+        " scratch: {path: /work, max_size: 1MiB, max_files: 5}}]"
+    ).by_name["a"]
+    assert route.args == ("{assets}/x",)
+    assert route.scratch == ScratchConfig("/work", 1 << 20, 5)
+    bare = parse_routes("routes: [{name: a, path: /a, module: n/m, scratch: }]").by_name["a"]
+    assert bare.scratch == ScratchConfig()
+    assert bare.describe()["scratch"] == {}
 
 
 def test_a_middleware_left_empty_keeps_its_meaning() -> None:

@@ -54,6 +54,7 @@ class Market:
         version: str,
         data: bytes,
         chunk: int = 64 * 1024,
+        assets: bytes | None = None,
         **meta: Any,
     ) -> pb.PublishResponse:
         fields: dict[str, Any] = {
@@ -68,6 +69,9 @@ class Market:
             yield pb.PublishRequest(metadata=md)
             for i in range(0, len(data), chunk):
                 yield pb.PublishRequest(chunk=bytes(data[i : i + chunk]))
+            for i in range(0, len(assets or b""), chunk):
+                assert assets is not None
+                yield pb.PublishRequest(assets_chunk=bytes(assets[i : i + chunk]))
 
         resp: pb.PublishResponse = await self.stub.Publish(stream(), metadata=auth(secret))
         return resp

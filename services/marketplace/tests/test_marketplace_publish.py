@@ -17,6 +17,7 @@ from wasmgrid.cli.embedded import EmbeddedPostgres
 from wasmgrid.common.testing import expect_rpc_error, poll_until
 from wasmgrid.marketplace.store import modules as store_modules
 from wasmgrid.marketplace.tokens import new_secret
+from wasmgrid.marketplace.wasmbinary import with_custom_section
 
 from .conftest import Market, MarketFactory
 
@@ -212,14 +213,64 @@ async def test_permissions(market: Market, mathfn_wasm: bytes) -> None:
     assert list(who.namespaces) == ["erin-org"]
 
 
-async def test_size_cap(market_factory: MarketFactory, mathfn_wasm: bytes) -> None:
-    m = await market_factory(new_secret(), max_module_bytes=4096)
+async def test_an_admin_raises_one_namespaces_size_cap(
+    market_factory: MarketFactory, mathfn_wasm: bytes
+) -> None:
+    admin = new_secret()
+    m = await market_factory(admin, max_module_bytes=4096, size_ceiling_bytes=1 << 20)
     gina = await m.user("gina")
+    hugo = await m.user("hugo")
+    # A custom section keeps the module valid however large it grows.
+    big = with_custom_section(mathfn_wasm, b"padding", b"\x00" * 5000)
+    details = await expect_rpc_error(
+        grpc.StatusCode.INVALID_ARGUMENT, m.publish(gina, "gina/big", "1.0.0", big)
+    )
+    assert details == (
+        "module is larger than the limit of 4096 bytes of namespace 'gina'"
+        " (an admin can raise it with SetNamespaceLimits)"
+    )
+    limits = await m.stub.GetNamespaceLimits(pb.GetNamespaceLimitsRequest(namespace="gina"))
+    assert (limits.max_module_bytes, limits.custom) == (4096, False)
+
+    await expect_rpc_error(
+        grpc.StatusCode.PERMISSION_DENIED,
+        m.stub.SetNamespaceLimits(
+            pb.SetNamespaceLimitsRequest(namespace="gina", max_module_bytes=65536),
+            metadata=m.auth(gina),
+        ),
+        "only an admin",
+    )
+    details = await expect_rpc_error(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        m.stub.SetNamespaceLimits(
+            pb.SetNamespaceLimitsRequest(namespace="gina", max_module_bytes=2 << 20),
+            metadata=m.auth(admin),
+        ),
+    )
+    assert details == (
+        "max_module_bytes 2097152 is above the ceiling of 1048576 bytes"
+        " (WASMGRID_MARKETPLACE_SIZE_CEILING_BYTES)"
+    )
+    raised = await m.stub.SetNamespaceLimits(
+        pb.SetNamespaceLimitsRequest(namespace="gina", max_module_bytes=65536),
+        metadata=m.auth(admin),
+    )
+    assert (raised.max_module_bytes, raised.max_assets_bytes, raised.custom) == (
+        65536,
+        64 << 20,
+        True,
+    )
+    await m.publish(gina, "gina/big", "1.0.0", big)
+    # Another namespace keeps the default.
     await expect_rpc_error(
         grpc.StatusCode.INVALID_ARGUMENT,
-        m.publish(gina, "gina/big", "1.0.0", mathfn_wasm + b"\x00" * 5000),
-        "MAX_MODULE_BYTES",
+        m.publish(hugo, "hugo/big", "1.0.0", big),
+        "limit of 4096 bytes of namespace 'hugo'",
     )
+    reset = await m.stub.SetNamespaceLimits(
+        pb.SetNamespaceLimitsRequest(namespace="gina"), metadata=m.auth(admin)
+    )
+    assert (reset.max_module_bytes, reset.custom) == (4096, False)
 
 
 async def test_cut_stream_leaves_nothing(market: Market, hello_wasm: bytes) -> None:

@@ -107,7 +107,7 @@ def run(  # noqa: PLR0913, C901 - one parameter and a usage check per click opti
     query's command line, RFC 3875: so --query and ARGS exclude each other); for a
     local module without _start they are FUNCTION ARG….
     Exit codes: the guest's own exit code; 120 output cap, 121 stack, 122 memory,
-    123 fuel, 124 timeout, 134 trap; 1-3 as for every command.
+    123 fuel, 124 timeout, 125 scratch cap, 134 trap; 1-3 as for every command.
     """
     body = _input(source)
     s = session()

@@ -11,6 +11,7 @@ import click
 from wasmgrid.cli.app import CliError, connection_options, run_async, session, split_ref
 from wasmgrid.cli.output import Output, count, size, sparkline, when
 from wasmgrid.client import (
+    Assets,
     Client,
     Download,
     Module,
@@ -82,6 +83,20 @@ def _show_findings(out: Output, report: ValidationReport | None) -> None:
 @click.option("--tag", "tags", multiple=True, help="a tag (repeat for more, up to 10)")
 @click.option("--homepage", default="", metavar="URL", help="project homepage")
 @click.option("--repository", default="", metavar="URL", help="source repository")
+@click.option(
+    "--assets",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    metavar="DIR|ARCHIVE",
+    help="read-only files for the version: a directory (packed as tar.gz) or a tar,"
+    " tar.gz, tar.zst or zip archive",
+)
+@click.option(
+    "--assets-mount",
+    default="",
+    metavar="PATH",
+    help="guest path where the module sees its assets (default /assets)",
+)
 @connection_options
 def publish(  # noqa: PLR0913 - one parameter per click option
     file: Path,
@@ -92,16 +107,22 @@ def publish(  # noqa: PLR0913 - one parameter per click option
     tags: tuple[str, ...],
     homepage: str,
     repository: str,
+    assets: Path | None,
+    assets_mount: str,
 ) -> None:
     """Publish a module file as a new version.
 
     Publishes FILE as NS/NAME@VERSION, then shows its digest and the registry's
-    validation and security-scan report.
+    validation and security-scan report. With --assets, the version carries
+    read-only files its calls see at --assets-mount (default /assets).
 
     The upload streams from disk with its SHA-256, which the registry checks, and
-    shows a progress bar on a terminal. Needs a token with the publish scope.
+    shows a progress bar (module and assets together) on a terminal. Needs a token
+    with the publish scope.
     """
     name, version = split_ref(reference, version_required=True)
+    if assets_mount and assets is None:
+        raise CliError("--assets-mount needs --assets")
     s = session()
     total = file.stat().st_size
 
@@ -119,9 +140,14 @@ def publish(  # noqa: PLR0913 - one parameter per click option
                     homepage=homepage,
                     repository=repository,
                     progress=progress,
+                    assets=assets,
+                    assets_mount=assets_mount,
                 )
 
-    published = run_async(go())
+    try:
+        published = run_async(go())
+    except ValueError as exc:  # an --assets path that is not a directory or an archive
+        raise CliError(str(exc)) from None
     out = s.out
     if out.json_mode:
         out.json(published)
@@ -134,10 +160,23 @@ def publish(  # noqa: PLR0913 - one parameter per click option
         [
             ("digest", f"sha256:{published.digest}"),
             ("size", size(published.size_bytes)),
+            *_assets_lines(published.assets),
             *_report_lines(published.validation),
         ]
     )
     _show_findings(out, published.validation)
+
+
+def _assets_lines(assets: Assets | None) -> list[tuple[str, str]]:
+    if assets is None:
+        return []
+    return [
+        (
+            "assets",
+            f"{assets.file_count} files, {size(assets.content_bytes)} at {assets.mount}"
+            f" (sha256:{assets.digest})",
+        )
+    ]
 
 
 @click.command()

@@ -123,6 +123,16 @@ def health_status(address: str, timeout: float = 1.0) -> str:
         return "UNREACHABLE" if code == grpc.StatusCode.UNAVAILABLE else f"ERROR({code})"
 
 
+def _dev_sampler() -> str:
+    """Every request traced on a developer's stack (a service alone samples 1%), unless the
+    environment chooses a sampler or a ratio."""
+    if chosen := os.environ.get("OTEL_TRACES_SAMPLER"):
+        return chosen
+    if os.environ.get("OTEL_TRACES_SAMPLER_ARG"):
+        return "parentbased_traceidratio"
+    return "parentbased_always_on"
+
+
 class DevStack:
     """Owns the embedded servers and the five service processes of one dev stack."""
 
@@ -213,6 +223,7 @@ class DevStack:
             "OTEL_BSP_SCHEDULE_DELAY": "1000",
             "OTEL_EXPORTER_OTLP_TIMEOUT": "3",
             "OTEL_BLRP_SCHEDULE_DELAY": "1000",
+            "OTEL_TRACES_SAMPLER": _dev_sampler(),
             "PYTHONUNBUFFERED": "1",
         }
         prefix = f"WASMGRID_{service.upper()}_"

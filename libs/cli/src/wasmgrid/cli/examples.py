@@ -3,6 +3,7 @@ to a marketplace."""
 
 from __future__ import annotations
 
+import tempfile
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import grpc
 
 from wasmgrid.api.marketplace.v1 import marketplace_pb2, marketplace_pb2_grpc
+from wasmgrid.client import pack_directory
 
 CHUNK = 256 * 1024
 
@@ -23,7 +25,9 @@ def examples_dir() -> Path | None:
     return None
 
 
-def _requests(meta: dict[str, object], wasm: bytes) -> Iterator[marketplace_pb2.PublishRequest]:
+def _requests(
+    meta: dict[str, object], wasm: bytes, assets: bytes
+) -> Iterator[marketplace_pb2.PublishRequest]:
     tags = meta.get("tags", [])
     yield marketplace_pb2.PublishRequest(
         metadata=marketplace_pb2.PublishMetadata(
@@ -34,10 +38,23 @@ def _requests(meta: dict[str, object], wasm: bytes) -> Iterator[marketplace_pb2.
             category=str(meta.get("category", "")),
             tags=[str(t) for t in tags] if isinstance(tags, list) else [],
             size_bytes=len(wasm),
+            assets_mount=str(meta.get("assets_mount", "")) if assets else "",
         )
     )
     for i in range(0, len(wasm), CHUNK):
         yield marketplace_pb2.PublishRequest(chunk=wasm[i : i + CHUNK])
+    for i in range(0, len(assets), CHUNK):
+        yield marketplace_pb2.PublishRequest(assets_chunk=assets[i : i + CHUNK])
+
+
+def _assets(folder: Path, meta: dict[str, object]) -> bytes:
+    """The example's ``assets`` directory packed as tar.gz (b"" when it has none)."""
+    if "assets" not in meta:
+        return b""
+    with tempfile.TemporaryDirectory(prefix="wasmgrid-example-") as tmp:
+        packed = Path(tmp) / "assets.tar.gz"
+        pack_directory(folder / str(meta["assets"]), packed)
+        return packed.read_bytes()
 
 
 def publish_examples(marketplace: str, token: str) -> list[str]:
@@ -58,9 +75,10 @@ def publish_examples(marketplace: str, token: str) -> list[str]:
                 lines.append(f"skipped      {label}: {path.name} is not built (make examples)")
                 continue
             wasm = path.read_bytes()
+            assets = _assets(manifest.parent, meta)
             try:
                 stub.Publish(
-                    _requests(meta, wasm),
+                    _requests(meta, wasm, assets),
                     metadata=(("authorization", f"Bearer {token}"),),
                     timeout=30,
                 )

@@ -32,8 +32,10 @@ from wasmgrid.runtime.validation import check_args, check_call, check_env
 class NoMarketplace:
     """A local run has its bytes; nothing is fetched."""
 
-    async def fetch(self, digest: str, max_bytes: int, dest: Path) -> tuple[int, str]:
-        raise CliError(f"module {digest} is not local")
+    async def fetch(
+        self, digest: str, max_bytes: int, dest: Path, *, kind: str = "module"
+    ) -> tuple[int, str]:
+        raise CliError(f"{kind} {digest} is not local")
 
 
 @dataclass(frozen=True)

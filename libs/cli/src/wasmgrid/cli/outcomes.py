@@ -14,6 +14,7 @@ stack_overflow     121   the wasm stack limit
 memory_limit       122   the linear-memory limit
 fuel_exhausted     123   the fuel (instruction) budget
 timeout            124   the wall-clock limit, as `timeout(1)` uses
+scratch_limit      125   the scratch directory's byte or file cap
 trap               134   any other trap, as `wasmtime run` exits
 =================  ====  ==========================================
 """
@@ -27,6 +28,7 @@ OUTCOME_EXIT_CODES: dict[str, int] = {
     "memory_limit": 122,
     "fuel_exhausted": 123,
     "timeout": 124,
+    "scratch_limit": 125,
     "trap": 134,
 }
 #: An outcome this CLI does not know yet (a newer server): a generic failure.

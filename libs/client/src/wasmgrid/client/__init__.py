@@ -8,6 +8,7 @@ a server that cannot be reached is an :class:`UnreachableError`; both are
 :class:`WasmgridError`.
 """
 
+from wasmgrid.client._assets import pack_directory
 from wasmgrid.client._client import DEFAULT_URL, Client
 from wasmgrid.client._convert import from_json, to_jsonable
 from wasmgrid.client._errors import IntegrityError, ProblemError, UnreachableError, WasmgridError
@@ -16,6 +17,7 @@ from wasmgrid.client._wire import Progress, module_path
 from wasmgrid.client.models import (
     Alert,
     AlertList,
+    Assets,
     CacheNamespaces,
     CacheStats,
     CallResult,
@@ -50,6 +52,7 @@ __all__ = [
     "DEFAULT_URL",
     "Alert",
     "AlertList",
+    "Assets",
     "CacheNamespaces",
     "CacheStats",
     "CallResult",
@@ -87,5 +90,6 @@ __all__ = [
     "WhoAmI",
     "from_json",
     "module_path",
+    "pack_directory",
     "to_jsonable",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -16,6 +17,7 @@ from urllib.parse import quote
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from wasmgrid.client._assets import assets_file
 from wasmgrid.client._convert import from_json
 from wasmgrid.client._errors import IntegrityError, ProblemError, UnreachableError
 from wasmgrid.client._wire import (
@@ -304,12 +306,16 @@ class Client:
         homepage: str = "",
         repository: str = "",
         progress: Progress | None = None,
+        assets: os.PathLike[str] | str | None = None,
+        assets_mount: str = "",
     ) -> ModuleVersion:
         """Publish `module` (bytes or a file path) as ``name@version``.
 
         The bytes stream from disk with their SHA-256, which the registry checks;
-        `progress` is called as bytes go out. Returns the stored version with its
-        validation report.
+        `progress` is called as bytes go out (module and assets together). `assets` is
+        the version's read-only files: a directory (packed as tar.gz first) or a tar,
+        tar.gz, tar.zst or zip archive; the guest sees them at `assets_mount` (default
+        ``/assets``). Returns the stored version with its validation report.
         """
         metadata: Json = {"tags": list(tags)}
         for key, value in (
@@ -318,25 +324,36 @@ class Client:
             ("category", category),
             ("homepage", homepage),
             ("repository", repository),
+            ("assets_mount", assets_mount),
         ):
             if value:
                 metadata[key] = value
-        if isinstance(module, bytes):
-            metadata["sha256"] = hashlib.sha256(module).hexdigest()
-            chunks = bytes_chunks(module, progress)
-        else:
-            path = Path(module)
-            metadata["sha256"] = await asyncio.to_thread(file_sha256, path)
-            size = (await asyncio.to_thread(path.stat)).st_size
-            chunks = file_chunks(path, size, progress)
-        with aiohttp.MultipartWriter("form-data") as form:
-            part = form.append_json(metadata)
-            part.set_content_disposition("form-data", name="metadata")
-            part = form.append(chunks, {"Content-Type": "application/wasm"})
-            part.set_content_disposition("form-data", name="module", filename="module.wasm")
-            doc = await self._json(
-                "PUT", f"/v1/modules/{name_path(name)}/{seg(version)}", data=form
-            )
+        with contextlib.ExitStack() as stack:
+            archive = None if assets is None else stack.enter_context(assets_file(assets))
+            extra = 0 if archive is None else archive.stat().st_size
+            if isinstance(module, bytes):
+                metadata["sha256"] = hashlib.sha256(module).hexdigest()
+                size = len(module)
+                chunks = bytes_chunks(module, progress, total=size + extra)
+            else:
+                path = Path(module)
+                metadata["sha256"] = await asyncio.to_thread(file_sha256, path)
+                size = (await asyncio.to_thread(path.stat)).st_size
+                chunks = file_chunks(path, size, progress, total=size + extra)
+            with aiohttp.MultipartWriter("form-data") as form:
+                part = form.append_json(metadata)
+                part.set_content_disposition("form-data", name="metadata")
+                part = form.append(chunks, {"Content-Type": "application/wasm"})
+                part.set_content_disposition("form-data", name="module", filename="module.wasm")
+                if archive is not None:
+                    part = form.append(
+                        file_chunks(archive, extra, progress, before=size, total=size + extra),
+                        {"Content-Type": "application/octet-stream"},
+                    )
+                    part.set_content_disposition("form-data", name="assets", filename=archive.name)
+                doc = await self._json(
+                    "PUT", f"/v1/modules/{name_path(name)}/{seg(version)}", data=form
+                )
         return from_json(ModuleVersion, doc.get("version", {}))
 
     async def search(  # noqa: PLR0913 - keyword-only search filters (the API's query)

@@ -86,23 +86,29 @@ def announced_digest(headers: Mapping[str, str]) -> str:
     return ""
 
 
-async def file_chunks(path: Path, size: int, progress: Progress | None) -> AsyncIterator[bytes]:
+async def file_chunks(
+    path: Path, size: int, progress: Progress | None, *, before: int = 0, total: int = 0
+) -> AsyncIterator[bytes]:
+    """The file in chunks; `progress` sees `before` + bytes sent of `total` (or `size`)."""
     sent = 0
     with path.open("rb") as f:
         while chunk := f.read(CHUNK):
             yield chunk
             sent += len(chunk)
             if progress is not None:
-                progress(sent, size)
+                progress(before + sent, total or size)
 
 
-async def bytes_chunks(data: bytes, progress: Progress | None) -> AsyncIterator[bytes]:
+async def bytes_chunks(
+    data: bytes, progress: Progress | None, *, before: int = 0, total: int = 0
+) -> AsyncIterator[bytes]:
+    """`data` in chunks; `progress` sees `before` + bytes sent of `total` (or its size)."""
     view = memoryview(data)
     for offset in range(0, len(data), CHUNK):
         chunk = bytes(view[offset : offset + CHUNK])
         yield chunk
         if progress is not None:
-            progress(offset + len(chunk), len(data))
+            progress(before + offset + len(chunk), total or len(data))
 
 
 def file_sha256(path: Path) -> str:

@@ -61,6 +61,10 @@ _SERVER_ERRORS = frozenset(
 )
 
 
+#: Status codes by their numeric value (a handler may set an int with set_code).
+_CODES = {status.value[0]: status for status in grpc.StatusCode}
+
+
 def _split_method(full: str) -> tuple[str, str]:
     _, _, rest = full.partition("/")
     service, _, method = rest.partition("/")
@@ -222,12 +226,11 @@ class HandlerInstrumentation:
     @staticmethod
     def _code_of(context: grpc.aio.ServicerContext[Any, Any]) -> grpc.StatusCode:
         code = context.code()
+        if code is None:  # nothing set: the usual answer, decided without a lookup
+            return grpc.StatusCode.OK
         if isinstance(code, grpc.StatusCode):
             return code
-        for status in grpc.StatusCode:
-            if status.value[0] == code:
-                return status
-        return grpc.StatusCode.OK
+        return _CODES.get(code, grpc.StatusCode.OK)
 
     def _wrap_unary(self, behavior: Any, labels: tuple[str, str, str], traced: bool) -> Any:
         metrics = self._metrics(labels)
@@ -311,12 +314,32 @@ class _WrappedGenericHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
         return self.kit.wrapped(handler, handler_call_details.method)
 
 
+class _MethodTable(grpc.GenericRpcHandler):  # type: ignore[type-arg]
+    """Every method registered by name, wrapped, behind one dictionary lookup."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[str, Any] = {}
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> Any:
+        return self.handlers.get(handler_call_details.method)
+
+
 class InstrumentedServer:
-    """What `Service.register` sees: the server, with every handler it adds wrapped."""
+    """What `Service.register` sees: the server, with every handler it adds wrapped.
+
+    Methods registered by name (what generated code and reflection do) are served
+    from one generic handler instead of grpc's registered methods: grpc.aio's server
+    loop waits on one pending future per registered method and rebuilds that wait for
+    every call it accepts, which cost a small RPC about 15 µs with the dozen methods of
+    a service, its health and reflection (health itself stays registered: see
+    ``ServiceRunner``).
+    """
 
     def __init__(self, server: grpc.aio.Server, kit: HandlerInstrumentation) -> None:
         self._server = server
         self._kit = kit
+        self._table = _MethodTable()
+        server.add_generic_rpc_handlers((self._table,))
 
     def add_generic_rpc_handlers(self, handlers: Sequence[Any]) -> None:
         self._server.add_generic_rpc_handlers(
@@ -324,8 +347,9 @@ class InstrumentedServer:
         )
 
     def add_registered_method_handlers(self, service: str, handlers: dict[str, Any]) -> None:
-        wrapped = {m: self._kit.wrapped(h, f"/{service}/{m}") for m, h in handlers.items()}
-        self._server.add_registered_method_handlers(service, wrapped)  # type: ignore[attr-defined]
+        for name, handler in handlers.items():
+            full = f"/{service}/{name}"
+            self._table.handlers[full] = self._kit.wrapped(handler, full)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._server, name)

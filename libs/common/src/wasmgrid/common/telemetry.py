@@ -3,6 +3,11 @@
 OTLP export is on when ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or the traces/logs
 specific variable) is set; the standard OTEL_* variables configure the exporter.
 W3C ``traceparent`` is OTel's default propagator, so nothing else is needed.
+
+Which requests are traced is :mod:`wasmgrid.common.sampling` (head sampling by trace
+id, tail rules for errors and slow requests); the spans services make through
+:func:`start_span` are :mod:`wasmgrid.common.spans`. With no exporter nothing is
+recorded, and trace context still flows (ids in logs, ``traceparent`` to peers).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import sys
 import threading
 from collections.abc import Mapping
 
@@ -18,13 +24,19 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
-from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, TraceFlags
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.trace import Span, SpanKind, TraceFlags
 from opentelemetry.util.types import AttributeValue
+
+from wasmgrid.common.sampling import Sampling, SamplingError
+from wasmgrid.common.spans import Tracing, UnrecordedSpan, start_kit_span
 
 log = logging.getLogger(__name__)
 
 _provider: TracerProvider | None = None
+_NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
+#: Where kit spans go; None: nothing is recorded (no exporter).
+_tracing: Tracing | None = None
 
 
 def otlp_endpoint(signal: str) -> str | None:
@@ -35,20 +47,32 @@ def otlp_endpoint(signal: str) -> str | None:
 
 
 def setup_telemetry(service: str) -> TracerProvider:
-    """Install the process-wide tracer provider (idempotent) and OTLP exporters if configured."""
+    """Install the process-wide tracer provider (idempotent) and OTLP exporters if configured.
+
+    A bad sampling variable prints one line naming it and exits with status 2, like a
+    bad setting (:func:`wasmgrid.common.settings.load_settings`).
+    """
     global _provider
     if _provider is not None:
         return _provider
+    try:
+        sampling = Sampling.from_env(os.environ)
+    except SamplingError as exc:
+        print(f"wasmgrid: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     resource = Resource.create({"service.name": service, "service.namespace": "wasmgrid"})
     exporting = bool(otlp_endpoint("traces"))
     # With nowhere to send spans, record none: trace context still flows through (ids in
-    # logs, traceparent to peers) and a small RPC stays about 20% cheaper.
-    sampler = ParentBased(ALWAYS_ON) if exporting else ALWAYS_OFF
-    provider = TracerProvider(resource=resource, sampler=sampler)
+    # logs, traceparent to peers) and a small RPC stays cheaper.
+    provider = TracerProvider(
+        resource=resource, sampler=sampling.sdk_sampler() if exporting else ALWAYS_OFF
+    )
     if exporting:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        processor = BatchSpanProcessor(OTLPSpanExporter())
+        provider.add_span_processor(processor)
+        configure_tracing(Tracing(sampling, processor, resource))
     trace.set_tracer_provider(provider)
     if otlp_endpoint("logs"):
         _setup_log_export(resource)
@@ -56,9 +80,15 @@ def setup_telemetry(service: str) -> TracerProvider:
     return provider
 
 
-def spans_recorded() -> bool:
-    """False when our provider records no span (no OTLP endpoint): ids still flow."""
-    return getattr(trace.get_tracer_provider(), "sampler", None) is not ALWAYS_OFF
+def configure_tracing(tracing: Tracing | None) -> Tracing | None:
+    """Send this process's kit spans to `tracing` (None: record none); returns the previous.
+
+    :func:`setup_telemetry` calls it when an exporter is configured; tests use it to
+    capture spans with an in-memory exporter and restore what was there.
+    """
+    global _tracing
+    previous, _tracing = _tracing, tracing
+    return previous
 
 
 def start_span(
@@ -68,29 +98,26 @@ def start_span(
     context: otel_context.Context | None = None,
     kind: SpanKind = SpanKind.INTERNAL,
     attributes: Mapping[str, AttributeValue] | None = None,
-    recorded: bool | None = None,
 ) -> Span:
-    """A span that is not yet current: the SDK's when spans are recorded, else a cheap one.
+    """A span that is not yet current, under the span of `context` (or the current one).
 
-    With nothing recorded, the SDK still samples, builds attributes and wraps a
-    non-recording span; this makes the same non-recording span with the parent's
-    trace id (or a new one) and a fresh span id for a fraction of that, so the trace id in
-    logs, ``X-Trace-Id`` and the ``traceparent`` sent to peers are unchanged.
-    `recorded` overrides the detection (:func:`spans_recorded`).
+    With an exporter it follows the sampling rules (:mod:`wasmgrid.common.spans`):
+    sampled, or recorded cheaply until the tail rules decide. Without one it is a
+    non-recording span with the parent's trace id (or a new one), its sampled flag and a
+    fresh span id, made for a fraction of what the SDK's costs, so the trace id in logs,
+    ``X-Trace-Id`` and the ``traceparent`` sent to peers are the same either way.
     """
-    if spans_recorded() if recorded is None else recorded:
-        return tracer.start_span(name, context=context, kind=kind, attributes=attributes)
-    parent = trace.get_current_span(context).get_span_context()
-    trace_id = parent.trace_id if parent.is_valid else random.getrandbits(128) or 1
-    return NonRecordingSpan(
-        SpanContext(
-            trace_id,
-            random.getrandbits(64) or 1,
-            is_remote=False,
-            trace_flags=TraceFlags(TraceFlags.DEFAULT),
-            trace_state=parent.trace_state,
-        )
-    )
+    current = trace.get_current_span(context)
+    parent = current.get_span_context()
+    valid = parent.is_valid
+    trace_id = parent.trace_id if valid else random.getrandbits(128) or 1
+    span_id = random.getrandbits(64) or 1
+    tracing = _tracing
+    if tracing is not None:
+        return start_kit_span(tracing, tracer, name, current, trace_id, span_id, kind, attributes)
+    if valid:
+        return UnrecordedSpan(trace_id, span_id, parent.trace_flags, parent.trace_state)
+    return UnrecordedSpan(trace_id, span_id, _NOT_SAMPLED, None)
 
 
 #: The handler exporting log records over OTLP, when logs are exported.

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
+from wasmgrid.cache.climber import WindowClimber
 from wasmgrid.cache.compression import CompressionMode
 from wasmgrid.cache.policies import EvictionPolicy, PolicyName, policy_factory
 from wasmgrid.cache.sketch import FrequencySketch
@@ -33,8 +34,10 @@ ENTRY_OVERHEAD = 600
 #: Bytes charged per tag of an entry: the tag's str object, its tuple slot and its
 #: slot in the tag index, with some room (test_cache_memory.py checks it).
 TAG_OVERHEAD = 176
-#: Sketch width guess when only a byte bound is set: one counter per this many bytes.
+#: Sketch size guess when only a byte bound is set: one expected entry per this many bytes.
 SKETCH_BYTES_PER_ENTRY = 1024
+#: The most entries a sketch is sized for (8 bytes each: 8 MiB).
+MAX_SKETCH_ENTRIES = 1 << 20
 
 
 class Removal(StrEnum):
@@ -100,6 +103,7 @@ class Namespace:
         self._stored = 0
         self._version = 0
         self._sketch: FrequencySketch | None = None
+        self._climber: WindowClimber | None = None
         self._classes: list[EvictionPolicy | None] = []
         self._build_policies()
         #: Bumped whenever entries are dropped wholesale, so an in-flight fill can tell.
@@ -115,14 +119,17 @@ class Namespace:
 
     def _build_policies(self) -> None:
         if self.config.policy is PolicyName.W_TINYLFU:
-            self._sketch = FrequencySketch(min(self._sketch_size(), 1 << 22))
+            self._sketch = FrequencySketch(min(self._sketch_size(), MAX_SKETCH_ENTRIES))
+            self._climber = WindowClimber(self._sketch.sample_size)
         else:
             self._sketch = None
+            self._climber = None
         self._new_policy = policy_factory(
             self.config.policy,
             self.config.max_bytes,
             self.config.max_entries,
             self._sketch or FrequencySketch(64),
+            self._climber,
         )
         self._classes = [None] * (MAX_PRIORITY + 1)
         for key, entry in self._entries.items():
@@ -151,16 +158,23 @@ class Namespace:
     def get(self, key: str, now: float) -> Entry | None:
         """The live entry for `key` (recording the access), or None."""
         entry = self._entries.get(key)
+        climber = self._climber
         if entry is None:
-            if self._sketch is not None:
-                self._sketch.increment(key)
+            # The sketch counts a miss when the key is added (as Caffeine does): counting it
+            # here too would make every one-hit wonder look seen twice.
+            if climber is not None:
+                climber.record(False)
             return None
         if entry.expires_at and entry.expires_at <= now:
             self._remove(key, Removal.EXPIRY)
+            if climber is not None:
+                climber.record(False)
             return None
         policy = self._classes[entry.priority]
         assert policy is not None
         policy.access(key)
+        if climber is not None:
+            climber.record(True)
         return entry
 
     def peek(self, key: str) -> Entry | None:
@@ -230,8 +244,11 @@ class Namespace:
         else:
             self._entries[key] = entry
             self._account(key, entry)
-            if self._sketch is not None and len(self._entries) > self._sketch.width:
-                self._sketch.ensure_capacity(2 * len(self._entries))
+            sketch = self._sketch
+            if sketch is not None and len(self._entries) > sketch.expected_entries:
+                sketch.ensure_capacity(min(2 * len(self._entries), MAX_SKETCH_ENTRIES))
+                if self._climber is not None:
+                    self._climber.sample = sketch.sample_size
             self._policy(entry.priority).add(key, entry.weight, entry.expires_at)
         evicted = self._evict_to_fit(key)
         kept = key in self._entries and self._entries[key] is entry

@@ -11,7 +11,8 @@ next key to evict, then removes that key (which the policy hears through
 * :class:`LfuPolicy`: fewest accesses since insertion, least recent among equals.
 * :class:`TtlFirstPolicy`: soonest expiry; entries without a TTL last, oldest first.
 * :class:`WTinyLfuPolicy`: Window TinyLFU (Einziger, Friedman & Manes, 2017) as in
-  Caffeine: a window LRU of 1% of the capacity in front of a segmented LRU main
+  Caffeine: a window LRU (1% of the capacity to start with, then sized by a
+  :class:`~wasmgrid.cache.climber.WindowClimber`) in front of a segmented LRU main
   area (probation 20%, protected 80%); an entry leaving the window enters the
   main area only if the frequency sketch says it is used more often than the
   main area's own victim. Scans and one-hit wonders stay in the small window.
@@ -27,6 +28,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from enum import StrEnum
 
+from wasmgrid.cache.climber import WindowClimber
 from wasmgrid.cache.sketch import FrequencySketch
 
 Key = Hashable
@@ -219,8 +221,11 @@ class WTinyLfuPolicy(EvictionPolicy):
         *,
         max_entries: int = 0,
         rng: random.Random | None = None,
+        climber: WindowClimber | None = None,
     ) -> None:
         self._sketch = sketch
+        self._climber = climber
+        self._climbed = -1
         self._rng = rng or random.Random()  # noqa: S311 - duel tie-breaks, not a secret
         self._weights: dict[Key, int] = {}
         self._window: OrderedDict[Key, None] = OrderedDict()
@@ -234,20 +239,40 @@ class WTinyLfuPolicy(EvictionPolicy):
         self._protected_max = 0
         self._window_max_entries = 0
         self._protected_max_entries = 0
+        self._capacity = capacity
+        self._max_entries = max_entries
         self.resize(capacity, max_entries)
+
+    @property
+    def window_share(self) -> float:
+        """The window's share of the cache now (the climber's, else the fixed 1%)."""
+        return WINDOW_FRACTION if self._climber is None else self._climber.window
 
     def resize(self, capacity: int, max_entries: int = 0) -> None:
         """Size the window and protected segments as fractions of the cache's bounds:
         `capacity` in bytes and, when non-zero, `max_entries` in entries."""
-        self._window_max = max(1, int(capacity * WINDOW_FRACTION))
+        self._capacity, self._max_entries = capacity, max_entries
+        if self._climber is not None:
+            self._climbed = self._climber.version
+        share = self.window_share
+        self._window_max = max(1, int(capacity * share))
         self._protected_max = int((capacity - self._window_max) * PROTECTED_FRACTION)
         if max_entries:
-            self._window_max_entries = max(1, int(max_entries * WINDOW_FRACTION))
+            self._window_max_entries = max(1, int(max_entries * share))
             self._protected_max_entries = max(
                 1, int((max_entries - self._window_max_entries) * PROTECTED_FRACTION)
             )
         else:
             self._window_max_entries = self._protected_max_entries = 1 << 62
+        # A smaller window hands its oldest entries to probation (no duel: the cache's
+        # size did not change); a smaller protected segment demotes its oldest.
+        self._drain_window(duel=False)
+        self._demote_protected()
+
+    def _follow_climber(self) -> None:
+        climber = self._climber
+        if climber is not None and climber.version != self._climbed:
+            self.resize(self._capacity, self._max_entries)
 
     def _segment(self, key: Key) -> OrderedDict[Key, None]:
         if key in self._window:
@@ -260,6 +285,7 @@ class WTinyLfuPolicy(EvictionPolicy):
         self._sketch.increment(key)
 
     def add(self, key: Key, weight: int, expires_at: float) -> None:
+        self._follow_climber()
         # Candidates left over from an earlier operation fitted: they are admitted.
         self._candidates.clear()
         self._sketch.increment(key)
@@ -268,16 +294,18 @@ class WTinyLfuPolicy(EvictionPolicy):
         self._window_weight += weight
         self._drain_window()
 
-    def _drain_window(self) -> None:
+    def _drain_window(self, *, duel: bool = True) -> None:
         while len(self._window) > 1 and (
             self._window_weight > self._window_max or len(self._window) > self._window_max_entries
         ):
             key, _ = self._window.popitem(last=False)
             self._window_weight -= self._weights[key]
             self._probation[key] = None
-            self._candidates[key] = None
+            if duel:
+                self._candidates[key] = None
 
     def access(self, key: Key) -> None:
+        self._follow_climber()
         self._sketch.increment(key)
         if key in self._window:
             self._window.move_to_end(key)
@@ -364,11 +392,16 @@ PolicyFactory = Callable[[], EvictionPolicy]
 
 
 def policy_factory(
-    name: PolicyName, capacity: int, max_entries: int, sketch: FrequencySketch
+    name: PolicyName,
+    capacity: int,
+    max_entries: int,
+    sketch: FrequencySketch,
+    climber: WindowClimber | None = None,
 ) -> PolicyFactory:
-    """A constructor of fresh policies of kind `name` (one per priority class)."""
+    """A constructor of fresh policies of kind `name` (one per priority class; W-TinyLFU
+    classes share the namespace's sketch and window climber)."""
     if name is PolicyName.W_TINYLFU:
-        return lambda: WTinyLfuPolicy(capacity, sketch, max_entries=max_entries)
+        return lambda: WTinyLfuPolicy(capacity, sketch, max_entries=max_entries, climber=climber)
     if name is PolicyName.LRU:
         return LruPolicy
     if name is PolicyName.LFU:

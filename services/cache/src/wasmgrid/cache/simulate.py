@@ -2,12 +2,14 @@
 
 Used by the benchmark and the tests to compare eviction policies on synthetic
 traces: Zipf-distributed keys (stdlib only: inverse CDF by bisection) and Zipf
-with periodic sequential scans of never-repeated keys.
+with periodic sequential scans of never-repeated keys. :func:`optimal` replays a
+trace with Belady's clairvoyant policy, the ceiling no real policy can pass.
 """
 
 from __future__ import annotations
 
 import bisect
+import heapq
 import itertools
 import random
 from collections.abc import Iterator, Sequence
@@ -59,11 +61,25 @@ def zipf_with_scans(
     return trace[:length]
 
 
+def zipf_shifting(
+    n_keys: int, s: float, length: int, *, shift_every: int, seed: int = 1
+) -> list[int]:
+    """A Zipf trace whose popular keys change every `shift_every` accesses (the ranks move
+    to other keys): recency predicts the next request better than long-run frequency."""
+    rng = random.Random(seed)  # noqa: S311 - seeded trace
+    sampler = ZipfSampler(n_keys, s, rng)
+    trace: list[int] = []
+    while len(trace) < length:
+        offset = rng.randrange(1 << 30)
+        trace.extend(offset + sampler.sample() for _ in range(shift_every))
+    return trace[:length]
+
+
 @dataclass(frozen=True)
 class SimResult:
     """Outcome of replaying one trace."""
 
-    policy: PolicyName
+    policy: str  # a PolicyName, or "optimal"
     capacity: int
     requests: int
     hits: int
@@ -93,6 +109,41 @@ def simulate(policy: PolicyName, capacity: int, trace: Sequence[int]) -> SimResu
         else:
             ns.put(key, Entry(b"", 0, 0, 0.0, 0, (), 0, 1))
     return SimResult(policy, capacity, len(trace), hits)
+
+
+OPTIMAL = "optimal"
+
+
+def optimal(capacity: int, trace: Sequence[int]) -> SimResult:
+    """Belady's optimum for `trace` in `capacity` entries: on a miss, evict the key whose
+    next use lies furthest ahead, or decline the new key when it is that one (a cache may
+    refuse admission, as W-TinyLFU does). No policy that cannot see the future does better.
+    """
+    never = len(trace)
+    following = [never] * len(trace)
+    seen: dict[int, int] = {}
+    for i in range(len(trace) - 1, -1, -1):
+        following[i] = seen.get(trace[i], never)
+        seen[trace[i]] = i
+    held: dict[int, int] = {}  # key -> its next use
+    furthest: list[tuple[int, int]] = []  # (-next use, key), stale items skipped lazily
+    hits = 0
+    for i, key in enumerate(trace):
+        upcoming = following[i]
+        if key in held:
+            hits += 1
+        elif len(held) >= capacity:
+            while -furthest[0][0] != held.get(furthest[0][1]):
+                heapq.heappop(furthest)
+            if -furthest[0][0] <= upcoming:
+                continue  # the new key is needed last of all: do not cache it
+            del held[heapq.heappop(furthest)[1]]
+        if upcoming == never:
+            held.pop(key, None)  # never used again: holding it can only cost a slot
+            continue
+        held[key] = upcoming
+        heapq.heappush(furthest, (-upcoming, key))
+    return SimResult(OPTIMAL, capacity, len(trace), hits)
 
 
 def unique_keys(trace: Sequence[int]) -> Iterator[int]:

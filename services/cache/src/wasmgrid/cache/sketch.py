@@ -1,12 +1,22 @@
 """A count-min sketch of 4-bit counters that ages by halving: TinyLFU's frequency filter.
 
-Four rows of ``width`` counters, two counters per byte. Each key is hashed once;
-four multiplicative hashes of that value pick one counter per row. A key's
-frequency is the minimum of its four counters, so collisions only ever
-over-estimate. Counters saturate at 15. After ``10 × width`` increments every
-counter is halved (the *reset* of the TinyLFU paper), so the sketch forgets old
-popularity and tracks the recent workload: the estimate is a frequency over a
-sliding sample, not a lifetime count.
+Four rows of ``width`` counters, two counters per byte, ``width`` the next power of
+two of :data:`COUNTERS_PER_ENTRY` × the expected entries (16 counters per entry in
+all, as Caffeine sizes its sketch: fewer collisions, so one-hit wonders look less
+popular). Each key is hashed once; four multiplicative hashes of that value pick
+one counter per row. A key's frequency is the minimum of its four counters, so
+collisions only ever over-estimate, and an increment raises only the counters that
+hold that minimum (*conservative update*), which keeps the others from growing on
+behalf of colliding keys. Counters saturate at 15.
+
+After :data:`SAMPLE_FACTOR` × the expected entries increments every counter is
+halved (the *reset* of the TinyLFU paper), so the sketch forgets old popularity and
+tracks the recent workload: the estimate is a frequency over a sliding sample, not a
+lifetime count.
+
+There is no *doorkeeper* (TinyLFU's Bloom filter taking each key's first access):
+tried with the counters sized as above, it did not raise the hit ratio on the
+benchmark's traces (-0.2 to 0 points, docs/benchmarks.md), so it was left out.
 """
 
 from __future__ import annotations
@@ -15,7 +25,10 @@ from collections.abc import Hashable
 
 DEPTH = 4
 MAX_COUNT = 15
+#: Increments between two halvings, per expected entry.
 SAMPLE_FACTOR = 10
+#: Counters per row per expected entry (× DEPTH rows: 16 counters, 8 bytes, per entry).
+COUNTERS_PER_ENTRY = 4
 _MASK64 = (1 << 64) - 1
 # Odd 64-bit multipliers (from SplitMix64 / Murmur3 finalisers): one independent hash per row.
 _SEEDS = (
@@ -36,10 +49,19 @@ def _next_pow2(n: int) -> int:
 class FrequencySketch:
     """Approximate per-key access frequency (0..15) over the recent sample of accesses."""
 
-    __slots__ = ("_additions", "_sample_size", "_shift", "_table", "_width", "resets")
+    __slots__ = (
+        "_additions",
+        "_expected",
+        "_sample_size",
+        "_shift",
+        "_table",
+        "_width",
+        "resets",
+    )
 
     def __init__(self, expected_entries: int = 1024) -> None:
         self._width = 0
+        self._expected = 0
         self._shift = 0
         self._table = bytearray()
         self._additions = 0
@@ -53,23 +75,28 @@ class FrequencySketch:
         return self._width
 
     @property
+    def expected_entries(self) -> int:
+        """The number of entries the sketch is sized for (grows with the cache)."""
+        return self._expected
+
+    @property
     def sample_size(self) -> int:
         """Increments between two halvings."""
         return self._sample_size
 
     def ensure_capacity(self, expected_entries: int) -> None:
-        """Grow to at least `expected_entries` counters per row (forgetting all counts)."""
-        width = _next_pow2(max(64, expected_entries))
-        if width <= self._width:
+        """Grow to `expected_entries` (forgetting all counts); never shrinks."""
+        expected = max(16, expected_entries)
+        if expected <= self._expected:
             return
-        self._width = width
+        self._expected = expected
+        self._width = width = _next_pow2(COUNTERS_PER_ENTRY * expected)
         self._shift = 64 - (width.bit_length() - 1)
         self._table = bytearray(DEPTH * width // 2)
         self._additions = 0
-        self._sample_size = SAMPLE_FACTOR * width
+        self._sample_size = SAMPLE_FACTOR * expected
 
-    def _indexes(self, key: Hashable) -> tuple[int, int, int, int]:
-        h = hash(key) & _MASK64
+    def _indexes(self, h: int) -> tuple[int, int, int, int]:
         shift = self._shift
         width = self._width
         # Unrolled: this runs on every read and write of a W-TinyLFU namespace.
@@ -82,9 +109,10 @@ class FrequencySketch:
 
     def frequency(self, key: Hashable) -> int:
         """The estimated number of recent accesses of `key` (0..15)."""
+        h = hash(key) & _MASK64
         table = self._table
         best = MAX_COUNT
-        for idx in self._indexes(key):
+        for idx in self._indexes(h):
             byte = table[idx >> 1]
             count = (byte >> 4) if idx & 1 else (byte & 0x0F)
             if count < best:
@@ -93,22 +121,19 @@ class FrequencySketch:
 
     def increment(self, key: Hashable) -> None:
         """Record one access of `key`; halve every counter once the sample is full."""
+        h = hash(key) & _MASK64
         table = self._table
-        added = False
-        for idx in self._indexes(key):
-            pos = idx >> 1
-            byte = table[pos]
-            if idx & 1:
-                if byte < 0xF0:
-                    table[pos] = byte + 0x10
-                    added = True
-            elif byte & 0x0F != 0x0F:
-                table[pos] = byte + 1
-                added = True
-        if added:
-            self._additions += 1
-            if self._additions >= self._sample_size:
-                self.reset()
+        indexes = self._indexes(h)
+        counts = [(table[i >> 1] >> 4) if i & 1 else (table[i >> 1] & 0x0F) for i in indexes]
+        least = min(counts)
+        if least == MAX_COUNT:
+            return
+        for idx, count in zip(indexes, counts, strict=True):
+            if count == least:  # conservative update: only the counters at the minimum
+                table[idx >> 1] += 0x10 if idx & 1 else 1
+        self._additions += 1
+        if self._additions >= self._sample_size:
+            self.reset()
 
     def reset(self) -> None:
         """Halve every counter (aging), keeping relative order of frequencies."""

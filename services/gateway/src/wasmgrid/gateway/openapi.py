@@ -189,8 +189,18 @@ def _operation_doc(op: Operation) -> dict[str, Any]:
                         "type": "object",
                         "required": ["metadata", "module"],
                         "properties": {
-                            "metadata": {"type": "string", "description": "JSON metadata"},
+                            "metadata": {
+                                "type": "string",
+                                "description": "JSON metadata (assets_mount: where the"
+                                " guest sees the assets, default /assets)",
+                            },
                             "module": {"type": "string", "format": "binary"},
+                            "assets": {
+                                "type": "string",
+                                "format": "binary",
+                                "description": "optional read-only files: a tar, tar.gz,"
+                                " tar.zst or zip archive, after the module part",
+                            },
                         },
                     },
                     "encoding": {"metadata": {"contentType": "application/json"}},

@@ -58,7 +58,15 @@ class GatewaySettings(ServiceSettings):
     invoke_timeout_seconds: float = Field(10.0, gt=0, le=300, description="default call deadline")
     upstream_timeout_seconds: float = Field(10.0, gt=0, le=300, description="registry/cache calls")
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="invoke request body cap")
-    max_publish_bytes: int = Field(50 * 1024 * 1024, ge=1024, description="publish body cap")
+    max_publish_bytes: int = Field(
+        2 * 1024 * 1024 * 1024 + 1024 * 1024,
+        ge=1024,
+        description="ceiling of any publish body; each namespace's own cap (its module and"
+        " assets caps from the marketplace) applies below it",
+    )
+    namespace_limits_ttl_seconds: float = Field(
+        30.0, ge=0, le=3600, description="how long a namespace's size caps are remembered"
+    )
     max_in_flight: int = Field(1000, ge=1, description="concurrent HTTP requests before 503")
     max_local_redirects: int = Field(3, ge=0, le=10)
     stderr_excerpt_bytes: int = Field(1024, ge=0, le=65536, description="in 502 problems")

@@ -6,6 +6,7 @@ Versions are immutable; yanking hides a version from resolution (except an exact
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 
 from prometheus_client import Counter
@@ -40,7 +41,11 @@ from wasmgrid.marketplace.store import search as search_store
 from wasmgrid.marketplace.store.database import Database
 from wasmgrid.marketplace.tokens import Scope
 
-DOWNLOADS = Counter("marketplace_downloads_total", "Completed downloads by purpose.", ["purpose"])
+DOWNLOADS = Counter(
+    "marketplace_downloads_total",
+    "Completed downloads by purpose (assets: a version's assets tree).",
+    ["purpose"],
+)
 DOWNLOAD_BYTES = Counter(
     "marketplace_download_bytes_total", "Bytes streamed by Download.", ["purpose"]
 )
@@ -183,20 +188,35 @@ class Catalog:
         elif digest:
             by_digest = await modules.version_by_digest(self.db.pool, digest)
             if by_digest is None:
-                raise NotFound(f"digest {digest} not found")
+                return await self._download_assets(digest, chunk)
             found = by_digest
         else:
             raise InvalidArgument("give name and version, or digest")
         return found, self._send(found, purpose, chunk)
 
-    async def _send(self, target: Version, purpose: Purpose, chunk: int) -> AsyncIterator[bytes]:
+    async def _download_assets(
+        self, digest: str, chunk: int
+    ) -> tuple[Version, AsyncIterator[bytes]]:
+        """An assets tree's canonical tar, labelled with the first version carrying it.
+        Not counted as a download of that version: the module's own download is."""
+        carrier = await modules.version_by_assets_digest(self.db.pool, digest)
+        if carrier is None or carrier.assets is None:
+            raise NotFound(f"digest {digest} not found")
+        target = dataclasses.replace(carrier, digest=digest, size_bytes=carrier.assets.size_bytes)
+        return target, self._send(target, None, chunk)
+
+    async def _send(
+        self, target: Version, purpose: Purpose | None, chunk: int
+    ) -> AsyncIterator[bytes]:
         sent = 0
         async for piece in rechunk(self._blob(target.digest), chunk):
             sent += len(piece)
             yield piece
-        DOWNLOAD_BYTES.labels(str(purpose)).inc(sent)
-        DOWNLOADS.labels(str(purpose)).inc()
-        await stats.record_download(self.db.pool, target.id, target.module_id, purpose)
+        label = "assets" if purpose is None else str(purpose)
+        DOWNLOAD_BYTES.labels(label).inc(sent)
+        DOWNLOADS.labels(label).inc()
+        if purpose is not None:
+            await stats.record_download(self.db.pool, target.id, target.module_id, purpose)
 
     async def _blob(self, digest: str) -> AsyncIterator[bytes]:
         """A blob's bytes in stored chunks, from the memory cache when hot."""

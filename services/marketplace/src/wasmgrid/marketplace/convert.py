@@ -11,7 +11,10 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
 from wasmgrid.common.protoenum import ProtoEnum
 from wasmgrid.marketplace.components import World, WorldItem
+from wasmgrid.marketplace.limits import NamespaceLimits
 from wasmgrid.marketplace.records import (
+    Assets,
+    AssetsChunk,
     DownloadStats,
     Metadata,
     Module,
@@ -20,6 +23,7 @@ from wasmgrid.marketplace.records import (
     Purpose,
     Rating,
     RatingSummary,
+    Scratch,
     SearchHit,
     SearchRequest,
     Token,
@@ -131,7 +135,37 @@ def version_to_pb(v: Version) -> pb.ModuleVersion:
     _ts(v.yanked_at, out.yanked_at)
     if v.validation is not None:
         out.validation.CopyFrom(report_to_pb(v.validation))
+    if v.assets is not None:
+        out.assets.CopyFrom(assets_to_pb(v.assets))
+    if v.scratch is not None:
+        out.scratch.CopyFrom(scratch_to_pb(v.scratch))
     return out
+
+
+def scratch_to_pb(sc: Scratch) -> pb.ScratchSpace:
+    """A version's scratch space as proto."""
+    return pb.ScratchSpace(mount=sc.mount, max_bytes=sc.max_bytes, max_files=sc.max_files)
+
+
+def limits_to_pb(limits: NamespaceLimits) -> pb.NamespaceLimits:
+    """A namespace's size caps as proto."""
+    return pb.NamespaceLimits(
+        namespace=limits.namespace,
+        max_module_bytes=limits.max_module_bytes,
+        max_assets_bytes=limits.max_assets_bytes,
+        custom=limits.custom,
+    )
+
+
+def assets_to_pb(a: Assets) -> pb.Assets:
+    """A version's assets as proto."""
+    return pb.Assets(
+        digest=a.digest,
+        size_bytes=a.size_bytes,
+        file_count=a.file_count,
+        mount=a.mount,
+        content_bytes=a.content_bytes,
+    )
 
 
 def report_to_pb(doc: Report) -> pb.ValidationReport:
@@ -186,7 +220,7 @@ def world_to_pb(world: World | None) -> pb.ComponentWorld | None:
 
 def resolved_to_pb(v: Version) -> pb.ResolveResponse:
     """The version a requirement resolved to."""
-    return pb.ResolveResponse(
+    out = pb.ResolveResponse(
         name=v.name,
         version=v.version,
         digest=v.digest,
@@ -194,6 +228,11 @@ def resolved_to_pb(v: Version) -> pb.ResolveResponse:
         kind=KINDS.to_proto(v.kind, default=0),
         yanked=v.yanked,
     )
+    if v.assets is not None:
+        out.assets.CopyFrom(assets_to_pb(v.assets))
+    if v.scratch is not None:
+        out.scratch.CopyFrom(scratch_to_pb(v.scratch))
+    return out
 
 
 def download_header(v: Version) -> pb.DownloadHeader:
@@ -213,7 +252,8 @@ def purpose_from_pb(number: int) -> Purpose:
 
 
 async def publish_parts(stream: AsyncIterator[pb.PublishRequest]) -> AsyncIterator[PublishPart]:
-    """A Publish stream as metadata, chunks of bytes, or None for an empty message."""
+    """A Publish stream as metadata, chunks of module or assets bytes, or None for an
+    empty message."""
     async for message in stream:
         payload = message.WhichOneof("payload")
         if payload == "metadata":
@@ -231,9 +271,16 @@ async def publish_parts(stream: AsyncIterator[pb.PublishRequest]) -> AsyncIterat
                 ),
                 size_bytes=md.size_bytes,
                 sha256=md.sha256,
+                assets_mount=md.assets_mount,
+                assets_size_bytes=md.assets_size_bytes,
+                scratch=Scratch(md.scratch.mount, md.scratch.max_bytes, md.scratch.max_files)
+                if md.HasField("scratch")
+                else None,
             )
         elif payload == "chunk":
             yield message.chunk
+        elif payload == "assets_chunk":
+            yield AssetsChunk(message.assets_chunk)
         else:
             yield None
 

@@ -15,24 +15,34 @@ import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 
 from opentelemetry import trace
 from prometheus_client import Counter, Histogram
 
 from wasmgrid.common.errors import AlreadyExists, InvalidArgument, ResourceExhausted
+from wasmgrid.common.guestpath import (
+    DEFAULT_ASSETS_MOUNT,
+    DEFAULT_SCRATCH_MOUNT,
+    check_guest_path,
+)
 from wasmgrid.common.metrics import LATENCY_BUCKETS
-from wasmgrid.marketplace import names, semver
+from wasmgrid.marketplace import archives, names, semver
 from wasmgrid.marketplace.identity import require_owner
+from wasmgrid.marketplace.limits import Limits
 from wasmgrid.marketplace.names import ModuleName
 from wasmgrid.marketplace.records import (
+    Assets,
+    AssetsChunk,
     Metadata,
     NewVersion,
     Principal,
     PublishMetadata,
     PublishPart,
+    Scratch,
     Version,
 )
-from wasmgrid.marketplace.store import blobs, modules, namespaces
+from wasmgrid.marketplace.store import blobs, feed, modules, namespaces
 from wasmgrid.marketplace.store import search as search_store
 from wasmgrid.marketplace.store.database import Conn, Database
 from wasmgrid.marketplace.tokens import Scope
@@ -49,7 +59,43 @@ VALIDATION_SECONDS = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 
-_LIMIT_ENV = "WASMGRID_MARKETPLACE_MAX_MODULE_BYTES"
+ASSETS = Counter(
+    "marketplace_publish_assets_total", "Assets archives read at publish by outcome.", ["outcome"]
+)
+ASSETS_SECONDS = Histogram(
+    "marketplace_assets_seconds",
+    "Time to check one assets archive and write its canonical tar.",
+    buckets=LATENCY_BUCKETS,
+)
+
+_RAISE = "an admin can raise it with SetNamespaceLimits"
+
+
+@dataclass(frozen=True)
+class Caps:
+    """The size caps of one publish: its namespace's."""
+
+    namespace: str
+    module_bytes: int
+    assets: archives.Limits
+
+    def too_large(self, what: str, size: str) -> InvalidArgument:
+        cap = self.module_bytes if what == "module" else self.assets.max_bytes
+        return InvalidArgument(
+            f"{what} {size} the limit of {cap} bytes of namespace {self.namespace!r} ({_RAISE})"
+        )
+
+
+@dataclass(frozen=True)
+class CheckedAssets:
+    """An assets archive that passed every check, in canonical form."""
+
+    archive: archives.Archive
+
+    def record(self, mount: str) -> Assets:
+        """What the version stores about it."""
+        a = self.archive
+        return Assets(a.digest, len(a.canonical), a.file_count, a.content_bytes, mount)
 
 
 @contextlib.contextmanager
@@ -75,15 +121,17 @@ class Publishing:
         *,
         policy: Policy,
         chunk_bytes: int,
-        max_module_bytes: int,
         max_concurrent: int,
         idle_timeout: float,
         max_versions: int,
+        limits: Limits,
+        max_assets_files: int,
     ) -> None:
         self.db = db
+        self.limits = limits
+        self.max_assets_files = max_assets_files
         self.policy = policy
         self.chunk_bytes = chunk_bytes
-        self.max_module_bytes = max_module_bytes
         self.idle_timeout = idle_timeout
         self.max_versions = max_versions
         #: Bounded memory: at most this many uploads are buffered at once.
@@ -110,13 +158,29 @@ class Publishing:
         if not isinstance(md, PublishMetadata):
             raise InvalidArgument("the first Publish message must carry metadata")
         mod, version, metadata = self._check_metadata(md)
-        await self._check_can_publish(who, mod, version.precedence_key())
+        mount = check_guest_path(md.assets_mount, "metadata.assets_mount", DEFAULT_ASSETS_MOUNT)
+        scratch = _check_scratch(md.scratch)
+        ns_id = await self._check_can_publish(who, mod, version.precedence_key())
+        module_cap, assets_cap = await self.limits.for_namespace_id(self.db.pool, ns_id)
+        caps = Caps(
+            mod.namespace,
+            module_cap,
+            archives.Limits(max_bytes=assets_cap, max_files=self.max_assets_files),
+        )
+        if md.size_bytes > caps.module_bytes:
+            raise caps.too_large("module", f"of metadata.size_bytes {md.size_bytes} is above")
 
         if self.slots.locked():
             log.info("publish waiting for a free slot")
         async with self.slots:
-            blob, digest = await self._receive(next_part, md)
+            blob, digest, archive = await self._receive(next_part, md, caps)
+            if archive is not None and scratch is not None and scratch.mount == mount:
+                raise InvalidArgument(
+                    f"metadata.scratch.mount {mount!r} is the assets mount too; give one"
+                    " of them another path"
+                )
             report = await self._validate(blob)
+            tree = None if archive is None else await self._read_assets(archive, caps.assets)
             nv = NewVersion(
                 module=mod,
                 version=version,
@@ -125,38 +189,61 @@ class Publishing:
                 size_bytes=len(blob),
                 kind=report.kind,
                 validation=report,
+                assets=None if tree is None else tree.record(mount),
+                scratch=scratch,
             )
-            published = await self._store(who, nv, blob)
+            published = await self._store(who, nv, blob, tree)
         PUBLISH_BYTES.inc(len(blob))
         log.info(
             "published",
-            extra={"module_name": mod.display, "version": str(version), "size_bytes": len(blob)},
+            extra={
+                "module_name": mod.display,
+                "version": str(version),
+                "size_bytes": len(blob),
+                "assets_digest": "" if tree is None else tree.archive.digest,
+            },
         )
         return published
 
-    async def _receive(
-        self, next_part: Callable[[], Awaitable[PublishPart]], md: PublishMetadata
-    ) -> tuple[bytes, str]:
+    async def _receive(  # noqa: C901 - one branch per kind of stream message
+        self, next_part: Callable[[], Awaitable[PublishPart]], md: PublishMetadata, caps: Caps
+    ) -> tuple[bytes, str, bytes | None]:
         """The module's bytes and their sha256 hex, checked against the size cap and
-        what the metadata declared."""
+        what the metadata declared, then the assets archive's bytes (None: no assets)."""
         data = bytearray()
         hasher = hashlib.sha256()
+        archive: bytearray | None = None
         while True:
             try:
                 part = await next_part()
             except StopAsyncIteration:
                 break
+            if isinstance(part, AssetsChunk):
+                archive = archive if archive is not None else bytearray()
+                if len(archive) + len(part.data) > caps.assets.max_bytes:
+                    raise caps.too_large("assets", "archive is larger than")
+                archive += part.data
+                continue
             if not isinstance(part, bytes):
                 raise InvalidArgument("only the first Publish message may carry metadata")
-            if len(data) + len(part) > self.max_module_bytes:
-                raise InvalidArgument(
-                    f"module is larger than the limit of {self.max_module_bytes} bytes"
-                    f" ({_LIMIT_ENV})"
-                )
+            if archive is not None:
+                raise InvalidArgument("module chunks must all come before the assets chunks")
+            if len(data) + len(part) > caps.module_bytes:
+                raise caps.too_large("module", "is larger than")
             data += part
             hasher.update(part)
         if not data:
             raise InvalidArgument("no module bytes: send chunk messages after the metadata")
+        if archive is None and (md.assets_mount or md.assets_size_bytes):
+            raise InvalidArgument(
+                "metadata.assets_mount or metadata.assets_size_bytes given without assets"
+                " (send the archive as assets_chunk messages)"
+            )
+        if archive is not None and md.assets_size_bytes not in (0, len(archive)):
+            raise InvalidArgument(
+                f"metadata.assets_size_bytes is {md.assets_size_bytes} but {len(archive)}"
+                " assets bytes arrived"
+            )
         if md.size_bytes and md.size_bytes != len(data):
             raise InvalidArgument(
                 f"metadata.size_bytes is {md.size_bytes} but {len(data)} bytes arrived"
@@ -165,7 +252,24 @@ class Publishing:
         expected = md.sha256.lower()
         if expected and expected != digest:
             raise InvalidArgument(f"metadata.sha256 {expected} does not match the bytes ({digest})")
-        return bytes(data), digest
+        return bytes(data), digest, None if archive is None else bytes(archive)
+
+    async def _read_assets(self, data: bytes, limits: archives.Limits) -> CheckedAssets:
+        """The archive checked and in canonical form; InvalidArgument naming the entry."""
+        with tracer.start_as_current_span("marketplace.assets") as span:
+            started = time.perf_counter()
+            span.set_attribute("assets.archive_bytes", len(data))
+            try:
+                archive = await asyncio.to_thread(archives.read, data, limits)
+            except archives.ArchiveError as exc:
+                ASSETS.labels("refused").inc()
+                raise InvalidArgument(str(exc)) from None
+            finally:
+                ASSETS_SECONDS.observe(time.perf_counter() - started)
+            span.set_attribute("assets.digest", archive.digest)
+            span.set_attribute("assets.file_count", archive.file_count)
+        ASSETS.labels("accepted").inc()
+        return CheckedAssets(archive)
 
     def _check_metadata(self, md: PublishMetadata) -> tuple[ModuleName, semver.Version, Metadata]:
         """The module, the version and the metadata, each checked against its rules."""
@@ -180,27 +284,26 @@ class Publishing:
             homepage=names.check_url(given.homepage, "metadata.homepage"),
             repository=names.check_url(given.repository, "metadata.repository"),
         )
-        if md.size_bytes > self.max_module_bytes:
-            raise InvalidArgument(
-                f"metadata.size_bytes {md.size_bytes} is above the limit of"
-                f" {self.max_module_bytes} bytes ({_LIMIT_ENV})"
-            )
         if md.sha256 and not names.SHA256_HEX.match(md.sha256.lower()):
             raise InvalidArgument("metadata.sha256 must be 64 lowercase hex characters")
         return mod, version, metadata
 
-    async def _check_can_publish(self, who: Principal, mod: ModuleName, version_key: str) -> None:
-        """Fail fast before the upload: namespace permission and version existence."""
+    async def _check_can_publish(
+        self, who: Principal, mod: ModuleName, version_key: str
+    ) -> int | None:
+        """Fail fast before the upload: namespace permission and version existence. The
+        namespace's id (None: a new namespace this publish would claim)."""
         async with self.db.pool.acquire() as conn:
             ns_id = await namespaces.find(conn, mod.namespace_norm)
             if ns_id is None:
                 names.check_namespace(mod.namespace, "name namespace", claiming=True)
-                return
+                return None
             await require_owner(conn, who, ns_id)
             if await modules.version_exists(conn, mod.full_norm, version_key):
                 raise AlreadyExists(
                     f"{mod.display}@{version_key} already exists; versions are immutable"
                 )
+            return ns_id
 
     async def _validate(self, blob: bytes) -> Report:
         with tracer.start_as_current_span("marketplace.validate") as span:
@@ -216,8 +319,10 @@ class Publishing:
             )
         return report
 
-    async def _store(self, who: Principal, nv: NewVersion, blob: bytes) -> Version:
-        """The version, its blob and the refreshed module in one transaction."""
+    async def _store(
+        self, who: Principal, nv: NewVersion, blob: bytes, tree: CheckedAssets | None
+    ) -> Version:
+        """The version, its blob(s) and the refreshed module in one transaction."""
         mod = nv.module
         async with self.db.transaction() as tx:
             ns_id = await _namespace_for(tx, who, mod)
@@ -244,11 +349,27 @@ class Publishing:
                     f"{mod.display} has {count} versions, the limit is {self.max_versions}"
                 )
             await blobs.insert(tx, nv.digest, blob, self.chunk_bytes)
+            if tree is not None:
+                archive = tree.archive
+                await blobs.insert(tx, archive.digest, archive.canonical, self.chunk_bytes)
+                await blobs.insert_assets(
+                    tx, archive.digest, archive.file_count, archive.content_bytes
+                )
             version_id = await modules.insert_version(tx, module_id, nv, who.user_id)
             if created:
                 await search_store.index_name(tx, mod)
             await modules.refresh(tx, module_id, touch=True)
+            # Last: the feed's order lock is then held only from here to the commit.
+            await feed.append(tx, version_id)
             return await modules.version_by_id(tx, version_id)
+
+
+def _check_scratch(asked: Scratch | None) -> Scratch | None:
+    """The version's scratch space with its mount checked."""
+    if asked is None:
+        return None
+    mount = check_guest_path(asked.mount, "metadata.scratch.mount", DEFAULT_SCRATCH_MOUNT)
+    return Scratch(mount, asked.max_bytes, asked.max_files)
 
 
 async def _namespace_for(tx: Conn, who: Principal, mod: ModuleName) -> int:

@@ -156,6 +156,29 @@ class Module:
 
 
 @dataclass(frozen=True)
+class Assets:
+    """A version's read-only file tree: a canonical tar stored under its digest."""
+
+    digest: str
+    #: Bytes of the canonical tar.
+    size_bytes: int
+    file_count: int
+    #: Bytes of the files' contents.
+    content_bytes: int
+    #: Guest path where the tree is preopened.
+    mount: str
+
+
+@dataclass(frozen=True)
+class Scratch:
+    """A private writable directory each call of a version gets (0 caps: defaults)."""
+
+    mount: str
+    max_bytes: int = 0
+    max_files: int = 0
+
+
+@dataclass(frozen=True)
 class Version:
     """One immutable published version of a module."""
 
@@ -179,6 +202,18 @@ class Version:
     runtime_fetches: int
     #: The validation report; None where it was not read (lists, resolve, download).
     validation: Report | None = None
+    #: The version's read-only files, None when it has none.
+    assets: Assets | None = None
+    #: The scratch directory its calls get, None for none.
+    scratch: Scratch | None = None
+
+
+@dataclass(frozen=True)
+class PublishEvent:
+    """A published version as the publish feed tells it, with its place in the feed."""
+
+    seq: int
+    version: Version
 
 
 @dataclass(frozen=True)
@@ -192,11 +227,24 @@ class PublishMetadata:
     size_bytes: int
     #: Declared sha256 hex, "" when not given.
     sha256: str
+    #: Guest path of the assets as sent ("" = the default).
+    assets_mount: str = ""
+    #: Declared size of the assets archive, 0 when not given.
+    assets_size_bytes: int = 0
+    #: The scratch directory asked for (mount as sent), None for none.
+    scratch: Scratch | None = None
 
 
-#: What a publish stream carries: the metadata first, then chunks of module bytes;
-#: None for a message carrying neither.
-PublishPart = PublishMetadata | bytes | None
+@dataclass(frozen=True)
+class AssetsChunk:
+    """A piece of the assets archive, after the module's bytes."""
+
+    data: bytes
+
+
+#: What a publish stream carries: the metadata first, then chunks of module bytes, then
+#: optionally chunks of the assets archive; None for a message carrying none of them.
+PublishPart = PublishMetadata | bytes | AssetsChunk | None
 
 
 @dataclass(frozen=True)
@@ -210,6 +258,8 @@ class NewVersion:
     size_bytes: int
     kind: str
     validation: Report
+    assets: Assets | None = None
+    scratch: Scratch | None = None
 
 
 @dataclass(frozen=True)

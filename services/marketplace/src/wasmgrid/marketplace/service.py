@@ -25,7 +25,9 @@ from wasmgrid.common.server import Service
 from wasmgrid.marketplace import convert
 from wasmgrid.marketplace.blobs import BlobCache
 from wasmgrid.marketplace.catalog import Catalog
+from wasmgrid.marketplace.feed import PublishFeed
 from wasmgrid.marketplace.identity import Identity
+from wasmgrid.marketplace.limits import Defaults, Limits
 from wasmgrid.marketplace.publishing import Publishing, counted_attempt
 from wasmgrid.marketplace.ratings import Ratings
 from wasmgrid.marketplace.records import Principal
@@ -51,6 +53,7 @@ class Domain:
     catalog: Catalog
     ratings: Ratings
     stats: Stats
+    limits: Limits
 
 
 class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
@@ -233,6 +236,39 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         async for piece in pieces:
             yield pb.DownloadResponse(chunk=piece)
 
+    async def WatchPublishes(
+        self, request: pb.WatchPublishesRequest, context: Ctx
+    ) -> AsyncIterator[pb.PublishEvent]:
+        async for item in self.svc.feed.watch(request.after_seq):
+            if isinstance(item, int):
+                yield pb.PublishEvent(seq=item)
+            else:
+                yield pb.PublishEvent(seq=item.seq, version=convert.version_to_pb(item.version))
+
+    async def GetNamespaceLimits(
+        self, request: pb.GetNamespaceLimitsRequest, context: Ctx
+    ) -> pb.NamespaceLimits:
+        await self._principal(context)
+        return convert.limits_to_pb(await self.domain.limits.get(request.namespace))
+
+    async def SetNamespaceLimits(
+        self, request: pb.SetNamespaceLimitsRequest, context: Ctx
+    ) -> pb.NamespaceLimits:
+        who = await self._require(context)
+        limits = await self.domain.limits.set(
+            who, request.namespace, request.max_module_bytes, request.max_assets_bytes
+        )
+        log.info(
+            "namespace limits set",
+            extra={
+                "namespace": limits.namespace,
+                "max_module_bytes": limits.max_module_bytes,
+                "max_assets_bytes": limits.max_assets_bytes,
+                "by": who.username,
+            },
+        )
+        return convert.limits_to_pb(limits)
+
     async def Yank(self, request: pb.YankRequest, context: Ctx) -> pb.YankResponse:
         who = await self._require(context)
         version = await self.domain.catalog.yank(who, request.name, request.version, request.reason)
@@ -308,6 +344,8 @@ class MarketplaceService(Service):
         self.blob_cache = BlobCache(settings.download_cache_bytes)
         self._refresher: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._feed: PublishFeed | None = None
+        self._feed_task: asyncio.Task[None] | None = None
 
     @property
     def domain(self) -> Domain:
@@ -328,19 +366,21 @@ class MarketplaceService(Service):
             pg_trgm=s.pg_trgm,
         )
         identity = Identity(db, open_signup=s.open_signup)
+        limits = Limits(db, Defaults(s.max_module_bytes, s.max_assets_bytes, s.size_ceiling_bytes))
         publishing = Publishing(
             db,
             policy=Policy.with_allow_list(
                 s.allowed_import_modules, max_initial_memory_pages=s.max_initial_memory_pages
             ),
             chunk_bytes=s.blob_chunk_bytes,
-            max_module_bytes=s.max_module_bytes,
             max_concurrent=s.max_concurrent_publishes,
             idle_timeout=s.publish_idle_timeout_seconds,
             max_versions=s.max_versions_per_module,
+            limits=limits,
+            max_assets_files=s.max_assets_files,
         )
         self._domain = Domain(
-            db, identity, publishing, Catalog(db, self.blob_cache), Ratings(db), Stats(db)
+            db, identity, publishing, Catalog(db, self.blob_cache), Ratings(db), Stats(db), limits
         )
         if s.bootstrap_admin_token and await identity.bootstrap_admin(
             s.bootstrap_admin, s.bootstrap_admin_token
@@ -350,8 +390,20 @@ class MarketplaceService(Service):
         self._refresher = asyncio.create_task(
             self._domain.ratings.keep_sort_keys_fresh(s.rating_refresh_seconds, self._stopping)
         )
+        self._feed = PublishFeed(db, s.database_url)
+        self._feed_task = asyncio.create_task(self._feed.run(self._stopping), name="publish-feed")
+
+    @property
+    def feed(self) -> PublishFeed:
+        """The publish feed, once the database is connected."""
+        if self._feed is None:
+            raise Unavailable("marketplace is starting; publish feed not running yet")
+        return self._feed
 
     async def stop(self) -> None:
+        self._stopping.set()
+        if self._feed_task is not None:
+            await asyncio.wait_for(self._feed_task, REFRESH_STOP_SECONDS)
         if self._refresher is not None:
             # Let a refresh in flight finish: cancelling a query mid-way races pool.close().
             self._stopping.set()

@@ -40,7 +40,23 @@ class MarketplaceSettings(ServiceSettings):
         "", description="wgt_ token of the bootstrap admin; empty = no bootstrap"
     )
 
-    max_module_bytes: int = Field(50 * MIB, ge=1024, le=1024 * MIB)
+    max_module_bytes: int = Field(
+        50 * MIB, ge=1024, le=4096 * MIB, description="a namespace's module cap unless set"
+    )
+    max_assets_bytes: int = Field(
+        64 * MIB,
+        ge=1024,
+        le=4096 * MIB,
+        description="a namespace's assets cap unless set: archive bytes, and unpacked bytes"
+        " of its files",
+    )
+    size_ceiling_bytes: int = Field(
+        1024 * MIB,
+        ge=1024,
+        le=16384 * MIB,
+        description="the highest module or assets cap an admin may give a namespace",
+    )
+    max_assets_files: int = Field(10_000, ge=1, le=1_000_000)
     blob_chunk_bytes: int = Field(1 * MIB, ge=64 * 1024, le=8 * MIB)
     max_concurrent_publishes: int = Field(4, ge=1, le=64)
     publish_idle_timeout_seconds: float = Field(30.0, gt=0, le=600)

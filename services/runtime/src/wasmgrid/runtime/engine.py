@@ -20,7 +20,7 @@ import resource
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import wasmtime
 from wasmtime import _ffi as ffi
@@ -228,11 +228,23 @@ _FINALIZER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 _UPDATE_CONTINUE = 0
 
 
+class ScratchWatch(Protocol):
+    """A call's scratch directory as the epoch check sees it."""
+
+    def over(self) -> bool:
+        """Whether the directory is past one of its caps (measured now)."""
+        ...
+
+    def describe(self) -> str:
+        """Which cap was broken, for the call's message."""
+        ...
+
+
 class Interrupt:
     """The stop condition of one call: a wall-clock deadline, an output file growing past
     its cap, or an explicit stop reason (checked at every epoch tick)."""
 
-    __slots__ = ("deadline", "reason", "watch_cap", "watch_fd")
+    __slots__ = ("deadline", "reason", "scratch", "watch_cap", "watch_fd")
 
     def __init__(self, deadline: float) -> None:
         self.deadline = deadline
@@ -241,6 +253,8 @@ class Interrupt:
         #: A file descriptor whose size may not exceed `watch_cap` bytes (-1: none).
         self.watch_fd = -1
         self.watch_cap = 0
+        #: A scratch directory whose caps are checked at each tick (None: none).
+        self.scratch: ScratchWatch | None = None
 
     def watch(self, fd: int, cap: int) -> None:
         """Stop the guest at the first tick where the file behind `fd` exceeds `cap` bytes."""
@@ -254,6 +268,8 @@ class Interrupt:
                 self.reason = "timeout"
             elif self.watch_fd >= 0 and os.fstat(self.watch_fd).st_size > self.watch_cap:
                 self.reason = "output"
+            elif self.scratch is not None and self.scratch.over():
+                self.reason = "scratch"
         return self.reason
 
     def stop(self, reason: str) -> None:

@@ -23,8 +23,11 @@ CHUNK_BYTES = 1024 * 1024
 class Fetcher(Protocol):
     """Something that writes the bytes published under a digest (unverified) to a file."""
 
-    async def fetch(self, digest: str, max_bytes: int, dest: Path) -> tuple[int, str]:
-        """Write the bytes to `dest`; return (their size, their sha256 hex digest)."""
+    async def fetch(
+        self, digest: str, max_bytes: int, dest: Path, *, kind: str = "module"
+    ) -> tuple[int, str]:
+        """Write the bytes to `dest`; return (their size, their sha256 hex digest).
+        `kind` ("module" or "assets") names what is fetched in errors."""
         ...
 
 
@@ -42,9 +45,12 @@ class MarketplaceFetcher:
     async def close(self) -> None:
         await self._channel.close(None)
 
-    async def fetch(self, digest: str, max_bytes: int, dest: Path) -> tuple[int, str]:
-        """Stream the module into `dest` chunk by chunk (never whole in memory), hashing
-        as it goes; a module over `max_bytes` is refused at its header or mid-stream."""
+    async def fetch(
+        self, digest: str, max_bytes: int, dest: Path, *, kind: str = "module"
+    ) -> tuple[int, str]:
+        """Stream the module (or assets tar) into `dest` chunk by chunk (never whole in
+        memory), hashing as it goes; bytes over `max_bytes` are refused at the header or
+        mid-stream."""
         request = marketplace_pb2.DownloadRequest(
             digest=digest,
             purpose=marketplace_pb2.DOWNLOAD_PURPOSE_RUNTIME,
@@ -59,32 +65,34 @@ class MarketplaceFetcher:
                 async for message in call:
                     if message.HasField("header"):
                         if message.header.size_bytes > max_bytes:
-                            raise self._too_large(digest, message.header.size_bytes, max_bytes)
+                            raise self._too_large(
+                                kind, digest, message.header.size_bytes, max_bytes
+                            )
                         continue
                     size += len(message.chunk)
                     if size > max_bytes:
                         call.cancel()
-                        raise self._too_large(digest, size, max_bytes)
+                        raise self._too_large(kind, digest, size, max_bytes)
                     hasher.update(message.chunk)
                     out.write(message.chunk)  # 1 MiB into the page cache: no loop stall
         except grpc.aio.AioRpcError as exc:
-            raise self._translate(digest, exc) from None
+            raise self._translate(kind, digest, exc) from None
         FETCHES.labels("ok").inc()
         FETCH_BYTES.inc(size)
         return size, hasher.hexdigest()
 
-    def _too_large(self, digest: str, size: int, max_bytes: int) -> ResourceExhausted:
+    def _too_large(self, kind: str, digest: str, size: int, max_bytes: int) -> ResourceExhausted:
         FETCHES.labels("too_large").inc()
         return ResourceExhausted(
-            f"module {digest} is at least {size} bytes; the runtime's limit is {max_bytes}"
-            " (WASMGRID_RUNTIME_MAX_MODULE_BYTES)"
+            f"{kind} {digest} is at least {size} bytes; the runtime's limit is {max_bytes}"
+            f" (WASMGRID_RUNTIME_MAX_{kind.upper()}_BYTES)"
         )
 
-    def _translate(self, digest: str, exc: grpc.aio.AioRpcError) -> ServiceError:
+    def _translate(self, kind: str, digest: str, exc: grpc.aio.AioRpcError) -> ServiceError:
         code = exc.code()
         if code == grpc.StatusCode.NOT_FOUND:
             FETCHES.labels("not_found").inc()
-            return NotFound(f"module digest {digest} is not in the marketplace: {exc.details()}")
+            return NotFound(f"{kind} digest {digest} is not in the marketplace: {exc.details()}")
         if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
             FETCHES.labels("unavailable").inc()
             return Unavailable(

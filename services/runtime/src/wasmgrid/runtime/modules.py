@@ -163,6 +163,10 @@ class ModuleLoader:
     def __len__(self) -> int:
         return len(self._compiled)
 
+    def __contains__(self, digest: object) -> bool:
+        """Whether `digest` is compiled and in memory."""
+        return digest in self._compiled
+
     @property
     def in_progress(self) -> int:
         """Loads running now."""

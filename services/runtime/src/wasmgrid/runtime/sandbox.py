@@ -1,8 +1,9 @@
 """Running one call of a compiled module in a fresh, limited Store.
 
 Everything here is synchronous and runs on a worker thread (wasmtime releases the
-GIL inside wasm). Each call gets a new Store, a new WASI context with no
-preopened directories and only the env/args the request gave, fuel, an epoch
+GIL inside wasm). Each call gets a new Store, a new WASI context with only the
+directories the call asked for (:mod:`wasmgrid.runtime.preopens`) and only the
+env/args the request gave, fuel, an epoch
 deadline, per-store memory/table/instance limits and capped output sinks; the
 outcome says which limit (if any) ended the call.
 """
@@ -29,6 +30,7 @@ from wasmgrid.runtime import components
 from wasmgrid.runtime.components import MAX_CORE_INSTANCES, CompiledComponent
 from wasmgrid.runtime.engine import MAX_MEMORIES, MAX_TABLES, Interrupt, attach_interrupt
 from wasmgrid.runtime.limits import WASM_PAGE, AppliedLimits
+from wasmgrid.runtime.preopens import Preopen, ScratchRequest, preopen, scratch_directory
 
 #: WASI preview 1 functions that can wait inside the host (a guest asleep in one is out
 #: of reach of fuel and epoch interruption until it returns).
@@ -52,6 +54,7 @@ class Outcome(enum.Enum):
     MEMORY_LIMIT = 6
     STACK_OVERFLOW = 7
     OUTPUT_TRUNCATED = 8
+    SCRATCH_LIMIT = 9
 
 
 @dataclass(frozen=True)
@@ -262,6 +265,10 @@ class CallSpec:
     argv0: str = "module"
     #: A component call's arguments, checked against the function's WIT types.
     component_args: list[Any] = field(default_factory=list)
+    #: Directories preopened for the call (assets, read-only).
+    preopens: tuple[Preopen, ...] = ()
+    #: A private writable directory for the call, None for none.
+    scratch: ScratchRequest | None = None
 
 
 @dataclass
@@ -358,6 +365,8 @@ def classify(
             0,
             f"{which} exceeded its limit of {cap} bytes; {dropped} bytes dropped, guest stopped",
         )
+    if interrupt.reason == "scratch" and interrupt.scratch is not None:
+        return Outcome.SCRATCH_LIMIT, 0, interrupt.scratch.describe()
     if exc is None:
         return Outcome.OK, 0, ""
     if isinstance(exc, wasmtime.ExitTrap):
@@ -455,7 +464,28 @@ def execute(
     tmp_dir: str,
     interrupt: Interrupt,
 ) -> ExecutionResult:
-    """Run one call to completion or to the first limit it breaks. Never raises for guests."""
+    """Run one call to completion or to the first limit it breaks. Never raises for guests.
+    A scratch directory the call asked for exists only while it runs."""
+    with scratch_directory(spec.scratch) as scratch_dir:
+        preopens = spec.preopens
+        if scratch_dir is not None:
+            preopens = (*preopens, scratch_dir[0])
+            interrupt.scratch = scratch_dir[1]
+        return _execute(
+            engine, compiled, spec, limits, preopens, tmp_dir=tmp_dir, interrupt=interrupt
+        )
+
+
+def _execute(  # noqa: C901, PLR0913 - one call: instantiate, preopen, run, classify
+    engine: wasmtime.Engine,
+    compiled: Compiled,
+    spec: CallSpec,
+    limits: AppliedLimits,
+    preopens: tuple[Preopen, ...],
+    *,
+    tmp_dir: str,
+    interrupt: Interrupt,
+) -> ExecutionResult:
     started = time.perf_counter()
     store = wasmtime.Store(engine)
     store.set_fuel(limits.fuel)
@@ -482,6 +512,8 @@ def execute(
     wasi.stdout_file = scratch.stdout_path  # opened (and truncated) now
     interrupt.watch(scratch.stdout_fd, limits.stdout_bytes)
     wasi.stderr_custom = stderr
+    if preopens:
+        preopen(wasi, preopens)
     store.set_wasi(wasi)
 
     instance: wasmtime.Instance | None = None

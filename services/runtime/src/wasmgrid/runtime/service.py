@@ -3,6 +3,8 @@ service's lifecycle."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -23,10 +25,16 @@ from wasmtime import component as wc
 
 from wasmgrid.api.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from wasmgrid.common.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument
+from wasmgrid.common.guestpath import (
+    DEFAULT_ASSETS_MOUNT,
+    DEFAULT_SCRATCH_MOUNT,
+    check_guest_path,
+)
 from wasmgrid.common.metrics import child
 from wasmgrid.common.server import Service
 from wasmgrid.common.telemetry import start_span
 from wasmgrid.runtime import convert
+from wasmgrid.runtime.assets import AssetsStore
 from wasmgrid.runtime.components import CompiledComponent, checked_call_args
 from wasmgrid.runtime.engine import (
     EngineOptions,
@@ -40,6 +48,8 @@ from wasmgrid.runtime.limits import AppliedLimits, LimitPolicy, LimitValues, res
 from wasmgrid.runtime.metrics import EXECUTION_SECONDS, FUEL_CONSUMED, INVOCATIONS
 from wasmgrid.runtime.modules import Loaded, ModuleLoader, parse_digest
 from wasmgrid.runtime.pool import ExecutionPool
+from wasmgrid.runtime.preopens import Preopen, ScratchRequest
+from wasmgrid.runtime.publishes import PublishWatcher
 from wasmgrid.runtime.sandbox import CallSpec, ExecutionResult, Outcome, Value
 from wasmgrid.runtime.settings import RuntimeSettings
 from wasmgrid.runtime.stats import MAX_NAME, StatsTable
@@ -213,14 +223,42 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
                 f"{loaded.module.digest}: the {what}: use Call with one of its exports"
             )
         limits = self._limits(request.limits, context)
-        spec = CallSpec(stdin=request.stdin, args=args, env=env, argv0=name or "module")
-        result = await self._execute("invoke", loaded, name, spec, limits)
+        spec = CallSpec(
+            stdin=request.stdin,
+            args=args,
+            env=env,
+            argv0=name or "module",
+            scratch=self._scratch(request),
+        )
+        if request.HasField("assets"):
+            assets_digest = parse_digest(request.assets.digest, "assets.digest")
+            mount = check_guest_path(request.assets.mount, "assets.mount", DEFAULT_ASSETS_MOUNT)
+            if spec.scratch is not None and spec.scratch.guest_path == mount:
+                raise InvalidArgument(f"scratch.mount and assets.mount are both {mount!r}")
+            await self.svc.assets.get(assets_digest)
+            with self.svc.assets.lease(assets_digest) as tree:
+                spec.preopens = (Preopen(str(tree), mount),)
+                result = await self._execute("invoke", loaded, name, spec, limits)
+        else:
+            result = await self._execute("invoke", loaded, name, spec, limits)
         return runtime_pb2.InvokeResponse(
             outcome=convert.OUTCOMES.to_proto(result.outcome),
             exit_code=result.exit_code,
             trap_message=result.message,
             output=convert.output_to_pb(result),
             execution=convert.execution_to_pb(result, loaded, limits),
+        )
+
+    def _scratch(self, request: runtime_pb2.InvokeRequest) -> ScratchRequest | None:
+        """The call's scratch directory request, its caps within the runtime's maxima."""
+        if not request.HasField("scratch"):
+            return None
+        s, asked = self.svc.settings, request.scratch
+        return ScratchRequest(
+            parent=self.svc.scratch_parent,
+            guest_path=check_guest_path(asked.mount, "scratch.mount", DEFAULT_SCRATCH_MOUNT),
+            max_bytes=min(asked.max_bytes or s.default_scratch_bytes, s.max_scratch_bytes),
+            max_files=min(asked.max_files or s.default_scratch_files, s.max_scratch_files),
         )
 
     async def Call(
@@ -360,6 +398,11 @@ class RuntimeService(Service):
         self.ticker = EpochTicker(self.engine, settings.epoch_tick_ms / 1000)
         self.loader: ModuleLoader
         self.pool: ExecutionPool
+        self.assets: AssetsStore
+        #: Where scratch directories are made (set at start).
+        self.scratch_parent = ""
+        self._watcher: PublishWatcher | None = None
+        self._watch_task: asyncio.Task[None] | None = None
 
     def register(self, server: grpc.aio.Server) -> Sequence[str]:
         runtime_pb2_grpc.add_RuntimeServiceServicer_to_server(RuntimeServicer(self), server)
@@ -398,6 +441,19 @@ class RuntimeService(Service):
         )
         tmp_parent = _tmp_root() or str(data_dir)
         self._tmp_dir = tempfile.mkdtemp(prefix="wasmgrid-runtime-", dir=tmp_parent)
+        self.scratch_parent = self._tmp_dir
+        if s.scratch_dir is not None:
+            s.scratch_dir.mkdir(parents=True, exist_ok=True)
+            self.scratch_parent = tempfile.mkdtemp(prefix="wasmgrid-scratch-", dir=s.scratch_dir)
+        # One tree per worker process: a tree one process evicts is never one another
+        # process has preopened for a running call.
+        self.assets = AssetsStore(
+            data_dir / "assets" / f"worker-{s.worker_id}",
+            fetcher,
+            self._io,
+            max_bytes=s.max_assets_bytes,
+            max_disk_bytes=s.max_disk_bytes,
+        )
         self.pool = ExecutionPool(
             self.engine,
             s.max_concurrent,
@@ -405,6 +461,11 @@ class RuntimeService(Service):
             s.epoch_tick_ms / 1000,
             inline_fuel=s.inline_fuel,
         )
+        if self._fetcher_override is None and s.watch_publishes:
+            self._watcher = PublishWatcher(
+                s.marketplace_addr, self.loader, self.assets, max_module_bytes=s.max_module_bytes
+            )
+            self._watch_task = asyncio.create_task(self._watcher.run(), name="publish-watch")
         self.ticker.start()
         log.info(
             "runtime engine ready",
@@ -417,6 +478,12 @@ class RuntimeService(Service):
         )
 
     async def stop(self) -> None:
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch_task
+        if self._watcher is not None:
+            await self._watcher.close()
         self.ticker.stop()
         self.pool.shutdown()
         if self._io is not None:
@@ -425,6 +492,8 @@ class RuntimeService(Service):
             await self._fetcher.close()
         if self._tmp_dir is not None:
             shutil.rmtree(self._tmp_dir, ignore_errors=True)
+        if self.settings.scratch_dir is not None and self.scratch_parent:
+            shutil.rmtree(self.scratch_parent, ignore_errors=True)
 
     async def check_ready(self) -> str | None:
         if not self.ticker.alive:

@@ -26,6 +26,11 @@ class RuntimeSettings(ServiceSettings):
         "127.0.0.1:50052", min_length=1, description="marketplace gRPC target for Download"
     )
     fetch_timeout_seconds: float = Field(30.0, gt=0, le=600, description="one module download")
+    watch_publishes: bool = Field(
+        True,
+        description="hold the marketplace's WatchPublishes stream open and compile each new"
+        " version (and fetch its assets) before its first call",
+    )
     data_dir: Path = Field(
         Path(".wasmgrid/runtime"), description="content-addressed blobs and compiled artifacts"
     )
@@ -78,7 +83,28 @@ class RuntimeSettings(ServiceSettings):
         description="compiled code kept in memory (least recently used out; the newest"
         " module is kept even when alone larger)",
     )
-    max_module_bytes: int = Field(32 * MIB, ge=1024, le=512 * MIB)
+    max_module_bytes: int = Field(
+        1024 * MIB,
+        ge=1024,
+        le=4096 * MIB,
+        description="this replica's ceiling on a module's size: the marketplace enforces each"
+        " namespace's cap at publish, so a fetch takes what it announces up to this",
+    )
+    max_assets_bytes: int = Field(
+        256 * MIB,
+        ge=1024,
+        le=8192 * MIB,
+        description="a version's assets: the canonical tar fetched, and its files unpacked",
+    )
+    scratch_dir: Path | None = Field(
+        None,
+        description="where per-call scratch directories are made: a size-bounded filesystem"
+        " (tmpfs); unset = the runtime's temporary directory (/dev/shm when writable)",
+    )
+    max_scratch_bytes: int = Field(256 * MIB, ge=4096, le=16384 * MIB)
+    max_scratch_files: int = Field(100_000, ge=1, le=10_000_000)
+    default_scratch_bytes: int = Field(16 * MIB, ge=4096)
+    default_scratch_files: int = Field(1_000, ge=1)
     max_stdin_bytes: int = Field(8 * MIB, ge=0, le=256 * MIB)
     stats_modules: int = Field(1000, ge=1, le=100_000, description="modules tracked by GetStats")
 
@@ -99,6 +125,8 @@ class RuntimeSettings(ServiceSettings):
     default_stderr_bytes: int = Field(64 * 1024, ge=0)
 
     @field_validator(
+        "default_scratch_bytes",
+        "default_scratch_files",
         "default_fuel",
         "default_timeout_ms",
         "default_memory_bytes",

@@ -19,6 +19,7 @@ from wasmgrid.client.models.invoking import (
     TypedArg,
 )
 from wasmgrid.client.models.modules import (
+    Assets,
     DailyDownloads,
     Download,
     DownloadStats,
@@ -65,6 +66,7 @@ from wasmgrid.client.models.validation import (
 __all__ = [
     "Alert",
     "AlertList",
+    "Assets",
     "CacheNamespaces",
     "CacheStats",
     "CallResult",

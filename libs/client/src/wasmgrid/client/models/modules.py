@@ -10,6 +10,20 @@ from wasmgrid.client.models.validation import ValidationReport
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Assets:
+    """A version's read-only files, stored as one canonical tar."""
+
+    #: Lowercase hex SHA-256 of the canonical tar.
+    digest: str = ""
+    size_bytes: int = 0
+    file_count: int = 0
+    #: Bytes of the files' contents.
+    content_bytes: int = 0
+    #: Guest path where a call sees them.
+    mount: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ModuleVersion:
     """One immutable published version."""
 
@@ -34,6 +48,8 @@ class ModuleVersion:
     validation: ValidationReport | None = None
     downloads: int = 0
     prerelease: bool = False
+    #: The version's read-only files; ``None`` when it has none.
+    assets: Assets | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -41,6 +41,7 @@ USER_FIELDS = ("username", "role", "token_name")
 TOKEN_FIELDS = ("name", "scopes", "ttl_seconds")
 YANK_FIELDS = ("reason",)
 RATING_FIELDS = ("stars", "review")
+LIMITS_FIELDS = ("max_module_bytes", "max_assets_bytes")
 
 
 # ------------------------------------------------------------------ handlers of their own
@@ -126,6 +127,16 @@ def _rate(a: Inputs) -> mp.RateModuleRequest:
     if not 1 <= stars <= 5:
         raise Problem(400, f"stars: {stars} is outside 1..5")
     return mp.RateModuleRequest(name=a.module, stars=stars, review=a.field("review", str, ""))
+
+
+def _set_limits(a: Inputs) -> mp.SetNamespaceLimitsRequest:
+    values = {}
+    for name in LIMITS_FIELDS:
+        value = a.field(name, int, 0)
+        if value < 0:
+            raise Problem(400, f"{name}: {value} must be 0 (the default) or more")
+        values[name] = value
+    return mp.SetNamespaceLimitsRequest(namespace=a.path("ns"), **values)
 
 
 def _alerts(a: Inputs) -> monitor_pb2.ListAlertsRequest:
@@ -247,6 +258,28 @@ OPERATIONS: tuple[Operation, ...] = (
         "The user and token behind the credentials",
         "identity",
         Rpc("marketplace", "WhoAmI", lambda a: mp.WhoAmIRequest()),
+        auth="required",
+    ),
+    relay(
+        "GET",
+        "/v1/namespaces/{ns}/limits",
+        "get_namespace_limits",
+        "A namespace's size caps (module and assets bytes)",
+        "identity",
+        Rpc(
+            "marketplace",
+            "GetNamespaceLimits",
+            lambda a: mp.GetNamespaceLimitsRequest(namespace=a.path("ns")),
+        ),
+    ),
+    relay(
+        "PUT",
+        "/v1/namespaces/{ns}/limits",
+        "set_namespace_limits",
+        "Set a namespace's size caps (admins; 0 = the default)",
+        "identity",
+        Rpc("marketplace", "SetNamespaceLimits", _set_limits),
+        fields=LIMITS_FIELDS,
         auth="required",
     ),
     relay(

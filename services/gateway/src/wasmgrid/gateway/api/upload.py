@@ -1,8 +1,11 @@
 """Publishing: a module upload streamed to the marketplace, never buffered whole.
 
 Two forms: a raw ``application/wasm`` body with its metadata in the query, or
-``multipart/form-data`` with a ``metadata`` part (JSON, first) and a ``module`` part.
-:func:`read_upload` turns either into the metadata and the stream of module bytes.
+``multipart/form-data`` with a ``metadata`` part (JSON, first), a ``module`` part and
+optionally an ``assets`` part (a tar, tar.gz, tar.zst or zip of the version's read-only
+files; ``assets_mount`` in the metadata says where the guest sees them).
+:func:`read_upload` turns either into the metadata and the stream of messages that
+carry the module's bytes, then the assets' bytes.
 """
 
 from __future__ import annotations
@@ -34,7 +37,11 @@ METADATA_FIELDS = (
     "homepage",
     "repository",
     "sha256",
+    "assets_mount",
+    "scratch",
 )
+#: The fields of the metadata's ``scratch`` object.
+SCRATCH_FIELDS = ("mount", "max_bytes", "max_files")
 
 
 def metadata_from_query(request: web.Request, name: str, version: str) -> mp.PublishMetadata:
@@ -76,14 +83,32 @@ def metadata_from_json(doc: dict[str, Any], name: str, version: str) -> mp.Publi
         homepage=field(doc, "homepage", str, ""),
         repository=field(doc, "repository", str, ""),
         sha256=field(doc, "sha256", str, ""),
+        assets_mount=field(doc, "assets_mount", str, ""),
+        scratch=_scratch(doc),
     )
 
 
-async def read_multipart(
+def _scratch(doc: dict[str, Any]) -> mp.ScratchSpace | None:
+    """The metadata's optional ``scratch`` object: each call gets a private directory."""
+    given = field(doc, "scratch", dict, None)
+    if given is None:
+        return None
+    refuse_unknown_fields(given, SCRATCH_FIELDS, "metadata.scratch")
+    values = {}
+    for name in ("max_bytes", "max_files"):
+        value = field(given, name, int, 0)
+        if value < 0:
+            raise Problem(400, f"metadata.scratch.{name}: {value} must be 0 (the default) or more")
+        values[name] = value
+    return mp.ScratchSpace(mount=field(given, "mount", str, ""), **values)
+
+
+async def read_multipart(  # noqa: C901 - one check per part and field of the form
     reader: MultipartReader, name: str, version: str
-) -> tuple[mp.PublishMetadata, AsyncIterator[bytes]]:
+) -> tuple[mp.PublishMetadata, AsyncIterator[mp.PublishRequest]]:
     """The ``metadata`` part (JSON, at most :data:`MAX_JSON` bytes) and a stream of the
-    ``module`` part that follows it; 400/413 naming what is wrong with the parts."""
+    ``module`` part that follows it, then of the optional ``assets`` part; 400/413
+    naming what is wrong with the parts."""
     first = await reader.next()
     if not isinstance(first, BodyPartReader) or first.name != "metadata":
         raise Problem(400, "multipart publish: the first part must be 'metadata' (JSON)")
@@ -103,41 +128,60 @@ async def read_multipart(
     if not isinstance(second, BodyPartReader) or second.name != "module":
         raise Problem(400, "multipart publish: the second part must be 'module' (the wasm)")
 
-    async def chunks() -> AsyncIterator[bytes]:
-        while True:
-            chunk = await second.read_chunk(CHUNK)
-            if not chunk:
-                return
-            yield chunk
+    async def messages() -> AsyncIterator[mp.PublishRequest]:
+        while chunk := await second.read_chunk(CHUNK):
+            yield mp.PublishRequest(chunk=chunk)
+        third = await reader.next()
+        if third is None:
+            return
+        if not isinstance(third, BodyPartReader) or third.name != "assets":
+            raise Problem(
+                400, "multipart publish: the part after 'module' may only be 'assets' (an archive)"
+            )
+        while chunk := await third.read_chunk(CHUNK):
+            yield mp.PublishRequest(assets_chunk=chunk)
+        if await reader.next() is not None:
+            raise Problem(400, "multipart publish: nothing may follow the 'assets' part")
 
-    return meta, chunks()
+    return meta, messages()
+
+
+async def _raw_messages(request: web.Request) -> AsyncIterator[mp.PublishRequest]:
+    async for chunk in request.content.iter_chunked(CHUNK):
+        yield mp.PublishRequest(chunk=chunk)
 
 
 async def read_upload(
     request: web.Request, name: str, version: str
-) -> tuple[mp.PublishMetadata, AsyncIterator[bytes]]:
-    """The metadata and module bytes of a publish request, either form (415 otherwise)."""
+) -> tuple[mp.PublishMetadata, AsyncIterator[mp.PublishRequest]]:
+    """The metadata and the module's (then the assets') bytes of a publish request,
+    either form (415 otherwise)."""
     ctype = request.content_type
     if ctype in ("application/wasm", "application/octet-stream"):
-        return metadata_from_query(request, name, version), request.content.iter_chunked(CHUNK)
+        return metadata_from_query(request, name, version), _raw_messages(request)
     if ctype == "multipart/form-data":
         return await read_multipart(await request.multipart(), name, version)
     raise Problem(
         415,
         f"publish body Content-Type {ctype!r}: send application/wasm (metadata in the query)"
-        " or multipart/form-data with parts 'metadata' and 'module'",
+        " or multipart/form-data with parts 'metadata', 'module' and optionally 'assets'",
     )
 
 
 async def publish(request: web.Request) -> web.Response:
     """PUT /v1/modules/{ns}/{name}/{version}: stream the module to the marketplace."""
     gw = request.app[GATEWAY]
-    limit = gw.settings.max_publish_bytes
+    namespace = request.match_info["ns"]
+    limit = await gw.registry.publish_limit(namespace)
     declared = request.content_length
     if declared is not None and declared > limit:
-        raise Problem(413, f"module upload of {declared} bytes exceeds the {limit}-byte limit")
-    name = f"{request.match_info['ns']}/{request.match_info['name']}"
-    meta, chunks = await read_upload(request, name, request.match_info["version"])
+        raise Problem(
+            413,
+            f"module upload of {declared} bytes exceeds the {limit}-byte limit of namespace"
+            f" {namespace!r}",
+        )
+    name = f"{namespace}/{request.match_info['name']}"
+    meta, messages = await read_upload(request, name, request.match_info["version"])
     if request.content_type != "multipart/form-data" and declared is not None:
         meta.size_bytes = declared
     failure: list[BaseException] = []
@@ -146,11 +190,15 @@ async def publish(request: web.Request) -> web.Response:
         yield mp.PublishRequest(metadata=meta)
         total = 0
         try:
-            async for chunk in chunks:
-                total += len(chunk)
+            async for message in messages:
+                total += len(message.chunk) + len(message.assets_chunk)
                 if total > limit:
-                    raise Problem(413, f"module upload exceeds the {limit}-byte limit (streamed)")
-                yield mp.PublishRequest(chunk=chunk)
+                    raise Problem(
+                        413,
+                        f"module upload exceeds the {limit}-byte limit of namespace"
+                        f" {namespace!r} (streamed)",
+                    )
+                yield message
         except BaseException as exc:
             # grpc cancels the call when the iterator fails, so the marketplace stores
             # nothing; remember why to answer the client with it.

@@ -12,6 +12,7 @@ from wasmgrid.gateway.invoke.execution import execute, limits_for
 from wasmgrid.gateway.invoke.middleware import client_ip
 from wasmgrid.gateway.invoke.target import Call
 from wasmgrid.gateway.problem import Problem
+from wasmgrid.gateway.routes import ASSETS_ARG
 from wasmgrid.gateway.upstream import CachedResponse
 
 
@@ -66,6 +67,18 @@ async def run_command(call: Call) -> CachedResponse | LocalRedirect:
         args=args,
         limits=limits_for(call),
     )
+    if resolved.assets_digest:
+        invoke.assets.digest = resolved.assets_digest
+        invoke.assets.mount = resolved.assets_mount
+        invoke.args[:] = [a.replace(ASSETS_ARG, resolved.assets_mount) for a in invoke.args]
+    route = call.target.route
+    # A route's scratch space takes precedence over the one its version asks for.
+    scratch = route.scratch if route is not None and route.scratch is not None else resolved.scratch
+    if scratch is not None:
+        invoke.scratch.SetInParent()
+        invoke.scratch.mount = scratch.path or ""
+        invoke.scratch.max_bytes = scratch.max_bytes or 0
+        invoke.scratch.max_files = scratch.max_files or 0
     add_env = invoke.env.add  # in place: ~40% cheaper than a list of EnvVar messages
     for name, value in build_env(cgi_request(call)).items():
         add_env(name=name, value=value)

@@ -79,6 +79,7 @@ _OUTCOME_DETAILS: dict[int, tuple[int, str]] = {
         502,
         "module {label} wrote more than its {limits.stdout_bytes}-byte output limit",
     ),
+    runtime_pb2.OUTCOME_SCRATCH_LIMIT: (502, "module {label}: {trap}"),
 }
 _UNKNOWN_OUTCOME = (502, "module {label} failed: {trap}")
 

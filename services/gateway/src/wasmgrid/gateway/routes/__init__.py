@@ -10,6 +10,7 @@ SIGHUP).
 from wasmgrid.gateway.routes.config import RouteError, parse_duration, parse_routes, parse_size
 from wasmgrid.gateway.routes.grammar import RESERVED_PAGES, RESERVED_PREFIXES, parse_path
 from wasmgrid.gateway.routes.model import (
+    ASSETS_ARG,
     NO_MIDDLEWARE,
     TOKEN_SCOPES,
     AuthConfig,
@@ -23,12 +24,14 @@ from wasmgrid.gateway.routes.model import (
     RateLimitConfig,
     Route,
     RouteMatch,
+    ScratchConfig,
     format_args,
 )
 from wasmgrid.gateway.routes.table import RouteTable
 from wasmgrid.gateway.routes.watcher import RouteStore, load_route_store
 
 __all__ = [
+    "ASSETS_ARG",
     "NO_MIDDLEWARE",
     "RESERVED_PAGES",
     "RESERVED_PREFIXES",
@@ -47,6 +50,7 @@ __all__ = [
     "RouteMatch",
     "RouteStore",
     "RouteTable",
+    "ScratchConfig",
     "format_args",
     "load_route_store",
     "parse_duration",

@@ -10,8 +10,11 @@ Format::
         module: examples/hello@^1      # ns/name[@requirement]
         mode: command                  # command (WAGI/CGI) | function
         function: add                  # function mode: the export to call
-        args: ["--who", "{who}"]       # command mode: argv after the module name
+        args: ["--who", "{who}"]       # command mode: argv after the module name;
+                                       # {assets} is the version's assets mount
         limits: {timeout: 2s, memory: 64MiB, fuel: 100000000, max_output: 1MiB}
+        scratch: {path: /tmp, max_size: 16MiB, max_files: 1000}  # command mode: a private
+                                       # writable directory per call (omit: none)
         middleware:
           - auth: {scopes: [run]}
           - rate_limit: {algorithm: token_bucket, limit: 100, window: 1s, key: ip}
@@ -46,6 +49,8 @@ from pydantic import (
     model_validator,
 )
 
+from wasmgrid.common.errors import InvalidArgument
+from wasmgrid.common.guestpath import DEFAULT_SCRATCH_MOUNT, check_guest_path
 from wasmgrid.gateway.routes.grammar import (
     Duration,
     HeaderNames,
@@ -65,6 +70,7 @@ from wasmgrid.gateway.routes.grammar import (
     shown,
 )
 from wasmgrid.gateway.routes.model import (
+    ASSETS_ARG,
     Algorithm,
     AuthConfig,
     CacheConfig,
@@ -77,6 +83,7 @@ from wasmgrid.gateway.routes.model import (
     RateKey,
     RateLimitConfig,
     Route,
+    ScratchConfig,
 )
 from wasmgrid.gateway.routes.table import RouteTable
 
@@ -152,6 +159,27 @@ class LimitsSpec(_Spec):
 
     def to_limits(self) -> Limits:
         return Limits(self.timeout, self.memory, self.fuel, self.max_output)
+
+
+class ScratchSpec(_Spec):
+    """``scratch``: a private writable directory for each call, removed after it."""
+
+    path: str | None = None
+    max_size: OptionalSize = None
+    max_files: Annotated[int | None, int_in(1, 10_000_000)] = None
+
+    @field_validator("path")
+    @classmethod
+    def _guest_path(cls, path: str | None) -> str | None:
+        if path is None:
+            return None
+        try:
+            return check_guest_path(path, "path", DEFAULT_SCRATCH_MOUNT)
+        except InvalidArgument as exc:
+            raise ValueError(str(exc).removeprefix("path ")) from None
+
+    def to_config(self) -> ScratchConfig:
+        return ScratchConfig(self.path, self.max_size, self.max_files)
 
 
 class AuthSpec(_Spec):
@@ -278,6 +306,10 @@ def _methods(value: Any) -> Any:
     return None if value is None else check_strings(value)
 
 
+def _empty_mapping(value: Any) -> Any:
+    return {} if value is None else value
+
+
 class RouteSpec(_Spec):
     """One item of ``routes``."""
 
@@ -292,6 +324,8 @@ class RouteSpec(_Spec):
     function: str | None = Field(None, pattern=_FUNCTION, validate_default=True)
     args: Strings = ()
     limits: LimitsSpec = LimitsSpec()
+    #: ``scratch:`` left empty asks for the runtime's defaults; leaving it out, for none.
+    scratch: Annotated[ScratchSpec | None, BeforeValidator(_empty_mapping)] = None
     middleware: Annotated[tuple[MiddlewareSpec, ...], BeforeValidator(_middleware_list)] = ()
 
     @field_validator("methods")
@@ -313,13 +347,20 @@ class RouteSpec(_Spec):
             raise ValueError("only allowed with mode: function")
         return function
 
+    @field_validator("scratch")
+    @classmethod
+    def _scratch_mode(cls, scratch: ScratchSpec | None, info: ValidationInfo) -> ScratchSpec | None:
+        if scratch is not None and info.data.get("mode") == "function":
+            raise ValueError("only allowed with mode: command")
+        return scratch
+
     @field_validator("args")
     @classmethod
     def _args_name_path_params(cls, args: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
         path: PathPattern | None = info.data.get("path")
         for i, arg in enumerate(args):
             for ref in _ARG_REF.findall(arg):
-                if path is not None and ref not in path.params:
+                if path is not None and ref not in path.params and f"{{{ref}}}" != ASSETS_ARG:
                     raise _ItemError(i, f"{{{ref}}} is not a parameter of the path")
         return args
 
@@ -338,6 +379,7 @@ class RouteSpec(_Spec):
             function=self.function,
             args=self.args,
             limits=self.limits.to_limits(),
+            scratch=None if self.scratch is None else self.scratch.to_config(),
             middleware=Middleware(
                 auth=AuthConfig(auth.scopes) if auth else None,
                 rate_limit=rate.to_config() if rate else None,

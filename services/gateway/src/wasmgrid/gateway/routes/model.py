@@ -63,6 +63,15 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class ScratchConfig:
+    """A private writable directory per call (None fields: the runtime's defaults)."""
+
+    path: str | None = None
+    max_bytes: int | None = None
+    max_files: int | None = None
+
+
+@dataclass(frozen=True)
 class AuthConfig:
     """Require a valid token carrying every scope listed."""
 
@@ -208,6 +217,7 @@ class Route:
     args: tuple[str, ...] = ()
     limits: Limits = field(default_factory=Limits)
     middleware: Middleware = field(default_factory=Middleware)
+    scratch: ScratchConfig | None = None
 
     def host_rank(self) -> int:
         """Exact host (2) before ``*.suffix`` (1) before any host (0)."""
@@ -242,6 +252,8 @@ class Route:
         limits = {k: v for k, v in vars(self.limits).items() if v is not None}
         if limits:
             doc["limits"] = limits
+        if self.scratch is not None:
+            doc["scratch"] = {k: v for k, v in vars(self.scratch).items() if v is not None}
         return doc
 
 
@@ -261,6 +273,11 @@ class MatchResult:
 
     match: RouteMatch | None = None
     allowed: frozenset[str] = frozenset()
+
+
+#: In a route's args, the guest path of the version's assets (replaced once resolved;
+#: a path parameter of the same name is replaced first).
+ASSETS_ARG = "{assets}"
 
 
 def format_args(args: Sequence[str], params: Mapping[str, str]) -> list[str]:

@@ -23,6 +23,7 @@ from wasmgrid.api.monitor.v1 import monitor_pb2_grpc
 from wasmgrid.common.channel import create_channel
 from wasmgrid.common.lru import LruMap
 from wasmgrid.common.singleflight import SingleFlight
+from wasmgrid.gateway.routes.model import ScratchConfig
 from wasmgrid.gateway.settings import GatewaySettings
 from wasmgrid.gateway.upstream.calls import timed
 from wasmgrid.gateway.upstream.response_cache import CachedResponse
@@ -47,6 +48,10 @@ _NEAR_HIT = RESPONSE_CACHE.labels("hit", "near")
 
 #: Token lookups (by fingerprint) remembered for ``TOKEN_CACHE_TTL_SECONDS``.
 MAX_CACHED_TOKENS = 10_000
+#: Namespaces whose publish limit is remembered for ``NAMESPACE_LIMITS_TTL_SECONDS``.
+MAX_CACHED_NAMESPACES = 10_000
+#: Upload bytes beyond the module and assets caps: the metadata part and multipart framing.
+METADATA_ROOM = 256 * 1024
 
 
 def token_fingerprint(authorization: str) -> str:
@@ -63,6 +68,11 @@ class Resolved:
     version: str
     digest: str
     kind: int
+    #: The version's read-only files (digest of their canonical tar, guest mount), if any.
+    assets_digest: str = ""
+    assets_mount: str = ""
+    #: The scratch directory the version asks for each call (None: none).
+    scratch: ScratchConfig | None = None
 
 
 class Registry:
@@ -81,6 +91,9 @@ class Registry:
         self._resolving: SingleFlight[tuple[str, str], Resolved] = SingleFlight("resolve")
         self._tokens: LruMap[str, marketplace_pb2.WhoAmIResponse] = LruMap(
             MAX_CACHED_TOKENS, ttl_seconds=settings.token_cache_ttl_seconds
+        )
+        self._limits: LruMap[str, int] = LruMap(
+            MAX_CACHED_NAMESPACES, ttl_seconds=settings.namespace_limits_ttl_seconds
         )
 
     async def close(self) -> None:
@@ -122,11 +135,53 @@ class Registry:
                     metadata=tuple(metadata) or None,
                 ),
             )
-            result = Resolved(resp.name, resp.version, resp.digest, resp.kind)
+            result = Resolved(
+                resp.name,
+                resp.version,
+                resp.digest,
+                resp.kind,
+                resp.assets.digest,
+                resp.assets.mount,
+                ScratchConfig(
+                    resp.scratch.mount or None,
+                    resp.scratch.max_bytes or None,
+                    resp.scratch.max_files or None,
+                )
+                if resp.HasField("scratch")
+                else None,
+            )
             self._resolved.put(key, result)
             return result
 
         return await self._resolving.run(key, fetch)
+
+    async def publish_limit(self, namespace: str) -> int:
+        """Bytes a publish to `namespace` may upload: its module and assets caps plus the
+        metadata part, remembered for the TTL; the gateway's own ceiling when the
+        marketplace cannot say (it enforces the caps itself in any case)."""
+        key = namespace.lower()
+        hit = self._limits.get(key)
+        if hit is not None:
+            return hit
+        ceiling = self.settings.max_publish_bytes
+        try:
+            resp: marketplace_pb2.NamespaceLimits = await timed(
+                "marketplace",
+                "GetNamespaceLimits",
+                self.stub.GetNamespaceLimits(
+                    marketplace_pb2.GetNamespaceLimitsRequest(namespace=namespace)
+                ),
+            )
+        except grpc.aio.AioRpcError as err:
+            log.info(
+                "namespace limits unavailable (%s); using the gateway's ceiling",
+                err.code().name,
+                extra={"namespace": namespace},
+            )
+            return ceiling
+        limit = min(ceiling, resp.max_module_bytes + resp.max_assets_bytes + METADATA_ROOM)
+        self._limits.put(key, limit)
+        return limit
 
     async def whoami(self, authorization: str) -> marketplace_pb2.WhoAmIResponse:
         """The token's user and scopes, cached briefly by the token's fingerprint."""

@@ -1,5 +1,5 @@
-"""Module bytes by sha256 (tables ``blobs``, ``blob_chunks``): content-addressed, shared
-by every version with the same digest, stored as chunk rows."""
+"""Module bytes and assets trees by sha256 (tables ``blobs``, ``blob_chunks``, ``assets``):
+content-addressed, shared by every version with the same digest, stored as chunk rows."""
 
 from __future__ import annotations
 
@@ -38,6 +38,17 @@ async def insert(conn: Conn, digest: str, data: bytes, chunk_bytes: int) -> None
         records=(
             (digest, i, bytes(view[i * chunk_bytes : (i + 1) * chunk_bytes])) for i in range(count)
         ),
+    )
+
+
+async def insert_assets(conn: Conn, digest: str, file_count: int, content_bytes: int) -> None:
+    """Describe the assets tree stored as blob `digest` (once per digest)."""
+    await conn.execute(
+        "INSERT INTO assets (digest, file_count, content_bytes) VALUES ($1, $2, $3)"
+        " ON CONFLICT (digest) DO NOTHING",
+        digest,
+        file_count,
+        content_bytes,
     )
 
 

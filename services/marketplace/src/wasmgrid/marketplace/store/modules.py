@@ -13,7 +13,7 @@ import asyncpg
 
 from wasmgrid.marketplace import search, semver
 from wasmgrid.marketplace.names import ModuleName
-from wasmgrid.marketplace.records import Metadata, Module, NewVersion, Version
+from wasmgrid.marketplace.records import Assets, Metadata, Module, NewVersion, Scratch, Version
 from wasmgrid.marketplace.store.database import Conn, Executor
 from wasmgrid.marketplace.validation import Report
 
@@ -22,11 +22,16 @@ _VERSION_COLS = (
     " v.description, v.license, v.category, v.tags, v.homepage, v.repository,"
     " v.published_at, v.yanked, v.yank_reason, v.yanked_at, v.downloads,"
     " v.runtime_fetches, pu.username AS published_by,"
-    " n.name || '/' || m.name AS full_name"
+    " n.name || '/' || m.name AS full_name, v.assets_digest, v.assets_mount,"
+    " a.file_count AS assets_files, a.content_bytes AS assets_content_bytes,"
+    " ab.size_bytes AS assets_size_bytes, v.scratch_mount, v.scratch_max_bytes,"
+    " v.scratch_max_files"
 )
 _VERSION_FROM = (
     "versions v JOIN modules m ON m.id = v.module_id"
     " JOIN namespaces n ON n.id = m.namespace_id JOIN users pu ON pu.id = v.published_by"
+    " LEFT JOIN assets a ON a.digest = v.assets_digest"
+    " LEFT JOIN blobs ab ON ab.digest = v.assets_digest"
 )
 
 
@@ -60,6 +65,22 @@ def _version(row: asyncpg.Record, validation: Report | None = None) -> Version:
         downloads=row["downloads"],
         runtime_fetches=row["runtime_fetches"],
         validation=validation,
+        assets=_assets(row),
+        scratch=None
+        if row["scratch_mount"] is None
+        else Scratch(row["scratch_mount"], row["scratch_max_bytes"], row["scratch_max_files"]),
+    )
+
+
+def _assets(row: asyncpg.Record) -> Assets | None:
+    if row["assets_digest"] is None:
+        return None
+    return Assets(
+        digest=row["assets_digest"],
+        size_bytes=row["assets_size_bytes"],
+        file_count=row["assets_files"],
+        content_bytes=row["assets_content_bytes"],
+        mount=row["assets_mount"],
     )
 
 
@@ -215,9 +236,10 @@ async def insert_version(conn: Conn, module_id: int, nv: NewVersion, published_b
     vid: int = await conn.fetchval(
         "INSERT INTO versions (module_id, version, version_key, prerelease, digest,"
         " size_bytes, kind, description, license, category, tags, homepage, repository,"
-        " validation, published_by) VALUES"
-        " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15)"
-        " RETURNING id",
+        " validation, published_by, assets_digest, assets_mount, scratch_mount,"
+        " scratch_max_bytes, scratch_max_files) VALUES"
+        " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15, $16, $17,"
+        " $18, $19, $20) RETURNING id",
         module_id,
         str(nv.version),
         nv.version.precedence_key(),
@@ -233,6 +255,11 @@ async def insert_version(conn: Conn, module_id: int, nv: NewVersion, published_b
         nv.metadata.repository,
         json.dumps(nv.validation.to_dict(), separators=(",", ":")),
         published_by,
+        None if nv.assets is None else nv.assets.digest,
+        None if nv.assets is None else nv.assets.mount,
+        None if nv.scratch is None else nv.scratch.mount,
+        0 if nv.scratch is None else nv.scratch.max_bytes,
+        0 if nv.scratch is None else nv.scratch.max_files,
     )
     return vid
 
@@ -267,10 +294,31 @@ async def version_by_id(ex: Executor, version_id: int) -> Version:
     return _validated(row)
 
 
+async def versions_in_feed(ex: Executor, after_seq: int, limit: int) -> list[tuple[int, Version]]:
+    """(seq, version) of up to `limit` publish-feed rows after `after_seq`, oldest first."""
+    rows = await ex.fetch(
+        f"SELECT f.seq, {_VERSION_COLS} FROM {_VERSION_FROM}"  # noqa: S608 - constant fragments; values are bound parameters
+        " JOIN publish_feed f ON f.version_id = v.id WHERE f.seq > $1 ORDER BY f.seq LIMIT $2",
+        after_seq,
+        limit,
+    )
+    return [(r["seq"], _version(r)) for r in rows]
+
+
 async def version_by_digest(ex: Executor, digest: str) -> Version | None:
     """The first published version with these bytes."""
     row = await ex.fetchrow(
         f"SELECT {_VERSION_COLS} FROM {_VERSION_FROM} WHERE v.digest = $1"  # noqa: S608 - constant fragments; values are bound parameters
+        " ORDER BY v.published_at, v.id LIMIT 1",
+        digest,
+    )
+    return None if row is None else _version(row)
+
+
+async def version_by_assets_digest(ex: Executor, digest: str) -> Version | None:
+    """The first published version whose assets are the tree with this digest."""
+    row = await ex.fetchrow(
+        f"SELECT {_VERSION_COLS} FROM {_VERSION_FROM} WHERE v.assets_digest = $1"  # noqa: S608 - constant fragments; values are bound parameters
         " ORDER BY v.published_at, v.id LIMIT 1",
         digest,
     )

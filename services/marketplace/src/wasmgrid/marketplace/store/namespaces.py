@@ -92,3 +92,23 @@ async def owned_by(ex: Executor, user_id: int) -> list[str]:
         user_id,
     )
     return [r["name_norm"] for r in rows]
+
+
+async def limits(ex: Executor, ns_id: int) -> tuple[int | None, int | None]:
+    """The namespace's own (max_module_bytes, max_assets_bytes); None = the default."""
+    row = await ex.fetchrow(
+        "SELECT max_module_bytes, max_assets_bytes FROM namespaces WHERE id = $1", ns_id
+    )
+    return (None, None) if row is None else (row[0], row[1])
+
+
+async def set_limits(
+    conn: Conn, ns_id: int, max_module_bytes: int | None, max_assets_bytes: int | None
+) -> None:
+    """Set the namespace's caps (None = back to the default)."""
+    await conn.execute(
+        "UPDATE namespaces SET max_module_bytes = $2, max_assets_bytes = $3 WHERE id = $1",
+        ns_id,
+        max_module_bytes,
+        max_assets_bytes,
+    )

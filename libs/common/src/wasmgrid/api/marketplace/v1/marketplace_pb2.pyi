@@ -229,8 +229,36 @@ class ListOwnersResponse(_message.Message):
     owners: _containers.RepeatedCompositeFieldContainer[User]
     def __init__(self, owners: _Optional[_Iterable[_Union[User, _Mapping]]] = ...) -> None: ...
 
+class GetNamespaceLimitsRequest(_message.Message):
+    __slots__ = ("namespace",)
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    def __init__(self, namespace: _Optional[str] = ...) -> None: ...
+
+class SetNamespaceLimitsRequest(_message.Message):
+    __slots__ = ("namespace", "max_module_bytes", "max_assets_bytes")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    MAX_MODULE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_ASSETS_BYTES_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    max_module_bytes: int
+    max_assets_bytes: int
+    def __init__(self, namespace: _Optional[str] = ..., max_module_bytes: _Optional[int] = ..., max_assets_bytes: _Optional[int] = ...) -> None: ...
+
+class NamespaceLimits(_message.Message):
+    __slots__ = ("namespace", "max_module_bytes", "max_assets_bytes", "custom")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    MAX_MODULE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_ASSETS_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CUSTOM_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    max_module_bytes: int
+    max_assets_bytes: int
+    custom: bool
+    def __init__(self, namespace: _Optional[str] = ..., max_module_bytes: _Optional[int] = ..., max_assets_bytes: _Optional[int] = ..., custom: _Optional[bool] = ...) -> None: ...
+
 class PublishMetadata(_message.Message):
-    __slots__ = ("name", "version", "description", "license", "category", "tags", "homepage", "repository", "size_bytes", "sha256")
+    __slots__ = ("name", "version", "description", "license", "category", "tags", "homepage", "repository", "size_bytes", "sha256", "assets_mount", "assets_size_bytes", "scratch")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -241,6 +269,9 @@ class PublishMetadata(_message.Message):
     REPOSITORY_FIELD_NUMBER: _ClassVar[int]
     SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
+    ASSETS_MOUNT_FIELD_NUMBER: _ClassVar[int]
+    ASSETS_SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SCRATCH_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     description: str
@@ -251,15 +282,30 @@ class PublishMetadata(_message.Message):
     repository: str
     size_bytes: int
     sha256: str
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., description: _Optional[str] = ..., license: _Optional[str] = ..., category: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., homepage: _Optional[str] = ..., repository: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
+    assets_mount: str
+    assets_size_bytes: int
+    scratch: ScratchSpace
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., description: _Optional[str] = ..., license: _Optional[str] = ..., category: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., homepage: _Optional[str] = ..., repository: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ..., assets_mount: _Optional[str] = ..., assets_size_bytes: _Optional[int] = ..., scratch: _Optional[_Union[ScratchSpace, _Mapping]] = ...) -> None: ...
+
+class ScratchSpace(_message.Message):
+    __slots__ = ("mount", "max_bytes", "max_files")
+    MOUNT_FIELD_NUMBER: _ClassVar[int]
+    MAX_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_FILES_FIELD_NUMBER: _ClassVar[int]
+    mount: str
+    max_bytes: int
+    max_files: int
+    def __init__(self, mount: _Optional[str] = ..., max_bytes: _Optional[int] = ..., max_files: _Optional[int] = ...) -> None: ...
 
 class PublishRequest(_message.Message):
-    __slots__ = ("metadata", "chunk")
+    __slots__ = ("metadata", "chunk", "assets_chunk")
     METADATA_FIELD_NUMBER: _ClassVar[int]
     CHUNK_FIELD_NUMBER: _ClassVar[int]
+    ASSETS_CHUNK_FIELD_NUMBER: _ClassVar[int]
     metadata: PublishMetadata
     chunk: bytes
-    def __init__(self, metadata: _Optional[_Union[PublishMetadata, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
+    assets_chunk: bytes
+    def __init__(self, metadata: _Optional[_Union[PublishMetadata, _Mapping]] = ..., chunk: _Optional[bytes] = ..., assets_chunk: _Optional[bytes] = ...) -> None: ...
 
 class PublishResponse(_message.Message):
     __slots__ = ("version",)
@@ -419,8 +465,22 @@ class Module(_message.Message):
     all_yanked: bool
     def __init__(self, name: _Optional[str] = ..., namespace: _Optional[str] = ..., latest_version: _Optional[str] = ..., description: _Optional[str] = ..., license: _Optional[str] = ..., category: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., homepage: _Optional[str] = ..., repository: _Optional[str] = ..., kind: _Optional[_Union[ModuleKind, str]] = ..., downloads: _Optional[int] = ..., runtime_fetches: _Optional[int] = ..., rating_average: _Optional[float] = ..., rating_count: _Optional[int] = ..., version_count: _Optional[int] = ..., owners: _Optional[_Iterable[str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., all_yanked: _Optional[bool] = ...) -> None: ...
 
+class Assets(_message.Message):
+    __slots__ = ("digest", "size_bytes", "file_count", "mount", "content_bytes")
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    FILE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    MOUNT_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    digest: str
+    size_bytes: int
+    file_count: int
+    mount: str
+    content_bytes: int
+    def __init__(self, digest: _Optional[str] = ..., size_bytes: _Optional[int] = ..., file_count: _Optional[int] = ..., mount: _Optional[str] = ..., content_bytes: _Optional[int] = ...) -> None: ...
+
 class ModuleVersion(_message.Message):
-    __slots__ = ("name", "version", "digest", "size_bytes", "kind", "description", "license", "category", "tags", "homepage", "repository", "published_at", "published_by", "yanked", "yank_reason", "yanked_at", "validation", "downloads", "prerelease")
+    __slots__ = ("name", "version", "digest", "size_bytes", "kind", "description", "license", "category", "tags", "homepage", "repository", "published_at", "published_by", "yanked", "yank_reason", "yanked_at", "validation", "downloads", "prerelease", "assets", "scratch")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     DIGEST_FIELD_NUMBER: _ClassVar[int]
@@ -440,6 +500,8 @@ class ModuleVersion(_message.Message):
     VALIDATION_FIELD_NUMBER: _ClassVar[int]
     DOWNLOADS_FIELD_NUMBER: _ClassVar[int]
     PRERELEASE_FIELD_NUMBER: _ClassVar[int]
+    ASSETS_FIELD_NUMBER: _ClassVar[int]
+    SCRATCH_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     digest: str
@@ -459,7 +521,9 @@ class ModuleVersion(_message.Message):
     validation: ValidationReport
     downloads: int
     prerelease: bool
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., digest: _Optional[str] = ..., size_bytes: _Optional[int] = ..., kind: _Optional[_Union[ModuleKind, str]] = ..., description: _Optional[str] = ..., license: _Optional[str] = ..., category: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., homepage: _Optional[str] = ..., repository: _Optional[str] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., published_by: _Optional[str] = ..., yanked: _Optional[bool] = ..., yank_reason: _Optional[str] = ..., yanked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., validation: _Optional[_Union[ValidationReport, _Mapping]] = ..., downloads: _Optional[int] = ..., prerelease: _Optional[bool] = ...) -> None: ...
+    assets: Assets
+    scratch: ScratchSpace
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., digest: _Optional[str] = ..., size_bytes: _Optional[int] = ..., kind: _Optional[_Union[ModuleKind, str]] = ..., description: _Optional[str] = ..., license: _Optional[str] = ..., category: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., homepage: _Optional[str] = ..., repository: _Optional[str] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., published_by: _Optional[str] = ..., yanked: _Optional[bool] = ..., yank_reason: _Optional[str] = ..., yanked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., validation: _Optional[_Union[ValidationReport, _Mapping]] = ..., downloads: _Optional[int] = ..., prerelease: _Optional[bool] = ..., assets: _Optional[_Union[Assets, _Mapping]] = ..., scratch: _Optional[_Union[ScratchSpace, _Mapping]] = ...) -> None: ...
 
 class GetModuleRequest(_message.Message):
     __slots__ = ("name",)
@@ -512,20 +576,24 @@ class ResolveRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., requirement: _Optional[str] = ...) -> None: ...
 
 class ResolveResponse(_message.Message):
-    __slots__ = ("name", "version", "digest", "size_bytes", "kind", "yanked")
+    __slots__ = ("name", "version", "digest", "size_bytes", "kind", "yanked", "assets", "scratch")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     DIGEST_FIELD_NUMBER: _ClassVar[int]
     SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     YANKED_FIELD_NUMBER: _ClassVar[int]
+    ASSETS_FIELD_NUMBER: _ClassVar[int]
+    SCRATCH_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     digest: str
     size_bytes: int
     kind: ModuleKind
     yanked: bool
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., digest: _Optional[str] = ..., size_bytes: _Optional[int] = ..., kind: _Optional[_Union[ModuleKind, str]] = ..., yanked: _Optional[bool] = ...) -> None: ...
+    assets: Assets
+    scratch: ScratchSpace
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., digest: _Optional[str] = ..., size_bytes: _Optional[int] = ..., kind: _Optional[_Union[ModuleKind, str]] = ..., yanked: _Optional[bool] = ..., assets: _Optional[_Union[Assets, _Mapping]] = ..., scratch: _Optional[_Union[ScratchSpace, _Mapping]] = ...) -> None: ...
 
 class DownloadRequest(_message.Message):
     __slots__ = ("name", "version", "digest", "purpose", "chunk_bytes")
@@ -562,6 +630,20 @@ class DownloadResponse(_message.Message):
     header: DownloadHeader
     chunk: bytes
     def __init__(self, header: _Optional[_Union[DownloadHeader, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
+
+class WatchPublishesRequest(_message.Message):
+    __slots__ = ("after_seq",)
+    AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    after_seq: int
+    def __init__(self, after_seq: _Optional[int] = ...) -> None: ...
+
+class PublishEvent(_message.Message):
+    __slots__ = ("seq", "version")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    version: ModuleVersion
+    def __init__(self, seq: _Optional[int] = ..., version: _Optional[_Union[ModuleVersion, _Mapping]] = ...) -> None: ...
 
 class YankRequest(_message.Message):
     __slots__ = ("name", "version", "reason")

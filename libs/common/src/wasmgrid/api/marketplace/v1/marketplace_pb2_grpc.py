@@ -75,6 +75,16 @@ class MarketplaceServiceStub:
                 request_serializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.ListOwnersRequest.SerializeToString,
                 response_deserializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.ListOwnersResponse.FromString,
                 _registered_method=True)
+        self.GetNamespaceLimits = channel.unary_unary(
+                '/wasmgrid.api.marketplace.v1.MarketplaceService/GetNamespaceLimits',
+                request_serializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.GetNamespaceLimitsRequest.SerializeToString,
+                response_deserializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.NamespaceLimits.FromString,
+                _registered_method=True)
+        self.SetNamespaceLimits = channel.unary_unary(
+                '/wasmgrid.api.marketplace.v1.MarketplaceService/SetNamespaceLimits',
+                request_serializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.SetNamespaceLimitsRequest.SerializeToString,
+                response_deserializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.NamespaceLimits.FromString,
+                _registered_method=True)
         self.Publish = channel.stream_unary(
                 '/wasmgrid.api.marketplace.v1.MarketplaceService/Publish',
                 request_serializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.PublishRequest.SerializeToString,
@@ -104,6 +114,11 @@ class MarketplaceServiceStub:
                 '/wasmgrid.api.marketplace.v1.MarketplaceService/Download',
                 request_serializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.DownloadRequest.SerializeToString,
                 response_deserializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.DownloadResponse.FromString,
+                _registered_method=True)
+        self.WatchPublishes = channel.unary_stream(
+                '/wasmgrid.api.marketplace.v1.MarketplaceService/WatchPublishes',
+                request_serializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.WatchPublishesRequest.SerializeToString,
+                response_deserializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.PublishEvent.FromString,
                 _registered_method=True)
         self.Yank = channel.unary_unary(
                 '/wasmgrid.api.marketplace.v1.MarketplaceService/Yank',
@@ -200,6 +215,20 @@ class MarketplaceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetNamespaceLimits(self, request, context):
+        """A namespace's size caps (the defaults for one that does not exist yet).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetNamespaceLimits(self, request, context):
+        """Set a namespace's size caps. Admins only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Publish(self, request_iterator, context):
         """Publish a new version (scope publish, owner of the namespace or admin).
         Stream: first message `metadata`, then one or more `chunk` messages holding
@@ -241,6 +270,14 @@ class MarketplaceServiceServicer:
 
     def Download(self, request, context):
         """Stream a module's bytes: first message `header`, then `chunk` messages.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchPublishes(self, request, context):
+        """Every publish, as it commits, for as long as the caller listens (runtime replicas
+        compile new versions before their first call). Resumable: pass the last seq seen.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -333,6 +370,16 @@ def add_MarketplaceServiceServicer_to_server(servicer, server):
                     request_deserializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.ListOwnersRequest.FromString,
                     response_serializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.ListOwnersResponse.SerializeToString,
             ),
+            'GetNamespaceLimits': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetNamespaceLimits,
+                    request_deserializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.GetNamespaceLimitsRequest.FromString,
+                    response_serializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.NamespaceLimits.SerializeToString,
+            ),
+            'SetNamespaceLimits': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetNamespaceLimits,
+                    request_deserializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.SetNamespaceLimitsRequest.FromString,
+                    response_serializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.NamespaceLimits.SerializeToString,
+            ),
             'Publish': grpc.stream_unary_rpc_method_handler(
                     servicer.Publish,
                     request_deserializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.PublishRequest.FromString,
@@ -362,6 +409,11 @@ def add_MarketplaceServiceServicer_to_server(servicer, server):
                     servicer.Download,
                     request_deserializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.DownloadRequest.FromString,
                     response_serializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.DownloadResponse.SerializeToString,
+            ),
+            'WatchPublishes': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchPublishes,
+                    request_deserializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.WatchPublishesRequest.FromString,
+                    response_serializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.PublishEvent.SerializeToString,
             ),
             'Yank': grpc.unary_unary_rpc_method_handler(
                     servicer.Yank,
@@ -622,6 +674,60 @@ class MarketplaceService:
             _registered_method=True)
 
     @staticmethod
+    def GetNamespaceLimits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wasmgrid.api.marketplace.v1.MarketplaceService/GetNamespaceLimits',
+            wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.GetNamespaceLimitsRequest.SerializeToString,
+            wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.NamespaceLimits.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetNamespaceLimits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wasmgrid.api.marketplace.v1.MarketplaceService/SetNamespaceLimits',
+            wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.SetNamespaceLimitsRequest.SerializeToString,
+            wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.NamespaceLimits.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def Publish(request_iterator,
             target,
             options=(),
@@ -773,6 +879,33 @@ class MarketplaceService:
             '/wasmgrid.api.marketplace.v1.MarketplaceService/Download',
             wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.DownloadRequest.SerializeToString,
             wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.DownloadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchPublishes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/wasmgrid.api.marketplace.v1.MarketplaceService/WatchPublishes',
+            wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.WatchPublishesRequest.SerializeToString,
+            wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.PublishEvent.FromString,
             options,
             channel_credentials,
             insecure,

@@ -68,6 +68,10 @@ class MarketplaceServiceStub:
     """Remove an owner from a namespace (owners or admin); the last owner stays."""
     ListOwners: _grpc.UnaryUnaryMultiCallable[_marketplace_pb2.ListOwnersRequest, _marketplace_pb2.ListOwnersResponse]
     """The owners of a namespace."""
+    GetNamespaceLimits: _grpc.UnaryUnaryMultiCallable[_marketplace_pb2.GetNamespaceLimitsRequest, _marketplace_pb2.NamespaceLimits]
+    """A namespace's size caps (the defaults for one that does not exist yet)."""
+    SetNamespaceLimits: _grpc.UnaryUnaryMultiCallable[_marketplace_pb2.SetNamespaceLimitsRequest, _marketplace_pb2.NamespaceLimits]
+    """Set a namespace's size caps. Admins only."""
     Publish: _grpc.StreamUnaryMultiCallable[_marketplace_pb2.PublishRequest, _marketplace_pb2.PublishResponse]
     """Publish a new version (scope publish, owner of the namespace or admin).
     Stream: first message `metadata`, then one or more `chunk` messages holding
@@ -85,6 +89,10 @@ class MarketplaceServiceStub:
     """Resolve a version requirement to one exact version, digest, size and kind."""
     Download: _grpc.UnaryStreamMultiCallable[_marketplace_pb2.DownloadRequest, _marketplace_pb2.DownloadResponse]
     """Stream a module's bytes: first message `header`, then `chunk` messages."""
+    WatchPublishes: _grpc.UnaryStreamMultiCallable[_marketplace_pb2.WatchPublishesRequest, _marketplace_pb2.PublishEvent]
+    """Every publish, as it commits, for as long as the caller listens (runtime replicas
+    compile new versions before their first call). Resumable: pass the last seq seen.
+    """
     Yank: _grpc.UnaryUnaryMultiCallable[_marketplace_pb2.YankRequest, _marketplace_pb2.YankResponse]
     """Yank a version (scope yank, owner or admin): Resolve skips it unless pinned
     with `=x.y.z`; it still downloads by exact version or digest.
@@ -128,6 +136,10 @@ class MarketplaceServiceAsyncStub(MarketplaceServiceStub):
     """Remove an owner from a namespace (owners or admin); the last owner stays."""
     ListOwners: _aio.UnaryUnaryMultiCallable[_marketplace_pb2.ListOwnersRequest, _marketplace_pb2.ListOwnersResponse]  # type: ignore[assignment]
     """The owners of a namespace."""
+    GetNamespaceLimits: _aio.UnaryUnaryMultiCallable[_marketplace_pb2.GetNamespaceLimitsRequest, _marketplace_pb2.NamespaceLimits]  # type: ignore[assignment]
+    """A namespace's size caps (the defaults for one that does not exist yet)."""
+    SetNamespaceLimits: _aio.UnaryUnaryMultiCallable[_marketplace_pb2.SetNamespaceLimitsRequest, _marketplace_pb2.NamespaceLimits]  # type: ignore[assignment]
+    """Set a namespace's size caps. Admins only."""
     Publish: _aio.StreamUnaryMultiCallable[_marketplace_pb2.PublishRequest, _marketplace_pb2.PublishResponse]  # type: ignore[assignment]
     """Publish a new version (scope publish, owner of the namespace or admin).
     Stream: first message `metadata`, then one or more `chunk` messages holding
@@ -145,6 +157,10 @@ class MarketplaceServiceAsyncStub(MarketplaceServiceStub):
     """Resolve a version requirement to one exact version, digest, size and kind."""
     Download: _aio.UnaryStreamMultiCallable[_marketplace_pb2.DownloadRequest, _marketplace_pb2.DownloadResponse]  # type: ignore[assignment]
     """Stream a module's bytes: first message `header`, then `chunk` messages."""
+    WatchPublishes: _aio.UnaryStreamMultiCallable[_marketplace_pb2.WatchPublishesRequest, _marketplace_pb2.PublishEvent]  # type: ignore[assignment]
+    """Every publish, as it commits, for as long as the caller listens (runtime replicas
+    compile new versions before their first call). Resumable: pass the last seq seen.
+    """
     Yank: _aio.UnaryUnaryMultiCallable[_marketplace_pb2.YankRequest, _marketplace_pb2.YankResponse]  # type: ignore[assignment]
     """Yank a version (scope yank, owner or admin): Resolve skips it unless pinned
     with `=x.y.z`; it still downloads by exact version or digest.
@@ -235,6 +251,22 @@ class MarketplaceServiceServicer(metaclass=_abc_1.ABCMeta):
         """The owners of a namespace."""
 
     @_abc_1.abstractmethod
+    def GetNamespaceLimits(
+        self,
+        request: _marketplace_pb2.GetNamespaceLimitsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_marketplace_pb2.NamespaceLimits, _abc.Awaitable[_marketplace_pb2.NamespaceLimits]]:
+        """A namespace's size caps (the defaults for one that does not exist yet)."""
+
+    @_abc_1.abstractmethod
+    def SetNamespaceLimits(
+        self,
+        request: _marketplace_pb2.SetNamespaceLimitsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_marketplace_pb2.NamespaceLimits, _abc.Awaitable[_marketplace_pb2.NamespaceLimits]]:
+        """Set a namespace's size caps. Admins only."""
+
+    @_abc_1.abstractmethod
     def Publish(
         self,
         request_iterator: _MaybeAsyncIterator[_marketplace_pb2.PublishRequest],
@@ -286,6 +318,16 @@ class MarketplaceServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_marketplace_pb2.DownloadResponse], _abc.AsyncIterator[_marketplace_pb2.DownloadResponse]]:
         """Stream a module's bytes: first message `header`, then `chunk` messages."""
+
+    @_abc_1.abstractmethod
+    def WatchPublishes(
+        self,
+        request: _marketplace_pb2.WatchPublishesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_marketplace_pb2.PublishEvent], _abc.AsyncIterator[_marketplace_pb2.PublishEvent]]:
+        """Every publish, as it commits, for as long as the caller listens (runtime replicas
+        compile new versions before their first call). Resumable: pass the last seq seen.
+        """
 
     @_abc_1.abstractmethod
     def Yank(

@@ -18,6 +18,7 @@ class Outcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     OUTCOME_MEMORY_LIMIT: _ClassVar[Outcome]
     OUTCOME_STACK_OVERFLOW: _ClassVar[Outcome]
     OUTCOME_OUTPUT_TRUNCATED: _ClassVar[Outcome]
+    OUTCOME_SCRATCH_LIMIT: _ClassVar[Outcome]
 
 class CacheTier(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -42,6 +43,7 @@ OUTCOME_TIMEOUT: Outcome
 OUTCOME_MEMORY_LIMIT: Outcome
 OUTCOME_STACK_OVERFLOW: Outcome
 OUTCOME_OUTPUT_TRUNCATED: Outcome
+OUTCOME_SCRATCH_LIMIT: Outcome
 CACHE_TIER_UNSPECIFIED: CacheTier
 CACHE_TIER_MEMORY: CacheTier
 CACHE_TIER_DISK: CacheTier
@@ -61,6 +63,24 @@ class ModuleSource(_message.Message):
     wasm: bytes
     display_name: str
     def __init__(self, digest: _Optional[str] = ..., wasm: _Optional[bytes] = ..., display_name: _Optional[str] = ...) -> None: ...
+
+class Assets(_message.Message):
+    __slots__ = ("digest", "mount")
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    MOUNT_FIELD_NUMBER: _ClassVar[int]
+    digest: str
+    mount: str
+    def __init__(self, digest: _Optional[str] = ..., mount: _Optional[str] = ...) -> None: ...
+
+class Scratch(_message.Message):
+    __slots__ = ("mount", "max_bytes", "max_files")
+    MOUNT_FIELD_NUMBER: _ClassVar[int]
+    MAX_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_FILES_FIELD_NUMBER: _ClassVar[int]
+    mount: str
+    max_bytes: int
+    max_files: int
+    def __init__(self, mount: _Optional[str] = ..., max_bytes: _Optional[int] = ..., max_files: _Optional[int] = ...) -> None: ...
 
 class Limits(_message.Message):
     __slots__ = ("fuel", "timeout_ms", "memory_bytes", "stdout_bytes", "stderr_bytes")
@@ -101,18 +121,22 @@ class EnvVar(_message.Message):
     def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
 
 class InvokeRequest(_message.Message):
-    __slots__ = ("module", "stdin", "args", "env", "limits")
+    __slots__ = ("module", "stdin", "args", "env", "limits", "assets", "scratch")
     MODULE_FIELD_NUMBER: _ClassVar[int]
     STDIN_FIELD_NUMBER: _ClassVar[int]
     ARGS_FIELD_NUMBER: _ClassVar[int]
     ENV_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
+    ASSETS_FIELD_NUMBER: _ClassVar[int]
+    SCRATCH_FIELD_NUMBER: _ClassVar[int]
     module: ModuleSource
     stdin: bytes
     args: _containers.RepeatedScalarFieldContainer[str]
     env: _containers.RepeatedCompositeFieldContainer[EnvVar]
     limits: Limits
-    def __init__(self, module: _Optional[_Union[ModuleSource, _Mapping]] = ..., stdin: _Optional[bytes] = ..., args: _Optional[_Iterable[str]] = ..., env: _Optional[_Iterable[_Union[EnvVar, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ...) -> None: ...
+    assets: Assets
+    scratch: Scratch
+    def __init__(self, module: _Optional[_Union[ModuleSource, _Mapping]] = ..., stdin: _Optional[bytes] = ..., args: _Optional[_Iterable[str]] = ..., env: _Optional[_Iterable[_Union[EnvVar, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., assets: _Optional[_Union[Assets, _Mapping]] = ..., scratch: _Optional[_Union[Scratch, _Mapping]] = ...) -> None: ...
 
 class InvokeResponse(_message.Message):
     __slots__ = ("outcome", "exit_code", "trap_message", "output", "execution")

@@ -50,6 +50,10 @@
     if (r.features && r.features.length) fact(dl, "Features", r.features.join(", "));
     fact(dl, "Imports", String((r.imports || []).length));
     fact(dl, "Exports", (r.exports || []).map((e) => e.name).join(", ") || "none");
+    if (v.assets) {
+      fact(dl, "Assets", v.assets.file_count + " files (" + kib(Number(v.assets.content_bytes)) + ") at " + v.assets.mount);
+      fact(dl, "Assets digest", "sha256:" + v.assets.digest);
+    }
     nodes.push(dl);
     const findings = r.findings || [];
     if (findings.length) {
@@ -86,9 +90,15 @@
     }
     const tags = $("pub-tags").value.split(",").map((t) => t.trim()).filter(Boolean);
     if (tags.length) metadata.tags = tags;
+    const assets = $("pub-assets").files[0];
+    const mount = $("pub-assets-mount").value.trim();
+    if (mount && !assets) return failure("Assets path: choose an assets archive too.");
+    if (mount) metadata.assets_mount = mount;
+    if (assets && file.size + assets.size > maxBytes) return failure("Module and assets: " + kib(file.size + assets.size) + " exceed the " + kib(maxBytes) + " limit.");
     const body = new FormData();
     body.append("metadata", new Blob([JSON.stringify(metadata)], { type: "application/json" }));
     body.append("module", file, file.name);
+    if (assets) body.append("assets", assets, assets.name);
 
     const xhr = new XMLHttpRequest();
     xhr.open("PUT", "/v1/modules/" + parts.map(encodeURIComponent).join("/") + "/" + encodeURIComponent(version));
