@@ -31,7 +31,7 @@ import wasmtime
 from aiohttp import web
 
 from wasmgrid.runtime.engine import EngineOptions, create_engine
-from wasmgrid.runtime.sandbox import set_stdin_bytes
+from wasmgrid.runtime.stdio import set_stdin_bytes
 
 RUN_METHOD = "/wasmgrid.bench.Floor/Run"
 FUEL = 10**9

@@ -17,14 +17,8 @@ from wasmgrid.common.metrics import child
 from wasmgrid.runtime.engine import Interrupt
 from wasmgrid.runtime.limits import AppliedLimits
 from wasmgrid.runtime.metrics import IN_FLIGHT, LANES, REJECTED
-from wasmgrid.runtime.sandbox import (
-    CallSpec,
-    Compiled,
-    ExecutionResult,
-    Outcome,
-    execute,
-    release_scratch,
-)
+from wasmgrid.runtime.sandbox import CallSpec, Compiled, ExecutionResult, Outcome, execute
+from wasmgrid.runtime.stdio import release_stdout_files
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +77,7 @@ class ExecutionPool:
 
     def shutdown(self) -> None:
         self._threads.shutdown(wait=True, cancel_futures=True)
-        release_scratch(self.tmp_dir)
+        release_stdout_files(self.tmp_dir)
 
     def _release(self, _: object) -> None:
         self.in_flight -= 1
