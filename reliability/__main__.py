@@ -129,6 +129,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise SystemExit(f"unknown scenarios {sorted(unknown)}; choose from {', '.join(ALL)}")
     root = Path(tempfile.mkdtemp(prefix="wasmgrid-reliability-"))
     began = time.monotonic()
+    load_before = os.getloadavg()[1]
     try:
         rows = uvloop.run(scenarios(root, chosen, Timing(), args.overload_seconds))
     finally:
@@ -144,12 +145,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     path = report.save(
         rows,
         [asdict(r) for r in fuzz_results] or None,
-        {"seconds": round(elapsed), "data": str(root) if args.keep else None},
+        {
+            "seconds": round(elapsed),
+            "data": str(root) if args.keep else None,
+            "load average (5 min) before / after": [load_before, os.getloadavg()[1]],
+        },
     )
     print(f"\nwritten to {path}")
     if not args.no_readme:
+        load = (load_before + os.getloadavg()[1]) / 2
         section = _readme_section(
-            tab.render(), report.notes(rows), ftab.render() if ftab else "", rows
+            tab.render(), report.notes(rows), ftab.render() if ftab else "", rows, load
         )
         if report.update_readme(section):
             print("README.md: Reliability section updated with this run")
@@ -157,10 +163,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if fuzz_new or not all(r.met for r in rows) else 0
 
 
-def _readme_section(table: str, notes: str, fuzz: str, rows: list[report.Row]) -> str:
+def _readme_section(table: str, notes: str, fuzz: str, rows: list[report.Row], load: float) -> str:
     when = time.strftime("%Y-%m-%d", time.gmtime())
     body = table.split("\n", 2)[2]  # without the "## reliability" title line
-    head = f"Run of {when} on {os.cpu_count()} shared cores (the load client on the same ones)."
+    head = (
+        f"Run of {when} on {os.cpu_count()} cores shared with other work (load average"
+        f" {load:.1f}) and with the load client."
+    )
     cap = next((r.facts["capacity"] for r in rows if "capacity" in r.facts), None)
     if cap:
         head += (

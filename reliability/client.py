@@ -42,6 +42,8 @@ class Answer:
     kind: str
     status: int = 0
     retry_after: bool = False
+    #: The problem's detail (or the transport error) of a failure.
+    detail: str = ""
 
     @property
     def ok(self) -> bool:
@@ -78,16 +80,33 @@ def session(connections: int) -> aiohttp.ClientSession:
     )
 
 
-async def problem_kind(resp: aiohttp.ClientResponse) -> str:
-    """``"<status> <problem type>"`` of an error answer (the type's last path segment)."""
-    slug = "?"
+@dataclass(frozen=True)
+class Outcome:
+    """How one answer is classified."""
+
+    kind: str
+    status: int = 0
+    retry_after: bool = False
+    detail: str = ""
+
+
+def success(resp: aiohttp.ClientResponse, right: bool) -> Outcome:
+    """A success status whose content was checked: "ok", or "wrong"."""
+    return Outcome("ok" if right else "wrong", resp.status, "Retry-After" in resp.headers)
+
+
+async def failure(resp: aiohttp.ClientResponse) -> Outcome:
+    """An error answer as ``"<status> <problem type>"`` (the type's last path segment),
+    with the problem's detail."""
+    slug, detail = "?", ""
     if resp.content_type == "application/problem+json":
         try:
             doc = json.loads(await resp.read())
             slug = str(doc.get("type", "")).rstrip("/").rsplit("/", 1)[-1] or "?"
+            detail = str(doc.get("detail", ""))[:200]
         except ValueError:
             slug = "bad-problem-json"
-    return f"{resp.status} {slug}"
+    return Outcome(f"{resp.status} {slug}", resp.status, "Retry-After" in resp.headers, detail)
 
 
 def transport_kind(exc: BaseException) -> str:
@@ -106,18 +125,16 @@ def transport_kind(exc: BaseException) -> str:
 Request = Callable[[aiohttp.ClientSession, int], Awaitable[Answer]]
 
 
-async def _timed(
-    recorder: Recorder,
-    op: str,
-    call: Callable[[], Awaitable[tuple[str, int, bool]]],
-) -> Answer:
+async def _timed(recorder: Recorder, op: str, call: Callable[[], Awaitable[Outcome]]) -> Answer:
     sent = recorder.now()
     began = time.monotonic()
     try:
-        kind, status, retry_after = await call()
+        out = await call()
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        kind, status, retry_after = transport_kind(exc), 0, False
-    answer = Answer(op, sent, time.monotonic() - began, kind, status, retry_after)
+        out = Outcome(transport_kind(exc), detail=str(exc)[:200])
+    answer = Answer(
+        op, sent, time.monotonic() - began, out.kind, out.status, out.retry_after, out.detail
+    )
     recorder.add(answer)
     return answer
 
@@ -128,13 +145,12 @@ def invoke(base: str, recorder: Recorder, path: str = "/v1/run/examples/hello") 
     async def request(http: aiohttp.ClientSession, seq: int) -> Answer:
         body = f"wg reliability {seq} {secrets.token_hex(6)}".encode()
 
-        async def call() -> tuple[str, int, bool]:
+        async def call() -> Outcome:
             async with http.post(base + path, data=body) as resp:
-                retry = "Retry-After" in resp.headers
                 if resp.status != 200:
-                    return await problem_kind(resp), resp.status, retry
+                    return await failure(resp)
                 got = await resp.read()
-                return ("ok" if got == body.upper() else "wrong"), 200, retry
+                return success(resp, got == body.upper())
 
         return await _timed(recorder, "invoke", call)
 
@@ -145,14 +161,13 @@ def read(base: str, recorder: Recorder) -> Request:
     """A registry read that needs the database: the hello module's page data."""
 
     async def request(http: aiohttp.ClientSession, seq: int) -> Answer:
-        async def call() -> tuple[str, int, bool]:
+        async def call() -> Outcome:
             async with http.get(f"{base}/v1/modules/examples/hello") as resp:
-                retry = "Retry-After" in resp.headers
                 if resp.status != 200:
-                    return await problem_kind(resp), resp.status, retry
+                    return await failure(resp)
                 doc = await resp.json()
                 good = doc.get("module", {}).get("name") == "examples/hello"
-                return ("ok" if good else "wrong"), 200, retry
+                return success(resp, good)
 
         return await _timed(recorder, "read", call)
 
@@ -163,14 +178,13 @@ def call_fib(base: str, recorder: Recorder) -> Request:
     """POST mathfn's fib(10) as a function call; expect [55]."""
 
     async def request(http: aiohttp.ClientSession, seq: int) -> Answer:
-        async def call() -> tuple[str, int, bool]:
+        async def call() -> Outcome:
             url = f"{base}/v1/call/examples/mathfn/fib"
             async with http.post(url, json={"args": [10]}) as resp:
-                retry = "Retry-After" in resp.headers
                 if resp.status != 200:
-                    return await problem_kind(resp), resp.status, retry
+                    return await failure(resp)
                 doc = await resp.json()
-                return ("ok" if doc.get("results") == [55] else "wrong"), 200, retry
+                return success(resp, doc.get("results") == [55])
 
         return await _timed(recorder, "call", call)
 
@@ -181,14 +195,13 @@ def search(base: str, recorder: Recorder) -> Request:
     """Search the registry for hello; expect it among the results."""
 
     async def request(http: aiohttp.ClientSession, seq: int) -> Answer:
-        async def call() -> tuple[str, int, bool]:
+        async def call() -> Outcome:
             async with http.get(f"{base}/v1/modules", params={"q": "hello"}) as resp:
-                retry = "Retry-After" in resp.headers
                 if resp.status != 200:
-                    return await problem_kind(resp), resp.status, retry
+                    return await failure(resp)
                 doc = await resp.json()
                 names = [m.get("name") for m in doc.get("modules", [])]
-                return ("ok" if "examples/hello" in names else "wrong"), 200, retry
+                return success(resp, "examples/hello" in names)
 
         return await _timed(recorder, "search", call)
 
@@ -252,14 +265,13 @@ class Publisher:
         params = {"license": "MIT", "category": "utilities", "sha256": digest}
         headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/wasm"}
 
-        async def call() -> tuple[str, int, bool]:
+        async def call() -> Outcome:
             async with http.put(url, data=data, params=params, headers=headers) as resp:
-                retry = "Retry-After" in resp.headers
                 if resp.status != 201:
-                    return await problem_kind(resp), resp.status, retry
+                    return await failure(resp)
                 doc = await resp.json()
                 good = doc.get("version", {}).get("digest") == digest
-                return ("ok" if good else "wrong"), 201, retry
+                return success(resp, good)
 
         answer = await _timed(self.recorder, "publish", call)
         pub = Publication(self.name, version, digest, answer.sent, answer.kind)

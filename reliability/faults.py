@@ -13,7 +13,7 @@ import asyncio
 import signal
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from reliability import client
@@ -95,6 +95,12 @@ async def under_load(
     return marks
 
 
+def stamp(row: Row, marks: Marks) -> Row:
+    """Record the scenario's marks in its row."""
+    row.marks = {k: round(v, 3) for k, v in asdict(marks).items()}
+    return row
+
+
 def invokes(stack: Stack, recorder: Recorder, connections: int, path: str = "") -> Any:
     request = client.invoke(stack.base_url, recorder, path or "/v1/run/examples/hello")
     return lambda stop: client.closed_loop(request, connections, stop)
@@ -143,7 +149,7 @@ async def redis_down(stack: Stack, timing: Timing) -> Row:
             f"the gateway logged {warnings:,} 'rate limit backend failed' warnings, one per"
             " request, while Redis was down"
         )
-    return row
+    return stamp(row, marks)
 
 
 async def postgres_restart(stack: Stack, timing: Timing) -> Row:
@@ -191,7 +197,7 @@ async def postgres_restart(stack: Stack, timing: Timing) -> Row:
     if row.recovery_s is None:
         row.notes.append("reads still failing at the end")
     row.facts["invoke failures during the fault"] = failing
-    return row
+    return stamp(row, marks)
 
 
 def _judge_publishes(row: Row, publisher: Publisher) -> None:
@@ -321,7 +327,7 @@ def _registry_row(
             row.notes.append(f"registry reads answered {', '.join(kinds)}, not 503 + Retry-After")
     if row.recovery_s is None:
         row.notes.append("still failing at the end")
-    return row
+    return stamp(row, marks)
 
 
 def _stale_note(kept: float | None, failing: int) -> str:
@@ -389,7 +395,7 @@ def _replica_row(name: str, rec: Recorder, marks: Marks) -> Row:
         row.notes.append(f"{row.lost} wrong answers")
     if row.recovery_s is None:
         row.notes.append("still failing at the end")
-    return row
+    return stamp(row, marks)
 
 
 FAULTS: dict[str, Callable[[Stack, Timing], Awaitable[Row]]] = {

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "reliability" / "results"
 README = ROOT / "README.md"
 BEGIN, END = "<!-- reliability:begin -->", "<!-- reliability:end -->"
+MAX_FAILURES = 500
 
 
 @dataclass
@@ -43,6 +44,11 @@ class Row:
     #: Why the target is not met, or what else was measured.
     notes: list[str] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
+    #: When the fault began, was healed and the traffic stopped (seconds into the scenario).
+    marks: dict[str, float] = field(default_factory=dict)
+    #: The failed answers (op, sent, latency s, kind, detail), the first ``MAX_FAILURES``,
+    #: to read a scenario's story from its JSON.
+    failures: list[tuple[str, float, float, str, str]] = field(default_factory=list)
 
     def count(self, answers: Sequence[Answer]) -> None:
         """Offered, admitted, errors by kind, wrong answers and p99 from `answers`."""
@@ -52,6 +58,10 @@ class Row:
         errors.update(f"{a.op} {a.kind}" for a in answers if not a.ok)
         self.errors = dict(errors.most_common())
         self.lost += sum(1 for a in answers if a.kind == "wrong")
+        failed = [a for a in answers if not a.ok][:MAX_FAILURES]
+        self.failures = [
+            (a.op, round(a.sent, 3), round(a.latency, 3), a.kind, a.detail) for a in failed
+        ]
         ok = sorted(a.latency for a in answers if a.ok)
         self.p99_ms = round(percentile(ok, 0.99) * 1e3, 1) if ok else None
 
