@@ -46,8 +46,8 @@ class Row:
     facts: dict[str, Any] = field(default_factory=dict)
     #: When the fault began, was healed and the traffic stopped (seconds into the scenario).
     marks: dict[str, float] = field(default_factory=dict)
-    #: The failed answers (op, sent, latency s, kind, detail), the first ``MAX_FAILURES``,
-    #: to read a scenario's story from its JSON.
+    #: The failed answers (op, sent, latency s, kind, detail): the first and the last
+    #: ``MAX_FAILURES / 2``, to read a scenario's story from its JSON.
     failures: list[tuple[str, float, float, str, str]] = field(default_factory=list)
 
     def count(self, answers: Sequence[Answer]) -> None:
@@ -58,7 +58,9 @@ class Row:
         errors.update(f"{a.op} {a.kind}" for a in answers if not a.ok)
         self.errors = dict(errors.most_common())
         self.lost += sum(1 for a in answers if a.kind == "wrong")
-        failed = [a for a in answers if not a.ok][:MAX_FAILURES]
+        failed = [a for a in answers if not a.ok]
+        if len(failed) > MAX_FAILURES:
+            failed = failed[: MAX_FAILURES // 2] + failed[-MAX_FAILURES // 2 :]
         self.failures = [
             (a.op, round(a.sent, 3), round(a.latency, 3), a.kind, a.detail) for a in failed
         ]
