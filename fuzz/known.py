@@ -69,7 +69,8 @@ KNOWN: tuple[KnownFinding, ...] = (
         "cgi-header-ctl",
         "cgi",
         "a guest's header value with a control character (NUL, DEL, …) passes into the HTTP"
-        " response: clients refuse the whole response instead of getting a 502",
+        " response, which aiohttp refuses to write ('Forbidden control character'): the"
+        " connection is dropped and the client gets no answer at all instead of a 502",
         _GW + "test_a_guest_header_with_a_control_character_is_a_cgi_error",
         b"X-A: a\x00b\n\n",
         kind="cgi.header-ctl",
@@ -77,7 +78,8 @@ KNOWN: tuple[KnownFinding, ...] = (
     KnownFinding(
         "cgi-reason-ctl",
         "cgi",
-        "a guest's Status reason phrase with a control character goes into the status line",
+        "a guest's Status reason phrase with a control character goes into the status line,"
+        " which aiohttp refuses to write: the client gets no answer at all instead of a 502",
         _GW + "test_a_guest_status_reason_with_a_control_character_is_a_cgi_error",
         b"Status: 200 O\x01K\n\n",
         kind="cgi.reason-ctl",

@@ -9,7 +9,7 @@ limit paths are reached. Properties of a parsed response:
   HTAB, SP and visible characters): it goes into the status line.
 - ``cgi.header-name``: header names are RFC 9110 tokens.
 - ``cgi.header-ctl``: header values hold no control character but HTAB (RFC 9110
-  field-value): anything else breaks the response for the HTTP client, or smuggles.
+  field-value): aiohttp refuses to write any other and drops the connection.
 - ``cgi.hop-by-hop``: no framing or connection header from the guest passes.
 - ``cgi.body``: the body is the end of the guest's output, nothing added.
 - ``cgi.local-redirect``: a local redirect is a path and carries no other header.
