@@ -43,7 +43,9 @@ def main(argv: list[str]) -> None:
     target = targets.get(args.target)
     check = target.check()
     for name in target.instrument:
-        instrument_module(sys.modules[name])
+        # A package stands for its submodules too (the routes loader is a package).
+        for loaded in [m for n, m in sys.modules.items() if n == name or n.startswith(name + ".")]:
+            instrument_module(loaded)
     hits: Counter[str] = Counter()
     flushed = [0.0]
 

@@ -103,7 +103,7 @@ KNOWN: tuple[KnownFinding, ...] = (
         b"multipart/form-data; boundary=b\n--b\r\nContent-Disposition: form-data;"
         b' name="metadata"\r\n\r\n{"license": "\\ud800"}\r\n--b--\r\n',
         exc_types=(UnicodeEncodeError,),
-        where="api.py:_metadata_from_json",
+        where="upload.py:metadata_from_json",
     ),
     KnownFinding(
         "multipart-content-type-500",
@@ -142,16 +142,6 @@ KNOWN: tuple[KnownFinding, ...] = (
         _MP + "test_a_requirement_with_digits_of_another_script_is_refused",
         "\x00^1\u0660".encode(),
         kind="semver.requirement-digits",
-    ),
-    KnownFinding(
-        "routes-unsortable-keys",
-        "routes",
-        "a route with unknown keys of mixed types (1: x, b: y) makes the error message's"
-        " sorted() raise TypeError: the file is not refused with a RouteError",
-        _GW + "test_a_routes_file_with_mixed_type_keys_is_refused_naming_the_field",
-        b"routes: [{name: a, 1: x, b: y}]",
-        exc_types=(TypeError,),
-        message="not supported between instances",
     ),
     KnownFinding(
         "routes-yaml-recursion",

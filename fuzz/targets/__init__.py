@@ -78,7 +78,7 @@ TARGETS: tuple[Target, ...] = (
         "multipart",
         "the gateway's multipart publish reader (PUT /v1/modules/…, parts 'metadata' and"
         " 'module') with aiohttp's multipart parser under it: any client",
-        ("wasmgrid.gateway.api", "aiohttp.multipart"),
+        ("wasmgrid.gateway.api.upload", "aiohttp.multipart"),
         8 * 1024,
     ),
     Target(

@@ -1,4 +1,4 @@
-"""Fuzz target: the gateway's multipart publish reader (``api._stream_parts``).
+"""Fuzz target: the gateway's multipart publish reader (``api.upload.read_upload``).
 
 The input is a request as the gateway's handler sees it once aiohttp has parsed the
 HTTP framing: its first line is the ``Content-Type`` header value, the rest the body.
@@ -22,7 +22,7 @@ from aiohttp.test_utils import make_mocked_request
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from fuzz.oracle import require
-from wasmgrid.gateway import api
+from wasmgrid.gateway.api import upload
 from wasmgrid.gateway.problem import Problem
 
 NAME, VERSION = "fuzz/target", "1.0.0"
@@ -56,7 +56,7 @@ async def _read(content_type: str, body: bytes) -> None:
         _TEMPLATE._task,
         loop,
     )
-    meta, chunks = await api._stream_parts(request, NAME, VERSION)
+    meta, chunks = await upload.read_upload(request, NAME, VERSION)
     meta.SerializeToString()  # what the gRPC call to the marketplace does with it
     async for _ in chunks:
         pass
