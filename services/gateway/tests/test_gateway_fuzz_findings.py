@@ -1,10 +1,9 @@
-"""Regression tests for what fuzzing found in the gateway (``fuzz/known.py``).
+"""Regression tests for what fuzzing found in the gateway, all fixed.
 
 Each is the smallest reproducer libFuzzer's finding came down to, asserted where a
-user meets it (through a real gateway when the effect is an HTTP answer). They are
-strict xfails while the fix waits for the gateway restructure: the day a fix lands,
-the test passes and pytest fails the run until the marker and the known-finding entry
-are removed together.
+user meets it (through a real gateway when the effect is an HTTP answer). A new finding
+that must wait for its fix is marked ``xfail(strict=True)`` here and listed in
+``fuzz/known.py``.
 """
 
 from __future__ import annotations
@@ -23,31 +22,16 @@ from .conftest import StartGateway
 GOOD_ROUTES = "routes:\n  - {name: hello, path: /hello, module: examples/hello}\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fuzz finding cgi-header-ctl: control characters in a guest's header values"
-    " pass into the response",
-)
 def test_a_guest_header_with_a_control_character_is_a_cgi_error() -> None:
     with pytest.raises(CgiError, match="X-A"):
         parse_response(b"X-A: a\x00b\n\nbody")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fuzz finding cgi-reason-ctl: control characters in a guest's Status reason"
-    " pass into the status line",
-)
 def test_a_guest_status_reason_with_a_control_character_is_a_cgi_error() -> None:
     with pytest.raises(CgiError, match="Status"):
         parse_response(b"Status: 200 O\x01K\n\n")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fuzz finding multipart-parser-error-500: aiohttp's multipart errors escape"
-    " the publish handler as a 500",
-)
 @pytest.mark.parametrize(
     "body",
     [
@@ -69,11 +53,6 @@ async def test_a_malformed_multipart_publish_is_answered_400(
         assert problem["status"] == 400
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fuzz finding multipart-lone-surrogate-500: a lone surrogate in the metadata"
-    " JSON fails to encode into the protobuf message, answered 500",
-)
 async def test_publish_metadata_with_a_lone_surrogate_is_answered_400(
     start_gateway: StartGateway,
 ) -> None:
@@ -94,11 +73,6 @@ async def test_publish_metadata_with_a_lone_surrogate_is_answered_400(
         assert "license" in problem["detail"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fuzz finding multipart-content-type-500: aiohttp's Content-Type parser raises"
-    " IndexError on 'a/b; c*', answered 500",
-)
 async def test_a_publish_with_an_unparsable_content_type_is_refused_as_a_client_error(
     start_gateway: StartGateway,
 ) -> None:
@@ -117,11 +91,6 @@ def test_a_routes_file_with_mixed_type_keys_is_refused_naming_the_field() -> Non
         parse_routes("routes: [{name: a, 1: x, b: y}]")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fuzz finding routes-yaml-recursion: RecursionError escapes the YAML loader,"
-    " the reload and the watcher",
-)
 async def test_a_deeply_nested_routes_file_is_refused_and_watching_goes_on(
     tmp_path: Path,
 ) -> None:

@@ -1,9 +1,8 @@
-"""Regression tests for what fuzzing found in the marketplace (``fuzz/known.py``).
+"""Regression tests for what fuzzing found in the marketplace, all fixed.
 
-Each is the smallest reproducer libFuzzer's finding came down to, asserted through the
-public interface where a user meets it. They are strict xfails while the fix waits
-for the marketplace restructure: the day a fix lands, the test passes and pytest
-fails the run until the marker and the known-finding entry are removed together.
+Each is the smallest reproducer libFuzzer's finding came down to, asserted where a
+user meets it through the public interface. A new finding that must wait for its fix
+is marked ``xfail(strict=True)`` here and listed in ``fuzz/known.py``.
 """
 
 from __future__ import annotations
@@ -29,11 +28,6 @@ async def _code(call: object) -> grpc.StatusCode:
     return grpc.StatusCode.OK
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fuzz finding wasm-nul-in-report: the report's U+0000 is refused by jsonb,"
-    " the publish fails in the database (INTERNAL)",
-)
 async def test_a_module_with_a_nul_in_a_name_is_published_or_refused_clearly(
     market: Market,
 ) -> None:
@@ -48,11 +42,6 @@ async def test_a_module_with_a_nul_in_a_name_is_published_or_refused_clearly(
     assert got.version.version == "1.0.0"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fuzz finding semver-requirement-newline: an assert in Requirement.parse,"
-    " answered INTERNAL",
-)
 async def test_a_requirement_with_a_newline_is_refused_as_invalid(
     market: Market, mathfn_wasm: bytes
 ) -> None:
@@ -64,11 +53,6 @@ async def test_a_requirement_with_a_newline_is_refused_as_invalid(
         Requirement.parse("*\n0")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fuzz finding semver-round-trip: '$' matches before a final newline and \\d"
-    " matches digits of every script; 1.2.1٠ is published as 1.2.10",
-)
 @pytest.mark.parametrize("text", ["1.2.1\u0660", "1.0.0\n"])
 async def test_a_version_that_is_not_ascii_semver_is_refused(
     market: Market, mathfn_wasm: bytes, text: str
@@ -80,10 +64,6 @@ async def test_a_version_that_is_not_ascii_semver_is_refused(
         Version.parse(text)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fuzz finding semver-requirement-digits: ^1٠ parses as ^10",
-)
 def test_a_requirement_with_digits_of_another_script_is_refused() -> None:
     with pytest.raises(SemverError):
         Requirement.parse("^1\u0660")

@@ -67,4 +67,18 @@ def field(doc: dict[str, Any], name: str, kind: type | tuple[type, ...], default
     if not isinstance(value, kind):
         names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
         raise Problem(400, f"{name}: must be {names}, got {type(value).__name__}")
+    for text in value if isinstance(value, list) else (value,):
+        if isinstance(text, str):
+            check_text(name, text)
     return value
+
+
+def check_text(name: str, text: str) -> None:
+    """400 naming `name` when `text` is no UTF-8 string: JSON's ``"\\ud800"`` escapes
+    decode to a lone surrogate, which no protobuf string field can carry."""
+    try:
+        text.encode()
+    except UnicodeEncodeError as exc:
+        raise Problem(
+            400, f"{name}: holds {text[exc.start]!r} at {exc.start}, a lone surrogate (not UTF-8)"
+        ) from None

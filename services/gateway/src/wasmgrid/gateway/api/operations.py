@@ -30,7 +30,7 @@ from wasmgrid.gateway.problem import Problem
 from wasmgrid.gateway.routes import TOKEN_SCOPES
 from wasmgrid.gateway.state import GATEWAY
 
-_TRACE_ID = re.compile(r"^[0-9a-fA-F]{32}$")
+_TRACE_ID = re.compile(r"^[0-9a-fA-F]{32}\Z")
 _SORTS = ProtoEnum.names(mp.SearchSort)
 _KINDS = ProtoEnum.names(mp.ModuleKind)
 _ROLES = ProtoEnum.names(mp.Role)

@@ -8,14 +8,16 @@ Two forms: a raw ``application/wasm`` body with its metadata in the query, or
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as mp
-from wasmgrid.gateway.api.bodies import MAX_JSON, field, json_response, to_json
+from wasmgrid.gateway.api.bodies import MAX_JSON, check_text, field, json_response, to_json
 from wasmgrid.gateway.api.relay import auth_metadata
 from wasmgrid.gateway.problem import Problem, refuse_unknown_fields, upstream_errors
 from wasmgrid.gateway.state import GATEWAY
@@ -62,6 +64,9 @@ def metadata_from_json(doc: dict[str, Any], name: str, version: str) -> mp.Publi
     tags = field(doc, "tags", list, [])
     if not all(isinstance(t, str) for t in tags):
         raise Problem(400, "metadata.tags: must be a list of strings")
+    for key, value in doc.items():
+        if isinstance(value, str):
+            check_text(f"metadata.{key}", value)
     for key, expected in (("name", name), ("version", version)):
         given = doc.get(key)
         if given is not None and given != expected:
@@ -79,19 +84,31 @@ def metadata_from_json(doc: dict[str, Any], name: str, version: str) -> mp.Publi
     )
 
 
+@contextlib.contextmanager
+def malformed_multipart() -> Iterator[None]:
+    """Within: aiohttp's multipart parser refusing the body becomes a 400 naming why
+    (a wrong boundary, a part header that is not ``Name: value``)."""
+    try:
+        yield
+    except (ValueError, HttpProcessingError) as exc:
+        raise Problem(400, f"multipart body is malformed: {exc}") from None
+
+
 async def read_multipart(
     reader: MultipartReader, name: str, version: str
 ) -> tuple[mp.PublishMetadata, AsyncIterator[bytes]]:
     """The ``metadata`` part (JSON, at most :data:`MAX_JSON` bytes) and a stream of the
     ``module`` part that follows it; 400/413 naming what is wrong with the parts."""
-    first = await reader.next()
+    with malformed_multipart():
+        first = await reader.next()
     if not isinstance(first, BodyPartReader) or first.name != "metadata":
         raise Problem(400, "multipart publish: the first part must be 'metadata' (JSON)")
     raw = bytearray()
-    while chunk := await first.read_chunk(8192):
-        raw += chunk
-        if len(raw) > MAX_JSON:
-            raise Problem(413, f"metadata part exceeds {MAX_JSON} bytes")
+    with malformed_multipart():
+        while chunk := await first.read_chunk(8192):
+            raw += chunk
+            if len(raw) > MAX_JSON:
+                raise Problem(413, f"metadata part exceeds {MAX_JSON} bytes")
     try:
         doc = json.loads(bytes(raw) or b"{}")
     except ValueError as exc:
@@ -99,13 +116,15 @@ async def read_multipart(
     if not isinstance(doc, dict):
         raise Problem(400, "metadata part: must be a JSON object")
     meta = metadata_from_json(doc, name, version)
-    second = await reader.next()
+    with malformed_multipart():
+        second = await reader.next()
     if not isinstance(second, BodyPartReader) or second.name != "module":
         raise Problem(400, "multipart publish: the second part must be 'module' (the wasm)")
 
     async def chunks() -> AsyncIterator[bytes]:
         while True:
-            chunk = await second.read_chunk(CHUNK)
+            with malformed_multipart():
+                chunk = await second.read_chunk(CHUNK)
             if not chunk:
                 return
             yield chunk
@@ -113,15 +132,28 @@ async def read_multipart(
     return meta, chunks()
 
 
+def content_type(request: web.Request) -> str:
+    """The request's media type; 400 when its parameters do not parse (aiohttp's parser,
+    CPython's email one, raises IndexError on ``a/b; c*``)."""
+    try:
+        return request.content_type
+    except (IndexError, ValueError) as exc:
+        raise Problem(
+            400, f"Content-Type {request.headers.get('Content-Type', '')!r} does not parse: {exc}"
+        ) from None
+
+
 async def read_upload(
     request: web.Request, name: str, version: str
 ) -> tuple[mp.PublishMetadata, AsyncIterator[bytes]]:
     """The metadata and module bytes of a publish request, either form (415 otherwise)."""
-    ctype = request.content_type
+    ctype = content_type(request)
     if ctype in ("application/wasm", "application/octet-stream"):
         return metadata_from_query(request, name, version), request.content.iter_chunked(CHUNK)
     if ctype == "multipart/form-data":
-        return await read_multipart(await request.multipart(), name, version)
+        with malformed_multipart():
+            reader = await request.multipart()
+        return await read_multipart(reader, name, version)
     raise Problem(
         415,
         f"publish body Content-Type {ctype!r}: send application/wasm (metadata in the query)"
@@ -138,7 +170,7 @@ async def publish(request: web.Request) -> web.Response:
         raise Problem(413, f"module upload of {declared} bytes exceeds the {limit}-byte limit")
     name = f"{request.match_info['ns']}/{request.match_info['name']}"
     meta, chunks = await read_upload(request, name, request.match_info["version"])
-    if request.content_type != "multipart/form-data" and declared is not None:
+    if content_type(request) != "multipart/form-data" and declared is not None:
         meta.size_bytes = declared
     failure: list[BaseException] = []
 
