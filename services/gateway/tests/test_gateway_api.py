@@ -247,12 +247,11 @@ routes:
         assert "rate limit of 1 requests per 60s" in doc["detail"]
         assert int(resp.headers["Retry-After"]) >= 1
         assert resp.headers["RateLimit-Remaining"] == "0"
-    # 502: the module failed.
+    # 500 of a guest-* type: the module failed (here: past the route's timeout).
     async with http.get(url("/v1/run/testmods/fail")) as resp:
-        await _problem(resp, 502)
-    # 504: the route's timeout.
+        assert (await _problem(resp, 500))["fault"] == "guest"
     async with http.get(url("/slow")) as resp:
-        await _problem(resp, 504)
+        assert (await _problem(resp, 500))["type"].endswith("/guest-timeout")
 
 
 async def test_upstream_down_is_503_and_readyz_reflects_it(
@@ -285,7 +284,7 @@ routes:
     path: /slow
     module: testmods/spin
     # The runtime's maximum fuel: the default 1e9 can run out before 1.5 s on a fast
-    # core, and the answer would be 502 (fuel) instead of 504 (time).
+    # core, and the answer would be guest-fuel-exhausted instead of guest-timeout.
     limits: {timeout: 1500ms, fuel: 10000000000}
 """
     gw = await start_gateway(routes, max_in_flight=1)
@@ -300,8 +299,8 @@ routes:
         assert "1 requests already in flight" in doc["detail"]
         assert resp.headers["Retry-After"] == "1"
     resp = await slow
-    assert resp.status == 504, await resp.text()
-    resp.release()
+    assert resp.status == 500, await resp.text()
+    assert (await resp.json(content_type=None))["type"].endswith("/guest-timeout")
     async with gw.http.get(gw.url("/metrics")) as resp:
         text = await resp.text()
     assert "wasmgrid_gateway_overload_rejections_total" in text
@@ -367,7 +366,10 @@ async def test_metrics_have_bounded_labels(start_gateway: StartGateway) -> None:
     ]
     assert any('route="run"' in ln and 'status_class="2xx"' in ln for ln in lines)
     assert any('route="run_path"' in ln for ln in lines)
-    assert any('route="unmatched"' in ln and 'status_class="4xx"' in ln for ln in lines)
+    assert any(
+        'route="unmatched"' in ln and 'status_class="4xx"' in ln and 'fault="client"' in ln
+        for ln in lines
+    )
     assert not any("examples" in ln or "/nope" in ln for ln in lines)
     assert "wasmgrid_gateway_upstream_seconds_bucket" in text
     assert "wasmgrid_gateway_http_request_seconds_bucket" in text
@@ -401,7 +403,7 @@ routes:
     assert await gw.gateway.check_ready() == "draining: shutting down"
     # The request in flight gets its whole answer (the module's own time limit) …
     resp = await slow
-    assert resp.status == 504, await resp.text()
+    assert resp.status == 500, await resp.text()
     assert "800 ms time limit" in (await resp.json(content_type=None))["detail"]
     await stopping
     # … and the listener is closed afterwards.

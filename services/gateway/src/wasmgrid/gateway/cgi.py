@@ -44,7 +44,7 @@ _FIELD_VALUE_FORBIDDEN = _ENV_VALUE_FORBIDDEN
 
 
 class CgiError(Exception):
-    """The module's output is not a valid CGI response (answered as a 502)."""
+    """The module's output is not a valid CGI response (a guest-invalid-response 500)."""
 
 
 @dataclass(frozen=True)

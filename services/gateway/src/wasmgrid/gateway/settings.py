@@ -61,7 +61,7 @@ class GatewaySettings(ServiceSettings):
     max_publish_bytes: int = Field(50 * 1024 * 1024, ge=1024, description="publish body cap")
     max_in_flight: int = Field(1000, ge=1, description="concurrent HTTP requests before 503")
     max_local_redirects: int = Field(3, ge=0, le=10)
-    stderr_excerpt_bytes: int = Field(1024, ge=0, le=65536, description="in 502 problems")
+    stderr_excerpt_bytes: int = Field(1024, ge=0, le=65536, description="in guest problems")
     cgi_max_header_bytes: int = Field(16 * 1024, ge=256, le=1024 * 1024)
     access_log: bool = Field(True, description="one JSON line per request")
     # The kit's drain delay, under the gateway's own name first (the older one).
