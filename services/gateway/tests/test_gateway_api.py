@@ -554,3 +554,25 @@ async def test_openapi_lists_the_fields_each_json_body_may_carry(
     body = doc["paths"]["/v1/users"]["post"]["requestBody"]["content"]["application/json"]
     assert body["schema"]["additionalProperties"] is False
     assert sorted(body["schema"]["properties"]) == ["role", "token_name", "username"]
+
+
+async def test_undeclared_methods_booleans_and_missing_credentials_are_refused_as_documented(
+    start_gateway: StartGateway, infra: Infra
+) -> None:
+    gw = await start_gateway()
+    async with gw.http.request("TRACE", gw.url("/v1/run/examples/hello")) as resp:
+        doc = await _problem(resp, 405)
+        assert resp.headers["Allow"] == "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"
+        assert "TRACE" in doc["detail"]
+    headers = _bearer(infra.admin)
+    async with gw.http.get(gw.url("/v1/tokens?include_inactive=yes"), headers=headers) as resp:
+        doc = await _problem(resp, 400)
+        assert doc["detail"] == "query parameter include_inactive: 'yes' is not true or false"
+    async with gw.http.get(gw.url("/v1/tokens?include_inactive=false"), headers=headers) as resp:
+        assert resp.status == 200
+    # No credentials: 401 before the body is read (here it is not even JSON).
+    async with gw.http.post(gw.url("/v1/tokens"), data=b"{") as resp:
+        await _problem(resp, 401)
+        assert resp.headers["WWW-Authenticate"] == "Bearer"
+    async with gw.http.put(gw.url("/v1/modules/ab/cd/1.0.0"), data=b"\x00asm") as resp:
+        await _problem(resp, 401)

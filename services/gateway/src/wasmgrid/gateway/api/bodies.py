@@ -64,6 +64,8 @@ def field(doc: dict[str, Any], name: str, kind: type | tuple[type, ...], default
         return value
     if isinstance(value, bool) and kind is not bool:
         raise Problem(400, f"{name}: must be {getattr(kind, '__name__', kind)}")
+    if kind is int and isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON does not tell 1.0 from 1
     if not isinstance(value, kind):
         names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
         raise Problem(400, f"{name}: must be {names}, got {type(value).__name__}")

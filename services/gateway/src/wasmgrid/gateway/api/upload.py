@@ -18,7 +18,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as mp
 from wasmgrid.gateway.api.bodies import MAX_JSON, check_text, field, json_response, to_json
-from wasmgrid.gateway.api.relay import auth_metadata
+from wasmgrid.gateway.api.relay import auth_metadata, require_credentials
 from wasmgrid.gateway.problem import Problem, refuse_unknown_fields, upstream_errors
 from wasmgrid.gateway.state import GATEWAY
 from wasmgrid.gateway.upstream import timed
@@ -163,6 +163,7 @@ async def read_upload(
 
 async def publish(request: web.Request) -> web.Response:
     """PUT /v1/modules/{ns}/{name}/{version}: stream the module to the marketplace."""
+    require_credentials(request)
     gw = request.app[GATEWAY]
     limit = gw.settings.max_publish_bytes
     declared = request.content_length
