@@ -54,6 +54,15 @@ class GatewaySettings(ServiceSettings):
         2.0, ge=0, le=60, description="how long ns/name@req → digest is reused"
     )
     resolve_cache_max_entries: int = Field(10_000, ge=1)
+    resolve_stale_seconds: float = Field(
+        3600.0,
+        ge=0,
+        le=7 * 86400,
+        description="how long a last resolution serves while the registry cannot answer",
+    )
+    resolve_refresh_timeout_seconds: float = Field(
+        1.0, gt=0, le=60, description="deadline of a Resolve that a last resolution backs"
+    )
     token_cache_ttl_seconds: float = Field(5.0, ge=0, le=60)
     invoke_timeout_seconds: float = Field(10.0, gt=0, le=300, description="default call deadline")
     upstream_timeout_seconds: float = Field(10.0, gt=0, le=300, description="registry/cache calls")
