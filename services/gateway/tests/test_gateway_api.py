@@ -576,3 +576,33 @@ async def test_undeclared_methods_booleans_and_missing_credentials_are_refused_a
         assert resp.headers["WWW-Authenticate"] == "Bearer"
     async with gw.http.put(gw.url("/v1/modules/ab/cd/1.0.0"), data=b"\x00asm") as resp:
         await _problem(resp, 401)
+
+
+async def test_a_call_that_cannot_start_within_its_budget_is_refused_at_once(
+    start_gateway: StartGateway, poll: Poll
+) -> None:
+    routes = """
+routes:
+  - name: slow
+    path: /slow
+    module: testmods/spin
+    limits: {timeout: 1500ms, fuel: 10000000000}
+"""
+    gw = await start_gateway(routes, invoke_concurrency=1, invoke_queue_seconds=0.05)
+    slow = asyncio.ensure_future(gw.http.get(gw.url("/slow")))
+
+    async def running() -> bool:
+        return bool(gw.gateway.admission.running == 1)
+
+    await poll(running, "the slow call to hold the one slot")
+    # The slot is held for ~1.5 s; a 50 ms queue budget cannot cover that: refused
+    # before waiting, with Retry-After, as the platform's (saturated) fault.
+    async with gw.http.post(gw.url("/v1/run/examples/hello"), data=b"x") as resp:
+        doc = await _problem(resp, 503)
+        assert resp.headers["Retry-After"] == "1"
+        assert doc["detail"].startswith("gateway overloaded: ") and doc["fault"] == "platform"
+    (await slow).release()
+    # The slot is free again: calls start at once.
+    async with gw.http.post(gw.url("/v1/run/examples/hello"), data=b"x") as resp:
+        assert resp.status == 200 and await resp.read() == b"X"
+    assert gw.gateway.admission.running == 0

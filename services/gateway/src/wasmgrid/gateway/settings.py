@@ -69,6 +69,12 @@ class GatewaySettings(ServiceSettings):
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="invoke request body cap")
     max_publish_bytes: int = Field(50 * 1024 * 1024, ge=1024, description="publish body cap")
     max_in_flight: int = Field(1000, ge=1, description="concurrent HTTP requests before 503")
+    invoke_concurrency: int = Field(
+        32, ge=1, le=4096, description="module calls running at once; the rest queue"
+    )
+    invoke_queue_seconds: float = Field(
+        0.1, ge=0, le=60, description="longest a module call waits to start before a 503"
+    )
     max_local_redirects: int = Field(3, ge=0, le=10)
     stderr_excerpt_bytes: int = Field(1024, ge=0, le=65536, description="in guest problems")
     cgi_max_header_bytes: int = Field(16 * 1024, ge=256, le=1024 * 1024)

@@ -116,13 +116,18 @@ async def execute(
     """Run `request` (a command's Invoke or a function's Call) on a runtime replica for
     `call`; the answer when the module ended OK, else the problem naming why not."""
     method = "Invoke" if isinstance(request, runtime_pb2.InvokeRequest) else "Call"
-    resp: runtime_pb2.InvokeResponse | runtime_pb2.CallResponse = await call_runtime(
-        call.gw,
-        method,
-        lambda stub, timeout, md: getattr(stub, method)(request, timeout=timeout, metadata=md),
-        call.resolved.digest,
-        call.deadline,
-    )
+    admission = call.gw.admission
+    started = await admission.enter(call.deadline)
+    try:
+        resp: runtime_pb2.InvokeResponse | runtime_pb2.CallResponse = await call_runtime(
+            call.gw,
+            method,
+            lambda stub, timeout, md: getattr(stub, method)(request, timeout=timeout, metadata=md),
+            call.resolved.digest,
+            call.deadline,
+        )
+    finally:
+        admission.leave(started)
     if resp.outcome in _OUTCOME_DETAILS or resp.outcome == runtime_pb2.OUTCOME_OK:
         count_module_call(call.resolved.name, OUTCOMES.name(resp.outcome))
     raise_for_outcome(resp, call.label, call.gw.settings.stderr_excerpt_bytes)
