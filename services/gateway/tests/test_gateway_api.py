@@ -606,3 +606,23 @@ routes:
     async with gw.http.post(gw.url("/v1/run/examples/hello"), data=b"x") as resp:
         assert resp.status == 200 and await resp.read() == b"X"
     assert gw.gateway.admission.running == 0
+
+
+async def test_failed_authentications_are_rate_limited_per_address(
+    start_gateway: StartGateway, infra: Infra
+) -> None:
+    gw = await start_gateway(auth_failures_per_minute=3)
+    bad = _bearer("wgt_" + "x" * 40)
+    for _ in range(3):
+        async with gw.http.get(gw.url("/v1/whoami"), headers=bad) as resp:
+            await _problem(resp, 401)
+    # The fourth failure spends the last of the budget: from then on, refused at once.
+    async with gw.http.get(gw.url("/v1/whoami"), headers=bad) as resp:
+        assert resp.status == 401
+    async with gw.http.get(gw.url("/v1/whoami"), headers=_bearer(infra.admin)) as resp:
+        doc = await _problem(resp, 429)
+        assert "failed authentications" in doc["detail"]
+        assert int(resp.headers["Retry-After"]) >= 1
+    # Requests without credentials are not held back.
+    async with gw.http.get(gw.url("/v1/modules")) as resp:
+        assert resp.status == 200

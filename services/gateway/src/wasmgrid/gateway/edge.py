@@ -25,6 +25,7 @@ from wasmgrid.common.errors import ServiceError
 from wasmgrid.common.lru import LruMap
 from wasmgrid.common.metrics import LATENCY_BUCKETS
 from wasmgrid.common.telemetry import start_span
+from wasmgrid.gateway.invoke.middleware import client_ip
 from wasmgrid.gateway.problem import FAULT, Problem, fault_of, service_problem, upstream_problem
 from wasmgrid.gateway.state import GATEWAY, Gateway
 
@@ -149,6 +150,10 @@ class _RequestMetrics:
 _REQUEST_METRICS = _RequestMetrics()
 
 
+def _client(request: web.Request, gw: Gateway) -> str:
+    return client_ip(request, gw.settings.trust_forwarded_for)
+
+
 async def _edge(
     request: web.Request,
     handler: Handler | None,
@@ -169,15 +174,20 @@ async def _edge(
         token = otel_context.attach(trace.set_span_in_context(span, parent))
     try:
         refused = None if probe else admission(gw)
+        route = "overload"
+        if refused is None and "Authorization" in request.headers:
+            refused = gw.auth_guard.refusal(_client(request, gw))
+            route = "auth_blocked"
         if refused is not None:
             response: web.StreamResponse = refused.response()
-            route = "overload"
         else:
             gw.in_flight += 1
             try:
                 response, route = await _dispatch(request, handler, labelled, name, gw)
             finally:
                 gw.in_flight -= 1
+        if response.status == 401:
+            await gw.auth_guard.failed(_client(request, gw))
         elapsed = time.perf_counter() - start
         method = request.method if request.method in _METHODS else "OTHER"
         fault = response.get(FAULT) or fault_of(response.status)

@@ -66,9 +66,18 @@ class GatewaySettings(ServiceSettings):
     token_cache_ttl_seconds: float = Field(5.0, ge=0, le=60)
     invoke_timeout_seconds: float = Field(10.0, gt=0, le=300, description="default call deadline")
     upstream_timeout_seconds: float = Field(10.0, gt=0, le=300, description="registry/cache calls")
+    relay_timeout_seconds: float = Field(
+        4.0,
+        gt=0,
+        le=300,
+        description="REST calls relayed to a service: past it, 503 with Retry-After",
+    )
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="invoke request body cap")
     max_publish_bytes: int = Field(50 * 1024 * 1024, ge=1024, description="publish body cap")
     max_in_flight: int = Field(1000, ge=1, description="concurrent HTTP requests before 503")
+    auth_failures_per_minute: int = Field(
+        10, ge=0, le=100_000, description="401s per client address before 429s (0: no limit)"
+    )
     invoke_concurrency: int = Field(
         32, ge=1, le=4096, description="module calls running at once; the rest queue"
     )

@@ -175,9 +175,24 @@ class RelayHandler:
             doc = await read_json(request, self.fields, required=self.body_required)
         inputs = Inputs(request, doc)
         message = rpc.request(inputs)
-        call = getattr(_stub(request.app[GATEWAY], rpc.upstream), rpc.method)
+        gw = request.app[GATEWAY]
+        call = getattr(_stub(gw, rpc.upstream), rpc.method)
         metadata = auth_metadata(request) if rpc.upstream == "marketplace" else None
-        answer = await call_upstream(rpc.upstream, rpc.method, call(message, metadata=metadata))
+        timeout = gw.settings.relay_timeout_seconds
+        try:
+            answer = await call_upstream(
+                rpc.upstream, rpc.method, call(message, metadata=metadata, timeout=timeout)
+            )
+        except Problem as problem:
+            if problem.extra.get("grpc_code") != "DEADLINE_EXCEEDED":
+                raise
+            # The service is hung or swamped (a database it waits on, say): retry later.
+            raise Problem(
+                503,
+                f"{rpc.upstream} service did not answer within {timeout:g} s",
+                headers={"Retry-After": "1"},
+                extra={"grpc_code": "DEADLINE_EXCEEDED"},
+            ) from None
         return json_response(rpc.response(answer, inputs), self.status)
 
 
