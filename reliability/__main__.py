@@ -28,7 +28,7 @@ import uvloop
 from fuzz import runner as fuzz_runner
 from fuzz import targets as fuzz_targets
 from fuzz.__main__ import table_of as fuzz_table
-from reliability import faults, overload, report, soak
+from reliability import contract, faults, overload, report, soak
 from reliability.client import Recorder, invoke, session
 from reliability.faults import Timing
 from reliability.stack import Stack, StackOptions
@@ -79,7 +79,7 @@ async def scenarios(
     root: Path, chosen: set[str], timing: Timing, overload_s: float
 ) -> list[report.Row]:
     rows: list[report.Row] = []
-    main = {k: v for k, v in faults.FAULTS.items() if k in chosen}
+    main = {k: v for k, v in {**faults.FAULTS, **CONTRACT}.items() if k in chosen}
     if main or "overload" in chosen:
         stack = Stack(root / "main", StackOptions(replicas=2, routes=faults.ROUTES))
         await asyncio.to_thread(stack.start)
@@ -114,7 +114,11 @@ async def scenarios(
     return rows
 
 
-ALL = [*faults.FAULTS, "overload", *faults.LINK_FAULTS]
+#: The contract runs on the main stack, after the faults (it needs a healthy one).
+CONTRACT: dict[str, Callable[[Stack, Timing], Awaitable[report.Row]]] = {
+    "contract": contract.contract
+}
+ALL = [*faults.FAULTS, *CONTRACT, "overload", *faults.LINK_FAULTS]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -192,7 +196,12 @@ def cmd_soak(args: argparse.Namespace) -> int:
 
 def cmd_list(_: argparse.Namespace) -> int:
     for name in ALL:
-        fn: Any = faults.FAULTS.get(name) or faults.LINK_FAULTS.get(name) or overload.overload
+        fn: Any = (
+            faults.FAULTS.get(name)
+            or CONTRACT.get(name)
+            or faults.LINK_FAULTS.get(name)
+            or overload.overload
+        )
         print(f"{name:<18} {(fn.__doc__ or '').strip().splitlines()[0]}")
     return 0
 
