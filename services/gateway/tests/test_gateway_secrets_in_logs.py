@@ -11,6 +11,7 @@ issued, nor the bootstrap admin's.
 from __future__ import annotations
 
 import logging
+import secrets as secrets_module
 from typing import Any
 
 import pytest
@@ -47,7 +48,8 @@ async def test_no_token_or_secret_reaches_a_log_line(
     gw = await start_gateway(ROUTES, access_log=True, auth_failures_per_minute=2)
     http, url = gw.http, gw.url
     secrets = [infra.admin]
-    async with http.post(url("/v1/users"), json={"username": "erin"}) as resp:
+    user = "logsafe" + secrets_module.token_hex(4)
+    async with http.post(url("/v1/users"), json={"username": user}) as resp:
         assert resp.status == 201
         erin = (await resp.json())["secret"]
     secrets.append(erin)
@@ -61,7 +63,7 @@ async def test_no_token_or_secret_reaches_a_log_line(
     async with http.get(url("/v1/whoami"), headers=_bearer(second)) as resp:
         assert resp.status == 200
     async with http.put(
-        url("/v1/modules/erin/echo/1.0.0?license=MIT&category=utilities&description=Echo"),
+        url(f"/v1/modules/{user}/echo/1.0.0?license=MIT&category=utilities&description=Echo"),
         data=infra.modules["hello"],
         headers={**_bearer(second), "Content-Type": "application/wasm"},
     ) as resp:
