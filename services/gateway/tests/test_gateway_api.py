@@ -626,3 +626,15 @@ async def test_failed_authentications_are_rate_limited_per_address(
     # Requests without credentials are not held back.
     async with gw.http.get(gw.url("/v1/modules")) as resp:
         assert resp.status == 200
+
+
+async def test_a_path_holding_a_newline_is_answered_with_a_problem(
+    start_gateway: StartGateway,
+) -> None:
+    gw = await start_gateway()
+    for path in ("/nope%0Ax", "/v1/modules/ab/cd/1%0A"):
+        async with gw.http.put(gw.url(path), data=b"") as resp:
+            assert resp.content_type == PROBLEM, (path, await resp.text())
+    # /v1/run's PATH_INFO takes it too: the module answers.
+    async with gw.http.post(gw.url("/v1/run/examples/hello/a%0Ab"), data=b"ok") as resp:
+        assert resp.status == 200 and await resp.read() == b"OK"

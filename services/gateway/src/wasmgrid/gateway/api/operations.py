@@ -235,7 +235,7 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "*",
-        "/v1/run/{ns}/{module}/{path:.*}",
+        "/v1/run/{ns}/{module}/{path:[\\s\\S]*}",
         "run_path",
         "Invoke a module with PATH_INFO",
         run_module,
