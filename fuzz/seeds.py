@@ -8,9 +8,14 @@ seed is a well-formed input that exercises one path; libFuzzer mutates from ther
 
 from __future__ import annotations
 
+import gzip
+import io
 import shutil
+import tarfile
+import zipfile
 
 import wasmtime
+import zstandard
 
 from fuzz.targets import BY_NAME, FUZZ_DIR
 
@@ -119,6 +124,53 @@ def _wasm_seeds() -> dict[str, bytes]:
     return seeds
 
 
+def _tar(members: list[tuple[str, bytes | str | None]]) -> bytes:
+    """A tar of (path, file bytes | symlink target | None for a directory), mtimes 0."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path, body in members:
+            info = tarfile.TarInfo(path)
+            if body is None:
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(info)
+            elif isinstance(body, str):
+                info.type, info.linkname = tarfile.SYMTYPE, body
+                tar.addfile(info)
+            else:
+                info.size = len(body)
+                tar.addfile(info, io.BytesIO(body))
+    return out.getvalue()
+
+
+_TREE: list[tuple[str, bytes | str | None]] = [
+    ("lib", None),
+    ("lib/std.lua", b"return {}\n"),
+    ("lib/data.bin", bytes(range(256))),
+    ("README", b"assets\n"),
+    ("latest", "lib/std.lua"),
+]
+
+
+def _archive_seeds() -> dict[str, bytes]:
+    tree = _tar(_TREE)
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w") as z:
+        for path, body in _TREE:
+            if isinstance(body, bytes):
+                z.writestr(zipfile.ZipInfo(path, (1980, 1, 1, 0, 0, 0)), body)
+    return {
+        "tree.tar": tree,
+        "tree.tar.gz": gzip.compress(tree, mtime=0),
+        "tree.tar.zst": zstandard.ZstdCompressor().compress(tree),
+        "tree.zip": zipped.getvalue(),
+        # Refused, each naming its entry: libFuzzer mutates from the edge of each rule.
+        "dotdot.tar": _tar([("a/../../escape", b"x")]),
+        "absolute.tar": _tar([("/etc/passwd", b"x")]),
+        "link-out.tar": _tar([("up", "../outside")]),
+        "duplicate.tar": _tar([("a", b"1"), ("./a", b"2")]),
+    }
+
+
 def _write(target: str, files: dict[str, bytes]) -> int:
     corpus = BY_NAME[target].corpus
     shutil.rmtree(corpus, ignore_errors=True)
@@ -142,4 +194,5 @@ def write_all() -> dict[str, int]:
         "cgi": _write("cgi", CGI),
         "multipart": _write("multipart", MULTIPART),
         "semver": _write("semver", {k: v.encode() for k, v in SEMVER.items()}),
+        "archive": _write("archive", _archive_seeds()),
     }
