@@ -31,9 +31,9 @@ LIMITS = Limits(max_bytes=64 * 1024, max_files=64, max_path_bytes=128)
 def _check_paths(archive: Archive) -> None:
     for entry in archive.entries:
         path = entry.path
-        parts = path.split("/")
+        normal = all(part not in ("", ".", "..") for part in path.split("/"))
         require(
-            bool(path) and not path.startswith("/") and all(p not in ("", ".", "..") for p in parts),
+            bool(path) and not path.startswith("/") and normal,
             "archive.paths",
             f"{path!r} is not a normalised relative path",
         )
@@ -46,9 +46,10 @@ def _check_paths(archive: Archive) -> None:
 
 
 def _check_unpacks(archive: Archive) -> None:
-    with tempfile.TemporaryDirectory() as tmp, tarfile.open(
-        fileobj=io.BytesIO(archive.canonical)
-    ) as tar:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        tarfile.open(fileobj=io.BytesIO(archive.canonical)) as tar,
+    ):
         try:
             tar.extractall(tmp, filter="data")
         except (tarfile.TarError, OSError) as exc:
