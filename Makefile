@@ -5,7 +5,7 @@ UV ?= uv
 PY := .venv/bin/python
 PROTO_OUT := libs/common/src
 PROTOS := $(shell find protos -name '*.proto' | sort)
-SRC := libs services tests bench scripts deploy conftest.py
+SRC := libs services tests bench fuzz reliability scripts deploy conftest.py
 #: `make test` fails when total line coverage is below this (CI sets 90).
 COV_FAIL_UNDER ?= 0
 
@@ -77,3 +77,4 @@ clean: ## remove the venv and tool caches
 
 include deploy/containers/containers.mk
 include deploy/k8s/k8s.mk
+include reliability/reliability.mk

@@ -218,7 +218,7 @@ def test_a_module_exit_code_comes_back_as_the_commands(
     )
     remote = cli("run", f"{user}/exit7")
     assert remote.returncode == 7
-    assert _one_error_line(remote).endswith("exited with code 7 (HTTP 502)")
+    assert _one_error_line(remote).endswith("exited with code 7 (HTTP 500)")
     local = cli("run", str(module))
     assert local.returncode == 7
 

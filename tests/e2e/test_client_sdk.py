@@ -91,7 +91,7 @@ async def test_sdk_publish_run_call_and_errors(dev_stack: DevStackProcess, tmp_p
         assert "divmod" in bad.value.detail
         with pytest.raises(ProblemError) as trapped:
             await wg.call(f"{user}/calc", "divmod", 1, 0)
-        assert trapped.value.status == 502
+        assert trapped.value.status == 500
         assert trapped.value.outcome == "trap"
 
     async with Client(base, token="wgt_not-a-real-token") as wg:

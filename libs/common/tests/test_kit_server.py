@@ -214,6 +214,38 @@ async def test_metrics_count_rpcs_by_code(probe: Probe) -> None:
     assert "grpc_server_handling_seconds_bucket" in body
 
 
+async def test_the_event_loop_task_count_is_published_and_follows_the_tasks(
+    probe: Probe,
+) -> None:
+    _, runner, _ = probe
+    url = f"http://127.0.0.1:{runner.metrics_port}/metrics"
+
+    async def tasks() -> float:
+        body = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read())
+        for line in body.decode().splitlines():
+            if line.startswith('wasmgrid_event_loop_tasks{service="probe"}'):
+                return float(line.split()[-1])
+        raise AssertionError("no wasmgrid_event_loop_tasks sample for the probe service")
+
+    before = await poll_until(tasks, "a first task count")
+    parked = [asyncio.create_task(asyncio.sleep(30)) for _ in range(100)]
+    try:
+
+        async def counted() -> bool:
+            return await tasks() >= before + 100
+
+        await poll_until(counted, "the 100 parked tasks counted")
+    finally:
+        for task in parked:
+            task.cancel()
+        await asyncio.gather(*parked, return_exceptions=True)
+
+    async def released() -> bool:
+        return await tasks() < before + 100
+
+    await poll_until(released, "the count back down once they are gone")
+
+
 async def test_channel_default_deadline_applies_when_caller_sets_none(probe: Probe) -> None:
     _, runner, _ = probe
     channel = create_channel(runner.address, default_timeout=0.2)

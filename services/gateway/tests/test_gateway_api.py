@@ -250,12 +250,11 @@ routes:
         assert "rate limit of 1 requests per 60s" in doc["detail"]
         assert int(resp.headers["Retry-After"]) >= 1
         assert resp.headers["RateLimit-Remaining"] == "0"
-    # 502: the module failed.
+    # 500 of a guest-* type: the module failed (here: past the route's timeout).
     async with http.get(url("/v1/run/testmods/fail")) as resp:
-        await _problem(resp, 502)
-    # 504: the route's timeout.
+        assert (await _problem(resp, 500))["fault"] == "guest"
     async with http.get(url("/slow")) as resp:
-        await _problem(resp, 504)
+        assert (await _problem(resp, 500))["type"].endswith("/guest-timeout")
 
 
 async def test_upstream_down_is_503_and_readyz_reflects_it(
@@ -288,7 +287,7 @@ routes:
     path: /slow
     module: testmods/spin
     # The runtime's maximum fuel: the default 1e9 can run out before 1.5 s on a fast
-    # core, and the answer would be 502 (fuel) instead of 504 (time).
+    # core, and the answer would be guest-fuel-exhausted instead of guest-timeout.
     limits: {timeout: 1500ms, fuel: 10000000000}
 """
     gw = await start_gateway(routes, max_in_flight=1)
@@ -303,8 +302,8 @@ routes:
         assert "1 requests already in flight" in doc["detail"]
         assert resp.headers["Retry-After"] == "1"
     resp = await slow
-    assert resp.status == 504, await resp.text()
-    resp.release()
+    assert resp.status == 500, await resp.text()
+    assert (await resp.json(content_type=None))["type"].endswith("/guest-timeout")
     async with gw.http.get(gw.url("/metrics")) as resp:
         text = await resp.text()
     assert "wasmgrid_gateway_overload_rejections_total" in text
@@ -370,7 +369,10 @@ async def test_metrics_have_bounded_labels(start_gateway: StartGateway) -> None:
     ]
     assert any('route="run"' in ln and 'status_class="2xx"' in ln for ln in lines)
     assert any('route="run_path"' in ln for ln in lines)
-    assert any('route="unmatched"' in ln and 'status_class="4xx"' in ln for ln in lines)
+    assert any(
+        'route="unmatched"' in ln and 'status_class="4xx"' in ln and 'fault="client"' in ln
+        for ln in lines
+    )
     assert not any("examples" in ln or "/nope" in ln for ln in lines)
     assert "wasmgrid_gateway_upstream_seconds_bucket" in text
     assert "wasmgrid_gateway_http_request_seconds_bucket" in text
@@ -404,7 +406,7 @@ routes:
     assert await gw.gateway.check_ready() == "draining: shutting down"
     # The request in flight gets its whole answer (the module's own time limit) …
     resp = await slow
-    assert resp.status == 504, await resp.text()
+    assert resp.status == 500, await resp.text()
     assert "800 ms time limit" in (await resp.json(content_type=None))["detail"]
     await stopping
     # … and the listener is closed afterwards.
@@ -557,3 +559,90 @@ async def test_openapi_lists_the_fields_each_json_body_may_carry(
     body = doc["paths"]["/v1/users"]["post"]["requestBody"]["content"]["application/json"]
     assert body["schema"]["additionalProperties"] is False
     assert sorted(body["schema"]["properties"]) == ["role", "token_name", "username"]
+
+
+async def test_undeclared_methods_booleans_and_missing_credentials_are_refused_as_documented(
+    start_gateway: StartGateway, infra: Infra
+) -> None:
+    gw = await start_gateway()
+    async with gw.http.request("TRACE", gw.url("/v1/run/examples/hello")) as resp:
+        doc = await _problem(resp, 405)
+        assert resp.headers["Allow"] == "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"
+        assert "TRACE" in doc["detail"]
+    headers = _bearer(infra.admin)
+    async with gw.http.get(gw.url("/v1/tokens?include_inactive=yes"), headers=headers) as resp:
+        doc = await _problem(resp, 400)
+        assert doc["detail"] == "query parameter include_inactive: 'yes' is not true or false"
+    async with gw.http.get(gw.url("/v1/tokens?include_inactive=false"), headers=headers) as resp:
+        assert resp.status == 200
+    # No credentials: 401 before the body is read (here it is not even JSON).
+    async with gw.http.post(gw.url("/v1/tokens"), data=b"{") as resp:
+        await _problem(resp, 401)
+        assert resp.headers["WWW-Authenticate"] == "Bearer"
+    async with gw.http.put(gw.url("/v1/modules/ab/cd/1.0.0"), data=b"\x00asm") as resp:
+        await _problem(resp, 401)
+
+
+async def test_a_call_that_cannot_start_within_its_budget_is_refused_at_once(
+    start_gateway: StartGateway, poll: Poll
+) -> None:
+    routes = """
+routes:
+  - name: slow
+    path: /slow
+    module: testmods/spin
+    limits: {timeout: 1500ms, fuel: 10000000000}
+"""
+    gw = await start_gateway(routes, invoke_concurrency=1, invoke_queue_seconds=0.05)
+    slow = asyncio.ensure_future(gw.http.get(gw.url("/slow")))
+
+    async def running() -> bool:
+        return bool(gw.gateway.admission.running == 1)
+
+    await poll(running, "the slow call to hold the one slot")
+    # The slot is held for ~1.5 s; a 50 ms queue budget cannot cover that: refused
+    # before waiting, with Retry-After, as the platform's (saturated) fault.
+    async with gw.http.post(gw.url("/v1/run/examples/hello"), data=b"x") as resp:
+        doc = await _problem(resp, 503)
+        assert resp.headers["Retry-After"] == "1"
+        assert doc["detail"].startswith("gateway overloaded: ")
+        assert doc["fault"] == "platform"
+    (await slow).release()
+    # The slot is free again: calls start at once.
+    async with gw.http.post(gw.url("/v1/run/examples/hello"), data=b"x") as resp:
+        assert resp.status == 200
+        assert await resp.read() == b"X"
+    assert gw.gateway.admission.running == 0
+
+
+async def test_failed_authentications_are_rate_limited_per_address(
+    start_gateway: StartGateway, infra: Infra
+) -> None:
+    gw = await start_gateway(auth_failures_per_minute=3)
+    bad = _bearer("wgt_" + "x" * 40)
+    for _ in range(3):
+        async with gw.http.get(gw.url("/v1/whoami"), headers=bad) as resp:
+            await _problem(resp, 401)
+    # The fourth failure spends the last of the budget: from then on, refused at once.
+    async with gw.http.get(gw.url("/v1/whoami"), headers=bad) as resp:
+        assert resp.status == 401
+    async with gw.http.get(gw.url("/v1/whoami"), headers=_bearer(infra.admin)) as resp:
+        doc = await _problem(resp, 429)
+        assert "failed authentications" in doc["detail"]
+        assert int(resp.headers["Retry-After"]) >= 1
+    # Requests without credentials are not held back.
+    async with gw.http.get(gw.url("/v1/modules")) as resp:
+        assert resp.status == 200
+
+
+async def test_a_path_holding_a_newline_is_answered_with_a_problem(
+    start_gateway: StartGateway,
+) -> None:
+    gw = await start_gateway()
+    for path in ("/nope%0Ax", "/v1/modules/ab/cd/1%0A"):
+        async with gw.http.put(gw.url(path), data=b"") as resp:
+            assert resp.content_type == PROBLEM, (path, await resp.text())
+    # /v1/run's PATH_INFO takes it too: the module answers.
+    async with gw.http.post(gw.url("/v1/run/examples/hello/a%0Ab"), data=b"ok") as resp:
+        assert resp.status == 200
+        assert await resp.read() == b"OK"

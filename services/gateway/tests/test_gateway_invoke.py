@@ -124,30 +124,52 @@ async def test_local_redirect_and_redirect_loop(start_gateway: StartGateway) -> 
         assert resp.headers["X-Wasmgrid-Module"] == "examples/hello@1.0.0"
     async with gw.http.get(gw.url("/v1/run/testmods/loop")) as resp:
         problem = await resp.json(content_type=None)
-        assert resp.status == 502
+        assert resp.status == 500
         assert "more than 3 times" in problem["detail"]
+        assert problem["type"].endswith("/guest-redirect")
+        assert problem["fault"] == "guest"
 
 
-async def test_failing_module_gives_502_with_stderr_excerpt(start_gateway: StartGateway) -> None:
+async def test_failing_module_is_a_guest_500_with_stderr_excerpt(
+    start_gateway: StartGateway,
+) -> None:
     gw = await start_gateway(stderr_excerpt_bytes=10)
     async with gw.http.get(gw.url("/v1/run/testmods/fail")) as resp:
         problem = await resp.json(content_type=None)
-    assert resp.status == 502
+    assert resp.status == 500
+    assert problem["type"] == "https://wasmgrid.dev/problems/guest-exit"
+    assert problem["fault"] == "guest"
+    assert problem["outcome"] == "exit"
     assert problem["detail"] == "module testmods/fail@1.0.0 exited with code 3"
     assert problem["exit_code"] == 3
     assert problem["stderr"] == "…ing broke"
+    # Counted as the guest's fault, never the platform's, and per module.
+    async with gw.http.get(gw.url("/metrics")) as resp:
+        lines = (await resp.text()).splitlines()
+    assert any(
+        ln.startswith("wasmgrid_gateway_http_requests_total{")
+        and 'status_class="5xx"' in ln
+        and 'fault="guest"' in ln
+        for ln in lines
+    ), lines
+    assert any(
+        ln.startswith('wasmgrid_gateway_module_calls_total{module="testmods/fail",outcome="exit"}')
+        for ln in lines
+    )
 
 
-async def test_invalid_cgi_output_is_502(start_gateway: StartGateway) -> None:
+async def test_invalid_cgi_output_is_a_guest_500(start_gateway: StartGateway) -> None:
     gw = await start_gateway()
     async with gw.http.get(gw.url("/v1/run/testmods/badcgi")) as resp:
         problem = await resp.json(content_type=None)
-    assert resp.status == 502
+    assert resp.status == 500
     assert "invalid CGI response" in problem["detail"]
+    assert problem["type"].endswith("/guest-invalid-response")
+    assert problem["fault"] == "guest"
     assert "Status" in problem["detail"]
 
 
-async def test_module_time_limit_is_504(start_gateway: StartGateway) -> None:
+async def test_module_time_limit_is_a_guest_500(start_gateway: StartGateway) -> None:
     routes = """
 routes:
   - name: spin
@@ -158,8 +180,10 @@ routes:
     gw = await start_gateway(routes)
     async with gw.http.get(gw.url("/spin")) as resp:
         problem = await resp.json(content_type=None)
-    assert resp.status == 504, problem
+    assert resp.status == 500, problem
     assert "200 ms time limit" in problem["detail"]
+    assert problem["type"].endswith("/guest-timeout")
+    assert problem["fault"] == "guest"
 
 
 async def test_run_passes_a_search_string_query_as_argv(start_gateway: StartGateway) -> None:

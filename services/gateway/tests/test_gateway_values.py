@@ -104,32 +104,34 @@ _APPLIED = runtime_pb2.AppliedLimits(
 @pytest.mark.parametrize(
     ("outcome", "status", "detail"),
     [
-        (runtime_pb2.OUTCOME_EXIT, 502, "module a/b@1.0.0 exited with code 3"),
-        (runtime_pb2.OUTCOME_TRAP, 502, "module a/b@1.0.0 trapped: unreachable"),
+        (runtime_pb2.OUTCOME_EXIT, 500, "module a/b@1.0.0 exited with code 3"),
+        (runtime_pb2.OUTCOME_TRAP, 500, "module a/b@1.0.0 trapped: unreachable"),
         (
             runtime_pb2.OUTCOME_FUEL_EXHAUSTED,
-            502,
+            500,
             "module a/b@1.0.0 ran out of fuel (limit 1000 units)",
         ),
-        (runtime_pb2.OUTCOME_TIMEOUT, 504, "module a/b@1.0.0 exceeded its 250 ms time limit"),
+        (runtime_pb2.OUTCOME_TIMEOUT, 500, "module a/b@1.0.0 exceeded its 250 ms time limit"),
         (
             runtime_pb2.OUTCOME_MEMORY_LIMIT,
-            502,
+            500,
             "module a/b@1.0.0 exceeded its memory limit of 65536 bytes",
         ),
         (
             runtime_pb2.OUTCOME_STACK_OVERFLOW,
-            502,
+            500,
             "module a/b@1.0.0 overflowed its 4096-byte stack",
         ),
         (
             runtime_pb2.OUTCOME_OUTPUT_TRUNCATED,
-            502,
+            500,
             "module a/b@1.0.0 wrote more than its 99-byte output limit",
         ),
     ],
 )
-def test_each_outcome_names_the_limit_that_applied(outcome: int, status: int, detail: str) -> None:
+def test_each_outcome_is_a_guest_fault_naming_the_limit_that_applied(
+    outcome: int, status: int, detail: str
+) -> None:
     resp = runtime_pb2.InvokeResponse(
         outcome=outcome,  # type: ignore[arg-type]
         exit_code=3,
@@ -141,12 +143,18 @@ def test_each_outcome_names_the_limit_that_applied(outcome: int, status: int, de
         raise_for_outcome(resp, "a/b@1.0.0", 8)
     problem = exc.value
     assert (problem.status, problem.detail) == (status, detail)
+    # A guest fault, never the platform's: its own type and fault, in the document too.
+    slug = runtime_pb2.Outcome.Name(outcome).removeprefix("OUTCOME_").lower().replace("_", "-")
+    assert problem.type == f"https://wasmgrid.dev/problems/guest-{slug}"
+    assert problem.fault == "guest"
+    assert problem.document()["fault"] == "guest"
     assert problem.extra["stderr"] == "…the end!"  # the tail, marked as cut
     assert ("exit_code" in problem.extra) == (outcome == runtime_pb2.OUTCOME_EXIT)
 
 
-def test_an_ok_outcome_raises_nothing_and_an_unknown_one_is_a_502() -> None:
+def test_an_ok_outcome_raises_nothing_and_an_unknown_one_is_a_platform_502() -> None:
     raise_for_outcome(runtime_pb2.InvokeResponse(outcome=runtime_pb2.OUTCOME_OK), "m", 10)
     with pytest.raises(Problem) as exc:
         raise_for_outcome(runtime_pb2.CallResponse(), "a/b@1.0.0", 10)
     assert (exc.value.status, exc.value.detail) == (502, "module a/b@1.0.0 failed: unknown outcome")
+    assert exc.value.fault == "platform"

@@ -198,7 +198,7 @@ async def test_assets_are_versioned_cached_and_revalidated(start_gateway: StartG
 def _count(route: str) -> float:
     value = REGISTRY.get_sample_value(
         "wasmgrid_gateway_http_requests_total",
-        {"route": route, "method": "GET", "status_class": "2xx"},
+        {"route": route, "method": "GET", "status_class": "2xx", "fault": "none"},
     )
     return value or 0.0
 

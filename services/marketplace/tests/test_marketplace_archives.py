@@ -205,3 +205,26 @@ def test_unknown_bytes_and_a_truncated_archive_are_refused() -> None:
     truncated = tar_of(("a", "f", b"x" * 5000))[:1500]
     with pytest.raises(ArchiveError, match=r"^assets: unreadable archive"):
         read(truncated, LIMITS)
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for name, data in files.items():
+            z.writestr(zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0)), data)
+    return out.getvalue()
+
+
+def test_a_damaged_zip_is_refused_as_unreadable() -> None:
+    # Fuzz finding: bytes cut from inside a member leave the central directory's offsets
+    # pointing before the data (zipfile raised ValueError: negative seek value).
+    whole = _zip({"a.txt": b"x" * 200, "b.txt": b"y" * 200})
+    damaged = whole[:100] + whole[212:]
+    with pytest.raises(ArchiveError, match="unreadable zip archive"):
+        read(damaged, LIMITS)
+
+
+def test_a_zip_entry_without_a_name_is_refused() -> None:
+    # Fuzz finding: zipfile's is_dir() raised IndexError on an empty name.
+    with pytest.raises(ArchiveError, match="empty name"):
+        read(_zip({"": b"x"}), LIMITS)

@@ -1,4 +1,5 @@
-"""PostgreSQL connection helpers (asyncpg): a pool that waits for the database."""
+"""PostgreSQL connection helpers (asyncpg): a pool that waits for the database, and
+deadlines so that a hung database fails calls instead of holding them."""
 
 from __future__ import annotations
 
@@ -22,20 +23,56 @@ def redact_dsn(dsn: str) -> str:
     return f"{scheme}://{user}:***@{host}" if ":" in creds else dsn
 
 
+class DeadlinePool(asyncpg.Pool):
+    """A pool whose every acquire (its own ``fetch``/``execute`` helpers' too) waits at
+    most `acquire_timeout` seconds, and whose release waits as long at most: with
+    the server hung, a call fails with TimeoutError instead of waiting for it."""
+
+    def __init__(self, *args: Any, acquire_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.acquire_timeout = acquire_timeout
+
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
+
+
 async def create_pool(
     dsn: str,
     *,
     min_size: int = 1,
     max_size: int = 10,
     wait_seconds: float = 30.0,
+    acquire_timeout: float | None = None,
     **kwargs: Any,
 ) -> asyncpg.Pool:
-    """Open a pool, retrying with backoff for up to `wait_seconds` while the database starts."""
+    """Open a pool, retrying with backoff for up to `wait_seconds` while the database starts.
+
+    With `acquire_timeout`, a :class:`DeadlinePool`; pass asyncpg's ``command_timeout``
+    too for a client-side deadline on each statement (the server's
+    ``statement_timeout`` cannot fire while the server itself is stopped).
+    """
     deadline = time.monotonic() + wait_seconds
     delay = 0.2
     while True:
         try:
-            pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, **kwargs)
+            if acquire_timeout is None:
+                pool = await asyncpg.create_pool(
+                    dsn, min_size=min_size, max_size=max_size, **kwargs
+                )
+            else:
+                # asyncpg.create_pool's own defaults, with the deadline on top.
+                pool = await DeadlinePool(
+                    dsn,
+                    min_size=min_size,
+                    max_size=max_size,
+                    max_queries=50000,
+                    max_inactive_connection_lifetime=300.0,
+                    loop=None,
+                    connection_class=asyncpg.Connection,
+                    record_class=asyncpg.Record,
+                    acquire_timeout=acquire_timeout,
+                    **kwargs,
+                )
             assert pool is not None
             return pool
         except (OSError, asyncpg.CannotConnectNowError, asyncpg.PostgresConnectionError) as exc:

@@ -65,6 +65,13 @@ SERVICE_UP = Gauge(
     "1 when the service reports SERVING, 0 otherwise.",
     ["service"],
 )
+EVENT_LOOP_TASKS = Gauge(
+    "wasmgrid_event_loop_tasks",
+    "Asyncio tasks alive on the service's event loop, sampled every readiness interval:"
+    " a count that keeps growing under steady traffic is a leak (make soak watches it).",
+    ["service"],
+    multiprocess_mode="all",
+)
 
 
 class MetricsServer:

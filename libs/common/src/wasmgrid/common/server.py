@@ -29,7 +29,7 @@ from grpc_reflection.v1alpha import reflection
 
 from wasmgrid.common.handlers import HandlerInstrumentation, InstrumentedServer
 from wasmgrid.common.logs import configure_logging
-from wasmgrid.common.metrics import SERVICE_UP, MetricsServer
+from wasmgrid.common.metrics import EVENT_LOOP_TASKS, SERVICE_UP, MetricsServer
 from wasmgrid.common.settings import ServiceSettings, load_settings
 from wasmgrid.common.telemetry import setup_telemetry, shutdown_telemetry
 
@@ -260,6 +260,7 @@ class ServiceRunner:
 
     async def _readiness_loop(self) -> None:
         while not self._stopping:
+            EVENT_LOOP_TASKS.labels(self.service.name).set(len(asyncio.all_tasks()))
             await asyncio.sleep(self.settings.readiness_interval_seconds)
             await self._update_readiness()
 

@@ -23,8 +23,10 @@ from wasmgrid.gateway.web import PAGES
 
 #: The catch-all resource behind which the routes file's routes are matched.
 CUSTOM_ROUTES = web.AppKey("custom_routes", AbstractResource)
-#: The catch-all aiohttp path behind which the routes file's routes are matched.
-CUSTOM_ROUTES_PATH = "/{custom_route_path:.*}"
+#: The catch-all aiohttp path behind which the routes file's routes are matched;
+#: ``[\s\S]``, not ``.``: a path may hold a newline (%0A), which ``.`` does not match,
+#: and aiohttp would answer its own text/plain 404 instead of a problem document.
+CUSTOM_ROUTES_PATH = "/{custom_route_path:[\\s\\S]*}"
 
 
 def _package_version() -> str:

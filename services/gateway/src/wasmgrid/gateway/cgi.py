@@ -38,10 +38,14 @@ _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _HEADER_LINE = re.compile(rb"^([!#$%&'*+\-.^_`|~0-9A-Za-z]+)[ \t]*:[ \t]*(.*?)[ \t]*$")
 _STATUS = re.compile(r"^([1-5][0-9][0-9])(?:[ \t]+(.*))?$")
 _ENV_VALUE_FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+#: RFC 9110 field values (and RFC 9112 reason phrases) allow HTAB but no other control
+#: character; aiohttp refuses to write one and drops the connection, leaving the
+#: client without any answer, so the guest's output is refused here instead.
+_FIELD_VALUE_FORBIDDEN = _ENV_VALUE_FORBIDDEN
 
 
 class CgiError(Exception):
-    """The module's output is not a valid CGI response (answered as a 502)."""
+    """The module's output is not a valid CGI response (a guest-invalid-response 500)."""
 
 
 @dataclass(frozen=True)
@@ -291,6 +295,10 @@ def _header_line(number: int, raw: bytes) -> tuple[str, str]:
         value = m.group(2).decode("latin-1")
     if "\r" in value:
         raise CgiError(f"CGI header line {number} ({name}) contains a carriage return")
+    if ctl := _FIELD_VALUE_FORBIDDEN.search(value):
+        raise CgiError(
+            f"CGI header line {number} ({name}) contains the control character {ctl.group()!r}"
+        )
     return name, value
 
 

@@ -25,7 +25,8 @@ from wasmgrid.common.errors import ServiceError
 from wasmgrid.common.lru import LruMap
 from wasmgrid.common.metrics import LATENCY_BUCKETS
 from wasmgrid.common.telemetry import start_span
-from wasmgrid.gateway.problem import Problem, service_problem, upstream_problem
+from wasmgrid.gateway.invoke.middleware import client_ip
+from wasmgrid.gateway.problem import FAULT, Problem, fault_of, service_problem, upstream_problem
 from wasmgrid.gateway.state import GATEWAY, Gateway
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,9 @@ tracer = trace.get_tracer("wasmgrid.gateway")
 
 HTTP_REQUESTS = Counter(
     "wasmgrid_gateway_http_requests_total",
-    "HTTP requests, by route name, method and status class.",
-    ["route", "method", "status_class"],
+    "HTTP requests, by route name, method, status class and fault (none, client, guest:"
+    " the module failed, platform: the gateway or a service behind it failed).",
+    ["route", "method", "status_class", "fault"],
 )
 HTTP_LATENCY = Histogram(
     "wasmgrid_gateway_http_request_seconds",
@@ -131,18 +133,18 @@ def _http_problem(request: web.Request, exc: web.HTTPException, gw: Gateway) -> 
 
 
 class _RequestMetrics:
-    """Metric children by (route, method, status class), resolved once (bounded: a routes
-    file may hold thousands of routes)."""
+    """Metric children by (route, method, status class, fault), resolved once (bounded: a
+    routes file may hold thousands of routes)."""
 
     def __init__(self, limit: int = 4096) -> None:
-        self._children: LruMap[tuple[str, str, int], tuple[Any, Any]] = LruMap(limit)
+        self._children: LruMap[tuple[str, str, int, str], tuple[Any, Any]] = LruMap(limit)
 
-    def observe(self, route: str, method: str, status: int, elapsed: float) -> None:
-        key = (route, method, status // 100)
+    def observe(self, route: str, method: str, status: int, fault: str, elapsed: float) -> None:
+        key = (route, method, status // 100, fault)
         children = self._children.get(key)
         if children is None:
             children = (
-                HTTP_REQUESTS.labels(route, method, f"{key[2]}xx"),
+                HTTP_REQUESTS.labels(route, method, f"{key[2]}xx", fault),
                 HTTP_LATENCY.labels(route, method),
             )
             self._children.put(key, children)
@@ -153,7 +155,11 @@ class _RequestMetrics:
 _REQUEST_METRICS = _RequestMetrics()
 
 
-async def _edge(
+def _client(request: web.Request, gw: Gateway) -> str:
+    return client_ip(request, gw.settings.trust_forwarded_for)
+
+
+async def _edge(  # noqa: C901 - the request's whole edge: admission, dispatch, metrics, log
     request: web.Request,
     handler: Handler | None,
     labelled: LabelledHandler | None,
@@ -173,18 +179,24 @@ async def _edge(
         token = otel_context.attach(trace.set_span_in_context(span, parent))
     try:
         refused = None if probe else admission(gw)
+        route = "overload"
+        if refused is None and "Authorization" in request.headers:
+            refused = gw.auth_guard.refusal(_client(request, gw))
+            route = "auth_blocked"
         if refused is not None:
             response: web.StreamResponse = refused.response()
-            route = "overload"
         else:
             gw.in_flight += 1
             try:
                 response, route = await _dispatch(request, handler, labelled, name, gw)
             finally:
                 gw.in_flight -= 1
+        if response.status == 401:
+            await gw.auth_guard.failed(_client(request, gw))
         elapsed = time.perf_counter() - start
         method = request.method if request.method in _METHODS else "OTHER"
-        _REQUEST_METRICS.observe(route, method, response.status, elapsed)
+        fault = response.get(FAULT) or fault_of(response.status)
+        _REQUEST_METRICS.observe(route, method, response.status, fault, elapsed)
         if span is not None:
             ctx = span.get_span_context()
             if ctx.is_valid:
@@ -195,6 +207,7 @@ async def _edge(
                 span.set_attribute("http.route", route)
                 span.set_attribute("http.response.status_code", response.status)
                 if response.status >= 500:
+                    span.set_attribute("wasmgrid.fault", fault)
                     span.set_status(trace.Status(trace.StatusCode.ERROR))
         if gw.settings.access_log and not probe and access_log.isEnabledFor(logging.INFO):
             access_log.info(
@@ -207,6 +220,7 @@ async def _edge(
                     "path": path[:256],
                     "route": route,
                     "status": response.status,
+                    "fault": fault,
                     "duration_ms": round(elapsed * 1000, 3),
                     "bytes": response.content_length,
                     "remote": request.remote,

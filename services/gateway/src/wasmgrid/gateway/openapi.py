@@ -27,12 +27,67 @@ _AIOHTTP_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::[^}]*)?\}")
 
 @dataclass(frozen=True)
 class QueryParam:
-    """One documented query parameter."""
+    """One documented query parameter, with the constraints the server enforces."""
 
     name: str
     description: str
     type: Literal["string", "integer", "boolean"] = "string"
     repeated: bool = False
+    minimum: int | None = None
+    maximum: int | None = None
+    enum: tuple[str, ...] = ()
+
+    def schema(self) -> dict[str, Any]:
+        """The parameter's JSON schema (an array of it when repeated)."""
+        schema: dict[str, Any] = {"type": self.type}
+        if self.minimum is not None:
+            schema["minimum"] = self.minimum
+        if self.maximum is not None:
+            schema["maximum"] = self.maximum
+        if self.enum:
+            schema["enum"] = list(self.enum)
+        return {"type": "array", "items": schema} if self.repeated else schema
+
+
+# Names as the gateway reads them (lowercase; the marketplace also folds case, so the
+# documented form is the strict one): a namespace 2..39, a module 1..64 characters.
+# Names as the marketplace checks them: letters and digits, single '-' or '_' between.
+_MODULE = "[a-z0-9]+(?:[_-][a-z0-9]+)*"
+_NUM = "(?:0|[1-9][0-9]{0,17})"
+_IDENTS = "[0-9A-Za-z-]+(?:[.][0-9A-Za-z-]+)*"
+_VERSION = f"{_NUM}[.]{_NUM}[.]{_NUM}(?:-{_IDENTS})?(?:[+]{_IDENTS})?"
+# A requirement (the marketplace's semver.Requirement): latest, a wildcard, or
+# comma-separated comparators; a prerelease only on a full MAJOR.MINOR.PATCH.
+_WILD = "(?:[*]|x|X)"
+_PART = f"(?:{_NUM}|{_WILD})"
+_PARTIAL = f"{_NUM}(?:[.]{_PART}(?:[.]{_PART})?)?(?:[+]{_IDENTS})?"
+_TERM = f"(?:(?:\\^|>=)? *{_WILD}|(?:>=|<=|>|<|=|\\^|~)? *(?:{_VERSION}|{_PARTIAL}))"
+_REQUIREMENT = f"(?:latest|{_TERM}(?: *, *{_TERM})*)"
+#: The schema of each path parameter, as strict as the code that checks it (the
+#: gateway's module reference, the marketplace's names and versions, the monitor's
+#: trace ids, the cache's namespaces). A parameter not listed is a plain string.
+PATH_PARAMS: dict[str, dict[str, Any]] = {
+    "ns": {"type": "string", "pattern": f"^{_MODULE}$", "minLength": 2, "maxLength": 39},
+    "name": {"type": "string", "pattern": f"^{_MODULE}$", "minLength": 1, "maxLength": 64},
+    "module": {
+        "type": "string",
+        "pattern": f"^{_MODULE}(?:@{_REQUIREMENT}?)?$",
+        "maxLength": 64,
+        "description": "name[@requirement] (at most 64 characters): ^1.2, ~1.2.3, =1.0.0,"
+        " >=1, <2, latest",
+    },
+    "version": {"type": "string", "pattern": f"^{_VERSION}$", "maxLength": 64},
+    "trace_id": {"type": "string", "pattern": "^[0-9a-fA-F]{32}$"},
+    "id": {
+        "type": "string",
+        "pattern": "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+    },
+}
+#: Path parameters named alike but checked otherwise, by operation id.
+PATH_PARAMS_BY_OPERATION: dict[tuple[str, str], dict[str, Any]] = {
+    ("cache_namespace_stats", "ns"): {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,62}$"},
+    ("call", "function"): {"type": "string", "minLength": 1, "maxLength": 256},
+}
 
 
 @dataclass(frozen=True)
@@ -55,6 +110,10 @@ class Operation:
     #: A longer description (CommonMark) and named JSON body examples.
     description: str = ""
     examples: tuple[tuple[str, str, Any], ...] = ()
+    #: JSON schemas of those fields (as strict as the checks behind them) and the ones
+    #: a body must carry.
+    field_schemas: tuple[tuple[str, dict[str, Any]], ...] = ()
+    required_fields: tuple[str, ...] = ()
 
     @property
     def openapi_path(self) -> str:
@@ -131,15 +190,34 @@ _RESPONSE_CONTENT: dict[str, dict[str, Any]] = {
 }
 
 
+#: The errors every operation may answer (each a problem; the gateway README lists the
+#: ``type`` of each, guest and platform 5xx apart).
+_ERRORS: dict[str, dict[str, Any]] = {
+    "400": _problem_ref("a parameter or body field breaks a rule; the detail names it"),
+    "404": _problem_ref("no such module, version, token or route"),
+    "405": _problem_ref("method not allowed here (the Allow header lists those that are)"),
+    "429": _problem_ref("rate limited (Retry-After, RateLimit-*)"),
+    "500": _problem_ref("a guest-* type: the module failed; type internal: a gateway bug"),
+    "502": _problem_ref("a service behind the gateway failed"),
+    "503": _problem_ref("overloaded, unavailable or compiling: retry after Retry-After"),
+    "504": _problem_ref("a service behind the gateway did not answer in time"),
+}
+
+
 def _operation_doc(op: Operation) -> dict[str, Any]:
     params: list[dict[str, Any]] = [
-        {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+        {
+            "name": p,
+            "in": "path",
+            "required": True,
+            "schema": PATH_PARAMS_BY_OPERATION.get(
+                (op.name, p), PATH_PARAMS.get(p, {"type": "string"})
+            ),
+        }
         for p in _AIOHTTP_PARAM.findall(op.path)
     ]
     for q in op.query:
-        schema: dict[str, Any] = {"type": q.type}
-        if q.repeated:
-            schema = {"type": "array", "items": schema}
+        schema = q.schema()
         params.append(
             {
                 "name": q.name,
@@ -158,6 +236,8 @@ def _operation_doc(op: Operation) -> dict[str, Any]:
         "parameters": params,
         "responses": {
             str(op.success): {"description": "success", "content": content},
+            **_ERRORS,
+            **({"401": _problem_ref("no or bad credentials")} if op.auth != "none" else {}),
             "default": _problem_ref("an error (RFC 9457 problem details)"),
         },
     }
@@ -166,8 +246,11 @@ def _operation_doc(op: Operation) -> dict[str, Any]:
     if op.body == "json":
         body: dict[str, Any] = {"type": "object"}
         if op.fields:
-            body["properties"] = {name: {} for name in op.fields}
+            schemas = dict(op.field_schemas)
+            body["properties"] = {name: schemas.get(name, {}) for name in op.fields}
             body["additionalProperties"] = False
+        if op.required_fields:
+            body["required"] = list(op.required_fields)
         media: dict[str, Any] = {"schema": body}
         if op.examples:
             media["examples"] = {
@@ -269,6 +352,8 @@ def build_document(
                         "status": {"type": "integer"},
                         "detail": {"type": "string"},
                         "instance": {"type": "string"},
+                        "fault": {"type": "string", "enum": ["guest", "platform"]},
+                        "outcome": {"type": "string"},
                     },
                 }
             },

@@ -20,6 +20,15 @@ PROBLEM_CONTENT_TYPE = "application/problem+json"
 #: Where our problem ``type`` URIs point; each names one error class.
 TYPE_BASE = "https://wasmgrid.dev/problems/"
 
+#: Who a failed request's answer blames, the ``fault`` of its problem and of the HTTP
+#: metrics: the client (4xx), the guest module (it trapped, ran out of fuel or time,
+#: exited non-zero, wrote a bad response: 500, type ``guest-*``) or the platform (the
+#: gateway or a service behind it: 502, 503, 504, and 500 of type ``internal``).
+FAULTS = ("none", "client", "guest", "platform")
+#: Where the edge finds a response's fault when the handler decided it (a guest's own
+#: 5xx CGI answer, a guest problem); otherwise it follows from the status.
+FAULT = web.ResponseKey("fault", str)
+
 #: gRPC status code → HTTP status, following google.rpc's HTTP mapping except that
 #: server-side failures of an upstream (INTERNAL, UNKNOWN, DATA_LOSS, UNIMPLEMENTED)
 #: are a 502: the gateway itself is fine, the service behind it failed.
@@ -60,6 +69,26 @@ _TITLES: dict[int, tuple[str, str]] = {
 }
 
 
+def fault_of(status: int) -> str:
+    """The fault a status stands for when nothing more is known (5xx: the platform's)."""
+    if status < 400:
+        return "none"
+    return "client" if status < 500 else "platform"
+
+
+def guest_problem(outcome: str, detail: str, *, extra: Mapping[str, Any] | None = None) -> Problem:
+    """500 of type ``guest-<outcome>``: the module failed, the platform did its job."""
+    slug = outcome.lower().replace("_", "-")
+    return Problem(
+        500,
+        detail,
+        title="Module failed",
+        type_=f"{TYPE_BASE}guest-{slug}",
+        extra=extra,
+        fault="guest",
+    )
+
+
 def http_status_for(code: grpc.StatusCode, upstream: str = "") -> int:
     """The HTTP status a gRPC status code from an upstream maps to.
 
@@ -74,7 +103,7 @@ def http_status_for(code: grpc.StatusCode, upstream: str = "") -> int:
 class Problem(Exception):
     """An error answered to the HTTP client as an RFC 9457 problem document."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the RFC 9457 members and the response headers
         self,
         status: int,
         detail: str,
@@ -83,9 +112,11 @@ class Problem(Exception):
         type_: str | None = None,
         headers: Mapping[str, str] | None = None,
         extra: Mapping[str, Any] | None = None,
+        fault: str | None = None,
     ) -> None:
         super().__init__(detail)
         slug, default_title = _TITLES.get(status, ("error", "Error"))
+        self.fault = fault or fault_of(status)
         self.status = status
         self.detail = detail
         self.title = title or default_title
@@ -103,18 +134,22 @@ class Problem(Exception):
         }
         if instance:
             doc["instance"] = instance
+        if self.status >= 500:
+            doc["fault"] = self.fault
         for key, value in self.extra.items():
             doc.setdefault(key, value)
         return doc
 
     def response(self, instance: str | None = None) -> web.Response:
         """An aiohttp response carrying this problem."""
-        return web.Response(
+        response = web.Response(
             status=self.status,
             body=json.dumps(self.document(instance), separators=(",", ":")).encode(),
             content_type=PROBLEM_CONTENT_TYPE,
             headers=self.headers,
         )
+        response[FAULT] = self.fault
+        return response
 
     @classmethod
     def from_grpc(cls, code: grpc.StatusCode, details: str | None, *, upstream: str) -> Problem:

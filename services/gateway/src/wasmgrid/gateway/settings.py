@@ -54,9 +54,24 @@ class GatewaySettings(ServiceSettings):
         2.0, ge=0, le=60, description="how long ns/name@req → digest is reused"
     )
     resolve_cache_max_entries: int = Field(10_000, ge=1)
+    resolve_stale_seconds: float = Field(
+        3600.0,
+        ge=0,
+        le=7 * 86400,
+        description="how long a last resolution serves while the registry cannot answer",
+    )
+    resolve_refresh_timeout_seconds: float = Field(
+        1.0, gt=0, le=60, description="deadline of a Resolve that a last resolution backs"
+    )
     token_cache_ttl_seconds: float = Field(5.0, ge=0, le=60)
     invoke_timeout_seconds: float = Field(10.0, gt=0, le=300, description="default call deadline")
     upstream_timeout_seconds: float = Field(10.0, gt=0, le=300, description="registry/cache calls")
+    relay_timeout_seconds: float = Field(
+        4.0,
+        gt=0,
+        le=300,
+        description="REST calls relayed to a service: past it, 503 with Retry-After",
+    )
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="invoke request body cap")
     max_publish_bytes: int = Field(
         2 * 1024 * 1024 * 1024 + 1024 * 1024,
@@ -68,8 +83,17 @@ class GatewaySettings(ServiceSettings):
         30.0, ge=0, le=3600, description="how long a namespace's size caps are remembered"
     )
     max_in_flight: int = Field(1000, ge=1, description="concurrent HTTP requests before 503")
+    auth_failures_per_minute: int = Field(
+        10, ge=0, le=100_000, description="401s per client address before 429s (0: no limit)"
+    )
+    invoke_concurrency: int = Field(
+        32, ge=1, le=4096, description="module calls running at once; the rest queue"
+    )
+    invoke_queue_seconds: float = Field(
+        0.1, ge=0, le=60, description="longest a module call waits to start before a 503"
+    )
     max_local_redirects: int = Field(3, ge=0, le=10)
-    stderr_excerpt_bytes: int = Field(1024, ge=0, le=65536, description="in 502 problems")
+    stderr_excerpt_bytes: int = Field(1024, ge=0, le=65536, description="in guest problems")
     cgi_max_header_bytes: int = Field(16 * 1024, ge=256, le=1024 * 1024)
     access_log: bool = Field(True, description="one JSON line per request")
     # The kit's drain delay, under the gateway's own name first (the older one).

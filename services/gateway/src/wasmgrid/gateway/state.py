@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from wasmgrid.common.lru import LruMap
+from wasmgrid.gateway.admission import Admission
+from wasmgrid.gateway.authguard import AuthGuard
 from wasmgrid.gateway.ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from wasmgrid.gateway.routes import RouteStore
 from wasmgrid.gateway.settings import GatewaySettings
@@ -28,6 +30,8 @@ class Gateway:
     cache: ResponseCache
     monitor: Monitor
     limiter: Limiter
+    admission: Admission
+    auth_guard: AuthGuard
     in_flight: int = 0
     draining: bool = False
     _market_checked: float = 0.0
@@ -57,6 +61,8 @@ class Gateway:
             cache=ResponseCache(settings),
             monitor=Monitor(settings),
             limiter=limiter,
+            admission=Admission(settings.invoke_concurrency, settings.invoke_queue_seconds),
+            auth_guard=AuthGuard(limiter, settings.auth_failures_per_minute),
         )
 
     async def start(self) -> None:

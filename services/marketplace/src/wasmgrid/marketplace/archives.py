@@ -25,8 +25,10 @@ import hashlib
 import io
 import posixpath
 import stat
+import struct
 import tarfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from typing import IO, Protocol
 
@@ -213,7 +215,16 @@ def _read_tar(stream: IO[bytes], tree: _Tree) -> None:
                     raise ArchiveError(
                         f"assets entry {name!r}: {_tar_kind(info)} entries are not allowed"
                     )
-    except (tarfile.TarError, EOFError, OSError, zstandard.ZstdError) as exc:
+    except ArchiveError:
+        raise
+    except (
+        tarfile.TarError,
+        EOFError,
+        OSError,
+        ValueError,
+        zlib.error,
+        zstandard.ZstdError,
+    ) as exc:
         raise ArchiveError(f"assets: unreadable archive ({exc})") from None
 
 
@@ -230,6 +241,8 @@ def _read_zip(data: bytes, tree: _Tree) -> None:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             for info in zf.infolist():
                 name = info.filename
+                if not name:
+                    raise ArchiveError("assets: a zip entry has an empty name")
                 mode = info.external_attr >> 16 if info.create_system == 3 else 0
                 if info.is_dir():
                     tree.add(name, Kind.DIRECTORY)
@@ -246,7 +259,21 @@ def _read_zip(data: bytes, tree: _Tree) -> None:
                     tree.add(name, Kind.SYMLINK, target=content.decode("utf-8", "replace"))
                 else:
                     tree.add(name, Kind.FILE, data=content, executable=bool(mode & 0o111))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, OSError) as exc:
+    except ArchiveError:
+        raise
+    # zipfile meets a damaged archive with whatever its parsing hits: a negative seek
+    # (ValueError), a short struct, a bad deflate stream, an encrypted entry (RuntimeError).
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        NotImplementedError,
+        OSError,
+        EOFError,
+        ValueError,
+        RuntimeError,
+        struct.error,
+        zlib.error,
+    ) as exc:
         raise ArchiveError(f"assets: unreadable zip archive ({exc})") from None
 
 

@@ -17,10 +17,10 @@ from wasmgrid.common.categories import CATEGORIES
 from wasmgrid.common.errors import InvalidArgument
 from wasmgrid.marketplace import semver
 
-_CHARSET = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?$")
-_TAG = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+_CHARSET = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?\Z")
+_TAG = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\Z")
 #: A sha256 digest as the registry spells it: 64 lowercase hex characters.
-SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}\Z")
 
 NAMESPACE_MIN, NAMESPACE_MAX = 2, 39
 MODULE_MIN, MODULE_MAX = 1, 64

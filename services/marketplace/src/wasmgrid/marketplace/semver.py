@@ -17,18 +17,20 @@ from functools import total_ordering
 MAX_VERSION_LENGTH = 64
 MAX_REQUIREMENT_LENGTH = 200
 
-_NUM = r"0|[1-9]\d*"
+# ASCII digits and \Z, not \d and $: \d matches every script's digits ('1٠' would read
+# as 10) and $ matches before a final newline.
+_NUM = r"0|[1-9][0-9]*"
 _IDENT = r"[0-9A-Za-z-]+"
 _VERSION = re.compile(
     rf"^(?P<major>{_NUM})\.(?P<minor>{_NUM})\.(?P<patch>{_NUM})"
     rf"(?:-(?P<pre>{_IDENT}(?:\.{_IDENT})*))?"
-    rf"(?:\+(?P<build>{_IDENT}(?:\.{_IDENT})*))?$"
+    rf"(?:\+(?P<build>{_IDENT}(?:\.{_IDENT})*))?\Z"
 )
 _PARTIAL = re.compile(
     rf"^(?P<major>{_NUM})(?:\.(?P<minor>{_NUM}|\*|x|X)(?:\.(?P<patch>{_NUM}|\*|x|X))?)?"
-    rf"(?:-(?P<pre>{_IDENT}(?:\.{_IDENT})*))?(?:\+{_IDENT}(?:\.{_IDENT})*)?$"
+    rf"(?:-(?P<pre>{_IDENT}(?:\.{_IDENT})*))?(?:\+{_IDENT}(?:\.{_IDENT})*)?\Z"
 )
-_OP = re.compile(r"^(>=|<=|>|<|=|\^|~)?\s*(.*)$")
+_OP = re.compile(r"^(>=|<=|>|<|=|\^|~)?\s*(.*)\Z", re.DOTALL)
 _MAX_PART = 2**63 - 1
 
 

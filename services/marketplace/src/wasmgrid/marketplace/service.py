@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import grpc
 
 from wasmgrid.api.common.v1 import common_pb2
@@ -335,7 +336,9 @@ class MarketplaceService(Service):
     #: Every OSError here comes from the database: the other errors of reconnecting
     #: (TimeoutError, FileNotFoundError for a Unix socket, the plain OSError asyncio
     #: raises when every address refused) are "retry later" too, not INTERNAL.
-    unavailable_errors = (OSError,)
+    #: A statement past its statement_timeout (QueryCanceledError) or a client-side
+    #: deadline (TimeoutError, an OSError) on a hung database: retry later, 503.
+    unavailable_errors = (OSError, asyncpg.QueryCanceledError)
 
     def __init__(self, settings: MarketplaceSettings) -> None:
         self.settings = settings
@@ -364,6 +367,7 @@ class MarketplaceService(Service):
             wait_seconds=s.db_wait_seconds,
             statement_timeout_ms=s.db_statement_timeout_ms,
             pg_trgm=s.pg_trgm,
+            acquire_timeout=s.db_acquire_timeout_seconds,
         )
         identity = Identity(db, open_signup=s.open_signup)
         limits = Limits(db, Defaults(s.max_module_bytes, s.max_assets_bytes, s.size_ceiling_bytes))

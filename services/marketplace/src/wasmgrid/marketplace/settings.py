@@ -32,7 +32,15 @@ class MarketplaceSettings(ServiceSettings):
     db_pool_max: int = Field(10, ge=1, le=200)
     search_pool_max: int = Field(5, ge=1, le=100, description="connections for SearchModules")
     db_wait_seconds: float = Field(30.0, ge=0, le=600)
-    db_statement_timeout_ms: int = Field(30_000, ge=100, le=600_000)
+    db_statement_timeout_ms: int = Field(
+        3_000,
+        ge=100,
+        le=600_000,
+        description="PostgreSQL's statement_timeout; the client gives up 500 ms after it",
+    )
+    db_acquire_timeout_seconds: float = Field(
+        1.0, gt=0, le=60, description="waiting for a pooled connection (and releasing it)"
+    )
 
     open_signup: bool = Field(True, description="anyone may CreateUser (else admins only)")
     bootstrap_admin: str = Field("admin", description="username of the bootstrap admin")

@@ -12,7 +12,7 @@ from wasmgrid.common.errors import Unauthenticated
 PREFIX = "wgt_"
 #: 32 random bytes, URL-safe base64 without padding: 43 characters.
 _SECRET_BYTES = 32
-TOKEN_FORMAT = re.compile(r"^wgt_[A-Za-z0-9_-]{20,200}$")
+TOKEN_FORMAT = re.compile(r"^wgt_[A-Za-z0-9_-]{20,200}\Z")
 
 
 class Scope(StrEnum):

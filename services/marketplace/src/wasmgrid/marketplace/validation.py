@@ -28,6 +28,7 @@ from wasmgrid.marketplace.wasmbinary import (
     Export,
     Import,
     Memory,
+    ModuleInfo,
     Producer,
     WasmFormatError,
     read_module,
@@ -140,10 +141,45 @@ def validate_component(data: bytes) -> Report:
     return report
 
 
-def validate_module(data: bytes, policy: Policy) -> Report:  # noqa: C901 - independent checks in a row, one finding each
-    """Validate and scan `data` (CPU-bound: call from a worker thread)."""
+def _names_with_nul(info: ModuleInfo) -> list[str]:
+    """Each import, export, custom section or producer name holding U+0000 (valid UTF-8,
+    so valid wasm, but PostgreSQL's text and jsonb refuse it), named by its kind."""
+    named = [
+        *(("import", f"{i.module}.{i.name}") for i in info.imports),
+        *(("export", e.name) for e in info.exports),
+        *(("custom section", c) for c in info.custom_sections),
+        *(("producer", f"{p.field} {p.name} {p.version}") for p in info.producers),
+    ]
+    return [f"{kind} {name!r}" for kind, name in named if "\x00" in name]
+
+
+def _no_nul(value: Any) -> Any:
+    """`value` (a report as JSON-ready data) with every U+0000 shown as U+FFFD."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_no_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _no_nul(v) for k, v in value.items()}
+    return value
+
+
+def validate_module(data: bytes, policy: Policy) -> Report:
+    """Validate and scan `data` (CPU-bound: call from a worker thread).
+
+    The report is stored as jsonb and shown to people: a U+0000 in any of its strings
+    (names and the messages quoting them) is shown as U+FFFD, and a module naming
+    anything with one is refused (``name.nul``).
+    """
     if wasmfeatures.binary_kind(data[:8]) is wasmfeatures.BinaryKind.COMPONENT:
         return validate_component(data)
+    report = _validate(data, policy)
+    doc = report.to_dict()
+    shown = _no_nul(doc)
+    return report if shown == doc else Report.from_dict(shown)
+
+
+def _validate(data: bytes, policy: Policy) -> Report:  # noqa: C901 - independent checks in a row, one finding each
     report = Report(valid=False, kind="", size_bytes=len(data))
     add = report.findings.append
     try:
@@ -157,6 +193,15 @@ def validate_module(data: bytes, policy: Policy) -> Report:  # noqa: C901 - inde
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid"
         add(Finding(ERROR, "wasm.invalid", f"wasmtime rejected the module: {first[:500]}"))
 
+    nul = _names_with_nul(info)
+    if nul:
+        add(
+            Finding(
+                ERROR,
+                "name.nul",
+                f"names holding U+0000, which no registry text can store: {_listed(nul)}",
+            )
+        )
     report.imports = info.imports
     report.exports = info.exports
     report.memories = info.memories

@@ -64,7 +64,23 @@ def field(doc: dict[str, Any], name: str, kind: type | tuple[type, ...], default
         return value
     if isinstance(value, bool) and kind is not bool:
         raise Problem(400, f"{name}: must be {getattr(kind, '__name__', kind)}")
+    if kind is int and isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON does not tell 1.0 from 1
     if not isinstance(value, kind):
         names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
         raise Problem(400, f"{name}: must be {names}, got {type(value).__name__}")
+    for text in value if isinstance(value, list) else (value,):
+        if isinstance(text, str):
+            check_text(name, text)
     return value
+
+
+def check_text(name: str, text: str) -> None:
+    """400 naming `name` when `text` is no UTF-8 string: JSON's ``"\\ud800"`` escapes
+    decode to a lone surrogate, which no protobuf string field can carry."""
+    try:
+        text.encode()
+    except UnicodeEncodeError as exc:
+        raise Problem(
+            400, f"{name}: holds {text[exc.start]!r} at {exc.start}, a lone surrogate (not UTF-8)"
+        ) from None

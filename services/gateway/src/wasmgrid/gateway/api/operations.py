@@ -30,7 +30,7 @@ from wasmgrid.gateway.problem import Problem
 from wasmgrid.gateway.routes import TOKEN_SCOPES
 from wasmgrid.gateway.state import GATEWAY
 
-_TRACE_ID = re.compile(r"^[0-9a-fA-F]{32}$")
+_TRACE_ID = re.compile(r"^[0-9a-fA-F]{32}\Z")
 _SORTS = ProtoEnum.names(mp.SearchSort)
 _KINDS = ProtoEnum.names(mp.ModuleKind)
 _ROLES = ProtoEnum.names(mp.Role)
@@ -47,8 +47,19 @@ LIMITS_FIELDS = ("max_module_bytes", "max_assets_bytes")
 # ------------------------------------------------------------------ handlers of their own
 
 
+#: The methods ``/v1/run`` serves (the OpenAPI document lists each); any other is a 405.
+RUN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_RUN_ALLOW = ", ".join(sorted(RUN_METHODS))
+
+
 async def run_module(request: web.Request) -> web.StreamResponse:
     """ANY /v1/run/{ns}/{module}[/{path}]: WAGI invoke."""
+    if request.method not in RUN_METHODS:
+        raise Problem(
+            405,
+            f"method {request.method[:16]} is not allowed on /v1/run; allowed: {_RUN_ALLOW}",
+            headers={"Allow": _RUN_ALLOW},
+        )
     ns, module = request.match_info["ns"], request.match_info["module"]
     ref = parse_module_ref(ns, module)
     rest = request.match_info.get("path", "")
@@ -94,10 +105,15 @@ def _create_user(a: Inputs) -> mp.CreateUserRequest:
 
 def _create_token(a: Inputs) -> mp.CreateTokenRequest:
     scopes = a.field("scopes", list, [])
+    if not all(isinstance(s, str) for s in scopes):
+        raise Problem(400, "scopes: must be a list of strings")
+    ttl = a.field("ttl_seconds", int, 0)
+    if not 0 <= ttl <= MAX_TTL_SECONDS:
+        raise Problem(400, f"ttl_seconds: {ttl} is outside 0..{MAX_TTL_SECONDS} (0: never expires)")
     return mp.CreateTokenRequest(
         name=a.field("name", str, ""),
         scopes=[TOKEN_SCOPES.parse(s, f"scopes[{i}]") for i, s in enumerate(scopes)],
-        ttl_seconds=a.field("ttl_seconds", int, 0),
+        ttl_seconds=ttl,
     )
 
 
@@ -153,6 +169,8 @@ def _trace(a: Inputs) -> monitor_pb2.GetTraceRequest:
     trace_id = a.path("trace_id")
     if not _TRACE_ID.match(trace_id):
         raise Problem(400, f"trace_id: {trace_id[:64]!r} is not 32 hex digits")
+    if not trace_id.strip("0"):
+        raise Problem(404, "no trace has the all-zero id (W3C trace context: invalid)")
     return monitor_pb2.GetTraceRequest(trace_id=trace_id.lower())
 
 
@@ -167,9 +185,51 @@ def _with_balancer(answer: Message, a: Inputs) -> dict[str, Any]:
 # ------------------------------------------------------------------ the table
 
 _MOD = "/v1/modules/{ns}/{name}"
-_LIST = (
-    QueryParam("limit", "page size", "integer"),
-    QueryParam("cursor", "next_cursor of the previous page"),
+#: The longest token lifetime the marketplace grants (366 days).
+MAX_TTL_SECONDS = 366 * 24 * 3600
+#: Page sizes the services serve (0: their default); above it they refuse with a 400.
+REGISTRY_MAX_PAGE = 100
+CACHE_MAX_PAGE = 1000
+
+
+def _list(maximum: int) -> tuple[QueryParam, ...]:
+    return (
+        QueryParam(
+            "limit",
+            f"page size (0: the default, at most {maximum})",
+            "integer",
+            minimum=0,
+            maximum=maximum,
+        ),
+        QueryParam("cursor", "next_cursor of the previous page"),
+    )
+
+
+_LIST = _list(REGISTRY_MAX_PAGE)
+_NAME_TEXT: dict[str, Any] = {"type": "string", "maxLength": 64}
+_TEXT = {"type": "string"}
+#: The JSON body fields' schemas, as strict as the checks behind them.
+USER_SCHEMAS = (
+    ("username", {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,37}[A-Za-z0-9]$"}),
+    ("role", {"type": "string", "enum": list(_ROLES.choices)}),
+    ("token_name", _NAME_TEXT),
+)
+TOKEN_SCHEMAS = (
+    ("name", _NAME_TEXT),
+    (
+        "scopes",
+        {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "string", "enum": list(TOKEN_SCOPES.choices)},
+        },
+    ),
+    ("ttl_seconds", {"type": "integer", "minimum": 0, "maximum": MAX_TTL_SECONDS}),
+)
+YANK_SCHEMAS = (("reason", {"type": "string", "minLength": 1, "maxLength": 500}),)
+RATING_SCHEMAS = (
+    ("stars", {"type": "integer", "minimum": 1, "maximum": 5}),
+    ("review", {"type": "string", "maxLength": 2000}),
 )
 
 #: Every fixed operation (probes, /metrics and /openapi.json are added in app.py).
@@ -186,7 +246,7 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "*",
-        "/v1/run/{ns}/{module}/{path:.*}",
+        "/v1/run/{ns}/{module}/{path:[\\s\\S]*}",
         "run_path",
         "Invoke a module with PATH_INFO",
         run_module,
@@ -214,6 +274,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "identity",
         Rpc("marketplace", "CreateUser", _create_user),
         fields=USER_FIELDS,
+        field_schemas=USER_SCHEMAS,
+        required_fields=("username",),
         auth="optional",
         success=201,
     ),
@@ -225,6 +287,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "identity",
         Rpc("marketplace", "CreateToken", _create_token),
         fields=TOKEN_FIELDS,
+        field_schemas=TOKEN_SCHEMAS,
+        required_fields=("scopes",),
         auth="required",
         success=201,
     ),
@@ -239,7 +303,7 @@ OPERATIONS: tuple[Operation, ...] = (
             "ListTokens",
             lambda a: mp.ListTokensRequest(include_inactive=a.flag("include_inactive")),
         ),
-        query=(QueryParam("include_inactive", "also revoked/expired", "boolean"),),
+        query=(QueryParam("include_inactive", "also revoked/expired: true or false", "boolean"),),
         auth="required",
     ),
     relay(
@@ -294,10 +358,10 @@ OPERATIONS: tuple[Operation, ...] = (
             QueryParam("category", "category filter"),
             QueryParam("tag", "tag filter"),
             QueryParam("license", "SPDX license filter"),
-            QueryParam("kind", "command, reactor or component"),
+            QueryParam("kind", "command, reactor or component", enum=tuple(_KINDS.choices)),
             QueryParam("owner", "modules in namespaces this user owns"),
             QueryParam("namespace", "namespace filter"),
-            QueryParam("sort", "relevance, downloads, rating, recent or name"),
+            QueryParam("sort", "the order of hits", enum=tuple(_SORTS.choices)),
             *_LIST,
         ),
     ),
@@ -351,6 +415,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "modules",
         Rpc("marketplace", "Yank", _yank),
         fields=YANK_FIELDS,
+        field_schemas=YANK_SCHEMAS,
+        required_fields=("reason",),
         body_required=False,
         auth="required",
         query=(QueryParam("reason", 'why (or JSON body {"reason": …})'),),
@@ -376,6 +442,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "modules",
         Rpc("marketplace", "RateModule", _rate),
         fields=RATING_FIELDS,
+        field_schemas=RATING_SCHEMAS,
+        required_fields=("stars",),
         auth="required",
     ),
     relay(
@@ -402,12 +470,14 @@ OPERATIONS: tuple[Operation, ...] = (
             "GetDownloadStats",
             lambda a: mp.GetDownloadStatsRequest(name=a.module, days=a.integer("days", 0, 0, 366)),
         ),
-        query=(QueryParam("days", "window in days (default 30, max 366)", "integer"),),
+        query=(QueryParam("days", "window in days (0: 30)", "integer", minimum=0, maximum=366),),
     ),
     # Last of the module routes: {version} would otherwise shadow /rating.
     Operation(
         "PUT",
-        _MOD + "/{version}",
+        # A version starts with a digit: /rating, /stats, … are not versions (so a 405
+        # on them lists only their own methods in Allow).
+        _MOD + "/{version:[0-9][^/]*}",
         "publish",
         "Publish a version: raw application/wasm (metadata in the query) or multipart",
         publish,
@@ -433,7 +503,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Cache namespaces with stats",
         "cache",
         Rpc("cache", "ListNamespaces", lambda a: cache_pb2.ListNamespacesRequest(page=a.page())),
-        query=_LIST,
+        query=_list(CACHE_MAX_PAGE),
     ),
     relay(
         "GET",
@@ -459,7 +529,9 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         query=(
             QueryParam("service", "one service only"),
-            QueryParam("changes", "status changes to return", "integer"),
+            QueryParam(
+                "changes", "status changes to return (0: 50)", "integer", minimum=0, maximum=1000
+            ),
         ),
     ),
     relay(
@@ -470,10 +542,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "operations",
         Rpc("monitor", "ListAlerts", _alerts),
         query=(
-            QueryParam("state", "pending, firing or resolved"),
+            QueryParam("state", "one state only", enum=tuple(_ALERT_STATES.choices)),
             QueryParam("rule", "one rule only"),
-            QueryParam("include_silenced", "include silenced alerts", "boolean"),
-            QueryParam("limit", "max alerts", "integer"),
+            QueryParam("include_silenced", "include silenced alerts: true or false", "boolean"),
+            QueryParam("limit", "max alerts (0: 500)", "integer", minimum=0, maximum=5000),
         ),
     ),
     relay(

@@ -71,8 +71,14 @@ class Inputs:
         return self.request.query.get(name, default)
 
     def flag(self, name: str) -> bool:
-        """Query parameter `name` is ``true``."""
-        return self.request.query.get(name) == "true"
+        """Boolean query parameter `name`: ``true`` or ``false`` (absent: false); any
+        other text is a 400, never read as false."""
+        raw = self.request.query.get(name)
+        if raw is None or raw == "false":
+            return False
+        if raw == "true":
+            return True
+        raise Problem(400, f"query parameter {name}: {raw[:64]!r} is not true or false")
 
     def integer(self, name: str, default: int, low: int, high: int) -> int:
         """Query parameter `name` as an integer in `low`..`high` (absent: `default`)."""
@@ -122,6 +128,17 @@ class Rpc:
             raise ValueError(f"{self.upstream} has no RPC named {self.method!r}")
 
 
+def require_credentials(request: web.Request) -> None:
+    """401 at once when an operation that needs a token is called without one (the
+    marketplace checks the token itself; nothing else of the request is read first)."""
+    if "Authorization" not in request.headers:
+        raise Problem(
+            401,
+            "this operation needs credentials: Authorization: Bearer <token>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
 def auth_metadata(request: web.Request) -> tuple[tuple[str, str], ...] | None:
     """The caller's credentials as gRPC metadata (the marketplace checks them)."""
     auth = request.headers.get("Authorization")
@@ -147,17 +164,35 @@ class RelayHandler:
     fields: tuple[str, ...] | None
     body_required: bool
     status: int
+    auth: Auth = "none"
 
     async def __call__(self, request: web.Request) -> web.StreamResponse:
         rpc = self.rpc
+        if self.auth == "required":
+            require_credentials(request)
         doc: dict[str, Any] = {}
         if self.fields is not None:
             doc = await read_json(request, self.fields, required=self.body_required)
         inputs = Inputs(request, doc)
         message = rpc.request(inputs)
-        call = getattr(_stub(request.app[GATEWAY], rpc.upstream), rpc.method)
+        gw = request.app[GATEWAY]
+        call = getattr(_stub(gw, rpc.upstream), rpc.method)
         metadata = auth_metadata(request) if rpc.upstream == "marketplace" else None
-        answer = await call_upstream(rpc.upstream, rpc.method, call(message, metadata=metadata))
+        timeout = gw.settings.relay_timeout_seconds
+        try:
+            answer = await call_upstream(
+                rpc.upstream, rpc.method, call(message, metadata=metadata, timeout=timeout)
+            )
+        except Problem as problem:
+            if problem.extra.get("grpc_code") != "DEADLINE_EXCEEDED":
+                raise
+            # The service is hung or swamped (a database it waits on, say): retry later.
+            raise Problem(
+                503,
+                f"{rpc.upstream} service did not answer within {timeout:g} s",
+                headers={"Retry-After": "1"},
+                extra={"grpc_code": "DEADLINE_EXCEEDED"},
+            ) from None
         return json_response(rpc.response(answer, inputs), self.status)
 
 
@@ -174,6 +209,8 @@ def relay(  # noqa: PLR0913 - one row of the REST table
     body_required: bool = True,
     auth: Auth = "none",
     success: int = 200,
+    field_schemas: tuple[tuple[str, dict[str, Any]], ...] = (),
+    required_fields: tuple[str, ...] = (),
 ) -> Operation:
     """The operation `method` `path` that relays to `rpc`; with `fields`, it takes a JSON
     body carrying only those fields."""
@@ -183,11 +220,13 @@ def relay(  # noqa: PLR0913 - one row of the REST table
         path,
         name,
         summary,
-        RelayHandler(rpc, fields, body_required, success),
+        RelayHandler(rpc, fields, body_required, success, auth),
         tag,
         query=query,
         body=body,
         auth=auth,
         success=success,
         fields=fields or (),
+        field_schemas=field_schemas,
+        required_fields=required_fields,
     )

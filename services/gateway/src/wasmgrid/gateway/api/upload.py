@@ -11,15 +11,17 @@ carry the module's bytes, then the assets' bytes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as mp
-from wasmgrid.gateway.api.bodies import MAX_JSON, field, json_response, to_json
-from wasmgrid.gateway.api.relay import auth_metadata
+from wasmgrid.gateway.api.bodies import MAX_JSON, check_text, field, json_response, to_json
+from wasmgrid.gateway.api.relay import auth_metadata, require_credentials
 from wasmgrid.gateway.problem import Problem, refuse_unknown_fields, upstream_errors
 from wasmgrid.gateway.state import GATEWAY
 from wasmgrid.gateway.upstream import timed
@@ -69,6 +71,9 @@ def metadata_from_json(doc: dict[str, Any], name: str, version: str) -> mp.Publi
     tags = field(doc, "tags", list, [])
     if not all(isinstance(t, str) for t in tags):
         raise Problem(400, "metadata.tags: must be a list of strings")
+    for key, value in doc.items():
+        if isinstance(value, str):
+            check_text(f"metadata.{key}", value)
     for key, expected in (("name", name), ("version", version)):
         given = doc.get(key)
         if given is not None and given != expected:
@@ -103,20 +108,32 @@ def _scratch(doc: dict[str, Any]) -> mp.ScratchSpace | None:
     return mp.ScratchSpace(mount=field(given, "mount", str, ""), **values)
 
 
+@contextlib.contextmanager
+def malformed_multipart() -> Iterator[None]:
+    """Within: aiohttp's multipart parser refusing the body becomes a 400 naming why
+    (a wrong boundary, a part header that is not ``Name: value``)."""
+    try:
+        yield
+    except (ValueError, HttpProcessingError) as exc:
+        raise Problem(400, f"multipart body is malformed: {exc}") from None
+
+
 async def read_multipart(  # noqa: C901 - one check per part and field of the form
     reader: MultipartReader, name: str, version: str
 ) -> tuple[mp.PublishMetadata, AsyncIterator[mp.PublishRequest]]:
     """The ``metadata`` part (JSON, at most :data:`MAX_JSON` bytes) and a stream of the
     ``module`` part that follows it, then of the optional ``assets`` part; 400/413
     naming what is wrong with the parts."""
-    first = await reader.next()
+    with malformed_multipart():
+        first = await reader.next()
     if not isinstance(first, BodyPartReader) or first.name != "metadata":
         raise Problem(400, "multipart publish: the first part must be 'metadata' (JSON)")
     raw = bytearray()
-    while chunk := await first.read_chunk(8192):
-        raw += chunk
-        if len(raw) > MAX_JSON:
-            raise Problem(413, f"metadata part exceeds {MAX_JSON} bytes")
+    with malformed_multipart():
+        while chunk := await first.read_chunk(8192):
+            raw += chunk
+            if len(raw) > MAX_JSON:
+                raise Problem(413, f"metadata part exceeds {MAX_JSON} bytes")
     try:
         doc = json.loads(bytes(raw) or b"{}")
     except ValueError as exc:
@@ -124,23 +141,35 @@ async def read_multipart(  # noqa: C901 - one check per part and field of the fo
     if not isinstance(doc, dict):
         raise Problem(400, "metadata part: must be a JSON object")
     meta = metadata_from_json(doc, name, version)
-    second = await reader.next()
+    with malformed_multipart():
+        second = await reader.next()
     if not isinstance(second, BodyPartReader) or second.name != "module":
         raise Problem(400, "multipart publish: the second part must be 'module' (the wasm)")
 
     async def messages() -> AsyncIterator[mp.PublishRequest]:
-        while chunk := await second.read_chunk(CHUNK):
+        while True:
+            with malformed_multipart():
+                chunk = await second.read_chunk(CHUNK)
+            if not chunk:
+                break
             yield mp.PublishRequest(chunk=chunk)
-        third = await reader.next()
+        with malformed_multipart():
+            third = await reader.next()
         if third is None:
             return
         if not isinstance(third, BodyPartReader) or third.name != "assets":
             raise Problem(
                 400, "multipart publish: the part after 'module' may only be 'assets' (an archive)"
             )
-        while chunk := await third.read_chunk(CHUNK):
+        while True:
+            with malformed_multipart():
+                chunk = await third.read_chunk(CHUNK)
+            if not chunk:
+                break
             yield mp.PublishRequest(assets_chunk=chunk)
-        if await reader.next() is not None:
+        with malformed_multipart():
+            after = await reader.next()
+        if after is not None:
             raise Problem(400, "multipart publish: nothing may follow the 'assets' part")
 
     return meta, messages()
@@ -151,16 +180,29 @@ async def _raw_messages(request: web.Request) -> AsyncIterator[mp.PublishRequest
         yield mp.PublishRequest(chunk=chunk)
 
 
+def content_type(request: web.Request) -> str:
+    """The request's media type; 400 when its parameters do not parse (aiohttp's parser,
+    CPython's email one, raises IndexError on ``a/b; c*``)."""
+    try:
+        return request.content_type
+    except (IndexError, ValueError) as exc:
+        raise Problem(
+            400, f"Content-Type {request.headers.get('Content-Type', '')!r} does not parse: {exc}"
+        ) from None
+
+
 async def read_upload(
     request: web.Request, name: str, version: str
 ) -> tuple[mp.PublishMetadata, AsyncIterator[mp.PublishRequest]]:
     """The metadata and the module's (then the assets') bytes of a publish request,
     either form (415 otherwise)."""
-    ctype = request.content_type
+    ctype = content_type(request)
     if ctype in ("application/wasm", "application/octet-stream"):
         return metadata_from_query(request, name, version), _raw_messages(request)
     if ctype == "multipart/form-data":
-        return await read_multipart(await request.multipart(), name, version)
+        with malformed_multipart():
+            reader = await request.multipart()
+        return await read_multipart(reader, name, version)
     raise Problem(
         415,
         f"publish body Content-Type {ctype!r}: send application/wasm (metadata in the query)"
@@ -170,6 +212,7 @@ async def read_upload(
 
 async def publish(request: web.Request) -> web.Response:
     """PUT /v1/modules/{ns}/{name}/{version}: stream the module to the marketplace."""
+    require_credentials(request)
     gw = request.app[GATEWAY]
     namespace = request.match_info["ns"]
     limit = await gw.registry.publish_limit(namespace)
@@ -182,7 +225,7 @@ async def publish(request: web.Request) -> web.Response:
         )
     name = f"{namespace}/{request.match_info['name']}"
     meta, messages = await read_upload(request, name, request.match_info["version"])
-    if request.content_type != "multipart/form-data" and declared is not None:
+    if content_type(request) != "multipart/form-data" and declared is not None:
         meta.size_bytes = declared
     failure: list[BaseException] = []
 

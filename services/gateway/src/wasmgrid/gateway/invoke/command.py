@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from wasmgrid.api.marketplace.v1 import marketplace_pb2
 from wasmgrid.api.runtime.v1 import runtime_pb2
 from wasmgrid.gateway.cgi import CgiError, CgiRequest, build_env, command_line, parse_response
-from wasmgrid.gateway.invoke.execution import execute, limits_for
+from wasmgrid.gateway.invoke.execution import count_module_call, execute, limits_for
 from wasmgrid.gateway.invoke.middleware import client_ip
 from wasmgrid.gateway.invoke.target import Call
-from wasmgrid.gateway.problem import Problem
+from wasmgrid.gateway.problem import Problem, guest_problem
 from wasmgrid.gateway.routes import ASSETS_ARG
 from wasmgrid.gateway.upstream import CachedResponse
 
@@ -86,7 +86,10 @@ async def run_command(call: Call) -> CachedResponse | LocalRedirect:
     try:
         cgi = parse_response(resp.output.stdout, max_header_bytes=settings.cgi_max_header_bytes)
     except CgiError as exc:
-        raise Problem(502, f"module {label} wrote an invalid CGI response: {exc}") from None
+        count_module_call(resolved.name, "invalid_response")
+        raise guest_problem(
+            "invalid_response", f"module {label} wrote an invalid CGI response: {exc}"
+        ) from None
     if cgi.local_redirect is not None:
         return LocalRedirect(cgi.local_redirect)
     return CachedResponse(cgi.status, cgi.headers, cgi.body)

@@ -6,11 +6,13 @@ from __future__ import annotations
 import time
 from typing import Any, TypeVar, overload
 
+from prometheus_client import Counter
+
 from wasmgrid.api.runtime.v1 import runtime_pb2
 from wasmgrid.common.protoenum import ProtoEnum
 from wasmgrid.gateway.cgi import stderr_excerpt
 from wasmgrid.gateway.invoke.target import Call
-from wasmgrid.gateway.problem import Problem, upstream_errors
+from wasmgrid.gateway.problem import Problem, guest_problem, upstream_errors
 from wasmgrid.gateway.routes import Limits
 from wasmgrid.gateway.state import Gateway
 from wasmgrid.gateway.upstream.runtime import NoReplica, RuntimeCall
@@ -18,6 +20,8 @@ from wasmgrid.gateway.upstream.runtime import NoReplica, RuntimeCall
 T = TypeVar("T")
 
 OUTCOMES = ProtoEnum.names(runtime_pb2.Outcome)
+#: Distinct module labels of :data:`MODULE_CALLS` (a registry holds any number).
+MAX_MODULE_LABELS = 1000
 #: Time the runtime keeps to answer before the gateway's own deadline passes.
 ANSWER_MARGIN_SECONDS = 0.05
 
@@ -54,34 +58,47 @@ async def call_runtime(
         raise Problem(504, "deadline passed before the runtime answered") from None
 
 
-#: What a module's outcome (other than OK) answers: the status and the detail, which names
-#: the limit that applied (the runtime reports the limits it enforced).
-_OUTCOME_DETAILS: dict[int, tuple[int, str]] = {
-    runtime_pb2.OUTCOME_EXIT: (502, "module {label} exited with code {exit_code}"),
-    runtime_pb2.OUTCOME_TRAP: (502, "module {label} trapped: {trap}"),
+#: The detail of a module's outcome (other than OK), naming the limit that applied (the
+#: runtime reports the limits it enforced). Each is a guest fault: a 500 of type
+#: ``guest-<outcome>`` (problem.guest_problem), never counted against the platform.
+_OUTCOME_DETAILS: dict[int, str] = {
+    runtime_pb2.OUTCOME_EXIT: "module {label} exited with code {exit_code}",
+    runtime_pb2.OUTCOME_TRAP: "module {label} trapped: {trap}",
     runtime_pb2.OUTCOME_FUEL_EXHAUSTED: (
-        502,
-        "module {label} ran out of fuel (limit {limits.fuel} units)",
+        "module {label} ran out of fuel (limit {limits.fuel} units)"
     ),
-    runtime_pb2.OUTCOME_TIMEOUT: (
-        504,
-        "module {label} exceeded its {limits.timeout_ms} ms time limit",
-    ),
+    runtime_pb2.OUTCOME_TIMEOUT: "module {label} exceeded its {limits.timeout_ms} ms time limit",
     runtime_pb2.OUTCOME_MEMORY_LIMIT: (
-        502,
-        "module {label} exceeded its memory limit of {limits.memory_bytes} bytes",
+        "module {label} exceeded its memory limit of {limits.memory_bytes} bytes"
     ),
     runtime_pb2.OUTCOME_STACK_OVERFLOW: (
-        502,
-        "module {label} overflowed its {limits.stack_bytes}-byte stack",
+        "module {label} overflowed its {limits.stack_bytes}-byte stack"
     ),
     runtime_pb2.OUTCOME_OUTPUT_TRUNCATED: (
-        502,
-        "module {label} wrote more than its {limits.stdout_bytes}-byte output limit",
+        "module {label} wrote more than its {limits.stdout_bytes}-byte output limit"
     ),
-    runtime_pb2.OUTCOME_SCRATCH_LIMIT: (502, "module {label}: {trap}"),
+    runtime_pb2.OUTCOME_SCRATCH_LIMIT: "module {label}: {trap}",
 }
-_UNKNOWN_OUTCOME = (502, "module {label} failed: {trap}")
+
+MODULE_CALLS = Counter(
+    "wasmgrid_gateway_module_calls_total",
+    "Module calls the runtime ran, by module (ns/name; the first"
+    f" {MAX_MODULE_LABELS} seen, the rest as 'other') and outcome (ok or the guest fault:"
+    " exit, trap, fuel_exhausted, timeout, memory_limit, stack_overflow,"
+    " output_truncated, scratch_limit, invalid_response).",
+    ["module", "outcome"],
+)
+_module_labels: set[str] = set()
+
+
+def count_module_call(module: str, outcome: str) -> None:
+    """Count one call of `module` that ended with `outcome` (a bounded label set)."""
+    if module not in _module_labels:
+        if len(_module_labels) >= MAX_MODULE_LABELS:
+            module = "other"
+        else:
+            _module_labels.add(module)
+    MODULE_CALLS.labels(module, outcome).inc()
 
 
 def limits_for(call: Call) -> runtime_pb2.Limits:
@@ -100,13 +117,20 @@ async def execute(
     """Run `request` (a command's Invoke or a function's Call) on a runtime replica for
     `call`; the answer when the module ended OK, else the problem naming why not."""
     method = "Invoke" if isinstance(request, runtime_pb2.InvokeRequest) else "Call"
-    resp: runtime_pb2.InvokeResponse | runtime_pb2.CallResponse = await call_runtime(
-        call.gw,
-        method,
-        lambda stub, timeout, md: getattr(stub, method)(request, timeout=timeout, metadata=md),
-        call.resolved.digest,
-        call.deadline,
-    )
+    admission = call.gw.admission
+    started = await admission.enter(call.deadline)
+    try:
+        resp: runtime_pb2.InvokeResponse | runtime_pb2.CallResponse = await call_runtime(
+            call.gw,
+            method,
+            lambda stub, timeout, md: getattr(stub, method)(request, timeout=timeout, metadata=md),
+            call.resolved.digest,
+            call.deadline,
+        )
+    finally:
+        admission.leave(started)
+    if resp.outcome in _OUTCOME_DETAILS or resp.outcome == runtime_pb2.OUTCOME_OK:
+        count_module_call(call.resolved.name, OUTCOMES.name(resp.outcome))
     raise_for_outcome(resp, call.label, call.gw.settings.stderr_excerpt_bytes)
     return resp
 
@@ -120,9 +144,9 @@ def raise_for_outcome(
     if outcome == runtime_pb2.OUTCOME_OK:
         return
     if outcome not in _OUTCOME_DETAILS:
-        trap = trap or "unknown outcome"
-    status, template = _OUTCOME_DETAILS.get(outcome, _UNKNOWN_OUTCOME)
-    detail = template.format(
+        # The runtime answered an outcome this gateway does not know: the platform's fault.
+        raise Problem(502, f"module {label} failed: {trap or 'unknown outcome'}")
+    detail = _OUTCOME_DETAILS[outcome].format(
         label=label, exit_code=exit_code, trap=trap, limits=resp.execution.limits
     )
     extra: dict[str, Any] = {"outcome": OUTCOMES.name(outcome)}
@@ -131,4 +155,4 @@ def raise_for_outcome(
     excerpt = stderr_excerpt(resp.output.stderr, excerpt_bytes)
     if excerpt:
         extra["stderr"] = excerpt
-    raise Problem(status, detail, extra=extra)
+    raise guest_problem(OUTCOMES.name(outcome), detail, extra=extra)

@@ -25,7 +25,7 @@ from wasmgrid.gateway.invoke.middleware import (
     refuse_declared_length,
 )
 from wasmgrid.gateway.invoke.target import Call, Target, target_for_path
-from wasmgrid.gateway.problem import Problem, upstream_errors
+from wasmgrid.gateway.problem import FAULT, guest_problem, upstream_errors
 from wasmgrid.gateway.routes import ModuleRef
 from wasmgrid.gateway.state import Gateway
 from wasmgrid.gateway.upstream import CachedResponse, Resolved, cacheable, response_cache_key
@@ -97,6 +97,8 @@ async def resolve(gw: Gateway, request: web.Request, ref: ModuleRef) -> Resolved
 def respond(result: CachedResponse, extra: Mapping[str, str], x_cache: str | None) -> web.Response:
     """The HTTP response for a module's answer, with the gateway's own headers."""
     response = web.Response(status=result.status, body=result.body)
+    if result.status >= 500:
+        response[FAULT] = "guest"  # the module's own answer, not the platform failing
     headers = response.headers
     for key, value in result.headers:
         if key.lower() == "content-type":
@@ -115,13 +117,15 @@ async def _follow(
 ) -> web.StreamResponse:
     """RFC 3875 §6.2.2: serve `location` as a new GET on this gateway (bounded hops)."""
     if redirects >= gw.settings.max_local_redirects:
-        raise Problem(
-            502,
+        raise guest_problem(
+            "redirect",
             f"module {label} redirected locally more than"
             f" {gw.settings.max_local_redirects} times (last: {location!r})",
         )
     path = location.split("?", 1)[0]
     target = target_for_path(gw, request.host or "", "GET", path)
     if target is None:
-        raise Problem(502, f"module {label} redirected locally to {path!r}, which matches no route")
+        raise guest_problem(
+            "redirect", f"module {label} redirected locally to {path!r}, which matches no route"
+        )
     return await serve(gw, request, target, redirects=redirects + 1)

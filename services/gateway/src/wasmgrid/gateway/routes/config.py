@@ -494,8 +494,14 @@ def parse_routes(text: str) -> RouteTable:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise RouteError(f"not valid YAML: {exc}") from None
+    except RecursionError:
+        # PyYAML composes nested collections recursively: '[[[[…' a thousand deep
+        # exhausts the stack before any rule applies.
+        raise RouteError("not a routes file: YAML nested too deeply to read") from None
     try:
         spec = RoutesFileSpec.model_validate(doc)
+    except RecursionError:
+        raise RouteError("not a routes file: values nested too deeply to validate") from None
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = list(err["loc"])

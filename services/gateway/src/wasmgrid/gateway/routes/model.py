@@ -18,8 +18,8 @@ from wasmgrid.common.protoenum import ProtoEnum
 #: Token scopes a route's auth middleware may require (the marketplace's Scope enum).
 TOKEN_SCOPES = ProtoEnum.names(marketplace_pb2.Scope)
 
-_NS_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-_REQ = re.compile(r"^[0-9A-Za-z^~<>=*.,+ -]{1,64}$")
+_NS_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")
+_REQ = re.compile(r"^[0-9A-Za-z^~<>=*.,+ -]{1,200}\Z")
 
 Mode = Literal["command", "function"]
 RateKey = Literal["ip", "token", "route", "global"]

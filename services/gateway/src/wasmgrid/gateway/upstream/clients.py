@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 
 RESOLVE_CACHE = Counter(
     "wasmgrid_gateway_resolve_cache_total",
-    "Module resolutions, by result (hit, miss).",
+    "Module resolutions, by result (hit, miss, stale: the last resolution served while"
+    " the registry could not answer).",
     ["result"],
 )
 RESPONSE_CACHE = Counter(
@@ -43,6 +44,19 @@ RESPONSE_CACHE = Counter(
 # Children on the per-request path, resolved once.
 _RESOLVE_HIT = RESOLVE_CACHE.labels("hit")
 _RESOLVE_MISS = RESOLVE_CACHE.labels("miss")
+_RESOLVE_STALE = RESOLVE_CACHE.labels("stale")
+#: Answers that say the registry could not answer (not that the module is gone):
+#: a last resolution may stand in for them.
+REGISTRY_UNANSWERED = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.CANCELLED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNKNOWN,
+    }
+)
 _NEAR_HIT = RESPONSE_CACHE.labels("hit", "near")
 
 
@@ -88,6 +102,13 @@ class Registry:
         self._resolved: LruMap[tuple[str, str], Resolved] = LruMap(
             settings.resolve_cache_max_entries, ttl_seconds=settings.resolve_cache_ttl_seconds
         )
+        # The last answer per key, kept after the fresh entry expires: while the registry
+        # or its database is down or hung, invokes of modules resolved before go on.
+        self._last: LruMap[tuple[str, str], Resolved] | None = (
+            LruMap(settings.resolve_cache_max_entries, ttl_seconds=settings.resolve_stale_seconds)
+            if settings.resolve_stale_seconds > 0
+            else None
+        )
         self._resolving: SingleFlight[tuple[str, str], Resolved] = SingleFlight("resolve")
         self._tokens: LruMap[str, marketplace_pb2.WhoAmIResponse] = LruMap(
             MAX_CACHED_TOKENS, ttl_seconds=settings.token_cache_ttl_seconds
@@ -115,7 +136,10 @@ class Registry:
         """``ns/name`` + requirement → exact version and digest, reused for the cache TTL.
 
         Concurrent resolutions of one key share one RPC. With TTL t a publish or yank
-        is visible to new calls at most t seconds later.
+        is visible to new calls at most t seconds later. When the registry cannot answer
+        (down, hung past ``RESOLVE_REFRESH_TIMEOUT_SECONDS``, failing), the last
+        resolution of the key serves if it is at most ``RESOLVE_STALE_SECONDS`` old, and
+        again for the next TTL before the registry is asked again.
         """
         key = (name.lower(), requirement)
         hit = self._resolved.get(key)
@@ -125,16 +149,34 @@ class Registry:
             _RESOLVE_MISS.inc()
         if hit is not None:
             return hit
+        last = self._last.get(key) if self._last is not None else None
 
         async def fetch() -> Resolved:
-            resp = await timed(
-                "marketplace",
-                "Resolve",
-                self.stub.Resolve(
-                    marketplace_pb2.ResolveRequest(name=name, requirement=requirement),
-                    metadata=tuple(metadata) or None,
-                ),
-            )
+            timeout = None if last is None else self.settings.resolve_refresh_timeout_seconds
+            try:
+                resp = await timed(
+                    "marketplace",
+                    "Resolve",
+                    self.stub.Resolve(
+                        marketplace_pb2.ResolveRequest(name=name, requirement=requirement),
+                        metadata=tuple(metadata) or None,
+                        timeout=timeout,
+                    ),
+                )
+            except grpc.aio.AioRpcError as err:
+                if last is None or err.code() not in REGISTRY_UNANSWERED:
+                    raise
+                _RESOLVE_STALE.inc()
+                log.warning(
+                    "registry did not answer Resolve (%s): serving the last resolution of"
+                    " %s@%s (%s)",
+                    err.code().name,
+                    name,
+                    requirement,
+                    last.version,
+                )
+                self._resolved.put(key, last)
+                return last
             result = Resolved(
                 resp.name,
                 resp.version,
@@ -151,6 +193,8 @@ class Registry:
                 else None,
             )
             self._resolved.put(key, result)
+            if self._last is not None:
+                self._last.put(key, result)
             return result
 
         return await self._resolving.run(key, fetch)

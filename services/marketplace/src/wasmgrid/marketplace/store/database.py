@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -47,12 +48,22 @@ class Database:
         wait_seconds: float,
         statement_timeout_ms: int,
         pg_trgm: bool,
+        acquire_timeout: float | None = None,
     ) -> Database:
         """Open both pools (waiting up to `wait_seconds` for the server), apply pending
-        migrations, and use pg_trgm when `pg_trgm` and migration 0006 could install it."""
+        migrations, and use pg_trgm when `pg_trgm` and migration 0006 could install it.
+
+        Deadlines: each statement `statement_timeout_ms` on the server and 500 ms more
+        on the client (a stopped server cannot time out its own statements), and each
+        acquire and release of a connection `acquire_timeout` seconds. A call that
+        meets one fails with TimeoutError or QueryCanceledError: UNAVAILABLE, retry."""
         session = {
             "search_path": f"{SCHEMA}, public",
             "statement_timeout": str(statement_timeout_ms),
+        }
+        deadlines: dict[str, Any] = {
+            "acquire_timeout": acquire_timeout,
+            "command_timeout": statement_timeout_ms / 1000 + 0.5,
         }
         pool = await create_pool(
             dsn,
@@ -60,6 +71,7 @@ class Database:
             max_size=pool_max,
             wait_seconds=wait_seconds,
             server_settings=session,
+            **deadlines,
         )
         try:
             # Search sessions refuse sequential scans: PostgreSQL estimates prefix tsqueries
@@ -78,6 +90,7 @@ class Database:
                     "enable_seqscan": "off",
                     "plan_cache_mode": "force_custom_plan",
                 },
+                **deadlines,
             )
         except BaseException:
             await pool.close()

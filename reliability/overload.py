@@ -1,0 +1,186 @@
+"""Overload: the invoke path driven at three and ten times its capacity, in connections.
+
+Capacity is measured first, in the same run (this machine is shared; only figures of
+one run compare): closed-loop clients at 4, 8, 16 and 32 connections; the capacity is
+the best goodput (correct answers per second) and the smallest connection count that
+reaches 90% of it. Then 3× and 10× that many connections for ``seconds`` each, and
+after each the capacity's connections again for ``settle`` seconds to see how soon
+the stack is back to normal. The gateway's memory is sampled all along.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from bench.harness import percentile
+from reliability import client
+from reliability.client import Answer, Recorder
+from reliability.report import Row
+from reliability.stack import Stack
+
+STEPS = (4, 8, 16, 32)
+#: The issue's targets, with the bounds this harness puts on its words.
+GOODPUT_SHARE = 0.90
+ADMITTED_SUCCESS = 0.99
+ADMITTED_P99_MS = 1000.0
+REFUSAL_P99_MS = 50.0
+RSS_GROWTH_MB = 200.0
+RECOVERY_SECONDS = 5.0
+
+
+@dataclass
+class Capacity:
+    """The invoke path's capacity in this run."""
+
+    connections: int
+    goodput: float
+    p99_ms: float
+    steps: list[dict[str, float]] = field(default_factory=list)
+
+
+def rss_mb(pids: list[int]) -> float:
+    """Resident memory of `pids`, MB (from /proc)."""
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+async def _drive(stack: Stack, connections: int, seconds: float) -> tuple[Recorder, float]:
+    """Closed-loop invokes; the recorder and the load client's own CPU share (of a core)."""
+    rec = Recorder()
+    stop = asyncio.Event()
+    request = client.invoke(stack.base_url, rec)
+    cpu = time.process_time()
+    task = asyncio.create_task(client.closed_loop(request, connections, stop))
+    await asyncio.sleep(seconds)
+    stop.set()
+    await task
+    return rec, (time.process_time() - cpu) / seconds
+
+
+def _goodput(answers: list[Answer], seconds: float) -> float:
+    return sum(1 for a in answers if a.ok) / seconds if seconds > 0 else 0.0
+
+
+def _p99_ms(answers: list[Answer]) -> float:
+    ok = sorted(a.latency for a in answers if a.ok)
+    return percentile(ok, 0.99) * 1e3 if ok else float("inf")
+
+
+async def capacity(stack: Stack, seconds: float = 8.0) -> Capacity:
+    """Goodput and p99 at each step; the capacity is the knee of that curve."""
+    steps = []
+    for connections in STEPS:
+        rec, client_cpu = await _drive(stack, connections, seconds)
+        answers = rec.of("invoke")
+        steps.append(
+            {
+                "connections": connections,
+                "goodput": round(_goodput(answers, seconds), 1),
+                "p99_ms": round(_p99_ms(answers), 1),
+                "errors": sum(1 for a in answers if not a.ok),
+                "load client CPU share": round(client_cpu, 2),
+            }
+        )
+    best = max(s["goodput"] for s in steps)
+    knee = next(s for s in steps if s["goodput"] >= GOODPUT_SHARE * best)
+    return Capacity(int(knee["connections"]), best, knee["p99_ms"], steps)
+
+
+async def overload(
+    stack: Stack, cap: Capacity, factor: int, seconds: float = 60.0, settle: float = 10.0
+) -> Row:
+    """`factor` × the capacity's connections for `seconds`, then back to capacity."""
+    gateway = stack.process_tree("gateway")
+    before = rss_mb(gateway)
+    samples: list[float] = []
+    sampling = asyncio.Event()
+
+    async def sample() -> None:
+        while not sampling.is_set():
+            samples.append(rss_mb(gateway))
+            await asyncio.sleep(0.5)
+
+    sampler = asyncio.create_task(sample())
+    connections = factor * cap.connections
+    try:
+        rec, client_cpu = await _drive(stack, connections, seconds)
+        after, _ = await _drive(stack, cap.connections, settle)
+    finally:
+        sampling.set()
+        await sampler
+    answers = rec.of("invoke")
+    row = Row(f"overload {factor}× ({connections} connections, {seconds:.0f} s)")
+    row.target = (
+        f"goodput ≥ {GOODPUT_SHARE:.0%} of capacity; admitted ≥ {ADMITTED_SUCCESS:.0%}"
+        f" successful, p99 ≤ {ADMITTED_P99_MS:.0f} ms; the rest refused (429/503 with"
+        f" Retry-After) within {REFUSAL_P99_MS:.0f} ms; gateway memory ≤ +{RSS_GROWTH_MB:.0f}"
+        f" MB; back to normal within {RECOVERY_SECONDS:.0f} s"
+    )
+    row.count(answers)
+    admitted = [a for a in answers if not a.refused]
+    refused = [a for a in answers if a.refused]
+    goodput = _goodput(answers, seconds)
+    success = sum(1 for a in admitted if a.ok) / len(admitted) if admitted else 0.0
+    refused_p99 = percentile(sorted(a.latency for a in refused), 0.99) * 1e3 if refused else 0.0
+    without_retry = sum(1 for a in refused if not a.retry_after)
+    peak = max(samples, default=before)
+    row.recovery_s = _back_to_normal(after.of("invoke"), cap)
+    row.facts = {
+        "capacity": asdict(cap),
+        "goodput per s": round(goodput, 1),
+        "goodput share of capacity": round(goodput / cap.goodput, 3) if cap.goodput else 0.0,
+        "admitted successful": round(success, 4),
+        "refused": len(refused),
+        "refused without Retry-After": without_retry,
+        "refusal p99 ms": round(refused_p99, 1),
+        "gateway RSS MB before / peak": [round(before, 1), round(peak, 1)],
+        "load client CPU share": round(client_cpu, 2),
+    }
+    checks = [
+        (
+            goodput >= GOODPUT_SHARE * cap.goodput,
+            f"goodput {goodput:,.0f}/s is {goodput / cap.goodput:.0%} of capacity",
+        ),
+        (success >= ADMITTED_SUCCESS, f"admitted requests {success:.1%} successful"),
+        ((row.p99_ms or 0) <= ADMITTED_P99_MS, f"admitted p99 {row.p99_ms:,.0f} ms"),
+        (not without_retry, f"{without_retry} refusals without Retry-After"),
+        (refused_p99 <= REFUSAL_P99_MS, f"refusal p99 {refused_p99:,.0f} ms"),
+        (peak - before <= RSS_GROWTH_MB, f"gateway RSS {before:,.0f} → {peak:,.0f} MB"),
+        (
+            row.recovery_s is not None and row.recovery_s <= RECOVERY_SECONDS,
+            "not back to normal within the settle time"
+            if row.recovery_s is None
+            else f"back to normal after {row.recovery_s:.1f} s",
+        ),
+    ]
+    row.met = all(ok for ok, _ in checks)
+    row.notes = [why for ok, why in checks if not ok]
+    if not refused:
+        row.notes.append("nothing was refused: every request was queued")
+    return row
+
+
+def _back_to_normal(answers: list[Answer], cap: Capacity) -> float | None:
+    """Start of the first 1-s window at capacity load with its goodput and p99 back."""
+    if not answers:
+        return None
+    end = max(a.sent for a in answers)
+    second = 0
+    while second + 1 <= end:
+        window = [a for a in answers if second <= a.sent < second + 1]
+        if _goodput(window, 1.0) >= GOODPUT_SHARE * cap.goodput and _p99_ms(window) <= max(
+            2 * cap.p99_ms, cap.p99_ms + 20
+        ):
+            return float(second)
+        second += 1
+    return None
