@@ -7,6 +7,7 @@ own gateways (cheap) and extra runtime replicas when they need them.
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ from wasmgrid.gateway.state import Gateway
 from wasmgrid.marketplace.service import MarketplaceService
 from wasmgrid.marketplace.settings import MarketplaceSettings
 from wasmgrid.runtime.testing import Runtime, start_runtime, stop_runtime
+
+PROBLEM = "application/problem+json"
 
 REPO = Path(__file__).resolve().parents[3]
 HELLO = (REPO / "examples/modules/hello/hello.wasm").read_bytes()
@@ -253,3 +256,21 @@ async def start_gateway(infra: Infra) -> AsyncIterator[StartGateway]:
 def poll() -> Poll:
     """`await poll(check, description, timeout)`: wait for a condition against a deadline."""
     return poll_until
+
+
+async def read_problem(resp: aiohttp.ClientResponse, status: int) -> dict[str, Any]:
+    """The problem document of `resp`, which must have `status` and every RFC 9457 member."""
+    body = await resp.read()
+    assert resp.status == status, body
+    assert resp.content_type == PROBLEM, (resp.content_type, body)
+    doc: dict[str, Any] = json.loads(body)
+    assert doc["status"] == status
+    assert doc["type"].startswith("https://wasmgrid.dev/problems/")
+    assert doc["title"]
+    assert doc["detail"]
+    return doc
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header for `token`."""
+    return {"Authorization": f"Bearer {token}"}

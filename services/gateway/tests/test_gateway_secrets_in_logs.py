@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Infra, StartGateway
+from .conftest import Infra, StartGateway, bearer
 
 ROUTES = """
 routes:
@@ -26,10 +26,6 @@ routes:
     middleware:
       - auth: {scopes: [publish]}
 """
-
-
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def _texts(record: logging.LogRecord) -> list[str]:
@@ -54,31 +50,31 @@ async def test_no_token_or_secret_reaches_a_log_line(
         erin = (await resp.json())["secret"]
     secrets.append(erin)
     async with http.post(
-        url("/v1/tokens"), json={"name": "ci", "scopes": ["publish"]}, headers=_bearer(erin)
+        url("/v1/tokens"), json={"name": "ci", "scopes": ["publish"]}, headers=bearer(erin)
     ) as resp:
         assert resp.status == 201
         created: dict[str, Any] = await resp.json()
     second = created["secret"]
     secrets.append(second)
-    async with http.get(url("/v1/whoami"), headers=_bearer(second)) as resp:
+    async with http.get(url("/v1/whoami"), headers=bearer(second)) as resp:
         assert resp.status == 200
     async with http.put(
         url(f"/v1/modules/{user}/echo/1.0.0?license=MIT&category=utilities&description=Echo"),
         data=infra.modules["hello"],
-        headers={**_bearer(second), "Content-Type": "application/wasm"},
+        headers={**bearer(second), "Content-Type": "application/wasm"},
     ) as resp:
         assert resp.status == 201, await resp.text()
-    async with http.post(url("/private"), data=b"hi", headers=_bearer(erin)) as resp:
+    async with http.post(url("/private"), data=b"hi", headers=bearer(erin)) as resp:
         assert resp.status == 200
     token_id = created["token"]["id"]
-    async with http.delete(url(f"/v1/tokens/{token_id}"), headers=_bearer(erin)) as resp:
+    async with http.delete(url(f"/v1/tokens/{token_id}"), headers=bearer(erin)) as resp:
         assert resp.status == 200
     bad = "wgt_" + "Q" * 43
     secrets.append(bad)
     for path in ("/v1/whoami", "/private", "/v1/whoami", "/v1/whoami"):
-        async with http.get(url(path), headers=_bearer(bad)) as resp:
+        async with http.get(url(path), headers=bearer(bad)) as resp:
             assert resp.status in (401, 405, 429)
-    async with http.get(url("/v1/whoami"), headers=_bearer(second)) as resp:
+    async with http.get(url("/v1/whoami"), headers=bearer(second)) as resp:
         assert resp.status in (401, 429)  # revoked, or this address is blocked by now
 
     assert caplog.records, "nothing was logged: the test would prove nothing"

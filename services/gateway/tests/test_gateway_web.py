@@ -23,14 +23,10 @@ from wasmgrid.gateway.web.charts import (
 from wasmgrid.gateway.web.market import safe_link, usage
 from wasmgrid.gateway.web.render import ASSETS, CONTENT_SECURITY_POLICY
 
-from .conftest import RunningGateway, StartGateway
+from .conftest import RunningGateway, StartGateway, bearer
 
 HTML = "text/html"
 SCRIPT = "<script>alert('pwned')</script>"
-
-
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def _page(gw: RunningGateway, path: str, status: int = 200) -> str:
@@ -60,7 +56,7 @@ async def test_a_description_holding_a_script_is_shown_as_text_everywhere(
         gw.url("/v1/modules/xss/evil/1.0.0"),
         params={"description": SCRIPT, "license": "MIT", "category": "utilities", "tag": "xss"},
         data=infra.modules["hello"],
-        headers={**_bearer(infra.admin), "Content-Type": "application/wasm"},
+        headers={**bearer(infra.admin), "Content-Type": "application/wasm"},
     ) as resp:
         assert resp.status == 201, await resp.text()
     for path in ("/?q=evil", "/modules/xss/evil", f"/?q={SCRIPT}"):
@@ -107,7 +103,7 @@ async def test_a_module_page_shows_versions_report_usage_and_marks_yanked_ones(
     async with gw.http.post(
         gw.url("/v1/modules/pages/shown/versions/1.1.0/yank"),
         json={"reason": "broken build"},
-        headers=_bearer(infra.admin),
+        headers=bearer(infra.admin),
     ) as resp:
         assert resp.status == 200, await resp.text()
     body = await _page(gw, "/modules/pages/shown")

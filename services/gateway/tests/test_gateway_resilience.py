@@ -1,0 +1,191 @@
+"""The gateway under stress and shutdown: an upstream down, overload and admission, failed
+authentications limited, a graceful stop that drains, probes during the shutdown delay."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import pytest
+
+from wasmgrid.common.testing import Poll
+from wasmgrid.gateway.web import PAGES
+
+from .conftest import Infra, StartGateway, bearer, read_problem
+
+PROBLEM = "application/problem+json"
+PAGE_PATHS = {p.path for p in PAGES}
+
+
+async def test_upstream_down_is_503_and_readyz_reflects_it(
+    start_gateway: StartGateway, infra: Infra, poll: Poll
+) -> None:
+    gw = await start_gateway(runtime_targets="127.0.0.1:1", marketplace_addr="127.0.0.1:2")
+    async with gw.http.get(gw.url("/v1/run/examples/hello")) as resp:
+        doc = await read_problem(resp, 503)
+        assert doc["detail"].startswith("marketplace service:")
+        assert resp.headers["Retry-After"] == "1"
+    async with gw.http.get(gw.url("/readyz")) as resp:
+        await read_problem(resp, 503)
+    async with gw.http.get(gw.url("/healthz")) as resp:
+        assert resp.status == 200
+    healthy = await start_gateway()
+
+    async def ready() -> bool:
+        async with healthy.http.get(healthy.url("/readyz")) as resp:
+            return bool(resp.status == 200)
+
+    await poll(ready, "the gateway to report ready")
+    async with gw.http.get(gw.url("/v1/health")) as resp:
+        assert "WASMGRID_GATEWAY_MONITOR_ADDR" in (await read_problem(resp, 503))["detail"]
+
+
+async def test_overload_is_503_at_once(start_gateway: StartGateway, poll: Poll) -> None:
+    routes = """
+routes:
+  - name: slow
+    path: /slow
+    module: testmods/spin
+    # The runtime's maximum fuel: the default 1e9 can run out before 1.5 s on a fast
+    # core, and the answer would be guest-fuel-exhausted instead of guest-timeout.
+    limits: {timeout: 1500ms, fuel: 10000000000}
+"""
+    gw = await start_gateway(routes, max_in_flight=1)
+    slow = asyncio.ensure_future(gw.http.get(gw.url("/slow")))
+
+    async def busy() -> bool:
+        return bool(gw.gateway.in_flight == 1)
+
+    await poll(busy, "the slow request to be in flight")
+    async with gw.http.get(gw.url("/v1/routes")) as resp:
+        doc = await read_problem(resp, 503)
+        assert "1 requests already in flight" in doc["detail"]
+        assert resp.headers["Retry-After"] == "1"
+    resp = await slow
+    assert resp.status == 500, await resp.text()
+    assert (await resp.json(content_type=None))["type"].endswith("/guest-timeout")
+    async with gw.http.get(gw.url("/metrics")) as resp:
+        text = await resp.text()
+    assert "wasmgrid_gateway_overload_rejections_total" in text
+
+
+async def test_graceful_stop_drains_in_flight_requests(
+    start_gateway: StartGateway, poll: Poll
+) -> None:
+    routes = """
+routes:
+  - name: slow
+    path: /slow
+    module: testmods/spin
+    limits: {timeout: 800ms, fuel: 10000000000}  # time, not fuel, must end it
+"""
+    gw = await start_gateway(routes, grace_seconds=5.0)
+    async with gw.http.get(gw.url("/readyz")) as resp:
+        assert resp.status == 200
+    slow = asyncio.ensure_future(gw.http.get(gw.url("/slow")))
+
+    async def in_flight() -> bool:
+        return bool(gw.gateway.in_flight == 1)
+
+    await poll(in_flight, "the slow request to start")
+    stopping = asyncio.ensure_future(gw.stop())
+
+    async def draining() -> bool:
+        return bool(gw.gateway.draining)
+
+    await poll(draining, "the gateway to start draining")
+    assert await gw.gateway.check_ready() == "draining: shutting down"
+    # The request in flight gets its whole answer (the module's own time limit) …
+    resp = await slow
+    assert resp.status == 500, await resp.text()
+    assert "800 ms time limit" in (await resp.json(content_type=None))["detail"]
+    await stopping
+    # … and the listener is closed afterwards.
+    with pytest.raises(aiohttp.ClientConnectionError):
+        async with aiohttp.ClientSession() as fresh, fresh.get(gw.url("/healthz")):
+            pass
+
+
+async def test_in_the_shutdown_delay_probes_say_not_ready_while_http_still_answers(
+    start_gateway: StartGateway, poll: Poll
+) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from wasmgrid.common.channel import create_channel
+
+    gw = await start_gateway(drain_seconds=3.0)
+    channel = create_channel(gw.runner.address, default_timeout=5, tracing=False)
+    health = health_pb2_grpc.HealthStub(channel)
+    try:
+        stopping = asyncio.ensure_future(gw.stop())
+
+        async def not_serving() -> bool:
+            answer = await health.Check(health_pb2.HealthCheckRequest(service=""))
+            return bool(answer.status == health_pb2.HealthCheckResponse.NOT_SERVING)
+
+        await poll(not_serving, "grpc.health to turn NOT_SERVING")
+        # Load balancers still sending in the delay are served; /readyz tells them to stop.
+        async with gw.http.get(gw.url("/readyz")) as resp:
+            assert (await read_problem(resp, 503))["detail"] == "draining: shutting down"
+        async with gw.http.post(gw.url("/v1/run/examples/hello"), data=b"late") as resp:
+            assert resp.status == 200
+            assert await resp.read() == b"LATE"
+        assert not stopping.done()
+        await stopping
+    finally:
+        await channel.close(None)
+    with pytest.raises(aiohttp.ClientConnectionError):
+        async with aiohttp.ClientSession() as fresh, fresh.get(gw.url("/healthz")):
+            pass
+
+
+async def test_a_call_that_cannot_start_within_its_budget_is_refused_at_once(
+    start_gateway: StartGateway, poll: Poll
+) -> None:
+    routes = """
+routes:
+  - name: slow
+    path: /slow
+    module: testmods/spin
+    limits: {timeout: 1500ms, fuel: 10000000000}
+"""
+    gw = await start_gateway(routes, invoke_concurrency=1, invoke_queue_seconds=0.05)
+    slow = asyncio.ensure_future(gw.http.get(gw.url("/slow")))
+
+    async def running() -> bool:
+        return bool(gw.gateway.admission.running == 1)
+
+    await poll(running, "the slow call to hold the one slot")
+    # The slot is held for ~1.5 s; a 50 ms queue budget cannot cover that: refused
+    # before waiting, with Retry-After, as the platform's (saturated) fault.
+    async with gw.http.post(gw.url("/v1/run/examples/hello"), data=b"x") as resp:
+        doc = await read_problem(resp, 503)
+        assert resp.headers["Retry-After"] == "1"
+        assert doc["detail"].startswith("gateway overloaded: ")
+        assert doc["fault"] == "platform"
+    (await slow).release()
+    # The slot is free again: calls start at once.
+    async with gw.http.post(gw.url("/v1/run/examples/hello"), data=b"x") as resp:
+        assert resp.status == 200
+        assert await resp.read() == b"X"
+    assert gw.gateway.admission.running == 0
+
+
+async def test_failed_authentications_are_rate_limited_per_address(
+    start_gateway: StartGateway, infra: Infra
+) -> None:
+    gw = await start_gateway(auth_failures_per_minute=3)
+    bad = bearer("wgt_" + "x" * 40)
+    for _ in range(3):
+        async with gw.http.get(gw.url("/v1/whoami"), headers=bad) as resp:
+            await read_problem(resp, 401)
+    # The fourth failure spends the last of the budget: from then on, refused at once.
+    async with gw.http.get(gw.url("/v1/whoami"), headers=bad) as resp:
+        assert resp.status == 401
+    async with gw.http.get(gw.url("/v1/whoami"), headers=bearer(infra.admin)) as resp:
+        doc = await read_problem(resp, 429)
+        assert "failed authentications" in doc["detail"]
+        assert int(resp.headers["Retry-After"]) >= 1
+    # Requests without credentials are not held back.
+    async with gw.http.get(gw.url("/v1/modules")) as resp:
+        assert resp.status == 200
