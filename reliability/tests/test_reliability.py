@@ -27,7 +27,14 @@ from wasmgrid.common.testing import free_port, poll_until
 def stack() -> Iterator[Stack]:
     """One runtime replica behind the gateway, Redis on the invoke path."""
     root = Path(tempfile.mkdtemp(prefix="wasmgrid-reliability-test-"))
-    s = Stack(root, StackOptions(replicas=1, routes=faults.ROUTES))
+    # These tests are about faults, not overload: the admission queue waits up to 5 s
+    # here, so a machine starved by other work does not shed what they count.
+    options = StackOptions(
+        replicas=1,
+        routes=faults.ROUTES,
+        env={"gateway": {"WASMGRID_GATEWAY_INVOKE_QUEUE_SECONDS": "5"}},
+    )
+    s = Stack(root, options)
     s.start()
     try:
         yield s

@@ -93,8 +93,9 @@ async def test_a_module_published_with_assets_reads_them_through_run_and_routes(
     async with http.post(url("/notes/scratch?op=ls")) as resp:
         assert await resp.read() == b""
     async with http.post(url("/notes/scratch/big?op=fill&n=104857600")) as resp:
-        assert resp.status == 502
+        assert resp.status == 500  # a guest fault
         problem = await resp.json(content_type=None)
+    assert problem["type"].endswith("/guest-scratch-limit") and problem["fault"] == "guest"
     assert problem["detail"].startswith(
         "module assetsgw/files@1.0.0: scratch space exceeded its limit of 1048576 bytes ("
     )
@@ -243,8 +244,9 @@ async def test_a_version_that_asks_for_scratch_space_gets_it_on_every_call(
     async with http.post(url("/v1/run/assetsgw/scratchy/work?op=ls")) as resp:
         assert (resp.status, await resp.read()) == (200, b"")  # a new directory per call
     async with http.post(url("/v1/run/assetsgw/scratchy/work/big?op=fill&n=67108864")) as resp:
-        assert resp.status == 502
+        assert resp.status == 500  # a guest fault
         problem = await resp.json(content_type=None)
+    assert problem["type"].endswith("/guest-scratch-limit") and problem["fault"] == "guest"
     assert problem["detail"].startswith(
         "module assetsgw/scratchy@1.0.0: scratch space exceeded its limit of 1048576 bytes ("
     )

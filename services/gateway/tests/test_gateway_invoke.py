@@ -190,7 +190,7 @@ async def test_run_passes_a_search_string_query_as_argv(start_gateway: StartGate
     gw = await start_gateway()
     for query, argv in [
         ("?input.txt+two%20words+d%2Be", ["input.txt", "two words", "d+e"]),
-        ("?k=v&x=1", []),
+        ("?k=v&x=a+b", ["k=v", "x=a b"]),  # a form: its pairs, decoded
         ("", []),
     ]:
         async with gw.http.get(gw.url(f"/v1/run/testmods/argv{query}")) as resp:

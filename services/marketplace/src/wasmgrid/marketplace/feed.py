@@ -94,6 +94,14 @@ class PublishFeed:
                     backoff = 0.5
                     self._wake.set()  # catch up on what was published while not listening
                     await _first(stopping.wait(), lost.wait())
+                except Exception as exc:
+                    # Any failure of the connection means listen again: a server restarting
+                    # under LISTEN fails it in more ways than PostgresError (asyncpg's
+                    # InternalClientError, InterfaceError, ...).
+                    LISTENS.labels("failed").inc()
+                    log.warning("publish feed LISTEN failed: %r; retrying in %.1fs", exc, backoff)
+                    await _wait(stopping, backoff)
+                    backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                 finally:
                     self._listening = False
                     with contextlib.suppress(Exception):
@@ -120,8 +128,9 @@ class PublishFeed:
                     for event in events:
                         self._publish(event)
                     self.last_seq = events[-1].seq
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("publish feed read failed: %s", exc)
+            except Exception as exc:
+                # Whatever a restarting server does to the query, the reader must live on.
+                log.warning("publish feed read failed: %r", exc)
                 await asyncio.sleep(1)
                 self._wake.set()
 

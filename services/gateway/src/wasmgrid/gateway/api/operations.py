@@ -227,6 +227,14 @@ TOKEN_SCHEMAS = (
     ("ttl_seconds", {"type": "integer", "minimum": 0, "maximum": MAX_TTL_SECONDS}),
 )
 YANK_SCHEMAS = (("reason", {"type": "string", "minLength": 1, "maxLength": 500}),)
+#: The most a cap may be set to here: the marketplace's default ceiling
+#: (``WASMGRID_MARKETPLACE_SIZE_CEILING_BYTES``; a deployment may set it lower, and
+#: the marketplace answers 400 naming it).
+CAP_CEILING_BYTES = 1 << 30
+LIMITS_SCHEMAS = tuple(
+    (name, {"type": "integer", "minimum": 0, "maximum": CAP_CEILING_BYTES})
+    for name in LIMITS_FIELDS
+)
 RATING_SCHEMAS = (
     ("stars", {"type": "integer", "minimum": 1, "maximum": 5}),
     ("review", {"type": "string", "maxLength": 2000}),
@@ -238,7 +246,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "*",
         "/v1/run/{ns}/{module}",
         "run",
-        "Invoke a module (WAGI/CGI): body → stdin; a query without '=' → argv (RFC 3875 §4.4)",
+        "Invoke a module (WAGI/CGI): body → stdin; argv from the query (RFC 3875 words or k=v)",
         run_module,
         "invoke",
         body="any",
@@ -344,6 +352,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "identity",
         Rpc("marketplace", "SetNamespaceLimits", _set_limits),
         fields=LIMITS_FIELDS,
+        field_schemas=LIMITS_SCHEMAS,
         auth="required",
     ),
     relay(

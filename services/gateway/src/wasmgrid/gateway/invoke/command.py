@@ -58,9 +58,10 @@ async def run_command(call: Call) -> CachedResponse | LocalRedirect:
             f"module {label} is a reactor (no _start): call an export with"
             f" POST /v1/call/{ref.namespace}/{ref.name}/{{function}}",
         )
-    # A route's arguments are its author's; /v1/run takes them from a search-string
-    # query, as a CGI server builds a script's command line.
-    args = call.target.args if call.target.route else command_line(call.query)
+    # A route's arguments are its author's. /v1/run takes a search-string query's words
+    # (RFC 3875 §4.4), else the query's key=value pairs it was given as its arguments.
+    route_args = call.target.args
+    args = route_args if call.target.route else (command_line(call.query) or route_args)
     invoke = runtime_pb2.InvokeRequest(
         module=runtime_pb2.ModuleSource(digest=resolved.digest, display_name=label),
         stdin=call.body,
