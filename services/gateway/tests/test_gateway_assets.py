@@ -95,7 +95,8 @@ async def test_a_module_published_with_assets_reads_them_through_run_and_routes(
     async with http.post(url("/notes/scratch/big?op=fill&n=104857600")) as resp:
         assert resp.status == 500  # a guest fault
         problem = await resp.json(content_type=None)
-    assert problem["type"].endswith("/guest-scratch-limit") and problem["fault"] == "guest"
+    assert problem["type"].endswith("/guest-scratch-limit")
+    assert problem["fault"] == "guest"
     assert problem["detail"].startswith(
         "module assetsgw/files@1.0.0: scratch space exceeded its limit of 1048576 bytes ("
     )
@@ -246,7 +247,8 @@ async def test_a_version_that_asks_for_scratch_space_gets_it_on_every_call(
     async with http.post(url("/v1/run/assetsgw/scratchy/work/big?op=fill&n=67108864")) as resp:
         assert resp.status == 500  # a guest fault
         problem = await resp.json(content_type=None)
-    assert problem["type"].endswith("/guest-scratch-limit") and problem["fault"] == "guest"
+    assert problem["type"].endswith("/guest-scratch-limit")
+    assert problem["fault"] == "guest"
     assert problem["detail"].startswith(
         "module assetsgw/scratchy@1.0.0: scratch space exceeded its limit of 1048576 bytes ("
     )

@@ -132,7 +132,8 @@ async def test_a_command_component_serves_a_wagi_request(
     async with gw.http.get(gw.url("/v1/run/comps/wagi-echo?fail=3")) as resp:
         problem = await resp.json()
         assert resp.status == 500, problem
-    assert problem["type"].endswith("/guest-exit") and problem["fault"] == "guest"
+    assert problem["type"].endswith("/guest-exit")
+    assert problem["fault"] == "guest"
 
 
 async def test_openapi_documents_the_json_to_wit_mapping(start_gateway: StartGateway) -> None:
