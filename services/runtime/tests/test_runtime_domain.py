@@ -140,12 +140,32 @@ def test_blob_store_adopts_downloads_and_verifies_on_read(tmp_path: Path) -> Non
     blobs.path(digest).write_bytes(b"bitrot")
     assert blobs.verified(digest) is None
     assert not blobs.path(digest).exists()
-    left = blobs.incoming()
-    left.write_bytes(b"half a download")
-    BlobStore(tmp_path, 1 << 20)  # a restart clears downloads a crash cut short
-    assert not left.exists()
     with pytest.raises(ValueError, match="not a sha256 hex digest"):
         blobs.path("../etc/passwd")
+
+
+def test_a_worker_starting_keeps_a_siblings_download_and_clears_its_predecessors(
+    tmp_path: Path,
+) -> None:
+    import hashlib
+
+    data = b"\0asm\x01\0\0\0"
+    digest = hashlib.sha256(data).hexdigest()
+    worker0 = BlobStore(tmp_path, 1 << 20, worker=0)
+    downloading = worker0.incoming()
+    downloading.write_bytes(data[:4])
+    BlobStore(tmp_path, 1 << 20, worker=1)  # a sibling worker process starts meanwhile
+    with downloading.open("ab") as f:
+        f.write(data[4:])
+    assert worker0.adopt(digest, downloading) == worker0.path(digest)
+    assert worker0.verified(digest) == worker0.path(digest)
+    left = worker0.incoming()
+    left.write_bytes(b"half a download")
+    # Worker 0 exits mid-download; the one started in its place clears what it left.
+    restarted = BlobStore(tmp_path, 1 << 20, worker=0)
+    assert not left.exists()
+    assert restarted.cache.bytes == len(data)  # downloads in progress are not cache bytes
+    assert restarted.verified(digest) == restarted.path(digest)
 
 
 def test_disk_cache_evicts_oldest_beyond_its_bound(tmp_path: Path) -> None:

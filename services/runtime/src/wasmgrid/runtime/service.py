@@ -412,7 +412,7 @@ class RuntimeService(Service):
         s = self.settings
         data_dir = Path(s.data_dir)
         key = load_or_create_key(data_dir, s.artifact_key)
-        blobs = BlobStore(data_dir / "blobs", s.max_disk_bytes)
+        blobs = BlobStore(data_dir / "blobs", s.max_disk_bytes, worker=s.worker_id)
         artifacts = (
             ArtifactStore(data_dir / "artifacts", key, self.fingerprint, s.max_disk_bytes)
             if s.disk_artifacts

@@ -17,6 +17,8 @@ import logging
 import os
 import re
 import secrets
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -72,14 +74,43 @@ def load_or_create_key(data_dir: Path, configured: str) -> bytes:
     return key
 
 
+def _finished_files(root: Path) -> Iterator[Path]:
+    """The cache files under `root`: dot names are writes in progress (temporary files,
+    the downloads' directory), skipped, and so is a directory gone while walked."""
+    for parent, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d[0] != "."]
+        for name in files:
+            if name[0] != ".":
+                yield Path(parent, name)
+
+
+def _size(path: Path) -> int:
+    # Another worker process sharing the directory may rename or evict it meanwhile.
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
+
+
 class DiskCache:
-    """Files under one directory, bounded in total bytes; oldest-modified evicted first."""
+    """Files under one directory, bounded in total bytes; oldest-modified evicted first.
+
+    Worker processes of one runtime share the directory: a file another process renames
+    or evicts while this one looks is skipped, never an error.
+    """
 
     def __init__(self, root: Path, max_bytes: int) -> None:
         self.root = root
         self.max_bytes = max_bytes
         root.mkdir(parents=True, exist_ok=True)
-        self.bytes = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+        self.bytes = sum(_size(p) for p in _finished_files(root))
 
     def put(self, path: Path, data: bytes | bytearray) -> None:
         old = path.stat().st_size if path.exists() else 0
@@ -107,11 +138,7 @@ class DiskCache:
             pass
 
     def _evict(self, keep: Path) -> None:
-        files = sorted(
-            # Dot files are writes in progress (temporary names), never evicted.
-            (p for p in self.root.rglob("*") if p.is_file() and p != keep and p.name[0] != "."),
-            key=lambda p: p.stat().st_mtime,
-        )
+        files = sorted((p for p in _finished_files(self.root) if p != keep), key=_mtime)
         for p in files:
             if self.bytes <= self.max_bytes:
                 break
@@ -119,11 +146,18 @@ class DiskCache:
 
 
 class BlobStore:
-    """Verified module bytes, one file per sha256 digest, written as they stream in."""
+    """Verified module bytes, one file per sha256 digest, written as they stream in.
 
-    def __init__(self, root: Path, max_bytes: int) -> None:
-        for stale in root.glob(".incoming.*.tmp"):  # downloads a crash cut short
-            stale.unlink(missing_ok=True)
+    The worker processes of one runtime share the store, each downloading into a
+    directory of its own (``.incoming/worker-<n>``): a worker that starts clears only
+    its own, the downloads its predecessor (same worker number, exited) left behind,
+    never those a sibling has in progress.
+    """
+
+    def __init__(self, root: Path, max_bytes: int, *, worker: int = 0) -> None:
+        self.incoming_dir = root / ".incoming" / f"worker-{worker}"
+        shutil.rmtree(self.incoming_dir, ignore_errors=True)
+        self.incoming_dir.mkdir(parents=True, exist_ok=True)
         self.cache = DiskCache(root, max_bytes)
 
     def path(self, digest: str) -> Path:
@@ -149,8 +183,8 @@ class BlobStore:
 
     def incoming(self) -> Path:
         """A fresh temporary path in the store for a download in progress."""
-        self.cache.root.mkdir(parents=True, exist_ok=True)
-        return self.cache.root / f".incoming.{secrets.token_hex(8)}.tmp"
+        self.incoming_dir.mkdir(parents=True, exist_ok=True)
+        return self.incoming_dir / f".{secrets.token_hex(8)}.tmp"
 
     def adopt(self, digest: str, tmp: Path) -> Path:
         """Move a downloaded file already verified against `digest` into the store."""
