@@ -130,6 +130,22 @@ def test_all_unhealthy_falls_back_to_everyone() -> None:
     assert b.pick(exclude=ADDRS) is None
 
 
+def test_a_lost_connection_takes_an_endpoint_out_until_a_later_check_says_serving() -> None:
+    clock = FakeClock()
+    b = Balancer("round_robin", clock=clock)
+    b.set_endpoints(ADDRS[:2])
+    sent_before = clock.now  # a health check is on its way when the replica dies
+    clock.now += 0.1
+    b.on_connection_lost(b.endpoints[ADDRS[0]])
+    assert {b.pick().address for _ in range(10)} == {ADDRS[1]}  # type: ignore[union-attr]
+    # Its SERVING answer was true when sent, not now: ignored.
+    assert not b.set_health(ADDRS[0], True, as_of=sent_before)
+    assert not b.endpoints[ADDRS[0]].healthy
+    clock.now += 0.1
+    assert b.set_health(ADDRS[0], True, as_of=clock.now)  # a check sent after the loss
+    assert {b.pick().address for _ in range(10)} == set(ADDRS[:2])  # type: ignore[union-attr]
+
+
 def test_outlier_ejection_with_exponential_backoff_and_max_percent() -> None:
     clock = FakeClock()
     b = Balancer(

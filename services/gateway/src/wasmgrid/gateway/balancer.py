@@ -34,8 +34,12 @@ class Endpoint:
 
     address: str
     weight: int = 1
-    #: Result of the last active health check (grpc.health.v1); True until one fails.
+    #: Result of the last active health check (grpc.health.v1), or False from the moment a
+    #: call lost its connection to it; True until either happens.
     healthy: bool = True
+    #: When the knowledge in `healthy` was current (clock time): a health check's answer
+    #: is as old as the moment it was sent, and an older one than this is stale.
+    health_as_of: float = float("-inf")
     in_flight: int = 0
     consecutive_failures: int = 0
     ejections: int = 0
@@ -245,11 +249,17 @@ class Balancer:
         ep.ejected_until = now + duration
         ep.consecutive_failures = 0
 
-    def set_health(self, address: str, healthy: bool) -> None:
-        """Record an active health-check result; a recovered endpoint's ejection count decays."""
+    def set_health(self, address: str, healthy: bool, as_of: float | None = None) -> bool:
+        """Record an active health-check result sent at `as_of` (default: now); a recovered
+        endpoint's ejection count decays. A result older than what is known is ignored (a
+        SERVING sent before a call saw the connection die); returns whether it was used."""
         ep = self.endpoints.get(address)
         if ep is None:
-            return
+            return False
+        as_of = self.clock() if as_of is None else as_of
+        if as_of < ep.health_as_of:
+            return False
+        ep.health_as_of = as_of
         ep.healthy = healthy
         if (
             healthy
@@ -258,6 +268,13 @@ class Balancer:
             and ep.consecutive_failures == 0
         ):
             ep.ejections = max(0, ep.ejections - 1)
+        return True
+
+    def on_connection_lost(self, ep: Endpoint) -> None:
+        """A call found `ep` unreachable (connection refused, reset or closed): it is down
+        from now until a health check sent after this instant says otherwise, so no call
+        picks it in between (gRPC's own balancers drop a subchannel that fails alike)."""
+        self.set_health(ep.address, False)
 
 
 @dataclass

@@ -60,12 +60,35 @@ _NOT_SENT_MARKERS = (
 )
 
 
+#: Details of an UNAVAILABLE that gRPC's client transport reports when the connection to
+#: a replica is refused, reset or closed (its process is gone or going), as opposed to
+#: an UNAVAILABLE the replica itself answered (a dependency down, still compiling).
+_CONNECTION_LOST_MARKERS = (
+    "failed to connect",
+    "connection refused",
+    "connection reset",
+    "socket closed",
+    "stream removed",
+    "broken pipe",
+    "goaway",
+    "transport closed",
+    "keepalive watchdog timeout",
+)
+
+
+def _mentions(err: grpc.aio.AioRpcError, markers: Sequence[str]) -> bool:
+    text = f"{err.details() or ''} {err.debug_error_string() or ''}".lower()
+    return any(marker in text for marker in markers)
+
+
+def connection_lost(err: grpc.aio.AioRpcError) -> bool:
+    """Whether a failed runtime call found its replica unreachable (see the markers)."""
+    return err.code() == grpc.StatusCode.UNAVAILABLE and _mentions(err, _CONNECTION_LOST_MARKERS)
+
+
 def not_executed(err: grpc.aio.AioRpcError) -> bool:
     """Whether a failed runtime call certainly did not run the module (safe to retry)."""
-    if err.code() != grpc.StatusCode.UNAVAILABLE:
-        return False
-    text = f"{err.details() or ''} {err.debug_error_string() or ''}".lower()
-    return any(marker in text for marker in _NOT_SENT_MARKERS)
+    return err.code() == grpc.StatusCode.UNAVAILABLE and _mentions(err, _NOT_SENT_MARKERS)
 
 
 def _transport_failure(err: grpc.aio.AioRpcError) -> bool:
@@ -169,6 +192,8 @@ class RuntimePool:
         self.budget = RetryBudget(settings.retry_budget_ratio)
         self._replicas: dict[str, RuntimeReplica] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        #: Health checks run at once for replicas a call found unreachable, by address.
+        self._rechecks: dict[str, asyncio.Task[None]] = {}
         if static:
             self._apply(static)
 
@@ -197,8 +222,9 @@ class RuntimePool:
 
     async def close(self) -> None:
         """Stop the loops and close every channel."""
-        await cancel_and_wait(*self._tasks)
+        await cancel_and_wait(*self._tasks, *self._rechecks.values())
         self._tasks.clear()
+        self._rechecks.clear()
         await asyncio.gather(*(r.close(None) for r in self._replicas.values()))
         self._replicas.clear()
 
@@ -232,6 +258,7 @@ class RuntimePool:
             await self._resolve_dns()
 
     async def _check_one(self, addr: str, replica: RuntimeReplica) -> None:
+        sent = self.balancer.clock()
         try:
             resp = await replica.health.Check(
                 health_pb2.HealthCheckRequest(service=""),
@@ -240,10 +267,23 @@ class RuntimePool:
             healthy = resp.status == health_pb2.HealthCheckResponse.SERVING
         except grpc.aio.AioRpcError:
             healthy = False
-        before = self.balancer.endpoints.get(addr)
-        if before is not None and before.healthy != healthy:
+        ep = self.balancer.endpoints.get(addr)
+        was = ep is not None and ep.healthy
+        if self.balancer.set_health(addr, healthy, as_of=sent) and was != healthy:
             log.warning("runtime %s is now %s", addr, "healthy" if healthy else "unhealthy")
-        self.balancer.set_health(addr, healthy)
+
+    def _lost(self, ep: Endpoint, err: grpc.aio.AioRpcError) -> None:
+        """A call found `ep` unreachable: no call picks it until a health check, sent now
+        rather than at the next interval, finds it serving again."""
+        if ep.healthy:
+            log.warning("runtime %s is now unhealthy: %s", ep.address, err.details())
+        self.balancer.on_connection_lost(ep)
+        replica = self._replicas.get(ep.address)
+        pending = self._rechecks.get(ep.address)
+        if replica is not None and (pending is None or pending.done()):
+            self._rechecks[ep.address] = asyncio.create_task(
+                self._check_one(ep.address, replica), name=f"recheck {ep.address}"
+            )
 
     async def check_health(self) -> None:
         """One round of active health checks over every replica (and of who serves which
@@ -324,6 +364,8 @@ class RuntimePool:
                 return await timed("runtime", method, fn(stub, remaining, metadata))
             except grpc.aio.AioRpcError as err:
                 ok = not _transport_failure(err)
+                if connection_lost(err):
+                    self._lost(ep, err)
                 if (
                     not not_executed(err)
                     or attempt >= self.settings.max_attempts
