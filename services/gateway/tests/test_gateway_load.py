@@ -10,8 +10,9 @@ import signal
 import sys
 import time
 from collections import Counter, deque
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -78,12 +79,14 @@ async def test_balancing_policies_distribution(
         assert min(counts) >= 5, (policy, counts)
 
 
-async def _runtime_process(infra: Infra, port: int) -> asyncio.subprocess.Process:
-    """A runtime replica in its own process group (so the test can SIGKILL it like a crash).
+async def _runtime_process(infra: Infra, port: int) -> tuple[asyncio.subprocess.Process, Path]:
+    """A runtime replica in its own process group (so the test can SIGKILL it like a crash),
+    and the file its log goes to.
 
     The runtime is a supervisor with a worker process per core: killing only the
     supervisor would leave the workers a graceful SIGTERM shutdown, not a crash.
     """
+    log_path = infra.tmp / f"runtime-proc-{port}.log"
     env = {
         **os.environ,
         "WASMGRID_RUNTIME_GRPC_PORT": str(port),
@@ -92,15 +95,16 @@ async def _runtime_process(infra: Infra, port: int) -> asyncio.subprocess.Proces
         "WASMGRID_RUNTIME_MARKETPLACE_ADDR": infra.market.address,
         "WASMGRID_RUNTIME_LOG_LEVEL": "WARNING",
     }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "wasmgrid.runtime",
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    with log_path.open("wb") as log_file:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "wasmgrid.runtime",
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=log_file,
+            start_new_session=True,
+        )
 
     async def listening() -> bool:
         assert proc.returncode is None, f"the runtime process on :{port} exited"
@@ -113,19 +117,59 @@ async def _runtime_process(infra: Infra, port: int) -> asyncio.subprocess.Proces
         return True
 
     await poll_until(listening, f"the runtime process to listen on :{port}", 60, 0.1)
-    return proc
+    return proc, log_path
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """One call of the load: which client sent it, when it started and ended, its answer."""
+
+    client: int
+    started: float
+    ended: float
+    status: int
+    body: bytes
+
+
+@dataclass(frozen=True)
+class _Load:
+    """What `_load_while` saw: the gateway, every answer, when the signal was sent, and
+    what the signalled runtime logged (shown when an assertion fails)."""
+
+    gw: RunningGateway
+    answers: list[_Answer]
+    signalled_at: float
+    runtime_log: str
+
+    def failures(self) -> list[_Answer]:
+        return [a for a in self.answers if a.status != 200]
+
+    def report(self) -> str:
+        shown = "\n".join(
+            f"client {a.client} {a.started - self.signalled_at:+.3f}s.."
+            f"{a.ended - self.signalled_at:+.3f}s {a.status} {a.body[:300]!r}"
+            for a in self.failures()
+        )
+        return f"{len(self.answers)} calls; failed (times from the signal):\n{shown}\n" + (
+            f"runtime log:\n{self.runtime_log[-4000:]}"
+        )
+
+
+CLIENTS = 8
 
 
 async def _load_while(
-    start_gateway: StartGateway, infra: Infra, poll: Poll, sig: signal.Signals, seconds: float = 3.0
-) -> tuple[Any, list[tuple[int, float, int]], float]:
-    """8 clients call hello through a gateway over two runtime replicas for `seconds`;
-    once 40 calls were answered, the second replica's whole process group gets `sig`.
-
-    Returns the gateway, each call as (client, started, status), and when `sig` was sent.
-    """
+    start_gateway: StartGateway, infra: Infra, poll: Poll, sig: signal.Signals
+) -> _Load:
+    """8 clients call hello through a gateway over two runtime replicas, one call at a time
+    each; once 40 calls were answered, the second replica's whole process group gets
+    `sig`, and the load goes on until that process has exited and 40 more calls were
+    answered after it did (so the end of a drain is always under load, however slow
+    the machine)."""
     port = free_port()
-    proc = await _runtime_process(infra, port)
+    proc, log_path = await _runtime_process(infra, port)
+    answers: list[_Answer] = []
+    signalled_at = 0.0
     try:
         gw = await start_gateway(
             runtime_targets=f"{infra.runtime.runner.address},127.0.0.1:{port}",
@@ -137,55 +181,60 @@ async def _load_while(
             return bool(gw.gateway.pool.healthy_count() == 2)
 
         await poll(both_healthy, "both runtime replicas to be healthy", 30)
-        results: list[tuple[int, float, int]] = []
-        stop_at = time.monotonic() + seconds
-        signalled_at = 0.0
+        done = asyncio.Event()
 
         async def client(n: int) -> None:
-            while time.monotonic() < stop_at:
+            while not done.is_set():
                 started = time.monotonic()
                 async with gw.http.post(gw.url("/v1/run/examples/hello"), data=b"load") as resp:
-                    await resp.read()
-                    results.append((n, started, resp.status))
+                    body = await resp.read()
+                answers.append(_Answer(n, started, time.monotonic(), resp.status, body))
 
-        async def under_load() -> bool:
-            return len(results) >= 40
+        def answered(n: int) -> Callable[[], Awaitable[bool]]:
+            async def check() -> bool:
+                return len(answers) >= n
+
+            return check
 
         async def signaller() -> None:
             nonlocal signalled_at
-            await poll(under_load, "40 calls answered before the signal", seconds)
-            signalled_at = time.monotonic()
-            os.killpg(proc.pid, sig)  # the supervisor and its workers at once
-            await proc.wait()
+            try:
+                await poll(answered(40), "40 calls answered before the signal", 60)
+                signalled_at = time.monotonic()
+                os.killpg(proc.pid, sig)  # the supervisor and its workers at once
+                async with asyncio.timeout(60):
+                    await proc.wait()
+                await poll(answered(len(answers) + 40), "40 calls answered after the exit", 60)
+            finally:
+                done.set()
 
-        await asyncio.gather(signaller(), *(client(n) for n in range(8)))
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(signaller())
+            for n in range(CLIENTS):
+                tasks.create_task(client(n))
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         await proc.wait()
-    assert len(results) > 50, len(results)
-    return gw, results, signalled_at
+    return _Load(gw, answers, signalled_at, log_path.read_text(errors="replace"))
 
 
-async def test_replica_killed_under_load(
+async def test_replica_killed_under_load_fails_only_the_calls_in_flight_on_it(
     start_gateway: StartGateway, infra: Infra, poll: Poll
 ) -> None:
-    gw, results, killed_at = await _load_while(start_gateway, infra, poll, signal.SIGKILL)
-    failures = [(n, t, s) for n, t, s in results if s != 200]
-    # Only the calls in flight when the replica died may fail: each client has one call
-    # at a time, so at most one failure per client. A call sent in the moment before the
-    # gateway's transport sees the connection reset is in flight too (it may have been
-    # written to the dead socket), hence "per client", not "started before the kill".
-    per_client = [sum(1 for f in failures if f[0] == n) for n in range(8)]
-    assert max(per_client) <= 1, failures
-    assert all(t >= killed_at - 0.5 for _, t, _ in failures), (killed_at, failures)
-    # Once the gateway knows, everything succeeds on the surviving replica.
-    after = [s for _, t, s in results if t > killed_at + 0.5]
-    assert after, failures
-    assert all(s == 200 for s in after), failures
+    load = await _load_while(start_gateway, infra, poll, signal.SIGKILL)
+    failures = load.failures()
+    # Only calls in flight on the replica when it died may fail: none before the kill...
+    assert all(a.ended >= load.signalled_at for a in failures), load.report()
+    # ...and each client has one call at a time, and the first call that finds the replica
+    # gone takes it out of the balancer at once, so a client fails at most once. (A call
+    # sent in the moment before the gateway's transport sees the reset is in flight too:
+    # it may be written to the dead socket, hence "per client", not "started before".)
+    per_client = Counter(a.client for a in failures)
+    assert max(per_client.values(), default=0) <= 1, load.report()
 
     async def marked_down() -> bool:
-        return bool(gw.gateway.pool.healthy_count() == 1)
+        return bool(load.gw.gateway.pool.healthy_count() == 1)
 
     await poll(marked_down, "the killed replica to be marked unhealthy", 10)
 
@@ -195,9 +244,44 @@ async def test_replica_stopped_gracefully_under_load_fails_nothing(
 ) -> None:
     # SIGTERM, as Kubernetes stops a pod: the runtime turns NOT_SERVING and keeps
     # serving for its drain period (3 s by default), the gateway's health checks move
-    # the traffic to the other replica, then the runtime stops. No call fails.
-    _, results, _ = await _load_while(start_gateway, infra, poll, signal.SIGTERM, seconds=5.0)
-    assert all(s == 200 for _, _, s in results), [r for r in results if r[2] != 200]
+    # the traffic to the other replica, then the runtime stops. No call fails, before,
+    # during or after the drain.
+    load = await _load_while(start_gateway, infra, poll, signal.SIGTERM)
+    assert not load.failures(), load.report()
+
+
+async def test_a_replica_found_unreachable_is_out_before_the_next_health_check(
+    start_gateway: StartGateway, infra: Infra
+) -> None:
+    extra = await infra.start_runtime()
+    stopped = False
+    try:
+        # Health checks too rare to notice anything during the test: only calls can.
+        gw = await start_gateway(
+            runtime_targets=f"{infra.runtime.runner.address},{extra.runner.address}",
+            balancer_policy="round_robin",
+            health_check_interval_seconds=300,
+        )
+        pool = gw.gateway.pool
+
+        async def call() -> None:
+            async with gw.http.post(gw.url("/v1/run/examples/hello"), data=b"x") as resp:
+                assert resp.status == 200, await resp.read()
+
+        for _ in range(10):  # both serve; the retry budget fills (0.2 per call)
+            await call()
+        assert pool.healthy_count() == 2
+        await infra.stop_runtime(extra)
+        stopped = True
+        for _ in range(10):
+            await call()
+        # The first call that picked it found the connection refused and ran on the other
+        # replica; that took it out, so no later call tried it (one retry, not five).
+        assert pool.budget.retries == 1
+        assert pool.healthy_count() == 1
+    finally:
+        if not stopped:
+            await infra.stop_runtime(extra)
 
 
 # The precision routes cache the module's response (the limiter runs before the cache),
