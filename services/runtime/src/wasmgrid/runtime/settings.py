@@ -58,12 +58,13 @@ class RuntimeSettings(ServiceSettings):
         8, ge=1, le=1024, description="executions at once per process; excess RESOURCE_EXHAUSTED"
     )
     drain_seconds: float = Field(
-        3.0,
+        5.0,
         ge=0,
         le=300,
         description="on SIGTERM, keep serving this long after health turns NOT_SERVING, so"
-        " gateways (health checks every 2 s by default) stop sending before the server"
-        " stops; calls that reach a stopping server are cancelled",
+        " gateways stop sending before the server stops (a gateway sees it within its"
+        " health interval, 2 s by default, plus a round of up to 1 s); calls that reach a"
+        " stopping server are cancelled",
     )
     pooling: bool = Field(
         True,
