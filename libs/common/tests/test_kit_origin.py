@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from wasmgrid.common.origin import CLIENT_ADDRESS_KEY, MAX_ADDRESS_CHARS, client_address, peer_host
+from wasmgrid.common.origin import (
+    CLIENT_ADDRESS_KEY,
+    MAX_ADDRESS_CHARS,
+    client_address,
+    forwarded,
+    peer_host,
+)
 
 
 @pytest.mark.parametrize(
@@ -36,3 +42,9 @@ def test_without_a_forwarded_address_the_peer_is_the_client() -> None:
 def test_a_forwarded_address_is_bounded() -> None:
     md = ((CLIENT_ADDRESS_KEY, "x" * 10_000),)
     assert client_address(md, "ipv4:10.0.0.7:5") == "x" * MAX_ADDRESS_CHARS
+
+
+def test_an_address_sent_onward_is_printable_ascii_and_bounded() -> None:
+    assert forwarded("198.51.100.23") == (CLIENT_ADDRESS_KEY, "198.51.100.23")
+    assert forwarded("bad\r\nhost\u00e9") == (CLIENT_ADDRESS_KEY, "bad??host?")
+    assert len(forwarded("1" * 10_000)[1]) == MAX_ADDRESS_CHARS

@@ -32,6 +32,14 @@ def peer_host(peer: str | None) -> str:
     return peer[:MAX_ADDRESS_CHARS]
 
 
+def forwarded(address: str) -> tuple[str, str]:
+    """The metadata entry that tells a service the client's `address`: printable ASCII
+    (gRPC metadata allows no more; anything else becomes ``?``), at most
+    :data:`MAX_ADDRESS_CHARS` characters."""
+    text = "".join(c if " " <= c <= "~" else "?" for c in address[:MAX_ADDRESS_CHARS])
+    return CLIENT_ADDRESS_KEY, text
+
+
 def client_address(metadata: Iterable[tuple[str, str | bytes]] | None, peer: str | None) -> str:
     """The client's address: the value of :data:`CLIENT_ADDRESS_KEY` when a caller sent
     one (at most :data:`MAX_ADDRESS_CHARS` characters), else the gRPC peer's host."""
