@@ -370,3 +370,29 @@ async def test_no_token_secret_or_hash_reaches_the_log(market: Market, hello_was
     for row in hashes:
         assert row["token_hash"].hex() not in text
         assert row["prefix"] not in text
+
+
+async def test_the_bootstrap_admin_is_audited_once_and_a_new_bootstrap_token_again(
+    market_factory: MarketFactory,
+) -> None:
+    secret = new_secret()
+    first = await market_factory(secret)
+    await market_factory.stop(first)
+    again = await market_factory(secret)  # a restart (or a second replica): nothing new
+    (created,) = await events(again)
+    assert (created.action, created.actor, created.subject) == (
+        pb.AUDIT_ACTION_USER_CREATE,
+        "",
+        "admin",
+    )
+    assert detail(created)["bootstrap"] is True
+    await market_factory.stop(again)
+    rotated = await market_factory(new_secret())  # the operator set a new token
+    latest, _ = await events(rotated)
+    assert (latest.action, latest.actor, latest.subject) == (
+        pb.AUDIT_ACTION_TOKEN_CREATE,
+        "",
+        "admin",
+    )
+    assert detail(latest)["bootstrap"] is True
+    assert detail(latest)["name"] == "bootstrap"

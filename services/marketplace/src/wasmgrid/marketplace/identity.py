@@ -148,13 +148,14 @@ class Identity:
                 raise RuntimeError(
                     f"bootstrap admin {username!r} exists but has role {str(user.role)!r}"
                 )
+            token = None
             if not await users.token_known(tx, tokens.digest(secret)):
                 token = await _insert_token(tx, user.id, "bootstrap", secret, tuple(Scope), 0)
-                event = (
-                    _user_event(None, origin, user, token, bootstrap=True)
-                    if created
-                    else _token_event(None, origin, token, user.username, bootstrap=True)
-                )
+            if created:
+                event = _user_event(None, origin, user, token, bootstrap=True)
+            elif token is not None:
+                event = _token_event(None, origin, token, user.username, bootstrap=True)
+            if event is not None:
                 await audit_log.record(tx, event)
         if event is not None:
             audit.committed(event)
@@ -330,18 +331,20 @@ async def _namespace_id(ex: Executor, namespace: str, *, lock: bool = False) -> 
 
 
 def _user_event(
-    who: Principal | None, origin: Origin, user: User, token: Token, **extra: object
+    who: Principal | None, origin: Origin, user: User, token: Token | None, **extra: object
 ) -> NewAuditEvent:
-    """A user_create event: the user, its namespace and its first token."""
+    """A user_create event: the user, its namespace and its first token (if one was made)."""
     return audit.event(
         AuditAction.USER_CREATE,
         who,
         origin,
         AuditTarget(
-            namespace=names.normalize(user.username), token_id=token.id, subject=user.username
+            namespace=names.normalize(user.username),
+            token_id=None if token is None else token.id,
+            subject=user.username,
         ),
         role=str(user.role),
-        scopes=sorted(str(s) for s in token.scopes),
+        scopes=[] if token is None else sorted(str(s) for s in token.scopes),
         **extra,
     )
 
