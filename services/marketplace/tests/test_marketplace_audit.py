@@ -239,6 +239,23 @@ async def test_the_log_is_append_only_in_the_database(market: Market) -> None:
             with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
                 await conn.execute(statement)
         assert await conn.fetchval("SELECT count(*) FROM audit_log") == 1
+
+        # The operator's pruning says so in its transaction; updates stay refused.
+        async def prune(statement: str) -> str:
+            async with conn.transaction():
+                await conn.execute("SET LOCAL wasmgrid.audit_prune = on")
+                result: str = await conn.execute(statement)
+                return result
+
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only: UPDATE"):
+            await prune("UPDATE audit_log SET actor_name = 'someone else'")
+        assert await prune("DELETE FROM audit_log WHERE at < now() - interval '1 day'") == (
+            "DELETE 0"
+        )
+        # The setting ends with its transaction.
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute("DELETE FROM audit_log")
+        assert await prune("DELETE FROM audit_log WHERE at <= now()") == "DELETE 1"
     finally:
         await conn.close()
 

@@ -1,8 +1,10 @@
 -- The audit log: one row per change of the registry's state, inserted in the change's own
 -- transaction (a change that rolls back leaves no row; no row exists without its change).
--- Append-only: the trigger below refuses UPDATE, DELETE and TRUNCATE, so neither the
--- service nor a mistaken statement can rewrite history. A database owner can still drop
--- the trigger; pruning old rows is the operator's (marketplace README, "Audit log").
+-- Append-only: the trigger below refuses UPDATE and TRUNCATE always, and DELETE unless the
+-- transaction says it prunes (SET LOCAL wasmgrid.audit_prune = 'on'), so neither the
+-- service nor a mistaken statement can rewrite history. A guard against mistakes, not
+-- against the database owner, who can drop it. Pruning old rows is the operator's
+-- (marketplace README, "Audit log").
 CREATE TABLE audit_log (
     id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     at             timestamptz NOT NULL DEFAULT now(),
@@ -38,8 +40,12 @@ CREATE INDEX audit_log_actor ON audit_log (actor_id, at DESC, id DESC)
 
 CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF TG_OP = 'DELETE' AND current_setting('wasmgrid.audit_prune', true) = 'on' THEN
+        RETURN OLD;
+    END IF;
     RAISE EXCEPTION 'audit_log is append-only: % refused', TG_OP
-        USING ERRCODE = 'insufficient_privilege';
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = 'to prune old rows: SET LOCAL wasmgrid.audit_prune = on, then DELETE';
 END
 $$;
 CREATE TRIGGER audit_log_no_update_delete BEFORE UPDATE OR DELETE ON audit_log
