@@ -401,3 +401,40 @@ def test_publish_with_assets_then_run_reads_a_file_from_them(
     assert _one_error_line(refused) == (
         f"wasmgrid: assets {not_archive}: not a directory or a tar, tar.gz, tar.zst or zip archive"
     )
+
+
+def test_the_audit_command_shows_who_changed_what_to_admins_only(
+    dev_stack: DevStackProcess, tmp_path: Path
+) -> None:
+    cli, user = _logged_in_user(dev_stack, tmp_path)
+    cli.ok(
+        "publish", str(HELLO), f"{user}/aud@1.0.0", "--license", "MIT", "--category", "utilities"
+    )
+    cli.ok("yank", f"{user}/aud@1.0.0", "--reason", "audit test")
+    admin = (dev_stack.data_dir / "admin-token").read_text().strip()
+    as_admin = ("--url", cli.url, "--token", admin)
+
+    page = cli.json("audit", "--actor", user, "--since", "1h", *as_admin)
+    assert [(e["action"], e["module"], e["version"]) for e in page["events"]] == [
+        ("yank", f"{user}/aud", "1.0.0"),
+        ("publish", f"{user}/aud", "1.0.0"),
+    ]
+    yank = page["events"][0]
+    assert (yank["actor"], yank["detail"]) == (user, {"reason": "audit test"})
+    assert yank["client_address"] == "127.0.0.1"
+    assert len(yank["trace_id"]) == 32
+    created = cli.json("audit", "--namespace", user, "--action", "user_create", *as_admin)
+    assert [e["subject"] for e in created["events"]] == [user]
+
+    table = cli.ok("audit", "--namespace", user, "--limit", "1", *as_admin)
+    assert "yank" in table
+    assert "reason=audit test" in table
+    assert yank["trace_id"] in table
+    assert cli.ok("audit", "--namespace", user, "--until", "2000-01-01", *as_admin) == ""
+
+    refused = cli("audit")  # the logged-in publisher
+    assert refused.returncode == 1
+    assert "only an admin" in _one_error_line(refused)
+    bad = cli("audit", "--since", "last tuesday", *as_admin)
+    assert bad.returncode == 2
+    assert "RFC 3339" in bad.stderr

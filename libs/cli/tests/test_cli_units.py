@@ -11,6 +11,7 @@ import pytest
 
 from wasmgrid.cli.cmd_invoke import is_local, parse_arg
 from wasmgrid.cli.cmd_new import project_name
+from wasmgrid.cli.cmd_ops import audit as audit_command
 from wasmgrid.cli.config import Config, ConfigError, Profile, resolve_target
 from wasmgrid.cli.devstack import SERVICES, DevStack, Ports
 from wasmgrid.cli.outcomes import exit_code
@@ -227,3 +228,36 @@ def test_the_dev_stack_traces_every_request_unless_the_environment_chooses(
     assert {s: stack.service_env(s)["OTEL_TRACES_SAMPLER"] for s in SERVICES} == dict.fromkeys(
         SERVICES, sampler
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-12-01T10:00:00Z", datetime(2026, 12, 1, 10, tzinfo=UTC)),
+        ("2026-12-01T10:00:00+02:00", datetime(2026, 12, 1, 8, tzinfo=UTC)),
+        ("2026-12-01", datetime(2026, 12, 1, tzinfo=UTC)),
+        ("2026", None),  # a bare number is not an age: it must parse as a time or fail
+    ],
+)
+def test_audit_times_are_rfc3339_with_utc_for_a_missing_offset(
+    text: str, expected: datetime | None
+) -> None:
+    ctx = click.Context(audit_command)
+    param = next(p for p in audit_command.params if p.name == "since")
+    callback = param.callback
+    assert callback is not None
+    if expected is None:
+        with pytest.raises(click.BadParameter, match="RFC 3339"):
+            callback(ctx, param, text)
+    else:
+        assert callback(ctx, param, text) == expected
+
+
+def test_an_audit_age_counts_back_from_now() -> None:
+    ctx = click.Context(audit_command)
+    param = next(p for p in audit_command.params if p.name == "since")
+    assert param.callback is not None
+    before = datetime.now(UTC)
+    moment = param.callback(ctx, param, "24h")
+    after = datetime.now(UTC)
+    assert before - timedelta(hours=24) <= moment <= after - timedelta(hours=24)

@@ -212,6 +212,25 @@ class _FakeHandlers:
             }
         )
 
+    async def audit(self, request: web.Request) -> web.Response:
+        await self.record(request)
+        event = {
+            "id": "42",
+            "at": "2026-12-03T10:11:12.123456789Z",
+            "actor": "ann",
+            "action": "AUDIT_ACTION_YANK",
+            "namespace": "ann",
+            "module": "ann/calc",
+            "version": "1.0.0",
+            "token_id": "",
+            "subject": "",
+            "detail": {"reason": "broken"},
+            "client_address": "203.0.113.7",
+            "peer_address": "10.0.0.2",
+            "trace_id": "ab" * 16,
+        }
+        return web.json_response({"events": [event], "page": {"next_cursor": "c2"}})
+
     async def broken(self, request: web.Request) -> web.Response:
         await self.record(request)
         return web.Response(status=503, text="upstream connect error", content_type="text/plain")
@@ -228,6 +247,7 @@ def _app(seen: Seen) -> web.Application:
     app.router.add_post("/v1/call/{ns}/{module}/{function}", h.call)
     app.router.add_get("/v1/health", h.health)
     app.router.add_get("/v1/routes", h.broken)
+    app.router.add_get("/v1/audit", h.audit)
     return app
 
 
@@ -450,3 +470,30 @@ def test_module_names_are_checked_before_anything_is_sent() -> None:
             wg.run("no-namespace")
         with pytest.raises(ValueError, match="without a version"):
             wg.versions("alice/calc@1.0.0")
+
+
+async def test_audit_sends_its_filters_and_parses_a_page_of_events(gateway: FakeGateway) -> None:
+    async with Client(gateway.url, token="wgt_admin") as wg:
+        page = await wg.audit(
+            namespace="ann",
+            action="yank",
+            since=datetime(2026, 12, 1),  # naive: UTC
+            until=datetime(2026, 12, 4, tzinfo=UTC),
+            limit=10,
+            cursor="c1",
+        )
+    _, path, _, _ = gateway.seen.requests[0]
+    assert path == (
+        "/v1/audit?namespace=ann&action=yank&since=2026-12-01T00:00:00%2B00:00"
+        "&until=2026-12-04T00:00:00%2B00:00&limit=10&cursor=c1"
+    )
+    (event,) = page.events
+    assert (event.id, event.action, event.actor, event.detail) == (
+        42,
+        "yank",
+        "ann",
+        {"reason": "broken"},
+    )
+    assert event.at == datetime(2026, 12, 3, 10, 11, 12, 123456, tzinfo=UTC)
+    assert (event.client_address, event.trace_id) == ("203.0.113.7", "ab" * 16)
+    assert page.next_cursor == "c2"

@@ -1,19 +1,26 @@
-"""Operating the suite: status, alerts, trace, routes, cache stats."""
+"""Operating the suite: status, alerts, trace, routes, cache stats, the audit log."""
 
 from __future__ import annotations
 
+import json
 import re
+from datetime import UTC, datetime, timedelta
 
 import click
 from rich.table import Table
 from rich.text import Text
 
+from wasmgrid.api.marketplace.v1 import marketplace_pb2 as mp
 from wasmgrid.cli.app import connection_options, run_async, session
 from wasmgrid.cli.output import count, size, when
 from wasmgrid.cli.waterfall import duration_text, layout
-from wasmgrid.client import CacheNamespaces, CacheStats
+from wasmgrid.client import AuditEvent, CacheNamespaces, CacheStats
+from wasmgrid.common.errors import InvalidArgument
+from wasmgrid.common.protoenum import ProtoEnum
+from wasmgrid.common.units import parse_duration
 
 _TRACE_ID = re.compile(r"^[0-9a-fA-F]{32}$")
+_AUDIT_ACTIONS = ProtoEnum.names(mp.AuditAction).choices
 _STATUS_STYLE = {"serving": "green", "not_serving": "red", "unreachable": "red"}
 
 
@@ -225,3 +232,108 @@ def cache_stats(namespace: str | None) -> None:
     out.text(f"shared tier: {tier.state} {tier.endpoint}".rstrip())
     if found.next_cursor:
         out.note("only the first 1000 namespaces are shown")
+
+
+def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    """An RFC 3339 time (a date alone is its midnight, UTC without an offset), or an age
+    such as ``90m``, ``24h`` or ``7d`` before now."""
+    if value is None:
+        return None
+    if value.strip()[-1:].isalpha():  # an age has a unit: a bare number could be a year
+        try:
+            seconds = parse_duration(value, param.name or "")
+        except InvalidArgument:
+            pass
+        else:
+            return datetime.now(UTC) - timedelta(seconds=seconds)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is neither an RFC 3339 time (2026-12-01T10:00:00Z, 2026-12-01)"
+            " nor an age (90m, 24h, 7d)"
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _target(e: AuditEvent) -> str:
+    parts = [f"{e.module}@{e.version}" if e.version else (e.module or e.namespace)]
+    if e.subject:
+        parts.append(f"user {e.subject}")
+    if e.token_id:
+        parts.append(f"token {e.token_id}")
+    return ", ".join(p for p in parts if p)
+
+
+def _detail(e: AuditEvent) -> str:
+    return " ".join(
+        f"{k}={v if isinstance(v, str) else json.dumps(v, separators=(',', ':'))}"
+        for k, v in e.detail.items()
+    )
+
+
+@click.command()
+@click.option("--namespace", help="only events about this namespace")
+@click.option("--actor", help="only events by this user")
+@click.option("--action", type=click.Choice(_AUDIT_ACTIONS), help="only events of this action")
+@click.option(
+    "--since",
+    callback=_moment,
+    metavar="TIME",
+    help="at or after TIME: RFC 3339 (2026-12-01T10:00:00Z) or an age (24h, 7d)",
+)
+@click.option("--until", callback=_moment, metavar="TIME", help="before TIME (same forms)")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 1000),
+    default=50,
+    show_default=True,
+    help="at most this many events",
+)
+@connection_options
+def audit(
+    namespace: str | None,
+    actor: str | None,
+    action: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+) -> None:
+    """Show the registry's audit log, newest first (needs an admin token).
+
+    Every change the registry committed: publishes, yanks, tokens, users, owners,
+    namespace caps and ratings, with who made it, the client's address and the trace id.
+    """
+    s = session()
+    page = s.request(
+        lambda wg: wg.audit(
+            namespace=namespace,
+            actor=actor,
+            action=action,
+            since=since,
+            until=until,
+            limit=limit,
+        )
+    )
+    out = s.out
+    if out.json_mode:
+        out.json(page)
+        return
+    out.table(
+        ["TIME (UTC)", "ACTOR", "ACTION", "TARGET", "DETAIL", "CLIENT", "TRACE"],
+        [
+            [
+                e.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if e.at else "",
+                e.actor or "-",
+                e.action,
+                _target(e),
+                _detail(e),
+                e.client_address,
+                e.trace_id,
+            ]
+            for e in page.events
+        ],
+        empty="no audit events matched",
+    )
+    if page.next_cursor:
+        out.note("older events match too: raise --limit (at most 1000) or narrow --since/--until")

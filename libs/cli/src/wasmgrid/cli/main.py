@@ -58,6 +58,7 @@ _SECTIONS = (
     cmd_ops.trace,
     cmd_ops.routes,
     cmd_ops.cache,
+    cmd_ops.audit,
     cmd_new.new,
     cmd_dev.dev,
     cmd_dev.containers,

@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import TracebackType
@@ -25,6 +26,7 @@ from wasmgrid.client._wire import (
     Json,
     Progress,
     announced_digest,
+    audit_params,
     bytes_chunks,
     file_chunks,
     file_sha256,
@@ -37,6 +39,7 @@ from wasmgrid.client._wire import (
 )
 from wasmgrid.client.models import (
     AlertList,
+    AuditPage,
     CacheNamespaces,
     CacheStats,
     CallResult,
@@ -585,6 +588,22 @@ class Client:
     async def cache_stats(self, namespace: str) -> CacheStats:
         """One cache namespace's stats."""
         return await self._model(CacheStats, "GET", f"/v1/cache/namespaces/{seg(namespace)}/stats")
+
+    async def audit(  # noqa: PLR0913 - keyword-only filters (the API's query)
+        self,
+        *,
+        namespace: str | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> AuditPage:
+        """A page of the audit log, newest first (an admin token); filters combine."""
+        params = audit_params(namespace, actor, action, since, until) + page_params(limit, cursor)
+        doc = await self._json("GET", "/v1/audit", params=params)
+        return AuditPage(events=from_json(AuditPage, doc).events, next_cursor=next_cursor(doc))
 
     async def openapi(self) -> Json:
         """The gateway's OpenAPI 3.1 document."""

@@ -85,4 +85,5 @@ class SyncClient:
     routes = _blocking(Client.routes)
     cache_namespaces = _blocking(Client.cache_namespaces)
     cache_stats = _blocking(Client.cache_stats)
+    audit = _blocking(Client.audit)
     openapi = _blocking(Client.openapi)

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -42,6 +43,24 @@ def page_params(limit: int | None, cursor: str | None) -> list[tuple[str, str]]:
         params.append(("limit", str(limit)))
     if cursor:
         params.append(("cursor", cursor))
+    return params
+
+
+def audit_params(
+    namespace: str | None,
+    actor: str | None,
+    action: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> list[tuple[str, str]]:
+    """GET /v1/audit's filters as query parameters (times in RFC 3339, naive ones UTC)."""
+    params = [
+        (k, v) for k, v in (("namespace", namespace), ("actor", actor), ("action", action)) if v
+    ]
+    for key, moment in (("since", since), ("until", until)):
+        if moment is not None:
+            aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+            params.append((key, aware.isoformat()))
     return params
 
 

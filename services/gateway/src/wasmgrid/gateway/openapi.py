@@ -36,6 +36,11 @@ class QueryParam:
     minimum: int | None = None
     maximum: int | None = None
     enum: tuple[str, ...] = ()
+    #: A string's constraints: a regular expression, a JSON schema format, lengths.
+    pattern: str | None = None
+    format: str | None = None
+    min_length: int | None = None
+    max_length: int | None = None
 
     def schema(self) -> dict[str, Any]:
         """The parameter's JSON schema (an array of it when repeated)."""
@@ -46,6 +51,14 @@ class QueryParam:
             schema["maximum"] = self.maximum
         if self.enum:
             schema["enum"] = list(self.enum)
+        for key, value in (
+            ("pattern", self.pattern),
+            ("format", self.format),
+            ("minLength", self.min_length),
+            ("maxLength", self.max_length),
+        ):
+            if value is not None:
+                schema[key] = value
         return {"type": "array", "items": schema} if self.repeated else schema
 
 
@@ -114,6 +127,8 @@ class Operation:
     #: a body must carry.
     field_schemas: tuple[tuple[str, dict[str, Any]], ...] = ()
     required_fields: tuple[str, ...] = ()
+    #: Error statuses this operation answers besides the common ones: (status, when).
+    statuses: tuple[tuple[str, str], ...] = ()
 
     @property
     def openapi_path(self) -> str:
@@ -238,6 +253,7 @@ def _operation_doc(op: Operation) -> dict[str, Any]:
             str(op.success): {"description": "success", "content": content},
             **_ERRORS,
             **({"401": _problem_ref("no or bad credentials")} if op.auth != "none" else {}),
+            **{status: _problem_ref(when) for status, when in op.statuses},
             "default": _problem_ref("an error (RFC 9457 problem details)"),
         },
     }

@@ -19,14 +19,17 @@ from wasmgrid.common.paging import (
     page_limit,
     split_page,
 )
-from wasmgrid.marketplace import names, search, semver
+from wasmgrid.marketplace import audit, names, search, semver
 from wasmgrid.marketplace.blobs import BlobCache, rechunk
 from wasmgrid.marketplace.identity import require_owner
 from wasmgrid.marketplace.names import ModuleName
 from wasmgrid.marketplace.records import (
     DEFAULT_PAGE,
     MAX_PAGE,
+    AuditAction,
+    AuditTarget,
     Module,
+    Origin,
     Page,
     Principal,
     Purpose,
@@ -36,6 +39,7 @@ from wasmgrid.marketplace.records import (
     Version,
 )
 from wasmgrid.marketplace.search import Sort
+from wasmgrid.marketplace.store import audit as audit_log
 from wasmgrid.marketplace.store import blobs, modules, stats
 from wasmgrid.marketplace.store import search as search_store
 from wasmgrid.marketplace.store.database import Database
@@ -233,7 +237,9 @@ class Catalog:
 
     # ------------------------------------------------------------ yank
 
-    async def yank(self, who: Principal, name: str, version: str, reason: str) -> Version:
+    async def yank(
+        self, who: Principal, origin: Origin, name: str, version: str, reason: str
+    ) -> Version:
         """Hide a version from resolution, saying why (1..500 characters)."""
         who.require(Scope.YANK)
         mod = names.parse_module_name(name)
@@ -243,28 +249,47 @@ class Catalog:
             raise InvalidArgument(f"reason is required (1..{MAX_REASON} characters)")
         if len(reason) > MAX_REASON:
             raise InvalidArgument(f"reason is {len(reason)} characters, at most {MAX_REASON}")
-        return await self._set_yanked(who, mod, parsed, True, reason)
+        return await self._set_yanked(who, origin, mod, parsed, reason)
 
-    async def unyank(self, who: Principal, name: str, version: str) -> Version:
+    async def unyank(self, who: Principal, origin: Origin, name: str, version: str) -> Version:
         """Let a yanked version resolve again."""
         who.require(Scope.YANK)
         mod = names.parse_module_name(name)
-        return await self._set_yanked(who, mod, names.check_version(version), False, "")
+        return await self._set_yanked(who, origin, mod, names.check_version(version), None)
 
     async def _set_yanked(
-        self, who: Principal, mod: ModuleName, version: semver.Version, yanked: bool, reason: str
+        self,
+        who: Principal,
+        origin: Origin,
+        mod: ModuleName,
+        version: semver.Version,
+        reason: str | None,
     ) -> Version:
+        """Yank with `reason`, or unyank (None); an audit event either way."""
+        yanked = reason is not None
         async with self.db.transaction() as tx:
             locked = await modules.lock_by_name(tx, mod.full_norm)
             if locked is None:
                 raise NotFound(f"module {mod.display!r} not found")
             module_id, ns_id = locked
             await require_owner(tx, who, ns_id)
-            vid = await modules.set_yanked(tx, module_id, version.precedence_key(), yanked, reason)
+            vid = await modules.set_yanked(
+                tx, module_id, version.precedence_key(), yanked, reason or ""
+            )
             if vid is None:
                 raise NotFound(f"version {str(version)!r} of {mod.display!r} not found")
             await modules.refresh(tx, module_id)
-            return await modules.version_by_id(tx, vid)
+            found = await modules.version_by_id(tx, vid)
+            event = audit.event(
+                AuditAction.YANK if yanked else AuditAction.UNYANK,
+                who,
+                origin,
+                AuditTarget(namespace=mod.namespace_norm, module=found.name, version=found.version),
+                **({"reason": reason} if yanked else {}),
+            )
+            await audit_log.record(tx, event)
+        audit.committed(event)
+        return found
 
     # ------------------------------------------------------------ helpers
 

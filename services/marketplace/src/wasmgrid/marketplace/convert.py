@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, cast
 
+from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
+from wasmgrid.common.errors import InvalidArgument
 from wasmgrid.common.protoenum import ProtoEnum
 from wasmgrid.marketplace.components import World, WorldItem
 from wasmgrid.marketplace.limits import NamespaceLimits
 from wasmgrid.marketplace.records import (
     Assets,
     AssetsChunk,
+    AuditAction,
+    AuditEvent,
+    AuditFilter,
     DownloadStats,
     Metadata,
     Module,
@@ -38,6 +43,7 @@ ROLES = ProtoEnum.members(pb.Role, Role)
 SCOPES = ProtoEnum.members(pb.Scope, Scope)
 PURPOSES = ProtoEnum.members(pb.DownloadPurpose, Purpose)
 SORTS = ProtoEnum.members(pb.SearchSort, Sort)
+AUDIT_ACTIONS = ProtoEnum.members(pb.AuditAction, AuditAction)
 #: Module kinds and finding severities are stored as the proto's short names.
 KINDS = ProtoEnum.names(pb.ModuleKind)
 SEVERITIES = ProtoEnum.names(pb.Severity)
@@ -364,3 +370,51 @@ def download_stats_to_pb(s: DownloadStats) -> pb.GetDownloadStatsResponse:
             for d in s.daily
         ],
     )
+
+
+# ------------------------------------------------------------------ audit
+
+
+def _time_filter(request: pb.ListAuditEventsRequest, field: str) -> datetime | None:
+    if not request.HasField(field):
+        return None
+    try:
+        value: datetime = getattr(request, field).ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        raise InvalidArgument(f"{field}: not a valid timestamp") from None
+    return value
+
+
+def audit_filter_from_pb(request: pb.ListAuditEventsRequest) -> AuditFilter:
+    """ListAuditEvents' filters as plain values."""
+    return AuditFilter(
+        namespace=request.namespace,
+        actor=request.actor,
+        action=AUDIT_ACTIONS.from_proto(request.action, "action"),
+        since=_time_filter(request, "since"),
+        until=_time_filter(request, "until"),
+    )
+
+
+def audit_event_to_pb(stored: AuditEvent) -> pb.AuditEvent:
+    """A stored audit event as proto."""
+    ev = stored.event
+    t = ev.target
+    detail = Struct()
+    detail.update(cast(dict[str, Any], ev.detail))
+    out = pb.AuditEvent(
+        id=stored.id,
+        actor=ev.actor_name,
+        action=AUDIT_ACTIONS.to_proto(ev.action),
+        namespace=t.namespace,
+        module=t.module,
+        version=t.version,
+        token_id="" if t.token_id is None else str(t.token_id),
+        subject=t.subject,
+        detail=detail,
+        client_address=ev.origin.client_address,
+        peer_address=ev.origin.peer_address,
+        trace_id=ev.origin.trace_id,
+    )
+    _ts(stored.at, out.at)
+    return out

@@ -22,8 +22,19 @@ from wasmgrid.common.errors import (
     ResourceExhausted,
     Unauthenticated,
 )
-from wasmgrid.marketplace import names, tokens
-from wasmgrid.marketplace.records import IssuedToken, NewToken, Principal, Token, User
+from wasmgrid.marketplace import audit, names, tokens
+from wasmgrid.marketplace.records import (
+    AuditAction,
+    AuditTarget,
+    IssuedToken,
+    NewAuditEvent,
+    NewToken,
+    Origin,
+    Principal,
+    Token,
+    User,
+)
+from wasmgrid.marketplace.store import audit as audit_log
 from wasmgrid.marketplace.store import identity as users
 from wasmgrid.marketplace.store import namespaces
 from wasmgrid.marketplace.store.database import Conn, Database, Executor
@@ -78,7 +89,12 @@ class Identity:
     # ------------------------------------------------------------ users
 
     async def create_user(
-        self, who: Principal | None, username: str, role: Role | None, token_name: str
+        self,
+        who: Principal | None,
+        origin: Origin,
+        username: str,
+        role: Role | None,
+        token_name: str,
     ) -> tuple[User, IssuedToken]:
         """A new user (publisher unless `role` says otherwise), its namespace and its
         first token; open to anyone unless sign-up is closed, admins only for admins."""
@@ -105,15 +121,20 @@ class Identity:
             token = await _insert_token(
                 tx, user.id, token_name or "initial", secret, ROLE_SCOPES[role], 0
             )
+            event = _user_event(who, origin, user, token)
+            await audit_log.record(tx, event)
+        audit.committed(event)
         log.info("user created", extra={"role": str(role)})
         return user, IssuedToken(token, secret)
 
-    async def bootstrap_admin(self, username: str, secret: str) -> bool:
+    async def bootstrap_admin(self, username: str, secret: str, origin: Origin) -> bool:
         """Create the admin `username` with token `secret` where missing (idempotent,
-        safe for replicas starting together); True when something was created."""
+        safe for replicas starting together); True when something was created. The
+        audit events have no actor: the service acts on its operator's settings."""
         # The operator may pick a reserved name (the default "admin" is one).
         names.check_namespace(username, "WASMGRID_MARKETPLACE_BOOTSTRAP_ADMIN")
         norm = names.normalize(username)
+        event = None
         async with self.db.transaction() as tx:
             await users.lock_bootstrap(tx)
             user = await users.user_by_name(tx, norm)
@@ -127,10 +148,18 @@ class Identity:
                 raise RuntimeError(
                     f"bootstrap admin {username!r} exists but has role {str(user.role)!r}"
                 )
-            if await users.token_known(tx, tokens.digest(secret)):
-                return created
-            await _insert_token(tx, user.id, "bootstrap", secret, tuple(Scope), 0)
-            return True
+            token = None
+            if not await users.token_known(tx, tokens.digest(secret)):
+                token = await _insert_token(tx, user.id, "bootstrap", secret, tuple(Scope), 0)
+            if created:
+                event = _user_event(None, origin, user, token, bootstrap=True)
+            elif token is not None:
+                event = _token_event(None, origin, token, user.username, bootstrap=True)
+            if event is not None:
+                await audit_log.record(tx, event)
+        if event is not None:
+            audit.committed(event)
+        return event is not None
 
     async def whoami(self, who: Principal) -> tuple[User, list[str]]:
         """The caller's user and the namespaces it owns."""
@@ -142,7 +171,12 @@ class Identity:
     # ------------------------------------------------------------ tokens
 
     async def create_token(
-        self, who: Principal, name: str, scopes: Sequence[Scope | None], ttl_seconds: int
+        self,
+        who: Principal,
+        origin: Origin,
+        name: str,
+        scopes: Sequence[Scope | None],
+        ttl_seconds: int,
     ) -> IssuedToken:
         """A new token of the caller's, within its role and its calling token's scopes;
         `ttl_seconds` 0 never expires."""
@@ -175,6 +209,9 @@ class Identity:
                     " revoke one first"
                 )
             token = await _insert_token(tx, who.user_id, name, secret, wanted, ttl_seconds)
+            event = _token_event(who, origin, token, who.username)
+            await audit_log.record(tx, event)
+        audit.committed(event)
         return IssuedToken(token, secret)
 
     async def list_tokens(self, who: Principal, include_inactive: bool) -> list[Token]:
@@ -183,18 +220,32 @@ class Identity:
             self.db.pool, who.user_id, include_inactive, MAX_LISTED_TOKENS
         )
 
-    async def revoke_token(self, who: Principal, token_id: str) -> Token:
-        """Revoke one of the caller's tokens (an admin: anyone's); idempotent."""
+    async def revoke_token(self, who: Principal, origin: Origin, token_id: str) -> Token:
+        """Revoke one of the caller's tokens (an admin: anyone's); idempotent (only the
+        call that revokes it is an audit event)."""
         try:
             tid = uuid.UUID(token_id)
         except ValueError:
             raise InvalidArgument(f"token_id {token_id[:64]!r} is not a UUID") from None
-        owner = await users.token_owner(self.db.pool, tid)
-        if owner is None or (owner != who.user_id and not who.is_admin):
-            raise NotFound(f"token_id {tid} not found among your tokens")
-        await users.revoke_token(self.db.pool, tid)
-        token = await users.token(self.db.pool, tid)
-        assert token is not None
+        event = None
+        async with self.db.transaction() as tx:
+            owner = await users.token_owner(tx, tid)
+            if owner is None or (owner != who.user_id and not who.is_admin):
+                raise NotFound(f"token_id {tid} not found among your tokens")
+            revoked = await users.revoke_token(tx, tid)
+            token = await users.token(tx, tid)
+            assert token is not None
+            if revoked:
+                event = audit.event(
+                    AuditAction.TOKEN_REVOKE,
+                    who,
+                    origin,
+                    AuditTarget(token_id=tid, subject=token.username),
+                    name=token.name,
+                )
+                await audit_log.record(tx, event)
+        if event is not None:
+            audit.committed(event)
         return token
 
     # ------------------------------------------------------------ owners
@@ -204,18 +255,30 @@ class Identity:
         ns_id = await _namespace_id(self.db.pool, namespace)
         return await namespaces.owners(self.db.pool, ns_id)
 
-    async def add_owner(self, who: Principal, namespace: str, username: str) -> list[User]:
-        """Make an existing user a co-owner (the caller must own the namespace)."""
+    async def add_owner(
+        self, who: Principal, origin: Origin, namespace: str, username: str
+    ) -> list[User]:
+        """Make an existing user a co-owner (the caller must own the namespace); an
+        audit event only when the user was not an owner already."""
         _check_owner_names(namespace, username)
+        event = None
         async with self.db.transaction() as tx:
             ns_id = await _owned_namespace(tx, who, namespace)
             user = await users.user_by_name(tx, names.normalize(username))
             if user is None:
                 raise NotFound(f"username {username!r} not found")
-            await namespaces.add_owner(tx, ns_id, user.id)
-            return await namespaces.owners(tx, ns_id)
+            if await namespaces.add_owner(tx, ns_id, user.id):
+                target = AuditTarget(namespace=names.normalize(namespace), subject=user.username)
+                event = audit.event(AuditAction.OWNER_ADD, who, origin, target)
+                await audit_log.record(tx, event)
+            owners = await namespaces.owners(tx, ns_id)
+        if event is not None:
+            audit.committed(event)
+        return owners
 
-    async def remove_owner(self, who: Principal, namespace: str, username: str) -> list[User]:
+    async def remove_owner(
+        self, who: Principal, origin: Origin, namespace: str, username: str
+    ) -> list[User]:
         """Remove a co-owner; the last owner stays (FAILED_PRECONDITION)."""
         _check_owner_names(namespace, username)
         async with self.db.transaction() as tx:
@@ -230,7 +293,16 @@ class Identity:
                     f"{username!r} is the last owner of {namespace!r}; add another owner first"
                 )
             await namespaces.remove_owner(tx, ns_id, target[0].id)
-            return await namespaces.owners(tx, ns_id)
+            event = audit.event(
+                AuditAction.OWNER_REMOVE,
+                who,
+                origin,
+                AuditTarget(namespace=names.normalize(namespace), subject=target[0].username),
+            )
+            await audit_log.record(tx, event)
+            owners = await namespaces.owners(tx, ns_id)
+        audit.committed(event)
+        return owners
 
 
 def _check_token_name(name: str, field: str) -> None:
@@ -256,6 +328,42 @@ async def _namespace_id(ex: Executor, namespace: str, *, lock: bool = False) -> 
     if ns_id is None:
         raise NotFound(f"namespace {namespace!r} not found")
     return ns_id
+
+
+def _user_event(
+    who: Principal | None, origin: Origin, user: User, token: Token | None, **extra: object
+) -> NewAuditEvent:
+    """A user_create event: the user, its namespace and its first token (if one was made)."""
+    return audit.event(
+        AuditAction.USER_CREATE,
+        who,
+        origin,
+        AuditTarget(
+            namespace=names.normalize(user.username),
+            token_id=None if token is None else token.id,
+            subject=user.username,
+        ),
+        role=str(user.role),
+        scopes=[] if token is None else sorted(str(s) for s in token.scopes),
+        **extra,
+    )
+
+
+def _token_event(
+    who: Principal | None, origin: Origin, token: Token, owner: str, **extra: object
+) -> NewAuditEvent:
+    """A token_create event: the token's id, owner, name, scopes and expiry, never its
+    secret (nor its hash or display prefix)."""
+    return audit.event(
+        AuditAction.TOKEN_CREATE,
+        who,
+        origin,
+        AuditTarget(token_id=token.id, subject=owner),
+        name=token.name,
+        scopes=sorted(str(s) for s in token.scopes),
+        expires_at=None if token.expires_at is None else token.expires_at.isoformat(),
+        **extra,
+    )
 
 
 async def _insert_token(

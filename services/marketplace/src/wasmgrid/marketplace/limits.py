@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from wasmgrid.common.errors import InvalidArgument, NotFound, PermissionDenied
-from wasmgrid.marketplace import names
-from wasmgrid.marketplace.records import Principal
+from wasmgrid.marketplace import audit, names
+from wasmgrid.marketplace.records import AuditAction, AuditTarget, Origin, Principal
+from wasmgrid.marketplace.store import audit as audit_log
 from wasmgrid.marketplace.store import namespaces
 from wasmgrid.marketplace.store.database import Database, Executor
 
@@ -66,9 +67,15 @@ class Limits:
         )
 
     async def set(
-        self, who: Principal, namespace: str, max_module_bytes: int, max_assets_bytes: int
+        self,
+        who: Principal,
+        origin: Origin,
+        namespace: str,
+        max_module_bytes: int,
+        max_assets_bytes: int,
     ) -> NamespaceLimits:
-        """Set a namespace's caps (admins only); 0 = back to the default."""
+        """Set a namespace's caps (admins only); 0 = back to the default. The audit event
+        has each cap before and after (0: the default)."""
         if not who.is_admin:
             raise PermissionDenied("only an admin may set a namespace's size caps")
         ceiling = self.defaults.ceiling_bytes
@@ -86,7 +93,18 @@ class Limits:
             ns_id = await namespaces.find(tx, norm, lock=True)
             if ns_id is None:
                 raise NotFound(f"namespace {namespace!r} does not exist")
+            before = await namespaces.limits(tx, ns_id)
             await namespaces.set_limits(
                 tx, ns_id, max_module_bytes or None, max_assets_bytes or None
             )
+            event = audit.event(
+                AuditAction.LIMITS_SET,
+                who,
+                origin,
+                AuditTarget(namespace=norm),
+                max_module_bytes={"before": before[0] or 0, "after": max_module_bytes},
+                max_assets_bytes={"before": before[1] or 0, "after": max_assets_bytes},
+            )
+            await audit_log.record(tx, event)
+        audit.committed(event)
         return await self.get(namespace)

@@ -27,21 +27,25 @@ from wasmgrid.common.guestpath import (
     check_guest_path,
 )
 from wasmgrid.common.metrics import LATENCY_BUCKETS
-from wasmgrid.marketplace import archives, names, semver
+from wasmgrid.marketplace import archives, audit, names, semver
 from wasmgrid.marketplace.identity import require_owner
 from wasmgrid.marketplace.limits import Limits
 from wasmgrid.marketplace.names import ModuleName
 from wasmgrid.marketplace.records import (
     Assets,
     AssetsChunk,
+    AuditAction,
+    AuditTarget,
     Metadata,
     NewVersion,
+    Origin,
     Principal,
     PublishMetadata,
     PublishPart,
     Scratch,
     Version,
 )
+from wasmgrid.marketplace.store import audit as audit_log
 from wasmgrid.marketplace.store import blobs, feed, modules, namespaces
 from wasmgrid.marketplace.store import search as search_store
 from wasmgrid.marketplace.store.database import Conn, Database
@@ -137,7 +141,9 @@ class Publishing:
         #: Bounded memory: at most this many uploads are buffered at once.
         self.slots = asyncio.Semaphore(max_concurrent)
 
-    async def publish(self, who: Principal, parts: AsyncIterator[PublishPart]) -> Version:
+    async def publish(
+        self, who: Principal, origin: Origin, parts: AsyncIterator[PublishPart]
+    ) -> Version:
         """Publish the version that `parts` carries: the metadata first, then the bytes."""
         who.require(Scope.PUBLISH)
         it = parts.__aiter__()
@@ -192,7 +198,7 @@ class Publishing:
                 assets=None if tree is None else tree.record(mount),
                 scratch=scratch,
             )
-            published = await self._store(who, nv, blob, tree)
+            published = await self._store(who, origin, nv, blob, tree)
         PUBLISH_BYTES.inc(len(blob))
         log.info(
             "published",
@@ -320,12 +326,18 @@ class Publishing:
         return report
 
     async def _store(
-        self, who: Principal, nv: NewVersion, blob: bytes, tree: CheckedAssets | None
+        self,
+        who: Principal,
+        origin: Origin,
+        nv: NewVersion,
+        blob: bytes,
+        tree: CheckedAssets | None,
     ) -> Version:
-        """The version, its blob(s) and the refreshed module in one transaction."""
+        """The version, its blob(s), the refreshed module and the audit event in one
+        transaction."""
         mod = nv.module
         async with self.db.transaction() as tx:
-            ns_id = await _namespace_for(tx, who, mod)
+            ns_id, claimed = await _namespace_for(tx, who, mod)
             module_id = await modules.lock(tx, ns_id, mod.name_norm)
             created = False
             if module_id is None:
@@ -359,9 +371,25 @@ class Publishing:
             if created:
                 await search_store.index_name(tx, mod)
             await modules.refresh(tx, module_id, touch=True)
+            stored = await modules.version_by_id(tx, version_id)
+            event = audit.event(
+                AuditAction.PUBLISH,
+                who,
+                origin,
+                AuditTarget(
+                    namespace=mod.namespace_norm, module=stored.name, version=stored.version
+                ),
+                digest=nv.digest,
+                size_bytes=nv.size_bytes,
+                kind=str(nv.kind),
+                **({"assets_digest": tree.archive.digest} if tree is not None else {}),
+                namespace_claimed=claimed,
+            )
+            await audit_log.record(tx, event)
             # Last: the feed's order lock is then held only from here to the commit.
             await feed.append(tx, version_id)
-            return await modules.version_by_id(tx, version_id)
+        audit.committed(event)
+        return stored
 
 
 def _check_scratch(asked: Scratch | None) -> Scratch | None:
@@ -372,18 +400,19 @@ def _check_scratch(asked: Scratch | None) -> Scratch | None:
     return Scratch(mount, asked.max_bytes, asked.max_files)
 
 
-async def _namespace_for(tx: Conn, who: Principal, mod: ModuleName) -> int:
-    """The module's namespace, locked: claimed for `who` when new, else `who` must own it."""
+async def _namespace_for(tx: Conn, who: Principal, mod: ModuleName) -> tuple[int, bool]:
+    """The module's namespace, locked, and whether this publish claimed it: claimed for
+    `who` when new, else `who` must own it."""
     ns_id = await namespaces.find(tx, mod.namespace_norm, lock=True)
     if ns_id is not None:
         await require_owner(tx, who, ns_id)
-        return ns_id
+        return ns_id, False
     names.check_namespace(mod.namespace, "name namespace", claiming=True)
     ns_id = await namespaces.insert(tx, mod.namespace, mod.namespace_norm)
     if ns_id is None:  # claimed concurrently: it is an owner check now
         ns_id = await namespaces.find(tx, mod.namespace_norm, lock=True)
         assert ns_id is not None
         await require_owner(tx, who, ns_id)
-        return ns_id
+        return ns_id, False
     await namespaces.add_owner(tx, ns_id, who.user_id)
-    return ns_id
+    return ns_id, True

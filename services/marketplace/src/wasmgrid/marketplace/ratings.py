@@ -18,15 +18,19 @@ from wasmgrid.common.paging import (
     page_limit,
     split_page,
 )
-from wasmgrid.marketplace import names
+from wasmgrid.marketplace import audit, names
 from wasmgrid.marketplace.records import (
     DEFAULT_PAGE,
     MAX_PAGE,
+    AuditAction,
+    AuditTarget,
+    Origin,
     Page,
     Principal,
     Rating,
     RatingSummary,
 )
+from wasmgrid.marketplace.store import audit as audit_log
 from wasmgrid.marketplace.store import modules
 from wasmgrid.marketplace.store import ratings as store
 from wasmgrid.marketplace.store.database import Database
@@ -44,7 +48,7 @@ class Ratings:
         self.db = db
 
     async def rate(
-        self, who: Principal, name: str, stars: int, review: str
+        self, who: Principal, origin: Origin, name: str, stars: int, review: str
     ) -> tuple[Rating, RatingSummary]:
         """Rate a module 1..5 stars with an optional review (replacing the caller's
         earlier rating); owners cannot rate their own modules."""
@@ -56,13 +60,18 @@ class Ratings:
             raise InvalidArgument(f"review is {len(review)} characters, at most {MAX_REVIEW}")
         if "\x00" in review:
             raise InvalidArgument("review must not contain NUL characters")
-        rated = await store.rate(
-            self.db.pool, mod.full_norm, who.user_id, who.username, stars, review.strip()
-        )
-        if rated is store.Refusal.MODULE_NOT_FOUND:
-            raise NotFound(f"module {mod.display!r} not found")
-        if rated is store.Refusal.OWN_MODULE:
-            raise PermissionDenied(f"you own {mod.display!r}; owners cannot rate their modules")
+        async with self.db.transaction() as tx:
+            rated = await store.rate(
+                tx, mod.full_norm, who.user_id, who.username, stars, review.strip()
+            )
+            if rated is store.Refusal.MODULE_NOT_FOUND:
+                raise NotFound(f"module {mod.display!r} not found")
+            if rated is store.Refusal.OWN_MODULE:
+                raise PermissionDenied(f"you own {mod.display!r}; owners cannot rate their modules")
+            target = AuditTarget(namespace=mod.namespace_norm, module=mod.display)
+            event = audit.event(AuditAction.RATE, who, origin, target, stars=stars)
+            await audit_log.record(tx, event)
+        audit.committed(event)
         return rated
 
     async def list(self, name: str, limit: int, cursor: str) -> tuple[Page[Rating], RatingSummary]:

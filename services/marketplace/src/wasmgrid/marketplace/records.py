@@ -381,3 +381,77 @@ class DownloadStats:
     runtime_fetches_total: int
     versions: tuple[VersionDownloads, ...]
     daily: tuple[DayDownloads, ...]
+
+
+# ------------------------------------------------------------------ audit
+
+
+class AuditAction(StrEnum):
+    """What an audit event records (stored as these names; the proto's AuditAction)."""
+
+    PUBLISH = "publish"
+    YANK = "yank"
+    UNYANK = "unyank"
+    TOKEN_CREATE = "token_create"  # noqa: S105 - an action name, not a secret
+    TOKEN_REVOKE = "token_revoke"  # noqa: S105 - an action name, not a secret
+    USER_CREATE = "user_create"
+    OWNER_ADD = "owner_add"
+    OWNER_REMOVE = "owner_remove"
+    LIMITS_SET = "limits_set"
+    RATE = "rate"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a request came from: the client's address (as the gateway saw it, else the
+    gRPC peer's), the gRPC peer's address, and the request's trace id."""
+
+    client_address: str
+    peer_address: str
+    trace_id: str
+
+
+@dataclass(frozen=True)
+class AuditTarget:
+    """What an audit event is about; the fields that do not apply stay empty."""
+
+    namespace: str = ""
+    module: str = ""
+    version: str = ""
+    token_id: uuid.UUID | None = None
+    #: The user acted upon (created, made or unmade an owner, whose token was revoked).
+    subject: str = ""
+
+
+@dataclass(frozen=True)
+class NewAuditEvent:
+    """An audit event about to be stored, in the transaction of its change."""
+
+    action: AuditAction
+    #: The acting user (None: no user, e.g. an anonymous sign-up) and its name then.
+    actor_id: int | None
+    actor_name: str
+    target: AuditTarget
+    #: JSON-ready values; never a token secret or hash.
+    detail: dict[str, object]
+    origin: Origin
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """A stored audit event."""
+
+    id: int
+    at: datetime
+    event: NewAuditEvent
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which audit events to list (empty / None: no filter)."""
+
+    namespace: str = ""
+    actor: str = ""
+    action: AuditAction | None = None
+    since: datetime | None = None
+    until: datetime | None = None

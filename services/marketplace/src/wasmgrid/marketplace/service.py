@@ -22,8 +22,11 @@ from wasmgrid.api.common.v1 import common_pb2
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as pb
 from wasmgrid.api.marketplace.v1 import marketplace_pb2_grpc as pb_grpc
 from wasmgrid.common.errors import ServiceError, Unauthenticated, Unavailable
+from wasmgrid.common.logs import current_trace_ids
+from wasmgrid.common.origin import client_address, peer_host
 from wasmgrid.common.server import Service
 from wasmgrid.marketplace import convert
+from wasmgrid.marketplace.audit import AuditLog
 from wasmgrid.marketplace.blobs import BlobCache
 from wasmgrid.marketplace.catalog import Catalog
 from wasmgrid.marketplace.feed import PublishFeed
@@ -31,7 +34,7 @@ from wasmgrid.marketplace.identity import Identity
 from wasmgrid.marketplace.limits import Defaults, Limits
 from wasmgrid.marketplace.publishing import Publishing, counted_attempt
 from wasmgrid.marketplace.ratings import Ratings
-from wasmgrid.marketplace.records import Principal
+from wasmgrid.marketplace.records import Origin, Principal
 from wasmgrid.marketplace.settings import MarketplaceSettings
 from wasmgrid.marketplace.stats import Stats
 from wasmgrid.marketplace.store.database import Database
@@ -55,6 +58,7 @@ class Domain:
     ratings: Ratings
     stats: Stats
     limits: Limits
+    audit: AuditLog
 
 
 class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
@@ -77,6 +81,17 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
                 auth = value if isinstance(value, str) else value.decode()
         return await self.domain.identity.authenticate(auth)
 
+    @staticmethod
+    def _origin(context: Ctx) -> Origin:
+        """Where the call came from: the client's address (the gateway's word for it,
+        else the peer's), the peer's address, and the call's trace id."""
+        peer = context.peer()
+        return Origin(
+            client_address(context.invocation_metadata(), peer),
+            peer_host(peer),
+            current_trace_ids()[0],
+        )
+
     async def _require(self, context: Ctx) -> Principal:
         """The caller, who must have sent a valid token."""
         who = await self._principal(context)
@@ -94,6 +109,7 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         who = await self._principal(context)
         user, issued = await self.domain.identity.create_user(
             who,
+            self._origin(context),
             request.username,
             convert.ROLES.from_proto(request.role, "role"),
             request.token_name,
@@ -116,7 +132,11 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
     ) -> pb.CreateTokenResponse:
         who = await self._require(context)
         issued = await self.domain.identity.create_token(
-            who, request.name, convert.scopes_from_pb(request.scopes), int(request.ttl_seconds)
+            who,
+            self._origin(context),
+            request.name,
+            convert.scopes_from_pb(request.scopes),
+            int(request.ttl_seconds),
         )
         return pb.CreateTokenResponse(token=convert.token_to_pb(issued.token), secret=issued.secret)
 
@@ -131,21 +151,27 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         self, request: pb.RevokeTokenRequest, context: Ctx
     ) -> pb.RevokeTokenResponse:
         who = await self._require(context)
-        token = await self.domain.identity.revoke_token(who, request.token_id)
+        token = await self.domain.identity.revoke_token(
+            who, self._origin(context), request.token_id
+        )
         return pb.RevokeTokenResponse(token=convert.token_to_pb(token))
 
     # ------------------------------------------------------------ owners
 
     async def AddOwner(self, request: pb.AddOwnerRequest, context: Ctx) -> pb.AddOwnerResponse:
         who = await self._require(context)
-        owners = await self.domain.identity.add_owner(who, request.namespace, request.username)
+        owners = await self.domain.identity.add_owner(
+            who, self._origin(context), request.namespace, request.username
+        )
         return pb.AddOwnerResponse(owners=[convert.user_to_pb(u) for u in owners])
 
     async def RemoveOwner(
         self, request: pb.RemoveOwnerRequest, context: Ctx
     ) -> pb.RemoveOwnerResponse:
         who = await self._require(context)
-        owners = await self.domain.identity.remove_owner(who, request.namespace, request.username)
+        owners = await self.domain.identity.remove_owner(
+            who, self._origin(context), request.namespace, request.username
+        )
         return pb.RemoveOwnerResponse(owners=[convert.user_to_pb(u) for u in owners])
 
     async def ListOwners(
@@ -166,7 +192,7 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
             try:
                 who = await self._require(context)
                 published = await self.domain.publishing.publish(
-                    who, convert.publish_parts(request_iterator)
+                    who, self._origin(context), convert.publish_parts(request_iterator)
                 )
             except ServiceError:
                 # A refusal can come before the bytes are read (bad token, version exists,
@@ -257,7 +283,11 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
     ) -> pb.NamespaceLimits:
         who = await self._require(context)
         limits = await self.domain.limits.set(
-            who, request.namespace, request.max_module_bytes, request.max_assets_bytes
+            who,
+            self._origin(context),
+            request.namespace,
+            request.max_module_bytes,
+            request.max_assets_bytes,
         )
         log.info(
             "namespace limits set",
@@ -272,12 +302,16 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
 
     async def Yank(self, request: pb.YankRequest, context: Ctx) -> pb.YankResponse:
         who = await self._require(context)
-        version = await self.domain.catalog.yank(who, request.name, request.version, request.reason)
+        version = await self.domain.catalog.yank(
+            who, self._origin(context), request.name, request.version, request.reason
+        )
         return pb.YankResponse(version=convert.version_to_pb(version))
 
     async def Unyank(self, request: pb.UnyankRequest, context: Ctx) -> pb.UnyankResponse:
         who = await self._require(context)
-        version = await self.domain.catalog.unyank(who, request.name, request.version)
+        version = await self.domain.catalog.unyank(
+            who, self._origin(context), request.name, request.version
+        )
         return pb.UnyankResponse(version=convert.version_to_pb(version))
 
     # ------------------------------------------------------------ search
@@ -299,7 +333,7 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
     ) -> pb.RateModuleResponse:
         who = await self._require(context)
         rating, summary = await self.domain.ratings.rate(
-            who, request.name, request.stars, request.review
+            who, self._origin(context), request.name, request.stars, request.review
         )
         return pb.RateModuleResponse(
             rating=convert.rating_to_pb(rating), summary=convert.summary_to_pb(summary)
@@ -326,6 +360,23 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         await self._principal(context)
         stats = await self.domain.stats.downloads(request.name, request.days)
         return convert.download_stats_to_pb(stats)
+
+    # ------------------------------------------------------------ audit
+
+    async def ListAuditEvents(
+        self, request: pb.ListAuditEventsRequest, context: Ctx
+    ) -> pb.ListAuditEventsResponse:
+        who = await self._require(context)
+        page = await self.domain.audit.list(
+            who,
+            convert.audit_filter_from_pb(request),
+            request.page.limit,
+            request.page.cursor,
+        )
+        return pb.ListAuditEventsResponse(
+            events=[convert.audit_event_to_pb(e) for e in page.items],
+            page=common_pb2.PageResponse(next_cursor=page.next_cursor),
+        )
 
 
 class MarketplaceService(Service):
@@ -384,10 +435,17 @@ class MarketplaceService(Service):
             max_assets_files=s.max_assets_files,
         )
         self._domain = Domain(
-            db, identity, publishing, Catalog(db, self.blob_cache), Ratings(db), Stats(db), limits
+            db,
+            identity,
+            publishing,
+            Catalog(db, self.blob_cache),
+            Ratings(db),
+            Stats(db),
+            limits,
+            AuditLog(db),
         )
         if s.bootstrap_admin_token and await identity.bootstrap_admin(
-            s.bootstrap_admin, s.bootstrap_admin_token
+            s.bootstrap_admin, s.bootstrap_admin_token, Origin("", "", "")
         ):
             log.info("bootstrap admin ready", extra={"username": s.bootstrap_admin})
 

@@ -37,6 +37,8 @@ from wasmgrid.client.models.modules import (
 from wasmgrid.client.models.operations import (
     Alert,
     AlertList,
+    AuditEvent,
+    AuditPage,
     CacheNamespaces,
     CacheStats,
     Evictions,
@@ -67,6 +69,8 @@ __all__ = [
     "Alert",
     "AlertList",
     "Assets",
+    "AuditEvent",
+    "AuditPage",
     "CacheNamespaces",
     "CacheStats",
     "CallResult",

@@ -1,4 +1,5 @@
-"""Operating the platform: fleet health, alerts, traces, routes, cache statistics."""
+"""Operating the platform: fleet health, alerts, traces, routes, cache statistics, the
+audit log."""
 
 from __future__ import annotations
 
@@ -242,3 +243,36 @@ class CacheStats:
 
     stats: NamespaceStats = field(default_factory=NamespaceStats)
     shared_tier: SharedTier = field(default_factory=SharedTier)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditEvent:
+    """One change of the registry: who made it, when, from where, in which trace."""
+
+    id: int = 0
+    at: datetime | None = None
+    #: The acting user as named then; empty when no user acted (an anonymous sign-up,
+    #: the service's bootstrap admin).
+    actor: str = ""
+    #: ``publish``, ``yank``, ``unyank``, ``token_create``, ``token_revoke``,
+    #: ``user_create``, ``owner_add``, ``owner_remove``, ``limits_set`` or ``rate``.
+    action: str = enum_field("AUDIT_ACTION_")
+    namespace: str = ""
+    module: str = ""
+    version: str = ""
+    token_id: str = ""
+    #: The user acted upon (created, made or unmade an owner, whose token was revoked).
+    subject: str = ""
+    #: What else the action records (a yank's reason, caps before and after, scopes).
+    detail: dict[str, Any] = field(default_factory=dict)
+    client_address: str = ""
+    peer_address: str = ""
+    trace_id: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditPage:
+    """A page of the audit log, newest first; ``next_cursor`` is empty after the last."""
+
+    events: tuple[AuditEvent, ...] = ()
+    next_cursor: str = ""

@@ -8,7 +8,7 @@ import grpc
 from aiohttp import web
 
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as mp
-from wasmgrid.gateway.api.relay import auth_metadata
+from wasmgrid.gateway.api.relay import caller_metadata
 from wasmgrid.gateway.problem import Problem, upstream_problem
 from wasmgrid.gateway.state import GATEWAY
 
@@ -21,7 +21,7 @@ async def download(request: web.Request) -> web.StreamResponse:
         version=request.match_info["version"],
         purpose=mp.DOWNLOAD_PURPOSE_USER,
     )
-    stream = gw.registry.stub.Download(req, metadata=auth_metadata(request))
+    stream = gw.registry.stub.Download(req, metadata=caller_metadata(request))
     response: web.StreamResponse | None = None
     try:
         async for msg in stream:

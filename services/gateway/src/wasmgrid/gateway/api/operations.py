@@ -20,6 +20,7 @@ from wasmgrid.api.cache.v1 import cache_pb2
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as mp
 from wasmgrid.api.monitor.v1 import monitor_pb2
 from wasmgrid.common.protoenum import ProtoEnum
+from wasmgrid.gateway.api.audit import AUDIT_FILTERS, audit_request
 from wasmgrid.gateway.api.bodies import json_response, to_json
 from wasmgrid.gateway.api.download import download
 from wasmgrid.gateway.api.relay import Inputs, Rpc, relay
@@ -190,6 +191,7 @@ MAX_TTL_SECONDS = 366 * 24 * 3600
 #: Page sizes the services serve (0: their default); above it they refuse with a 400.
 REGISTRY_MAX_PAGE = 100
 CACHE_MAX_PAGE = 1000
+AUDIT_MAX_PAGE = 1000
 
 
 def _list(maximum: int) -> tuple[QueryParam, ...]:
@@ -566,4 +568,18 @@ OPERATIONS: tuple[Operation, ...] = (
         Rpc("monitor", "GetTrace", _trace),
     ),
     Operation("GET", "/v1/routes", "routes", "The active custom routes", list_routes, "operations"),
+    relay(
+        "GET",
+        "/v1/audit",
+        "audit",
+        "The audit log, newest first (admins only)",
+        "operations",
+        Rpc("marketplace", "ListAuditEvents", audit_request),
+        query=(
+            *AUDIT_FILTERS,
+            *_list(AUDIT_MAX_PAGE),
+        ),
+        auth="required",
+        statuses=(("403", "the token is not an admin's (admin role with the admin scope)"),),
+    ),
 )

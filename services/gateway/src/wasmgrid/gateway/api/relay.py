@@ -21,8 +21,10 @@ from wasmgrid.api.cache.v1 import cache_pb2
 from wasmgrid.api.common.v1 import common_pb2
 from wasmgrid.api.marketplace.v1 import marketplace_pb2
 from wasmgrid.api.monitor.v1 import monitor_pb2
+from wasmgrid.common.origin import forwarded
 from wasmgrid.common.protoenum import ProtoEnum
 from wasmgrid.gateway.api.bodies import field, json_response, read_json, to_json
+from wasmgrid.gateway.invoke.middleware import client_ip
 from wasmgrid.gateway.openapi import Auth, BodyKind, Operation, QueryParam
 from wasmgrid.gateway.problem import Problem, call_upstream
 from wasmgrid.gateway.state import GATEWAY, Gateway
@@ -139,10 +141,13 @@ def require_credentials(request: web.Request) -> None:
         )
 
 
-def auth_metadata(request: web.Request) -> tuple[tuple[str, str], ...] | None:
-    """The caller's credentials as gRPC metadata (the marketplace checks them)."""
+def caller_metadata(request: web.Request) -> tuple[tuple[str, str], ...]:
+    """gRPC metadata for the marketplace: the caller's credentials (it checks them) and
+    the client's address (its audit log records it; the first X-Forwarded-For hop only
+    when the gateway trusts its proxy, as for rate limits)."""
+    address = forwarded(client_ip(request, request.app[GATEWAY].settings.trust_forwarded_for))
     auth = request.headers.get("Authorization")
-    return (("authorization", auth),) if auth else None
+    return (("authorization", auth), address) if auth else (address,)
 
 
 def _stub(gw: Gateway, upstream: Upstream) -> Any:
@@ -177,7 +182,7 @@ class RelayHandler:
         message = rpc.request(inputs)
         gw = request.app[GATEWAY]
         call = getattr(_stub(gw, rpc.upstream), rpc.method)
-        metadata = auth_metadata(request) if rpc.upstream == "marketplace" else None
+        metadata = caller_metadata(request) if rpc.upstream == "marketplace" else None
         timeout = gw.settings.relay_timeout_seconds
         try:
             answer = await call_upstream(
@@ -211,6 +216,7 @@ def relay(  # noqa: PLR0913 - one row of the REST table
     success: int = 200,
     field_schemas: tuple[tuple[str, dict[str, Any]], ...] = (),
     required_fields: tuple[str, ...] = (),
+    statuses: tuple[tuple[str, str], ...] = (),
 ) -> Operation:
     """The operation `method` `path` that relays to `rpc`; with `fields`, it takes a JSON
     body carrying only those fields."""
@@ -229,4 +235,5 @@ def relay(  # noqa: PLR0913 - one row of the REST table
         fields=fields or (),
         field_schemas=field_schemas,
         required_fields=required_fields,
+        statuses=statuses,
     )

@@ -21,7 +21,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as mp
 from wasmgrid.gateway.api.bodies import MAX_JSON, check_text, field, json_response, to_json
-from wasmgrid.gateway.api.relay import auth_metadata, require_credentials
+from wasmgrid.gateway.api.relay import caller_metadata, require_credentials
 from wasmgrid.gateway.problem import Problem, refuse_unknown_fields, upstream_errors
 from wasmgrid.gateway.state import GATEWAY
 from wasmgrid.gateway.upstream import timed
@@ -253,7 +253,7 @@ async def publish(request: web.Request) -> web.Response:
             resp = await timed(
                 "marketplace",
                 "Publish",
-                gw.registry.stub.Publish(requests(), metadata=auth_metadata(request)),
+                gw.registry.stub.Publish(requests(), metadata=caller_metadata(request)),
             )
     except asyncio.CancelledError:
         if failure and not isinstance(failure[0], asyncio.CancelledError):

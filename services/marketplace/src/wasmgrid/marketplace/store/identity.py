@@ -156,8 +156,9 @@ async def list_tokens(
     return [_token(r) for r in rows]
 
 
-async def revoke_token(ex: Executor, token_id: uuid.UUID) -> None:
-    """Mark the token revoked (keeping the first revocation time)."""
-    await ex.execute(
-        "UPDATE tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1", token_id
+async def revoke_token(ex: Executor, token_id: uuid.UUID) -> bool:
+    """Mark the token revoked; False when it already was (its first revocation time stays)."""
+    result: str = await ex.execute(
+        "UPDATE tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", token_id
     )
+    return result.split()[-1] != "0"

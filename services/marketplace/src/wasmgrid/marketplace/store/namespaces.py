@@ -67,14 +67,15 @@ async def is_owner(ex: Executor, ns_id: int, user_id: int) -> bool:
     )
 
 
-async def add_owner(conn: Conn, ns_id: int, user_id: int) -> None:
-    """Make the user an owner (no change when it already is one)."""
-    await conn.execute(
+async def add_owner(conn: Conn, ns_id: int, user_id: int) -> bool:
+    """Make the user an owner; False when it already was one (no change)."""
+    result: str = await conn.execute(
         "INSERT INTO namespace_owners (namespace_id, user_id) VALUES ($1, $2)"
         " ON CONFLICT DO NOTHING",
         ns_id,
         user_id,
     )
+    return result.split()[-1] != "0"
 
 
 async def remove_owner(conn: Conn, ns_id: int, user_id: int) -> None:

@@ -1,5 +1,6 @@
 import datetime
 
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from wasmgrid.api.common.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
@@ -54,6 +55,20 @@ class SearchSort(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SEARCH_SORT_RATING: _ClassVar[SearchSort]
     SEARCH_SORT_RECENT: _ClassVar[SearchSort]
     SEARCH_SORT_NAME: _ClassVar[SearchSort]
+
+class AuditAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    AUDIT_ACTION_UNSPECIFIED: _ClassVar[AuditAction]
+    AUDIT_ACTION_PUBLISH: _ClassVar[AuditAction]
+    AUDIT_ACTION_YANK: _ClassVar[AuditAction]
+    AUDIT_ACTION_UNYANK: _ClassVar[AuditAction]
+    AUDIT_ACTION_TOKEN_CREATE: _ClassVar[AuditAction]
+    AUDIT_ACTION_TOKEN_REVOKE: _ClassVar[AuditAction]
+    AUDIT_ACTION_USER_CREATE: _ClassVar[AuditAction]
+    AUDIT_ACTION_OWNER_ADD: _ClassVar[AuditAction]
+    AUDIT_ACTION_OWNER_REMOVE: _ClassVar[AuditAction]
+    AUDIT_ACTION_LIMITS_SET: _ClassVar[AuditAction]
+    AUDIT_ACTION_RATE: _ClassVar[AuditAction]
 ROLE_UNSPECIFIED: Role
 ROLE_USER: Role
 ROLE_PUBLISHER: Role
@@ -80,6 +95,17 @@ SEARCH_SORT_DOWNLOADS: SearchSort
 SEARCH_SORT_RATING: SearchSort
 SEARCH_SORT_RECENT: SearchSort
 SEARCH_SORT_NAME: SearchSort
+AUDIT_ACTION_UNSPECIFIED: AuditAction
+AUDIT_ACTION_PUBLISH: AuditAction
+AUDIT_ACTION_YANK: AuditAction
+AUDIT_ACTION_UNYANK: AuditAction
+AUDIT_ACTION_TOKEN_CREATE: AuditAction
+AUDIT_ACTION_TOKEN_REVOKE: AuditAction
+AUDIT_ACTION_USER_CREATE: AuditAction
+AUDIT_ACTION_OWNER_ADD: AuditAction
+AUDIT_ACTION_OWNER_REMOVE: AuditAction
+AUDIT_ACTION_LIMITS_SET: AuditAction
+AUDIT_ACTION_RATE: AuditAction
 
 class User(_message.Message):
     __slots__ = ("username", "role", "created_at")
@@ -844,3 +870,57 @@ class GetDownloadStatsResponse(_message.Message):
     versions: _containers.RepeatedCompositeFieldContainer[VersionDownloads]
     daily: _containers.RepeatedCompositeFieldContainer[DailyDownloads]
     def __init__(self, name: _Optional[str] = ..., days: _Optional[int] = ..., user_downloads: _Optional[int] = ..., runtime_fetches: _Optional[int] = ..., user_downloads_total: _Optional[int] = ..., runtime_fetches_total: _Optional[int] = ..., versions: _Optional[_Iterable[_Union[VersionDownloads, _Mapping]]] = ..., daily: _Optional[_Iterable[_Union[DailyDownloads, _Mapping]]] = ...) -> None: ...
+
+class AuditEvent(_message.Message):
+    __slots__ = ("id", "at", "actor", "action", "namespace", "module", "version", "token_id", "subject", "detail", "client_address", "peer_address", "trace_id")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    MODULE_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    PEER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    TRACE_ID_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    at: _timestamp_pb2.Timestamp
+    actor: str
+    action: AuditAction
+    namespace: str
+    module: str
+    version: str
+    token_id: str
+    subject: str
+    detail: _struct_pb2.Struct
+    client_address: str
+    peer_address: str
+    trace_id: str
+    def __init__(self, id: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., action: _Optional[_Union[AuditAction, str]] = ..., namespace: _Optional[str] = ..., module: _Optional[str] = ..., version: _Optional[str] = ..., token_id: _Optional[str] = ..., subject: _Optional[str] = ..., detail: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., client_address: _Optional[str] = ..., peer_address: _Optional[str] = ..., trace_id: _Optional[str] = ...) -> None: ...
+
+class ListAuditEventsRequest(_message.Message):
+    __slots__ = ("namespace", "actor", "action", "since", "until", "page")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    PAGE_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    actor: str
+    action: AuditAction
+    since: _timestamp_pb2.Timestamp
+    until: _timestamp_pb2.Timestamp
+    page: _common_pb2.PageRequest
+    def __init__(self, namespace: _Optional[str] = ..., actor: _Optional[str] = ..., action: _Optional[_Union[AuditAction, str]] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., page: _Optional[_Union[_common_pb2.PageRequest, _Mapping]] = ...) -> None: ...
+
+class ListAuditEventsResponse(_message.Message):
+    __slots__ = ("events", "page")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    PAGE_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[AuditEvent]
+    page: _common_pb2.PageResponse
+    def __init__(self, events: _Optional[_Iterable[_Union[AuditEvent, _Mapping]]] = ..., page: _Optional[_Union[_common_pb2.PageResponse, _Mapping]] = ...) -> None: ...

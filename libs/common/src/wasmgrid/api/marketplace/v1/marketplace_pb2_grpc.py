@@ -150,6 +150,11 @@ class MarketplaceServiceStub:
                 request_serializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.GetDownloadStatsRequest.SerializeToString,
                 response_deserializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.GetDownloadStatsResponse.FromString,
                 _registered_method=True)
+        self.ListAuditEvents = channel.unary_unary(
+                '/wasmgrid.api.marketplace.v1.MarketplaceService/ListAuditEvents',
+                request_serializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.ListAuditEventsRequest.SerializeToString,
+                response_deserializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.ListAuditEventsResponse.FromString,
+                _registered_method=True)
 
 
 class MarketplaceServiceServicer:
@@ -327,6 +332,16 @@ class MarketplaceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAuditEvents(self, request, context):
+        """The audit log, newest first (admins only): every change of the registry's state
+        (see AuditAction), who made it, when, from where and in which trace. Each event is
+        written in the transaction of its change: no event without its change, no change
+        without its event.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MarketplaceServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -444,6 +459,11 @@ def add_MarketplaceServiceServicer_to_server(servicer, server):
                     servicer.GetDownloadStats,
                     request_deserializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.GetDownloadStatsRequest.FromString,
                     response_serializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.GetDownloadStatsResponse.SerializeToString,
+            ),
+            'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEvents,
+                    request_deserializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.ListAuditEventsRequest.FromString,
+                    response_serializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.ListAuditEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1068,6 +1088,33 @@ class MarketplaceService:
             '/wasmgrid.api.marketplace.v1.MarketplaceService/GetDownloadStats',
             wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.GetDownloadStatsRequest.SerializeToString,
             wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.GetDownloadStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wasmgrid.api.marketplace.v1.MarketplaceService/ListAuditEvents',
+            wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.ListAuditEventsRequest.SerializeToString,
+            wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.ListAuditEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -109,6 +109,12 @@ class MarketplaceServiceStub:
     """A module's ratings, newest first, with the aggregate."""
     GetDownloadStats: _grpc.UnaryUnaryMultiCallable[_marketplace_pb2.GetDownloadStatsRequest, _marketplace_pb2.GetDownloadStatsResponse]
     """Download totals, per-version counts and a daily series over the last N days."""
+    ListAuditEvents: _grpc.UnaryUnaryMultiCallable[_marketplace_pb2.ListAuditEventsRequest, _marketplace_pb2.ListAuditEventsResponse]
+    """The audit log, newest first (admins only): every change of the registry's state
+    (see AuditAction), who made it, when, from where and in which trace. Each event is
+    written in the transaction of its change: no event without its change, no change
+    without its event.
+    """
 
 @_typing.type_check_only
 class MarketplaceServiceAsyncStub(MarketplaceServiceStub):
@@ -177,6 +183,12 @@ class MarketplaceServiceAsyncStub(MarketplaceServiceStub):
     """A module's ratings, newest first, with the aggregate."""
     GetDownloadStats: _aio.UnaryUnaryMultiCallable[_marketplace_pb2.GetDownloadStatsRequest, _marketplace_pb2.GetDownloadStatsResponse]  # type: ignore[assignment]
     """Download totals, per-version counts and a daily series over the last N days."""
+    ListAuditEvents: _aio.UnaryUnaryMultiCallable[_marketplace_pb2.ListAuditEventsRequest, _marketplace_pb2.ListAuditEventsResponse]  # type: ignore[assignment]
+    """The audit log, newest first (admins only): every change of the registry's state
+    (see AuditAction), who made it, when, from where and in which trace. Each event is
+    written in the transaction of its change: no event without its change, no change
+    without its event.
+    """
 
 class MarketplaceServiceServicer(metaclass=_abc_1.ABCMeta):
     """The registry API (see the file comment for authentication and name rules)."""
@@ -380,5 +392,17 @@ class MarketplaceServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_marketplace_pb2.GetDownloadStatsResponse, _abc.Awaitable[_marketplace_pb2.GetDownloadStatsResponse]]:
         """Download totals, per-version counts and a daily series over the last N days."""
+
+    @_abc_1.abstractmethod
+    def ListAuditEvents(
+        self,
+        request: _marketplace_pb2.ListAuditEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_marketplace_pb2.ListAuditEventsResponse, _abc.Awaitable[_marketplace_pb2.ListAuditEventsResponse]]:
+        """The audit log, newest first (admins only): every change of the registry's state
+        (see AuditAction), who made it, when, from where and in which trace. Each event is
+        written in the transaction of its change: no event without its change, no change
+        without its event.
+        """
 
 def add_MarketplaceServiceServicer_to_server(servicer: MarketplaceServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
