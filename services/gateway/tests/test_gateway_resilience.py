@@ -140,19 +140,21 @@ async def test_in_the_shutdown_delay_probes_say_not_ready_while_http_still_answe
             pass
 
 
+# Long enough that the slot is still held when the refused call comes, on a machine
+# slowed by other work (the test waits for the slow call's answer, not for its time).
 SLOW_ROUTE = """
 routes:
   - name: slow
     path: /slow
     module: testmods/spin
-    limits: {timeout: 1500ms, fuel: 10000000000}
+    limits: {timeout: 5s, fuel: 10000000000}
 """
 
 
 async def saturate(
     start_gateway: StartGateway, poll: Poll
 ) -> tuple[RunningGateway, asyncio.Future[aiohttp.ClientResponse], asyncio.Future[bytes]]:
-    """A gateway with one slot, held ~1.5 s by a slow call, and a hello call queued
+    """A gateway with one slot, held ~5 s by a slow call, and a hello call queued
     behind it for longer than the 50 ms queue budget: the slow call and the queued one."""
     gw = await start_gateway(SLOW_ROUTE, invoke_concurrency=1, invoke_queue_seconds=0.05)
     admission = gw.gateway.admission
@@ -168,7 +170,7 @@ async def saturate(
             assert resp.status == 200, await resp.text()
             return await resp.read()
 
-    # Nothing has told the gateway that calls take 1.5 s: the first call predicted to
+    # Nothing has told the gateway that calls take seconds: the first call predicted to
     # wait a few ms is admitted to the queue...
     queued = asyncio.ensure_future(hello())
 
