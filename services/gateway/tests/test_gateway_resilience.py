@@ -4,6 +4,7 @@ authentications limited, a graceful stop that drains, probes during the shutdown
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import aiohttp
@@ -152,11 +153,13 @@ routes:
 
 
 async def saturate(
-    start_gateway: StartGateway, poll: Poll
+    start_gateway: StartGateway, poll: Poll, **settings: object
 ) -> tuple[RunningGateway, asyncio.Future[aiohttp.ClientResponse], asyncio.Future[bytes]]:
     """A gateway with one slot, held ~5 s by a slow call, and a hello call queued
     behind it for longer than the 50 ms queue budget: the slow call and the queued one."""
-    gw = await start_gateway(SLOW_ROUTE, invoke_concurrency=1, invoke_queue_seconds=0.05)
+    gw = await start_gateway(
+        SLOW_ROUTE, invoke_concurrency=1, invoke_queue_seconds=0.05, **settings
+    )
     admission = gw.gateway.admission
     slow = asyncio.ensure_future(gw.http.get(gw.url("/slow")))
 
@@ -183,14 +186,22 @@ async def saturate(
 
 
 async def test_a_call_that_cannot_start_within_its_budget_is_refused_at_once(
-    start_gateway: StartGateway, poll: Poll
+    start_gateway: StartGateway, poll: Poll, caplog: pytest.LogCaptureFixture
 ) -> None:
-    gw, slow, queued = await saturate(start_gateway, poll)
+    gw, slow, queued = await saturate(start_gateway, poll, access_log=True)
+    caplog.set_level(logging.INFO)
+    caplog.clear()
     async with gw.http.post(gw.url("/v1/run/examples/hello"), data=b"x") as resp:
         doc = await read_problem(resp, 503)
         assert resp.headers["Retry-After"] == "1"
         assert doc["detail"].startswith("gateway overloaded: this call would wait about ")
         assert doc["fault"] == "platform"
+    # Refusals come by the thousand under overload: no access-log line each, a summary.
+    logged = [(r.name, r.getMessage()) for r in caplog.records]
+    assert not [m for name, m in logged if name == "wasmgrid.gateway.access"]
+    summaries = [m for name, m in logged if name == "wasmgrid.gateway.admission"]
+    assert len(summaries) == 1
+    assert summaries[0].startswith("admission refused 1 module calls since the last such line")
     (await slow).release()
     # The call admitted to the queue was not refused for waiting longer than predicted.
     assert await queued == b"Q"
