@@ -1,7 +1,7 @@
 """One flow serves ``/v1/run``, ``/v1/call`` and the custom routes of the routes file.
 
-CORS → body limit (declared length) → auth → rate limit → overload admission (a call
-that could not start in time is refused before its body is read) → body (streamed, capped) →
+CORS → body limit (declared length) → overload admission (a call that could not start
+in time is refused before any other work) → auth → rate limit → body (streamed, capped) →
 resolve ``ns/name@req`` → response-cache lookup → runtime call under the deadline →
 CGI parse / JSON results → cache fill. A CGI local redirect starts the flow again on
 the path it names, as a bodiless GET, a bounded number of times.
@@ -49,14 +49,14 @@ async def serve(  # noqa: C901 - the middleware chain, one step per branch, in o
     limit = body_limit(settings, target)
     if redirects == 0:
         refuse_declared_length(request, limit)
+    deadline = time.monotonic() + (mw.timeout_seconds or settings.invoke_timeout_seconds)
+    if mw.cache is None or not gw.cache.enabled:  # a cached answer may need no slot at all
+        gw.admission.check(deadline)
     user = ""
     if mw.auth is not None:
         user = await authenticate(gw, request, target)
     if mw.rate_limit is not None:
         out_headers.update(await rate_limit(gw, request, target))
-    deadline = time.monotonic() + (mw.timeout_seconds or settings.invoke_timeout_seconds)
-    if mw.cache is None or not gw.cache.enabled:  # a cached answer may need no slot at all
-        gw.admission.check(deadline)
     body = await read_body(request, limit) if redirects == 0 else b""
     method = request.method if redirects == 0 else "GET"
     # As sent, still percent-encoded: QUERY_STRING is the encoded query (RFC 3875
