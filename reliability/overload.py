@@ -1,19 +1,30 @@
 """Overload: the invoke path driven at three and ten times its capacity, in connections.
 
 Capacity is measured first, in the same run (this machine is shared; only figures of
-one run compare): closed-loop clients at 4, 8, 16 and 32 connections; the capacity is
-the best goodput (correct answers per second) and the smallest connection count that
-reaches 90% of it. Then 3× and 10× that many connections for ``seconds`` each, and
-after each the capacity's connections again for ``settle`` seconds to see how soon
-the stack is back to normal. The gateway's memory is sampled all along.
+one run compare): closed-loop clients at 4, 8, 16 and 32 connections, the four steps
+repeated in :data:`ROUNDS` interleaved rounds and each step's goodput (correct answers
+per second) and p99 taken as the median of its rounds, so that a burst of other work on
+the machine during one step does not decide the capacity; the capacity is the best
+median goodput and the smallest connection count that reaches 90% of it. Then 3× and
+10× that many connections for ``seconds`` each, and after each the capacity's
+connections again for ``settle`` seconds to see how soon the stack is back to normal.
+The clients send their next request as soon as an answer comes, refusals included (no
+backing off on ``Retry-After``): the worst case for the gateway. All along, the
+gateway's memory is sampled, and so is where a refusal's time can go besides the
+gateway's decision: the gateway's event-loop lag (a ``/healthz`` probe on its own
+connection) and the load client's own loop lag (it runs on the same two cores).
 """
 
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
+
+import aiohttp
 
 from bench.harness import percentile
 from reliability import client
@@ -22,6 +33,10 @@ from reliability.report import Row
 from reliability.stack import Stack
 
 STEPS = (4, 8, 16, 32)
+#: Interleaved rounds of the capacity steps; each step's figures are its rounds' median.
+ROUNDS = 3
+#: Seconds between two probes of the gateway's and the load client's loop lag.
+PROBE_INTERVAL = 0.1
 #: The issue's targets, with the bounds this harness puts on its words.
 GOODPUT_SHARE = 0.90
 ADMITTED_SUCCESS = 0.99
@@ -38,7 +53,7 @@ class Capacity:
     connections: int
     goodput: float
     p99_ms: float
-    steps: list[dict[str, float]] = field(default_factory=list)
+    steps: list[dict[str, Any]] = field(default_factory=list)
 
 
 def rss_mb(pids: list[int]) -> float:
@@ -54,16 +69,56 @@ def rss_mb(pids: list[int]) -> float:
     return total / 1024
 
 
-async def _drive(stack: Stack, connections: int, seconds: float) -> tuple[Recorder, float]:
+@dataclass
+class Lag:
+    """What the probes saw while a load ran: seconds, one entry per probe."""
+
+    gateway: list[float] = field(default_factory=list)
+    client: list[float] = field(default_factory=list)
+
+    def p99_ms(self) -> dict[str, float]:
+        return {
+            "gateway /healthz p99 ms": round(percentile(sorted(self.gateway), 0.99) * 1e3, 1)
+            if self.gateway
+            else 0.0,
+            "load client loop lag p99 ms": round(percentile(sorted(self.client), 0.99) * 1e3, 1)
+            if self.client
+            else 0.0,
+        }
+
+
+async def _probe(stack: Stack, stop: asyncio.Event, lag: Lag) -> None:
+    """Until `stop`: the load client's loop lag (how late a timer fires) and the time a
+    ``/healthz`` (no work in the gateway) takes on a connection of its own."""
+    async with client.session(1) as http:
+        while not stop.is_set():
+            due = time.monotonic() + PROBE_INTERVAL
+            await asyncio.sleep(PROBE_INTERVAL)
+            began = time.monotonic()
+            lag.client.append(began - due)
+            try:
+                async with http.get(stack.base_url + "/healthz") as resp:
+                    await resp.read()
+            except (aiohttp.ClientError, TimeoutError):
+                continue
+            lag.gateway.append(time.monotonic() - began)
+
+
+async def _drive(
+    stack: Stack, connections: int, seconds: float, lag: Lag | None = None
+) -> tuple[Recorder, float]:
     """Closed-loop invokes; the recorder and the load client's own CPU share (of a core)."""
     rec = Recorder()
     stop = asyncio.Event()
     request = client.invoke(stack.base_url, rec)
     cpu = time.process_time()
     task = asyncio.create_task(client.closed_loop(request, connections, stop))
+    probe = asyncio.create_task(_probe(stack, stop, lag)) if lag is not None else None
     await asyncio.sleep(seconds)
     stop.set()
     await task
+    if probe is not None:
+        await probe
     return rec, (time.process_time() - cpu) / seconds
 
 
@@ -76,24 +131,39 @@ def _p99_ms(answers: list[Answer]) -> float:
     return percentile(ok, 0.99) * 1e3 if ok else float("inf")
 
 
-async def capacity(stack: Stack, seconds: float = 8.0) -> Capacity:
-    """Goodput and p99 at each step; the capacity is the knee of that curve."""
-    steps = []
-    for connections in STEPS:
-        rec, client_cpu = await _drive(stack, connections, seconds)
-        answers = rec.of("invoke")
+async def capacity(stack: Stack, seconds: float = 4.0) -> Capacity:
+    """Goodput and p99 at each step (medians of interleaved rounds); the capacity is
+    the knee of that curve."""
+    rounds: dict[int, list[dict[str, float]]] = {c: [] for c in STEPS}
+    for _ in range(ROUNDS):
+        for connections in STEPS:
+            rec, client_cpu = await _drive(stack, connections, seconds)
+            answers = rec.of("invoke")
+            rounds[connections].append(
+                {
+                    "goodput": _goodput(answers, seconds),
+                    "p99_ms": _p99_ms(answers),
+                    "errors": sum(1 for a in answers if not a.ok),
+                    "client": client_cpu,
+                }
+            )
+    steps: list[dict[str, Any]] = []
+    best = 0.0
+    for connections, runs in rounds.items():
+        goodput = statistics.median(r["goodput"] for r in runs)
         steps.append(
             {
                 "connections": connections,
-                "goodput": round(_goodput(answers, seconds), 1),
-                "p99_ms": round(_p99_ms(answers), 1),
-                "errors": sum(1 for a in answers if not a.ok),
-                "load client CPU share": round(client_cpu, 2),
+                "goodput": round(goodput, 1),
+                "goodput per round": [round(r["goodput"], 1) for r in runs],
+                "p99_ms": round(statistics.median(r["p99_ms"] for r in runs), 1),
+                "errors": sum(r["errors"] for r in runs),
+                "load client CPU share": round(statistics.median(r["client"] for r in runs), 2),
             }
         )
-    best = max(s["goodput"] for s in steps)
-    knee = next(s for s in steps if s["goodput"] >= GOODPUT_SHARE * best)
-    return Capacity(int(knee["connections"]), best, knee["p99_ms"], steps)
+        best = max(best, goodput)
+    knee = next(s for s in steps if s["goodput"] >= GOODPUT_SHARE * round(best, 1))
+    return Capacity(int(knee["connections"]), round(best, 1), float(knee["p99_ms"]), steps)
 
 
 async def overload(
@@ -112,8 +182,9 @@ async def overload(
 
     sampler = asyncio.create_task(sample())
     connections = factor * cap.connections
+    lag = Lag()
     try:
-        rec, client_cpu = await _drive(stack, connections, seconds)
+        rec, client_cpu = await _drive(stack, connections, seconds, lag)
         after, _ = await _drive(stack, cap.connections, settle)
     finally:
         sampling.set()
@@ -131,7 +202,9 @@ async def overload(
     refused = [a for a in answers if a.refused]
     goodput = _goodput(answers, seconds)
     success = sum(1 for a in admitted if a.ok) / len(admitted) if admitted else 0.0
-    refused_p99 = percentile(sorted(a.latency for a in refused), 0.99) * 1e3 if refused else 0.0
+    refused_latency = sorted(a.latency for a in refused)
+    refused_p50 = percentile(refused_latency, 0.5) * 1e3 if refused else 0.0
+    refused_p99 = percentile(refused_latency, 0.99) * 1e3 if refused else 0.0
     without_retry = sum(1 for a in refused if not a.retry_after)
     peak = max(samples, default=before)
     row.recovery_s = _back_to_normal(after.of("invoke"), cap)
@@ -142,7 +215,12 @@ async def overload(
         "admitted successful": round(success, 4),
         "refused": len(refused),
         "refused without Retry-After": without_retry,
-        "refusal p99 ms": round(refused_p99, 1),
+        "refused per s": round(len(refused) / seconds, 1),
+        "refusal p50 / p99 ms": [round(refused_p50, 1), round(refused_p99, 1)],
+        **lag.p99_ms(),
+        "goodput per s at capacity's connections after": round(
+            _goodput(after.of("invoke"), settle), 1
+        ),
         "gateway RSS MB before / peak": [round(before, 1), round(peak, 1)],
         "load client CPU share": round(client_cpu, 2),
     }

@@ -134,6 +134,10 @@ class Stack:
         if service == "proxy":
             return dict(os.environ)
         env = {**os.environ, **self.dev.service_env(service)}
+        if "OTEL_TRACES_SAMPLER" not in os.environ and "OTEL_TRACES_SAMPLER_ARG" not in os.environ:
+            # The services' own head sampling (and tail rules), not the dev stack's "trace
+            # every request": what an operator runs, and what overload is measured with.
+            del env["OTEL_TRACES_SAMPLER"]
         prefix = f"WASMGRID_{service.upper()}_"
         h = "127.0.0.1"
         runtimes = [self._replica_ports(i) for i in range(self.options.replicas)]

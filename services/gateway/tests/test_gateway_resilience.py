@@ -4,6 +4,8 @@ authentications limited, a graceful stop that drains, probes during the shutdown
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 
 import aiohttp
 import pytest
@@ -11,7 +13,7 @@ import pytest
 from wasmgrid.common.testing import Poll
 from wasmgrid.gateway.web import PAGES
 
-from .conftest import Infra, StartGateway, bearer, read_problem
+from .conftest import Infra, RunningGateway, StartGateway, bearer, read_problem
 
 PROBLEM = "application/problem+json"
 PAGE_PATHS = {p.path for p in PAGES}
@@ -139,36 +141,110 @@ async def test_in_the_shutdown_delay_probes_say_not_ready_while_http_still_answe
             pass
 
 
-async def test_a_call_that_cannot_start_within_its_budget_is_refused_at_once(
-    start_gateway: StartGateway, poll: Poll
-) -> None:
-    routes = """
+# Long enough that the slot is still held when the refused call comes, on a machine
+# slowed by other work (the test waits for the slow call's answer, not for its time).
+SLOW_ROUTE = """
 routes:
   - name: slow
     path: /slow
     module: testmods/spin
-    limits: {timeout: 1500ms, fuel: 10000000000}
+    limits: {timeout: 5s, fuel: 10000000000}
 """
-    gw = await start_gateway(routes, invoke_concurrency=1, invoke_queue_seconds=0.05)
+
+
+async def saturate(
+    start_gateway: StartGateway, poll: Poll, **settings: object
+) -> tuple[RunningGateway, asyncio.Future[aiohttp.ClientResponse], asyncio.Future[bytes]]:
+    """A gateway with one slot, held ~5 s by a slow call, and a hello call queued
+    behind it for longer than the 50 ms queue budget: the slow call and the queued one."""
+    gw = await start_gateway(
+        SLOW_ROUTE, invoke_concurrency=1, invoke_queue_seconds=0.05, **settings
+    )
+    admission = gw.gateway.admission
     slow = asyncio.ensure_future(gw.http.get(gw.url("/slow")))
 
     async def running() -> bool:
-        return bool(gw.gateway.admission.running == 1)
+        return bool(admission.running == 1)
 
     await poll(running, "the slow call to hold the one slot")
-    # The slot is held for ~1.5 s; a 50 ms queue budget cannot cover that: refused
-    # before waiting, with Retry-After, as the platform's (saturated) fault.
+
+    async def hello() -> bytes:
+        async with gw.http.post(gw.url("/v1/run/examples/hello"), data=b"q") as resp:
+            assert resp.status == 200, await resp.text()
+            return await resp.read()
+
+    # Nothing has told the gateway that calls take seconds: the first call predicted to
+    # wait a few ms is admitted to the queue...
+    queued = asyncio.ensure_future(hello())
+
+    async def stalled() -> bool:
+        return admission.waiting == 1 and admission.predicted_wait(time.monotonic()) > 0.05
+
+    # ... until its wait tells the gateway that calls are not starting in time.
+    await poll(stalled, "the queued call to wait past the 50 ms budget")
+    return gw, slow, queued
+
+
+async def refusals(gw: RunningGateway, reason: str) -> float:
+    """The gateway's count of admission refusals for `reason`, from its /metrics."""
+    async with gw.http.get(gw.url("/metrics")) as resp:
+        text = await resp.text()
+    prefix = f'wasmgrid_gateway_admission_refusals_total{{reason="{reason}"}} '
+    return next(float(line[len(prefix) :]) for line in text.splitlines() if line.startswith(prefix))
+
+
+async def test_a_call_that_cannot_start_within_its_budget_is_refused_at_once(
+    start_gateway: StartGateway, poll: Poll, caplog: pytest.LogCaptureFixture
+) -> None:
+    gw, slow, queued = await saturate(start_gateway, poll, access_log=True)
+    refused_before = await refusals(gw, "wait")
+    caplog.set_level(logging.INFO)
+    caplog.clear()
     async with gw.http.post(gw.url("/v1/run/examples/hello"), data=b"x") as resp:
         doc = await read_problem(resp, 503)
         assert resp.headers["Retry-After"] == "1"
-        assert doc["detail"].startswith("gateway overloaded: ")
+        assert doc["detail"].startswith("gateway overloaded: this call would wait about ")
         assert doc["fault"] == "platform"
+    # Refusals come by the thousand under overload: no access-log line each, a summary.
+    logged = [(r.name, r.getMessage()) for r in caplog.records]
+    assert not [m for name, m in logged if name == "wasmgrid.gateway.access"]
+    summaries = [m for name, m in logged if name == "wasmgrid.gateway.admission"]
+    assert len(summaries) == 1
+    assert summaries[0].startswith("admission refused 1 module calls since the last such line")
     (await slow).release()
+    # The call admitted to the queue was not refused for waiting longer than predicted.
+    assert await queued == b"Q"
     # The slot is free again: calls start at once.
     async with gw.http.post(gw.url("/v1/run/examples/hello"), data=b"x") as resp:
         assert resp.status == 200
         assert await resp.read() == b"X"
-    assert gw.gateway.admission.running == 0
+    assert (gw.gateway.admission.running, gw.gateway.admission.waiting) == (0, 0)
+    # The registry is the process's: other tests' refusals are counted too.
+    assert await refusals(gw, "wait") == refused_before + 1
+
+
+async def test_a_saturated_gateway_refuses_a_call_without_reading_its_body(
+    start_gateway: StartGateway, poll: Poll
+) -> None:
+    gw, slow, queued = await saturate(start_gateway, poll)
+    host, port = gw.url("/").split("//")[1].rstrip("/").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        # The headers promise 1 MB of body; none of it is sent, so an answer can only come
+        # from a gateway that decided without reading the body.
+        writer.write(
+            b"POST /v1/run/examples/hello HTTP/1.1\r\nHost: gw\r\n"
+            b"Content-Type: text/plain\r\nContent-Length: 1000000\r\n\r\n"
+        )
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    finally:
+        writer.close()
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "HTTP/1.1 503 Service Unavailable"
+    assert "Retry-After: 1" in lines
+    (await slow).release()
+    assert await queued == b"Q"
 
 
 async def test_failed_authentications_are_rate_limited_per_address(

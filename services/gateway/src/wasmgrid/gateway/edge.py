@@ -25,6 +25,7 @@ from wasmgrid.common.errors import ServiceError
 from wasmgrid.common.lru import LruMap
 from wasmgrid.common.metrics import LATENCY_BUCKETS
 from wasmgrid.common.telemetry import start_span
+from wasmgrid.gateway.admission import REFUSED
 from wasmgrid.gateway.invoke.middleware import client_ip
 from wasmgrid.gateway.problem import FAULT, Problem, fault_of, service_problem, upstream_problem
 from wasmgrid.gateway.state import GATEWAY, Gateway
@@ -196,6 +197,9 @@ async def _edge(  # noqa: C901 - the request's whole edge: admission, dispatch, 
         elapsed = time.perf_counter() - start
         method = request.method if request.method in _METHODS else "OTHER"
         fault = response.get(FAULT) or fault_of(response.status)
+        # A module call refused by admission: counted, but neither an error trace kept at
+        # the tail nor an access-log line each (the admission logs a summary once a second).
+        shed = response.get(REFUSED)
         _REQUEST_METRICS.observe(route, method, response.status, fault, elapsed)
         if span is not None:
             ctx = span.get_span_context()
@@ -206,10 +210,17 @@ async def _edge(  # noqa: C901 - the request's whole edge: admission, dispatch, 
                 span.set_attribute("http.request.method", request.method)
                 span.set_attribute("http.route", route)
                 span.set_attribute("http.response.status_code", response.status)
-                if response.status >= 500:
+                if shed is not None:
+                    span.set_attribute("wasmgrid.refused", shed)
+                elif response.status >= 500:
                     span.set_attribute("wasmgrid.fault", fault)
                     span.set_status(trace.Status(trace.StatusCode.ERROR))
-        if gw.settings.access_log and not probe and access_log.isEnabledFor(logging.INFO):
+        if (
+            gw.settings.access_log
+            and not probe
+            and shed is None
+            and access_log.isEnabledFor(logging.INFO)
+        ):
             access_log.info(
                 "%s %s %d",
                 request.method,

@@ -1,6 +1,7 @@
 """One flow serves ``/v1/run``, ``/v1/call`` and the custom routes of the routes file.
 
-CORS → body limit (declared length) → auth → rate limit → body (streamed, capped) →
+CORS → body limit (declared length) → overload admission (a call that could not start
+in time is refused before any other work) → auth → rate limit → body (streamed, capped) →
 resolve ``ns/name@req`` → response-cache lookup → runtime call under the deadline →
 CGI parse / JSON results → cache fill. A CGI local redirect starts the flow again on
 the path it names, as a bodiless GET, a bounded number of times.
@@ -48,6 +49,9 @@ async def serve(  # noqa: C901 - the middleware chain, one step per branch, in o
     limit = body_limit(settings, target)
     if redirects == 0:
         refuse_declared_length(request, limit)
+    deadline = time.monotonic() + (mw.timeout_seconds or settings.invoke_timeout_seconds)
+    if mw.cache is None or not gw.cache.enabled:  # a cached answer may need no slot at all
+        gw.admission.check(deadline)
     user = ""
     if mw.auth is not None:
         user = await authenticate(gw, request, target)
@@ -58,7 +62,6 @@ async def serve(  # noqa: C901 - the middleware chain, one step per branch, in o
     # As sent, still percent-encoded: QUERY_STRING is the encoded query (RFC 3875
     # §4.1.7), and a decoded one could not tell "a%26b" from "a&b".
     query = request.rel_url.raw_query_string if redirects == 0 else ""
-    deadline = time.monotonic() + (mw.timeout_seconds or settings.invoke_timeout_seconds)
     resolved = await resolve(gw, request, target.ref)
     label = f"{resolved.name}@{resolved.version}"
     out_headers["X-Wasmgrid-Module"] = label
