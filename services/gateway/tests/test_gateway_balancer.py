@@ -98,6 +98,44 @@ def test_consistent_hash_is_sticky_and_spreads_keys() -> None:
     assert all(800 < c < 1200 for c in owners.values()), owners
 
 
+def test_consistent_hash_spreads_a_hot_key_past_its_owners_bounded_share() -> None:
+    b = _balancer("consistent_hash")
+    key = "c" * 64
+    owner = b.pick(key)
+    assert owner is not None
+    # One call at a time: every call stays on the key's owner.
+    assert all(b.pick(key) is owner for _ in range(10))
+    # 30 calls held in flight at once: the owner takes no more than ceil(1.25 × its
+    # share) of them and the others overflow clockwise, each within its own bound.
+    held = []
+    for _ in range(30):
+        ep = b.pick(key)
+        assert ep is not None
+        b.on_start(ep)
+        held.append(ep)
+    counts = Counter(ep.address for ep in held)
+    assert counts[owner.address] == max(counts.values())
+    assert all(c <= 13 for c in counts.values()), counts  # ceil(1.25 * 30 / 3)
+    assert len(counts) == 3
+    # As the calls end the key goes home again.
+    for ep in held:
+        b.on_finish(ep, ok=True)
+    assert b.pick(key) is owner
+
+
+def test_consistent_hash_without_a_bound_keeps_a_hot_key_on_its_owner() -> None:
+    b = _balancer("consistent_hash", hash_balance_factor=0)
+    key = "c" * 64
+    owner = b.pick(key)
+    assert owner is not None
+    for _ in range(30):
+        ep = b.pick(key)
+        assert ep is owner
+        b.on_start(ep)
+    with pytest.raises(ValueError, match=r"hash_balance_factor 0\.5"):
+        Balancer("consistent_hash", hash_balance_factor=0.5)
+
+
 def test_consistent_hash_moves_only_the_removed_endpoints_keys() -> None:
     b = _balancer("consistent_hash")
     keys = [f"{i:064x}" for i in range(2000)]

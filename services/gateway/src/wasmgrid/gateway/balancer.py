@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import math
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -116,6 +117,7 @@ class Balancer:
         *,
         outlier: OutlierConfig | None = None,
         virtual_nodes: int = 160,
+        hash_balance_factor: float = 1.25,
         clock: Clock = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
@@ -123,7 +125,10 @@ class Balancer:
             raise ValueError(f"balancing policy {policy!r} is not one of {', '.join(POLICIES)}")
         if virtual_nodes < 1:
             raise ValueError(f"virtual_nodes {virtual_nodes} must be ≥ 1")
+        if hash_balance_factor != 0 and hash_balance_factor < 1:
+            raise ValueError(f"hash_balance_factor {hash_balance_factor} must be 0 (off) or ≥ 1")
         self.policy = policy
+        self.hash_balance_factor = hash_balance_factor
         self.outlier = outlier or OutlierConfig()
         self.virtual_nodes = virtual_nodes
         self.clock = clock
@@ -206,16 +211,31 @@ class Balancer:
         return best
 
     def _by_hash(self, key: str | None, candidates: list[Endpoint]) -> Endpoint:
+        # Consistent hashing with bounded loads (Mirrokni, Thorup, Zadimoghaddam 2016;
+        # Envoy's hash_balance_factor): the key's owner on the ring takes the call unless
+        # that would put it above `factor` times its weighted share of the calls in
+        # flight; then the next owner clockwise that has room does. A module stays on
+        # one replica at light load and a hot module spreads instead of saturating it.
         if key is None or not self._ring:
             return self.rng.choice(candidates)
         allowed = {id(e) for e in candidates}
+        factor = self.hash_balance_factor
+        total = sum(e.in_flight for e in candidates) + 1
+        weights = sum(e.weight for e in candidates)
         start = bisect.bisect(self._ring, _hash64(key))
         n = len(self._ring)
+        first: Endpoint | None = None
         for i in range(n):
             owner = self._ring_owner[(start + i) % n]
-            if id(owner) in allowed:
+            if id(owner) not in allowed:
+                continue
+            if not factor or owner.in_flight + 1 <= math.ceil(
+                factor * total * owner.weight / weights
+            ):
                 return owner
-        return candidates[0]
+            first = first or owner
+        # Unreachable when factor ≥ 1 (the caps sum to at least `total`); kept total.
+        return first or candidates[0]
 
     # -- outcomes -----------------------------------------------------------
 

@@ -40,6 +40,15 @@ class GatewaySettings(ServiceSettings):
         " worker processes share its port (SO_REUSEPORT), and one connection reaches one",
     )
     balancer_policy: Policy = "consistent_hash"
+    hash_balance_factor: float = Field(
+        1.25,
+        ge=0,
+        le=100,
+        description="consistent_hash with bounded loads: a replica takes a module's call"
+        " while it has at most this many times its share of the calls in flight, else the"
+        " next replica on the ring does; 0 turns the bound off (a hot module then stays on"
+        " one replica however busy); otherwise at least 1",
+    )
     dns_refresh_seconds: float = Field(10.0, gt=0, le=3600)
     health_check_interval_seconds: float = Field(2.0, gt=0, le=300)
     health_check_timeout_seconds: float = Field(1.0, gt=0, le=60)

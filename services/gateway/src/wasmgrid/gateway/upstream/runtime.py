@@ -182,6 +182,7 @@ class RuntimePool:
         self.dns_name, static = parse_targets(settings.runtime_targets)
         self.balancer = Balancer(
             settings.balancer_policy,
+            hash_balance_factor=settings.hash_balance_factor,
             outlier=OutlierConfig(
                 consecutive_failures=settings.outlier_consecutive_failures,
                 base_ejection_seconds=settings.outlier_base_ejection_seconds,
