@@ -125,6 +125,44 @@ def test_w_tinylfu_resists_scans() -> None:
     assert tiny > lru + 0.05, (tiny, lru)
 
 
+def test_a_scan_does_not_flush_the_hot_set_of_a_full_namespace() -> None:
+    # The namespace as the service runs it, bounded by entries: its sketch must keep the
+    # hot keys' counts when the first overflow comes (it was grown, and wiped, there).
+    ns = Namespace(NamespaceConfig(name="n", max_bytes=1 << 30, max_entries=100))
+    blank = Entry(b"", 0, 0, 0.0, 0, (), 0, 1)
+    for _ in range(4):
+        for i in range(100):
+            if ns.get(f"hot{i}", 0.0) is None:
+                ns.put(f"hot{i}", blank)
+    for i in range(1_000):
+        assert ns.get(f"scan{i}", 0.0) is None
+        ns.put(f"scan{i}", blank)
+    hot_left = sum(f"hot{i}" in ns for i in range(100))
+    assert hot_left >= 95, hot_left
+    assert len(ns) == 100
+
+
+def test_the_adaptive_window_is_opt_in() -> None:
+    trace = zipf_with_scans(5_000, 0.99, 20_000, scan_every=2_000, scan_length=500, seed=3)
+    fixed = Namespace(NamespaceConfig(name="n", max_bytes=1 << 30, max_entries=100))
+    adaptive = Namespace(
+        NamespaceConfig(name="n", max_bytes=1 << 30, max_entries=100, adaptive_window=True)
+    )
+    blank = Entry(b"", 0, 0, 0.0, 0, (), 0, 1)
+    for key_id in trace:
+        for ns in (fixed, adaptive):
+            if ns.get(str(key_id), 0.0) is None:
+                ns.put(str(key_id), blank)
+    shares = {
+        policy.window_share
+        for ns in (fixed, adaptive)
+        for policy in ns._classes
+        if isinstance(policy, WTinyLfuPolicy)
+    }
+    assert INITIAL_WINDOW in shares  # the default namespace kept its 1% window
+    assert len(shares) == 2  # the adaptive one moved its own (20 samples of 1,000)
+
+
 def test_a_miss_then_its_fill_count_as_one_access() -> None:
     ns = Namespace(NamespaceConfig(name="n", max_bytes=1 << 20, max_entries=100))
     assert ns.get("k", 0.0) is None
@@ -170,6 +208,18 @@ def test_the_window_climber_stays_within_its_bounds() -> None:
     for ratio in (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5):  # each better: keep growing
         _climb(rising, ratio)
     assert rising.window == MAX_WINDOW
+
+
+@pytest.mark.parametrize("best", [0.05, 0.3, 0.6])
+def test_the_window_climber_settles_near_the_best_window(best: float) -> None:
+    # A workload whose hit rate peaks at one window share (and falls off linearly): the
+    # climber, starting at 1%, ends within a few steps of it and stays there.
+    climber = WindowClimber(sample=2_000)
+    seen = []
+    for _ in range(300):
+        _climb(climber, 0.6 - abs(climber.window - best))
+        seen.append(climber.window)
+    assert all(abs(w - best) <= 2 * STEP for w in seen[-50:]), (best, seen[-50:])
 
 
 def test_w_tinylfu_resizes_its_window_when_the_climber_moves() -> None:

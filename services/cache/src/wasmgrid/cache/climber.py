@@ -9,6 +9,10 @@ hit rate improves and reverses it when the hit rate falls. The step decays by 2%
 each sample so the window settles, and starts afresh (6.25% of the cache) when the
 hit rate changes by 5 points or more, which signals a new workload.
 
+Off by default (``WASMGRID_CACHE_ADAPTIVE_WINDOW``): on the benchmark's traces it
+never beat the fixed 1% window and lost up to 1.5 points (hit-rate samples are noisy
+next to the effect of one step, so the climb mostly wanders); docs/benchmarks.md.
+
 References: Einziger, Eytan, Friedman & Manes, "Adaptive Software Cache Management"
 (Middleware 2018); Caffeine's ``BoundedLocalCache.climb``.
 """

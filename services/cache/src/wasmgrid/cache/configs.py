@@ -67,12 +67,14 @@ def resolve(spec: NamespaceSpec, s: CacheSettings) -> NamespaceConfig:
         min_compress_bytes=min_compress,
         max_value_bytes=max_value,
         local_only=spec.local_only,
+        adaptive_window=s.adaptive_window,
     )
 
 
 def to_json(config: NamespaceConfig) -> str:
     """A configuration as the JSON document saved in the shared tier."""
     doc = dataclasses.asdict(config)
+    del doc["adaptive_window"]  # a replica's own setting, not part of the namespace's spec
     doc["policy"] = config.policy.value
     doc["compression"] = config.compression.value
     return json.dumps(doc, sort_keys=True)

@@ -62,6 +62,8 @@ class NamespaceConfig:
     min_compress_bytes: int = 512
     max_value_bytes: int = 1 << 20
     local_only: bool = False
+    #: This replica's WASMGRID_CACHE_ADAPTIVE_WINDOW (not shared with other replicas).
+    adaptive_window: bool = False
 
 
 @dataclass(slots=True, eq=False)
@@ -120,7 +122,8 @@ class Namespace:
     def _build_policies(self) -> None:
         if self.config.policy is PolicyName.W_TINYLFU:
             self._sketch = FrequencySketch(min(self._sketch_size(), MAX_SKETCH_ENTRIES))
-            self._climber = WindowClimber(self._sketch.sample_size)
+            adaptive = self.config.adaptive_window
+            self._climber = WindowClimber(self._sketch.sample_size) if adaptive else None
         else:
             self._sketch = None
             self._climber = None
@@ -145,10 +148,11 @@ class Namespace:
         """Apply a new configuration; returns the keys evicted to fit the new bounds."""
         old = self.config
         self.config = config
-        if (config.policy, config.max_bytes, config.max_entries) != (
+        if (config.policy, config.max_bytes, config.max_entries, config.adaptive_window) != (
             old.policy,
             old.max_bytes,
             old.max_entries,
+            old.adaptive_window,
         ):
             self._build_policies()
         return self._evict_to_fit(None)
@@ -246,13 +250,19 @@ class Namespace:
             self._account(key, entry)
             sketch = self._sketch
             if sketch is not None and len(self._entries) > sketch.expected_entries:
-                sketch.ensure_capacity(min(2 * len(self._entries), MAX_SKETCH_ENTRIES))
-                if self._climber is not None:
-                    self._climber.sample = sketch.sample_size
+                self._grow_sketch(sketch)
             self._policy(entry.priority).add(key, entry.weight, entry.expires_at)
         evicted = self._evict_to_fit(key)
         kept = key in self._entries and self._entries[key] is entry
         return kept, evicted
+
+    def _grow_sketch(self, sketch: FrequencySketch) -> None:
+        # An entry bound caps the sketch: the new key is counted before the eviction that
+        # makes room for it, and growing then would wipe every count at the first overflow.
+        limit = self.config.max_entries or MAX_SKETCH_ENTRIES
+        sketch.ensure_capacity(min(2 * len(self._entries), limit, MAX_SKETCH_ENTRIES))
+        if self._climber is not None:
+            self._climber.sample = sketch.sample_size
 
     def _account(self, key: str, entry: Entry) -> None:
         self._charged += entry.weight

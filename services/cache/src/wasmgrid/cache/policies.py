@@ -11,8 +11,8 @@ next key to evict, then removes that key (which the policy hears through
 * :class:`LfuPolicy`: fewest accesses since insertion, least recent among equals.
 * :class:`TtlFirstPolicy`: soonest expiry; entries without a TTL last, oldest first.
 * :class:`WTinyLfuPolicy`: Window TinyLFU (Einziger, Friedman & Manes, 2017) as in
-  Caffeine: a window LRU (1% of the capacity to start with, then sized by a
-  :class:`~wasmgrid.cache.climber.WindowClimber`) in front of a segmented LRU main
+  Caffeine: a window LRU (1% of the capacity, or sized by a
+  :class:`~wasmgrid.cache.climber.WindowClimber` when one is given) in front of a segmented LRU main
   area (probation 20%, protected 80%); an entry leaving the window enters the
   main area only if the frequency sketch says it is used more often than the
   main area's own victim. Scans and one-hit wonders stay in the small window.

@@ -15,8 +15,9 @@ tracks the recent workload: the estimate is a frequency over a sliding sample, n
 lifetime count.
 
 There is no *doorkeeper* (TinyLFU's Bloom filter taking each key's first access):
-tried with the counters sized as above, it did not raise the hit ratio on the
-benchmark's traces (-0.2 to 0 points, docs/benchmarks.md), so it was left out.
+tried twice with the counters sized as above, it did not raise the hit ratio on the
+benchmark's traces (-0.4 to +0.2 points at the same sample, docs/benchmarks.md), so it
+was left out.
 """
 
 from __future__ import annotations
