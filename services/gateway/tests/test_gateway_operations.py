@@ -68,6 +68,10 @@ def test_query_parameters_are_checked_and_named() -> None:
     with pytest.raises(Problem) as exc:
         inputs.integer("days", 0, 0, 366)
     assert exc.value.detail == "query parameter days: 'abc' is not an integer"
+    for text in ("", "\u00b2", "--1", "\u0661", "1e3"):
+        with pytest.raises(Problem) as exc:
+            _inputs("/", f"days={text}").integer("days", 0, 0, 366)
+        assert exc.value.detail == f"query parameter days: {text!r} is not an integer"
     with pytest.raises(Problem) as exc:
         inputs.integer("limit", 0, 0, 5)
     assert exc.value.detail == "query parameter limit: 10 is outside 0..5"
