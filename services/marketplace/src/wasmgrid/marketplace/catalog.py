@@ -238,11 +238,16 @@ class Catalog:
         who.require(Scope.YANK)
         mod = names.parse_module_name(name)
         parsed = names.check_version(version)
-        reason = reason.strip()
-        if not reason:
-            raise InvalidArgument(f"reason is required (1..{MAX_REASON} characters)")
+        # The length as sent (what the OpenAPI document's maxLength counts), then blank.
         if len(reason) > MAX_REASON:
             raise InvalidArgument(f"reason is {len(reason)} characters, at most {MAX_REASON}")
+        if "\x00" in reason:
+            raise InvalidArgument("reason must not contain NUL characters")
+        reason = reason.strip()
+        if not reason:
+            raise InvalidArgument(
+                f"reason is required: 1..{MAX_REASON} characters, not all whitespace"
+            )
         return await self._set_yanked(who, mod, parsed, True, reason)
 
     async def unyank(self, who: Principal, name: str, version: str) -> Version:

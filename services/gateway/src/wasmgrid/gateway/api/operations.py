@@ -206,7 +206,13 @@ def _list(maximum: int) -> tuple[QueryParam, ...]:
 
 
 _LIST = _list(REGISTRY_MAX_PAGE)
-_NAME_TEXT: dict[str, Any] = {"type": "string", "maxLength": 64}
+#: Text the marketplace stores: PostgreSQL's text holds no NUL, so it is refused (400).
+_NO_NUL = "^[^\\x00]*$"
+#: What ``str.strip()`` strips (the marketplace's "blank"), spelled out: regex engines
+#: disagree on what ``\s`` matches (U+001C..U+001F, U+0085, U+FEFF).
+_BLANK = "".join(f"\\u{c:04x}" for c in range(0x3001) if chr(c).isspace())
+_NOT_BLANK = f"^[^\\x00]*[^\\x00{_BLANK}][^\\x00]*$"
+_NAME_TEXT: dict[str, Any] = {"type": "string", "maxLength": 64, "pattern": _NO_NUL}
 _TEXT = {"type": "string"}
 #: The JSON body fields' schemas, as strict as the checks behind them.
 USER_SCHEMAS = (
@@ -226,7 +232,18 @@ TOKEN_SCHEMAS = (
     ),
     ("ttl_seconds", {"type": "integer", "minimum": 0, "maximum": MAX_TTL_SECONDS}),
 )
-YANK_SCHEMAS = (("reason", {"type": "string", "minLength": 1, "maxLength": 500}),)
+YANK_SCHEMAS = (
+    (
+        "reason",
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 500,
+            "pattern": _NOT_BLANK,
+            "description": "1..500 characters, not all whitespace",
+        },
+    ),
+)
 #: The most a cap may be set to here: the marketplace's default ceiling
 #: (``WASMGRID_MARKETPLACE_SIZE_CEILING_BYTES``; a deployment may set it lower, and
 #: the marketplace answers 400 naming it).
@@ -237,7 +254,7 @@ LIMITS_SCHEMAS = tuple(
 )
 RATING_SCHEMAS = (
     ("stars", {"type": "integer", "minimum": 1, "maximum": 5}),
-    ("review", {"type": "string", "maxLength": 2000}),
+    ("review", {"type": "string", "maxLength": 2000, "pattern": _NO_NUL}),
 )
 
 #: Every fixed operation (probes, /metrics and /openapi.json are added in app.py).
