@@ -443,6 +443,64 @@ async def test_undeclared_methods_booleans_and_missing_credentials_are_refused_a
         await read_problem(resp, 401)
 
 
+async def test_an_integer_or_choice_query_parameter_that_is_empty_or_not_ascii_is_a_400(
+    start_gateway: StartGateway,
+) -> None:
+    gw = await start_gateway()
+    refused = {
+        # An empty value is not "absent": the document says integer (schemathesis ST201).
+        "/v1/modules?limit=": "query parameter limit: '' is not an integer",
+        "/v1/modules/examples/hello/stats?days=": "query parameter days: '' is not an integer",
+        # str.isdigit() takes these; int() does not (they were 500s).
+        "/v1/modules?limit=%C2%B2": "query parameter limit: '²' is not an integer",
+        "/v1/modules?limit=--1": "query parameter limit: '--1' is not an integer",
+        # int() takes Arabic-Indic digits; the document's integer is ASCII.
+        "/v1/modules?limit=%D9%A1": "query parameter limit: '١' is not an integer",
+        "/v1/modules?kind=": "query parameter kind: '' is not one of command, reactor, component",
+    }
+    for path, detail in refused.items():
+        async with gw.http.get(gw.url(path)) as resp:
+            doc = await read_problem(resp, 400)
+            assert doc["detail"] == detail, path
+    async with gw.http.get(gw.url("/v1/modules?limit=1&kind=command")) as resp:
+        assert resp.status == 200
+
+
+async def test_text_the_document_refuses_is_refused_by_the_server_too(
+    start_gateway: StartGateway, infra: Infra
+) -> None:
+    """Schemathesis found a blank reason refused though the schema allowed it, and a NUL
+    in a token name failing in the database (502); the document now states both rules."""
+    gw = await start_gateway()
+    headers = bearer(infra.admin)
+    doc = await (await gw.http.get(gw.url("/openapi.json"))).json()
+    yank = doc["paths"]["/v1/modules/{ns}/{name}/versions/{version}/yank"]["post"]
+    reason = yank["requestBody"]["content"]["application/json"]["schema"]["properties"]["reason"]
+    refused = {
+        "\u00a0": "reason is required: 1..500 characters, not all whitespace",
+        "a\x00b": "reason must not contain NUL characters",
+        # 501 characters as sent, 1 once stripped: the document's maxLength counts 501.
+        " " * 250 + "x" + " " * 250: "reason is 501 characters, at most 500",
+    }
+    for text, detail in refused.items():
+        assert not re.search(reason["pattern"], text) or len(text) > reason["maxLength"]
+        async with gw.http.post(
+            gw.url("/v1/modules/testmods/fail/versions/1.0.0/yank"),
+            json={"reason": text},
+            headers=headers,
+        ) as resp:
+            problem = await read_problem(resp, 400)
+            assert problem["detail"] == detail
+    assert re.search(reason["pattern"], " broken build ")
+    tokens = doc["paths"]["/v1/tokens"]["post"]["requestBody"]["content"]["application/json"]
+    assert not re.search(tokens["schema"]["properties"]["name"]["pattern"], "a\x00")
+    async with gw.http.post(
+        gw.url("/v1/tokens"), json={"name": "a\x00", "scopes": ["rate"]}, headers=headers
+    ) as resp:
+        problem = await read_problem(resp, 400)
+        assert problem["detail"] == "name must not contain NUL characters"
+
+
 async def test_a_path_holding_a_newline_is_answered_with_a_problem(
     start_gateway: StartGateway,
 ) -> None:
