@@ -91,6 +91,21 @@ PATH_PARAMS_BY_OPERATION: dict[tuple[str, str], dict[str, Any]] = {
 
 
 @dataclass(frozen=True)
+class Link:
+    """An OpenAPI link from an operation's success to another operation: how a client
+    (and schemathesis's stateful phase) gets the next call's parameters from this answer."""
+
+    name: str
+    operation: str  # the target's operationId
+    #: Target parameter → runtime expression (``$response.body#/token/id``, …).
+    parameters: tuple[tuple[str, str], ...]
+
+    def document(self) -> dict[str, Any]:
+        """The link object."""
+        return {"operationId": self.operation, "parameters": dict(self.parameters)}
+
+
+@dataclass(frozen=True)
 class Operation:
     """One HTTP operation of the fixed API."""
 
@@ -114,6 +129,7 @@ class Operation:
     #: a body must carry.
     field_schemas: tuple[tuple[str, dict[str, Any]], ...] = ()
     required_fields: tuple[str, ...] = ()
+    links: tuple[Link, ...] = ()
 
     @property
     def openapi_path(self) -> str:
@@ -204,6 +220,14 @@ _ERRORS: dict[str, dict[str, Any]] = {
 }
 
 
+def _success(op: Operation) -> dict[str, Any]:
+    content = _RESPONSE_CONTENT.get(op.response, {"*/*": {"schema": {}}})
+    success: dict[str, Any] = {"description": "success", "content": content}
+    if op.links:
+        success["links"] = {link.name: link.document() for link in op.links}
+    return success
+
+
 def _operation_doc(op: Operation) -> dict[str, Any]:
     params: list[dict[str, Any]] = [
         {
@@ -228,14 +252,13 @@ def _operation_doc(op: Operation) -> dict[str, Any]:
                 **({"explode": True} if q.repeated else {}),
             }
         )
-    content = _RESPONSE_CONTENT.get(op.response, {"*/*": {"schema": {}}})
     doc: dict[str, Any] = {
         "operationId": op.name,
         "summary": op.summary,
         "tags": [op.tag],
         "parameters": params,
         "responses": {
-            str(op.success): {"description": "success", "content": content},
+            str(op.success): _success(op),
             **_ERRORS,
             **({"401": _problem_ref("no or bad credentials")} if op.auth != "none" else {}),
             "default": _problem_ref("an error (RFC 9457 problem details)"),

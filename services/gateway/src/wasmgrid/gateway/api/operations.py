@@ -25,7 +25,7 @@ from wasmgrid.gateway.api.download import download
 from wasmgrid.gateway.api.relay import Inputs, Rpc, relay
 from wasmgrid.gateway.api.upload import publish
 from wasmgrid.gateway.invoke import CALL_FIELDS, Target, parse_module_ref, serve
-from wasmgrid.gateway.openapi import CALL_DESCRIPTION, CALL_EXAMPLES, Operation, QueryParam
+from wasmgrid.gateway.openapi import CALL_DESCRIPTION, CALL_EXAMPLES, Link, Operation, QueryParam
 from wasmgrid.gateway.problem import Problem
 from wasmgrid.gateway.routes import TOKEN_SCOPES
 from wasmgrid.gateway.state import GATEWAY
@@ -206,6 +206,19 @@ def _list(maximum: int) -> tuple[QueryParam, ...]:
 
 
 _LIST = _list(REGISTRY_MAX_PAGE)
+#: From a module's versions to its first one (never to yank: a link is followed blindly).
+_VERSION_LINKS = tuple(
+    Link(
+        name,
+        name,
+        (
+            ("ns", "$request.path.ns"),
+            ("name", "$request.path.name"),
+            ("version", "$response.body#/versions/0/version"),
+        ),
+    )
+    for name in ("get_version", "download")
+)
 #: Text the marketplace stores: PostgreSQL's text holds no NUL, so it is refused (400).
 _NO_NUL = "^[^\\x00]*$"
 #: What ``str.strip()`` strips (the marketplace's "blank"), spelled out: regex engines
@@ -316,6 +329,7 @@ OPERATIONS: tuple[Operation, ...] = (
         required_fields=("scopes",),
         auth="required",
         success=201,
+        links=(Link("revoke", "revoke_token", (("id", "$response.body#/token/id"),)),),
     ),
     relay(
         "GET",
@@ -411,6 +425,7 @@ OPERATIONS: tuple[Operation, ...] = (
             lambda a: mp.ListVersionsRequest(name=a.module, page=a.page()),
         ),
         query=_LIST,
+        links=_VERSION_LINKS,
     ),
     relay(
         "GET",

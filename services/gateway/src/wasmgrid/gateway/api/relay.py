@@ -24,7 +24,7 @@ from wasmgrid.api.marketplace.v1 import marketplace_pb2
 from wasmgrid.api.monitor.v1 import monitor_pb2
 from wasmgrid.common.protoenum import ProtoEnum
 from wasmgrid.gateway.api.bodies import field, json_response, read_json, to_json
-from wasmgrid.gateway.openapi import Auth, BodyKind, Operation, QueryParam
+from wasmgrid.gateway.openapi import Auth, BodyKind, Link, Operation, QueryParam
 from wasmgrid.gateway.problem import Problem, call_upstream
 from wasmgrid.gateway.state import GATEWAY, Gateway
 
@@ -216,6 +216,7 @@ def relay(  # noqa: PLR0913 - one row of the REST table
     success: int = 200,
     field_schemas: tuple[tuple[str, dict[str, Any]], ...] = (),
     required_fields: tuple[str, ...] = (),
+    links: tuple[Link, ...] = (),
 ) -> Operation:
     """The operation `method` `path` that relays to `rpc`; with `fields`, it takes a JSON
     body carrying only those fields."""
@@ -234,4 +235,5 @@ def relay(  # noqa: PLR0913 - one row of the REST table
         fields=fields or (),
         field_schemas=field_schemas,
         required_fields=required_fields,
+        links=links,
     )
