@@ -466,6 +466,29 @@ async def test_an_integer_or_choice_query_parameter_that_is_empty_or_not_ascii_i
         assert resp.status == 200
 
 
+async def test_the_documented_page_limits_and_cursor_length_are_the_services_own(
+    start_gateway: StartGateway,
+) -> None:
+    """The versions list serves pages up to 1000 (the document said 100: a schema-invalid
+    limit the server accepted); a cursor is at most 1024 characters."""
+    gw = await start_gateway()
+    doc = await (await gw.http.get(gw.url("/openapi.json"))).json()
+    params = {
+        p["name"]: p["schema"]
+        for p in doc["paths"]["/v1/modules/{ns}/{name}/versions"]["get"]["parameters"]
+    }
+    assert params["limit"]["maximum"] == 1000
+    assert params["cursor"]["maxLength"] == 1024
+    versions = gw.url("/v1/modules/testmods/fail/versions")
+    async with gw.http.get(versions, params={"limit": "1000"}) as resp:
+        assert resp.status == 200
+    async with gw.http.get(versions, params={"limit": "1001"}) as resp:
+        await read_problem(resp, 400)
+    async with gw.http.get(versions, params={"cursor": "a" * 1025}) as resp:
+        problem = await read_problem(resp, 400)
+        assert problem["detail"] == "page.cursor is 1025 characters, at most 1024"
+
+
 async def test_text_the_document_refuses_is_refused_by_the_server_too(
     start_gateway: StartGateway, infra: Infra
 ) -> None:

@@ -19,6 +19,7 @@ from google.protobuf.message import Message
 from wasmgrid.api.cache.v1 import cache_pb2
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as mp
 from wasmgrid.api.monitor.v1 import monitor_pb2
+from wasmgrid.common.paging import MAX_CURSOR_CHARS
 from wasmgrid.common.protoenum import ProtoEnum
 from wasmgrid.gateway.api.bodies import json_response, to_json
 from wasmgrid.gateway.api.download import download
@@ -189,6 +190,8 @@ _MOD = "/v1/modules/{ns}/{name}"
 MAX_TTL_SECONDS = 366 * 24 * 3600
 #: Page sizes the services serve (0: their default); above it they refuse with a 400.
 REGISTRY_MAX_PAGE = 100
+#: A module's versions come in pages of up to 1000 (the marketplace's MAX_VERSION_PAGE).
+VERSIONS_MAX_PAGE = 1000
 CACHE_MAX_PAGE = 1000
 
 
@@ -201,7 +204,7 @@ def _list(maximum: int) -> tuple[QueryParam, ...]:
             minimum=0,
             maximum=maximum,
         ),
-        QueryParam("cursor", "next_cursor of the previous page"),
+        QueryParam("cursor", "next_cursor of the previous page", max_length=MAX_CURSOR_CHARS),
     )
 
 
@@ -424,7 +427,7 @@ OPERATIONS: tuple[Operation, ...] = (
             "ListVersions",
             lambda a: mp.ListVersionsRequest(name=a.module, page=a.page()),
         ),
-        query=_LIST,
+        query=_list(VERSIONS_MAX_PAGE),
         links=_VERSION_LINKS,
     ),
     relay(
