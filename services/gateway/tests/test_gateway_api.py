@@ -489,6 +489,35 @@ async def test_the_documented_page_limits_and_cursor_length_are_the_services_own
         assert problem["detail"] == "page.cursor is 1025 characters, at most 1024"
 
 
+async def test_search_filters_have_the_documented_lengths_counted_as_sent(
+    start_gateway: StartGateway,
+) -> None:
+    gw = await start_gateway()
+    doc = await (await gw.http.get(gw.url("/openapi.json"))).json()
+    params = {p["name"]: p["schema"] for p in doc["paths"]["/v1/modules"]["get"]["parameters"]}
+    lengths = {name: params[name]["maxLength"] for name in ("q", "tag", "owner", "namespace")}
+    assert lengths == {"q": 200, "tag": 32, "owner": 39, "namespace": 39}
+    refused = {
+        "q": ("x" * 201, "query is 201 characters, at most 200"),
+        # 33 as sent, 1 once stripped: the document's maxLength counts 33.
+        "tag": (" " * 32 + "x", "tag is 33 characters, at most 32"),
+        "owner": ("x" * 40, "owner is 40 characters, at most 39"),
+        "namespace": ("x" * 40, "namespace is 40 characters, at most 39"),
+    }
+    for name, (value, detail) in refused.items():
+        async with gw.http.get(gw.url("/v1/modules"), params={name: value}) as resp:
+            problem = await read_problem(resp, 400)
+            assert problem["detail"] == detail
+    # A NUL in a filter reached PostgreSQL (502); the document now refuses it too.
+    for name in ("tag", "owner", "namespace"):
+        assert not re.search(params[name]["pattern"], "a\x00b")
+        async with gw.http.get(gw.url("/v1/modules"), params={name: "a\x00b"}) as resp:
+            problem = await read_problem(resp, 400)
+            assert problem["detail"] == f"{name} must not contain NUL characters"
+    async with gw.http.get(gw.url("/v1/modules"), params={"q": "hello\x00"}) as resp:
+        assert resp.status == 200  # free text: only its words are searched
+
+
 async def test_text_the_document_refuses_is_refused_by_the_server_too(
     start_gateway: StartGateway, infra: Infra
 ) -> None:

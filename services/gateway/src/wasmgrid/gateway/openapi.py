@@ -37,12 +37,15 @@ class QueryParam:
     maximum: int | None = None
     enum: tuple[str, ...] = ()
     max_length: int | None = None
+    pattern: str | None = None
 
     def schema(self) -> dict[str, Any]:
         """The parameter's JSON schema (an array of it when repeated)."""
         schema: dict[str, Any] = {"type": self.type}
         if self.max_length is not None:
             schema["maxLength"] = self.max_length
+        if self.pattern is not None:
+            schema["pattern"] = self.pattern
         if self.minimum is not None:
             schema["minimum"] = self.minimum
         if self.maximum is not None:

@@ -397,13 +397,15 @@ OPERATIONS: tuple[Operation, ...] = (
         "modules",
         Rpc("marketplace", "SearchModules", _search),
         query=(
-            QueryParam("q", "free text"),
-            QueryParam("category", "category filter"),
-            QueryParam("tag", "tag filter"),
+            QueryParam("q", "free text", max_length=200),
+            QueryParam("category", "category filter (case, '_' and ' ' for '-' folded)"),
+            QueryParam("tag", "tag filter", max_length=32, pattern=_NO_NUL),
             QueryParam("license", "SPDX license filter"),
             QueryParam("kind", "command, reactor or component", enum=tuple(_KINDS.choices)),
-            QueryParam("owner", "modules in namespaces this user owns"),
-            QueryParam("namespace", "namespace filter"),
+            QueryParam(
+                "owner", "modules in namespaces this user owns", max_length=39, pattern=_NO_NUL
+            ),
+            QueryParam("namespace", "namespace filter", max_length=39, pattern=_NO_NUL),
             QueryParam("sort", "the order of hits", enum=tuple(_SORTS.choices)),
             *_LIST,
         ),
