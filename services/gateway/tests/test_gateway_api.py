@@ -518,6 +518,28 @@ async def test_search_filters_have_the_documented_lengths_counted_as_sent(
         assert resp.status == 200  # free text: only its words are searched
 
 
+async def test_registry_names_take_capitals_as_documented_and_run_takes_lowercase_only(
+    start_gateway: StartGateway,
+) -> None:
+    """schemathesis (ST201): /v1/namespaces/NUL/limits answered 200 though the document's
+    namespace pattern was lowercase; the registry folds case, /v1/run does not."""
+    gw = await start_gateway()
+    doc = await (await gw.http.get(gw.url("/openapi.json"))).json()
+
+    def ns_pattern(path: str, method: str) -> str:
+        params = doc["paths"][path][method]["parameters"]
+        return str(next(p["schema"]["pattern"] for p in params if p["name"] == "ns"))
+
+    assert re.search(ns_pattern("/v1/namespaces/{ns}/limits", "get"), "NUL")
+    async with gw.http.get(gw.url("/v1/namespaces/NUL/limits")) as resp:
+        assert (await resp.json())["namespace"] == "NUL"
+    async with gw.http.get(gw.url("/v1/modules/Examples/Hello")) as resp:
+        assert (await resp.json())["module"]["name"] == "examples/hello"
+    assert not re.search(ns_pattern("/v1/run/{ns}/{module}", "post"), "Examples")
+    async with gw.http.post(gw.url("/v1/run/Examples/hello"), data=b"x") as resp:
+        await read_problem(resp, 400)
+
+
 async def test_text_the_document_refuses_is_refused_by_the_server_too(
     start_gateway: StartGateway, infra: Infra
 ) -> None:
