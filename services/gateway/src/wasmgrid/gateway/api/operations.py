@@ -19,6 +19,7 @@ from google.protobuf.message import Message
 from wasmgrid.api.cache.v1 import cache_pb2
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as mp
 from wasmgrid.api.monitor.v1 import monitor_pb2
+from wasmgrid.common.categories import CATEGORIES
 from wasmgrid.common.paging import MAX_CURSOR_CHARS
 from wasmgrid.common.protoenum import ProtoEnum
 from wasmgrid.gateway.api.bodies import json_response, to_json
@@ -398,7 +399,10 @@ OPERATIONS: tuple[Operation, ...] = (
         Rpc("marketplace", "SearchModules", _search),
         query=(
             QueryParam("q", "free text", max_length=200),
-            QueryParam("category", "category filter (case, '_' and ' ' for '-' folded)"),
+            QueryParam(
+                "category",
+                f"one of {', '.join(CATEGORIES)} (case, '_', ' ', '&' and 'and' folded)",
+            ),
             QueryParam("tag", "tag filter", max_length=32, pattern=_NO_NUL),
             QueryParam("license", "SPDX license filter"),
             QueryParam("kind", "command, reactor or component", enum=tuple(_KINDS.choices)),
