@@ -402,6 +402,7 @@ OPERATIONS: tuple[Operation, ...] = (
             QueryParam(
                 "category",
                 f"one of {', '.join(CATEGORIES)} (case, '_', ' ', '&' and 'and' folded)",
+                max_length=64,
             ),
             QueryParam("tag", "tag filter", max_length=32, pattern=_NO_NUL),
             QueryParam("license", "SPDX license filter"),
