@@ -10,26 +10,101 @@ no JSON schema can state); the fast slice of the same run is in ``make test``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import sys
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from reliability.faults import Timing
-from reliability.report import Row
+from reliability.report import RESULTS, Row
 from reliability.stack import Stack
 
 CONFIG = Path(__file__).with_name("contract.toml")
+#: schemathesis's whole output of the last run: each failure with its curl line.
+OUTPUT = RESULTS / "contract-latest.txt"
 #: Generated cases per operation and phase.
 MAX_EXAMPLES = 50
+#: One worker thread: with two, schemathesis (through hypothesis's lambda descriptions)
+#: calls ast.parse from both at once, and CPython 3.11.7 races on the AST state's
+#: recursion depth ("SystemError: AST constructor recursion depth mismatch", cpython
+#: gh-106905, fixed in 3.11.8): the coverage phase errored on two operations.
+WORKERS = 1
+#: The gateway blocks an address for the rest of a minute after 10 failed
+#: authentications (429, documented). schemathesis sends bad credentials on purpose from
+#: one address, and with the guard on most later requests were that 429 ("rate limited:
+#: 8 operations mostly returned 429"), leaving the logic behind them untested; the
+#: guard has tests of its own. Restored after the run.
+GATEWAY_ENV = {"WASMGRID_GATEWAY_AUTH_FAILURES_PER_MINUTE": "0"}
 _SUMMARY = re.compile(r"(\d+) generated, (?:(\d+) found )?")
 _CHECK = re.compile(r"^- (ST\d+ [^\n]+)$", re.MULTILINE)
-_PHASE = re.compile(r"^\s*❌\s+(Examples|Coverage|Fuzzing|Stateful)\b", re.MULTILINE)
+_PHASE = re.compile(r"^\s*(?:❌|🚫)\s+(Examples|Coverage|Fuzzing|Stateful)\b", re.MULTILINE)
+_PHASE_TIME = re.compile(
+    r"^\s*\S+\s+(Examples|Coverage|Fuzzing|Stateful) \(in ([\d.]+)s\)", re.MULTILINE
+)
+_SCENARIOS = re.compile(r"Scenarios:\s+(\d+)")
+_LINKS = re.compile(r"API Links:\s+(\d+) covered / (\d+) selected")
+
+
+@contextlib.asynccontextmanager
+async def gateway_env(stack: Stack, env: dict[str, str]) -> AsyncIterator[None]:
+    """The stack's gateway restarted with `env` added, and restarted as it was after."""
+    before = dict(stack.options.env.get("gateway", {}))
+
+    async def restart(settings: dict[str, str]) -> None:
+        stack.options.env["gateway"] = settings
+        await asyncio.to_thread(stack.stop_process, "gateway")
+        stack.start_process("gateway")
+        await asyncio.to_thread(stack.wait_serving, 60.0, ["gateway"])
+
+    await restart({**before, **env})
+    try:
+        yield
+    finally:
+        await restart(before)
 
 
 async def contract(stack: Stack, timing: Timing) -> Row:
     """schemathesis, every check and phase (the stateful one too), 0 failures."""
     schemathesis = Path(sys.executable).with_name("schemathesis")
+    async with gateway_env(stack, GATEWAY_ENV):
+        proc, text = await _run(schemathesis, stack)
+    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
+    OUTPUT.write_text(text)
+    row = Row(
+        "contract (schemathesis, every check and phase)",
+        target="0 failures; every phase runs",
+        faulted=False,
+    )
+    summary = _SUMMARY.search(text)
+    row.offered = int(summary.group(1)) if summary else 0
+    failures = Counter(_CHECK.findall(text))
+    phase_errors = _PHASE.findall(text)
+    row.errors = dict(failures)
+    for phase in phase_errors:
+        row.errors[f"schemathesis: {phase} phase failed"] = 1
+    # A phase that did not run at all (skipped wholesale) is not "every phase runs".
+    ran = [m.group(1) for m in _PHASE_TIME.finditer(text)]
+    for phase in ("Examples", "Coverage", "Fuzzing", "Stateful"):
+        if phase not in ran:
+            row.errors[f"schemathesis: {phase} phase did not run"] = 1
+    row.admitted = row.offered
+    row.met = proc.returncode == 0 and not row.errors
+    if not row.met:
+        last = text.strip().splitlines()[-1] if text.strip() else "no output"
+        row.notes.append(f"{last} (the reproductions: {OUTPUT.relative_to(RESULTS.parent.parent)})")
+    row.facts["schemathesis exit code"] = proc.returncode
+    row.facts["phase seconds"] = {m.group(1): float(m.group(2)) for m in _PHASE_TIME.finditer(text)}
+    scenarios, links = _SCENARIOS.search(text), _LINKS.search(text)
+    if scenarios:
+        row.facts["stateful scenarios"] = int(scenarios.group(1))
+    if links:
+        row.facts["stateful links covered"] = f"{links.group(1)} of {links.group(2)}"
+    return row
+
+
+async def _run(schemathesis: Path, stack: Stack) -> tuple[asyncio.subprocess.Process, str]:
     proc = await asyncio.create_subprocess_exec(
         str(schemathesis),
         "--no-color",
@@ -42,28 +117,11 @@ async def contract(stack: Stack, timing: Timing) -> Row:
         "--max-examples",
         str(MAX_EXAMPLES),
         "--workers",
-        "2",
+        str(WORKERS),
         "-H",
         f"Authorization: Bearer {stack.admin_token}",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await proc.communicate()
-    text = out.decode(errors="replace")
-    row = Row(
-        "contract (schemathesis, every check and phase)",
-        target="0 failures; every phase runs",
-    )
-    summary = _SUMMARY.search(text)
-    row.offered = int(summary.group(1)) if summary else 0
-    failures = Counter(_CHECK.findall(text))
-    phase_errors = _PHASE.findall(text)
-    row.errors = dict(failures)
-    for phase in phase_errors:
-        row.errors[f"schemathesis: {phase} phase failed"] = 1
-    row.admitted = row.offered
-    row.met = proc.returncode == 0 and not failures and not phase_errors
-    if not row.met:
-        row.notes.append(text[-1500:].strip().splitlines()[-1] if text.strip() else "no output")
-    row.facts["schemathesis exit code"] = proc.returncode
-    return row
+    return proc, out.decode(errors="replace")

@@ -39,6 +39,8 @@ class Row:
     p99_ms: float | None = None
     #: From the fault's end to the last failure it caused; None: still failing at the end.
     recovery_s: float | None = None
+    #: False for a scenario that injects no fault (the contract): no recovery to time.
+    faulted: bool = True
     target: str = ""
     met: bool = False
     #: Why the target is not met, or what else was measured.
@@ -124,10 +126,16 @@ def table(rows: Sequence[Row]) -> Table:
             _errors(r.errors),
             r.lost,
             "-" if r.p99_ms is None else f"{r.p99_ms:,.1f}",
-            "not recovered" if r.recovery_s is None else f"{r.recovery_s:.1f}",
+            _recovery(r),
             "met" if r.met else "NOT MET",
         )
     return t
+
+
+def _recovery(row: Row) -> str:
+    if not row.faulted:
+        return "-"
+    return "not recovered" if row.recovery_s is None else f"{row.recovery_s:.1f}"
 
 
 def notes(rows: Sequence[Row]) -> str:

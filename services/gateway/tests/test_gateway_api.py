@@ -443,6 +443,141 @@ async def test_undeclared_methods_booleans_and_missing_credentials_are_refused_a
         await read_problem(resp, 401)
 
 
+async def test_an_integer_or_choice_query_parameter_that_is_empty_or_not_ascii_is_a_400(
+    start_gateway: StartGateway,
+) -> None:
+    gw = await start_gateway()
+    refused = {
+        # An empty value is not "absent": the document says integer (schemathesis ST201).
+        "/v1/modules?limit=": "query parameter limit: '' is not an integer",
+        "/v1/modules/examples/hello/stats?days=": "query parameter days: '' is not an integer",
+        # str.isdigit() takes these; int() does not (they were 500s).
+        "/v1/modules?limit=%C2%B2": "query parameter limit: '²' is not an integer",
+        "/v1/modules?limit=--1": "query parameter limit: '--1' is not an integer",
+        # int() takes Arabic-Indic digits; the document's integer is ASCII.
+        "/v1/modules?limit=%D9%A1": "query parameter limit: '١' is not an integer",
+        "/v1/modules?kind=": "query parameter kind: '' is not one of command, reactor, component",
+    }
+    for path, detail in refused.items():
+        async with gw.http.get(gw.url(path)) as resp:
+            doc = await read_problem(resp, 400)
+            assert doc["detail"] == detail, path
+    async with gw.http.get(gw.url("/v1/modules?limit=1&kind=command")) as resp:
+        assert resp.status == 200
+
+
+async def test_the_documented_page_limits_and_cursor_length_are_the_services_own(
+    start_gateway: StartGateway,
+) -> None:
+    """The versions list serves pages up to 1000 (the document said 100: a schema-invalid
+    limit the server accepted); a cursor is at most 1024 characters."""
+    gw = await start_gateway()
+    doc = await (await gw.http.get(gw.url("/openapi.json"))).json()
+    params = {
+        p["name"]: p["schema"]
+        for p in doc["paths"]["/v1/modules/{ns}/{name}/versions"]["get"]["parameters"]
+    }
+    assert params["limit"]["maximum"] == 1000
+    assert params["cursor"]["maxLength"] == 1024
+    versions = gw.url("/v1/modules/testmods/fail/versions")
+    async with gw.http.get(versions, params={"limit": "1000"}) as resp:
+        assert resp.status == 200
+    async with gw.http.get(versions, params={"limit": "1001"}) as resp:
+        await read_problem(resp, 400)
+    # Percent-encoded 4-byte characters: a 12,300-byte query, past aiohttp's default
+    # 8190-byte request line (schemathesis: its text/plain 400, ST105).
+    for cursor in ("a" * 1025, "\U0001f600" * 1025):
+        async with gw.http.get(versions, params={"cursor": cursor}) as resp:
+            problem = await read_problem(resp, 400)
+            assert problem["detail"] == "page.cursor is 1025 characters, at most 1024"
+
+
+async def test_search_filters_have_the_documented_lengths_counted_as_sent(
+    start_gateway: StartGateway,
+) -> None:
+    gw = await start_gateway()
+    doc = await (await gw.http.get(gw.url("/openapi.json"))).json()
+    params = {p["name"]: p["schema"] for p in doc["paths"]["/v1/modules"]["get"]["parameters"]}
+    lengths = {name: params[name]["maxLength"] for name in ("q", "tag", "owner", "namespace")}
+    assert lengths == {"q": 200, "tag": 32, "owner": 39, "namespace": 39}
+    refused = {
+        "q": ("x" * 201, "query is 201 characters, at most 200"),
+        # 33 as sent, 1 once stripped: the document's maxLength counts 33.
+        "tag": (" " * 32 + "x", "tag is 33 characters, at most 32"),
+        "owner": ("x" * 40, "owner is 40 characters, at most 39"),
+        "namespace": ("x" * 40, "namespace is 40 characters, at most 39"),
+    }
+    for name, (value, detail) in refused.items():
+        async with gw.http.get(gw.url("/v1/modules"), params={name: value}) as resp:
+            problem = await read_problem(resp, 400)
+            assert problem["detail"] == detail
+    # A NUL in a filter reached PostgreSQL (502); the document now refuses it too.
+    for name in ("tag", "owner", "namespace"):
+        assert not re.search(params[name]["pattern"], "a\x00b")
+        async with gw.http.get(gw.url("/v1/modules"), params={name: "a\x00b"}) as resp:
+            problem = await read_problem(resp, 400)
+            assert problem["detail"] == f"{name} must not contain NUL characters"
+    async with gw.http.get(gw.url("/v1/modules"), params={"q": "hello\x00"}) as resp:
+        assert resp.status == 200  # free text: only its words are searched
+
+
+async def test_registry_names_take_capitals_as_documented_and_run_takes_lowercase_only(
+    start_gateway: StartGateway,
+) -> None:
+    """schemathesis (ST201): /v1/namespaces/NUL/limits answered 200 though the document's
+    namespace pattern was lowercase; the registry folds case, /v1/run does not."""
+    gw = await start_gateway()
+    doc = await (await gw.http.get(gw.url("/openapi.json"))).json()
+
+    def ns_pattern(path: str, method: str) -> str:
+        params = doc["paths"][path][method]["parameters"]
+        return str(next(p["schema"]["pattern"] for p in params if p["name"] == "ns"))
+
+    assert re.search(ns_pattern("/v1/namespaces/{ns}/limits", "get"), "NUL")
+    async with gw.http.get(gw.url("/v1/namespaces/NUL/limits")) as resp:
+        assert (await resp.json())["namespace"] == "NUL"
+    async with gw.http.get(gw.url("/v1/modules/Examples/Hello")) as resp:
+        assert (await resp.json())["module"]["name"] == "examples/hello"
+    assert not re.search(ns_pattern("/v1/run/{ns}/{module}", "post"), "Examples")
+    async with gw.http.post(gw.url("/v1/run/Examples/hello"), data=b"x") as resp:
+        await read_problem(resp, 400)
+
+
+async def test_text_the_document_refuses_is_refused_by_the_server_too(
+    start_gateway: StartGateway, infra: Infra
+) -> None:
+    """Schemathesis found a blank reason refused though the schema allowed it, and a NUL
+    in a token name failing in the database (502); the document now states both rules."""
+    gw = await start_gateway()
+    headers = bearer(infra.admin)
+    doc = await (await gw.http.get(gw.url("/openapi.json"))).json()
+    yank = doc["paths"]["/v1/modules/{ns}/{name}/versions/{version}/yank"]["post"]
+    reason = yank["requestBody"]["content"]["application/json"]["schema"]["properties"]["reason"]
+    refused = {
+        "\u00a0": "reason is required: 1..500 characters, not all whitespace",
+        "a\x00b": "reason must not contain NUL characters",
+        # 501 characters as sent, 1 once stripped: the document's maxLength counts 501.
+        " " * 250 + "x" + " " * 250: "reason is 501 characters, at most 500",
+    }
+    for text, detail in refused.items():
+        assert not re.search(reason["pattern"], text) or len(text) > reason["maxLength"]
+        async with gw.http.post(
+            gw.url("/v1/modules/testmods/fail/versions/1.0.0/yank"),
+            json={"reason": text},
+            headers=headers,
+        ) as resp:
+            problem = await read_problem(resp, 400)
+            assert problem["detail"] == detail
+    assert re.search(reason["pattern"], " broken build ")
+    tokens = doc["paths"]["/v1/tokens"]["post"]["requestBody"]["content"]["application/json"]
+    assert not re.search(tokens["schema"]["properties"]["name"]["pattern"], "a\x00")
+    async with gw.http.post(
+        gw.url("/v1/tokens"), json={"name": "a\x00", "scopes": ["rate"]}, headers=headers
+    ) as resp:
+        problem = await read_problem(resp, 400)
+        assert problem["detail"] == "name must not contain NUL characters"
+
+
 async def test_a_path_holding_a_newline_is_answered_with_a_problem(
     start_gateway: StartGateway,
 ) -> None:

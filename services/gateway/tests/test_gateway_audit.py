@@ -128,7 +128,7 @@ async def test_audit_filters_are_checked_and_pages_follow_the_cursor(
 
     for query, named in (
         ({"since": "yesterday"}, "since"),
-        ({"namespace": "Not_Lower"}, "namespace"),
+        ({"namespace": "-not-a-name"}, "namespace"),
         ({"actor": "x"}, "actor"),
         ({"action": "delete"}, "action"),
         ({"limit": "1001"}, "1000"),

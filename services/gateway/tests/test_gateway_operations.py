@@ -13,8 +13,10 @@ from wasmgrid.common.errors import InvalidArgument
 from wasmgrid.common.protoenum import ProtoEnum
 from wasmgrid.gateway.api.operations import OPERATIONS
 from wasmgrid.gateway.api.relay import Inputs, RelayHandler, Rpc
-from wasmgrid.gateway.openapi import Operation
+from wasmgrid.gateway.app import ALL_OPERATIONS
+from wasmgrid.gateway.openapi import Operation, build_document
 from wasmgrid.gateway.problem import Problem
+from wasmgrid.gateway.routes import RouteTable
 
 #: A valid value for each path parameter of the fixed API.
 _PATH_VALUES = {"trace_id": "ab" * 16, "version": "1.0.0"}
@@ -68,6 +70,10 @@ def test_query_parameters_are_checked_and_named() -> None:
     with pytest.raises(Problem) as exc:
         inputs.integer("days", 0, 0, 366)
     assert exc.value.detail == "query parameter days: 'abc' is not an integer"
+    for text in ("", "\u00b2", "--1", "\u0661", "1e3"):
+        with pytest.raises(Problem) as exc:
+            _inputs("/", f"days={text}").integer("days", 0, 0, 366)
+        assert exc.value.detail == f"query parameter days: {text!r} is not an integer"
     with pytest.raises(Problem) as exc:
         inputs.integer("limit", 0, 0, 5)
     assert exc.value.detail == "query parameter limit: 10 is outside 0..5"
@@ -75,3 +81,23 @@ def test_query_parameters_are_checked_and_named() -> None:
     with pytest.raises(InvalidArgument) as refused:
         inputs.choice("kind", _SORTS)
     assert refused.value.message.startswith("query parameter kind: 'reactor' is not one of ")
+
+
+def test_every_link_in_the_document_names_an_operation_and_exactly_its_path_parameters() -> None:
+    """The links drive schemathesis's stateful phase: a link to a missing operation or
+    parameter would silently cover nothing."""
+    doc = build_document(ALL_OPERATIONS, RouteTable(), version="0")
+    operations = {
+        entry["operationId"]: entry for item in doc["paths"].values() for entry in item.values()
+    }
+    links = {
+        (source["operationId"], name): link
+        for source in operations.values()
+        for response in source["responses"].values()
+        for name, link in response.get("links", {}).items()
+    }
+    assert ("create_token", "revoke") in links
+    for (source, name), link in links.items():
+        target = operations[link["operationId"]]
+        wanted = {p["name"] for p in target["parameters"] if p["in"] == "path"}
+        assert set(link["parameters"]) == wanted, (source, name)

@@ -62,10 +62,11 @@ class QueryParam:
         return {"type": "array", "items": schema} if self.repeated else schema
 
 
-# Names as the gateway reads them (lowercase; the marketplace also folds case, so the
-# documented form is the strict one): a namespace 2..39, a module 1..64 characters.
-# Names as the marketplace checks them: letters and digits, single '-' or '_' between.
+# Names as the marketplace checks them: a namespace 2..39, a module 1..64 characters of
+# letters and digits, single '-' or '_' between; it folds case, so the registry's
+# operations take capitals too. /v1/run and /v1/call read lowercase names only.
 _MODULE = "[a-z0-9]+(?:[_-][a-z0-9]+)*"
+_ANY_CASE_MODULE = "[A-Za-z0-9]+(?:[_-][A-Za-z0-9]+)*"
 _NUM = "(?:0|[1-9][0-9]{0,17})"
 _IDENTS = "[0-9A-Za-z-]+(?:[.][0-9A-Za-z-]+)*"
 _VERSION = f"{_NUM}[.]{_NUM}[.]{_NUM}(?:-{_IDENTS})?(?:[+]{_IDENTS})?"
@@ -80,8 +81,13 @@ _REQUIREMENT = f"(?:latest|{_TERM}(?: *, *{_TERM})*)"
 #: gateway's module reference, the marketplace's names and versions, the monitor's
 #: trace ids, the cache's namespaces). A parameter not listed is a plain string.
 PATH_PARAMS: dict[str, dict[str, Any]] = {
-    "ns": {"type": "string", "pattern": f"^{_MODULE}$", "minLength": 2, "maxLength": 39},
-    "name": {"type": "string", "pattern": f"^{_MODULE}$", "minLength": 1, "maxLength": 64},
+    "ns": {"type": "string", "pattern": f"^{_ANY_CASE_MODULE}$", "minLength": 2, "maxLength": 39},
+    "name": {
+        "type": "string",
+        "pattern": f"^{_ANY_CASE_MODULE}$",
+        "minLength": 1,
+        "maxLength": 64,
+    },
     "module": {
         "type": "string",
         "pattern": f"^{_MODULE}(?:@{_REQUIREMENT}?)?$",
@@ -97,10 +103,27 @@ PATH_PARAMS: dict[str, dict[str, Any]] = {
     },
 }
 #: Path parameters named alike but checked otherwise, by operation id.
+_LOWER_NS = {"type": "string", "pattern": f"^{_MODULE}$", "minLength": 2, "maxLength": 39}
 PATH_PARAMS_BY_OPERATION: dict[tuple[str, str], dict[str, Any]] = {
+    **{(op, "ns"): _LOWER_NS for op in ("run", "run_path", "call")},
     ("cache_namespace_stats", "ns"): {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,62}$"},
     ("call", "function"): {"type": "string", "minLength": 1, "maxLength": 256},
 }
+
+
+@dataclass(frozen=True)
+class Link:
+    """An OpenAPI link from an operation's success to another operation: how a client
+    (and schemathesis's stateful phase) gets the next call's parameters from this answer."""
+
+    name: str
+    operation: str  # the target's operationId
+    #: Target parameter → runtime expression (``$response.body#/token/id``, …).
+    parameters: tuple[tuple[str, str], ...]
+
+    def document(self) -> dict[str, Any]:
+        """The link object."""
+        return {"operationId": self.operation, "parameters": dict(self.parameters)}
 
 
 @dataclass(frozen=True)
@@ -129,6 +152,7 @@ class Operation:
     required_fields: tuple[str, ...] = ()
     #: Error statuses this operation answers besides the common ones: (status, when).
     statuses: tuple[tuple[str, str], ...] = ()
+    links: tuple[Link, ...] = ()
 
     @property
     def openapi_path(self) -> str:
@@ -219,6 +243,14 @@ _ERRORS: dict[str, dict[str, Any]] = {
 }
 
 
+def _success(op: Operation) -> dict[str, Any]:
+    content = _RESPONSE_CONTENT.get(op.response, {"*/*": {"schema": {}}})
+    success: dict[str, Any] = {"description": "success", "content": content}
+    if op.links:
+        success["links"] = {link.name: link.document() for link in op.links}
+    return success
+
+
 def _operation_doc(op: Operation) -> dict[str, Any]:
     params: list[dict[str, Any]] = [
         {
@@ -243,14 +275,13 @@ def _operation_doc(op: Operation) -> dict[str, Any]:
                 **({"explode": True} if q.repeated else {}),
             }
         )
-    content = _RESPONSE_CONTENT.get(op.response, {"*/*": {"schema": {}}})
     doc: dict[str, Any] = {
         "operationId": op.name,
         "summary": op.summary,
         "tags": [op.tag],
         "parameters": params,
         "responses": {
-            str(op.success): {"description": "success", "content": content},
+            str(op.success): _success(op),
             **_ERRORS,
             **({"401": _problem_ref("no or bad credentials")} if op.auth != "none" else {}),
             **{status: _problem_ref(when) for status, when in op.statuses},

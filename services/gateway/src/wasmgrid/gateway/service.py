@@ -26,6 +26,12 @@ from wasmgrid.gateway.settings import GatewaySettings
 from wasmgrid.gateway.state import Gateway
 
 log = logging.getLogger("wasmgrid.gateway")
+#: The longest request line (method, path and query) the HTTP parser reads. Past it,
+#: aiohttp answers its own text/plain 400 before any handler runs, so it must hold every
+#: query the OpenAPI document allows at its maximum lengths, percent-encoded (up to 12
+#: bytes a character): a search with a 1024-character cursor is 18 KiB. aiohttp's
+#: default is 8190; Envoy's header limit is 60 KiB.
+MAX_REQUEST_LINE_BYTES = 32 * 1024
 
 #: Beyond the grace: time for the HTTP drain to close connections and clients.
 DRAIN_MARGIN_SECONDS = 5.0
@@ -56,7 +62,12 @@ class GatewayService(Service):
         s = self.settings
         self.gateway = Gateway.create(s, self.routes)
         self.app = create_app(self.gateway)
-        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=s.grace_seconds)
+        self._runner = web.AppRunner(
+            self.app,
+            access_log=None,
+            shutdown_timeout=s.grace_seconds,
+            max_line_size=MAX_REQUEST_LINE_BYTES,
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, s.http_host, s.http_port, backlog=1024)
         try:

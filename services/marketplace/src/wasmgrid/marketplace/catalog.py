@@ -244,11 +244,16 @@ class Catalog:
         who.require(Scope.YANK)
         mod = names.parse_module_name(name)
         parsed = names.check_version(version)
-        reason = reason.strip()
-        if not reason:
-            raise InvalidArgument(f"reason is required (1..{MAX_REASON} characters)")
+        # The length as sent (what the OpenAPI document's maxLength counts), then blank.
         if len(reason) > MAX_REASON:
             raise InvalidArgument(f"reason is {len(reason)} characters, at most {MAX_REASON}")
+        if "\x00" in reason:
+            raise InvalidArgument("reason must not contain NUL characters")
+        reason = reason.strip()
+        if not reason:
+            raise InvalidArgument(
+                f"reason is required: 1..{MAX_REASON} characters, not all whitespace"
+            )
         return await self._set_yanked(who, origin, mod, parsed, reason)
 
     async def unyank(self, who: Principal, origin: Origin, name: str, version: str) -> Version:
@@ -317,14 +322,18 @@ def _search_query(r: SearchRequest) -> SearchQuery:
     if sort is None or (sort is Sort.RELEVANCE and not words):
         sort = Sort.RELEVANCE if words else Sort.DOWNLOADS
     category = names.check_category(r.category) if r.category else ""
+    # The length as sent (what the OpenAPI document's maxLength counts).
+    if len(r.tag) > names.MAX_TAG_LENGTH:
+        raise InvalidArgument(f"tag is {len(r.tag)} characters, at most {names.MAX_TAG_LENGTH}")
     tag = r.tag.strip().lower()
-    if len(tag) > names.MAX_TAG_LENGTH:
-        raise InvalidArgument(f"tag is {len(tag)} characters, at most {names.MAX_TAG_LENGTH}")
     for field, value in (("owner", r.owner), ("namespace", r.namespace)):
         if len(value) > names.NAMESPACE_MAX:
             raise InvalidArgument(
                 f"{field} is {len(value)} characters, at most {names.NAMESPACE_MAX}"
             )
+    for field, value in (("tag", tag), ("owner", r.owner), ("namespace", r.namespace)):
+        if "\x00" in value:  # PostgreSQL's text holds none: the query would fail
+            raise InvalidArgument(f"{field} must not contain NUL characters")
     # The canonical form stored at publish ("mit" finds "MIT").
     return SearchQuery(
         words=tuple(words),

@@ -308,6 +308,8 @@ class Identity:
 def _check_token_name(name: str, field: str) -> None:
     if len(name) > names.MAX_TOKEN_NAME:
         raise InvalidArgument(f"{field} is {len(name)} characters, at most {names.MAX_TOKEN_NAME}")
+    if "\x00" in name:
+        raise InvalidArgument(f"{field} must not contain NUL characters")
 
 
 def _check_owner_names(namespace: str, username: str) -> None:

@@ -34,7 +34,7 @@ def _name_query(a: Inputs, name: str) -> str:
         raise Problem(
             400,
             f"query parameter {name}: {value[:64]!r} is not a namespace or username"
-            " (2..39 lowercase letters and digits, single '-' or '_' between)",
+            " (2..39 letters and digits, single '-' or '_' between; case is folded)",
         )
     return value
 

@@ -19,6 +19,8 @@ from google.protobuf.message import Message
 from wasmgrid.api.cache.v1 import cache_pb2
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as mp
 from wasmgrid.api.monitor.v1 import monitor_pb2
+from wasmgrid.common.categories import CATEGORIES
+from wasmgrid.common.paging import MAX_CURSOR_CHARS
 from wasmgrid.common.protoenum import ProtoEnum
 from wasmgrid.gateway.api.audit import AUDIT_FILTERS, audit_request
 from wasmgrid.gateway.api.bodies import json_response, to_json
@@ -26,7 +28,7 @@ from wasmgrid.gateway.api.download import download
 from wasmgrid.gateway.api.relay import Inputs, Rpc, relay
 from wasmgrid.gateway.api.upload import publish
 from wasmgrid.gateway.invoke import CALL_FIELDS, Target, parse_module_ref, serve
-from wasmgrid.gateway.openapi import CALL_DESCRIPTION, CALL_EXAMPLES, Operation, QueryParam
+from wasmgrid.gateway.openapi import CALL_DESCRIPTION, CALL_EXAMPLES, Link, Operation, QueryParam
 from wasmgrid.gateway.problem import Problem
 from wasmgrid.gateway.routes import TOKEN_SCOPES
 from wasmgrid.gateway.state import GATEWAY
@@ -190,6 +192,8 @@ _MOD = "/v1/modules/{ns}/{name}"
 MAX_TTL_SECONDS = 366 * 24 * 3600
 #: Page sizes the services serve (0: their default); above it they refuse with a 400.
 REGISTRY_MAX_PAGE = 100
+#: A module's versions come in pages of up to 1000 (the marketplace's MAX_VERSION_PAGE).
+VERSIONS_MAX_PAGE = 1000
 CACHE_MAX_PAGE = 1000
 AUDIT_MAX_PAGE = 1000
 
@@ -203,12 +207,31 @@ def _list(maximum: int) -> tuple[QueryParam, ...]:
             minimum=0,
             maximum=maximum,
         ),
-        QueryParam("cursor", "next_cursor of the previous page"),
+        QueryParam("cursor", "next_cursor of the previous page", max_length=MAX_CURSOR_CHARS),
     )
 
 
 _LIST = _list(REGISTRY_MAX_PAGE)
-_NAME_TEXT: dict[str, Any] = {"type": "string", "maxLength": 64}
+#: From a module's versions to its first one (never to yank: a link is followed blindly).
+_VERSION_LINKS = tuple(
+    Link(
+        name,
+        name,
+        (
+            ("ns", "$request.path.ns"),
+            ("name", "$request.path.name"),
+            ("version", "$response.body#/versions/0/version"),
+        ),
+    )
+    for name in ("get_version", "download")
+)
+#: Text the marketplace stores: PostgreSQL's text holds no NUL, so it is refused (400).
+_NO_NUL = "^[^\\x00]*$"
+#: What ``str.strip()`` strips (the marketplace's "blank"), spelled out: regex engines
+#: disagree on what ``\s`` matches (U+001C..U+001F, U+0085, U+FEFF).
+_BLANK = "".join(f"\\u{c:04x}" for c in range(0x3001) if chr(c).isspace())
+_NOT_BLANK = f"^[^\\x00]*[^\\x00{_BLANK}][^\\x00]*$"
+_NAME_TEXT: dict[str, Any] = {"type": "string", "maxLength": 64, "pattern": _NO_NUL}
 _TEXT = {"type": "string"}
 #: The JSON body fields' schemas, as strict as the checks behind them.
 USER_SCHEMAS = (
@@ -228,7 +251,18 @@ TOKEN_SCHEMAS = (
     ),
     ("ttl_seconds", {"type": "integer", "minimum": 0, "maximum": MAX_TTL_SECONDS}),
 )
-YANK_SCHEMAS = (("reason", {"type": "string", "minLength": 1, "maxLength": 500}),)
+YANK_SCHEMAS = (
+    (
+        "reason",
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 500,
+            "pattern": _NOT_BLANK,
+            "description": "1..500 characters, not all whitespace",
+        },
+    ),
+)
 #: The most a cap may be set to here: the marketplace's default ceiling
 #: (``WASMGRID_MARKETPLACE_SIZE_CEILING_BYTES``; a deployment may set it lower, and
 #: the marketplace answers 400 naming it).
@@ -239,7 +273,7 @@ LIMITS_SCHEMAS = tuple(
 )
 RATING_SCHEMAS = (
     ("stars", {"type": "integer", "minimum": 1, "maximum": 5}),
-    ("review", {"type": "string", "maxLength": 2000}),
+    ("review", {"type": "string", "maxLength": 2000, "pattern": _NO_NUL}),
 )
 
 #: Every fixed operation (probes, /metrics and /openapi.json are added in app.py).
@@ -301,6 +335,7 @@ OPERATIONS: tuple[Operation, ...] = (
         required_fields=("scopes",),
         auth="required",
         success=201,
+        links=(Link("revoke", "revoke_token", (("id", "$response.body#/token/id"),)),),
     ),
     relay(
         "GET",
@@ -365,13 +400,19 @@ OPERATIONS: tuple[Operation, ...] = (
         "modules",
         Rpc("marketplace", "SearchModules", _search),
         query=(
-            QueryParam("q", "free text"),
-            QueryParam("category", "category filter"),
-            QueryParam("tag", "tag filter"),
+            QueryParam("q", "free text", max_length=200),
+            QueryParam(
+                "category",
+                f"one of {', '.join(CATEGORIES)} (case, '_', ' ', '&' and 'and' folded)",
+                max_length=64,
+            ),
+            QueryParam("tag", "tag filter", max_length=32, pattern=_NO_NUL),
             QueryParam("license", "SPDX license filter"),
             QueryParam("kind", "command, reactor or component", enum=tuple(_KINDS.choices)),
-            QueryParam("owner", "modules in namespaces this user owns"),
-            QueryParam("namespace", "namespace filter"),
+            QueryParam(
+                "owner", "modules in namespaces this user owns", max_length=39, pattern=_NO_NUL
+            ),
+            QueryParam("namespace", "namespace filter", max_length=39, pattern=_NO_NUL),
             QueryParam("sort", "the order of hits", enum=tuple(_SORTS.choices)),
             *_LIST,
         ),
@@ -395,7 +436,8 @@ OPERATIONS: tuple[Operation, ...] = (
             "ListVersions",
             lambda a: mp.ListVersionsRequest(name=a.module, page=a.page()),
         ),
-        query=_LIST,
+        query=_list(VERSIONS_MAX_PAGE),
+        links=_VERSION_LINKS,
     ),
     relay(
         "GET",

@@ -10,6 +10,7 @@ as problem+json.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -25,7 +26,7 @@ from wasmgrid.common.origin import forwarded
 from wasmgrid.common.protoenum import ProtoEnum
 from wasmgrid.gateway.api.bodies import field, json_response, read_json, to_json
 from wasmgrid.gateway.invoke.middleware import client_ip
-from wasmgrid.gateway.openapi import Auth, BodyKind, Operation, QueryParam
+from wasmgrid.gateway.openapi import Auth, BodyKind, Link, Operation, QueryParam
 from wasmgrid.gateway.problem import Problem, call_upstream
 from wasmgrid.gateway.state import GATEWAY, Gateway
 
@@ -34,6 +35,8 @@ P = TypeVar("P", bound=int)
 Upstream = Literal["marketplace", "cache", "monitor"]
 #: Largest `limit` a list query may ask for (the service behind refuses above its own).
 MAX_LIMIT = 2**32 - 1
+#: An integer as a query parameter: ASCII digits only (``str.isdigit`` also takes "²").
+_INTEGER = re.compile(r"-?[0-9]{1,20}\Z")
 
 _SERVICES = {
     "marketplace": marketplace_pb2.DESCRIPTOR.services_by_name["MarketplaceService"],
@@ -83,21 +86,23 @@ class Inputs:
         raise Problem(400, f"query parameter {name}: {raw[:64]!r} is not true or false")
 
     def integer(self, name: str, default: int, low: int, high: int) -> int:
-        """Query parameter `name` as an integer in `low`..`high` (absent: `default`)."""
+        """Query parameter `name` as an integer in `low`..`high` (absent: `default`); an
+        empty value is not an integer, so it is a 400 like any other text."""
         raw = self.request.query.get(name)
-        if raw is None or raw == "":
+        if raw is None:
             return default
-        if not raw.lstrip("-").isdigit():
-            raise Problem(400, f"query parameter {name}: {raw!r} is not an integer")
+        if not _INTEGER.match(raw):
+            raise Problem(400, f"query parameter {name}: {raw[:64]!r} is not an integer")
         value = int(raw)
         if not low <= value <= high:
             raise Problem(400, f"query parameter {name}: {value} is outside {low}..{high}")
         return value
 
     def choice(self, name: str, choices: ProtoEnum[P, str]) -> P | None:
-        """The proto number query parameter `name` names; None when it is absent."""
+        """The proto number query parameter `name` names; None when it is absent (an
+        empty value names no choice: a 400)."""
         raw = self.request.query.get(name)
-        return choices.parse(raw, f"query parameter {name}") if raw else None
+        return choices.parse(raw, f"query parameter {name}") if raw is not None else None
 
     def page(self) -> common_pb2.PageRequest:
         """``limit`` and ``cursor`` of a list."""
@@ -217,6 +222,7 @@ def relay(  # noqa: PLR0913 - one row of the REST table
     field_schemas: tuple[tuple[str, dict[str, Any]], ...] = (),
     required_fields: tuple[str, ...] = (),
     statuses: tuple[tuple[str, str], ...] = (),
+    links: tuple[Link, ...] = (),
 ) -> Operation:
     """The operation `method` `path` that relays to `rpc`; with `fields`, it takes a JSON
     body carrying only those fields."""
@@ -236,4 +242,5 @@ def relay(  # noqa: PLR0913 - one row of the REST table
         field_schemas=field_schemas,
         required_fields=required_fields,
         statuses=statuses,
+        links=links,
     )
