@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote
 
 GATEWAY_INTERFACE = "CGI/1.1"
 SERVER_SOFTWARE = "wasmgrid-gateway"
@@ -81,16 +81,25 @@ def header_env_name(name: str) -> str | None:
     return "HTTP_" + name.upper().replace("-", "_")
 
 
-def command_line(query_string: str) -> list[str]:
-    """The command line a query string carries (RFC 3875 §4.4), or none.
+#: The most k=v arguments a form query gives a module (the runtime's argv limit).
+MAX_FORM_ARGS = 256
 
-    A query string without an unencoded ``=`` is a search string: its ``+``-separated
-    words, each percent-decoded, are the script's arguments (``?a+b%20c`` → ``a``,
-    ``b c``). A query with ``=`` (a form) or an empty word carries no command line,
-    as the RFC asks: a server that cannot build every argument builds none.
+
+def query_argv(query_string: str) -> list[str]:
+    """The arguments ``/v1/run`` gives a module for its raw (still encoded) query string.
+
+    A query without an unencoded ``=`` is a search string (RFC 3875 §4.4): its
+    ``+``-separated words, each percent-decoded, are the arguments (``?a+b%20c`` →
+    ``a``, ``b c``); one with an empty word (``a++b``) carries none, as the RFC asks: a
+    server that cannot build every argument builds none. A query with ``=`` is a form:
+    its pairs, decoded, as ``key=value`` arguments (``?k=v&x=a+b`` → ``k=v``, ``x=a b``),
+    the first :data:`MAX_FORM_ARGS` of them.
     """
-    if not query_string or "=" in query_string:
+    if not query_string:
         return []
+    if "=" in query_string:
+        pairs = parse_qsl(query_string, keep_blank_values=True)
+        return [f"{key}={value}" for key, value in pairs[:MAX_FORM_ARGS]]
     words = query_string.split("+")
     if not all(words):
         return []
