@@ -7,6 +7,7 @@ values out, so the edge cases are tested without a server.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,7 +49,7 @@ class CgiError(Exception):
     """The module's output is not a valid CGI response (a guest-invalid-response 500)."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class CgiRequest:
     """What the gateway knows about a request, as plain values."""
 
@@ -68,11 +69,13 @@ class CgiRequest:
     scheme: str = "http"
 
 
+@functools.lru_cache(maxsize=1024)
 def header_env_name(name: str) -> str | None:
     """``X-Forwarded-For`` → ``HTTP_X_FORWARDED_FOR``; None for names that must not pass.
 
     Names carrying ``_`` are dropped: ``X_Forwarded_For`` would otherwise map onto
-    the same variable as ``X-Forwarded-For`` and let a client spoof it.
+    the same variable as ``X-Forwarded-For`` and let a client spoof it. Remembered for
+    the names seen most (every request carries the same few).
     """
     if not _TOKEN.match(name) or "_" in name:
         return None
@@ -107,7 +110,8 @@ def query_argv(query_string: str) -> list[str]:
 
 
 def _clean(value: str) -> str:
-    return _ENV_VALUE_FORBIDDEN.sub(" ", value)
+    # Every forbidden character is unprintable: most values skip the regex.
+    return value if value.isprintable() else _ENV_VALUE_FORBIDDEN.sub(" ", value)
 
 
 def build_env(req: CgiRequest, *, max_env_bytes: int = 64 * 1024) -> dict[str, str]:
