@@ -84,10 +84,6 @@ def header_env_name(name: str) -> str | None:
     return "HTTP_" + name.upper().replace("-", "_")
 
 
-#: The most k=v arguments a form query gives a module (the runtime's argv limit).
-MAX_FORM_ARGS = 256
-
-
 def query_argv(query_string: str) -> list[str]:
     """The arguments ``/v1/run`` gives a module for its raw (still encoded) query string.
 
@@ -96,13 +92,14 @@ def query_argv(query_string: str) -> list[str]:
     ``a``, ``b c``); one with an empty word (``a++b``) carries none, as the RFC asks: a
     server that cannot build every argument builds none. A query with ``=`` is a form:
     its pairs, decoded, as ``key=value`` arguments (``?k=v&x=a+b`` → ``k=v``, ``x=a b``),
-    the first :data:`MAX_FORM_ARGS` of them.
+    all of them: the runtime's argv caps refuse too many with a 400 naming the cap,
+    rather than the module running without some of its arguments.
     """
     if not query_string:
         return []
     if "=" in query_string:
         pairs = parse_qsl(query_string, keep_blank_values=True)
-        return [f"{key}={value}" for key, value in pairs[:MAX_FORM_ARGS]]
+        return [f"{key}={value}" for key, value in pairs]
     words = query_string.split("+")
     if not all(words):
         return []
