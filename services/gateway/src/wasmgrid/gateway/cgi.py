@@ -69,13 +69,14 @@ class CgiRequest:
     scheme: str = "http"
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=256)
 def header_env_name(name: str) -> str | None:
     """``X-Forwarded-For`` → ``HTTP_X_FORWARDED_FOR``; None for names that must not pass.
 
     Names carrying ``_`` are dropped: ``X_Forwarded_For`` would otherwise map onto
     the same variable as ``X-Forwarded-For`` and let a client spoof it. Remembered for
-    the names seen most (every request carries the same few).
+    the names seen most (every request carries the same few); 256 names of at most
+    aiohttp's 8 KiB header line keep the memory a client can make it hold small.
     """
     if not _TOKEN.match(name) or "_" in name:
         return None
