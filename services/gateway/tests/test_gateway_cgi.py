@@ -8,9 +8,9 @@ from wasmgrid.gateway.cgi import (
     CgiError,
     CgiRequest,
     build_env,
-    command_line,
     header_env_name,
     parse_response,
+    query_argv,
     stderr_excerpt,
 )
 
@@ -190,12 +190,22 @@ def test_stderr_excerpt_keeps_the_end() -> None:
         ("a+b+c", ["a", "b", "c"]),
         ("two%20words+d%2Be+%3D", ["two words", "d+e", "="]),
         ("caf%C3%A9", ["café"]),
+        ("k", ["k"]),
         ("", []),
-        ("k=v", []),  # a form, not a search string
-        ("a+b=c", []),
         ("a++b", []),  # an empty word: no command line at all (RFC 3875 §4.4)
         ("+a", []),
+        # A form: its pairs, decoded, as key=value arguments.
+        ("k=v", ["k=v"]),
+        ("k=v&x=a+b&empty&e=", ["k=v", "x=a b", "empty=", "e="]),
+        ("a+b=c", ["a b=c"]),
+        ("q=caf%C3%A9%26more", ["q=café&more"]),
     ],
 )
-def test_command_line_from_a_search_string(query: str, argv: list[str]) -> None:
-    assert command_line(query) == argv
+def test_query_argv_is_a_search_strings_words_or_a_forms_pairs(query: str, argv: list[str]) -> None:
+    assert query_argv(query) == argv
+
+
+def test_query_argv_keeps_every_pair_of_a_long_form() -> None:
+    # None is dropped: past the runtime's 256 the call is refused, never cut short.
+    argv = query_argv("&".join(f"k{i}=v" for i in range(300)))
+    assert argv == [f"k{i}=v" for i in range(300)]

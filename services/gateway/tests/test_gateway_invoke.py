@@ -211,6 +211,17 @@ routes:
     assert text.splitlines() == ["testmods/argv@1.0.0", "--from-route"]
 
 
+async def test_run_refuses_a_form_query_with_more_pairs_than_argv_may_hold(
+    start_gateway: StartGateway,
+) -> None:
+    gw = await start_gateway()
+    query = "&".join(f"k{i}=v" for i in range(300))
+    async with gw.http.get(gw.url(f"/v1/run/testmods/argv?{query}")) as resp:
+        problem = await resp.json()
+        assert resp.status == 400, problem
+    assert problem["detail"].endswith("args has 300 entries; the limit is 256")
+
+
 async def test_custom_routes_params_prefix_and_host(start_gateway: StartGateway) -> None:
     routes = """
 routes:

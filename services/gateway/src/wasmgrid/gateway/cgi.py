@@ -7,10 +7,11 @@ values out, so the edge cases are tested without a server.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote
 
 GATEWAY_INTERFACE = "CGI/1.1"
 SERVER_SOFTWARE = "wasmgrid-gateway"
@@ -48,7 +49,7 @@ class CgiError(Exception):
     """The module's output is not a valid CGI response (a guest-invalid-response 500)."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class CgiRequest:
     """What the gateway knows about a request, as plain values."""
 
@@ -68,11 +69,14 @@ class CgiRequest:
     scheme: str = "http"
 
 
+@functools.lru_cache(maxsize=256)
 def header_env_name(name: str) -> str | None:
     """``X-Forwarded-For`` → ``HTTP_X_FORWARDED_FOR``; None for names that must not pass.
 
     Names carrying ``_`` are dropped: ``X_Forwarded_For`` would otherwise map onto
-    the same variable as ``X-Forwarded-For`` and let a client spoof it.
+    the same variable as ``X-Forwarded-For`` and let a client spoof it. Remembered for
+    the names seen most (every request carries the same few); 256 names of at most
+    aiohttp's 8 KiB header line keep the memory a client can make it hold small.
     """
     if not _TOKEN.match(name) or "_" in name:
         return None
@@ -81,16 +85,22 @@ def header_env_name(name: str) -> str | None:
     return "HTTP_" + name.upper().replace("-", "_")
 
 
-def command_line(query_string: str) -> list[str]:
-    """The command line a query string carries (RFC 3875 §4.4), or none.
+def query_argv(query_string: str) -> list[str]:
+    """The arguments ``/v1/run`` gives a module for its raw (still encoded) query string.
 
-    A query string without an unencoded ``=`` is a search string: its ``+``-separated
-    words, each percent-decoded, are the script's arguments (``?a+b%20c`` → ``a``,
-    ``b c``). A query with ``=`` (a form) or an empty word carries no command line,
-    as the RFC asks: a server that cannot build every argument builds none.
+    A query without an unencoded ``=`` is a search string (RFC 3875 §4.4): its
+    ``+``-separated words, each percent-decoded, are the arguments (``?a+b%20c`` →
+    ``a``, ``b c``); one with an empty word (``a++b``) carries none, as the RFC asks: a
+    server that cannot build every argument builds none. A query with ``=`` is a form:
+    its pairs, decoded, as ``key=value`` arguments (``?k=v&x=a+b`` → ``k=v``, ``x=a b``),
+    all of them: the runtime's argv caps refuse too many with a 400 naming the cap,
+    rather than the module running without some of its arguments.
     """
-    if not query_string or "=" in query_string:
+    if not query_string:
         return []
+    if "=" in query_string:
+        pairs = parse_qsl(query_string, keep_blank_values=True)
+        return [f"{key}={value}" for key, value in pairs]
     words = query_string.split("+")
     if not all(words):
         return []
@@ -98,7 +108,8 @@ def command_line(query_string: str) -> list[str]:
 
 
 def _clean(value: str) -> str:
-    return _ENV_VALUE_FORBIDDEN.sub(" ", value)
+    # Every forbidden character is unprintable: most values skip the regex.
+    return value if value.isprintable() else _ENV_VALUE_FORBIDDEN.sub(" ", value)
 
 
 def build_env(req: CgiRequest, *, max_env_bytes: int = 64 * 1024) -> dict[str, str]:

@@ -20,6 +20,7 @@ from typing import Any
 
 import grpc
 import wasmtime
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from wasmtime import component as wc
 
@@ -174,23 +175,38 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
     ) -> ExecutionResult:
         digest = loaded.module.digest
         kind = "component" if isinstance(loaded.module, CompiledComponent) else "module"
-        span = start_span(
-            tracer,
-            f"wasm.{mode}",
-            attributes={
-                "wasm.digest": digest,
-                "wasm.kind": kind,
-                "wasm.module": name,
-                "wasm.cache_tier": loaded.tier.name,
-                "wasm.function": spec.function or "_start",
-                "wasm.fuel_limit": limits.fuel,
-                "wasm.timeout_ms": limits.timeout_ms,
-            },
-        )
-        with trace.use_span(span, end_on_exit=True):
+        span = start_span(tracer, f"wasm.{mode}")
+        # Attributes only for a span that keeps them (most are not sampled), and the span
+        # made current by hand: trace.use_span's generator costs as much as the span.
+        recording = span.is_recording()
+        if recording:
+            span.set_attributes(
+                {
+                    "wasm.digest": digest,
+                    "wasm.kind": kind,
+                    "wasm.module": name,
+                    "wasm.cache_tier": loaded.tier.name,
+                    "wasm.function": spec.function or "_start",
+                    "wasm.fuel_limit": limits.fuel,
+                    "wasm.timeout_ms": limits.timeout_ms,
+                }
+            )
+        token = otel_context.attach(trace.set_span_in_context(span))
+        try:
             result = await self.svc.pool.run(loaded.module, spec, limits, limits.timeout_ms / 1000)
-            span.set_attribute("wasm.outcome", result.outcome.name)
-            span.set_attribute("wasm.fuel_consumed", result.fuel_consumed)
+            if recording:
+                span.set_attribute("wasm.outcome", result.outcome.name)
+                span.set_attribute("wasm.fuel_consumed", result.fuel_consumed)
+        except BaseException as exc:
+            if recording:
+                span.record_exception(exc)
+                span.set_status(
+                    trace.Status(trace.StatusCode.ERROR, f"{type(exc).__name__}: {exc}")
+                )
+            raise
+        finally:
+            otel_context.detach(token)
+            span.end()
         child(INVOCATIONS, mode, result.outcome.name, kind).inc()
         child(EXECUTION_SECONDS, mode, kind).observe(result.wall_seconds)
         FUEL_CONSUMED.observe(result.fuel_consumed)

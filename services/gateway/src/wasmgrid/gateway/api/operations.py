@@ -27,6 +27,7 @@ from wasmgrid.gateway.api.bodies import json_response, to_json
 from wasmgrid.gateway.api.download import download
 from wasmgrid.gateway.api.relay import Inputs, Rpc, relay
 from wasmgrid.gateway.api.upload import publish
+from wasmgrid.gateway.cgi import query_argv
 from wasmgrid.gateway.invoke import CALL_FIELDS, Target, parse_module_ref, serve
 from wasmgrid.gateway.openapi import CALL_DESCRIPTION, CALL_EXAMPLES, Link, Operation, QueryParam
 from wasmgrid.gateway.problem import Problem
@@ -66,12 +67,11 @@ async def run_module(request: web.Request) -> web.StreamResponse:
     ns, module = request.match_info["ns"], request.match_info["module"]
     ref = parse_module_ref(ns, module)
     rest = request.match_info.get("path", "")
-    args = [f"{k}={v}" for k, v in request.query.items()][:256]
     target = Target(
         ref,
         path_info="/" + rest if rest else "",
         script_name=f"/v1/run/{ns}/{module}",
-        args=args,
+        args=query_argv(request.rel_url.raw_query_string),
     )
     return await serve(request.app[GATEWAY], request, target)
 

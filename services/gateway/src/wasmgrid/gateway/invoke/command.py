@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from wasmgrid.api.marketplace.v1 import marketplace_pb2
 from wasmgrid.api.runtime.v1 import runtime_pb2
-from wasmgrid.gateway.cgi import CgiError, CgiRequest, build_env, command_line, parse_response
+from wasmgrid.gateway.cgi import CgiError, CgiRequest, build_env, parse_response
 from wasmgrid.gateway.invoke.execution import count_module_call, execute, limits_for
 from wasmgrid.gateway.invoke.middleware import client_ip
 from wasmgrid.gateway.invoke.target import Call
@@ -58,14 +58,11 @@ async def run_command(call: Call) -> CachedResponse | LocalRedirect:
             f"module {label} is a reactor (no _start): call an export with"
             f" POST /v1/call/{ref.namespace}/{ref.name}/{{function}}",
         )
-    # A route's arguments are its author's. /v1/run takes a search-string query's words
-    # (RFC 3875 §4.4), else the query's key=value pairs it was given as its arguments.
-    route_args = call.target.args
-    args = route_args if call.target.route else (command_line(call.query) or route_args)
+    # A route's arguments are its author's; /v1/run's come from its query (query_argv).
     invoke = runtime_pb2.InvokeRequest(
         module=runtime_pb2.ModuleSource(digest=resolved.digest, display_name=label),
         stdin=call.body,
-        args=args,
+        args=call.target.args,
         limits=limits_for(call),
     )
     if resolved.assets_digest:

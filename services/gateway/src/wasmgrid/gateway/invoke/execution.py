@@ -9,6 +9,7 @@ from typing import Any, TypeVar, overload
 from prometheus_client import Counter
 
 from wasmgrid.api.runtime.v1 import runtime_pb2
+from wasmgrid.common.metrics import child
 from wasmgrid.common.protoenum import ProtoEnum
 from wasmgrid.gateway.cgi import stderr_excerpt
 from wasmgrid.gateway.invoke.target import Call
@@ -98,7 +99,7 @@ def count_module_call(module: str, outcome: str) -> None:
             module = "other"
         else:
             _module_labels.add(module)
-    MODULE_CALLS.labels(module, outcome).inc()
+    child(MODULE_CALLS, module, outcome).inc()  # bounded: the module labels above
 
 
 def limits_for(call: Call) -> runtime_pb2.Limits:
