@@ -61,7 +61,7 @@ async def test_a_call_that_would_wait_past_the_queue_budget_is_refused_on_arriva
     assert refused.value.reason is Reason.WAIT
     assert refused.value.status == 503
     assert refused.value.headers["Retry-After"] == "1"
-    assert refused.value.fault == "platform"
+    assert refused.value.fault == "overload"
     assert "would wait about 150 ms to start, more than its 100 ms budget" in str(refused.value)
     with pytest.raises(Refused):
         await adm.enter(clock.now + 10)  # enter decides the same way, without waiting
@@ -151,4 +151,4 @@ def test_a_refusal_is_a_marked_problem_response_with_retry_after() -> None:
     doc = json.loads(bytes(response.body))  # type: ignore[arg-type]
     assert doc["type"] == "https://wasmgrid.dev/problems/unavailable"
     assert doc["detail"] == "gateway overloaded: this call would wait about 150 ms"
-    assert doc["fault"] == "platform"
+    assert doc["fault"] == "overload"

@@ -63,6 +63,7 @@ routes:
         doc = await read_problem(resp, 503)
         assert "1 requests already in flight" in doc["detail"]
         assert resp.headers["Retry-After"] == "1"
+        assert doc["fault"] == "overload"
     resp = await slow
     assert resp.status == 500, await resp.text()
     assert (await resp.json(content_type=None))["type"].endswith("/guest-timeout")
@@ -204,7 +205,18 @@ async def test_a_call_that_cannot_start_within_its_budget_is_refused_at_once(
         doc = await read_problem(resp, 503)
         assert resp.headers["Retry-After"] == "1"
         assert doc["detail"].startswith("gateway overloaded: this call would wait about ")
-        assert doc["fault"] == "platform"
+        # Shedding is its own fault: GatewayShedding watches it, the platform's error
+        # ratio (GatewayHighErrorRatio) does not count it.
+        assert doc["fault"] == "overload"
+    async with gw.http.get(gw.url("/metrics")) as resp:
+        exposition = await resp.text()
+    assert any(
+        line.startswith("wasmgrid_gateway_http_requests_total{")
+        and 'status_class="5xx"' in line
+        and 'fault="overload"' in line
+        and float(line.rsplit(" ", 1)[1]) >= 1
+        for line in exposition.splitlines()
+    ), exposition
     # Refusals come by the thousand under overload: no access-log line each, a summary.
     logged = [(r.name, r.getMessage()) for r in caplog.records]
     assert not [m for name, m in logged if name == "wasmgrid.gateway.access"]

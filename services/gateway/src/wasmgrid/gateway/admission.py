@@ -79,7 +79,9 @@ class Refused(Problem):
     """503 + ``Retry-After`` for a call refused by admission; its response is marked."""
 
     def __init__(self, reason: Reason, detail: str) -> None:
-        super().__init__(503, f"gateway overloaded: {detail}", headers={"Retry-After": "1"})
+        super().__init__(
+            503, f"gateway overloaded: {detail}", headers={"Retry-After": "1"}, fault="overload"
+        )
         self.reason = reason
 
     def response(self, instance: str | None = None) -> web.Response:

@@ -37,7 +37,8 @@ tracer = trace.get_tracer("wasmgrid.gateway")
 HTTP_REQUESTS = Counter(
     "wasmgrid_gateway_http_requests_total",
     "HTTP requests, by route name, method, status class and fault (none, client, guest:"
-    " the module failed, platform: the gateway or a service behind it failed).",
+    " the module failed, platform: the gateway or a service behind it failed, overload:"
+    " refused at once because the gateway was saturated).",
     ["route", "method", "status_class", "fault"],
 )
 HTTP_LATENCY = Histogram(
@@ -69,6 +70,7 @@ def admission(gw: Gateway) -> Problem | None:
         503,
         f"gateway overloaded: {gw.settings.max_in_flight} requests already in flight",
         headers={"Retry-After": "1"},
+        fault="overload",
     )
 
 

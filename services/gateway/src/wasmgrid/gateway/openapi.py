@@ -399,7 +399,7 @@ def build_document(
                         "status": {"type": "integer"},
                         "detail": {"type": "string"},
                         "instance": {"type": "string"},
-                        "fault": {"type": "string", "enum": ["guest", "platform"]},
+                        "fault": {"type": "string", "enum": ["guest", "platform", "overload"]},
                         "outcome": {"type": "string"},
                     },
                 }

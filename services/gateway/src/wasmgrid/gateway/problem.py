@@ -24,7 +24,7 @@ TYPE_BASE = "https://wasmgrid.dev/problems/"
 #: metrics: the client (4xx), the guest module (it trapped, ran out of fuel or time,
 #: exited non-zero, wrote a bad response: 500, type ``guest-*``) or the platform (the
 #: gateway or a service behind it: 502, 503, 504, and 500 of type ``internal``).
-FAULTS = ("none", "client", "guest", "platform")
+FAULTS = ("none", "client", "guest", "platform", "overload")
 #: Where the edge finds a response's fault when the handler decided it (a guest's own
 #: 5xx CGI answer, a guest problem); otherwise it follows from the status.
 FAULT = web.ResponseKey("fault", str)
