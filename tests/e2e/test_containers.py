@@ -127,7 +127,7 @@ async def test_a_runtime_container_stopped_under_load_drains_and_loses_no_call(
             state, code = stack.podman.status(name)
             assert (state, code) == ("exited", 0), (state, code, stack.log_tail(name))
             logs = stack.podman.logs(name)
-            assert "runtime shutting down: NOT_SERVING, drain 3.0s" in logs, logs[-3000:]
+            assert "runtime shutting down: NOT_SERVING, drain 5.0s" in logs, logs[-3000:]
             assert '"msg":"runtime stopped"' in logs, logs[-3000:]
         finally:
             await _restart(stack, name, busy)
