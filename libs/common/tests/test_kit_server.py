@@ -64,6 +64,10 @@ class ProbeService(Service):
                 raise asyncpg.AdminShutdownError("terminating connection due to administrator")
             if request == b"timeout":
                 raise TimeoutError("connecting to the database timed out")
+            if request == b"torn":  # a pooled connection torn down under a restart
+                raise asyncpg.InternalClientError(
+                    "cannot switch to state 15; another operation (2) is in progress"
+                )
             raise ConnectionRefusedError("database at 127.0.0.1:5432 refused")
 
         handler = grpc.method_handlers_generic_handler(
@@ -418,7 +422,9 @@ async def test_concurrency_limit_answers_resource_exhausted() -> None:
 
 
 @pytest.mark.parametrize(
-    "how", [b"", b"shutdown", b"timeout"], ids=["refused", "admin-shutdown", "service-declared"]
+    "how",
+    [b"", b"shutdown", b"timeout", b"torn"],
+    ids=["refused", "admin-shutdown", "service-declared", "torn-connection"],
 )
 async def test_lost_dependency_is_unavailable_not_internal(probe: Probe, how: bytes) -> None:
     _, _, channel = probe

@@ -42,6 +42,10 @@ DEPENDENCY_DOWN: tuple[type[BaseException], ...] = (
     asyncpg.CannotConnectNowError,
     asyncpg.ConnectionDoesNotExistError,
     asyncpg.AdminShutdownError,  # a query in flight when PostgreSQL is stopped
+    # A pooled connection whose server went away mid-teardown: asyncpg's protocol then
+    # refuses the next statement ("cannot switch to state 15; another operation is in
+    # progress"), seen once per PostgreSQL restart under publishes in `make reliability`.
+    asyncpg.InternalClientError,
 )
 
 
