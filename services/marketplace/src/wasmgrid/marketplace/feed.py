@@ -79,9 +79,16 @@ class PublishFeed:
                     conn = await asyncpg.connect(
                         self.dsn, server_settings={"search_path": f"{SCHEMA}, public"}
                     )
-                except (OSError, asyncpg.PostgresError) as exc:
+                except (
+                    OSError,
+                    asyncpg.PostgresError,
+                    # A pooled connection torn down by a PostgreSQL restart fails the head
+                    # query with these, not a PostgresError; the feed must outlive it.
+                    asyncpg.InterfaceError,
+                    asyncpg.InternalClientError,
+                ) as exc:
                     LISTENS.labels("failed").inc()
-                    log.warning("publish feed cannot LISTEN: %s; retrying in %.1fs", exc, backoff)
+                    log.warning("publish feed cannot LISTEN: %r; retrying in %.1fs", exc, backoff)
                     await _wait(stopping, backoff)
                     backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                     continue
