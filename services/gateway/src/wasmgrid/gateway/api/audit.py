@@ -71,21 +71,20 @@ def audit_request(a: Inputs) -> mp.ListAuditEventsRequest:
 
 
 #: The filters of GET /v1/audit (the list's limit and cursor come beside them).
+def _name_param(name: str, description: str) -> QueryParam:
+    """A namespace or username filter, documented as `_name_query` checks it."""
+    return QueryParam(
+        name,
+        description,
+        pattern=_NAME_SCHEMA["pattern"],
+        min_length=_NAME_SCHEMA["minLength"],
+        max_length=_NAME_SCHEMA["maxLength"],
+    )
+
+
 AUDIT_FILTERS = (
-    QueryParam(
-        "namespace",
-        "events about this namespace",
-        pattern=_NAME_SCHEMA["pattern"],
-        min_length=_NAME_SCHEMA["minLength"],
-        max_length=_NAME_SCHEMA["maxLength"],
-    ),
-    QueryParam(
-        "actor",
-        "events by this user (404 when there is no such user)",
-        pattern=_NAME_SCHEMA["pattern"],
-        min_length=_NAME_SCHEMA["minLength"],
-        max_length=_NAME_SCHEMA["maxLength"],
-    ),
+    _name_param("namespace", "events about this namespace"),
+    _name_param("actor", "events by this user (404 when there is no such user)"),
     QueryParam("action", "events of this action", enum=tuple(_AUDIT_ACTIONS.choices)),
     QueryParam("since", "events at or after this RFC 3339 time", format="date-time"),
     QueryParam("until", "events before this RFC 3339 time", format="date-time"),
