@@ -72,13 +72,19 @@ def _missing(package: str) -> NoReturn:
 
 @pytest.fixture
 async def prometheus(tmp_path: Path, tiny: ServiceRunner) -> AsyncIterator[str]:
-    """A real Prometheus scraping the tiny service every second; yields its URL."""
+    """A real Prometheus scraping the tiny service every 2 s; yields its URL.
+
+    The tiny service exposes this test process's whole registry: late in a full run that
+    is hundreds of KB, rendered by a thread that shares the GIL with the busy test loop
+    (seen over 1 s under coverage). The scrape's timeout is its interval, so 2 s, plus
+    a poll that does not hammer the loop, leave room for that.
+    """
     if PROMETHEUS is None:
         _missing("prometheus")
     port = free_port()
     config = tmp_path / "prometheus.yml"
     config.write_text(
-        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        "global: {scrape_interval: 2s, scrape_timeout: 2s, evaluation_interval: 1s}\n"
         "scrape_configs:\n"
         "  - job_name: tiny\n"
         f"    static_configs: [{{targets: ['127.0.0.1:{tiny.metrics_port}']}}]\n"
@@ -123,7 +129,12 @@ async def test_queries_and_rules_are_evaluated_by_a_real_prometheus(
         resp = await m.stub.QueryMetric(query)
         return resp if resp.samples else None
 
-    resp = await poll_until(answered, "Prometheus to have scraped the signal", timeout=30)
+    try:
+        resp = await poll_until(
+            answered, "Prometheus to have scraped the signal", timeout=60, interval=0.25
+        )
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; Prometheus's targets: {await _targets(prometheus)}") from None
     assert resp.backend == "prometheus"
     assert [(dict(s.labels), s.value) for s in resp.samples] == [({"case": case}, 7.0)]
 
@@ -159,6 +170,15 @@ async def test_queries_and_rules_are_evaluated_by_a_real_prometheus(
     assert firing.labels["case"] == case
     assert firing.labels["job"] == "tiny"
     await poll_until(lambda: _at_least(receiver, 1), "the webhook")
+
+
+async def _targets(url: str) -> list[dict[str, Any]]:
+    """What Prometheus says of its scrapes (health, last error, duration): why a sample
+    never arrived, when it did not."""
+    async with aiohttp.ClientSession() as s, s.get(f"{url}/api/v1/targets") as resp:
+        body = await resp.json()
+    keys = ("scrapeUrl", "health", "lastError", "lastScrapeDuration", "scrapeTimeout")
+    return [{k: t.get(k) for k in keys} for t in body["data"]["activeTargets"]]
 
 
 async def _at_least(receiver: Receiver, n: int) -> bool:
