@@ -256,11 +256,13 @@ async def test_a_replica_found_unreachable_is_out_before_the_next_health_check(
     extra = await infra.start_runtime()
     stopped = False
     try:
-        # Health checks too rare to notice anything during the test: only calls can.
+        # Health checks too rare to notice anything during the test, and no Watch
+        # stream: only calls can.
         gw = await start_gateway(
             runtime_targets=f"{infra.runtime.runner.address},{extra.runner.address}",
             balancer_policy="round_robin",
             health_check_interval_seconds=300,
+            health_watch=False,
         )
         pool = gw.gateway.pool
 
@@ -282,6 +284,46 @@ async def test_a_replica_found_unreachable_is_out_before_the_next_health_check(
     finally:
         if not stopped:
             await infra.stop_runtime(extra)
+
+
+async def test_a_draining_replica_leaves_the_rotation_at_once_through_its_health_watch(
+    start_gateway: StartGateway, infra: Infra, poll: Poll
+) -> None:
+    # Kubernetes stops a pod: SIGTERM, and the runtime says NOT_SERVING while it keeps
+    # answering for its drain period. With checks every 300 s only the Watch stream can
+    # tell the gateway in time; no call fails, none reaches the draining replica.
+    extra = await infra.start_runtime(drain_seconds=5)
+    gw = await start_gateway(
+        runtime_targets=f"{infra.runtime.runner.address},{extra.runner.address}",
+        balancer_policy="round_robin",
+        health_check_interval_seconds=300,
+    )
+    pool = gw.gateway.pool
+
+    async def call() -> None:
+        async with gw.http.post(gw.url("/v1/run/examples/hello"), data=b"x") as resp:
+            assert resp.status == 200, await resp.read()
+
+    for _ in range(4):  # round robin: both replicas serve
+        await call()
+    before = await extra.invocations()
+    assert before > 0
+    assert pool.healthy_count() == 2
+    stopping = asyncio.create_task(extra.runner.stop(0.5))
+    try:
+
+        async def one_left() -> bool:
+            return bool(pool.healthy_count() == 1)
+
+        await poll(one_left, "the draining replica to leave the rotation", 4)
+        assert not stopping.done(), "the replica stopped before the gateway saw it drain"
+        for _ in range(10):
+            await call()
+        assert await extra.invocations() == before
+        assert pool.budget.retries == 0
+    finally:
+        await stopping
+        await infra.stop_runtime(extra)
 
 
 # The precision routes cache the module's response (the limiter runs before the cache),

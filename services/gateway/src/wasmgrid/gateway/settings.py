@@ -52,6 +52,11 @@ class GatewaySettings(ServiceSettings):
     dns_refresh_seconds: float = Field(10.0, gt=0, le=3600)
     health_check_interval_seconds: float = Field(2.0, gt=0, le=300)
     health_check_timeout_seconds: float = Field(1.0, gt=0, le=60)
+    health_watch: bool = Field(
+        True,
+        description="follow each runtime's grpc.health.v1 Watch stream besides the checks,"
+        " so a replica that starts draining leaves the rotation at once",
+    )
     outlier_consecutive_failures: int = Field(5, ge=1, le=1000)
     outlier_base_ejection_seconds: float = Field(1.0, gt=0, le=3600)
     outlier_max_ejection_seconds: float = Field(60.0, gt=0, le=86400)

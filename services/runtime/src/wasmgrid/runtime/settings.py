@@ -62,9 +62,9 @@ class RuntimeSettings(ServiceSettings):
         ge=0,
         le=300,
         description="on SIGTERM, keep serving this long after health turns NOT_SERVING, so"
-        " gateways stop sending before the server stops (a gateway sees it within its"
-        " health interval, 2 s by default, plus a round of up to 1 s); calls that reach a"
-        " stopping server are cancelled",
+        " clients stop sending before the server stops (a gateway watching health sees it"
+        " at once; one that only polls, within its interval, 2 s by default, plus a check"
+        " of up to 1 s); calls that reach a stopping server are cancelled",
     )
     pooling: bool = Field(
         True,

@@ -1,8 +1,10 @@
 """The runtime replicas: a pool balanced by a :class:`~wasmgrid.gateway.balancer.Balancer`.
 
-Replicas come from a static list or DNS; active grpc.health.v1 checks and passive
-outlier ejection keep the balancer's view; calls that certainly never reached a
-replica are retried on another one, within a retry budget and the caller's deadline.
+Replicas come from a static list or DNS; grpc.health.v1 (a Watch stream per replica, so
+a replica that starts draining leaves the rotation at once, and periodic checks, which
+also catch a hung one) and passive outlier ejection keep the balancer's view; calls
+that certainly never reached a replica are retried on another one, within a retry
+budget and the caller's deadline.
 Each replica is reached over a few connections, one per runtime worker process.
 """
 
@@ -41,6 +43,11 @@ RUNTIME_ENDPOINTS = Gauge(
 )
 
 T = TypeVar("T")
+
+#: First pause before a broken health Watch is opened again; it doubles up to the
+#: health-check interval while the replica stays unreachable.
+WATCH_RETRY_SECONDS = 0.1
+_SERVING = health_pb2.HealthCheckResponse.SERVING
 
 #: One attempt of a runtime call: ``fn(stub, timeout, metadata)`` → the call's answer.
 RuntimeCall = Callable[
@@ -195,6 +202,9 @@ class RuntimePool:
         self._tasks: list[asyncio.Task[None]] = []
         #: Health checks run at once for replicas a call found unreachable, by address.
         self._rechecks: dict[str, asyncio.Task[None]] = {}
+        #: Each replica's health Watch, by address (from `start` on).
+        self._watches: dict[str, asyncio.Task[None]] = {}
+        self._started = False
         if static:
             self._apply(static)
 
@@ -203,6 +213,9 @@ class RuntimePool:
         for addr in list(self._replicas):
             if addr not in wanted:
                 replica = self._replicas.pop(addr)
+                watch = self._watches.pop(addr, None)
+                if watch is not None:
+                    watch.cancel()
                 asyncio.get_event_loop().create_task(replica.close(grace=5))
         for addr, _ in targets:
             if addr not in self._replicas:
@@ -210,6 +223,8 @@ class RuntimePool:
                 # than the call itself here); every call passes its own timeout and the
                 # W3C trace context as metadata instead (see `call`).
                 self._replicas[addr] = RuntimeReplica(addr, self.settings.runtime_connections)
+                if self._started:
+                    self._start_watch(addr)
         self.balancer.set_endpoints(targets)
         self._export_gauges()
 
@@ -220,12 +235,18 @@ class RuntimePool:
             self._tasks.append(asyncio.create_task(self._dns_loop()))
         await self.check_health()
         self._tasks.append(asyncio.create_task(self._health_loop()))
+        self._started = self.settings.health_watch
+        if self._started:
+            for addr in self._replicas:
+                self._start_watch(addr)
 
     async def close(self) -> None:
         """Stop the loops and close every channel."""
-        await cancel_and_wait(*self._tasks, *self._rechecks.values())
+        self._started = False
+        await cancel_and_wait(*self._tasks, *self._rechecks.values(), *self._watches.values())
         self._tasks.clear()
         self._rechecks.clear()
+        self._watches.clear()
         await asyncio.gather(*(r.close(None) for r in self._replicas.values()))
         self._replicas.clear()
 
@@ -265,13 +286,54 @@ class RuntimePool:
                 health_pb2.HealthCheckRequest(service=""),
                 timeout=self.settings.health_check_timeout_seconds,
             )
-            healthy = resp.status == health_pb2.HealthCheckResponse.SERVING
+            healthy = resp.status == _SERVING
         except grpc.aio.AioRpcError:
             healthy = False
+        self._health_result(addr, healthy, sent, "check")
+
+    def _health_result(self, addr: str, healthy: bool, as_of: float, source: str) -> None:
+        """Apply one health answer (a check sent at `as_of`, or a Watch message)."""
         ep = self.balancer.endpoints.get(addr)
         was = ep is not None and ep.healthy
-        if self.balancer.set_health(addr, healthy, as_of=sent) and was != healthy:
-            log.warning("runtime %s is now %s", addr, "healthy" if healthy else "unhealthy")
+        if self.balancer.set_health(addr, healthy, as_of=as_of) and was != healthy:
+            log.warning(
+                "runtime %s is now %s (health %s)",
+                addr,
+                "healthy" if healthy else "unhealthy",
+                source,
+            )
+            self._export_gauges()
+
+    def _start_watch(self, addr: str) -> None:
+        self._watches[addr] = asyncio.create_task(self._watch(addr), name=f"health watch {addr}")
+
+    async def _watch(self, addr: str) -> None:
+        """Follow `addr`'s grpc.health.v1 Watch: its status as soon as it changes.
+
+        A replica that starts draining says NOT_SERVING on the stream, and no new call
+        picks it from that instant (the periodic checks alone learn it up to an interval
+        plus a check's timeout later). A broken stream is opened again after a pause
+        that doubles up to the check interval; a stream lost with the connection takes
+        the replica out as a failed call would. A replica without Watch (UNIMPLEMENTED)
+        is left to the periodic checks.
+        """
+        pause = WATCH_RETRY_SECONDS
+        while (replica := self._replicas.get(addr)) is not None:
+            try:
+                async for resp in replica.health.Watch(health_pb2.HealthCheckRequest(service="")):
+                    pause = WATCH_RETRY_SECONDS
+                    self._health_result(
+                        addr, resp.status == _SERVING, self.balancer.clock(), "watch"
+                    )
+            except grpc.aio.AioRpcError as err:
+                if err.code() == grpc.StatusCode.UNIMPLEMENTED:
+                    log.info("runtime %s does not serve health Watch: checks only", addr)
+                    return
+                ep = self.balancer.endpoints.get(addr)
+                if ep is not None and connection_lost(err):
+                    self._lost(ep, err)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, self.settings.health_check_interval_seconds)
 
     def _lost(self, ep: Endpoint, err: grpc.aio.AioRpcError) -> None:
         """A call found `ep` unreachable: no call picks it until a health check, sent now
