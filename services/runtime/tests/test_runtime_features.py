@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -301,14 +300,14 @@ def test_pool_too_big_for_the_address_space_limit_falls_back(
 ) -> None:
     # wasmtime reserves the whole pool up front and aborts the process when it cannot:
     # under `ulimit -v` the runtime allocates per call instead, and says so.
-    def limit() -> None:
-        if limit_gib is not None:
-            size = limit_gib * 1024**3
-            resource.setrlimit(resource.RLIMIT_AS, (size, size))
-
+    # The limit is set by a shell, not a preexec_fn: that would make subprocess fork()
+    # (not vfork()) with gRPC threads live in this process, running gRPC's fork handlers.
+    command = [sys.executable, "-c", _POOL_UNDER_LIMIT]
+    if limit_gib is not None:
+        kib = limit_gib * 1024**2
+        command = ["sh", "-c", f'ulimit -v {kib} && exec "$@"', "sh", *command]
     done = subprocess.run(
-        [sys.executable, "-c", _POOL_UNDER_LIMIT],
-        preexec_fn=limit,
+        command,
         capture_output=True,
         text=True,
         timeout=120,

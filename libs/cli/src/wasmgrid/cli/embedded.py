@@ -96,9 +96,25 @@ class EmbeddedPostgres:
         return f"postgresql://postgres@{self.host}:{self.port}/{database}"
 
     def _pg(self, *args: str, timeout: float = 60) -> None:
+        command = [str(self.bin_dir / args[0]), *args[1:]]
+        user = self.user
+        setpriv = shutil.which("setpriv")
+        if user and setpriv:
+            # Drop to the user through setpriv rather than `user=`: a uid change makes
+            # subprocess fork() instead of vfork(), which runs gRPC's fork handlers in the
+            # child of a process with live gRPC threads, and those can crash it (SIGSEGV).
+            command = [
+                setpriv,
+                f"--reuid={user}",
+                f"--regid={user}",
+                "--init-groups",
+                "--",
+                *command,
+            ]
+            user = None
         proc = subprocess.run(
-            [str(self.bin_dir / args[0]), *args[1:]],
-            user=self.user,
+            command,
+            user=user,
             capture_output=True,
             text=True,
             timeout=timeout,
