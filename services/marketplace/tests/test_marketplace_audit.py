@@ -173,7 +173,8 @@ async def test_each_change_is_one_event_with_its_actor_address_and_trace(
     assert (unyank.module, unyank.version, detail(unyank)) == ("Ann_A/calc", "1.0.0", {})
     assert (add.namespace, add.subject) == ("ann-a", "bob")
     assert (remove.namespace, remove.subject) == ("ann-a", "bob")
-    assert (rate.module, detail(rate)) == ("ann-a/calc", {"stars": 4.0})
+    # Rated as "ann-a/calc": logged as displayed, like the publish.
+    assert (rate.module, detail(rate)) == ("Ann_A/calc", {"stars": 4.0})
     assert detail(caps) == {
         "max_module_bytes": {"before": 0.0, "after": float(1 << 20)},
         "max_assets_bytes": {"before": 0.0, "after": 0.0},

@@ -68,7 +68,9 @@ class Ratings:
                 raise NotFound(f"module {mod.display!r} not found")
             if rated is store.Refusal.OWN_MODULE:
                 raise PermissionDenied(f"you own {mod.display!r}; owners cannot rate their modules")
-            target = AuditTarget(namespace=mod.namespace_norm, module=mod.display)
+            # The module as displayed everywhere else in the log, not as this call typed it.
+            shown = await modules.display_name(tx, mod.full_norm) or mod.display
+            target = AuditTarget(namespace=mod.namespace_norm, module=shown)
             event = audit.event(AuditAction.RATE, who, origin, target, stars=stars)
             await audit_log.record(tx, event)
         audit.committed(event)

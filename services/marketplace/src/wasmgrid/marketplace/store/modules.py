@@ -133,6 +133,16 @@ async def module_id(ex: Executor, full_norm: str) -> int | None:
     return mid
 
 
+async def display_name(ex: Executor, full_norm: str) -> str | None:
+    """The module's ``namespace/name`` as its owners spelled them."""
+    name: str | None = await ex.fetchval(
+        "SELECT n.name || '/' || m.name FROM modules m"
+        " JOIN namespaces n ON n.id = m.namespace_id WHERE m.full_norm = $1",
+        full_norm,
+    )
+    return name
+
+
 async def lock(conn: Conn, ns_id: int, name_norm: str) -> int | None:
     """The module's id, its row locked until the transaction ends."""
     mid: int | None = await conn.fetchval(
