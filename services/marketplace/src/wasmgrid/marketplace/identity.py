@@ -1,7 +1,9 @@
-"""Users, API tokens, principals and namespace owners: who may do what.
+"""Users, roles, API tokens, principals and namespace owners: who may do what.
 
 A token's effective scopes are its scopes within its user's role
-(:meth:`Principal.of`); admins act as owners of every namespace.
+(:meth:`Principal.of`); admins act as owners of every namespace. The registry always
+keeps an admin: the last one, and the bootstrap admin the service is configured with,
+cannot be demoted.
 """
 
 from __future__ import annotations
@@ -22,6 +24,13 @@ from wasmgrid.common.errors import (
     ResourceExhausted,
     Unauthenticated,
 )
+from wasmgrid.common.paging import (
+    cursor_binding,
+    decode_cursor,
+    encode_cursor,
+    page_limit,
+    split_page,
+)
 from wasmgrid.marketplace import audit, names, tokens
 from wasmgrid.marketplace.records import (
     AuditAction,
@@ -30,7 +39,9 @@ from wasmgrid.marketplace.records import (
     NewAuditEvent,
     NewToken,
     Origin,
+    Page,
     Principal,
+    RoleChange,
     Token,
     User,
 )
@@ -46,6 +57,8 @@ AUTH_FAILURES = Counter("marketplace_auth_failures_total", "Rejected credentials
 
 #: Tokens listed at most by ListTokens.
 MAX_LISTED_TOKENS = 1000
+#: Users per ListUsers page: the default and the most a request may ask for.
+DEFAULT_USERS_PAGE, MAX_USERS_PAGE = 100, 1000
 
 
 async def require_owner(conn: Conn, who: Principal, ns_id: int) -> None:
@@ -59,9 +72,12 @@ async def require_owner(conn: Conn, who: Principal, ns_id: int) -> None:
 class Identity:
     """Sign-up, authentication, tokens and namespace owners."""
 
-    def __init__(self, db: Database, *, open_signup: bool) -> None:
+    def __init__(self, db: Database, *, open_signup: bool, bootstrap_admin: str = "") -> None:
         self.db = db
         self.open_signup = open_signup
+        #: The configured bootstrap admin's normalised name ("" when none is configured):
+        #: the service recreates it as an admin at every start, so it stays one.
+        self.bootstrap_norm = names.normalize(bootstrap_admin) if bootstrap_admin else ""
 
     # ------------------------------------------------------------ principals
 
@@ -160,6 +176,73 @@ class Identity:
         if event is not None:
             audit.committed(event)
         return event is not None
+
+    async def list_users(
+        self, who: Principal, role: Role | None, limit: int, cursor: str
+    ) -> Page[User]:
+        """Every user (of `role` when given) by normalised name, a page at a time
+        (admins only)."""
+        if not who.is_admin:
+            raise PermissionDenied("only an admin may list users")
+        limit = page_limit(limit, default=DEFAULT_USERS_PAGE, maximum=MAX_USERS_PAGE)
+        bind = cursor_binding("users", role)
+        after = decode_cursor(cursor, bind, 1)
+        found = await users.list_users(
+            self.db.pool, role, None if after is None else str(after[0]), limit + 1
+        )
+        items, more = split_page(found, limit)
+        next_cursor = encode_cursor(bind, [names.normalize(items[-1].username)]) if more else ""
+        return Page(items, next_cursor)
+
+    async def set_role(
+        self,
+        who: Principal,
+        origin: Origin,
+        username: str,
+        role: Role | None,
+        issue_token: bool,
+    ) -> RoleChange:
+        """Give `username` the role `role` (admins only); with `issue_token`, also a new
+        token holding every scope of that role. Demoting the last admin or the
+        configured bootstrap admin is FAILED_PRECONDITION. The same role again changes
+        nothing and records no event."""
+        norm = self._check_role_change(who, username, role)
+        assert role is not None
+        issued = None
+        async with self.db.transaction() as tx:
+            admins = await users.lock_admins(tx)  # before the user's row: see lock_admins
+            user = await users.user_for_update(tx, norm)
+            if user is None:
+                raise NotFound(f"username {username!r} not found")
+            previous = user.role
+            if previous is Role.ADMIN and role is not Role.ADMIN and admins == [user.id]:
+                raise FailedPrecondition(
+                    f"{user.username!r} is the only admin; make another user an admin first"
+                )
+            if previous is not role:
+                user = await users.set_role(tx, user.id, role)
+            if issue_token:
+                issued = await _issue_role_token(tx, user)
+            events = _role_events(who, origin, user, previous, issued)
+            for event in events:
+                await audit_log.record(tx, event)
+        for event in events:
+            audit.committed(event)
+        return RoleChange(user, previous, issued)
+
+    def _check_role_change(self, who: Principal, username: str, role: Role | None) -> str:
+        """The normalised username once the change is one an admin may ask for."""
+        if not who.is_admin:
+            raise PermissionDenied("only an admin may change roles")
+        if role is None:
+            raise InvalidArgument("role: 0 (ROLE_UNSPECIFIED) is not a role")
+        norm = names.check_namespace(username, "username")
+        if norm == self.bootstrap_norm and role is not Role.ADMIN:
+            raise FailedPrecondition(
+                f"{username!r} is the bootstrap admin (WASMGRID_MARKETPLACE_BOOTSTRAP_ADMIN),"
+                " recreated as an admin at every start; it stays an admin"
+            )
+        return norm
 
     async def whoami(self, who: Principal) -> tuple[User, list[str]]:
         """The caller's user and the namespaces it owns."""
@@ -366,6 +449,43 @@ def _token_event(
         expires_at=None if token.expires_at is None else token.expires_at.isoformat(),
         **extra,
     )
+
+
+def _role_events(
+    who: Principal, origin: Origin, user: User, previous: Role, issued: IssuedToken | None
+) -> list[NewAuditEvent]:
+    """A role_change event when the role changed, and a token_create event when a token
+    was issued with it."""
+    events = []
+    if previous is not user.role:
+        token_id = {"token_id": str(issued.token.id)} if issued else {}
+        events.append(
+            audit.event(
+                AuditAction.ROLE_CHANGE,
+                who,
+                origin,
+                AuditTarget(subject=user.username),
+                before=str(previous),
+                after=str(user.role),
+                **token_id,
+            )
+        )
+    if issued is not None:
+        events.append(_token_event(who, origin, issued.token, user.username))
+    return events
+
+
+async def _issue_role_token(tx: Conn, user: User) -> IssuedToken:
+    """A new token for `user` (its row locked) with every scope of its role."""
+    active = await users.count_active_tokens(tx, user.id)
+    if active >= tokens.MAX_ACTIVE_TOKENS:
+        raise ResourceExhausted(
+            f"user {user.username!r} has {active} active tokens, the limit is"
+            f" {tokens.MAX_ACTIVE_TOKENS}; revoke one first"
+        )
+    secret = tokens.new_secret()
+    token = await _insert_token(tx, user.id, f"role-{user.role}", secret, ROLE_SCOPES[user.role], 0)
+    return IssuedToken(token, secret)
 
 
 async def _insert_token(

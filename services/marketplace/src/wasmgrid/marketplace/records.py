@@ -77,6 +77,16 @@ class IssuedToken:
 
 
 @dataclass(frozen=True)
+class RoleChange:
+    """The outcome of SetUserRole: the user now, its role before, and the token issued
+    with the change (None unless asked)."""
+
+    user: User
+    previous: Role
+    issued: IssuedToken | None
+
+
+@dataclass(frozen=True)
 class TokenLookup:
     """A stored token found by its secret's hash, with what authentication decides on."""
 
@@ -399,6 +409,7 @@ class AuditAction(StrEnum):
     OWNER_REMOVE = "owner_remove"
     LIMITS_SET = "limits_set"
     RATE = "rate"
+    ROLE_CHANGE = "role_change"
 
 
 @dataclass(frozen=True)

@@ -124,7 +124,13 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
         who = await self._require(context)
         user, owned = await self.domain.identity.whoami(who)
         return pb.WhoAmIResponse(
-            user=convert.user_to_pb(user), token=convert.token_to_pb(who.token), namespaces=owned
+            user=convert.user_to_pb(user),
+            token=convert.token_to_pb(who.token),
+            namespaces=owned,
+            # In the token's own order, less what the user's role no longer holds.
+            effective_scopes=[
+                convert.SCOPES.to_proto(s) for s in who.token.scopes if s in who.scopes
+            ],
         )
 
     async def CreateToken(
@@ -155,6 +161,39 @@ class MarketplaceServicer(pb_grpc.MarketplaceServiceServicer):
             who, self._origin(context), request.token_id
         )
         return pb.RevokeTokenResponse(token=convert.token_to_pb(token))
+
+    async def ListUsers(self, request: pb.ListUsersRequest, context: Ctx) -> pb.ListUsersResponse:
+        who = await self._require(context)
+        page = await self.domain.identity.list_users(
+            who,
+            convert.ROLES.from_proto(request.role, "role"),
+            request.page.limit,
+            request.page.cursor,
+        )
+        return pb.ListUsersResponse(
+            users=[convert.user_to_pb(u) for u in page.items],
+            page=common_pb2.PageResponse(next_cursor=page.next_cursor),
+        )
+
+    async def SetUserRole(
+        self, request: pb.SetUserRoleRequest, context: Ctx
+    ) -> pb.SetUserRoleResponse:
+        who = await self._require(context)
+        change = await self.domain.identity.set_role(
+            who,
+            self._origin(context),
+            request.username,
+            convert.ROLES.from_proto(request.role, "role"),
+            request.issue_token,
+        )
+        out = pb.SetUserRoleResponse(
+            user=convert.user_to_pb(change.user),
+            previous_role=convert.ROLES.to_proto(change.previous),
+        )
+        if change.issued is not None:
+            out.token.CopyFrom(convert.token_to_pb(change.issued.token))
+            out.secret = change.issued.secret
+        return out
 
     # ------------------------------------------------------------ owners
 
@@ -420,7 +459,11 @@ class MarketplaceService(Service):
             pg_trgm=s.pg_trgm,
             acquire_timeout=s.db_acquire_timeout_seconds,
         )
-        identity = Identity(db, open_signup=s.open_signup)
+        identity = Identity(
+            db,
+            open_signup=s.open_signup,
+            bootstrap_admin=s.bootstrap_admin if s.bootstrap_admin_token else "",
+        )
         limits = Limits(db, Defaults(s.max_module_bytes, s.max_assets_bytes, s.size_ceiling_bytes))
         publishing = Publishing(
             db,

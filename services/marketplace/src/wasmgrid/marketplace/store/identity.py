@@ -64,6 +64,61 @@ async def user_by_name(ex: Executor, norm: str) -> User | None:
     return None if row is None else user_of(row)
 
 
+async def user_for_update(conn: Conn, norm: str) -> User | None:
+    """The user with this normalised name, its row locked until the transaction ends."""
+    row = await conn.fetchrow(
+        f"SELECT {_USER_COLS} FROM users WHERE username_norm = $1 FOR UPDATE",  # noqa: S608 - constant fragments; values are bound parameters
+        norm,
+    )
+    return None if row is None else user_of(row)
+
+
+async def lock_admins(conn: Conn) -> list[int]:
+    """The ids of every admin, their rows locked in id order until the transaction ends.
+
+    Two demotions at once then serialise: the second waits for the first's locks and,
+    once it commits, no longer counts the admin it demoted (PostgreSQL re-checks a
+    locked row's WHERE after the wait), so the last admin cannot be demoted twice over.
+    Lock these before any single user row, in this order everywhere, or two role
+    changes can deadlock.
+    """
+    rows = await conn.fetch("SELECT id FROM users WHERE role = 'admin' ORDER BY id FOR UPDATE")
+    return [r["id"] for r in rows]
+
+
+async def set_role(conn: Conn, user_id: int, role: Role) -> User:
+    """Give the user `role`; the user as it now is."""
+    row = await conn.fetchrow(
+        f"UPDATE users SET role = $2 WHERE id = $1 RETURNING {_USER_COLS}",  # noqa: S608 - constant fragments; values are bound parameters
+        user_id,
+        str(role),
+    )
+    assert row is not None
+    return user_of(row)
+
+
+async def list_users(
+    ex: Executor, role: Role | None, after_norm: str | None, limit: int
+) -> list[User]:
+    """Up to `limit` users by normalised name after `after_norm`, of `role` when given."""
+    where: list[str] = []
+    args: list[object] = []
+    if role is not None:
+        args.append(str(role))
+        where.append(f"role = ${len(args)}")
+    if after_norm is not None:
+        args.append(after_norm)
+        where.append(f"username_norm > ${len(args)}")
+    args.append(limit)
+    condition = f" WHERE {' AND '.join(where)}" if where else ""
+    rows = await ex.fetch(
+        f"SELECT {_USER_COLS} FROM users{condition}"  # noqa: S608 - constant fragments; values are bound parameters
+        f" ORDER BY username_norm LIMIT ${len(args)}",
+        *args,
+    )
+    return [user_of(r) for r in rows]
+
+
 async def lock_user(conn: Conn, user_id: int) -> None:
     """Serialise token creation per user until the transaction ends."""
     await conn.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", user_id)

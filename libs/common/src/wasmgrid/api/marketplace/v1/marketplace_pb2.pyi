@@ -69,6 +69,7 @@ class AuditAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUDIT_ACTION_OWNER_REMOVE: _ClassVar[AuditAction]
     AUDIT_ACTION_LIMITS_SET: _ClassVar[AuditAction]
     AUDIT_ACTION_RATE: _ClassVar[AuditAction]
+    AUDIT_ACTION_ROLE_CHANGE: _ClassVar[AuditAction]
 ROLE_UNSPECIFIED: Role
 ROLE_USER: Role
 ROLE_PUBLISHER: Role
@@ -106,6 +107,7 @@ AUDIT_ACTION_OWNER_ADD: AuditAction
 AUDIT_ACTION_OWNER_REMOVE: AuditAction
 AUDIT_ACTION_LIMITS_SET: AuditAction
 AUDIT_ACTION_RATE: AuditAction
+AUDIT_ACTION_ROLE_CHANGE: AuditAction
 
 class User(_message.Message):
     __slots__ = ("username", "role", "created_at")
@@ -164,14 +166,16 @@ class WhoAmIRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class WhoAmIResponse(_message.Message):
-    __slots__ = ("user", "token", "namespaces")
+    __slots__ = ("user", "token", "namespaces", "effective_scopes")
     USER_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     NAMESPACES_FIELD_NUMBER: _ClassVar[int]
+    EFFECTIVE_SCOPES_FIELD_NUMBER: _ClassVar[int]
     user: User
     token: Token
     namespaces: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, user: _Optional[_Union[User, _Mapping]] = ..., token: _Optional[_Union[Token, _Mapping]] = ..., namespaces: _Optional[_Iterable[str]] = ...) -> None: ...
+    effective_scopes: _containers.RepeatedScalarFieldContainer[Scope]
+    def __init__(self, user: _Optional[_Union[User, _Mapping]] = ..., token: _Optional[_Union[Token, _Mapping]] = ..., namespaces: _Optional[_Iterable[str]] = ..., effective_scopes: _Optional[_Iterable[_Union[Scope, str]]] = ...) -> None: ...
 
 class CreateTokenRequest(_message.Message):
     __slots__ = ("name", "scopes", "ttl_seconds")
@@ -214,6 +218,44 @@ class RevokeTokenResponse(_message.Message):
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     token: Token
     def __init__(self, token: _Optional[_Union[Token, _Mapping]] = ...) -> None: ...
+
+class ListUsersRequest(_message.Message):
+    __slots__ = ("role", "page")
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_FIELD_NUMBER: _ClassVar[int]
+    role: Role
+    page: _common_pb2.PageRequest
+    def __init__(self, role: _Optional[_Union[Role, str]] = ..., page: _Optional[_Union[_common_pb2.PageRequest, _Mapping]] = ...) -> None: ...
+
+class ListUsersResponse(_message.Message):
+    __slots__ = ("users", "page")
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    PAGE_FIELD_NUMBER: _ClassVar[int]
+    users: _containers.RepeatedCompositeFieldContainer[User]
+    page: _common_pb2.PageResponse
+    def __init__(self, users: _Optional[_Iterable[_Union[User, _Mapping]]] = ..., page: _Optional[_Union[_common_pb2.PageResponse, _Mapping]] = ...) -> None: ...
+
+class SetUserRoleRequest(_message.Message):
+    __slots__ = ("username", "role", "issue_token")
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    ISSUE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    username: str
+    role: Role
+    issue_token: bool
+    def __init__(self, username: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., issue_token: _Optional[bool] = ...) -> None: ...
+
+class SetUserRoleResponse(_message.Message):
+    __slots__ = ("user", "previous_role", "token", "secret")
+    USER_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_ROLE_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    user: User
+    previous_role: Role
+    token: Token
+    secret: str
+    def __init__(self, user: _Optional[_Union[User, _Mapping]] = ..., previous_role: _Optional[_Union[Role, str]] = ..., token: _Optional[_Union[Token, _Mapping]] = ..., secret: _Optional[str] = ...) -> None: ...
 
 class AddOwnerRequest(_message.Message):
     __slots__ = ("namespace", "username")

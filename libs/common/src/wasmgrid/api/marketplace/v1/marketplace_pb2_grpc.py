@@ -60,6 +60,16 @@ class MarketplaceServiceStub:
                 request_serializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.RevokeTokenRequest.SerializeToString,
                 response_deserializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.RevokeTokenResponse.FromString,
                 _registered_method=True)
+        self.ListUsers = channel.unary_unary(
+                '/wasmgrid.api.marketplace.v1.MarketplaceService/ListUsers',
+                request_serializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.ListUsersRequest.SerializeToString,
+                response_deserializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.ListUsersResponse.FromString,
+                _registered_method=True)
+        self.SetUserRole = channel.unary_unary(
+                '/wasmgrid.api.marketplace.v1.MarketplaceService/SetUserRole',
+                request_serializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.SetUserRoleRequest.SerializeToString,
+                response_deserializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.SetUserRoleResponse.FromString,
+                _registered_method=True)
         self.AddOwner = channel.unary_unary(
                 '/wasmgrid.api.marketplace.v1.MarketplaceService/AddOwner',
                 request_serializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.AddOwnerRequest.SerializeToString,
@@ -194,6 +204,24 @@ class MarketplaceServiceServicer:
 
     def RevokeToken(self, request, context):
         """Revoke one of the caller's tokens (admins: anyone's). Idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListUsers(self, request, context):
+        """Every user, by normalised username, a page at a time (admins only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetUserRole(self, request, context):
+        """Change a user's role (admins only). The registry always keeps an admin: demoting
+        the last one, or the bootstrap admin the service is configured with, is
+        FAILED_PRECONDITION. The user's tokens keep their stored scopes and act within the
+        new role from the next call (WhoAmIResponse.effective_scopes); a promoted user gets
+        the new role's power through a new token (issue_token).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -369,6 +397,16 @@ def add_MarketplaceServiceServicer_to_server(servicer, server):
                     servicer.RevokeToken,
                     request_deserializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.RevokeTokenRequest.FromString,
                     response_serializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.RevokeTokenResponse.SerializeToString,
+            ),
+            'ListUsers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListUsers,
+                    request_deserializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.ListUsersRequest.FromString,
+                    response_serializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.ListUsersResponse.SerializeToString,
+            ),
+            'SetUserRole': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetUserRole,
+                    request_deserializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.SetUserRoleRequest.FromString,
+                    response_serializer=wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.SetUserRoleResponse.SerializeToString,
             ),
             'AddOwner': grpc.unary_unary_rpc_method_handler(
                     servicer.AddOwner,
@@ -602,6 +640,60 @@ class MarketplaceService:
             '/wasmgrid.api.marketplace.v1.MarketplaceService/RevokeToken',
             wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.RevokeTokenRequest.SerializeToString,
             wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.RevokeTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListUsers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wasmgrid.api.marketplace.v1.MarketplaceService/ListUsers',
+            wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.ListUsersRequest.SerializeToString,
+            wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.ListUsersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetUserRole(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wasmgrid.api.marketplace.v1.MarketplaceService/SetUserRole',
+            wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.SetUserRoleRequest.SerializeToString,
+            wasmgrid_dot_api_dot_marketplace_dot_v1_dot_marketplace__pb2.SetUserRoleResponse.FromString,
             options,
             channel_credentials,
             insecure,

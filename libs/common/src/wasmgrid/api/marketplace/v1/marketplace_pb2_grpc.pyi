@@ -62,6 +62,15 @@ class MarketplaceServiceStub:
     """The caller's tokens (never their secrets), newest first."""
     RevokeToken: _grpc.UnaryUnaryMultiCallable[_marketplace_pb2.RevokeTokenRequest, _marketplace_pb2.RevokeTokenResponse]
     """Revoke one of the caller's tokens (admins: anyone's). Idempotent."""
+    ListUsers: _grpc.UnaryUnaryMultiCallable[_marketplace_pb2.ListUsersRequest, _marketplace_pb2.ListUsersResponse]
+    """Every user, by normalised username, a page at a time (admins only)."""
+    SetUserRole: _grpc.UnaryUnaryMultiCallable[_marketplace_pb2.SetUserRoleRequest, _marketplace_pb2.SetUserRoleResponse]
+    """Change a user's role (admins only). The registry always keeps an admin: demoting
+    the last one, or the bootstrap admin the service is configured with, is
+    FAILED_PRECONDITION. The user's tokens keep their stored scopes and act within the
+    new role from the next call (WhoAmIResponse.effective_scopes); a promoted user gets
+    the new role's power through a new token (issue_token).
+    """
     AddOwner: _grpc.UnaryUnaryMultiCallable[_marketplace_pb2.AddOwnerRequest, _marketplace_pb2.AddOwnerResponse]
     """Add a co-owner to a namespace (owners or admin)."""
     RemoveOwner: _grpc.UnaryUnaryMultiCallable[_marketplace_pb2.RemoveOwnerRequest, _marketplace_pb2.RemoveOwnerResponse]
@@ -136,6 +145,15 @@ class MarketplaceServiceAsyncStub(MarketplaceServiceStub):
     """The caller's tokens (never their secrets), newest first."""
     RevokeToken: _aio.UnaryUnaryMultiCallable[_marketplace_pb2.RevokeTokenRequest, _marketplace_pb2.RevokeTokenResponse]  # type: ignore[assignment]
     """Revoke one of the caller's tokens (admins: anyone's). Idempotent."""
+    ListUsers: _aio.UnaryUnaryMultiCallable[_marketplace_pb2.ListUsersRequest, _marketplace_pb2.ListUsersResponse]  # type: ignore[assignment]
+    """Every user, by normalised username, a page at a time (admins only)."""
+    SetUserRole: _aio.UnaryUnaryMultiCallable[_marketplace_pb2.SetUserRoleRequest, _marketplace_pb2.SetUserRoleResponse]  # type: ignore[assignment]
+    """Change a user's role (admins only). The registry always keeps an admin: demoting
+    the last one, or the bootstrap admin the service is configured with, is
+    FAILED_PRECONDITION. The user's tokens keep their stored scopes and act within the
+    new role from the next call (WhoAmIResponse.effective_scopes); a promoted user gets
+    the new role's power through a new token (issue_token).
+    """
     AddOwner: _aio.UnaryUnaryMultiCallable[_marketplace_pb2.AddOwnerRequest, _marketplace_pb2.AddOwnerResponse]  # type: ignore[assignment]
     """Add a co-owner to a namespace (owners or admin)."""
     RemoveOwner: _aio.UnaryUnaryMultiCallable[_marketplace_pb2.RemoveOwnerRequest, _marketplace_pb2.RemoveOwnerResponse]  # type: ignore[assignment]
@@ -237,6 +255,27 @@ class MarketplaceServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_marketplace_pb2.RevokeTokenResponse, _abc.Awaitable[_marketplace_pb2.RevokeTokenResponse]]:
         """Revoke one of the caller's tokens (admins: anyone's). Idempotent."""
+
+    @_abc_1.abstractmethod
+    def ListUsers(
+        self,
+        request: _marketplace_pb2.ListUsersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_marketplace_pb2.ListUsersResponse, _abc.Awaitable[_marketplace_pb2.ListUsersResponse]]:
+        """Every user, by normalised username, a page at a time (admins only)."""
+
+    @_abc_1.abstractmethod
+    def SetUserRole(
+        self,
+        request: _marketplace_pb2.SetUserRoleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_marketplace_pb2.SetUserRoleResponse, _abc.Awaitable[_marketplace_pb2.SetUserRoleResponse]]:
+        """Change a user's role (admins only). The registry always keeps an admin: demoting
+        the last one, or the bootstrap admin the service is configured with, is
+        FAILED_PRECONDITION. The user's tokens keep their stored scopes and act within the
+        new role from the next call (WhoAmIResponse.effective_scopes); a promoted user gets
+        the new role's power through a new token (issue_token).
+        """
 
     @_abc_1.abstractmethod
     def AddOwner(
