@@ -166,6 +166,7 @@ async def test_the_openapi_document_states_the_audit_contract(
         "owner_remove",
         "limits_set",
         "rate",
+        "role_change",
     ]
     assert params["since"]["format"] == "date-time"
     assert params["limit"] == {"type": "integer", "minimum": 0, "maximum": 1000}

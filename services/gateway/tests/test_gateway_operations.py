@@ -21,7 +21,7 @@ from wasmgrid.gateway.routes import RouteTable
 #: A valid value for each path parameter of the fixed API.
 _PATH_VALUES = {"trace_id": "ab" * 16, "version": "1.0.0"}
 #: The smallest JSON body each relayed operation accepts.
-_BODIES: dict[str, dict[str, Any]] = {"rate": {"stars": 4}}
+_BODIES: dict[str, dict[str, Any]] = {"rate": {"stars": 4}, "set_user_role": {"role": "user"}}
 
 _SORTS = ProtoEnum.names(marketplace_pb2.SearchSort)
 RELAYED = [op for op in OPERATIONS if isinstance(op.handler, RelayHandler)]

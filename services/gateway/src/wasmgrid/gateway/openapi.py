@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from wasmgrid.common.paging import MAX_CURSOR_CHARS
 from wasmgrid.gateway.routes import RouteTable
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -62,6 +63,20 @@ class QueryParam:
         return {"type": "array", "items": schema} if self.repeated else schema
 
 
+def page_params(maximum: int) -> tuple[QueryParam, ...]:
+    """A list's ``limit`` (0: the service's default, at most `maximum`) and ``cursor``."""
+    return (
+        QueryParam(
+            "limit",
+            f"page size (0: the default, at most {maximum})",
+            "integer",
+            minimum=0,
+            maximum=maximum,
+        ),
+        QueryParam("cursor", "next_cursor of the previous page", max_length=MAX_CURSOR_CHARS),
+    )
+
+
 # Names as the marketplace checks them: a namespace 2..39, a module 1..64 characters of
 # letters and digits, single '-' or '_' between; it folds case, so the registry's
 # operations take capitals too. /v1/run and /v1/call read lowercase names only.
@@ -82,6 +97,12 @@ _REQUIREMENT = f"(?:latest|{_TERM}(?: *, *{_TERM})*)"
 #: trace ids, the cache's namespaces). A parameter not listed is a plain string.
 PATH_PARAMS: dict[str, dict[str, Any]] = {
     "ns": {"type": "string", "pattern": f"^{_ANY_CASE_MODULE}$", "minLength": 2, "maxLength": 39},
+    "username": {
+        "type": "string",
+        "pattern": f"^{_ANY_CASE_MODULE}$",
+        "minLength": 2,
+        "maxLength": 39,
+    },
     "name": {
         "type": "string",
         "pattern": f"^{_ANY_CASE_MODULE}$",

@@ -20,16 +20,23 @@ from wasmgrid.api.cache.v1 import cache_pb2
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as mp
 from wasmgrid.api.monitor.v1 import monitor_pb2
 from wasmgrid.common.categories import CATEGORIES
-from wasmgrid.common.paging import MAX_CURSOR_CHARS
 from wasmgrid.common.protoenum import ProtoEnum
 from wasmgrid.gateway.api.audit import AUDIT_FILTERS, audit_request
 from wasmgrid.gateway.api.bodies import json_response, to_json
 from wasmgrid.gateway.api.download import download
 from wasmgrid.gateway.api.relay import Inputs, Rpc, relay
 from wasmgrid.gateway.api.upload import publish
+from wasmgrid.gateway.api.users import USER_OPERATIONS
 from wasmgrid.gateway.cgi import query_argv
 from wasmgrid.gateway.invoke import CALL_FIELDS, Target, parse_module_ref, serve
-from wasmgrid.gateway.openapi import CALL_DESCRIPTION, CALL_EXAMPLES, Link, Operation, QueryParam
+from wasmgrid.gateway.openapi import (
+    CALL_DESCRIPTION,
+    CALL_EXAMPLES,
+    Link,
+    Operation,
+    QueryParam,
+    page_params,
+)
 from wasmgrid.gateway.problem import Problem
 from wasmgrid.gateway.routes import TOKEN_SCOPES
 from wasmgrid.gateway.state import GATEWAY
@@ -198,20 +205,7 @@ CACHE_MAX_PAGE = 1000
 AUDIT_MAX_PAGE = 1000
 
 
-def _list(maximum: int) -> tuple[QueryParam, ...]:
-    return (
-        QueryParam(
-            "limit",
-            f"page size (0: the default, at most {maximum})",
-            "integer",
-            minimum=0,
-            maximum=maximum,
-        ),
-        QueryParam("cursor", "next_cursor of the previous page", max_length=MAX_CURSOR_CHARS),
-    )
-
-
-_LIST = _list(REGISTRY_MAX_PAGE)
+_LIST = page_params(REGISTRY_MAX_PAGE)
 #: From a module's versions to its first one (never to yank: a link is followed blindly).
 _VERSION_LINKS = tuple(
     Link(
@@ -322,7 +316,11 @@ OPERATIONS: tuple[Operation, ...] = (
         required_fields=("username",),
         auth="optional",
         success=201,
+        links=(
+            Link("set_role", "set_user_role", (("username", "$response.body#/user/username"),)),
+        ),
     ),
+    *USER_OPERATIONS,
     relay(
         "POST",
         "/v1/tokens",
@@ -436,7 +434,7 @@ OPERATIONS: tuple[Operation, ...] = (
             "ListVersions",
             lambda a: mp.ListVersionsRequest(name=a.module, page=a.page()),
         ),
-        query=_list(VERSIONS_MAX_PAGE),
+        query=page_params(VERSIONS_MAX_PAGE),
         links=_VERSION_LINKS,
     ),
     relay(
@@ -556,7 +554,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Cache namespaces with stats",
         "cache",
         Rpc("cache", "ListNamespaces", lambda a: cache_pb2.ListNamespacesRequest(page=a.page())),
-        query=_list(CACHE_MAX_PAGE),
+        query=page_params(CACHE_MAX_PAGE),
     ),
     relay(
         "GET",
@@ -619,7 +617,7 @@ OPERATIONS: tuple[Operation, ...] = (
         Rpc("marketplace", "ListAuditEvents", audit_request),
         query=(
             *AUDIT_FILTERS,
-            *_list(AUDIT_MAX_PAGE),
+            *page_params(AUDIT_MAX_PAGE),
         ),
         auth="required",
         statuses=(("403", "the token is not an admin's (admin role with the admin scope)"),),

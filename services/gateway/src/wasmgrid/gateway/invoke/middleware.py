@@ -143,7 +143,8 @@ async def authenticate(gw: Gateway, request: web.Request, target: Target) -> str
         if problem.status == 401:
             problem.headers.update(challenge)
         raise problem from None
-    have = {TOKEN_SCOPES.name(s) for s in who.token.scopes}
+    # What the token may do now: its scopes within its user's current role.
+    have = {TOKEN_SCOPES.name(s) for s in who.effective_scopes}
     if "admin" not in have:
         missing = [s for s in auth.scopes if s not in have]
         if missing:
