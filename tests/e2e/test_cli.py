@@ -438,3 +438,39 @@ def test_the_audit_command_shows_who_changed_what_to_admins_only(
     bad = cli("audit", "--since", "last tuesday", *as_admin)
     assert bad.returncode == 2
     assert "RFC 3339" in bad.stderr
+
+
+def test_an_admin_lists_users_and_changes_a_role_which_the_users_token_feels_at_once(
+    dev_stack: DevStackProcess, tmp_path: Path
+) -> None:
+    cli, user = _logged_in_user(dev_stack, tmp_path)
+    admin = (dev_stack.data_dir / "admin-token").read_text().strip()
+    as_admin = ("--url", cli.url, "--token", admin)
+
+    listed = cli.json("users", "list", "--role", "publisher", *as_admin)
+    assert user in [u["username"] for u in listed]
+    assert {u["role"] for u in listed} == {"publisher"}
+    assert user in cli.ok("users", "list", *as_admin)
+
+    assert cli.ok("users", "set-role", user, "user", *as_admin) == f"{user}: publisher → user.\n"
+    me = cli.ok("whoami")  # the user's own saved token, now within the user role
+    assert "in effect   rate\n" in me, me
+    assert cli.json("whoami")["effective_scopes"] == ["rate"]
+    refused = cli("publish", str(HELLO), f"{user}/late@1.0.0", "--license", "MIT")
+    assert refused.returncode == 1
+    assert "publish" in _one_error_line(refused)
+
+    promoted = cli.json("users", "set-role", user, "admin", "--issue-token", *as_admin)
+    assert (promoted["previous_role"], promoted["user"]["role"]) == ("user", "admin")
+    assert sorted(promoted["token"]["scopes"]) == ["admin", "publish", "rate", "yank"]
+    assert cli.json("whoami", "--token", promoted["secret"])["effective_scopes"]
+    again = cli.ok("users", "set-role", user, "admin", *as_admin)
+    assert again == f"{user} is already admin; nothing changed.\n"
+    cli.ok("users", "set-role", user, "publisher", *as_admin)
+
+    bootstrap = cli("users", "set-role", "admin", "user", *as_admin)
+    assert bootstrap.returncode == 1
+    assert "bootstrap admin" in _one_error_line(bootstrap)
+    stranger = cli("users", "list")  # the logged-in user, a publisher again
+    assert stranger.returncode == 1
+    assert "only an admin may list users" in _one_error_line(stranger)

@@ -11,10 +11,11 @@ import click
 from wasmgrid.cli.app import CliError, connection_options, run_async, session
 from wasmgrid.cli.config import Profile
 from wasmgrid.cli.output import when
-from wasmgrid.client import DEFAULT_URL, Client, Token, WhoAmI
+from wasmgrid.client import DEFAULT_URL, Client, Token, User, WhoAmI
 
 _DURATION = re.compile(r"^(\d+)([smhdw]?)$")
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_ROLES = ["user", "publisher", "admin"]
 
 
 def _show_identity(who: WhoAmI) -> None:
@@ -26,6 +27,11 @@ def _show_identity(who: WhoAmI) -> None:
             ("namespaces", ", ".join(who.namespaces)),
             ("token", f"{who.token.name or '(unnamed)'} {who.token.prefix}…"),
             ("scopes", ", ".join(who.token.scopes)),
+            *(
+                [("in effect", ", ".join(who.effective_scopes) or "none (the role holds none)")]
+                if set(who.effective_scopes) != set(who.token.scopes)
+                else []
+            ),
             ("expires", when(who.token.expires_at) or "never"),
         ]
     )
@@ -116,7 +122,7 @@ def users() -> None:
 @click.argument("username")
 @click.option(
     "--role",
-    type=click.Choice(["user", "publisher", "admin"]),
+    type=click.Choice(_ROLES),
     help="what the user may do (default publisher; admin needs an admin token)",
 )
 @click.option("--token-name", metavar="NAME", help='label of the first token (default "initial")')
@@ -131,6 +137,75 @@ def users_create(username: str, role: str | None, token_name: str | None) -> Non
     s.out.text(f"Created user {created.user.username} ({created.user.role}).")
     s.out.text(f"Token (shown once): {created.secret}")
     s.out.note(f"use it with: wasmgrid login --url {s.target.url} --token <token>")
+
+
+async def _all_users(wg: Client, role: str | None, limit: int) -> list[User]:
+    """Up to `limit` users, following the pages."""
+    found: list[User] = []
+    cursor = ""
+    while len(found) < limit:
+        page = await wg.users(role=role, limit=min(1000, limit - len(found)), cursor=cursor)
+        found += page.users
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    return found
+
+
+@users.command("list")
+@click.option("--role", type=click.Choice(_ROLES), help="only users of this role")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 100_000),
+    default=1000,
+    show_default=True,
+    help="at most this many users",
+)
+@connection_options
+def users_list(role: str | None, limit: int) -> None:
+    """List users by username (needs an admin token)."""
+    s = session()
+    found = s.request(lambda wg: _all_users(wg, role, limit))
+    if s.out.json_mode:
+        s.out.json(found)
+        return
+    s.out.table(
+        ["USERNAME", "ROLE", "CREATED"],
+        [[u.username, u.role, when(u.created_at)] for u in found],
+        empty="no users",
+    )
+
+
+@users.command("set-role")
+@click.argument("username")
+@click.argument("role", type=click.Choice(_ROLES))
+@click.option(
+    "--issue-token",
+    is_flag=True,
+    help="also create a token for the user with every scope of ROLE (shown once)",
+)
+@connection_options
+def users_set_role(username: str, role: str, issue_token: bool) -> None:
+    """Give USERNAME the role ROLE (needs an admin token).
+
+    The user's tokens keep their scopes but act within the new role from the next
+    call: a demoted user loses what the role lacks at once. A promoted user's old
+    tokens gain nothing; --issue-token creates one with the new role's scopes to hand
+    over. The last admin, and the bootstrap admin, stay admins.
+    """
+    s = session()
+    change = s.request(lambda wg: wg.set_role(username, role, issue_token=issue_token))
+    if s.out.json_mode:
+        s.out.json(change)
+        return
+    user = change.user
+    if change.previous_role == user.role:
+        s.out.text(f"{user.username} is already {user.role}; nothing changed.")
+    else:
+        s.out.text(f"{user.username}: {change.previous_role} → {user.role}.")
+    if change.token is not None and change.secret:
+        s.out.text(f"Token {change.token.id} ({', '.join(change.token.scopes)}).")
+        s.out.text(f"Secret (shown once): {change.secret}")
 
 
 @click.group()

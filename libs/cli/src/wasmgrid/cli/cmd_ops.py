@@ -301,7 +301,7 @@ def audit(
 ) -> None:
     """Show the registry's audit log, newest first (needs an admin token).
 
-    Every change the registry committed: publishes, yanks, tokens, users, owners,
+    Every change the registry committed: publishes, yanks, tokens, users, roles, owners,
     namespace caps and ratings, with who made it, the client's address and the trace id.
     """
     s = session()

@@ -52,12 +52,14 @@ from wasmgrid.client.models import (
     ModuleVersion,
     RatedModule,
     RatingsPage,
+    RoleChange,
     RouteList,
     RunResult,
     SearchPage,
     Token,
     Trace,
     TypedArg,
+    UserPage,
     VersionPage,
     WhoAmI,
 )
@@ -270,6 +272,23 @@ class Client:
         if token_name:
             body["token_name"] = token_name
         return await self._model(CreatedUser, "POST", "/v1/users", json_body=body)
+
+    async def users(
+        self, *, role: str | None = None, limit: int | None = None, cursor: str | None = None
+    ) -> UserPage:
+        """A page of users by username, of `role` only when given (an admin token)."""
+        params = ([("role", role)] if role else []) + page_params(limit, cursor)
+        doc = await self._json("GET", "/v1/users", params=params)
+        return UserPage(users=from_json(UserPage, doc).users, next_cursor=next_cursor(doc))
+
+    async def set_role(self, username: str, role: str, *, issue_token: bool = False) -> RoleChange:
+        """Give a user the role ``user``, ``publisher`` or ``admin`` (an admin token); with
+        `issue_token`, also a token holding every scope of that role, whose ``secret`` is
+        shown only in this answer. The last admin and the bootstrap admin stay admins."""
+        body: Json = {"role": role, "issue_token": issue_token}
+        return await self._model(
+            RoleChange, "PUT", f"/v1/users/{seg(username)}/role", json_body=body
+        )
 
     async def whoami(self) -> WhoAmI:
         """The user and token behind this client's token."""

@@ -63,6 +63,8 @@ class SyncClient:
     call = _blocking(Client.call)
     create_user = _blocking(Client.create_user)
     whoami = _blocking(Client.whoami)
+    users = _blocking(Client.users)
+    set_role = _blocking(Client.set_role)
     create_token = _blocking(Client.create_token)
     tokens = _blocking(Client.tokens)
     revoke_token = _blocking(Client.revoke_token)

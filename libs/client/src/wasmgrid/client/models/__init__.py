@@ -9,8 +9,10 @@ datetimes (``None`` when the server leaves them unset); durations are seconds.
 from wasmgrid.client.models.identity import (
     CreatedToken,
     CreatedUser,
+    RoleChange,
     Token,
     User,
+    UserPage,
     WhoAmI,
 )
 from wasmgrid.client.models.invoking import (
@@ -93,6 +95,7 @@ __all__ = [
     "Rating",
     "RatingSummary",
     "RatingsPage",
+    "RoleChange",
     "RouteList",
     "RunResult",
     "SearchPage",
@@ -107,6 +110,7 @@ __all__ = [
     "TraceSummary",
     "TypedArg",
     "User",
+    "UserPage",
     "ValidationReport",
     "VersionDownloads",
     "VersionPage",

@@ -59,3 +59,24 @@ class WhoAmI:
     user: User = field(default_factory=User)
     token: Token = field(default_factory=Token)
     namespaces: tuple[str, ...] = ()
+    #: What the token may do now: its scopes within the user's current role.
+    effective_scopes: tuple[str, ...] = enum_list("SCOPE_")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserPage:
+    """A page of users by username; ``next_cursor`` is empty after the last."""
+
+    users: tuple[User, ...] = ()
+    next_cursor: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoleChange:
+    """A user after a role change, its role before, and the token issued with the change
+    (``secret`` empty unless one was asked for; shown only here)."""
+
+    user: User = field(default_factory=User)
+    previous_role: str = enum_field("ROLE_")
+    token: Token | None = None
+    secret: str = ""

@@ -255,7 +255,8 @@ class AuditEvent:
     #: the service's bootstrap admin).
     actor: str = ""
     #: ``publish``, ``yank``, ``unyank``, ``token_create``, ``token_revoke``,
-    #: ``user_create``, ``owner_add``, ``owner_remove``, ``limits_set`` or ``rate``.
+    #: ``user_create``, ``owner_add``, ``owner_remove``, ``limits_set``, ``rate`` or
+    #: ``role_change``.
     action: str = enum_field("AUDIT_ACTION_")
     namespace: str = ""
     module: str = ""
