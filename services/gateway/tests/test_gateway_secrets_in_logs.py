@@ -2,8 +2,8 @@
 
 Every path that handles a credential runs here with every logger at DEBUG and the
 access log on — user and token creation, whoami, a publish and a route call with a
-token, a bad token, failed authentications past their limit, a token revoked, a route
-with auth — and then no record (message, arguments, extra fields, traceback) of the
+token, a bad token, failed authentications past their limit, a token revoked, a role
+changed with a token issued, a route with auth — and then no record (message, arguments, extra fields, traceback) of the
 gateway or the marketplace, both in this process, holds any secret that was sent or
 issued, nor the bootstrap admin's.
 """
@@ -66,6 +66,13 @@ async def test_no_token_or_secret_reaches_a_log_line(
         assert resp.status == 201, await resp.text()
     async with http.post(url("/private"), data=b"hi", headers=bearer(erin)) as resp:
         assert resp.status == 200
+    async with http.put(
+        url(f"/v1/users/{user}/role"),
+        json={"role": "user", "issue_token": True},
+        headers=bearer(infra.admin),
+    ) as resp:
+        assert resp.status == 200, await resp.text()
+        secrets.append((await resp.json())["secret"])
     token_id = created["token"]["id"]
     async with http.delete(url(f"/v1/tokens/{token_id}"), headers=bearer(erin)) as resp:
         assert resp.status == 200
