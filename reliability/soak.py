@@ -10,6 +10,13 @@ threads) and its asyncio task count read from its ``/metrics``
 Growth is judged on the samples after the first third (warm-up: caches fill, pools
 open): a resident-memory slope above ``RSS_SLOPE_MB_PER_HOUR``, or open files or tasks
 ending more than ``FD_SLACK`` / ``TASK_SLACK`` above where that window began.
+
+The monitor's stores are bounded but fill for longer than a soak lasts with their
+defaults: an hour of scraped samples per series (``RETENTION_SECONDS``; 16 bytes a
+sample, some 5,000 series here, so about 60 MB in the first hour), and 200,000 spans and
+log records. Judged with those, the monitor "grows" 64 MB/h for the whole run (the run
+of 2026-12-04) and the soak could not tell filling from a leak. So the soak runs it with
+``MONITOR_BOUNDS``, which fill within the warm-up: any growth after it is a leak.
 """
 
 from __future__ import annotations
@@ -33,6 +40,12 @@ RSS_SLOPE_MB_PER_HOUR = 20.0
 FD_SLACK = 5
 TASK_SLACK = 10
 SERVICES = ("gateway", "runtime-0", "marketplace", "cache", "monitor")
+#: The monitor's bounds during a soak: full within the warm-up (see the module's text).
+MONITOR_BOUNDS = {
+    "WASMGRID_MONITOR_RETENTION_SECONDS": "300",
+    "WASMGRID_MONITOR_MAX_SPANS": "20000",
+    "WASMGRID_MONITOR_MAX_LOG_RECORDS": "20000",
+}
 
 
 @dataclass
@@ -187,7 +200,7 @@ def run(root: Path, seconds: float, sample: float) -> int:
     """Start the soak stack, soak, print and save; 0 when nothing grew or failed."""
     import uvloop
 
-    options = StackOptions(replicas=1, runtime_workers=0)
+    options = StackOptions(replicas=1, runtime_workers=0, env={"monitor": MONITOR_BOUNDS})
     stack = Stack(root, options)
     stack.start()
     try:

@@ -12,7 +12,7 @@ from typing import Any
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as mp
 from wasmgrid.common.protoenum import ProtoEnum
 from wasmgrid.gateway.api.relay import Inputs, Rpc, relay
-from wasmgrid.gateway.openapi import Operation, QueryParam, page_params
+from wasmgrid.gateway.openapi import Link, Operation, QueryParam, page_params
 from wasmgrid.gateway.problem import Problem
 
 _ROLES = ProtoEnum.names(mp.Role)
@@ -64,6 +64,9 @@ USER_OPERATIONS: tuple[Operation, ...] = (
         ),
         auth="required",
         statuses=_ADMINS_ONLY,
+        links=(
+            Link("set_role", "set_user_role", (("username", "$response.body#/users/0/username"),)),
+        ),
     ),
     relay(
         "PUT",
