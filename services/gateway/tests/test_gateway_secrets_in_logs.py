@@ -3,9 +3,9 @@
 Every path that handles a credential runs here with every logger at DEBUG and the
 access log on — user and token creation, whoami, a publish and a route call with a
 token, a bad token, failed authentications past their limit, a token revoked, a role
-changed with a token issued, a route with auth — and then no record (message, arguments, extra fields, traceback) of the
-gateway or the marketplace, both in this process, holds any secret that was sent or
-issued, nor the bootstrap admin's.
+changed with a token issued, a route with auth — and then no record (message,
+arguments, extra fields, traceback) of the gateway or the marketplace, both in this
+process, holds any secret that was sent or issued, nor the bootstrap admin's.
 """
 
 from __future__ import annotations
