@@ -578,6 +578,23 @@ async def test_text_the_document_refuses_is_refused_by_the_server_too(
         assert problem["detail"] == "name must not contain NUL characters"
 
 
+async def test_a_namespace_cap_past_any_ceiling_is_a_400_not_a_500(
+    start_gateway: StartGateway, infra: Infra
+) -> None:
+    """schemathesis (ST101): a cap above 2**64 failed to fit the request message (500)."""
+    gw = await start_gateway()
+    for body, field in (
+        ({"max_module_bytes": 7147780536, "max_assets_bytes": 73188186560386244608}, "assets"),
+        ({"max_module_bytes": (16 << 30) + 1}, "module"),
+    ):
+        async with gw.http.put(
+            gw.url("/v1/namespaces/capped/limits"), json=body, headers=bearer(infra.admin)
+        ) as resp:
+            problem = await read_problem(resp, 400)
+        assert problem["detail"].startswith(f"max_{field}_bytes: "), problem
+        assert problem["detail"].endswith("is above 17179869184, the largest size ceiling")
+
+
 async def test_a_path_holding_a_newline_is_answered_with_a_problem(
     start_gateway: StartGateway,
 ) -> None:

@@ -70,7 +70,7 @@ async def require_owner(conn: Conn, who: Principal, ns_id: int) -> None:
 
 
 class Identity:
-    """Sign-up, authentication, tokens and namespace owners."""
+    """Sign-up, authentication, users and roles, tokens and namespace owners."""
 
     def __init__(self, db: Database, *, open_signup: bool, bootstrap_admin: str = "") -> None:
         self.db = db

@@ -161,6 +161,11 @@ def _set_limits(a: Inputs) -> mp.SetNamespaceLimitsRequest:
         value = a.field(name, int, 0)
         if value < 0:
             raise Problem(400, f"{name}: {value} must be 0 (the default) or more")
+        if value > MAX_CEILING_BYTES:
+            # Past any ceiling a marketplace can have (and past uint64 it was a 500).
+            raise Problem(
+                400, f"{name}: {value} is above {MAX_CEILING_BYTES}, the largest size ceiling"
+            )
         values[name] = value
     return mp.SetNamespaceLimitsRequest(namespace=a.path("ns"), **values)
 
@@ -261,6 +266,9 @@ YANK_SCHEMAS = (
 #: (``WASMGRID_MARKETPLACE_SIZE_CEILING_BYTES``; a deployment may set it lower, and
 #: the marketplace answers 400 naming it).
 CAP_CEILING_BYTES = 1 << 30
+#: The largest ceiling a marketplace may be configured with (16 GiB): above it a cap is
+#: refused here, whatever the deployment.
+MAX_CEILING_BYTES = 16 << 30
 LIMITS_SCHEMAS = tuple(
     (name, {"type": "integer", "minimum": 0, "maximum": CAP_CEILING_BYTES})
     for name in LIMITS_FIELDS
