@@ -30,6 +30,15 @@ def test_every_service_serves_prometheus_metrics(dev_stack: DevStackProcess) -> 
             assert resp.status == 200, url
             assert "# TYPE" in body, url
             assert "wasmgrid_service_ready" in body, url
+            # The startup heap is frozen out of full collections (wasmgrid.common.gc_tuning).
+            frozen = [
+                float(line.rsplit(" ", 1)[1])
+                for line in body.splitlines()
+                if line.startswith("wasmgrid_gc_frozen_objects{")
+            ]
+            assert frozen, url
+            assert min(frozen) > 10_000, (url, frozen)
+            assert "wasmgrid_gc_pause_seconds_bucket{" in body, url
 
 
 def test_status_command_lists_every_service_as_serving(dev_stack: DevStackProcess) -> None:

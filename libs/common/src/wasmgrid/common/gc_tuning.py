@@ -1,0 +1,63 @@
+"""Python's garbage collector in a long-running service: the startup heap frozen, pauses measured.
+
+A full (generation 2) collection walks every container object the process holds. After
+startup a service holds about 70,000 (runtime) to 90,000 (gateway) of them — protobuf
+descriptors, the OpenTelemetry and gRPC modules, the service's own tables — and walking
+them takes 40-55 ms on this machine's cores, during which the event loop answers
+nothing. They live as long as the process, so walking them again finds nothing to free.
+:func:`freeze_startup_heap` moves them out of the collector's sight (``gc.freeze``) once
+the service has started, so a full collection walks only what requests created since.
+:func:`watch_pauses` records every collection's pause by generation, so an operator can
+see what the collector costs the loop.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from typing import Any
+
+from prometheus_client import Gauge, Histogram
+
+#: Collector pauses span 10 µs (a young collection) to tens of ms (a full one).
+PAUSE_BUCKETS = (1e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25)
+
+GC_PAUSE = Histogram(
+    "wasmgrid_gc_pause_seconds",
+    "Time Python's garbage collector stopped the process, by generation collected"
+    " (2 is a full collection).",
+    ["generation"],
+    buckets=PAUSE_BUCKETS,
+)
+GC_FROZEN = Gauge(
+    "wasmgrid_gc_frozen_objects",
+    "Objects alive when the service finished starting, exempt from garbage collection.",
+    ["service"],
+    multiprocess_mode="all",
+)
+_BY_GENERATION = [GC_PAUSE.labels(str(g)) for g in range(3)]
+_started = 0.0
+
+
+def _on_collection(phase: str, info: dict[str, Any]) -> None:
+    # The collector holds the GIL throughout, so one start time is enough.
+    global _started
+    if phase == "start":
+        _started = time.perf_counter()
+    else:
+        _BY_GENERATION[info["generation"]].observe(time.perf_counter() - _started)
+
+
+def watch_pauses() -> None:
+    """Record each collection's pause in :data:`GC_PAUSE` (once per process)."""
+    if _on_collection not in gc.callbacks:
+        gc.callbacks.append(_on_collection)
+
+
+def freeze_startup_heap(service: str) -> int:
+    """Collect once, then exempt every object alive now from later collections; how many."""
+    gc.collect()
+    gc.freeze()
+    frozen = gc.get_freeze_count()
+    GC_FROZEN.labels(service).set(frozen)
+    return frozen
