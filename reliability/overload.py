@@ -11,31 +11,33 @@ connections again for ``settle`` seconds to see how soon the stack is back to no
 The clients send their next request as soon as an answer comes, refusals included (no
 backing off on ``Retry-After``): the worst case for the gateway. All along, the
 gateway's memory is sampled, and so is where a refusal's time can go besides the
-gateway's decision: the gateway's event-loop lag (a ``/healthz`` probe on its own
-connection) and the load client's own loop lag (it runs on the same two cores).
+gateway's decision: how long a ``/healthz`` (no work) takes, asked by a probe process of
+its own (:mod:`reliability.probe`); how much of the time the gateway's event-loop thread
+ran and how much it waited, runnable, for a CPU (from /proc); and how late the load
+client's own timers fire (it runs on the same two cores).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from bench.harness import percentile
 from reliability import client
 from reliability.client import Answer, Recorder
-from reliability.report import Row
+from reliability.report import ROOT, Row
 from reliability.stack import Stack
 
 STEPS = (4, 8, 16, 32)
 #: Interleaved rounds of the capacity steps; each step's figures are its rounds' median.
 ROUNDS = 3
-#: Seconds between two probes of the gateway's and the load client's loop lag.
+#: Seconds between two ``/healthz`` probes, and between two of the load client's timers.
 PROBE_INTERVAL = 0.1
 #: The issue's targets, with the bounds this harness puts on its words.
 GOODPUT_SHARE = 0.90
@@ -69,56 +71,96 @@ def rss_mb(pids: list[int]) -> float:
     return total / 1024
 
 
+def loop_thread_seconds(pid: int) -> tuple[float, float] | None:
+    """Seconds the main thread of `pid` (an event loop's) has run on a CPU and has waited,
+    runnable, for one (``/proc/<pid>/task/<pid>/schedstat``); None where it cannot be read."""
+    try:
+        fields = Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()
+        return int(fields[0]) / 1e9, int(fields[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 @dataclass
 class Lag:
-    """What the probes saw while a load ran: seconds, one entry per probe."""
+    """What the probes saw while a load ran."""
 
+    #: Seconds each ``/healthz`` took, asked from a process of its own.
     gateway: list[float] = field(default_factory=list)
+    #: Seconds each of the load client's timers fired late.
     client: list[float] = field(default_factory=list)
+    #: Shares of the load's wall time the gateway's loop thread ran, and waited for a CPU.
+    loop_thread: tuple[float, float] | None = None
 
-    def p99_ms(self) -> dict[str, float]:
-        return {
-            "gateway /healthz p99 ms": round(percentile(sorted(self.gateway), 0.99) * 1e3, 1)
-            if self.gateway
-            else 0.0,
-            "load client loop lag p99 ms": round(percentile(sorted(self.client), 0.99) * 1e3, 1)
-            if self.client
+    def facts(self) -> dict[str, Any]:
+        gateway = sorted(self.gateway)
+        client_lag = sorted(self.client)
+        facts: dict[str, Any] = {
+            "gateway /healthz p50 / p99 ms": [
+                round(percentile(gateway, q) * 1e3, 1) for q in (0.5, 0.99)
+            ]
+            if gateway
+            else [],
+            "load client loop lag p99 ms": round(percentile(client_lag, 0.99) * 1e3, 1)
+            if client_lag
             else 0.0,
         }
+        if self.loop_thread is not None:
+            facts["gateway loop thread share on a CPU / waiting for one"] = [
+                round(share, 2) for share in self.loop_thread
+            ]
+        return facts
 
 
-async def _probe(stack: Stack, stop: asyncio.Event, lag: Lag) -> None:
-    """Until `stop`: the load client's loop lag (how late a timer fires) and the time a
-    ``/healthz`` (no work in the gateway) takes on a connection of its own."""
-    async with client.session(1) as http:
-        while not stop.is_set():
-            due = time.monotonic() + PROBE_INTERVAL
-            await asyncio.sleep(PROBE_INTERVAL)
-            began = time.monotonic()
-            lag.client.append(began - due)
-            try:
-                async with http.get(stack.base_url + "/healthz") as resp:
-                    await resp.read()
-            except (aiohttp.ClientError, TimeoutError):
-                continue
-            lag.gateway.append(time.monotonic() - began)
+async def _client_lag(stop: asyncio.Event, lag: Lag) -> None:
+    """Until `stop`: how late the load client's timers fire."""
+    while not stop.is_set():
+        due = time.monotonic() + PROBE_INTERVAL
+        await asyncio.sleep(PROBE_INTERVAL)
+        lag.client.append(time.monotonic() - due)
 
 
 async def _drive(
     stack: Stack, connections: int, seconds: float, lag: Lag | None = None
 ) -> tuple[Recorder, float]:
-    """Closed-loop invokes; the recorder and the load client's own CPU share (of a core)."""
+    """Closed-loop invokes; the recorder and the load client's own CPU share (of a core).
+
+    With `lag`, also what the probes saw meanwhile: the ``/healthz`` probe process, the
+    load client's timers, and the gateway's loop thread from /proc."""
     rec = Recorder()
     stop = asyncio.Event()
     request = client.invoke(stack.base_url, rec)
     cpu = time.process_time()
     task = asyncio.create_task(client.closed_loop(request, connections, stop))
-    probe = asyncio.create_task(_probe(stack, stop, lag)) if lag is not None else None
+    probes: list[asyncio.Task[None]] = []
+    health: asyncio.subprocess.Process | None = None
+    gateway_pid = stack.process_tree("gateway")[0]
+    before = loop_thread_seconds(gateway_pid)
+    began = time.monotonic()
+    if lag is not None:
+        probes.append(asyncio.create_task(_client_lag(stop, lag)))
+        health = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "reliability.probe",
+            stack.base_url + "/healthz",
+            str(max(seconds - 0.5, PROBE_INTERVAL)),  # done before the load is
+            str(PROBE_INTERVAL),
+            stdout=asyncio.subprocess.PIPE,
+            cwd=ROOT,
+        )
     await asyncio.sleep(seconds)
     stop.set()
     await task
-    if probe is not None:
-        await probe
+    await asyncio.gather(*probes)
+    if lag is not None:
+        after = loop_thread_seconds(gateway_pid)
+        if before is not None and after is not None:
+            wall = time.monotonic() - began
+            lag.loop_thread = ((after[0] - before[0]) / wall, (after[1] - before[1]) / wall)
+    if health is not None and lag is not None:
+        out, _ = await health.communicate()
+        lag.gateway = json.loads(out) if health.returncode == 0 else []
     return rec, (time.process_time() - cpu) / seconds
 
 
@@ -217,7 +259,7 @@ async def overload(
         "refused without Retry-After": without_retry,
         "refused per s": round(len(refused) / seconds, 1),
         "refusal p50 / p99 ms": [round(refused_p50, 1), round(refused_p99, 1)],
-        **lag.p99_ms(),
+        **lag.facts(),
         "goodput per s at capacity's connections after": round(
             _goodput(after.of("invoke"), settle), 1
         ),

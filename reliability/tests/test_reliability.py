@@ -8,14 +8,17 @@ report's arithmetic are checked on their own.
 from __future__ import annotations
 
 import asyncio
+import http.server
+import os
 import shutil
 import tempfile
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from reliability import faults, report
+from reliability import faults, overload, probe, report
 from reliability.client import Answer, Publication, Publisher, Recorder, session
 from reliability.faults import Timing
 from reliability.proxy import LinkFaults, Proxy
@@ -191,3 +194,38 @@ def test_the_readme_section_is_replaced_between_its_markers_only(tmp_path: Path)
     assert readme.read_text() == f"# x\n\n{report.BEGIN}\nnew table\n{report.END}\n\nafter\n"
     (tmp_path / "other.md").write_text("no markers\n")
     assert not report.update_readme("t", tmp_path / "other.md")
+
+
+def test_the_health_probe_times_each_answered_request_and_survives_a_dead_server() -> None:
+    class Healthy(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/healthz" else 404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Healthy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        taken = probe.measure(f"http://127.0.0.1:{port}/healthz", 0.3, 0.05)
+        assert len(taken) >= 3
+        assert all(0 < t < 1 for t in taken)
+        # A 404 is not a probe's answer, and neither is a port nobody serves.
+        assert probe.measure(f"http://127.0.0.1:{port}/missing", 0.1, 0.05) == []
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert probe.measure(f"http://127.0.0.1:{free_port()}/healthz", 0.1, 0.05) == []
+
+
+def test_the_loop_thread_figures_come_from_proc_and_are_none_for_a_gone_process() -> None:
+    ran, waited = overload.loop_thread_seconds(os.getpid()) or (-1.0, -1.0)
+    assert ran > 0
+    assert waited >= 0
+    assert overload.loop_thread_seconds(2**22 + 7) is None
