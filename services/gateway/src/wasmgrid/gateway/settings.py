@@ -104,7 +104,7 @@ class GatewaySettings(ServiceSettings):
         32, ge=1, le=4096, description="module calls running at once; the rest queue"
     )
     invoke_queue_seconds: float = Field(
-        0.1, ge=0, le=60, description="longest a module call waits to start before a 503"
+        0.5, ge=0, le=60, description="longest a module call waits to start before a 503"
     )
     max_local_redirects: int = Field(3, ge=0, le=10)
     stderr_excerpt_bytes: int = Field(1024, ge=0, le=65536, description="in guest problems")
