@@ -7,14 +7,16 @@ them takes 40-55 ms on this machine's cores, during which the event loop answers
 nothing. They live as long as the process, so walking them again finds nothing to free.
 :func:`freeze_startup_heap` moves them out of the collector's sight (``gc.freeze``) once
 the service has started, so a full collection walks only what requests created since.
-:func:`watch_pauses` records every collection's pause by generation, so an operator can
-see what the collector costs the loop.
+:func:`watch_pauses` queues every collection's pause by generation and
+:func:`record_pauses` (the kit's readiness loop, every few seconds) puts them in
+:data:`GC_PAUSE`, so an operator can see what the collector costs the loop.
 """
 
 from __future__ import annotations
 
 import gc
 import time
+from collections import deque
 from typing import Any
 
 from prometheus_client import Gauge, Histogram
@@ -36,22 +38,38 @@ GC_FROZEN = Gauge(
     multiprocess_mode="all",
 )
 _BY_GENERATION = [GC_PAUSE.labels(str(g)) for g in range(3)]
+#: Pauses not yet in :data:`GC_PAUSE`: (generation, seconds), oldest first.
+_unrecorded: deque[tuple[int, float]] = deque(maxlen=10_000)
 _started = 0.0
 
 
 def _on_collection(phase: str, info: dict[str, Any]) -> None:
-    # The collector holds the GIL throughout, so one start time is enough.
+    # Runs inside whatever allocation set the collector off, possibly while that thread
+    # holds a metric's lock (in multiprocess mode one lock serves every metric): taking a
+    # lock here could deadlock, so the pause is only queued (deque.append is atomic)
+    # and :func:`record_pauses` observes it later. The collector holds the GIL
+    # throughout, so one start time is enough.
     global _started
     if phase == "start":
         _started = time.perf_counter()
     else:
-        _BY_GENERATION[info["generation"]].observe(time.perf_counter() - _started)
+        _unrecorded.append((info["generation"], time.perf_counter() - _started))
 
 
 def watch_pauses() -> None:
-    """Record each collection's pause in :data:`GC_PAUSE` (once per process)."""
+    """Queue each collection's pause for :func:`record_pauses` (once per process)."""
     if _on_collection not in gc.callbacks:
         gc.callbacks.append(_on_collection)
+
+
+def record_pauses() -> int:
+    """Observe the queued pauses in :data:`GC_PAUSE` (outside any collection); how many."""
+    recorded = 0
+    while _unrecorded:
+        generation, seconds = _unrecorded.popleft()
+        _BY_GENERATION[generation].observe(seconds)
+        recorded += 1
+    return recorded
 
 
 def freeze_startup_heap(service: str) -> int:

@@ -259,6 +259,7 @@ class ServiceRunner:
     async def _readiness_loop(self) -> None:
         while not self._stopping:
             EVENT_LOOP_TASKS.labels(self.service.name).set(len(asyncio.all_tasks()))
+            gc_tuning.record_pauses()
             await asyncio.sleep(self.settings.readiness_interval_seconds)
             await self._update_readiness()
 
