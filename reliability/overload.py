@@ -112,55 +112,50 @@ class Lag:
         return facts
 
 
-async def _client_lag(stop: asyncio.Event, lag: Lag) -> None:
-    """Until `stop`: how late the load client's timers fire."""
+async def _probe(stack: Stack, seconds: float, stop: asyncio.Event, lag: Lag) -> None:
+    """Until `stop`: the ``/healthz`` probe process, the load client's timers (how late
+    they fire) and the gateway's loop thread from /proc."""
+    gateway_pid = stack.process_tree("gateway")[0]
+    before = loop_thread_seconds(gateway_pid)
+    began = time.monotonic()
+    health = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "reliability.probe",
+        stack.base_url + "/healthz",
+        str(max(seconds - 0.5, PROBE_INTERVAL)),  # done before the load is
+        str(PROBE_INTERVAL),
+        stdout=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+    )
     while not stop.is_set():
         due = time.monotonic() + PROBE_INTERVAL
         await asyncio.sleep(PROBE_INTERVAL)
         lag.client.append(time.monotonic() - due)
+    after = loop_thread_seconds(gateway_pid)
+    if before is not None and after is not None:
+        wall = time.monotonic() - began
+        lag.loop_thread = ((after[0] - before[0]) / wall, (after[1] - before[1]) / wall)
+    out, _ = await health.communicate()
+    lag.gateway = json.loads(out) if health.returncode == 0 else []
 
 
 async def _drive(
     stack: Stack, connections: int, seconds: float, lag: Lag | None = None
 ) -> tuple[Recorder, float]:
     """Closed-loop invokes; the recorder and the load client's own CPU share (of a core).
-
-    With `lag`, also what the probes saw meanwhile: the ``/healthz`` probe process, the
-    load client's timers, and the gateway's loop thread from /proc."""
+    With `lag`, also what the probes saw meanwhile."""
     rec = Recorder()
     stop = asyncio.Event()
     request = client.invoke(stack.base_url, rec)
     cpu = time.process_time()
     task = asyncio.create_task(client.closed_loop(request, connections, stop))
-    probes: list[asyncio.Task[None]] = []
-    health: asyncio.subprocess.Process | None = None
-    gateway_pid = stack.process_tree("gateway")[0]
-    before = loop_thread_seconds(gateway_pid)
-    began = time.monotonic()
-    if lag is not None:
-        probes.append(asyncio.create_task(_client_lag(stop, lag)))
-        health = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "reliability.probe",
-            stack.base_url + "/healthz",
-            str(max(seconds - 0.5, PROBE_INTERVAL)),  # done before the load is
-            str(PROBE_INTERVAL),
-            stdout=asyncio.subprocess.PIPE,
-            cwd=ROOT,
-        )
+    probe = asyncio.create_task(_probe(stack, seconds, stop, lag)) if lag is not None else None
     await asyncio.sleep(seconds)
     stop.set()
     await task
-    await asyncio.gather(*probes)
-    if lag is not None:
-        after = loop_thread_seconds(gateway_pid)
-        if before is not None and after is not None:
-            wall = time.monotonic() - began
-            lag.loop_thread = ((after[0] - before[0]) / wall, (after[1] - before[1]) / wall)
-    if health is not None and lag is not None:
-        out, _ = await health.communicate()
-        lag.gateway = json.loads(out) if health.returncode == 0 else []
+    if probe is not None:
+        await probe
     return rec, (time.process_time() - cpu) / seconds
 
 

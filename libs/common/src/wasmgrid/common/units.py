@@ -7,6 +7,10 @@ import re
 
 from wasmgrid.common.errors import InvalidArgument
 
+#: The highest size ceiling (module or assets cap) a marketplace may be configured with;
+#: the gateway refuses a namespace cap above it before asking any marketplace.
+MAX_SIZE_CEILING_BYTES = 16 << 30
+
 _DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d)?\s*$")
 _DURATION_UNITS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _SIZE = re.compile(r"^\s*([0-9]+)\s*(B|KB|KiB|MB|MiB|GB|GiB|TB|TiB)?\s*$")

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
 from wasmgrid.common.settings import DATABASE_URL_ENV, ServiceSettings, service_config, shared_env
+from wasmgrid.common.units import MAX_SIZE_CEILING_BYTES
 from wasmgrid.marketplace.tokens import TOKEN_FORMAT
 
 MIB = 1024 * 1024
@@ -61,7 +62,7 @@ class MarketplaceSettings(ServiceSettings):
     size_ceiling_bytes: int = Field(
         1024 * MIB,
         ge=1024,
-        le=16384 * MIB,
+        le=MAX_SIZE_CEILING_BYTES,
         description="the highest module or assets cap an admin may give a namespace",
     )
     max_assets_files: int = Field(10_000, ge=1, le=1_000_000)

@@ -21,6 +21,7 @@ from wasmgrid.api.marketplace.v1 import marketplace_pb2 as mp
 from wasmgrid.api.monitor.v1 import monitor_pb2
 from wasmgrid.common.categories import CATEGORIES
 from wasmgrid.common.protoenum import ProtoEnum
+from wasmgrid.common.units import MAX_SIZE_CEILING_BYTES
 from wasmgrid.gateway.api.audit import AUDIT_FILTERS, audit_request
 from wasmgrid.gateway.api.bodies import json_response, to_json
 from wasmgrid.gateway.api.download import download
@@ -161,10 +162,10 @@ def _set_limits(a: Inputs) -> mp.SetNamespaceLimitsRequest:
         value = a.field(name, int, 0)
         if value < 0:
             raise Problem(400, f"{name}: {value} must be 0 (the default) or more")
-        if value > MAX_CEILING_BYTES:
+        if value > MAX_SIZE_CEILING_BYTES:
             # Past any ceiling a marketplace can have (and past uint64 it was a 500).
             raise Problem(
-                400, f"{name}: {value} is above {MAX_CEILING_BYTES}, the largest size ceiling"
+                400, f"{name}: {value} is above {MAX_SIZE_CEILING_BYTES}, the largest size ceiling"
             )
         values[name] = value
     return mp.SetNamespaceLimitsRequest(namespace=a.path("ns"), **values)
@@ -266,9 +267,6 @@ YANK_SCHEMAS = (
 #: (``WASMGRID_MARKETPLACE_SIZE_CEILING_BYTES``; a deployment may set it lower, and
 #: the marketplace answers 400 naming it).
 CAP_CEILING_BYTES = 1 << 30
-#: The largest ceiling a marketplace may be configured with (16 GiB): above it a cap is
-#: refused here, whatever the deployment.
-MAX_CEILING_BYTES = 16 << 30
 LIMITS_SCHEMAS = tuple(
     (name, {"type": "integer", "minimum": 0, "maximum": CAP_CEILING_BYTES})
     for name in LIMITS_FIELDS
