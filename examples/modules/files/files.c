@@ -11,7 +11,10 @@
  *   op=ls           list the directory's entries, sorted, one per line
  *   op=write        write the request body to the file (create or truncate)
  *   op=fill&n=N     write N bytes (0x78) to the file in 64 KiB writes
- * A failed operation answers 500 with "<op> <path>: <strerror>".
+ * A failed operation answers "<op> <path>: <strerror>" with the status of whose fault
+ * it is: 404 for a path that does not exist, 403 for one the call may not touch (outside
+ * its directories, or in the read-only assets), 400 for a directory read as a file or a
+ * name too long, 500 for anything else (the module's own failure).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -43,9 +46,28 @@ static int is_op(const char *query, const char *op) {
     return v && strncmp(v, op, n) == 0 && (v[n] == '\0' || v[n] == '&');
 }
 
+static const char *status_for(int err) {
+    switch (err) {
+    case ENOENT:
+    case ENOTDIR:
+        return "404 Not Found";
+    case EACCES:
+    case EPERM:
+    case EROFS:
+    case ENOTCAPABLE:
+        return "403 Forbidden";
+    case EISDIR:
+    case ENAMETOOLONG:
+    case EILSEQ:
+        return "400 Bad Request";
+    default:
+        return "500 Internal Server Error";
+    }
+}
+
 static int fail(const char *op, const char *path) {
     int err = errno;
-    printf("Status: 500 Internal Server Error\r\nContent-Type: text/plain\r\n\r\n");
+    printf("Status: %s\r\nContent-Type: text/plain\r\n\r\n", status_for(err));
     printf("%s %s: %s\n", op, path, strerror(err));
     return 0;
 }

@@ -80,7 +80,7 @@ async def test_a_module_published_with_assets_reads_them_through_run_and_routes(
         assert resp.status == 200
         assert await resp.read() == b"alpha\nbeta\n"
     async with http.post(url("/v1/run/assetsgw/files/share/README?op=write"), data=b"x") as resp:
-        assert resp.status == 500
+        assert resp.status == 403  # the module's answer: the assets are read-only
         assert await resp.read() == b"write /share/README: Operation not permitted\n"
     async with http.post(url("/v1/run/assetsgw/files/share/README")) as resp:
         assert await resp.read() == b"hello"

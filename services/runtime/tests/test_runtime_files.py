@@ -96,7 +96,7 @@ async def test_a_c_module_reads_its_assets_and_they_are_fetched_once(
 async def test_a_call_without_assets_sees_no_files(files_runtime: Runtime) -> None:
     resp = await files_runtime.stub.Invoke(call("/assets/README"))
     assert resp.output.stdout == (
-        b"Status: 500 Internal Server Error\r\nContent-Type: text/plain\r\n\r\n"
+        b"Status: 403 Forbidden\r\nContent-Type: text/plain\r\n\r\n"
         b"read /assets/README: Capabilities insufficient\n"
     )
 
@@ -116,7 +116,7 @@ async def test_a_write_to_the_assets_fails_and_the_next_call_sees_nothing_change
     resp = await files_runtime.stub.Invoke(call(path, query, stdin=b"overwritten", assets=assets))
     assert resp.outcome == pb.OUTCOME_OK
     head, text = resp.output.stdout.split(b"\r\n\r\n", 1)
-    assert head.startswith(b"Status: 500")
+    assert head == b"Status: 403 Forbidden\r\nContent-Type: text/plain"
     op = query.split("&")[0].removeprefix("op=")
     assert text == f"{op} {path}: Operation not permitted\n".encode()
     assert body(await files_runtime.stub.Invoke(call("/assets/README", assets=assets))) == b"hello"
@@ -173,7 +173,7 @@ async def test_the_scratch_byte_cap_stops_the_guest_and_nothing_is_left(
 async def test_without_scratch_the_guest_cannot_write_anywhere(files_runtime: Runtime) -> None:
     resp = await files_runtime.stub.Invoke(call("/tmp/x", "op=write", stdin=b"x"))
     head, text = resp.output.stdout.split(b"\r\n\r\n", 1)
-    assert head.startswith(b"Status: 500")
+    assert head == b"Status: 403 Forbidden\r\nContent-Type: text/plain"
     assert text == b"write /tmp/x: Capabilities insufficient\n"
 
 
