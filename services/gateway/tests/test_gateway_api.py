@@ -178,6 +178,14 @@ routes:
         assert resp.headers["WWW-Authenticate"].startswith("Bearer")
     async with http.get(url("/guarded"), headers=bearer("wgt_" + "0" * 32)) as resp:
         await read_problem(resp, 401)
+    # A publish is authenticated before its body is read: with a bad token, a multipart
+    # whose first part is not the metadata is a 401, not that body's 400.
+    form = aiohttp.FormData()
+    form.add_field("module", b"\0asm\x01\0\0\0", filename="m.wasm")
+    async with http.put(
+        url("/v1/modules/examples/hello/9.9.9"), data=form, headers=bearer("wgt_" + "0" * 32)
+    ) as resp:
+        await read_problem(resp, 401)
     # 403: a valid token without the scope / not an owner.
     async with http.get(url("/guarded"), headers=bearer(erin)) as resp:
         assert "publish" in (await read_problem(resp, 403))["detail"]

@@ -17,10 +17,8 @@ from wasmgrid.common.testing import poll_until
 from wasmgrid.gateway.cgi import CgiError, parse_response
 from wasmgrid.gateway.routes import RouteError, RouteStore, parse_routes
 
-from .conftest import StartGateway
+from .conftest import Infra, StartGateway, bearer
 
-#: Any token: the gateway only checks one is given before it reads a publish body.
-_AUTH = {"Authorization": "Bearer wgt_not-checked-before-the-body"}
 GOOD_ROUTES = "routes:\n  - {name: hello, path: /hello, module: examples/hello}\n"
 
 
@@ -42,13 +40,13 @@ def test_a_guest_status_reason_with_a_control_character_is_a_cgi_error() -> None
     ],
 )
 async def test_a_malformed_multipart_publish_is_answered_400(
-    start_gateway: StartGateway, body: bytes
+    start_gateway: StartGateway, infra: Infra, body: bytes
 ) -> None:
     gw = await start_gateway()
     async with gw.http.put(
         gw.url("/v1/modules/examples/broken/1.0.0"),
         data=body,
-        headers={"Content-Type": "multipart/form-data; boundary=b", **_AUTH},
+        headers={"Content-Type": "multipart/form-data; boundary=b", **bearer(infra.admin)},
     ) as resp:
         problem = await resp.json(content_type=None)
         assert resp.status == 400, problem
@@ -57,6 +55,7 @@ async def test_a_malformed_multipart_publish_is_answered_400(
 
 async def test_publish_metadata_with_a_lone_surrogate_is_answered_400(
     start_gateway: StartGateway,
+    infra: Infra,
 ) -> None:
     gw = await start_gateway()
     body = (
@@ -68,7 +67,7 @@ async def test_publish_metadata_with_a_lone_surrogate_is_answered_400(
     async with gw.http.put(
         gw.url("/v1/modules/examples/broken/1.0.0"),
         data=body,
-        headers={"Content-Type": "multipart/form-data; boundary=b", **_AUTH},
+        headers={"Content-Type": "multipart/form-data; boundary=b", **bearer(infra.admin)},
     ) as resp:
         problem = await resp.json(content_type=None)
         assert resp.status == 400, problem
@@ -77,12 +76,13 @@ async def test_publish_metadata_with_a_lone_surrogate_is_answered_400(
 
 async def test_a_publish_with_an_unparsable_content_type_is_refused_as_a_client_error(
     start_gateway: StartGateway,
+    infra: Infra,
 ) -> None:
     gw = await start_gateway()
     async with gw.http.put(
         gw.url("/v1/modules/examples/broken/1.0.0"),
         data=b"\x00asm\x01\x00\x00\x00",
-        headers={"Content-Type": "a/b; c*", **_AUTH},
+        headers={"Content-Type": "a/b; c*", **bearer(infra.admin)},
     ) as resp:
         problem = await resp.json(content_type=None)
         assert resp.status in (400, 415), problem

@@ -22,7 +22,12 @@ from aiohttp.http_exceptions import HttpProcessingError
 from wasmgrid.api.marketplace.v1 import marketplace_pb2 as mp
 from wasmgrid.gateway.api.bodies import MAX_JSON, check_text, field, json_response, to_json
 from wasmgrid.gateway.api.relay import caller_metadata, require_credentials
-from wasmgrid.gateway.problem import Problem, refuse_unknown_fields, upstream_errors
+from wasmgrid.gateway.problem import (
+    Problem,
+    call_upstream,
+    refuse_unknown_fields,
+    upstream_errors,
+)
 from wasmgrid.gateway.state import GATEWAY
 from wasmgrid.gateway.upstream import timed
 
@@ -214,6 +219,18 @@ async def publish(request: web.Request) -> web.Response:
     """PUT /v1/modules/{ns}/{name}/{version}: stream the module to the marketplace."""
     require_credentials(request)
     gw = request.app[GATEWAY]
+    # The caller is authenticated before a byte of the body is read: a bad token is a 401
+    # whatever the body holds (a multipart's metadata is read here, before the marketplace
+    # sees the token), and a stranger's upload is not read at all.
+    await call_upstream(
+        "marketplace",
+        "WhoAmI",
+        gw.registry.stub.WhoAmI(
+            mp.WhoAmIRequest(),
+            metadata=caller_metadata(request),
+            timeout=gw.settings.relay_timeout_seconds,
+        ),
+    )
     namespace = request.match_info["ns"]
     limit = await gw.registry.publish_limit(namespace)
     declared = request.content_length
