@@ -97,7 +97,37 @@ def test_every_link_in_the_document_names_an_operation_and_exactly_its_path_para
         for name, link in response.get("links", {}).items()
     }
     assert ("create_token", "revoke") in links
+    # A published version leads to what a client does with it next.
+    assert {name for source, name in links if source == "publish"} == {
+        "get_version",
+        "download",
+        "yank",
+        "get_module",
+        "list_versions",
+        "rate",
+        "stats",
+    }
+    assert ("yank", "unyank") in links
     for (source, name), link in links.items():
         target = operations[link["operationId"]]
         wanted = {p["name"] for p in target["parameters"] if p["in"] == "path"}
         assert set(link["parameters"]) == wanted, (source, name)
+
+
+def test_an_invoke_documents_the_modules_own_answers_beside_the_gateways_problems() -> None:
+    """/v1/run passes on the status and content type the module chose (a WAGI module
+    answers 400 text/plain to a body it cannot parse): every error status of it admits
+    any content type, and the registry's operations stay problem+json only."""
+    doc = build_document(ALL_OPERATIONS, RouteTable(), version="0")
+    run = doc["paths"]["/v1/run/{ns}/{module}"]["post"]["responses"]
+    for status in ("400", "404", "500", "default"):
+        assert set(run[status]["content"]) == {"application/problem+json", "*/*"}, status
+    get_module = doc["paths"]["/v1/modules/{ns}/{name}"]["get"]["responses"]
+    assert set(get_module["400"]["content"]) == {"application/problem+json"}
+
+
+def test_a_calls_args_are_documented_as_the_list_the_gateway_takes() -> None:
+    doc = build_document(ALL_OPERATIONS, RouteTable(), version="0")
+    body = doc["paths"]["/v1/call/{ns}/{module}/{function}"]["post"]["requestBody"]
+    schema = body["content"]["application/json"]["schema"]
+    assert schema["properties"]["args"] == {"type": "array", "maxItems": 64}

@@ -20,7 +20,9 @@ from wasmgrid.gateway.routes import RouteTable
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 BodyKind = Literal["none", "json", "any", "publish"]
 Auth = Literal["none", "optional", "required"]
-ResponseKind = Literal["json", "any", "wasm", "text"]
+#: "guest": the module answers, with the status and content type it chose (a WAGI
+#: guest may answer 400 or 404 in text/plain); the gateway's own errors stay problems.
+ResponseKind = Literal["json", "guest", "wasm", "text"]
 
 ANY_METHODS = ("get", "head", "post", "put", "patch", "delete", "options")
 _AIOHTTP_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::[^}]*)?\}")
@@ -272,6 +274,27 @@ def _success(op: Operation) -> dict[str, Any]:
     return success
 
 
+def _or_guest(response: dict[str, Any]) -> dict[str, Any]:
+    """An error response that the module itself may also give, in any content type."""
+    return {
+        "description": response["description"] + "; or the module's own answer",
+        "content": {**response["content"], "*/*": {"schema": {}}},
+    }
+
+
+def _errors(op: Operation) -> dict[str, dict[str, Any]]:
+    """The error responses of `op`: problems, or also the module's own answer."""
+    errors: dict[str, dict[str, Any]] = {
+        **_ERRORS,
+        **({"401": _problem_ref("no or bad credentials")} if op.auth != "none" else {}),
+        **{status: _problem_ref(when) for status, when in op.statuses},
+        "default": _problem_ref("an error (RFC 9457 problem details)"),
+    }
+    if op.response == "guest":
+        return {status: _or_guest(response) for status, response in errors.items()}
+    return errors
+
+
 def _operation_doc(op: Operation) -> dict[str, Any]:
     params: list[dict[str, Any]] = [
         {
@@ -301,13 +324,7 @@ def _operation_doc(op: Operation) -> dict[str, Any]:
         "summary": op.summary,
         "tags": [op.tag],
         "parameters": params,
-        "responses": {
-            str(op.success): _success(op),
-            **_ERRORS,
-            **({"401": _problem_ref("no or bad credentials")} if op.auth != "none" else {}),
-            **{status: _problem_ref(when) for status, when in op.statuses},
-            "default": _problem_ref("an error (RFC 9457 problem details)"),
-        },
+        "responses": {str(op.success): _success(op), **_errors(op)},
     }
     if op.description:
         doc["description"] = op.description
@@ -396,7 +413,7 @@ def build_document(
                 "parameters": params,
                 "responses": {
                     "200": {"description": "the module's response", "content": {"*/*": {}}},
-                    "default": _problem_ref("an error (RFC 9457 problem details)"),
+                    "default": _or_guest(_problem_ref("an error (RFC 9457 problem details)")),
                 },
                 **({"x-host": route.host} if route.host else {}),
             }

@@ -30,6 +30,7 @@ from wasmgrid.gateway.api.upload import publish
 from wasmgrid.gateway.api.users import USER_OPERATIONS
 from wasmgrid.gateway.cgi import query_argv
 from wasmgrid.gateway.invoke import CALL_FIELDS, Target, parse_module_ref, serve
+from wasmgrid.gateway.invoke.values import MAX_ARGS
 from wasmgrid.gateway.openapi import (
     CALL_DESCRIPTION,
     CALL_EXAMPLES,
@@ -225,6 +226,30 @@ _VERSION_LINKS = tuple(
     )
     for name in ("get_version", "download")
 )
+#: From a published version to what a client does next with it: read it back, download
+#: it, yank it (the stateful contract run follows these; it publishes in a namespace of
+#: its own), rate the module and read its ratings and statistics.
+_PUBLISHED = (
+    ("ns", "$request.path.ns"),
+    ("name", "$request.path.name"),
+)
+_PUBLISH_LINKS = (
+    *(
+        Link(name, name, (*_PUBLISHED, ("version", "$response.body#/version/version")))
+        for name in ("get_version", "download", "yank")
+    ),
+    *(Link(name, name, _PUBLISHED) for name in ("get_module", "list_versions", "rate", "stats")),
+)
+#: From a yank to its undoing.
+_UNYANK_LINKS = (
+    Link(
+        "unyank",
+        "unyank",
+        (*_PUBLISHED, ("version", "$request.path.version")),
+    ),
+)
+#: From a rating to the module's list of them.
+_RATINGS_LINKS = (Link("list_ratings", "list_ratings", _PUBLISHED),)
 #: Text the marketplace stores: PostgreSQL's text holds no NUL, so it is refused (400).
 _NO_NUL = "^[^\\x00]*$"
 #: What ``str.strip()`` strips (the marketplace's "blank"), spelled out: regex engines
@@ -286,7 +311,7 @@ OPERATIONS: tuple[Operation, ...] = (
         run_module,
         "invoke",
         body="any",
-        response="any",
+        response="guest",
     ),
     Operation(
         "*",
@@ -296,7 +321,7 @@ OPERATIONS: tuple[Operation, ...] = (
         run_module,
         "invoke",
         body="any",
-        response="any",
+        response="guest",
     ),
     Operation(
         "POST",
@@ -307,6 +332,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "invoke",
         body="json",
         fields=CALL_FIELDS,
+        field_schemas=(("args", {"type": "array", "maxItems": MAX_ARGS}),),
         description=CALL_DESCRIPTION,
         examples=CALL_EXAMPLES,
     ),
@@ -473,10 +499,20 @@ OPERATIONS: tuple[Operation, ...] = (
         Rpc("marketplace", "Yank", _yank),
         fields=YANK_FIELDS,
         field_schemas=YANK_SCHEMAS,
-        required_fields=("reason",),
+        # The reason is required, in the query or the body: a schema cannot require one
+        # of two places, so neither is marked required (a yank without one is a 400).
         body_required=False,
         auth="required",
-        query=(QueryParam("reason", 'why (or JSON body {"reason": …})'),),
+        query=(
+            QueryParam(
+                "reason",
+                'why, 1..500 characters, not all whitespace (or JSON body {"reason": …})',
+                min_length=1,
+                max_length=500,
+                pattern=_NOT_BLANK,
+            ),
+        ),
+        links=_UNYANK_LINKS,
     ),
     relay(
         "DELETE",
@@ -502,6 +538,7 @@ OPERATIONS: tuple[Operation, ...] = (
         field_schemas=RATING_SCHEMAS,
         required_fields=("stars",),
         auth="required",
+        links=_RATINGS_LINKS,
     ),
     relay(
         "GET",
@@ -542,6 +579,7 @@ OPERATIONS: tuple[Operation, ...] = (
         body="publish",
         auth="required",
         success=201,
+        links=_PUBLISH_LINKS,
         query=(
             QueryParam("description", "raw upload: description"),
             QueryParam("license", "raw upload: SPDX license"),
