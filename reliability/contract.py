@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import sys
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,6 +25,21 @@ from reliability.report import RESULTS, Row
 from reliability.stack import Stack
 
 CONFIG = Path(__file__).with_name("contract.toml")
+#: What a schema cannot generate (a publish that passes): reliability/contract_hooks.py.
+HOOKS = Path(__file__).with_name("contract_hooks.py")
+#: The namespace the run's parameter dictionaries name (contract.toml), with these
+#: examples published in it before the run.
+NAMESPACE = "contract"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "modules"
+#: Module name → the example it is published from. Yanks go to `yankable` alone
+#: (contract.toml): a yanked `hello` would answer every later invoke of it 404.
+SEEDED = {
+    "hello": "hello",
+    "calc": "calc",
+    "files": "files",
+    "mathfn": "mathfn",
+    "yankable": "hello",
+}
 #: schemathesis's whole output of the last run: each failure with its curl line.
 OUTPUT = RESULTS / "contract-latest.txt"
 #: Generated cases per operation and phase.
@@ -69,6 +87,7 @@ async def contract(stack: Stack, timing: Timing) -> Row:
     """schemathesis, every check and phase (the stateful one too), 0 failures."""
     schemathesis = Path(sys.executable).with_name("schemathesis")
     async with gateway_env(stack, GATEWAY_ENV):
+        await asyncio.to_thread(seed, stack.base_url, stack.admin_token)
         proc, text = await _run(schemathesis, stack)
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)
     OUTPUT.write_text(text)
@@ -104,6 +123,24 @@ async def contract(stack: Stack, timing: Timing) -> Row:
     return row
 
 
+def seed(base_url: str, token: str) -> None:
+    """Publish the examples the run's dictionaries name, in the namespace `contract`."""
+    for name, example in SEEDED.items():
+        req = urllib.request.Request(
+            f"{base_url}/v1/modules/{NAMESPACE}/{name}/1.0.0?license=Apache-2.0&category=utilities",
+            data=(EXAMPLES / example / f"{example}.wasm").read_bytes(),
+            method="PUT",
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/wasm"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                resp.read()
+        except urllib.error.HTTPError as exc:
+            if exc.code != 409:  # published by an earlier run on this stack
+                detail = f"seeding {NAMESPACE}/{name}: {exc.code} {exc.read()!r}"
+                raise RuntimeError(detail) from exc
+
+
 async def _run(schemathesis: Path, stack: Stack) -> tuple[asyncio.subprocess.Process, str]:
     proc = await asyncio.create_subprocess_exec(
         str(schemathesis),
@@ -122,6 +159,7 @@ async def _run(schemathesis: Path, stack: Stack) -> tuple[asyncio.subprocess.Pro
         f"Authorization: Bearer {stack.admin_token}",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS)},
     )
     out, _ = await proc.communicate()
     return proc, out.decode(errors="replace")
