@@ -71,7 +71,7 @@ async def serve(  # noqa: C901 - the middleware chain, one step per branch, in o
         # The target's own path: after a local redirect it is not the request's.
         path = target.script_name + target.path_info
         cache_key = response_cache_key(resolved.digest, method, path, query, body, vary)
-        hit = await gw.cache.get(cache_key)
+        hit = gw.cache.near(cache_key) or await gw.cache.get(cache_key)
         if hit is not None:
             return respond(hit, out_headers, "HIT")
     call = Call(gw, request, target, method, query, body, user, deadline, resolved, label)
@@ -91,10 +91,14 @@ async def serve(  # noqa: C901 - the middleware chain, one step per branch, in o
 
 async def resolve(gw: Gateway, request: web.Request, ref: ModuleRef) -> Resolved:
     """``ns/name@req`` → version and digest (through the short-lived resolve cache)."""
+    name = f"{ref.namespace}/{ref.name}"
+    held = gw.registry.resolved(name, ref.requirement)
+    if held is not None:
+        return held
     auth = request.headers.get("Authorization")
     metadata = (("authorization", auth),) if auth else ()
     with upstream_errors("marketplace"):
-        return await gw.registry.resolve(f"{ref.namespace}/{ref.name}", ref.requirement, metadata)
+        return await gw.registry.resolve(name, ref.requirement, metadata)
 
 
 def respond(result: CachedResponse, extra: Mapping[str, str], x_cache: str | None) -> web.Response:

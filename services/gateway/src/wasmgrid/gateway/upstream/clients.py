@@ -130,6 +130,14 @@ class Registry:
             return "marketplace not serving"
         return None
 
+    def resolved(self, name: str, requirement: str) -> Resolved | None:
+        """The live resolution of ``name@requirement`` if one is held, without a call:
+        what :meth:`resolve` answers at once (a request then needs no coroutine for it)."""
+        hit = self._resolved.get((name.lower(), requirement))
+        if hit is not None:
+            _RESOLVE_HIT.inc()
+        return hit
+
     async def resolve(
         self, name: str, requirement: str, metadata: Sequence[tuple[str, str]] = ()
     ) -> Resolved:
@@ -143,12 +151,13 @@ class Registry:
         """
         key = (name.lower(), requirement)
         hit = self._resolved.get(key)
-        if hit is not None or self._resolving.running(key):
+        if hit is not None:
+            _RESOLVE_HIT.inc()
+            return hit
+        if self._resolving.running(key):
             _RESOLVE_HIT.inc()
         else:
             _RESOLVE_MISS.inc()
-        if hit is not None:
-            return hit
         last = self._last.get(key) if self._last is not None else None
 
         async def fetch() -> Resolved:
@@ -273,6 +282,13 @@ class ResponseCache:
 
     def _near_put(self, key: str, value: CachedResponse, ttl: float) -> None:
         self._near.put(key, value, ttl_seconds=min(ttl, self.settings.near_cache_max_ttl_seconds))
+
+    def near(self, key: str) -> CachedResponse | None:
+        """The near cache's copy of `key`, without a call (None: ask :meth:`get`)."""
+        near = self._near.get(key)
+        if near is not None:
+            _NEAR_HIT.inc()
+        return near
 
     async def get(self, key: str) -> CachedResponse | None:
         """The cached response for `key`, or None (a miss; errors are misses too).

@@ -48,15 +48,16 @@ def response_cache_key(
 ) -> str:
     """The cache key: digest + method + path + query + body + vary headers, hashed.
 
-    One SHA-256 over the parts, each preceded by its length (so no two different
-    requests frame to the same bytes), the body included as is.
+    One SHA-256 over the length of every part (so no two different requests frame to
+    the same bytes) followed by the parts, the body included as is.
     """
-    parts = [digest.encode(), method.upper().encode(), path.encode(), query.encode(), body]
+    parts = [digest.encode(), method.upper().encode(), path.encode(), query.encode()]
     parts.extend(f"{name.lower()}={value}".encode() for name, value in vary)
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(len(part).to_bytes(8, "big"))
-        h.update(part)
+    lengths = [len(part) for part in parts]
+    lengths.append(len(body))
+    h = hashlib.sha256(struct.pack(f">{len(lengths)}Q", *lengths))
+    h.update(b"".join(parts))
+    h.update(body)
     return f"r:{digest[:16]}:{h.hexdigest()}"
 
 
