@@ -16,12 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from wasmgrid.api.runtime.v1 import runtime_pb2
 from wasmgrid.cli.embedded import EmbeddedRedis
 from wasmgrid.common.testing import Poll, free_port, poll_until
 from wasmgrid.gateway.ratelimit import Decision, Limiter, Rule, sliding_window_step
-from wasmgrid.runtime.testing import Runtime
+from wasmgrid.runtime.testing import Runtime, by_digest
 
-from .conftest import Infra, RunningGateway, StartGateway
+from .conftest import TEST_MODULES, Infra, RunningGateway, StartGateway
 
 
 @pytest.fixture
@@ -284,6 +285,48 @@ async def test_a_replica_found_unreachable_is_out_before_the_next_health_check(
     finally:
         if not stopped:
             await infra.stop_runtime(extra)
+
+
+async def test_a_call_refused_by_a_full_replica_runs_on_another_at_once(
+    start_gateway: StartGateway, infra: Infra, poll: Poll
+) -> None:
+    # A replica with every execution slot busy refuses a call before starting it, and
+    # says so in a trailer: the gateway runs the call on another replica instead of
+    # answering the client 503.
+    full = await infra.start_runtime(max_concurrent=1)
+    try:
+        gw = await start_gateway(
+            runtime_targets=f"{infra.runtime.runner.address},{full.runner.address}",
+            balancer_policy="round_robin",
+        )
+        pool = gw.gateway.pool
+
+        async def call() -> None:
+            async with gw.http.post(gw.url("/v1/run/examples/hello"), data=b"x") as resp:
+                assert resp.status == 200, await resp.read()
+
+        for _ in range(10):  # both serve; the retry budget fills (0.2 per call)
+            await call()
+        spin = runtime_pb2.InvokeRequest(
+            module=by_digest(TEST_MODULES["spin"]),
+            limits=runtime_pb2.Limits(timeout_ms=3_000, fuel=10**10),
+        )
+        holding = asyncio.ensure_future(full.stub.Invoke(spin))
+
+        async def slot_taken() -> bool:
+            return (await full.stub.GetStats(runtime_pb2.GetStatsRequest())).in_flight == 1
+
+        await poll(slot_taken, "a guest to hold the full replica's only slot")
+        for _ in range(4):  # round robin: two of them pick the full replica first
+            await call()
+        assert not holding.done(), "the slot came free during the calls"
+        stats = await full.stub.GetStats(runtime_pb2.GetStatsRequest())
+        assert stats.rejected == 2
+        assert pool.budget.retries == 2
+        assert pool.healthy_count() == 2, "a full replica is healthy: not ejected"
+        assert (await holding).outcome == runtime_pb2.OUTCOME_TIMEOUT
+    finally:
+        await infra.stop_runtime(full)
 
 
 async def test_a_draining_replica_leaves_the_rotation_at_once_through_its_health_watch(

@@ -85,14 +85,17 @@ def test_operation_paths_translate_to_openapi() -> None:
     assert op.openapi_path == "/v1/run/{ns}/{module}/{path}"
 
 
-def test_only_unavailable_before_execution_is_retryable() -> None:
+def test_only_calls_that_never_started_are_retryable() -> None:
     import grpc
 
+    from wasmgrid.common.errors import Busy
     from wasmgrid.gateway.upstream import not_executed
 
-    def err(code: grpc.StatusCode, details: str) -> grpc.aio.AioRpcError:
+    def err(
+        code: grpc.StatusCode, details: str, trailers: tuple[tuple[str, str], ...] = ()
+    ) -> grpc.aio.AioRpcError:
         empty = grpc.aio.Metadata()
-        return grpc.aio.AioRpcError(code, empty, empty, details, details)
+        return grpc.aio.AioRpcError(code, empty, grpc.aio.Metadata(*trailers), details, details)
 
     refused = "failed to connect to all addresses; last error: Connection refused"
     assert not_executed(err(grpc.StatusCode.UNAVAILABLE, refused))
@@ -100,6 +103,10 @@ def test_only_unavailable_before_execution_is_retryable() -> None:
     # A connection lost mid-call may have run the module: not retried.
     assert not not_executed(err(grpc.StatusCode.UNAVAILABLE, "Socket closed"))
     assert not not_executed(err(grpc.StatusCode.DEADLINE_EXCEEDED, refused))
+    # A full replica refuses before starting, and says so in its trailer: retried.
+    busy = Busy("all 8 execution slots are busy", "execution-slots")
+    assert not_executed(err(grpc.StatusCode.RESOURCE_EXHAUSTED, busy.message, busy.trailers))
+    # Other exhaustion (a module over a size cap) without the trailer: not retried.
     assert not not_executed(err(grpc.StatusCode.RESOURCE_EXHAUSTED, "all slots busy"))
 
 

@@ -9,12 +9,14 @@ import os
 import random
 import time
 from pathlib import Path
+from typing import Any
 
 import grpc
 import psutil
 import pytest
 
 from wasmgrid.api.runtime.v1 import runtime_pb2 as pb
+from wasmgrid.common.errors import BUSY_TRAILER
 from wasmgrid.common.testing import poll_until
 from wasmgrid.runtime.testing import Runtime, RuntimeFactory, example_module, inline, wat_file
 
@@ -131,6 +133,10 @@ async def test_excess_concurrency_is_refused_at_once(make_runtime: RuntimeFactor
     assert not slow.done(), "refused only after the slot came free: it did not fail fast"
     assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "all 1 execution slots are busy" in (info.value.details() or "")
+    # Refused unstarted, and the trailer says so: a gateway may try another replica.
+    metadata: Any = info.value.trailing_metadata() or ()
+    trailers = [(str(k), str(v)) for k, v in metadata]
+    assert (BUSY_TRAILER, "execution-slots") in trailers
     assert (await slow).outcome == pb.OUTCOME_TIMEOUT
     stats = await rt.stub.GetStats(pb.GetStatsRequest())
     assert stats.rejected == 1

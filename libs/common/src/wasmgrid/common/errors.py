@@ -56,6 +56,9 @@ class Unavailable(ServiceError):
 #: run so far, and when to try again.
 COMPILING_TRAILER = "wasmgrid-compiling-seconds"
 RETRY_AFTER_TRAILER = "wasmgrid-retry-after-seconds"
+#: Trailing metadata of a RESOURCE_EXHAUSTED refused before any work started (what is
+#: full), so a caller may try another replica at once without parsing the text.
+BUSY_TRAILER = "wasmgrid-busy"
 
 
 class Compiling(Unavailable):
@@ -86,3 +89,14 @@ class DataLoss(ServiceError):
     """Stored or transferred bytes do not match what they claim to be (e.g. a digest)."""
 
     code = grpc.StatusCode.DATA_LOSS
+
+
+class Busy(ResourceExhausted):
+    """Refused before it started because `what` is full: nothing ran, so another
+    replica (or a later try) may take the same call. The trailers say so."""
+
+    def __init__(self, message: str, what: str, retry_after: int = 1) -> None:
+        super().__init__(
+            message, trailers=((BUSY_TRAILER, what), (RETRY_AFTER_TRAILER, str(retry_after)))
+        )
+        self.what = what

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import wasmtime
 
-from wasmgrid.common.errors import ResourceExhausted
+from wasmgrid.common.errors import Busy
 from wasmgrid.common.lru import LruMap
 from wasmgrid.common.metrics import child
 from wasmgrid.runtime.engine import Interrupt
@@ -87,9 +87,10 @@ class ExecutionPool:
         if self.in_flight >= self.max_concurrent:
             self.rejected += 1
             REJECTED.inc()
-            raise ResourceExhausted(
+            raise Busy(
                 f"all {self.max_concurrent} execution slots are busy"
-                " (WASMGRID_RUNTIME_MAX_CONCURRENT); retry later or on another replica"
+                " (WASMGRID_RUNTIME_MAX_CONCURRENT); retry later or on another replica",
+                "execution-slots",
             )
         self.in_flight += 1
         IN_FLIGHT.inc()

@@ -1,5 +1,5 @@
 """What every call to a service behind the gateway shares: its latency metric and the
-runtime's trailers (still compiling, retry after)."""
+runtime's trailers (still compiling, busy, retry after)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import grpc
 from prometheus_client import Histogram
 
-from wasmgrid.common.errors import COMPILING_TRAILER, RETRY_AFTER_TRAILER
+from wasmgrid.common.errors import BUSY_TRAILER, COMPILING_TRAILER, RETRY_AFTER_TRAILER
 from wasmgrid.common.metrics import LATENCY_BUCKETS, child
 
 UPSTREAM_LATENCY = Histogram(
@@ -33,6 +33,14 @@ def compiling_seconds(err: grpc.aio.AioRpcError) -> float | None:
         return None if value is None else float(value)
     except ValueError:
         return None
+
+
+def refused_busy(err: grpc.aio.AioRpcError) -> bool:
+    """Whether the replica refused the call before starting it because it was full (its
+    trailer says so): nothing ran, and another replica may take the call."""
+    return (
+        err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and _trailer(err, BUSY_TRAILER) is not None
+    )
 
 
 def retry_after_hint(err: grpc.aio.AioRpcError, default: int = 1) -> int:

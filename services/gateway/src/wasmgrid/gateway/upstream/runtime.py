@@ -27,7 +27,7 @@ from wasmgrid.common.channel import create_channel
 from wasmgrid.common.tasks import cancel_and_wait
 from wasmgrid.gateway.balancer import Balancer, Endpoint, OutlierConfig, RetryBudget, snapshot
 from wasmgrid.gateway.settings import GatewaySettings, parse_targets
-from wasmgrid.gateway.upstream.calls import compiling_seconds, timed
+from wasmgrid.gateway.upstream.calls import compiling_seconds, refused_busy, timed
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +94,11 @@ def connection_lost(err: grpc.aio.AioRpcError) -> bool:
 
 
 def not_executed(err: grpc.aio.AioRpcError) -> bool:
-    """Whether a failed runtime call certainly did not run the module (safe to retry)."""
-    return err.code() == grpc.StatusCode.UNAVAILABLE and _mentions(err, _NOT_SENT_MARKERS)
+    """Whether a failed runtime call certainly did not run the module (safe to retry):
+    it never reached a replica, or the replica refused it unstarted, all slots busy."""
+    if err.code() == grpc.StatusCode.UNAVAILABLE:
+        return _mentions(err, _NOT_SENT_MARKERS)
+    return refused_busy(err)
 
 
 def _transport_failure(err: grpc.aio.AioRpcError) -> bool:
@@ -399,8 +402,9 @@ class RuntimePool:
         """Run `fn(stub, timeout, metadata)` on a picked replica, retrying where safe.
 
         `deadline` is a ``time.monotonic()`` instant; every attempt gets the time left
-        as its gRPC timeout. Retries happen only for UNAVAILABLE errors that prove the
-        module never ran, on a replica not tried yet, while the retry budget allows.
+        as its gRPC timeout. Retries happen only for errors that prove the module never ran
+        (unreachable, or refused unstarted by a full replica), on a replica not tried
+        yet, while the retry budget allows.
         """
         self.budget.record_request()
         carrier: dict[str, str] = {}
