@@ -44,6 +44,8 @@ class Answer:
     retry_after: bool = False
     #: The problem's detail (or the transport error) of a failure.
     detail: str = ""
+    #: Whom the problem blames (its ``fault``: client, guest, platform, overload).
+    fault: str = ""
 
     @property
     def ok(self) -> bool:
@@ -52,6 +54,12 @@ class Answer:
     @property
     def refused(self) -> bool:
         return self.status in REFUSALS
+
+    @property
+    def shed(self) -> bool:
+        """Refused by the gateway's own overload protection (admission, max in flight)
+        or a rate limit, as opposed to a request it admitted and then failed."""
+        return self.status == 429 or (self.status == 503 and self.fault == "overload")
 
 
 class Recorder:
@@ -88,6 +96,7 @@ class Outcome:
     status: int = 0
     retry_after: bool = False
     detail: str = ""
+    fault: str = ""
 
 
 def success(resp: aiohttp.ClientResponse, right: bool) -> Outcome:
@@ -98,15 +107,18 @@ def success(resp: aiohttp.ClientResponse, right: bool) -> Outcome:
 async def failure(resp: aiohttp.ClientResponse) -> Outcome:
     """An error answer as ``"<status> <problem type>"`` (the type's last path segment),
     with the problem's detail."""
-    slug, detail = "?", ""
+    slug, detail, fault = "?", "", ""
     if resp.content_type == "application/problem+json":
         try:
             doc = json.loads(await resp.read())
             slug = str(doc.get("type", "")).rstrip("/").rsplit("/", 1)[-1] or "?"
             detail = str(doc.get("detail", ""))[:200]
+            fault = str(doc.get("fault", ""))
         except ValueError:
             slug = "bad-problem-json"
-    return Outcome(f"{resp.status} {slug}", resp.status, "Retry-After" in resp.headers, detail)
+    return Outcome(
+        f"{resp.status} {slug}", resp.status, "Retry-After" in resp.headers, detail, fault
+    )
 
 
 def transport_kind(exc: BaseException) -> str:
@@ -133,7 +145,14 @@ async def _timed(recorder: Recorder, op: str, call: Callable[[], Awaitable[Outco
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         out = Outcome(transport_kind(exc), detail=str(exc)[:200])
     answer = Answer(
-        op, sent, time.monotonic() - began, out.kind, out.status, out.retry_after, out.detail
+        op,
+        sent,
+        time.monotonic() - began,
+        out.kind,
+        out.status,
+        out.retry_after,
+        out.detail,
+        out.fault,
     )
     recorder.add(answer)
     return answer

@@ -235,8 +235,11 @@ async def overload(
         f" MB; back to normal within {RECOVERY_SECONDS:.0f} s"
     )
     row.count(answers)
-    admitted = [a for a in answers if not a.refused]
-    refused = [a for a in answers if a.refused]
+    # Refused = shed by the gateway (admission, max in flight): the target's "rest". A
+    # 503 of anything behind it (a runtime replica full, say) failed an admitted call.
+    admitted = [a for a in answers if not a.shed]
+    refused = [a for a in answers if a.shed]
+    row.admitted = len(admitted)
     goodput = _goodput(answers, seconds)
     success = sum(1 for a in admitted if a.ok) / len(admitted) if admitted else 0.0
     refused_latency = sorted(a.latency for a in refused)

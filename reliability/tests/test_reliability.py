@@ -187,6 +187,17 @@ def test_a_row_counts_refusals_apart_from_admitted_and_wrong_answers_as_lost() -
     assert row.p99_ms == 10.0
 
 
+def test_only_the_gateways_own_refusals_are_shed_in_the_overload_figures() -> None:
+    admission = Answer("invoke", 0.0, 0.001, "503 unavailable", 503, True, "", "overload")
+    rate_limited = Answer("invoke", 0.0, 0.001, "429 too-many-requests", 429, True)
+    # A runtime replica full behind the gateway: a call the gateway admitted, then failed.
+    behind = Answer("invoke", 0.0, 0.1, "503 unavailable", 503, True, "", "platform")
+    assert admission.shed
+    assert rate_limited.shed
+    assert not behind.shed
+    assert behind.refused  # still a refusal in the fault scenarios' admitted column
+
+
 def test_the_readme_section_is_replaced_between_its_markers_only(tmp_path: Path) -> None:
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n\n{report.BEGIN}\nold table\n{report.END}\n\nafter\n")
