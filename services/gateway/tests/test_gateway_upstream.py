@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import Any
 
 import grpc
+import pytest
 
 from wasmgrid.api.runtime.v1 import runtime_pb2, runtime_pb2_grpc
 from wasmgrid.gateway.upstream import (
@@ -154,3 +156,55 @@ def test_a_cached_response_round_trips_and_foreign_bytes_are_a_miss() -> None:
     assert CachedResponse.decode(entry.encode()) == entry
     for foreign in (b"", b"\x00\x00\x00\x09{}", b"\x00\x00\x00\x02[]rest", b"plain text"):
         assert CachedResponse.decode(foreign) is None
+
+
+async def test_a_call_every_replica_refuses_as_full_is_asked_again_after_a_pause() -> None:
+    from wasmgrid.common.errors import Busy
+    from wasmgrid.gateway.settings import GatewaySettings
+    from wasmgrid.gateway.upstream import RuntimePool
+
+    busy = Busy("all 8 execution slots are busy", "execution-slots")
+    full = grpc.aio.AioRpcError(
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.aio.Metadata(),
+        grpc.aio.Metadata(*busy.trailers),
+        busy.message,
+        busy.message,
+    )
+    values: dict[str, Any] = {"runtime_targets": "127.0.0.1:1", "marketplace_addr": "127.0.0.1:2"}
+    settings = GatewaySettings(**values)
+    pool = RuntimePool(settings)
+    for _ in range(50):  # the retry budget fills (0.2 per request)
+        pool.budget.record_request()
+    asked: list[float] = []
+
+    async def refused_once(stub: Any, timeout: float, metadata: Any) -> str:
+        asked.append(time.monotonic())
+        if len(asked) == 1:
+            raise full
+        return "ran"
+
+    try:
+        ran = await pool.call("Invoke", refused_once, key="k", deadline=time.monotonic() + 5)
+        assert ran == "ran"
+        # The only replica, asked again after its pause instead of answering 503.
+        assert len(asked) == 2
+        assert asked[1] - asked[0] >= 0.02
+        asked.clear()
+
+        async def always_full(stub: Any, timeout: float, metadata: Any) -> str:
+            asked.append(time.monotonic())
+            raise full
+
+        # Still full after every attempt: the refusal itself, within MAX_ATTEMPTS tries.
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await pool.call("Invoke", always_full, key="k", deadline=time.monotonic() + 5)
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert len(asked) == settings.max_attempts
+        # Near the deadline no pause is taken that would outlast it.
+        asked.clear()
+        await pool.call("Invoke", refused_once, key="k", deadline=time.monotonic() + 0.05)
+        assert len(asked) == 2
+        assert asked[1] - asked[0] < 0.02
+    finally:
+        await pool.close()

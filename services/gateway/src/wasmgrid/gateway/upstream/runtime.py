@@ -47,6 +47,11 @@ T = TypeVar("T")
 #: First pause before a broken health Watch is opened again; it doubles up to the
 #: health-check interval while the replica stays unreachable.
 WATCH_RETRY_SECONDS = 0.1
+#: A call every replica refused as full is asked again after this many seconds times
+#: its attempt number (so 25 ms, then 50 ms with the default three attempts) ...
+BUSY_PAUSE_SECONDS = 0.025
+#: ... unless that would leave less than this before the call's deadline.
+BUSY_PAUSE_MARGIN_SECONDS = 0.1
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 
 #: One attempt of a runtime call: ``fn(stub, timeout, metadata)`` → the call's answer.
@@ -391,6 +396,36 @@ class RuntimePool:
             },
         }
 
+    def _retry_allowed(self) -> bool:
+        """Whether the retry budget has a retry to spend (counted when it has not)."""
+        if self.budget.try_retry():
+            return True
+        UPSTREAM_RETRIES.labels("budget_exhausted").inc()
+        return False
+
+    def _before_retry(
+        self,
+        method: str,
+        err: grpc.aio.AioRpcError,
+        address: str,
+        tried: list[str],
+        attempt: int,
+        deadline: float,
+    ) -> float:
+        """The pause before trying a refused call again: none when another replica may
+        take it (`address` joins `tried`); when every replica left is full, a short one,
+        since a slot frees within milliseconds when calls are short."""
+        if refused_busy(err) and not self.balancer.available(exclude=[*tried, address]):
+            left = deadline - time.monotonic() - BUSY_PAUSE_MARGIN_SECONDS
+            pause = max(0.0, min(BUSY_PAUSE_SECONDS * attempt, left))
+            log.info(
+                "%s refused by a full runtime %s: again in %.0f ms", method, address, pause * 1e3
+            )
+            return pause
+        tried.append(address)
+        log.info("retrying %s on another runtime after %s: %s", method, address, err.details())
+        return 0.0
+
     async def call(
         self,
         method: str,
@@ -404,7 +439,8 @@ class RuntimePool:
         `deadline` is a ``time.monotonic()`` instant; every attempt gets the time left
         as its gRPC timeout. Retries happen only for errors that prove the module never ran
         (unreachable, or refused unstarted by a full replica), on a replica not tried
-        yet, while the retry budget allows.
+        yet, while the retry budget allows; when every replica left is full, on the same
+        ones after a short pause.
         """
         self.budget.record_request()
         carrier: dict[str, str] = {}
@@ -413,8 +449,11 @@ class RuntimePool:
         tried: list[str] = []
         last_error: grpc.aio.AioRpcError | None = None
         attempt = 0
+        pause = 0.0
         while True:
             attempt += 1
+            if pause:
+                await asyncio.sleep(pause)
             ep: Endpoint | None = self.balancer.pick(key, exclude=tried)
             if ep is None:
                 if last_error is not None:
@@ -437,17 +476,12 @@ class RuntimePool:
                     not not_executed(err)
                     or attempt >= self.settings.max_attempts
                     or deadline - time.monotonic() <= 0
+                    or not self._retry_allowed()
                 ):
                     raise
-                if not self.budget.try_retry():
-                    UPSTREAM_RETRIES.labels("budget_exhausted").inc()
-                    raise
                 UPSTREAM_RETRIES.labels("retried").inc()
-                tried.append(ep.address)
                 last_error = err
-                log.info(
-                    "retrying %s on another runtime after %s: %s", method, ep.address, err.details()
-                )
+                pause = self._before_retry(method, err, ep.address, tried, attempt, deadline)
             finally:
                 replica.release(conn)
                 self.balancer.on_finish(ep, ok=ok)
