@@ -144,8 +144,10 @@ class Evaluator:
         """One round: reload rules and silences, evaluate, queue notifications."""
         async with self._lock:
             t0 = time.perf_counter()
-            now = time.time() if now is None else now
             await self._refresh()
+            # After the reload: a silence created while it ran starts at the database's
+            # now(), and with the round's clock read before, it would not yet apply.
+            now = time.time() if now is None else now
             rules = self.rules()
             gone = {key[0] for key in self.engine.alerts} - set(rules)
             gone |= {r.name for r in rules.values() if r.disabled}
