@@ -251,6 +251,12 @@ async def test_replica_stopped_gracefully_under_load_fails_nothing(
     assert not load.failures(), load.report()
 
 
+async def _hello_ok(gw: RunningGateway) -> None:
+    """Invoke examples/hello through `gw`; it must answer 200."""
+    async with gw.http.post(gw.url("/v1/run/examples/hello"), data=b"x") as resp:
+        assert resp.status == 200, await resp.read()
+
+
 async def test_a_replica_found_unreachable_is_out_before_the_next_health_check(
     start_gateway: StartGateway, infra: Infra
 ) -> None:
@@ -266,18 +272,13 @@ async def test_a_replica_found_unreachable_is_out_before_the_next_health_check(
             health_watch=False,
         )
         pool = gw.gateway.pool
-
-        async def call() -> None:
-            async with gw.http.post(gw.url("/v1/run/examples/hello"), data=b"x") as resp:
-                assert resp.status == 200, await resp.read()
-
         for _ in range(10):  # both serve; the retry budget fills (0.2 per call)
-            await call()
+            await _hello_ok(gw)
         assert pool.healthy_count() == 2
         await infra.stop_runtime(extra)
         stopped = True
         for _ in range(10):
-            await call()
+            await _hello_ok(gw)
         # The first call that picked it found the connection refused and ran on the other
         # replica; that took it out, so no later call tried it (one retry, not five).
         assert pool.budget.retries == 1
@@ -300,13 +301,8 @@ async def test_a_call_refused_by_a_full_replica_runs_on_another_at_once(
             balancer_policy="round_robin",
         )
         pool = gw.gateway.pool
-
-        async def call() -> None:
-            async with gw.http.post(gw.url("/v1/run/examples/hello"), data=b"x") as resp:
-                assert resp.status == 200, await resp.read()
-
         for _ in range(10):  # both serve; the retry budget fills (0.2 per call)
-            await call()
+            await _hello_ok(gw)
         spin = runtime_pb2.InvokeRequest(
             module=by_digest(TEST_MODULES["spin"]),
             limits=runtime_pb2.Limits(timeout_ms=3_000, fuel=10**10),
@@ -318,7 +314,7 @@ async def test_a_call_refused_by_a_full_replica_runs_on_another_at_once(
 
         await poll(slot_taken, "a guest to hold the full replica's only slot")
         for _ in range(4):  # round robin: two of them pick the full replica first
-            await call()
+            await _hello_ok(gw)
         assert not holding.done(), "the slot came free during the calls"
         stats = await full.stub.GetStats(runtime_pb2.GetStatsRequest())
         assert stats.rejected == 2
@@ -342,13 +338,8 @@ async def test_a_draining_replica_leaves_the_rotation_at_once_through_its_health
         health_check_interval_seconds=300,
     )
     pool = gw.gateway.pool
-
-    async def call() -> None:
-        async with gw.http.post(gw.url("/v1/run/examples/hello"), data=b"x") as resp:
-            assert resp.status == 200, await resp.read()
-
     for _ in range(4):  # round robin: both replicas serve
-        await call()
+        await _hello_ok(gw)
     before = await extra.invocations()
     assert before > 0
     assert pool.healthy_count() == 2
@@ -361,7 +352,7 @@ async def test_a_draining_replica_leaves_the_rotation_at_once_through_its_health
         await poll(one_left, "the draining replica to leave the rotation", 4)
         assert not stopping.done(), "the replica stopped before the gateway saw it drain"
         for _ in range(10):
-            await call()
+            await _hello_ok(gw)
         assert await extra.invocations() == before
         assert pool.budget.retries == 0
     finally:

@@ -149,11 +149,10 @@ class Registry:
         resolution of the key serves if it is at most ``RESOLVE_STALE_SECONDS`` old, and
         again for the next TTL before the registry is asked again.
         """
-        key = (name.lower(), requirement)
-        hit = self._resolved.get(key)
+        hit = self.resolved(name, requirement)
         if hit is not None:
-            _RESOLVE_HIT.inc()
             return hit
+        key = (name.lower(), requirement)
         if self._resolving.running(key):
             _RESOLVE_HIT.inc()
         else:
@@ -296,9 +295,8 @@ class ResponseCache:
         Concurrent lookups of one key share one RPC, so a hot key whose near-cache copy
         just expired costs one call to the cache service, not one per request.
         """
-        near = self._near.get(key)
+        near = self.near(key)
         if near is not None:
-            _NEAR_HIT.inc()
             return near
         if self.stub is None:
             return None
