@@ -263,6 +263,35 @@ async def test_channel_default_deadline_applies_when_caller_sets_none(probe: Pro
         await channel.close(None)
 
 
+async def test_a_channel_tries_an_unreachable_peer_again_within_a_second() -> None:
+    """Every failed connect is followed by another within 1 s, so a peer that comes back
+    is used again at once (gRPC's own backoff tries 3 times in 4 s, then less and less)."""
+    attempts = 0
+
+    async def hang_up(_r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        nonlocal attempts
+        attempts += 1
+        w.close()
+
+    peer = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = peer.sockets[0].getsockname()[1]
+    channel = create_channel(f"127.0.0.1:{port}", tracing=False)
+    health = health_pb2_grpc.HealthStub(channel)
+    try:
+        end = asyncio.get_running_loop().time() + 4.0
+        while asyncio.get_running_loop().time() < end:
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await health.Check(health_pb2.HealthCheckRequest(), timeout=0.5)
+            assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+            await asyncio.sleep(0.05)
+        # 0, 0.2, 0.5, 1.0, 1.9, 2.9 and 3.9 s with the suite's backoff
+        assert attempts >= 5
+    finally:
+        await channel.close(None)
+        peer.close()
+        await peer.wait_closed()
+
+
 @pytest.mark.integration
 async def test_graceful_shutdown_finishes_in_flight_rpc_and_refuses_new_ones() -> None:
     service = ProbeService()

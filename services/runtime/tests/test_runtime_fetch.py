@@ -11,7 +11,7 @@ import grpc
 import pytest
 
 from wasmgrid.api.runtime.v1 import runtime_pb2 as pb
-from wasmgrid.common.testing import poll_until
+from wasmgrid.common.testing import free_port, poll_until
 from wasmgrid.runtime.store import KEY_FILE
 from wasmgrid.runtime.testing import (
     Marketplace,
@@ -20,6 +20,7 @@ from wasmgrid.runtime.testing import (
     example_module,
     inline,
     sha,
+    start_marketplace,
 )
 
 REPO = Path(__file__).resolve().parents[3]
@@ -100,6 +101,26 @@ async def test_marketplace_down_is_unavailable(make_runtime: RuntimeFactory) -> 
     assert info.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "marketplace at 127.0.0.1:1 is unavailable" in (info.value.details() or "")
     assert rt.runner.ready  # cached modules still run: not taken out of rotation
+
+
+async def test_a_marketplace_that_is_back_serves_the_next_fetch_at_once(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """Between two connect attempts a channel fails calls at once: the fetch waits for
+    the next attempt instead, so the first invoke after a marketplace restart runs."""
+    port = free_port()
+    rt = await make_runtime(marketplace_addr=f"127.0.0.1:{port}", allow_inline=False)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await rt.stub.Invoke(hello_request(by_digest(HELLO)))
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    marketplace = await start_marketplace(port)
+    marketplace.state.blobs[sha(HELLO)] = HELLO
+    try:
+        r = await rt.stub.Invoke(hello_request(by_digest(HELLO)))
+        assert r.outcome == pb.OUTCOME_OK
+        assert len(marketplace.state.requests) == 1
+    finally:
+        await marketplace.server.stop(0)
 
 
 async def test_unknown_digest_is_not_found(

@@ -15,6 +15,16 @@ KEEPALIVE_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.http2.max_pings_without_data", 0),
 ]
 
+#: How soon a channel tries again to reach a peer it could not connect to. gRPC's
+#: defaults (1 s, growing by 1.6x to 120 s) leave a channel failing every call at once
+#: for seconds after its peer is back: 4.2 s after a 12-s outage, measured on loopback.
+#: The peers here are the suite's own services, where an attempt costs one connect; 1 s
+#: at most means a restarted marketplace or runtime is used again within a second.
+RECONNECT_OPTIONS: list[tuple[str, Any]] = [
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 1_000),
+]
+
 
 class _DefaultDeadline(
     grpc.aio.UnaryUnaryClientInterceptor,  # type: ignore[type-arg]
@@ -72,6 +82,7 @@ def create_channel(
         chain.extend(aio_client_interceptors())  # type: ignore[no-untyped-call]
     opts = [
         *KEEPALIVE_OPTIONS,
+        *RECONNECT_OPTIONS,
         ("grpc.max_send_message_length", max_message_bytes),
         ("grpc.max_receive_message_length", max_message_bytes),
         *options,

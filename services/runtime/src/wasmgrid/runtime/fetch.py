@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import logging
 from pathlib import Path
@@ -18,6 +20,11 @@ log = logging.getLogger(__name__)
 
 #: Chunk size asked of the marketplace (its default is 1 MiB as well).
 CHUNK_BYTES = 1024 * 1024
+#: Longest wait for a connection to the marketplace before a download is asked for. A
+#: channel between two connect attempts fails every call at once; the next attempt is at
+#: most 1 s away (`wasmgrid.common.channel.RECONNECT_OPTIONS`), so a marketplace that has
+#: just (re)started is waited for instead of failing the invoke.
+CONNECT_WAIT_SECONDS = 1.0
 
 
 class Fetcher(Protocol):
@@ -58,6 +65,7 @@ class MarketplaceFetcher:
         )
         hasher = hashlib.sha256()
         size = 0
+        await self._connected()
         try:
             # Chunks go to local disk as they arrive: a thread hop each would cost more.
             with open(dest, "wb") as out:  # noqa: ASYNC230
@@ -80,6 +88,14 @@ class MarketplaceFetcher:
         FETCHES.labels("ok").inc()
         FETCH_BYTES.inc(size)
         return size, hasher.hexdigest()
+
+    async def _connected(self) -> None:
+        """Wait up to CONNECT_WAIT_SECONDS for the channel to be connected; a marketplace
+        still unreachable then fails the download that follows, which says so."""
+        if self._channel.get_state(try_to_connect=True) is grpc.ChannelConnectivity.READY:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._channel.channel_ready(), CONNECT_WAIT_SECONDS)
 
     def _too_large(self, kind: str, digest: str, size: int, max_bytes: int) -> ResourceExhausted:
         FETCHES.labels("too_large").inc()

@@ -213,14 +213,14 @@ async def stop_runtime(rt: Runtime, grace: float = 0.5) -> None:
     gc.collect()
 
 
-async def start_marketplace() -> Marketplace:
-    """Serve :class:`MarketplaceDownload` on a free loopback port."""
+async def start_marketplace(port: int = 0) -> Marketplace:
+    """Serve :class:`MarketplaceDownload` on a loopback port (a free one by default)."""
     state = FakeBlobs()
     server = grpc.aio.server()
     marketplace_pb2_grpc.add_MarketplaceServiceServicer_to_server(
         MarketplaceDownload(state),  # type: ignore[abstract]  # other RPCs: UNIMPLEMENTED
         server,
     )
-    port = server.add_insecure_port("127.0.0.1:0")
+    port = server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     return Marketplace(f"127.0.0.1:{port}", state, server)
