@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 import redis.asyncio as aioredis
@@ -96,6 +97,30 @@ async def test_two_redis_clients_share_one_limit(redis_url: str) -> None:
     finally:
         await a.close()
         await b.close()
+
+
+async def test_redis_down_is_logged_once_a_second_with_a_count_not_once_a_request(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = aioredis.Redis.from_url(redis_url)
+    port = client.connection_pool.connection_kwargs["port"]
+    await client.aclose()
+    dead = f"redis://127.0.0.1:{port + 1 if port < 65535 else port - 1}/0"
+    limiter = RedisLimiter.from_url(dead, fail_open=True, timeout=0.2)
+    caplog.set_level(logging.WARNING, logger="wasmgrid.gateway.ratelimit")
+    try:
+        for _ in range(30):
+            assert (await limiter.check("k", TB)).allowed
+        lines = [r.getMessage() for r in caplog.records if "backend failed" in r.getMessage()]
+        assert len(lines) == 1, lines
+        assert "(fail_open) 1 times" in lines[0]
+        limiter._logged_at -= 1.0  # a second later: the next failure reports the rest
+        await limiter.check("k", TB)
+        lines = [r.getMessage() for r in caplog.records if "backend failed" in r.getMessage()]
+        assert len(lines) == 2
+        assert "(fail_open) 30 times since the last such line" in lines[1]
+    finally:
+        await limiter.close()
 
 
 async def test_redis_down_fails_open_or_closed(redis_url: str) -> None:

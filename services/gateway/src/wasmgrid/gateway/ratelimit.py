@@ -229,6 +229,10 @@ return {allowed, limit - count, reset_ms, retry_ms}
 """
 
 
+#: Seconds between two log lines about a failing rate-limit backend.
+BACKEND_LOG_INTERVAL = 1.0
+
+
 class RedisLimiter(Limiter):
     """Limits shared by every gateway using the same Redis (one Lua script per decision)."""
 
@@ -248,6 +252,9 @@ class RedisLimiter(Limiter):
         self._window = client.register_script(SLIDING_WINDOW_LUA)
         self._nonce = 0
         self._node = os.urandom(6).hex()
+        #: Backend failures not yet logged, and when the last line about them was.
+        self._unlogged = 0
+        self._logged_at = float("-inf")
 
     @classmethod
     def from_url(
@@ -271,6 +278,22 @@ class RedisLimiter(Limiter):
             socket_connect_timeout=timeout,
         )
         return cls(aioredis.Redis(connection_pool=pool), fail_open=fail_open)
+
+    def _log_failure(self, result: str, exc: BaseException) -> None:
+        """One line per BACKEND_LOG_INTERVAL while Redis is down (the metric counts each
+        failure): one a request would be thousands a second, under load, of the same."""
+        self._unlogged += 1
+        now = time.monotonic()
+        if now - self._logged_at < BACKEND_LOG_INTERVAL:
+            return
+        log.warning(
+            "rate limit backend failed (%s) %d times since the last such line: %r",
+            result,
+            self._unlogged,
+            exc,
+        )
+        self._unlogged = 0
+        self._logged_at = now
 
     async def check(self, key: str, rule: Rule) -> Decision:
         try:
@@ -299,7 +322,7 @@ class RedisLimiter(Limiter):
             RATE_LIMIT_BACKEND_ERRORS.inc()
             result = "fail_open" if self.fail_open else "fail_closed"
             RATE_LIMIT_DECISIONS.labels(self.backend, result).inc()
-            log.warning("rate limit backend failed (%s): %r", result, exc)
+            self._log_failure(result, exc)
             return Decision(
                 self.fail_open, rule.limit, rule.limit if self.fail_open else 0, 1.0, 1.0
             )
