@@ -99,13 +99,18 @@ async def test_two_redis_clients_share_one_limit(redis_url: str) -> None:
         await b.close()
 
 
-async def test_redis_down_is_logged_once_a_second_with_a_count_not_once_a_request(
-    redis_url: str, caplog: pytest.LogCaptureFixture
-) -> None:
+@pytest.fixture
+async def dead(redis_url: str) -> str:
+    """A Redis URL beside the real one's port, where nothing listens."""
     client = aioredis.Redis.from_url(redis_url)
     port = client.connection_pool.connection_kwargs["port"]
     await client.aclose()
-    dead = f"redis://127.0.0.1:{port + 1 if port < 65535 else port - 1}/0"
+    return f"redis://127.0.0.1:{port + 1 if port < 65535 else port - 1}/0"
+
+
+async def test_redis_down_is_logged_once_a_second_with_a_count_not_once_a_request(
+    dead: str, caplog: pytest.LogCaptureFixture
+) -> None:
     limiter = RedisLimiter.from_url(dead, fail_open=True, timeout=0.2)
     caplog.set_level(logging.WARNING, logger="wasmgrid.gateway.ratelimit")
     try:
@@ -114,7 +119,7 @@ async def test_redis_down_is_logged_once_a_second_with_a_count_not_once_a_reques
         lines = [r.getMessage() for r in caplog.records if "backend failed" in r.getMessage()]
         assert len(lines) == 1, lines
         assert "(fail_open) 1 times" in lines[0]
-        limiter._logged_at -= 1.0  # a second later: the next failure reports the rest
+        limiter._failures._at -= 1.0  # a second later: the next failure reports the rest
         await limiter.check("k", TB)
         lines = [r.getMessage() for r in caplog.records if "backend failed" in r.getMessage()]
         assert len(lines) == 2
@@ -123,11 +128,7 @@ async def test_redis_down_is_logged_once_a_second_with_a_count_not_once_a_reques
         await limiter.close()
 
 
-async def test_redis_down_fails_open_or_closed(redis_url: str) -> None:
-    client = aioredis.Redis.from_url(redis_url)
-    port = client.connection_pool.connection_kwargs["port"]
-    await client.aclose()
-    dead = f"redis://127.0.0.1:{port + 1 if port < 65535 else port - 1}/0"
+async def test_redis_down_fails_open_or_closed(dead: str) -> None:
     open_ = RedisLimiter.from_url(dead, fail_open=True, timeout=0.2)
     closed = RedisLimiter.from_url(dead, fail_open=False, timeout=0.2)
     try:

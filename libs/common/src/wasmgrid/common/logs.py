@@ -6,7 +6,8 @@ import json
 import logging
 import sys
 import time
-from typing import Any
+from collections import Counter
+from typing import Any, Generic, TypeVar
 
 from opentelemetry import trace
 
@@ -95,3 +96,27 @@ def configure_logging(service: str, level: str = "INFO", *, json_lines: bool = T
     # Third-party chatter stays at WARNING unless we debug.
     for noisy in ("asyncio", "grpc", "aiohttp.access", "urllib3"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+K = TypeVar("K")
+
+
+class Summarised(Generic[K]):
+    """Counts occurrences by kind and says when a summary line is due: at most one per
+    `interval` seconds, so a failure repeated on every request logs a line a second
+    with the counts since the last one, not a line a request."""
+
+    def __init__(self, interval: float = 1.0) -> None:
+        self.interval = interval
+        self._counts: Counter[K] = Counter()
+        self._at = float("-inf")
+
+    def add(self, kind: K, now: float | None = None) -> Counter[K] | None:
+        """Count one `kind`; when a line is due, the counts since the last one (reset)."""
+        self._counts[kind] += 1
+        now = time.monotonic() if now is None else now
+        if now - self._at < self.interval:
+            return None
+        counts, self._counts = self._counts, Counter()
+        self._at = now
+        return counts

@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter as Tally
 from collections import deque
 from collections.abc import Callable
 from enum import StrEnum
@@ -29,6 +28,7 @@ from enum import StrEnum
 from aiohttp import web
 from prometheus_client import Counter, Gauge, Histogram
 
+from wasmgrid.common.logs import Summarised
 from wasmgrid.common.metrics import LATENCY_BUCKETS
 from wasmgrid.gateway.problem import Problem
 
@@ -104,8 +104,7 @@ class Admission:
         self._clock = clock
         #: Each waiter's future and when it joined the queue.
         self._waiters: deque[tuple[asyncio.Future[None], float]] = deque()
-        self._unlogged: Tally[Reason] = Tally()
-        self._logged_at = float("-inf")
+        self._refusals: Summarised[Reason] = Summarised(LOG_INTERVAL)
 
     @property
     def waiting(self) -> int:
@@ -200,21 +199,18 @@ class Admission:
     def _refuse(self, reason: Reason, why: str, now: float) -> Refused:
         _REFUSED.inc()
         _REASON_COUNTERS[reason].inc()
-        self._unlogged[reason] += 1
-        if now - self._logged_at >= LOG_INTERVAL:
-            counts = ", ".join(f"{r.value} {n}" for r, n in sorted(self._unlogged.items()))
+        counts = self._refusals.add(reason, now)
+        if counts is not None:
             log.warning(
                 "admission refused %d module calls since the last such line (%s): %d"
                 " running (limit %d), %d waiting, %.1f ms per call",
-                self._unlogged.total(),
-                counts,
+                counts.total(),
+                ", ".join(f"{r.value} {n}" for r, n in sorted(counts.items())),
                 self.running,
                 self.limit,
                 len(self._waiters),
                 self.call_seconds * 1000,
             )
-            self._unlogged.clear()
-            self._logged_at = now
         return Refused(
             reason,
             f"{why}; {self.running} module calls running (limit {self.limit}),"

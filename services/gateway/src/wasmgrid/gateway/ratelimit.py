@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 from prometheus_client import Counter
 from redis.exceptions import RedisError
 
+from wasmgrid.common.logs import Summarised
 from wasmgrid.common.lru import LruMap
 from wasmgrid.gateway.routes.model import Algorithm, RateLimitConfig
 
@@ -252,9 +253,7 @@ class RedisLimiter(Limiter):
         self._window = client.register_script(SLIDING_WINDOW_LUA)
         self._nonce = 0
         self._node = os.urandom(6).hex()
-        #: Backend failures not yet logged, and when the last line about them was.
-        self._unlogged = 0
-        self._logged_at = float("-inf")
+        self._failures: Summarised[str] = Summarised(BACKEND_LOG_INTERVAL)
 
     @classmethod
     def from_url(
@@ -282,18 +281,14 @@ class RedisLimiter(Limiter):
     def _log_failure(self, result: str, exc: BaseException) -> None:
         """One line per BACKEND_LOG_INTERVAL while Redis is down (the metric counts each
         failure): one a request would be thousands a second, under load, of the same."""
-        self._unlogged += 1
-        now = time.monotonic()
-        if now - self._logged_at < BACKEND_LOG_INTERVAL:
-            return
-        log.warning(
-            "rate limit backend failed (%s) %d times since the last such line: %r",
-            result,
-            self._unlogged,
-            exc,
-        )
-        self._unlogged = 0
-        self._logged_at = now
+        counts = self._failures.add(result)
+        if counts is not None:
+            log.warning(
+                "rate limit backend failed (%s) %d times since the last such line: %r",
+                result,
+                counts.total(),
+                exc,
+            )
 
     async def check(self, key: str, rule: Rule) -> Decision:
         try:
