@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,8 +29,29 @@ def _count(generation: int) -> float:
 
 @pytest.fixture
 def unfrozen() -> Iterator[None]:
+    threshold = gc.get_threshold()
     yield
     gc.unfreeze()  # the rest of the test session collects as before
+    gc.set_threshold(*threshold)
+
+
+class _Collections:
+    """Counts the collections of each generation while it is installed."""
+
+    def __init__(self) -> None:
+        self.by_generation = [0, 0, 0]
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "stop":
+            self.by_generation[info["generation"]] += 1
+
+
+@pytest.fixture
+def collections() -> Iterator[_Collections]:
+    counter = _Collections()
+    gc.callbacks.append(counter)
+    yield counter
+    gc.callbacks.remove(counter)
 
 
 @pytest.mark.usefixtures("unfrozen")
@@ -73,3 +95,33 @@ def test_a_collection_inside_a_metric_lock_does_not_deadlock() -> None:
     worker.join(timeout=10)
     assert not worker.is_alive(), "the collector's callback blocked on a metric lock"
     assert gc_tuning.record_pauses() >= 1
+
+
+@pytest.mark.usefixtures("unfrozen")
+def test_requests_in_flight_set_off_no_young_collection_once_started(
+    collections: _Collections,
+) -> None:
+    gc_tuning.freeze_startup_heap("test")
+    # 32 requests in flight, each holding 300 containers, then done: CPython's default
+    # threshold (700) would walk them all several times over.
+    for _ in range(20):
+        in_flight = [[{"header": i}, [i]] for i in range(32 * 100)]
+        del in_flight
+    assert collections.by_generation[0] == 0
+
+
+@pytest.mark.usefixtures("unfrozen")
+def test_reference_cycles_are_still_collected_once_started(collections: _Collections) -> None:
+    gc_tuning.freeze_startup_heap("test")
+
+    class Node:
+        def __init__(self) -> None:
+            self.me = self
+
+    first = Node()
+    alive = weakref.ref(first)
+    del first
+    for _ in range(gc_tuning.YOUNG_THRESHOLD):  # cyclic garbage only the collector frees
+        Node()
+    assert collections.by_generation[0] >= 1
+    assert alive() is None

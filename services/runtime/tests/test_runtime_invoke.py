@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import grpc
@@ -43,6 +44,28 @@ async def test_hello_uppercases_stdin_and_reports_execution(runtime: Runtime) ->
     assert second.execution.cache_tier == pb.CACHE_TIER_MEMORY
     assert second.execution.compiled_cache_hit
     assert second.output.stdout == first.output.stdout
+
+
+async def test_an_invoke_leaves_no_garbage_of_its_own_for_the_collector(runtime: Runtime) -> None:
+    # Garbage in reference cycles waits for a collection, and a collection stops the loop:
+    # an Invoke's own objects (the guest's environment, its store) are freed as it ends.
+    req = pb.InvokeRequest(
+        module=inline(example("hello")),
+        stdin=b"x",
+        env=[pb.EnvVar(name=f"HTTP_X_{i}", value="y" * i) for i in range(16)],
+    )
+    await runtime.stub.Invoke(req)
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for _ in range(20):
+            assert (await runtime.stub.Invoke(req)).outcome == pb.OUTCOME_OK
+        gc.collect()
+        ours = [o for o in gc.garbage if type(o).__module__ in ("_ctypes", "ctypes", "wasmtime")]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert [repr(o)[:80] for o in ours] == []
 
 
 async def test_stdin_is_delivered_whole_then_eof_and_never_leaks_into_the_next_call(

@@ -183,6 +183,9 @@ def _short(message: str) -> str:
     return text[:MAX_MESSAGE_CHARS]
 
 
+_CHARS = ctypes.POINTER(ctypes.c_char)
+
+
 def _export(store: wasmtime.Store, instance: wasmtime.Instance, name: str) -> AsExtern | None:
     """One export by name (``Instance.exports`` wraps every export, which is slow)."""
     item = ffi.wasmtime_extern_t()
@@ -190,7 +193,9 @@ def _export(store: wasmtime.Store, instance: wasmtime.Instance, name: str) -> As
     found = ffi.wasmtime_instance_export_get(
         store._context(),
         ctypes.byref(instance._instance),
-        ctypes.create_string_buffer(raw, len(raw)),
+        # A pointer into `raw` itself: a string buffer would make an array type of this
+        # length per call, garbage in a cycle once the call returns.
+        ctypes.cast(raw, _CHARS),  # type: ignore[arg-type]  # bytes: a pointer to its data
         len(raw),
         ctypes.byref(item),
     )
