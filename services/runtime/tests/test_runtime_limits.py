@@ -82,6 +82,22 @@ async def test_output_flood_is_truncated_and_stopped(runtime: Runtime) -> None:
     assert "stdout exceeded its limit of 10000 bytes" in r.trap_message
 
 
+async def test_a_stderr_flood_is_truncated_and_stopped_too(runtime: Runtime) -> None:
+    import wasmtime
+
+    text = (WAT / "output_flood.wat").read_text()
+    to_stderr = text.replace("(call $fd_write (i32.const 1)", "(call $fd_write (i32.const 2)")
+    assert to_stderr != text
+    module = bytes(wasmtime.wat2wasm(to_stderr))
+    r = await invoke(runtime, module, stderr_bytes=10_000, timeout_ms=10_000)
+    assert r.outcome == pb.OUTCOME_OUTPUT_TRUNCATED
+    assert len(r.output.stderr) == 10_000
+    assert r.output.stderr_truncated
+    assert r.output.stderr_dropped_bytes > 0
+    assert r.output.stdout == b""
+    assert "stderr exceeded its limit of 10000 bytes" in r.trap_message
+
+
 @pytest.mark.parametrize(
     ("module", "expected"),
     [

@@ -244,29 +244,27 @@ class Interrupt:
     """The stop condition of one call: a wall-clock deadline, an output file growing past
     its cap, or an explicit stop reason (checked at every epoch tick)."""
 
-    __slots__ = ("deadline", "reason", "scratch", "watch_cap", "watch_fd")
+    __slots__ = ("deadline", "reason", "scratch", "watched")
 
     def __init__(self, deadline: float) -> None:
         self.deadline = deadline
         #: Why the guest was stopped ("timeout", "output", "cancelled"), or None.
         self.reason: str | None = None
-        #: A file descriptor whose size may not exceed `watch_cap` bytes (-1: none).
-        self.watch_fd = -1
-        self.watch_cap = 0
+        #: (file descriptor, cap): files whose size may not exceed their cap in bytes.
+        self.watched: tuple[tuple[int, int], ...] = ()
         #: A scratch directory whose caps are checked at each tick (None: none).
         self.scratch: ScratchWatch | None = None
 
     def watch(self, fd: int, cap: int) -> None:
         """Stop the guest at the first tick where the file behind `fd` exceeds `cap` bytes."""
-        self.watch_fd = fd
-        self.watch_cap = cap
+        self.watched = (*self.watched, (fd, cap))
 
     def check(self) -> str | None:
         """Set and return the stop reason if the guest must stop now."""
         if self.reason is None:
             if time.monotonic() >= self.deadline:
                 self.reason = "timeout"
-            elif self.watch_fd >= 0 and os.fstat(self.watch_fd).st_size > self.watch_cap:
+            elif any(os.fstat(fd).st_size > cap for fd, cap in self.watched):
                 self.reason = "output"
             elif self.scratch is not None and self.scratch.over():
                 self.reason = "scratch"

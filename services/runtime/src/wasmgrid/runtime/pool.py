@@ -18,7 +18,7 @@ from wasmgrid.runtime.engine import Interrupt
 from wasmgrid.runtime.limits import AppliedLimits
 from wasmgrid.runtime.metrics import IN_FLIGHT, LANES, REJECTED
 from wasmgrid.runtime.sandbox import CallSpec, Compiled, ExecutionResult, Outcome, execute
-from wasmgrid.runtime.stdio import release_stdout_files
+from wasmgrid.runtime.stdio import release_output_files
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class ExecutionPool:
 
     def shutdown(self) -> None:
         self._threads.shutdown(wait=True, cancel_futures=True)
-        release_stdout_files(self.tmp_dir)
+        release_output_files(self.tmp_dir)
 
     def _release(self, _: object) -> None:
         self.in_flight -= 1

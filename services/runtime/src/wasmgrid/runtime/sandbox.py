@@ -29,11 +29,10 @@ from wasmgrid.runtime.engine import MAX_MEMORIES, MAX_TABLES, Interrupt, attach_
 from wasmgrid.runtime.limits import WASM_PAGE, AppliedLimits
 from wasmgrid.runtime.preopens import Preopen, ScratchRequest, preopen, scratch_directory
 from wasmgrid.runtime.stdio import (
-    OutputSink,
-    StdoutFile,
+    OutputFiles,
+    output_files_for,
     set_env,
     set_stdin_bytes,
-    stdout_file_for,
 )
 
 #: WASI preview 1 functions that can wait inside the host (a guest asleep in one is out
@@ -389,8 +388,7 @@ def _execute(  # noqa: C901, PLR0913 - one call: instantiate, preopen, run, clas
         memories=MAX_MEMORIES,
     )
     attach_interrupt(store, interrupt)
-    scratch = stdout_file_for(tmp_dir)
-    stderr = OutputSink(limits.stderr_bytes, interrupt, engine)
+    files = output_files_for(tmp_dir)
     wasi = wasmtime.WasiConfig()
     # Setting argv or env is a ctypes round trip each: skip them when empty
     # (argc == 0 and an empty environment are both valid WASI).
@@ -400,9 +398,10 @@ def _execute(  # noqa: C901, PLR0913 - one call: instantiate, preopen, run, clas
         set_env(wasi, spec.env)
     if spec.stdin:  # no stdin configured reads as EOF
         set_stdin_bytes(wasi, spec.stdin)
-    wasi.stdout_file = scratch.stdout_path  # opened (and truncated) now
-    interrupt.watch(scratch.stdout_fd, limits.stdout_bytes)
-    wasi.stderr_custom = stderr
+    wasi.stdout_file = files.stdout.path  # opened (and truncated) now
+    wasi.stderr_file = files.stderr.path
+    interrupt.watch(files.stdout.fd, limits.stdout_bytes)
+    interrupt.watch(files.stderr.fd, limits.stderr_bytes)
     if preopens:
         preopen(wasi, preopens)
     store.set_wasi(wasi)
@@ -415,7 +414,7 @@ def _execute(  # noqa: C901, PLR0913 - one call: instantiate, preopen, run, clas
         if isinstance(compiled, CompiledComponent):
             json_results, exit_code = _run_component(store, compiled, spec)
             return _finish(
-                store, scratch, stderr, interrupt, limits, started, None, 0, exit_code, json_results
+                store, files, interrupt, limits, started, None, 0, exit_code, json_results
             )
         instance = _instantiate(compiled, store)
         functions = compiled.functions
@@ -438,9 +437,7 @@ def _execute(  # noqa: C901, PLR0913 - one call: instantiate, preopen, run, clas
     memory_bytes = 0
     if error is not None and isinstance(compiled, CompiledModule):
         memory_bytes = _memory_size(instance, store, compiled.memory_export)
-    result = _finish(
-        store, scratch, stderr, interrupt, limits, started, error, memory_bytes, 0, json_results
-    )
+    result = _finish(store, files, interrupt, limits, started, error, memory_bytes, 0, json_results)
     if result.outcome is Outcome.OK:
         result.results = results
     return result
@@ -465,8 +462,7 @@ def _run_component(
 
 def _finish(  # noqa: PLR0913 - what one finished call left, from execute()'s two ends
     store: wasmtime.Store,
-    scratch: StdoutFile,
-    stderr: OutputSink,
+    files: OutputFiles,
     interrupt: Interrupt,
     limits: AppliedLimits,
     started: float,
@@ -476,14 +472,15 @@ def _finish(  # noqa: PLR0913 - what one finished call left, from execute()'s tw
     json_results: list[Any],
 ) -> ExecutionResult:
     """The result of a call that ended with `error` (None: it returned)."""
-    stdout, stdout_dropped = scratch.read_stdout(limits.stdout_bytes)
+    stdout, stdout_dropped = files.stdout.read(limits.stdout_bytes)
+    stderr, stderr_dropped = files.stderr.read(limits.stderr_bytes)
     outcome, trap_exit, message = classify(
         error,
         interrupt=interrupt,
         limits=limits,
         memory_bytes=memory_bytes,
         stdout_dropped=stdout_dropped,
-        stderr_dropped=stderr.dropped,
+        stderr_dropped=stderr_dropped,
     )
     if outcome is Outcome.OK and exit_code:
         outcome, trap_exit = Outcome.EXIT, exit_code
@@ -493,9 +490,9 @@ def _finish(  # noqa: PLR0913 - what one finished call left, from execute()'s tw
         exit_code=trap_exit,
         message=message,
         stdout=stdout,
-        stderr=stderr.value(),
+        stderr=stderr,
         stdout_dropped=stdout_dropped,
-        stderr_dropped=stderr.dropped,
+        stderr_dropped=stderr_dropped,
         fuel_consumed=max(0, limits.fuel - fuel_left),
         wall_seconds=time.perf_counter() - started,
         memory_bytes=memory_bytes,
