@@ -34,6 +34,14 @@ def test_limits_default_clamp_and_page_rounding() -> None:
     assert resolve_limits(LimitValues(memory_bytes=1), POLICY).memory_bytes == 65536
 
 
+def test_the_deadline_caps_the_timeout_but_never_below_a_millisecond() -> None:
+    asked = LimitValues(timeout_ms=5000)
+    assert resolve_limits(asked, POLICY, timeout_cap_ms=120).timeout_ms == 120
+    assert resolve_limits(asked, POLICY, timeout_cap_ms=9000).timeout_ms == 5000
+    assert resolve_limits(asked, POLICY, timeout_cap_ms=0).timeout_ms == 1
+    assert resolve_limits(LimitValues(), POLICY, timeout_cap_ms=None).timeout_ms == 5000
+
+
 def test_negative_limit_is_refused() -> None:
     with pytest.raises(InvalidArgument, match=re.escape("limits.fuel must be >= 0")):
         resolve_limits(LimitValues(fuel=-1), POLICY)
@@ -72,6 +80,14 @@ def test_check_call_names_the_real_signature() -> None:
 
 def test_check_env_limits() -> None:
     assert check_env([("A", "1")]) == (("A", "1"),)
+    # Sizes are UTF-8 bytes, not characters: 128 two-byte letters make a 256-byte name.
+    assert check_env([("é" * 128, "ü" * 10)]) == (("é" * 128, "ü" * 10),)
+    with pytest.raises(InvalidArgument, match=re.escape("env[1].name must be 1..256 bytes")):
+        check_env([("A", "1"), ("é" * 129, "x")])
+    with pytest.raises(InvalidArgument, match=re.escape("env is 65537 bytes in total")):
+        check_env([("A", "é" * 32767)])  # 1 + 65534 bytes, plus "=" and NUL
+    with pytest.raises(InvalidArgument, match=re.escape("env[2].name 'B=C' must not contain")):
+        check_env([("A", "1"), ("B", "2"), ("B=C", "3")])
     with pytest.raises(InvalidArgument, match=r"env\[0\].value of 'A' must not contain NUL"):
         check_env([("A", "x\0y")])
 

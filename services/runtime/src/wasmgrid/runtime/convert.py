@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from wasmgrid.api.runtime.v1 import runtime_pb2
 from wasmgrid.common.errors import InvalidArgument
 from wasmgrid.common.protoenum import ProtoEnum
-from wasmgrid.runtime.limits import AppliedLimits, LimitValues
+from wasmgrid.runtime.limits import AppliedLimits
 from wasmgrid.runtime.modules import CacheTier, Loaded
 from wasmgrid.runtime.sandbox import ExecutionResult, Outcome, Signature, Value
 from wasmgrid.runtime.stats import ModuleAggregate
@@ -77,13 +77,6 @@ def execution_to_pb(
         cache_tier=TIERS.to_proto(loaded.tier),
         limits=limits_to_pb(limits),
         memory_bytes=result.memory_bytes,
-    )
-
-
-def limit_values(msg: runtime_pb2.Limits) -> LimitValues:
-    """The limits a request asks for (0 = the default)."""
-    return LimitValues(
-        msg.fuel, msg.timeout_ms, msg.memory_bytes, msg.stdout_bytes, msg.stderr_bytes
     )
 
 

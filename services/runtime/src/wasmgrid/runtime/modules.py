@@ -40,6 +40,7 @@ from wasmgrid.common.errors import (
     ServiceError,
 )
 from wasmgrid.common.lru import LruMap
+from wasmgrid.common.metrics import child
 from wasmgrid.common.singleflight import SingleFlight
 from wasmgrid.runtime import components
 from wasmgrid.runtime.components import CompiledComponent
@@ -187,7 +188,7 @@ class ModuleLoader:
         cached = self._compiled.get(digest)
         if cached is not None:
             self.hits += 1
-            COMPILED_CACHE.labels("memory_hit").inc()
+            child(COMPILED_CACHE, "memory_hit").inc()
             return Loaded(cached, CacheTier.MEMORY, time.perf_counter() - started)
         refused = self._invalid.get(digest)
         if refused is not None:

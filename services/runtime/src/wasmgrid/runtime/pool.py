@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import logging
 import time
@@ -102,9 +101,14 @@ class ExecutionPool:
         fuel = min(limits.fuel, self.inline_fuel)
         wall = min(timeout, INLINE_WALL_SECONDS)
         interrupt = Interrupt(time.monotonic() + wall)
-        trial = dataclasses.replace(limits, fuel=fuel) if fuel < limits.fuel else limits
         result = execute(
-            self.engine, compiled, spec, trial, tmp_dir=self.tmp_dir, interrupt=interrupt
+            self.engine,
+            compiled,
+            spec,
+            limits,
+            tmp_dir=self.tmp_dir,
+            interrupt=interrupt,
+            fuel=fuel,
         )
         budget_hit = (result.outcome is Outcome.FUEL_EXHAUSTED and fuel < limits.fuel) or (
             result.outcome is Outcome.TIMEOUT and wall < timeout

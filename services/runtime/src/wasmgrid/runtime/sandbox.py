@@ -198,7 +198,16 @@ def _export(store: wasmtime.Store, instance: wasmtime.Instance, name: str) -> As
         len(raw),
         ctypes.byref(item),
     )
-    return wrap_extern(item) if found else None
+    if not found:
+        return None
+    # A function is what nearly every lookup finds: made without the generic wrapping
+    # (which imports six classes per call). A c_uint8 field reads as an int.
+    if item.kind == _EXTERN_FUNC:  # type: ignore[comparison-overlap]
+        return wasmtime.Func._from_raw(item.of.func)
+    return wrap_extern(item)
+
+
+_EXTERN_FUNC = ffi.WASMTIME_EXTERN_FUNC.value
 
 
 def _func(store: wasmtime.Store, instance: wasmtime.Instance, name: str) -> wasmtime.Func:
@@ -345,7 +354,7 @@ def _pool_full(exc: wasmtime.WasmtimeError) -> ResourceExhausted:
     )
 
 
-def execute(
+def execute(  # noqa: PLR0913 - the call, its limits, and where it runs
     engine: wasmtime.Engine,
     compiled: Compiled,
     spec: CallSpec,
@@ -353,16 +362,39 @@ def execute(
     *,
     tmp_dir: str,
     interrupt: Interrupt,
+    fuel: int | None = None,
 ) -> ExecutionResult:
     """Run one call to completion or to the first limit it breaks. Never raises for guests.
-    A scratch directory the call asked for exists only while it runs."""
+    A scratch directory the call asked for exists only while it runs.
+
+    `fuel`, when given, replaces `limits.fuel` as the call's budget (an inline attempt's
+    smaller budget); the result reports the fuel consumed from it.
+    """
+    if spec.scratch is None:
+        return _execute(
+            engine,
+            compiled,
+            spec,
+            limits,
+            spec.preopens,
+            tmp_dir=tmp_dir,
+            interrupt=interrupt,
+            fuel=fuel,
+        )
     with scratch_directory(spec.scratch) as scratch_dir:
         preopens = spec.preopens
         if scratch_dir is not None:
             preopens = (*preopens, scratch_dir[0])
             interrupt.scratch = scratch_dir[1]
         return _execute(
-            engine, compiled, spec, limits, preopens, tmp_dir=tmp_dir, interrupt=interrupt
+            engine,
+            compiled,
+            spec,
+            limits,
+            preopens,
+            tmp_dir=tmp_dir,
+            interrupt=interrupt,
+            fuel=fuel,
         )
 
 
@@ -375,10 +407,12 @@ def _execute(  # noqa: C901, PLR0913 - one call: instantiate, preopen, run, clas
     *,
     tmp_dir: str,
     interrupt: Interrupt,
+    fuel: int | None,
 ) -> ExecutionResult:
     started = time.perf_counter()
+    budget = limits.fuel if fuel is None else fuel
     store = wasmtime.Store(engine)
-    store.set_fuel(limits.fuel)
+    store.set_fuel(budget)
     is_component = isinstance(compiled, CompiledComponent)
     store.set_limits(
         memory_size=limits.memory_bytes,
@@ -398,8 +432,7 @@ def _execute(  # noqa: C901, PLR0913 - one call: instantiate, preopen, run, clas
         set_env(wasi, spec.env)
     if spec.stdin:  # no stdin configured reads as EOF
         set_stdin_bytes(wasi, spec.stdin)
-    wasi.stdout_file = files.stdout.path  # opened (and truncated) now
-    wasi.stderr_file = files.stderr.path
+    files.attach(wasi)  # opened (and truncated) now
     interrupt.watch(files.stdout.fd, limits.stdout_bytes)
     interrupt.watch(files.stderr.fd, limits.stderr_bytes)
     if preopens:
@@ -414,7 +447,15 @@ def _execute(  # noqa: C901, PLR0913 - one call: instantiate, preopen, run, clas
         if isinstance(compiled, CompiledComponent):
             json_results, exit_code = _run_component(store, compiled, spec)
             return _finish(
-                store, files, interrupt, limits, started, None, 0, exit_code, json_results
+                store,
+                files,
+                interrupt,
+                limits,
+                (started, budget),
+                None,
+                0,
+                exit_code,
+                json_results,
             )
         instance = _instantiate(compiled, store)
         functions = compiled.functions
@@ -437,7 +478,9 @@ def _execute(  # noqa: C901, PLR0913 - one call: instantiate, preopen, run, clas
     memory_bytes = 0
     if error is not None and isinstance(compiled, CompiledModule):
         memory_bytes = _memory_size(instance, store, compiled.memory_export)
-    result = _finish(store, files, interrupt, limits, started, error, memory_bytes, 0, json_results)
+    result = _finish(
+        store, files, interrupt, limits, (started, budget), error, memory_bytes, 0, json_results
+    )
     if result.outcome is Outcome.OK:
         result.results = results
     return result
@@ -465,13 +508,15 @@ def _finish(  # noqa: PLR0913 - what one finished call left, from execute()'s tw
     files: OutputFiles,
     interrupt: Interrupt,
     limits: AppliedLimits,
-    started: float,
+    begun: tuple[float, int],
     error: BaseException | None,
     memory_bytes: int,
     exit_code: int,
     json_results: list[Any],
 ) -> ExecutionResult:
-    """The result of a call that ended with `error` (None: it returned)."""
+    """The result of a call that ended with `error` (None: it returned); `begun` is when
+    it started (``perf_counter``) and the fuel it was given."""
+    started, budget = begun
     stdout, stdout_dropped = files.stdout.read(limits.stdout_bytes)
     stderr, stderr_dropped = files.stderr.read(limits.stderr_bytes)
     outcome, trap_exit, message = classify(
@@ -493,7 +538,7 @@ def _finish(  # noqa: PLR0913 - what one finished call left, from execute()'s tw
         stderr=stderr,
         stdout_dropped=stdout_dropped,
         stderr_dropped=stderr_dropped,
-        fuel_consumed=max(0, limits.fuel - fuel_left),
+        fuel_consumed=max(0, budget - fuel_left),
         wall_seconds=time.perf_counter() - started,
         memory_bytes=memory_bytes,
         json_results=json_results if outcome is Outcome.OK else [],

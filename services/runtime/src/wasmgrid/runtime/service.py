@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import hashlib
 import json
 import logging
@@ -156,8 +155,8 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
     def _limits(
         self, msg: runtime_pb2.Limits, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AppliedLimits:
-        limits = resolve_limits(convert.limit_values(msg), self.svc.policy)
         remaining = context.time_remaining()
+        cap_ms: int | None = None
         if remaining is not None:
             reserve = 2 * self.svc.settings.epoch_tick_ms / 1000 + ANSWER_SECONDS
             if remaining < reserve + 0.001:
@@ -165,10 +164,8 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
                     f"the RPC deadline leaves {remaining * 1000:.1f} ms; too little to start"
                     f" (stopping and answering needs {reserve * 1000:.0f} ms)"
                 )
-            ms = int((remaining - reserve) * 1000)
-            if ms < limits.timeout_ms:
-                limits = dataclasses.replace(limits, timeout_ms=max(1, ms))
-        return limits
+            cap_ms = int((remaining - reserve) * 1000)
+        return resolve_limits(msg, self.svc.policy, timeout_cap_ms=cap_ms)
 
     async def _execute(
         self, mode: str, loaded: Loaded, name: str, spec: CallSpec, limits: AppliedLimits

@@ -32,6 +32,7 @@ class CaptureFile:
 
     def __init__(self, tmp_dir: str, stream: str) -> None:
         self.path = os.path.join(tmp_dir, f"thread-{threading.get_ident()}.{stream}")
+        self.encoded_path = os.fsencode(self.path)
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
 
     def read(self, cap: int) -> tuple[bytes, int]:
@@ -62,6 +63,16 @@ class OutputFiles:
     def __init__(self, tmp_dir: str) -> None:
         self.stdout = CaptureFile(tmp_dir, "stdout")
         self.stderr = CaptureFile(tmp_dir, "stderr")
+
+    def attach(self, wasi: wasmtime.WasiConfig) -> None:
+        """Make the two files the guest's stdout and stderr (WASI opens and truncates them
+        when the store takes the config). The C API directly, with the paths encoded
+        once: wasmtime-py's setters encode and wrap the path again for every call."""
+        config = wasi.ptr()
+        if not ffi.wasi_config_set_stdout_file(config, self.stdout.encoded_path):
+            raise wasmtime.WasmtimeError(f"failed to set stdout file {self.stdout.path}")
+        if not ffi.wasi_config_set_stderr_file(config, self.stderr.encoded_path):
+            raise wasmtime.WasmtimeError(f"failed to set stderr file {self.stderr.path}")
 
     def close(self) -> None:
         self.stdout.close()

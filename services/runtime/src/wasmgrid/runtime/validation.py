@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NoReturn
 
 from wasmgrid.common.errors import InvalidArgument
 from wasmgrid.runtime.sandbox import Signature, Value
@@ -17,18 +18,27 @@ MAX_CALL_ARGS = 64
 def check_env(env: Sequence[tuple[str, str]], field: str = "env") -> tuple[tuple[str, str], ...]:
     """Names 1..256 bytes without '=' or NUL, values without NUL, 64 KiB in total."""
     total = 0
+    for name, value in env:
+        # An ASCII string's length is its UTF-8 size: no encoding for the usual variable.
+        size = len(name) if name.isascii() else len(name.encode())
+        if not 0 < size <= MAX_NAME_BYTES or "=" in name or "\0" in name or "\0" in value:
+            _refuse_env(env, field)
+        total += size + (len(value) if value.isascii() else len(value.encode())) + 2
+    if total > MAX_ENV_BYTES:
+        raise InvalidArgument(f"{field} is {total} bytes in total; the limit is {MAX_ENV_BYTES}")
+    return tuple(env)
+
+
+def _refuse_env(env: Sequence[tuple[str, str]], field: str) -> NoReturn:
+    """Raise for the first variable check_env refuses, naming it and why."""
     for i, (name, value) in enumerate(env):
-        size = len(name.encode())
-        if not 0 < size <= MAX_NAME_BYTES:
+        if not 0 < len(name.encode()) <= MAX_NAME_BYTES:
             raise InvalidArgument(f"{field}[{i}].name must be 1..{MAX_NAME_BYTES} bytes")
         if "=" in name or "\0" in name:
             raise InvalidArgument(f"{field}[{i}].name {name[:64]!r} must not contain '=' or NUL")
         if "\0" in value:
             raise InvalidArgument(f"{field}[{i}].value of {name[:64]!r} must not contain NUL")
-        total += size + len(value.encode()) + 2
-    if total > MAX_ENV_BYTES:
-        raise InvalidArgument(f"{field} is {total} bytes in total; the limit is {MAX_ENV_BYTES}")
-    return tuple(env)
+    raise AssertionError("check_env refused an environment _refuse_env accepts")
 
 
 def check_args(args: Sequence[str], field: str = "args") -> tuple[str, ...]:
