@@ -35,6 +35,7 @@ from wasmgrid.common.errors import InvalidArgument, NotFound, ResourceExhausted
 from wasmgrid.common.metrics import LATENCY_BUCKETS
 from wasmgrid.common.singleflight import SingleFlight
 from wasmgrid.runtime.fetch import Fetcher
+from wasmgrid.runtime.privatedirs import tree_bytes
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -60,15 +61,6 @@ _ENV = "WASMGRID_RUNTIME_MAX_ASSETS_BYTES"
 class _Tree:
     bytes: int
     users: int = 0
-
-
-def _tree_bytes(path: Path) -> int:
-    total = 0
-    for root, _, files in os.walk(path):
-        for name in files:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(root, name)).st_size
-    return total
 
 
 def _unpack(archive: Path, dest: Path, max_bytes: int) -> int:
@@ -110,7 +102,7 @@ class AssetsStore:
             if entry.name.startswith("."):  # an unpack cut short by a crash
                 shutil.rmtree(entry, ignore_errors=True)
             elif entry.is_dir():
-                self._trees[entry.name] = _Tree(_tree_bytes(entry))
+                self._trees[entry.name] = _Tree(tree_bytes(entry))
         ASSETS_BYTES.set(self.disk_bytes)
 
     @property

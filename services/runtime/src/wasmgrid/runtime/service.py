@@ -9,8 +9,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
-import tempfile
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +31,7 @@ from wasmgrid.common.guestpath import (
 from wasmgrid.common.metrics import child
 from wasmgrid.common.server import Service
 from wasmgrid.common.telemetry import start_span
-from wasmgrid.runtime import convert
+from wasmgrid.runtime import convert, privatedirs
 from wasmgrid.runtime.assets import AssetsStore
 from wasmgrid.runtime.components import CompiledComponent, checked_call_args
 from wasmgrid.runtime.engine import (
@@ -371,6 +369,12 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServiceServicer):
         )
 
 
+#: Names of a runtime process's own directories: output files (and scratch directories
+#: unless SCRATCH_DIR is set), and its scratch directories under SCRATCH_DIR.
+TMP_PREFIX = "wasmgrid-runtime-"
+SCRATCH_PREFIX = "wasmgrid-scratch-"
+
+
 def _tmp_root() -> str | None:
     """tmpfs for the per-thread stdout files when available (faster than disk)."""
     shm = "/dev/shm"  # noqa: S108 - a private mkdtemp is made inside it
@@ -406,6 +410,8 @@ class RuntimeService(Service):
         self.fingerprint = engine_fingerprint(self.options)
         self.stats = StatsTable(settings.stats_modules)
         self._tmp_dir: str | None = None
+        #: This process's working directories (output files, scratch), locked while it runs.
+        self._private: list[privatedirs.PrivateDir] = []
         self._fetcher: MarketplaceFetcher | None = None
         self._io: ThreadPoolExecutor | None = None
         self.ticker = EpochTicker(self.engine, settings.epoch_tick_ms / 1000)
@@ -452,12 +458,17 @@ class RuntimeService(Service):
             max_cache_bytes=s.compiled_cache_bytes,
             max_module_bytes=s.max_module_bytes,
         )
+        # Directories of runtimes that were killed are removed first (see privatedirs).
         tmp_parent = _tmp_root() or str(data_dir)
-        self._tmp_dir = tempfile.mkdtemp(prefix="wasmgrid-runtime-", dir=tmp_parent)
+        privatedirs.sweep(tmp_parent, TMP_PREFIX)
+        self._private.append(privatedirs.claim(tmp_parent, TMP_PREFIX))
+        self._tmp_dir = self._private[0].path
         self.scratch_parent = self._tmp_dir
         if s.scratch_dir is not None:
             s.scratch_dir.mkdir(parents=True, exist_ok=True)
-            self.scratch_parent = tempfile.mkdtemp(prefix="wasmgrid-scratch-", dir=s.scratch_dir)
+            privatedirs.sweep(str(s.scratch_dir), SCRATCH_PREFIX)
+            self._private.append(privatedirs.claim(str(s.scratch_dir), SCRATCH_PREFIX))
+            self.scratch_parent = self._private[1].path
         # One tree per worker process: a tree one process evicts is never one another
         # process has preopened for a running call.
         self.assets = AssetsStore(
@@ -503,10 +514,9 @@ class RuntimeService(Service):
             self._io.shutdown(wait=True, cancel_futures=True)
         if self._fetcher is not None:
             await self._fetcher.close()
-        if self._tmp_dir is not None:
-            shutil.rmtree(self._tmp_dir, ignore_errors=True)
-        if self.settings.scratch_dir is not None and self.scratch_parent:
-            shutil.rmtree(self.scratch_parent, ignore_errors=True)
+        for private in self._private:
+            private.remove()
+        self._private.clear()
 
     async def check_ready(self) -> str | None:
         if not self.ticker.alive:
