@@ -163,16 +163,20 @@ async def _runtime_direct(
     request: rt.InvokeRequest,
     seconds: float = SECONDS,
     cpu: dict[str, int] | None = None,
+    *,
+    streams: bool = True,
 ) -> LoadResult:
-    # The gateway's own connection set: CONNECTIONS connections, balanced by worker.
-    replica = RuntimeReplica(address, CONNECTIONS)
+    """Invoke straight on the runtime, as the gateway calls it: its connection set
+    (CONNECTIONS connections, balanced by worker), calls on each connection's stream
+    (`streams`) or one unary RPC each."""
+    replica = RuntimeReplica(address, CONNECTIONS, streams=streams)
     try:
         await replica.learn_workers(timeout=5)
 
         async def call() -> None:
-            conn, stub = replica.acquire()
+            conn, connection = replica.acquire()
             try:
-                resp = await stub.Invoke(request, timeout=10)
+                resp = await connection.invoke(request, 10, ())
             finally:
                 replica.release(conn)
             if resp.outcome != rt.OUTCOME_OK:
@@ -390,6 +394,9 @@ def run(tmp: Path) -> dict[str, Any]:
             results["runtime_direct_c32"] = asyncio.run(
                 _runtime_direct(runtime_addr, 32, direct, cpu={"runtime": runtime})
             )
+            results["runtime_unary_c32"] = asyncio.run(
+                _runtime_direct(runtime_addr, 32, direct, cpu={"runtime": runtime}, streams=False)
+            )
             results["floor_server_c32"] = _summed(
                 asyncio.run(_floor_direct(floor_ports, 32, wasm)), "wasm"
             )
@@ -455,8 +462,9 @@ def main() -> None:
         ("composed floor: aiohttp -> grpc.aio -> wasmtime, wrk", 1, "floor_invoke_c1"),
         ("composed floor: aiohttp -> grpc.aio -> wasmtime, wrk", 32, "floor_invoke_c32"),
         ("composed floor, server half, direct gRPC", 32, "floor_server_c32"),
-        ("runtime Invoke hello, direct gRPC", 1, "runtime_direct_c1"),
-        ("runtime Invoke hello, direct gRPC", 32, "runtime_direct_c32"),
+        ("runtime Invoke hello, direct, on call streams", 1, "runtime_direct_c1"),
+        ("runtime Invoke hello, direct, on call streams", 32, "runtime_direct_c32"),
+        ("runtime Invoke hello, direct, unary RPCs", 32, "runtime_unary_c32"),
         ("gateway POST /v1/run/examples/hello, wrk", 1, "gateway_invoke_c1"),
         ("gateway POST /v1/run/examples/hello, wrk", 32, "gateway_invoke_c32"),
         ("gateway cached route, wrk", 32, "gateway_cached_c32"),
@@ -488,6 +496,8 @@ def main() -> None:
         "cached_vs_aiohttp_uvloop_throughput": r["gateway_cached_c32"].calls_per_s
         / r["aiohttp_hello_uvloop_c32"].calls_per_s,
         "runtime_invoke_vs_floor_server": r["runtime_direct_c32"].calls_per_s
+        / r["floor_server_c32"].calls_per_s,
+        "runtime_unary_vs_floor_server": r["runtime_unary_c32"].calls_per_s
         / r["floor_server_c32"].calls_per_s,
         "scale_2x2_vs_1x1": r["scale_2x2_c32"].calls_per_s / r["scale_1x1_c32"].calls_per_s,
     }
@@ -522,6 +532,7 @@ def main() -> None:
     for label, key, unit in (
         ("gateway invoke / raw echo (32)", "gateway_invoke_vs_echo_throughput", "x"),
         ("gateway p50 over direct Invoke (1)", "gateway_added_p50_ms", " ms"),
+        ("runtime unary Invoke / floor server half (32)", "runtime_unary_vs_floor_server", "x"),
         ("cached / aiohttp on uvloop (32), same loop", "cached_vs_aiohttp_uvloop_throughput", "x"),
         ("2 gateways x 2 workers / 1 x 1 (32)", "scale_2x2_vs_1x1", "x"),
     ):

@@ -63,7 +63,7 @@ async def test_a_replica_opens_distinct_connections() -> None:
         # Three calls at once: the idle connections are used before a busy one.
         picks = [replica.acquire() for _ in range(3)]
         await asyncio.gather(
-            *(stub.GetStats(runtime_pb2.GetStatsRequest(), timeout=5) for _, stub in picks)
+            *(c.stub.GetStats(runtime_pb2.GetStatsRequest(), timeout=5) for _, c in picks)
         )
         for conn, _ in picks:
             replica.release(conn)
@@ -92,9 +92,9 @@ async def test_load_is_balanced_by_worker_and_one_worker_serves_a_light_load() -
         first = a if replica.workers[replica.groups[0][0]] == a.instance else b
 
         async def call() -> None:
-            conn, stub = replica.acquire()
+            conn, connection = replica.acquire()
             try:
-                await stub.GetStats(runtime_pb2.GetStatsRequest(), timeout=5)
+                await connection.stub.GetStats(runtime_pb2.GetStatsRequest(), timeout=5)
             finally:
                 replica.release(conn)
 

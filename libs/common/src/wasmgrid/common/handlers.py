@@ -236,6 +236,15 @@ class HandlerInstrumentation:
             return code
         return _CODES.get(code, grpc.StatusCode.OK)
 
+    def wrap_call(self, behavior: Any, service: str, method: str, kind: str) -> Any:
+        """`behavior(request, context)` as one instrumented call of `service`/`method`
+        (labelled `kind`), for calls that do not arrive as RPCs of their own: each call a
+        stream multiplexes gets the metrics, span and error mapping of a unary RPC. Its
+        context needs ``invocation_metadata``, ``code`` and ``abort`` (which must raise),
+        besides what `behavior` itself uses."""
+        traced = self.tracing and not service.startswith(self.untraced)
+        return self._wrap_unary(behavior, (service, method, kind), traced)
+
     def _wrap_unary(self, behavior: Any, labels: tuple[str, str, str], traced: bool) -> Any:
         metrics = self._metrics(labels)
 
@@ -346,6 +355,11 @@ class InstrumentedServer:
         self._kit = kit
         self._table = _MethodTable()
         server.add_generic_rpc_handlers((self._table,))
+
+    @property
+    def kit(self) -> HandlerInstrumentation:
+        """What wraps this server's handlers (for calls multiplexed on a stream)."""
+        return self._kit
 
     def add_generic_rpc_handlers(self, handlers: Sequence[Any]) -> None:
         self._server.add_generic_rpc_handlers(

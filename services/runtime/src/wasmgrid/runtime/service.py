@@ -28,6 +28,7 @@ from wasmgrid.common.guestpath import (
     DEFAULT_SCRATCH_MOUNT,
     check_guest_path,
 )
+from wasmgrid.common.handlers import HandlerInstrumentation, InstrumentedServer
 from wasmgrid.common.metrics import child
 from wasmgrid.common.server import Service
 from wasmgrid.common.telemetry import start_span
@@ -52,6 +53,7 @@ from wasmgrid.runtime.sandbox import CallSpec, ExecutionResult, Outcome, Value
 from wasmgrid.runtime.settings import RuntimeSettings
 from wasmgrid.runtime.stats import MAX_NAME, StatsTable
 from wasmgrid.runtime.store import ArtifactStore, BlobStore, load_or_create_key
+from wasmgrid.runtime.streams import Streams
 from wasmgrid.runtime.validation import check_args, check_call, check_env
 
 log = logging.getLogger(__name__)
@@ -381,10 +383,19 @@ def _tmp_root() -> str | None:
     return shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
 
 
+SERVICE_NAME = runtime_pb2.DESCRIPTOR.services_by_name["RuntimeService"].full_name
+STREAM_SERVICE_NAME = runtime_pb2.DESCRIPTOR.services_by_name["RuntimeStreamService"].full_name
+#: The ``grpc_type`` label of a call multiplexed on a stream (a unary RPC's is "unary").
+STREAM_CALL = "stream_call"
+
+
 class RuntimeService(Service):
     """Sandboxed execution of WebAssembly modules on wasmtime."""
 
     name = "runtime"
+    # A stream lives as long as its connection: each call on it gets its own span (with
+    # the call's trace context), not one span of the whole stream.
+    untraced_prefixes = (STREAM_SERVICE_NAME,)
 
     def __init__(self, settings: RuntimeSettings, *, fetcher: Fetcher | None = None) -> None:
         self.settings = settings
@@ -410,6 +421,8 @@ class RuntimeService(Service):
         self.fingerprint = engine_fingerprint(self.options)
         self.stats = StatsTable(settings.stats_modules)
         self._tmp_dir: str | None = None
+        #: The call streams (None when STREAMS is off).
+        self.streams: Streams | None = None
         #: This process's working directories (output files, scratch), locked while it runs.
         self._private: list[privatedirs.PrivateDir] = []
         self._fetcher: MarketplaceFetcher | None = None
@@ -424,8 +437,27 @@ class RuntimeService(Service):
         self._watch_task: asyncio.Task[None] | None = None
 
     def register(self, server: grpc.aio.Server) -> Sequence[str]:
-        runtime_pb2_grpc.add_RuntimeServiceServicer_to_server(RuntimeServicer(self), server)
-        return [runtime_pb2.DESCRIPTOR.services_by_name["RuntimeService"].full_name]
+        servicer = RuntimeServicer(self)
+        runtime_pb2_grpc.add_RuntimeServiceServicer_to_server(servicer, server)
+        names = [SERVICE_NAME]
+        if self.settings.streams:
+            # Each call on a stream is instrumented like the unary RPC it stands for.
+            kit = (
+                server.kit
+                if isinstance(server, InstrumentedServer)
+                else HandlerInstrumentation(self.name, tracing=True)
+            )
+            self.streams = Streams(
+                invoke=kit.wrap_call(servicer.Invoke, SERVICE_NAME, "Invoke", STREAM_CALL),
+                call=kit.wrap_call(servicer.Call, SERVICE_NAME, "Call", STREAM_CALL),
+            )
+            runtime_pb2_grpc.add_RuntimeStreamServiceServicer_to_server(self.streams, server)
+            names.append(STREAM_SERVICE_NAME)
+        return names
+
+    async def drain(self, grace: float) -> None:
+        if self.streams is not None:
+            self.streams.drain()
 
     async def start(self) -> None:
         s = self.settings

@@ -108,6 +108,9 @@ class RuntimeSettings(ServiceSettings):
     default_scratch_files: int = Field(1_000, ge=1)
     max_stdin_bytes: int = Field(8 * MIB, ge=0, le=256 * MIB)
     stats_modules: int = Field(1000, ge=1, le=100_000, description="modules tracked by GetStats")
+    streams: bool = Field(
+        True, description="serve RuntimeStreamService (Invoke and Call multiplexed on a stream)"
+    )
 
     epoch_tick_ms: int = Field(10, ge=1, le=1000, description="wall-clock check granularity")
     stack_bytes: int = Field(512 * 1024, ge=64 * 1024, le=64 * MIB, description="wasm stack")

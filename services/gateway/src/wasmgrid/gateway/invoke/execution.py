@@ -124,7 +124,11 @@ async def execute(
         resp: runtime_pb2.InvokeResponse | runtime_pb2.CallResponse = await call_runtime(
             call.gw,
             method,
-            lambda stub, timeout, md: getattr(stub, method)(request, timeout=timeout, metadata=md),
+            lambda conn, timeout, md: (
+                conn.invoke(request, timeout, md)
+                if isinstance(request, runtime_pb2.InvokeRequest)
+                else conn.call(request, timeout, md)
+            ),
             call.resolved.digest,
             call.deadline,
         )

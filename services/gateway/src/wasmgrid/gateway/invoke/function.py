@@ -26,7 +26,7 @@ async def export_signatures(gw: Gateway, resolved: Resolved, deadline: float) ->
         warm: runtime_pb2.WarmResponse = await call_runtime(
             gw,
             "Warm",
-            lambda stub, timeout, md: stub.Warm(
+            lambda conn, timeout, md: conn.stub.Warm(
                 runtime_pb2.WarmRequest(module=runtime_pb2.ModuleSource(digest=resolved.digest)),
                 timeout=timeout,
                 metadata=md,

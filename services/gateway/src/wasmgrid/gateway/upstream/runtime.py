@@ -28,6 +28,7 @@ from wasmgrid.common.tasks import cancel_and_wait
 from wasmgrid.gateway.balancer import Balancer, Endpoint, OutlierConfig, RetryBudget, snapshot
 from wasmgrid.gateway.settings import GatewaySettings, parse_targets
 from wasmgrid.gateway.upstream.calls import compiling_seconds, refused_busy, timed
+from wasmgrid.gateway.upstream.callstream import RuntimeConnection
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +55,8 @@ BUSY_PAUSE_SECONDS = 0.025
 BUSY_PAUSE_MARGIN_SECONDS = 0.1
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 
-#: One attempt of a runtime call: ``fn(stub, timeout, metadata)`` → the call's answer.
-RuntimeCall = Callable[
-    ["runtime_pb2_grpc.RuntimeServiceAsyncStub", float, tuple[tuple[str, str], ...]],
-    Awaitable[T],
-]
+#: One attempt of a runtime call: ``fn(connection, timeout, metadata)`` → its answer.
+RuntimeCall = Callable[[RuntimeConnection, float, tuple[tuple[str, str], ...]], Awaitable[T]]
 
 #: Details of an UNAVAILABLE that prove the call never reached a replica's handler.
 _NOT_SENT_MARKERS = (
@@ -69,6 +67,7 @@ _NOT_SENT_MARKERS = (
     "no route to host",
     "name resolution",
     "marketplace",  # the runtime could not fetch the module: nothing ran
+    "was not started",  # a draining runtime refused it, or ended its stream before it ran
 )
 
 
@@ -118,7 +117,7 @@ class NoReplica(Exception):
 class RuntimeReplica:
     """One runtime address: a few connections (one per worker process reached), in turn."""
 
-    def __init__(self, address: str, connections: int) -> None:
+    def __init__(self, address: str, connections: int, *, streams: bool = True) -> None:
         # Distinct channel args keep grpc from sharing one subchannel (one TCP
         # connection) between the channels; the kernel spreads the connections over
         # the runtime's worker processes.
@@ -131,7 +130,8 @@ class RuntimeReplica:
             )
             for i in range(connections)
         ]
-        self.stubs = [runtime_pb2_grpc.RuntimeServiceStub(c) for c in self.channels]
+        #: Invoke and Call go on each connection's call stream (`streams`), the rest unary.
+        self.connections = [RuntimeConnection(address, c, streams=streams) for c in self.channels]
         self.health = health_pb2_grpc.HealthStub(self.channels[0])
         #: The worker process (its instance id) behind each connection, when known.
         self.workers: list[str | None] = [None] * connections
@@ -140,8 +140,8 @@ class RuntimeReplica:
         #: Calls in flight on each connection.
         self.load = [0] * connections
 
-    def acquire(self) -> tuple[int, runtime_pb2_grpc.RuntimeServiceAsyncStub]:
-        """(connection, stub) for a call: the worker with the fewest calls in flight.
+    def acquire(self) -> tuple[int, RuntimeConnection]:
+        """(index, connection) for a call: the worker with the fewest calls in flight.
 
         Ties go to the first worker, so a lightly loaded gateway keeps using one worker
         (its caches stay warm and no idle process is woken for each call), while under
@@ -152,7 +152,7 @@ class RuntimeReplica:
         group = min(self.groups, key=lambda members: sum(load[i] for i in members))
         conn = min(group, key=load.__getitem__)
         load[conn] += 1
-        return conn, self.stubs[conn]
+        return conn, self.connections[conn]
 
     def release(self, conn: int) -> None:
         """The call that `acquire` put on connection `conn` ended."""
@@ -173,10 +173,11 @@ class RuntimeReplica:
                 return None
             return str(stats.instance_id) or f"pid:{stats.pid}"
 
-        self.workers = list(await asyncio.gather(*(worker_of(stub) for stub in self.stubs)))
+        self.workers = list(await asyncio.gather(*(worker_of(c.stub) for c in self.connections)))
         self.groups = worker_groups(self.workers)
 
     async def close(self, grace: float | None) -> None:
+        await asyncio.gather(*(c.close() for c in self.connections))
         await asyncio.gather(*(c.close(grace) for c in self.channels))
 
 
@@ -230,7 +231,9 @@ class RuntimePool:
                 # The hot path: no client interceptors (grpc.aio interceptors cost more
                 # than the call itself here); every call passes its own timeout and the
                 # W3C trace context as metadata instead (see `call`).
-                self._replicas[addr] = RuntimeReplica(addr, self.settings.runtime_connections)
+                self._replicas[addr] = RuntimeReplica(
+                    addr, self.settings.runtime_connections, streams=self.settings.runtime_streams
+                )
                 if self._started:
                     self._start_watch(addr)
         self.balancer.set_endpoints(targets)
@@ -363,7 +366,7 @@ class RuntimePool:
         replicas = list(self._replicas.items())
         await asyncio.gather(
             *(self._check_one(a, r) for a, r in replicas),
-            *(r.learn_workers(timeout) for _, r in replicas if len(r.stubs) > 1),
+            *(r.learn_workers(timeout) for _, r in replicas if len(r.connections) > 1),
         )
         self._export_gauges()
 
@@ -434,7 +437,7 @@ class RuntimePool:
         key: str,
         deadline: float,
     ) -> T:
-        """Run `fn(stub, timeout, metadata)` on a picked replica, retrying where safe.
+        """Run `fn(connection, timeout, metadata)` on a picked replica, retrying where safe.
 
         `deadline` is a ``time.monotonic()`` instant; every attempt gets the time left
         as its gRPC timeout. Retries happen only for errors that prove the module never ran
@@ -465,9 +468,9 @@ class RuntimePool:
                 raise TimeoutError("deadline passed before the runtime call")
             self.balancer.on_start(ep)
             ok = True
-            conn, stub = replica.acquire()
+            conn, connection = replica.acquire()
             try:
-                return await timed("runtime", method, fn(stub, remaining, metadata))
+                return await timed("runtime", method, fn(connection, remaining, metadata))
             except grpc.aio.AioRpcError as err:
                 ok = not _transport_failure(err)
                 if connection_lost(err):

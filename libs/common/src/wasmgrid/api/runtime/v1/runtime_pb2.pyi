@@ -54,6 +54,52 @@ VALUE_TYPE_I64: ValueType
 VALUE_TYPE_F32: ValueType
 VALUE_TYPE_F64: ValueType
 
+class StreamRequest(_message.Message):
+    __slots__ = ("id", "timeout_ms", "metadata", "invoke", "call", "cancel")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    INVOKE_FIELD_NUMBER: _ClassVar[int]
+    CALL_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    timeout_ms: int
+    metadata: _containers.RepeatedCompositeFieldContainer[StreamMetadata]
+    invoke: InvokeRequest
+    call: CallRequest
+    cancel: bool
+    def __init__(self, id: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., metadata: _Optional[_Iterable[_Union[StreamMetadata, _Mapping]]] = ..., invoke: _Optional[_Union[InvokeRequest, _Mapping]] = ..., call: _Optional[_Union[CallRequest, _Mapping]] = ..., cancel: _Optional[bool] = ...) -> None: ...
+
+class StreamResponse(_message.Message):
+    __slots__ = ("id", "invoke", "call", "error")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    INVOKE_FIELD_NUMBER: _ClassVar[int]
+    CALL_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    invoke: InvokeResponse
+    call: CallResponse
+    error: StreamError
+    def __init__(self, id: _Optional[int] = ..., invoke: _Optional[_Union[InvokeResponse, _Mapping]] = ..., call: _Optional[_Union[CallResponse, _Mapping]] = ..., error: _Optional[_Union[StreamError, _Mapping]] = ...) -> None: ...
+
+class StreamError(_message.Message):
+    __slots__ = ("code", "message", "trailers")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    TRAILERS_FIELD_NUMBER: _ClassVar[int]
+    code: int
+    message: str
+    trailers: _containers.RepeatedCompositeFieldContainer[StreamMetadata]
+    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ..., trailers: _Optional[_Iterable[_Union[StreamMetadata, _Mapping]]] = ...) -> None: ...
+
+class StreamMetadata(_message.Message):
+    __slots__ = ("key", "value")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    value: str
+    def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
 class ModuleSource(_message.Message):
     __slots__ = ("digest", "wasm", "display_name")
     DIGEST_FIELD_NUMBER: _ClassVar[int]

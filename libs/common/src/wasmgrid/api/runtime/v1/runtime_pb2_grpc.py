@@ -233,3 +233,120 @@ class RuntimeService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class RuntimeStreamServiceStub:
+    """Invoke and Call multiplexed over one long-lived stream: what a gateway uses on
+    each connection to a runtime. A message on an open stream costs the runtime and
+    the gateway far less than a unary call (measured in docs/benchmarks.md), so a
+    busy gateway keeps one stream per connection and tags each call with an id.
+
+    Each StreamRequest is one call (or the cancellation of one): it carries its own
+    deadline and trace context and is answered by one StreamResponse with the same
+    id, in completion order, with exactly what the unary RPC would have answered: the
+    response, or the status (code, message, trailers) it would have ended with.
+    Calls on a stream are independent: one failing or being cancelled does not end
+    the stream or touch the others. A runtime that is shutting down answers calls
+    that arrive after its drain began with UNAVAILABLE ("runtime is draining; the
+    call was not started": safe to send elsewhere), answers the calls it started,
+    then ends the stream. The stream itself ends with a status only when the
+    connection does (then every call still open on it has an unknown outcome).
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Stream = channel.stream_stream(
+                '/wasmgrid.api.runtime.v1.RuntimeStreamService/Stream',
+                request_serializer=wasmgrid_dot_api_dot_runtime_dot_v1_dot_runtime__pb2.StreamRequest.SerializeToString,
+                response_deserializer=wasmgrid_dot_api_dot_runtime_dot_v1_dot_runtime__pb2.StreamResponse.FromString,
+                _registered_method=True)
+
+
+class RuntimeStreamServiceServicer:
+    """Invoke and Call multiplexed over one long-lived stream: what a gateway uses on
+    each connection to a runtime. A message on an open stream costs the runtime and
+    the gateway far less than a unary call (measured in docs/benchmarks.md), so a
+    busy gateway keeps one stream per connection and tags each call with an id.
+
+    Each StreamRequest is one call (or the cancellation of one): it carries its own
+    deadline and trace context and is answered by one StreamResponse with the same
+    id, in completion order, with exactly what the unary RPC would have answered: the
+    response, or the status (code, message, trailers) it would have ended with.
+    Calls on a stream are independent: one failing or being cancelled does not end
+    the stream or touch the others. A runtime that is shutting down answers calls
+    that arrive after its drain began with UNAVAILABLE ("runtime is draining; the
+    call was not started": safe to send elsewhere), answers the calls it started,
+    then ends the stream. The stream itself ends with a status only when the
+    connection does (then every call still open on it has an unknown outcome).
+    """
+
+    def Stream(self, request_iterator, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_RuntimeStreamServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Stream': grpc.stream_stream_rpc_method_handler(
+                    servicer.Stream,
+                    request_deserializer=wasmgrid_dot_api_dot_runtime_dot_v1_dot_runtime__pb2.StreamRequest.FromString,
+                    response_serializer=wasmgrid_dot_api_dot_runtime_dot_v1_dot_runtime__pb2.StreamResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'wasmgrid.api.runtime.v1.RuntimeStreamService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('wasmgrid.api.runtime.v1.RuntimeStreamService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class RuntimeStreamService:
+    """Invoke and Call multiplexed over one long-lived stream: what a gateway uses on
+    each connection to a runtime. A message on an open stream costs the runtime and
+    the gateway far less than a unary call (measured in docs/benchmarks.md), so a
+    busy gateway keeps one stream per connection and tags each call with an id.
+
+    Each StreamRequest is one call (or the cancellation of one): it carries its own
+    deadline and trace context and is answered by one StreamResponse with the same
+    id, in completion order, with exactly what the unary RPC would have answered: the
+    response, or the status (code, message, trailers) it would have ended with.
+    Calls on a stream are independent: one failing or being cancelled does not end
+    the stream or touch the others. A runtime that is shutting down answers calls
+    that arrive after its drain began with UNAVAILABLE ("runtime is draining; the
+    call was not started": safe to send elsewhere), answers the calls it started,
+    then ends the stream. The stream itself ends with a status only when the
+    connection does (then every call still open on it has an unknown outcome).
+    """
+
+    @staticmethod
+    def Stream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/wasmgrid.api.runtime.v1.RuntimeStreamService/Stream',
+            wasmgrid_dot_api_dot_runtime_dot_v1_dot_runtime__pb2.StreamRequest.SerializeToString,
+            wasmgrid_dot_api_dot_runtime_dot_v1_dot_runtime__pb2.StreamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -127,3 +127,76 @@ class RuntimeServiceServicer(metaclass=_abc_1.ABCMeta):
         """Process-wide counters and per-module aggregates (top N modules by calls)."""
 
 def add_RuntimeServiceServicer_to_server(servicer: RuntimeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class RuntimeStreamServiceStub:
+    """Invoke and Call multiplexed over one long-lived stream: what a gateway uses on
+    each connection to a runtime. A message on an open stream costs the runtime and
+    the gateway far less than a unary call (measured in docs/benchmarks.md), so a
+    busy gateway keeps one stream per connection and tags each call with an id.
+
+    Each StreamRequest is one call (or the cancellation of one): it carries its own
+    deadline and trace context and is answered by one StreamResponse with the same
+    id, in completion order, with exactly what the unary RPC would have answered: the
+    response, or the status (code, message, trailers) it would have ended with.
+    Calls on a stream are independent: one failing or being cancelled does not end
+    the stream or touch the others. A runtime that is shutting down answers calls
+    that arrive after its drain began with UNAVAILABLE ("runtime is draining; the
+    call was not started": safe to send elsewhere), answers the calls it started,
+    then ends the stream. The stream itself ends with a status only when the
+    connection does (then every call still open on it has an unknown outcome).
+    """
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> RuntimeStreamServiceAsyncStub: ...
+    Stream: _grpc.StreamStreamMultiCallable[_runtime_pb2.StreamRequest, _runtime_pb2.StreamResponse]
+
+@_typing.type_check_only
+class RuntimeStreamServiceAsyncStub(RuntimeStreamServiceStub):
+    """Invoke and Call multiplexed over one long-lived stream: what a gateway uses on
+    each connection to a runtime. A message on an open stream costs the runtime and
+    the gateway far less than a unary call (measured in docs/benchmarks.md), so a
+    busy gateway keeps one stream per connection and tags each call with an id.
+
+    Each StreamRequest is one call (or the cancellation of one): it carries its own
+    deadline and trace context and is answered by one StreamResponse with the same
+    id, in completion order, with exactly what the unary RPC would have answered: the
+    response, or the status (code, message, trailers) it would have ended with.
+    Calls on a stream are independent: one failing or being cancelled does not end
+    the stream or touch the others. A runtime that is shutting down answers calls
+    that arrive after its drain began with UNAVAILABLE ("runtime is draining; the
+    call was not started": safe to send elsewhere), answers the calls it started,
+    then ends the stream. The stream itself ends with a status only when the
+    connection does (then every call still open on it has an unknown outcome).
+    """
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    Stream: _aio.StreamStreamMultiCallable[_runtime_pb2.StreamRequest, _runtime_pb2.StreamResponse]  # type: ignore[assignment]
+
+class RuntimeStreamServiceServicer(metaclass=_abc_1.ABCMeta):
+    """Invoke and Call multiplexed over one long-lived stream: what a gateway uses on
+    each connection to a runtime. A message on an open stream costs the runtime and
+    the gateway far less than a unary call (measured in docs/benchmarks.md), so a
+    busy gateway keeps one stream per connection and tags each call with an id.
+
+    Each StreamRequest is one call (or the cancellation of one): it carries its own
+    deadline and trace context and is answered by one StreamResponse with the same
+    id, in completion order, with exactly what the unary RPC would have answered: the
+    response, or the status (code, message, trailers) it would have ended with.
+    Calls on a stream are independent: one failing or being cancelled does not end
+    the stream or touch the others. A runtime that is shutting down answers calls
+    that arrive after its drain began with UNAVAILABLE ("runtime is draining; the
+    call was not started": safe to send elsewhere), answers the calls it started,
+    then ends the stream. The stream itself ends with a status only when the
+    connection does (then every call still open on it has an unknown outcome).
+    """
+
+    @_abc_1.abstractmethod
+    def Stream(
+        self,
+        request_iterator: _MaybeAsyncIterator[_runtime_pb2.StreamRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_runtime_pb2.StreamResponse], _abc.AsyncIterator[_runtime_pb2.StreamResponse]]: ...
+
+def add_RuntimeStreamServiceServicer_to_server(servicer: RuntimeStreamServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
