@@ -40,17 +40,46 @@ def _invoke(call_id: int, stdin: bytes, module: pb.ModuleSource | None = None) -
     )
 
 
-def _open(runtime: Runtime) -> Any:
+def _open(runtime: Runtime) -> _Stream:
     return _open_on(runtime.channel)
 
 
-def _open_on(channel: Any) -> Any:
-    """A new stream, written with ``write()`` (grpc.aio: no request iterator)."""
+def _open_on(channel: Any) -> _Stream:
     stub: Any = runtime_pb2_grpc.RuntimeStreamServiceStub(channel)
-    return stub.Stream()
+    return _Stream(stub.Stream())
 
 
-async def _answers(call: Any, count: int) -> dict[int, pb.StreamResponse]:
+class _Stream:
+    """A raw stream, one request per message written and one answer per ``read()``
+    (answers arrive in batches)."""
+
+    def __init__(self, call: Any) -> None:
+        self.call = call
+        self.pending: list[pb.StreamResponse] = []
+
+    async def write(self, request: pb.StreamRequest) -> None:
+        await self.call.write(pb.StreamRequests(requests=[request]))
+
+    async def read(self) -> Any:
+        while not self.pending:
+            batch = await self.call.read()
+            if batch is EOF:
+                return EOF
+            self.pending.extend(batch.responses)
+        return self.pending.pop(0)
+
+    async def done_writing(self) -> None:
+        await self.call.done_writing()
+
+    async def code(self) -> grpc.StatusCode:
+        code: grpc.StatusCode = await self.call.code()
+        return code
+
+    def cancel(self) -> None:
+        self.call.cancel()
+
+
+async def _answers(call: _Stream, count: int) -> dict[int, pb.StreamResponse]:
     answers: dict[int, pb.StreamResponse] = {}
     while len(answers) < count:
         answer = await asyncio.wait_for(call.read(), 20)

@@ -1,7 +1,8 @@
 """Invoke and Call multiplexed on one stream (``RuntimeStreamService.Stream``).
 
-A gateway keeps one stream open per connection and sends each call as a message tagged
-with an id; each is answered, in completion order, by a message with the same id. A
+A gateway keeps one stream open per connection and sends each call tagged with an id;
+each is answered, in completion order, with the same id. Each message on the stream is a
+batch: whatever calls (answers) a side has ready go out together. A
 message on an open stream costs both ends a fraction of a unary call: no call to set up
 and tear down in grpc core, no per-call HTTP/2 stream, and the event loop handles many
 messages per wake-up under load (``docs/benchmarks.md`` has the numbers).
@@ -30,6 +31,7 @@ import grpc
 from prometheus_client import Gauge
 
 from wasmgrid.api.runtime.v1 import runtime_pb2, runtime_pb2_grpc
+from wasmgrid.common.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +93,10 @@ class CallContext:
         raise StreamAbort(code, details, trailers)
 
 
+def _size(answer: runtime_pb2.StreamResponse) -> int:
+    return answer.ByteSize()
+
+
 def _error(request_id: int, exc: StreamAbort) -> runtime_pb2.StreamResponse:
     return runtime_pb2.StreamResponse(
         id=request_id,
@@ -116,7 +122,7 @@ class Streams(runtime_pb2_grpc.RuntimeStreamServiceServicer):
 
     async def Stream(  # type: ignore[override]  # reader/writer style, not an iterator
         self,
-        request_iterator: AsyncIterator[runtime_pb2.StreamRequest],
+        request_iterator: AsyncIterator[runtime_pb2.StreamRequests],
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> None:
         """Serve one stream (reader/writer style: answers go out with ``context.write``)."""
@@ -137,9 +143,9 @@ class StreamSession:
         self.streams = streams
         self.context = context
         self.calls: dict[int, asyncio.Task[None]] = {}
-        self.answers: asyncio.Queue[runtime_pb2.StreamResponse | None] = asyncio.Queue()
+        self.answers: Outbox[runtime_pb2.StreamResponse] = Outbox()
 
-    async def run(self, requests: AsyncIterator[runtime_pb2.StreamRequest]) -> None:
+    async def run(self, requests: AsyncIterator[runtime_pb2.StreamRequests]) -> None:
         writer = asyncio.ensure_future(self._write())
         reader = asyncio.ensure_future(self._read(requests))
         draining = asyncio.ensure_future(self.streams.draining.wait())
@@ -151,22 +157,21 @@ class StreamSession:
             calls = list(self.calls.values())
             if calls:
                 await asyncio.wait(calls)
-            self.answers.put_nowait(None)
+            self.answers.close()
             await writer
         finally:
             for task in (reader, draining, writer, *self.calls.values()):
                 task.cancel()
 
-    async def _read(self, requests: AsyncIterator[runtime_pb2.StreamRequest]) -> None:
-        async for request in requests:
-            self._start(request)
+    async def _read(self, batches: AsyncIterator[runtime_pb2.StreamRequests]) -> None:
+        async for batch in batches:
+            for request in batch.requests:
+                self._start(request)
 
     async def _write(self) -> None:
-        while True:
-            answer = await self.answers.get()
-            if answer is None:
-                return
-            await self.context.write(answer)
+        """Every answer ready when the last write finished goes out in the next message."""
+        while (answers := await self.answers.batch(_size)) is not None:
+            await self.context.write(runtime_pb2.StreamResponses(responses=answers))
 
     def _start(self, request: runtime_pb2.StreamRequest) -> None:
         request_id = request.id
@@ -181,18 +186,18 @@ class StreamSession:
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"stream request {request_id} carries no call (set invoke, call or cancel)",
             )
-            self.answers.put_nowait(_error(request_id, refusal))
+            self.answers.put(_error(request_id, refusal))
             return
         if request_id in self.calls:
             refusal = StreamAbort(
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"stream request id {request_id} is already open on this stream",
             )
-            self.answers.put_nowait(_error(request_id, refusal))
+            self.answers.put(_error(request_id, refusal))
             return
         if self.streams.draining.is_set():
             refusal = StreamAbort(grpc.StatusCode.UNAVAILABLE, DRAINING)
-            self.answers.put_nowait(_error(request_id, refusal))
+            self.answers.put(_error(request_id, refusal))
             return
         context = CallContext(request.timeout_ms, tuple((m.key, m.value) for m in request.metadata))
         body = getattr(request, kind)
@@ -203,19 +208,19 @@ class StreamSession:
         try:
             response = await self.streams.handlers[kind](body, context)
         except StreamAbort as exc:
-            self.answers.put_nowait(_error(request_id, exc))
+            self.answers.put(_error(request_id, exc))
         except asyncio.CancelledError:
             pass  # cancelled by its caller (or the stream ended): nobody waits for an answer
         except Exception as exc:  # the kit maps a handler's errors; this is a bug of ours
             log.exception("stream call %d failed outside its handler", request_id)
             refusal = StreamAbort(grpc.StatusCode.INTERNAL, f"internal error: {exc!r}")
-            self.answers.put_nowait(_error(request_id, refusal))
+            self.answers.put(_error(request_id, refusal))
         else:
             if isinstance(response, runtime_pb2.InvokeResponse):
                 answer = runtime_pb2.StreamResponse(id=request_id, invoke=response)
             else:
                 assert isinstance(response, runtime_pb2.CallResponse)
                 answer = runtime_pb2.StreamResponse(id=request_id, call=response)
-            self.answers.put_nowait(answer)
+            self.answers.put(answer)
         finally:
             self.calls.pop(request_id, None)

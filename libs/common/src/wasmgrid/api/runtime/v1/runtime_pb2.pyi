@@ -54,6 +54,18 @@ VALUE_TYPE_I64: ValueType
 VALUE_TYPE_F32: ValueType
 VALUE_TYPE_F64: ValueType
 
+class StreamRequests(_message.Message):
+    __slots__ = ("requests",)
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[StreamRequest]
+    def __init__(self, requests: _Optional[_Iterable[_Union[StreamRequest, _Mapping]]] = ...) -> None: ...
+
+class StreamResponses(_message.Message):
+    __slots__ = ("responses",)
+    RESPONSES_FIELD_NUMBER: _ClassVar[int]
+    responses: _containers.RepeatedCompositeFieldContainer[StreamResponse]
+    def __init__(self, responses: _Optional[_Iterable[_Union[StreamResponse, _Mapping]]] = ...) -> None: ...
+
 class StreamRequest(_message.Message):
     __slots__ = ("id", "timeout_ms", "metadata", "invoke", "call", "cancel")
     ID_FIELD_NUMBER: _ClassVar[int]

@@ -251,6 +251,10 @@ class RuntimeStreamServiceStub:
     call was not started": safe to send elsewhere), answers the calls it started,
     then ends the stream. The stream itself ends with a status only when the
     connection does (then every call still open on it has an unknown outcome).
+
+    Each message on the stream carries a batch: a sender puts every call (or answer)
+    it has ready into one message, up to a few MiB, so a busy stream costs one
+    write per batch rather than one per call.
     """
 
     def __init__(self, channel):
@@ -261,8 +265,8 @@ class RuntimeStreamServiceStub:
         """
         self.Stream = channel.stream_stream(
                 '/wasmgrid.api.runtime.v1.RuntimeStreamService/Stream',
-                request_serializer=wasmgrid_dot_api_dot_runtime_dot_v1_dot_runtime__pb2.StreamRequest.SerializeToString,
-                response_deserializer=wasmgrid_dot_api_dot_runtime_dot_v1_dot_runtime__pb2.StreamResponse.FromString,
+                request_serializer=wasmgrid_dot_api_dot_runtime_dot_v1_dot_runtime__pb2.StreamRequests.SerializeToString,
+                response_deserializer=wasmgrid_dot_api_dot_runtime_dot_v1_dot_runtime__pb2.StreamResponses.FromString,
                 _registered_method=True)
 
 
@@ -282,6 +286,10 @@ class RuntimeStreamServiceServicer:
     call was not started": safe to send elsewhere), answers the calls it started,
     then ends the stream. The stream itself ends with a status only when the
     connection does (then every call still open on it has an unknown outcome).
+
+    Each message on the stream carries a batch: a sender puts every call (or answer)
+    it has ready into one message, up to a few MiB, so a busy stream costs one
+    write per batch rather than one per call.
     """
 
     def Stream(self, request_iterator, context):
@@ -295,8 +303,8 @@ def add_RuntimeStreamServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Stream': grpc.stream_stream_rpc_method_handler(
                     servicer.Stream,
-                    request_deserializer=wasmgrid_dot_api_dot_runtime_dot_v1_dot_runtime__pb2.StreamRequest.FromString,
-                    response_serializer=wasmgrid_dot_api_dot_runtime_dot_v1_dot_runtime__pb2.StreamResponse.SerializeToString,
+                    request_deserializer=wasmgrid_dot_api_dot_runtime_dot_v1_dot_runtime__pb2.StreamRequests.FromString,
+                    response_serializer=wasmgrid_dot_api_dot_runtime_dot_v1_dot_runtime__pb2.StreamResponses.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -322,6 +330,10 @@ class RuntimeStreamService:
     call was not started": safe to send elsewhere), answers the calls it started,
     then ends the stream. The stream itself ends with a status only when the
     connection does (then every call still open on it has an unknown outcome).
+
+    Each message on the stream carries a batch: a sender puts every call (or answer)
+    it has ready into one message, up to a few MiB, so a busy stream costs one
+    write per batch rather than one per call.
     """
 
     @staticmethod
@@ -339,8 +351,8 @@ class RuntimeStreamService:
             request_iterator,
             target,
             '/wasmgrid.api.runtime.v1.RuntimeStreamService/Stream',
-            wasmgrid_dot_api_dot_runtime_dot_v1_dot_runtime__pb2.StreamRequest.SerializeToString,
-            wasmgrid_dot_api_dot_runtime_dot_v1_dot_runtime__pb2.StreamResponse.FromString,
+            wasmgrid_dot_api_dot_runtime_dot_v1_dot_runtime__pb2.StreamRequests.SerializeToString,
+            wasmgrid_dot_api_dot_runtime_dot_v1_dot_runtime__pb2.StreamResponses.FromString,
             options,
             channel_credentials,
             insecure,

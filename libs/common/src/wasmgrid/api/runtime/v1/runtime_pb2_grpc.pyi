@@ -144,13 +144,17 @@ class RuntimeStreamServiceStub:
     call was not started": safe to send elsewhere), answers the calls it started,
     then ends the stream. The stream itself ends with a status only when the
     connection does (then every call still open on it has an unknown outcome).
+
+    Each message on the stream carries a batch: a sender puts every call (or answer)
+    it has ready into one message, up to a few MiB, so a busy stream costs one
+    write per batch rather than one per call.
     """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> RuntimeStreamServiceAsyncStub: ...
-    Stream: _grpc.StreamStreamMultiCallable[_runtime_pb2.StreamRequest, _runtime_pb2.StreamResponse]
+    Stream: _grpc.StreamStreamMultiCallable[_runtime_pb2.StreamRequests, _runtime_pb2.StreamResponses]
 
 @_typing.type_check_only
 class RuntimeStreamServiceAsyncStub(RuntimeStreamServiceStub):
@@ -169,10 +173,14 @@ class RuntimeStreamServiceAsyncStub(RuntimeStreamServiceStub):
     call was not started": safe to send elsewhere), answers the calls it started,
     then ends the stream. The stream itself ends with a status only when the
     connection does (then every call still open on it has an unknown outcome).
+
+    Each message on the stream carries a batch: a sender puts every call (or answer)
+    it has ready into one message, up to a few MiB, so a busy stream costs one
+    write per batch rather than one per call.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
-    Stream: _aio.StreamStreamMultiCallable[_runtime_pb2.StreamRequest, _runtime_pb2.StreamResponse]  # type: ignore[assignment]
+    Stream: _aio.StreamStreamMultiCallable[_runtime_pb2.StreamRequests, _runtime_pb2.StreamResponses]  # type: ignore[assignment]
 
 class RuntimeStreamServiceServicer(metaclass=_abc_1.ABCMeta):
     """Invoke and Call multiplexed over one long-lived stream: what a gateway uses on
@@ -190,13 +198,17 @@ class RuntimeStreamServiceServicer(metaclass=_abc_1.ABCMeta):
     call was not started": safe to send elsewhere), answers the calls it started,
     then ends the stream. The stream itself ends with a status only when the
     connection does (then every call still open on it has an unknown outcome).
+
+    Each message on the stream carries a batch: a sender puts every call (or answer)
+    it has ready into one message, up to a few MiB, so a busy stream costs one
+    write per batch rather than one per call.
     """
 
     @_abc_1.abstractmethod
     def Stream(
         self,
-        request_iterator: _MaybeAsyncIterator[_runtime_pb2.StreamRequest],
+        request_iterator: _MaybeAsyncIterator[_runtime_pb2.StreamRequests],
         context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_runtime_pb2.StreamResponse], _abc.AsyncIterator[_runtime_pb2.StreamResponse]]: ...
+    ) -> _typing.Union[_abc.Iterator[_runtime_pb2.StreamResponses], _abc.AsyncIterator[_runtime_pb2.StreamResponses]]: ...
 
 def add_RuntimeStreamServiceServicer_to_server(servicer: RuntimeStreamServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
