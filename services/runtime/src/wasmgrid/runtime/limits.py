@@ -44,6 +44,10 @@ class AppliedLimits:
     table_elements: int
 
 
+#: The limits a request may set, in the order of :class:`LimitValues`.
+LIMIT_NAMES = ("fuel", "timeout_ms", "memory_bytes", "stdout_bytes", "stderr_bytes")
+
+
 class LimitRequest(Protocol):
     """What a request asks for: :class:`LimitValues` or the API's ``Limits`` message."""
 
@@ -94,7 +98,3 @@ def resolve_limits(
         stack_bytes=policy.stack_bytes,
         table_elements=policy.max_table_elements,
     )
-
-
-#: The limits a request may set, in the order of :class:`LimitValues`.
-LIMIT_NAMES = ("fuel", "timeout_ms", "memory_bytes", "stdout_bytes", "stderr_bytes")

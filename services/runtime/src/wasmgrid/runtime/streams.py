@@ -109,12 +109,11 @@ def _error(request_id: int, exc: StreamAbort) -> runtime_pb2.StreamResponse:
 
 
 class Streams(runtime_pb2_grpc.RuntimeStreamServiceServicer):
-    """The call streams a runtime process has open, and whether it drains."""
+    """The call streams of a runtime process, and whether it drains."""
 
     def __init__(self, invoke: CallHandler, call: CallHandler) -> None:
         self.handlers: dict[str, CallHandler] = {"invoke": invoke, "call": call}
         self.draining = asyncio.Event()
-        self.open: set[StreamSession] = set()
 
     def drain(self) -> None:
         """Start no more calls: open streams finish what they run, then end."""
@@ -127,13 +126,11 @@ class Streams(runtime_pb2_grpc.RuntimeStreamServiceServicer):
     ) -> None:
         """Serve one stream (reader/writer style: answers go out with ``context.write``)."""
         session = StreamSession(self, context)
-        self.open.add(session)
         STREAMS_OPEN.inc()
         try:
             await session.run(request_iterator)
         finally:
             STREAMS_OPEN.dec()
-            self.open.discard(session)
 
 
 class StreamSession:

@@ -104,7 +104,7 @@ class RuntimeConnection:
                 response: runtime_pb2.InvokeResponse = await self._send(frame, timeout, metadata)
                 return response
             except _Unsupported:
-                pass
+                pass  # this replica answers unary calls only (from now on)
         return await self.stub.Invoke(request, timeout=timeout, metadata=metadata)
 
     async def call(
@@ -116,7 +116,7 @@ class RuntimeConnection:
                 response: runtime_pb2.CallResponse = await self._send(frame, timeout, metadata)
                 return response
             except _Unsupported:
-                pass
+                pass  # this replica answers unary calls only (from now on)
         return await self.stub.Call(request, timeout=timeout, metadata=metadata)
 
     async def _send(
