@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import percentile
-from reliability import client
+from reliability import loadgen
 from reliability.client import Answer, Recorder
 from reliability.report import ROOT, Row
 from reliability.stack import Stack
@@ -147,9 +147,8 @@ async def _drive(
     With `lag`, also what the probes saw meanwhile."""
     rec = Recorder()
     stop = asyncio.Event()
-    request = client.invoke(stack.base_url, rec)
     cpu = time.process_time()
-    task = asyncio.create_task(client.closed_loop(request, connections, stop))
+    task = asyncio.create_task(loadgen.closed_loop(stack.base_url, rec, connections, stop))
     probe = asyncio.create_task(_probe(stack, seconds, stop, lag)) if lag is not None else None
     await asyncio.sleep(seconds)
     stop.set()
