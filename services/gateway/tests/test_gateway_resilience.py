@@ -235,6 +235,39 @@ async def test_a_call_that_cannot_start_within_its_budget_is_refused_at_once(
     assert await refusals(gw, "wait") == refused_before + 1
 
 
+async def test_a_traced_caller_finds_its_refusal_in_the_trace_the_others_are_shed_first(
+    start_gateway: StartGateway, poll: Poll
+) -> None:
+    gw, slow, queued = await saturate(start_gateway, poll)
+    trace_id = "0af7651916cd43dd8448eb211c80319c"
+    traced = {"traceparent": f"00-{trace_id}-b7ad6b7169203331-01"}
+    # A caller that traces its requests: the refusal takes the whole edge, with its span.
+    url = gw.url("/v1/run/examples/hello")
+    async with gw.http.post(url, data=b"x", headers=traced) as resp:
+        doc = await read_problem(resp, 503)
+        assert resp.headers["X-Trace-Id"] == trace_id
+        assert doc["fault"] == "overload"
+    # Any other call of the fixed API is shed before the span and the route's checks,
+    # with the same answer; a module that does not exist is not even looked up.
+    for path, body in (
+        ("/v1/call/examples/mathfn/fib", b'{"args": [10]}'),
+        ("/v1/run/nobody/nothing/x", b"x"),
+    ):
+        async with gw.http.post(gw.url(path), data=body) as resp:
+            doc = await read_problem(resp, 503)
+            assert "X-Trace-Id" not in resp.headers
+            assert resp.headers["Retry-After"] == "1"
+            assert doc["instance"] == path
+            assert doc["detail"].startswith("gateway overloaded: this call would wait about ")
+            assert doc["fault"] == "overload"
+    (await slow).release()
+    assert await queued == b"Q"
+    # Not saturated any more: the same requests take their whole path again.
+    async with gw.http.post(gw.url("/v1/run/nobody/nothing/x"), data=b"x") as resp:
+        assert "not found" in (await read_problem(resp, 404))["detail"]
+        assert "X-Trace-Id" in resp.headers
+
+
 async def test_a_saturated_gateway_refuses_a_call_without_reading_its_body(
     start_gateway: StartGateway, poll: Poll
 ) -> None:

@@ -25,7 +25,7 @@ from wasmgrid.common.errors import ServiceError
 from wasmgrid.common.lru import LruMap
 from wasmgrid.common.metrics import LATENCY_BUCKETS
 from wasmgrid.common.telemetry import start_span
-from wasmgrid.gateway.admission import REFUSED
+from wasmgrid.gateway.admission import REFUSED, Refused
 from wasmgrid.gateway.invoke.middleware import client_ip
 from wasmgrid.gateway.problem import FAULT, Problem, fault_of, service_problem, upstream_problem
 from wasmgrid.gateway.state import GATEWAY, Gateway
@@ -74,13 +74,41 @@ def admission(gw: Gateway) -> Problem | None:
     )
 
 
-def edge(handler: Handler, name: str) -> Handler:
-    """`handler` (operation `name`, also its metrics label) inside the edge."""
+def edge(handler: Handler, name: str, *, module_call: bool = False) -> Handler:
+    """`handler` (operation `name`, also its metrics label) inside the edge; a
+    `module_call` of the fixed API is shed first when admission would refuse it."""
 
     async def edge_handler(request: web.Request) -> web.StreamResponse:
         return await _edge(request, handler, None, name)
 
-    return edge_handler
+    async def shedding_edge_handler(request: web.Request) -> web.StreamResponse:
+        return _shed(request, name) or await _edge(request, handler, None, name)
+
+    return shedding_edge_handler if module_call else edge_handler
+
+
+def _shed(request: web.Request, name: str) -> web.Response | None:
+    """The refusal of a ``/v1/run`` or ``/v1/call`` request that admission would refuse
+    anyway (the fixed API's calls have no middleware, so their deadline is the gateway's
+    and no cached answer could spare them a slot), answered before the server span, the
+    dispatch and the route's own checks. Under overload a client that does not wait its
+    ``Retry-After`` is back at once, and the refusals' cost is taken from the admitted
+    calls: this way a refusal costs little more than aiohttp's own request handling.
+    Counted (metrics, admission counters, the once-a-second summary) like any refusal;
+    a request that carries a ``traceparent`` takes the whole edge, so that a traced
+    caller finds its refusal's span."""
+    if "traceparent" in request.headers:
+        return None
+    gw = request.app[GATEWAY]
+    start = time.perf_counter()
+    try:
+        gw.admission.check(time.monotonic() + gw.settings.invoke_timeout_seconds)
+    except Refused as refused:
+        response = refused.response(request.path)
+        method = request.method if request.method in _METHODS else "OTHER"
+        _REQUEST_METRICS.observe(name, method, 503, "overload", time.perf_counter() - start)
+        return response
+    return None
 
 
 def labelled_edge(handler: LabelledHandler, name: str) -> Handler:
