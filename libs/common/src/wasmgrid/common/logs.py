@@ -11,8 +11,6 @@ from typing import Any, Generic, TypeVar
 
 from opentelemetry import trace
 
-from wasmgrid.common.telemetry import otlp_endpoint
-
 # Attributes every LogRecord has; anything else passed via `extra=` is emitted as a field.
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 
@@ -85,14 +83,14 @@ def configure_logging(service: str, level: str = "INFO", *, json_lines: bool = T
             root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    # Neither formatter prints the caller, thread or process: skip collecting them
-    # (the logging HOWTO's "Optimization": a real share of an access-log line). Exported
-    # OTLP log records do carry code attributes, so keep the caller for them.
+    # Neither formatter prints the caller, thread or process, and the OTLP handler does
+    # not export them (its code attributes are off by default): skip collecting them
+    # (the logging HOWTO's "Optimization": finding the caller walks the stack on every
+    # logging call, a real share of an access-log line).
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
-    if not otlp_endpoint("logs"):
-        logging._srcfile = None
+    logging._srcfile = None
     # Third-party chatter stays at WARNING unless we debug.
     for noisy in ("asyncio", "grpc", "aiohttp.access", "urllib3"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
