@@ -99,13 +99,13 @@ def test_a_resolved_configuration_round_trips_through_its_shared_json() -> None:
 
 def test_the_adaptive_window_is_each_replicas_own_setting() -> None:
     spec = NamespaceSpec("pages")
-    assert not configs.resolve(spec, _settings()).adaptive_window  # off by default
-    adaptive = _settings().model_copy(update={"adaptive_window": True})
-    config = configs.resolve(spec, adaptive)
-    assert config.adaptive_window
+    assert configs.resolve(spec, _settings()).adaptive_window  # on by default
+    fixed = _settings().model_copy(update={"adaptive_window": False})
+    config = configs.resolve(spec, fixed)
+    assert not config.adaptive_window
     # Not written to the shared configuration: another replica applies its own setting.
     assert "adaptive_window" not in configs.to_json(config)
-    assert not configs.resolve(
+    assert configs.resolve(
         configs.spec_from_json("pages", configs.to_json(config)), _settings()
     ).adaptive_window
 

@@ -7,7 +7,6 @@ import random
 import pytest
 import zstandard
 
-from wasmgrid.cache.climber import INITIAL_WINDOW, MAX_WINDOW, STEP, WindowClimber
 from wasmgrid.cache.compression import Codec, CompressionMode, Compressor, CorruptValue
 from wasmgrid.cache.namespace import Entry, Namespace, NamespaceConfig, entry_weight
 from wasmgrid.cache.policies import (
@@ -20,6 +19,13 @@ from wasmgrid.cache.policies import (
 )
 from wasmgrid.cache.simulate import optimal, simulate, zipf_shifting, zipf_trace, zipf_with_scans
 from wasmgrid.cache.sketch import MAX_COUNT, FrequencySketch
+from wasmgrid.cache.window import (
+    DEFAULT_SHARE,
+    MIN_GHOST_ENTRIES,
+    SHARES,
+    GhostCache,
+    WindowSizer,
+)
 
 # -- sketch ---------------------------------------------------------------------------
 
@@ -142,25 +148,81 @@ def test_a_scan_does_not_flush_the_hot_set_of_a_full_namespace() -> None:
     assert len(ns) == 100
 
 
-def test_the_adaptive_window_is_opt_in() -> None:
-    trace = zipf_with_scans(5_000, 0.99, 20_000, scan_every=2_000, scan_length=500, seed=3)
-    fixed = Namespace(NamespaceConfig(name="n", max_bytes=1 << 30, max_entries=100))
-    adaptive = Namespace(
-        NamespaceConfig(name="n", max_bytes=1 << 30, max_entries=100, adaptive_window=True)
+def test_the_adaptive_window_needs_a_namespace_big_enough_for_its_ghosts() -> None:
+    small = Namespace(NamespaceConfig(name="n", max_bytes=1 << 30, max_entries=1_000))
+    big = Namespace(NamespaceConfig(name="n", max_bytes=1 << 30, max_entries=10_000))
+    fixed = Namespace(
+        NamespaceConfig(name="n", max_bytes=1 << 30, max_entries=10_000, adaptive_window=False)
     )
+    assert small._sizer is None  # 1,000 / 16 sampled keys: ghosts of 62 entries, too few
+    assert fixed._sizer is None
+    assert big._sizer is not None
+    assert big._sizer.rate == 16
     blank = Entry(b"", 0, 0, 0.0, 0, (), 0, 1)
-    for key_id in trace:
-        for ns in (fixed, adaptive):
-            if ns.get(str(key_id), 0.0) is None:
-                ns.put(str(key_id), blank)
-    shares = {
-        policy.window_share
-        for ns in (fixed, adaptive)
-        for policy in ns._classes
-        if isinstance(policy, WTinyLfuPolicy)
-    }
-    assert INITIAL_WINDOW in shares  # the default namespace kept its 1% window
-    assert len(shares) == 2  # the adaptive one moved its own (20 samples of 1,000)
+    big.put("k", blank)
+    policy = big._classes[0]
+    assert isinstance(policy, WTinyLfuPolicy)
+    assert policy.window_share == DEFAULT_SHARE
+
+
+def _replay(sizer: WindowSizer, sketch: FrequencySketch, trace: list[int]) -> list[float]:
+    """Feed `trace` as a namespace does (ghosts first, then the access is counted); the
+    window shares taken, in order. Integer keys hash to themselves: deterministic."""
+    shares = [sizer.window]
+    for key in trace:
+        sizer.record(hash(key))
+        sketch.increment(key)
+        if sizer.window != shares[-1]:
+            shares.append(sizer.window)
+    return shares
+
+
+def test_the_window_grows_toward_recency_when_the_popular_keys_move() -> None:
+    sketch = FrequencySketch(200)
+    sizer = WindowSizer(200, sketch, rate=1)
+    trace = zipf_shifting(5_000, 0.99, 30_000, shift_every=4_000, seed=5)
+    shares = _replay(sizer, sketch, trace)
+    assert shares[0] == DEFAULT_SHARE
+    assert shares[-1] == SHARES[-1], shares  # the largest window on this trace
+    assert sizer.version == len(shares) - 1
+
+
+@pytest.mark.parametrize("scans", [False, True])
+def test_the_window_stays_small_on_a_stationary_workload(scans: bool) -> None:
+    sketch = FrequencySketch(200)
+    sizer = WindowSizer(200, sketch, rate=1)
+    trace = (
+        zipf_with_scans(5_000, 0.99, 30_000, scan_every=2_000, scan_length=500, seed=5)
+        if scans
+        else zipf_trace(5_000, 0.99, 30_000, seed=5)
+    )
+    assert _replay(sizer, sketch, trace) == [DEFAULT_SHARE]  # no share won significantly
+    assert sizer.version == 0
+
+
+def test_ghosts_too_small_to_hold_a_window_keep_the_default() -> None:
+    sketch = FrequencySketch(200)
+    sizer = WindowSizer(MIN_GHOST_ENTRIES - 1, sketch, rate=1)
+    trace = zipf_shifting(5_000, 0.99, 20_000, shift_every=4_000, seed=5)
+    assert _replay(sizer, sketch, trace) == [DEFAULT_SHARE]
+
+
+def test_a_ghost_admits_like_w_tinylfu_and_never_outgrows_its_capacity() -> None:
+    sketch = FrequencySketch(100)
+    ghost = GhostCache(100, DEFAULT_SHARE, sketch.frequency_of_hash)
+    for _ in range(5):
+        for key in range(100):
+            sketch.increment(key)
+            ghost.request(key)
+    assert all(ghost.request(key) for key in range(100))
+    for key in range(1_000, 2_000):  # a scan of keys seen once
+        sketch.increment(key)
+        assert not ghost.request(key)
+        assert len(ghost) <= 100
+    assert sum(ghost.request(key) for key in range(100)) >= 95
+    ghost.resize(50)
+    ghost.request(5_000)
+    assert len(ghost) == 50
 
 
 def test_a_miss_then_its_fill_count_as_one_access() -> None:
@@ -173,63 +235,14 @@ def test_a_miss_then_its_fill_count_as_one_access() -> None:
     assert ns._sketch.frequency("k") == 2
 
 
-def _climb(climber: WindowClimber, hit_ratio: float) -> None:
-    hits = round(climber.sample * hit_ratio)
-    for i in range(climber.sample):
-        climber.record(i < hits)
-
-
-def test_the_window_climber_follows_the_hit_rate() -> None:
-    climber = WindowClimber(sample=100, window=0.25)
-    _climb(climber, 0.50)  # first sample: improvement over nothing, the first move shrinks
-    assert climber.window == pytest.approx(0.25 - STEP)
-    assert climber.version == 1
-    _climb(climber, 0.52)  # better: same direction, a decayed step
-    shrunk = climber.window
-    assert shrunk < 0.25 - STEP
-    _climb(climber, 0.50)  # worse: turn back
-    assert climber.window > shrunk
-    grown = climber.window
-    _climb(climber, 0.90)  # a new workload (+40 points): the climb restarts...
-    restarted = climber.window
-    assert restarted > grown
-    _climb(climber, 0.91)  # ...with a full step
-    assert climber.window == pytest.approx(restarted + STEP)
-
-
-def test_the_window_climber_stays_within_its_bounds() -> None:
-    climber = WindowClimber(sample=10)
-    assert climber.window == INITIAL_WINDOW
-    for _ in range(50):
-        _climb(climber, 0.5)
-    assert 0.0 <= climber.window <= MAX_WINDOW
-    rising = WindowClimber(sample=10, window=0.7)
-    _climb(rising, 0.9)
-    for ratio in (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5):  # each better: keep growing
-        _climb(rising, ratio)
-    assert rising.window == MAX_WINDOW
-
-
-@pytest.mark.parametrize("best", [0.05, 0.3, 0.6])
-def test_the_window_climber_settles_near_the_best_window(best: float) -> None:
-    # A workload whose hit rate peaks at one window share (and falls off linearly): the
-    # climber, starting at 1%, ends within a few steps of it and stays there.
-    climber = WindowClimber(sample=2_000)
-    seen = []
-    for _ in range(300):
-        _climb(climber, 0.6 - abs(climber.window - best))
-        seen.append(climber.window)
-    assert all(abs(w - best) <= 2 * STEP for w in seen[-50:]), (best, seen[-50:])
-
-
-def test_w_tinylfu_resizes_its_window_when_the_climber_moves() -> None:
-    climber = WindowClimber(sample=1 << 30)
-    policy = WTinyLfuPolicy(1000, FrequencySketch(1000), max_entries=1000, climber=climber)
-    climber.window, climber.version = 0.5, climber.version + 1
+def test_w_tinylfu_resizes_its_window_when_the_sizer_moves() -> None:
+    sizer = WindowSizer(10_000, FrequencySketch(1000))
+    policy = WTinyLfuPolicy(1000, FrequencySketch(1000), max_entries=1000, sizer=sizer)
+    sizer._current, sizer.version = SHARES.index(0.4), sizer.version + 1
     for i in range(400):
         policy.add(f"k{i}", 1, 0.0)
-    assert len(policy._window) == 400  # room for 500 now, not 10
-    climber.window, climber.version = 0.1, climber.version + 1
+    assert len(policy._window) == 400  # room for 400 now, not 10
+    sizer._current, sizer.version = SHARES.index(0.1), sizer.version + 1
     policy.access("k399")
     # The shrunk window hands its oldest entries to probation, no duel (nothing to evict).
     assert len(policy._window) == 100

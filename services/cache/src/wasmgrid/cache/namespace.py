@@ -18,11 +18,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
-from wasmgrid.cache.climber import WindowClimber
 from wasmgrid.cache.compression import CompressionMode
 from wasmgrid.cache.policies import EvictionPolicy, PolicyName, policy_factory
 from wasmgrid.cache.sketch import FrequencySketch
 from wasmgrid.cache.stats import NamespaceCounters
+from wasmgrid.cache.window import MIN_GHOST_ENTRIES, MIN_SAMPLING, WindowSizer
 
 MAX_PRIORITY = 7
 #: Bytes charged per entry on top of its key, value and tags: the entry object,
@@ -63,7 +63,7 @@ class NamespaceConfig:
     max_value_bytes: int = 1 << 20
     local_only: bool = False
     #: This replica's WASMGRID_CACHE_ADAPTIVE_WINDOW (not shared with other replicas).
-    adaptive_window: bool = False
+    adaptive_window: bool = True
 
 
 @dataclass(slots=True, eq=False)
@@ -105,7 +105,7 @@ class Namespace:
         self._stored = 0
         self._version = 0
         self._sketch: FrequencySketch | None = None
-        self._climber: WindowClimber | None = None
+        self._sizer: WindowSizer | None = None
         self._classes: list[EvictionPolicy | None] = []
         self._build_policies()
         #: Bumped whenever entries are dropped wholesale, so an in-flight fill can tell.
@@ -122,21 +122,26 @@ class Namespace:
     def _build_policies(self) -> None:
         if self.config.policy is PolicyName.W_TINYLFU:
             self._sketch = FrequencySketch(min(self._sketch_size(), MAX_SKETCH_ENTRIES))
-            adaptive = self.config.adaptive_window
-            self._climber = WindowClimber(self._sketch.sample_size) if adaptive else None
+            self._sizer = self._new_sizer(self._sketch)
         else:
             self._sketch = None
-            self._climber = None
+            self._sizer = None
         self._new_policy = policy_factory(
             self.config.policy,
             self.config.max_bytes,
             self.config.max_entries,
             self._sketch or FrequencySketch(64),
-            self._climber,
+            self._sizer,
         )
         self._classes = [None] * (MAX_PRIORITY + 1)
         for key, entry in self._entries.items():
             self._policy(entry.priority).add(key, entry.weight, entry.expires_at)
+
+    def _new_sizer(self, sketch: FrequencySketch) -> WindowSizer | None:
+        limit = self.config.max_entries
+        if not self.config.adaptive_window or 0 < limit < MIN_GHOST_ENTRIES * MIN_SAMPLING:
+            return None  # too few entries for a ghost of a sampled share of the keys
+        return WindowSizer(limit or sketch.expected_entries, sketch)
 
     def _policy(self, priority: int) -> EvictionPolicy:
         policy = self._classes[priority]
@@ -161,25 +166,28 @@ class Namespace:
 
     def get(self, key: str, now: float) -> Entry | None:
         """The live entry for `key` (recording the access), or None."""
+        sizer = self._sizer
+        if sizer is not None:
+            key_hash = hash(key)
+            if not key_hash % sizer.rate:
+                self._sample(sizer, key_hash)
         entry = self._entries.get(key)
-        climber = self._climber
         if entry is None:
             # The sketch counts a miss when the key is added (as Caffeine does): counting it
             # here too would make every one-hit wonder look seen twice.
-            if climber is not None:
-                climber.record(False)
             return None
         if entry.expires_at and entry.expires_at <= now:
             self._remove(key, Removal.EXPIRY)
-            if climber is not None:
-                climber.record(False)
             return None
         policy = self._classes[entry.priority]
         assert policy is not None
         policy.access(key)
-        if climber is not None:
-            climber.record(True)
         return entry
+
+    def _sample(self, sizer: WindowSizer, key_hash: int) -> None:
+        if not self.config.max_entries:  # a byte bound: the ghosts follow what it holds
+            sizer.resize(len(self._entries))
+        sizer.record(key_hash)
 
     def peek(self, key: str) -> Entry | None:
         """The entry for `key` without touching its recency/frequency or expiring it."""
@@ -261,8 +269,6 @@ class Namespace:
         # makes room for it, and growing then would wipe every count at the first overflow.
         limit = self.config.max_entries or MAX_SKETCH_ENTRIES
         sketch.ensure_capacity(min(2 * len(self._entries), limit, MAX_SKETCH_ENTRIES))
-        if self._climber is not None:
-            self._climber.sample = sketch.sample_size
 
     def _account(self, key: str, entry: Entry) -> None:
         self._charged += entry.weight

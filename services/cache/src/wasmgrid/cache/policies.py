@@ -12,8 +12,8 @@ next key to evict, then removes that key (which the policy hears through
 * :class:`TtlFirstPolicy`: soonest expiry; entries without a TTL last, oldest first.
 * :class:`WTinyLfuPolicy`: Window TinyLFU (Einziger, Friedman & Manes, 2017) as in
   Caffeine: a window LRU (1% of the capacity, or sized by a
-  :class:`~wasmgrid.cache.climber.WindowClimber` when one is given) in front of a segmented LRU main
-  area (probation 20%, protected 80%); an entry leaving the window enters the
+  :class:`~wasmgrid.cache.window.WindowSizer` when one is given) in front of a segmented LRU
+  main area (probation 20%, protected 80%); an entry leaving the window enters the
   main area only if the frequency sketch says it is used more often than the
   main area's own victim. Scans and one-hit wonders stay in the small window.
 """
@@ -28,13 +28,13 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from enum import StrEnum
 
-from wasmgrid.cache.climber import WindowClimber
 from wasmgrid.cache.sketch import FrequencySketch
+from wasmgrid.cache.window import DEFAULT_SHARE, PROTECTED_SHARE, WindowSizer
 
 Key = Hashable
 
-WINDOW_FRACTION = 0.01
-PROTECTED_FRACTION = 0.80
+WINDOW_FRACTION = DEFAULT_SHARE
+PROTECTED_FRACTION = PROTECTED_SHARE
 #: A candidate at least this warm is admitted at random 1/128 of the time even when it
 #: loses the duel, so an attacker cannot pin a victim by inflating its frequency.
 WARM_CANDIDATE = 6
@@ -221,11 +221,11 @@ class WTinyLfuPolicy(EvictionPolicy):
         *,
         max_entries: int = 0,
         rng: random.Random | None = None,
-        climber: WindowClimber | None = None,
+        sizer: WindowSizer | None = None,
     ) -> None:
         self._sketch = sketch
-        self._climber = climber
-        self._climbed = -1
+        self._sizer = sizer
+        self._sized = -1
         self._rng = rng or random.Random()  # noqa: S311 - duel tie-breaks, not a secret
         self._weights: dict[Key, int] = {}
         self._window: OrderedDict[Key, None] = OrderedDict()
@@ -245,15 +245,15 @@ class WTinyLfuPolicy(EvictionPolicy):
 
     @property
     def window_share(self) -> float:
-        """The window's share of the cache now (the climber's, else the fixed 1%)."""
-        return WINDOW_FRACTION if self._climber is None else self._climber.window
+        """The window's share of the cache now (the sizer's, else the fixed 1%)."""
+        return WINDOW_FRACTION if self._sizer is None else self._sizer.window
 
     def resize(self, capacity: int, max_entries: int = 0) -> None:
         """Size the window and protected segments as fractions of the cache's bounds:
         `capacity` in bytes and, when non-zero, `max_entries` in entries."""
         self._capacity, self._max_entries = capacity, max_entries
-        if self._climber is not None:
-            self._climbed = self._climber.version
+        if self._sizer is not None:
+            self._sized = self._sizer.version
         share = self.window_share
         self._window_max = max(1, int(capacity * share))
         self._protected_max = int((capacity - self._window_max) * PROTECTED_FRACTION)
@@ -269,9 +269,9 @@ class WTinyLfuPolicy(EvictionPolicy):
         self._drain_window(duel=False)
         self._demote_protected()
 
-    def _follow_climber(self) -> None:
-        climber = self._climber
-        if climber is not None and climber.version != self._climbed:
+    def _follow_sizer(self) -> None:
+        sizer = self._sizer
+        if sizer is not None and sizer.version != self._sized:
             self.resize(self._capacity, self._max_entries)
 
     def _segment(self, key: Key) -> OrderedDict[Key, None]:
@@ -285,7 +285,7 @@ class WTinyLfuPolicy(EvictionPolicy):
         self._sketch.increment(key)
 
     def add(self, key: Key, weight: int, expires_at: float) -> None:
-        self._follow_climber()
+        self._follow_sizer()
         # Candidates left over from an earlier operation fitted: they are admitted.
         self._candidates.clear()
         self._sketch.increment(key)
@@ -305,7 +305,7 @@ class WTinyLfuPolicy(EvictionPolicy):
                 self._candidates[key] = None
 
     def access(self, key: Key) -> None:
-        self._follow_climber()
+        self._follow_sizer()
         self._sketch.increment(key)
         if key in self._window:
             self._window.move_to_end(key)
@@ -396,12 +396,12 @@ def policy_factory(
     capacity: int,
     max_entries: int,
     sketch: FrequencySketch,
-    climber: WindowClimber | None = None,
+    sizer: WindowSizer | None = None,
 ) -> PolicyFactory:
     """A constructor of fresh policies of kind `name` (one per priority class; W-TinyLFU
-    classes share the namespace's sketch and window climber)."""
+    classes share the namespace's sketch and window sizer)."""
     if name is PolicyName.W_TINYLFU:
-        return lambda: WTinyLfuPolicy(capacity, sketch, max_entries=max_entries, climber=climber)
+        return lambda: WTinyLfuPolicy(capacity, sketch, max_entries=max_entries, sizer=sizer)
     if name is PolicyName.LRU:
         return LruPolicy
     if name is PolicyName.LFU:

@@ -91,10 +91,11 @@ class SimResult:
 
 
 def simulate(
-    policy: PolicyName, capacity: int, trace: Sequence[int], *, adaptive_window: bool = False
+    policy: PolicyName, capacity: int, trace: Sequence[int], *, adaptive_window: bool = True
 ) -> SimResult:
     """Replay `trace` (get, and set on a miss) against a namespace of `capacity` entries:
-    the service's own Namespace and policy code, not a model of it."""
+    the service's own Namespace and policy code, not a model of it (`adaptive_window` as
+    the service's setting, on by default)."""
     ns = Namespace(
         NamespaceConfig(
             name="sim",

@@ -110,12 +110,15 @@ class FrequencySketch:
 
     def frequency(self, key: Hashable) -> int:
         """The estimated number of recent accesses of `key` (0..15)."""
-        h = hash(key) & _MASK64
+        return self.frequency_of_hash(hash(key))
+
+    def frequency_of_hash(self, key_hash: int) -> int:
+        """:meth:`frequency` of the key whose ``hash()`` is `key_hash`."""
+        h = key_hash & _MASK64
         table = self._table
         best = MAX_COUNT
         for idx in self._indexes(h):
-            byte = table[idx >> 1]
-            count = (byte >> 4) if idx & 1 else (byte & 0x0F)
+            count = (table[idx >> 1] >> 4) if idx & 1 else (table[idx >> 1] & 0x0F)
             if count < best:
                 best = count
         return best
