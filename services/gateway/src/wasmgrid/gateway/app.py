@@ -53,8 +53,12 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus exposition of this process's registry."""
-    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    """Prometheus exposition of this process's registry, rendered in a worker thread: it
+    takes 4-29 ms with a loaded gateway's series (measured under overload, 2026-12-06),
+    and on the event loop that would be a stall of every request in flight; in a thread
+    the loop gets the GIL back at least every switch interval (5 ms)."""
+    body = await asyncio.to_thread(generate_latest)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def openapi(request: web.Request) -> web.Response:
