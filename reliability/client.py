@@ -108,17 +108,24 @@ async def failure(resp: aiohttp.ClientResponse) -> Outcome:
     """An error answer as ``"<status> <problem type>"`` (the type's last path segment),
     with the problem's detail."""
     slug, detail, fault = "?", "", ""
-    if resp.content_type == "application/problem+json":
-        try:
-            doc = json.loads(await resp.read())
-            slug = str(doc.get("type", "")).rstrip("/").rsplit("/", 1)[-1] or "?"
-            detail = str(doc.get("detail", ""))[:200]
-            fault = str(doc.get("fault", ""))
-        except ValueError:
-            slug = "bad-problem-json"
+    if resp.content_type == PROBLEM:
+        slug, detail, fault = problem_fields(await resp.read())
     return Outcome(
         f"{resp.status} {slug}", resp.status, "Retry-After" in resp.headers, detail, fault
     )
+
+
+PROBLEM = "application/problem+json"
+
+
+def problem_fields(body: bytes) -> tuple[str, str, str]:
+    """A problem document's type (its last path segment), detail and fault."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return "bad-problem-json", "", ""
+    slug = str(doc.get("type", "")).rstrip("/").rsplit("/", 1)[-1] or "?"
+    return slug, str(doc.get("detail", ""))[:200], str(doc.get("fault", ""))
 
 
 def transport_kind(exc: BaseException) -> str:

@@ -21,13 +21,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import secrets
 import time
 from typing import cast
 from urllib.parse import urlsplit
 
-from reliability.client import CLIENT_TIMEOUT_SECONDS, Answer, Recorder
+from reliability.client import (
+    CLIENT_TIMEOUT_SECONDS,
+    PROBLEM,
+    Answer,
+    Recorder,
+    problem_fields,
+)
 
 #: How often open requests are checked against :data:`CLIENT_TIMEOUT_SECONDS`.
 SWEEP_SECONDS = 1.0
@@ -78,14 +83,8 @@ def classify(op: str, sent: float, latency: float, head: Head, body: bytes, want
         kind = "ok" if body == want else "wrong"
         return Answer(op, sent, latency, kind, 200, head.retry_after)
     slug, detail, fault = "?", "", ""
-    if head.content_type == "application/problem+json":
-        try:
-            doc = json.loads(body)
-            slug = str(doc.get("type", "")).rstrip("/").rsplit("/", 1)[-1] or "?"
-            detail = str(doc.get("detail", ""))[:200]
-            fault = str(doc.get("fault", ""))
-        except ValueError:
-            slug = "bad-problem-json"
+    if head.content_type == PROBLEM:
+        slug, detail, fault = problem_fields(body)
     return Answer(
         op, sent, latency, f"{head.status} {slug}", head.status, head.retry_after, detail, fault
     )
