@@ -82,7 +82,9 @@ def edge(handler: Handler, name: str, *, module_call: bool = False) -> Handler:
         return await _edge(request, handler, None, name)
 
     async def shedding_edge_handler(request: web.Request) -> web.StreamResponse:
-        return _shed(request, name) or await _edge(request, handler, None, name)
+        # Not `or`: a response is a mapping (its own keys), false when it holds none.
+        shed = _shed(request, name)
+        return shed if shed is not None else await _edge(request, handler, None, name)
 
     return shedding_edge_handler if module_call else edge_handler
 
