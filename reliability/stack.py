@@ -24,6 +24,8 @@ from wasmgrid.cli.devstack import DevStack, Ports, StackError, free_offset, heal
 from wasmgrid.cli.examples import publish_examples
 from wasmgrid.common.testing import free_port
 
+#: Times a stack is started on a new block of ports when one of them was taken.
+PORT_ATTEMPTS = 3
 #: Start order; stop is the reverse.
 ORDER = ("monitor", "marketplace", "cache", "runtime", "proxy", "gateway")
 
@@ -91,7 +93,24 @@ class Stack:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self, timeout: float = 120.0) -> None:
-        """Databases, migrations, every service; returns once all serve and examples exist."""
+        """Databases, migrations, every service; returns once all serve and examples exist.
+
+        The stack's ports are free when they are chosen, but they lie in the kernel's
+        ephemeral range, where another process's connection or server may take one before
+        a service binds it: a stack whose service could not bind is started again on
+        another block of ports (at most :data:`PORT_ATTEMPTS` times)."""
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            try:
+                self._start(timeout)
+                return
+            except StackError as exc:
+                taken = ("Address already in use", "ports already in use")
+                if attempt == PORT_ATTEMPTS or not any(t in str(exc) for t in taken):
+                    raise
+                self.ports = Ports.with_offset(free_offset(self.options.replicas))
+                self.dev = DevStack(self.root, self.ports)
+
+    def _start(self, timeout: float) -> None:
         self.dev.acquire()
         try:
             self.dev.start_dependencies()

@@ -11,6 +11,7 @@ import asyncio
 import http.server
 import os
 import shutil
+import socket
 import tempfile
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -240,3 +241,23 @@ def test_the_loop_thread_figures_come_from_proc_and_are_none_for_a_gone_process(
     assert ran > 0
     assert waited >= 0
     assert overload.loop_thread_seconds(2**22 + 7) is None
+
+
+@pytest.mark.integration
+def test_a_stack_whose_port_was_taken_starts_on_another_block() -> None:
+    root = Path(tempfile.mkdtemp(prefix="wasmgrid-reliability-ports-"))
+    s = Stack(root, StackOptions(replicas=1))
+    taken = s.ports.gateway_grpc
+    # Another process takes one of the chosen ports after the stack chose them.
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", taken))
+        squatter.listen()
+        try:
+            s.start()
+            try:
+                assert s.ports.gateway_grpc != taken
+                assert s.serving("gateway")
+            finally:
+                s.stop()
+        finally:
+            shutil.rmtree(root, ignore_errors=True)

@@ -173,6 +173,8 @@ class DevStack:
             and not (name == "redis" and self.redis_url)
         ]
         if busy:
+            self._lock = None
+            lock.close()  # a stack that cannot start holds nothing
             raise StackError(
                 "ports already in use: "
                 + ", ".join(busy)
