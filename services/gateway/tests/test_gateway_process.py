@@ -1,10 +1,12 @@
-"""`python -m wasmgrid.gateway` as a real process: SIGHUP reloads routes, SIGTERM exits 0."""
+"""`python -m wasmgrid.gateway` as a real process: SIGHUP reloads routes, SIGTERM exits 0,
+replicas share one port."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -157,3 +159,77 @@ async def test_an_invalid_routes_file_stops_the_gateway_with_one_line(
         " route 'a'.limits.fuel: 'lots' must be an integer in 1..4611686018427387904"
     )
     assert "Traceback" not in err.decode() + out.decode()
+
+
+def _replica_count(metrics: str) -> float:
+    """`GET /healthz` requests a replica counted, from its Prometheus exposition."""
+    pattern = r'^wasmgrid_gateway_http_requests_total\{[^}]*route="healthz"[^}]*\} (\S+)$'
+    return sum(float(v) for v in re.findall(pattern, metrics, re.M))
+
+
+async def test_two_replicas_share_the_http_port_and_each_keeps_its_own_metrics(
+    infra: Infra, poll: Poll
+) -> None:
+    http_port, grpc_port = free_port(), free_port()
+    metrics_ports = [free_port(), free_port()]
+    procs = []
+    for metrics_port in metrics_ports:
+        env = {
+            **os.environ,
+            "WASMGRID_GATEWAY_HTTP_PORT": str(http_port),
+            "WASMGRID_GATEWAY_GRPC_PORT": str(grpc_port),
+            "WASMGRID_GATEWAY_METRICS_PORT": str(metrics_port),
+            "WASMGRID_GATEWAY_REUSE_PORT": "true",
+            "WASMGRID_GATEWAY_RUNTIME_TARGETS": infra.runtime.runner.address,
+            "WASMGRID_GATEWAY_MARKETPLACE_ADDR": infra.market.address,
+            "WASMGRID_GATEWAY_CACHE_ADDR": infra.cache.address,
+            "WASMGRID_GATEWAY_MONITOR_ADDR": "",
+            "WASMGRID_GATEWAY_GRACE_SECONDS": "3",
+        }
+        procs.append(
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "wasmgrid.gateway",
+                env=env,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+        )
+    try:
+        # A new connection for every request, so the kernel picks a replica each time.
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
+
+            async def scraped(port: int) -> str | None:
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                        return await resp.text() if resp.status == 200 else None
+                except aiohttp.ClientError:
+                    return None
+
+            async def both_up() -> bool:
+                return all([await scraped(port) is not None for port in metrics_ports])
+
+            await poll(both_up, "both replicas to serve their metrics ports", 60)
+            for _ in range(40):
+                async with http.get(f"http://127.0.0.1:{http_port}/healthz") as resp:
+                    assert resp.status == 200
+            counts = [_replica_count(await scraped(port) or "") for port in metrics_ports]
+            assert sum(counts) == 40
+            assert all(count > 0 for count in counts), counts  # 2**-39 odds of a false alarm
+            # One replica stopping leaves the port served by the other.
+            procs[0].send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(procs[0].wait(), 20) == 0
+            for _ in range(10):
+                async with http.get(f"http://127.0.0.1:{http_port}/healthz") as resp:
+                    assert resp.status == 200
+            assert _replica_count(await scraped(metrics_ports[1]) or "") == counts[1] + 10
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    await asyncio.wait_for(proc.wait(), 20)
+                except TimeoutError:
+                    proc.kill()
+                    await proc.wait()

@@ -117,3 +117,19 @@ def test_the_shutdown_delay_is_the_kits_drain_delay(monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("WASMGRID_GATEWAY_SHUTDOWN_DELAY_SECONDS")
     monkeypatch.setenv("WASMGRID_GATEWAY_DRAIN_SECONDS", "2")
     assert load_settings(GatewaySettings).drain_seconds == 2
+
+
+def test_replicas_sharing_the_http_port_need_a_metrics_port_each(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("WASMGRID_GATEWAY_REUSE_PORT", "true")
+    with pytest.raises(SystemExit) as exc:
+        load_settings(GatewaySettings)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("wasmgrid: invalid setting WASMGRID_GATEWAY_REUSE_PORT='true'")
+    assert "WASMGRID_GATEWAY_METRICS_PORT" in err
+    monkeypatch.setenv("WASMGRID_GATEWAY_METRICS_PORT", "9464")
+    settings = load_settings(GatewaySettings)
+    assert settings.reuse_port
+    assert settings.metrics_port == 9464

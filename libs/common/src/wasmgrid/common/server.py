@@ -340,14 +340,19 @@ def run(
     settings_cls: type[S],
     factory: Callable[[S], Service],
     *,
-    serve_metrics: bool = True,
+    serve_metrics: bool | Callable[[S], bool] = True,
 ) -> None:
-    """Entry point for ``python -m wasmgrid.<svc>``: settings, logging, telemetry, serve."""
+    """Entry point for ``python -m wasmgrid.<svc>``: settings, logging, telemetry, serve.
+
+    `serve_metrics` says whether the kit serves ``/metrics`` on ``metrics_port``, or
+    decides it from the settings.
+    """
     settings = load_settings(settings_cls)
     configure_logging(name, settings.log_level, json_lines=settings.log_json)
     setup_telemetry(f"wasmgrid-{name}")
+    metrics = serve_metrics(settings) if callable(serve_metrics) else serve_metrics
     with exit_on_startup_error(name):
-        runner = ServiceRunner(factory(settings), settings, serve_metrics=serve_metrics)
+        runner = ServiceRunner(factory(settings), settings, serve_metrics=metrics)
         run_on_loop(serve_until_signal(runner), settings.event_loop)
 
 

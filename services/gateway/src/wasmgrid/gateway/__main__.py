@@ -15,5 +15,6 @@ from wasmgrid.gateway.service import create_service
 from wasmgrid.gateway.settings import GatewaySettings
 
 if __name__ == "__main__":
-    # /metrics is served on the HTTP port, with the API.
-    run("gateway", GatewaySettings, create_service, serve_metrics=False)
+    # /metrics is served on the HTTP port, with the API; on a port of its own as well
+    # when one is set (replicas sharing the HTTP port need it).
+    run("gateway", GatewaySettings, create_service, serve_metrics=lambda s: s.metrics_port != 0)

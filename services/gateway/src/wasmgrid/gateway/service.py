@@ -69,7 +69,9 @@ class GatewayService(Service):
             max_line_size=MAX_REQUEST_LINE_BYTES,
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, s.http_host, s.http_port, backlog=1024)
+        site = web.TCPSite(
+            self._runner, s.http_host, s.http_port, backlog=1024, reuse_port=s.reuse_port or None
+        )
         try:
             await site.start()
         except OSError as exc:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, ValidationInfo, field_validator
 
 from wasmgrid.common.settings import REDIS_URL_ENV, ServiceSettings, service_config, shared_env
 from wasmgrid.gateway.balancer import POLICIES, Policy
@@ -16,6 +16,18 @@ class GatewaySettings(ServiceSettings):
     grpc_port: int = Field(50050, ge=0, le=65535, description="gRPC health port")
     http_host: str = Field("127.0.0.1", description="address the HTTP server binds")
     http_port: int = Field(8080, ge=0, le=65535, description="HTTP port (also /metrics)")
+    metrics_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="also serve /metrics on a port of its own (0: only on the HTTP port);"
+        " replicas that share the HTTP port need one each",
+    )
+    reuse_port: bool = Field(
+        False,
+        description="SO_REUSEPORT on the HTTP and gRPC ports: replicas on one host share"
+        " them and the kernel spreads connections over the replicas",
+    )
 
     runtime_targets: str = Field(
         "127.0.0.1:50051",
@@ -143,6 +155,18 @@ class GatewaySettings(ServiceSettings):
     def _policy(cls, value: object) -> object:
         if isinstance(value, str) and value not in POLICIES:
             raise ValueError(f"must be one of {', '.join(POLICIES)}")
+        return value
+
+    @field_validator("reuse_port")
+    @classmethod
+    def _reuse_port(cls, value: bool, info: ValidationInfo) -> bool:
+        # A scrape of a shared port reaches one replica at random: its counters would
+        # seem to jump back and forth.
+        if value and not info.data.get("metrics_port"):
+            raise ValueError(
+                "replicas sharing the HTTP port need WASMGRID_GATEWAY_METRICS_PORT set, one"
+                " port each: a scrape of the shared port reaches one replica at random"
+            )
         return value
 
     @field_validator("runtime_targets")
