@@ -17,10 +17,14 @@ Everything runs as real processes on loopback, measured in the same run:
   connections): HTTP parse, resolve (cached), balancer, runtime Invoke, CGI parse;
 * **gateway cached**: a route with ``cache`` middleware (wrk, 32 connections), served
   from the response cache (near cache in front of the cache service);
+* **the cached route's floor** (``bench/cached_floor.py``): aiohttp on uvloop with the
+  gateway's router (every fixed route, then the catch-all), answering wrk's POST with a
+  cached hit's status, headers and body and nothing else: what aiohttp alone spends on
+  a request of that shape;
 * **scale**: 1 gateway × 1 runtime worker, 1 × 2, and 2 gateways × 2 runtime workers. The
-  runtime's workers share one port (SO_REUSEPORT, its supervisor); the gateway has no
-  SO_REUSEPORT, so its two replicas listen on two ports and the load is split by running
-  two wrk processes of 16 connections at once (no splitter process to pay for).
+  runtime's workers share one port (SO_REUSEPORT, its supervisor); the two gateway
+  replicas share theirs too (``WASMGRID_GATEWAY_REUSE_PORT``), so one wrk drives both and
+  the kernel spreads its connections over them.
 
 CPU per request of every process comes from /proc (``CpuMeter``) over the same calls.
 Targets (issue 18), ratios in one run: gateway invoke ≥ 0.8× the composed floor's
@@ -41,7 +45,6 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -52,7 +55,6 @@ import grpc
 from bench.composed_floor import RUN_METHOD
 from bench.harness import (
     ROOT,
-    CpuMeter,
     LoadResult,
     Table,
     aiohttp_hello_baseline,
@@ -213,24 +215,21 @@ def _summed(result: LoadResult, prefix: str) -> LoadResult:
     return result
 
 
-def _wrk_split(urls: list[str], connections: int, cpu: dict[str, int]) -> LoadResult:
-    """wrk on every url at once (`connections` each); totals, and the servers' CPU."""
-    with CpuMeter(cpu) as meter, ThreadPoolExecutor(len(urls)) as pool:
-        runs = list(
-            pool.map(lambda url: wrk(url, connections, SECONDS, method="POST", body=BODY), urls)
-        )
-    count = sum(r.count for r in runs)
-    per_call = meter.per_call_us(count)
-    return LoadResult(
-        count=count,
-        errors=sum(r.errors for r in runs),
-        seconds=SECONDS,
-        calls_per_s=sum(r.calls_per_s for r in runs),
-        p50_ms=statistics.median(r.p50_ms for r in runs),
-        p99_ms=max(r.p99_ms for r in runs),
-        mean_ms=0.0,
-        cpu_us={name: per_call[name] for name in cpu},
-    )
+def _wait_replica_ready(metrics_port: int, timeout: float = 60.0) -> None:
+    """Wait until the gateway replica serving metrics on `metrics_port` is SERVING (its
+    HTTP port is shared, so ``/readyz`` there may answer from another replica)."""
+    deadline = time.monotonic() + timeout
+    url = f"http://127.0.0.1:{metrics_port}/metrics"
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if 'wasmgrid_service_ready{service="gateway"} 1.0' in resp.read().decode():
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"gateway replica (metrics {metrics_port}) not ready")
+        time.sleep(0.2)
 
 
 #: Alternating 1 s slices of direct and gateway calls at 1 in flight.
@@ -250,10 +249,16 @@ def _merge(rounds: list[LoadResult]) -> LoadResult:
     )
 
 
-def _gateway_env(ports: dict[str, int], runtime: int, http: str, routes: Path) -> dict[str, str]:
+def _gateway_env(
+    ports: dict[str, int], runtime: int, http: str, routes: Path, metrics: int = 0
+) -> dict[str, str]:
+    """A gateway on port `http`; with a `metrics` port of its own it shares its ports with
+    the replicas started alike (SO_REUSEPORT)."""
+    shared = {"WASMGRID_GATEWAY_REUSE_PORT": "true", "WASMGRID_GATEWAY_METRICS_PORT": str(metrics)}
     return {
+        **(shared if metrics else {}),
         "WASMGRID_GATEWAY_HTTP_PORT": str(ports[http]),
-        "WASMGRID_GATEWAY_GRPC_PORT": str(free_port()),
+        "WASMGRID_GATEWAY_GRPC_PORT": str(ports[f"{http}_grpc"]),
         "WASMGRID_GATEWAY_RUNTIME_TARGETS": f"127.0.0.1:{ports[f'runtime{runtime}']}",
         "WASMGRID_GATEWAY_MARKETPLACE_ADDR": f"127.0.0.1:{ports['market']}",
         "WASMGRID_GATEWAY_CACHE_ADDR": f"127.0.0.1:{ports['cache']}",
@@ -292,8 +297,8 @@ def run(tmp: Path) -> dict[str, Any]:
 
         asyncio.run(create_db())
         admin = "wgt_" + os.urandom(16).hex()
-        names = ("market", "runtime1", f"runtime{cores}", "cache", "http", "http_b", "http_1")
-        ports = {name: free_port() for name in (*names, "front")}
+        names = ("market", "runtime1", f"runtime{cores}", "cache", "http", "http_1")
+        ports = {name: free_port() for name in (*names, "http_grpc", "http_1_grpc", "front")}
         floor_ports = [free_port() for _ in range(cores)]
         routes = tmp / "routes.yaml"
         routes.write_text(ROUTES)
@@ -335,9 +340,11 @@ def run(tmp: Path) -> dict[str, Any]:
             )
             asyncio.run(_publish(f"127.0.0.1:{ports['market']}", admin))
             gateway_cmd = [py, "-m", "wasmgrid.gateway"]
-            gateway = start(gateway_cmd, ports["http"], _gateway_env(ports, cores, "http", routes))
-            gateway_b = start(
-                gateway_cmd, ports["http_b"], _gateway_env(ports, cores, "http_b", routes)
+            # Its ports shared (SO_REUSEPORT): the scale step adds a second replica on them.
+            gateway = start(
+                gateway_cmd,
+                ports["http"],
+                _gateway_env(ports, cores, "http", routes, metrics=free_port()),
             )
             gateway_1 = start(
                 gateway_cmd, ports["http_1"], _gateway_env(ports, 1, "http_1", routes)
@@ -359,10 +366,10 @@ def run(tmp: Path) -> dict[str, Any]:
                 ],
                 ports["front"],
             )
-            url = {h: f"http://127.0.0.1:{ports[h]}" for h in ("http", "http_b", "http_1", "front")}
-            for base in (url["http"], url["http_b"], url["http_1"]):
+            url = {h: f"http://127.0.0.1:{ports[h]}" for h in ("http", "http_1", "front")}
+            for base in (url["http"], url["http_1"]):
                 _wait_ready(base + "/readyz")
-            invoke = {h: url[h] + "/v1/run/examples/hello" for h in ("http", "http_b", "http_1")}
+            invoke = {h: url[h] + "/v1/run/examples/hello" for h in ("http", "http_1")}
             floor_url = url["front"] + "/run"
             # Warm: compile on the runtimes, fill the resolve caches and the response cache.
             for target in (*invoke.values(), url["http"] + "/cached", floor_url):
@@ -429,17 +436,41 @@ def run(tmp: Path) -> dict[str, Any]:
                 body=BODY,
                 cpu={"gateway": gateway_1, "runtime": runtime_1},
             )
-            results["scale_2x2_c32"] = _wrk_split(
-                [invoke["http"], invoke["http_b"]],
-                16,
-                {"gateway": gateway, "gateway_b": gateway_b, "runtime": runtime},
+            # A second replica on the first one's ports: one wrk, the kernel spreads its
+            # connections over the two.
+            metrics_b = free_port()
+            gateway_b = start(
+                gateway_cmd, metrics_b, _gateway_env(ports, cores, "http", routes, metrics_b)
+            )
+            _wait_replica_ready(metrics_b)
+            urllib.request.urlopen(  # its resolve cache warm, as the first one's is
+                urllib.request.Request(invoke["http"], data=BODY, method="POST"), timeout=30
+            ).close()
+            results["scale_2x2_c32"] = wrk(
+                invoke["http"],
+                32,
+                SECONDS,
+                method="POST",
+                body=BODY,
+                cpu={"gateway": gateway, "gateway_b": gateway_b, "runtime": runtime},
             )
     finally:
         pg.stop()
     results["grpc_echo_c32"] = asyncio.run(grpc_echo_baseline(32, SECONDS))
     results["aiohttp_hello_c32"] = aiohttp_hello_baseline(32, SECONDS)
     results["aiohttp_hello_uvloop_c32"] = aiohttp_hello_baseline(32, SECONDS, loop="uvloop")
+    results["cached_floor_c32"] = _cached_floor(32, SECONDS)
     return results
+
+
+def _cached_floor(connections: int, seconds: float) -> LoadResult:
+    """``bench/cached_floor.py`` driven as the cached route is (wrk, POST)."""
+    port = free_port()
+    argv = [sys.executable, "-m", "bench.cached_floor", str(port)]
+    with subprocess_server(argv, port) as proc:
+        url = f"http://127.0.0.1:{port}/cached"
+        wrk(url, connections, 1, method="POST", body=BODY)  # warm-up
+        return wrk(url, connections, seconds, method="POST", body=BODY, cpu={"server": proc.pid})
 
 
 def _cpu(result: LoadResult) -> str:
@@ -459,6 +490,7 @@ def main() -> None:
         ("grpc.aio unary echo (floor)", 32, "grpc_echo_c32"),
         ("aiohttp hello, wrk (floor)", 32, "aiohttp_hello_c32"),
         ("aiohttp hello on uvloop, wrk", 32, "aiohttp_hello_uvloop_c32"),
+        ("aiohttp, the gateway's routes, a cached hit's answer, wrk", 32, "cached_floor_c32"),
         ("composed floor: aiohttp -> grpc.aio -> wasmtime, wrk", 1, "floor_invoke_c1"),
         ("composed floor: aiohttp -> grpc.aio -> wasmtime, wrk", 32, "floor_invoke_c32"),
         ("composed floor, server half, direct gRPC", 32, "floor_server_c32"),
@@ -478,7 +510,7 @@ def main() -> None:
     )
     scale.add("1 x 1", *r["scale_1x1_c32"].row(), _cpu(r["scale_1x1_c32"]))
     scale.add(f"1 x {cores}", *r["gateway_invoke_c32"].row(), _cpu(r["gateway_invoke_c32"]))
-    scale.add(f"2 x {cores} (2 wrk x 16)", *r["scale_2x2_c32"].row(), _cpu(r["scale_2x2_c32"]))
+    scale.add(f"2 x {cores}, one port", *r["scale_2x2_c32"].row(), _cpu(r["scale_2x2_c32"]))
     scale.print()
     hello = r["aiohttp_hello_c32"].calls_per_s
     ratios = {
@@ -495,6 +527,10 @@ def main() -> None:
         # The same loop on both sides: what the gateway's own work costs.
         "cached_vs_aiohttp_uvloop_throughput": r["gateway_cached_c32"].calls_per_s
         / r["aiohttp_hello_uvloop_c32"].calls_per_s,
+        # What aiohttp alone spends on the cached route's shape: the target's ceiling.
+        "cached_floor_vs_aiohttp_throughput": r["cached_floor_c32"].calls_per_s / hello,
+        "cached_vs_cached_floor_throughput": r["gateway_cached_c32"].calls_per_s
+        / r["cached_floor_c32"].calls_per_s,
         "runtime_invoke_vs_floor_server": r["runtime_direct_c32"].calls_per_s
         / r["floor_server_c32"].calls_per_s,
         "runtime_unary_vs_floor_server": r["runtime_unary_c32"].calls_per_s
@@ -534,7 +570,9 @@ def main() -> None:
         ("gateway p50 over direct Invoke (1)", "gateway_added_p50_ms", " ms"),
         ("runtime unary Invoke / floor server half (32)", "runtime_unary_vs_floor_server", "x"),
         ("cached / aiohttp on uvloop (32), same loop", "cached_vs_aiohttp_uvloop_throughput", "x"),
-        ("2 gateways x 2 workers / 1 x 1 (32)", "scale_2x2_vs_1x1", "x"),
+        ("cached route's floor / aiohttp hello (32)", "cached_floor_vs_aiohttp_throughput", "x"),
+        ("cached route / its floor (32)", "cached_vs_cached_floor_throughput", "x"),
+        ("2 gateways x 2 workers, one port / 1 x 1 (32)", "scale_2x2_vs_1x1", "x"),
     ):
         targets.add(label, f"{ratios[key]:.2f}{unit}", "(shown)", "")
     targets.print()
