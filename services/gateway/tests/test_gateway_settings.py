@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 
 from wasmgrid.common.settings import load_settings
 from wasmgrid.gateway.openapi import Operation
-from wasmgrid.gateway.problem import GRPC_TO_HTTP, Problem, http_status_for
+from wasmgrid.gateway.problem import GRPC_TO_HTTP, Problem, guest_problem, http_status_for
 from wasmgrid.gateway.settings import GatewaySettings, parse_targets
 
 
@@ -133,3 +134,29 @@ def test_replicas_sharing_the_http_port_need_a_metrics_port_each(
     settings = load_settings(GatewaySettings)
     assert settings.reuse_port
     assert settings.metrics_port == 9464
+
+
+@pytest.mark.parametrize(
+    "problem",
+    [
+        Problem(404, "no module named ns/m"),
+        Problem(400, 'bad "field": ü\u2028', extra={"field": "limits.fuel", "status": 999}),
+        Problem(503, "compiling, 3 s so far", extra={"compiling_seconds": 3.2, "fault": "x"}),
+        Problem(429, "slow down", extra={"fault": "client", "instance": "/from/extra"}),
+        Problem(
+            502, "runtime service: boom", extra={"grpc_code": "INTERNAL", "n": [1, {"a": None}]}
+        ),
+        Problem(418, "teapot", title="Custom", type_="https://example.test/teapot"),
+        guest_problem("OUT_OF_FUEL", "module ns/m@1.0.0 ran out of fuel", extra={"fuel": 10}),
+    ],
+)
+@pytest.mark.parametrize("instance", [None, "", "/v1/run/ns/m", '/v1/run/"q"/ü'])
+def test_a_problem_body_is_its_document_as_compact_json(
+    problem: Problem, instance: str | None
+) -> None:
+    expected = json.dumps(problem.document(instance), separators=(",", ":")).encode()
+    assert problem.body(instance) == expected
+    response = problem.response(instance)
+    assert response.body == expected
+    assert response.status == problem.status
+    assert response.headers["Content-Type"] == "application/problem+json"

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections import deque
@@ -31,7 +30,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from wasmgrid.common.logs import Summarised
 from wasmgrid.common.metrics import LATENCY_BUCKETS
-from wasmgrid.gateway.problem import FAULT, PROBLEM_CONTENT_TYPE, Problem
+from wasmgrid.gateway.problem import Problem
 
 log = logging.getLogger(__name__)
 
@@ -77,36 +76,19 @@ _REASON_COUNTERS = {reason: REFUSALS.labels(reason.value) for reason in Reason}
 
 
 class Refused(Problem):
-    """503 + ``Retry-After`` for a call refused by admission; its response is marked.
-
-    Its response is the problem document :meth:`Problem.response` would build, written
-    from a template: under overload a refusal must cost as little as possible, since a
-    client that does not wait its ``Retry-After`` sends the next one at once.
-    """
+    """503 + ``Retry-After`` for a call refused by admission; its response is marked."""
 
     def __init__(self, reason: Reason, detail: str) -> None:
         super().__init__(503, f"gateway overloaded: {detail}", headers=_RETRY, fault="overload")
         self.reason = reason
 
     def response(self, instance: str | None = None) -> web.Response:
-        body = _REFUSED_HEAD + json.dumps(self.detail).encode()
-        if instance:
-            body += b',"instance":' + json.dumps(instance).encode()
-        response = web.Response(status=503, body=body + _REFUSED_TAIL, headers=_REFUSED_HEADERS)
-        response[FAULT] = "overload"
+        response = super().response(instance)
         response[REFUSED] = self.reason.value
         return response
 
 
 _RETRY = {"Retry-After": "1"}
-_REFUSED_HEADERS = {**_RETRY, "Content-Type": PROBLEM_CONTENT_TYPE}
-_REFUSED_HEAD = (
-    json.dumps(Problem(503, "").document(), separators=(",", ":"))
-    .encode()
-    .partition(b',"detail":')[0]
-    + b',"detail":'
-)
-_REFUSED_TAIL = b',"fault":"overload"}'
 
 
 class Admission:
