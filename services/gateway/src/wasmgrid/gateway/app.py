@@ -164,9 +164,7 @@ def create_app(gw: Gateway) -> web.Application:
     # Read at scrape time: no locked gauge update on every request.
     HTTP_IN_FLIGHT.set_function(lambda: gw.in_flight)
     for op in ALL_OPERATIONS:
-        # The fixed API's module calls (tagged "invoke"), shed at the edge under overload.
-        shed = op.tag == "invoke"
-        app.router.add_route(op.method, op.path, edge(op.handler, op.name, module_call=shed))
+        app.router.add_route(op.method, op.path, edge(op.handler, op.name, shed=op.shed_first))
     for pg in PAGES:
         app.router.add_get(pg.path, edge(pg.handler, pg.name))  # and HEAD
     # After every fixed operation, so an unmatched path costs no 404 exception in

@@ -74,9 +74,9 @@ def admission(gw: Gateway) -> Problem | None:
     )
 
 
-def edge(handler: Handler, name: str, *, module_call: bool = False) -> Handler:
-    """`handler` (operation `name`, also its metrics label) inside the edge; a
-    `module_call` of the fixed API is shed first when admission would refuse it."""
+def edge(handler: Handler, name: str, *, shed: bool = False) -> Handler:
+    """`handler` (operation `name`, also its metrics label) inside the edge; with `shed`
+    (a module call of the fixed API) refused first when admission would refuse it."""
 
     async def edge_handler(request: web.Request) -> web.StreamResponse:
         return await _edge(request, handler, None, name)
@@ -86,7 +86,7 @@ def edge(handler: Handler, name: str, *, module_call: bool = False) -> Handler:
         shed = _shed(request, name)
         return shed if shed is not None else await _edge(request, handler, None, name)
 
-    return shedding_edge_handler if module_call else edge_handler
+    return shedding_edge_handler if shed else edge_handler
 
 
 def _shed(request: web.Request, name: str) -> web.Response | None:

@@ -176,6 +176,10 @@ class Operation:
     #: Error statuses this operation answers besides the common ones: (status, when).
     statuses: tuple[tuple[str, str], ...] = ()
     links: tuple[Link, ...] = ()
+    #: A module call with no middleware of its own: under overload the edge refuses it
+    #: before anything else (``edge._shed``), since no route check or cached answer could
+    #: spare it a slot.
+    shed_first: bool = False
 
     @property
     def openapi_path(self) -> str:

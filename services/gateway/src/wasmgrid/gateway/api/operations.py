@@ -312,6 +312,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "invoke",
         body="any",
         response="guest",
+        shed_first=True,
     ),
     Operation(
         "*",
@@ -322,6 +323,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "invoke",
         body="any",
         response="guest",
+        shed_first=True,
     ),
     Operation(
         "POST",
@@ -335,6 +337,7 @@ OPERATIONS: tuple[Operation, ...] = (
         field_schemas=(("args", {"type": "array", "maxItems": MAX_ARGS}),),
         description=CALL_DESCRIPTION,
         examples=CALL_EXAMPLES,
+        shed_first=True,
     ),
     relay(
         "POST",
