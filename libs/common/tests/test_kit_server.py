@@ -16,6 +16,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
+from prometheus_client import REGISTRY
 
 from wasmgrid.common.channel import create_channel
 from wasmgrid.common.errors import InvalidArgument
@@ -216,6 +217,36 @@ async def test_metrics_count_rpcs_by_code(probe: Probe) -> None:
     ) in body
     assert 'grpc_method="Sleep"' in body
     assert "grpc_server_handling_seconds_bucket" in body
+
+
+async def test_metrics_count_each_rpc_once_and_the_rpcs_in_flight(probe: Probe) -> None:
+    service, _, channel = probe
+
+    def value(name: str, rpc: str = "", **labels: str) -> float:
+        if rpc:
+            labels |= {"grpc_service": SERVICE, "grpc_method": rpc, "grpc_type": "unary"}
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    def counts() -> tuple[float, ...]:
+        return (
+            value("grpc_server_started_total", "Sleep"),
+            value("grpc_server_handled_total", "Sleep", grpc_code="OK"),
+            value("grpc_server_handled_total", "Fail", grpc_code="INVALID_ARGUMENT"),
+            value("grpc_server_handling_seconds_count", "Sleep"),
+            value("grpc_server_handling_seconds_bucket", "Sleep", le="+Inf"),
+        )
+
+    before, slept = counts(), value("grpc_server_handling_seconds_sum", "Sleep")
+    assert value("grpc_server_in_flight", grpc_service="probe") == 0
+    sleeping = asyncio.ensure_future(method(channel, "Sleep")(b"300"))
+    await service.started.wait()
+    assert value("grpc_server_in_flight", grpc_service="probe") == 1
+    assert await sleeping == b"done"
+    with pytest.raises(grpc.aio.AioRpcError):
+        await method(channel, "Fail")(b"x")
+    assert value("grpc_server_in_flight", grpc_service="probe") == 0
+    assert [a - b for a, b in zip(counts(), before, strict=True)] == [1, 1, 1, 1, 1]
+    assert value("grpc_server_handling_seconds_sum", "Sleep") - slept >= 0.3
 
 
 async def test_the_event_loop_task_count_is_published_and_follows_the_tasks(

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -24,11 +23,12 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.propagate import extract
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
 
 from wasmgrid.common.errors import ServiceError
 from wasmgrid.common.logs import current_trace_ids
 from wasmgrid.common.lru import LruMap
-from wasmgrid.common.metrics import GRPC_HANDLED, GRPC_IN_FLIGHT, GRPC_LATENCY, GRPC_STARTED
+from wasmgrid.common.rpcmetrics import MethodMetrics, method_metrics
 from wasmgrid.common.telemetry import start_span
 
 log = logging.getLogger("wasmgrid.common.server")
@@ -73,30 +73,6 @@ def _split_method(full: str) -> tuple[str, str]:
     _, _, rest = full.partition("/")
     service, _, method = rest.partition("/")
     return service or "unknown", method or "unknown"
-
-
-class _MethodMetrics:
-    """One method's metric children, resolved once instead of by label on every call."""
-
-    def __init__(self, labels: tuple[str, str, str], in_flight: Any) -> None:
-        self.labels = labels
-        self.started = GRPC_STARTED.labels(*labels)
-        self.latency = GRPC_LATENCY.labels(*labels)
-        self.in_flight = in_flight
-        self.handled: dict[grpc.StatusCode, Any] = {}
-
-    def begin(self) -> float:
-        self.started.inc()
-        self.in_flight.inc()
-        return time.perf_counter()
-
-    def end(self, start: float, code: grpc.StatusCode) -> None:
-        self.in_flight.dec()
-        self.latency.observe(time.perf_counter() - start)
-        handled = self.handled.get(code)
-        if handled is None:
-            handled = self.handled[code] = GRPC_HANDLED.labels(*self.labels, code.name)
-        handled.inc()
 
 
 class HandlerInstrumentation:
@@ -173,12 +149,12 @@ class HandlerInstrumentation:
             response_serializer=handler.response_serializer,
         )
 
-    def _metrics(self, labels: tuple[str, str, str]) -> _MethodMetrics:
-        return _MethodMetrics(labels, GRPC_IN_FLIGHT.labels(self.service))
+    def _method(self, labels: tuple[str, str, str], traced: bool) -> _Method:
+        return _Method(labels, method_metrics(self.service, labels), traced)
 
     @staticmethod
     def _start_span(
-        labels: tuple[str, str, str], context: grpc.aio.ServicerContext[Any, Any]
+        method: _Method, context: grpc.aio.ServicerContext[Any, Any]
     ) -> tuple[Span, object]:
         carrier = {
             key: value
@@ -188,10 +164,10 @@ class HandlerInstrumentation:
         parent = extract(carrier) if carrier else None
         span = start_span(
             _TRACER,
-            f"/{labels[0]}/{labels[1]}",
+            method.span_name,
             context=parent,
             kind=SpanKind.SERVER,
-            attributes={"rpc.system": "grpc", "rpc.service": labels[0], "rpc.method": labels[1]},
+            attributes=method.attributes,
         )
         return span, otel_context.attach(trace.set_span_in_context(span, parent))
 
@@ -227,14 +203,46 @@ class HandlerInstrumentation:
         await context.abort(grpc.StatusCode.INTERNAL, f"internal error (trace id {trace_id})")
         raise AssertionError("unreachable")  # abort always raises
 
-    @staticmethod
-    def _code_of(context: grpc.aio.ServicerContext[Any, Any]) -> grpc.StatusCode:
-        code = context.code()
-        if code is None:  # nothing set: the usual answer, decided without a lookup
-            return grpc.StatusCode.OK
-        if isinstance(code, grpc.StatusCode):
-            return code
-        return _CODES.get(code, grpc.StatusCode.OK)
+    def _finish(
+        self,
+        method: _Method,
+        start: float,
+        span: tuple[Span, object] | None,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> None:
+        """Record an RPC whose handler returned."""
+        code = _code_of(context)
+        method.metrics.end(start, code)
+        if span is not None:
+            self._end_span(span, code)
+
+    async def _finish_failed(
+        self,
+        method: _Method,
+        start: float,
+        span: tuple[Span, object] | None,
+        context: grpc.aio.ServicerContext[Any, Any],
+        exc: BaseException,
+    ) -> None:
+        """Record an RPC whose handler raised `exc`, and answer a handler's own error
+        (mapped to a status: raises AbortError); the caller re-raises anything else."""
+        if isinstance(exc, asyncio.CancelledError | GeneratorExit):
+            code = grpc.StatusCode.CANCELLED
+        elif isinstance(exc, grpc.aio.AbortError):
+            code = _code_of(context)
+        else:
+            code = self.status_of(exc)
+            if span is not None and code == grpc.StatusCode.INTERNAL:
+                span[0].record_exception(exc)
+        try:
+            if isinstance(exc, Exception) and not isinstance(exc, grpc.aio.AbortError):
+                # Answered (and logged) while its span is current: the log line and an
+                # INTERNAL message carry the trace id.
+                await self._fail(context, method.labels, exc)
+        finally:
+            method.metrics.end(start, code)
+            if span is not None:
+                self._end_span(span, code)
 
     def wrap_call(self, behavior: Any, service: str, method: str, kind: str) -> Any:
         """`behavior(request, context)` as one instrumented call of `service`/`method`
@@ -246,11 +254,22 @@ class HandlerInstrumentation:
         return self._wrap_unary(behavior, (service, method, kind), traced)
 
     def _wrap_unary(self, behavior: Any, labels: tuple[str, str, str], traced: bool) -> Any:
-        metrics = self._metrics(labels)
+        method = self._method(labels, traced)
+        begin = method.metrics.begin
+        start_span, finish, finish_failed = self._start_span, self._finish, self._finish_failed
 
+        # try/except, not an async context manager: no per-call object and no
+        # __aenter__/__aexit__ coroutines on the path every unary RPC takes.
         async def wrapper(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            async with _Call(self, metrics, labels, context, traced):
-                return await behavior(request, context)
+            start = begin()
+            span = start_span(method, context) if traced else None
+            try:
+                response = await behavior(request, context)
+            except BaseException as exc:
+                await finish_failed(method, start, span, context, exc)
+                raise
+            finish(method, start, span, context)
+            return response
 
         return wrapper
 
@@ -258,63 +277,50 @@ class HandlerInstrumentation:
         if not inspect.isasyncgenfunction(behavior):
             # A coroutine that writes with context.write(): same shape as unary.
             return self._wrap_unary(behavior, labels, traced)
-        metrics = self._metrics(labels)
+        method = self._method(labels, traced)
 
         async def wrapper(
             request: Any, context: grpc.aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Any]:
-            async with _Call(self, metrics, labels, context, traced):
+            start = method.metrics.begin()
+            span = self._start_span(method, context) if method.traced else None
+            try:
                 async for item in behavior(request, context):
                     yield item
+            except BaseException as exc:
+                await self._finish_failed(method, start, span, context, exc)
+                raise
+            self._finish(method, start, span, context)
 
         return wrapper
 
 
-class _Call:
-    """One RPC as the wrapper sees it: counted and traced from entry to exit; on exit its
-    status is recorded and a handler's own error is answered (mapped to a status)."""
+def _code_of(context: grpc.aio.ServicerContext[Any, Any]) -> grpc.StatusCode:
+    code = context.code()
+    if code is None:  # nothing set: the usual answer, decided without a lookup
+        return grpc.StatusCode.OK
+    if isinstance(code, grpc.StatusCode):
+        return code
+    return _CODES.get(code, grpc.StatusCode.OK)
 
-    __slots__ = ("context", "kit", "labels", "metrics", "span", "start", "traced")
 
-    def __init__(
-        self,
-        kit: HandlerInstrumentation,
-        metrics: _MethodMetrics,
-        labels: tuple[str, str, str],
-        context: grpc.aio.ServicerContext[Any, Any],
-        traced: bool,
-    ) -> None:
-        self.kit = kit
-        self.metrics = metrics
+class _Method:
+    """What the wrapper of one method needs on every call, built once when it is wrapped."""
+
+    __slots__ = ("attributes", "labels", "metrics", "span_name", "traced")
+
+    def __init__(self, labels: tuple[str, str, str], metrics: MethodMetrics, traced: bool) -> None:
         self.labels = labels
-        self.context = context
+        self.metrics = metrics
         self.traced = traced
-
-    async def __aenter__(self) -> None:
-        self.start = self.metrics.begin()
-        self.span = self.kit._start_span(self.labels, self.context) if self.traced else None
-
-    async def __aexit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
-        kit, context, span = self.kit, self.context, self.span
-        if exc is None:
-            code = kit._code_of(context)
-        elif isinstance(exc, asyncio.CancelledError | GeneratorExit):
-            code = grpc.StatusCode.CANCELLED
-        elif isinstance(exc, grpc.aio.AbortError):
-            code = kit._code_of(context)
-        else:
-            code = kit.status_of(exc)
-            if span is not None and code == grpc.StatusCode.INTERNAL:
-                span[0].record_exception(exc)
-        try:
-            if isinstance(exc, Exception) and not isinstance(exc, grpc.aio.AbortError):
-                # Answered (and logged) while its span is current: the log line and an
-                # INTERNAL message carry the trace id. Raises AbortError.
-                await kit._fail(context, self.labels, exc)
-        finally:
-            self.metrics.end(self.start, code)
-            if span is not None:
-                kit._end_span(span, code)
+        self.span_name = f"/{labels[0]}/{labels[1]}"
+        # Shared by the method's spans: a span reads the attributes it starts with and
+        # keeps those set later apart.
+        self.attributes: dict[str, AttributeValue] = {
+            "rpc.system": "grpc",
+            "rpc.service": labels[0],
+            "rpc.method": labels[1],
+        }
 
 
 class _WrappedGenericHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]

@@ -1,4 +1,5 @@
-"""Prometheus metrics shared by the kit, and the `/metrics` HTTP server."""
+"""Prometheus metrics shared by the kit, and the `/metrics` HTTP server (the RPC metrics
+are :mod:`wasmgrid.common.rpcmetrics`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import threading
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Gauge, start_http_server
 from prometheus_client.metrics import MetricWrapperBase
 
 #: Latency buckets (seconds) sized for loopback RPCs: 100 µs .. 30 s.
@@ -43,23 +44,6 @@ def child(metric: MetricWrapperBase, *labels: str) -> Any:
     return metric.labels(*labels)
 
 
-GRPC_STARTED = Counter(
-    "grpc_server_started_total",
-    "RPCs started on the server.",
-    ["grpc_service", "grpc_method", "grpc_type"],
-)
-GRPC_HANDLED = Counter(
-    "grpc_server_handled_total",
-    "RPCs completed on the server, by status code.",
-    ["grpc_service", "grpc_method", "grpc_type", "grpc_code"],
-)
-GRPC_LATENCY = Histogram(
-    "grpc_server_handling_seconds",
-    "Time from RPC start to completion on the server.",
-    ["grpc_service", "grpc_method", "grpc_type"],
-    buckets=LATENCY_BUCKETS,
-)
-GRPC_IN_FLIGHT = Gauge("grpc_server_in_flight", "RPCs being handled now.", ["grpc_service"])
 SERVICE_UP = Gauge(
     "wasmgrid_service_ready",
     "1 when the service reports SERVING, 0 otherwise.",
