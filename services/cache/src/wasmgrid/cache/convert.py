@@ -112,16 +112,18 @@ def get_to_pb(result: GetResult) -> cache_pb2.GetResponse:
     """A read's answer."""
     if not result.found:
         return cache_pb2.GetResponse(key=result.key, found=False)
-    return cache_pb2.GetResponse(
+    response = cache_pb2.GetResponse(
         key=result.key,
         found=True,
         value=result.value,
         ttl_remaining_ms=result.ttl_remaining_ms,
         priority=result.priority,
-        tags=result.tags,
         version=result.version,
         tier=cache_pb2.TIER_SHARED if result.shared else cache_pb2.TIER_MEMORY,
     )
+    if result.tags:  # setting a repeated field, even to nothing, costs as much as the rest
+        response.tags.extend(result.tags)
+    return response
 
 
 def set_to_pb(result: SetResult) -> cache_pb2.SetResponse:

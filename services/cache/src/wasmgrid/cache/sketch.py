@@ -125,16 +125,25 @@ class FrequencySketch:
 
     def increment(self, key: Hashable) -> None:
         """Record one access of `key`; halve every counter once the sample is full."""
-        h = hash(key) & _MASK64
+        i0, i1, i2, i3 = self._indexes(hash(key) & _MASK64)
         table = self._table
-        indexes = self._indexes(h)
-        counts = [(table[i >> 1] >> 4) if i & 1 else (table[i >> 1] & 0x0F) for i in indexes]
-        least = min(counts)
+        # Unrolled like _indexes: every read of a W-TinyLFU namespace comes here.
+        c0 = (table[i0 >> 1] >> 4) if i0 & 1 else (table[i0 >> 1] & 0x0F)
+        c1 = (table[i1 >> 1] >> 4) if i1 & 1 else (table[i1 >> 1] & 0x0F)
+        c2 = (table[i2 >> 1] >> 4) if i2 & 1 else (table[i2 >> 1] & 0x0F)
+        c3 = (table[i3 >> 1] >> 4) if i3 & 1 else (table[i3 >> 1] & 0x0F)
+        least = min(c0, c1, c2, c3)
         if least == MAX_COUNT:
             return
-        for idx, count in zip(indexes, counts, strict=True):
-            if count == least:  # conservative update: only the counters at the minimum
-                table[idx >> 1] += 0x10 if idx & 1 else 1
+        # Conservative update: only the counters at the minimum.
+        if c0 == least:
+            table[i0 >> 1] += 0x10 if i0 & 1 else 1
+        if c1 == least:
+            table[i1 >> 1] += 0x10 if i1 & 1 else 1
+        if c2 == least:
+            table[i2 >> 1] += 0x10 if i2 & 1 else 1
+        if c3 == least:
+            table[i3 >> 1] += 0x10 if i3 & 1 else 1
         self._additions += 1
         if self._additions >= self._sample_size:
             self.reset()

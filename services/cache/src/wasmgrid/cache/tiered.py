@@ -220,9 +220,12 @@ class TieredCache:
 
     async def get(self, namespace: str, key: str) -> GetResult:
         """Read one key."""
-        limits.check_namespace(namespace)
+        ns = self._namespaces.get(namespace)
+        if ns is None:  # a namespace that exists had its name checked when it was made
+            limits.check_namespace(namespace)
         limits.check_key(key, self.settings.max_key_bytes)
-        ns = self._namespace(namespace)
+        if ns is None:
+            ns = self._namespace(namespace)
         return await self._get(ns, key)
 
     async def get_many(self, namespace: str, keys: Sequence[str]) -> list[GetResult]:
@@ -281,7 +284,10 @@ class TieredCache:
         if entry is None:
             return None
         try:
-            value = await self._decode(entry.codec, entry.value, entry.raw_len)
+            if entry.codec == Codec.RAW:  # most values: no coroutine to decode them
+                value = self._compressor.decompress(Codec.RAW, entry.value, entry.raw_len)
+            else:
+                value = await self._decode(entry.codec, entry.value, entry.raw_len)
         except CorruptValue as exc:
             log.error(
                 "dropped a corrupt memory entry: %s", exc, extra={"namespace": ns.config.name}
