@@ -15,10 +15,11 @@ from prometheus_client import REGISTRY
 from wasmgrid.api.runtime.v1 import runtime_pb2 as pb
 from wasmgrid.common.channel import create_channel
 from wasmgrid.common.errors import BUSY_TRAILER
+from wasmgrid.common.outbox import Outbox
 from wasmgrid.common.testing import poll_until
 from wasmgrid.gateway.upstream import not_executed
 from wasmgrid.gateway.upstream.calls import refused_busy
-from wasmgrid.gateway.upstream.callstream import ENDED, RuntimeConnection
+from wasmgrid.gateway.upstream.callstream import ENDED, UNSENT, RuntimeConnection
 from wasmgrid.runtime.testing import Runtime, example_module, inline, start_runtime, stop_runtime
 
 REPO = Path(__file__).resolve().parents[3]
@@ -188,9 +189,42 @@ async def test_a_draining_runtime_ends_the_stream_and_later_calls_are_retryable(
     # A new stream is refused call by call: never started, so the pool may retry it.
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await connection.invoke(pb.InvokeRequest(module=HELLO), 10, ())
+    # Whichever came first: the stream's end (ENDED), the runtime's refusal, or the write
+    # of the call failing because the stream had already ended (UNSENT).
     assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
     assert not_executed(refused.value), refused.value.details()
-    assert refused.value.details() in (ENDED, "runtime is draining; the call was not started")
+    details = refused.value.details() or ""
+    assert details in (ENDED, "runtime is draining; the call was not started") or (
+        details.startswith(UNSENT)
+    )
+
+
+async def test_calls_whose_message_could_not_be_written_fail_as_not_started(
+    connect: Factory,
+) -> None:
+    # A draining runtime ends a new stream at once: a message written after that fails
+    # (gRPC then reports the stream as INTERNAL), and nothing of it reached the runtime.
+    runtime, connection = await connect()
+    assert runtime.service.streams is not None
+    runtime.service.streams.drain()
+    call: Any = connection._stream_stub.Stream()  # type: ignore[call-arg]  # aio: write()
+    assert await call.code() == grpc.StatusCode.OK  # ended before anything was written
+    loop = asyncio.get_running_loop()
+    queue: Outbox[pb.StreamRequest] = Outbox()
+    answers: dict[int, asyncio.Future[Any]] = {}
+    for call_id in (1, 2, 3):
+        answers[call_id] = connection._open[call_id] = loop.create_future()
+        queue.put(pb.StreamRequest(id=call_id, invoke=pb.InvokeRequest(module=HELLO)))
+    await connection._write(call, queue)
+    for answer in answers.values():
+        error = answer.exception()
+        assert isinstance(error, grpc.aio.AioRpcError)
+        assert error.code() == grpc.StatusCode.UNAVAILABLE
+        assert not_executed(error), error.details()
+        assert (error.details() or "").startswith(UNSENT)
+    assert not connection._open
+    stats = await runtime.stub.GetStats(pb.GetStatsRequest())
+    assert stats.invocations == 0
 
 
 async def _ended(before: float) -> bool:

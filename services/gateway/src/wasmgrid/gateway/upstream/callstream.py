@@ -18,9 +18,10 @@ metric and the error mapping see no difference:
 
 When the stream ends without an error, the runtime has answered every call it started
 (it ends a stream when it drains): calls still open on it were never started and fail
-UNAVAILABLE "... not started", which the pool retries elsewhere. When the connection
-breaks, calls open on it fail with gRPC's own error (their outcome is unknown, as for a
-unary call on a broken connection). A runtime that does not serve the stream (an older
+UNAVAILABLE "... not started", which the pool retries elsewhere; so do the calls of a
+message whose write failed (nothing of it was sent). When the connection breaks, calls
+already sent on it fail with gRPC's own error (their outcome is unknown, as for a unary
+call on a broken connection). A runtime that does not serve the stream (an older
 version answers UNIMPLEMENTED) gets unary calls from then on.
 """
 
@@ -51,6 +52,8 @@ Metadata = tuple[tuple[str, str], ...]
 
 #: Why calls still open on a stream the runtime ended were not run (retried elsewhere).
 ENDED = "the runtime ended the call stream (draining): the call was not started"
+#: Why the calls of a message that could not be written were not run (retried elsewhere).
+UNSENT = "the call stream to the runtime closed before the call was sent: the call was not started"
 
 
 def _rpc_error(
@@ -166,14 +169,33 @@ class RuntimeConnection:
         return queue
 
     async def _write(self, call: Any, queue: Outbox[runtime_pb2.StreamRequest]) -> None:
-        """Every call ready when the last write finished goes out in the next message."""
+        """Every call ready when the last write finished goes out in the next message.
+
+        A write that fails sent nothing: the calls of its batch, and those queued after
+        it, never reached the runtime, so they fail UNAVAILABLE "not started" and the
+        pool retries them elsewhere. A write fails when the stream has ended meanwhile (a
+        draining runtime ends a new stream at once, and gRPC then reports the stream as
+        INTERNAL, which would hide that) or when the connection broke."""
+        batch: list[runtime_pb2.StreamRequest] | None = None
         try:
             while (batch := await queue.batch(_size)) is not None:
                 await call.write(runtime_pb2.StreamRequests(requests=batch))
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as exc:
+            unsent = list(batch or ())
+            while len(queue):  # taken at once: the items are there, batch() does not wait
+                unsent.extend(await queue.batch(_size) or ())
+            detail = exc.details() if isinstance(exc, grpc.aio.AioRpcError) else repr(exc)
+            self._fail_unsent(unsent, f"{UNSENT} ({detail})")
             call.cancel()
+
+    def _fail_unsent(self, requests: list[runtime_pb2.StreamRequest], details: str) -> None:
+        error = _rpc_error(grpc.StatusCode.UNAVAILABLE, details)
+        for request in requests:
+            pending = self._open.pop(request.id, None)
+            if pending is not None and not pending.done():
+                pending.set_exception(error)
 
     async def _read(self, call: Any) -> None:
         error: BaseException
