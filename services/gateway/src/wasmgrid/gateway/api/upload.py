@@ -116,10 +116,12 @@ def _scratch(doc: dict[str, Any]) -> mp.ScratchSpace | None:
 @contextlib.contextmanager
 def malformed_multipart() -> Iterator[None]:
     """Within: aiohttp's multipart parser refusing the body becomes a 400 naming why
-    (a wrong boundary, a part header that is not ``Name: value``)."""
+    (a wrong boundary, a part header that is not ``Name: value``, a ``_charset_`` part
+    that names no charset: aiohttp raises RuntimeError for that one). Only the parser's
+    calls run within."""
     try:
         yield
-    except (ValueError, HttpProcessingError) as exc:
+    except (ValueError, HttpProcessingError, RuntimeError) as exc:
         raise Problem(400, f"multipart body is malformed: {exc}") from None
 
 
