@@ -246,7 +246,8 @@ async def test_metrics_count_each_rpc_once_and_the_rpcs_in_flight(probe: Probe) 
         await method(channel, "Fail")(b"x")
     assert value("grpc_server_in_flight", grpc_service="probe") == 0
     assert [a - b for a, b in zip(counts(), before, strict=True)] == [1, 1, 1, 1, 1]
-    assert value("grpc_server_handling_seconds_sum", "Sleep") - slept >= 0.3
+    # In seconds, about the 300 ms slept (CI once saw the loop's timer end it 66 µs short).
+    assert 0.29 <= value("grpc_server_handling_seconds_sum", "Sleep") - slept < 5
 
 
 async def test_the_event_loop_task_count_is_published_and_follows_the_tasks(
