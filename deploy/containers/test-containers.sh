@@ -18,11 +18,24 @@ down() {
 trap 'down; exit "${code:-1}"' EXIT
 trap 'exit 130' INT TERM
 
-offset=$("$py" -c 'from wasmgrid.cli.devstack import free_offset; print(free_offset(2))')
-if ! .venv/bin/wasmgrid containers up --data-dir "$data_dir" --port-offset "$offset" \
-    --runtime-replicas 2; then
-  code=1
-  exit
-fi
+# The block's ports are free when chosen, but most lie in the kernel's ephemeral range,
+# where another process's connection may take one before its service binds it (CI saw
+# the gateway fail so): then `up` stops what it started and the stack starts again on
+# another block, at most three times. Any other failure of `up` ends the run.
+up_log=$(mktemp "${TMPDIR:-/tmp}/wasmgrid-containers-up.XXXXXX")
+for attempt in 1 2 3; do
+  offset=$("$py" -c 'from wasmgrid.cli.devstack import free_offset; print(free_offset(2))')
+  if .venv/bin/wasmgrid containers up --data-dir "$data_dir" --port-offset "$offset" \
+      --runtime-replicas 2 2>&1 | tee "$up_log"; then
+    break
+  fi
+  if [ "$attempt" = 3 ] || ! grep -qE "Address already in use|ports already in use" "$up_log"; then
+    rm -f "$up_log"
+    code=1
+    exit
+  fi
+  echo "a port of the block at offset $offset was taken meanwhile: starting on another block"
+done
+rm -f "$up_log"
 "$py" -m pytest tests/e2e -m containers ${PYTEST_ARGS:-}
 code=$?
