@@ -44,7 +44,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -118,18 +118,23 @@ async def _publish(market: str, admin: str) -> None:
                 await asyncio.sleep(0.5)
 
 
-def _wait_ready(url: str, timeout: float = 60.0) -> None:
+def _poll(url: str, ready: Callable[[bytes], bool], what: str, timeout: float = 60.0) -> None:
+    """Ask `url` until it answers 200 with a body `ready` accepts (`what` names it)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status == 200:
+                if resp.status == 200 and ready(resp.read()):
                     return
         except OSError:
             pass
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{url} not ready after {timeout:.0f}s")
+            raise RuntimeError(f"{what} not ready after {timeout:.0f}s")
         time.sleep(0.2)
+
+
+def _wait_ready(url: str) -> None:
+    _poll(url, lambda _: True, url)
 
 
 #: Connections to the runtime, as the gateway opens (its RUNTIME_CONNECTIONS default).
@@ -215,21 +220,14 @@ def _summed(result: LoadResult, prefix: str) -> LoadResult:
     return result
 
 
-def _wait_replica_ready(metrics_port: int, timeout: float = 60.0) -> None:
+def _wait_replica_ready(metrics_port: int) -> None:
     """Wait until the gateway replica serving metrics on `metrics_port` is SERVING (its
     HTTP port is shared, so ``/readyz`` there may answer from another replica)."""
-    deadline = time.monotonic() + timeout
-    url = f"http://127.0.0.1:{metrics_port}/metrics"
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if 'wasmgrid_service_ready{service="gateway"} 1.0' in resp.read().decode():
-                    return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"gateway replica (metrics {metrics_port}) not ready")
-        time.sleep(0.2)
+    _poll(
+        f"http://127.0.0.1:{metrics_port}/metrics",
+        lambda body: b'wasmgrid_service_ready{service="gateway"} 1.0' in body,
+        f"gateway replica (metrics {metrics_port})",
+    )
 
 
 #: Alternating 1 s slices of direct and gateway calls at 1 in flight.
