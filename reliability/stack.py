@@ -20,7 +20,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wasmgrid.cli.devstack import DevStack, Ports, StackError, free_offset, health_status
+from wasmgrid.cli.devstack import (
+    DevStack,
+    Ports,
+    StackError,
+    free_offset,
+    health_status,
+    port_taken,
+)
 from wasmgrid.cli.examples import publish_examples
 from wasmgrid.common.testing import free_port
 
@@ -104,8 +111,7 @@ class Stack:
                 self._start(timeout)
                 return
             except StackError as exc:
-                taken = ("Address already in use", "ports already in use")
-                if attempt == PORT_ATTEMPTS or not any(t in str(exc) for t in taken):
+                if attempt == PORT_ATTEMPTS or not port_taken(str(exc)):
                     raise
                 self.ports = Ports.with_offset(free_offset(self.options.replicas))
                 self.dev = DevStack(self.root, self.ports)

@@ -18,10 +18,9 @@ down() {
 trap 'down; exit "${code:-1}"' EXIT
 trap 'exit 130' INT TERM
 
-# The block's ports are free when chosen, but most lie in the kernel's ephemeral range,
-# where another process's connection may take one before its service binds it (CI saw
-# the gateway fail so): then `up` stops what it started and the stack starts again on
-# another block, at most three times. Any other failure of `up` ends the run.
+# A port of the block may be taken before its service binds it (CI saw the gateway fail
+# so; `wasmgrid.cli.devstack.port_taken`): then `up` stops what it started and the stack
+# starts again on another block, at most three times. Any other failure ends the run.
 up_log=$(mktemp "${TMPDIR:-/tmp}/wasmgrid-containers-up.XXXXXX")
 for attempt in 1 2 3; do
   offset=$("$py" -c 'from wasmgrid.cli.devstack import free_offset; print(free_offset(2))')
@@ -29,7 +28,8 @@ for attempt in 1 2 3; do
       --runtime-replicas 2 2>&1 | tee "$up_log"; then
     break
   fi
-  if [ "$attempt" = 3 ] || ! grep -qE "Address already in use|ports already in use" "$up_log"; then
+  if [ "$attempt" = 3 ] || ! "$py" -c 'import sys; from wasmgrid.cli.devstack import port_taken
+sys.exit(0 if port_taken(open(sys.argv[1]).read()) else 1)' "$up_log"; then
     rm -f "$up_log"
     code=1
     exit

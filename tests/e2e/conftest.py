@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from wasmgrid.cli.containers import ContainerStack
-from wasmgrid.cli.devstack import Ports, free_offset, health_status
+from wasmgrid.cli.devstack import Ports, free_offset, health_status, port_taken
 
 UP_TIMEOUT = 120.0
 
@@ -115,7 +115,7 @@ def _start_dev_stack(data_dir: Path, offset: int) -> DevStackProcess:
         if proc.poll() is not None:
             stop_dev_stack(stack)  # reaps it and closes the output pipe
             text = "\n".join(stack.output)
-            if "Address already in use" in text or "ports already in use" in text:
+            if port_taken(text):
                 raise PortTaken(text)
             raise AssertionError("dev up exited early:\n" + text)
         if time.monotonic() > deadline:

@@ -13,7 +13,7 @@ from wasmgrid.cli.cmd_invoke import is_local, parse_arg
 from wasmgrid.cli.cmd_new import project_name
 from wasmgrid.cli.cmd_ops import audit as audit_command
 from wasmgrid.cli.config import Config, ConfigError, Profile, resolve_target
-from wasmgrid.cli.devstack import SERVICES, DevStack, Ports
+from wasmgrid.cli.devstack import SERVICES, DevStack, Ports, port_taken
 from wasmgrid.cli.outcomes import exit_code
 from wasmgrid.cli.output import size, sparkline
 from wasmgrid.cli.waterfall import duration_text, layout
@@ -261,3 +261,18 @@ def test_an_audit_age_counts_back_from_now() -> None:
     moment = param.callback(ctx, param, "24h")
     after = datetime.now(UTC)
     assert before - timedelta(hours=24) <= moment <= after - timedelta(hours=24)
+
+
+@pytest.mark.parametrize(
+    ("output", "taken"),
+    [
+        # `up`'s own check, then a service that lost the race for its port.
+        ("wasmgrid containers up: ports already in use: 53050; pick others", True),
+        ("cannot bind gRPC port 127.0.0.1:53400: Address already in use (another process", True),
+        ("wasmgrid-1-gateway is exited (exit code 1) during start: bad setting", False),
+    ],
+)
+def test_only_a_port_taken_meanwhile_is_worth_another_block_of_ports(
+    output: str, taken: bool
+) -> None:
+    assert port_taken(output) is taken

@@ -83,6 +83,18 @@ class Ports:
         return f"http://{host}:{port}/metrics"
 
 
+#: What a stack that could not start says when one of its ports was taken meanwhile (by
+#: `up`'s own check, or by a service that could not bind): the block's ports are free
+#: when chosen, but most lie in the kernel's ephemeral range, where another process's
+#: connection may take one first. The one failure another block of ports mends.
+PORT_TAKEN = ("Address already in use", "ports already in use")
+
+
+def port_taken(output: str) -> bool:
+    """Whether the output of a stack that failed to start says a port was taken."""
+    return any(marker in output for marker in PORT_TAKEN)
+
+
 def free_offset(runtime_replicas: int = 1, host: str = "127.0.0.1") -> int:
     """A port offset (a multiple of ten in 1000..8990) whose ports nothing listens on now."""
     for _ in range(50):

@@ -224,9 +224,7 @@ class TieredCache:
         if ns is None:  # a namespace that exists had its name checked when it was made
             limits.check_namespace(namespace)
         limits.check_key(key, self.settings.max_key_bytes)
-        if ns is None:
-            ns = self._namespace(namespace)
-        return await self._get(ns, key)
+        return await self._get(ns if ns is not None else self._namespace(namespace), key)
 
     async def get_many(self, namespace: str, keys: Sequence[str]) -> list[GetResult]:
         """Read several keys of one namespace (results in request order); the L1 misses
